@@ -1,0 +1,48 @@
+/**
+ * cli/main — the `mta` command. Each subcommand lives in cli/commands/; this file only
+ * composes them and turns errors into one line on stderr with a non-zero exit.
+ */
+import { Command, CommanderError } from 'commander';
+import { domainCommand } from './commands/domain.js';
+import { senderCommand } from './commands/sender.js';
+import { suppressionCommand } from './commands/suppression.js';
+import { queueCommand } from './commands/queue.js';
+import { startCommand } from './commands/start.js';
+import { configCommand } from './commands/config.js';
+import { isMtaError } from '../util/errors.js';
+import { ConfigError } from '../config/config.js';
+
+function addConfigOption(cmd: Command): void {
+  for (const sub of cmd.commands) {
+    if (!sub.options.some((o) => o.long === '--config')) sub.option('-c, --config <file>', 'configuration file (default $MTA_CONFIG or /etc/mta/mta.toml)');
+    addConfigOption(sub);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('mta')
+    .description('mta — self-hosted mail push service: SMTP submission, durable spool, DKIM, direct delivery')
+    .version('0.1.0')
+    .option('-c, --config <file>', 'configuration file (default $MTA_CONFIG or /etc/mta/mta.toml; without either, development defaults)')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (s, write) => write(`mta: ${s.replace(/^error: /, '')}`) });
+  for (const c of [startCommand(), configCommand(), domainCommand(), senderCommand(), suppressionCommand(), queueCommand()]) program.addCommand(c);
+  addConfigOption(program);
+  program.exitOverride();
+  for (const c of program.commands) { c.exitOverride(); for (const s of c.commands) s.exitOverride(); }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 2; }
+    if (isMtaError(e)) { process.stderr.write(`mta: ${e.message} (${e.code})\n`); return 1; }
+    process.stderr.write(`mta: ${(e as Error).message}\n`);
+    return 1;
+  }
+}

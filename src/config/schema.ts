@@ -1,0 +1,111 @@
+/**
+ * config/schema — the TOML file's shape, its defaults, and the checks on every value.
+ *
+ * The schema describes the file as users write it (snake_case keys, "25MB", "5m");
+ * config/compile.ts turns a validated file into the fully-defaulted internal `Config`.
+ * Unknown keys are refused (strict objects) so a typo never passes silently.
+ */
+import { z } from 'zod';
+import { parseDuration, parseSize } from '../util/units.js';
+import { parseIpEntry } from '../util/ipset.js';
+
+const size = z.union([z.string(), z.number().int().nonnegative()]).refine((v) => parseSize(v) !== undefined, {
+  message: 'must be a size such as "25MB", "512KB" or a number of bytes',
+});
+const duration = z.union([z.string(), z.number().nonnegative()]).refine((v) => parseDuration(v) !== undefined, {
+  message: 'must be a duration such as "90s", "5m", "4h" or "5d"',
+});
+const ipEntry = z.string().superRefine((v, ctx) => {
+  const r = parseIpEntry(v);
+  if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+});
+/** "host:port" or "[v6]:port". */
+export const LISTEN_RE = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/;
+const listenAddress = z.string().refine((v) => {
+  const m = LISTEN_RE.exec(v);
+  return !!m && Number(m[3]) > 0 && Number(m[3]) < 65536;
+}, { message: 'must be "host:port", e.g. "0.0.0.0:587" or "[::]:587"' });
+const hostAndPort = z.string().refine((v) => /^[^\s:]+(?::\d{1,5})?$/.test(v) || /^\[[0-9a-fA-F:.]+\](?::\d{1,5})?$/.test(v), {
+  message: 'must be "ip" or "ip:port"',
+});
+const hostname = z.string().regex(/^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/, {
+  message: 'must be a host name such as "mta.example.com"',
+});
+
+export const listenerSchema = z.strictObject({
+  address: listenAddress,
+  tls: z.enum(['starttls', 'implicit', 'none']).default('starttls'),
+});
+
+export const configSchema = z.strictObject({
+  hostname: hostname.optional(),
+  data_dir: z.string().min(1).default('/var/lib/mta'),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+  smtp: z.strictObject({
+    listen: z.array(listenerSchema).default([
+      { address: '0.0.0.0:587', tls: 'starttls' },
+      { address: '0.0.0.0:465', tls: 'implicit' },
+    ]),
+    allow_insecure_auth: z.boolean().default(false),
+    max_message_size: size.default('25MB'),
+    max_recipients: z.number().int().min(1).max(100_000).default(30),
+    max_header_size: size.default('256KB'),
+    allowed_ips: z.array(ipEntry).default([]),
+    max_connections: z.number().int().min(1).default(1000),
+    max_connections_per_ip: z.number().int().min(1).default(20),
+    auth_failure_limit: z.number().int().min(1).default(5),
+    auth_failure_window: duration.default('10m'),
+    auth_cooldown: duration.default('15m'),
+    session_deadline: duration.default('10m'),
+    idle_timeout: duration.default('2m'),
+    tls: z.strictObject({
+      cert: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+      min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    }).prefault({}),
+  }).prefault({}),
+  spool: z.strictObject({
+    commit_window: duration.default('0ms'),
+    max_commit_batch: z.number().int().min(1).max(10_000).default(256),
+  }).prefault({}),
+  delivery: z.strictObject({
+    port: z.number().int().min(1).max(65535).default(25),
+    max_connections: z.number().int().min(1).default(200),
+    max_connections_per_domain: z.number().int().min(1).default(10),
+    max_messages_per_connection: z.number().int().min(1).default(100),
+    retry_schedule: z.array(duration).min(1).default(['5m', '10m', '20m', '40m', '1h', '2h', '4h']),
+    max_queue_lifetime: duration.default('5d'),
+    send_dsn: z.boolean().default(true),
+  }).prefault({}),
+  dns: z.strictObject({
+    servers: z.array(hostAndPort).default([]),
+  }).prefault({}),
+  domains: z.strictObject({
+    require_verified: z.boolean().default(true),
+    dkim_algorithm: z.enum(['rsa', 'ed25519']).default('rsa'),
+    dkim_selector: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, { message: 'must be a DNS label' }).optional(),
+    ownership_record: z.string().regex(/^_?[a-z0-9][a-z0-9_-]{0,62}$/i, { message: 'must be a DNS label' }).default('_mta'),
+  }).prefault({}),
+  admin: z.strictObject({
+    listen: listenAddress.default('127.0.0.1:8025'),
+    token: z.string().default(''),
+    token_file: z.string().optional(),
+  }).prefault({}),
+  public: z.strictObject({
+    listen: listenAddress.default('0.0.0.0:8080'),
+    base_url: z.url({ protocol: /^https?$/ }).optional(),
+  }).prefault({}),
+}).superRefine((c, ctx) => {
+  const needsTls = c.smtp.listen.some((l) => l.tls !== 'none');
+  if (needsTls && (!c.smtp.tls.cert || !c.smtp.tls.key)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['smtp', 'tls', c.smtp.tls.cert ? 'key' : 'cert'],
+      message: 'a listener uses TLS ("starttls" or "implicit"), so smtp.tls.cert and smtp.tls.key are required',
+    });
+  }
+});
+
+export type ConfigFile = z.infer<typeof configSchema>;

@@ -1,0 +1,102 @@
+/**
+ * daemon — wires the stages together and owns the process life cycle:
+ *   starting → running → draining → stopped
+ * SIGHUP reloads the configuration (an invalid file is logged and ignored); SIGTERM and
+ * SIGINT drain and exit. Only this module installs signal handlers.
+ */
+import type { Logger } from 'pino';
+import { loadConfig, type Config } from '../config/config.js';
+import { SqliteStore } from '../spool/sqlite-store.js';
+import type { Store } from '../spool/types.js';
+import { SubmissionService } from '../submission/listener.js';
+import { createLogger } from '../util/log.js';
+import { MtaError, assertNever } from '../util/errors.js';
+
+export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
+
+const ALLOWED: Record<DaemonState, readonly DaemonState[]> = {
+  starting: ['running', 'stopped'],
+  running: ['draining'],
+  draining: ['stopped'],
+  stopped: [],
+};
+
+export interface DaemonOptions { configPath?: string | undefined; config?: Config; logger?: Logger }
+
+export class Daemon {
+  state: DaemonState = 'starting';
+  config: Config;
+  readonly log: Logger;
+  store!: SqliteStore;
+  submission!: SubmissionService;
+  private readonly configPath: string | undefined;
+
+  constructor(opts: DaemonOptions) {
+    this.configPath = opts.configPath;
+    this.config = opts.config ?? loadConfig({ path: opts.configPath });
+    this.log = opts.logger ?? createLogger(this.config.logLevel);
+  }
+
+  private setState(next: DaemonState): void {
+    if (!ALLOWED[this.state].includes(next)) throw new MtaError('MTA_ERR_STATE', `daemon cannot go from ${this.state} to ${next}`);
+    this.log.info({ from: this.state, to: next }, 'daemon state');
+    this.state = next;
+  }
+
+  async start(): Promise<void> {
+    this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname }, 'mta starting');
+    try {
+      this.store = SqliteStore.open(this.config.dataDir, { commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch });
+      this.submission = new SubmissionService({ config: this.config, store: this.store as Store, log: this.log.child({ component: 'submission' }) });
+      await this.submission.start();
+    } catch (e) {
+      this.setState('stopped');
+      await this.store?.close();
+      throw e;
+    }
+    this.setState('running');
+  }
+
+  /** Re-reads the config file. Returns the problems when the new file is invalid. */
+  reload(): string | undefined {
+    let next: Config;
+    try {
+      next = loadConfig({ path: this.configPath });
+    } catch (e) {
+      const msg = (e as Error).message;
+      this.log.error({ err_code: (e as MtaError).code, problems: msg }, 'configuration reload refused; the old configuration stays in force');
+      return msg;
+    }
+    const moved = JSON.stringify(next.smtp.listen) !== JSON.stringify(this.config.smtp.listen) || next.dataDir !== this.config.dataDir;
+    if (moved) this.log.warn('listener addresses or data_dir changed: they take effect at the next restart');
+    this.config = next;
+    this.log.level = next.logLevel;
+    this.submission.reload(next);
+    this.log.info({ config: next.source }, 'configuration reloaded');
+    return undefined;
+  }
+
+  async stop(): Promise<void> {
+    switch (this.state) {
+      case 'starting': case 'draining': case 'stopped': return;
+      case 'running': break;
+      default: assertNever(this.state, 'daemon state');
+    }
+    this.setState('draining');
+    await this.submission.stop();
+    await this.store.close();
+    this.setState('stopped');
+  }
+
+  installSignalHandlers(): void {
+    process.on('SIGHUP', () => { this.reload(); });
+    const stop = (sig: string): void => {
+      this.log.info({ signal: sig }, 'stopping');
+      const force = setTimeout(() => { this.log.error('shutdown deadline passed; exiting'); process.exit(1); }, 30_000);
+      force.unref();
+      this.stop().then(() => process.exit(0), (e: unknown) => { this.log.error({ err: e }, 'shutdown failed'); process.exit(1); });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * intake — turns one SMTP DATA stream into a durable spool entry (Postfix's cleanup).
+ *
+ *   DATA bytes → DataGuard (smuggling, line length, size) → mailsplit Splitter
+ *     → top-level header policy (From check, Received, Message-ID, Date, X-Mta-Tag)
+ *     → Joiner → chunks → Spool.commitIncoming (group commit, fsync) → "queued as"
+ *
+ * It never answers the client itself: it resolves with an IntakeResult the listener
+ * turns into a reply. It never commits a message it refused.
+ */
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Splitter, Joiner, type MimeNode } from 'mailsplit';
+import { DataGuard, type GuardViolation } from './guard.js';
+import { checkFrom, describeFromProblem, headerValue, messageIdFor, rfc5322Date, receivedHeader, type FromProblem } from './headers.js';
+import type { IncomingMessage, Lane, MessageStore } from '../spool/types.js';
+import { newQueueId, type QueueId } from '../util/ids.js';
+
+export interface IntakeEnvelope {
+  sender: string;
+  recipients: string[];
+  authUser: string | null;
+  clientIp: string;
+  clientHostname: string | null;
+  helo: string | null;
+  protocol: string;
+  lane: Lane;
+}
+
+export interface IntakeLimits { maxMessageSize: number; maxHeaderSize: number; hostname: string }
+
+export type IntakeResult =
+  | { ok: true; queueId: QueueId; size: number; messageId: string }
+  | { ok: false; reason: GuardViolation | 'header-too-big' | 'bad-mime' | 'from' | 'store'; detail: string; fromProblem?: FromProblem; error?: unknown };
+
+class HeaderPolicy extends Transform {
+  fromProblem: FromProblem | undefined;
+  messageId = '';
+  subject: string | null = null;
+  tag: string | null = null;
+  private seenRoot = false;
+
+  constructor(private readonly env: IntakeEnvelope, private readonly queueId: QueueId, private readonly limits: IntakeLimits, private readonly now: Date) {
+    super({ objectMode: true });
+  }
+
+  override _transform(data: MimeNode | Buffer | { type: string }, _enc: BufferEncoding, cb: TransformCallback): void {
+    if ((data as MimeNode).type === 'node' && (data as MimeNode).root && !this.seenRoot) {
+      this.seenRoot = true;
+      const h = (data as MimeNode).headers;
+      this.fromProblem = checkFrom(h.get('from'), this.env.sender);
+      const tagLines = h.get('x-mta-tag');
+      if (tagLines.length > 0) { this.tag = headerValue(tagLines[0]!); h.remove('x-mta-tag'); }
+      const subj = h.get('subject');
+      this.subject = subj.length > 0 ? headerValue(subj[0]!).slice(0, 998) : null;
+      const mid = h.get('message-id');
+      if (mid.length > 0 && /^<[^<>\s]+@[^<>\s]+>$/.test(headerValue(mid[0]!))) {
+        this.messageId = headerValue(mid[0]!);
+      } else {
+        if (mid.length > 0) h.remove('message-id');
+        this.messageId = messageIdFor(this.queueId, this.limits.hostname);
+        h.add('Message-ID', this.messageId, Infinity);
+      }
+      if (h.get('date').length === 0) h.add('Date', rfc5322Date(this.now), Infinity);
+      h.add('Received', receivedHeader({
+        helo: this.env.helo, clientHostname: this.env.clientHostname, clientIp: this.env.clientIp,
+        hostname: this.limits.hostname, protocol: this.env.protocol, queueId: this.queueId,
+        recipient: this.env.recipients.length === 1 ? this.env.recipients[0] : undefined, date: this.now,
+      }), 0);
+    }
+    cb(null, data);
+  }
+}
+
+/** Reads the DATA stream to its end, always, and stores the message if it passes. */
+export function receiveMessage(
+  source: Readable, env: IntakeEnvelope, limits: IntakeLimits, spool: MessageStore, now = new Date(),
+): Promise<IntakeResult> {
+  const queueId = newQueueId(now.getTime());
+  const guard = new DataGuard(limits.maxMessageSize);
+  const splitter = new Splitter({ maxHeadSize: limits.maxHeaderSize });
+  const policy = new HeaderPolicy(env, queueId, limits, now);
+  const joiner = new Joiner();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let parseError: Error | undefined;
+
+  return new Promise<IntakeResult>((resolve) => {
+    let sourceEnded = false;
+    let joinerEnded = false;
+    const fail = (e: Error): void => {
+      if (parseError) return;
+      parseError = e;
+      guard.stopped = true;
+      guard.unpipe();
+      guard.resume(); // drain whatever the guard still holds so the source keeps flowing
+      maybeDone();
+    };
+    const maybeDone = (): void => {
+      if (!sourceEnded) return;
+      if (!parseError && !guard.violation && !joinerEnded) return;
+      void finish();
+    };
+    let finished = false;
+    const finish = async (): Promise<void> => {
+      if (finished) return;
+      finished = true;
+      if (guard.violation) {
+        return resolve({ ok: false, reason: guard.violation, detail: describeViolation(guard.violation, limits) });
+      }
+      if (parseError) {
+        const tooBig = (parseError as NodeJS.ErrnoException).code === 'EMAXLEN' && /header/i.test(parseError.message);
+        return resolve(tooBig
+          ? { ok: false, reason: 'header-too-big', detail: `Header block exceeds ${limits.maxHeaderSize} bytes` }
+          : { ok: false, reason: 'bad-mime', detail: `Message structure cannot be parsed: ${parseError.message}` });
+      }
+      if (policy.fromProblem) {
+        return resolve({ ok: false, reason: 'from', detail: describeFromProblem(policy.fromProblem), fromProblem: policy.fromProblem });
+      }
+      const msg: IncomingMessage = {
+        id: queueId, receivedAt: now.getTime(), sender: env.sender, authUser: env.authUser, clientIp: env.clientIp,
+        helo: env.helo, messageId: policy.messageId, subject: policy.subject, size, lane: env.lane, tag: policy.tag,
+        chunks, recipients: env.recipients,
+      };
+      try {
+        await spool.commitIncoming(msg);
+      } catch (error) {
+        return resolve({ ok: false, reason: 'store', detail: (error as Error).message, error });
+      }
+      resolve({ ok: true, queueId, size, messageId: policy.messageId });
+    };
+
+    source.on('end', () => { sourceEnded = true; if (guard.violation || parseError) { guard.resume(); } maybeDone(); });
+    source.on('error', (e) => { sourceEnded = true; fail(e); });
+    guard.on('end', () => { if (guard.violation) joiner.end(); });
+    for (const s of [splitter, policy, joiner]) s.on('error', fail);
+    joiner.on('data', (c: Buffer) => { chunks.push(c); size += c.length; });
+    joiner.on('end', () => { joinerEnded = true; maybeDone(); });
+    source.pipe(guard);
+    guard.pipe(splitter).pipe(policy).pipe(joiner);
+    // On a violation the guard forwards nothing more; let the pipeline finish normally.
+  });
+}
+
+export function describeViolation(v: GuardViolation, limits: IntakeLimits): string {
+  switch (v) {
+    case 'bare-cr': return 'Message contains a bare CR (CR not followed by LF)';
+    case 'bare-lf': return 'Message contains a bare LF (LF not preceded by CR)';
+    case 'nul': return 'Message contains a NUL byte';
+    case 'line-too-long': return 'Message has a line longer than 1000 bytes';
+    case 'too-big': return `message exceeds ${limits.maxMessageSize} bytes`;
+  }
+}

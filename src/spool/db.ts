@@ -1,0 +1,63 @@
+/**
+ * spool/db — opens the SQLite database with the durability the product promises:
+ * WAL journal and synchronous=FULL, both read back and asserted (better-sqlite3 is built
+ * with WAL synchronous=NORMAL, which can lose committed rows on power failure).
+ * Only the spool module uses the handle this returns.
+ */
+import Database from 'better-sqlite3';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { MtaError } from '../util/errors.js';
+import { MIGRATIONS } from './migrations.js';
+
+export type Db = Database.Database;
+export const DB_FILE = 'spool.sqlite';
+
+export function ensureDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+  } catch (e) {
+    throw new MtaError('MTA_ERR_DATA_DIR', `data_dir ${dataDir} cannot be created: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  if (!statSync(dataDir).isDirectory()) throw new MtaError('MTA_ERR_DATA_DIR', `data_dir ${dataDir} is not a directory`);
+  try {
+    accessSync(dataDir, constants.W_OK | constants.R_OK | constants.X_OK);
+  } catch {
+    throw new MtaError('MTA_ERR_DATA_DIR', `data_dir ${dataDir} is not writable by this user (uid ${process.getuid?.() ?? '?'})`);
+  }
+}
+
+export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {}): Db {
+  ensureDataDir(dataDir);
+  const path = join(dataDir, DB_FILE);
+  let db: Db;
+  try {
+    db = new Database(path, { readonly: opts.readonly ?? false });
+  } catch (e) {
+    throw new MtaError('MTA_ERR_DATA_DIR', `cannot open ${path}: ${(e as Error).message}`);
+  }
+  db.pragma('busy_timeout = 5000');
+  if (!opts.readonly) {
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (String(mode).toLowerCase() !== 'wal') throw new MtaError('MTA_ERR_DB_DURABILITY', `journal_mode is ${mode}, expected wal`);
+  }
+  db.pragma('synchronous = FULL');
+  const sync = db.pragma('synchronous', { simple: true });
+  if (sync !== 2) throw new MtaError('MTA_ERR_DB_DURABILITY', `synchronous is ${sync}, expected 2 (FULL)`);
+  db.pragma('foreign_keys = ON');
+  if (!opts.readonly) migrate(db);
+  return db;
+}
+
+export function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new MtaError('MTA_ERR_DB_SCHEMA', `database schema version ${current} is newer than this program (${MIGRATIONS.length}); upgrade mta`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

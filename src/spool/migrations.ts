@@ -1,0 +1,91 @@
+/**
+ * spool/migrations — the database schema, one numbered step at a time. A step is never
+ * edited once released; changes are new steps. `PRAGMA user_version` records the step
+ * reached, so an older program refuses a newer database instead of corrupting it.
+ */
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: messages, recipients, events, managed data
+  `
+  CREATE TABLE messages (
+    id           TEXT PRIMARY KEY,         -- QueueId, time-sortable
+    received_at  INTEGER NOT NULL,         -- ms since epoch
+    sender       TEXT NOT NULL,            -- envelope MAIL FROM ('' for DSNs we generate)
+    auth_user    TEXT,
+    client_ip    TEXT,
+    helo         TEXT,
+    message_id   TEXT NOT NULL,            -- the Message-ID header value
+    size         INTEGER NOT NULL,
+    lane         TEXT NOT NULL CHECK (lane IN ('trigger','batch')),
+    tag          TEXT,
+    subject      TEXT
+  ) WITHOUT ROWID;
+
+  -- Bodies are written once, in chunks, and never rewritten on retries.
+  CREATE TABLE message_chunks (
+    message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    seq        INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    PRIMARY KEY (message_id, seq)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE recipients (
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    rcpt            TEXT NOT NULL,
+    domain          TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued','sending','deferred','held','delivered','failed','suppressed','expired')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_reply      TEXT,
+    updated_at      INTEGER NOT NULL
+  );
+  CREATE INDEX recipients_due ON recipients(state, next_attempt_at);
+  CREATE INDEX recipients_message ON recipients(message_id);
+  CREATE INDEX recipients_domain ON recipients(domain, state);
+
+  -- Append-only history of each recipient (and of the message as a whole).
+  CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    at           INTEGER NOT NULL,
+    message_id   TEXT,
+    recipient_id INTEGER,
+    type         TEXT NOT NULL,
+    detail       TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX events_message ON events(message_id, id);
+  CREATE INDEX events_recipient ON events(recipient_id, id);
+
+  CREATE TABLE domains (
+    name             TEXT PRIMARY KEY,
+    dkim_selector    TEXT NOT NULL,
+    dkim_algorithm   TEXT NOT NULL CHECK (dkim_algorithm IN ('rsa','ed25519')),
+    dkim_private_key TEXT NOT NULL,
+    dkim_public_key  TEXT NOT NULL,        -- base64 of the DER SubjectPublicKeyInfo / raw key, as published
+    ownership_token  TEXT NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'unverified',
+    created_at       INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE senders (
+    address       TEXT PRIMARY KEY,
+    domain        TEXT NOT NULL REFERENCES domains(name),
+    type          TEXT NOT NULL CHECK (type IN ('trigger','batch')),
+    reply_to      TEXT,
+    password_hash TEXT,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX senders_domain ON senders(domain);
+
+  -- scope '' = every sender; otherwise a sender domain (unsubscribe is per domain).
+  CREATE TABLE suppressions (
+    address    TEXT NOT NULL,
+    scope      TEXT NOT NULL DEFAULT '',
+    reason     TEXT NOT NULL,
+    source     TEXT NOT NULL CHECK (source IN ('bounce','complaint','unsubscribe','manual')),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (address, scope)
+  ) WITHOUT ROWID;
+  `,
+];

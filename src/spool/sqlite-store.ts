@@ -1,0 +1,275 @@
+/**
+ * spool/sqlite-store — the SQLite implementation of `Store`. It alone owns the tables.
+ * Intake goes through group commit; everything else is a prepared statement.
+ * Addresses are stored as given but compared case-insensitively on the domain part
+ * (callers pass normalised addresses; see util/address.ts).
+ */
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.js';
+import { openDatabase } from './db.js';
+import { GroupCommit } from './group-commit.js';
+import type { QueueId } from '../util/ids.js';
+import { asRecipientId } from '../util/ids.js';
+import { RECIPIENT_STATES, type RecipientState } from './states.js';
+import type {
+  CommitObserver, DomainRecord, IncomingMessage, MessageDetail, QueueEntry, QueueFilter,
+  SenderRecord, SpoolEvent, Store, SuppressionRecord,
+} from './types.js';
+import { MtaError } from '../util/errors.js';
+
+const CHUNK = 64 * 1024;
+
+interface RecipientRow {
+  id: number; message_id: string; sender: string; rcpt: string; domain: string; state: RecipientState;
+  attempts: number; next_attempt_at: number; last_reply: string | null; received_at: number; size: number;
+}
+
+function toEntry(r: RecipientRow): QueueEntry {
+  return {
+    recipientId: asRecipientId(r.id), queueId: r.message_id as QueueId, sender: r.sender, rcpt: r.rcpt,
+    domain: r.domain, state: r.state, attempts: r.attempts, nextAttemptAt: r.next_attempt_at,
+    lastReply: r.last_reply, receivedAt: r.received_at, size: r.size,
+  };
+}
+
+/** Re-chunks small stream pieces into rows of at most CHUNK bytes. */
+function rechunk(chunks: Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let acc: Buffer[] = [];
+  let len = 0;
+  for (const c of chunks) {
+    let off = 0;
+    while (off < c.length) {
+      const take = Math.min(CHUNK - len, c.length - off);
+      acc.push(c.subarray(off, off + take));
+      len += take; off += take;
+      if (len === CHUNK) { out.push(Buffer.concat(acc, len)); acc = []; len = 0; }
+    }
+  }
+  if (len > 0 || out.length === 0) out.push(Buffer.concat(acc, len));
+  return out;
+}
+
+export interface SqliteStoreOptions { commitWindowMs?: number; maxCommitBatch?: number }
+
+export class SqliteStore implements Store {
+  private readonly observers = new Set<CommitObserver>();
+  private readonly intake: GroupCommit<IncomingMessage>;
+  private readonly st: Record<string, Statement>;
+
+  static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
+    return new SqliteStore(openDatabase(dataDir), opts);
+  }
+
+  constructor(readonly db: Db, opts: SqliteStoreOptions = {}) {
+    const p = (sql: string): Statement => db.prepare(sql);
+    this.st = {
+      insMessage: p(`INSERT INTO messages (id, received_at, sender, auth_user, client_ip, helo, message_id, size, lane, tag, subject)
+                     VALUES (@id, @receivedAt, @sender, @authUser, @clientIp, @helo, @messageId, @size, @lane, @tag, @subject)`),
+      insChunk: p('INSERT INTO message_chunks (message_id, seq, data) VALUES (?, ?, ?)'),
+      insRcpt: p(`INSERT INTO recipients (message_id, rcpt, domain, state, next_attempt_at, updated_at)
+                  VALUES (?, ?, ?, 'queued', ?, ?)`),
+      insEvent: p('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, ?, ?, ?, ?)'),
+      getMessage: p('SELECT * FROM messages WHERE id = ?'),
+      rcptsOf: p(`SELECT r.*, m.sender, m.received_at, m.size FROM recipients r JOIN messages m ON m.id = r.message_id
+                  WHERE r.message_id = ? ORDER BY r.id`),
+      eventsOf: p('SELECT * FROM events WHERE message_id = ? ORDER BY id'),
+      chunks: p('SELECT data FROM message_chunks WHERE message_id = ? AND seq >= ? ORDER BY seq LIMIT 16'),
+      countByState: p('SELECT state, COUNT(*) AS n FROM recipients GROUP BY state'),
+      insDomain: p(`INSERT INTO domains (name, dkim_selector, dkim_algorithm, dkim_private_key, dkim_public_key, ownership_token, status, created_at)
+                    VALUES (@name, @dkimSelector, @dkimAlgorithm, @dkimPrivateKey, @dkimPublicKey, @ownershipToken, @status, @createdAt)`),
+      getDomain: p('SELECT * FROM domains WHERE name = ?'),
+      listDomains: p('SELECT * FROM domains ORDER BY name'),
+      delDomain: p('DELETE FROM domains WHERE name = ?'),
+      sendersOfDomain: p('SELECT COUNT(*) AS n FROM senders WHERE domain = ?'),
+      insSender: p(`INSERT INTO senders (address, domain, type, reply_to, password_hash, disabled, created_at)
+                    VALUES (@address, @domain, @type, @replyTo, @passwordHash, @disabled, @createdAt)`),
+      getSender: p('SELECT * FROM senders WHERE address = ?'),
+      listSenders: p('SELECT * FROM senders ORDER BY address'),
+      listSendersOf: p('SELECT * FROM senders WHERE domain = ? ORDER BY address'),
+      setPassword: p('UPDATE senders SET password_hash = ? WHERE address = ?'),
+      delSender: p('DELETE FROM senders WHERE address = ?'),
+      insSuppression: p(`INSERT OR IGNORE INTO suppressions (address, scope, reason, source, created_at)
+                         VALUES (@address, @scope, @reason, @source, @createdAt)`),
+      delSuppression: p('DELETE FROM suppressions WHERE address = ? AND scope = ?'),
+      delSuppressionAll: p('DELETE FROM suppressions WHERE address = ?'),
+      isSuppressed: p(`SELECT * FROM suppressions WHERE address = ? AND (scope = '' OR scope = ?) LIMIT 1`),
+    };
+    this.intake = new GroupCommit<IncomingMessage>(
+      (batch) => this.writeIncoming(batch),
+      { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 },
+      (batch) => { const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids); },
+    );
+  }
+
+  get commitBatchSizes(): readonly number[] { return this.intake.batchSizes; }
+
+  private writeIncoming(batch: readonly IncomingMessage[]): void {
+    this.db.transaction(() => {
+      for (const m of batch) {
+        this.st['insMessage']!.run({
+          id: m.id, receivedAt: m.receivedAt, sender: m.sender, authUser: m.authUser, clientIp: m.clientIp,
+          helo: m.helo, messageId: m.messageId, size: m.size, lane: m.lane, tag: m.tag, subject: m.subject,
+        });
+        rechunk(m.chunks).forEach((c, i) => this.st['insChunk']!.run(m.id, i, c));
+        for (const rcpt of m.recipients) {
+          const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
+          const r = this.st['insRcpt']!.run(m.id, rcpt, domain, m.receivedAt, m.receivedAt);
+          this.st['insEvent']!.run(m.receivedAt, m.id, r.lastInsertRowid, 'reception',
+            JSON.stringify({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
+        }
+      }
+    }).immediate();
+  }
+
+  commitIncoming(msg: IncomingMessage): Promise<void> {
+    return this.intake.submit(msg);
+  }
+
+  onCommit(observer: CommitObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  async listQueue(f: QueueFilter): Promise<QueueEntry[]> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (f.state) { where.push('r.state = ?'); args.push(f.state); }
+    if (f.domain) { where.push('r.domain = ?'); args.push(f.domain.toLowerCase()); }
+    if (f.after !== undefined) { where.push('r.id > ?'); args.push(f.after); }
+    const sql = `SELECT r.*, m.sender, m.received_at, m.size FROM recipients r JOIN messages m ON m.id = r.message_id
+                 ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.id LIMIT ?`;
+    args.push(Math.min(Math.max(f.limit ?? 1000, 1), 100_000));
+    return (this.db.prepare(sql).all(...args) as RecipientRow[]).map(toEntry);
+  }
+
+  async getMessage(id: QueueId): Promise<MessageDetail | undefined> {
+    const m = this.st['getMessage']!.get(id) as Record<string, unknown> | undefined;
+    if (!m) return undefined;
+    const recipients = (this.st['rcptsOf']!.all(id) as RecipientRow[]).map(toEntry);
+    const events = (this.st['eventsOf']!.all(id) as { id: number; at: number; recipient_id: number | null; type: string; detail: string }[])
+      .map((e): SpoolEvent => ({
+        id: e.id, at: e.at, recipientId: e.recipient_id === null ? null : asRecipientId(e.recipient_id), type: e.type,
+        detail: JSON.parse(e.detail) as Record<string, unknown>,
+      }));
+    return {
+      id, receivedAt: m['received_at'] as number, sender: m['sender'] as string, authUser: m['auth_user'] as string | null,
+      clientIp: m['client_ip'] as string | null, helo: m['helo'] as string | null, messageId: m['message_id'] as string,
+      subject: m['subject'] as string | null, size: m['size'] as number, lane: m['lane'] as 'trigger' | 'batch',
+      tag: m['tag'] as string | null, recipients, events,
+    };
+  }
+
+  async *readBody(id: QueueId): AsyncIterable<Buffer> {
+    // A few chunks per query keeps memory flat for large messages.
+    for (let seq = 0; ;) {
+      const rows = this.st['chunks']!.all(id, seq) as { data: Buffer }[];
+      if (rows.length === 0) return;
+      for (const r of rows) { yield r.data; seq++; }
+    }
+  }
+
+  async countByState(): Promise<Record<RecipientState, number>> {
+    const out = Object.fromEntries(RECIPIENT_STATES.map((s) => [s, 0])) as Record<RecipientState, number>;
+    for (const r of this.st['countByState']!.all() as { state: RecipientState; n: number }[]) out[r.state] = r.n;
+    return out;
+  }
+
+  // ---- domains ----
+  async addDomain(d: DomainRecord): Promise<void> {
+    try {
+      this.st['insDomain']!.run(d);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new MtaError('MTA_ERR_EXISTS', `domain ${d.name} exists already`);
+      throw e;
+    }
+  }
+  async getDomain(name: string): Promise<DomainRecord | undefined> {
+    const r = this.st['getDomain']!.get(name.toLowerCase()) as Record<string, unknown> | undefined;
+    return r ? rowToDomain(r) : undefined;
+  }
+  async listDomains(): Promise<DomainRecord[]> {
+    return (this.st['listDomains']!.all() as Record<string, unknown>[]).map(rowToDomain);
+  }
+  async removeDomain(name: string): Promise<boolean> {
+    const n = (this.st['sendersOfDomain']!.get(name) as { n: number }).n;
+    if (n > 0) throw new MtaError('MTA_ERR_IN_USE', `domain ${name} still has ${n} sender address${n > 1 ? 'es' : ''}; remove them first`);
+    return this.st['delDomain']!.run(name).changes > 0;
+  }
+
+  // ---- senders ----
+  async addSender(s: SenderRecord): Promise<void> {
+    try {
+      this.st['insSender']!.run({ ...s, disabled: s.disabled ? 1 : 0 });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new MtaError('MTA_ERR_EXISTS', `sender ${s.address} exists already`);
+      throw e;
+    }
+  }
+  async getSender(address: string): Promise<SenderRecord | undefined> {
+    const r = this.st['getSender']!.get(address) as Record<string, unknown> | undefined;
+    return r ? rowToSender(r) : undefined;
+  }
+  async listSenders(domain?: string): Promise<SenderRecord[]> {
+    const rows = domain ? this.st['listSendersOf']!.all(domain) : this.st['listSenders']!.all();
+    return (rows as Record<string, unknown>[]).map(rowToSender);
+  }
+  async setSenderPassword(address: string, hash: string | null): Promise<boolean> {
+    return this.st['setPassword']!.run(hash, address).changes > 0;
+  }
+  async removeSender(address: string): Promise<boolean> {
+    return this.st['delSender']!.run(address).changes > 0;
+  }
+
+  // ---- suppression ----
+  async addSuppression(s: SuppressionRecord): Promise<boolean> {
+    return this.st['insSuppression']!.run(s).changes > 0;
+  }
+  async removeSuppression(address: string, scope?: string): Promise<number> {
+    return scope === undefined
+      ? this.st['delSuppressionAll']!.run(address).changes
+      : this.st['delSuppression']!.run(address, scope).changes;
+  }
+  async listSuppressions(f: { search?: string; limit?: number; after?: string }): Promise<SuppressionRecord[]> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (f.search) { where.push(`address LIKE ? ESCAPE '\\'`); args.push(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`); }
+    if (f.after) { where.push('address > ?'); args.push(f.after); }
+    args.push(Math.min(Math.max(f.limit ?? 1000, 1), 100_000));
+    const rows = this.db.prepare(`SELECT * FROM suppressions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                                  ORDER BY address, scope LIMIT ?`).all(...args) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      address: r['address'] as string, scope: r['scope'] as string, reason: r['reason'] as string,
+      source: r['source'] as SuppressionRecord['source'], createdAt: r['created_at'] as number,
+    }));
+  }
+  async isSuppressed(address: string, senderDomain: string): Promise<SuppressionRecord | undefined> {
+    const r = this.st['isSuppressed']!.get(address, senderDomain) as Record<string, unknown> | undefined;
+    return r ? {
+      address: r['address'] as string, scope: r['scope'] as string, reason: r['reason'] as string,
+      source: r['source'] as SuppressionRecord['source'], createdAt: r['created_at'] as number,
+    } : undefined;
+  }
+
+  async close(): Promise<void> {
+    this.intake.flush();
+    if (this.db.open) this.db.close();
+  }
+}
+
+function rowToDomain(r: Record<string, unknown>): DomainRecord {
+  return {
+    name: r['name'] as string, dkimSelector: r['dkim_selector'] as string,
+    dkimAlgorithm: r['dkim_algorithm'] as DomainRecord['dkimAlgorithm'], dkimPrivateKey: r['dkim_private_key'] as string,
+    dkimPublicKey: r['dkim_public_key'] as string, ownershipToken: r['ownership_token'] as string,
+    status: r['status'] as string, createdAt: r['created_at'] as number,
+  };
+}
+
+function rowToSender(r: Record<string, unknown>): SenderRecord {
+  return {
+    address: r['address'] as string, domain: r['domain'] as string, type: r['type'] as SenderRecord['type'],
+    replyTo: r['reply_to'] as string | null, passwordHash: r['password_hash'] as string | null,
+    disabled: r['disabled'] === 1, createdAt: r['created_at'] as number,
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * submission/listener — the SMTP submission service (ports 587/465), built on
+ * smtp-server. It authenticates senders, enforces the envelope rules and limits, hands
+ * DATA to intake, and answers only with what intake and the spool report.
+ *
+ * Must never: accept mail from an unauthenticated client (no relay, ever), send 250
+ * before the spool commit returned, or let one client hold resources without bound
+ * (per-IP cap, session deadline, idle timeout, failed-login throttle).
+ */
+import { readFileSync } from 'node:fs';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerDataStream } from 'smtp-server';
+import type { Logger } from 'pino';
+import type { Config, Listener } from '../config/config.js';
+import type { Store, SenderRecord } from '../spool/types.js';
+import { Senders } from '../accounts/senders.js';
+import { Suppression } from '../suppression/suppression.js';
+import { ClientGuards } from './guards.js';
+import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, type ReplyName } from './replies.js';
+import { receiveMessage, type IntakeResult } from '../intake/intake.js';
+import { parseAddress } from '../util/address.js';
+import { MtaError } from '../util/errors.js';
+
+interface SessionState {
+  ip: string;
+  counted: boolean;
+  sender?: SenderRecord;
+  deadline?: NodeJS.Timeout;
+  startedAt: number;
+}
+
+/** smtp-server picks enhanced codes from the basic code; ours are in the text. */
+interface PatchableConnection { id: string; send(code: number, data?: string | string[], context?: string | false): void; close(): void }
+
+export interface SubmissionDeps { config: Config; store: Store; log: Logger }
+
+export class SubmissionService {
+  private readonly servers: { listener: Listener; server: SMTPServer }[] = [];
+  private readonly sessions = new Map<string, SessionState>();
+  private readonly guards: ClientGuards;
+  private readonly senders: Senders;
+  private readonly suppression: Suppression;
+  private config: Config;
+  private accepting = true;
+  /** Test hook: called with the queue id just before a 250 is handed to smtp-server. */
+  beforeQueuedReply: ((queueId: string) => void) | undefined;
+
+  constructor(private readonly deps: SubmissionDeps) {
+    this.config = deps.config;
+    this.guards = new ClientGuards(this.guardSettings());
+    this.senders = new Senders(deps.store);
+    this.suppression = new Suppression(deps.store);
+  }
+
+  private guardSettings(): ConstructorParameters<typeof ClientGuards>[0] {
+    const s = this.config.smtp;
+    return {
+      allowedIps: s.allowedIps, maxConnectionsPerIp: s.maxConnectionsPerIp, authFailureLimit: s.authFailureLimit,
+      authFailureWindowMs: s.authFailureWindowMs, authCooldownMs: s.authCooldownMs,
+    };
+  }
+
+  private tlsMaterial(): { key?: Buffer; cert?: Buffer } {
+    const t = this.config.smtp.tls;
+    if (!t.cert || !t.key) return {};
+    try {
+      return { key: readFileSync(t.key), cert: readFileSync(t.cert) };
+    } catch (e) {
+      throw new MtaError('MTA_ERR_LISTEN', `cannot read TLS certificate or key: ${(e as Error).message}`);
+    }
+  }
+
+  async start(): Promise<void> {
+    const material = this.tlsMaterial();
+    for (const listener of this.config.smtp.listen) {
+      const server = new SMTPServer(this.options(listener, material));
+      server.on('error', (e) => this.deps.log.warn({ err: e, listener: listener.text }, 'smtp listener error'));
+      await new Promise<void>((resolve, reject) => {
+        const onError = (e: NodeJS.ErrnoException): void =>
+          reject(new MtaError('MTA_ERR_LISTEN', `cannot listen on ${listener.text}: ${e.code ?? e.message}`));
+        server.server.once('error', onError);
+        server.listen(listener.port, listener.host, () => { server.server.off('error', onError); resolve(); });
+      });
+      // Nagle plus delayed ACKs would add ~40 ms to every pipelined reply.
+      server.server.on('connection', (s: import('node:net').Socket) => s.setNoDelay(true));
+      this.servers.push({ listener, server });
+      this.deps.log.info({ listener: listener.text, tls: listener.tls, port: this.boundPort(server) }, 'smtp submission listening');
+    }
+  }
+
+  private boundPort(server: SMTPServer): number {
+    const a = server.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  /** Ports actually bound, in listener order (tests listen on port 0). */
+  get ports(): number[] { return this.servers.map((s) => this.boundPort(s.server)); }
+
+  /** Applies a reloaded config: limits, allowlist, TLS material; not listener addresses. */
+  reload(config: Config): void {
+    this.config = config;
+    this.guards.update(this.guardSettings());
+    const material = this.tlsMaterial();
+    for (const { server } of this.servers) {
+      const o = server.options as SMTPServerOptions & { size?: number; maxClients?: number; socketTimeout?: number };
+      o.size = config.smtp.maxMessageSize;
+      o.maxClients = config.smtp.maxConnections;
+      o.socketTimeout = config.smtp.idleTimeoutMs;
+      o.allowInsecureAuth = config.smtp.allowInsecureAuth;
+      if (material.cert) server.updateSecureContext({ ...material, minVersion: config.smtp.tls.minVersion });
+    }
+  }
+
+  /** Stops accepting new connections; open sessions get 421 and are closed. */
+  async stop(): Promise<void> {
+    this.accepting = false;
+    await Promise.all(this.servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    for (const s of this.sessions.values()) if (s.deadline) clearTimeout(s.deadline);
+  }
+
+  private options(listener: Listener, material: { key?: Buffer; cert?: Buffer }): SMTPServerOptions {
+    const c = this.config;
+    return {
+      name: c.hostname,
+      banner: 'mta ESMTP',
+      secure: listener.tls === 'implicit',
+      ...(listener.tls !== 'none' ? { ...material, minVersion: c.smtp.tls.minVersion } : {}),
+      hideSTARTTLS: listener.tls !== 'starttls',
+      disabledCommands: listener.tls === 'starttls' ? [] : ['STARTTLS'],
+      size: c.smtp.maxMessageSize,
+      authMethods: ['PLAIN', 'LOGIN'],
+      authOptional: false,
+      allowInsecureAuth: c.smtp.allowInsecureAuth,
+      maxClients: c.smtp.maxConnections,
+      socketTimeout: c.smtp.idleTimeoutMs,
+      closeTimeout: 5000,
+      disableReverseLookup: true,
+      logger: false,
+      onConnect: (session, cb) => this.onConnect(listener, session, cb),
+      onSecure: (_socket, session, cb) => { session.disabledCommands = ['STARTTLS']; cb(); },
+      onAuth: (auth, session, cb) => { this.onAuth(auth.method, auth.username ?? '', auth.password ?? '', session).then((r) => cb(null, r), (e: Error) => cb(e)); },
+      onMailFrom: (addr, session, cb) => { this.onMailFrom(addr.address, session).then(() => cb(), (e: Error) => cb(e)); },
+      onRcptTo: (addr, session, cb) => { this.onRcptTo(addr.address, session).then(() => cb(), (e: Error) => cb(e)); },
+      onData: (stream, session, cb) => { this.onData(stream, session).then((m) => cb(null, m), (e: Error) => cb(e)); },
+      onClose: (session) => this.onClose(session),
+    };
+  }
+
+  private findConnection(sessionId: string): PatchableConnection | undefined {
+    for (const { server } of this.servers) {
+      for (const conn of server.connections as unknown as Set<PatchableConnection>) if (conn.id === sessionId) return conn;
+    }
+    return undefined;
+  }
+
+  private onConnect(listener: Listener, session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+    const ip = session.remoteAddress;
+    const state: SessionState = { ip, counted: false, startedAt: Date.now() };
+    this.sessions.set(session.id, state);
+    const conn = this.findConnection(session.id);
+    if (conn) {
+      const send = conn.send.bind(conn);
+      conn.send = (code, data, context) => send(code, data, typeof data === 'string' && ENHANCED_PREFIX.test(data) ? false : context);
+    }
+    if (listener.tls === 'starttls' && !this.config.smtp.allowInsecureAuth) session.disabledCommands = ['AUTH'];
+    const refuse = (name: ReplyName, why: string): void => {
+      this.deps.log.info({ client_ip: ip, reason: why, reply: REPLIES[name].code }, 'smtp connection refused');
+      cb(new SmtpReplyError(name));
+    };
+    if (!this.accepting) return refuse('SHUTTING_DOWN', 'shutting down');
+    if (!this.guards.isAllowed(ip)) return refuse('IP_NOT_ALLOWED', 'not in allowed_ips');
+    if (this.guards.isCoolingOff(ip)) return refuse('AUTH_THROTTLED', 'cooling off after failed logins');
+    if (!this.guards.openConnection(ip)) return refuse('TOO_MANY_CONNS', 'per-IP connection cap');
+    state.counted = true;
+    state.deadline = setTimeout(() => {
+      this.deps.log.info({ client_ip: ip, session: session.id }, 'smtp session deadline exceeded');
+      const c = this.findConnection(session.id);
+      if (c) { const r = REPLIES.DEADLINE; c.send(r.code, `${r.enhanced} ${r.text}`, false); }
+    }, this.config.smtp.sessionDeadlineMs);
+    state.deadline.unref();
+    cb();
+  }
+
+  private onClose(session: SMTPServerSession): void {
+    const s = this.sessions.get(session.id);
+    if (!s) return;
+    if (s.deadline) clearTimeout(s.deadline);
+    if (s.counted) this.guards.closeConnection(s.ip);
+    this.sessions.delete(session.id);
+  }
+
+  private async onAuth(method: string, username: string, password: string, session: SMTPServerSession): Promise<{ user: string }> {
+    const ip = session.remoteAddress;
+    if (method !== 'PLAIN' && method !== 'LOGIN') throw new SmtpReplyError('AUTH_FAILED');
+    if (this.guards.isCoolingOff(ip)) throw new SmtpReplyError('AUTH_THROTTLED');
+    const sender = await this.senders.verifyLogin(username, password);
+    if (!sender) {
+      const throttled = this.guards.recordAuthFailure(ip);
+      this.deps.log.info({ client_ip: ip, user: username.slice(0, 320), throttled }, 'smtp auth failed');
+      throw new SmtpReplyError(throttled ? 'AUTH_THROTTLED' : 'AUTH_FAILED');
+    }
+    this.guards.recordAuthSuccess(ip);
+    const st = this.sessions.get(session.id);
+    if (st) st.sender = sender;
+    this.deps.log.debug({ client_ip: ip, user: sender.address }, 'smtp auth ok');
+    return { user: sender.address };
+  }
+
+  private refuse(session: SMTPServerSession, stage: string, name: ReplyName, detail?: string, extra: Record<string, unknown> = {}): SmtpReplyError {
+    this.deps.log.info({ client_ip: session.remoteAddress, user: session.user, stage, reply: REPLIES[name].code, reason: detail ?? REPLIES[name].text, ...extra }, 'smtp command refused');
+    return new SmtpReplyError(name, detail);
+  }
+
+  private async onMailFrom(address: string, session: SMTPServerSession): Promise<void> {
+    const sender = this.sessions.get(session.id)?.sender;
+    if (!sender) throw this.refuse(session, 'mail', 'SENDER_MISMATCH', 'not authenticated');
+    if (address === '') throw this.refuse(session, 'mail', 'NULL_SENDER');
+    const a = parseAddress(address);
+    if (!a) throw this.refuse(session, 'mail', 'BAD_SENDER');
+    if (a.address.toLowerCase() !== sender.address.toLowerCase()) {
+      throw this.refuse(session, 'mail', 'SENDER_MISMATCH', `<${address}> is not ${sender.address}`);
+    }
+    // Re-read: the sender may have been disabled or removed since AUTH.
+    const current = await this.senders.find(sender.address);
+    if (!current) throw this.refuse(session, 'mail', 'SENDER_MISMATCH', `${sender.address} no longer exists`);
+    if (current.disabled) throw this.refuse(session, 'mail', 'SENDER_DISABLED');
+    if (this.config.domains.requireVerified) {
+      const d = await this.deps.store.getDomain(current.domain);
+      if (!d || d.status !== 'verified') throw this.refuse(session, 'mail', 'DOMAIN_NOT_VERIFIED', `${current.domain} (run "mta domain check ${current.domain}")`);
+    }
+  }
+
+  private async onRcptTo(address: string, session: SMTPServerSession): Promise<void> {
+    if (session.envelope.rcptTo.length >= this.config.smtp.maxRecipients) throw this.refuse(session, 'rcpt', 'TOO_MANY_RCPTS', undefined, { limit: this.config.smtp.maxRecipients });
+    const a = parseAddress(address);
+    if (!a) throw this.refuse(session, 'rcpt', 'BAD_RCPT', undefined, { rcpt: address.slice(0, 320) });
+    const sender = this.sessions.get(session.id)?.sender;
+    const hit = await this.suppression.check(a.address, sender?.domain ?? '');
+    if (hit) throw this.refuse(session, 'rcpt', 'SUPPRESSED', undefined, { rcpt: a.address, suppression: hit.reason, source: hit.source });
+  }
+
+  private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const state = this.sessions.get(session.id);
+    const started = Date.now();
+    const sender = state?.sender;
+    const recipients = session.envelope.rcptTo.map((r) => parseAddress(r.address)!.address);
+    const result: IntakeResult = await receiveMessage(stream, {
+      sender: sender?.address ?? '', recipients, authUser: sender?.address ?? null, clientIp: session.remoteAddress,
+      clientHostname: session.clientHostname, helo: session.hostNameAppearsAs ?? null,
+      protocol: session.transmissionType || 'ESMTPA', lane: sender?.type === 'trigger' ? 'trigger' : 'batch',
+    }, { maxMessageSize: this.config.smtp.maxMessageSize, maxHeaderSize: this.config.smtp.maxHeaderSize, hostname: this.config.hostname },
+    this.deps.store);
+    const logBase = {
+      client_ip: session.remoteAddress, user: sender?.address, sender: sender?.address, rcpts: recipients,
+      size: result.ok ? result.size : undefined, duration_ms: Date.now() - started,
+    };
+    if (result.ok) {
+      this.deps.log.info({ ...logBase, queue_id: result.queueId, message_id: result.messageId, result: 'queued' }, 'smtp transaction');
+      this.beforeQueuedReply?.(result.queueId);
+      return `${REPLIES.QUEUED.enhanced} ${REPLIES.QUEUED.text} ${result.queueId}`;
+    }
+    const name: ReplyName = ((): ReplyName => {
+      switch (result.reason) {
+        case 'too-big': return 'TOO_BIG';
+        case 'bare-cr': case 'bare-lf': case 'nul': case 'line-too-long': return 'BAD_CONTENT';
+        case 'header-too-big': return 'HEADER_TOO_BIG';
+        case 'bad-mime': return 'BAD_MIME';
+        case 'from': return 'FROM_REFUSED';
+        case 'store': return isNoSpace(result.error) ? 'NO_STORAGE' : 'LOCAL_ERROR';
+      }
+    })();
+    const detail = name === 'TOO_BIG' || name === 'NO_STORAGE' || name === 'LOCAL_ERROR' ? undefined : result.detail;
+    this.deps.log[name === 'LOCAL_ERROR' || name === 'NO_STORAGE' ? 'error' : 'info']({ ...logBase, result: 'refused', reason: result.detail, reply: REPLIES[name].code }, 'smtp transaction');
+    throw new SmtpReplyError(name, detail);
+  }
+}
+
+function isNoSpace(e: unknown): boolean {
+  const code = (e as { code?: string } | undefined)?.code ?? '';
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || /SQLITE_FULL|disk is full|ENOSPC/i.test(String((e as Error | undefined)?.message));
+}

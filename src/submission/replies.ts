@@ -1,0 +1,53 @@
+/**
+ * submission/replies — every SMTP reply the submission listener sends on its own
+ * account, with its enhanced status code (RFC 3463). Codes and texts follow the seeds
+ * (DirectMail), because users search their logs for them.
+ */
+
+export interface Reply { code: number; enhanced: string; text: string }
+
+export const REPLIES = {
+  AUTH_FAILED:        { code: 535, enhanced: '5.7.8', text: 'Authentication failure' },
+  AUTH_THROTTLED:     { code: 421, enhanced: '4.7.0', text: 'Too many failed logins from your address, try again later' },
+  TOO_MANY_RCPTS:     { code: 556, enhanced: '5.5.3', text: 'The number of RCPTs is over size' },
+  TOO_BIG:            { code: 557, enhanced: '5.3.4', text: 'The length of DATA content is achieved the maximum threshold' },
+  SUPPRESSED:         { code: 559, enhanced: '5.1.1', text: 'Invalid rcptto' },
+  DAILY_QUOTA:        { code: 552, enhanced: '5.7.0', text: 'Daily sending quota exceeded' },
+  MONTHLY_QUOTA:      { code: 552, enhanced: '5.7.0', text: 'Monthly sending quota exceeded' },
+  SENDER_DISABLED:    { code: 551, enhanced: '5.7.1', text: 'Main account unavailable' },
+  SENDER_MISMATCH:    { code: 553, enhanced: '5.7.1', text: 'Sender address is not the authenticated user' },
+  NULL_SENDER:        { code: 553, enhanced: '5.7.1', text: 'Null sender is not allowed on submission' },
+  DOMAIN_NOT_VERIFIED:{ code: 553, enhanced: '5.7.1', text: 'Domain not verified' },
+  FROM_REFUSED:       { code: 553, enhanced: '5.7.1', text: 'From header refused' },
+  IP_NOT_ALLOWED:     { code: 554, enhanced: '5.7.1', text: 'Your address is not allowed to connect' },
+  TOO_MANY_CONNS:     { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address' },
+  DEADLINE:           { code: 421, enhanced: '4.4.2', text: 'Session deadline exceeded, closing connection' },
+  BAD_RCPT:           { code: 501, enhanced: '5.1.3', text: 'Bad recipient address syntax' },
+  BAD_SENDER:         { code: 501, enhanced: '5.1.7', text: 'Bad sender address syntax' },
+  BAD_CONTENT:        { code: 550, enhanced: '5.6.0', text: 'Message refused' },
+  HEADER_TOO_BIG:     { code: 552, enhanced: '5.3.4', text: 'Header block too large' },
+  BAD_MIME:           { code: 554, enhanced: '5.6.0', text: 'Message structure cannot be parsed' },
+  NO_STORAGE:         { code: 452, enhanced: '4.3.1', text: 'Insufficient system storage, try again later' },
+  LOCAL_ERROR:        { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' },
+  SHUTTING_DOWN:      { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
+  QUEUED:             { code: 250, enhanced: '2.0.0', text: 'Ok: queued as' },
+} as const satisfies Record<string, Reply>;
+
+export type ReplyName = keyof typeof REPLIES;
+
+/** An error smtp-server turns into a reply; the text carries our enhanced code. */
+export class SmtpReplyError extends Error {
+  readonly responseCode: number;
+  constructor(readonly reply: ReplyName, detail?: string) {
+    const r: Reply = REPLIES[reply];
+    super(`${r.enhanced} ${r.text}${detail ? `: ${detail}` : ''}`);
+    this.responseCode = r.code;
+  }
+}
+
+export function replyText(name: ReplyName, detail?: string): string {
+  const r: Reply = REPLIES[name];
+  return `${r.code} ${r.enhanced} ${detail ?? r.text}`;
+}
+
+export const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;

@@ -1,0 +1,45 @@
+/**
+ * suppression — the invalid-address list. Entries come from hard bounces, complaints,
+ * unsubscribes or an operator; each has a reason, a source and a time. Scope '' applies
+ * to every sender; a domain scope only to mail from that domain (unsubscribe).
+ */
+import type { Store, SuppressionRecord, SuppressionSource } from '../spool/types.js';
+import { canonicalAddress, normaliseDomain } from '../util/address.js';
+import { MtaError } from '../util/errors.js';
+
+export class Suppression {
+  constructor(private readonly store: Store) {}
+
+  async add(address: string, opts: { reason?: string | undefined; source?: SuppressionSource; scope?: string | undefined } = {}): Promise<{ record: SuppressionRecord; added: boolean }> {
+    const a = canonicalAddress(address);
+    if (!a) throw new MtaError('MTA_ERR_INVALID', `"${address}" is not a valid address`, 'address');
+    let scope = '';
+    if (opts.scope) {
+      const d = normaliseDomain(opts.scope);
+      if (!d) throw new MtaError('MTA_ERR_INVALID', `"${opts.scope}" is not a valid domain`, 'scope');
+      scope = d;
+    }
+    const record: SuppressionRecord = {
+      address: a, scope, reason: opts.reason ?? 'added by operator', source: opts.source ?? 'manual', createdAt: Date.now(),
+    };
+    const added = await this.store.addSuppression(record);
+    return { record, added };
+  }
+
+  async remove(address: string, scope?: string): Promise<number> {
+    const a = canonicalAddress(address);
+    if (!a) throw new MtaError('MTA_ERR_INVALID', `"${address}" is not a valid address`, 'address');
+    const n = await this.store.removeSuppression(a, scope === undefined ? undefined : (normaliseDomain(scope) ?? scope));
+    if (n === 0) throw new MtaError('MTA_ERR_NOT_FOUND', `${a} is not on the suppression list`, 'address');
+    return n;
+  }
+
+  list(filter: { search?: string; limit?: number; after?: string } = {}): Promise<SuppressionRecord[]> {
+    return this.store.listSuppressions(filter);
+  }
+
+  check(rcpt: string, senderDomain: string): Promise<SuppressionRecord | undefined> {
+    const a = canonicalAddress(rcpt);
+    return a ? this.store.isSuppressed(a, senderDomain) : Promise.resolve(undefined);
+  }
+}

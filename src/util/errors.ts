@@ -1,0 +1,40 @@
+/**
+ * errors — the catalogue of coded errors. Every error the daemon, CLI or API reports
+ * carries a stable code (`MTA_ERR_*`), so logs and scripts can match on it. SMTP replies
+ * have their own catalogue in submission/replies.ts.
+ */
+
+export const ERRORS = {
+  MTA_ERR_CONFIG: 'configuration is not valid',
+  MTA_ERR_CONFIG_READ: 'configuration file cannot be read',
+  MTA_ERR_DATA_DIR: 'data directory is not usable',
+  MTA_ERR_DB_DURABILITY: 'database durability settings could not be applied',
+  MTA_ERR_DB_SCHEMA: 'database schema is newer than this program',
+  MTA_ERR_NOT_FOUND: 'no such object',
+  MTA_ERR_EXISTS: 'object exists already',
+  MTA_ERR_INVALID: 'invalid input',
+  MTA_ERR_IN_USE: 'object is still in use',
+  MTA_ERR_LISTEN: 'listener cannot be started',
+  MTA_ERR_STATE: 'operation not allowed in the current state',
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class MtaError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  constructor(code: ErrorCode, message?: string, field?: string) {
+    super(message ?? ERRORS[code]);
+    this.name = 'MtaError';
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export function isMtaError(e: unknown): e is MtaError {
+  return e instanceof MtaError;
+}
+
+export function assertNever(x: never, what = 'value'): never {
+  throw new Error(`unexpected ${what}: ${JSON.stringify(x)}`);
+}
