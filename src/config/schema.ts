@@ -23,7 +23,7 @@ const ipEntry = z.string().superRefine((v, ctx) => {
 export const LISTEN_RE = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/;
 const listenAddress = z.string().refine((v) => {
   const m = LISTEN_RE.exec(v);
-  return !!m && Number(m[3]) > 0 && Number(m[3]) < 65536;
+  return !!m && Number(m[3]) < 65536; // port 0: any free port (tests)
 }, { message: 'must be "host:port", e.g. "0.0.0.0:587" or "[::]:587"' });
 const hostAndPort = z.string().refine((v) => /^[^\s:]+(?::\d{1,5})?$/.test(v) || /^\[[0-9a-fA-F:.]+\](?::\d{1,5})?$/.test(v), {
   message: 'must be "ip" or "ip:port"',

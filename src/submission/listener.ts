@@ -125,6 +125,8 @@ export class SubmissionService {
       secure: listener.tls === 'implicit',
       ...(listener.tls !== 'none' ? { ...material, minVersion: c.smtp.tls.minVersion } : {}),
       hideSTARTTLS: listener.tls !== 'starttls',
+      hideENHANCEDSTATUSCODES: false,
+      hideDSN: false,
       disabledCommands: listener.tls === 'starttls' ? [] : ['STARTTLS'],
       size: c.smtp.maxMessageSize,
       authMethods: ['PLAIN', 'LOGIN'],

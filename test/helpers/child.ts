@@ -1,0 +1,40 @@
+/** Runs `mta start` as a child process (for kill -9 and signal tests). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const BIN = join(process.cwd(), 'bin', 'mta');
+
+export interface ChildDaemon { proc: ChildProcess; port: number; output: () => string; exited: Promise<number | null> }
+
+export function spawnDaemon(configPath: string, env: NodeJS.ProcessEnv = {}): Promise<ChildDaemon> {
+  const proc = spawnMta(['start', '--config', configPath], env);
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start:\n${out}`)), 20_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = /"msg":"smtp submission listening"/.test(out) ? /"port":(\d+)/.exec(out) : null;
+      if (m) { clearTimeout(timer); resolve({ proc, port: Number(m[1]), output: () => out, exited }); }
+    };
+    proc.stdout!.on('data', (d: Buffer) => { onData(d); });
+    proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`daemon exited with ${code}:\n${out}`)); });
+  });
+}
+
+/**
+ * Runs bin/mta through /bin/sh so the test runner's process hooks (which wrap direct
+ * node spawns to inject its loaders) stay out of the real program.
+ */
+export function spawnMta(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn('/bin/sh', ['-c', 'exec "$0" "$@"', process.execPath, BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(env) });
+}
+
+/** The test runner's loaders (NODE_OPTIONS) must not leak into the real program. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env['NODE_OPTIONS'];
+  for (const k of Object.keys(env)) if (k.startsWith('TAP') || k.startsWith('_TAPJS')) delete env[k];
+  return env;
+}

@@ -1,0 +1,52 @@
+/**
+ * Starts the real daemon in this process on ephemeral loopback ports with a temp data
+ * dir, and seeds a domain and a sender through the same services the CLI uses.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { compileConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/util/log.js';
+import { Domains } from '../../src/accounts/domains.js';
+import { Senders } from '../../src/accounts/senders.js';
+import type { SenderType } from '../../src/spool/types.js';
+
+export const PASSWORD = 'correct horse battery';
+
+export interface TestDaemon {
+  daemon: Daemon;
+  port: number;
+  ports: number[];
+  dir: string;
+  configPath: string;
+  addSender(address: string, type?: SenderType, password?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function tempDir(prefix = 'mta-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startDaemon(extraToml = '', opts: { listeners?: string; domains?: string[] } = {}): Promise<TestDaemon> {
+  const dir = tempDir();
+  const listeners = opts.listeners ?? '[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n';
+  const toml = `hostname = "mta.test"\ndata_dir = "${join(dir, 'data')}"\n[log]\nlevel = "silent"\n${listeners}\n${extraToml}`;
+  const full = /\[smtp\]/.test(toml) ? toml : `${toml}\n[smtp]\nallow_insecure_auth = true\n`;
+  const withDomains = /\[domains\]/.test(full) ? full : `${full}\n[domains]\nrequire_verified = false\n`;
+  const configPath = join(dir, 'mta.toml');
+  writeFileSync(configPath, withDomains);
+  const config = compileConfig(withDomains, configPath);
+  const daemon = new Daemon({ configPath, config, logger: createLogger('silent') });
+  await daemon.start();
+  const domains = new Domains(daemon.store);
+  for (const d of opts.domains ?? ['example.com']) await domains.add(d, { algorithm: 'ed25519' });
+  const senders = new Senders(daemon.store);
+  const t: TestDaemon = {
+    daemon, dir, configPath, port: daemon.submission.ports[0]!, ports: daemon.submission.ports,
+    addSender: async (address, type = 'trigger', password = PASSWORD) => { await senders.add({ address, type, password }); },
+    stop: async () => { await daemon.stop(); rmSync(dir, { recursive: true, force: true }); },
+  };
+  await t.addSender('app@example.com');
+  return t;
+}
