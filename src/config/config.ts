@@ -223,7 +223,7 @@ export interface ConfigChoice { path?: string | undefined }
  * none was named and the default file does not exist, the development defaults.
  */
 export function loadConfig(choice: ConfigChoice = {}): Config {
-  const named = choice.path ?? process.env['MTA_CONFIG'];
+  const named = choice.path || process.env['MTA_CONFIG'] || undefined;
   const path = named ?? DEFAULT_CONFIG_PATH;
   if (!named && !existsSync(path)) return compileConfig(DEVELOPMENT_TOML, DEV_SOURCE);
   let text: string;

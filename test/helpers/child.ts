@@ -6,8 +6,8 @@ export const BIN = join(process.cwd(), 'bin', 'mta');
 
 export interface ChildDaemon { proc: ChildProcess; port: number; output: () => string; exited: Promise<number | null> }
 
-export function spawnDaemon(configPath: string, env: NodeJS.ProcessEnv = {}): Promise<ChildDaemon> {
-  const proc = spawnMta(['start', '--config', configPath], env);
+export function spawnDaemon(configPath: string | undefined, env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<ChildDaemon> {
+  const proc = spawnMta(configPath ? ['start', '--config', configPath] : ['start'], env, cwd);
   let out = '';
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
@@ -27,8 +27,8 @@ export function spawnDaemon(configPath: string, env: NodeJS.ProcessEnv = {}): Pr
  * Runs bin/mta through /bin/sh so the test runner's process hooks (which wrap direct
  * node spawns to inject its loaders) stay out of the real program.
  */
-export function spawnMta(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn('/bin/sh', ['-c', 'exec "$0" "$@"', process.execPath, BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(env) });
+export function spawnMta(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): ChildProcess {
+  return spawn('/bin/sh', ['-c', 'exec "$0" "$@"', process.execPath, BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(env), ...(cwd ? { cwd } : {}) });
 }
 
 /** The test runner's loaders (NODE_OPTIONS) must not leak into the real program. */
