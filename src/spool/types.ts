@@ -11,7 +11,8 @@ export type SenderType = 'trigger' | 'batch';
 export type DkimAlgorithm = 'rsa' | 'ed25519';
 export type SuppressionSource = 'bounce' | 'complaint' | 'unsubscribe' | 'manual';
 
-export interface IncomingMessage {
+/** What the spool knows about a message apart from its body and recipients. */
+export interface MessageEnvelope {
   id: QueueId;
   receivedAt: number;
   sender: string;
@@ -23,6 +24,9 @@ export interface IncomingMessage {
   size: number;
   lane: Lane;
   tag: string | null;
+}
+
+export interface IncomingMessage extends MessageEnvelope {
   chunks: Buffer[];
   recipients: string[];
 }
@@ -57,18 +61,7 @@ export interface SpoolEvent {
   detail: Record<string, unknown>;
 }
 
-export interface MessageDetail {
-  id: QueueId;
-  receivedAt: number;
-  sender: string;
-  authUser: string | null;
-  clientIp: string | null;
-  helo: string | null;
-  messageId: string;
-  subject: string | null;
-  size: number;
-  lane: Lane;
-  tag: string | null;
+export interface MessageDetail extends MessageEnvelope {
   recipients: QueueEntry[];
   events: SpoolEvent[];
 }
