@@ -6,7 +6,7 @@ import { parseQueueId } from '../src/util/ids.js';
 
 let d: TestDaemon;
 t.before(async () => {
-  d = await startDaemon('[smtp]\nallow_insecure_auth = true\nmax_recipients = 3\nmax_message_size = "20KB"\nauth_failure_limit = 3\nmax_connections_per_ip = 50\n');
+  d = await startDaemon('[smtp]\nallow_insecure_auth = true\nmax_recipients = 3\nmax_message_size = "20KB"\nmax_header_size = "2KB"\nauth_failure_limit = 3\nmax_connections_per_ip = 50\n');
   await d.addSender('off@example.com', 'batch');
 });
 t.teardown(() => d.stop());
@@ -174,6 +174,11 @@ t.test('lines over 1000 bytes and huge headers are refused', async (t) => {
   await c.cmd('RCPT TO:<x@dest.test>');
   const r = await c.data(message('app@example.com', 'x@dest.test', 's', 'y'.repeat(1200) + '\r\n') + '.\r\n');
   t.match(r.text, /^550 5\.6\.0 .*longer than 1000/);
+  await c.cmd('MAIL FROM:<app@example.com>');
+  await c.cmd('RCPT TO:<x@dest.test>');
+  const many = Array.from({ length: 60 }, (_, i) => `X-Filler-${i}: ${'v'.repeat(60)}\r\n`).join('');
+  const r2 = await c.data(message('app@example.com', 'x@dest.test', 's', 'body\r\n', many) + '.\r\n');
+  t.match(r2.text, /^552 5\.3\.4 Header block too large/);
   await c.quit();
 });
 
