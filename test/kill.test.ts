@@ -46,7 +46,10 @@ for (let round = 1; round <= 3; round++) {
     const acked: string[] = [];
     const stop = { now: false };
     const clients = [0, 1, 2, 3, 4].map((n) => client(child.port, acked, stop, round * 10 + n));
-    await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 800)));
+    // Kill at a random moment once traffic is flowing (not at a fixed time: a slow
+    // machine must not turn this into a test of nothing).
+    for (let waited = 0; acked.length < 5 && waited < 30_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 500)));
     child.proc.kill('SIGKILL');
     await child.exited;
     stop.now = true;
