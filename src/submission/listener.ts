@@ -121,7 +121,7 @@ export class SubmissionService {
     const c = this.config;
     return {
       name: c.hostname,
-      banner: 'mta ESMTP',
+      banner: 'mta',
       secure: listener.tls === 'implicit',
       ...(listener.tls !== 'none' ? { ...material, minVersion: c.smtp.tls.minVersion } : {}),
       hideSTARTTLS: listener.tls !== 'starttls',
