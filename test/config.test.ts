@@ -9,7 +9,7 @@ import { configSchema } from '../src/config/schema.js';
 import { parseDuration, parseSize } from '../src/util/units.js';
 import { IpSet } from '../src/util/ipset.js';
 import { tempDir } from './helpers/daemon.js';
-import { spawnMta } from './helpers/child.js';
+import { runMta } from './helpers/run.js';
 
 function problems(toml: string): string {
   try { compileConfig(toml, 'test.toml'); } catch (e) { if (e instanceof ConfigError) return e.message; throw e; }
@@ -113,13 +113,7 @@ t.test('mta config check prints ok or every problem, with exit codes', async (t)
   const bad = join(dir, 'bad.toml');
   writeFileSync(good, `data_dir = "${dir}"\n[[smtp.listen]]\naddress = "127.0.0.1:2587"\ntls = "none"\n`);
   writeFileSync(bad, '[smtp]\nmax_message_size = "25XB"\nbogus = 1\n');
-  const run = (args: string[]): Promise<{ code: number | null; out: string; err: string }> => new Promise((resolve) => {
-    const p = spawnMta(args);
-    let out = '', err = '';
-    p.stdout!.on('data', (d: Buffer) => { out += d; });
-    p.stderr!.on('data', (d: Buffer) => { err += d; });
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
+  const run = runMta;
   const ok = await run(['config', 'check', '--config', good]);
   t.equal(ok.code, 0); t.match(ok.out, /^ok/);
   const ko = await run(['config', 'check', '--config', bad]);

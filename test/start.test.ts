@@ -1,10 +1,12 @@
 // `npm start` with no config file: the development defaults answer EHLO on
 // 127.0.0.1:2587; SIGHUP reloads; SIGTERM exits cleanly.
 import t from 'tap';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { spawnDaemon } from './helpers/child.js';
+import { runMta } from './helpers/run.js';
 import { tempDir } from './helpers/daemon.js';
 
 t.test('development defaults: EHLO on 127.0.0.1:2587, data in ./data', { skip: existsSync('/etc/mta/mta.toml') ? '/etc/mta/mta.toml exists on this machine' : false }, async (t) => {
@@ -27,4 +29,17 @@ t.test('development defaults: EHLO on 127.0.0.1:2587, data in ./data', { skip: e
   t.match(d.output(), /"msg":"configuration reloaded"/, 'SIGHUP reloads');
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0, 'SIGTERM: clean exit');
+});
+
+t.test('a listener that cannot bind stops start-up (and the bound ones) with one clear line', async (t) => {
+  const dir = tempDir('mta-bind-');
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => { busy.close(); rmSync(dir, { recursive: true, force: true }); });
+  const port = (busy.address() as { port: number }).port;
+  const cfg = join(dir, 'mta.toml');
+  writeFileSync(cfg, `data_dir = "${join(dir, 'data')}"\n[log]\nlevel = "silent"\n[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n[[smtp.listen]]\naddress = "127.0.0.1:${port}"\ntls = "none"\n`);
+  const r = await runMta(['start', '--config', cfg]);
+  t.equal(r.code, 1);
+  t.equal(r.err, `mta: cannot listen on 127.0.0.1:${port}: EADDRINUSE (MTA_ERR_LISTEN)\n`);
 });

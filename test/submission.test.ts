@@ -182,6 +182,20 @@ t.test('lines over 1000 bytes and huge headers are refused', async (t) => {
   await c.quit();
 });
 
+t.test('a client that disconnects mid-DATA leaves nothing behind', async (t) => {
+  const c = await authed();
+  await c.cmd('MAIL FROM:<app@example.com>');
+  await c.cmd('RCPT TO:<cut@dest.test>');
+  t.equal((await c.cmd('DATA')).code, 354);
+  c.write('From: app@example.com\r\nSubject: cut\r\n\r\nhalf a mess');
+  c.socket.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal((await d.daemon.store.listQueue({ domain: 'dest.test' })).filter((x) => x.rcpt === 'cut@dest.test').length, 0, 'nothing stored');
+  const next = await authed();
+  t.equal((await next.cmd('MAIL FROM:<app@example.com>')).code, 250, 'the daemon still serves others');
+  await next.quit();
+});
+
 t.test('the 250 is sent only after the spool commit returned', async (t) => {
   const order: string[] = [];
   const off = d.daemon.store.onCommit((ids) => { for (const id of ids) order.push(`commit:${id}`); });

@@ -50,6 +50,8 @@ export class Daemon {
       this.submission = new SubmissionService({ config: this.config, store: this.store as Store, log: this.log.child({ component: 'submission' }) });
       await this.submission.start();
     } catch (e) {
+      // A later listener failing must not leave the earlier ones serving.
+      await this.submission?.stop().catch(() => undefined);
       this.setState('stopped');
       await this.store?.close();
       throw e;

@@ -131,13 +131,12 @@ export function receiveMessage(
 
     source.on('end', () => { sourceEnded = true; if (guard.violation || parseError) { guard.resume(); } maybeDone(); });
     source.on('error', (e) => { sourceEnded = true; fail(e); });
-    guard.on('end', () => { if (guard.violation) joiner.end(); });
     for (const s of [splitter, policy, joiner]) s.on('error', fail);
     joiner.on('data', (c: Buffer) => { chunks.push(c); size += c.length; });
     joiner.on('end', () => { joinerEnded = true; maybeDone(); });
     source.pipe(guard);
     guard.pipe(splitter).pipe(policy).pipe(joiner);
-    // On a violation the guard forwards nothing more; let the pipeline finish normally.
+    // On a violation the guard forwards nothing more and the pipeline ends with the source.
   });
 }
 

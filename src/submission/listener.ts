@@ -73,12 +73,15 @@ export class SubmissionService {
     const material = this.tlsMaterial();
     for (const listener of this.config.smtp.listen) {
       const server = new SMTPServer(this.options(listener, material));
-      server.on('error', (e) => this.deps.log.warn({ err: e, listener: listener.text }, 'smtp listener error'));
+      // smtp-server re-emits socket errors on itself, so it needs a listener from the
+      // start; a bind failure is reported once, by the rejection below.
+      let bound = false;
+      server.on('error', (e) => { if (bound) this.deps.log.warn({ err: e, listener: listener.text }, 'smtp listener error'); });
       await new Promise<void>((resolve, reject) => {
         const onError = (e: NodeJS.ErrnoException): void =>
           reject(new MtaError('MTA_ERR_LISTEN', `cannot listen on ${listener.text}: ${e.code ?? e.message}`));
         server.server.once('error', onError);
-        server.listen(listener.port, listener.host, () => { server.server.off('error', onError); resolve(); });
+        server.listen(listener.port, listener.host, () => { server.server.off('error', onError); bound = true; resolve(); });
       });
       // Nagle plus delayed ACKs would add ~40 ms to every pipelined reply.
       server.server.on('connection', (s: import('node:net').Socket) => s.setNoDelay(true));
