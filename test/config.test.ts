@@ -79,7 +79,7 @@ t.test('mta.example.toml is valid and documents every key of the schema', async 
   t.doesNotThrow(() => compileConfig(text, 'mta.example.toml'));
   const raw = parseToml(text) as Record<string, unknown>;
   // Commented-out keys count as documented.
-  const commented = [...text.matchAll(/^#\s*([a-z_]+)\s*=/gm)].map((m) => m[1]);
+  const commented = [...text.matchAll(/^#\s*(?:([a-z_]+)\s*=|\[\[?(?:[a-z_]+\.)*([a-z_]+)\]\]?\s*$)/gm)].map((m) => m[1] ?? m[2]);
   const missing: string[] = [];
   const walk = (shape: Record<string, unknown>, value: Record<string, unknown> | undefined, path: string): void => {
     for (const [key, sub] of Object.entries(shape)) {

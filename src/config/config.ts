@@ -42,6 +42,7 @@ export interface Config {
   };
   spool: { commitWindowMs: number; maxCommitBatch: number };
   delivery: {
+    enabled: boolean;
     port: number;
     maxConnections: number;
     maxConnectionsPerDomain: number;
@@ -49,11 +50,42 @@ export interface Config {
     retryScheduleMs: number[];
     maxQueueLifetimeMs: number;
     sendDsn: boolean;
+    maxRecipientsPerTransaction: number;
+    readySetSize: number;
+    retryJitter: number;
+    connectTimeoutMs: number;
+    socketTimeoutMs: number;
+    idleTimeoutMs: number;
+    shutdownTimeoutMs: number;
+    slowdownMs: number;
+    unreachableBackoffMs: number;
+    requireTls: boolean;
+    shaping: Shaping[];
   };
+  routes: Route[];
   dns: { servers: string[] };
   domains: { requireVerified: boolean; dkimAlgorithm: 'rsa' | 'ed25519'; dkimSelector?: string; ownershipRecord: string };
   admin: ListenAddress & { token: string };
   public: ListenAddress & { baseUrl?: string };
+}
+
+export interface Shaping {
+  name: string;
+  domains: string[];
+  mxSuffixes: string[];
+  maxConnections?: number;
+  maxMessagesPerConnection?: number;
+  maxMessagesPerSecond?: number;
+  requireTls?: boolean;
+}
+
+export interface Route {
+  domains: string[];
+  host: string;
+  port: number;
+  tls: TlsMode;
+  requireTls: boolean;
+  auth?: { user: string; pass: string };
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/mta/mta.toml';
@@ -160,7 +192,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
     throw new ConfigError(source, problems);
   }
   const c = parsed.data;
-  const token = c.admin.token_file ? readTokenFile(resolve(baseDir, c.admin.token_file), source) : c.admin.token;
+  const token = c.admin.token_file ? readSecretFile(resolve(baseDir, c.admin.token_file), source, 'admin.token_file') : c.admin.token;
   return {
     source,
     hostname: c.hostname ?? osHostname(),
@@ -195,7 +227,27 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       retryScheduleMs: c.delivery.retry_schedule.map((d) => parseDuration(d)!),
       maxQueueLifetimeMs: parseDuration(c.delivery.max_queue_lifetime)!,
       sendDsn: c.delivery.send_dsn,
+      enabled: c.delivery.enabled,
+      maxRecipientsPerTransaction: c.delivery.max_recipients_per_transaction,
+      readySetSize: c.delivery.ready_set_size,
+      retryJitter: c.delivery.retry_jitter,
+      connectTimeoutMs: parseDuration(c.delivery.connect_timeout)!,
+      socketTimeoutMs: parseDuration(c.delivery.socket_timeout)!,
+      idleTimeoutMs: parseDuration(c.delivery.idle_timeout)!,
+      shutdownTimeoutMs: parseDuration(c.delivery.shutdown_timeout)!,
+      slowdownMs: parseDuration(c.delivery.slowdown)!,
+      unreachableBackoffMs: parseDuration(c.delivery.unreachable_backoff)!,
+      requireTls: c.delivery.require_tls,
+      shaping: c.delivery.shaping.map((s) => ({
+        name: s.name, domains: s.domains.map((d) => d.toLowerCase()),
+        mxSuffixes: s.mx_suffixes.map((x) => (x.startsWith('.') ? x : `.${x}`).toLowerCase()),
+        ...(s.max_connections !== undefined ? { maxConnections: s.max_connections } : {}),
+        ...(s.max_messages_per_connection !== undefined ? { maxMessagesPerConnection: s.max_messages_per_connection } : {}),
+        ...(s.max_messages_per_second !== undefined ? { maxMessagesPerSecond: s.max_messages_per_second } : {}),
+        ...(s.require_tls !== undefined ? { requireTls: s.require_tls } : {}),
+      })),
     },
+    routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
     dns: { servers: c.dns.servers },
     domains: {
       requireVerified: c.domains.require_verified,
@@ -208,13 +260,28 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
   };
 }
 
-function readTokenFile(path: string, source: string): string {
+function compileRoute(r: ConfigFile['route'][number], i: number, source: string, baseDir: string): Route {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:]+))(?::(\d{1,5}))?$/.exec(r.host)!;
+  const port = m[3] ? Number(m[3]) : r.tls === 'implicit' ? 465 : 587;
+  let auth: Route['auth'];
+  if (r.username) {
+    const pass = r.password_file ? readSecretFile(resolve(baseDir, r.password_file), source, `route[${i}].password_file`) : r.password ?? '';
+    auth = { user: r.username, pass };
+  }
+  return {
+    domains: r.domains.map((d) => d.toLowerCase()), host: m[1] ?? m[2]!, port, tls: r.tls, requireTls: r.require_tls,
+    ...(auth ? { auth } : {}),
+  };
+}
+
+function readSecretFile(path: string, source: string, key: string): string {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (e) {
-    throw new ConfigError(source, [{ path: 'admin.token_file', message: `cannot read ${path}: ${(e as Error).message}` }]);
+    throw new ConfigError(source, [{ path: key, message: `cannot read ${path}: ${(e as Error).message}` }]);
   }
 }
+
 
 export interface ConfigChoice { path?: string | undefined }
 

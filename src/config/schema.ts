@@ -37,6 +37,32 @@ export const listenerSchema = z.strictObject({
   tls: z.enum(['starttls', 'implicit', 'none']).default('starttls'),
 });
 
+const domainPattern = z.string().regex(/^(\*|[a-z0-9.-]+)$/i, { message: 'must be a domain name, or "*" for every domain' });
+
+/** Per-destination traffic shaping, matched by recipient domain or by MX host suffix. */
+export const shapingSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9_-]{1,64}$/i, { message: 'must be a short name such as "gmail"' }),
+  domains: z.array(domainPattern).default([]),
+  mx_suffixes: z.array(z.string().regex(/^\.?[a-z0-9.-]+$/i, { message: 'must be a host name suffix such as ".google.com"' })).default([]),
+  max_connections: z.number().int().min(1).optional(),
+  max_messages_per_connection: z.number().int().min(1).optional(),
+  max_messages_per_second: z.number().positive().optional(),
+  require_tls: z.boolean().optional(),
+}).refine((s) => s.domains.length > 0 || s.mx_suffixes.length > 0, { message: 'needs domains or mx_suffixes to match' });
+
+/** A static route: mail for these domains goes to this host instead of their MX (a smarthost with "*"). */
+export const routeSchema = z.strictObject({
+  domains: z.array(domainPattern).min(1),
+  host: hostAndPort,
+  tls: z.enum(['starttls', 'implicit', 'none']).default('starttls'),
+  require_tls: z.boolean().default(false),
+  username: z.string().min(1).optional(),
+  password: z.string().optional(),
+  password_file: z.string().optional(),
+}).refine((r) => !r.username || r.password !== undefined || r.password_file !== undefined, {
+  message: 'username needs password or password_file', path: ['password'],
+});
+
 export const configSchema = z.strictObject({
   hostname: hostname.optional(),
   data_dir: z.string().min(1).default('/var/lib/mta'),
@@ -71,6 +97,7 @@ export const configSchema = z.strictObject({
     max_commit_batch: z.number().int().min(1).max(10_000).default(256),
   }).prefault({}),
   delivery: z.strictObject({
+    enabled: z.boolean().default(true),
     port: z.number().int().min(1).max(65535).default(25),
     max_connections: z.number().int().min(1).default(200),
     max_connections_per_domain: z.number().int().min(1).default(10),
@@ -78,7 +105,19 @@ export const configSchema = z.strictObject({
     retry_schedule: z.array(duration).min(1).default(['5m', '10m', '20m', '40m', '1h', '2h', '4h']),
     max_queue_lifetime: duration.default('5d'),
     send_dsn: z.boolean().default(true),
+    max_recipients_per_transaction: z.number().int().min(1).max(1000).default(100),
+    ready_set_size: z.number().int().min(10).max(1_000_000).default(5000),
+    retry_jitter: z.number().min(0).max(1).default(0.1),
+    connect_timeout: duration.default('30s'),
+    socket_timeout: duration.default('5m'),
+    idle_timeout: duration.default('10s'),
+    shutdown_timeout: duration.default('20s'),
+    slowdown: duration.default('5m'),
+    unreachable_backoff: duration.default('3m'),
+    require_tls: z.boolean().default(false),
+    shaping: z.array(shapingSchema).default([]),
   }).prefault({}),
+  route: z.array(routeSchema).default([]),
   dns: z.strictObject({
     servers: z.array(hostAndPort).default([]),
   }).prefault({}),

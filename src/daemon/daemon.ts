@@ -10,6 +10,10 @@ import { SqliteStore } from '../spool/sqlite-store.js';
 import type { Store } from '../spool/types.js';
 import { SubmissionService } from '../submission/listener.js';
 import { createLogger } from '../util/log.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import { Router } from '../delivery/router.js';
+import { MxResolver } from '../delivery/mx.js';
+import { DnsClient } from '../delivery/dns.js';
 import { MtaError, assertNever } from '../util/errors.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
@@ -29,6 +33,9 @@ export class Daemon {
   readonly log: Logger;
   store!: SqliteStore;
   submission!: SubmissionService;
+  /** absent when delivery.enabled = false */
+  scheduler: Scheduler | undefined;
+  dns!: DnsClient;
   private readonly configPath: string | undefined;
 
   constructor(opts: DaemonOptions) {
@@ -49,9 +56,19 @@ export class Daemon {
       this.store = SqliteStore.open(this.config.dataDir, { commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch });
       this.submission = new SubmissionService({ config: this.config, store: this.store as Store, log: this.log.child({ component: 'submission' }) });
       await this.submission.start();
+      this.dns = new DnsClient({ servers: this.config.dns.servers });
+      if (this.config.delivery.enabled) {
+        const router = new Router(this.config, new MxResolver(this.dns));
+        this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
+        await this.scheduler.start();
+      } else {
+        this.log.warn('delivery.enabled = false: mail is accepted and spooled but not delivered');
+      }
     } catch (e) {
       // A later listener failing must not leave the earlier ones serving.
       await this.submission?.stop().catch(() => undefined);
+      await this.scheduler?.stop(0).catch(() => undefined);
+      this.dns?.close();
       this.setState('stopped');
       await this.store?.close();
       throw e;
@@ -71,9 +88,11 @@ export class Daemon {
     }
     const moved = JSON.stringify(next.smtp.listen) !== JSON.stringify(this.config.smtp.listen) || next.dataDir !== this.config.dataDir;
     if (moved) this.log.warn('listener addresses or data_dir changed: they take effect at the next restart');
+    if (next.delivery.enabled !== this.config.delivery.enabled) this.log.warn('delivery.enabled changed: it takes effect at the next restart');
     this.config = next;
     this.log.level = next.logLevel;
     this.submission.reload(next);
+    this.scheduler?.reload(next);
     this.log.info({ config: next.source }, 'configuration reloaded');
     return undefined;
   }
@@ -86,6 +105,8 @@ export class Daemon {
     }
     this.setState('draining');
     await this.submission.stop();
+    await this.scheduler?.stop();
+    this.dns.close();
     await this.store.close();
     this.setState('stopped');
   }
@@ -94,7 +115,7 @@ export class Daemon {
     process.on('SIGHUP', () => { this.reload(); });
     const stop = (sig: string): void => {
       this.log.info({ signal: sig }, 'stopping');
-      const force = setTimeout(() => { this.log.error('shutdown deadline passed; exiting'); process.exit(1); }, 30_000);
+      const force = setTimeout(() => { this.log.error('shutdown deadline passed; exiting'); process.exit(1); }, this.config.delivery.shutdownTimeoutMs + 10_000);
       force.unref();
       this.stop().then(() => process.exit(0), (e: unknown) => { this.log.error({ err: e }, 'shutdown failed'); process.exit(1); });
     };

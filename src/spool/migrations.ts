@@ -88,4 +88,12 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (address, scope)
   ) WITHOUT ROWID;
   `,
+  // 2: delivery — each recipient carries its lane so the scheduler reads due work from one
+  // partial index (trigger first, then batch, oldest due first) without touching messages.
+  `
+  ALTER TABLE recipients ADD COLUMN lane TEXT NOT NULL DEFAULT 'batch' CHECK (lane IN ('trigger','batch'));
+  ALTER TABLE recipients ADD COLUMN last_attempt_at INTEGER;
+  UPDATE recipients SET lane = (SELECT m.lane FROM messages m WHERE m.id = recipients.message_id);
+  CREATE INDEX recipients_ready ON recipients(lane, next_attempt_at) WHERE state IN ('queued','deferred');
+  `,
 ];

@@ -12,25 +12,14 @@ import type { QueueId } from '../util/ids.js';
 import { asRecipientId } from '../util/ids.js';
 import { RECIPIENT_STATES, type RecipientState } from './states.js';
 import type {
-  CommitObserver, DomainRecord, IncomingMessage, MessageDetail, QueueEntry, QueueFilter,
-  SenderRecord, SpoolEvent, Store, SuppressionRecord,
+  CommitObserver, DomainRecord, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueShapeRow,
+  QueueTarget, RecipientOutcome, SenderRecord, SpoolEvent, Store, SuppressionRecord,
 } from './types.js';
+import type { RecipientId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
+import { RECIPIENT_SELECT, SqliteQueue, toEntry, type RecipientRow } from './sqlite-queue.js';
 
 const CHUNK = 64 * 1024;
-
-interface RecipientRow {
-  id: number; message_id: string; sender: string; rcpt: string; domain: string; state: RecipientState;
-  attempts: number; next_attempt_at: number; last_reply: string | null; received_at: number; size: number;
-}
-
-function toEntry(r: RecipientRow): QueueEntry {
-  return {
-    recipientId: asRecipientId(r.id), queueId: r.message_id as QueueId, sender: r.sender, rcpt: r.rcpt,
-    domain: r.domain, state: r.state, attempts: r.attempts, nextAttemptAt: r.next_attempt_at,
-    lastReply: r.last_reply, receivedAt: r.received_at, size: r.size,
-  };
-}
 
 /** Re-chunks small stream pieces into rows of at most CHUNK bytes. */
 function rechunk(chunks: Buffer[]): Buffer[] {
@@ -56,6 +45,7 @@ export class SqliteStore implements Store {
   private readonly observers = new Set<CommitObserver>();
   private readonly intake: GroupCommit<IncomingMessage>;
   private readonly st: Record<string, Statement>;
+  private readonly queue: SqliteQueue;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     return new SqliteStore(openDatabase(dataDir), opts);
@@ -67,12 +57,11 @@ export class SqliteStore implements Store {
       insMessage: p(`INSERT INTO messages (id, received_at, sender, auth_user, client_ip, helo, message_id, size, lane, tag, subject)
                      VALUES (@id, @receivedAt, @sender, @authUser, @clientIp, @helo, @messageId, @size, @lane, @tag, @subject)`),
       insChunk: p('INSERT INTO message_chunks (message_id, seq, data) VALUES (?, ?, ?)'),
-      insRcpt: p(`INSERT INTO recipients (message_id, rcpt, domain, state, next_attempt_at, updated_at)
-                  VALUES (?, ?, ?, 'queued', ?, ?)`),
+      insRcpt: p(`INSERT INTO recipients (message_id, rcpt, domain, lane, state, next_attempt_at, updated_at)
+                  VALUES (?, ?, ?, ?, 'queued', ?, ?)`),
       insEvent: p('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, ?, ?, ?, ?)'),
       getMessage: p('SELECT * FROM messages WHERE id = ?'),
-      rcptsOf: p(`SELECT r.*, m.sender, m.received_at, m.size FROM recipients r JOIN messages m ON m.id = r.message_id
-                  WHERE r.message_id = ? ORDER BY r.id`),
+      rcptsOf: p(`${RECIPIENT_SELECT} WHERE r.message_id = ? ORDER BY r.id`),
       eventsOf: p('SELECT * FROM events WHERE message_id = ? ORDER BY id'),
       chunks: p('SELECT data FROM message_chunks WHERE message_id = ? AND seq >= ? ORDER BY seq LIMIT 16'),
       countByState: p('SELECT state, COUNT(*) AS n FROM recipients GROUP BY state'),
@@ -95,6 +84,7 @@ export class SqliteStore implements Store {
       delSuppressionAll: p('DELETE FROM suppressions WHERE address = ?'),
       isSuppressed: p(`SELECT * FROM suppressions WHERE address = ? AND (scope = '' OR scope = ?) LIMIT 1`),
     };
+    this.queue = new SqliteQueue(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => this.writeIncoming(batch),
       { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 },
@@ -114,7 +104,7 @@ export class SqliteStore implements Store {
         rechunk(m.chunks).forEach((c, i) => this.st['insChunk']!.run(m.id, i, c));
         for (const rcpt of m.recipients) {
           const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
-          const r = this.st['insRcpt']!.run(m.id, rcpt, domain, m.receivedAt, m.receivedAt);
+          const r = this.st['insRcpt']!.run(m.id, rcpt, domain, m.lane, m.receivedAt, m.receivedAt);
           this.st['insEvent']!.run(m.receivedAt, m.id, r.lastInsertRowid, 'reception',
             JSON.stringify({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
         }
@@ -137,7 +127,7 @@ export class SqliteStore implements Store {
     if (f.state) { where.push('r.state = ?'); args.push(f.state); }
     if (f.domain) { where.push('r.domain = ?'); args.push(f.domain.toLowerCase()); }
     if (f.after !== undefined) { where.push('r.id > ?'); args.push(f.after); }
-    const sql = `SELECT r.*, m.sender, m.received_at, m.size FROM recipients r JOIN messages m ON m.id = r.message_id
+    const sql = `${RECIPIENT_SELECT}
                  ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.id LIMIT ?`;
     args.push(Math.min(Math.max(f.limit ?? 1000, 1), 100_000));
     return (this.db.prepare(sql).all(...args) as RecipientRow[]).map(toEntry);
@@ -174,6 +164,15 @@ export class SqliteStore implements Store {
     for (const r of this.st['countByState']!.all() as { state: RecipientState; n: number }[]) out[r.state] = r.n;
     return out;
   }
+
+  // ---- delivery queue (spool/sqlite-queue.ts) ----
+  claimDue(req: { now: number; limit: number; excludeDomains?: readonly string[] }): Promise<QueueEntry[]> { return this.queue.claimDue(req); }
+  nextDueAt(excludeDomains?: readonly string[]): Promise<number | undefined> { return this.queue.nextDueAt(excludeDomains); }
+  recordOutcomes(o: readonly RecipientOutcome[]): Promise<number> { return this.queue.recordOutcomes(o); }
+  requeue(ids: readonly RecipientId[], at: number, reason?: string): Promise<number> { return this.queue.requeue(ids, at, reason); }
+  recoverSending(now: number, reason: string): Promise<number> { return this.queue.recoverSending(now, reason); }
+  applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> { return this.queue.applyQueueOp(op, target, now); }
+  queueShape(now: number, buckets: readonly number[]): Promise<QueueShapeRow[]> { return this.queue.queueShape(now, buckets); }
 
   // ---- domains ----
   async addDomain(d: DomainRecord): Promise<void> {

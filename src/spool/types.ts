@@ -43,6 +43,7 @@ export interface QueueEntry {
   lastReply: string | null;
   receivedAt: number;
   size: number;
+  lane: Lane;
 }
 
 export interface QueueFilter {
@@ -95,6 +96,54 @@ export interface SuppressionRecord {
   createdAt: number;
 }
 
+/** Event types in a recipient's history. The final ones are delivered, failed, expired and deleted. */
+export type EventType =
+  | 'reception' | 'deferred' | 'delivered' | 'failed' | 'expired' | 'deleted'
+  | 'requeued' | 'held' | 'released' | 'dsn';
+
+/** What one delivery attempt decided for one recipient. */
+export interface RecipientOutcome {
+  recipientId: RecipientId;
+  queueId: QueueId;
+  kind: 'delivered' | 'deferred' | 'failed' | 'expired';
+  at: number;
+  /** for 'deferred': when to try again */
+  nextAttemptAt?: number;
+  reply: string;
+  /** whether this was a real attempt (counts toward `attempts`) */
+  attempted: boolean;
+  detail: Record<string, unknown>;
+  /** add the address to the suppression list in the same transaction */
+  suppress?: { address: string; reason: string };
+}
+
+export type QueueTarget = { queueId: QueueId } | { domain: string } | { all: true };
+export type QueueOp = 'flush' | 'hold' | 'release' | 'delete';
+
+export interface QueueShapeRow {
+  domain: string;
+  total: number;
+  byState: Record<'queued' | 'sending' | 'deferred' | 'held', number>;
+  /** counts per age bucket (message age), buckets as given to queueShape */
+  byAge: number[];
+}
+
+/** What the scheduler and queue control need from the spool. */
+export interface QueueStore {
+  /** Marks up to `limit` due recipients 'sending' and returns them: trigger lane first, oldest due first. */
+  claimDue(req: { now: number; limit: number; excludeDomains?: readonly string[] }): Promise<QueueEntry[]>;
+  /** The earliest next-attempt time among waiting recipients, if any. */
+  nextDueAt(excludeDomains?: readonly string[]): Promise<number | undefined>;
+  /** Applies outcomes to recipients still 'sending', with their events; returns how many applied. */
+  recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number>;
+  /** 'sending' → 'queued' without counting an attempt (withdrawn from memory, shutdown). */
+  requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number>;
+  /** At start-up: every 'sending' row left by a crash goes back to 'queued'. */
+  recoverSending(now: number, reason: string): Promise<number>;
+  applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number>;
+  queueShape(now: number, ageBucketsMs: readonly number[]): Promise<QueueShapeRow[]>;
+}
+
 export interface CommitObserver { (ids: readonly QueueId[]): void }
 
 export interface MessageStore {
@@ -131,6 +180,6 @@ export interface SuppressionStore {
   isSuppressed(address: string, senderDomain: string): Promise<SuppressionRecord | undefined>;
 }
 
-export interface Store extends MessageStore, DomainStore, SenderStore, SuppressionStore {
+export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore {
   close(): Promise<void>;
 }

@@ -33,7 +33,11 @@ export async function startDaemon(extraToml = '', opts: { listeners?: string; do
   const listeners = opts.listeners ?? '[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n';
   const toml = `hostname = "mta.test"\ndata_dir = "${join(dir, 'data')}"\n[log]\nlevel = "silent"\n${listeners}\n${extraToml}`;
   const full = /\[smtp\]/.test(toml) ? toml : `${toml}\n[smtp]\nallow_insecure_auth = true\n`;
-  const withDomains = /\[domains\]/.test(full) ? full : `${full}\n[domains]\nrequire_verified = false\n`;
+  let withDomains = /\[domains\]/.test(full) ? full : `${full}\n[domains]\nrequire_verified = false\n`;
+  // Tests never reach the Internet: without an explicit [delivery] nothing is delivered,
+  // and without an explicit [dns] the resolver is a closed loopback port.
+  if (!/^\[delivery\]/m.test(withDomains)) withDomains += '\n[delivery]\nenabled = false\n';
+  if (!/^\[dns\]/m.test(withDomains)) withDomains += '\n[dns]\nservers = ["127.0.0.1:1"]\n';
   const configPath = join(dir, 'mta.toml');
   writeFileSync(configPath, withDomains);
   const config = compileConfig(withDomains, configPath);

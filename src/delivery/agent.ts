@@ -1,0 +1,279 @@
+/**
+ * delivery/agent — carries out the scheduler's decisions for one destination (Postfix's
+ * smtp(8)): finds where its mail goes, connects (reusing pooled sessions), sends job after
+ * job, turns every reply into an outcome, records it with its event, logs one line per
+ * recipient attempt, and queues a DSN for final failures.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { QueueEntry, RecipientOutcome, Store } from '../spool/types.js';
+import type { DeliveryJob, Destination, Pacer } from '../scheduler/destination.js';
+import { decide, type AttemptContext, type RetryPolicy } from './outcome.js';
+import { SessionPool, sessionKey } from './pool.js';
+import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
+import { asciiDomain, type Plan, type Router } from './router.js';
+import { MessageCache, wireBody } from './message.js';
+import { sendDsnFor } from './notify.js';
+
+export interface AgentHooks {
+  /** a job's recipients all have their outcome recorded (or were handed back) */
+  settled(job: DeliveryJob): void;
+  /** stop taking new jobs: the daemon is shutting down */
+  stopping(): boolean;
+  pacerFor(dest: Destination): Pacer | undefined;
+}
+
+/** How long a host whose TLS handshake failed is spoken to in plaintext. */
+const TLS_BROKEN_MS = 60 * 60 * 1000;
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function localPart(addr: string): string { return addr.slice(0, Math.max(addr.lastIndexOf('@'), 0)); }
+function wireAddress(addr: string): string {
+  const at = addr.lastIndexOf('@');
+  return at < 0 ? addr : `${addr.slice(0, at)}@${asciiDomain(addr.slice(at + 1))}`;
+}
+
+export class DeliveryAgent {
+  readonly pool: SessionPool;
+  readonly messages: MessageCache;
+  private readonly tlsBroken = new Map<string, number>();
+  /** sessions in use, so a shutdown past its deadline can cut them */
+  private readonly live = new Set<SmtpSession>();
+  aborting = false;
+
+  constructor(
+    private config: Config,
+    private readonly store: Store,
+    private readonly router: Router,
+    private readonly log: Logger,
+    private readonly hooks: AgentHooks,
+  ) {
+    this.pool = new SessionPool({ idleTimeoutMs: config.delivery.idleTimeoutMs });
+    this.messages = new MessageCache(store, log);
+  }
+
+  reload(config: Config): void { this.config = config; }
+
+  private get policy(): RetryPolicy { return this.config.delivery; }
+
+  /** One worker: runs jobs for `dest` until none is left or the daemon stops. */
+  async run(dest: Destination): Promise<void> {
+    const plan = await this.router.plan(dest.domain);
+    if (!plan.ok) {
+      // One DNS answer decides every waiting job of the domain.
+      await this.settleAll(dest.drain(), plan.reply, { mx: null, ip: null, tls: null }, true);
+      return;
+    }
+    dest.shaping = plan.shaping;
+    let session: SmtpSession | undefined;
+    try {
+      while (!this.hooks.stopping()) {
+        const job = dest.next();
+        if (!job) break;
+        if (dest.isUnreachable(Date.now())) {
+          await this.settleAll([job, ...dest.drain()], dest.unreachableReply, { mx: null, ip: null, tls: null }, true);
+          break;
+        }
+        await this.pace(dest);
+        if (session && (!session.usable || session.messages >= dest.messagesPerConnection(this.config.delivery))) {
+          this.release(session, dest);
+          session = undefined;
+        }
+        if (!session) {
+          const c = await this.connect(plan, dest);
+          if ('reply' in c) {
+            if (c.unreachable) {
+              dest.unreachableUntil = Date.now() + this.config.delivery.unreachableBackoffMs;
+              dest.unreachableReply = c.reply;
+              this.log.warn({ domain: dest.domain, reply: c.reply, until: dest.unreachableUntil }, 'destination unreachable; its mail defers without new connections for a while');
+              await this.settleAll([job, ...dest.drain()], c.reply, { mx: c.hop?.hostName ?? null, ip: c.hop?.address ?? null, tls: null }, true);
+              break;
+            }
+            await this.settleAll([job], c.reply, { mx: c.hop?.hostName ?? null, ip: c.hop?.address ?? null, tls: null }, true);
+            continue;
+          }
+          session = c.session;
+          this.live.add(session);
+        }
+        try {
+          session = await this.sendJob(session, job, dest);
+        } catch (e) {
+          // A bug must not strand the job in 'sending': it goes back, a minute later.
+          this.log.error({ queue_id: job.queueId, err: (e as Error).stack ?? String(e) }, 'delivery failed unexpectedly; the job is queued again');
+          await this.handBack([job], `internal error: ${(e as Error).message}`, 60_000).catch(() => undefined);
+          session = undefined;
+        }
+      }
+    } finally {
+      if (session) this.release(session, dest);
+    }
+  }
+
+  private release(session: SmtpSession, dest: Destination): void {
+    this.live.delete(session);
+    if (this.aborting) session.destroy();
+    else this.pool.put(session, dest.messagesPerConnection(this.config.delivery));
+  }
+
+  private async pace(dest: Destination): Promise<void> {
+    const now = Date.now();
+    const waits = [dest.isSlow(now) ? dest.slowPacer.reserve(now) : 0];
+    const shared = this.hooks.pacerFor(dest);
+    if (shared) waits.push(shared.reserve(now));
+    const wait = Math.max(...waits);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  private async connect(plan: Extract<Plan, { ok: true }>, dest: Destination): Promise<{ session: SmtpSession } | { reply: string; unreachable: boolean; hop?: SessionTarget }> {
+    const failures: string[] = [];
+    let allUnreachable = true;
+    let lastReply: string | undefined;
+    let lastHop: SessionTarget | undefined;
+    for (const base of plan.hops) {
+      const broken = (this.tlsBroken.get(base.address) ?? 0) > Date.now();
+      let hop: SessionTarget = broken && !base.requireTls ? { ...base, skipTls: true } : base;
+      const idle = this.pool.take(sessionKey(hop));
+      if (idle) return { session: idle };
+      for (let tries = 0; tries < 2; tries++) {
+        try {
+          const session = await SmtpSession.open(hop, {
+            ehloName: this.config.hostname, connectTimeoutMs: this.config.delivery.connectTimeoutMs, socketTimeoutMs: this.config.delivery.socketTimeoutMs,
+          });
+          this.pool.opened++;
+          return { session };
+        } catch (e) {
+          const se = e instanceof SessionError ? e : new SessionError('ECONNECTION', (e as Error).message, undefined, false, true, true);
+          lastHop = hop;
+          if (se.tlsFailed && hop.requireTls) {
+            allUnreachable = false;
+            lastReply = `421 4.7.10 TLS is required for ${dest.domain}, but ${hop.hostName}[${hop.address}] failed it: ${se.reply ?? se.message}`;
+            break;
+          }
+          if (se.tlsFailed && !hop.skipTls) {
+            // Opportunistic TLS: a broken handshake must not block delivery; plaintext for a while.
+            this.tlsBroken.set(hop.address, Date.now() + TLS_BROKEN_MS);
+            this.log.warn({ mx: hop.hostName, ip: hop.address, err: se.message }, 'TLS handshake failed; retrying this host without TLS');
+            hop = { ...hop, skipTls: true };
+            continue;
+          }
+          if (!se.unreachable) allUnreachable = false;
+          if (se.reply) lastReply = se.reply;
+          failures.push(`${hop.hostName}[${hop.address}]:${hop.port}: ${se.reply ?? se.message}`);
+          break;
+        }
+      }
+    }
+    if (plan.hops.length === 0) failures.push('no address to connect to');
+    const summary = failures.join('; ');
+    if (allUnreachable) return { reply: `427 4.4.1 Connect to UNREACHABLE host: ${summary}`, unreachable: true, ...(lastHop ? { hop: lastHop } : {}) };
+    return { reply: lastReply ?? `451 4.4.0 ${summary}`, unreachable: false, ...(lastHop ? { hop: lastHop } : {}) };
+  }
+
+  /** Sends one job; returns the session if it can carry the next one. */
+  private async sendJob(session: SmtpSession, job: DeliveryJob, dest: Destination): Promise<SmtpSession | undefined> {
+    const started = Date.now();
+    const t = session.target;
+    const where = { mx: t.hostName, ip: t.address, tls: session.secure };
+    let info;
+    try {
+      info = await this.messages.get(job.queueId);
+    } catch (e) {
+      await this.settleAll([job], `451 4.3.0 the spooled message cannot be read: ${(e as Error).message}`, where, false);
+      return session;
+    }
+    const needsUtf8 = NON_ASCII.test(localPart(job.sender)) || job.recipients.some((r) => NON_ASCII.test(localPart(r.rcpt)));
+    if (needsUtf8 && !session.offersSmtpUtf8) {
+      await this.settleAll([job], `553 5.6.7 ${t.hostName} does not offer SMTPUTF8, which this message needs for its non-ASCII addresses`, where, true);
+      return session;
+    }
+    const byWire = new Map<string, QueueEntry>();
+    for (const r of job.recipients) byWire.set(wireAddress(r.rcpt), r);
+    let replies: Map<string, string>;
+    let keep: SmtpSession | undefined = session;
+    try {
+      const res = await session.send({
+        from: job.sender ? wireAddress(job.sender) : '', to: [...byWire.keys()], size: job.size + (info.signature?.length ?? 0),
+      }, wireBody(this.store, job.queueId, info));
+      replies = res.replies;
+      if (res.accepted.length === 0) await session.reset().catch(() => { keep = undefined; });
+    } catch (e) {
+      const se = e as SessionError;
+      keep = undefined;
+      this.live.delete(session);
+      session.destroy();
+      if (this.aborting) { await this.handBack([job], 'shutdown'); return undefined; }
+      const reply = se.reply ?? `451 4.4.2 connection to ${t.hostName}[${t.address}] failed during the transaction: ${se.message}`;
+      replies = new Map([...byWire.keys()].map((k) => [k, reply]));
+    }
+    const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: Date.now() - started };
+    const outcomes: RecipientOutcome[] = [];
+    let slow = false;
+    for (const [wire, entry] of byWire) {
+      const { outcome, cls } = decide(entry, replies.get(wire) ?? '451 4.3.0 no reply for this recipient', ctx, this.policy);
+      if (info.signature === null && info.fromDomain) outcome.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
+      if (cls.slowDown) slow = true;
+      outcomes.push(outcome);
+    }
+    if (slow) {
+      dest.slowUntil = Date.now() + this.config.delivery.slowdownMs;
+      this.log.warn({ domain: dest.domain, until: dest.slowUntil }, 'destination asked us to slow down: one connection, one message per second for a while');
+    }
+    await this.record(job, outcomes, info.headers);
+    if (!keep) { this.live.delete(session); session.destroy(); }
+    return keep;
+  }
+
+  /** Gives every recipient of these jobs the same reply (DNS failure, unreachable, ...). */
+  private async settleAll(jobs: DeliveryJob[], reply: string, where: Omit<AttemptContext, 'at' | 'durationMs'>, attempted: boolean): Promise<void> {
+    for (const job of jobs) {
+      const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: 0 };
+      const outcomes = job.recipients.map((r) => decide(r, reply, ctx, this.policy, { attempted }).outcome);
+      const headers = outcomes.some((o) => o.kind === 'failed' || o.kind === 'expired')
+        ? (await this.messages.get(job.queueId).catch(() => undefined))?.headers ?? '' : '';
+      await this.record(job, outcomes, headers);
+    }
+  }
+
+  private async record(job: DeliveryJob, outcomes: RecipientOutcome[], headers: string): Promise<void> {
+    try {
+      await this.store.recordOutcomes(outcomes);
+      for (const o of outcomes) {
+        const r = job.recipients.find((e) => e.recipientId === o.recipientId)!;
+        this.log.info({
+          queue_id: job.queueId, rcpt: r.rcpt, state: o.kind, mx: o.detail['mx'], ip: o.detail['ip'], tls: o.detail['tls'],
+          reply: o.reply, duration_ms: o.detail['duration_ms'], attempt: o.detail['attempt'],
+          ...(o.nextAttemptAt ? { next_attempt: new Date(o.nextAttemptAt).toISOString() } : {}),
+        }, `delivery ${o.kind}`);
+      }
+      const finals = outcomes.filter((o) => o.kind === 'failed' || o.kind === 'expired');
+      if (finals.length && this.config.delivery.sendDsn && job.sender !== '') {
+        await sendDsnFor(this.store, this.config.hostname, job, finals, headers, this.log);
+      }
+      if (outcomes.every((o) => o.kind !== 'deferred')) this.messages.forget(job.queueId);
+    } finally {
+      this.hooks.settled(job);
+    }
+  }
+
+  /** Returns jobs to the queue untouched (shutdown): no attempt is counted. */
+  async handBack(jobs: DeliveryJob[], reason?: string, delayMs = 0): Promise<void> {
+    for (const job of jobs) {
+      try {
+        await this.store.requeue(job.recipients.map((r) => r.recipientId), Date.now() + delayMs, reason);
+      } finally {
+        this.hooks.settled(job);
+      }
+    }
+  }
+
+  /** Cuts every session in use (shutdown deadline passed). */
+  abort(): void {
+    this.aborting = true;
+    for (const s of this.live) s.destroy();
+    this.live.clear();
+    this.pool.closeAll();
+  }
+
+  close(): void { this.pool.closeAll(); }
+}

@@ -1,0 +1,56 @@
+/**
+ * delivery/outcome — from one reply for one recipient to what happens next: delivered,
+ * deferred until when, failed, or expired; whether to suppress the address. This is the
+ * only place the retry schedule is read, so retry timing has one definition.
+ */
+import type { QueueEntry, RecipientOutcome } from '../spool/types.js';
+import { classifyReply, type ReplyClass } from './classify.js';
+
+export interface RetryPolicy {
+  retryScheduleMs: readonly number[];
+  retryJitter: number;
+  maxQueueLifetimeMs: number;
+}
+
+/**
+ * When to try again after the `attempts`-th failed attempt (1-based), or undefined when the
+ * queue lifetime is over. The last attempt is placed at the end of the lifetime rather than
+ * skipped, so a long final step never cuts the lifetime short.
+ */
+export function nextAttemptAt(attempts: number, now: number, receivedAt: number, p: RetryPolicy, random: () => number = Math.random): number | undefined {
+  const deadline = receivedAt + p.maxQueueLifetimeMs;
+  if (now >= deadline) return undefined;
+  const base = p.retryScheduleMs[Math.min(attempts, p.retryScheduleMs.length) - 1] ?? p.retryScheduleMs[p.retryScheduleMs.length - 1]!;
+  const delay = base * (1 + p.retryJitter * random());
+  return Math.min(now + Math.round(delay), deadline);
+}
+
+export interface AttemptContext {
+  at: number;
+  mx: string | null;
+  ip: string | null;
+  tls: boolean | null;
+  durationMs: number;
+}
+
+/** The outcome of one attempt for one recipient, given the reply that decides it. */
+export function decide(entry: QueueEntry, reply: string, ctx: AttemptContext, p: RetryPolicy, opts: { attempted?: boolean; random?: () => number } = {}): { outcome: RecipientOutcome; cls: ReplyClass } {
+  const cls = classifyReply(reply);
+  const attempted = opts.attempted ?? true;
+  const attempts = entry.attempts + (attempted ? 1 : 0);
+  const detail: Record<string, unknown> = {
+    attempt: attempts, mx: ctx.mx, ip: ctx.ip, tls: ctx.tls, duration_ms: ctx.durationMs,
+    category: cls.category, status: cls.status, ...(cls.enhanced ? { enhanced: cls.enhanced } : {}),
+  };
+  const base = { recipientId: entry.recipientId, queueId: entry.queueId, at: ctx.at, reply, attempted, detail };
+  if (cls.code >= 200 && cls.code < 300) return { outcome: { ...base, kind: 'delivered' }, cls };
+  if (!cls.retry) {
+    const suppress = cls.suppress ? { address: entry.rcpt.toLowerCase(), reason: reply.slice(0, 500) } : undefined;
+    return { outcome: { ...base, kind: 'failed', ...(suppress ? { suppress } : {}) }, cls };
+  }
+  const next = nextAttemptAt(Math.max(attempts, 1), ctx.at, entry.receivedAt, p, opts.random);
+  if (next === undefined) {
+    return { outcome: { ...base, kind: 'expired', detail: { ...detail, lifetime_ms: p.maxQueueLifetimeMs } }, cls };
+  }
+  return { outcome: { ...base, kind: 'deferred', nextAttemptAt: next, detail: { ...detail, next_attempt_at: next } }, cls };
+}

@@ -1,0 +1,67 @@
+/**
+ * delivery/router — where mail for a recipient domain goes: a static route (or the "*"
+ * smarthost) when one matches, otherwise the domain's MX hosts; and which shaping entry
+ * governs the destination. The result is a list of hops (one per address) to try in order.
+ */
+import punycode from 'punycode/punycode.js';
+import type { Config, Route, Shaping } from '../config/config.js';
+import type { MxResolver } from './mx.js';
+import type { SessionTarget } from './transport.js';
+
+export type Plan =
+  | { ok: true; hops: SessionTarget[]; via: 'mx' | 'route'; shaping: Shaping | undefined }
+  | { ok: false; permanent: boolean; reply: string };
+
+/** Hops beyond this many are not tried in one attempt (Postfix: smtp_mx_address_limit). */
+const MAX_HOPS = 10;
+
+export function asciiDomain(domain: string): string {
+  try {
+    return punycode.toASCII(domain.toLowerCase());
+  } catch {
+    return domain.toLowerCase();
+  }
+}
+
+export class Router {
+  constructor(private config: Pick<Config, 'delivery' | 'routes'>, private readonly mx: MxResolver) {}
+
+  reload(config: Pick<Config, 'delivery' | 'routes'>): void { this.config = config; }
+
+  routeFor(domain: string): Route | undefined {
+    const d = domain.toLowerCase();
+    return this.config.routes.find((r) => r.domains.includes(d)) ?? this.config.routes.find((r) => r.domains.includes('*'));
+  }
+
+  /** Shaping by recipient domain first, then by the suffix of any of its MX hosts. */
+  shapingFor(domain: string, mxNames: readonly string[] = []): Shaping | undefined {
+    const d = domain.toLowerCase();
+    const byDomain = this.config.delivery.shaping.find((s) => s.domains.includes(d));
+    if (byDomain) return byDomain;
+    return this.config.delivery.shaping.find((s) => s.mxSuffixes.some((suf) => mxNames.some((n) => `.${n}`.endsWith(suf))));
+  }
+
+  async plan(domain: string): Promise<Plan> {
+    const route = this.routeFor(domain);
+    if (route) {
+      return {
+        ok: true, via: 'route', shaping: this.shapingFor(domain),
+        hops: [{
+          address: route.host, port: route.port, hostName: route.host, tls: route.tls, requireTls: route.requireTls,
+          verifyCertificate: route.tls !== 'none', ...(route.auth ? { auth: route.auth } : {}),
+        }],
+      };
+    }
+    const r = await this.mx.resolve(asciiDomain(domain));
+    if (!r.ok) return { ok: false, permanent: r.permanent, reply: r.reply };
+    const shaping = this.shapingFor(domain, r.hosts.map((h) => h.name));
+    const requireTls = shaping?.requireTls ?? this.config.delivery.requireTls;
+    const hops: SessionTarget[] = [];
+    for (const h of r.hosts) {
+      for (const address of h.addresses) {
+        if (hops.length < MAX_HOPS) hops.push({ address, port: this.config.delivery.port, hostName: h.name, tls: 'starttls', requireTls });
+      }
+    }
+    return { ok: true, via: 'mx', hops, shaping };
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * delivery/transport — one outgoing SMTP session, as promises over nodemailer's
+ * smtp-connection. It knows nothing about the queue: it connects (with opportunistic or
+ * required STARTTLS, or implicit TLS for routes), optionally authenticates, and sends one
+ * envelope + body stream at a time, reporting each recipient's reply.
+ *
+ * Certificates are not verified for MX delivery, like every opportunistic-TLS MTA: an
+ * unverified encrypted session is still better than plaintext, and MX certificates are
+ * routinely self-signed. Routes (smarthosts) verify by default.
+ */
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { Readable } from 'node:stream';
+import type { TlsMode } from '../config/config.js';
+
+export interface SessionTarget {
+  /** the address to connect to (an IP for MX delivery) */
+  address: string;
+  port: number;
+  /** the MX or route host name, for SNI and logs */
+  hostName: string;
+  tls: TlsMode;
+  requireTls: boolean;
+  /** set after a failed TLS handshake with this host: talk plaintext */
+  skipTls?: boolean;
+  verifyCertificate?: boolean;
+  auth?: { user: string; pass: string };
+}
+
+export interface SessionOptions { ehloName: string; connectTimeoutMs: number; socketTimeoutMs: number }
+
+/** Why a session could not be used; `reply` is the server's line when there was one. */
+export class SessionError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly reply: string | undefined,
+    /** the TLS handshake failed (a retry without TLS may succeed) */
+    readonly tlsFailed: boolean,
+    /** the connection is unusable afterwards */
+    readonly fatal: boolean,
+    /** failed before the greeting: the host is unreachable */
+    readonly unreachable: boolean,
+  ) {
+    super(message);
+    this.name = 'SessionError';
+  }
+}
+
+interface NodemailerError extends Error {
+  code?: string; response?: string; responseCode?: number; command?: string; recipient?: string;
+  rejectedErrors?: NodemailerError[]; originalCode?: string;
+}
+
+const FATAL = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ETLS', 'EPROTOCOL', 'EAUTH', 'ECLOSED']);
+
+function toSessionError(e: NodemailerError, connected: boolean): SessionError {
+  const code = e.code ?? 'ECONNECTION';
+  const reply = e.response?.replace(/\r?\n/g, ' ').trim() || undefined;
+  const tlsFailed = code === 'ETLS';
+  return new SessionError(code, e.message, reply, tlsFailed, FATAL.has(code) || !connected, !connected && !reply && !tlsFailed);
+}
+
+export interface SendResult {
+  /** recipient → the server's reply for it (2xx for accepted ones: the final DATA reply) */
+  replies: Map<string, string>;
+  accepted: string[];
+}
+
+export class SmtpSession {
+  messages = 0;
+  private dead = false;
+
+  private constructor(private readonly conn: SMTPConnection, readonly target: SessionTarget, readonly openedAt: number) {
+    conn.on('error', () => { this.dead = true; });
+    conn.on('end', () => { this.dead = true; });
+  }
+
+  static open(target: SessionTarget, opts: SessionOptions): Promise<SmtpSession> {
+    const conn = new SMTPConnection({
+      host: target.address,
+      port: target.port,
+      secure: target.tls === 'implicit',
+      servername: /^[\d.]+$|:/.test(target.hostName) ? undefined : target.hostName,
+      name: opts.ehloName,
+      ignoreTLS: target.tls === 'none' || (!!target.skipTls && !target.requireTls),
+      requireTLS: target.requireTls && target.tls !== 'implicit',
+      opportunisticTLS: !target.requireTls,
+      connectionTimeout: opts.connectTimeoutMs,
+      greetingTimeout: opts.connectTimeoutMs,
+      socketTimeout: opts.socketTimeoutMs,
+      socketCloseTimeout: 0,
+      allowInternalNetworkInterfaces: true,
+      tls: { rejectUnauthorized: !!target.verifyCertificate, minVersion: 'TLSv1.2' },
+      logger: false,
+    });
+    return new Promise((resolve, reject) => {
+      let greeted = false;
+      const onError = (e: NodemailerError): void => {
+        conn.removeListener('error', onError);
+        conn.close();
+        reject(toSessionError(e, greeted));
+      };
+      conn.on('error', onError);
+      conn.once('connect', () => { greeted = true; });
+      conn.connect((err?: NodemailerError) => {
+        if (err) return onError(err);
+        const finish = (): void => {
+          conn.removeListener('error', onError);
+          resolve(new SmtpSession(conn, target, Date.now()));
+        };
+        if (!target.auth) return finish();
+        conn.login({ user: target.auth.user, pass: target.auth.pass }, (e) => (e ? onError(e as NodemailerError) : finish()));
+      });
+    });
+  }
+
+  get usable(): boolean { return !this.dead && !(this.conn as unknown as { destroyed: boolean }).destroyed; }
+  get secure(): boolean { return this.conn.secure; }
+  get offersSmtpUtf8(): boolean {
+    return ((this.conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? []).includes('SMTPUTF8');
+  }
+
+  /** Sends one message. Resolves with every recipient's reply; rejects only when the session failed. */
+  send(envelope: { from: string; to: string[]; size: number }, body: Readable): Promise<SendResult> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: NodemailerError): void => { this.dead = true; reject(toSessionError(e, true)); };
+      this.conn.once('error', onError);
+      this.conn.send({ from: envelope.from || false, to: envelope.to, size: envelope.size, use8BitMime: true }, body, (err, info) => {
+        this.conn.removeListener('error', onError);
+        this.messages++;
+        const replies = new Map<string, string>();
+        if (err) {
+          const e = err as NodemailerError;
+          for (const r of e.rejectedErrors ?? []) if (r.recipient) replies.set(r.recipient, clean(r.response) ?? 'no reply');
+          if (FATAL.has(e.code ?? '')) { this.dead = true; body.destroy(); return reject(toSessionError(e, true)); }
+          // MAIL FROM or DATA refused: every recipient not refused on its own gets that reply.
+          const reply = clean(e.response) ?? `451 4.3.0 ${e.message}`;
+          for (const to of envelope.to) if (!replies.has(to)) replies.set(to, reply);
+          body.destroy();
+          return resolve({ replies, accepted: [] });
+        }
+        const response = clean(info.response) ?? '250 accepted';
+        for (const r of info.rejectedErrors ?? []) {
+          const re = r as NodemailerError;
+          if (re.recipient) replies.set(re.recipient, clean(re.response) ?? 'no reply');
+        }
+        for (const to of info.accepted) replies.set(to, response);
+        resolve({ replies, accepted: info.accepted });
+      });
+    });
+  }
+
+  /** RSET, so the connection can carry the next message after a refused one. */
+  reset(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.usable) return reject(new SessionError('ECLOSED', 'connection closed', undefined, false, true, false));
+      this.conn.reset((err) => (err ? (this.dead = true, reject(toSessionError(err as NodemailerError, true))) : resolve()));
+    });
+  }
+
+  close(): void {
+    this.dead = true;
+    try { this.conn.quit(); } catch { /* already closed */ }
+    setTimeout(() => this.conn.close(), 1000).unref();
+  }
+
+  destroy(): void {
+    this.dead = true;
+    this.conn.close();
+  }
+}
+
+function clean(s: string | undefined): string | undefined {
+  const t = s?.replace(/\r?\n/g, ' ').replace(/\s+/g, ' ').trim();
+  return t || undefined;
+}

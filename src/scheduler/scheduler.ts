@@ -1,0 +1,246 @@
+/**
+ * scheduler — decides what is delivered when (Postfix's qmgr). It keeps a bounded ready set
+ * in memory, refilled from the spool by next-attempt time (trigger lane first), so a queue
+ * of a million deferred recipients costs no memory until they are due. Fresh mail wakes it
+ * through the spool's commit observer, not by polling. Work is grouped per destination
+ * domain and handed to delivery workers within the connection limits.
+ *
+ *   idle ─start─▶ running ─stop─▶ stopping ─▶ stopped
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { QueueEntry, QueueOp, QueueTarget, Store } from '../spool/types.js';
+import { DeliveryAgent } from '../delivery/agent.js';
+import type { Router } from '../delivery/router.js';
+import { Destination, Pacer, type DeliveryJob } from './destination.js';
+
+export type SchedulerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+/** Without any known due time the scheduler still looks at the spool this often. */
+const IDLE_LOOK_MS = 60_000;
+const CLAIM_BATCH = 1000;
+
+export class Scheduler {
+  state: SchedulerState = 'idle';
+  readonly agent: DeliveryAgent;
+  private readonly dests = new Map<string, Destination>();
+  private readonly pacers = new Map<string, Pacer>();
+  private readonly workers = new Set<Promise<void>>();
+  private ready = 0;
+  /** the largest the ready set has been, for tests and metrics */
+  readyMax = 0;
+  private active = 0;
+  private wakeQueued = false;
+  private refilling = false;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
+    this.agent = new DeliveryAgent(config, store, router, log, {
+      settled: (job) => this.settled(job),
+      stopping: () => this.state !== 'running',
+      pacerFor: (d) => this.pacerFor(d),
+    });
+  }
+
+  get readyCount(): number { return this.ready; }
+  get activeConnections(): number { return this.active; }
+
+  async start(): Promise<void> {
+    const recovered = await this.store.recoverSending(Date.now(), 'returned to the queue at start-up after an unclean stop');
+    if (recovered > 0) this.log.warn({ recipients: recovered }, 'recipients left in delivery by an unclean stop are queued again (they may be delivered twice, never lost)');
+    this.state = 'running';
+    this.unsubscribe = this.store.onCommit(() => this.wake());
+    this.wake();
+  }
+
+  reload(config: Config): void {
+    this.config = config;
+    this.router.reload(config);
+    this.agent.reload(config);
+    this.pacers.clear();
+    this.wake();
+  }
+
+  /** Looks at the spool soon (coalesced): new mail, a finished job, an operator's flush. */
+  wake(): void {
+    if (this.state !== 'running') return;
+    if (this.refilling) { this.again = true; return; }
+    if (this.wakeQueued) return;
+    this.wakeQueued = true;
+    setImmediate(() => { this.wakeQueued = false; void this.refill(); });
+  }
+
+  private suspendedDomains(now: number): string[] {
+    const out: string[] = [];
+    for (const d of this.dests.values()) if (d.isUnreachable(now)) out.push(d.domain);
+    return out;
+  }
+
+  private async refill(): Promise<void> {
+    if (this.state !== 'running' || this.refilling) return;
+    this.refilling = true;
+    let retryIn: number | undefined;
+    try {
+      do {
+        this.again = false;
+        const cap = this.config.delivery.readySetSize;
+        while (this.state === 'running' && this.ready < cap) {
+          const now = Date.now();
+          const limit = Math.min(cap - this.ready, CLAIM_BATCH);
+          const rows = await this.store.claimDue({ now, limit, excludeDomains: this.suspendedDomains(now) });
+          if (rows.length === 0) break;
+          this.enqueue(rows);
+          this.dispatch();
+          if (rows.length < limit) break;
+        }
+      } while (this.again && this.state === 'running');
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'scheduler could not read the spool; trying again in 1s');
+      retryIn = 1000;
+    } finally {
+      this.refilling = false;
+    }
+    if (this.state === 'running') await this.armTimer(retryIn);
+  }
+
+  private async armTimer(forced?: number): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const now = Date.now();
+    let delay = forced ?? IDLE_LOOK_MS;
+    if (forced === undefined && this.ready < this.config.delivery.readySetSize) {
+      const next = await this.store.nextDueAt(this.suspendedDomains(now)).catch(() => undefined);
+      if (next !== undefined) delay = Math.min(delay, next - now);
+      for (const d of this.dests.values()) if (d.isUnreachable(now)) delay = Math.min(delay, d.unreachableUntil - now);
+    }
+    if (this.state !== 'running') return;
+    this.timer = setTimeout(() => this.wake(), Math.max(delay, 5));
+    this.timer.unref();
+  }
+
+  /** Groups claimed recipients into transactions: one message, one domain, up to N RCPTs. */
+  private enqueue(rows: QueueEntry[]): void {
+    const groups = new Map<string, QueueEntry[]>();
+    for (const r of rows) {
+      const key = `${r.queueId} ${r.domain}`;
+      const g = groups.get(key);
+      if (g) g.push(r); else groups.set(key, [r]);
+    }
+    const per = this.config.delivery.maxRecipientsPerTransaction;
+    for (const g of groups.values()) {
+      const first = g[0]!;
+      let dest = this.dests.get(first.domain);
+      if (!dest) { dest = new Destination(first.domain); this.dests.set(first.domain, dest); }
+      for (let i = 0; i < g.length; i += per) {
+        dest.push({
+          queueId: first.queueId, domain: first.domain, lane: first.lane, sender: first.sender, size: first.size,
+          receivedAt: first.receivedAt, recipients: g.slice(i, i + per),
+        });
+      }
+    }
+    this.ready += rows.length;
+    this.readyMax = Math.max(this.readyMax, this.ready);
+  }
+
+  private dispatch(): void {
+    if (this.state !== 'running') return;
+    const now = Date.now();
+    const d = this.config.delivery;
+    // Two passes: destinations with trigger mail get connections first.
+    for (const triggerPass of [true, false]) {
+      for (const dest of this.dests.values()) {
+        if (triggerPass && dest.trigger.length === 0) continue;
+        while (this.active < d.maxConnections && dest.pending > dest.active && dest.active < dest.connectionLimit(d, now)) {
+          this.startWorker(dest);
+        }
+      }
+    }
+  }
+
+  private startWorker(dest: Destination): void {
+    dest.active++;
+    this.active++;
+    const p: Promise<void> = this.agent.run(dest)
+      .catch((e: unknown) => this.log.error({ domain: dest.domain, err: (e as Error).stack ?? String(e) }, 'delivery worker failed'))
+      .finally(() => {
+        dest.active--;
+        this.active--;
+        this.workers.delete(p);
+        this.forgetIfIdle(dest);
+        this.dispatch();
+      });
+    this.workers.add(p);
+  }
+
+  private forgetIfIdle(dest: Destination): void {
+    const now = Date.now();
+    if (dest.pending === 0 && dest.active === 0 && !dest.isSlow(now) && !dest.isUnreachable(now)) this.dests.delete(dest.domain);
+  }
+
+  private settled(job: DeliveryJob): void {
+    this.ready -= job.recipients.length;
+    if (this.ready <= this.config.delivery.readySetSize * 0.75) this.wake();
+  }
+
+  private pacerFor(dest: Destination): Pacer | undefined {
+    const s = dest.shaping;
+    if (!s?.maxMessagesPerSecond) return undefined;
+    let p = this.pacers.get(s.name);
+    if (!p) { p = new Pacer(s.maxMessagesPerSecond); this.pacers.set(s.name, p); }
+    return p;
+  }
+
+  /**
+   * Applies an operator's queue operation. Recipients waiting in memory are 'sending' in the
+   * spool, so they are handed back first; recipients on the wire finish their attempt.
+   */
+  async control(op: QueueOp, target: QueueTarget): Promise<number> {
+    const matches = (j: DeliveryJob): boolean =>
+      'queueId' in target ? j.queueId === target.queueId : 'domain' in target ? j.domain === target.domain.toLowerCase() : true;
+    if (op !== 'flush' && this.state === 'running') {
+      const jobs: DeliveryJob[] = [];
+      for (const dest of this.dests.values()) jobs.push(...dest.withdraw(matches));
+      await this.agent.handBack(jobs);
+    }
+    const n = await this.store.applyQueueOp(op, target, Date.now());
+    if (op === 'flush' || op === 'release') {
+      // "Try now" includes destinations remembered as unreachable.
+      for (const dest of this.dests.values()) {
+        if ('domain' in target && dest.domain !== target.domain.toLowerCase()) continue;
+        dest.unreachableUntil = 0;
+      }
+    }
+    this.wake();
+    return n;
+  }
+
+  /**
+   * Stops delivery: waiting jobs go back to the queue at once; jobs on the wire get until
+   * the deadline, then their connections are cut and they go back too.
+   */
+  async stop(deadlineMs = this.config.delivery.shutdownTimeoutMs): Promise<void> {
+    if (this.state !== 'running') { this.state = 'stopped'; return; }
+    this.state = 'stopping';
+    clearTimeout(this.timer);
+    this.unsubscribe?.();
+    const waiting: DeliveryJob[] = [];
+    for (const dest of this.dests.values()) waiting.push(...dest.drain());
+    await this.agent.handBack(waiting, 'shutdown');
+    const all = Promise.allSettled([...this.workers]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(true), deadlineMs); }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.log.warn({ in_flight: this.workers.size }, 'shutdown deadline passed; cutting deliveries in flight and queueing them again');
+      this.agent.abort();
+      await Promise.race([all, new Promise((r) => setTimeout(r, 2000).unref())]);
+    }
+    this.agent.close();
+    this.state = 'stopped';
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * spool/sqlite-queue — the SQLite side of `QueueStore`: claiming due recipients,
+ * recording attempt outcomes, start-up recovery and operator queue operations.
+ *
+ * Every state change goes through states.ts `transition()` semantics expressed as
+ * guarded UPDATEs (`WHERE state IN (...)`), so a recipient that an operator deleted while
+ * its delivery was in flight is never resurrected by the late outcome.
+ */
+import type { Db } from './db.js';
+import type { Statement } from 'better-sqlite3';
+import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
+import type { RecipientState } from './states.js';
+import { transition } from './states.js';
+import type { EventType, QueueEntry, QueueOp, QueueShapeRow, QueueStore, QueueTarget, RecipientOutcome } from './types.js';
+import { assertNever } from '../util/errors.js';
+
+export interface RecipientRow {
+  id: number; message_id: string; sender: string; rcpt: string; domain: string; state: RecipientState; lane: 'trigger' | 'batch';
+  attempts: number; next_attempt_at: number; last_reply: string | null; received_at: number; size: number;
+}
+
+export const RECIPIENT_SELECT = `SELECT r.*, m.sender, m.received_at, m.size FROM recipients r JOIN messages m ON m.id = r.message_id`;
+
+export function toEntry(r: RecipientRow): QueueEntry {
+  return {
+    recipientId: asRecipientId(r.id), queueId: r.message_id as QueueId, sender: r.sender, rcpt: r.rcpt,
+    domain: r.domain, state: r.state, attempts: r.attempts, nextAttemptAt: r.next_attempt_at,
+    lastReply: r.last_reply, receivedAt: r.received_at, size: r.size, lane: r.lane,
+  };
+}
+
+/** Which states an operator op acts on, the state it leads to and the event it writes. */
+const OPS: Record<Exclude<QueueOp, 'flush'>, { from: RecipientState[]; to: RecipientState; event: EventType }> = {
+  hold: { from: ['queued', 'deferred'], to: 'held', event: 'held' },
+  release: { from: ['held'], to: 'queued', event: 'released' },
+  delete: { from: ['queued', 'deferred', 'held'], to: 'failed', event: 'deleted' },
+};
+
+function targetSql(t: QueueTarget): { sql: string; args: (string | number)[] } {
+  if ('queueId' in t) return { sql: 'message_id = ?', args: [t.queueId] };
+  if ('domain' in t) return { sql: 'domain = ?', args: [t.domain.toLowerCase()] };
+  return { sql: '1 = 1', args: [] };
+}
+
+export class SqliteQueue implements QueueStore {
+  private readonly st: Record<string, Statement>;
+
+  constructor(private readonly db: Db) {
+    const p = (sql: string): Statement => db.prepare(sql);
+    const due = (lane: string): string => `${RECIPIENT_SELECT}
+      WHERE r.state IN ('queued','deferred') AND r.lane = '${lane}' AND r.next_attempt_at <= ?
+        AND r.domain NOT IN (SELECT value FROM json_each(?))
+      ORDER BY r.next_attempt_at LIMIT ?`;
+    this.st = {
+      dueTrigger: p(due('trigger')),
+      dueBatch: p(due('batch')),
+      markSending: p(`UPDATE recipients SET state = 'sending', updated_at = ? WHERE id = ? AND state IN ('queued','deferred')`),
+      nextDue: p(`SELECT MIN(next_attempt_at) AS t FROM recipients
+                  WHERE state IN ('queued','deferred') AND lane = ? AND domain NOT IN (SELECT value FROM json_each(?))`),
+      outcome: p(`UPDATE recipients SET state = @state, attempts = attempts + @attempted, next_attempt_at = @next,
+                  last_reply = @reply, last_attempt_at = CASE WHEN @attempted = 1 THEN @at ELSE last_attempt_at END,
+                  updated_at = @at WHERE id = @id AND state = 'sending'`),
+      insEvent: p('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, ?, ?, ?, ?)'),
+      suppress: p(`INSERT OR IGNORE INTO suppressions (address, scope, reason, source, created_at) VALUES (?, '', ?, 'bounce', ?)`),
+      requeue: p(`UPDATE recipients SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'sending'`),
+      recoverEvents: p(`INSERT INTO events (at, message_id, recipient_id, type, detail)
+                        SELECT ?, message_id, id, 'requeued', ? FROM recipients WHERE state = 'sending'`),
+      recover: p(`UPDATE recipients SET state = 'queued', updated_at = ? WHERE state = 'sending'`),
+    };
+  }
+
+  async claimDue(req: { now: number; limit: number; excludeDomains?: readonly string[] }): Promise<QueueEntry[]> {
+    const exclude = JSON.stringify(req.excludeDomains ?? []);
+    return this.db.transaction(() => {
+      const rows = this.st['dueTrigger']!.all(req.now, exclude, req.limit) as RecipientRow[];
+      if (rows.length < req.limit) rows.push(...(this.st['dueBatch']!.all(req.now, exclude, req.limit - rows.length) as RecipientRow[]));
+      const claimed: QueueEntry[] = [];
+      for (const r of rows) {
+        if (this.st['markSending']!.run(req.now, r.id).changes === 1) claimed.push(toEntry({ ...r, state: 'sending' }));
+      }
+      return claimed;
+    }).immediate();
+  }
+
+  async nextDueAt(excludeDomains: readonly string[] = []): Promise<number | undefined> {
+    const exclude = JSON.stringify(excludeDomains);
+    const a = (this.st['nextDue']!.get('trigger', exclude) as { t: number | null }).t;
+    const b = (this.st['nextDue']!.get('batch', exclude) as { t: number | null }).t;
+    const t = [a, b].filter((x): x is number => x !== null);
+    return t.length ? Math.min(...t) : undefined;
+  }
+
+  async recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number> {
+    return this.db.transaction(() => {
+      let applied = 0;
+      for (const o of outcomes) {
+        const state = transition('sending', o.kind);
+        if (!state) continue;
+        const changed = this.st['outcome']!.run({
+          id: o.recipientId, state, attempted: o.attempted ? 1 : 0, next: o.nextAttemptAt ?? o.at, reply: o.reply, at: o.at,
+        }).changes;
+        if (changed !== 1) continue;
+        applied++;
+        this.st['insEvent']!.run(o.at, o.queueId, o.recipientId, o.kind, JSON.stringify({ reply: o.reply, ...o.detail }));
+        if (o.suppress) this.st['suppress']!.run(o.suppress.address, o.suppress.reason, o.at);
+      }
+      return applied;
+    }).immediate();
+  }
+
+  async requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number> {
+    const now = Date.now();
+    return this.db.transaction(() => {
+      let n = 0;
+      for (const id of ids) {
+        if (this.st['requeue']!.run(nextAttemptAt, now, id).changes !== 1) continue;
+        n++;
+        if (reason) {
+          const mid = (this.db.prepare('SELECT message_id FROM recipients WHERE id = ?').get(id) as { message_id: string }).message_id;
+          this.st['insEvent']!.run(now, mid, id, 'requeued', JSON.stringify({ reason }));
+        }
+      }
+      return n;
+    }).immediate();
+  }
+
+  async recoverSending(now: number, reason: string): Promise<number> {
+    return this.db.transaction(() => {
+      this.st['recoverEvents']!.run(now, JSON.stringify({ reason }));
+      return this.st['recover']!.run(now).changes;
+    }).immediate();
+  }
+
+  async applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> {
+    const t = targetSql(target);
+    if (op === 'flush') {
+      return this.db.prepare(`UPDATE recipients SET next_attempt_at = ?, updated_at = ?
+                              WHERE state IN ('queued','deferred') AND next_attempt_at > ? AND ${t.sql}`)
+        .run(now, now, now, ...t.args).changes;
+    }
+    const spec = OPS[op];
+    if (!spec) return assertNever(op as never, 'queue op');
+    const states = spec.from.map((s) => `'${s}'`).join(',');
+    const detail = JSON.stringify(op === 'delete' ? { reply: 'deleted by the operator' } : {});
+    return this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO events (at, message_id, recipient_id, type, detail)
+                       SELECT ?, message_id, id, ?, ? FROM recipients WHERE state IN (${states}) AND ${t.sql}`)
+        .run(now, spec.event, detail, ...t.args);
+      const lastReply = op === 'delete' ? `, last_reply = 'deleted by the operator'` : '';
+      return this.db.prepare(`UPDATE recipients SET state = ?, next_attempt_at = ?, updated_at = ?${lastReply}
+                              WHERE state IN (${states}) AND ${t.sql}`)
+        .run(spec.to, now, now, ...t.args).changes;
+    }).immediate();
+  }
+
+  async queueShape(now: number, ageBucketsMs: readonly number[]): Promise<QueueShapeRow[]> {
+    // bucket i holds ages below ageBucketsMs[i]; the last bucket everything older.
+    const cases = ageBucketsMs.map((b, i) => `WHEN ? - m.received_at < ${Math.floor(b)} THEN ${i}`).join(' ');
+    const rows = this.db.prepare(`SELECT r.domain, r.state, CASE ${cases} ELSE ${ageBucketsMs.length} END AS bucket, COUNT(*) AS n
+                                  FROM recipients r JOIN messages m ON m.id = r.message_id
+                                  WHERE r.state IN ('queued','sending','deferred','held')
+                                  GROUP BY r.domain, r.state, bucket`)
+      .all(...ageBucketsMs.map(() => now)) as { domain: string; state: 'queued' | 'sending' | 'deferred' | 'held'; bucket: number; n: number }[];
+    const byDomain = new Map<string, QueueShapeRow>();
+    for (const r of rows) {
+      let d = byDomain.get(r.domain);
+      if (!d) {
+        d = { domain: r.domain, total: 0, byState: { queued: 0, sending: 0, deferred: 0, held: 0 }, byAge: new Array<number>(ageBucketsMs.length + 1).fill(0) };
+        byDomain.set(r.domain, d);
+      }
+      d.total += r.n;
+      d.byState[r.state] += r.n;
+      d.byAge[r.bucket]! += r.n;
+    }
+    return [...byDomain.values()].sort((a, b) => b.total - a.total || a.domain.localeCompare(b.domain));
+  }
+}

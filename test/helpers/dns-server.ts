@@ -1,0 +1,193 @@
+/**
+ * helpers/dns-server — an authoritative DNS server inside the test process, on 127.0.0.1
+ * UDP and TCP (same ephemeral port). Tests point the resolver at it instead of at real
+ * DNS, so they never leave loopback and can stage any answer: NXDOMAIN, NODATA, SERVFAIL,
+ * silence (for timeouts), truncation (for the TCP fallback).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket from 'dns-packet';
+import { DnsClient, DnsError, type MxData, type RrType } from '../../src/delivery/dns.js';
+
+export interface ZoneEntry {
+  MX?: { preference: number; exchange: string }[];
+  A?: string[];
+  AAAA?: string[];
+  TXT?: (string | string[])[];
+  PTR?: string[];
+  CNAME?: string;
+  ttl?: number;
+  rcode?: 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED';
+  /** Never answer: for timeout tests. */
+  drop?: boolean;
+  /** Answer UDP with TC set and no records, so the client must ask again over TCP. */
+  truncate?: boolean;
+}
+
+export interface TestDnsServer {
+  port: number;
+  /** "127.0.0.1:PORT", for [dns] servers. */
+  server: string;
+  set(name: string, entry: ZoneEntry): void;
+  remove(name: string): void;
+  queries: { name: string; type: string; transport: 'udp' | 'tcp' }[];
+  close(): Promise<void>;
+}
+
+const RCODES = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as const;
+const NEGATIVE_TTL = 60;
+
+const key = (name: string): string => name.replace(/\.$/, '').toLowerCase();
+
+function soa(name: string): dnsPacket.SoaAnswer {
+  return {
+    type: 'SOA', name, ttl: NEGATIVE_TTL,
+    data: { mname: 'ns.test', rname: 'hostmaster.test', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: NEGATIVE_TTL },
+  };
+}
+
+function recordsOf(name: string, type: string, e: ZoneEntry): dnsPacket.Answer[] {
+  const ttl = e.ttl ?? 300;
+  switch (type) {
+    case 'A': return (e.A ?? []).map((data) => ({ type: 'A', name, ttl, data }));
+    case 'AAAA': return (e.AAAA ?? []).map((data) => ({ type: 'AAAA', name, ttl, data }));
+    case 'PTR': return (e.PTR ?? []).map((data) => ({ type: 'PTR', name, ttl, data }));
+    case 'CNAME': return e.CNAME ? [{ type: 'CNAME', name, ttl, data: e.CNAME }] : [];
+    case 'MX': return (e.MX ?? []).map((m) => ({ type: 'MX', name, ttl, data: { preference: m.preference, exchange: m.exchange } }));
+    case 'TXT': return (e.TXT ?? []).map((t) => ({ type: 'TXT', name, ttl, data: Array.isArray(t) ? t : [t] }));
+    default: return [];
+  }
+}
+
+export function startDnsServer(zone: Record<string, ZoneEntry> = {}): Promise<TestDnsServer> {
+  return start(zone, 0);
+}
+
+async function start(initial: Record<string, ZoneEntry>, attempt: number): Promise<TestDnsServer> {
+  const zone = new Map<string, ZoneEntry>();
+  for (const [n, e] of Object.entries(initial)) zone.set(key(n), e);
+  const queries: TestDnsServer['queries'] = [];
+
+  /** The reply to one query, or undefined to stay silent. */
+  function answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
+    let q: dnsPacket.DecodedPacket;
+    try { q = dnsPacket.decode(msg); } catch { return undefined; }
+    const question = q.questions?.[0];
+    if (!question) return undefined;
+    queries.push({ name: question.name, type: question.type, transport });
+    const entry = zone.get(key(question.name));
+    if (entry?.drop) return undefined;
+    let rcode: number = RCODES.NOERROR;
+    let flags = dnsPacket.AUTHORITATIVE_ANSWER | (q.flags ?? 0) & dnsPacket.RECURSION_DESIRED;
+    const answers: dnsPacket.Answer[] = [];
+    const authorities: dnsPacket.Answer[] = [];
+    if (!entry) {
+      rcode = RCODES.NXDOMAIN;
+      authorities.push(soa(question.name));
+    } else if (entry.rcode) {
+      rcode = RCODES[entry.rcode];
+    } else if (entry.truncate && transport === 'udp') {
+      flags |= dnsPacket.TRUNCATED_RESPONSE;
+    } else {
+      // Like a real authoritative server, chase CNAMEs that stay inside our zone.
+      let name = question.name;
+      let e: ZoneEntry | undefined = entry;
+      for (let hop = 0; e && hop < 8; hop++) {
+        const direct = recordsOf(name, question.type, e);
+        if (direct.length > 0 || question.type === 'CNAME' || !e.CNAME) { answers.push(...direct); break; }
+        answers.push(...recordsOf(name, 'CNAME', e));
+        name = e.CNAME;
+        e = zone.get(key(name));
+        if (!e) { if (answers.length === 0) rcode = RCODES.NXDOMAIN; break; }
+      }
+      if (answers.length === 0 || answers.every((a) => a.type === 'CNAME' && question.type !== 'CNAME')) {
+        authorities.push(soa(question.name));
+      }
+    }
+    return dnsPacket.encode({
+      type: 'response', id: q.id ?? 0, flags: flags | rcode,
+      questions: q.questions ?? [], answers, authorities,
+    });
+  }
+
+  const udp = dgram.createSocket('udp4');
+  udp.on('message', (msg, rinfo) => {
+    const reply = answer(msg, 'udp');
+    if (reply) udp.send(reply, rinfo.port, rinfo.address);
+  });
+  const conns = new Set<net.Socket>();
+  const tcp = net.createServer((sock) => {
+    conns.add(sock);
+    sock.on('close', () => conns.delete(sock));
+    sock.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + msg.length);
+        const reply = answer(msg, 'tcp');
+        if (reply) {
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(reply.length);
+          sock.write(Buffer.concat([len, reply]));
+        }
+      }
+    });
+  });
+
+  // UDP picks the ephemeral port and TCP must get the same one, which someone else may
+  // hold already: then start over on a new port.
+  await new Promise<void>((res, rej) => { udp.once('error', rej); udp.bind(0, '127.0.0.1', () => { udp.off('error', rej); res(); }); });
+  const port = udp.address().port;
+  try {
+    await new Promise<void>((res, rej) => { tcp.once('error', rej); tcp.listen(port, '127.0.0.1', () => { tcp.off('error', rej); res(); }); });
+  } catch (e) {
+    await new Promise<void>((res) => udp.close(() => res()));
+    if (attempt >= 10) throw e;
+    return start(initial, attempt + 1);
+  }
+
+  return {
+    port,
+    server: `127.0.0.1:${port}`,
+    queries,
+    set: (name, entry) => { zone.set(key(name), entry); },
+    remove: (name) => { zone.delete(key(name)); },
+    close: async () => {
+      for (const c of conns) c.destroy();
+      await Promise.all([
+        new Promise<void>((res) => udp.close(() => res())),
+        new Promise<void>((res) => tcp.close(() => res())),
+      ]);
+    },
+  };
+}
+
+function nodeError(code: string, syscall: string, name: string): Error {
+  return Object.assign(new Error(`${syscall} ${code} ${name}`), { code, syscall, hostname: name });
+}
+
+/**
+ * A `resolver` for mailauth that behaves like dns.promises.resolve (its result shapes and
+ * its ENOTFOUND / ENODATA / ESERVFAIL / ETIMEOUT codes), answered by the test server.
+ */
+export function mailauthResolver(server: TestDnsServer): (name: string, rrtype: string) => Promise<any> {
+  const client = new DnsClient({ servers: [server.server], timeoutMs: 1000, tries: 1 });
+  return async (name: string, rrtype: string) => {
+    const type = (rrtype ?? 'A').toUpperCase() as RrType;
+    const syscall = `query${type.charAt(0)}${type.slice(1).toLowerCase()}`;
+    if (!['A', 'AAAA', 'MX', 'TXT', 'PTR', 'CNAME'].includes(type)) throw nodeError('ENOTIMP', syscall, name);
+    let ans;
+    try {
+      ans = await client.query(name, type);
+    } catch (e) {
+      throw nodeError(e instanceof DnsError && e.code === 'E_DNS_TIMEOUT' ? 'ETIMEOUT' : 'ECONNREFUSED', syscall, name);
+    }
+    if (ans.rcode === 'NXDOMAIN') throw nodeError('ENOTFOUND', syscall, name);
+    if (ans.rcode !== 'NOERROR') throw nodeError(`E${ans.rcode}`, syscall, name);
+    if (ans.records.length === 0) throw nodeError('ENODATA', syscall, name);
+    if (type === 'MX') return ans.records.map((r) => ({ exchange: (r.data as MxData).exchange, priority: (r.data as MxData).preference }));
+    return ans.records.map((r) => r.data);
+  };
+}
