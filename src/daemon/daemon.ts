@@ -14,6 +14,7 @@ import { Scheduler } from '../scheduler/scheduler.js';
 import { Router } from '../delivery/router.js';
 import { MxResolver } from '../delivery/mx.js';
 import { DnsClient } from '../delivery/dns.js';
+import { AdminServer } from '../admin/server.js';
 import { MtaError, assertNever } from '../util/errors.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
@@ -36,6 +37,7 @@ export class Daemon {
   /** absent when delivery.enabled = false */
   scheduler: Scheduler | undefined;
   dns!: DnsClient;
+  admin: AdminServer | undefined;
   private readonly configPath: string | undefined;
 
   constructor(opts: DaemonOptions) {
@@ -64,9 +66,12 @@ export class Daemon {
       } else {
         this.log.warn('delivery.enabled = false: mail is accepted and spooled but not delivered');
       }
+      this.admin = new AdminServer({ store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }) });
+      await this.admin.start();
     } catch (e) {
       // A later listener failing must not leave the earlier ones serving.
       await this.submission?.stop().catch(() => undefined);
+      await this.admin?.stop().catch(() => undefined);
       await this.scheduler?.stop(0).catch(() => undefined);
       this.dns?.close();
       this.setState('stopped');
@@ -105,6 +110,7 @@ export class Daemon {
     }
     this.setState('draining');
     await this.submission.stop();
+    await this.admin?.stop();
     await this.scheduler?.stop();
     this.dns.close();
     await this.store.close();

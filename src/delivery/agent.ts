@@ -59,6 +59,7 @@ export class DeliveryAgent {
 
   /** One worker: runs jobs for `dest` until none is left or the daemon stops. */
   async run(dest: Destination): Promise<void> {
+    if (dest.isUnreachable(Date.now())) { await this.deferUnreachable(dest.drain(), dest); return; }
     const plan = await this.router.plan(dest.domain);
     if (!plan.ok) {
       // One DNS answer decides every waiting job of the domain.
@@ -72,7 +73,7 @@ export class DeliveryAgent {
         const job = dest.next();
         if (!job) break;
         if (dest.isUnreachable(Date.now())) {
-          await this.settleAll([job, ...dest.drain()], dest.unreachableReply, { mx: null, ip: null, tls: null }, true);
+          await this.deferUnreachable([job, ...dest.drain()], dest);
           break;
         }
         await this.pace(dest);
@@ -86,8 +87,9 @@ export class DeliveryAgent {
             if (c.unreachable) {
               dest.unreachableUntil = Date.now() + this.config.delivery.unreachableBackoffMs;
               dest.unreachableReply = c.reply;
-              this.log.warn({ domain: dest.domain, reply: c.reply, until: dest.unreachableUntil }, 'destination unreachable; its mail defers without new connections for a while');
-              await this.settleAll([job, ...dest.drain()], c.reply, { mx: c.hop?.hostName ?? null, ip: c.hop?.address ?? null, tls: null }, true);
+              this.log.warn({ domain: dest.domain, reply: c.reply, until: new Date(dest.unreachableUntil).toISOString() }, 'destination unreachable; its mail defers without new connections for a while');
+              await this.settleAll([job], c.reply, { mx: c.hop?.hostName ?? null, ip: c.hop?.address ?? null, tls: null }, true);
+              await this.deferUnreachable(dest.drain(), dest);
               break;
             }
             await this.settleAll([job], c.reply, { mx: c.hop?.hostName ?? null, ip: c.hop?.address ?? null, tls: null }, true);
@@ -224,11 +226,27 @@ export class DeliveryAgent {
     return keep;
   }
 
+  /**
+   * Mail for a destination remembered as unreachable defers at once, without a connection
+   * attempt (not counted as one), and not before the memory of the failure runs out.
+   */
+  private deferUnreachable(jobs: DeliveryJob[], dest: Destination): Promise<void> {
+    return this.settleAll(jobs, dest.unreachableReply, { mx: null, ip: null, tls: null }, false, dest.unreachableUntil, { remembered: true });
+  }
+
   /** Gives every recipient of these jobs the same reply (DNS failure, unreachable, ...). */
-  private async settleAll(jobs: DeliveryJob[], reply: string, where: Omit<AttemptContext, 'at' | 'durationMs'>, attempted: boolean): Promise<void> {
+  private async settleAll(jobs: DeliveryJob[], reply: string, where: Omit<AttemptContext, 'at' | 'durationMs'>, attempted: boolean, notBefore = 0, extra: Record<string, unknown> = {}): Promise<void> {
     for (const job of jobs) {
       const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: 0 };
-      const outcomes = job.recipients.map((r) => decide(r, reply, ctx, this.policy, { attempted }).outcome);
+      const outcomes = job.recipients.map((r) => {
+        const o = decide(r, reply, ctx, this.policy, { attempted }).outcome;
+        Object.assign(o.detail, extra);
+        if (o.kind === 'deferred' && o.nextAttemptAt !== undefined && o.nextAttemptAt < notBefore) {
+          o.nextAttemptAt = Math.min(notBefore, r.receivedAt + this.policy.maxQueueLifetimeMs);
+          o.detail['next_attempt_at'] = o.nextAttemptAt;
+        }
+        return o;
+      });
       const headers = outcomes.some((o) => o.kind === 'failed' || o.kind === 'expired')
         ? (await this.messages.get(job.queueId).catch(() => undefined))?.headers ?? '' : '';
       await this.record(job, outcomes, headers);

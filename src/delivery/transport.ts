@@ -53,11 +53,16 @@ interface NodemailerError extends Error {
 
 const FATAL = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ETLS', 'EPROTOCOL', 'EAUTH', 'ECLOSED']);
 
-function toSessionError(e: NodemailerError, connected: boolean): SessionError {
+/**
+ * `answered`: the host sent at least its greeting, so it is reachable whatever went wrong
+ * next. `upgrading`: the error came during the STARTTLS handshake (smtp-connection reports
+ * those as socket errors, not always as ETLS).
+ */
+function toSessionError(e: NodemailerError, connected: boolean, answered = connected, upgrading = false): SessionError {
   const code = e.code ?? 'ECONNECTION';
   const reply = e.response?.replace(/\r?\n/g, ' ').trim() || undefined;
-  const tlsFailed = code === 'ETLS';
-  return new SessionError(code, e.message, reply, tlsFailed, FATAL.has(code) || !connected, !connected && !reply && !tlsFailed);
+  const tlsFailed = code === 'ETLS' || upgrading;
+  return new SessionError(code, e.message, reply, tlsFailed, FATAL.has(code) || !connected, !answered && !reply && !tlsFailed);
 }
 
 export interface SendResult {
@@ -94,14 +99,13 @@ export class SmtpSession {
       logger: false,
     });
     return new Promise((resolve, reject) => {
-      let greeted = false;
       const onError = (e: NodemailerError): void => {
+        const upgrading = !!conn.upgrading;
         conn.removeListener('error', onError);
         conn.close();
-        reject(toSessionError(e, greeted));
+        reject(toSessionError(e, false, !!conn.lastServerResponse, upgrading));
       };
       conn.on('error', onError);
-      conn.once('connect', () => { greeted = true; });
       conn.connect((err?: NodemailerError) => {
         if (err) return onError(err);
         const finish = (): void => {

@@ -74,9 +74,4 @@ export class Destination {
   messagesPerConnection(cfg: Config['delivery']): number {
     return this.shaping?.maxMessagesPerConnection ?? cfg.maxMessagesPerConnection;
   }
-
-  /** Whether another worker would help: more jobs waiting than workers to take them. */
-  wantsWorker(cfg: Config['delivery'], now: number): boolean {
-    return this.pending > 0 && !this.isUnreachable(now) && this.active < Math.min(this.connectionLimit(cfg, now), this.pending + this.active);
-  }
 }

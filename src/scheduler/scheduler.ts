@@ -72,12 +72,6 @@ export class Scheduler {
     setImmediate(() => { this.wakeQueued = false; void this.refill(); });
   }
 
-  private suspendedDomains(now: number): string[] {
-    const out: string[] = [];
-    for (const d of this.dests.values()) if (d.isUnreachable(now)) out.push(d.domain);
-    return out;
-  }
-
   private async refill(): Promise<void> {
     if (this.state !== 'running' || this.refilling) return;
     this.refilling = true;
@@ -89,7 +83,7 @@ export class Scheduler {
         while (this.state === 'running' && this.ready < cap) {
           const now = Date.now();
           const limit = Math.min(cap - this.ready, CLAIM_BATCH);
-          const rows = await this.store.claimDue({ now, limit, excludeDomains: this.suspendedDomains(now) });
+          const rows = await this.store.claimDue({ now, limit });
           if (rows.length === 0) break;
           this.enqueue(rows);
           this.dispatch();
@@ -111,9 +105,8 @@ export class Scheduler {
     const now = Date.now();
     let delay = forced ?? IDLE_LOOK_MS;
     if (forced === undefined && this.ready < this.config.delivery.readySetSize) {
-      const next = await this.store.nextDueAt(this.suspendedDomains(now)).catch(() => undefined);
+      const next = await this.store.nextDueAt().catch(() => undefined);
       if (next !== undefined) delay = Math.min(delay, next - now);
-      for (const d of this.dests.values()) if (d.isUnreachable(now)) delay = Math.min(delay, d.unreachableUntil - now);
     }
     if (this.state !== 'running') return;
     this.timer = setTimeout(() => this.wake(), Math.max(delay, 5));
@@ -152,7 +145,9 @@ export class Scheduler {
     for (const triggerPass of [true, false]) {
       for (const dest of this.dests.values()) {
         if (triggerPass && dest.trigger.length === 0) continue;
-        while (this.active < d.maxConnections && dest.pending > dest.active && dest.active < dest.connectionLimit(d, now)) {
+        // An unreachable destination needs one worker only: to defer its mail without connecting.
+        const limit = dest.isUnreachable(now) ? 1 : dest.connectionLimit(d, now);
+        while (this.active < d.maxConnections && dest.pending > dest.active && dest.active < limit) {
           this.startWorker(dest);
         }
       }

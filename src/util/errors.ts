@@ -16,6 +16,11 @@ export const ERRORS = {
   MTA_ERR_IN_USE: 'object is still in use',
   MTA_ERR_LISTEN: 'listener cannot be started',
   MTA_ERR_STATE: 'operation not allowed in the current state',
+  MTA_ERR_AUTH: 'authentication required or refused',
+  MTA_ERR_METHOD: 'method not allowed',
+  MTA_ERR_TOO_LARGE: 'request too large',
+  MTA_ERR_UNAVAILABLE: 'the daemon cannot be reached',
+  MTA_ERR_INTERNAL: 'internal error',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -109,3 +109,50 @@ export async function startBlackHole(host: string, port: number): Promise<{ conn
   await new Promise<void>((r) => server.listen(port, host, () => r()));
   return state;
 }
+
+/**
+ * A hand-written SMTP server that offers STARTTLS and then answers the TLS handshake with
+ * garbage, like a broken middlebox. Plaintext sessions (no STARTTLS) deliver normally.
+ * With `offerTls: false` it is a plain recorder of the exact RCPT arguments (smtp-server
+ * would decode punycode domains before a test could see them).
+ */
+export async function startBrokenTlsSink(host: string, port: number, opts: { offerTls?: boolean } = {}): Promise<{ messages: { to: string[]; raw: string }[]; tlsAttempts: number; close(): Promise<void> }> {
+  const state = { messages: [] as { to: string[]; raw: string }[], tlsAttempts: 0, close: (): Promise<void> => new Promise((r) => server.close(() => r())) };
+  const server = createServer((s: Socket) => {
+    let buf = '';
+    let inData = false;
+    let to: string[] = [];
+    s.setEncoding('latin1');
+    s.on('error', () => undefined);
+    s.write('220 broken.test ESMTP\r\n');
+    s.on('data', (d: string) => {
+      buf += d;
+      for (;;) {
+        if (inData) {
+          const end = buf.indexOf('\r\n.\r\n');
+          if (end < 0) return;
+          state.messages.push({ to, raw: buf.slice(0, end + 2) });
+          buf = buf.slice(end + 5);
+          inData = false; to = [];
+          s.write('250 2.0.0 queued\r\n');
+          continue;
+        }
+        const i = buf.indexOf('\r\n');
+        if (i < 0) return;
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO') s.write(opts.offerTls === false ? '250-raw.test\r\n250 PIPELINING\r\n' : '250-broken.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n');
+        else if (verb === 'STAR') { state.tlsAttempts++; s.write('220 2.0.0 go ahead\r\n'); s.write('this is not a TLS server hello\r\n'); s.end(); return; }
+        else if (verb === 'MAIL') s.write('250 2.1.0 ok\r\n');
+        else if (verb === 'RCPT') { to.push(/<([^>]*)>/.exec(line)?.[1] ?? ''); s.write('250 2.1.5 ok\r\n'); }
+        else if (verb === 'DATA') { inData = true; s.write('354 go on\r\n'); }
+        else if (verb === 'RSET' || verb === 'NOOP') s.write('250 2.0.0 ok\r\n');
+        else if (verb === 'QUIT') { s.end('221 2.0.0 bye\r\n'); return; }
+        else s.write('502 5.5.2 what\r\n');
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(port, host, () => r()));
+  return state;
+}
