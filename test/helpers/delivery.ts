@@ -29,11 +29,15 @@ export async function startWorld(deliveryToml = '', opts: { extraToml?: string }
   const port = await freePort();
   const dns = await startDnsServer({});
   const sinks: Sink[] = [];
+  // Test defaults, each unless the test sets the key itself.
+  const defaults = { retry_schedule: '["400ms", "800ms"]', retry_jitter: '0', idle_timeout: '"2s"', connect_timeout: '"5s"' };
+  const keys = Object.entries(defaults).filter(([k]) => !new RegExp(`^${k}\\s*=`, 'm').test(deliveryToml)).map(([k, v]) => `${k} = ${v}\n`).join('');
+  // Keys first, then the test's own text (which may open [[delivery.shaping]] tables).
   const daemon = await startDaemon(
     `[smtp]\nallow_insecure_auth = true\nmax_recipients = 2000\nmax_connections_per_ip = 200\n` +
-    `[delivery]\nport = ${port}\nretry_schedule = ["400ms", "800ms"]\nretry_jitter = 0\nidle_timeout = "2s"\nconnect_timeout = "5s"\n${deliveryToml}\n` +
+    `[delivery]\nport = ${port}\n${keys}${deliveryToml}\n` +
     `[dns]\nservers = ["${dns.server}"]\n${opts.extraToml ?? ''}`,
-  );
+  ).catch(async (e: unknown) => { await dns.close(); throw e; });
   const ed = await daemon.daemon.store.getDomain('example.com');
   dns.set(`${ed!.dkimSelector}._domainkey.example.com`, { TXT: [`v=DKIM1; k=ed25519; p=${ed!.dkimPublicKey}`] });
   const addDomain = async (domain: string, n: number, o: SinkOptions = {}): Promise<Sink> => {
