@@ -40,6 +40,8 @@ export class DeliveryAgent {
   private readonly tlsBroken = new Map<string, number>();
   /** sessions in use, so a shutdown past its deadline can cut them */
   private readonly live = new Set<SmtpSession>();
+  /** jobs on the wire, so a shutdown past its deadline can hand them back */
+  private readonly onWire = new Set<DeliveryJob>();
   aborting = false;
 
   constructor(
@@ -98,13 +100,17 @@ export class DeliveryAgent {
           session = c.session;
           this.live.add(session);
         }
+        this.onWire.add(job);
         try {
           session = await this.sendJob(session, job, dest);
         } catch (e) {
+          if (!this.onWire.has(job)) { session = undefined; continue; }
           // A bug must not strand the job in 'sending': it goes back, a minute later.
           this.log.error({ queue_id: job.queueId, err: (e as Error).stack ?? String(e) }, 'delivery failed unexpectedly; the job is queued again');
           await this.handBack([job], `internal error: ${(e as Error).message}`, 60_000).catch(() => undefined);
           session = undefined;
+        } finally {
+          this.onWire.delete(job);
         }
       }
     } finally {
@@ -204,7 +210,7 @@ export class DeliveryAgent {
       keep = undefined;
       this.live.delete(session);
       session.destroy();
-      if (this.aborting) { await this.handBack([job], 'shutdown'); return undefined; }
+      if (this.aborting) { if (this.onWire.delete(job)) await this.handBack([job], 'shutdown'); return undefined; }
       const reply = se.reply ?? `451 4.4.2 connection to ${t.hostName}[${t.address}] failed during the transaction: ${se.message}`;
       replies = new Map([...byWire.keys()].map((k) => [k, reply]));
     }
@@ -285,12 +291,15 @@ export class DeliveryAgent {
     }
   }
 
-  /** Cuts every session in use (shutdown deadline passed). */
-  abort(): void {
+  /** Cuts every session in use (shutdown deadline passed) and hands their jobs back. */
+  async abort(): Promise<void> {
     this.aborting = true;
     for (const s of this.live) s.destroy();
     this.live.clear();
     this.pool.closeAll();
+    const jobs = [...this.onWire];
+    this.onWire.clear();
+    await this.handBack(jobs, 'shutdown');
   }
 
   close(): void { this.pool.closeAll(); }

@@ -127,10 +127,14 @@ export class SmtpSession {
   /** Sends one message. Resolves with every recipient's reply; rejects only when the session failed. */
   send(envelope: { from: string; to: string[]; size: number }, body: Readable): Promise<SendResult> {
     return new Promise((resolve, reject) => {
-      const onError = (e: NodemailerError): void => { this.dead = true; reject(toSessionError(e, true)); };
+      const onError = (e: NodemailerError): void => { this.dead = true; detach(); reject(toSessionError(e, true)); };
+      // A connection cut mid-transaction (by the peer or by our shutdown) may never call back.
+      const onEnd = (): void => { this.dead = true; detach(); reject(new SessionError('ECLOSED', 'connection closed during the transaction', undefined, false, true, false)); };
+      const detach = (): void => { this.conn.removeListener('error', onError); this.conn.removeListener('end', onEnd); };
       this.conn.once('error', onError);
+      this.conn.once('end', onEnd);
       this.conn.send({ from: envelope.from || false, to: envelope.to, size: envelope.size, use8BitMime: true }, body, (err, info) => {
-        this.conn.removeListener('error', onError);
+        detach();
         this.messages++;
         const replies = new Map<string, string>();
         if (err) {

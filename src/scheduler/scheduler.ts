@@ -232,7 +232,7 @@ export class Scheduler {
     clearTimeout(timer);
     if (timedOut) {
       this.log.warn({ in_flight: this.workers.size }, 'shutdown deadline passed; cutting deliveries in flight and queueing them again');
-      this.agent.abort();
+      await this.agent.abort();
       await Promise.race([all, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
     this.agent.close();

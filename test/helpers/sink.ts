@@ -63,6 +63,7 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
     hideSMTPUTF8: !opts.smtputf8,
     logger: false,
     size: 50 * 1024 * 1024,
+    closeTimeout: 200,
     onConnect(_s: SMTPServerSession, cb: (e?: Error) => void) {
       sink.connections++; sink.current++;
       sink.maxConcurrent = Math.max(sink.maxConcurrent, sink.current);
@@ -90,7 +91,7 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
           sink.messages.push(msg);
           cb();
         };
-        if (opts.dataDelayMs) setTimeout(answer, opts.dataDelayMs); else answer();
+        if (opts.dataDelayMs) setTimeout(answer, opts.dataDelayMs).unref(); else answer();
       });
     },
   });
