@@ -78,7 +78,6 @@ export class DeliveryAgent {
           await this.deferUnreachable([job, ...dest.drain()], dest);
           break;
         }
-        await this.pace(dest);
         if (session && (!session.usable || session.messages >= dest.messagesPerConnection(this.config.delivery))) {
           this.release(session, dest);
           session = undefined;
@@ -190,6 +189,8 @@ export class DeliveryAgent {
       await this.settleAll([job], `451 4.3.0 the spooled message cannot be read: ${(e as Error).message}`, where, false);
       return session;
     }
+    // Paced after connecting and signing, so the pace governs the messages themselves.
+    await this.pace(dest);
     const needsUtf8 = NON_ASCII.test(localPart(job.sender)) || job.recipients.some((r) => NON_ASCII.test(localPart(r.rcpt)));
     if (needsUtf8 && !session.offersSmtpUtf8) {
       await this.settleAll([job], `553 5.6.7 ${t.hostName} does not offer SMTPUTF8, which this message needs for its non-ASCII addresses`, where, true);

@@ -127,9 +127,22 @@ export class SmtpSession {
   /** Sends one message. Resolves with every recipient's reply; rejects only when the session failed. */
   send(envelope: { from: string; to: string[]; size: number }, body: Readable): Promise<SendResult> {
     return new Promise((resolve, reject) => {
-      const onError = (e: NodemailerError): void => { this.dead = true; detach(); reject(toSessionError(e, true)); };
+      const onError = (e: NodemailerError): void => {
+        this.dead = true;
+        detach();
+        const err = toSessionError(e, true);
+        const last = typeof this.conn.lastServerResponse === 'string' ? clean(this.conn.lastServerResponse) : undefined;
+        reject(err.reply || !last || !/^[45]\d\d\b/.test(last) ? err : new SessionError(err.code, err.message, last, false, true, false));
+      };
       // A connection cut mid-transaction (by the peer or by our shutdown) may never call back.
-      const onEnd = (): void => { this.dead = true; detach(); reject(new SessionError('ECLOSED', 'connection closed during the transaction', undefined, false, true, false)); };
+      const onEnd = (): void => {
+        this.dead = true;
+        detach();
+        // A server that says 421 closes at once; its last line is the reply that matters.
+        const last = typeof this.conn.lastServerResponse === 'string' ? clean(this.conn.lastServerResponse) : undefined;
+        const reply = last && /^[45]\d\d\b/.test(last) ? last : undefined;
+        reject(new SessionError('ECLOSED', 'connection closed during the transaction', reply, false, true, false));
+      };
       const detach = (): void => { this.conn.removeListener('error', onError); this.conn.removeListener('end', onEnd); };
       this.conn.once('error', onError);
       this.conn.once('end', onEnd);

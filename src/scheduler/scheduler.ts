@@ -45,6 +45,13 @@ export class Scheduler {
   }
 
   get readyCount(): number { return this.ready; }
+
+  /** What the scheduler holds per destination right now (status, metrics, tests). */
+  destinations(): { domain: string; pending: number; active: number; slowUntil: number; unreachableUntil: number; shaping: string | null }[] {
+    return [...this.dests.values()].map((d) => ({
+      domain: d.domain, pending: d.pending, active: d.active, slowUntil: d.slowUntil, unreachableUntil: d.unreachableUntil, shaping: d.shaping?.name ?? null,
+    }));
+  }
   get activeConnections(): number { return this.active; }
 
   async start(): Promise<void> {

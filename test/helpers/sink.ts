@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 
-export interface SinkMessage { from: string; to: string[]; raw: Buffer; secure: boolean; utf8: boolean }
+export interface SinkMessage { from: string; to: string[]; raw: Buffer; secure: boolean; utf8: boolean; user?: string; at: number; mailAt: number }
 
 export interface SinkOptions {
   /** reply for a recipient ("450 4.2.1 try later"), or undefined to accept; attempt counts per address */
@@ -18,6 +18,8 @@ export interface SinkOptions {
   dataDelayMs?: number;
   tls?: { key: string; cert: string };
   smtputf8?: boolean;
+  /** require AUTH with these credentials (a smarthost) */
+  auth?: { user: string; pass: string };
 }
 
 export interface Sink {
@@ -57,8 +59,13 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
   };
   const server = new SMTPServer({
     secure: false,
-    authOptional: true,
-    disabledCommands: ['AUTH', ...(opts.tls ? [] : ['STARTTLS'])],
+    authOptional: !opts.auth,
+    allowInsecureAuth: true,
+    disabledCommands: [...(opts.auth ? [] : ['AUTH']), ...(opts.tls ? [] : ['STARTTLS'])],
+    onAuth(auth, _s, cb) {
+      if (opts.auth && auth.username === opts.auth.user && auth.password === opts.auth.pass) return cb(null, { user: auth.username });
+      cb(new Error('535 5.7.8 authentication failed'));
+    },
     ...(opts.tls ? { key: readFileSync(opts.tls.key), cert: readFileSync(opts.tls.cert) } : {}),
     hideSMTPUTF8: !opts.smtputf8,
     logger: false,
@@ -70,6 +77,10 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
       cb();
     },
     onClose() { sink.current--; },
+    onMailFrom(_a, session, cb) {
+      (session as unknown as { mailAt: number }).mailAt = Date.now();
+      cb();
+    },
     onRcptTo(address, _s, cb) {
       const n = (attempts.get(address.address) ?? 0) + 1;
       attempts.set(address.address, n);
@@ -84,6 +95,8 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks), secure: session.secure,
           utf8: !!(session.envelope as { smtpUtf8?: boolean }).smtpUtf8,
+          ...(typeof session.user === 'string' ? { user: session.user } : {}), at: Date.now(),
+          mailAt: (session as unknown as { mailAt: number }).mailAt,
         };
         const answer = (): void => {
           const r = opts.data?.(msg);
