@@ -95,3 +95,27 @@ t.test('a later submission to a suppressed address is refused with 559', async (
   t.equal(r.code, 559);
   await c.quit();
 });
+
+t.test('a DSN that cannot be delivered fails quietly: no bounce of a bounce', async (t) => {
+  const { newQueueId } = await import('../src/util/ids.js');
+  const store = w.daemon.daemon.store;
+  // example.com's MX refuses this one address, so the DSN to it fails permanently.
+  w.senderSink.messages.length = 0;
+  const refusing = await w.addDomain('loop.test', 60, { rcpt: () => '550 5.1.1 no such user' });
+  const body = Buffer.from('From: bounce-me@loop.test\r\nTo: x@nowhere-at-all.test\r\nSubject: loop\r\nMessage-ID: <loop@t>\r\n\r\nhi\r\n');
+  const id = newQueueId();
+  await store.commitIncoming({
+    id, receivedAt: Date.now(), sender: 'bounce-me@loop.test', authUser: null, clientIp: null, helo: null, messageId: '<loop@t>',
+    subject: 'loop', size: body.length, lane: 'trigger', tag: null, chunks: [body], recipients: ['x@nowhere-at-all.test'],
+  });
+  const dsnRow = await w.waitFor('the DSN to fail', async () => {
+    const rows = await store.listQueue({ domain: 'loop.test' });
+    return rows.find((r) => r.sender === '' && r.state === 'failed');
+  });
+  t.equal(dsnRow.rcpt, 'bounce-me@loop.test', 'the DSN went to the original sender and failed');
+  await new Promise((r) => setTimeout(r, 300));
+  const rows = await store.listQueue({ limit: 100_000 });
+  t.equal(rows.filter((r) => r.sender === '' && r.rcpt === 'bounce-me@loop.test').length, 1, 'exactly one DSN');
+  t.same(rows.filter((r) => r.queueId > dsnRow.queueId).map((r) => r.rcpt), [], 'nothing was queued after the failed DSN');
+  t.equal(refusing.messages.length, 0);
+});
