@@ -13,7 +13,7 @@ import { parseQueueId } from '../src/util/ids.js';
 const dir = tempDir('mta-kill-');
 const dataDir = join(dir, 'data');
 const configPath = join(dir, 'mta.toml');
-writeFileSync(configPath, `hostname = "mta.test"\ndata_dir = "${dataDir}"\n[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n[smtp]\nallow_insecure_auth = true\nmax_connections_per_ip = 100\n[domains]\nrequire_verified = false\n[delivery]\nenabled = false\n[dns]\nservers = ["127.0.0.1:1"]\n`);
+writeFileSync(configPath, `hostname = "mta.test"\ndata_dir = "${dataDir}"\n[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n[smtp]\nallow_insecure_auth = true\nmax_connections_per_ip = 100\n[domains]\nrequire_verified = false\n[delivery]\nenabled = false\n[dns]\nservers = ["127.0.0.1:1"]\n[admin]\nlisten = "127.0.0.1:0"\n`);
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 t.before(async () => {

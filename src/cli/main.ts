@@ -9,6 +9,7 @@ import { suppressionCommand } from './commands/suppression.js';
 import { queueCommand } from './commands/queue.js';
 import { startCommand } from './commands/start.js';
 import { configCommand } from './commands/config.js';
+import { statusCommand } from './commands/status.js';
 import { isMtaError } from '../util/errors.js';
 import { ConfigError } from '../config/config.js';
 
@@ -26,7 +27,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'configuration file (default $MTA_CONFIG or /etc/mta/mta.toml; without either, development defaults)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (s, write) => write(`mta: ${s.replace(/^error: /, '')}`) });
-  for (const c of [startCommand(), configCommand(), domainCommand(), senderCommand(), suppressionCommand(), queueCommand()]) program.addCommand(c);
+  for (const c of [startCommand(), configCommand(), domainCommand(), senderCommand(), suppressionCommand(), queueCommand(), statusCommand()]) program.addCommand(c);
   addConfigOption(program);
   program.exitOverride();
   for (const c of program.commands) { c.exitOverride(); for (const s of c.commands) s.exitOverride(); }

@@ -96,4 +96,23 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE recipients SET lane = (SELECT m.lane FROM messages m WHERE m.id = recipients.message_id);
   CREATE INDEX recipients_ready ON recipients(lane, next_attempt_at) WHERE state IN ('queued','deferred');
   `,
+  // 3: the DNS self-checker — the last result of each check per domain, when the domain
+  // was last checked, and a DKIM key waiting to replace the current one (rotation).
+  `
+  CREATE TABLE domain_checks (
+    domain     TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+    name       TEXT NOT NULL,              -- ownership, spf, dkim, dmarc, mx, tracking, ptr, hostname
+    status     TEXT NOT NULL CHECK (status IN ('ok','missing','mismatch','error','skipped')),
+    expected   TEXT,
+    found      TEXT,
+    detail     TEXT,
+    checked_at INTEGER NOT NULL,
+    PRIMARY KEY (domain, name)
+  ) WITHOUT ROWID;
+  ALTER TABLE domains ADD COLUMN checked_at INTEGER;
+  ALTER TABLE domains ADD COLUMN next_dkim_selector TEXT;
+  ALTER TABLE domains ADD COLUMN next_dkim_private_key TEXT;
+  ALTER TABLE domains ADD COLUMN next_dkim_public_key TEXT;
+  CREATE INDEX events_type ON events(type, at);
+  `,
 ];

@@ -12,12 +12,13 @@ import type { QueueId } from '../util/ids.js';
 import { asRecipientId } from '../util/ids.js';
 import { RECIPIENT_STATES, type RecipientState } from './states.js';
 import type {
-  CommitObserver, DomainRecord, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueShapeRow,
+  CommitObserver, DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueShapeRow,
   QueueTarget, RecipientOutcome, SenderRecord, SpoolEvent, Store, SuppressionRecord,
 } from './types.js';
 import type { RecipientId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
 import { RECIPIENT_SELECT, SqliteQueue, toEntry, type RecipientRow } from './sqlite-queue.js';
+import { SqliteDomains } from './sqlite-domains.js';
 
 const CHUNK = 64 * 1024;
 
@@ -46,6 +47,7 @@ export class SqliteStore implements Store {
   private readonly intake: GroupCommit<IncomingMessage>;
   private readonly st: Record<string, Statement>;
   private readonly queue: SqliteQueue;
+  private readonly domainChecks: SqliteDomains;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     return new SqliteStore(openDatabase(dataDir), opts);
@@ -85,6 +87,7 @@ export class SqliteStore implements Store {
       isSuppressed: p(`SELECT * FROM suppressions WHERE address = ? AND (scope = '' OR scope = ?) LIMIT 1`),
     };
     this.queue = new SqliteQueue(db);
+    this.domainChecks = new SqliteDomains(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => this.writeIncoming(batch),
       { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 },
@@ -196,6 +199,14 @@ export class SqliteStore implements Store {
     return this.st['delDomain']!.run(name).changes > 0;
   }
 
+  async saveDomainChecks(domain: string, checks: readonly DomainCheckRecord[], status: DomainStatus, events: readonly DomainEvent[]): Promise<void> {
+    this.domainChecks.save(domain, checks, status, events);
+  }
+  async getDomainChecks(domain: string): Promise<DomainCheckRecord[]> { return this.domainChecks.checks(domain); }
+  async listDomainEvents(f: { domain?: string; since?: number; limit?: number }): Promise<DomainEvent[]> { return this.domainChecks.events(f); }
+  async setNextDkimKey(domain: string, next: { selector: string; privateKey: string; publicKey: string } | null): Promise<void> { this.domainChecks.setNext(domain, next); }
+  async promoteNextDkimKey(domain: string): Promise<string | undefined> { return this.domainChecks.promote(domain); }
+
   // ---- senders ----
   async addSender(s: SenderRecord): Promise<void> {
     try {
@@ -261,7 +272,10 @@ function rowToDomain(r: Record<string, unknown>): DomainRecord {
     name: r['name'] as string, dkimSelector: r['dkim_selector'] as string,
     dkimAlgorithm: r['dkim_algorithm'] as DomainRecord['dkimAlgorithm'], dkimPrivateKey: r['dkim_private_key'] as string,
     dkimPublicKey: r['dkim_public_key'] as string, ownershipToken: r['ownership_token'] as string,
-    status: r['status'] as string, createdAt: r['created_at'] as number,
+    status: r['status'] as string, createdAt: r['created_at'] as number, checkedAt: (r['checked_at'] as number | null) ?? null,
+    nextDkim: r['next_dkim_selector'] ? {
+      selector: r['next_dkim_selector'] as string, privateKey: r['next_dkim_private_key'] as string, publicKey: r['next_dkim_public_key'] as string,
+    } : null,
   };
 }
 
