@@ -1,13 +1,14 @@
 /**
  * accounts/domains — sending domains: creation with a fresh DKIM key pair and an
  * ownership token, listing, removal, and the DNS records the owner must publish.
- * DNS verification itself lives in dns/ (a later stage); this module only says what
- * to publish.
+ * What to publish and DNS verification live in dns/; recordsFor and zoneLines stay
+ * here for the callers that know them by this name.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { Store, DomainRecord, DkimAlgorithm } from '../spool/types.js';
 import { normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
+import { proposedRecords, zoneLines, type RecordSettings } from '../dns/records.js';
 
 export interface DkimKeyPair { privateKeyPem: string; publicKeyDns: string }
 
@@ -33,31 +34,17 @@ export function defaultSelector(now = new Date()): string {
   return `mta${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
 }
 
-export interface DnsRecord { type: 'TXT' | 'MX' | 'CNAME'; host: string; value: string; purpose: string }
+export interface DnsRecord { type: 'TXT' | 'MX' | 'CNAME'; host: string; value: string; purpose: string; note?: string }
 
-export interface DomainSettings { ownershipRecord: string; hostname: string }
+/** What recordsFor needs; the optional fields default to "not configured" (hostname for the MX). */
+export interface DomainSettings extends Partial<Omit<RecordSettings, 'ownershipRecord' | 'hostname'>> { ownershipRecord: string; hostname: string }
 
-/** The records to publish for a domain. SPF and DMARC are safe starting points. */
+/** The records to publish, without asking DNS (dns/records.ts has the merging version). */
 export function recordsFor(d: DomainRecord, s: DomainSettings): DnsRecord[] {
-  const k = d.dkimAlgorithm === 'ed25519' ? 'ed25519' : 'rsa';
-  return [
-    { type: 'TXT', host: `${s.ownershipRecord}.${d.name}`, value: `mta-verification=${d.ownershipToken}`, purpose: 'ownership' },
-    { type: 'TXT', host: d.name, value: `v=spf1 a:${s.hostname} ~all`, purpose: 'SPF' },
-    { type: 'TXT', host: `${d.dkimSelector}._domainkey.${d.name}`, value: `v=DKIM1; k=${k}; p=${d.dkimPublicKey}`, purpose: 'DKIM' },
-    { type: 'TXT', host: `_dmarc.${d.name}`, value: 'v=DMARC1; p=none', purpose: 'DMARC' },
-    { type: 'MX', host: d.name, value: `10 ${s.hostname}.`, purpose: 'bounces and replies' },
-  ];
+  return proposedRecords(d, { ...s, sendingIps: s.sendingIps ?? [], mxHost: s.mxHost ?? s.hostname });
 }
 
-/** BIND zone-file lines; TXT values longer than 255 bytes split into quoted strings. */
-export function zoneLines(records: DnsRecord[]): string[] {
-  return records.map((r) => {
-    if (r.type !== 'TXT') return `${r.host}.\t3600\tIN\t${r.type}\t${r.value}`;
-    const parts: string[] = [];
-    for (let i = 0; i < r.value.length; i += 255) parts.push(`"${r.value.slice(i, i + 255)}"`);
-    return `${r.host}.\t3600\tIN\tTXT\t${parts.length > 1 ? `( ${parts.join(' ')} )` : parts[0]}`;
-  });
-}
+export { zoneLines };
 
 export class Domains {
   constructor(private readonly store: Store) {}

@@ -10,6 +10,7 @@ import { queueCommand } from './commands/queue.js';
 import { startCommand } from './commands/start.js';
 import { configCommand } from './commands/config.js';
 import { statusCommand } from './commands/status.js';
+import { doctorCommand } from './commands/doctor.js';
 import { isMtaError } from '../util/errors.js';
 import { ConfigError } from '../config/config.js';
 
@@ -27,7 +28,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'configuration file (default $MTA_CONFIG or /etc/mta/mta.toml; without either, development defaults)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (s, write) => write(`mta: ${s.replace(/^error: /, '')}`) });
-  for (const c of [startCommand(), configCommand(), domainCommand(), senderCommand(), suppressionCommand(), queueCommand(), statusCommand()]) program.addCommand(c);
+  for (const c of [startCommand(), configCommand(), domainCommand(), senderCommand(), suppressionCommand(), queueCommand(), statusCommand(), doctorCommand()]) program.addCommand(c);
   addConfigOption(program);
   program.exitOverride();
   for (const c of program.commands) { c.exitOverride(); for (const s of c.commands) s.exitOverride(); }

@@ -60,11 +60,23 @@ export interface Config {
     slowdownMs: number;
     unreachableBackoffMs: number;
     requireTls: boolean;
+    /** public IPs mail leaves from (SPF proposal and evaluation, PTR checks); empty: hostname's addresses */
+    sendingIps: string[];
     shaping: Shaping[];
   };
   routes: Route[];
   dns: { servers: string[] };
-  domains: { requireVerified: boolean; dkimAlgorithm: 'rsa' | 'ed25519'; dkimSelector?: string; ownershipRecord: string };
+  domains: {
+    requireVerified: boolean;
+    dkimAlgorithm: 'rsa' | 'ed25519';
+    dkimSelector?: string;
+    ownershipRecord: string;
+    checkSchedule: string;
+    dmarcRua?: string;
+    trackingHost?: string;
+    /** the host that receives bounces and replies (the MX to publish); default: hostname */
+    mxHost: string;
+  };
   admin: ListenAddress & { token: string };
   public: ListenAddress & { baseUrl?: string };
 }
@@ -238,6 +250,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       slowdownMs: parseDuration(c.delivery.slowdown)!,
       unreachableBackoffMs: parseDuration(c.delivery.unreachable_backoff)!,
       requireTls: c.delivery.require_tls,
+      sendingIps: c.delivery.sending_ips,
       shaping: c.delivery.shaping.map((s) => ({
         name: s.name, domains: s.domains.map((d) => d.toLowerCase()),
         mxSuffixes: s.mx_suffixes.map((x) => (x.startsWith('.') ? x : `.${x}`).toLowerCase()),
@@ -254,6 +267,10 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       dkimAlgorithm: c.domains.dkim_algorithm,
       ...(c.domains.dkim_selector ? { dkimSelector: c.domains.dkim_selector } : {}),
       ownershipRecord: c.domains.ownership_record,
+      checkSchedule: c.domains.check_schedule,
+      ...(c.domains.dmarc_rua ? { dmarcRua: c.domains.dmarc_rua } : {}),
+      ...(c.domains.tracking_host ? { trackingHost: c.domains.tracking_host } : {}),
+      mxHost: c.domains.mx_host ?? c.hostname ?? osHostname(),
     },
     admin: { ...parseListen(c.admin.listen), token },
     public: { ...parseListen(c.public.listen), ...(c.public.base_url ? { baseUrl: c.public.base_url } : {}) },

@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../util/units.js';
 import { parseIpEntry } from '../util/ipset.js';
+import { validate as validCron } from 'node-cron';
+import { isIP } from 'node:net';
 
 const size = z.union([z.string(), z.number().int().nonnegative()]).refine((v) => parseSize(v) !== undefined, {
   message: 'must be a size such as "25MB", "512KB" or a number of bytes',
@@ -115,6 +117,7 @@ export const configSchema = z.strictObject({
     slowdown: duration.default('5m'),
     unreachable_backoff: duration.default('3m'),
     require_tls: z.boolean().default(false),
+    sending_ips: z.array(z.string().refine((v) => isIP(v) !== 0, { message: 'must be an IPv4 or IPv6 address' })).default([]),
     shaping: z.array(shapingSchema).default([]),
   }).prefault({}),
   route: z.array(routeSchema).default([]),
@@ -126,6 +129,10 @@ export const configSchema = z.strictObject({
     dkim_algorithm: z.enum(['rsa', 'ed25519']).default('rsa'),
     dkim_selector: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, { message: 'must be a DNS label' }).optional(),
     ownership_record: z.string().regex(/^_?[a-z0-9][a-z0-9_-]{0,62}$/i, { message: 'must be a DNS label' }).default('_mta'),
+    check_schedule: z.string().refine((v) => validCron(v), { message: 'must be a cron expression such as "17 * * * *" (hourly)' }).default('17 * * * *'),
+    dmarc_rua: z.string().regex(/^mailto:[^\s@]+@[^\s@]+$/, { message: 'must be "mailto:address"' }).optional(),
+    tracking_host: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, { message: 'must be a DNS label such as "track"' }).optional(),
+    mx_host: hostname.optional(),
   }).prefault({}),
   admin: z.strictObject({
     listen: listenAddress.default('127.0.0.1:8025'),

@@ -14,6 +14,7 @@ import { Scheduler } from '../scheduler/scheduler.js';
 import { Router } from '../delivery/router.js';
 import { MxResolver } from '../delivery/mx.js';
 import { DnsClient } from '../delivery/dns.js';
+import { DomainVerifier } from '../accounts/verification.js';
 import { AdminServer } from '../admin/server.js';
 import { MtaError, assertNever } from '../util/errors.js';
 
@@ -38,6 +39,7 @@ export class Daemon {
   scheduler: Scheduler | undefined;
   dns!: DnsClient;
   admin: AdminServer | undefined;
+  verifier: DomainVerifier | undefined;
   private readonly configPath: string | undefined;
 
   constructor(opts: DaemonOptions) {
@@ -68,11 +70,14 @@ export class Daemon {
       }
       this.admin = new AdminServer({ store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }) });
       await this.admin.start();
+      this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
+      this.verifier.start();
     } catch (e) {
       // A later listener failing must not leave the earlier ones serving.
       await this.submission?.stop().catch(() => undefined);
       await this.admin?.stop().catch(() => undefined);
       await this.scheduler?.stop(0).catch(() => undefined);
+      this.verifier?.stop();
       this.dns?.close();
       this.setState('stopped');
       await this.store?.close();
@@ -98,6 +103,7 @@ export class Daemon {
     this.log.level = next.logLevel;
     this.submission.reload(next);
     this.scheduler?.reload(next);
+    this.verifier?.reload(next);
     this.log.info({ config: next.source }, 'configuration reloaded');
     return undefined;
   }
@@ -112,6 +118,7 @@ export class Daemon {
     await this.submission.stop();
     await this.admin?.stop();
     await this.scheduler?.stop();
+    this.verifier?.stop();
     this.dns.close();
     await this.store.close();
     this.setState('stopped');

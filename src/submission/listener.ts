@@ -230,7 +230,15 @@ export class SubmissionService {
     if (current.disabled) throw this.refuse(session, 'mail', 'SENDER_DISABLED');
     if (this.config.domains.requireVerified) {
       const d = await this.deps.store.getDomain(current.domain);
-      if (!d || d.status !== 'verified') throw this.refuse(session, 'mail', 'DOMAIN_NOT_VERIFIED', `${current.domain} (run "mta domain check ${current.domain}")`);
+      if (!d || d.status !== 'verified') {
+        // Say what fails, from the last check, so the user knows what to publish.
+        const required = ['ownership', 'spf', 'dkim'];
+        const failing = (await this.deps.store.getDomainChecks(current.domain))
+          .filter((c) => required.includes(c.name) && c.status !== 'ok')
+          .sort((a, b) => required.indexOf(a.name) - required.indexOf(b.name)).map((c) => `${c.name} ${c.status}`);
+        const what = failing.length ? failing.join(', ') : 'not checked yet';
+        throw this.refuse(session, 'mail', 'DOMAIN_NOT_VERIFIED', `${current.domain}: ${what} (run "mta domain check ${current.domain}")`);
+      }
     }
   }
 

@@ -7,7 +7,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
-import { DnsClient, DnsError, type MxData, type RrType } from '../../src/delivery/dns.js';
+import { DnsClient } from '../../src/delivery/dns.js';
+import { mailauthResolver as daemonMailauthResolver } from '../../src/dns/resolver.js';
 
 export interface ZoneEntry {
   MX?: { preference: number; exchange: string }[];
@@ -164,30 +165,11 @@ async function start(initial: Record<string, ZoneEntry>, attempt: number): Promi
   };
 }
 
-function nodeError(code: string, syscall: string, name: string): Error {
-  return Object.assign(new Error(`${syscall} ${code} ${name}`), { code, syscall, hostname: name });
-}
-
 /**
  * A `resolver` for mailauth that behaves like dns.promises.resolve (its result shapes and
- * its ENOTFOUND / ENODATA / ESERVFAIL / ETIMEOUT codes), answered by the test server.
+ * its ENOTFOUND / ENODATA / ESERVFAIL / ETIMEOUT codes), answered by the test server:
+ * the adapter the daemon uses (src/dns/resolver.ts) over a client pointed at it.
  */
 export function mailauthResolver(server: TestDnsServer): (name: string, rrtype: string) => Promise<any> {
-  const client = new DnsClient({ servers: [server.server], timeoutMs: 1000, tries: 1 });
-  return async (name: string, rrtype: string) => {
-    const type = (rrtype ?? 'A').toUpperCase() as RrType;
-    const syscall = `query${type.charAt(0)}${type.slice(1).toLowerCase()}`;
-    if (!['A', 'AAAA', 'MX', 'TXT', 'PTR', 'CNAME'].includes(type)) throw nodeError('ENOTIMP', syscall, name);
-    let ans;
-    try {
-      ans = await client.query(name, type);
-    } catch (e) {
-      throw nodeError(e instanceof DnsError && e.code === 'E_DNS_TIMEOUT' ? 'ETIMEOUT' : 'ECONNREFUSED', syscall, name);
-    }
-    if (ans.rcode === 'NXDOMAIN') throw nodeError('ENOTFOUND', syscall, name);
-    if (ans.rcode !== 'NOERROR') throw nodeError(`E${ans.rcode}`, syscall, name);
-    if (ans.records.length === 0) throw nodeError('ENODATA', syscall, name);
-    if (type === 'MX') return ans.records.map((r) => ({ exchange: (r.data as MxData).exchange, priority: (r.data as MxData).preference }));
-    return ans.records.map((r) => r.data);
-  };
+  return daemonMailauthResolver(new DnsClient({ servers: [server.server], timeoutMs: 1000, tries: 1 }));
 }

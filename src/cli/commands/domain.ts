@@ -1,52 +1,139 @@
-/** mta domain add|list|show|remove — sending domains and the DNS records they need. */
-import { Command, Option } from 'commander';
-import { withContext } from '../context.js';
-import { Domains, recordsFor, zoneLines } from '../../accounts/domains.js';
+/**
+ * mta domain add|list|show|dns|check|dkim-rotate|remove — sending domains, the DNS records
+ * they need, and whether DNS says what it should.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { withContext, type CliContext } from '../context.js';
+import { Domains, generateDkimKey, defaultSelector } from '../../accounts/domains.js';
+import { DomainVerifier, checkContext } from '../../accounts/verification.js';
+import { recordsToPublish, zoneLines, type PublishRecord } from '../../dns/records.js';
+import { DnsClient } from '../../delivery/dns.js';
 import { print, printJson, printList, table } from '../output.js';
-import type { DomainRecord } from '../../spool/types.js';
-import type { Config } from '../../config/config.js';
+import type { DomainCheckRecord, DomainRecord } from '../../spool/types.js';
+import { createLogger } from '../../util/log.js';
+import { MtaError } from '../../util/errors.js';
 
 function publicView(d: DomainRecord): Record<string, unknown> {
   return {
     name: d.name, status: d.status, dkim_selector: d.dkimSelector, dkim_algorithm: d.dkimAlgorithm,
     dkim_public_key: d.dkimPublicKey, ownership_token: d.ownershipToken, created_at: new Date(d.createdAt).toISOString(),
+    checked_at: d.checkedAt ? new Date(d.checkedAt).toISOString() : null,
+    ...(d.nextDkim ? { next_dkim_selector: d.nextDkim.selector } : {}),
   };
 }
 
-function printRecords(d: DomainRecord, config: Config): void {
-  const recs = recordsFor(d, { ownershipRecord: config.domains.ownershipRecord, hostname: config.hostname });
-  print(table(recs.map((r) => ({ ...r, value: r.value.length > 70 ? `${r.value.slice(0, 67)}...` : r.value })), ['type', 'host', 'value', 'purpose']));
-  print('\nZone-file lines:\n' + zoneLines(recs).join('\n'));
+async function withDns<T>(ctx: CliContext, fn: (dns: DnsClient) => Promise<T>): Promise<T> {
+  const dns = new DnsClient({ servers: ctx.config.dns.servers });
+  try { return await fn(dns); } finally { dns.close(); }
+}
+
+/** The records with the status of the check that covers each, from the last check. */
+function recordRows(recs: PublishRecord[], checks: DomainCheckRecord[]): Record<string, unknown>[] {
+  return recs.map((r) => ({
+    type: r.type, host: r.host, value: r.value, purpose: r.purpose,
+    status: checks.find((c) => c.name === r.purpose)?.status ?? 'unchecked', ...(r.note ? { note: r.note } : {}),
+  }));
+}
+
+function printRecords(rows: Record<string, unknown>[], recs: PublishRecord[]): void {
+  const short = rows.map((r) => ({ ...r, value: String(r['value']).length > 60 ? `${String(r['value']).slice(0, 57)}...` : r['value'] }));
+  print(table(short, ['type', 'host', 'value', 'purpose', 'status'], ['TYPE', 'HOST', 'VALUE', 'PURPOSE', 'STATUS']));
+  for (const r of recs.filter((x) => x.note)) print(`note (${r.purpose}): ${r.note}`);
+  print('\nZone-file lines (mta domain dns DOMAIN --zone prints only these):\n' + zoneLines(recs).join('\n'));
+}
+
+function printChecks(domain: string, status: string, checks: DomainCheckRecord[], problems: string[]): void {
+  print(table(checks.map((c) => ({ check: c.name, status: c.status, expected: c.expected ?? '', found: c.found ?? '', detail: c.detail ?? '' })),
+    ['check', 'status', 'expected', 'found', 'detail'], ['CHECK', 'STATUS', 'EXPECTED', 'FOUND', 'DETAIL']));
+  print(`\n${domain}: ${status}${status === 'verified' ? '' : ' (needs ownership, SPF and DKIM ok)'}`);
+  for (const p of problems) print(`  - ${p}`);
 }
 
 export function domainCommand(): Command {
-  const cmd = new Command('domain').description('sending domains: DKIM keys, ownership and the DNS records to publish');
+  const cmd = new Command('domain').description('sending domains: DKIM keys, ownership, the DNS records to publish and their checks');
   cmd.command('add <domain>')
     .description('create a sending domain with a new DKIM key pair and print the DNS records to publish')
     .addOption(new Option('--dkim <algorithm>', 'DKIM key type (default from config: rsa = RSA-2048)').choices(['rsa', 'ed25519']))
     .option('--selector <selector>', 'DKIM selector (default: config domains.dkim_selector, else mtaYYYYMM)')
     .option('--json', 'print the domain as JSON')
-    .action(async (name: string, o: { dkim?: 'rsa' | 'ed25519'; selector?: string; json?: boolean }, c: Command) => withContext(c, async ({ config, store }) => {
+    .action(async (name: string, o: { dkim?: 'rsa' | 'ed25519'; selector?: string; json?: boolean }, c: Command) => withContext(c, async (ctx) => {
+      const { config, store } = ctx;
       const d = await new Domains(store).add(name, { algorithm: o.dkim ?? config.domains.dkimAlgorithm, selector: o.selector ?? config.domains.dkimSelector });
-      if (o.json) return printJson({ ...publicView(d), records: recordsFor(d, { ownershipRecord: config.domains.ownershipRecord, hostname: config.hostname }) });
-      print(`Added ${d.name} (DKIM ${d.dkimAlgorithm}, selector ${d.dkimSelector}). Publish these records:\n`);
-      printRecords(d, config);
+      // Offline: adding a domain must work without DNS; `mta domain dns` merges with what is published.
+      const recs = await withDns(ctx, (dns) => recordsToPublish(d, checkContext(config, dns), { offline: true }));
+      if (o.json) return printJson({ ...publicView(d), records: recs });
+      print(`Added ${d.name} (DKIM ${d.dkimAlgorithm}, selector ${d.dkimSelector}). Publish these records, then run "mta domain check ${d.name}":\n`);
+      printRecords(recordRows(recs, []), recs);
     }));
-  cmd.command('list').description('list sending domains and their status').option('--json', 'JSON output')
+  cmd.command('list').description('list sending domains with their status and the last check').option('--json', 'JSON output')
     .action(async (o: { json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
-      const ds = await new Domains(store).list();
-      printList(ds.map((d) => ({ domain: d.name, status: d.status, dkim: `${d.dkimAlgorithm}/${d.dkimSelector}`, created: d.createdAt })),
-        ['domain', 'status', 'dkim', 'created'], o.json, 'no domains; add one with "mta domain add DOMAIN"');
+      const rows = [];
+      for (const d of await new Domains(store).list()) {
+        const checks = await store.getDomainChecks(d.name);
+        const failing = checks.filter((x) => x.status !== 'ok' && x.status !== 'skipped').map((x) => `${x.name} ${x.status}`);
+        rows.push({
+          domain: d.name, status: d.status, dkim: `${d.dkimAlgorithm}/${d.dkimSelector}${d.nextDkim ? ` (→ ${d.nextDkim.selector})` : ''}`,
+          checked: d.checkedAt ? new Date(d.checkedAt).toISOString() : 'never', problems: failing.join(', ') || (d.checkedAt ? '-' : 'run mta domain check'),
+        });
+      }
+      printList(rows, ['domain', 'status', 'dkim', 'checked', 'problems'], o.json, 'no domains; add one with "mta domain add DOMAIN"');
     }));
-  cmd.command('show <domain>').description('show a domain, its keys and the DNS records to publish').option('--json', 'JSON output')
-    .action(async (name: string, o: { json?: boolean }, c: Command) => withContext(c, async ({ config, store }) => {
+  cmd.command('show <domain>').description('show a domain, its keys, senders and last check results').option('--json', 'JSON output')
+    .action(async (name: string, o: { json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
       const d = await new Domains(store).get(name);
       const senders = await store.listSenders(d.name);
-      if (o.json) return printJson({ ...publicView(d), senders: senders.map((s) => s.address), records: recordsFor(d, { ownershipRecord: config.domains.ownershipRecord, hostname: config.hostname }) });
+      const checks = await store.getDomainChecks(d.name);
+      if (o.json) return printJson({ ...publicView(d), senders: senders.map((s) => s.address), checks });
       print(table([{ k: 'domain', v: d.name }, { k: 'status', v: d.status }, { k: 'dkim', v: `${d.dkimAlgorithm}, selector ${d.dkimSelector}` },
-        { k: 'senders', v: senders.map((s) => s.address).join(', ') || '-' }, { k: 'created', v: d.createdAt }], ['k', 'v'], ['FIELD', 'VALUE']));
-      print('');
-      printRecords(d, config);
+        ...(d.nextDkim ? [{ k: 'dkim rotation', v: `waiting for ${d.nextDkim.selector}._domainkey.${d.name} in DNS` }] : []),
+        { k: 'senders', v: senders.map((s) => s.address).join(', ') || '-' }, { k: 'created', v: d.createdAt },
+        { k: 'checked', v: d.checkedAt ?? 'never' }], ['k', 'v'], ['FIELD', 'VALUE']));
+      if (checks.length) { print(''); printChecks(d.name, d.status, checks, []); }
+      print(`\nRecords to publish: mta domain dns ${d.name}`);
+    }));
+  cmd.command('dns <domain>').description('print the DNS records to publish, with the status of each from the last check')
+    .option('--zone', 'print only BIND zone-file lines, ready to paste')
+    .option('--offline', 'do not query DNS (no merge with an existing SPF or DMARC record)')
+    .option('--json', 'JSON output')
+    .action(async (name: string, o: { zone?: boolean; offline?: boolean; json?: boolean }, c: Command) => withContext(c, async (ctx) => {
+      const d = await new Domains(ctx.store).get(name);
+      const recs = await withDns(ctx, (dns) => recordsToPublish(d, checkContext(ctx.config, dns), { offline: !!o.offline }));
+      if (o.zone) return print(zoneLines(recs).join('\n'));
+      const rows = recordRows(recs, await ctx.store.getDomainChecks(d.name));
+      if (o.json) return printJson(rows);
+      printRecords(rows, recs);
+    }));
+  cmd.command('check <domain>').description('query DNS now, store the results and report every check (exit 1 when not verified)')
+    .option('--json', 'JSON output')
+    .action(async (name: string, o: { json?: boolean }, c: Command) => withContext(c, async (ctx) => {
+      const d = await new Domains(ctx.store).get(name);
+      const r = await withDns(ctx, (dns) => new DomainVerifier(ctx.config, ctx.store, dns, createLogger('silent')).check(d));
+      if (o.json) printJson({ domain: r.domain, status: r.status, previous: r.previous, checks: r.checks, problems: r.problems, ...(r.rotatedFrom ? { rotated_from: r.rotatedFrom } : {}) });
+      else {
+        if (r.rotatedFrom) print(`DKIM: the new key (selector ${d.nextDkim?.selector}) is published and signs from now on; remove the old record ${r.rotatedFrom}._domainkey.${d.name}\n`);
+        printChecks(r.domain, r.status, r.checks, r.problems);
+      }
+      if (r.status !== 'verified') throw new CommanderError(1, 'mta.domain.unverified', '');
+    }));
+  cmd.command('dkim-rotate <domain>')
+    .description('make a new DKIM key under a new selector; it replaces the current key once its record is seen in DNS')
+    .addOption(new Option('--dkim <algorithm>', 'key type of the new key (default: the current one)').choices(['rsa', 'ed25519']))
+    .option('--selector <selector>', 'the new selector (default: mtaYYYYMM, or with a suffix when that is the current one)')
+    .option('--json', 'JSON output')
+    .action(async (name: string, o: { dkim?: 'rsa' | 'ed25519'; selector?: string; json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+      const d = await new Domains(store).get(name);
+      let selector = o.selector ?? defaultSelector();
+      if (!o.selector) for (let i = 2; selector === d.dkimSelector; i++) selector = `${defaultSelector()}-${i}`;
+      if (!/^[a-z0-9][a-z0-9-]{0,62}$/i.test(selector)) throw new MtaError('MTA_ERR_INVALID', `"${selector}" is not a valid DKIM selector`, 'selector');
+      if (selector === d.dkimSelector) throw new MtaError('MTA_ERR_INVALID', `selector ${selector} is the current one; choose another`, 'selector');
+      const algorithm = o.dkim ?? d.dkimAlgorithm;
+      const key = generateDkimKey(algorithm);
+      await store.setNextDkimKey(d.name, { selector, privateKey: key.privateKeyPem, publicKey: key.publicKeyDns });
+      const record = { type: 'TXT', host: `${selector}._domainkey.${d.name}`, value: `v=DKIM1; k=${algorithm}; p=${key.publicKeyDns}` };
+      if (o.json) return printJson({ domain: d.name, current_selector: d.dkimSelector, next_selector: selector, record });
+      print(`New DKIM key for ${d.name} under selector ${selector}. Mail is still signed with ${d.dkimSelector}.`);
+      print(`Publish this record; the next check (hourly, or "mta domain check ${d.name}") switches to the new key once it is visible:\n`);
+      print(zoneLines([{ ...record, type: 'TXT', purpose: 'dkim' } as PublishRecord]).join('\n'));
     }));
   cmd.command('remove <domain>').description('remove a domain (its sender addresses must be removed first)')
     .action(async (name: string, _o: unknown, c: Command) => withContext(c, async ({ store }) => {
