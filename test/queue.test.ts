@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { startDaemon, tempDir, PASSWORD, type TestDaemon } from './helpers/daemon.js';
 import { RawSmtp, message } from './helpers/smtp-client.js';
 import { runMta, type RunResult } from './helpers/run.js';
-import { isLoopback } from '../src/admin/server.js';
+import { isLoopback } from '../src/admin/auth.js';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
 import type { QueueId } from '../src/util/ids.js';
 import type { MessageDetail } from '../src/spool/types.js';
@@ -69,13 +69,13 @@ t.test('CLI queue control through the admin API (delivery disabled)', async (t) 
   r = await mta(d, `queue hold ${id1}`);
   t.equal(r.out, `held 0 recipients of ${id1} (no recipient was queued or deferred)\n`);
   r = await mta(d, 'queue flush --json');
-  t.same(JSON.parse(r.out), { ok: true, affected: 0 }, '--json prints the API result');
+  t.same(JSON.parse(r.out), { affected: 0 }, '--json prints the API result');
   r = await mta(d, `queue release ${id1}`);
   t.equal(r.out, `released 2 recipients of ${id1}\n`);
   t.same((await msg(d, id1)).recipients.map((x) => x.state), ['queued', 'queued']);
 
   r = await mta(d, `queue delete ${id2} --json`);
-  t.same(JSON.parse(r.out), { ok: true, affected: 1 });
+  t.same(JSON.parse(r.out), { affected: 1 });
   const m2 = await msg(d, id2);
   t.equal(m2.recipients[0]!.state, 'failed');
   t.equal(m2.recipients[0]!.lastReply, 'deleted by the operator');
@@ -108,7 +108,7 @@ t.test('CLI queue control through the admin API (delivery disabled)', async (t) 
 
   r = await mta(d, 'status --json');
   t.equal(r.code, 0, r.err);
-  t.match(JSON.parse(r.out), { ok: true, state: 'running', pid: process.pid, hostname: 'mta.test', delivery: 'disabled', ready: null, counts: { queued: 2 } });
+  t.match(JSON.parse(r.out), { state: 'running', pid: process.pid, hostname: 'mta.test', delivery: 'disabled', ready: null, counts: { queued: 2 } });
   r = await mta(d, 'status');
   t.equal(r.code, 0);
   t.match(r.out, /^FIELD\s+VALUE\nstate\s+running\n/);
@@ -120,51 +120,52 @@ t.test('admin API: routes, statuses and bad input', async (t) => {
   const d = await startDaemon(ADMIN);
   t.teardown(() => d.stop());
   const base = `http://127.0.0.1:${d.daemon.admin!.port}`;
-  const call = async (method: string, path: string, body?: string): Promise<{ status: number; json: { ok: boolean; error?: { code: string; message: string }; [k: string]: unknown }; headers: Headers }> => {
-    const res = await fetch(base + path, { method, ...(body !== undefined ? { body } : {}) });
+  const call = async (method: string, path: string, body?: string): Promise<{ status: number; json: { error?: { code: string; message: string; field?: string }; [k: string]: unknown }; headers: Headers }> => {
+    const res = await fetch(base + path, { method, ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}) });
     return { status: res.status, json: await res.json() as never, headers: res.headers };
   };
   const id = await submit(d, ['x@dest.test']);
 
-  let r = await call('GET', '/v1/status');
+  let r = await call('GET', '/api/v1/status');
   t.equal(r.status, 200);
   t.match(r.headers.get('content-type'), /^application\/json/);
-  t.match(r.json, { ok: true, state: 'running', version: /^\d+\.\d+\.\d+/, active_connections: null });
-  r = await call('GET', '/v1/queue/summary');
-  t.match(r.json, { ok: true, counts: { queued: 1 }, domains: [{ domain: 'dest.test', total: 1 }] });
-  r = await call('POST', `/v1/queue/${id}/hold`);
-  t.same([r.status, r.json], [200, { ok: true, affected: 1 }]);
-  r = await call('POST', `/v1/queue/${id.toLowerCase()}/release`, '{}');
-  t.same([r.status, r.json], [200, { ok: true, affected: 1 }], 'ids are case-insensitive; {} is an empty body');
-  r = await call('POST', '/v1/queue/flush', JSON.stringify({ queue_id: id }));
-  t.same([r.status, r.json], [200, { ok: true, affected: 0 }]);
+  t.match(r.json, { state: 'running', version: /^\d+\.\d+\.\d+/, active_connections: null });
+  r = await call('GET', '/api/v1/queue/summary');
+  t.match(r.json, { counts: { queued: 1 }, domains: [{ domain: 'dest.test', total: 1 }] });
+  r = await call('POST', `/api/v1/queue/${id}/hold`);
+  t.same([r.status, r.json], [200, { affected: 1 }]);
+  r = await call('POST', `/api/v1/queue/${id.toLowerCase()}/release`, '{}');
+  t.same([r.status, r.json], [200, { affected: 1 }], 'ids are case-insensitive; {} is an empty body');
+  r = await call('POST', '/api/v1/queue/flush', JSON.stringify({ queue_id: id }));
+  t.same([r.status, r.json], [200, { affected: 0 }]);
 
   const refused: [string, string, string | undefined, number, string, RegExp][] = [
-    ['GET', '/v1/nothing', undefined, 404, 'MTA_ERR_NOT_FOUND', /no such endpoint: GET \/v1\/nothing/],
-    ['POST', `/v1/queue/${id}/explode`, undefined, 404, 'MTA_ERR_NOT_FOUND', /no such endpoint/],
-    ['GET', '/v1/queue/flush', undefined, 405, 'MTA_ERR_METHOD', /GET is not allowed on \/v1\/queue\/flush \(allowed: POST\)/],
-    ['DELETE', `/v1/queue/${id}/hold`, undefined, 405, 'MTA_ERR_METHOD', /allowed: POST/],
-    ['POST', '/v1/queue/flush', '{"queue_id": ', 400, 'MTA_ERR_INVALID', /request body is not valid JSON: /],
-    ['POST', '/v1/queue/flush', '[1]', 400, 'MTA_ERR_INVALID', /must be a JSON object/],
-    ['POST', '/v1/queue/flush', '{"queue": 1}', 400, 'MTA_ERR_INVALID', /unknown field "queue"/],
-    ['POST', '/v1/queue/flush', JSON.stringify({ queue_id: id, domain: 'dest.test' }), 400, 'MTA_ERR_INVALID', /not both/],
-    ['POST', '/v1/queue/flush', '{"domain": "-bad-"}', 400, 'MTA_ERR_INVALID', /not a valid domain name/],
-    ['POST', '/v1/queue/flush', '{"queue_id": 7}', 400, 'MTA_ERR_INVALID', /7 is not a queue id/],
-    ['POST', '/v1/queue/not-an-id/hold', undefined, 400, 'MTA_ERR_INVALID', /"not-an-id" is not a queue id/],
-    ['POST', '/v1/queue/%E0%A4%A/hold', undefined, 400, 'MTA_ERR_INVALID', /malformed path segment/],
-    ['POST', `/v1/queue/${id}/hold`, '{"queue_id": "x"}', 400, 'MTA_ERR_INVALID', /takes no request body/],
-    ['POST', `/v1/queue/${UNKNOWN}/delete`, undefined, 404, 'MTA_ERR_NOT_FOUND', new RegExp(`no message ${UNKNOWN} in the queue`)],
-    ['POST', '/v1/queue/flush', JSON.stringify({ domain: 'x'.repeat(100_000) }), 413, 'MTA_ERR_TOO_LARGE', /over the 65536-byte limit/],
+    ['GET', '/api/v1/nothing', undefined, 404, 'MTA_ERR_NOT_FOUND', /no such endpoint: GET \/api\/v1\/nothing/],
+    ['POST', `/api/v1/queue/${id}/explode`, undefined, 404, 'MTA_ERR_NOT_FOUND', /no such endpoint/],
+    ['GET', '/api/v1/queue/flush', undefined, 400, 'MTA_ERR_INVALID', /"flush" is not a queue id/],
+    ['GET', '/api/v1/send', undefined, 405, 'MTA_ERR_METHOD', /GET is not allowed on \/api\/v1\/send \(allowed: POST\)/],
+    ['DELETE', `/api/v1/queue/${id}/hold`, undefined, 405, 'MTA_ERR_METHOD', /allowed: POST/],
+    ['POST', '/api/v1/queue/flush', '{"queue_id": ', 400, 'MTA_ERR_INVALID', /request body is not valid JSON: /],
+    ['POST', '/api/v1/queue/flush', '[1]', 400, 'MTA_ERR_INVALID', /expected object/],
+    ['POST', '/api/v1/queue/flush', '{"queue": 1}', 400, 'MTA_ERR_INVALID', /unknown field "queue"/],
+    ['POST', '/api/v1/queue/flush', JSON.stringify({ queue_id: id, domain: 'dest.test' }), 400, 'MTA_ERR_INVALID', /not both/],
+    ['POST', '/api/v1/queue/flush', '{"domain": "-bad-"}', 400, 'MTA_ERR_INVALID', /not a valid domain name/],
+    ['POST', '/api/v1/queue/flush', '{"queue_id": 7}', 400, 'MTA_ERR_INVALID', /queue_id: .*expected string/],
+    ['POST', '/api/v1/queue/not-an-id/hold', undefined, 400, 'MTA_ERR_INVALID', /"not-an-id" is not a queue id/],
+    ['POST', '/api/v1/queue/%E0%A4%A/hold', undefined, 400, 'MTA_ERR_INVALID', /malformed path segment/],
+    ['POST', `/api/v1/queue/${id}/hold`, '{"queue_id": "x"}', 400, 'MTA_ERR_INVALID', /takes no request body/],
+    ['POST', `/api/v1/queue/${UNKNOWN}/delete`, undefined, 404, 'MTA_ERR_NOT_FOUND', new RegExp(`no message ${UNKNOWN} in the queue`)],
+    ['POST', '/api/v1/queue/flush', JSON.stringify({ domain: 'x'.repeat(100_000) }), 413, 'MTA_ERR_TOO_LARGE', /over the 65536-byte limit/],
+    ['POST', '/api/v1/queue/flush', JSON.stringify({ domain: 'x'.repeat(300) }), 400, 'MTA_ERR_INVALID', /domain: /],
   ];
   for (const [method, path, body, status, code, message] of refused) {
     r = await call(method, path, body);
     t.equal(r.status, status, `${method} ${path} → ${status}`);
-    t.same(Object.keys(r.json), ['ok', 'error']);
-    t.equal(r.json.ok, false);
+    t.same(Object.keys(r.json), ['error']);
     t.equal(r.json.error?.code, code);
     t.match(r.json.error?.message, message);
   }
-  t.equal((await call('GET', '/v1/queue/flush')).headers.get('allow'), 'POST');
+  t.equal((await call('GET', '/api/v1/send')).headers.get('allow'), 'POST');
   t.same((await msg(d, id)).events.map((e) => e.type), ['reception', 'held', 'released'], 'refused calls changed nothing');
 
   for (const a of ['127.0.0.1', '127.9.8.7', '::1', '::ffff:127.0.0.1']) t.ok(isLoopback(a), `${a} is loopback`);
@@ -175,12 +176,17 @@ t.test('admin token: the API refuses a missing or wrong token; the CLI sends the
   const token = 'a-long-admin-token-for-tests';
   const d = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${token}"\n`);
   t.teardown(() => d.stop());
-  const url = `http://127.0.0.1:${d.daemon.admin!.port}/v1/status`;
-  for (const auth of [undefined, 'Bearer wrong-token', `Basic ${token}`, `Bearer ${token}x`]) {
+  const url = `http://127.0.0.1:${d.daemon.admin!.port}/api/v1/status`;
+  for (const auth of [undefined, `Basic ${token}`]) {
     const res = await fetch(url, auth ? { headers: { authorization: auth } } : {});
     t.equal(res.status, 401, `${auth ?? 'no header'} → 401`);
     t.equal(res.headers.get('www-authenticate'), 'Bearer realm="mta"');
-    t.match(await res.json(), { ok: false, error: { code: 'MTA_ERR_AUTH', message: /wrong admin token/ } });
+    t.match(await res.json(), { error: { code: 'MTA_ERR_AUTH', message: /missing admin token/ } });
+  }
+  for (const auth of ['Bearer wrong-token', `Bearer ${token}x`]) {
+    const res = await fetch(url, { headers: { authorization: auth } });
+    t.equal(res.status, 403, `${auth} → 403`);
+    t.match(await res.json(), { error: { code: 'MTA_ERR_FORBIDDEN', message: /wrong admin token/ } });
   }
   const ok = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
   t.equal(ok.status, 200);
@@ -191,7 +197,7 @@ t.test('admin token: the API refuses a missing or wrong token; the CLI sends the
   writeFileSync(other, readFileSync(d.configPath, 'utf8').replace(`token = "${token}"`, 'token = "not-the-token"'));
   const r = await mta(other, `queue flush`);
   t.same([r.code, r.out], [1, '']);
-  t.match(r.err, /^mta: missing or wrong admin token .*\(MTA_ERR_AUTH\)\n$/);
+  t.match(r.err, /^mta: wrong admin token \(MTA_ERR_FORBIDDEN\)\n$/);
 });
 
 t.test('with delivery running, a flush makes the scheduler try again at once; held mail is not tried', async (t) => {
@@ -251,7 +257,7 @@ t.test('no daemon: control acts on the spool directly and says so; status says "
   t.equal((await store.getMessage(id))!.recipients[0]!.state, 'held');
   await store.close();
   r = await mta(d, `queue release ${id} --json`);
-  t.same(JSON.parse(r.out), { ok: true, affected: 1, daemon: 'not running' });
+  t.same(JSON.parse(r.out), { affected: 1, daemon: 'not running' });
   r = await mta(d, `queue delete ${UNKNOWN}`);
   t.same([r.code, r.err], [1, `mta: no message ${UNKNOWN} in the queue (MTA_ERR_NOT_FOUND)\n`], 'the same checks without a daemon');
 

@@ -1,7 +1,8 @@
 /**
  * accounts/senders — sender addresses on our domains, their type (trigger = transactional
  * lane, batch = bulk lane) and their SMTP password, kept only as a scrypt hash.
- * `verifyLogin` is the AUTH check the submission listener uses.
+ * `verifyLogin` is the AUTH check the submission listener uses. The CLI and the admin API
+ * both manage senders through this class.
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { Store, SenderRecord, SenderType } from '../spool/types.js';
@@ -89,6 +90,13 @@ export class Senders {
     checkPasswordStrength(password);
     const s = await this.get(address);
     await this.store.setSenderPassword(s.address, await hashPassword(password));
+  }
+
+  /** A disabled sender is refused at MAIL FROM and by the send API with 551; its settings stay. */
+  async setDisabled(address: string, disabled: boolean): Promise<SenderRecord> {
+    const s = await this.get(address);
+    await this.store.setSenderDisabled(s.address, disabled);
+    return { ...s, disabled };
   }
 
   async remove(address: string): Promise<void> {

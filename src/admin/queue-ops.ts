@@ -1,9 +1,10 @@
 /**
- * admin/queue-ops — operator queue control and the queue summary, shared by the admin API
- * (acting through the running scheduler) and the CLI's direct-spool fallback (when no
- * daemon answers), so both validate the same way and report the same numbers.
+ * admin/queue-ops — the queue service: operator queue control, the queue summary and one
+ * message with its header block, shared by the admin API (acting through the running
+ * scheduler) and the CLI (`mta queue ...`, with a direct-spool fallback when no daemon
+ * answers), so both validate the same way and report the same numbers.
  */
-import type { MessageStore, QueueOp, QueueStore, QueueTarget } from '../spool/types.js';
+import type { MessageDetail, MessageStore, QueueOp, QueueStore, QueueTarget } from '../spool/types.js';
 import type { RecipientState } from '../spool/states.js';
 import { parseQueueId } from '../util/ids.js';
 import { normaliseDomain } from '../util/address.js';
@@ -21,6 +22,22 @@ export interface QueueController {
 }
 
 export type QueueOpStore = Pick<QueueStore, 'applyQueueOp' | 'queueShape'> & Pick<MessageStore, 'getMessage' | 'countByState'>;
+
+/** A message with its recipients, events and top-level header block (CRLF, as stored). */
+export async function messageWithHeaders(store: Pick<MessageStore, 'getMessage' | 'readBody'>, text: string): Promise<{ message: MessageDetail; headers: string }> {
+  const id = parseQueueId(text);
+  if (!id) throw new MtaError('MTA_ERR_INVALID', `${JSON.stringify(text)} is not a queue id`, 'id');
+  const message = await store.getMessage(id);
+  if (!message) throw new MtaError('MTA_ERR_NOT_FOUND', `no message ${id} in the queue`, 'id');
+  let headers = '';
+  for await (const chunk of store.readBody(id)) {
+    headers += chunk.toString('latin1');
+    const end = headers.indexOf('\r\n\r\n');
+    if (end >= 0) { headers = headers.slice(0, end); break; }
+    if (headers.length > 1024 * 1024) break;
+  }
+  return { message, headers };
+}
 
 export function opOf(cmd: QueueCommand): QueueOp {
   return cmd === 'retry' ? 'flush' : cmd;

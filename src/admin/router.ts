@@ -1,63 +1,147 @@
 /**
  * admin/router — the admin API's plumbing, kept apart from its routes so the API can grow
- * (send API, domains, stats...) without growing a framework: a table of
- * (method, path pattern) → handler, JSON bodies read with a size cap, and one reply shape:
+ * without growing a framework. A route is declared once, with zod schemas for its path
+ * parameters, query, body and response (`defineRoute`); the same declaration validates
+ * requests here and generates the OpenAPI document (admin/openapi.ts), so the document
+ * cannot drift from what the server accepts.
  *
- *   200 { "ok": true, ...result }
- *   4xx/5xx { "ok": false, "error": { "code": "MTA_ERR_...", "message": "..." } }
+ * Replies: 200/201 with the response object; every error is
  *
- * Handlers throw MtaError; its code decides the HTTP status (ERROR_STATUS).
+ *   { "error": { "code": "MTA_ERR_...", "message": "...", "field": "to[2]" } }
+ *
+ * (`field` only when one field is at fault; the send API adds `smtp_code` and `reason`).
+ * Handlers throw MtaError; its code decides the HTTP status (ERROR_STATUS), an ApiError
+ * may name another status and add fields.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import { MtaError, isMtaError, type ErrorCode } from '../util/errors.js';
 
-export type Params = Record<string, string>;
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+/** token: the admin token (or loopback when none is set); public: nobody is asked; metrics: public when admin.metrics_public */
+export type Access = 'token' | 'public' | 'metrics';
 
-export interface AdminRequest {
-  method: string;
-  path: string;
-  params: Params;
-  query: URLSearchParams;
-  /** the parsed JSON body; `{}` when there was none */
-  body: unknown;
-  raw: IncomingMessage;
-}
-
-export type Handler = (req: AdminRequest) => Promise<Record<string, unknown>>;
-
-/** Request bodies beyond this are refused with 413: every admin call is small. */
-export const MAX_BODY = 64 * 1024;
-/** A body this far over the cap is not even drained: the connection is cut. */
-const MAX_DRAIN = 1024 * 1024;
-
+/** HTTP status per error code; codes not listed (configuration, start-up) are 500. */
 export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
   MTA_ERR_INVALID: 400,
   MTA_ERR_AUTH: 401,
+  MTA_ERR_FORBIDDEN: 403,
   MTA_ERR_NOT_FOUND: 404,
   MTA_ERR_METHOD: 405,
   MTA_ERR_STATE: 409,
   MTA_ERR_EXISTS: 409,
   MTA_ERR_IN_USE: 409,
   MTA_ERR_TOO_LARGE: 413,
+  MTA_ERR_UNSUPPORTED_MEDIA: 415,
+  MTA_ERR_REFUSED: 422,
+  MTA_ERR_IDEMPOTENCY: 422,
+  MTA_ERR_WEBHOOK: 502,
   MTA_ERR_UNAVAILABLE: 503,
+  MTA_ERR_INTERNAL: 500,
 };
 
-interface Route { method: string; parts: string[]; params: number; handler: Handler }
+/** An MtaError with its own HTTP status and extra fields in the error object. */
+export class ApiError extends MtaError {
+  constructor(code: ErrorCode, message: string, readonly opts: { field?: string | undefined; status?: number; extra?: Record<string, unknown> } = {}) {
+    super(code, message, opts.field);
+  }
+}
+
+/** A reply other than "200 + the handler's object": another status, headers, or non-JSON. */
+export class Reply {
+  constructor(readonly status: number, readonly body: unknown, readonly headers: Record<string, string> = {}, readonly contentType = 'application/json; charset=utf-8') {}
+}
+
+export interface Input<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  req: IncomingMessage;
+  /** the client's IP address */
+  client: string;
+  /** the JSON body's bytes as received (for fingerprints); undefined for raw media types */
+  raw: Buffer | undefined;
+}
+
+const EMPTY = z.strictObject({});
+type Empty = typeof EMPTY;
+
+export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType | undefined, R extends z.ZodType> {
+  method: HttpMethod;
+  /** `/api/v1/queue/:id`: a `:name` segment captures one path segment */
+  path: string;
+  summary: string;
+  tag: string;
+  description?: string;
+  params?: P;
+  query?: Q;
+  /** the JSON body; without one, a body may only be empty or `{}` */
+  body?: B;
+  /** further media types the handler reads itself from `req` (the body is then undefined) */
+  rawBodyTypes?: string[];
+  /** largest JSON body, bytes (default MAX_BODY) */
+  maxBody?: () => number;
+  /** the error for a body over maxBody (default: 413 MTA_ERR_TOO_LARGE) */
+  tooLarge?: (declared?: number) => Error;
+  /** runs after access control and before the body is read (the send API's IP rule) */
+  before?: (req: IncomingMessage, client: string) => void;
+  response: R;
+  /** response media type when it is not JSON (the schema then describes a string) */
+  responseType?: string;
+  status?: 200 | 201;
+  access?: Access;
+  handler: (input: Input<z.output<P>, z.output<Q>, B extends z.ZodType ? z.output<B> : undefined>) => Promise<z.input<R> | Reply>;
+}
+
+/** A declared route with its types erased, as the router and the OpenAPI generator see it. */
+export interface Route {
+  method: HttpMethod;
+  path: string;
+  summary: string;
+  tag: string;
+  description?: string | undefined;
+  params: z.ZodType;
+  query: z.ZodType;
+  body: z.ZodType | undefined;
+  rawBodyTypes: string[];
+  maxBody: () => number;
+  tooLarge: ((declared?: number) => Error) | undefined;
+  before: ((req: IncomingMessage, client: string) => void) | undefined;
+  response: z.ZodType;
+  responseType: string;
+  status: number;
+  access: Access;
+  handler: (input: Input<unknown, unknown, unknown>) => Promise<unknown>;
+  parts: string[];
+  captures: number;
+}
+
+/** Request bodies beyond this are refused with 413: every admin call but the send API is small. */
+export const MAX_BODY = 64 * 1024;
+
+export function defineRoute<P extends z.ZodType = Empty, Q extends z.ZodType = Empty, B extends z.ZodType | undefined = undefined, R extends z.ZodType = z.ZodType>(def: RouteDef<P, Q, B, R>): Route {
+  const parts = def.path.split('/').filter(Boolean);
+  return {
+    method: def.method, path: def.path, summary: def.summary, tag: def.tag, description: def.description,
+    params: def.params ?? EMPTY, query: def.query ?? EMPTY, body: def.body, rawBodyTypes: def.rawBodyTypes ?? [],
+    maxBody: def.maxBody ?? (() => MAX_BODY), tooLarge: def.tooLarge, before: def.before, response: def.response, responseType: def.responseType ?? 'application/json',
+    status: def.status ?? 200, access: def.access ?? 'token',
+    handler: def.handler as Route['handler'], parts, captures: parts.filter((p) => p.startsWith(':')).length,
+  };
+}
 
 export type Match =
-  | { kind: 'found'; handler: Handler; params: Params }
+  | { kind: 'found'; route: Route; params: Record<string, string> }
   | { kind: 'method'; allow: string[] }
   | { kind: 'none' };
 
 export class Router {
-  private readonly routes: Route[] = [];
+  readonly routes: Route[] = [];
 
-  /** `pattern` is a path whose `:name` segments capture one segment each. */
-  add(method: string, pattern: string, handler: Handler): this {
-    const parts = pattern.split('/').filter(Boolean);
-    this.routes.push({ method: method.toUpperCase(), parts, params: parts.filter((p) => p.startsWith(':')).length, handler });
-    // Literal segments win over captures (`/v1/queue/summary` before `/v1/queue/:id`).
-    this.routes.sort((a, b) => a.params - b.params);
+  add(...routes: Route[]): this {
+    this.routes.push(...routes);
+    // Literal segments win over captures (`/queue/summary` before `/queue/:id`).
+    this.routes.sort((a, b) => a.captures - b.captures);
     return this;
   }
 
@@ -67,16 +151,16 @@ export class Router {
     for (const r of this.routes) {
       const params = matchParts(r.parts, segs);
       if (!params) continue;
-      if (r.method === method) return { kind: 'found', handler: r.handler, params };
+      if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { kind: 'found', route: r, params };
       allow.add(r.method);
     }
     return allow.size ? { kind: 'method', allow: [...allow] } : { kind: 'none' };
   }
 }
 
-function matchParts(parts: string[], segs: string[]): Params | undefined {
+function matchParts(parts: string[], segs: string[]): Record<string, string> | undefined {
   if (parts.length !== segs.length) return undefined;
-  const params: Params = {};
+  const params: Record<string, string> = {};
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!;
     const s = segs[i]!;
@@ -84,7 +168,7 @@ function matchParts(parts: string[], segs: string[]): Params | undefined {
       try {
         params[p.slice(1)] = decodeURIComponent(s);
       } catch {
-        throw new MtaError('MTA_ERR_INVALID', `malformed path segment: ${s}`);
+        throw new MtaError('MTA_ERR_INVALID', `malformed path segment: ${s}`, p.slice(1));
       }
     } else if (p !== s) {
       return undefined;
@@ -93,59 +177,105 @@ function matchParts(parts: string[], segs: string[]): Params | undefined {
   return params;
 }
 
+/** `a.b[2].c` for a zod issue path. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
+}
+
+/** The first problem of a failed validation, as one coded error naming its field. */
+export function validationError(where: 'body' | 'query' | 'path', e: z.ZodError): MtaError {
+  // A misspelt field is best reported as such, before the "required" it causes.
+  const iss = e.issues.find((i) => i.code === 'unrecognized_keys') ?? e.issues[0]!;
+  const extra = e.issues.length > 1 ? ` (and ${e.issues.length - 1} more problem${e.issues.length > 2 ? 's' : ''})` : '';
+  if (iss.code === 'unrecognized_keys') {
+    const field = fieldPath([...iss.path, iss.keys[0]!]);
+    const what = where === 'query' ? 'query parameter' : 'field';
+    return new MtaError('MTA_ERR_INVALID', `unknown ${what} ${iss.keys.map((k) => JSON.stringify(k)).join(', ')}${extra}`, field);
+  }
+  const field = fieldPath(iss.path);
+  // zod does not keep the input in issues; its message says when a value was missing.
+  if (iss.code === 'invalid_type' && /received undefined$/.test(iss.message)) {
+    return new MtaError('MTA_ERR_INVALID', `${field || where}: required${extra}`, field || undefined);
+  }
+  return new MtaError('MTA_ERR_INVALID', `${field ? `${field}: ` : ''}${iss.message}${extra}`, field || undefined);
+}
+
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: 'body' | 'query' | 'path'): z.output<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw validationError(where, r.error);
+  return r.data;
+}
+
+/** The media type of a request, lower-cased without parameters ('' when absent). */
+export function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+export function isJsonType(type: string): boolean {
+  return type === '' || type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
+}
+
 /**
- * Reads and parses a JSON body. Over the cap, the rest is drained (so the client can
- * read our 413 rather than a reset) up to MAX_DRAIN, past which the socket is cut.
+ * Reads a body of at most `max` bytes. Over the cap, the rest is drained (so the client
+ * can read our 413 rather than a reset) up to 1 MB more, past which the socket is cut.
  */
-export function readJsonBody(req: IncomingMessage): Promise<unknown> {
+export function readBody(req: IncomingMessage, max: number, over?: (declared?: number) => Error): Promise<Buffer> {
+  const drainLimit = max + 1024 * 1024;
+  const tooLarge = (): Error => over?.() ?? new MtaError('MTA_ERR_TOO_LARGE', `request body is over the ${max}-byte limit`);
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_DRAIN) {
-      req.resume();
-      reject(new MtaError('MTA_ERR_TOO_LARGE', `request body of ${declared} bytes is over the ${MAX_BODY}-byte limit`));
+    if (declared > max) {
+      if (declared > drainLimit) req.destroy(); else req.resume();
+      reject(over?.(declared) ?? new MtaError('MTA_ERR_TOO_LARGE', `request body of ${declared} bytes is over the ${max}-byte limit`));
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-      else if (size > MAX_DRAIN) req.destroy();
+      if (size <= max) chunks.push(c);
+      else if (size > drainLimit) req.destroy();
     });
     req.on('error', (e) => reject(e));
     req.on('close', () => {
-      if (req.complete) return;
-      reject(size > MAX_BODY ? new MtaError('MTA_ERR_TOO_LARGE', `request body is over the ${MAX_BODY}-byte limit`) : new MtaError('MTA_ERR_INVALID', 'request body incomplete'));
+      if (!req.complete) reject(size > max ? tooLarge() : new MtaError('MTA_ERR_INVALID', 'request body incomplete'));
     });
-    req.on('end', () => {
-      if (size > MAX_BODY) { reject(new MtaError('MTA_ERR_TOO_LARGE', `request body is over the ${MAX_BODY}-byte limit`)); return; }
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') { resolve({}); return; }
-      try {
-        resolve(JSON.parse(text));
-      } catch (e) {
-        reject(new MtaError('MTA_ERR_INVALID', `request body is not valid JSON: ${(e as Error).message}`));
-      }
-    });
+    req.on('end', () => (size > max ? reject(tooLarge()) : resolve(Buffer.concat(chunks))));
   });
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+export function parseJson(buf: Buffer): unknown {
+  const text = buf.toString('utf8');
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new MtaError('MTA_ERR_INVALID', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, contentType = 'application/json; charset=utf-8'): void {
   if (res.headersSent || res.destroyed) return;
-  const body = JSON.stringify(value);
+  const text = typeof body === 'string' && !contentType.startsWith('application/json') ? body : JSON.stringify(body);
   res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(body)),
+    'content-type': contentType,
+    'content-length': String(Buffer.byteLength(text)),
     'cache-control': 'no-store',
     ...headers,
   });
-  res.end(body);
+  res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
+export interface ErrorBody { error: { code: string; message: string; field?: string; [k: string]: unknown } }
+
 /** The error reply for anything a handler threw; unexpected errors say nothing internal. */
-export function errorReply(e: unknown): { status: number; body: { ok: false; error: { code: string; message: string } } } {
+export function errorReply(e: unknown): { status: number; body: ErrorBody } {
   if (isMtaError(e)) {
-    return { status: ERROR_STATUS[e.code] ?? 500, body: { ok: false, error: { code: e.code, message: e.message } } };
+    const api = e instanceof ApiError ? e.opts : undefined;
+    return {
+      status: api?.status ?? ERROR_STATUS[e.code] ?? 500,
+      body: { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}), ...(api?.extra ?? {}) } },
+    };
   }
-  return { status: 500, body: { ok: false, error: { code: 'MTA_ERR_INTERNAL', message: 'internal error (see the daemon log)' } } };
+  return { status: 500, body: { error: { code: 'MTA_ERR_INTERNAL', message: 'internal error (see the daemon log)' } } };
 }

@@ -1,82 +1,60 @@
 /**
- * admin/server — the admin HTTP API (JSON over node:http) on `admin.listen`. It is how
- * the CLI reaches the running daemon for anything that must take effect at once (queue
- * flush, hold, release, delete) and the seed of the larger admin API (send, domains,
- * stats, /metrics) that later stages add as routes.
+ * admin/server — the admin HTTP API (JSON over node:http) on `admin.listen`: everything
+ * the CLI does under /api/v1/ (domains, senders, suppression, queue, status), the send
+ * API, the OpenAPI document, /healthz and /metrics. It is also how the CLI reaches the
+ * running daemon for what must take effect at once (queue flush, hold, release, delete).
  *
- * Auth: with `admin.token` set, every call needs `Authorization: Bearer <token>`; without
- * one, only loopback clients are served, so a default install is never open to the
- * network. The daemon's actual address goes to `<data_dir>/admin.json`, so the CLI finds
- * a daemon that listens on port 0 (tests) or on an address changed since it started.
+ * One request: allowlist and token (admin/auth.ts) → route → path, query and body
+ * validated against the route's zod schemas → handler → reply. Routes live in
+ * admin/routes/, one file per resource; the services they call are shared with the CLI.
+ *
+ * The daemon's actual address goes to `<data_dir>/admin.json`, so the CLI finds a daemon
+ * that listens on port 0 (tests) or on an address changed since it started.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
 import { MtaError } from '../util/errors.js';
-import { Router, errorReply, readJsonBody, sendJson, type AdminRequest } from './router.js';
-import { flushTarget, queueIdTarget, queueSummary, runQueueCommand, type QueueCommand, type QueueController, type QueueOpStore } from './queue-ops.js';
-import type { QueueTarget } from '../spool/types.js';
+import { countRejection } from '../metrics/metrics.js';
+import { checkAllowlist, checkToken } from './auth.js';
+import {
+  Reply, Router, errorReply, isJsonType, mediaType, parseJson, parseWith, readBody, send, type Route,
+} from './router.js';
+import type { AdminDeps, ApiContext } from './context.js';
+import { ADMIN_FILE, formatHostPort, type AdminAddress } from './address.js';
+import { systemRoutes } from './routes/system.js';
+import { domainRoutes } from './routes/domains.js';
+import { senderRoutes } from './routes/senders.js';
+import { suppressionRoutes } from './routes/suppression.js';
+import { queueRoutes } from './routes/queue.js';
+import { sendRoutes } from './routes/send.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { statsRoutes } from './routes/stats.js';
+import { messageRoutes } from './routes/messages.js';
 
-export interface AdminDeps {
-  store: QueueOpStore;
-  /** the running scheduler, or undefined when delivery is disabled */
-  scheduler: () => QueueController | undefined;
-  /** the daemon's life-cycle state */
-  state: () => string;
-  /** the current configuration (it changes on SIGHUP: the token applies at once) */
-  config: () => Config;
-  log: Logger;
-}
-
-/** What `<data_dir>/admin.json` holds. */
-export interface AdminAddress { host: string; port: number; pid: number }
-export const ADMIN_FILE = 'admin.json';
-
-export const VERSION: string = (() => {
-  try {
-    // dist/src/admin/server.js → the package root
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-})();
-
-export function isLoopback(addr: string | undefined): boolean {
-  if (!addr) return false;
-  const a = addr.toLowerCase();
-  return a === '::1' || /^127\.\d+\.\d+\.\d+$/.test(a) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(a);
-}
-
-/** Compares digests, so neither the token's length nor its content leaks through timing. */
-function tokenMatches(given: string, expected: string): boolean {
-  const h = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-  return timingSafeEqual(h(given), h(expected));
-}
-
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export type { AdminDeps } from './context.js';
 
 export class AdminServer {
   private server: Server | undefined;
-  private readonly router = new Router();
+  readonly router = new Router();
   private startedAt = 0;
   private file: string | undefined;
+  /**
+   * Check every response against its route's schema and answer 500 when one does not
+   * match (tests turn it on: the OpenAPI document must describe what is really sent).
+   * Off, a mismatch is only logged.
+   */
+  checkResponses = false;
 
   constructor(private readonly deps: AdminDeps) {
-    const queueOp = (cmd: Exclude<QueueCommand, 'flush'>) => async (req: AdminRequest) =>
-      this.queueOp(cmd, queueIdTarget(req.params['id']), req);
-    this.router
-      .add('GET', '/v1/status', async () => this.status())
-      .add('GET', '/v1/queue/summary', async () => ({ ...(await queueSummary(deps.store)) }))
-      .add('POST', '/v1/queue/flush', async (req) => this.queueOp('flush', flushTarget(req.body), req))
-      .add('POST', '/v1/queue/:id/retry', queueOp('retry'))
-      .add('POST', '/v1/queue/:id/hold', queueOp('hold'))
-      .add('POST', '/v1/queue/:id/release', queueOp('release'))
-      .add('POST', '/v1/queue/:id/delete', queueOp('delete'));
+    const ctx: ApiContext = { ...deps, startedAt: () => this.startedAt };
+    this.router.add(
+      ...systemRoutes(ctx, () => this.router.routes),
+      ...domainRoutes(ctx), ...senderRoutes(ctx), ...suppressionRoutes(ctx), ...queueRoutes(ctx), ...sendRoutes(ctx),
+      ...webhookRoutes(ctx),
+      ...statsRoutes(ctx),
+      ...messageRoutes(ctx),
+    );
   }
 
   /** The bound port (the configured one, or the one the OS chose for port 0). */
@@ -90,7 +68,8 @@ export class AdminServer {
     const where = formatHostPort(host, port);
     const server = createServer((req, res) => { void this.handle(req, res); });
     server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    // The send API may carry a message of max_message_size; give it time, not forever.
+    server.requestTimeout = 300_000;
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => reject(new MtaError('MTA_ERR_LISTEN', `cannot listen on ${where} (admin.listen): ${e.code ?? e.message}`));
@@ -101,7 +80,10 @@ export class AdminServer {
     this.server = server;
     this.startedAt = Date.now();
     this.writeAddressFile(host);
-    this.deps.log.info({ listener: where, port: this.port, auth: this.deps.config().admin.token ? 'token' : 'loopback only' }, 'admin api listening');
+    const admin = this.deps.config().admin;
+    this.deps.log.info({
+      listener: where, port: this.port, auth: admin.token ? 'token' : 'loopback only', allowed_ips: admin.allowedIps.empty ? 'any' : 'restricted',
+    }, 'admin api listening');
   }
 
   async stop(): Promise<void> {
@@ -139,75 +121,74 @@ export class AdminServer {
     this.file = undefined;
   }
 
-  private authorise(req: IncomingMessage): void {
-    const token = this.deps.config().admin.token;
-    if (token) {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-      if (!m || !tokenMatches(m[1]!, token)) throw new MtaError('MTA_ERR_AUTH', 'missing or wrong admin token (Authorization: Bearer <admin.token>)');
-      return;
-    }
-    if (!isLoopback(req.socket.remoteAddress)) {
-      throw new MtaError('MTA_ERR_AUTH', 'admin.token is not set, so the admin API only serves loopback clients; set admin.token (or admin.token_file) to use it from elsewhere');
-    }
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
+    const client = req.socket.remoteAddress ?? '';
     let path = '/';
     try {
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
       path = url.pathname;
-      this.authorise(req);
       const m = this.router.match(method, path);
+      const route = m.kind === 'found' ? m.route : undefined;
+      const admin = this.deps.config().admin;
+      try { checkAllowlist(client, admin); } catch (e) { countRejection('api', 'IP_NOT_ALLOWED'); throw e; }
+      try { checkToken({ ip: client, authorization: req.headers.authorization }, admin, route?.access ?? 'token'); } catch (e) { countRejection('api', 'AUTH_FAILED'); throw e; }
       if (m.kind === 'none') throw new MtaError('MTA_ERR_NOT_FOUND', `no such endpoint: ${method} ${path}`);
       if (m.kind === 'method') {
         req.resume();
         const e = errorReply(new MtaError('MTA_ERR_METHOD', `${method} is not allowed on ${path} (allowed: ${m.allow.join(', ')})`));
-        return sendJson(res, e.status, e.body, { allow: m.allow.join(', ') });
+        return send(res, e.status, e.body, { allow: m.allow.join(', ') });
       }
-      const body = method === 'GET' || method === 'HEAD' ? (req.resume(), {}) : await readJsonBody(req);
-      const result = await m.handler({ method, path, params: m.params, query: url.searchParams, body, raw: req });
-      sendJson(res, 200, { ok: true, ...result });
+      const r = m.route;
+      const params = parseWith(r.params, m.params, 'path');
+      const query = parseWith(r.query, Object.fromEntries(url.searchParams), 'query');
+      r.before?.(req, client);
+      const { body, raw } = await this.readRequestBody(req, r, method);
+      const result = await r.handler({ params, query, body, req, client, raw });
+      const reply = result instanceof Reply ? result : new Reply(r.status, result);
+      if (reply.contentType.startsWith('application/json') && reply.status < 300) this.checkResponse(r, reply.body, method, path);
+      send(res, reply.status, reply.body, reply.headers, reply.contentType);
     } catch (e) {
       const r = errorReply(e);
-      if (r.status === 500) this.deps.log.error({ err: e, method, path }, 'admin request failed');
-      else this.deps.log.debug({ method, path, status: r.status, err_code: r.body.error.code }, 'admin request refused');
-      const headers: Record<string, string> = r.status === 401 && this.deps.config().admin.token ? { 'www-authenticate': 'Bearer realm="mta"' } : {};
-      if (r.status === 413) headers['connection'] = 'close';
-      sendJson(res, r.status, r.body, headers);
+      if (r.status >= 500 && r.status !== 503) this.deps.log.error({ err: e, method, path }, 'admin request failed');
+      else this.deps.log.debug({ method, path, status: r.status, err_code: r.body.error.code, client }, 'admin request refused');
+      const headers: Record<string, string> = r.status === 401 ? { 'www-authenticate': 'Bearer realm="mta"' } : {};
+      // A refused request body may still be arriving: do not keep the connection for it.
+      if (r.status === 413 || r.status === 403 || !req.complete) headers['connection'] = 'close';
+      if (!req.complete) req.resume();
+      send(res, r.status, r.body, headers);
     }
   }
 
-  private async queueOp(cmd: QueueCommand, target: QueueTarget, req: AdminRequest): Promise<Record<string, unknown>> {
-    const state = this.deps.state();
-    if (state !== 'running' && state !== 'starting') throw new MtaError('MTA_ERR_STATE', `the daemon is ${state}; queue operations are refused`);
-    if (cmd !== 'flush') assertEmptyBody(req.body);
-    const affected = await runQueueCommand(this.deps.store, this.deps.scheduler(), cmd, target);
-    // Operator actions are worth one audit line each.
-    this.deps.log.info({ op: cmd, target, affected, client: req.raw.socket.remoteAddress }, 'queue operation');
-    return { affected };
+  /**
+   * The body as the route wants it: its raw media types are left in `req` for the
+   * handler; JSON is read (up to the route's limit), parsed and validated; a route without
+   * a body schema takes none (or `{}`).
+   */
+  private async readRequestBody(req: IncomingMessage, r: Route, method: string): Promise<{ body: unknown; raw: Buffer | undefined }> {
+    const type = mediaType(req);
+    const empty = req.headers['content-length'] === '0' || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined);
+    if (method === 'GET' || method === 'HEAD' || method === 'DELETE') {
+      req.resume();
+      return { body: undefined, raw: undefined };
+    }
+    if (!empty && r.rawBodyTypes.includes(type)) return { body: undefined, raw: undefined };
+    if (!empty && !isJsonType(type)) {
+      req.resume();
+      throw new MtaError('MTA_ERR_UNSUPPORTED_MEDIA', `Content-Type ${type} is not accepted here; send application/json${r.rawBodyTypes.map((t) => ` or ${t}`).join('')}`);
+    }
+    const raw = empty ? Buffer.alloc(0) : await readBody(req, r.maxBody(), r.tooLarge);
+    const value = parseJson(raw);
+    if (r.body) return { body: parseWith(r.body, value ?? {}, 'body'), raw };
+    const isEmptyObject = typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
+    if (value !== undefined && !isEmptyObject) throw new MtaError('MTA_ERR_INVALID', 'this endpoint takes no request body (or {})');
+    return { body: undefined, raw };
   }
 
-  private async status(): Promise<Record<string, unknown>> {
-    const s = this.deps.scheduler();
-    return {
-      state: this.deps.state(),
-      version: VERSION,
-      pid: process.pid,
-      hostname: this.deps.config().hostname,
-      started_at: new Date(this.startedAt).toISOString(),
-      uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
-      delivery: s ? 'enabled' : 'disabled',
-      counts: await this.deps.store.countByState(),
-      ready: s ? s.readyCount : null,
-      active_connections: s ? s.activeConnections : null,
-    };
-  }
-}
-
-/** Per-message operations take their target from the path; a body may only be `{}`. */
-function assertEmptyBody(body: unknown): void {
-  if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length > 0) {
-    throw new MtaError('MTA_ERR_INVALID', 'this endpoint takes no request body (or {})');
+  private checkResponse(r: Route, body: unknown, method: string, path: string): void {
+    const ok = r.response.safeParse(body);
+    if (ok.success) return;
+    this.deps.log.error({ method, path, issues: ok.error.issues.slice(0, 5) }, 'admin response does not match its declared schema');
+    if (this.checkResponses) throw new MtaError('MTA_ERR_INTERNAL', `response does not match its schema: ${JSON.stringify(ok.error.issues.slice(0, 3))}`);
   }
 }

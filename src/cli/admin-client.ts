@@ -1,5 +1,6 @@
 /**
- * cli/admin-client — how the CLI reaches the running daemon: the admin API over HTTP.
+ * cli/admin-client — how the CLI reaches the running daemon: the admin API over HTTP
+ * (`/api/v1/...`, the same routes and replies as for any other client).
  *
  * The address comes from `<data_dir>/admin.json` when the daemon that wrote it is alive
  * (it knows the real port, even for port 0), else from `admin.listen`. "No daemon" (no
@@ -11,10 +12,11 @@ import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
-import { ADMIN_FILE, formatHostPort, type AdminAddress } from '../admin/server.js';
+import { ADMIN_FILE, formatHostPort, type AdminAddress } from '../admin/address.js';
 import { ERRORS, MtaError, type ErrorCode } from '../util/errors.js';
 
-export interface AdminReply { ok: true; [k: string]: unknown }
+/** A successful reply's JSON object. */
+export interface AdminReply { [k: string]: unknown }
 
 const TIMEOUT_MS = 30_000;
 
@@ -87,17 +89,18 @@ function attempt(host: string, port: number, method: string, path: string, token
 
 /**
  * Calls the admin API of the running daemon. Resolves undefined when no daemon answers;
- * an `ok: false` reply becomes an MtaError with the daemon's code and message.
+ * an error reply ({"error": {...}}) becomes an MtaError with the daemon's code, message
+ * and field.
  */
-export async function callAdmin(config: Config, method: 'GET' | 'POST', path: string, body?: unknown): Promise<AdminReply | undefined> {
+export async function callAdmin(config: Config, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<AdminReply | undefined> {
   for (const { host, port } of adminAddresses(config)) {
     const r = await attempt(host, port, method, path, config.admin.token, body);
     if (r.kind === 'refused') continue;
-    const b = r.body as { ok?: unknown; error?: { code?: unknown; message?: unknown } };
-    if (b && b.ok === true) return b as AdminReply;
+    const b = r.body as { error?: { code?: unknown; message?: unknown; field?: unknown } } | null;
+    if (r.status >= 200 && r.status < 300 && b && typeof b === 'object' && !Array.isArray(b)) return b as AdminReply;
     const code = typeof b?.error?.code === 'string' && b.error.code in ERRORS ? (b.error.code as ErrorCode) : 'MTA_ERR_UNAVAILABLE';
     const message = typeof b?.error?.message === 'string' ? b.error.message : `HTTP ${r.status}`;
-    throw new MtaError(code, message);
+    throw new MtaError(code, message, typeof b?.error?.field === 'string' ? b.error.field : undefined);
   }
   return undefined;
 }

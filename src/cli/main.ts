@@ -11,6 +11,9 @@ import { startCommand } from './commands/start.js';
 import { configCommand } from './commands/config.js';
 import { statusCommand } from './commands/status.js';
 import { doctorCommand } from './commands/doctor.js';
+import { webhookCommand } from './commands/webhook.js';
+import { statsCommand } from './commands/stats.js';
+import { logCommand } from './commands/log.js';
 import { isMtaError } from '../util/errors.js';
 import { ConfigError } from '../config/config.js';
 
@@ -29,6 +32,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (s, write) => write(`mta: ${s.replace(/^error: /, '')}`) });
   for (const c of [startCommand(), configCommand(), domainCommand(), senderCommand(), suppressionCommand(), queueCommand(), statusCommand(), doctorCommand()]) program.addCommand(c);
+  for (const c of [webhookCommand(), statsCommand(), logCommand()]) program.addCommand(c);
   addConfigOption(program);
   program.exitOverride();
   for (const c of program.commands) { c.exitOverride(); for (const s of c.commands) s.exitOverride(); }

@@ -77,8 +77,13 @@ export interface Config {
     /** the host that receives bounces and replies (the MX to publish); default: hostname */
     mxHost: string;
   };
-  admin: ListenAddress & { token: string };
+  /** allowedIps: IP protection for the whole admin API (empty: off); metricsPublic: /metrics without the token */
+  admin: ListenAddress & { token: string; allowedIps: IpSet; metricsPublic: boolean };
   public: ListenAddress & { baseUrl?: string };
+  /** async notifications: POSTs in flight at once, per-request timeout, retries until maxAgeMs */
+  webhooks: { concurrency: number; timeoutMs: number; maxAgeMs: number; retryScheduleMs: number[]; retryJitter: number };
+  /** send details (finished messages, events, webhook logs) and daily statistics are purged on purgeSchedule */
+  retention: { detailsMs: number; statisticsMs: number; purgeSchedule: string };
 }
 
 export interface Shaping {
@@ -272,8 +277,16 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       ...(c.domains.tracking_host ? { trackingHost: c.domains.tracking_host } : {}),
       mxHost: c.domains.mx_host ?? c.hostname ?? osHostname(),
     },
-    admin: { ...parseListen(c.admin.listen), token },
+    admin: { ...parseListen(c.admin.listen), token, allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public },
     public: { ...parseListen(c.public.listen), ...(c.public.base_url ? { baseUrl: c.public.base_url } : {}) },
+    webhooks: {
+      concurrency: c.webhooks.concurrency, timeoutMs: parseDuration(c.webhooks.timeout)!, maxAgeMs: parseDuration(c.webhooks.max_age)!,
+      retryScheduleMs: c.webhooks.retry_schedule.map((d) => parseDuration(d)!), retryJitter: c.webhooks.retry_jitter,
+    },
+    retention: {
+      detailsMs: parseDuration(c.retention.details)!, statisticsMs: parseDuration(c.retention.statistics)!,
+      purgeSchedule: c.retention.purge_schedule,
+    },
   };
 }
 

@@ -138,10 +138,24 @@ export const configSchema = z.strictObject({
     listen: listenAddress.default('127.0.0.1:8025'),
     token: z.string().default(''),
     token_file: z.string().optional(),
+    allowed_ips: z.array(ipEntry).default([]),
+    metrics_public: z.boolean().default(false),
   }).prefault({}),
   public: z.strictObject({
     listen: listenAddress.default('0.0.0.0:8080'),
     base_url: z.url({ protocol: /^https?$/ }).optional(),
+  }).prefault({}),
+  webhooks: z.strictObject({
+    concurrency: z.number().int().min(1).max(256).default(8),
+    timeout: duration.default('10s'),
+    max_age: duration.default('10h'),
+    retry_schedule: z.array(duration).min(1).default(['30s', '1m', '2m', '4m', '8m', '16m', '32m', '1h']),
+    retry_jitter: z.number().min(0).max(1).default(0.2),
+  }).prefault({}),
+  retention: z.strictObject({
+    details: duration.refine((v) => (parseDuration(v) ?? Infinity) >= 3_600_000, { message: 'must be at least "1h"' }).default('30d'),
+    statistics: duration.refine((v) => (parseDuration(v) ?? Infinity) >= 86_400_000, { message: 'must be at least "1d"' }).default('90d'),
+    purge_schedule: z.string().refine((v) => validCron(v), { message: 'must be a cron expression such as "43 3 * * *" (daily)' }).default('43 3 * * *'),
   }).prefault({}),
 }).superRefine((c, ctx) => {
   const needsTls = c.smtp.listen.some((l) => l.tls !== 'none');

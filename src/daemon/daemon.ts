@@ -15,7 +15,10 @@ import { Router } from '../delivery/router.js';
 import { MxResolver } from '../delivery/mx.js';
 import { DnsClient } from '../delivery/dns.js';
 import { DomainVerifier } from '../accounts/verification.js';
+import { WebhookDispatcher } from '../events/dispatcher.js';
+import { RetentionJob } from '../stats/retention.js';
 import { AdminServer } from '../admin/server.js';
+import { observeCommits } from '../metrics/metrics.js';
 import { MtaError, assertNever } from '../util/errors.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
@@ -40,6 +43,10 @@ export class Daemon {
   dns!: DnsClient;
   admin: AdminServer | undefined;
   verifier: DomainVerifier | undefined;
+  /** delivers the webhook outbox */
+  webhooks: WebhookDispatcher | undefined;
+  /** the scheduled purge of old send details and statistics */
+  retention: RetentionJob | undefined;
   private readonly configPath: string | undefined;
 
   constructor(opts: DaemonOptions) {
@@ -58,6 +65,7 @@ export class Daemon {
     this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname }, 'mta starting');
     try {
       this.store = SqliteStore.open(this.config.dataDir, { commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch });
+      observeCommits(this.store);
       this.submission = new SubmissionService({ config: this.config, store: this.store as Store, log: this.log.child({ component: 'submission' }) });
       await this.submission.start();
       this.dns = new DnsClient({ servers: this.config.dns.servers });
@@ -68,16 +76,25 @@ export class Daemon {
       } else {
         this.log.warn('delivery.enabled = false: mail is accepted and spooled but not delivered');
       }
-      this.admin = new AdminServer({ store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }) });
+      this.admin = new AdminServer({
+        store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }),
+        dns: () => this.dns, smtpPorts: () => this.submission.ports,
+      });
       await this.admin.start();
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
       this.verifier.start();
+      this.webhooks = new WebhookDispatcher(this.config, this.store, this.log.child({ component: 'webhooks' }));
+      await this.webhooks.start();
+      this.retention = new RetentionJob(this.config, this.store, this.log.child({ component: 'retention' }));
+      this.retention.start();
     } catch (e) {
       // A later listener failing must not leave the earlier ones serving.
       await this.submission?.stop().catch(() => undefined);
       await this.admin?.stop().catch(() => undefined);
       await this.scheduler?.stop(0).catch(() => undefined);
       this.verifier?.stop();
+      this.retention?.stop();
+      await this.webhooks?.stop().catch(() => undefined);
       this.dns?.close();
       this.setState('stopped');
       await this.store?.close();
@@ -104,6 +121,8 @@ export class Daemon {
     this.submission.reload(next);
     this.scheduler?.reload(next);
     this.verifier?.reload(next);
+    this.webhooks?.reload(next);
+    this.retention?.reload(next);
     this.log.info({ config: next.source }, 'configuration reloaded');
     return undefined;
   }
@@ -119,6 +138,8 @@ export class Daemon {
     await this.admin?.stop();
     await this.scheduler?.stop();
     this.verifier?.stop();
+    this.retention?.stop();
+    await this.webhooks?.stop();
     this.dns.close();
     await this.store.close();
     this.setState('stopped');

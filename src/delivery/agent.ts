@@ -14,6 +14,7 @@ import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
 import { MessageCache, wireBody } from './message.js';
 import { sendDsnFor } from './notify.js';
+import { countDelivery } from '../metrics/metrics.js';
 
 export interface AgentHooks {
   /** a job's recipients all have their outcome recorded (or were handed back) */
@@ -265,6 +266,7 @@ export class DeliveryAgent {
       await this.store.recordOutcomes(outcomes);
       for (const o of outcomes) {
         const r = job.recipients.find((e) => e.recipientId === o.recipientId)!;
+        countDelivery(o.kind, o.detail['category'], r.receivedAt, o.at);
         this.log.info({
           queue_id: job.queueId, rcpt: r.rcpt, state: o.kind, mx: o.detail['mx'], ip: o.detail['ip'], tls: o.detail['tls'],
           reply: o.reply, duration_ms: o.detail['duration_ms'], attempt: o.detail['attempt'],
@@ -275,7 +277,6 @@ export class DeliveryAgent {
       if (finals.length && this.config.delivery.sendDsn && job.sender !== '') {
         await sendDsnFor(this.store, this.config.hostname, job, finals, headers, this.log);
       }
-      if (outcomes.every((o) => o.kind !== 'deferred')) this.messages.forget(job.queueId);
     } finally {
       this.hooks.settled(job);
     }

@@ -11,8 +11,16 @@
  * hook for that is small and checked after every signature (see OverSigningSigner).
  * mailauth's DkimSignStream is no use here: it keeps the whole message in memory to
  * re-emit it after the signature.
+ *
+ * The last step, the signature itself, is ours too (OverSigningSigner.finalize), for speed:
+ * mailauth parses the PEM key again for every message (~0.6 ms for RSA-2048) and signs
+ * synchronously on the event loop (~1.2 ms). We keep parsed keys (KeyObjects, by PEM) and
+ * sign with crypto.sign's callback form, which runs on libuv's thread pool, so the daemon
+ * keeps answering SMTP while RSA works on the other core. Canonicalization, h= and the
+ * header formatting remain mailauth's.
  */
 import { createRequire } from 'node:module';
+import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -45,20 +53,54 @@ const OVER_SIGNED = new Set(['from']);
 interface ParsedHeader { key: string | null; casedKey: string | undefined; line: Buffer }
 interface ParsedHeaders { parsed: ParsedHeader[] }
 interface SignerError { err?: { message?: string; code?: string }; selector?: string; signingDomain?: string }
+interface SignatureData { signingDomain: string; selector: string; privateKey: string; algorithm: string; canonicalization: string; maxBodyLength?: number | '' }
 interface MailauthSigner extends Writable {
   signatureHeaders: string[];
   errors: SignerError[];
+  headers: ParsedHeaders | undefined;
+  headerList: string;
+  signTime: Date;
+  signatureData: SignatureData[];
+  bodyHashes: Map<string, { hash: string | null }>;
   messageHeaders(headers: ParsedHeaders): Promise<void>;
+  finalize(): Promise<void>;
 }
 interface SignerOptions {
   canonicalization: string;
   headerList: string;     // colon separated: the typings say string[], but an array is silently ignored
   signTime: Date;
-  signatureData: Array<{ signingDomain: string; selector: string; privateKey: string; algorithm: string; canonicalization: string }>;
+  signatureData: SignatureData[];
 }
+interface SigningLines { keys: string; headers: ParsedHeader[] }
 
 const require = createRequire(import.meta.url);
 const { DkimSigner } = require('mailauth/lib/dkim/dkim-signer.js') as { DkimSigner: new (opts: SignerOptions) => MailauthSigner };
+const { getSigningHeaderLines, formatSignatureHeaderLine } = require('mailauth/lib/tools.js') as {
+  getSigningHeaderLines(parsed: ParsedHeader[], headerList: string): SigningLines;
+  formatSignatureHeaderLine(type: 'DKIM', values: Record<string, unknown>, folded: boolean): string;
+};
+const { generateCanonicalizedHeader } = require('mailauth/lib/dkim/header/index.js') as {
+  generateCanonicalizedHeader(type: 'DKIM', lines: SigningLines, opts: Record<string, unknown>): { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, unknown> };
+};
+
+/** Parsed private keys by PEM text: a domain's key is parsed once, not once per message. */
+const KEYS = new Map<string, KeyObject>();
+const MAX_KEYS = 1000;
+
+function privateKeyFor(pem: string): KeyObject {
+  let key = KEYS.get(pem);
+  if (!key) {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+    if (KEYS.size >= MAX_KEYS) KEYS.clear();
+    KEYS.set(pem, key);
+  }
+  return key;
+}
+
+/** crypto.sign on the thread pool. */
+function signOffThread(algorithm: string | null, data: Buffer, key: KeyObject): Promise<Buffer> {
+  return new Promise((resolve, reject) => sign(algorithm, data, key, (err, sig) => (err ? reject(err) : resolve(sig))));
+}
 
 /**
  * mailauth builds h= by joining the `casedKey` of every signed field, bottom-up. Giving
@@ -79,6 +121,36 @@ class OverSigningSigner extends DkimSigner {
       h.casedKey = `${h.casedKey}: ${h.casedKey}`;
     }
     return super.messageHeaders(headers);
+  }
+
+  /**
+   * Replaces mailauth's finalize (which runs after the body hash is complete): the same
+   * canonicalized header and signature field, from a cached key, signed off the event loop.
+   * DKIM only (we never ask for ARC) and relaxed/relaxed, without l=.
+   */
+  override async finalize(): Promise<void> {
+    for (const sd of this.signatureData) {
+      try {
+        if (!this.headers) throw new DkimError('no header block');
+        const [signAlgo, hashAlgo] = sd.algorithm.split('-') as [string, string];
+        const key = privateKeyFor(sd.privateKey);
+        if (key.asymmetricKeyType !== signAlgo) throw new DkimError(`Invalid key type: "${key.asymmetricKeyType}" (expecting "${signAlgo}")`);
+        const bodyCanon = sd.canonicalization.split('/')[1] ?? 'simple';
+        const bodyHash = this.bodyHashes.get(`${bodyCanon}:${hashAlgo}:${sd.maxBodyLength ?? ''}`)?.hash;
+        if (!bodyHash) throw new DkimError('the body hash was not computed');
+        const { canonicalizedHeader, dkimHeaderOpts } = generateCanonicalizedHeader('DKIM', getSigningHeaderLines(this.headers.parsed, this.headerList), {
+          ...sd, algorithm: sd.algorithm, canonicalization: sd.canonicalization, signTime: this.signTime, bodyHash,
+        });
+        // RFC 8463: ed25519-sha256 signs the SHA-256 of the canonicalized header.
+        const signature = signAlgo === 'rsa'
+          ? await signOffThread(sd.algorithm, canonicalizedHeader, key)
+          : await signOffThread(null, createHash('sha256').update(canonicalizedHeader).digest(), key);
+        dkimHeaderOpts['b'] = signature.toString('base64');
+        this.signatureHeaders.push(formatSignatureHeaderLine('DKIM', dkimHeaderOpts, true));
+      } catch (err) {
+        this.errors.push({ selector: sd.selector, signingDomain: sd.signingDomain, err: err as Error });
+      }
+    }
   }
 }
 

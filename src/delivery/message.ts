@@ -1,8 +1,11 @@
 /**
  * delivery/message — what delivery needs to know about a spooled message before sending
- * it: its header block, the From domain (whose DKIM key signs it) and the signature. Signing
- * reads the body once from the spool; the result is kept in a small LRU so a message going
- * to several domains is signed once.
+ * it: its header block, the From domain (whose DKIM key signs it) and the signature. One
+ * read of the spool serves all three: the first chunks give the header block, and the same
+ * pass goes on through the signer. The result is kept in a small LRU so a message going to
+ * several domains is signed once. A message that fits in one spool chunk (64 KB) also keeps
+ * its bytes there, so sending it does not read the spool again; larger ones are streamed
+ * from the spool, never held whole. The LRU bounds that memory (256 × 64 KB at most).
  */
 import { Readable } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
@@ -45,6 +48,48 @@ export interface MessageInfo {
   /** "DKIM-Signature: ...\r\n", or null when the From domain has no key here */
   signature: string | null;
   signError?: string;
+  /** the stored message, when it is small enough to keep (one spool chunk) */
+  body?: Buffer;
+}
+
+/** Messages up to this size keep their bytes in the cache (the spool's chunk size). */
+export const KEEP_BODY_MAX = 64 * 1024;
+
+/**
+ * Reads a body iterator up to the end of the header block and hands back the header block
+ * and an iterable that replays what was read, then continues with the rest: one pass over
+ * the spool for both the header and the signature.
+ */
+async function splitHead(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promise<{ headers: string; rest: AsyncIterable<Buffer>; seen: Buffer[]; done: boolean }> {
+  const it = body[Symbol.asyncIterator]();
+  const seen: Buffer[] = [];
+  let text = '';
+  let headers: string | undefined;
+  let done = false;
+  while (headers === undefined) {
+    const r = await it.next();
+    if (r.done) { done = true; break; }
+    seen.push(r.value);
+    text += r.value.toString('latin1');
+    const end = text.indexOf('\r\n\r\n');
+    if (end >= 0) headers = text.slice(0, end);
+    else if (text.length > max) break;
+  }
+  const replay = [...seen];
+  const rest: AsyncIterable<Buffer> = {
+    [Symbol.asyncIterator]: () => ({
+      next: async (): Promise<IteratorResult<Buffer>> => {
+        const b = replay.shift();
+        if (b) return { done: false, value: b };
+        if (done) return { done: true, value: undefined };
+        const r = await it.next();
+        if (r.done) done = true; else seen.push(r.value);
+        return r;
+      },
+      return: async (): Promise<IteratorResult<Buffer>> => { await it.return?.(); return { done: true, value: undefined }; },
+    }),
+  };
+  return { headers: headers ?? text.replace(/\r\n$/, ''), rest, seen, done };
 }
 
 export class MessageCache {
@@ -70,15 +115,25 @@ export class MessageCache {
   forget(id: QueueId): void { this.entries.delete(id); }
 
   private async load(id: QueueId): Promise<MessageInfo> {
-    const headers = await headerBlock(this.store.readBody(id));
+    const head = await splitHead(this.store.readBody(id));
+    const { headers } = head;
     const fromDomain = fromDomainOf(headers);
     const domain = fromDomain ? await this.store.getDomain(fromDomain) : undefined;
-    if (!domain) return { headers, fromDomain, signature: null };
+    const small = (): Buffer | undefined => {
+      // Only a message read to its end in one chunk is kept (the usual transactional mail).
+      const only = head.seen[0];
+      return head.seen.length === 1 && only && only.length <= KEEP_BODY_MAX ? only : undefined;
+    };
+    if (!domain) {
+      const body = head.done ? small() : undefined;
+      return { headers, fromDomain, signature: null, ...(body ? { body } : {}) };
+    }
     try {
-      const signature = await dkimSignature(this.store.readBody(id), {
+      const signature = await dkimSignature(head.rest, {
         domain: domain.name, selector: domain.dkimSelector, algorithm: domain.dkimAlgorithm, privateKeyPem: domain.dkimPrivateKey,
       });
-      return { headers, fromDomain, signature };
+      const body = small();
+      return { headers, fromDomain, signature, ...(body ? { body } : {}) };
     } catch (e) {
       // Unsigned mail is still better delivered than lost; the event records why.
       this.log.error({ queue_id: id, domain: domain.name, err: (e as Error).message }, 'DKIM signing failed; sending unsigned');
@@ -87,10 +142,11 @@ export class MessageCache {
   }
 }
 
-/** The bytes to put on the wire: the signature, then the stored message, streamed. */
+/** The bytes to put on the wire: the signature, then the stored message (kept or streamed from the spool). */
 export function wireBody(store: Store, id: QueueId, info: MessageInfo): Readable {
   return Readable.from((async function* () {
     if (info.signature) yield Buffer.from(info.signature, 'latin1');
-    yield* store.readBody(id);
+    if (info.body) yield info.body;
+    else yield* store.readBody(id);
   })(), { objectMode: false });
 }

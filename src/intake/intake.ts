@@ -5,8 +5,9 @@
  *     → top-level header policy (From check, Received, Message-ID, Date, X-Mta-Tag)
  *     → Joiner → chunks → Spool.commitIncoming (group commit, fsync) → "queued as"
  *
- * It never answers the client itself: it resolves with an IntakeResult the listener
- * turns into a reply. It never commits a message it refused.
+ * It never answers the client itself: it resolves with an IntakeResult the front-end (the
+ * SMTP listener, or the send API with a composed or raw message) turns into a reply. It
+ * never commits a message it refused.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { Splitter, Joiner, type MimeNode } from 'mailsplit';
@@ -14,6 +15,7 @@ import { DataGuard, type GuardViolation } from './guard.js';
 import { checkFrom, describeFromProblem, headerValue, messageIdFor, rfc5322Date, receivedHeader, type FromProblem } from './headers.js';
 import type { IncomingMessage, Lane, MessageStore } from '../spool/types.js';
 import { newQueueId, type QueueId } from '../util/ids.js';
+import { metrics } from '../metrics/metrics.js';
 
 export interface IntakeEnvelope {
   sender: string;
@@ -126,6 +128,7 @@ export function receiveMessage(
       } catch (error) {
         return resolve({ ok: false, reason: 'store', detail: (error as Error).message, error });
       }
+      metrics.messageSize.observe(size);
       resolve({ ok: true, queueId, size, messageId: policy.messageId });
     };
 

@@ -115,4 +115,83 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE domains ADD COLUMN next_dkim_public_key TEXT;
   CREATE INDEX events_type ON events(type, at);
   `,
+  // 4: async notifications and statistics. Webhooks (account level when sender is NULL),
+  // their durable outbox (one row per event per target webhook, written in the transaction
+  // that records the outcome), the log of every POST, daily counters kept by UPSERT in
+  // the same transactions, and per-recipient memory of the last `deferred` notification.
+  `
+  CREATE TABLE webhooks (
+    id         INTEGER PRIMARY KEY,
+    url        TEXT NOT NULL,
+    sender     TEXT,                       -- NULL: account level; else a sender address (lower case)
+    events     TEXT NOT NULL DEFAULT '*',  -- '*' or a JSON array of event names
+    format     TEXT NOT NULL DEFAULT 'json' CHECK (format IN ('json','form')),
+    secret     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled   INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX webhooks_sender ON webhooks(sender);
+
+  CREATE TABLE webhook_outbox (
+    id              INTEGER PRIMARY KEY,
+    webhook_id      INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event           TEXT NOT NULL,
+    payload         TEXT NOT NULL,         -- JSON object, encoded per the webhook's format when sent
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    claimed_until   INTEGER,               -- a dispatcher is sending it (lease; cleared at start-up)
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','delivered','failed','dead')),
+    last_status     TEXT,                  -- "HTTP 503" or the network error
+    updated_at      INTEGER NOT NULL
+  );
+  CREATE INDEX webhook_outbox_due ON webhook_outbox(next_attempt_at) WHERE state IN ('pending','failed');
+  CREATE INDEX webhook_outbox_hook ON webhook_outbox(webhook_id, state);
+  CREATE INDEX webhook_outbox_done ON webhook_outbox(updated_at) WHERE state IN ('delivered','dead');
+
+  CREATE TABLE webhook_attempts (
+    id          INTEGER PRIMARY KEY,
+    webhook_id  INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    outbox_id   INTEGER,                   -- NULL for \`mta webhook test\`
+    event       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    status      INTEGER,                   -- HTTP status; NULL when no answer came
+    error       TEXT,
+    duration_ms INTEGER NOT NULL
+  );
+  CREATE INDEX webhook_attempts_hook ON webhook_attempts(webhook_id, id);
+  CREATE INDEX webhook_attempts_at ON webhook_attempts(at);
+
+  -- Counters per UTC day of the request (received_at), sender domain, sender and tag ('' = none).
+  CREATE TABLE stats_daily (
+    day       TEXT NOT NULL,               -- 'YYYY-MM-DD'
+    domain    TEXT NOT NULL,
+    sender    TEXT NOT NULL,
+    tag       TEXT NOT NULL DEFAULT '',
+    requests  INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed    INTEGER NOT NULL DEFAULT 0,
+    invalid   INTEGER NOT NULL DEFAULT 0,
+    deferred  INTEGER NOT NULL DEFAULT 0,
+    expired   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, domain, sender, tag)
+  ) WITHOUT ROWID;
+
+  ALTER TABLE recipients ADD COLUMN deferred_event_at INTEGER;  -- last \`deferred\` notification
+  CREATE INDEX messages_received ON messages(received_at);
+  CREATE INDEX recipients_rcpt ON recipients(rcpt COLLATE NOCASE);
+  `,
+  // 5: the send API — the first response to each Idempotency-Key (per account), kept 24 hours.
+  `
+  CREATE TABLE api_idempotency (
+    account     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,             -- sha256 of the request: the same key for another request is refused
+    status      INTEGER NOT NULL,          -- HTTP status of the first response
+    response    TEXT NOT NULL,             -- its JSON body
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (account, key)
+  ) WITHOUT ROWID;
+  CREATE INDEX api_idempotency_age ON api_idempotency(created_at);
+  `,
 ];

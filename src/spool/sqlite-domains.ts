@@ -1,16 +1,18 @@
 /**
  * spool/sqlite-domains — the SQLite side of the DNS self-checker's storage: the latest
  * result of every check per domain, the domain's overall status, domain events
- * (domain.dns_error, domain.verified) and the DKIM key waiting during a rotation.
+ * (domain.dns_error, domain.verified) and the DKIM key waiting during a rotation. Domain
+ * events are queued for the account-level webhooks in the transaction that records them.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import type { DomainCheckRecord, DomainEvent, DomainStatus } from './types.js';
+import type { SqliteNotify } from './sqlite-notify.js';
 
 export class SqliteDomains {
   private readonly st: Record<string, Statement>;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly notify: SqliteNotify) {
     const p = (sql: string): Statement => db.prepare(sql);
     this.st = {
       delChecks: p('DELETE FROM domain_checks WHERE domain = ?'),
@@ -33,8 +35,12 @@ export class SqliteDomains {
       this.st['delChecks']!.run(domain);
       for (const c of checks) this.st['insCheck']!.run({ ...c, domain });
       this.st['setStatus']!.run(status, at, domain);
-      for (const e of events) this.st['insEvent']!.run(e.at, e.type, JSON.stringify({ domain: e.domain, ...e.detail }));
+      for (const e of events) {
+        this.st['insEvent']!.run(e.at, e.type, JSON.stringify({ domain: e.domain, ...e.detail }));
+        this.notify.domainEvent(e);
+      }
     }).immediate();
+    this.notify.signal();
   }
 
   checks(domain: string): DomainCheckRecord[] {

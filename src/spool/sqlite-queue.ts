@@ -5,6 +5,9 @@
  * Every state change goes through states.ts `transition()` semantics expressed as
  * guarded UPDATEs (`WHERE state IN (...)`), so a recipient that an operator deleted while
  * its delivery was in flight is never resurrected by the late outcome.
+ *
+ * Statistics and webhook events for an outcome or an operator delete are written in the
+ * same transaction (spool/sqlite-notify.ts); the dispatcher is woken after the commit.
  */
 import type { Db } from './db.js';
 import type { Statement } from 'better-sqlite3';
@@ -13,6 +16,7 @@ import type { RecipientState } from './states.js';
 import { transition } from './states.js';
 import type { EventType, QueueEntry, QueueOp, QueueShapeRow, QueueStore, QueueTarget, RecipientOutcome } from './types.js';
 import { assertNever } from '../util/errors.js';
+import type { SqliteNotify } from './sqlite-notify.js';
 
 export interface RecipientRow {
   id: number; message_id: string; sender: string; rcpt: string; domain: string; state: RecipientState; lane: 'trigger' | 'batch';
@@ -45,7 +49,7 @@ function targetSql(t: QueueTarget): { sql: string; args: (string | number)[] } {
 export class SqliteQueue implements QueueStore {
   private readonly st: Record<string, Statement>;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly notify: SqliteNotify) {
     const p = (sql: string): Statement => db.prepare(sql);
     const due = (lane: string): string => `${RECIPIENT_SELECT}
       WHERE r.state IN ('queued','deferred') AND r.lane = '${lane}' AND r.next_attempt_at <= ?
@@ -91,7 +95,7 @@ export class SqliteQueue implements QueueStore {
   }
 
   async recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number> {
-    return this.db.transaction(() => {
+    const applied = this.db.transaction(() => {
       let applied = 0;
       for (const o of outcomes) {
         const state = transition('sending', o.kind);
@@ -103,9 +107,12 @@ export class SqliteQueue implements QueueStore {
         applied++;
         this.st['insEvent']!.run(o.at, o.queueId, o.recipientId, o.kind, JSON.stringify({ reply: o.reply, ...o.detail }));
         if (o.suppress) this.st['suppress']!.run(o.suppress.address, o.suppress.reason, o.at);
+        this.notify.outcome(o);
       }
       return applied;
     }).immediate();
+    this.notify.signal();
+    return applied;
   }
 
   async requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number> {
@@ -141,16 +148,24 @@ export class SqliteQueue implements QueueStore {
     const spec = OPS[op];
     if (!spec) return assertNever(op as never, 'queue op');
     const states = spec.from.map((s) => `'${s}'`).join(',');
-    const detail = JSON.stringify(op === 'delete' ? { reply: 'deleted by the operator' } : {});
-    return this.db.transaction(() => {
+    const reply = 'deleted by the operator';
+    const detail = JSON.stringify(op === 'delete' ? { reply } : {});
+    const changed = this.db.transaction(() => {
+      // Deletes are final: each recipient gets its counter and its `deleted` event.
+      const deleted = op === 'delete'
+        ? (this.db.prepare(`SELECT id FROM recipients WHERE state IN (${states}) AND ${t.sql}`).all(...t.args) as { id: number }[]) : [];
       this.db.prepare(`INSERT INTO events (at, message_id, recipient_id, type, detail)
                        SELECT ?, message_id, id, ?, ? FROM recipients WHERE state IN (${states}) AND ${t.sql}`)
         .run(now, spec.event, detail, ...t.args);
-      const lastReply = op === 'delete' ? `, last_reply = 'deleted by the operator'` : '';
-      return this.db.prepare(`UPDATE recipients SET state = ?, next_attempt_at = ?, updated_at = ?${lastReply}
-                              WHERE state IN (${states}) AND ${t.sql}`)
+      const lastReply = op === 'delete' ? `, last_reply = '${reply}'` : '';
+      const n = this.db.prepare(`UPDATE recipients SET state = ?, next_attempt_at = ?, updated_at = ?${lastReply}
+                                 WHERE state IN (${states}) AND ${t.sql}`)
         .run(spec.to, now, now, ...t.args).changes;
+      for (const r of deleted) this.notify.deleted(asRecipientId(r.id), now, reply);
+      return n;
     }).immediate();
+    this.notify.signal();
+    return changed;
   }
 
   async queueShape(now: number, ageBucketsMs: readonly number[]): Promise<QueueShapeRow[]> {

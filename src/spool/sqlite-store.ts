@@ -15,10 +15,20 @@ import type {
   CommitObserver, DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueShapeRow,
   QueueTarget, RecipientOutcome, SenderRecord, SpoolEvent, Store, SuppressionRecord,
 } from './types.js';
+import type { SuppressionFilter } from './types.js';
 import type { RecipientId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
 import { RECIPIENT_SELECT, SqliteQueue, toEntry, type RecipientRow } from './sqlite-queue.js';
 import { SqliteDomains } from './sqlite-domains.js';
+import { SqliteWebhooks } from './sqlite-webhooks.js';
+import { SqliteStats } from './sqlite-stats.js';
+import { SqliteNotify } from './sqlite-notify.js';
+import { SqliteApi } from './sqlite-api.js';
+import type { IdempotencyRecord } from './types.js';
+import type {
+  OutboxItem, OutboxNext, PurgeResult, SendDetail, SendDetailFilter, StatsQuery, StatsRow, WebhookAttempt, WebhookListRow,
+  WebhookOutboxState, WebhookRecord,
+} from './types.js';
 
 const CHUNK = 64 * 1024;
 
@@ -48,6 +58,10 @@ export class SqliteStore implements Store {
   private readonly st: Record<string, Statement>;
   private readonly queue: SqliteQueue;
   private readonly domainChecks: SqliteDomains;
+  private readonly hooks: SqliteWebhooks;
+  private readonly stats: SqliteStats;
+  private readonly notify: SqliteNotify;
+  private readonly api: SqliteApi;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     return new SqliteStore(openDatabase(dataDir), opts);
@@ -80,14 +94,19 @@ export class SqliteStore implements Store {
       listSendersOf: p('SELECT * FROM senders WHERE domain = ? ORDER BY address'),
       setPassword: p('UPDATE senders SET password_hash = ? WHERE address = ?'),
       delSender: p('DELETE FROM senders WHERE address = ?'),
+      setDisabled: p('UPDATE senders SET disabled = ? WHERE address = ?'),
       insSuppression: p(`INSERT OR IGNORE INTO suppressions (address, scope, reason, source, created_at)
                          VALUES (@address, @scope, @reason, @source, @createdAt)`),
       delSuppression: p('DELETE FROM suppressions WHERE address = ? AND scope = ?'),
       delSuppressionAll: p('DELETE FROM suppressions WHERE address = ?'),
       isSuppressed: p(`SELECT * FROM suppressions WHERE address = ? AND (scope = '' OR scope = ?) LIMIT 1`),
     };
-    this.queue = new SqliteQueue(db);
-    this.domainChecks = new SqliteDomains(db);
+    this.hooks = new SqliteWebhooks(db);
+    this.stats = new SqliteStats(db);
+    this.notify = new SqliteNotify(db, this.hooks, this.stats);
+    this.queue = new SqliteQueue(db, this.notify);
+    this.domainChecks = new SqliteDomains(db, this.notify);
+    this.api = new SqliteApi(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => this.writeIncoming(batch),
       { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 },
@@ -111,6 +130,7 @@ export class SqliteStore implements Store {
           this.st['insEvent']!.run(m.receivedAt, m.id, r.lastInsertRowid, 'reception',
             JSON.stringify({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
         }
+        this.notify.accepted(m.sender, m.receivedAt, m.tag, m.recipients.length);
       }
     }).immediate();
   }
@@ -207,6 +227,26 @@ export class SqliteStore implements Store {
   async setNextDkimKey(domain: string, next: { selector: string; privateKey: string; publicKey: string } | null): Promise<void> { this.domainChecks.setNext(domain, next); }
   async promoteNextDkimKey(domain: string): Promise<string | undefined> { return this.domainChecks.promote(domain); }
 
+  // ---- webhooks (spool/sqlite-webhooks.ts) ----
+  async addWebhook(w: Omit<WebhookRecord, 'id' | 'disabled'>): Promise<WebhookRecord> { return this.hooks.add(w); }
+  async getWebhook(id: number): Promise<WebhookRecord | undefined> { return this.hooks.get(id); }
+  async listWebhooks(): Promise<WebhookListRow[]> { return this.hooks.list(); }
+  async removeWebhook(id: number): Promise<{ removed: boolean; dropped: number }> { return this.hooks.remove(id); }
+  async claimWebhookDue(r: { now: number; limit: number; leaseMs: number }): Promise<OutboxItem[]> { return this.hooks.claim(r.now, r.limit, r.leaseMs); }
+  async nextWebhookDueAt(): Promise<number | undefined> { return this.hooks.nextDueAt(); }
+  async recordWebhookAttempt(a: Omit<WebhookAttempt, 'id'>, next?: OutboxNext): Promise<void> { this.hooks.record(a, next); }
+  async releaseWebhookClaims(ids: readonly number[]): Promise<void> { this.hooks.release(ids); }
+  async recoverWebhookClaims(): Promise<number> { return this.hooks.recover(); }
+  async listWebhookAttempts(f: { webhookId?: number; limit?: number }): Promise<WebhookAttempt[]> { return this.hooks.attempts(f); }
+  async webhookBacklog(): Promise<Record<WebhookOutboxState, number>> { return this.hooks.backlog(); }
+  onWebhookEnqueued(observer: () => void): () => void { return this.hooks.onEnqueued(observer); }
+
+  // ---- statistics and send details (spool/sqlite-stats.ts) ----
+  async queryStats(q: StatsQuery): Promise<StatsRow[]> { return this.stats.query(q); }
+  async listSendDetails(f: SendDetailFilter): Promise<SendDetail[]> { return this.stats.sendDetails(f); }
+  async eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]> { return this.stats.eventsOf(ids); }
+  purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult> { return this.stats.purge(req); }
+
   // ---- senders ----
   async addSender(s: SenderRecord): Promise<void> {
     try {
@@ -230,6 +270,9 @@ export class SqliteStore implements Store {
   async removeSender(address: string): Promise<boolean> {
     return this.st['delSender']!.run(address).changes > 0;
   }
+  async setSenderDisabled(address: string, disabled: boolean): Promise<boolean> {
+    return this.st['setDisabled']!.run(disabled ? 1 : 0, address).changes > 0;
+  }
 
   // ---- suppression ----
   async addSuppression(s: SuppressionRecord): Promise<boolean> {
@@ -240,11 +283,14 @@ export class SqliteStore implements Store {
       ? this.st['delSuppressionAll']!.run(address).changes
       : this.st['delSuppression']!.run(address, scope).changes;
   }
-  async listSuppressions(f: { search?: string; limit?: number; after?: string }): Promise<SuppressionRecord[]> {
+  async listSuppressions(f: SuppressionFilter): Promise<SuppressionRecord[]> {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (f.search) { where.push(`address LIKE ? ESCAPE '\\'`); args.push(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`); }
-    if (f.after) { where.push('address > ?'); args.push(f.after); }
+    if (f.after && f.afterScope !== undefined) { where.push('(address, scope) > (?, ?)'); args.push(f.after, f.afterScope); }
+    else if (f.after) { where.push('address > ?'); args.push(f.after); }
+    if (f.since !== undefined) { where.push('created_at >= ?'); args.push(f.since); }
+    if (f.until !== undefined) { where.push('created_at <= ?'); args.push(f.until); }
     args.push(Math.min(Math.max(f.limit ?? 1000, 1), 100_000));
     const rows = this.db.prepare(`SELECT * FROM suppressions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                                   ORDER BY address, scope LIMIT ?`).all(...args) as Record<string, unknown>[];
@@ -260,6 +306,11 @@ export class SqliteStore implements Store {
       source: r['source'] as SuppressionRecord['source'], createdAt: r['created_at'] as number,
     } : undefined;
   }
+
+  // ---- admin API (spool/sqlite-api.ts) ----
+  async getIdempotency(account: string, key: string, notBefore: number): Promise<IdempotencyRecord | undefined> { return this.api.get(account, key, notBefore); }
+  async saveIdempotency(rec: IdempotencyRecord, expireBefore: number): Promise<boolean> { return this.api.save(rec, expireBefore); }
+  async probeWritable(): Promise<void> { this.api.probeWritable(); }
 
   async close(): Promise<void> {
     this.intake.flush();

@@ -5,6 +5,7 @@
  */
 import type { QueueId, RecipientId } from '../util/ids.js';
 import type { RecipientState } from './states.js';
+import type { WebhookEventName, WebhookFormat } from '../events/payload.js';
 
 export type Lane = 'trigger' | 'batch';
 export type SenderType = 'trigger' | 'batch';
@@ -200,16 +201,178 @@ export interface SenderStore {
   listSenders(domain?: string): Promise<SenderRecord[]>;
   setSenderPassword(address: string, hash: string | null): Promise<boolean>;
   removeSender(address: string): Promise<boolean>;
+  /** Disables (refused with 551) or enables a sender; false when there is no such sender. */
+  setSenderDisabled(address: string, disabled: boolean): Promise<boolean>;
+}
+
+export interface SuppressionFilter {
+  /** part of the address */
+  search?: string | undefined;
+  limit?: number | undefined;
+  /** cursor: the last address seen (with afterScope: the last (address, scope) pair) */
+  after?: string | undefined;
+  afterScope?: string | undefined;
+  /** created_at range, ms, inclusive */
+  since?: number | undefined;
+  until?: number | undefined;
 }
 
 export interface SuppressionStore {
   addSuppression(s: SuppressionRecord): Promise<boolean>;
   removeSuppression(address: string, scope?: string): Promise<number>;
-  listSuppressions(filter: { search?: string; limit?: number; after?: string }): Promise<SuppressionRecord[]>;
+  listSuppressions(filter: SuppressionFilter): Promise<SuppressionRecord[]>;
   /** Whether mail from `senderDomain` to `address` is suppressed (global or domain scope). */
   isSuppressed(address: string, senderDomain: string): Promise<SuppressionRecord | undefined>;
 }
 
-export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore {
+// ---- async notifications (events/) ----
+
+export type WebhookOutboxState = 'pending' | 'delivered' | 'failed' | 'dead';
+
+export interface WebhookRecord {
+  id: number;
+  url: string;
+  /** null: account level; else the sender address whose mail it hears about */
+  sender: string | null;
+  events: '*' | WebhookEventName[];
+  format: WebhookFormat;
+  secret: string;
+  createdAt: number;
+  disabled: boolean;
+}
+
+export interface WebhookListRow extends WebhookRecord { backlog: number; dead: number }
+
+/** One event on its way to one webhook, as the dispatcher claims it. */
+export interface OutboxItem {
+  id: number;
+  webhookId: number;
+  url: string;
+  secret: string;
+  format: WebhookFormat;
+  event: WebhookEventName;
+  payload: Record<string, unknown>;
+  attempts: number;
+  createdAt: number;
+}
+
+export interface WebhookAttempt {
+  id: number;
+  webhookId: number;
+  /** null for `mta webhook test` */
+  outboxId: number | null;
+  event: string;
+  at: number;
+  /** HTTP status; null when no answer came */
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/** What one POST did to its outbox row: delivered, retried at a time, or given up. */
+export type OutboxNext = { state: 'delivered' } | { state: 'failed'; nextAttemptAt: number } | { state: 'dead' };
+
+export interface WebhookStore {
+  addWebhook(w: Omit<WebhookRecord, 'id' | 'disabled'>): Promise<WebhookRecord>;
+  getWebhook(id: number): Promise<WebhookRecord | undefined>;
+  listWebhooks(): Promise<WebhookListRow[]>;
+  /** Removes the webhook with its outbox and log; returns how many undelivered events went with it. */
+  removeWebhook(id: number): Promise<{ removed: boolean; dropped: number }>;
+  /** Leases up to `limit` due outbox rows for `leaseMs` and returns them, oldest due first. */
+  claimWebhookDue(req: { now: number; limit: number; leaseMs: number }): Promise<OutboxItem[]>;
+  /** The earliest time an outbox row becomes due (or its lease runs out), if any. */
+  nextWebhookDueAt(): Promise<number | undefined>;
+  /** Logs one POST and, for an outbox row, moves it on; one transaction. */
+  recordWebhookAttempt(a: Omit<WebhookAttempt, 'id'>, next?: OutboxNext): Promise<void>;
+  /** Gives leased rows back without counting an attempt (shutdown). */
+  releaseWebhookClaims(ids: readonly number[]): Promise<void>;
+  /** At start-up: every lease left by an unclean stop is void. */
+  recoverWebhookClaims(): Promise<number>;
+  listWebhookAttempts(filter: { webhookId?: number; limit?: number }): Promise<WebhookAttempt[]>;
+  webhookBacklog(): Promise<Record<WebhookOutboxState, number>>;
+  /** Called after a commit that enqueued outbox rows (cheap, in-process). */
+  onWebhookEnqueued(observer: () => void): () => void;
+}
+
+// ---- statistics and send details (stats/) ----
+
+export interface StatsCounters { requests: number; delivered: number; failed: number; invalid: number; deferred: number; expired: number }
+export type StatsGroup = 'day' | 'domain' | 'sender' | 'tag';
+
+export interface StatsQuery {
+  /** 'YYYY-MM-DD' (UTC), both inclusive */
+  fromDay: string;
+  toDay: string;
+  domain?: string | undefined;
+  sender?: string | undefined;
+  /** '' selects mail without a tag */
+  tag?: string | undefined;
+  by: StatsGroup;
+}
+
+export interface StatsRow extends StatsCounters { key: string }
+
+export interface SendDetailFilter {
+  /** received_at range, ms, inclusive */
+  from: number;
+  to: number;
+  sender?: string | undefined;
+  rcpt?: string | undefined;
+  tag?: string | undefined;
+  states?: readonly RecipientState[] | undefined;
+  limit: number;
+  /** cursor: recipient id to continue below (newest first) */
+  before?: number | undefined;
+}
+
+export interface SendDetail {
+  recipientId: RecipientId;
+  queueId: QueueId;
+  receivedAt: number;
+  sender: string;
+  rcpt: string;
+  tag: string | null;
+  messageId: string;
+  subject: string | null;
+  state: RecipientState;
+  attempts: number;
+  lastReply: string | null;
+  updatedAt: number;
+}
+
+export interface PurgeResult { messages: number; domainEvents: number; outbox: number; attempts: number; statsRows: number }
+
+export interface StatsStore {
+  queryStats(q: StatsQuery): Promise<StatsRow[]>;
+  listSendDetails(f: SendDetailFilter): Promise<SendDetail[]>;
+  eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]>;
+  /** Deletes finished messages received before `detailsBefore` (with their events), old logs and old counters. */
+  purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult>;
+}
+
+// ---- the admin API (admin/) ----
+
+/** The first response the send API gave to an Idempotency-Key. */
+export interface IdempotencyRecord {
+  account: string;
+  key: string;
+  /** sha256 of the request, so the key cannot be reused for another request */
+  fingerprint: string;
+  status: number;
+  /** the JSON body */
+  response: string;
+  createdAt: number;
+}
+
+export interface ApiStore {
+  /** The record of a key if it was saved at or after `notBefore`. */
+  getIdempotency(account: string, key: string, notBefore: number): Promise<IdempotencyRecord | undefined>;
+  /** Saves the first response to a key (drops records older than `expireBefore` first); false when the key was taken. */
+  saveIdempotency(rec: IdempotencyRecord, expireBefore: number): Promise<boolean>;
+  /** A small write in a transaction that is rolled back: throws when the database does not take writes now. */
+  probeWritable(): Promise<void>;
+}
+
+export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore {
   close(): Promise<void>;
 }

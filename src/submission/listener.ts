@@ -19,6 +19,8 @@ import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, type ReplyName } from './repl
 import { receiveMessage, type IntakeResult } from '../intake/intake.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
+import { intakeRefusal, senderRefusal } from './policy.js';
+import { countRejection, metrics } from '../metrics/metrics.js';
 
 interface SessionState {
   ip: string;
@@ -169,6 +171,7 @@ export class SubmissionService {
     if (listener.tls === 'starttls' && !this.config.smtp.allowInsecureAuth) session.disabledCommands = ['AUTH'];
     const refuse = (name: ReplyName, why: string): void => {
       this.deps.log.info({ client_ip: ip, reason: why, reply: REPLIES[name].code }, 'smtp connection refused');
+      countRejection('smtp', name);
       cb(new SmtpReplyError(name));
     };
     if (!this.accepting) return refuse('SHUTTING_DOWN', 'shutting down');
@@ -196,10 +199,12 @@ export class SubmissionService {
   private async onAuth(method: string, username: string, password: string, session: SMTPServerSession): Promise<{ user: string }> {
     const ip = session.remoteAddress;
     if (method !== 'PLAIN' && method !== 'LOGIN') throw new SmtpReplyError('AUTH_FAILED');
-    if (this.guards.isCoolingOff(ip)) throw new SmtpReplyError('AUTH_THROTTLED');
+    if (this.guards.isCoolingOff(ip)) { countRejection('smtp', 'AUTH_THROTTLED'); throw new SmtpReplyError('AUTH_THROTTLED'); }
     const sender = await this.senders.verifyLogin(username, password);
+    metrics.smtpAuth.inc({ result: sender ? 'success' : 'failure' });
     if (!sender) {
       const throttled = this.guards.recordAuthFailure(ip);
+      countRejection('smtp', throttled ? 'AUTH_THROTTLED' : 'AUTH_FAILED');
       this.deps.log.info({ client_ip: ip, user: username.slice(0, 320), throttled }, 'smtp auth failed');
       throw new SmtpReplyError(throttled ? 'AUTH_THROTTLED' : 'AUTH_FAILED');
     }
@@ -212,6 +217,7 @@ export class SubmissionService {
 
   private refuse(session: SMTPServerSession, stage: string, name: ReplyName, detail?: string, extra: Record<string, unknown> = {}): SmtpReplyError {
     this.deps.log.info({ client_ip: session.remoteAddress, user: session.user, stage, reply: REPLIES[name].code, reason: detail ?? REPLIES[name].text, ...extra }, 'smtp command refused');
+    countRejection('smtp', name);
     return new SmtpReplyError(name, detail);
   }
 
@@ -224,22 +230,10 @@ export class SubmissionService {
     if (a.address.toLowerCase() !== sender.address.toLowerCase()) {
       throw this.refuse(session, 'mail', 'SENDER_MISMATCH', `<${address}> is not ${sender.address}`);
     }
-    // Re-read: the sender may have been disabled or removed since AUTH.
+    // Re-read: the sender may have been disabled or removed since AUTH. Same rules as the send API.
     const current = await this.senders.find(sender.address);
-    if (!current) throw this.refuse(session, 'mail', 'SENDER_MISMATCH', `${sender.address} no longer exists`);
-    if (current.disabled) throw this.refuse(session, 'mail', 'SENDER_DISABLED');
-    if (this.config.domains.requireVerified) {
-      const d = await this.deps.store.getDomain(current.domain);
-      if (!d || d.status !== 'verified') {
-        // Say what fails, from the last check, so the user knows what to publish.
-        const required = ['ownership', 'spf', 'dkim'];
-        const failing = (await this.deps.store.getDomainChecks(current.domain))
-          .filter((c) => required.includes(c.name) && c.status !== 'ok')
-          .sort((a, b) => required.indexOf(a.name) - required.indexOf(b.name)).map((c) => `${c.name} ${c.status}`);
-        const what = failing.length ? failing.join(', ') : 'not checked yet';
-        throw this.refuse(session, 'mail', 'DOMAIN_NOT_VERIFIED', `${current.domain}: ${what} (run "mta domain check ${current.domain}")`);
-      }
-    }
+    const refusal = await senderRefusal(this.deps.store, this.config, current, sender.address);
+    if (refusal) throw this.refuse(session, 'mail', refusal.reply, refusal.reply === 'SENDER_MISMATCH' ? `${sender.address} no longer exists` : refusal.detail);
   }
 
   private async onRcptTo(address: string, session: SMTPServerSession): Promise<void> {
@@ -267,27 +261,14 @@ export class SubmissionService {
       size: result.ok ? result.size : undefined, duration_ms: Date.now() - started,
     };
     if (result.ok) {
+      metrics.accepted.inc({ source: 'smtp' });
       this.deps.log.info({ ...logBase, queue_id: result.queueId, message_id: result.messageId, result: 'queued' }, 'smtp transaction');
       this.beforeQueuedReply?.(result.queueId);
       return `${REPLIES.QUEUED.enhanced} ${REPLIES.QUEUED.text} ${result.queueId}`;
     }
-    const name: ReplyName = ((): ReplyName => {
-      switch (result.reason) {
-        case 'too-big': return 'TOO_BIG';
-        case 'bare-cr': case 'bare-lf': case 'nul': case 'line-too-long': return 'BAD_CONTENT';
-        case 'header-too-big': return 'HEADER_TOO_BIG';
-        case 'bad-mime': return 'BAD_MIME';
-        case 'from': return 'FROM_REFUSED';
-        case 'store': return isNoSpace(result.error) ? 'NO_STORAGE' : 'LOCAL_ERROR';
-      }
-    })();
-    const detail = name === 'TOO_BIG' || name === 'NO_STORAGE' || name === 'LOCAL_ERROR' ? undefined : result.detail;
+    const { reply: name, detail } = intakeRefusal(result);
     this.deps.log[name === 'LOCAL_ERROR' || name === 'NO_STORAGE' ? 'error' : 'info']({ ...logBase, result: 'refused', reason: result.detail, reply: REPLIES[name].code }, 'smtp transaction');
+    countRejection('smtp', name);
     throw new SmtpReplyError(name, detail);
   }
-}
-
-function isNoSpace(e: unknown): boolean {
-  const code = (e as { code?: string } | undefined)?.code ?? '';
-  return code === 'SQLITE_FULL' || code === 'ENOSPC' || /SQLITE_FULL|disk is full|ENOSPC/i.test(String((e as Error | undefined)?.message));
 }

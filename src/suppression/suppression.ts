@@ -3,7 +3,7 @@
  * unsubscribes or an operator; each has a reason, a source and a time. Scope '' applies
  * to every sender; a domain scope only to mail from that domain (unsubscribe).
  */
-import type { Store, SuppressionRecord, SuppressionSource } from '../spool/types.js';
+import type { Store, SuppressionFilter, SuppressionRecord, SuppressionSource } from '../spool/types.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 
@@ -34,7 +34,7 @@ export class Suppression {
     return n;
   }
 
-  list(filter: { search?: string; limit?: number; after?: string } = {}): Promise<SuppressionRecord[]> {
+  list(filter: SuppressionFilter = {}): Promise<SuppressionRecord[]> {
     return this.store.listSuppressions(filter);
   }
 

@@ -21,6 +21,11 @@ export const ERRORS = {
   MTA_ERR_TOO_LARGE: 'request too large',
   MTA_ERR_UNAVAILABLE: 'the daemon cannot be reached',
   MTA_ERR_INTERNAL: 'internal error',
+  MTA_ERR_WEBHOOK: 'the webhook endpoint did not accept the request',
+  MTA_ERR_FORBIDDEN: 'this client is not allowed',
+  MTA_ERR_UNSUPPORTED_MEDIA: 'unsupported request content type',
+  MTA_ERR_REFUSED: 'the message was refused',
+  MTA_ERR_IDEMPOTENCY: 'idempotency key reused for a different request',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

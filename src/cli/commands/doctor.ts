@@ -42,7 +42,7 @@ async function daemonItems(config: Config): Promise<DoctorItem[]> {
   const items: DoctorItem[] = [];
   let status;
   try {
-    status = await callAdmin(config, 'GET', '/v1/status');
+    status = await callAdmin(config, 'GET', '/api/v1/status');
   } catch (e) {
     return [{ check: 'daemon', verdict: 'fail', detail: (e as Error).message, fix: 'check admin.token and admin.listen' }];
   }

@@ -1,17 +1,17 @@
 /**
  * mta domain add|list|show|dns|check|dkim-rotate|remove — sending domains, the DNS records
- * they need, and whether DNS says what it should.
+ * they need, and whether DNS says what it should. The work is done by accounts/domains.ts
+ * and accounts/verification.ts (as for the admin API); this file parses and prints.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { withContext, type CliContext } from '../context.js';
-import { Domains, generateDkimKey, defaultSelector } from '../../accounts/domains.js';
+import { Domains, type RecordRow } from '../../accounts/domains.js';
 import { DomainVerifier, checkContext } from '../../accounts/verification.js';
 import { recordsToPublish, zoneLines, type PublishRecord } from '../../dns/records.js';
 import { DnsClient } from '../../delivery/dns.js';
 import { print, printJson, printList, table } from '../output.js';
 import type { DomainCheckRecord, DomainRecord } from '../../spool/types.js';
 import { createLogger } from '../../util/log.js';
-import { MtaError } from '../../util/errors.js';
 
 function publicView(d: DomainRecord): Record<string, unknown> {
   return {
@@ -27,15 +27,7 @@ async function withDns<T>(ctx: CliContext, fn: (dns: DnsClient) => Promise<T>): 
   try { return await fn(dns); } finally { dns.close(); }
 }
 
-/** The records with the status of the check that covers each, from the last check. */
-function recordRows(recs: PublishRecord[], checks: DomainCheckRecord[]): Record<string, unknown>[] {
-  return recs.map((r) => ({
-    type: r.type, host: r.host, value: r.value, purpose: r.purpose,
-    status: checks.find((c) => c.name === r.purpose)?.status ?? 'unchecked', ...(r.note ? { note: r.note } : {}),
-  }));
-}
-
-function printRecords(rows: Record<string, unknown>[], recs: PublishRecord[]): void {
+function printRecords(rows: readonly RecordRow[], recs: PublishRecord[]): void {
   const short = rows.map((r) => ({ ...r, value: String(r['value']).length > 60 ? `${String(r['value']).slice(0, 57)}...` : r['value'] }));
   print(table(short, ['type', 'host', 'value', 'purpose', 'status'], ['TYPE', 'HOST', 'VALUE', 'PURPOSE', 'STATUS']));
   for (const r of recs.filter((x) => x.note)) print(`note (${r.purpose}): ${r.note}`);
@@ -63,14 +55,12 @@ export function domainCommand(): Command {
       const recs = await withDns(ctx, (dns) => recordsToPublish(d, checkContext(config, dns), { offline: true }));
       if (o.json) return printJson({ ...publicView(d), records: recs });
       print(`Added ${d.name} (DKIM ${d.dkimAlgorithm}, selector ${d.dkimSelector}). Publish these records, then run "mta domain check ${d.name}":\n`);
-      printRecords(recordRows(recs, []), recs);
+      printRecords(recs.map((r) => ({ ...r, status: 'unchecked' })), recs);
     }));
   cmd.command('list').description('list sending domains with their status and the last check').option('--json', 'JSON output')
     .action(async (o: { json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
       const rows = [];
-      for (const d of await new Domains(store).list()) {
-        const checks = await store.getDomainChecks(d.name);
-        const failing = checks.filter((x) => x.status !== 'ok' && x.status !== 'skipped').map((x) => `${x.name} ${x.status}`);
+      for (const { domain: d, failing } of await new Domains(store).summaries()) {
         rows.push({
           domain: d.name, status: d.status, dkim: `${d.dkimAlgorithm}/${d.dkimSelector}${d.nextDkim ? ` (→ ${d.nextDkim.selector})` : ''}`,
           checked: d.checkedAt ? new Date(d.checkedAt).toISOString() : 'never', problems: failing.join(', ') || (d.checkedAt ? '-' : 'run mta domain check'),
@@ -96,12 +86,10 @@ export function domainCommand(): Command {
     .option('--offline', 'do not query DNS (no merge with an existing SPF or DMARC record)')
     .option('--json', 'JSON output')
     .action(async (name: string, o: { zone?: boolean; offline?: boolean; json?: boolean }, c: Command) => withContext(c, async (ctx) => {
-      const d = await new Domains(ctx.store).get(name);
-      const recs = await withDns(ctx, (dns) => recordsToPublish(d, checkContext(ctx.config, dns), { offline: !!o.offline }));
-      if (o.zone) return print(zoneLines(recs).join('\n'));
-      const rows = recordRows(recs, await ctx.store.getDomainChecks(d.name));
-      if (o.json) return printJson(rows);
-      printRecords(rows, recs);
+      const r = await withDns(ctx, (dns) => new Domains(ctx.store).records(name, checkContext(ctx.config, dns), { offline: !!o.offline }));
+      if (o.zone) return print(r.zone.join('\n'));
+      if (o.json) return printJson(r.records);
+      printRecords(r.records, r.publish);
     }));
   cmd.command('check <domain>').description('query DNS now, store the results and report every check (exit 1 when not verified)')
     .option('--json', 'JSON output')
@@ -121,19 +109,11 @@ export function domainCommand(): Command {
     .option('--selector <selector>', 'the new selector (default: mtaYYYYMM, or with a suffix when that is the current one)')
     .option('--json', 'JSON output')
     .action(async (name: string, o: { dkim?: 'rsa' | 'ed25519'; selector?: string; json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
-      const d = await new Domains(store).get(name);
-      let selector = o.selector ?? defaultSelector();
-      if (!o.selector) for (let i = 2; selector === d.dkimSelector; i++) selector = `${defaultSelector()}-${i}`;
-      if (!/^[a-z0-9][a-z0-9-]{0,62}$/i.test(selector)) throw new MtaError('MTA_ERR_INVALID', `"${selector}" is not a valid DKIM selector`, 'selector');
-      if (selector === d.dkimSelector) throw new MtaError('MTA_ERR_INVALID', `selector ${selector} is the current one; choose another`, 'selector');
-      const algorithm = o.dkim ?? d.dkimAlgorithm;
-      const key = generateDkimKey(algorithm);
-      await store.setNextDkimKey(d.name, { selector, privateKey: key.privateKeyPem, publicKey: key.publicKeyDns });
-      const record = { type: 'TXT', host: `${selector}._domainkey.${d.name}`, value: `v=DKIM1; k=${algorithm}; p=${key.publicKeyDns}` };
-      if (o.json) return printJson({ domain: d.name, current_selector: d.dkimSelector, next_selector: selector, record });
-      print(`New DKIM key for ${d.name} under selector ${selector}. Mail is still signed with ${d.dkimSelector}.`);
-      print(`Publish this record; the next check (hourly, or "mta domain check ${d.name}") switches to the new key once it is visible:\n`);
-      print(zoneLines([{ ...record, type: 'TXT', purpose: 'dkim' } as PublishRecord]).join('\n'));
+      const r = await new Domains(store).rotateDkim(name, { algorithm: o.dkim, selector: o.selector });
+      if (o.json) return printJson({ domain: r.domain, current_selector: r.currentSelector, next_selector: r.nextSelector, record: r.record });
+      print(`New DKIM key for ${r.domain} under selector ${r.nextSelector}. Mail is still signed with ${r.currentSelector}.`);
+      print(`Publish this record; the next check (hourly, or "mta domain check ${r.domain}") switches to the new key once it is visible:\n`);
+      print(zoneLines([r.record]).join('\n'));
     }));
   cmd.command('remove <domain>').description('remove a domain (its sender addresses must be removed first)')
     .action(async (name: string, _o: unknown, c: Command) => withContext(c, async ({ store }) => {

@@ -10,12 +10,11 @@ import { configPathOf, withContext } from '../context.js';
 import { print, printJson, printList, table, type Row } from '../output.js';
 import { callAdmin, type AdminReply } from '../admin-client.js';
 import { parseStateFilter, RECIPIENT_STATES } from '../../spool/states.js';
-import { parseQueueId } from '../../util/ids.js';
 import { MtaError } from '../../util/errors.js';
 import { loadConfig } from '../../config/config.js';
 import { SqliteStore } from '../../spool/sqlite-store.js';
 import type { QueueTarget } from '../../spool/types.js';
-import { domainTarget, queueIdTarget, queueSummary, runQueueCommand, type QueueCommand, type QueueSummary } from '../../admin/queue-ops.js';
+import { domainTarget, messageWithHeaders, queueIdTarget, queueSummary, runQueueCommand, type QueueCommand, type QueueSummary } from '../../admin/queue-ops.js';
 
 const DONE: Record<QueueCommand, string> = { flush: 'flushed', retry: 'retried', hold: 'held', release: 'released', delete: 'deleted' };
 /** Why an operation may change nothing: said when it did. */
@@ -40,13 +39,13 @@ function describe(cmd: QueueCommand, target: QueueTarget, affected: number): str
 /** Through the daemon when one answers; otherwise on the spool, saying so. */
 async function control(c: Command, cmd: QueueCommand, target: QueueTarget, json: boolean | undefined): Promise<void> {
   const config = loadConfig({ path: configPathOf(c) });
-  const path = cmd === 'flush' ? '/v1/queue/flush' : `/v1/queue/${'queueId' in target ? target.queueId : ''}/${cmd}`;
+  const path = cmd === 'flush' ? '/api/v1/queue/flush' : `/api/v1/queue/${'queueId' in target ? target.queueId : ''}/${cmd}`;
   const body = cmd !== 'flush' ? undefined : 'queueId' in target ? { queue_id: target.queueId } : 'domain' in target ? { domain: target.domain } : {};
   let reply: AdminReply | undefined = await callAdmin(config, 'POST', path, body);
   if (!reply) {
     const store = SqliteStore.open(config.dataDir);
     try {
-      reply = { ok: true, affected: await runQueueCommand(store, undefined, cmd, target), daemon: 'not running' };
+      reply = { affected: await runQueueCommand(store, undefined, cmd, target), daemon: 'not running' };
     } finally {
       await store.close();
     }
@@ -87,18 +86,8 @@ export function queueCommand(): Command {
   cmd.command('show <id>').description('show one message: envelope, headers, recipients and their history')
     .option('--json', 'JSON output')
     .action(async (idText: string, o: { json?: boolean }, c: Command) => {
-      const id = parseQueueId(idText);
-      if (!id) throw new MtaError('MTA_ERR_INVALID', `"${idText}" is not a queue id`, 'id');
       await withContext(c, async ({ store }) => {
-        const m = await store.getMessage(id);
-        if (!m) throw new MtaError('MTA_ERR_NOT_FOUND', `no message ${id} in the queue`, 'id');
-        let headerText = '';
-        for await (const chunk of store.readBody(id)) {
-          headerText += chunk.toString('latin1');
-          const end = headerText.indexOf('\r\n\r\n');
-          if (end >= 0) { headerText = headerText.slice(0, end); break; }
-          if (headerText.length > 1024 * 1024) break;
-        }
+        const { message: m, headers: headerText } = await messageWithHeaders(store, idText);
         if (o.json) return printJson({ ...m, headers: headerText });
         print(table([
           { k: 'queue id', v: m.id }, { k: 'received', v: m.receivedAt }, { k: 'sender', v: m.sender || '<>' },

@@ -1,4 +1,7 @@
-/** mta sender add|list|passwd|remove — sender addresses and their SMTP passwords. */
+/**
+ * mta sender add|list|passwd|disable|enable|remove — sender addresses and their SMTP
+ * passwords, through accounts/senders.ts (as for the admin API).
+ */
 import { Command, Option } from 'commander';
 import { withContext } from '../context.js';
 import { Senders } from '../../accounts/senders.js';
@@ -39,6 +42,15 @@ export function senderCommand(): Command {
         print(`password set for ${address}`);
       });
     });
+  for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
+    cmd.command(`${name} <address>`).description(disabled ? 'disable a sender: SMTP and the send API refuse its mail with 551 until enabled' : 'enable a disabled sender')
+      .option('--json', 'JSON output')
+      .action(async (address: string, o: { json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+        const s = await new Senders(store).setDisabled(address, disabled);
+        if (o.json) return printJson(view(s));
+        print(`${disabled ? 'disabled' : 'enabled'} ${s.address}`);
+      }));
+  }
   cmd.command('remove <address>').description('remove a sender address')
     .action(async (address: string, _o: unknown, c: Command) => withContext(c, async ({ store }) => {
       await new Senders(store).remove(address);

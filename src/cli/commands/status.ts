@@ -1,5 +1,5 @@
 /**
- * mta status — is the daemon running, and how is it doing (GET /v1/status). Exit codes
+ * mta status — is the daemon running, and how is it doing (GET /api/v1/status). Exit codes
  * follow LSB `status`: 0 running, 3 not running, 1 when something answered badly.
  */
 import { Command, CommanderError } from 'commander';
@@ -20,7 +20,7 @@ export function statusCommand(): Command {
     .option('--json', 'print the API result as JSON')
     .action(async (o: { json?: boolean }, c: Command) => {
       const config = loadConfig({ path: configPathOf(c) });
-      const s = await callAdmin(config, 'GET', '/v1/status');
+      const s = await callAdmin(config, 'GET', '/api/v1/status');
       if (!s) {
         if (o.json) printJson({ state: 'not running' }); else print('not running');
         // main() turns a CommanderError into its exit code without printing anything more.

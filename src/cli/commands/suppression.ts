@@ -1,8 +1,14 @@
-/** mta suppression add|list|remove — the invalid-address list. */
+/**
+ * mta suppression add|list|remove|export — the invalid-address list. `list` and `export`
+ * take a keyword (--search) and a time range on when the entry was added (--since,
+ * --until); `export` writes CSV to stdout (suppression/export.ts, shared with the API).
+ */
 import { Command } from 'commander';
 import { withContext } from '../context.js';
 import { Suppression } from '../../suppression/suppression.js';
 import { print, printJson, printList } from '../output.js';
+import { suppressionFilter, writeSuppressionCsv } from '../../suppression/export.js';
+import { MtaError } from '../../util/errors.js';
 
 export function suppressionCommand(): Command {
   const cmd = new Command('suppression').description('the suppression (invalid address) list');
@@ -17,13 +23,26 @@ export function suppressionCommand(): Command {
     }));
   cmd.command('list').description('list suppressed addresses')
     .option('--search <text>', 'only addresses containing this text')
+    .option('--since <date>', 'only entries added at or after: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z]')
+    .option('--until <date>', 'only entries added at or before (a bare date means its end)')
     .option('--limit <n>', 'at most this many', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 1) throw new Error('--limit takes a positive whole number'); return n; }, 1000)
     .option('--json', 'JSON output')
-    .action(async (o: { search?: string; limit: number; json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
-      const rows = await new Suppression(store).list({ ...(o.search ? { search: o.search } : {}), limit: o.limit });
+    .action(async (o: { search?: string; since?: string; until?: string; limit: number; json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+      const filter = suppressionFilter(o);
+      const rows = await new Suppression(store).list({ ...filter, limit: o.limit });
       printList(rows.map((r) => ({ address: r.address, scope: r.scope || '(all)', source: r.source, reason: r.reason, added: r.createdAt })),
         ['address', 'scope', 'source', 'reason', 'added'], o.json, 'the suppression list is empty');
     }));
+  cmd.command('export').description('write the list as CSV to stdout: address, scope, source, reason, created_at')
+    .option('--format <format>', 'csv (the only format)', 'csv')
+    .option('--search <text>', 'only addresses containing this text')
+    .option('--since <date>', 'only entries added at or after: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z]')
+    .option('--until <date>', 'only entries added at or before (a bare date means its end)')
+    .action(async (o: { format: string; search?: string; since?: string; until?: string }, c: Command) => {
+      if (o.format !== 'csv') throw new MtaError('MTA_ERR_INVALID', `--format must be csv (got "${o.format}")`, 'format');
+      const filter = suppressionFilter(o);
+      await withContext(c, async ({ store }) => { await writeSuppressionCsv(store, filter, process.stdout); });
+    });
   cmd.command('remove <address>').description('remove an address from the list')
     .option('--scope <domain>', 'only the entry for this sender domain (default: every entry)')
     .action(async (address: string, o: { scope?: string }, c: Command) => withContext(c, async ({ store }) => {

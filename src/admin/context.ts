@@ -1,0 +1,51 @@
+/**
+ * admin/context — what the admin API's routes are given by the daemon, and the small
+ * schema pieces several route files share. Everything is read through functions so a
+ * SIGHUP reload (new token, new limits) applies to the next request.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Store } from '../spool/types.js';
+import type { DnsClient } from '../delivery/dns.js';
+import type { QueueController } from './queue-ops.js';
+
+export interface AdminDeps {
+  store: Store;
+  /** the running scheduler, or undefined when delivery is disabled */
+  scheduler: () => QueueController | undefined;
+  /** the daemon's life-cycle state */
+  state: () => string;
+  /** the current configuration (it changes on SIGHUP: the token applies at once) */
+  config: () => Config;
+  log: Logger;
+  /** the daemon's DNS client, for domain checks and records on demand */
+  dns?: () => DnsClient | undefined;
+  /** ports the SMTP listeners are bound to (0 for one that is not), for /healthz */
+  smtpPorts?: () => number[];
+}
+
+/** What a route file builds its routes from. */
+export interface ApiContext extends AdminDeps {
+  startedAt: () => number;
+}
+
+export const VERSION: string = (() => {
+  try {
+    // dist/src/admin/context.js → the package root
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+/** ms since the epoch → ISO 8601; null stays null. */
+export function iso(ms: number): string;
+export function iso(ms: number | null | undefined): string | null;
+export function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}
+
+export const isoTime = z.string().describe('ISO 8601 time (UTC)');
+export const deletedSchema = z.object({ deleted: z.literal(true) });

@@ -1,0 +1,69 @@
+/**
+ * admin/idempotency — the send API's `Idempotency-Key` header (after the IETF httpapi
+ * draft): the first successful response to a key is stored for 24 hours, and a request
+ * that repeats the key within that time gets the same response (with
+ * `Idempotent-Replayed: true`) without sending again.
+ *
+ *   same key, same request, first one finished  → the stored response
+ *   same key while the first is still running   → 409 (retry later)
+ *   same key, another request body              → 422 MTA_ERR_IDEMPOTENCY
+ *
+ * Only successes are stored: a refused request may be corrected and retried with the
+ * same key. Keys are per account; the API has one account today (the admin token).
+ *
+ * Caveat: the key is written right after the message's durable commit, not in the same
+ * transaction, so a crash between the two lets one retry send again (at-least-once, as
+ * for delivery).
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { ApiStore } from '../spool/types.js';
+import { MtaError } from '../util/errors.js';
+import { Reply } from './router.js';
+
+export const KEY_TTL_MS = 24 * 3600_000;
+export const ACCOUNT = 'default';
+const HEADER = 'idempotency-key';
+
+export function fingerprint(...parts: (string | Buffer)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) { h.update(p); h.update('\0'); }
+  return h.digest('hex');
+}
+
+/** The key of a request, if it has one; a malformed key is a 400. */
+export function idempotencyKey(req: IncomingMessage): string | undefined {
+  const v = req.headers[HEADER];
+  if (v === undefined) return undefined;
+  const key = Array.isArray(v) ? v.join(',') : v;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new MtaError('MTA_ERR_INVALID', 'Idempotency-Key must be 1 to 255 visible ASCII characters', 'Idempotency-Key');
+  return key;
+}
+
+export class Idempotency {
+  private readonly running = new Set<string>();
+
+  constructor(private readonly store: ApiStore, private readonly now: () => number = Date.now) {}
+
+  /** Runs `fn` once per key; `print` is the request's fingerprint. */
+  async run(key: string | undefined, print: string, fn: () => Promise<Reply>): Promise<Reply> {
+    if (key === undefined) return fn();
+    const seen = await this.store.getIdempotency(ACCOUNT, key, this.now() - KEY_TTL_MS);
+    if (seen) {
+      if (seen.fingerprint !== print) throw new MtaError('MTA_ERR_IDEMPOTENCY', 'this Idempotency-Key was used for a different request in the last 24 hours', 'Idempotency-Key');
+      return new Reply(seen.status, JSON.parse(seen.response) as unknown, { 'idempotent-replayed': 'true' });
+    }
+    if (this.running.has(key)) throw new MtaError('MTA_ERR_STATE', 'a request with this Idempotency-Key is still being processed; retry shortly', 'Idempotency-Key');
+    this.running.add(key);
+    try {
+      const reply = await fn();
+      if (reply.status >= 200 && reply.status < 300) {
+        const t = this.now();
+        await this.store.saveIdempotency({ account: ACCOUNT, key, fingerprint: print, status: reply.status, response: JSON.stringify(reply.body), createdAt: t }, t - KEY_TTL_MS);
+      }
+      return reply;
+    } finally {
+      this.running.delete(key);
+    }
+  }
+}

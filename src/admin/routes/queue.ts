@@ -1,0 +1,124 @@
+/**
+ * admin/routes/queue — the queue over the API: recipients by state and domain, one
+ * message with its headers, recipients and events, the summary, and operator control
+ * (flush, retry, hold, release, delete) acting through the running scheduler so it takes
+ * effect at once. admin/queue-ops.ts does the work, as for `mta queue ...`.
+ */
+import { z } from 'zod';
+import { RECIPIENT_STATES, type RecipientState } from '../../spool/states.js';
+import type { QueueEntry, QueueTarget } from '../../spool/types.js';
+import { normaliseDomain } from '../../util/address.js';
+import { MtaError } from '../../util/errors.js';
+import { defineRoute, type Route } from '../router.js';
+import { iso, isoTime, type ApiContext } from '../context.js';
+import { decodeCursor, pageQuery, pageSchema, toPage } from '../pagination.js';
+import { AGE_LABELS, flushTarget, messageWithHeaders, queueIdTarget, queueSummary, runQueueCommand, type QueueCommand } from '../queue-ops.js';
+
+const TAG = 'queue';
+const P = '/api/v1/queue';
+
+const state = z.enum(RECIPIENT_STATES as unknown as [RecipientState, ...RecipientState[]]);
+const idParam = z.strictObject({ id: z.string().min(1).max(64).describe('queue id') });
+
+const entrySchema = z.object({
+  recipient_id: z.number().int(),
+  queue_id: z.string(),
+  state,
+  sender: z.string(),
+  rcpt: z.string(),
+  domain: z.string(),
+  lane: z.enum(['trigger', 'batch']),
+  attempts: z.number().int(),
+  size: z.number().int(),
+  received_at: isoTime,
+  next_attempt_at: isoTime,
+  last_reply: z.string().nullable(),
+});
+
+function entryView(r: QueueEntry): z.input<typeof entrySchema> {
+  return {
+    recipient_id: r.recipientId, queue_id: r.queueId, state: r.state, sender: r.sender, rcpt: r.rcpt, domain: r.domain, lane: r.lane,
+    attempts: r.attempts, size: r.size, received_at: iso(r.receivedAt), next_attempt_at: iso(r.nextAttemptAt), last_reply: r.lastReply,
+  };
+}
+
+const messageSchema = z.object({
+  queue_id: z.string(), received_at: isoTime, sender: z.string(), auth_user: z.string().nullable(), client_ip: z.string().nullable(),
+  helo: z.string().nullable(), message_id: z.string(), subject: z.string().nullable(), size: z.number().int(),
+  lane: z.enum(['trigger', 'batch']), tag: z.string().nullable(),
+  headers: z.string().describe('the top-level header block as stored (CRLF line ends)'),
+  recipients: z.array(entrySchema),
+  events: z.array(z.object({
+    id: z.number().int(), at: isoTime, rcpt: z.string().nullable(), type: z.string(), detail: z.record(z.string(), z.unknown()),
+  })),
+});
+
+const countsSchema = z.object(Object.fromEntries(RECIPIENT_STATES.map((s) => [s, z.number().int()])) as Record<RecipientState, z.ZodNumber>);
+const affectedSchema = z.object({ affected: z.number().int().describe('recipients changed') });
+
+export function queueRoutes(ctx: ApiContext): Route[] {
+  const run = async (cmd: QueueCommand, target: QueueTarget, client: string): Promise<{ affected: number }> => {
+    const st = ctx.state();
+    if (st !== 'running' && st !== 'starting') throw new MtaError('MTA_ERR_STATE', `the daemon is ${st}; queue operations are refused`);
+    const affected = await runQueueCommand(ctx.store, ctx.scheduler(), cmd, target);
+    // Operator actions are worth one audit line each.
+    ctx.log.info({ op: cmd, target, affected, client }, 'queue operation');
+    return { affected };
+  };
+  const perMessage = (cmd: Exclude<QueueCommand, 'flush'>, summary: string): Route => defineRoute({
+    method: 'POST', path: `${P}/:id/${cmd}`, tag: TAG, summary, params: idParam, response: affectedSchema,
+    handler: async ({ params, client }) => run(cmd, queueIdTarget(params.id), client),
+  });
+  return [
+    defineRoute({
+      method: 'GET', path: P, tag: TAG, summary: 'List recipients in the spool, oldest first',
+      query: z.strictObject({ state: state.optional(), domain: z.string().max(253).optional().describe('recipient domain'), ...pageQuery }),
+      response: pageSchema(entrySchema),
+      handler: async ({ query }) => {
+        let domain: string | undefined;
+        if (query.domain !== undefined) {
+          domain = normaliseDomain(query.domain);
+          if (!domain) throw new MtaError('MTA_ERR_INVALID', `"${query.domain}" is not a valid domain name`, 'domain');
+        }
+        const after = decodeCursor(query.cursor, z.number().int());
+        const rows = await ctx.store.listQueue({ state: query.state, domain, after, limit: query.limit + 1 });
+        return toPage(rows, query.limit, (r) => r.recipientId, entryView);
+      },
+    }),
+    defineRoute({
+      method: 'GET', path: `${P}/summary`, tag: TAG, summary: 'Counts by state, and waiting mail per recipient domain and age (like qshape)',
+      response: z.object({
+        counts: countsSchema, waiting: z.number().int(), buckets: z.array(z.string()),
+        domains: z.array(z.object({
+          domain: z.string(), total: z.number().int(), queued: z.number().int(), sending: z.number().int(), deferred: z.number().int(),
+          held: z.number().int(), age: z.record(z.string(), z.number().int()).describe(`recipients per age bucket: ${AGE_LABELS.join(', ')}`),
+        })),
+      }),
+      handler: async () => { const s = await queueSummary(ctx.store); return { ...s, buckets: [...s.buckets] }; },
+    }),
+    defineRoute({
+      method: 'GET', path: `${P}/:id`, tag: TAG, summary: 'One message: envelope, headers, recipients and every event',
+      params: idParam, response: messageSchema,
+      handler: async ({ params }) => {
+        const { message: m, headers } = await messageWithHeaders(ctx.store, params.id);
+        const rcptOf = new Map(m.recipients.map((r) => [r.recipientId as number, r.rcpt]));
+        return {
+          queue_id: m.id, received_at: iso(m.receivedAt), sender: m.sender, auth_user: m.authUser, client_ip: m.clientIp, helo: m.helo,
+          message_id: m.messageId, subject: m.subject, size: m.size, lane: m.lane, tag: m.tag, headers,
+          recipients: m.recipients.map(entryView),
+          events: m.events.map((e) => ({ id: e.id, at: iso(e.at), rcpt: e.recipientId === null ? null : rcptOf.get(e.recipientId) ?? null, type: e.type, detail: e.detail })),
+        };
+      },
+    }),
+    defineRoute({
+      method: 'POST', path: `${P}/flush`, tag: TAG, summary: 'Try waiting mail now: everything ({}), one message ({"queue_id"}) or one recipient domain ({"domain"})',
+      body: z.strictObject({ queue_id: z.string().max(64).optional(), domain: z.string().max(253).optional() }),
+      response: affectedSchema,
+      handler: async ({ body, client }) => run('flush', flushTarget(body), client),
+    }),
+    perMessage('retry', 'Try one message now, whatever its next retry time'),
+    perMessage('hold', 'Hold a message: its queued and deferred recipients wait until released'),
+    perMessage('release', 'Release a held message: its recipients are queued for delivery now'),
+    perMessage('delete', 'Delete a message from the queue: its waiting recipients end as failed with a "deleted" event (no bounce)'),
+  ];
+}

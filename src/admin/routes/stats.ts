@@ -1,0 +1,48 @@
+/**
+ * admin/routes/stats — sending statistics over the API: the report `mta stats --json`
+ * prints (per day, sender domain, sender or tag; at most 31 days). stats/stats.ts does the
+ * work and checks the dates and filters.
+ */
+import { z } from 'zod';
+import { StatsService, STATS_GROUPS } from '../../stats/stats.js';
+import type { StatsGroup } from '../../spool/types.js';
+import { defineRoute, type Route } from '../router.js';
+import type { ApiContext } from '../context.js';
+
+const TAG = 'stats';
+
+const rowSchema = z.object({
+  key: z.string().describe('the day (YYYY-MM-DD), domain, sender or tag; TOTAL in total'),
+  requests: z.number().int(), delivered: z.number().int(), failed: z.number().int(), invalid: z.number().int(),
+  deferred: z.number().int(), expired: z.number().int(),
+  delivery_rate: z.number().describe('delivered / requests (0..1)'),
+  invalid_rate: z.number().describe('invalid / requests (0..1)'),
+});
+
+const day = z.string().max(32).describe('YYYY-MM-DD (UTC)');
+const groups = z.enum(STATS_GROUPS as unknown as [StatsGroup, ...StatsGroup[]]);
+
+export function statsRoutes(ctx: ApiContext): Route[] {
+  const stats = new StatsService(ctx.store);
+  return [
+    defineRoute({
+      method: 'GET', path: '/api/v1/stats', tag: TAG, summary: 'Sending statistics per day (UTC), domain, sender or tag (mta stats --json)',
+      description: 'At most 31 days in one query. Requests count on the UTC day the message was received, and so do its outcomes.',
+      query: z.strictObject({
+        from: day.optional().describe('first day, YYYY-MM-DD (default: to)'),
+        to: day.optional().describe('last day, YYYY-MM-DD (default: today)'),
+        domain: z.string().max(253).optional().describe('only mail from this sender domain'),
+        sender: z.string().max(320).optional().describe('only mail from this sender address'),
+        tag: z.string().max(256).optional().describe('only mail with this tag'),
+        by: groups.optional().describe('one row per day (default), domain, sender or tag'),
+      }),
+      response: z.object({
+        from: z.string(), to: z.string(), by: groups,
+        filter: z.object({ domain: z.string().optional(), sender: z.string().optional(), tag: z.string().optional() }),
+        rows: z.array(rowSchema),
+        total: rowSchema,
+      }),
+      handler: async ({ query }) => stats.query(query),
+    }),
+  ];
+}

@@ -1,0 +1,37 @@
+/**
+ * mta stats — daily sending statistics (requests, delivered, failed, invalid addresses,
+ * deferred, expired; delivery rate and invalid rate), per day or grouped by sender domain,
+ * sender or tag, over at most 31 days. Thin: stats/stats.ts does the work, for the API too.
+ *
+ *   DAY         REQUESTS  DELIVERED  FAILED  INVALID  DEFERRED  EXPIRED  DELIVERY_RATE  INVALID_RATE
+ *   2026-03-02  47        32         15      0        3         0        68.09%         0.00%
+ *   TOTAL       47        32         15      0        3         0        68.09%         0.00%
+ */
+import { Command } from 'commander';
+import { withContext } from '../context.js';
+import { print, printJson, table } from '../output.js';
+import { StatsService, STATS_GROUPS, type StatsReportRow } from '../../stats/stats.js';
+
+function percent(r: number): string { return `${(r * 100).toFixed(2)}%`; }
+
+const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'delivery_rate', 'invalid_rate'];
+
+export function statsCommand(): Command {
+  return new Command('stats').description('sending statistics per day (UTC), domain, sender or tag; at most 31 days at once')
+    .option('--from <date>', 'first day, YYYY-MM-DD (default: --to)')
+    .option('--to <date>', 'last day, YYYY-MM-DD (default: today)')
+    .option('--domain <domain>', 'only mail from this sender domain')
+    .option('--sender <address>', 'only mail from this sender address')
+    .option('--tag <tag>', 'only mail with this tag')
+    .option('--by <group>', `one row per ${STATS_GROUPS.join(' | ')}`, 'day')
+    .option('--json', 'JSON output')
+    .action(async (o: { from?: string; to?: string; domain?: string; sender?: string; tag?: string; by: string; json?: boolean }, c: Command) =>
+      withContext(c, async ({ store }) => {
+        const r = await new StatsService(store).query(o);
+        if (o.json) return printJson(r);
+        const shown = (x: StatsReportRow): Record<string, unknown> => ({ ...x, delivery_rate: percent(x.delivery_rate), invalid_rate: percent(x.invalid_rate) });
+        const rows = [...r.rows.map(shown), shown(r.total)];
+        print(r.rows.length === 0 ? `no mail from ${r.from} to ${r.to}` : table(rows, COLUMNS,
+          [r.by.toUpperCase(), 'REQUESTS', 'DELIVERED', 'FAILED', 'INVALID', 'DEFERRED', 'EXPIRED', 'DELIVERY_RATE', 'INVALID_RATE']));
+      }));
+}

@@ -1,0 +1,134 @@
+/**
+ * events/payload — the notification events and their wire form: the one documented event
+ * union that webhooks, statistics and the API share, how an event becomes a request body
+ * (JSON, or DirectMail's `key=value&...` form) and how the body is signed.
+ *
+ * Recipient events carry DirectMail's fields (env_id, msg_id, account, from, rcpt,
+ * recv_time, end_time, status, err_code, err_msg) plus ours (event, tag, attempts,
+ * bounce_category). Times are UTC and written "YYYY-MM-DD HH:mm:ss", DirectMail's form,
+ * in both formats so a receiver parses one shape.
+ *
+ * Pure functions only: the spool builds payloads inside its transactions with these, and
+ * must never wait on anything here.
+ */
+import { createHmac } from 'node:crypto';
+
+/** What happened to one recipient. `deleted` is an operator's `mta queue delete`. */
+export type RecipientEventName = 'delivered' | 'failed' | 'expired' | 'deferred' | 'deleted';
+/** What happened to a sending domain (the DNS self-checker). */
+export type DomainEventName = 'domain.dns_error' | 'domain.verified' | 'domain.dkim_rotated';
+/** `test` is sent by `mta webhook test` whatever the webhook's filter says. */
+export type WebhookEventName = RecipientEventName | DomainEventName | 'test';
+
+/** Events a webhook can subscribe to (its filter). */
+export const SUBSCRIBABLE_EVENTS: readonly Exclude<WebhookEventName, 'test'>[] = [
+  'delivered', 'failed', 'expired', 'deferred', 'deleted', 'domain.dns_error', 'domain.verified', 'domain.dkim_rotated',
+];
+
+export type DirectMailStatus = 0 | 2 | 3 | 4;
+
+export interface RecipientEventPayload {
+  event: RecipientEventName;
+  /** the queue id */
+  env_id: string;
+  /** the Message-ID header, without angle brackets (as DirectMail sends it) */
+  msg_id: string;
+  /** the authenticated user, else the envelope sender */
+  account: string;
+  from: string;
+  rcpt: string;
+  recv_time: string;
+  end_time: string;
+  /** 0 delivered, 2 invalid address, 3 rejected as spam, 4 failed (or not yet delivered) */
+  status: DirectMailStatus;
+  /** the remote reply's code; null when no reply decided (operator delete) */
+  err_code: number | null;
+  err_msg: string;
+  tag: string | null;
+  attempts: number;
+  /** the classification of a non-delivery (user_unknown, spam_block, ...); null when delivered */
+  bounce_category: string | null;
+}
+
+export interface DomainEventPayload {
+  event: DomainEventName;
+  domain: string;
+  time: string;
+  [detail: string]: unknown;
+}
+
+export interface TestEventPayload { event: 'test'; webhook_id: number; time: string }
+
+export type WebhookPayload = RecipientEventPayload | DomainEventPayload | TestEventPayload;
+
+export type WebhookFormat = 'json' | 'form';
+
+/** "YYYY-MM-DD HH:mm:ss" in UTC. */
+export function formatTime(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+export interface RecipientEventInput {
+  event: RecipientEventName;
+  queueId: string;
+  messageId: string;
+  authUser: string | null;
+  sender: string;
+  rcpt: string;
+  receivedAt: number;
+  at: number;
+  reply: string;
+  /** the outcome detail's DirectMail status and category (delivery/classify.ts) */
+  status: unknown;
+  category: unknown;
+  attempts: number;
+  tag: string | null;
+}
+
+export function recipientPayload(i: RecipientEventInput): RecipientEventPayload {
+  const code = /^(\d{3})\b/.exec(i.reply)?.[1];
+  const status: DirectMailStatus = i.event === 'delivered' ? 0 : i.status === 2 || i.status === 3 ? i.status : 4;
+  return {
+    event: i.event,
+    env_id: i.queueId,
+    msg_id: i.messageId.replace(/^\s*<|>\s*$/g, ''),
+    account: i.authUser ?? i.sender,
+    from: i.sender,
+    rcpt: i.rcpt,
+    recv_time: formatTime(i.receivedAt),
+    end_time: formatTime(i.at),
+    status,
+    err_code: code ? Number(code) : null,
+    err_msg: i.reply,
+    tag: i.tag,
+    attempts: i.attempts,
+    bounce_category: i.event === 'delivered' || typeof i.category !== 'string' ? null : i.category,
+  };
+}
+
+export function domainPayload(e: { type: DomainEventName; domain: string; at: number; detail: Record<string, unknown> }): DomainEventPayload {
+  return { ...e.detail, event: e.type, domain: e.domain, time: formatTime(e.at) };
+}
+
+/**
+ * The request body. `form` writes every field as `key=value` in payload order; null is an
+ * empty value and nested values (a domain event's failing checks) are JSON text.
+ */
+export function encodeBody(payload: WebhookPayload, format: WebhookFormat): { body: string; contentType: string } {
+  if (format === 'json') return { body: JSON.stringify(payload), contentType: 'application/json' };
+  const form = new URLSearchParams();
+  for (const [k, v] of Object.entries(payload)) {
+    form.append(k, v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  }
+  return { body: form.toString(), contentType: 'application/x-www-form-urlencoded' };
+}
+
+/** X-Mta-Signature: hex HMAC-SHA256 over `${timestamp}.${body}` with the webhook's secret. */
+export function sign(secret: string, timestamp: number, body: string): string {
+  return createHmac('sha256', secret).update(`${timestamp}.${body}`, 'utf8').digest('hex');
+}
+
+/** Whether a webhook's filter ('*' or a list) takes this event; `test` always passes. */
+export function filterAccepts(filter: '*' | readonly string[], event: WebhookEventName): boolean {
+  return event === 'test' || filter === '*' || filter.includes(event);
+}

@@ -1,0 +1,101 @@
+/**
+ * spool/sqlite-notify — what a recorded outcome means for statistics and webhooks, applied
+ * inside the transaction that records it (never afterwards, so a crash cannot separate
+ * them). Called by sqlite-queue.ts for every outcome that applied and every operator
+ * delete, and by sqlite-domains.ts for domain events.
+ *
+ *   delivered → delivered++          failed, status 2 → invalid++     failed → failed++
+ *   expired   → expired++            deleted (operator) → failed++
+ *   deferred  → deferred++ and an event for a recipient's first deferral only; after that
+ *               an event at most once an hour per recipient (no counter)
+ *
+ * Mail from the null sender (our own DSNs) is nobody's account: no counters, no events.
+ */
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.js';
+import type { DomainEvent, RecipientOutcome } from './types.js';
+import type { RecipientId } from '../util/ids.js';
+import type { SqliteWebhooks } from './sqlite-webhooks.js';
+import { statsKey, type SqliteStats, type StatsCounter } from './sqlite-stats.js';
+import { assertNever } from '../util/errors.js';
+import { domainPayload, recipientPayload, type DomainEventName, type RecipientEventName } from '../events/payload.js';
+
+/** A recipient that keeps deferring is reported again after this long. */
+export const DEFERRED_EVENT_INTERVAL_MS = 60 * 60 * 1000;
+
+interface Meta {
+  rcpt: string; attempts: number; deferred_event_at: number | null; queue_id: string;
+  sender: string; auth_user: string | null; msg_id: string; tag: string | null; received_at: number;
+}
+
+export class SqliteNotify {
+  private readonly st: Record<string, Statement>;
+
+  constructor(db: Db, private readonly hooks: SqliteWebhooks, private readonly stats: SqliteStats) {
+    this.st = {
+      meta: db.prepare(`SELECT r.rcpt, r.attempts, r.deferred_event_at, r.message_id AS queue_id, m.sender, m.auth_user,
+                               m.message_id AS msg_id, m.tag, m.received_at
+                        FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?`),
+      deferredAt: db.prepare('UPDATE recipients SET deferred_event_at = ? WHERE id = ?'),
+    };
+  }
+
+  /** Counts accepted recipients (intake's group commit). */
+  accepted(sender: string, receivedAt: number, tag: string | null, recipients: number): void {
+    if (sender !== '') this.stats.bump(statsKey(sender, receivedAt, tag), 'requests', recipients);
+  }
+
+  /** One outcome that applied (the recipient row already carries it). */
+  outcome(o: RecipientOutcome): void {
+    const m = this.st['meta']!.get(o.recipientId) as Meta | undefined;
+    if (!m || m.sender === '') return;
+    const key = statsKey(m.sender, m.received_at, m.tag);
+    let notify = true;
+    if (o.kind === 'deferred') {
+      const first = m.deferred_event_at === null;
+      notify = first || o.at - m.deferred_event_at! >= DEFERRED_EVENT_INTERVAL_MS;
+      if (first) this.stats.bump(key, 'deferred');
+      if (notify) this.st['deferredAt']!.run(o.at, o.recipientId);
+    } else {
+      this.stats.bump(key, counterOf(o.kind, o.detail['status']));
+    }
+    if (notify) this.emit(o.kind, m, o.at, o.reply, o.detail['status'], o.detail['category']);
+  }
+
+  /** An operator deleted a waiting recipient: it ends as failed. */
+  deleted(id: RecipientId, at: number, reply: string): void {
+    const m = this.st['meta']!.get(id) as Meta | undefined;
+    if (!m || m.sender === '') return;
+    this.stats.bump(statsKey(m.sender, m.received_at, m.tag), 'failed');
+    this.emit('deleted', m, at, reply, 4, 'deleted');
+  }
+
+  /** After the caller's commit: wakes the webhook dispatcher if anything was enqueued. */
+  signal(): void { this.hooks.signal(); }
+
+  domainEvent(e: DomainEvent): void {
+    if (!isDomainEventName(e.type)) return;
+    this.hooks.enqueue(e.type, domainPayload({ type: e.type, domain: e.domain, at: e.at, detail: e.detail }), null, e.at);
+  }
+
+  private emit(event: RecipientEventName, m: Meta, at: number, reply: string, status: unknown, category: unknown): void {
+    const payload = recipientPayload({
+      event, queueId: m.queue_id, messageId: m.msg_id, authUser: m.auth_user, sender: m.sender, rcpt: m.rcpt,
+      receivedAt: m.received_at, at, reply, status, category, attempts: m.attempts, tag: m.tag,
+    });
+    this.hooks.enqueue(event, payload, m.sender, at);
+  }
+}
+
+function counterOf(kind: Exclude<RecipientOutcome['kind'], 'deferred'>, status: unknown): StatsCounter {
+  switch (kind) {
+    case 'delivered': return 'delivered';
+    case 'expired': return 'expired';
+    case 'failed': return status === 2 ? 'invalid' : 'failed';
+    default: return assertNever(kind, 'outcome kind');
+  }
+}
+
+function isDomainEventName(t: string): t is DomainEventName {
+  return t === 'domain.dns_error' || t === 'domain.verified' || t === 'domain.dkim_rotated';
+}

@@ -1,0 +1,212 @@
+/**
+ * spool/sqlite-webhooks — the SQLite side of `WebhookStore`: webhooks, the durable outbox
+ * and the attempt log. `enqueue` runs inside the caller's transaction (the one recording an
+ * outcome or a domain check), so an event exists exactly when what it reports does; the
+ * caller calls `signal()` after its commit to wake the dispatcher.
+ *
+ * Targeting (DirectMail's rule): the enabled sender-level webhooks of the message's sender
+ * if there are any, else the enabled account-level ones; then each webhook's filter.
+ * Domain events go to account-level webhooks only.
+ *
+ * A claimed row keeps its state and gets a lease (`claimed_until`): a crash leaves it
+ * pending, and start-up voids the leases, so nothing claimed is ever lost.
+ *
+ * A failed POST holds back the webhook's other waiting events until its retry time (no
+ * attempt counted), so one dead endpoint costs one timeout per retry, not one per event,
+ * and cannot fill every dispatcher slot while other webhooks wait.
+ */
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.js';
+import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types.js';
+import { filterAccepts, type WebhookEventName, type WebhookFormat, type WebhookPayload } from '../events/payload.js';
+
+interface HookRow { id: number; url: string; sender: string | null; events: string; format: WebhookFormat; secret: string; created_at: number; disabled: number }
+
+function parseFilter(text: string): '*' | WebhookEventName[] {
+  if (text === '*') return '*';
+  try {
+    const v = JSON.parse(text) as unknown;
+    return Array.isArray(v) ? (v.filter((x) => typeof x === 'string') as WebhookEventName[]) : '*';
+  } catch {
+    return '*';
+  }
+}
+
+function toRecord(r: HookRow): WebhookRecord {
+  return {
+    id: r.id, url: r.url, sender: r.sender, events: parseFilter(r.events), format: r.format, secret: r.secret,
+    createdAt: r.created_at, disabled: r.disabled === 1,
+  };
+}
+
+export class SqliteWebhooks {
+  private readonly st: Record<string, Statement>;
+  private readonly observers = new Set<() => void>();
+  /** rows enqueued since the last signal() */
+  private enqueued = 0;
+  /** parsed filters by their stored text: parsing once per outcome would be waste */
+  private readonly filters = new Map<string, '*' | WebhookEventName[]>();
+
+  constructor(private readonly db: Db) {
+    const p = (sql: string): Statement => db.prepare(sql);
+    this.st = {
+      insHook: p(`INSERT INTO webhooks (url, sender, events, format, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+      getHook: p('SELECT * FROM webhooks WHERE id = ?'),
+      listHooks: p(`SELECT w.*,
+                      (SELECT COUNT(*) FROM webhook_outbox o WHERE o.webhook_id = w.id AND o.state IN ('pending','failed')) AS backlog,
+                      (SELECT COUNT(*) FROM webhook_outbox o WHERE o.webhook_id = w.id AND o.state = 'dead') AS dead
+                    FROM webhooks w ORDER BY w.id`),
+      backlogOf: p(`SELECT COUNT(*) AS n FROM webhook_outbox WHERE webhook_id = ? AND state IN ('pending','failed')`),
+      delHook: p('DELETE FROM webhooks WHERE id = ?'),
+      senderTargets: p(`SELECT id, sender, events FROM webhooks WHERE disabled = 0 AND (sender IS NULL OR sender = ?)`),
+      accountTargets: p(`SELECT id, sender, events FROM webhooks WHERE disabled = 0 AND sender IS NULL`),
+      insOutbox: p(`INSERT INTO webhook_outbox (webhook_id, event, payload, created_at, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`),
+      due: p(`SELECT o.id, o.webhook_id, o.event, o.payload, o.attempts, o.created_at, w.url, w.secret, w.format
+              FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
+              WHERE o.state IN ('pending','failed') AND o.next_attempt_at <= ? AND (o.claimed_until IS NULL OR o.claimed_until <= ?)
+                AND w.disabled = 0
+              ORDER BY o.next_attempt_at, o.id LIMIT ?`),
+      lease: p('UPDATE webhook_outbox SET claimed_until = ? WHERE id = ?'),
+      nextDue: p(`SELECT MIN(MAX(o.next_attempt_at, COALESCE(o.claimed_until, 0))) AS t
+                  FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
+                  WHERE o.state IN ('pending','failed') AND w.disabled = 0`),
+      insAttempt: p(`INSERT INTO webhook_attempts (webhook_id, outbox_id, event, at, status, error, duration_ms)
+                     VALUES (@webhookId, @outboxId, @event, @at, @status, @error, @durationMs)`),
+      moveOn: p(`UPDATE webhook_outbox SET state = @state, attempts = attempts + 1, next_attempt_at = @next, claimed_until = NULL,
+                 last_status = @last, updated_at = @at WHERE id = @id`),
+      holdBack: p(`UPDATE webhook_outbox SET next_attempt_at = @next
+                   WHERE webhook_id = @hook AND id != @id AND state IN ('pending','failed') AND next_attempt_at < @next
+                     AND (claimed_until IS NULL OR claimed_until <= @at)`),
+      release: p('UPDATE webhook_outbox SET claimed_until = NULL WHERE id = ?'),
+      recover: p('UPDATE webhook_outbox SET claimed_until = NULL WHERE claimed_until IS NOT NULL'),
+      attemptsAll: p('SELECT * FROM webhook_attempts ORDER BY id DESC LIMIT ?'),
+      attemptsOf: p('SELECT * FROM webhook_attempts WHERE webhook_id = ? ORDER BY id DESC LIMIT ?'),
+      backlog: p('SELECT state, COUNT(*) AS n FROM webhook_outbox GROUP BY state'),
+    };
+  }
+
+  // ---- enqueueing, inside the caller's transaction ----
+
+  private filterOf(text: string): '*' | WebhookEventName[] {
+    let f = this.filters.get(text);
+    if (!f) { f = parseFilter(text); if (this.filters.size < 1000) this.filters.set(text, f); }
+    return f;
+  }
+
+  /** Queues `payload` for the webhooks that take it; `sender` null means a domain event. */
+  enqueue(event: WebhookEventName, payload: WebhookPayload, sender: string | null, at: number): number {
+    const rows = (sender === null ? this.st['accountTargets']!.all() : this.st['senderTargets']!.all(sender.toLowerCase())) as
+      { id: number; sender: string | null; events: string }[];
+    const senderLevel = rows.filter((r) => r.sender !== null);
+    const targets = senderLevel.length > 0 ? senderLevel : rows;
+    let n = 0;
+    let json: string | undefined;
+    for (const t of targets) {
+      if (!filterAccepts(this.filterOf(t.events), event)) continue;
+      json ??= JSON.stringify(payload);
+      this.st['insOutbox']!.run(t.id, event, json, at, at, at);
+      n++;
+    }
+    this.enqueued += n;
+    return n;
+  }
+
+  /** After the commit: wakes the dispatcher if anything was enqueued. */
+  signal(): void {
+    if (this.enqueued === 0) return;
+    this.enqueued = 0;
+    for (const o of this.observers) {
+      try { o(); } catch { /* an observer must not undo a commit */ }
+    }
+  }
+
+  onEnqueued(observer: () => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  // ---- webhooks ----
+
+  add(w: Omit<WebhookRecord, 'id' | 'disabled'>): WebhookRecord {
+    const events = w.events === '*' ? '*' : JSON.stringify(w.events);
+    const id = Number(this.st['insHook']!.run(w.url, w.sender?.toLowerCase() ?? null, events, w.format, w.secret, w.createdAt).lastInsertRowid);
+    return this.get(id)!;
+  }
+
+  get(id: number): WebhookRecord | undefined {
+    const r = this.st['getHook']!.get(id) as HookRow | undefined;
+    return r ? toRecord(r) : undefined;
+  }
+
+  list(): WebhookListRow[] {
+    return (this.st['listHooks']!.all() as (HookRow & { backlog: number; dead: number })[])
+      .map((r) => ({ ...toRecord(r), backlog: r.backlog, dead: r.dead }));
+  }
+
+  remove(id: number): { removed: boolean; dropped: number } {
+    return this.db.transaction(() => {
+      const dropped = (this.st['backlogOf']!.get(id) as { n: number }).n;
+      // The outbox and the log go with it (ON DELETE CASCADE).
+      const removed = this.st['delHook']!.run(id).changes > 0;
+      return { removed, dropped: removed ? dropped : 0 };
+    }).immediate();
+  }
+
+  // ---- the dispatcher's side ----
+
+  claim(now: number, limit: number, leaseMs: number): OutboxItem[] {
+    return this.db.transaction(() => {
+      const rows = this.st['due']!.all(now, now, limit) as {
+        id: number; webhook_id: number; event: WebhookEventName; payload: string; attempts: number; created_at: number;
+        url: string; secret: string; format: WebhookFormat;
+      }[];
+      for (const r of rows) this.st['lease']!.run(now + leaseMs, r.id);
+      return rows.map((r) => ({
+        id: r.id, webhookId: r.webhook_id, url: r.url, secret: r.secret, format: r.format, event: r.event,
+        payload: JSON.parse(r.payload) as Record<string, unknown>, attempts: r.attempts, createdAt: r.created_at,
+      }));
+    }).immediate();
+  }
+
+  nextDueAt(): number | undefined {
+    return (this.st['nextDue']!.get() as { t: number | null }).t ?? undefined;
+  }
+
+  record(a: Omit<WebhookAttempt, 'id'>, next?: OutboxNext): void {
+    this.db.transaction(() => {
+      // Removed while its request was in flight: nothing left to log or move on.
+      if (!this.st['getHook']!.get(a.webhookId)) return;
+      this.st['insAttempt']!.run(a);
+      if (a.outboxId === null || !next) return;
+      const last = a.status !== null ? `HTTP ${a.status}` : a.error;
+      this.st['moveOn']!.run({
+        id: a.outboxId, state: next.state, next: next.state === 'failed' ? next.nextAttemptAt : a.at, last, at: a.at,
+      });
+      if (next.state === 'failed') this.st['holdBack']!.run({ hook: a.webhookId, id: a.outboxId, next: next.nextAttemptAt, at: a.at });
+    }).immediate();
+  }
+
+  release(ids: readonly number[]): void {
+    this.db.transaction(() => { for (const id of ids) this.st['release']!.run(id); }).immediate();
+  }
+
+  recover(): number {
+    return this.st['recover']!.run().changes;
+  }
+
+  attempts(f: { webhookId?: number; limit?: number }): WebhookAttempt[] {
+    const limit = Math.min(Math.max(f.limit ?? 50, 1), 10_000);
+    const rows = (f.webhookId !== undefined ? this.st['attemptsOf']!.all(f.webhookId, limit) : this.st['attemptsAll']!.all(limit)) as {
+      id: number; webhook_id: number; outbox_id: number | null; event: string; at: number; status: number | null; error: string | null; duration_ms: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id, webhookId: r.webhook_id, outboxId: r.outbox_id, event: r.event, at: r.at, status: r.status, error: r.error, durationMs: r.duration_ms,
+    }));
+  }
+
+  backlog(): Record<WebhookOutboxState, number> {
+    const out: Record<WebhookOutboxState, number> = { pending: 0, delivered: 0, failed: 0, dead: 0 };
+    for (const r of this.st['backlog']!.all() as { state: WebhookOutboxState; n: number }[]) out[r.state] = r.n;
+    return out;
+  }
+}
