@@ -59,3 +59,28 @@ t.test('100,000 deferred recipients: the ready set stays bounded', async (t) => 
   const next = await store.nextDueAt();
   t.ok(next !== undefined && next > Date.now() + 30 * 60_000, 'next attempt about an hour away');
 });
+
+t.test('a full ready set of slow batch mail does not hold back trigger mail', async (t) => {
+  const w: World = await startWorld('ready_set_size = 10\nmax_connections_per_domain = 1\n');
+  t.teardown(() => w.stop());
+  const slow = await w.addDomain('slow.test', 45, { dataDelayMs: 300 });
+  const fast = await w.addDomain('fast.test', 46);
+  const store = w.daemon.daemon.store;
+  const commit = (to: string, lane: 'trigger' | 'batch'): Promise<void> => {
+    const body = Buffer.from(`From: app@example.com\r\nTo: ${to}\r\nSubject: ${lane}\r\nMessage-ID: <${to}>\r\n\r\nhi\r\n`);
+    return store.commitIncoming({
+      id: newQueueId(), receivedAt: Date.now(), sender: 'app@example.com', authUser: 'app@example.com', clientIp: '127.0.0.1',
+      helo: 't', messageId: `<${to}>`, subject: lane, size: body.length, lane, tag: null, chunks: [body], recipients: [to],
+    });
+  };
+  await Promise.all(Array.from({ length: 30 }, (_, i) => commit(`b${i}@slow.test`, 'batch')));
+  // The ready set is full (10 claimed, none finished) when the login code arrives.
+  await w.waitFor('the campaign to start', () => slow.current >= 1 && w.daemon.daemon.scheduler!.readyCount === 10);
+  await commit('login@fast.test', 'trigger');
+  await w.waitFor('the login code', () => fast.messages.length === 1);
+  t.ok(slow.messages.length < 30, `the trigger message went out while the campaign was still running (${slow.messages.length}/30 delivered)`);
+  const sched = w.daemon.daemon.scheduler!;
+  t.ok(sched.readyMax > 10, `claimed through the trigger reserve beyond ready_set_size (max ${sched.readyMax})`);
+  t.ok(sched.readyMax <= 10 + 100, 'and within size + reserve');
+  await w.waitFor('the campaign to finish', () => slow.messages.length === 30, 60_000);
+});

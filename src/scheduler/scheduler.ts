@@ -96,6 +96,7 @@ export class Scheduler {
           this.dispatch();
           if (rows.length < limit) break;
         }
+        await this.claimTriggerReserve();
       } while (this.again && this.state === 'running');
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'scheduler could not read the spool; trying again in 1s');
@@ -104,6 +105,23 @@ export class Scheduler {
       this.refilling = false;
     }
     if (this.state === 'running') await this.armTimer(retryIn);
+  }
+
+  /**
+   * A full ready set must not hold back a login code behind a campaign: trigger mail may
+   * use a reserve beyond ready_set_size (a tenth of it, at least 100 recipients).
+   */
+  private async claimTriggerReserve(): Promise<void> {
+    const cap = this.config.delivery.readySetSize;
+    const ceiling = cap + Math.max(100, Math.floor(cap / 10));
+    while (this.state === 'running' && this.ready >= cap && this.ready < ceiling) {
+      const limit = Math.min(ceiling - this.ready, CLAIM_BATCH);
+      const rows = await this.store.claimDue({ now: Date.now(), limit, triggerOnly: true });
+      if (rows.length === 0) return;
+      this.enqueue(rows);
+      this.dispatch();
+      if (rows.length < limit) return;
+    }
   }
 
   private async armTimer(forced?: number): Promise<void> {

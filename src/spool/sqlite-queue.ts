@@ -73,11 +73,11 @@ export class SqliteQueue implements QueueStore {
     };
   }
 
-  async claimDue(req: { now: number; limit: number; excludeDomains?: readonly string[] }): Promise<QueueEntry[]> {
+  async claimDue(req: { now: number; limit: number; excludeDomains?: readonly string[]; triggerOnly?: boolean }): Promise<QueueEntry[]> {
     const exclude = JSON.stringify(req.excludeDomains ?? []);
     return this.db.transaction(() => {
       const rows = this.st['dueTrigger']!.all(req.now, exclude, req.limit) as RecipientRow[];
-      if (rows.length < req.limit) rows.push(...(this.st['dueBatch']!.all(req.now, exclude, req.limit - rows.length) as RecipientRow[]));
+      if (rows.length < req.limit && !req.triggerOnly) rows.push(...(this.st['dueBatch']!.all(req.now, exclude, req.limit - rows.length) as RecipientRow[]));
       const claimed: QueueEntry[] = [];
       for (const r of rows) {
         if (this.st['markSending']!.run(req.now, r.id).changes === 1) claimed.push(toEntry({ ...r, state: 'sending' }));
