@@ -17,8 +17,8 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { Senders } from '../accounts/senders.js';
 import { Suppression } from '../suppression/suppression.js';
 import { receiveMessage } from '../intake/intake.js';
-import { intakeRefusal, senderRefusal } from '../submission/policy.js';
-import { REPLIES, type ReplyName } from '../submission/replies.js';
+import { intakeRefusal, senderRefusal, tagCheck } from '../submission/policy.js';
+import { REPLIES, type Reply as SmtpReply, type ReplyName } from '../submission/replies.js';
 import type { SenderRecord } from '../spool/types.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError, type ErrorCode } from '../util/errors.js';
@@ -39,13 +39,13 @@ export interface PreparedSend {
 /** The HTTP side of each refusal; 422 unless listed. */
 const STATUS: Partial<Record<ReplyName, [number, ErrorCode]>> = {
   TOO_BIG: [413, 'MTA_ERR_TOO_LARGE'], HEADER_TOO_BIG: [413, 'MTA_ERR_TOO_LARGE'],
-  IP_NOT_ALLOWED: [403, 'MTA_ERR_FORBIDDEN'], DAILY_QUOTA: [429, 'MTA_ERR_REFUSED'], MONTHLY_QUOTA: [429, 'MTA_ERR_REFUSED'],
+  UNKNOWN_TAG: [400, 'MTA_ERR_INVALID'], IP_NOT_ALLOWED: [403, 'MTA_ERR_FORBIDDEN'], DAILY_QUOTA: [429, 'MTA_ERR_REFUSED'], MONTHLY_QUOTA: [429, 'MTA_ERR_REFUSED'],
   NO_STORAGE: [503, 'MTA_ERR_UNAVAILABLE'], LOCAL_ERROR: [503, 'MTA_ERR_UNAVAILABLE'], SHUTTING_DOWN: [503, 'MTA_ERR_UNAVAILABLE'],
 };
 
 function replyLine(name: ReplyName, detail?: string): { code: number; reason: string } {
-  const r = REPLIES[name];
-  return { code: r.code, reason: `${r.enhanced} ${r.text}${detail ? `: ${detail}` : ''}` };
+  const r: SmtpReply = REPLIES[name];
+  return { code: r.code, reason: `${r.enhanced} ${r.text}${detail ? `${r.sep ?? ': '}${detail}` : ''}` };
 }
 
 /** A refusal as SMTP would have answered it, counted in the metrics. */
@@ -128,12 +128,13 @@ export class SendService {
     const result = await receiveMessage(source, {
       sender: p.sender.address, recipients: p.accepted, authUser: p.sender.address, clientIp: client, clientHostname: null,
       helo: null, protocol: 'HTTP', lane: p.sender.type === 'trigger' ? 'trigger' : 'batch',
-    }, { maxMessageSize: config.smtp.maxMessageSize, maxHeaderSize: config.smtp.maxHeaderSize, hostname: config.hostname }, this.ctx.store);
+    }, { maxMessageSize: config.smtp.maxMessageSize, maxHeaderSize: config.smtp.maxHeaderSize, hostname: config.hostname,
+      checkTag: tagCheck(this.ctx.store, () => this.ctx.config()) }, this.ctx.store);
     const logBase = { client_ip: client, user: p.sender.address, rcpts: p.accepted, endpoint, duration_ms: Date.now() - started };
     if (!result.ok) {
       const r = intakeRefusal(result);
       this.ctx.log[r.reply === 'LOCAL_ERROR' || r.reply === 'NO_STORAGE' ? 'error' : 'info']({ ...logBase, result: 'refused', reason: result.detail, reply: REPLIES[r.reply].code }, 'api send');
-      throw refusal(r.reply, { detail: r.detail });
+      throw refusal(r.reply, { detail: r.detail, ...(r.reply === 'UNKNOWN_TAG' ? { field: 'tag' } : {}) });
     }
     metrics.accepted.inc({ source: 'api' });
     metrics.apiSends.inc({ endpoint });

@@ -31,6 +31,8 @@ import { sendRoutes } from './routes/send.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { statsRoutes } from './routes/stats.js';
 import { messageRoutes } from './routes/messages.js';
+import { templateRoutes } from './routes/templates.js';
+import { listRoutes } from './routes/lists.js';
 
 export type { AdminDeps } from './context.js';
 
@@ -54,6 +56,8 @@ export class AdminServer {
       ...webhookRoutes(ctx),
       ...statsRoutes(ctx),
       ...messageRoutes(ctx),
+      ...templateRoutes(ctx),
+      ...listRoutes(ctx),
     );
   }
 

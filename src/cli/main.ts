@@ -14,6 +14,9 @@ import { doctorCommand } from './commands/doctor.js';
 import { webhookCommand } from './commands/webhook.js';
 import { statsCommand } from './commands/stats.js';
 import { logCommand } from './commands/log.js';
+import { listCommand } from './commands/list.js';
+import { tagCommand } from './commands/tag.js';
+import { templateCommand } from './commands/template.js';
 import { isMtaError } from '../util/errors.js';
 import { ConfigError } from '../config/config.js';
 
@@ -33,6 +36,8 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (s, write) => write(`mta: ${s.replace(/^error: /, '')}`) });
   for (const c of [startCommand(), configCommand(), domainCommand(), senderCommand(), suppressionCommand(), queueCommand(), statusCommand(), doctorCommand()]) program.addCommand(c);
   for (const c of [webhookCommand(), statsCommand(), logCommand()]) program.addCommand(c);
+  program.addCommand(listCommand());
+  for (const c of [tagCommand(), templateCommand()]) program.addCommand(c);
   addConfigOption(program);
   program.exitOverride();
   for (const c of program.commands) { c.exitOverride(); for (const s of c.commands) s.exitOverride(); }

@@ -84,6 +84,10 @@ export interface Config {
   webhooks: { concurrency: number; timeoutMs: number; maxAgeMs: number; retryScheduleMs: number[]; retryJitter: number };
   /** send details (finished messages, events, webhook logs) and daily statistics are purged on purgeSchedule */
   retention: { detailsMs: number; statisticsMs: number; purgeSchedule: string };
+  /** autoCreate: an unknown tag on a message creates it instead of refusing the message */
+  tags: { autoCreate: boolean };
+  /** maxBodySize: bytes of HTML (and of text) per template; requireApproval: only approved templates send */
+  templates: { maxBodySize: number; requireApproval: boolean };
 }
 
 export interface Shaping {
@@ -287,6 +291,8 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       detailsMs: parseDuration(c.retention.details)!, statisticsMs: parseDuration(c.retention.statistics)!,
       purgeSchedule: c.retention.purge_schedule,
     },
+    tags: { autoCreate: c.tags.auto_create },
+    templates: { maxBodySize: parseSize(c.templates.max_body_size)!, requireApproval: c.templates.require_approval },
   };
 }
 

@@ -152,6 +152,13 @@ export const configSchema = z.strictObject({
     retry_schedule: z.array(duration).min(1).default(['30s', '1m', '2m', '4m', '8m', '16m', '32m', '1h']),
     retry_jitter: z.number().min(0).max(1).default(0.2),
   }).prefault({}),
+  tags: z.strictObject({
+    auto_create: z.boolean().default(false),
+  }).prefault({}),
+  templates: z.strictObject({
+    max_body_size: size.default('28KB'),
+    require_approval: z.boolean().default(true),
+  }).prefault({}),
   retention: z.strictObject({
     details: duration.refine((v) => (parseDuration(v) ?? Infinity) >= 3_600_000, { message: 'must be at least "1h"' }).default('30d'),
     statistics: duration.refine((v) => (parseDuration(v) ?? Infinity) >= 86_400_000, { message: 'must be at least "1d"' }).default('90d'),

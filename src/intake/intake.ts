@@ -28,11 +28,15 @@ export interface IntakeEnvelope {
   lane: Lane;
 }
 
-export interface IntakeLimits { maxMessageSize: number; maxHeaderSize: number; hostname: string }
+export interface IntakeLimits {
+  maxMessageSize: number; maxHeaderSize: number; hostname: string;
+  /** The tag policy (submission/policy.ts tagCheck): undefined admits the message's tag, a string refuses it with that detail. */
+  checkTag?: ((tag: string) => Promise<string | undefined>) | undefined;
+}
 
 export type IntakeResult =
   | { ok: true; queueId: QueueId; size: number; messageId: string }
-  | { ok: false; reason: GuardViolation | 'header-too-big' | 'bad-mime' | 'from' | 'store'; detail: string; fromProblem?: FromProblem; error?: unknown };
+  | { ok: false; reason: GuardViolation | 'header-too-big' | 'bad-mime' | 'from' | 'tag' | 'store'; detail: string; fromProblem?: FromProblem; error?: unknown };
 
 class HeaderPolicy extends Transform {
   fromProblem: FromProblem | undefined;
@@ -117,6 +121,13 @@ export function receiveMessage(
       }
       if (policy.fromProblem) {
         return resolve({ ok: false, reason: 'from', detail: describeFromProblem(policy.fromProblem), fromProblem: policy.fromProblem });
+      }
+      if (policy.tag !== null && limits.checkTag) {
+        let refused: string | undefined;
+        try { refused = await limits.checkTag(policy.tag); } catch (error) {
+          return resolve({ ok: false, reason: 'store', detail: (error as Error).message, error });
+        }
+        if (refused !== undefined) return resolve({ ok: false, reason: 'tag', detail: refused });
       }
       const msg: IncomingMessage = {
         id: queueId, receivedAt: now.getTime(), sender: env.sender, authUser: env.authUser, clientIp: env.clientIp,

@@ -194,4 +194,46 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX api_idempotency_age ON api_idempotency(created_at);
   `,
+  // 6: tags (labels for mail, statistics filter) and templates (draft → approved | rejected).
+  `
+  CREATE TABLE tags (
+    name        TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE templates (
+    name          TEXT PRIMARY KEY,
+    subject       TEXT NOT NULL,
+    from_name     TEXT,
+    html          TEXT NOT NULL,
+    text          TEXT,                    -- NULL: generated from the HTML when rendered
+    state         TEXT NOT NULL CHECK (state IN ('draft','approved','rejected')),
+    reject_reason TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  // 7: recipient lists (name and alias address unique) and their members, keyed by the
+  // normalised address; \`columns\` is the union of variable names imported, for export.
+  // \`import_id\` marks the import that last wrote a member (duplicates within one file).
+  `
+  CREATE TABLE lists (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    alias       TEXT NOT NULL UNIQUE,      -- canonical (lower-case) address
+    description TEXT,
+    columns     TEXT NOT NULL DEFAULT '[]',-- JSON array of variable names, in first-seen order
+    created_at  INTEGER NOT NULL
+  );
+
+  CREATE TABLE list_members (
+    list_id    INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    address    TEXT NOT NULL,              -- canonical (lower-case) address
+    variables  TEXT NOT NULL DEFAULT '{}', -- JSON object: UserName, NickName, ... (not EAddr)
+    updated_at INTEGER NOT NULL,
+    import_id  TEXT,
+    PRIMARY KEY (list_id, address)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -24,6 +24,10 @@ import { SqliteWebhooks } from './sqlite-webhooks.js';
 import { SqliteStats } from './sqlite-stats.js';
 import { SqliteNotify } from './sqlite-notify.js';
 import { SqliteApi } from './sqlite-api.js';
+import { SqliteLists } from './sqlite-lists.js';
+import type { ListMember, ListRecord, MemberWrite } from './types.js';
+import { SqliteTemplates } from './sqlite-templates.js';
+import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
 import type {
   OutboxItem, OutboxNext, PurgeResult, SendDetail, SendDetailFilter, StatsQuery, StatsRow, WebhookAttempt, WebhookListRow,
@@ -62,6 +66,8 @@ export class SqliteStore implements Store {
   private readonly stats: SqliteStats;
   private readonly notify: SqliteNotify;
   private readonly api: SqliteApi;
+  private readonly lists: SqliteLists;
+  private readonly templates: SqliteTemplates;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     return new SqliteStore(openDatabase(dataDir), opts);
@@ -107,6 +113,8 @@ export class SqliteStore implements Store {
     this.queue = new SqliteQueue(db, this.notify);
     this.domainChecks = new SqliteDomains(db, this.notify);
     this.api = new SqliteApi(db);
+    this.lists = new SqliteLists(db);
+    this.templates = new SqliteTemplates(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => this.writeIncoming(batch),
       { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 },
@@ -311,6 +319,27 @@ export class SqliteStore implements Store {
   async getIdempotency(account: string, key: string, notBefore: number): Promise<IdempotencyRecord | undefined> { return this.api.get(account, key, notBefore); }
   async saveIdempotency(rec: IdempotencyRecord, expireBefore: number): Promise<boolean> { return this.api.save(rec, expireBefore); }
   async probeWritable(): Promise<void> { this.api.probeWritable(); }
+
+  // ---- recipient lists (spool/sqlite-lists.ts) ----
+  async addList(l: { name: string; alias: string; description: string | null; createdAt: number }): Promise<void> { this.lists.add(l); }
+  async getList(name: string): Promise<ListRecord | undefined> { return this.lists.get(name); }
+  async listLists(): Promise<ListRecord[]> { return this.lists.list(); }
+  async removeList(name: string): Promise<boolean> { return this.lists.remove(name); }
+  async upsertListMembers(list: string, importId: string, columns: readonly string[], rows: readonly { address: string; variables: Record<string, string> }[], now: number): Promise<MemberWrite[]> {
+    return this.lists.upsert(list, importId, columns, rows, now);
+  }
+  async listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]> { return this.lists.members(list, opts); }
+
+  // ---- tags and templates (spool/sqlite-templates.ts) ----
+  async addTag(t: TagRecord): Promise<boolean> { return this.templates.addTag(t); }
+  async getTag(name: string): Promise<TagRecord | undefined> { return this.templates.getTag(name); }
+  async listTags(): Promise<TagRecord[]> { return this.templates.listTags(); }
+  async removeTag(name: string): Promise<boolean> { return this.templates.removeTag(name); }
+  async addTemplate(t: TemplateRecord): Promise<boolean> { return this.templates.addTemplate(t); }
+  async getTemplate(name: string): Promise<TemplateRecord | undefined> { return this.templates.getTemplate(name); }
+  async listTemplates(): Promise<TemplateRecord[]> { return this.templates.listTemplates(); }
+  async updateTemplate(t: TemplateRecord): Promise<boolean> { return this.templates.updateTemplate(t); }
+  async removeTemplate(name: string): Promise<boolean> { return this.templates.removeTemplate(name); }
 
   async close(): Promise<void> {
     this.intake.flush();

@@ -373,6 +373,75 @@ export interface ApiStore {
   probeWritable(): Promise<void>;
 }
 
-export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore {
+// ---- tags and templates (templates/) ----
+
+export interface TagRecord { name: string; description: string; createdAt: number }
+
+export type TemplateState = 'draft' | 'approved' | 'rejected';
+
+export interface TemplateRecord {
+  name: string;
+  subject: string;
+  fromName: string | null;
+  html: string;
+  /** null: generated from the HTML when rendered */
+  text: string | null;
+  state: TemplateState;
+  rejectReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface TemplateStore {
+  /** false when the tag exists already */
+  addTag(t: TagRecord): Promise<boolean>;
+  getTag(name: string): Promise<TagRecord | undefined>;
+  listTags(): Promise<TagRecord[]>;
+  removeTag(name: string): Promise<boolean>;
+  /** false when the name is taken */
+  addTemplate(t: TemplateRecord): Promise<boolean>;
+  getTemplate(name: string): Promise<TemplateRecord | undefined>;
+  listTemplates(): Promise<TemplateRecord[]>;
+  /** Replaces every field but name and createdAt; false when there is no such template. */
+  updateTemplate(t: TemplateRecord): Promise<boolean>;
+  removeTemplate(name: string): Promise<boolean>;
+}
+
+// ---- recipient lists (lists/) ----
+
+export interface ListRecord {
+  name: string;
+  /** canonical (lower-case) alias address */
+  alias: string;
+  description: string | null;
+  /** variable names seen in imports, first-seen order (EAddr not included) */
+  columns: string[];
+  createdAt: number;
+  /** member count (getList, listLists) */
+  members: number;
+}
+
+export interface ListMember { address: string; variables: Record<string, string>; updatedAt: number }
+
+/** What one row of an upsert did: new member, updated member, or a second row for an address already written by this import. */
+export type MemberWrite = 'inserted' | 'updated' | 'duplicate';
+
+export interface ListStore {
+  addList(l: { name: string; alias: string; description: string | null; createdAt: number }): Promise<void>;
+  getList(name: string): Promise<ListRecord | undefined>;
+  listLists(): Promise<ListRecord[]>;
+  /** Removes the list with its members. */
+  removeList(name: string): Promise<boolean>;
+  /**
+   * Writes members in one transaction: a new address is inserted, one written before by
+   * another import is updated (variables replaced), one already written by `importId` is a
+   * duplicate and left alone. `columns` are merged into the list's. One status per row.
+   */
+  upsertListMembers(list: string, importId: string, columns: readonly string[], rows: readonly { address: string; variables: Record<string, string> }[], now: number): Promise<MemberWrite[]>;
+  /** Members by address, after the cursor. */
+  listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]>;
+}
+
+export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore {
   close(): Promise<void>;
 }

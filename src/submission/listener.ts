@@ -19,7 +19,7 @@ import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, type ReplyName } from './repl
 import { receiveMessage, type IntakeResult } from '../intake/intake.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
-import { intakeRefusal, senderRefusal } from './policy.js';
+import { intakeRefusal, senderRefusal, tagCheck } from './policy.js';
 import { countRejection, metrics } from '../metrics/metrics.js';
 
 interface SessionState {
@@ -254,7 +254,8 @@ export class SubmissionService {
       sender: sender?.address ?? '', recipients, authUser: sender?.address ?? null, clientIp: session.remoteAddress,
       clientHostname: session.clientHostname, helo: session.hostNameAppearsAs ?? null,
       protocol: session.transmissionType || 'ESMTPA', lane: sender?.type === 'trigger' ? 'trigger' : 'batch',
-    }, { maxMessageSize: this.config.smtp.maxMessageSize, maxHeaderSize: this.config.smtp.maxHeaderSize, hostname: this.config.hostname },
+    }, { maxMessageSize: this.config.smtp.maxMessageSize, maxHeaderSize: this.config.smtp.maxHeaderSize, hostname: this.config.hostname,
+      checkTag: tagCheck(this.deps.store, () => this.config) },
     this.deps.store);
     const logBase = {
       client_ip: session.remoteAddress, user: sender?.address, sender: sender?.address, rcpts: recipients,

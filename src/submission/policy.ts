@@ -9,6 +9,7 @@ import type { Config } from '../config/config.js';
 import type { SenderRecord, Store } from '../spool/types.js';
 import type { IntakeResult } from '../intake/intake.js';
 import type { ReplyName } from './replies.js';
+import { Tags } from '../templates/tags.js';
 
 export interface Refusal { reply: ReplyName; detail?: string | undefined }
 
@@ -31,6 +32,15 @@ export async function senderRefusal(store: Pick<Store, 'getDomain' | 'getDomainC
   return { reply: 'DOMAIN_NOT_VERIFIED', detail: `${sender.domain}: ${what} (run "mta domain check ${sender.domain}")` };
 }
 
+/**
+ * The tag check intake applies to a message's X-Mta-Tag (SMTP) or `tag` (send API): known
+ * tags pass; unknown ones are refused (UNKNOWN_TAG) unless `[tags] auto_create`.
+ */
+export function tagCheck(store: Pick<Store, 'addTag' | 'getTag' | 'listTags' | 'removeTag'>, config: () => Config): (tag: string) => Promise<string | undefined> {
+  const tags = new Tags(store);
+  return (tag) => tags.admit(tag, config().tags.autoCreate);
+}
+
 /** The reply for a message intake refused; the detail is only shown where it helps the sender. */
 export function intakeRefusal(result: Extract<IntakeResult, { ok: false }>): Refusal {
   const reply = ((): ReplyName => {
@@ -40,6 +50,7 @@ export function intakeRefusal(result: Extract<IntakeResult, { ok: false }>): Ref
       case 'header-too-big': return 'HEADER_TOO_BIG';
       case 'bad-mime': return 'BAD_MIME';
       case 'from': return 'FROM_REFUSED';
+      case 'tag': return 'UNKNOWN_TAG';
       case 'store': return isNoSpace(result.error) ? 'NO_STORAGE' : 'LOCAL_ERROR';
     }
   })();

@@ -4,7 +4,8 @@
  * (DirectMail), because users search their logs for them.
  */
 
-export interface Reply { code: number; enhanced: string; text: string }
+/** sep: between text and detail (default ": ") */
+export interface Reply { code: number; enhanced: string; text: string; sep?: string }
 
 export const REPLIES = {
   AUTH_FAILED:        { code: 535, enhanced: '5.7.8', text: 'Authentication failure' },
@@ -30,6 +31,7 @@ export const REPLIES = {
   NO_STORAGE:         { code: 452, enhanced: '4.3.1', text: 'Insufficient system storage, try again later' },
   LOCAL_ERROR:        { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' },
   SHUTTING_DOWN:      { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
+  UNKNOWN_TAG:        { code: 550, enhanced: '5.7.1', text: 'Unknown tag', sep: ' ' },
   QUEUED:             { code: 250, enhanced: '2.0.0', text: 'Ok: queued as' },
 } as const satisfies Record<string, Reply>;
 
@@ -40,7 +42,7 @@ export class SmtpReplyError extends Error {
   readonly responseCode: number;
   constructor(readonly reply: ReplyName, detail?: string) {
     const r: Reply = REPLIES[reply];
-    super(`${r.enhanced} ${r.text}${detail ? `: ${detail}` : ''}`);
+    super(`${r.enhanced} ${r.text}${detail ? `${r.sep ?? ': '}${detail}` : ''}`);
     this.responseCode = r.code;
   }
 }

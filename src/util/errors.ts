@@ -26,6 +26,10 @@ export const ERRORS = {
   MTA_ERR_UNSUPPORTED_MEDIA: 'unsupported request content type',
   MTA_ERR_REFUSED: 'the message was refused',
   MTA_ERR_IDEMPOTENCY: 'idempotency key reused for a different request',
+  MTA_ERR_TEMPLATE: 'template is not valid',
+  MTA_ERR_TEMPLATE_SIZE: 'template body exceeds templates.max_body_size',
+  MTA_ERR_TEMPLATE_VAR: 'variables used by the template are missing',
+  MTA_ERR_TEMPLATE_STATE: 'operation not allowed in the template\'s state',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -38,6 +38,8 @@ export async function startDaemon(extraToml = '', opts: { listeners?: string; do
   // and without an explicit [dns] the resolver is a closed loopback port.
   if (!/^\[delivery\]/m.test(withDomains)) withDomains += '\n[delivery]\nenabled = false\n';
   if (!/^\[dns\]/m.test(withDomains)) withDomains += '\n[dns]\nservers = ["127.0.0.1:1"]\n';
+  // Tests tag mail freely: unknown tags are created unless a test sets [tags] itself.
+  if (!/^\[tags\]/m.test(withDomains)) withDomains += '\n[tags]\nauto_create = true\n';
   // Several daemons run at once (and test files in parallel): the admin API takes any free port.
   if (!/^\[admin\]/m.test(withDomains)) withDomains += '\n[admin]\nlisten = "127.0.0.1:0"\n';
   const configPath = join(dir, 'mta.toml');

@@ -1,0 +1,411 @@
+/**
+ * bench/run — `npm run bench [-- options]`: end-to-end throughput of mta on this machine,
+ * and of Postfix configured as a plain relay to the same sink when asked.
+ *
+ *   npm run bench                          scenario (a), mta only
+ *   npm run bench -- --compare postfix     the same load through Postfix too, and the ratio
+ *   npm run bench -- --scenario d          another scenario (a–e, see bench/scenarios.ts)
+ *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR  --keep  --mta-toml TEXT
+ *            --quiet-wait S (60: before each run, wait up to S seconds for other processes to go quiet)
+ *
+ * One run: a DNS server on 127.0.0.1 (test/helpers/dns-server.ts, compiled) that gives the
+ * recipient domains an MX on 127.0.0.2, a sink there (Postfix's smtp-sink, or
+ * bench/own-sink.ts), our daemon as a child (bin/mta start) with a bench config in a temp
+ * dir, and the load generator (bench/smtp-load.ts: 20 sessions, AUTH PLAIN, pipelining).
+ * The clock runs from the first connection until the sink has every message. Nothing
+ * leaves loopback. No assertions: it prints a table, and exits non-zero only when a run
+ * could not complete.
+ */
+import { parseArgs } from 'node:util';
+import { mkdtempSync, mkdirSync, rmSync, readdirSync, chmodSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { startDnsServer, type TestDnsServer } from '../test/helpers/dns-server.js';
+import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { newQueueId } from '../src/util/ids.js';
+import { runLoad, percentile, type LoadResult } from './smtp-load.js';
+import { startOwnSink, startSmtpSink, type Sink } from './sinks.js';
+import { ensurePostfixPackage, startPostfix } from './postfix.js';
+import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
+import { SCENARIOS, SINK_DOMAIN, domainsOf, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
+import { summariseProfile, formatProfile } from './cpuprofile.js';
+import type { ProbeReport } from './probe.js';
+import { watchForeignLoad, waitQuiet } from './machine.js';
+
+const SINK_HOST = '127.0.0.2';
+const RUN_LIMIT_MS = 10 * 60_000;
+
+interface Row {
+  scenario: ScenarioId;
+  system: string;
+  messages: number;
+  recipients: number;
+  seconds: number;
+  e2eRate: number;
+  acceptRate: number;
+  p50: number;
+  p99: number;
+  peakRssMb: number;
+  batches: string;
+  /** CPU used by processes that are not part of the run, in cores (0–2) */
+  foreign: number;
+  notes: string[];
+}
+
+const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+
+function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntil(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return Date.now();
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Per-scenario message factory: headers differ per message, the body is built once. */
+function messageFactory(s: Scenario, runId: string): (i: number) => Buffer {
+  const line = 'The quick brown fox jumps over the lazy dog; pack my box with five dozen\r\n';
+  const date = new Date().toUTCString().replace('GMT', '+0000');
+  const headerLen = 330;
+  const body = Buffer.from(line.repeat(Math.max(1, Math.ceil((s.size - headerLen) / line.length))), 'latin1');
+  return (i) => {
+    const rcpts = recipientsOf(s, i);
+    const to = rcpts.length === 1 ? `<${rcpts[0]}>` : 'undisclosed-recipients:;';
+    const head = `From: Bench <${SENDER}>\r\nTo: ${to}\r\nSubject: bench ${runId} message ${i}\r\nDate: ${date}\r\n` +
+      `Message-ID: <${i}.${runId}@bench.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n` +
+      'Content-Transfer-Encoding: 7bit\r\n\r\n';
+    return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+  };
+}
+
+function zoneFor(s: Scenario, dns: TestDnsServer, dkim?: { selector: string; publicKey: string }): void {
+  dns.set(`mx.${SINK_DOMAIN}`, { A: [SINK_HOST] });
+  for (const d of [...domainsOf(s), 'bench.test']) dns.set(d, { MX: [{ preference: 10, exchange: `mx.${SINK_DOMAIN}` }] });
+  if (dkim) dns.set(`${dkim.selector}._domainkey.bench.test`, { TXT: [`v=DKIM1; k=rsa; p=${dkim.publicKey}`] });
+}
+
+function startSink(s: Scenario, port: number): Promise<Sink> {
+  return s.sink === 'smtp-sink' ? startSmtpSink(SINK_HOST, port) : startOwnSink(SINK_HOST, port, s.odds ?? {});
+}
+
+function batchText(p: ProbeReport | undefined): string {
+  if (!p || p.commits === 0) return '-';
+  return `${(p.messages / p.commits).toFixed(1)} avg, ${p.maxBatch} max`;
+}
+
+function histogram(p: ProbeReport): string {
+  const buckets: [string, number, number][] = [['1', 1, 1], ['2-3', 2, 3], ['4-7', 4, 7], ['8-15', 8, 15], ['16-31', 16, 31], ['32+', 32, Infinity]];
+  return buckets.map(([label, lo, hi]) => {
+    let n = 0;
+    for (const [size, count] of Object.entries(p.sizes)) if (Number(size) >= lo && Number(size) <= hi) n += count;
+    return `${label}: ${n}`;
+  }).join(', ');
+}
+
+function loadNotes(r: LoadResult): string[] {
+  const notes: string[] = [];
+  if (r.refused) notes.push(`${r.refused} refused at submission: ${[...r.refusals].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
+  if (r.errors.length) notes.push(`${r.errors.length} sessions failed: ${r.errors.slice(0, 3).join('; ')}`);
+  return notes;
+}
+
+interface World { dir: string; dns: TestDnsServer }
+
+async function runMta(s: Scenario, w: World, o: { messages: number; sessions: number; cpuProf?: string; extraToml?: string }): Promise<Row> {
+  const dir = join(w.dir, `mta-${Date.now()}`);
+  const setup: MtaSetup = {
+    dir, smtpPort: await freePort(), adminPort: await freePort(), sinkPort: await freePort(SINK_HOST), dnsServer: w.dns.server,
+    delivery: s.delivery.join('\n'), maxRecipients: Math.max(100, s.recipientsPerMessage), extraToml: o.extraToml,
+  };
+  mkdirSync(dir, { recursive: true });
+  const config = writeConfig(setup);
+  const dkim = createSenderThroughCli(config);
+  zoneFor(s, w.dns, dkim);
+  const sink = await startSink(s, setup.sinkPort);
+  let mta: RunningMta | undefined;
+  try {
+    mta = await startMta(setup, config, o.cpuProf ? { cpuProfDir: o.cpuProf } : {});
+    const runId = Date.now().toString(36);
+    const watch = watchForeignLoad(() => []);
+    const started = Date.now();
+    const load = runLoad({
+      host: '127.0.0.1', port: setup.smtpPort, sessions: o.sessions, messages: o.messages, ehlo: 'load.bench.test',
+      auth: { user: SENDER, pass: PASSWORD }, from: SENDER, recipients: (i) => recipientsOf(s, i), message: messageFactory(s, runId),
+    });
+    let loadDone = false;
+    const result = await load.finally(() => { loadDone = true; });
+    const m = mta;
+    const finished = await waitUntil('delivery of every message', async () => {
+      if (!loadDone) return false;
+      switch (s.done) {
+        case 'sink-messages': return sink.messages() >= result.accepted * s.recipientsPerMessage;
+        case 'sink-recipients': return sink.recipients() >= result.accepted * s.recipientsPerMessage;
+        case 'spool-final': {
+          const q = await m.summary();
+          return q.waiting === 0;
+        }
+      }
+    }, RUN_LIMIT_MS, s.done === 'spool-final' ? 250 : 20);
+    const seconds = (finished - started) / 1000;
+    const machine = watch.stop();
+    const notes = loadNotes(result);
+    notes.push(`load average at the end: ${machine.loadAvg}`);
+    if (s.done === 'spool-final') {
+      const q = await m.summary();
+      notes.push(`final states: ${Object.entries(q.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')} (DSNs included)`);
+      notes.push(`sink accepted ${sink.messages()} transactions`);
+    }
+    // The probe's last report is written at exit; RSS must be read before it.
+    const peakRss = m.peakRss();
+    await m.stop();
+    const probe = m.probe();
+    if (probe?.commits) notes.push(`intake commits: ${probe.commits} for ${probe.messages} messages (${histogram(probe)}); ${(probe.commitMs / Math.max(probe.commits, 1)).toFixed(2)} ms per commit avg, ${probe.maxCommitMs.toFixed(1)} max`);
+    const row: Row = {
+      scenario: s.id, system: 'mta', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
+      e2eRate: (s.done === 'spool-final' ? result.accepted : result.accepted * s.recipientsPerMessage) / seconds,
+      acceptRate: result.accepted / ((result.lastAccept - started) / 1000),
+      p50: percentile(result.latencies, 50), p99: percentile(result.latencies, 99),
+      peakRssMb: peakRss / 1048576, batches: batchText(probe), foreign: machine.foreignCores, notes,
+    };
+    return row;
+  } finally {
+    await mta?.stop();
+    await sink.stop();
+    if (o.cpuProf && mta) {
+      const files = readdirSync(o.cpuProf).filter((f) => f.endsWith('.cpuprofile')).sort();
+      const last = files[files.length - 1];
+      if (last) {
+        log(`\ncpu profile of the daemon: ${join(o.cpuProf, last)}`);
+        log(formatProfile(summariseProfile(join(o.cpuProf, last))));
+      }
+    }
+  }
+}
+
+async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions: number }): Promise<Row> {
+  const dir = join(w.dir, `postfix-${Date.now()}`);
+  const sinkPort = await freePort(SINK_HOST);
+  const sink = await startSink(s, sinkPort);
+  const port = await freePort();
+  const pf = startPostfix(dir, port, SINK_HOST, sinkPort, { fastRetry: s.done === 'spool-final' });
+  let peak = 0;
+  const sample = (): void => {
+    let sum = 0;
+    for (const pid of pf.pids()) sum += procStatusBytes(pid, 'VmRSS');
+    peak = Math.max(peak, sum);
+  };
+  const sampler = setInterval(sample, 200);
+  try {
+    await waitPort(port, 10_000);
+    const runId = Date.now().toString(36);
+    const watch = watchForeignLoad(() => pf.pids().slice(0, 1));
+    const started = Date.now();
+    let loadDone = false;
+    const result = await runLoad({
+      host: '127.0.0.1', port, sessions: o.sessions, messages: o.messages, ehlo: 'load.bench.test',
+      from: SENDER, recipients: (i) => recipientsOf(s, i), message: messageFactory(s, runId),
+    }).finally(() => { loadDone = true; });
+    const finished = await waitUntil('delivery of every message', () => {
+      if (!loadDone) return false;
+      switch (s.done) {
+        case 'sink-messages': return sink.messages() >= result.accepted;
+        case 'sink-recipients': return sink.recipients() >= result.accepted * s.recipientsPerMessage;
+        case 'spool-final': return pf.queued() === 0;
+      }
+    }, RUN_LIMIT_MS, s.done === 'spool-final' ? 250 : 20);
+    sample();
+    const seconds = (finished - started) / 1000;
+    const machine = watch.stop();
+    const notes = loadNotes(result);
+    notes.push(`load average at the end: ${machine.loadAvg}`);
+    notes.push('peak RSS: sum of the VmRSS of all Postfix processes, sampled every 200 ms');
+    if (s.done === 'spool-final') notes.push(`sink accepted ${sink.messages()} transactions`);
+    return {
+      scenario: s.id, system: 'postfix', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
+      e2eRate: (s.done === 'spool-final' ? result.accepted : result.accepted * s.recipientsPerMessage) / seconds,
+      acceptRate: result.accepted / ((result.lastAccept - started) / 1000),
+      p50: percentile(result.latencies, 50), p99: percentile(result.latencies, 99),
+      peakRssMb: peak / 1048576, batches: '-', foreign: machine.foreignCores, notes,
+    };
+  } finally {
+    clearInterval(sampler);
+    pf.stop();
+    await sink.stop();
+  }
+}
+
+/** Scenario (e): the queue is written while nothing delivers, then the daemon starts with the sink up. */
+async function runDrain(s: Scenario, w: World, queued: number, o: { cpuProf?: string; extraToml?: string }): Promise<Row> {
+  const dir = join(w.dir, `mta-drain-${queued}-${Date.now()}`);
+  const setup: MtaSetup = {
+    dir, smtpPort: await freePort(), adminPort: await freePort(), sinkPort: await freePort(SINK_HOST), dnsServer: w.dns.server,
+    delivery: s.delivery.join('\n'), extraToml: o.extraToml,
+  };
+  mkdirSync(dir, { recursive: true });
+  const config = writeConfig(setup);
+  const dkim = createSenderThroughCli(config);
+  zoneFor(s, w.dns, dkim);
+  // The spool's own commit path (what intake calls after DATA), 1,000 messages per commit.
+  const t0 = Date.now();
+  const store = SqliteStore.open(join(dir, 'data'), { maxCommitBatch: 1000 });
+  const make = messageFactory(s, Date.now().toString(36));
+  for (let i = 0; i < queued;) {
+    const batch: Promise<void>[] = [];
+    for (const end = Math.min(queued, i + 1000); i < end; i++) {
+      const now = Date.now();
+      const id = newQueueId(now);
+      const raw = Buffer.concat([Buffer.from(`Received: from load.bench.test (127.0.0.1) by mta.bench.test with ESMTPA id ${id}\r\n`, 'latin1'), make(i)]);
+      batch.push(store.commitIncoming({
+        id, receivedAt: now, sender: SENDER, authUser: SENDER, clientIp: '127.0.0.1', helo: 'load.bench.test',
+        messageId: `<${i}@bench.test>`, subject: `bench message ${i}`, size: raw.length, lane: 'trigger', tag: null,
+        chunks: [raw], recipients: recipientsOf(s, i),
+      }));
+    }
+    await Promise.all(batch);
+  }
+  await store.close();
+  log(`  queued ${queued} messages in ${((Date.now() - t0) / 1000).toFixed(1)} s (sink down, daemon stopped)`);
+  const sink = await startSink(s, setup.sinkPort);
+  let mta: RunningMta | undefined;
+  try {
+    const watch = watchForeignLoad(() => []);
+    const started = Date.now();
+    mta = await startMta(setup, config, o.cpuProf ? { cpuProfDir: o.cpuProf } : {});
+    let maxRss = 0;
+    const m = mta;
+    const finished = await waitUntil('the queue to drain', () => {
+      maxRss = Math.max(maxRss, m.rss());
+      return sink.messages() >= queued;
+    }, Math.max(RUN_LIMIT_MS, queued * 10), 50);
+    const seconds = (finished - started) / 1000;
+    const machine = watch.stop();
+    return {
+      scenario: s.id, system: `mta, ${queued / 1000}k queued`, messages: queued, recipients: queued, seconds,
+      e2eRate: queued / seconds, acceptRate: NaN, p50: NaN, p99: NaN, peakRssMb: m.peakRss() / 1048576, batches: '-', foreign: machine.foreignCores,
+      notes: [`drain from daemon start to the last message at the sink; RSS sampled max ${(maxRss / 1048576).toFixed(0)} MB`],
+    };
+  } finally {
+    await mta?.stop();
+    await sink.stop();
+  }
+}
+
+function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '-';
+}
+
+function printTable(rows: Row[]): void {
+  const head = ['scenario', 'system', 'messages', 'seconds', 'msgs/s e2e', 'accepted/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'commit batch', 'other CPU'];
+  const body = rows.map((r) => [
+    r.scenario, r.system, r.recipients !== r.messages ? `${r.messages} (${r.recipients} rcpts)` : String(r.messages),
+    fmt(r.seconds, 1), fmt(r.e2eRate), fmt(r.acceptRate), fmt(r.p50, 1), fmt(r.p99, 1), fmt(r.peakRssMb), r.batches, fmt(r.foreign, 2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  console.log(line(head));
+  console.log(`|${widths.map((w, i) => (i < 2 ? ` ${'-'.repeat(w)} ` : ` ${'-'.repeat(w - 1)}: `)).join('|')}|`);
+  for (const b of body) console.log(line(b));
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', default: 'a' },
+      compare: { type: 'string' },
+      messages: { type: 'string' },
+      sessions: { type: 'string', default: '20' },
+      repeat: { type: 'string', default: '1' },
+      'cpu-prof': { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      'mta-toml': { type: 'string' },
+      'quiet-wait': { type: 'string', default: '60' },
+      help: { type: 'boolean', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--keep] [--mta-toml TEXT] [--quiet-wait SECONDS]');
+    for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
+    return 0;
+  }
+  const ids = (values.scenario ?? 'a').split(',') as ScenarioId[];
+  for (const id of ids) if (!SCENARIOS[id]) throw new Error(`unknown scenario "${id}" (a–e)`);
+  if (values.compare !== undefined && values.compare !== 'postfix') throw new Error('--compare takes "postfix"');
+  const compare = values.compare === 'postfix';
+  const sessions = Number(values.sessions);
+  const repeat = Math.max(1, Number(values.repeat));
+  const quiet = async (): Promise<void> => { await waitQuiet(Number(values['quiet-wait']) * 1000, 0.15, log); };
+  const extra = values['mta-toml'] ? { extraToml: values['mta-toml'].replace(/\\n/g, '\n') } : {};
+
+  ensurePostfixPackage(log);
+  const dir = mkdtempSync(join(tmpdir(), 'mta-bench-'));
+  chmodSync(dir, 0o755); // Postfix's unprivileged daemons must reach their queue below it
+  const dns = await startDnsServer({});
+  const w: World = { dir, dns };
+  const rows: Row[] = [];
+  try {
+    for (const id of ids) {
+      const s = SCENARIOS[id];
+      log(`scenario ${s.id}: ${s.title}`);
+      for (let k = 0; k < repeat; k++) {
+        if (s.queued) {
+          const sizes = values.messages ? [Number(values.messages)] : s.queued;
+          for (const q of sizes) {
+            await quiet();
+            log(`  mta: draining ${q} queued messages ...`);
+            rows.push(await runDrain(s, w, q, { ...extra, ...(values['cpu-prof'] ? { cpuProf: values['cpu-prof'] } : {}) }));
+          }
+          continue;
+        }
+        const messages = values.messages ? Number(values.messages) : s.messages;
+        await quiet();
+        log(`  mta: ${messages} messages over ${sessions} sessions ...`);
+        rows.push(await runMta(s, w, { messages, sessions, ...extra, ...(values['cpu-prof'] ? { cpuProf: values['cpu-prof'] } : {}) }));
+        if (compare && s.postfix) {
+          await quiet();
+          log(`  postfix: ${messages} messages over ${sessions} sessions ...`);
+          rows.push(await runPostfix(s, w, { messages, sessions }));
+        }
+      }
+    }
+  } finally {
+    await dns.close();
+    if (!values.keep) rmSync(dir, { recursive: true, force: true });
+    else log(`kept ${dir}`);
+  }
+  console.log('');
+  printTable(rows);
+  console.log('other CPU: cores used meanwhile by processes outside the run (0 = a quiet machine; above ~0.2 the row is disturbed)');
+  for (const r of rows) for (const n of r.notes) console.log(`  ${r.scenario}/${r.system}: ${n}`);
+  if (compare) {
+    for (const id of ids) {
+      const ours = rows.filter((r) => r.scenario === id && r.system === 'mta');
+      const theirs = rows.filter((r) => r.scenario === id && r.system === 'postfix');
+      if (!ours.length || !theirs.length) continue;
+      const mean = (xs: Row[]): number => xs.reduce((a, r) => a + r.e2eRate, 0) / xs.length;
+      console.log(`\nscenario ${id}: mta / postfix end to end = ${(mean(ours) / mean(theirs)).toFixed(2)}× ` +
+        `(${fmt(mean(ours))} vs ${fmt(mean(theirs))} ${SCENARIOS[id].recipientsPerMessage > 1 ? 'recipients' : 'msgs'}/s${ours.length > 1 ? `, means of ${ours.length} runs` : ''}; goal 2×)`);
+    }
+  }
+  console.log(`\n${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores`);
+  return 0;
+}
+
+main().then((code) => { process.exitCode = code; }, (e: unknown) => {
+  process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 1;
+});

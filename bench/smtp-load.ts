@@ -1,0 +1,200 @@
+/**
+ * bench/smtp-load — the load generator: N concurrent SMTP sessions (AUTH PLAIN when asked;
+ * smtp-source cannot authenticate) that send a fixed number of messages as fast as the
+ * server answers. Commands are pipelined (RFC 2920: MAIL, RCPT..., DATA in one write), the
+ * way a busy application's client talks. For each accepted message it records the accept
+ * latency: from writing the final "<CRLF>.<CRLF>" to reading the 250.
+ *
+ * Deliberately small and allocation-light so that it, not the server, is never the
+ * bottleneck on a 2-core machine shared with the server and the sink.
+ */
+import { connect, type Socket } from 'node:net';
+
+export interface LoadOptions {
+  host: string;
+  port: number;
+  sessions: number;
+  messages: number;
+  ehlo: string;
+  auth?: { user: string; pass: string };
+  from: string;
+  recipients(i: number): string[];
+  /** the complete message i, CRLF line ends, dot-stuffed, ending in CRLF (without the final dot) */
+  message(i: number): Buffer;
+  /** give up on a session that gets no reply for this long */
+  timeoutMs?: number;
+}
+
+export interface LoadResult {
+  started: number;
+  /** when the last 250 arrived (ms, Date.now()) */
+  lastAccept: number;
+  accepted: number;
+  refused: number;
+  /** first reply text of each kind of refusal → count */
+  refusals: Map<string, number>;
+  /** accept latencies of the accepted messages, ms */
+  latencies: Float64Array;
+  /** session-level failures (connect, auth, timeouts) */
+  errors: string[];
+}
+
+interface Reply { code: number; text: string }
+
+class Client {
+  private buf = '';
+  private readonly waiting: ((r: Reply) => void)[] = [];
+  private readonly ready: Reply[] = [];
+  private lines: string[] = [];
+  private closedWith: string | undefined;
+
+  private constructor(private readonly sock: Socket, private readonly timeoutMs: number) {
+    sock.setNoDelay(true);
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => this.onData(d));
+    const close = (why: string): void => {
+      this.closedWith ??= why;
+      for (const w of this.waiting.splice(0)) w({ code: 0, text: why });
+    };
+    sock.on('error', (e) => close(`socket error: ${e.message}`));
+    sock.on('close', () => close('connection closed'));
+  }
+
+  static open(host: string, port: number, timeoutMs: number): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ host, port });
+      s.once('connect', () => { s.removeListener('error', reject); resolve(new Client(s, timeoutMs)); });
+      s.once('error', reject);
+    });
+  }
+
+  private onData(d: string): void {
+    this.buf += d;
+    let i: number;
+    while ((i = this.buf.indexOf('\r\n')) >= 0) {
+      const line = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 2);
+      this.lines.push(line);
+      if (line.length >= 4 && line[3] === '-') continue;
+      const reply: Reply = { code: Number(line.slice(0, 3)) || 0, text: this.lines.join(' | ') };
+      this.lines = [];
+      const w = this.waiting.shift();
+      if (w) w(reply); else this.ready.push(reply);
+    }
+  }
+
+  read(): Promise<Reply> {
+    const r = this.ready.shift();
+    if (r) return Promise.resolve(r);
+    if (this.closedWith) return Promise.resolve({ code: 0, text: this.closedWith });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const at = this.waiting.indexOf(done);
+        if (at >= 0) this.waiting.splice(at, 1);
+        resolve({ code: 0, text: `no reply within ${this.timeoutMs} ms` });
+      }, this.timeoutMs);
+      const done = (rep: Reply): void => { clearTimeout(timer); resolve(rep); };
+      this.waiting.push(done);
+    });
+  }
+
+  write(data: string | Buffer): void { this.sock.write(data); }
+  end(): void { this.sock.end(); }
+  destroy(): void { this.sock.destroy(); }
+}
+
+/** Runs the load to completion; never throws for SMTP refusals, only counts them. */
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const res: LoadResult = {
+    started: Date.now(), lastAccept: 0, accepted: 0, refused: 0, refusals: new Map(),
+    latencies: new Float64Array(o.messages), errors: [],
+  };
+  const timeoutMs = o.timeoutMs ?? 120_000;
+  let next = 0;
+  const refuse = (text: string): void => {
+    res.refused++;
+    const key = text.slice(0, 60);
+    res.refusals.set(key, (res.refusals.get(key) ?? 0) + 1);
+  };
+
+  const session = async (): Promise<void> => {
+    if (next >= o.messages) return;
+    const c = await Client.open(o.host, o.port, timeoutMs);
+    try {
+      const greeting = await c.read();
+      if (greeting.code !== 220) throw new Error(`greeting: ${greeting.text}`);
+      c.write(`EHLO ${o.ehlo}\r\n`);
+      const ehlo = await c.read();
+      if (ehlo.code !== 250) throw new Error(`EHLO: ${ehlo.text}`);
+      if (o.auth) {
+        c.write(`AUTH PLAIN ${Buffer.from(`\0${o.auth.user}\0${o.auth.pass}`).toString('base64')}\r\n`);
+        const a = await c.read();
+        if (a.code !== 235) throw new Error(`AUTH: ${a.text}`);
+      }
+      while (next < o.messages) {
+        const i = next++;
+        const rcpts = o.recipients(i);
+        let cmds = `MAIL FROM:<${o.from}>\r\n`;
+        for (const r of rcpts) cmds += `RCPT TO:<${r}>\r\n`;
+        c.write(`${cmds}DATA\r\n`);
+        const mail = await c.read();
+        if (mail.code === 0) throw new Error(`MAIL: ${mail.text}`);
+        let okRcpts = 0;
+        let firstBad: string | undefined;
+        for (let k = 0; k < rcpts.length; k++) {
+          const r = await c.read();
+          if (r.code === 250) okRcpts++; else firstBad ??= r.text;
+        }
+        const data = await c.read();
+        if (data.code !== 354) {
+          refuse(mail.code !== 250 ? mail.text : firstBad ?? data.text);
+          if (data.code === 0) throw new Error(`DATA: ${data.text}`);
+          c.write('RSET\r\n');
+          await c.read();
+          continue;
+        }
+        c.write(o.message(i));
+        const t0 = performance.now();
+        c.write('.\r\n');
+        const done = await c.read();
+        if (done.code === 250) {
+          res.latencies[res.accepted++] = performance.now() - t0;
+          res.lastAccept = Date.now();
+          if (okRcpts < rcpts.length) refuse(firstBad ?? 'some recipients refused');
+        } else {
+          refuse(done.text);
+          if (done.code === 0) throw new Error(`end of DATA: ${done.text}`);
+        }
+      }
+      c.write('QUIT\r\n');
+      await c.read();
+      c.end();
+    } catch (e) {
+      c.destroy();
+      throw e;
+    }
+  };
+
+  const all = await Promise.allSettled(Array.from({ length: o.sessions }, () => session()));
+  for (const r of all) if (r.status === 'rejected') res.errors.push((r.reason as Error).message);
+  res.latencies = res.latencies.subarray(0, res.accepted);
+  return res;
+}
+
+/** Percentile (0..100) of a set of numbers, nearest rank. */
+export function percentile(values: Float64Array, p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+/** A message of about `size` bytes: realistic headers and a plain-text body of 72-column lines. */
+export function makeMessage(opts: { from: string; to: string; subject: string; messageId: string; size: number }): Buffer {
+  const head = `From: Bench <${opts.from}>\r\nTo: <${opts.to}>\r\nSubject: ${opts.subject}\r\n` +
+    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}\r\nMessage-ID: <${opts.messageId}>\r\n` +
+    'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n';
+  const line = 'The quick brown fox jumps over the lazy dog; pack my box with five dozen\r\n';
+  const n = Math.max(1, Math.ceil((opts.size - head.length) / line.length));
+  return Buffer.from(head + line.repeat(n), 'latin1');
+}

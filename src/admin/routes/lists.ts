@@ -1,0 +1,108 @@
+/**
+ * admin/routes/lists — recipient lists over the API: create, list, show (member count and
+ * a cursor page of members), remove, and members as JSON rows `[{EAddr, UserName, ...}]`
+ * with the same validation and report as `mta list import`. lists/ does the work.
+ * (A multipart file upload is not offered: import files with `mta list import`.)
+ */
+import { z } from 'zod';
+import { Lists } from '../../lists/lists.js';
+import { importJsonRows } from '../../lists/import.js';
+import type { ListMember, ListRecord } from '../../spool/types.js';
+import { defineRoute, type Route } from '../router.js';
+import { iso, isoTime, type ApiContext } from '../context.js';
+import { decodeCursor, pageQuery, pageSchema, pageSorted, toPage } from '../pagination.js';
+
+const TAG = 'lists';
+const P = '/api/v1/lists';
+const MAX_ROWS = 50_000;
+
+const listSchema = z.object({
+  name: z.string(),
+  alias: z.string().describe('mail to this address goes to every member'),
+  description: z.string().nullable(),
+  variables: z.array(z.string()).describe('variable columns imported so far (EAddr not included)'),
+  member_count: z.number().int(),
+  created_at: isoTime,
+});
+
+const memberSchema = z.object({
+  EAddr: z.string(),
+  variables: z.record(z.string(), z.string()),
+  updated_at: isoTime,
+});
+
+const reportSchema = z.object({
+  list: z.string(),
+  rows: z.number().int(),
+  imported: z.number().int(),
+  updated: z.number().int(),
+  duplicates: z.number().int(),
+  invalid: z.number().int(),
+  errors: z.array(z.object({ line: z.number().int().describe('1-based row number'), value: z.string(), reason: z.string() })),
+  duplicate_rows: z.array(z.object({ line: z.number().int(), value: z.string() })),
+  variables: z.array(z.string()),
+  refused: z.boolean(),
+});
+
+function listView(l: ListRecord): z.input<typeof listSchema> {
+  return { name: l.name, alias: l.alias, description: l.description, variables: l.columns, member_count: l.members, created_at: iso(l.createdAt) };
+}
+
+function memberView(m: ListMember): z.input<typeof memberSchema> {
+  return { EAddr: m.address, variables: m.variables, updated_at: iso(m.updatedAt) };
+}
+
+const nameParam = z.strictObject({ name: z.string().min(1).max(64) });
+
+export function listRoutes(ctx: ApiContext): Route[] {
+  const lists = new Lists(ctx.store);
+  return [
+    defineRoute({
+      method: 'POST', path: P, tag: TAG, summary: 'Create a recipient list', status: 201,
+      body: z.strictObject({
+        name: z.string().min(1).max(64).describe('letters, digits, _ . -'),
+        alias: z.string().min(3).max(320).describe('unique alias address'),
+        description: z.string().max(500).optional(),
+      }),
+      response: listSchema,
+      handler: async ({ body }) => listView(await lists.create(body)),
+    }),
+    defineRoute({
+      method: 'GET', path: P, tag: TAG, summary: 'List recipient lists, by name',
+      query: z.strictObject({ ...pageQuery }),
+      response: pageSchema(listSchema),
+      handler: async ({ query }) => pageSorted(await lists.list(), query.limit, decodeCursor(query.cursor, z.string()), (l) => l.name, listView),
+    }),
+    defineRoute({
+      method: 'GET', path: `${P}/:name`, tag: TAG, summary: 'A list with its member count and a page of members (by address)',
+      params: nameParam,
+      query: z.strictObject({ ...pageQuery }),
+      response: listSchema.extend({ members: pageSchema(memberSchema) }),
+      handler: async ({ params, query }) => {
+        const l = await lists.get(params.name);
+        const after = decodeCursor(query.cursor, z.string());
+        const rows = await lists.members(params.name, { after, limit: query.limit + 1 });
+        return { ...listView(l), members: toPage(rows, query.limit, (m) => m.address, memberView) };
+      },
+    }),
+    defineRoute({
+      method: 'DELETE', path: `${P}/:name`, tag: TAG, summary: 'Remove a list and its members',
+      params: nameParam,
+      response: z.object({ removed: z.literal(true) }),
+      handler: async ({ params }) => { await lists.remove(params.name); return { removed: true as const }; },
+    }),
+    defineRoute({
+      method: 'POST', path: `${P}/:name/members`, tag: TAG,
+      summary: 'Add or update members from JSON rows [{EAddr, UserName, ...}]; the report lists every invalid row',
+      description: `At most ${MAX_ROWS} rows per request. ?strict=true refuses all rows when one is invalid. Multipart file upload is not offered: use \`mta list import\` for files.`,
+      params: nameParam,
+      query: z.strictObject({ strict: z.enum(['true', 'false']).optional().describe('refuse all rows on the first invalid one') }),
+      body: z.array(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))).min(1).max(MAX_ROWS),
+      maxBody: () => 16 * 1024 * 1024,
+      response: reportSchema,
+      handler: async ({ params, query, body }) => {
+        return importJsonRows(ctx.store, params.name, body, { strict: query.strict === 'true' });
+      },
+    }),
+  ];
+}

@@ -1,0 +1,171 @@
+/**
+ * templates/templates — mail templates: subject, sender display name, HTML body and an
+ * optional text body, with `{Variable}` placeholders. A template is a draft until
+ * approved; editing an approved (or rejected) template returns it to draft
+ * (`transition`, the one place the state changes). Bodies are limited to
+ * `[templates] max_body_size`. `render` substitutes variables (HTML-escaped in the HTML
+ * body, as given in subject and text), generates the text body from the HTML when there
+ * is none (html-to-text, links kept) and composes the MIME message.
+ */
+import { convert } from 'html-to-text';
+import type { Store, TemplateRecord, TemplateState } from '../spool/types.js';
+import { MtaError } from '../util/errors.js';
+import { composeMessage } from '../admin/compose.js';
+
+export const TEMPLATE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+/** `{Name` not closed: end of text, white space, a tag, another brace or a quote follows. */
+const MALFORMED = /\{[A-Za-z_][A-Za-z0-9_]*(?=$|[\s<>{"'])/g;
+
+export type TemplateAction = 'edit' | 'approve' | 'reject';
+
+/** The state after `action`, or MTA_ERR_TEMPLATE_STATE when the action is not allowed now. */
+export function transition(from: TemplateState, action: TemplateAction): TemplateState {
+  switch (action) {
+    case 'edit': return 'draft';
+    case 'approve':
+      if (from !== 'draft') throw new MtaError('MTA_ERR_TEMPLATE_STATE', `only a draft can be approved (this template is ${from}${from === 'rejected' ? ': edit it first' : ''})`, 'state');
+      return 'approved';
+    case 'reject':
+      if (from === 'rejected') throw new MtaError('MTA_ERR_TEMPLATE_STATE', 'the template is rejected already', 'state');
+      return 'rejected';
+  }
+}
+
+/** The variables a text uses, in order of first use. */
+export function variablesOf(...texts: (string | null)[]): string[] {
+  const seen = new Set<string>();
+  for (const t of texts) if (t) for (const m of t.matchAll(PLACEHOLDER)) seen.add(m[1]!);
+  return [...seen];
+}
+
+/** Placeholders opened but not closed, such as `{Unclosed`. */
+export function malformedPlaceholders(...texts: (string | null)[]): string[] {
+  const out: string[] = [];
+  for (const t of texts) if (t) for (const m of t.matchAll(MALFORMED)) out.push(m[0]);
+  return out;
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]!));
+}
+
+function substitute(text: string, vars: Record<string, string>, escape: (s: string) => string): string {
+  return text.replace(PLACEHOLDER, (whole, name: string) => (Object.hasOwn(vars, name) ? escape(vars[name]!) : whole));
+}
+
+/** A readable text body from HTML: links kept as "text [url]". */
+export function textFromHtml(html: string): string {
+  return convert(html, { wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }] });
+}
+
+export interface TemplateInput {
+  subject?: string | undefined;
+  fromName?: string | null | undefined;
+  html?: string | undefined;
+  /** null removes the text body (generated from the HTML) */
+  text?: string | null | undefined;
+}
+
+export interface Rendered { subject: string; fromName: string | null; html: string; text: string; textGenerated: boolean; mime: string }
+
+type TemplateStore = Pick<Store, 'addTemplate' | 'getTemplate' | 'listTemplates' | 'updateTemplate' | 'removeTemplate'>;
+
+export class Templates {
+  constructor(private readonly store: TemplateStore, private readonly limits: () => { maxBodySize: number }, private readonly now: () => number = Date.now) {}
+
+  private checkBodies(t: Pick<TemplateRecord, 'subject' | 'html' | 'text'>): void {
+    const max = this.limits().maxBodySize;
+    for (const [field, body] of [['html', t.html], ['text', t.text]] as const) {
+      if (body === null) continue;
+      const n = Buffer.byteLength(body, 'utf8');
+      if (n > max) throw new MtaError('MTA_ERR_TEMPLATE_SIZE', `${field} body is ${n} bytes, over templates.max_body_size (${max} bytes)`, field);
+    }
+    if (!t.subject.trim()) throw new MtaError('MTA_ERR_TEMPLATE', 'subject: must not be empty', 'subject');
+    if (/[\r\n]/.test(t.subject)) throw new MtaError('MTA_ERR_TEMPLATE', 'subject: must be one line', 'subject');
+    if (!t.html.trim()) throw new MtaError('MTA_ERR_TEMPLATE', 'html: must not be empty', 'html');
+  }
+
+  async create(name: string, input: TemplateInput & { subject: string; html: string }): Promise<TemplateRecord> {
+    if (!TEMPLATE_NAME.test(name)) throw new MtaError('MTA_ERR_INVALID', `template name "${name}" is not valid: 1-64 letters, digits, _ - .`, 'name');
+    const at = this.now();
+    const rec: TemplateRecord = {
+      name, subject: input.subject, fromName: input.fromName ?? null, html: input.html, text: input.text ?? null,
+      state: 'draft', rejectReason: null, createdAt: at, updatedAt: at,
+    };
+    this.checkBodies(rec);
+    if (!(await this.store.addTemplate(rec))) throw new MtaError('MTA_ERR_EXISTS', `template ${name} exists already`, 'name');
+    return rec;
+  }
+
+  async get(name: string): Promise<TemplateRecord> {
+    const t = await this.store.getTemplate(name);
+    if (!t) throw new MtaError('MTA_ERR_NOT_FOUND', `no template ${name}`, 'name');
+    return t;
+  }
+
+  list(): Promise<TemplateRecord[]> { return this.store.listTemplates(); }
+
+  /** Changes the given fields; the template returns to draft. */
+  async edit(name: string, input: TemplateInput): Promise<TemplateRecord> {
+    const cur = await this.get(name);
+    const next: TemplateRecord = {
+      ...cur,
+      ...(input.subject !== undefined ? { subject: input.subject } : {}),
+      ...(input.fromName !== undefined ? { fromName: input.fromName } : {}),
+      ...(input.html !== undefined ? { html: input.html } : {}),
+      ...(input.text !== undefined ? { text: input.text } : {}),
+      state: transition(cur.state, 'edit'), rejectReason: null, updatedAt: this.now(),
+    };
+    this.checkBodies(next);
+    await this.save(next);
+    return next;
+  }
+
+  /** Refuses a template with malformed placeholders. */
+  async approve(name: string): Promise<TemplateRecord> {
+    const cur = await this.get(name);
+    const state = transition(cur.state, 'approve');
+    const bad = malformedPlaceholders(cur.subject, cur.html, cur.text);
+    if (bad.length) throw new MtaError('MTA_ERR_TEMPLATE', `malformed placeholders (write {Name}): ${[...new Set(bad)].join(', ')}`, 'html');
+    const next: TemplateRecord = { ...cur, state, rejectReason: null, updatedAt: this.now() };
+    await this.save(next);
+    return next;
+  }
+
+  async reject(name: string, reason: string): Promise<TemplateRecord> {
+    if (!reason.trim()) throw new MtaError('MTA_ERR_INVALID', 'a reason is required', 'reason');
+    const cur = await this.get(name);
+    const next: TemplateRecord = { ...cur, state: transition(cur.state, 'reject'), rejectReason: reason.trim(), updatedAt: this.now() };
+    await this.save(next);
+    return next;
+  }
+
+  async remove(name: string): Promise<void> {
+    if (!(await this.store.removeTemplate(name))) throw new MtaError('MTA_ERR_NOT_FOUND', `no template ${name}`, 'name');
+  }
+
+  private async save(t: TemplateRecord): Promise<void> {
+    if (!(await this.store.updateTemplate(t))) throw new MtaError('MTA_ERR_NOT_FOUND', `no template ${t.name}`, 'name');
+  }
+
+  /** The message for these variables; a variable the template uses but `vars` lacks is MTA_ERR_TEMPLATE_VAR. */
+  async render(name: string, vars: Record<string, string>, env: { from: string; to?: string | undefined }): Promise<Rendered> {
+    return renderTemplate(await this.get(name), vars, env);
+  }
+}
+
+export async function renderTemplate(t: TemplateRecord, vars: Record<string, string>, env: { from: string; to?: string | undefined }): Promise<Rendered> {
+  const missing = variablesOf(t.subject, t.html, t.text).filter((v) => !Object.hasOwn(vars, v));
+  if (missing.length) throw new MtaError('MTA_ERR_TEMPLATE_VAR', `variables used by template ${t.name} are missing: ${missing.join(', ')}`, 'vars');
+  const raw = (s: string): string => s;
+  const subject = substitute(t.subject, vars, raw).replace(/[\r\n]+/g, ' ');
+  const html = substitute(t.html, vars, escapeHtml);
+  const text = t.text !== null ? substitute(t.text, vars, raw) : textFromHtml(html);
+  const stream = composeMessage({
+    from: { name: t.fromName ?? undefined, address: env.from }, to: env.to ? [env.to] : [], subject, text, html, headers: {}, attachments: [],
+  });
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return { subject, fromName: t.fromName, html, text, textGenerated: t.text === null, mime: Buffer.concat(chunks).toString('utf8') };
+}
