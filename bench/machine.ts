@@ -77,3 +77,12 @@ export async function waitQuiet(maxMs: number, threshold = 0.15, log: (s: string
     if (!said) { log(`  waiting for a quieter machine (other processes use ${foreignCores.toFixed(2)} cores) ...`); said = true; }
   }
 }
+
+/** CPU time (user + system, all threads) a process has used so far, in seconds. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
+  } catch { return 0; }
+}

@@ -32,7 +32,7 @@ import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPor
 import { SCENARIOS, SINK_DOMAIN, domainsOf, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
 import { summariseProfile, formatProfile } from './cpuprofile.js';
 import type { ProbeReport } from './probe.js';
-import { watchForeignLoad, waitQuiet } from './machine.js';
+import { watchForeignLoad, waitQuiet, cpuSeconds } from './machine.js';
 
 const SINK_HOST = '127.0.0.2';
 const RUN_LIMIT_MS = 10 * 60_000;
@@ -51,6 +51,8 @@ interface Row {
   batches: string;
   /** CPU used by processes that are not part of the run, in cores (0–2) */
   foreign: number;
+  /** CPU time of the system under test (all its processes and threads) per message, ms */
+  cpuPerMsg: number;
   notes: string[];
 }
 
@@ -169,8 +171,9 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
       notes.push(`final states: ${Object.entries(q.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')} (DSNs included)`);
       notes.push(`sink accepted ${sink.messages()} transactions`);
     }
-    // The probe's last report is written at exit; RSS must be read before it.
+    // The probe's last report is written at exit; RSS and CPU must be read before it.
     const peakRss = m.peakRss();
+    const cpu = cpuSeconds(m.pid);
     await m.stop();
     const probe = m.probe();
     if (probe?.commits) notes.push(`intake commits: ${probe.commits} for ${probe.messages} messages (${histogram(probe)}); ${(probe.commitMs / Math.max(probe.commits, 1)).toFixed(2)} ms per commit avg, ${probe.maxCommitMs.toFixed(1)} max`);
@@ -179,7 +182,8 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
       e2eRate: (s.done === 'spool-final' ? result.accepted : result.accepted * s.recipientsPerMessage) / seconds,
       acceptRate: result.accepted / ((result.lastAccept - started) / 1000),
       p50: percentile(result.latencies, 50), p99: percentile(result.latencies, 99),
-      peakRssMb: peakRss / 1048576, batches: batchText(probe), foreign: machine.foreignCores, notes,
+      peakRssMb: peakRss / 1048576, batches: batchText(probe), foreign: machine.foreignCores,
+      cpuPerMsg: (cpu * 1000) / Math.max(result.accepted, 1), notes,
     };
     return row;
   } finally {
@@ -228,18 +232,20 @@ async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions
       }
     }, RUN_LIMIT_MS, s.done === 'spool-final' ? 250 : 20);
     sample();
+    const cpu = pf.pids().reduce((a, pid) => a + cpuSeconds(pid), 0);
     const seconds = (finished - started) / 1000;
     const machine = watch.stop();
     const notes = loadNotes(result);
     notes.push(`load average at the end: ${machine.loadAvg}`);
-    notes.push('peak RSS: sum of the VmRSS of all Postfix processes, sampled every 200 ms');
+    notes.push('peak RSS: sum of the VmRSS of all Postfix processes, sampled every 200 ms; CPU: all its processes still running at the end');
     if (s.done === 'spool-final') notes.push(`sink accepted ${sink.messages()} transactions`);
     return {
       scenario: s.id, system: 'postfix', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
       e2eRate: (s.done === 'spool-final' ? result.accepted : result.accepted * s.recipientsPerMessage) / seconds,
       acceptRate: result.accepted / ((result.lastAccept - started) / 1000),
       p50: percentile(result.latencies, 50), p99: percentile(result.latencies, 99),
-      peakRssMb: peak / 1048576, batches: '-', foreign: machine.foreignCores, notes,
+      peakRssMb: peak / 1048576, batches: '-', foreign: machine.foreignCores,
+      cpuPerMsg: (cpu * 1000) / Math.max(result.accepted, 1), notes,
     };
   } finally {
     clearInterval(sampler);
@@ -293,9 +299,11 @@ async function runDrain(s: Scenario, w: World, queued: number, o: { cpuProf?: st
     }, Math.max(RUN_LIMIT_MS, queued * 10), 50);
     const seconds = (finished - started) / 1000;
     const machine = watch.stop();
+    const cpu = cpuSeconds(m.pid);
     return {
       scenario: s.id, system: `mta, ${queued / 1000}k queued`, messages: queued, recipients: queued, seconds,
       e2eRate: queued / seconds, acceptRate: NaN, p50: NaN, p99: NaN, peakRssMb: m.peakRss() / 1048576, batches: '-', foreign: machine.foreignCores,
+      cpuPerMsg: (cpu * 1000) / queued,
       notes: [`drain from daemon start to the last message at the sink; RSS sampled max ${(maxRss / 1048576).toFixed(0)} MB`],
     };
   } finally {
@@ -309,10 +317,10 @@ function fmt(n: number, digits = 0): string {
 }
 
 function printTable(rows: Row[]): void {
-  const head = ['scenario', 'system', 'messages', 'seconds', 'msgs/s e2e', 'accepted/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'commit batch', 'other CPU'];
+  const head = ['scenario', 'system', 'messages', 'seconds', 'msgs/s e2e', 'accepted/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'commit batch', 'CPU ms/msg', 'other CPU'];
   const body = rows.map((r) => [
     r.scenario, r.system, r.recipients !== r.messages ? `${r.messages} (${r.recipients} rcpts)` : String(r.messages),
-    fmt(r.seconds, 1), fmt(r.e2eRate), fmt(r.acceptRate), fmt(r.p50, 1), fmt(r.p99, 1), fmt(r.peakRssMb), r.batches, fmt(r.foreign, 2),
+    fmt(r.seconds, 1), fmt(r.e2eRate), fmt(r.acceptRate), fmt(r.p50, 1), fmt(r.p99, 1), fmt(r.peakRssMb), r.batches, fmt(r.cpuPerMsg, 2), fmt(r.foreign, 2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
@@ -389,6 +397,7 @@ async function main(): Promise<number> {
   }
   console.log('');
   printTable(rows);
+  console.log('CPU ms/msg: CPU time of the system under test (mta: the daemon with its threads; postfix: all its processes) per message');
   console.log('other CPU: cores used meanwhile by processes outside the run (0 = a quiet machine; above ~0.2 the row is disturbed)');
   for (const r of rows) for (const n of r.notes) console.log(`  ${r.scenario}/${r.system}: ${n}`);
   if (compare) {
