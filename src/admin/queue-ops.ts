@@ -8,6 +8,7 @@ import type { MessageDetail, MessageStore, QueueOp, QueueStore, QueueTarget } fr
 import type { RecipientState } from '../spool/states.js';
 import { parseQueueId } from '../util/ids.js';
 import { normaliseDomain } from '../util/address.js';
+import { headerBlock } from '../delivery/message.js';
 import { MtaError } from '../util/errors.js';
 
 /** What the operator asks for; `retry` is a flush of one message. */
@@ -29,14 +30,7 @@ export async function messageWithHeaders(store: Pick<MessageStore, 'getMessage' 
   if (!id) throw new MtaError('MTA_ERR_INVALID', `${JSON.stringify(text)} is not a queue id`, 'id');
   const message = await store.getMessage(id);
   if (!message) throw new MtaError('MTA_ERR_NOT_FOUND', `no message ${id} in the queue`, 'id');
-  let headers = '';
-  for await (const chunk of store.readBody(id)) {
-    headers += chunk.toString('latin1');
-    const end = headers.indexOf('\r\n\r\n');
-    if (end >= 0) { headers = headers.slice(0, end); break; }
-    if (headers.length > 1024 * 1024) break;
-  }
-  return { message, headers };
+  return { message, headers: await headerBlock(store.readBody(id)) };
 }
 
 export function opOf(cmd: QueueCommand): QueueOp {

@@ -112,7 +112,6 @@ export class MessageCache {
     return p;
   }
 
-  forget(id: QueueId): void { this.entries.delete(id); }
 
   private async load(id: QueueId): Promise<MessageInfo> {
     const head = await splitHead(this.store.readBody(id));

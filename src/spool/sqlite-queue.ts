@@ -53,14 +53,13 @@ export class SqliteQueue implements QueueStore {
     const p = (sql: string): Statement => db.prepare(sql);
     const due = (lane: string): string => `${RECIPIENT_SELECT}
       WHERE r.state IN ('queued','deferred') AND r.lane = '${lane}' AND r.next_attempt_at <= ?
-        AND r.domain NOT IN (SELECT value FROM json_each(?))
       ORDER BY r.next_attempt_at LIMIT ?`;
     this.st = {
       dueTrigger: p(due('trigger')),
       dueBatch: p(due('batch')),
       markSending: p(`UPDATE recipients SET state = 'sending', updated_at = ? WHERE id = ? AND state IN ('queued','deferred')`),
       nextDue: p(`SELECT MIN(next_attempt_at) AS t FROM recipients
-                  WHERE state IN ('queued','deferred') AND lane = ? AND domain NOT IN (SELECT value FROM json_each(?))`),
+                  WHERE state IN ('queued','deferred') AND lane = ?`),
       outcome: p(`UPDATE recipients SET state = @state, attempts = attempts + @attempted, next_attempt_at = @next,
                   last_reply = @reply, last_attempt_at = CASE WHEN @attempted = 1 THEN @at ELSE last_attempt_at END,
                   updated_at = @at WHERE id = @id AND state = 'sending'`),
@@ -73,11 +72,10 @@ export class SqliteQueue implements QueueStore {
     };
   }
 
-  async claimDue(req: { now: number; limit: number; excludeDomains?: readonly string[]; triggerOnly?: boolean }): Promise<QueueEntry[]> {
-    const exclude = JSON.stringify(req.excludeDomains ?? []);
+  async claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]> {
     return this.db.transaction(() => {
-      const rows = this.st['dueTrigger']!.all(req.now, exclude, req.limit) as RecipientRow[];
-      if (rows.length < req.limit && !req.triggerOnly) rows.push(...(this.st['dueBatch']!.all(req.now, exclude, req.limit - rows.length) as RecipientRow[]));
+      const rows = this.st['dueTrigger']!.all(req.now, req.limit) as RecipientRow[];
+      if (rows.length < req.limit && !req.triggerOnly) rows.push(...(this.st['dueBatch']!.all(req.now, req.limit - rows.length) as RecipientRow[]));
       const claimed: QueueEntry[] = [];
       for (const r of rows) {
         if (this.st['markSending']!.run(req.now, r.id).changes === 1) claimed.push(toEntry({ ...r, state: 'sending' }));
@@ -86,10 +84,9 @@ export class SqliteQueue implements QueueStore {
     }).immediate();
   }
 
-  async nextDueAt(excludeDomains: readonly string[] = []): Promise<number | undefined> {
-    const exclude = JSON.stringify(excludeDomains);
-    const a = (this.st['nextDue']!.get('trigger', exclude) as { t: number | null }).t;
-    const b = (this.st['nextDue']!.get('batch', exclude) as { t: number | null }).t;
+  async nextDueAt(): Promise<number | undefined> {
+    const a = (this.st['nextDue']!.get('trigger') as { t: number | null }).t;
+    const b = (this.st['nextDue']!.get('batch') as { t: number | null }).t;
     const t = [a, b].filter((x): x is number => x !== null);
     return t.length ? Math.min(...t) : undefined;
   }

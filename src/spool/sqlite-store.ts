@@ -197,8 +197,8 @@ export class SqliteStore implements Store {
   }
 
   // ---- delivery queue (spool/sqlite-queue.ts) ----
-  claimDue(req: { now: number; limit: number; excludeDomains?: readonly string[]; triggerOnly?: boolean }): Promise<QueueEntry[]> { return this.queue.claimDue(req); }
-  nextDueAt(excludeDomains?: readonly string[]): Promise<number | undefined> { return this.queue.nextDueAt(excludeDomains); }
+  claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]> { return this.queue.claimDue(req); }
+  nextDueAt(): Promise<number | undefined> { return this.queue.nextDueAt(); }
   recordOutcomes(o: readonly RecipientOutcome[]): Promise<number> { return this.queue.recordOutcomes(o); }
   requeue(ids: readonly RecipientId[], at: number, reason?: string): Promise<number> { return this.queue.requeue(ids, at, reason); }
   recoverSending(now: number, reason: string): Promise<number> { return this.queue.recoverSending(now, reason); }

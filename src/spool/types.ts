@@ -154,9 +154,9 @@ export interface QueueShapeRow {
 /** What the scheduler and queue control need from the spool. */
 export interface QueueStore {
   /** Marks up to `limit` due recipients 'sending' and returns them: trigger lane first, oldest due first (`triggerOnly`: that lane alone). */
-  claimDue(req: { now: number; limit: number; excludeDomains?: readonly string[]; triggerOnly?: boolean }): Promise<QueueEntry[]>;
+  claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]>;
   /** The earliest next-attempt time among waiting recipients, if any. */
-  nextDueAt(excludeDomains?: readonly string[]): Promise<number | undefined>;
+  nextDueAt(): Promise<number | undefined>;
   /** Applies outcomes to recipients still 'sending', with their events; returns how many applied. */
   recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number>;
   /** 'sending' → 'queued' without counting an attempt (withdrawn from memory, shutdown). */
