@@ -87,6 +87,9 @@ export class Daemon {
       await this.webhooks.start();
       this.retention = new RetentionJob(this.config, this.store, this.log.child({ component: 'retention' }));
       this.retention.start();
+      // batch tasks (src/tasks)
+      // quotas and reputation (src/quota)
+      // public endpoint and inbound mail (src/public, src/inbound)
     } catch (e) {
       // A later listener failing must not leave the earlier ones serving.
       await this.submission?.stop().catch(() => undefined);

@@ -236,4 +236,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (list_id, address)
   ) WITHOUT ROWID;
   `,
+  // 8: batch tasks (reserved: src/tasks)
+  `SELECT 1;`,
+  // 9: quotas and reputation (reserved: src/quota)
+  `SELECT 1;`,
+  // 10: inbound mail and unsubscribe (reserved: src/inbound, src/public)
+  `SELECT 1;`,
 ];

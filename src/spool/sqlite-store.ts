@@ -341,6 +341,12 @@ export class SqliteStore implements Store {
   async updateTemplate(t: TemplateRecord): Promise<boolean> { return this.templates.updateTemplate(t); }
   async removeTemplate(name: string): Promise<boolean> { return this.templates.removeTemplate(name); }
 
+  // ---- batch tasks (spool/sqlite-tasks.ts) ----
+
+  // ---- quotas and reputation (spool/sqlite-quota.ts) ----
+
+  // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
+
   async close(): Promise<void> {
     this.intake.flush();
     if (this.db.open) this.db.close();

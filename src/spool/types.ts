@@ -6,6 +6,9 @@
 import type { QueueId, RecipientId } from '../util/ids.js';
 import type { RecipientState } from './states.js';
 import type { WebhookEventName, WebhookFormat } from '../events/payload.js';
+import type { TaskStore } from './types-tasks.js';
+import type { QuotaStore } from './types-quota.js';
+import type { InboundStore } from './types-inbound.js';
 
 export type Lane = 'trigger' | 'batch';
 export type SenderType = 'trigger' | 'batch';
@@ -442,6 +445,7 @@ export interface ListStore {
   listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]>;
 }
 
-export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore {
+export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore,
+  TaskStore, QuotaStore, InboundStore {
   close(): Promise<void>;
 }
