@@ -76,6 +76,8 @@ t.test('an unreachable destination is remembered: its other mail defers without 
   const n = await w.daemon.daemon.scheduler!.control('flush', { domain: 'hole.test' });
   t.equal(n, 2, 'flushed both recipients');
   await w.waitFor('delivery after flush', () => s.messages.length >= 2);
+  // The sink has the bytes before the outcome commits: wait for the recorded state.
+  await w.waitFor('recorded as delivered', async () => (await w.message(b)).recipients[0]!.state === 'delivered');
   t.equal((await w.message(b)).recipients[0]!.state, 'delivered');
 });
 

@@ -22,6 +22,8 @@ export function checkContext(config: Config, dns: DnsClient): CheckContext {
     ...(config.domains.dmarcRua ? { dmarcRua: config.domains.dmarcRua } : {}),
     ...(config.domains.trackingHost ? { trackingHost: config.domains.trackingHost } : {}),
     ...(publicHost ? { publicHost } : {}),
+    // Only when this server takes inbound mail: an MX pointing at a closed port 25 would lose bounces.
+    ...(config.inbound.listen.length > 0 ? { bounceSubdomain: config.domains.bounceSubdomain } : {}),
   };
 }
 

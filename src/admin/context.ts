@@ -10,6 +10,7 @@ import type { Config } from '../config/config.js';
 import type { Store } from '../spool/types.js';
 import type { DnsClient } from '../delivery/dns.js';
 import type { QueueController } from './queue-ops.js';
+import type { QuotaService } from '../quota/quota.js';
 
 export interface AdminDeps {
   store: Store;
@@ -24,6 +25,8 @@ export interface AdminDeps {
   dns?: () => DnsClient | undefined;
   /** ports the SMTP listeners are bound to (0 for one that is not), for /healthz */
   smtpPorts?: () => number[];
+  /** sending quotas and reputation (send API checks, `domain show`) */
+  quota?: () => QuotaService | undefined;
 }
 
 /** What a route file builds its routes from. */

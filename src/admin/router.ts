@@ -39,6 +39,9 @@ export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
   MTA_ERR_TEMPLATE_SIZE: 413,
   MTA_ERR_TEMPLATE_VAR: 400,
   MTA_ERR_TEMPLATE_STATE: 409,
+  MTA_ERR_QUOTA: 429,
+  MTA_ERR_TASK_STATE: 409,
+  MTA_ERR_TASK: 422,
   MTA_ERR_WEBHOOK: 502,
   MTA_ERR_UNAVAILABLE: 503,
   MTA_ERR_INTERNAL: 500,
@@ -229,7 +232,10 @@ export function readBody(req: IncomingMessage, max: number, over?: (declared?: n
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > max) {
-      if (declared > drainLimit) req.destroy(); else req.resume();
+      // Refused on the declared length alone, with a 413 the client can read: the reply
+      // carries `Connection: close` (server.ts), so the socket ends right after it and
+      // whatever else the client sends is dropped, never read to the end.
+      req.resume();
       reject(over?.(declared) ?? new MtaError('MTA_ERR_TOO_LARGE', `request body of ${declared} bytes is over the ${max}-byte limit`));
       return;
     }

@@ -24,7 +24,9 @@ import { parseAddress } from '../util/address.js';
 import { MtaError, type ErrorCode } from '../util/errors.js';
 import { countRejection, metrics } from '../metrics/metrics.js';
 import { ApiError, Reply } from './router.js';
+import { quotaRefusal } from '../quota/enforce.js';
 import type { ApiContext } from './context.js';
+import { splitAliases } from '../tasks/alias.js';
 
 export interface RecipientResult { rcpt: string; accepted: boolean; code: number; reason: string }
 
@@ -39,7 +41,7 @@ export interface PreparedSend {
 /** The HTTP side of each refusal; 422 unless listed. */
 const STATUS: Partial<Record<ReplyName, [number, ErrorCode]>> = {
   TOO_BIG: [413, 'MTA_ERR_TOO_LARGE'], HEADER_TOO_BIG: [413, 'MTA_ERR_TOO_LARGE'],
-  UNKNOWN_TAG: [400, 'MTA_ERR_INVALID'], IP_NOT_ALLOWED: [403, 'MTA_ERR_FORBIDDEN'], DAILY_QUOTA: [429, 'MTA_ERR_REFUSED'], MONTHLY_QUOTA: [429, 'MTA_ERR_REFUSED'],
+  UNKNOWN_TAG: [400, 'MTA_ERR_INVALID'], IP_NOT_ALLOWED: [403, 'MTA_ERR_FORBIDDEN'], DAILY_QUOTA: [429, 'MTA_ERR_QUOTA'], MONTHLY_QUOTA: [429, 'MTA_ERR_QUOTA'],
   NO_STORAGE: [503, 'MTA_ERR_UNAVAILABLE'], LOCAL_ERROR: [503, 'MTA_ERR_UNAVAILABLE'], SHUTTING_DOWN: [503, 'MTA_ERR_UNAVAILABLE'],
 };
 
@@ -104,7 +106,9 @@ export class SendService {
     const accepted: string[] = [];
     for (const rcpt of unique) {
       const a = parseAddress(rcpt);
-      const name: ReplyName | undefined = !a ? 'BAD_RCPT' : (await this.suppression.check(a.address, sender.domain)) ? 'SUPPRESSED' : undefined;
+      // A list alias expands to its members (each checked then); the alias itself is never suppressed.
+      const alias = a ? await this.ctx.store.listByAlias(a.address) : undefined;
+      const name: ReplyName | undefined = !a ? 'BAD_RCPT' : !alias && (await this.suppression.check(a.address, sender.domain)) ? 'SUPPRESSED' : undefined;
       if (name) {
         countRejection('api', name);
         recipients.push({ rcpt, accepted: false, ...replyLine(name) });
@@ -118,6 +122,9 @@ export class SendService {
       const name: ReplyName = first.code === REPLIES.SUPPRESSED.code ? 'SUPPRESSED' : 'BAD_RCPT';
       throw refusal(name, { detail: 'no recipient was accepted', field: 'to', extra: { recipients }, counted: true });
     }
+    // The whole message or nothing: a quota that cannot take every recipient refuses it (429).
+    const over = await quotaRefusal(this.ctx.quota?.(), sender.domain, accepted.length, Date.now());
+    if (over) throw refusal(over.reply, { detail: over.detail });
     return { sender, fromName: parsed[0]!.name || undefined, accepted, recipients };
   }
 
@@ -125,8 +132,9 @@ export class SendService {
   async submit(p: PreparedSend, source: Readable, endpoint: 'send' | 'raw', client: string): Promise<Reply> {
     const config = this.ctx.config();
     const started = Date.now();
+    const split = await splitAliases(this.ctx.store, p.accepted);
     const result = await receiveMessage(source, {
-      sender: p.sender.address, recipients: p.accepted, authUser: p.sender.address, clientIp: client, clientHostname: null,
+      sender: p.sender.address, recipients: split.recipients, aliasLists: split.aliasLists, authUser: p.sender.address, clientIp: client, clientHostname: null,
       helo: null, protocol: 'HTTP', lane: p.sender.type === 'trigger' ? 'trigger' : 'batch',
     }, { maxMessageSize: config.smtp.maxMessageSize, maxHeaderSize: config.smtp.maxHeaderSize, hostname: config.hostname,
       checkTag: tagCheck(this.ctx.store, () => this.ctx.config()) }, this.ctx.store);

@@ -33,6 +33,7 @@ import { statsRoutes } from './routes/stats.js';
 import { messageRoutes } from './routes/messages.js';
 import { templateRoutes } from './routes/templates.js';
 import { listRoutes } from './routes/lists.js';
+import { taskRoutes } from './routes/tasks.js';
 
 export type { AdminDeps } from './context.js';
 
@@ -58,6 +59,7 @@ export class AdminServer {
       ...messageRoutes(ctx),
       ...templateRoutes(ctx),
       ...listRoutes(ctx),
+      ...taskRoutes(ctx),
     );
   }
 

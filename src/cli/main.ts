@@ -17,6 +17,7 @@ import { logCommand } from './commands/log.js';
 import { listCommand } from './commands/list.js';
 import { tagCommand } from './commands/tag.js';
 import { templateCommand } from './commands/template.js';
+import { taskCommand } from './commands/task.js';
 import { isMtaError } from '../util/errors.js';
 import { ConfigError } from '../config/config.js';
 
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   for (const c of [webhookCommand(), statsCommand(), logCommand()]) program.addCommand(c);
   program.addCommand(listCommand());
   for (const c of [tagCommand(), templateCommand()]) program.addCommand(c);
+  program.addCommand(taskCommand());
   addConfigOption(program);
   program.exitOverride();
   for (const c of program.commands) { c.exitOverride(); for (const s of c.commands) s.exitOverride(); }

@@ -76,19 +76,34 @@ export interface Config {
     trackingHost?: string;
     /** the host that receives bounces and replies (the MX to publish); default: hostname */
     mxHost: string;
+    /** VERP bounces and mailto unsubscribes go to <bounceSubdomain>.<domain> (its MX is this server) */
+    bounceSubdomain: string;
   };
   /** allowedIps: IP protection for the whole admin API (empty: off); metricsPublic: /metrics without the token */
   admin: ListenAddress & { token: string; allowedIps: IpSet; metricsPublic: boolean };
   public: ListenAddress & { baseUrl?: string };
+  /** the inbound SMTP listener for bounces and mailto unsubscribes (empty: off) */
+  inbound: { listen: ListenAddress[]; maxMessageSize: number };
   /** async notifications: POSTs in flight at once, per-request timeout, retries until maxAgeMs */
   webhooks: { concurrency: number; timeoutMs: number; maxAgeMs: number; retryScheduleMs: number[]; retryJitter: number };
   /** send details (finished messages, events, webhook logs) and daily statistics are purged on purgeSchedule */
   retention: { detailsMs: number; statisticsMs: number; purgeSchedule: string };
+  /** batch tasks: a task expands more members only while fewer than `window` of its recipients wait; `chunkSize` members per commit */
+  tasks: { window: number; chunkSize: number };
   /** autoCreate: an unknown tag on a message creates it instead of refusing the message */
   tags: { autoCreate: boolean };
+  /** maxUploadSize: bytes of one list file uploaded to the admin API (multipart) */
+  lists: { maxUploadSize: number };
   /** maxBodySize: bytes of HTML (and of text) per template; requireApproval: only approved templates send */
   templates: { maxBodySize: number; requireApproval: boolean };
+  /** null = unlimited; monthly defaults to daily × 30 (quota/limits.ts resolves per domain) */
+  quota: QuotaConfig;
+  /** enabled: per-domain reputation levels cap the daily volume; schedule: cron of the evaluation */
+  reputation: { enabled: boolean; schedule: string };
 }
+
+export interface QuotaLimits { daily: number | null; monthly: number | null }
+export interface QuotaConfig extends QuotaLimits { domains: Map<string, Partial<QuotaLimits>> }
 
 export interface Shaping {
   name: string;
@@ -280,20 +295,40 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       ...(c.domains.dmarc_rua ? { dmarcRua: c.domains.dmarc_rua } : {}),
       ...(c.domains.tracking_host ? { trackingHost: c.domains.tracking_host } : {}),
       mxHost: c.domains.mx_host ?? c.hostname ?? osHostname(),
+      bounceSubdomain: c.domains.bounce_subdomain.toLowerCase(),
     },
     admin: { ...parseListen(c.admin.listen), token, allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public },
     public: { ...parseListen(c.public.listen), ...(c.public.base_url ? { baseUrl: c.public.base_url } : {}) },
+    inbound: { listen: c.inbound.listen.map(parseListen), maxMessageSize: parseSize(c.inbound.max_message_size)! },
     webhooks: {
       concurrency: c.webhooks.concurrency, timeoutMs: parseDuration(c.webhooks.timeout)!, maxAgeMs: parseDuration(c.webhooks.max_age)!,
       retryScheduleMs: c.webhooks.retry_schedule.map((d) => parseDuration(d)!), retryJitter: c.webhooks.retry_jitter,
     },
+    tasks: { window: c.tasks.window, chunkSize: c.tasks.chunk_size },
     retention: {
       detailsMs: parseDuration(c.retention.details)!, statisticsMs: parseDuration(c.retention.statistics)!,
       purgeSchedule: c.retention.purge_schedule,
     },
     tags: { autoCreate: c.tags.auto_create },
+    lists: { maxUploadSize: parseSize(c.lists.max_upload_size)! },
     templates: { maxBodySize: parseSize(c.templates.max_body_size)!, requireApproval: c.templates.require_approval },
+    quota: compileQuota(c.quota),
+    reputation: { enabled: c.reputation.enabled, schedule: c.reputation.schedule },
   };
+}
+
+/** 0 means unlimited; an absent monthly is daily × 30 (SPEC §2), per domain as well. */
+function compileQuota(q: ConfigFile['quota']): QuotaConfig {
+  const lim = (n: number | undefined): number | null | undefined => (n === undefined ? undefined : n === 0 ? null : n);
+  const daily = lim(q.daily) ?? null;
+  const monthly = q.monthly === undefined ? (daily === null ? null : daily * 30) : lim(q.monthly) ?? null;
+  const domains = new Map<string, Partial<QuotaLimits>>();
+  for (const d of q.domain) {
+    const dd = lim(d.daily);
+    const dm = d.monthly !== undefined ? lim(d.monthly) : dd === undefined ? undefined : dd === null ? null : dd * 30;
+    domains.set(d.name.toLowerCase(), { ...(dd !== undefined ? { daily: dd } : {}), ...(dm !== undefined ? { monthly: dm } : {}) });
+  }
+  return { daily, monthly, domains };
 }
 
 function compileRoute(r: ConfigFile['route'][number], i: number, source: string, baseDir: string): Route {

@@ -133,6 +133,7 @@ export const configSchema = z.strictObject({
     dmarc_rua: z.string().regex(/^mailto:[^\s@]+@[^\s@]+$/, { message: 'must be "mailto:address"' }).optional(),
     tracking_host: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, { message: 'must be a DNS label such as "track"' }).optional(),
     mx_host: hostname.optional(),
+    bounce_subdomain: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, { message: 'must be a DNS label such as "bounce"' }).default('bounce'),
   }).prefault({}),
   admin: z.strictObject({
     listen: listenAddress.default('127.0.0.1:8025'),
@@ -145,6 +146,10 @@ export const configSchema = z.strictObject({
     listen: listenAddress.default('0.0.0.0:8080'),
     base_url: z.url({ protocol: /^https?$/ }).optional(),
   }).prefault({}),
+  inbound: z.strictObject({
+    listen: z.array(listenAddress).default([]),
+    max_message_size: size.default('10MB'),
+  }).prefault({}),
   webhooks: z.strictObject({
     concurrency: z.number().int().min(1).max(256).default(8),
     timeout: duration.default('10s'),
@@ -155,14 +160,35 @@ export const configSchema = z.strictObject({
   tags: z.strictObject({
     auto_create: z.boolean().default(false),
   }).prefault({}),
+  lists: z.strictObject({
+    max_upload_size: size.default('256MB'),
+  }).prefault({}),
   templates: z.strictObject({
     max_body_size: size.default('28KB'),
     require_approval: z.boolean().default(true),
+  }).prefault({}),
+  tasks: z.strictObject({
+    window: z.number().int().min(1).max(1_000_000).default(2000),
+    chunk_size: z.number().int().min(1).max(10_000).default(500),
   }).prefault({}),
   retention: z.strictObject({
     details: duration.refine((v) => (parseDuration(v) ?? Infinity) >= 3_600_000, { message: 'must be at least "1h"' }).default('30d'),
     statistics: duration.refine((v) => (parseDuration(v) ?? Infinity) >= 86_400_000, { message: 'must be at least "1d"' }).default('90d'),
     purge_schedule: z.string().refine((v) => validCron(v), { message: 'must be a cron expression such as "43 3 * * *" (daily)' }).default('43 3 * * *'),
+  }).prefault({}),
+  // quotas and reputation (src/quota): 0 = unlimited; monthly absent = daily × 30
+  quota: z.strictObject({
+    daily: z.number().int().nonnegative().default(0),
+    monthly: z.number().int().nonnegative().optional(),
+    domain: z.array(z.strictObject({
+      name: z.string().regex(/^[a-z0-9.-]+$/i, { message: 'must be a domain name such as "example.com"' }),
+      daily: z.number().int().nonnegative().optional(),
+      monthly: z.number().int().nonnegative().optional(),
+    })).default([]),
+  }).prefault({}),
+  reputation: z.strictObject({
+    enabled: z.boolean().default(false),
+    schedule: z.string().refine((v) => validCron(v), { message: 'must be a cron expression such as "*/5 * * * *"' }).default('*/5 * * * *'),
   }).prefault({}),
 }).superRefine((c, ctx) => {
   const needsTls = c.smtp.listen.some((l) => l.tls !== 'none');

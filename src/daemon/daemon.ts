@@ -19,6 +19,13 @@ import { WebhookDispatcher } from '../events/dispatcher.js';
 import { RetentionJob } from '../stats/retention.js';
 import { AdminServer } from '../admin/server.js';
 import { observeCommits } from '../metrics/metrics.js';
+import { loadSecret } from '../util/secret.js';
+import { PublicServer } from '../public/server.js';
+import { InboundService } from '../inbound/listener.js';
+import { QuotaService } from '../quota/quota.js';
+import { ReputationService } from '../quota/reputation-service.js';
+import { TaskExpander } from '../tasks/expander.js';
+import { Tasks } from '../tasks/tasks.js';
 import { MtaError, assertNever } from '../util/errors.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
@@ -47,6 +54,17 @@ export class Daemon {
   webhooks: WebhookDispatcher | undefined;
   /** the scheduled purge of old send details and statistics */
   retention: RetentionJob | undefined;
+  /** sending quotas and reputation caps; batch tasks ask it too */
+  quota!: QuotaService;
+  reputation: ReputationService | undefined;
+  /** <data_dir>/secret.key: signs VERP addresses and unsubscribe tokens (util/secret.ts) */
+  secret!: Buffer;
+  /** the unsubscribe pages (absent without public.base_url: no link could point at it) */
+  publicServer: PublicServer | undefined;
+  /** inbound SMTP for bounces and mailto unsubscribes (absent when inbound.listen is empty) */
+  inbound: InboundService | undefined;
+  /** expands running batch tasks into queued mail */
+  tasks: TaskExpander | undefined;
   private readonly configPath: string | undefined;
 
   constructor(opts: DaemonOptions) {
@@ -66,7 +84,11 @@ export class Daemon {
     try {
       this.store = SqliteStore.open(this.config.dataDir, { commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch });
       observeCommits(this.store);
-      this.submission = new SubmissionService({ config: this.config, store: this.store as Store, log: this.log.child({ component: 'submission' }) });
+      this.secret = loadSecret(this.config.dataDir);
+      // Before the front-ends: no message may arrive unchecked.
+      this.reputation = new ReputationService(this.config, this.store, this.log.child({ component: 'reputation' }));
+      this.quota = new QuotaService(() => this.config, this.store, this.reputation);
+      this.submission = new SubmissionService({ config: this.config, store: this.store as Store, log: this.log.child({ component: 'submission' }), quota: this.quota });
       await this.submission.start();
       this.dns = new DnsClient({ servers: this.config.dns.servers });
       if (this.config.delivery.enabled) {
@@ -78,7 +100,7 @@ export class Daemon {
       }
       this.admin = new AdminServer({
         store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }),
-        dns: () => this.dns, smtpPorts: () => this.submission.ports,
+        dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota,
       });
       await this.admin.start();
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
@@ -88,15 +110,44 @@ export class Daemon {
       this.retention = new RetentionJob(this.config, this.store, this.log.child({ component: 'retention' }));
       this.retention.start();
       // batch tasks (src/tasks)
+      const cleaned = await new Tasks(this.store, () => this.config, () => this.scheduler).finishCancelled();
+      if (cleaned > 0) this.log.warn({ recipients: cleaned }, 'recipients of cancelled tasks deleted after an interrupted cancel');
+      const daemon = this; // eslint-disable-line @typescript-eslint/no-this-alias -- getters below follow SIGHUP reloads
+      this.tasks = new TaskExpander({
+        store: this.store, config: () => this.config, log: this.log.child({ component: 'tasks' }), quota: this.quota,
+        render: {
+          store: this.store, secret: () => this.secret,
+          get hostname() { return daemon.config.hostname; },
+          get baseUrl() { return daemon.config.public.baseUrl; },
+          get bounceSubdomain() { return daemon.config.domains.bounceSubdomain; },
+        },
+      });
+      this.tasks.start();
       // quotas and reputation (src/quota)
+      this.reputation.start();
       // public endpoint and inbound mail (src/public, src/inbound)
+      if (this.config.public.baseUrl) {
+        this.publicServer = new PublicServer({ config: () => this.config, store: this.store, secret: this.secret, log: this.log.child({ component: 'public' }) });
+        await this.publicServer.start();
+      }
+      if (this.config.inbound.listen.length > 0) {
+        this.inbound = new InboundService({
+          config: () => this.config, store: this.store, secret: this.secret, log: this.log.child({ component: 'inbound' }),
+          ...(this.publicServer ? { unsubscriber: this.publicServer.unsubscriber } : {}),
+        });
+        await this.inbound.start();
+      }
     } catch (e) {
       // A later listener failing must not leave the earlier ones serving.
       await this.submission?.stop().catch(() => undefined);
       await this.admin?.stop().catch(() => undefined);
+      await this.tasks?.stop().catch(() => undefined);
+      await this.publicServer?.stop().catch(() => undefined);
+      await this.inbound?.stop().catch(() => undefined);
       await this.scheduler?.stop(0).catch(() => undefined);
       this.verifier?.stop();
       this.retention?.stop();
+    this.reputation?.stop();
       await this.webhooks?.stop().catch(() => undefined);
       this.dns?.close();
       this.setState('stopped');
@@ -111,6 +162,8 @@ export class Daemon {
     let next: Config;
     try {
       next = loadConfig({ path: this.configPath });
+      // First: it throws, changing nothing, when the TLS certificate or key cannot be used.
+      this.submission.reload(next);
     } catch (e) {
       const msg = (e as Error).message;
       this.log.error({ err_code: (e as MtaError).code, problems: msg }, 'configuration reload refused; the old configuration stays in force');
@@ -121,11 +174,12 @@ export class Daemon {
     if (next.delivery.enabled !== this.config.delivery.enabled) this.log.warn('delivery.enabled changed: it takes effect at the next restart');
     this.config = next;
     this.log.level = next.logLevel;
-    this.submission.reload(next);
     this.scheduler?.reload(next);
     this.verifier?.reload(next);
     this.webhooks?.reload(next);
     this.retention?.reload(next);
+    this.inbound?.reload(next);
+    this.reputation?.reload(next);
     this.log.info({ config: next.source }, 'configuration reloaded');
     return undefined;
   }
@@ -139,9 +193,13 @@ export class Daemon {
     this.setState('draining');
     await this.submission.stop();
     await this.admin?.stop();
+    await this.tasks?.stop();
+    await this.publicServer?.stop();
+    await this.inbound?.stop();
     await this.scheduler?.stop();
     this.verifier?.stop();
     this.retention?.stop();
+    this.reputation?.stop();
     await this.webhooks?.stop();
     this.dns.close();
     await this.store.close();

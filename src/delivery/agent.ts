@@ -24,6 +24,9 @@ export interface AgentHooks {
   pacerFor(dest: Destination): Pacer | undefined;
 }
 
+/** How often a job the spool would not take back (disk full, locked) is offered again. */
+const HAND_BACK_RETRY_MS = 2000;
+
 /** How long a host whose TLS handshake failed is spoken to in plaintext. */
 const TLS_BROKEN_MS = 60 * 60 * 1000;
 
@@ -44,6 +47,9 @@ export class DeliveryAgent {
   /** jobs on the wire, so a shutdown past its deadline can hand them back */
   private readonly onWire = new Set<DeliveryJob>();
   aborting = false;
+  /** jobs already reported to the scheduler as settled (exactly once each) */
+  private readonly settledJobs = new WeakSet<DeliveryJob>();
+  private closed = false;
 
   constructor(
     private config: Config,
@@ -107,7 +113,7 @@ export class DeliveryAgent {
           if (!this.onWire.has(job)) { session = undefined; continue; }
           // A bug must not strand the job in 'sending': it goes back, a minute later.
           this.log.error({ queue_id: job.queueId, err: (e as Error).stack ?? String(e) }, 'delivery failed unexpectedly; the job is queued again');
-          await this.handBack([job], `internal error: ${(e as Error).message}`, 60_000).catch(() => undefined);
+          await this.handBackLater([job], `internal error: ${(e as Error).message}`, 60_000);
           session = undefined;
         } finally {
           this.onWire.delete(job);
@@ -192,7 +198,8 @@ export class DeliveryAgent {
     }
     // Paced after connecting and signing, so the pace governs the messages themselves.
     await this.pace(dest);
-    const needsUtf8 = NON_ASCII.test(localPart(job.sender)) || job.recipients.some((r) => NON_ASCII.test(localPart(r.rcpt)));
+    const mailFrom = job.returnPath ?? job.sender; // a batch task's VERP address, else the sender
+    const needsUtf8 = NON_ASCII.test(localPart(mailFrom)) || job.recipients.some((r) => NON_ASCII.test(localPart(r.rcpt)));
     if (needsUtf8 && !session.offersSmtpUtf8) {
       await this.settleAll([job], `553 5.6.7 ${t.hostName} does not offer SMTPUTF8, which this message needs for its non-ASCII addresses`, where, true);
       return session;
@@ -203,7 +210,7 @@ export class DeliveryAgent {
     let keep: SmtpSession | undefined = session;
     try {
       const res = await session.send({
-        from: job.sender ? wireAddress(job.sender) : '', to: [...byWire.keys()], size: job.size + (info.signature?.length ?? 0),
+        from: mailFrom ? wireAddress(mailFrom) : '', to: [...byWire.keys()], size: job.size + (info.signature?.length ?? 0),
       }, wireBody(this.store, job.queueId, info));
       replies = res.replies;
       if (res.accepted.length === 0) await session.reset().catch(() => { keep = undefined; });
@@ -262,8 +269,19 @@ export class DeliveryAgent {
   }
 
   private async record(job: DeliveryJob, outcomes: RecipientOutcome[], headers: string): Promise<void> {
+    let handedBack = false;
     try {
-      await this.store.recordOutcomes(outcomes);
+      try {
+        await this.store.recordOutcomes(outcomes);
+      } catch (e) {
+        // The spool cannot take the outcome now (disk full, locked past busy_timeout): the
+        // job must not stay 'sending' until a restart. It goes back to the queue (offered
+        // again until the spool takes that write too); delivered mail may go out twice.
+        this.log.error({ queue_id: job.queueId, err: (e as Error).message }, 'delivery outcome could not be recorded; the job goes back to the queue');
+        handedBack = true;
+        await this.handBackLater([job], `outcome not recorded: ${(e as Error).message}`, this.policy.retryScheduleMs[0] ?? 60_000);
+        return;
+      }
       for (const o of outcomes) {
         const r = job.recipients.find((e) => e.recipientId === o.recipientId)!;
         countDelivery(o.kind, o.detail['category'], r.receivedAt, o.at);
@@ -274,11 +292,39 @@ export class DeliveryAgent {
         }, `delivery ${o.kind}`);
       }
       const finals = outcomes.filter((o) => o.kind === 'failed' || o.kind === 'expired');
-      if (finals.length && this.config.delivery.sendDsn && job.sender !== '') {
+      // Batch task mail gets no DSN: its outcomes are reported by events, and a VERP return path is ours.
+      if (finals.length && this.config.delivery.sendDsn && job.sender !== '' && !job.taskId) {
         await sendDsnFor(this.store, this.config.hostname, job, finals, headers, this.log);
       }
     } finally {
-      this.hooks.settled(job);
+      if (!handedBack) this.settle(job);
+    }
+  }
+
+  private settle(job: DeliveryJob): void {
+    if (this.settledJobs.has(job)) return;
+    this.settledJobs.add(job);
+    this.hooks.settled(job);
+  }
+
+  /**
+   * Like handBack, but when the spool refuses the write too, offers it again every few
+   * seconds until it takes it; each job is settled once it is back in the queue (which
+   * wakes the scheduler). Once the agent is closed, start-up recovery queues the rows.
+   */
+  private async handBackLater(jobs: DeliveryJob[], reason: string, delayMs: number): Promise<void> {
+    const left = [...jobs];
+    try {
+      while (left.length > 0) {
+        const job = left[0]!;
+        await this.store.requeue(job.recipients.map((r) => r.recipientId), Date.now() + delayMs, reason);
+        left.shift();
+        this.settle(job);
+      }
+    } catch (e) {
+      if (this.closed) { for (const job of left) this.settle(job); return; }
+      this.log.error({ queue_ids: left.map((j) => j.queueId), err: (e as Error).message, retry_ms: HAND_BACK_RETRY_MS }, 'jobs could not be returned to the queue; trying again');
+      setTimeout(() => { void this.handBackLater(left, reason, delayMs); }, HAND_BACK_RETRY_MS).unref();
     }
   }
 
@@ -288,7 +334,7 @@ export class DeliveryAgent {
       try {
         await this.store.requeue(job.recipients.map((r) => r.recipientId), Date.now() + delayMs, reason);
       } finally {
-        this.hooks.settled(job);
+        this.settle(job);
       }
     }
   }
@@ -304,5 +350,5 @@ export class DeliveryAgent {
     await this.handBack(jobs, 'shutdown');
   }
 
-  close(): void { this.pool.closeAll(); }
+  close(): void { this.closed = true; this.pool.closeAll(); }
 }

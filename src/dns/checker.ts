@@ -126,14 +126,25 @@ async function checkDmarc(d: DomainRecord, ctx: CheckContext, dns: DnsQuery, aut
 async function checkMx(d: DomainRecord, ctx: CheckContext, dns: DnsQuery, now: number): Promise<Outcome> {
   const want = normHost(ctx.mxHost);
   const expected = `10 ${want}.`;
-  const r = await lookup(dns, d.name, 'MX');
   const mk = (status: DomainCheckStatus, found: string | null, detail: string): Outcome =>
     outcome(d.name, 'mx', status, { expected, found, detail }, now);
+  // With inbound mail on, VERP bounces go to <bounce_subdomain>.<domain>: its MX is what
+  // matters (SPEC: "MX at <domain> or the bounce domain").
+  let bounceNote = '';
+  if (ctx.bounceSubdomain) {
+    const host = `${ctx.bounceSubdomain}.${d.name}`;
+    const b = await lookup(dns, host, 'MX');
+    if (b.kind === 'found' && b.values.some((m) => normHost(m.exchange) === want)) {
+      return mk('ok', `${host}: ${b.values.map((m) => `${m.preference} ${m.exchange || '.'}`).join(', ')}`, `${want} receives bounces for ${host}`);
+    }
+    bounceNote = `; publish MX 10 ${want}. at ${host} too, or bounces of VERP mail are lost`;
+  }
+  const r = await lookup(dns, d.name, 'MX');
   if (r.kind === 'error') return mk('error', null, `cannot read MX of ${d.name}: ${r.message}`);
-  if (r.kind === 'none') return mk('missing', null, `no MX: bounces and replies to ${d.name} cannot reach ${want}; publish the expected MX`);
+  if (r.kind === 'none') return mk('missing', null, `no MX: bounces and replies to ${d.name} cannot reach ${want}; publish the expected MX${bounceNote}`);
   const found = r.values.map((m) => `${m.preference} ${m.exchange || '.'}`).join(', ');
-  if (r.values.some((m) => normHost(m.exchange) === want)) return mk('ok', found, `${want} receives mail for ${d.name}`);
-  return mk('mismatch', found, `the MX of ${d.name} does not include ${want}: bounces and replies go elsewhere`);
+  if (r.values.some((m) => normHost(m.exchange) === want)) return mk('ok', found, `${want} receives mail for ${d.name}${bounceNote}`);
+  return mk('mismatch', found, `the MX of ${d.name} does not include ${want}: bounces and replies go elsewhere${bounceNote}`);
 }
 
 async function checkTracking(d: DomainRecord, ctx: CheckContext, dns: DnsQuery, now: number): Promise<Outcome> {

@@ -25,6 +25,8 @@ export interface CheckContext {
   trackingHost?: string | undefined;
   /** host of public.base_url */
   publicHost?: string | undefined;
+  /** label, e.g. "bounce": set when inbound.listen is on, so <label>.<domain> gets an MX to mxHost (VERP bounces) */
+  bounceSubdomain?: string | undefined;
   now?: (() => number) | undefined;
 }
 

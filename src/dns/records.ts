@@ -18,7 +18,7 @@ export { spfProposal } from './spf.js';
 export interface PublishRecord { type: 'TXT' | 'MX' | 'CNAME'; host: string; value: string; purpose: DomainCheckName; note?: string }
 
 /** What the offline proposal needs: the server's identity, without a DNS client. */
-export type RecordSettings = Pick<CheckContext, 'hostname' | 'sendingIps' | 'ownershipRecord' | 'mxHost' | 'dmarcRua' | 'trackingHost' | 'publicHost'>;
+export type RecordSettings = Pick<CheckContext, 'hostname' | 'sendingIps' | 'ownershipRecord' | 'mxHost' | 'dmarcRua' | 'trackingHost' | 'publicHost' | 'bounceSubdomain'>;
 
 /** The records to publish, from configuration alone. */
 export function proposedRecords(d: DomainRecord, s: RecordSettings): PublishRecord[] {
@@ -38,6 +38,11 @@ export function proposedRecords(d: DomainRecord, s: RecordSettings): PublishReco
     { type: 'TXT', host: `_dmarc.${d.name}`, value: dmarcProposal(s.dmarcRua), purpose: 'dmarc' },
     { type: 'MX', host: d.name, value: `10 ${normHost(s.mxHost)}.`, purpose: 'mx', note: 'bounces and replies' },
   );
+  if (s.bounceSubdomain) {
+    // VERP senders and mailto unsubscribes use this subdomain, so its MX can point here
+    // even when the domain's own mail is hosted elsewhere.
+    recs.push({ type: 'MX', host: `${s.bounceSubdomain}.${d.name}`, value: `10 ${normHost(s.mxHost)}.`, purpose: 'mx', note: 'asynchronous bounces and mailto unsubscribes (inbound.listen)' });
+  }
   if (s.trackingHost && s.publicHost) {
     recs.push({ type: 'CNAME', host: `${s.trackingHost}.${d.name}`, value: `${normHost(s.publicHost)}.`, purpose: 'tracking' });
   }

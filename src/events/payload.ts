@@ -13,16 +13,20 @@
  */
 import { createHmac } from 'node:crypto';
 
-/** What happened to one recipient. `deleted` is an operator's `mta queue delete`. */
-export type RecipientEventName = 'delivered' | 'failed' | 'expired' | 'deferred' | 'deleted';
-/** What happened to a sending domain (the DNS self-checker). */
-export type DomainEventName = 'domain.dns_error' | 'domain.verified' | 'domain.dkim_rotated';
+/**
+ * What happened to one recipient. `deleted` is an operator's `mta queue delete`; `bounce`
+ * is an asynchronous bounce that arrived later for mail already handed over (inbound/).
+ */
+export type RecipientEventName = 'delivered' | 'failed' | 'expired' | 'deferred' | 'deleted' | 'bounce';
+/** What happened to a sending domain (the DNS self-checker; quota.reached: src/quota). */
+export type DomainEventName = 'domain.dns_error' | 'domain.verified' | 'domain.dkim_rotated' | 'quota.reached';
 /** `test` is sent by `mta webhook test` whatever the webhook's filter says. */
-export type WebhookEventName = RecipientEventName | DomainEventName | 'test';
+export type WebhookEventName = RecipientEventName | DomainEventName | 'unsubscribe' | 'test';
 
 /** Events a webhook can subscribe to (its filter). */
 export const SUBSCRIBABLE_EVENTS: readonly Exclude<WebhookEventName, 'test'>[] = [
   'delivered', 'failed', 'expired', 'deferred', 'deleted', 'domain.dns_error', 'domain.verified', 'domain.dkim_rotated',
+  'bounce', 'unsubscribe', 'quota.reached',
 ];
 
 export type DirectMailStatus = 0 | 2 | 3 | 4;
@@ -48,6 +52,8 @@ export interface RecipientEventPayload {
   attempts: number;
   /** the classification of a non-delivery (user_unknown, spam_block, ...); null when delivered */
   bounce_category: string | null;
+  /** the batch task the message belongs to; null for other mail */
+  task_id: string | null;
 }
 
 export interface DomainEventPayload {
@@ -59,7 +65,27 @@ export interface DomainEventPayload {
 
 export interface TestEventPayload { event: 'test'; webhook_id: number; time: string }
 
-export type WebhookPayload = RecipientEventPayload | DomainEventPayload | TestEventPayload;
+/**
+ * A recipient unsubscribed (public/ link or one-click POST, or inbound/ mailto). The
+ * message fields are null when the message has been purged since (the link outlives it).
+ */
+export interface UnsubscribeEventPayload {
+  event: 'unsubscribe';
+  env_id: string;
+  msg_id: string | null;
+  account: string | null;
+  from: string | null;
+  rcpt: string;
+  /** the sender domain the unsubscribe applies to (the suppression's scope) */
+  domain: string;
+  tag: string | null;
+  task_id: string | null;
+  time: string;
+  /** how: `link` (the page's button), `one-click` (RFC 8058 POST), `mailto` */
+  method: string;
+}
+
+export type WebhookPayload = RecipientEventPayload | DomainEventPayload | TestEventPayload | UnsubscribeEventPayload;
 
 export type WebhookFormat = 'json' | 'form';
 
@@ -83,6 +109,7 @@ export interface RecipientEventInput {
   category: unknown;
   attempts: number;
   tag: string | null;
+  taskId?: string | null | undefined;
 }
 
 export function recipientPayload(i: RecipientEventInput): RecipientEventPayload {
@@ -103,6 +130,7 @@ export function recipientPayload(i: RecipientEventInput): RecipientEventPayload 
     tag: i.tag,
     attempts: i.attempts,
     bounce_category: i.event === 'delivered' || typeof i.category !== 'string' ? null : i.category,
+    task_id: i.taskId ?? null,
   };
 }
 

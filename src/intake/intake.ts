@@ -14,12 +14,14 @@ import { Splitter, Joiner, type MimeNode } from 'mailsplit';
 import { DataGuard, type GuardViolation } from './guard.js';
 import { checkFrom, describeFromProblem, headerValue, messageIdFor, rfc5322Date, receivedHeader, type FromProblem } from './headers.js';
 import type { IncomingMessage, Lane, MessageStore } from '../spool/types.js';
-import { newQueueId, type QueueId } from '../util/ids.js';
+import { newQueueId, newTaskId, type QueueId } from '../util/ids.js';
 import { metrics } from '../metrics/metrics.js';
 
 export interface IntakeEnvelope {
   sender: string;
   recipients: string[];
+  /** lists whose alias address was a recipient: each becomes a batch task in the same commit (tasks/alias.ts) */
+  aliasLists?: string[] | undefined;
   authUser: string | null;
   clientIp: string;
   clientHostname: string | null;
@@ -70,7 +72,8 @@ class HeaderPolicy extends Transform {
       h.add('Received', receivedHeader({
         helo: this.env.helo, clientHostname: this.env.clientHostname, clientIp: this.env.clientIp,
         hostname: this.limits.hostname, protocol: this.env.protocol, queueId: this.queueId,
-        recipient: this.env.recipients.length === 1 ? this.env.recipients[0] : undefined, date: this.now,
+        // A list alias's copies carry this header: no "for" naming another recipient.
+        recipient: this.env.recipients.length === 1 && !this.env.aliasLists?.length ? this.env.recipients[0] : undefined, date: this.now,
       }), 0);
     }
     cb(null, data);
@@ -133,6 +136,7 @@ export function receiveMessage(
         id: queueId, receivedAt: now.getTime(), sender: env.sender, authUser: env.authUser, clientIp: env.clientIp,
         helo: env.helo, messageId: policy.messageId, subject: policy.subject, size, lane: env.lane, tag: policy.tag,
         chunks, recipients: env.recipients,
+        ...(env.aliasLists?.length ? { aliasTasks: env.aliasLists.map((list) => ({ id: newTaskId(now.getTime()), list })) } : {}),
       };
       try {
         await spool.commitIncoming(msg);

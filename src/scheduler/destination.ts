@@ -17,6 +17,10 @@ export interface DeliveryJob {
   size: number;
   receivedAt: number;
   recipients: QueueEntry[];
+  /** the batch task of the message (no DSN: its outcomes are reported by events) */
+  taskId?: string | undefined;
+  /** the envelope MAIL FROM when it is not `sender` (VERP) */
+  returnPath?: string | undefined;
 }
 
 /** Pacing shared by every destination matched to the same shaping entry. */

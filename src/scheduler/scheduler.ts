@@ -155,6 +155,7 @@ export class Scheduler {
         dest.push({
           queueId: first.queueId, domain: first.domain, lane: first.lane, sender: first.sender, size: first.size,
           receivedAt: first.receivedAt, recipients: g.slice(i, i + per),
+          ...(first.taskId ? { taskId: first.taskId } : {}), ...(first.returnPath ? { returnPath: first.returnPath } : {}),
         });
       }
     }
@@ -218,7 +219,8 @@ export class Scheduler {
    */
   async control(op: QueueOp, target: QueueTarget): Promise<number> {
     const matches = (j: DeliveryJob): boolean =>
-      'queueId' in target ? j.queueId === target.queueId : 'domain' in target ? j.domain === target.domain.toLowerCase() : true;
+      'queueId' in target ? j.queueId === target.queueId : 'domain' in target ? j.domain === target.domain.toLowerCase()
+        : 'taskId' in target ? j.taskId === target.taskId : true;
     if (op !== 'flush' && this.state === 'running') {
       const jobs: DeliveryJob[] = [];
       for (const dest of this.dests.values()) jobs.push(...dest.withdraw(matches));

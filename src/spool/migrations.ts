@@ -236,10 +236,85 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (list_id, address)
   ) WITHOUT ROWID;
   `,
-  // 8: batch tasks (reserved: src/tasks)
-  `SELECT 1;`,
-  // 9: quotas and reputation (reserved: src/quota)
-  `SELECT 1;`,
-  // 10: inbound mail and unsubscribe (reserved: src/inbound, src/public)
-  `SELECT 1;`,
+  // 8: batch tasks (src/tasks). A task expands its list lazily: \`cursor\` is the last
+  // member address expanded, moved in the transaction that stores that chunk's messages.
+  // Outcome counters are kept by the transactions that record outcomes (sqlite-notify.ts).
+  // Messages remember their task and, when it differs from the sender, the envelope
+  // MAIL FROM (\`return_path\`: a VERP address); \`sender\` stays the sender address so
+  // statistics and webhooks stay keyed by it.
+  `
+  CREATE TABLE tasks (
+    id               TEXT PRIMARY KEY,     -- TaskId
+    kind             TEXT NOT NULL CHECK (kind IN ('template','alias')),
+    list             TEXT NOT NULL,
+    template         TEXT,                 -- kind 'template': the template's name
+    content          TEXT,                 -- kind 'template': JSON snapshot (subject, from_name, html, text) approved at creation
+    source_id        TEXT,                 -- kind 'alias': the queue id of the message sent to the alias
+    sender           TEXT NOT NULL,
+    tag              TEXT,
+    address_type     TEXT NOT NULL DEFAULT 'sender' CHECK (address_type IN ('sender','random')),
+    tracking         INTEGER NOT NULL DEFAULT 0,
+    unsubscribe      INTEGER NOT NULL DEFAULT 0,
+    state            TEXT NOT NULL CHECK (state IN ('queued','sending','paused','paused_quota','done','cancelled')),
+    pause_reason     TEXT,
+    resume_at        INTEGER,
+    cursor           TEXT,                 -- last member address expanded; NULL: none yet
+    exhausted        INTEGER NOT NULL DEFAULT 0,
+    list_size        INTEGER,              -- members when expansion started
+    requested        INTEGER NOT NULL DEFAULT 0,
+    suppressed       INTEGER NOT NULL DEFAULT 0,
+    invalid          INTEGER NOT NULL DEFAULT 0, -- members with an invalid address (never queued)
+    delivered        INTEGER NOT NULL DEFAULT 0,
+    failed           INTEGER NOT NULL DEFAULT 0, -- failed, expired or deleted
+    bounced_invalid  INTEGER NOT NULL DEFAULT 0, -- failed with DirectMail status 2 (invalid address)
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    finished_at      INTEGER
+  ) WITHOUT ROWID;
+  CREATE INDEX tasks_state ON tasks(state);
+  CREATE INDEX tasks_source ON tasks(source_id) WHERE source_id IS NOT NULL;
+  ALTER TABLE messages ADD COLUMN task_id TEXT;
+  ALTER TABLE messages ADD COLUMN return_path TEXT;
+  CREATE INDEX messages_task ON messages(task_id) WHERE task_id IS NOT NULL;
+  `,
+  // 9: quotas and reputation (src/quota)
+  `
+  -- Usage itself is stats_daily.requests (bumped in the intake commit); these are the rest.
+  -- Spam bounces per sending domain and UTC day of receipt (stats_daily counts them as failed).
+  CREATE TABLE quota_daily (
+    day          TEXT NOT NULL,
+    domain       TEXT NOT NULL,
+    spam_bounces INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, domain)
+  ) WITHOUT ROWID;
+
+  -- One row per domain and period once quota.reached was emitted: the event goes out once.
+  CREATE TABLE quota_reached (
+    domain TEXT NOT NULL,
+    which  TEXT NOT NULL CHECK (which IN ('daily','monthly')),
+    period TEXT NOT NULL,                 -- 'YYYY-MM-DD' or 'YYYY-MM'
+    at     INTEGER NOT NULL,
+    PRIMARY KEY (domain, which, period)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE reputation (
+    domain       TEXT PRIMARY KEY,
+    level        INTEGER NOT NULL,        -- 0: banned until an operator sets a level
+    day          TEXT NOT NULL,           -- the UTC day this row is current for; earlier days are evaluated at rollover
+    banned_until INTEGER,                 -- ms; a one-day ban ends at the next UTC midnight
+    ban_reason   TEXT,
+    updated_at   INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE reputation_history (
+    id         INTEGER PRIMARY KEY,
+    domain     TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    from_level INTEGER NOT NULL,
+    to_level   INTEGER NOT NULL,
+    change     TEXT NOT NULL CHECK (change IN ('up','down','ban','set')),
+    reason     TEXT NOT NULL
+  );
+  CREATE INDEX reputation_history_domain ON reputation_history(domain, id);
+  `,
 ];

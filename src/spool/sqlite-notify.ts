@@ -16,7 +16,7 @@ import type { Db } from './db.js';
 import type { DomainEvent, RecipientOutcome } from './types.js';
 import type { RecipientId } from '../util/ids.js';
 import type { SqliteWebhooks } from './sqlite-webhooks.js';
-import { statsKey, type SqliteStats, type StatsCounter } from './sqlite-stats.js';
+import { statsKey, type SqliteStats, type StatsCounter, type StatsKey } from './sqlite-stats.js';
 import { assertNever } from '../util/errors.js';
 import { domainPayload, recipientPayload, type DomainEventName, type RecipientEventName } from '../events/payload.js';
 
@@ -25,16 +25,21 @@ export const DEFERRED_EVENT_INTERVAL_MS = 60 * 60 * 1000;
 
 interface Meta {
   rcpt: string; attempts: number; deferred_event_at: number | null; queue_id: string;
-  sender: string; auth_user: string | null; msg_id: string; tag: string | null; received_at: number;
+  sender: string; auth_user: string | null; msg_id: string; tag: string | null; received_at: number; task_id: string | null;
 }
 
 export class SqliteNotify {
   private readonly st: Record<string, Statement>;
+  /** Counts a spam bounce (status 3) for quotas and reputation (sqlite-quota.ts), in the same transaction. */
+  spamBounce: ((k: StatsKey) => void) | undefined;
+
+  /** Counts a final outcome of a batch task's recipient on its task (sqlite-tasks.ts), in the same transaction. */
+  taskOutcome: ((taskId: string, counter: StatsCounter) => void) | undefined;
 
   constructor(db: Db, private readonly hooks: SqliteWebhooks, private readonly stats: SqliteStats) {
     this.st = {
       meta: db.prepare(`SELECT r.rcpt, r.attempts, r.deferred_event_at, r.message_id AS queue_id, m.sender, m.auth_user,
-                               m.message_id AS msg_id, m.tag, m.received_at
+                               m.message_id AS msg_id, m.tag, m.received_at, m.task_id
                         FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?`),
       deferredAt: db.prepare('UPDATE recipients SET deferred_event_at = ? WHERE id = ?'),
     };
@@ -58,6 +63,8 @@ export class SqliteNotify {
       if (notify) this.st['deferredAt']!.run(o.at, o.recipientId);
     } else {
       this.stats.bump(key, counterOf(o.kind, o.detail['status']));
+      if (m.task_id) this.taskOutcome?.(m.task_id, counterOf(o.kind, o.detail['status']));
+      if (o.kind === 'failed' && o.detail['status'] === 3) this.spamBounce?.(key);
     }
     if (notify) this.emit(o.kind, m, o.at, o.reply, o.detail['status'], o.detail['category']);
   }
@@ -67,6 +74,7 @@ export class SqliteNotify {
     const m = this.st['meta']!.get(id) as Meta | undefined;
     if (!m || m.sender === '') return;
     this.stats.bump(statsKey(m.sender, m.received_at, m.tag), 'failed');
+    if (m.task_id) this.taskOutcome?.(m.task_id, 'failed');
     this.emit('deleted', m, at, reply, 4, 'deleted');
   }
 
@@ -81,7 +89,7 @@ export class SqliteNotify {
   private emit(event: RecipientEventName, m: Meta, at: number, reply: string, status: unknown, category: unknown): void {
     const payload = recipientPayload({
       event, queueId: m.queue_id, messageId: m.msg_id, authUser: m.auth_user, sender: m.sender, rcpt: m.rcpt,
-      receivedAt: m.received_at, at, reply, status, category, attempts: m.attempts, tag: m.tag,
+      receivedAt: m.received_at, at, reply, status, category, attempts: m.attempts, tag: m.tag, taskId: m.task_id,
     });
     this.hooks.enqueue(event, payload, m.sender, at);
   }
@@ -97,5 +105,5 @@ function counterOf(kind: Exclude<RecipientOutcome['kind'], 'deferred'>, status: 
 }
 
 function isDomainEventName(t: string): t is DomainEventName {
-  return t === 'domain.dns_error' || t === 'domain.verified' || t === 'domain.dkim_rotated';
+  return t === 'domain.dns_error' || t === 'domain.verified' || t === 'domain.dkim_rotated' || t === 'quota.reached';
 }

@@ -21,15 +21,17 @@ import type { SqliteNotify } from './sqlite-notify.js';
 export interface RecipientRow {
   id: number; message_id: string; sender: string; rcpt: string; domain: string; state: RecipientState; lane: 'trigger' | 'batch';
   attempts: number; next_attempt_at: number; last_reply: string | null; received_at: number; size: number;
+  task_id: string | null; return_path: string | null;
 }
 
-export const RECIPIENT_SELECT = `SELECT r.*, m.sender, m.received_at, m.size FROM recipients r JOIN messages m ON m.id = r.message_id`;
+export const RECIPIENT_SELECT = `SELECT r.*, m.sender, m.received_at, m.size, m.task_id, m.return_path FROM recipients r JOIN messages m ON m.id = r.message_id`;
 
 export function toEntry(r: RecipientRow): QueueEntry {
   return {
     recipientId: asRecipientId(r.id), queueId: r.message_id as QueueId, sender: r.sender, rcpt: r.rcpt,
     domain: r.domain, state: r.state, attempts: r.attempts, nextAttemptAt: r.next_attempt_at,
     lastReply: r.last_reply, receivedAt: r.received_at, size: r.size, lane: r.lane,
+    ...(r.task_id ? { taskId: r.task_id } : {}), ...(r.return_path ? { returnPath: r.return_path } : {}),
   };
 }
 
@@ -43,6 +45,8 @@ const OPS: Record<Exclude<QueueOp, 'flush'>, { from: RecipientState[]; to: Recip
 function targetSql(t: QueueTarget): { sql: string; args: (string | number)[] } {
   if ('queueId' in t) return { sql: 'message_id = ?', args: [t.queueId] };
   if ('domain' in t) return { sql: 'domain = ?', args: [t.domain.toLowerCase()] };
+  // Correlated, so the waiting recipients drive the query, not the task's whole history.
+  if ('taskId' in t) return { sql: 'EXISTS (SELECT 1 FROM messages m WHERE m.id = recipients.message_id AND m.task_id = ?)', args: [t.taskId] };
   return { sql: '1 = 1', args: [] };
 }
 

@@ -44,6 +44,7 @@ export class SqliteStats {
       eventsOf: p('SELECT * FROM events WHERE recipient_id = ? ORDER BY id'),
       finishedBefore: p(`SELECT id FROM messages m WHERE received_at < ?
                            AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state IN ('queued','sending','deferred','held'))
+                           AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.source_id = m.id AND t.state NOT IN ('done','cancelled')) -- an alias task's source
                          LIMIT ${PURGE_BATCH}`),
       delEvents: p('DELETE FROM events WHERE message_id = ?'),
       delMessage: p('DELETE FROM messages WHERE id = ?'),

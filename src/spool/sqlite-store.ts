@@ -27,6 +27,13 @@ import { SqliteApi } from './sqlite-api.js';
 import { SqliteLists } from './sqlite-lists.js';
 import type { ListMember, ListRecord, MemberWrite } from './types.js';
 import { SqliteTemplates } from './sqlite-templates.js';
+import { SqliteTasks } from './sqlite-tasks.js';
+import type { TaskChunk, TaskFilter, TaskRecord, TaskStateChange } from './types-tasks.js';
+import type { TaskId } from '../util/ids.js';
+import { SqliteQuota } from './sqlite-quota.js';
+import type { DailyFigures, QuotaReachedMark, ReputationChange, ReputationRecord } from './types-quota.js';
+import { SqliteInbound } from './sqlite-inbound.js';
+import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
 import type {
@@ -68,6 +75,9 @@ export class SqliteStore implements Store {
   private readonly api: SqliteApi;
   private readonly lists: SqliteLists;
   private readonly templates: SqliteTemplates;
+  private readonly tasks: SqliteTasks;
+  private readonly quota: SqliteQuota;
+  private readonly inbound: SqliteInbound;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     return new SqliteStore(openDatabase(dataDir), opts);
@@ -115,6 +125,11 @@ export class SqliteStore implements Store {
     this.api = new SqliteApi(db);
     this.lists = new SqliteLists(db);
     this.templates = new SqliteTemplates(db);
+    this.tasks = new SqliteTasks(db, this.notify);
+    this.notify.taskOutcome = (id, counter) => this.tasks.countOutcome(id, counter);
+    this.quota = new SqliteQuota(db, this.notify);
+    this.notify.spamBounce = (k) => this.quota.spamBounce(k);
+    this.inbound = new SqliteInbound(db, this.hooks);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => this.writeIncoming(batch),
       { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 },
@@ -139,6 +154,7 @@ export class SqliteStore implements Store {
             JSON.stringify({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
         }
         this.notify.accepted(m.sender, m.receivedAt, m.tag, m.recipients.length);
+        for (const a of m.aliasTasks ?? []) this.tasks.addAliasTask(m, a); // the 250 promises the expansion
       }
     }).immediate();
   }
@@ -294,7 +310,10 @@ export class SqliteStore implements Store {
   async listSuppressions(f: SuppressionFilter): Promise<SuppressionRecord[]> {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (f.search) { where.push(`address LIKE ? ESCAPE '\\'`); args.push(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`); }
+    // LIKE reads its pattern as a C string, so a NUL would end it early ("%\0%" matches every
+    // address); no address contains a NUL, so such a search matches nothing.
+    if (f.search?.includes('\0')) where.push('0');
+    else if (f.search) { where.push(`address LIKE ? ESCAPE '\\'`); args.push(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`); }
     if (f.after && f.afterScope !== undefined) { where.push('(address, scope) > (?, ?)'); args.push(f.after, f.afterScope); }
     else if (f.after) { where.push('address > ?'); args.push(f.after); }
     if (f.since !== undefined) { where.push('created_at >= ?'); args.push(f.since); }
@@ -342,10 +361,31 @@ export class SqliteStore implements Store {
   async removeTemplate(name: string): Promise<boolean> { return this.templates.removeTemplate(name); }
 
   // ---- batch tasks (spool/sqlite-tasks.ts) ----
+  async addTask(t: TaskRecord): Promise<void> { this.tasks.add(t); }
+  async getTask(id: TaskId): Promise<TaskRecord | undefined> { return this.tasks.get(id); }
+  async listTasks(f: TaskFilter): Promise<TaskRecord[]> { return this.tasks.list(f); }
+  async setTaskState(id: TaskId, c: TaskStateChange): Promise<boolean> { return this.tasks.setState(id, c); }
+  async commitTaskChunk(c: TaskChunk): Promise<boolean> {
+    const ok = this.tasks.commitChunk(c);
+    // The scheduler hears of the new mail as it hears of intake's.
+    if (ok && c.messages.length) { const ids = c.messages.map((m) => m.id); for (const o of this.observers) o(ids); }
+    return ok;
+  }
+  async listByAlias(address: string): Promise<string | undefined> { return this.tasks.listByAlias(address); }
+  async waitingOfTask(id: TaskId): Promise<{ queued: number; sending: number; deferred: number; held: number }> { return this.tasks.waiting(id); }
 
   // ---- quotas and reputation (spool/sqlite-quota.ts) ----
+  async quotaUsage(domain: string, day: string, monthFrom: string, monthTo: string): Promise<{ day: number; month: number }> { return this.quota.usage(domain, day, monthFrom, monthTo); }
+  async dailyFigures(domain: string, day: string): Promise<DailyFigures> { return this.quota.figures(domain, day); }
+  async domainsActiveOn(day: string): Promise<string[]> { return this.quota.activeOn(day); }
+  async getReputation(domain: string): Promise<ReputationRecord | undefined> { return this.quota.get(domain); }
+  async saveReputation(next: ReputationRecord, prev: ReputationRecord | undefined, changes: readonly ReputationChange[]): Promise<boolean> { return this.quota.save(next, prev, changes); }
+  async listReputationHistory(domain: string, limit: number): Promise<ReputationChange[]> { return this.quota.history(domain, limit); }
+  async markQuotaReached(m: QuotaReachedMark): Promise<boolean> { return this.quota.markReached(m); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
+  async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }
+  async recordAsyncBounce(b: AsyncBounce): Promise<AsyncBounceResult> { return this.inbound.asyncBounce(b); }
 
   async close(): Promise<void> {
     this.intake.flush();

@@ -6,7 +6,7 @@
 import type { QueueId, RecipientId } from '../util/ids.js';
 import type { RecipientState } from './states.js';
 import type { WebhookEventName, WebhookFormat } from '../events/payload.js';
-import type { TaskStore } from './types-tasks.js';
+import type { AliasTaskRequest, TaskStore } from './types-tasks.js';
 import type { QuotaStore } from './types-quota.js';
 import type { InboundStore } from './types-inbound.js';
 
@@ -33,6 +33,8 @@ export interface MessageEnvelope {
 export interface IncomingMessage extends MessageEnvelope {
   chunks: Buffer[];
   recipients: string[];
+  /** recipients that were list aliases: each becomes a batch task in the same commit (src/tasks) */
+  aliasTasks?: AliasTaskRequest[] | undefined;
 }
 
 export interface QueueEntry {
@@ -48,6 +50,10 @@ export interface QueueEntry {
   receivedAt: number;
   size: number;
   lane: Lane;
+  /** the batch task the message belongs to */
+  taskId?: string | undefined;
+  /** the envelope MAIL FROM when it is not `sender` (a batch task's VERP address) */
+  returnPath?: string | undefined;
 }
 
 export interface QueueFilter {
@@ -125,7 +131,9 @@ export interface SuppressionRecord {
 /** Event types in a recipient's history. The final ones are delivered, failed, expired and deleted. */
 export type EventType =
   | 'reception' | 'deferred' | 'delivered' | 'failed' | 'expired' | 'deleted'
-  | 'requeued' | 'held' | 'released' | 'dsn';
+  | 'requeued' | 'held' | 'released' | 'dsn'
+  /** after the final state, appended by inbound mail and the public endpoint (spool/sqlite-inbound.ts) */
+  | 'bounced' | 'unsubscribe';
 
 /** What one delivery attempt decided for one recipient. */
 export interface RecipientOutcome {
@@ -143,7 +151,7 @@ export interface RecipientOutcome {
   suppress?: { address: string; reason: string };
 }
 
-export type QueueTarget = { queueId: QueueId } | { domain: string } | { all: true };
+export type QueueTarget = { queueId: QueueId } | { domain: string } | { all: true } | { taskId: string };
 export type QueueOp = 'flush' | 'hold' | 'release' | 'delete';
 
 export interface QueueShapeRow {

@@ -8,6 +8,7 @@
  * (per-IP cap, session deadline, idle timeout, failed-login throttle).
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerDataStream } from 'smtp-server';
 import type { Logger } from 'pino';
 import type { Config, Listener } from '../config/config.js';
@@ -21,6 +22,9 @@ import { parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 import { intakeRefusal, senderRefusal, tagCheck } from './policy.js';
 import { countRejection, metrics } from '../metrics/metrics.js';
+import { splitAliases } from '../tasks/alias.js';
+import type { QuotaService } from '../quota/quota.js';
+import { quotaRefusal } from '../quota/enforce.js';
 
 interface SessionState {
   ip: string;
@@ -33,7 +37,7 @@ interface SessionState {
 /** smtp-server picks enhanced codes from the basic code; ours are in the text. */
 interface PatchableConnection { id: string; send(code: number, data?: string | string[], context?: string | false): void; close(): void }
 
-export interface SubmissionDeps { config: Config; store: Store; log: Logger }
+export interface SubmissionDeps { config: Config; store: Store; log: Logger; quota?: QuotaService | undefined }
 
 export class SubmissionService {
   private readonly servers: { listener: Listener; server: SMTPServer }[] = [];
@@ -61,8 +65,8 @@ export class SubmissionService {
     };
   }
 
-  private tlsMaterial(): { key?: Buffer; cert?: Buffer } {
-    const t = this.config.smtp.tls;
+  private tlsMaterial(config: Config = this.config): { key?: Buffer; cert?: Buffer } {
+    const t = config.smtp.tls;
     if (!t.cert || !t.key) return {};
     try {
       return { key: readFileSync(t.key), cert: readFileSync(t.cert) };
@@ -100,11 +104,20 @@ export class SubmissionService {
   /** Ports actually bound, in listener order (tests listen on port 0). */
   get ports(): number[] { return this.servers.map((s) => this.boundPort(s.server)); }
 
-  /** Applies a reloaded config: limits, allowlist, TLS material; not listener addresses. */
+  /** Applies a reloaded config: limits, allowlist, TLS material; not listener addresses. Throws, changing nothing, when the TLS material cannot be used. */
   reload(config: Config): void {
+    // Checked before anything changes: a certificate that does not load is refused (the
+    // daemon keeps the old configuration) rather than half-applied.
+    const material = this.tlsMaterial(config);
+    if (material.cert) {
+      try {
+        createSecureContext({ ...material, minVersion: config.smtp.tls.minVersion });
+      } catch (e) {
+        throw new MtaError('MTA_ERR_CONFIG', `smtp.tls: the certificate or key cannot be used: ${(e as Error).message}`);
+      }
+    }
     this.config = config;
     this.guards.update(this.guardSettings());
-    const material = this.tlsMaterial();
     for (const { server } of this.servers) {
       const o = server.options as SMTPServerOptions & { size?: number; maxClients?: number; socketTimeout?: number };
       o.size = config.smtp.maxMessageSize;
@@ -241,8 +254,13 @@ export class SubmissionService {
     const a = parseAddress(address);
     if (!a) throw this.refuse(session, 'rcpt', 'BAD_RCPT', undefined, { rcpt: address.slice(0, 320) });
     const sender = this.sessions.get(session.id)?.sender;
+    // A list alias expands to its members (each checked then); the alias itself is never suppressed.
+    if (await this.deps.store.listByAlias(a.address)) return;
     const hit = await this.suppression.check(a.address, sender?.domain ?? '');
     if (hit) throw this.refuse(session, 'rcpt', 'SUPPRESSED', undefined, { rcpt: a.address, suppression: hit.reason, source: hit.source });
+    // Per RCPT, counting this transaction's accepted recipients: those that fit go, the rest get 552.
+    const over = await quotaRefusal(this.deps.quota, sender?.domain, session.envelope.rcptTo.length + 1, Date.now());
+    if (over) throw this.refuse(session, 'rcpt', over.reply, over.detail, { rcpt: a.address });
   }
 
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
@@ -250,8 +268,9 @@ export class SubmissionService {
     const started = Date.now();
     const sender = state?.sender;
     const recipients = session.envelope.rcptTo.map((r) => parseAddress(r.address)!.address);
+    const split = await splitAliases(this.deps.store, recipients);
     const result: IntakeResult = await receiveMessage(stream, {
-      sender: sender?.address ?? '', recipients, authUser: sender?.address ?? null, clientIp: session.remoteAddress,
+      sender: sender?.address ?? '', recipients: split.recipients, aliasLists: split.aliasLists, authUser: sender?.address ?? null, clientIp: session.remoteAddress,
       clientHostname: session.clientHostname, helo: session.hostNameAppearsAs ?? null,
       protocol: session.transmissionType || 'ESMTPA', lane: sender?.type === 'trigger' ? 'trigger' : 'batch',
     }, { maxMessageSize: this.config.smtp.maxMessageSize, maxHeaderSize: this.config.smtp.maxHeaderSize, hostname: this.config.hostname,

@@ -18,6 +18,10 @@ declare module 'mailsplit' {
   export class Joiner extends Transform { constructor() }
 }
 declare module 'libmime' {
-  const libmime: { decodeWords(text: string): string; foldLines(text: string, len?: number, afterSpace?: boolean): string };
+  const libmime: {
+    decodeWords(text: string): string; foldLines(text: string, len?: number, afterSpace?: boolean): string;
+    /** encoded-words for the non-ASCII words of `text` (lists/personalise) */
+    encodeWords(text: string, encoding?: 'Q' | 'B', maxLength?: number): string;
+  };
   export default libmime;
 }

@@ -30,6 +30,9 @@ export const ERRORS = {
   MTA_ERR_TEMPLATE_SIZE: 'template body exceeds templates.max_body_size',
   MTA_ERR_TEMPLATE_VAR: 'variables used by the template are missing',
   MTA_ERR_TEMPLATE_STATE: 'operation not allowed in the template\'s state',
+  MTA_ERR_QUOTA: 'the sending domain\'s daily or monthly quota is exhausted',
+  MTA_ERR_TASK_STATE: 'operation not allowed in the batch task\'s state',
+  MTA_ERR_TASK: 'the batch task cannot be created',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

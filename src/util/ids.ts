@@ -44,3 +44,12 @@ export function queueIdTime(id: QueueId): number {
 }
 
 export function asRecipientId(n: number): RecipientId { return n as RecipientId; }
+
+/** A batch task: 'T' and a queue-id-like time-sortable tail, so it is never taken for a queue id. */
+export type TaskId = Brand<string, 'TaskId'>;
+const TASK_ID_RE = /^T[0-9A-HJKMNP-TV-Z]{18}$/;
+export function newTaskId(now: number = Date.now()): TaskId { return `T${newQueueId(now)}` as TaskId; }
+export function parseTaskId(text: string): TaskId | undefined {
+  const t = text.trim().toUpperCase();
+  return TASK_ID_RE.test(t) ? (t as TaskId) : undefined;
+}

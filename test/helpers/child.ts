@@ -6,12 +6,13 @@ export const BIN = join(process.cwd(), 'bin', 'mta');
 
 export interface ChildDaemon { proc: ChildProcess; port: number; output: () => string; exited: Promise<number | null> }
 
-export function spawnDaemon(configPath: string | undefined, env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<ChildDaemon> {
-  const proc = spawnMta(configPath ? ['start', '--config', configPath] : ['start'], env, cwd);
+export function spawnDaemon(configPath: string | undefined, env: NodeJS.ProcessEnv = {}, cwd?: string, opts: SpawnOptions = {}): Promise<ChildDaemon> {
+  const proc = spawnMta(configPath ? ['start', '--config', configPath] : ['start'], env, cwd, opts);
   let out = '';
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not start:\n${out}`)), 20_000);
+    // A daemon that never says it listens is not left running behind the failed test.
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`daemon did not start:\n${out}`)); }, 20_000);
     const onData = (d: Buffer): void => {
       out += d.toString();
       const m = /"msg":"smtp submission listening"/.test(out) ? /"port":(\d+)/.exec(out) : null;
@@ -27,8 +28,16 @@ export function spawnDaemon(configPath: string | undefined, env: NodeJS.ProcessE
  * Runs bin/mta through /bin/sh so the test runner's process hooks (which wrap direct
  * node spawns to inject its loaders) stay out of the real program.
  */
-export function spawnMta(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): ChildProcess {
-  return spawn('/bin/sh', ['-c', 'exec "$0" "$@"', process.execPath, BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(env), ...(cwd ? { cwd } : {}) });
+export function spawnMta(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string, opts: SpawnOptions = {}): ChildProcess {
+  // fdLimit: the soft descriptor limit for the child, raised in the shell (never past the hard limit).
+  const ulimit = opts.fdLimit ? `ulimit -n ${Math.floor(opts.fdLimit)} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ` : '';
+  return spawn('/bin/sh', ['-c', `${ulimit}exec "$0" "$@"`, process.execPath, opts.script ?? BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(env), ...(cwd ? { cwd } : {}) });
+}
+
+export interface SpawnOptions {
+  fdLimit?: number;
+  /** run this script with the same arguments instead of bin/mta (a test-only entry) */
+  script?: string;
 }
 
 /** The test runner's loaders (NODE_OPTIONS) must not leak into the real program. */

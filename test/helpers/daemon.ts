@@ -42,6 +42,8 @@ export async function startDaemon(extraToml = '', opts: { listeners?: string; do
   if (!/^\[tags\]/m.test(withDomains)) withDomains += '\n[tags]\nauto_create = true\n';
   // Several daemons run at once (and test files in parallel): the admin API takes any free port.
   if (!/^\[admin\]/m.test(withDomains)) withDomains += '\n[admin]\nlisten = "127.0.0.1:0"\n';
+  // The public endpoint starts only with a base_url; when a test sets one, any free port too.
+  if (!/^\[public\]/m.test(withDomains)) withDomains += '\n[public]\nlisten = "127.0.0.1:0"\n';
   const configPath = join(dir, 'mta.toml');
   writeFileSync(configPath, withDomains);
   const config = compileConfig(withDomains, configPath);

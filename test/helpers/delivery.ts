@@ -40,14 +40,7 @@ export async function startWorld(deliveryToml = '', opts: { extraToml?: string }
   ).catch(async (e: unknown) => { await dns.close(); throw e; });
   const ed = await daemon.daemon.store.getDomain('example.com');
   dns.set(`${ed!.dkimSelector}._domainkey.example.com`, { TXT: [`v=DKIM1; k=ed25519; p=${ed!.dkimPublicKey}`] });
-  const addDomain = async (domain: string, n: number, o: SinkOptions = {}): Promise<Sink> => {
-    const host = `127.0.0.${n}`;
-    dns.set(domain, { MX: [{ preference: 10, exchange: `mx.${domain}` }] });
-    dns.set(`mx.${domain}`, { A: [host] });
-    const s = await startSink(host, port, o);
-    sinks.push(s);
-    return s;
-  };
+  const addDomain = sinkAdder(dns, port, sinks);
   const senderSink = await addDomain('example.com', 250);
   const world: World = {
     daemon, dns, port, senderSink, sinks, addDomain,
@@ -94,4 +87,16 @@ export async function startWorld(deliveryToml = '', opts: { extraToml?: string }
 /** Every recipient of the message is in a final state. */
 export function allFinal(m: MessageDetail): boolean {
   return m.recipients.every((r) => ['delivered', 'failed', 'expired', 'suppressed'].includes(r.state));
+}
+
+/** A domain whose MX is a new sink on 127.0.0.n (the world's shared port); the sink joins `sinks`. */
+export function sinkAdder(dns: TestDnsServer, port: number, sinks: Sink[]): (domain: string, n: number, o?: SinkOptions) => Promise<Sink> {
+  return async (domain, n, o = {}) => {
+    const host = `127.0.0.${n}`;
+    dns.set(domain, { MX: [{ preference: 10, exchange: `mx.${domain}` }] });
+    dns.set(`mx.${domain}`, { A: [host] });
+    const s = await startSink(host, port, o);
+    sinks.push(s);
+    return s;
+  };
 }

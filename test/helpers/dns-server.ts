@@ -23,6 +23,14 @@ export interface ZoneEntry {
   drop?: boolean;
   /** Answer UDP with TC set and no records, so the client must ask again over TCP. */
   truncate?: boolean;
+  /** Answer this much later (a slow server). */
+  delayMs?: number;
+  /**
+   * Send these bytes instead of a well-formed answer (malformed, hostile or lying
+   * replies); over TCP they go out as they are, length prefix included, and `end`
+   * closes the connection after them. undefined: stay silent.
+   */
+  raw?: (query: dnsPacket.DecodedPacket, transport: 'udp' | 'tcp') => Buffer | { bytes: Buffer; end: true } | undefined;
 }
 
 export interface TestDnsServer {
@@ -32,6 +40,9 @@ export interface TestDnsServer {
   set(name: string, entry: ZoneEntry): void;
   remove(name: string): void;
   queries: { name: string; type: string; transport: 'udp' | 'tcp' }[];
+  /** Close the sockets (the server is down: connection refused); `up` binds the same port again. */
+  down(): Promise<void>;
+  up(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -69,8 +80,8 @@ async function start(initial: Record<string, ZoneEntry>, attempt: number): Promi
   for (const [n, e] of Object.entries(initial)) zone.set(key(n), e);
   const queries: TestDnsServer['queries'] = [];
 
-  /** The reply to one query, or undefined to stay silent. */
-  function answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
+  /** The reply to one query (raw bytes, framed already when `framed`), after `delayMs`; or undefined to stay silent. */
+  function answer(msg: Buffer, transport: 'udp' | 'tcp'): { bytes: Buffer; framed?: boolean; end?: boolean; delayMs: number } | undefined {
     let q: dnsPacket.DecodedPacket;
     try { q = dnsPacket.decode(msg); } catch { return undefined; }
     const question = q.questions?.[0];
@@ -78,6 +89,17 @@ async function start(initial: Record<string, ZoneEntry>, attempt: number): Promi
     queries.push({ name: question.name, type: question.type, transport });
     const entry = zone.get(key(question.name));
     if (entry?.drop) return undefined;
+    const delayMs = entry?.delayMs ?? 0;
+    if (entry?.raw) {
+      const r = entry.raw(q, transport);
+      if (!r) return undefined;
+      return Buffer.isBuffer(r) ? { bytes: r, framed: true, delayMs } : { bytes: r.bytes, framed: true, end: true, delayMs };
+    }
+    const bytes = encodeAnswer(q, question, entry, transport);
+    return { bytes, delayMs };
+  }
+
+  function encodeAnswer(q: dnsPacket.DecodedPacket, question: dnsPacket.Question, entry: ZoneEntry | undefined, transport: 'udp' | 'tcp'): Buffer {
     let rcode: number = RCODES.NOERROR;
     let flags = dnsPacket.AUTHORITATIVE_ANSWER | (q.flags ?? 0) & dnsPacket.RECURSION_DESIRED;
     const answers: dnsPacket.Answer[] = [];
@@ -111,13 +133,18 @@ async function start(initial: Record<string, ZoneEntry>, attempt: number): Promi
     });
   }
 
-  const udp = dgram.createSocket('udp4');
-  udp.on('message', (msg, rinfo) => {
-    const reply = answer(msg, 'udp');
-    if (reply) udp.send(reply, rinfo.port, rinfo.address);
-  });
+  const later = (ms: number, fn: () => void): void => { if (ms > 0) setTimeout(fn, ms).unref(); else fn(); };
+  const makeUdp = (): dgram.Socket => {
+    const u = dgram.createSocket('udp4');
+    u.on('error', () => undefined);
+    u.on('message', (msg, rinfo) => {
+      const reply = answer(msg, 'udp');
+      if (reply) later(reply.delayMs, () => { try { u.send(reply.bytes, rinfo.port, rinfo.address); } catch { /* down meanwhile */ } });
+    });
+    return u;
+  };
   const conns = new Set<net.Socket>();
-  const tcp = net.createServer((sock) => {
+  const makeTcp = (): net.Server => net.createServer((sock) => {
     conns.add(sock);
     sock.on('close', () => conns.delete(sock));
     sock.on('error', () => {});
@@ -129,13 +156,19 @@ async function start(initial: Record<string, ZoneEntry>, attempt: number): Promi
         buf = buf.subarray(2 + msg.length);
         const reply = answer(msg, 'tcp');
         if (reply) {
-          const len = Buffer.alloc(2);
-          len.writeUInt16BE(reply.length);
-          sock.write(Buffer.concat([len, reply]));
+          later(reply.delayMs, () => {
+            if (sock.destroyed) return;
+            if (reply.framed) { sock.write(reply.bytes); if (reply.end) sock.end(); return; }
+            const len = Buffer.alloc(2);
+            len.writeUInt16BE(reply.bytes.length);
+            sock.write(Buffer.concat([len, reply.bytes]));
+          });
         }
       }
     });
   });
+  let udp = makeUdp();
+  let tcp = makeTcp();
 
   // UDP picks the ephemeral port and TCP must get the same one, which someone else may
   // hold already: then start over on a new port.
@@ -149,19 +182,32 @@ async function start(initial: Record<string, ZoneEntry>, attempt: number): Promi
     return start(initial, attempt + 1);
   }
 
+  let up = true;
+  const down = async (): Promise<void> => {
+    if (!up) return;
+    up = false;
+    for (const c of conns) c.destroy();
+    await Promise.all([
+      new Promise<void>((res) => udp.close(() => res())),
+      new Promise<void>((res) => tcp.close(() => res())),
+    ]);
+  };
   return {
     port,
     server: `127.0.0.1:${port}`,
     queries,
     set: (name, entry) => { zone.set(key(name), entry); },
     remove: (name) => { zone.delete(key(name)); },
-    close: async () => {
-      for (const c of conns) c.destroy();
-      await Promise.all([
-        new Promise<void>((res) => udp.close(() => res())),
-        new Promise<void>((res) => tcp.close(() => res())),
-      ]);
+    down,
+    up: async () => {
+      if (up) return;
+      udp = makeUdp();
+      tcp = makeTcp();
+      await new Promise<void>((res, rej) => { udp.once('error', rej); udp.bind(port, '127.0.0.1', () => { udp.off('error', rej); res(); }); });
+      await new Promise<void>((res, rej) => { tcp.once('error', rej); tcp.listen(port, '127.0.0.1', () => { tcp.off('error', rej); res(); }); });
+      up = true;
     },
+    close: down,
   };
 }
 

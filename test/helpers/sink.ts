@@ -14,8 +14,8 @@ export interface SinkOptions {
   rcpt?: (address: string, attempt: number) => string | undefined;
   /** reply for the data, or undefined to accept */
   data?: (msg: SinkMessage) => string | undefined;
-  /** hold the final DATA reply this long (shutdown tests) */
-  dataDelayMs?: number;
+  /** hold the final DATA reply this long (shutdown tests); a function decides per message */
+  dataDelayMs?: number | ((msg: SinkMessage) => number);
   tls?: { key: string; cert: string };
   smtputf8?: boolean;
   /** require AUTH with these credentials (a smarthost) */
@@ -53,6 +53,7 @@ function replyError(text: string): Error {
 
 export async function startSink(host: string, port: number, opts: SinkOptions = {}): Promise<Sink> {
   const attempts = new Map<string, number>();
+  const closed = new Set<string>();
   const sink: Sink = {
     host, port, messages: [], connections: 0, current: 0, maxConcurrent: 0,
     close: () => new Promise((r) => server.close(() => r())),
@@ -76,7 +77,7 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
       sink.maxConcurrent = Math.max(sink.maxConcurrent, sink.current);
       cb();
     },
-    onClose() { sink.current--; },
+    onClose(session: SMTPServerSession) { sink.current--; closed.add(session.id); },
     onMailFrom(_a, session, cb) {
       (session as unknown as { mailAt: number }).mailAt = Date.now();
       cb();
@@ -99,12 +100,16 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
           mailAt: (session as unknown as { mailAt: number }).mailAt,
         };
         const answer = (): void => {
+          // A reply held past the client's hang-up (a delay, a cut delivery) was never
+          // received by anyone: it must not count as delivered.
+          if (closed.has(session.id)) return;
           const r = opts.data?.(msg);
           if (r) return cb(replyError(r));
           sink.messages.push(msg);
           cb();
         };
-        if (opts.dataDelayMs) setTimeout(answer, opts.dataDelayMs).unref(); else answer();
+        const delay = typeof opts.dataDelayMs === 'function' ? opts.dataDelayMs(msg) : opts.dataDelayMs;
+        if (delay) setTimeout(answer, delay).unref(); else answer();
       });
     },
   });

@@ -22,10 +22,11 @@ export class RawSmtp {
     socket.on('error', () => { /* surfaced as close */ });
   }
 
-  static connect(port: number, opts: { tls?: boolean; host?: string } = {}): Promise<RawSmtp> {
+  static connect(port: number, opts: { tls?: boolean; host?: string; localAddress?: string } = {}): Promise<RawSmtp> {
     return new Promise((resolve, reject) => {
       const host = opts.host ?? '127.0.0.1';
-      const s = opts.tls ? tlsConnect({ port, host, rejectUnauthorized: false }) : netConnect({ port, host });
+      const local = opts.localAddress ? { localAddress: opts.localAddress } : {};
+      const s = opts.tls ? tlsConnect({ port, host, rejectUnauthorized: false, ...local }) : netConnect({ port, host, ...local });
       s.once(opts.tls ? 'secureConnect' : 'connect', () => resolve(new RawSmtp(s)));
       s.once('error', reject);
     });

@@ -10,8 +10,10 @@ import { DomainVerifier, checkContext } from '../../accounts/verification.js';
 import { DnsClient } from '../../delivery/dns.js';
 import type { DomainCheckRecord, DomainRecord } from '../../spool/types.js';
 import { defineRoute, type Route } from '../router.js';
+import { MtaError } from '../../util/errors.js';
 import { deletedSchema, iso, isoTime, type ApiContext } from '../context.js';
 import { pageQuery, pageSchema, pageSorted, decodeCursor } from '../pagination.js';
+import { quotaReport, quotaReportSchema, standaloneQuota } from '../../quota/report.js';
 
 const TAG = 'domains';
 const P = '/api/v1/domains';
@@ -148,6 +150,29 @@ export function domainRoutes(ctx: ApiContext): Route[] {
       handler: async ({ params, body }) => {
         const r = await domains.rotateDkim(params.name, { algorithm: body.algorithm, selector: body.selector });
         return { domain: r.domain, current_selector: r.currentSelector, next_selector: r.nextSelector, record: r.record, zone: zoneLines([r.record]) };
+      },
+    }),
+    // quotas and reputation (src/quota)
+    defineRoute({
+      method: 'GET', path: `${P}/:name/quota`, tag: TAG,
+      summary: 'Quota limits and usage today and this month; with reputation on, the level, cap and the figures behind the next change',
+      params: nameParam, response: quotaReportSchema,
+      handler: async ({ params }) => {
+        const d = await domains.get(params.name);
+        return quotaReport(ctx.quota?.() ?? standaloneQuota(ctx.config(), ctx.store, ctx.log), d.name, Date.now());
+      },
+    }),
+    defineRoute({
+      method: 'PUT', path: `${P}/:name/reputation`, tag: TAG,
+      summary: 'Set the reputation level (0-20); ends a ban. The only way out of level 0',
+      params: nameParam, body: z.strictObject({ level: z.number().int().min(0).max(20), reason: z.string().max(200).optional() }),
+      response: quotaReportSchema,
+      handler: async ({ params, body }) => {
+        const d = await domains.get(params.name);
+        const quota = ctx.quota?.() ?? standaloneQuota(ctx.config(), ctx.store, ctx.log);
+        if (!quota.reputation?.enabled()) throw new MtaError('MTA_ERR_STATE', 'reputation is off ([reputation] enabled = false)');
+        await quota.reputation.setLevel(d.name, body.level, Date.now(), body.reason ?? 'set by an operator');
+        return quotaReport(quota, d.name, Date.now());
       },
     }),
   ];

@@ -1,14 +1,16 @@
 /**
  * admin/routes/lists — recipient lists over the API: create, list, show (member count and
  * a cursor page of members), remove, and members as JSON rows `[{EAddr, UserName, ...}]`
- * with the same validation and report as `mta list import`. lists/ does the work.
- * (A multipart file upload is not offered: import files with `mta list import`.)
+ * with the same validation and report as `mta list import`, or a CSV/TXT file uploaded as
+ * multipart/form-data (admin/list-upload.ts). lists/ does the work.
  */
+import { join } from 'node:path';
 import { z } from 'zod';
 import { Lists } from '../../lists/lists.js';
 import { importJsonRows } from '../../lists/import.js';
+import { UPLOAD_MEDIA_TYPE, importUpload } from '../list-upload.js';
 import type { ListMember, ListRecord } from '../../spool/types.js';
-import { defineRoute, type Route } from '../router.js';
+import { defineRoute, mediaType, type Route } from '../router.js';
 import { iso, isoTime, type ApiContext } from '../context.js';
 import { decodeCursor, pageQuery, pageSchema, pageSorted, toPage } from '../pagination.js';
 
@@ -42,6 +44,7 @@ const reportSchema = z.object({
   duplicate_rows: z.array(z.object({ line: z.number().int(), value: z.string() })),
   variables: z.array(z.string()),
   refused: z.boolean(),
+  encoding: z.enum(['utf8', 'gbk']).optional().describe('how an uploaded file was read'),
 });
 
 function listView(l: ListRecord): z.input<typeof listSchema> {
@@ -93,14 +96,27 @@ export function listRoutes(ctx: ApiContext): Route[] {
     }),
     defineRoute({
       method: 'POST', path: `${P}/:name/members`, tag: TAG,
-      summary: 'Add or update members from JSON rows [{EAddr, UserName, ...}]; the report lists every invalid row',
-      description: `At most ${MAX_ROWS} rows per request. ?strict=true refuses all rows when one is invalid. Multipart file upload is not offered: use \`mta list import\` for files.`,
+      summary: 'Add or update members from JSON rows [{EAddr, UserName, ...}] or an uploaded CSV/TXT file; the report lists every invalid row',
+      description: `JSON: at most ${MAX_ROWS} rows per request. ?strict=true refuses all rows when one is invalid.\n\n`
+        + 'multipart/form-data: the file in a part named `file` (CSV, or TXT tab-separated or one address per line; header row naming '
+        + 'EAddr and the variables; UTF-8 or GBK), with optional fields `strict` (true|false), `encoding` (auto|utf8|gbk, default auto: '
+        + 'sniffed) and `format` (csv|txt, default from the file name). The file is streamed to disk, never held in memory, and imported '
+        + 'exactly as `mta list import` does; the report says which encoding was read. A file over `[lists] max_upload_size` is 413 '
+        + '(MTA_ERR_TOO_LARGE); a form without a `file` part, an unknown field or a malformed body is 400 (MTA_ERR_INVALID). '
+        + 'Under strict, a refused file (refused: true) changes nothing.',
       params: nameParam,
       query: z.strictObject({ strict: z.enum(['true', 'false']).optional().describe('refuse all rows on the first invalid one') }),
       body: z.array(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))).min(1).max(MAX_ROWS),
       maxBody: () => 16 * 1024 * 1024,
+      rawBodyTypes: [UPLOAD_MEDIA_TYPE],
       response: reportSchema,
-      handler: async ({ params, query, body }) => {
+      handler: async ({ params, query, body, req }) => {
+        if (mediaType(req) === UPLOAD_MEDIA_TYPE) {
+          const cfg = ctx.config();
+          return importUpload(ctx.store, params.name, req, {
+            maxBytes: cfg.lists.maxUploadSize, tmpDir: join(cfg.dataDir, 'tmp'), ...(query.strict ? { strict: query.strict === 'true' } : {}),
+          });
+        }
         return importJsonRows(ctx.store, params.name, body, { strict: query.strict === 'true' });
       },
     }),

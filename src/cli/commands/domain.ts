@@ -12,6 +12,8 @@ import { DnsClient } from '../../delivery/dns.js';
 import { print, printJson, printList, table } from '../output.js';
 import type { DomainCheckRecord, DomainRecord } from '../../spool/types.js';
 import { createLogger } from '../../util/log.js';
+import { quotaLines, quotaReport, standaloneQuota } from '../../quota/report.js';
+import { MtaError } from '../../util/errors.js';
 
 function publicView(d: DomainRecord): Record<string, unknown> {
   return {
@@ -69,16 +71,18 @@ export function domainCommand(): Command {
       printList(rows, ['domain', 'status', 'dkim', 'checked', 'problems'], o.json, 'no domains; add one with "mta domain add DOMAIN"');
     }));
   cmd.command('show <domain>').description('show a domain, its keys, senders and last check results').option('--json', 'JSON output')
-    .action(async (name: string, o: { json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+    .action(async (name: string, o: { json?: boolean }, c: Command) => withContext(c, async ({ store, config }) => {
       const d = await new Domains(store).get(name);
       const senders = await store.listSenders(d.name);
       const checks = await store.getDomainChecks(d.name);
-      if (o.json) return printJson({ ...publicView(d), senders: senders.map((s) => s.address), checks });
+      const quota = await quotaReport(standaloneQuota(config, store, createLogger('silent')), d.name, Date.now());
+      if (o.json) return printJson({ ...publicView(d), senders: senders.map((s) => s.address), checks, quota });
       print(table([{ k: 'domain', v: d.name }, { k: 'status', v: d.status }, { k: 'dkim', v: `${d.dkimAlgorithm}, selector ${d.dkimSelector}` },
         ...(d.nextDkim ? [{ k: 'dkim rotation', v: `waiting for ${d.nextDkim.selector}._domainkey.${d.name} in DNS` }] : []),
         { k: 'senders', v: senders.map((s) => s.address).join(', ') || '-' }, { k: 'created', v: d.createdAt },
         { k: 'checked', v: d.checkedAt ?? 'never' }], ['k', 'v'], ['FIELD', 'VALUE']));
       if (checks.length) { print(''); printChecks(d.name, d.status, checks, []); }
+      print(`\n${quotaLines(quota).join('\n')}`);
       print(`\nRecords to publish: mta domain dns ${d.name}`);
     }));
   cmd.command('dns <domain>').description('print the DNS records to publish, with the status of each from the last check')
@@ -114,6 +118,19 @@ export function domainCommand(): Command {
       print(`New DKIM key for ${r.domain} under selector ${r.nextSelector}. Mail is still signed with ${r.currentSelector}.`);
       print(`Publish this record; the next check (hourly, or "mta domain check ${r.domain}") switches to the new key once it is visible:\n`);
       print(zoneLines([r.record]).join('\n'));
+    }));
+  cmd.command('reputation <domain>').description('set the reputation level (0-20) of a domain; ends a ban and is the only way out of level 0')
+    .requiredOption('--level <n>', 'the new level', (v) => Number(v))
+    .option('--reason <text>', 'recorded in the history', 'set by an operator')
+    .option('--json', 'JSON output')
+    .action(async (name: string, o: { level: number; reason: string; json?: boolean }, c: Command) => withContext(c, async ({ store, config }) => {
+      const d = await new Domains(store).get(name);
+      const quota = standaloneQuota(config, store, createLogger('silent'));
+      if (!quota.reputation?.enabled()) throw new MtaError('MTA_ERR_STATE', 'reputation is off ([reputation] enabled = false)');
+      await quota.reputation.setLevel(d.name, o.level, Date.now(), o.reason);
+      const r = await quotaReport(quota, d.name, Date.now());
+      if (o.json) return printJson(r);
+      print(quotaLines(r).join('\n'));
     }));
   cmd.command('remove <domain>').description('remove a domain (its sender addresses must be removed first)')
     .action(async (name: string, _o: unknown, c: Command) => withContext(c, async ({ store }) => {

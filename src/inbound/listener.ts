@@ -1,0 +1,182 @@
+/**
+ * inbound/listener — the inbound SMTP service on `inbound.listen` (port 25 in
+ * production, the MX of `<bounce_subdomain>.<domain>`), built on smtp-server without
+ * AUTH. It takes exactly two kinds of recipient, both carrying a token sealed with the
+ * server's secret:
+ *
+ *   bounce+<token>@...       asynchronous bounces of mail sent with a VERP sender
+ *                            (inbound/verp.ts): parsed (inbound/dsn-parse.ts), classified
+ *                            (delivery/classify.ts) and recorded on that recipient
+ *   unsubscribe+<token>@...  the mailto of List-Unsubscribe (public/tokens.ts)
+ *
+ * Every other recipient gets `550 5.7.1 relay not permitted` at RCPT: it must never
+ * relay or store other mail. A well-formed address whose token does not open (forged,
+ * or made with a lost key) is refused the same way. A valid token whose message is gone
+ * (purged, deleted) is accepted and dropped with a log line, so a late bounce never
+ * bounces back. Messages are read into memory up to `inbound.max_message_size` and never
+ * written to the spool: only what they mean is recorded.
+ */
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerDataStream } from 'smtp-server';
+import type { Logger } from 'pino';
+import type { Config, ListenAddress } from '../config/config.js';
+import type { Store } from '../spool/types.js';
+import { MtaError } from '../util/errors.js';
+import { formatHostPort } from '../admin/address.js';
+import { parseVerp, VERP_PREFIX } from './verp.js';
+import { MAILTO_PREFIX } from '../public/tokens.js';
+import { Unsubscriber } from '../public/unsubscribe.js';
+import { BounceRecorder } from './bounce.js';
+
+/** What one accepted recipient is for; decided at RCPT, acted on after DATA. */
+export type InboundTarget = { kind: 'bounce'; rcpt: string; queueId: string } | { kind: 'unsubscribe'; rcpt: string };
+
+/** smtp-server error → reply: the enhanced code is in our text (see onConnect). */
+function reply(code: number, text: string): Error {
+  return Object.assign(new Error(text), { responseCode: code });
+}
+
+interface PatchableConnection { id: string; send(code: number, data?: string | string[], context?: string | false): void }
+const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
+
+export interface InboundDeps { config: () => Config; store: Store; secret: Buffer; log: Logger; unsubscriber?: Unsubscriber }
+
+export class InboundService {
+  private readonly servers: { listen: ListenAddress; server: SMTPServer }[] = [];
+  private readonly targets = new Map<string, InboundTarget[]>();
+  private readonly unsubscriber: Unsubscriber;
+  private readonly bounces: BounceRecorder;
+  private accepting = true;
+
+  constructor(private readonly deps: InboundDeps) {
+    this.unsubscriber = deps.unsubscriber ?? new Unsubscriber(deps.store, deps.secret, deps.log);
+    this.bounces = new BounceRecorder(deps.store, deps.log);
+  }
+
+  /** Ports actually bound, in listener order (tests listen on port 0). */
+  get ports(): number[] {
+    return this.servers.map(({ server }) => { const a = server.server.address(); return typeof a === 'object' && a ? a.port : 0; });
+  }
+
+  async start(): Promise<void> {
+    for (const listen of this.deps.config().inbound.listen) {
+      const where = formatHostPort(listen.host, listen.port);
+      const server = new SMTPServer(this.options());
+      let bound = false;
+      server.on('error', (e) => { if (bound) this.deps.log.warn({ err: e, listener: where }, 'inbound listener error'); });
+      await new Promise<void>((resolve, reject) => {
+        const onError = (e: NodeJS.ErrnoException): void => reject(new MtaError('MTA_ERR_LISTEN', `cannot listen on ${where} (inbound.listen): ${e.code ?? e.message}`));
+        server.server.once('error', onError);
+        server.listen(listen.port, listen.host, () => { server.server.off('error', onError); bound = true; resolve(); });
+      });
+      this.servers.push({ listen, server });
+      this.deps.log.info({ listener: where, port: this.ports[this.ports.length - 1] }, 'inbound smtp listening (bounces and unsubscribes only)');
+    }
+  }
+
+  /** Applies a reloaded config: the size limit (listener addresses need a restart). */
+  reload(config: Config): void {
+    for (const { server } of this.servers) (server.options as SMTPServerOptions & { size?: number }).size = config.inbound.maxMessageSize;
+  }
+
+  async stop(): Promise<void> {
+    this.accepting = false;
+    await Promise.all(this.servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    this.servers.length = 0;
+  }
+
+  private options(): SMTPServerOptions {
+    const c = this.deps.config();
+    return {
+      name: c.hostname,
+      banner: 'mta (bounces and unsubscribes only)',
+      secure: false,
+      // No certificate is configured for this listener: sending servers deliver in clear,
+      // as they do to any MX that does not offer STARTTLS.
+      hideSTARTTLS: true,
+      disabledCommands: ['AUTH', 'STARTTLS'],
+      authOptional: true,
+      hideENHANCEDSTATUSCODES: false,
+      size: c.inbound.maxMessageSize,
+      maxClients: 200,
+      socketTimeout: 60_000,
+      closeTimeout: 5000,
+      disableReverseLookup: true,
+      logger: false,
+      onConnect: (session, cb) => this.onConnect(session, cb),
+      onMailFrom: (_addr, session, cb) => { this.targets.set(session.id, []); cb(); },
+      onRcptTo: (addr, session, cb) => { try { this.onRcptTo(addr.address, session); cb(); } catch (e) { cb(e as Error); } },
+      onData: (stream, session, cb) => { this.onData(stream, session).then((m) => cb(null, m), (e: Error) => cb(e)); },
+      onClose: (session) => { this.targets.delete(session.id); },
+    };
+  }
+
+  private onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+    if (!this.accepting) { cb(reply(421, '4.3.2 Service shutting down, try again later')); return; }
+    // smtp-server adds an enhanced code chosen from the basic code; ours is in the text.
+    for (const { server } of this.servers) {
+      for (const conn of server.connections as unknown as Set<PatchableConnection>) {
+        if (conn.id !== session.id) continue;
+        const send = conn.send.bind(conn);
+        conn.send = (code, data, context) => send(code, data, typeof data === 'string' && ENHANCED.test(data) ? false : context);
+      }
+    }
+    cb();
+  }
+
+  /** Decides at RCPT, so nothing that is not ours is ever read. */
+  private onRcptTo(address: string, session: SMTPServerSession): void {
+    const local = address.slice(0, Math.max(address.lastIndexOf('@'), 0)).toLowerCase();
+    const list = this.targets.get(session.id) ?? [];
+    if (list.length >= 50) throw reply(452, '4.5.3 Too many recipients');
+    if (local.startsWith(VERP_PREFIX)) {
+      const v = parseVerp(this.deps.secret, address);
+      if (v) { list.push({ kind: 'bounce', rcpt: address, queueId: v.queueId }); this.targets.set(session.id, list); return; }
+    } else if (local.startsWith(MAILTO_PREFIX) && this.unsubscriber.verifies(address)) {
+      list.push({ kind: 'unsubscribe', rcpt: address });
+      this.targets.set(session.id, list);
+      return;
+    }
+    this.deps.log.info({ client_ip: session.remoteAddress, rcpt: address.slice(0, 320), mail_from: session.envelope.mailFrom ? session.envelope.mailFrom.address : null }, 'inbound recipient refused');
+    throw reply(550, '5.7.1 relay not permitted');
+  }
+
+  private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const message = await readAll(stream, this.deps.config().inbound.maxMessageSize);
+    if ((stream as SMTPServerDataStream & { sizeExceeded?: boolean }).sizeExceeded) {
+      throw reply(552, `5.3.4 Message too big for this server (max ${this.deps.config().inbound.maxMessageSize} bytes)`);
+    }
+    const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    const targets = this.targets.get(session.id) ?? [];
+    const log = { client_ip: session.remoteAddress, mail_from: from, size: message.length };
+    try {
+      for (const t of targets) {
+        if (t.kind === 'bounce') await this.bounces.record(t.queueId, message, from, { ...log, rcpt: t.rcpt });
+        else await this.mailtoUnsubscribe(t.rcpt, log);
+      }
+    } catch (e) {
+      this.deps.log.error({ ...log, err: e }, 'inbound message could not be recorded; asking the sender to retry');
+      throw reply(451, '4.3.0 Local error in processing, try again later');
+    }
+    return '2.0.0 Ok: recorded';
+  }
+
+  private async mailtoUnsubscribe(rcpt: string, log: Record<string, unknown>): Promise<void> {
+    const target = await this.unsubscriber.resolveMailto(rcpt);
+    if (!target) {
+      this.deps.log.info({ ...log, rcpt }, 'mailto unsubscribe for a message no longer stored; dropped');
+      return;
+    }
+    await this.unsubscriber.apply(target, 'mailto');
+  }
+}
+
+/** The message, keeping at most `max` bytes (smtp-server reads on and flags the excess). */
+function readAll(stream: SMTPServerDataStream, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => { size += c.length; if (size <= max) chunks.push(c); });
+    stream.on('error', reject);
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+  });
+}
