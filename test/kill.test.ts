@@ -2,7 +2,7 @@
 import t from 'tap';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { RawSmtp, message } from './helpers/smtp-client.js';
+import { startLoad, until } from './helpers/fault-world.js';
 import { tempDir, PASSWORD } from './helpers/daemon.js';
 import { spawnDaemon } from './helpers/child.js';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
@@ -23,44 +23,26 @@ t.before(async () => {
   await store.close();
 });
 
-async function client(port: number, acked: string[], stop: { now: boolean }, n: number): Promise<void> {
-  let c: RawSmtp;
-  try {
-    c = await RawSmtp.connect(port);
-    await c.greet(); await c.ehlo();
-    if ((await c.authPlain('app@example.com', PASSWORD)).code !== 235) return;
-  } catch { return; }
-  for (let i = 0; !stop.now; i++) {
-    try {
-      await c.cmd('MAIL FROM:<app@example.com>');
-      await c.cmd(`RCPT TO:<c${n}-${i}@dest.test>`);
-      const r = await c.data(message('app@example.com', `c${n}-${i}@dest.test`, `m${i}`, 'body line\r\n'.repeat(20)) + '.\r\n');
-      if (r.code === 250) acked.push(r.text.split(' ').pop()!);
-    } catch { return; }
-  }
-}
-
 for (let round = 1; round <= 3; round++) {
   t.test(`kill -9 round ${round}`, async (t) => {
     const child = await spawnDaemon(configPath);
-    const acked: string[] = [];
-    const stop = { now: false };
-    const clients = [0, 1, 2, 3, 4].map((n) => client(child.port, acked, stop, round * 10 + n));
+    // Five clients, one recipient per message (test/helpers/fault-world.ts).
+    const load = startLoad(child.port, { prefix: `r${round}`, clients: 5, maxRcpts: 1, domain: 'dest.test' });
+    const acked = load.acked;
     // Kill at a random moment once traffic is flowing (not at a fixed time: a slow
     // machine must not turn this into a test of nothing).
-    for (let waited = 0; acked.length < 5 && waited < 30_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    await until('the first acknowledgements', () => acked.length >= 5, 30_000, 20);
     await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 500)));
     child.proc.kill('SIGKILL');
     await child.exited;
-    stop.now = true;
-    await Promise.all(clients);
+    await load.stop();
     t.ok(acked.length > 0, `${acked.length} messages acknowledged before the kill`);
     // Restart on the same data dir, then check what the daemon sees.
     const again = await spawnDaemon(configPath);
     const store = SqliteStore.open(dataDir);
     let missing = 0;
-    for (const id of acked) {
-      const m = await store.getMessage(parseQueueId(id)!);
+    for (const { queueId } of acked) {
+      const m = await store.getMessage(parseQueueId(queueId)!);
       if (!m || m.recipients.length !== 1) missing++;
     }
     await store.close();

@@ -60,9 +60,9 @@ const FATAL = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ETLS', 'EPROTOCOL
  */
 function toSessionError(e: NodemailerError, connected: boolean, answered = connected, upgrading = false): SessionError {
   const code = e.code ?? 'ECONNECTION';
-  const reply = e.response?.replace(/\r?\n/g, ' ').trim() || undefined;
+  const reply = clean(e.response);
   const tlsFailed = code === 'ETLS' || upgrading;
-  return new SessionError(code, e.message, reply, tlsFailed, FATAL.has(code) || !connected, !answered && !reply && !tlsFailed);
+  return new SessionError(code, printable(e.message) ?? code, reply, tlsFailed, FATAL.has(code) || !connected, !answered && !reply && !tlsFailed);
 }
 
 export interface SendResult {
@@ -191,7 +191,18 @@ export class SmtpSession {
   }
 }
 
-function clean(s: string | undefined): string | undefined {
-  const t = s?.replace(/\r?\n/g, ' ').replace(/\s+/g, ' ').trim();
+/** Text from the peer made safe for logs, events and webhooks: no control bytes, one line, at most 1000 characters. */
+function printable(s: string | undefined): string | undefined {
+  const t = s?.replace(/[\x00-\x1f\x7f-\x9f\ufffd]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 1000);
   return t || undefined;
+}
+
+/**
+ * The server's reply as one line, or undefined when it is not an SMTP reply at all
+ * (garbage, an HTTP server, a banner without a code): such an answer must not become a
+ * recipient's reply, whose code decides retry or failure.
+ */
+function clean(s: string | undefined): string | undefined {
+  const t = printable(s);
+  return t && /^[2-5]\d\d(?:[ -]|$)/.test(t) ? t : undefined;
 }

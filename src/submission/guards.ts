@@ -14,7 +14,7 @@ export interface GuardSettings {
   authCooldownMs: number;
 }
 
-const MAX_TRACKED_IPS = 100_000;
+export const MAX_TRACKED_IPS = 100_000;
 
 export class ClientGuards {
   private readonly connections = new Map<string, number>();
@@ -58,7 +58,11 @@ export class ClientGuards {
     list.push(t);
     if (list.length >= this.settings.authFailureLimit) {
       this.failures.delete(ip);
+      this.cooling.delete(ip); // re-inserted, so the map stays in order of expiry
       this.cooling.set(ip, t + this.settings.authCooldownMs);
+      // Addresses that reach the limit leave `failures`, so that map alone never triggers a
+      // sweep when each address of a large range (an IPv6 /64) fails and moves on.
+      if (this.cooling.size > MAX_TRACKED_IPS) this.sweep();
       return true;
     }
     this.failures.set(ip, list);
@@ -77,5 +81,10 @@ export class ClientGuards {
       for (const ip of this.failures.keys()) { if (drop-- <= 0) break; this.failures.delete(ip); }
     }
     for (const [ip, until] of this.cooling) if (until <= this.now()) this.cooling.delete(ip);
+    // Likewise for cooling-off entries: under such a flood the oldest ones end early.
+    if (this.cooling.size > MAX_TRACKED_IPS) {
+      let drop = this.cooling.size / 2;
+      for (const ip of this.cooling.keys()) { if (drop-- <= 0) break; this.cooling.delete(ip); }
+    }
   }
 }

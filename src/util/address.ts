@@ -30,6 +30,9 @@ export function normaliseDomain(domain: string): string | undefined {
 /** Parses `local@domain`; returns undefined when it is not a plain mailbox address. */
 export function parseAddress(text: string): Address | undefined {
   const t = text.trim();
+  // U+FFFD is what invalid UTF-8 (e.g. a Latin-1 byte in RCPT TO) decodes to: the client
+  // sent some other address than this one, so it is refused, never silently rewritten.
+  if (t.includes('\uFFFD')) return undefined;
   const at = t.lastIndexOf('@');
   if (at <= 0 || at === t.length - 1 || t.length > 320) return undefined;
   const local = t.slice(0, at);
