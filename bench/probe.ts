@@ -1,9 +1,9 @@
 /**
  * bench/probe — preloaded into the daemon under test (`node --import .../probe.js bin/mta
  * start`). It subscribes to the spool's `mta:spool:commit` diagnostics channel and writes a
- * summary of the intake commits (batch sizes, time in the write + fsync) to the file named
- * by $MTA_BENCH_PROBE, a few times a second and at exit. It changes nothing in the daemon
- * and costs one function call per commit.
+ * summary of the intake commits (batch sizes, time in the write + fsync), and beside it of
+ * the delivery-outcome commits, to the file named by $MTA_BENCH_PROBE, a few times a second
+ * and at exit. It changes nothing in the daemon and costs one function call per commit.
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { writeFileSync, renameSync } from 'node:fs';
@@ -16,21 +16,28 @@ export interface ProbeReport {
   sizes: Record<string, number>;
   commitMs: number;
   maxCommitMs: number;
+  /** the delivery queue's commits: outcomes and hand-backs (writes = callers) */
+  outcomes: { commits: number; writes: number; maxBatch: number; commitMs: number };
 }
 
 const out = process.env['MTA_BENCH_PROBE'];
 if (out) {
-  const r: ProbeReport = { commits: 0, messages: 0, maxBatch: 0, sizes: {}, commitMs: 0, maxCommitMs: 0 };
+  const r: ProbeReport = { commits: 0, messages: 0, maxBatch: 0, sizes: {}, commitMs: 0, maxCommitMs: 0, outcomes: { commits: 0, writes: 0, maxBatch: 0, commitMs: 0 } };
   let dirty = true;
   subscribe('mta:spool:commit', (m) => {
-    const { size, ms } = m as { size: number; ms: number };
+    const { name, size, ms } = m as { name: string; size: number; ms: number };
+    dirty = true;
+    if (name === 'outcomes') {
+      const o = r.outcomes;
+      o.commits++; o.writes += size; o.maxBatch = Math.max(o.maxBatch, size); o.commitMs += ms;
+      return;
+    }
     r.commits++;
     r.messages += size;
     r.maxBatch = Math.max(r.maxBatch, size);
     r.sizes[size] = (r.sizes[size] ?? 0) + 1;
     r.commitMs += ms;
     r.maxCommitMs = Math.max(r.maxCommitMs, ms);
-    dirty = true;
   });
   const write = (): void => {
     if (!dirty) return;

@@ -177,6 +177,8 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
     await m.stop();
     const probe = m.probe();
     if (probe?.commits) notes.push(`intake commits: ${probe.commits} for ${probe.messages} messages (${histogram(probe)}); ${(probe.commitMs / Math.max(probe.commits, 1)).toFixed(2)} ms per commit avg, ${probe.maxCommitMs.toFixed(1)} max`);
+    const oc = probe?.outcomes;
+    if (oc?.commits) notes.push(`outcome commits: ${oc.commits} for ${oc.writes} jobs (${(oc.writes / oc.commits).toFixed(1)} avg, ${oc.maxBatch} max); ${(oc.commitMs / oc.commits).toFixed(2)} ms per commit avg`);
     const row: Row = {
       scenario: s.id, system: 'mta', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
       e2eRate: (s.done === 'spool-final' ? result.accepted : result.accepted * s.recipientsPerMessage) / seconds,

@@ -11,19 +11,24 @@
  * whole turn of messages (20 sessions: ~14 instead of ~3), which frees the loop for the
  * rest of the work; the measured cost is nil (accept latency fell; bench/RESULTS.md).
  *
+ * Intake uses one instance (messages) and the delivery queue another (attempt outcomes and
+ * hand-backs, spool/sqlite-queue.ts); each adapts to its own load.
+ *
  * Every committed batch is published on the diagnostics channel `mta:spool:commit` as
- * { size, ms } (ms: time spent in the write, fsync included). Publishing costs nothing
- * while nobody subscribes; the benchmark's probe does (bench/probe.ts).
+ * { name, size, ms } (name: which instance; ms: time spent in the write, fsync included).
+ * Publishing costs nothing while nobody subscribes; the benchmark's probe does (bench/probe.ts).
  */
 import { channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 
-export interface CommitSample { size: number; ms: number }
+export interface CommitSample { name: string; size: number; ms: number }
 export const commitChannel = channel('mta:spool:commit');
 
 interface Pending<T> { item: T; resolve: () => void; reject: (e: unknown) => void }
 
 export interface GroupCommitOptions {
+  /** which writes these are ('intake', 'outcomes'), for the commit channel */
+  name: string;
   windowMs: number;
   maxBatch: number;
 }
@@ -82,7 +87,7 @@ export class GroupCommit<T> {
       }
       if (this.batchSizes.length >= 1000) this.batchSizes.shift();
       this.batchSizes.push(batch.length);
-      if (commitChannel.hasSubscribers) commitChannel.publish({ size: batch.length, ms: this.lastMs } satisfies CommitSample);
+      if (commitChannel.hasSubscribers) commitChannel.publish({ name: this.opts.name, size: batch.length, ms: this.lastMs } satisfies CommitSample);
       try { this.afterCommit(items); } catch { /* observers must not undo a commit */ }
       for (const p of batch) p.resolve();
     }

@@ -8,6 +8,12 @@
  *
  * Statistics and webhook events for an outcome or an operator delete are written in the
  * same transaction (spool/sqlite-notify.ts); the dispatcher is woken after the commit.
+ *
+ * Outcomes and hand-backs (`requeue`) go through one group commit (spool/group-commit.ts):
+ * the writes of jobs that finish close together share a transaction and its fsync, and
+ * each caller's promise settles after that commit, with its own count. A batch that fails
+ * writes nothing and rejects every caller in it. The queue is FIFO, so a hand-back never
+ * overtakes an outcome submitted before it (a shutdown cannot requeue delivered mail).
  */
 import type { Db } from './db.js';
 import type { Statement } from 'better-sqlite3';
@@ -17,6 +23,12 @@ import { transition } from './states.js';
 import type { EventType, QueueEntry, QueueOp, QueueShapeRow, QueueStore, QueueTarget, RecipientOutcome } from './types.js';
 import { assertNever } from '../util/errors.js';
 import type { SqliteNotify } from './sqlite-notify.js';
+import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
+
+/** One caller's write in the outcome group commit; `applied` is its count once committed. */
+type QueueWrite =
+  | { kind: 'outcomes'; outcomes: readonly RecipientOutcome[]; applied: number }
+  | { kind: 'requeue'; ids: readonly RecipientId[]; nextAttemptAt: number; at: number; reason: string | undefined; applied: number };
 
 export interface RecipientRow {
   id: number; message_id: string; sender: string; rcpt: string; domain: string; state: RecipientState; lane: 'trigger' | 'batch';
@@ -52,8 +64,10 @@ function targetSql(t: QueueTarget): { sql: string; args: (string | number)[] } {
 
 export class SqliteQueue implements QueueStore {
   private readonly st: Record<string, Statement>;
+  private readonly writes: GroupCommit<QueueWrite>;
 
-  constructor(private readonly db: Db, private readonly notify: SqliteNotify) {
+  constructor(private readonly db: Db, private readonly notify: SqliteNotify, commit: Omit<GroupCommitOptions, 'name'>) {
+    this.writes = new GroupCommit<QueueWrite>((batch) => this.writeBatch(batch), { ...commit, name: 'outcomes' }, () => this.notify.signal());
     const p = (sql: string): Statement => db.prepare(sql);
     const due = (lane: string): string => `${RECIPIENT_SELECT}
       WHERE r.state IN ('queued','deferred') AND r.lane = '${lane}' AND r.next_attempt_at <= ?
@@ -70,6 +84,7 @@ export class SqliteQueue implements QueueStore {
       insEvent: p('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, ?, ?, ?, ?)'),
       suppress: p(`INSERT OR IGNORE INTO suppressions (address, scope, reason, source, created_at) VALUES (?, '', ?, 'bounce', ?)`),
       requeue: p(`UPDATE recipients SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'sending'`),
+      messageOf: p('SELECT message_id FROM recipients WHERE id = ?'),
       recoverEvents: p(`INSERT INTO events (at, message_id, recipient_id, type, detail)
                         SELECT ?, message_id, id, 'requeued', ? FROM recipients WHERE state = 'sending'`),
       recover: p(`UPDATE recipients SET state = 'queued', updated_at = ? WHERE state = 'sending'`),
@@ -96,40 +111,62 @@ export class SqliteQueue implements QueueStore {
   }
 
   async recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number> {
-    const applied = this.db.transaction(() => {
-      let applied = 0;
-      for (const o of outcomes) {
-        const state = transition('sending', o.kind);
-        if (!state) continue;
-        const changed = this.st['outcome']!.run({
-          id: o.recipientId, state, attempted: o.attempted ? 1 : 0, next: o.nextAttemptAt ?? o.at, reply: o.reply, at: o.at,
-        }).changes;
-        if (changed !== 1) continue;
-        applied++;
-        this.st['insEvent']!.run(o.at, o.queueId, o.recipientId, o.kind, JSON.stringify({ reply: o.reply, ...o.detail }));
-        if (o.suppress) this.st['suppress']!.run(o.suppress.address, o.suppress.reason, o.at);
-        this.notify.outcome(o);
-      }
-      return applied;
-    }).immediate();
-    this.notify.signal();
-    return applied;
+    const w: QueueWrite = { kind: 'outcomes', outcomes, applied: 0 };
+    await this.writes.submit(w);
+    return w.applied;
   }
 
   async requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number> {
-    const now = Date.now();
-    return this.db.transaction(() => {
-      let n = 0;
-      for (const id of ids) {
-        if (this.st['requeue']!.run(nextAttemptAt, now, id).changes !== 1) continue;
-        n++;
-        if (reason) {
-          const mid = (this.db.prepare('SELECT message_id FROM recipients WHERE id = ?').get(id) as { message_id: string }).message_id;
-          this.st['insEvent']!.run(now, mid, id, 'requeued', JSON.stringify({ reason }));
-        }
+    const w: QueueWrite = { kind: 'requeue', ids, nextAttemptAt, at: Date.now(), reason, applied: 0 };
+    await this.writes.submit(w);
+    return w.applied;
+  }
+
+  /** Writes what is pending now (shutdown). */
+  flush(): void { this.writes.flush(); }
+
+  /** Group commit: one transaction for the batch; a throw rolls all of it back. */
+  private writeBatch(batch: readonly QueueWrite[]): void {
+    const counts = this.db.transaction(() => batch.map((w) => this.apply(w))).immediate();
+    batch.forEach((w, i) => { w.applied = counts[i]!; });
+  }
+
+  private apply(w: QueueWrite): number {
+    switch (w.kind) {
+      case 'outcomes': return this.applyOutcomes(w.outcomes);
+      case 'requeue': return this.applyRequeue(w.ids, w.nextAttemptAt, w.at, w.reason);
+      default: return assertNever(w, 'queue write');
+    }
+  }
+
+  private applyOutcomes(outcomes: readonly RecipientOutcome[]): number {
+    let applied = 0;
+    for (const o of outcomes) {
+      const state = transition('sending', o.kind);
+      if (!state) continue;
+      const changed = this.st['outcome']!.run({
+        id: o.recipientId, state, attempted: o.attempted ? 1 : 0, next: o.nextAttemptAt ?? o.at, reply: o.reply, at: o.at,
+      }).changes;
+      if (changed !== 1) continue;
+      applied++;
+      this.st['insEvent']!.run(o.at, o.queueId, o.recipientId, o.kind, JSON.stringify({ reply: o.reply, ...o.detail }));
+      if (o.suppress) this.st['suppress']!.run(o.suppress.address, o.suppress.reason, o.at);
+      this.notify.outcome(o);
+    }
+    return applied;
+  }
+
+  private applyRequeue(ids: readonly RecipientId[], nextAttemptAt: number, now: number, reason: string | undefined): number {
+    let n = 0;
+    for (const id of ids) {
+      if (this.st['requeue']!.run(nextAttemptAt, now, id).changes !== 1) continue;
+      n++;
+      if (reason) {
+        const mid = (this.st['messageOf']!.get(id) as { message_id: string }).message_id;
+        this.st['insEvent']!.run(now, mid, id, 'requeued', JSON.stringify({ reason }));
       }
-      return n;
-    }).immediate();
+    }
+    return n;
   }
 
   async recoverSending(now: number, reason: string): Promise<number> {

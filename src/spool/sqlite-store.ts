@@ -120,7 +120,8 @@ export class SqliteStore implements Store {
     this.hooks = new SqliteWebhooks(db);
     this.stats = new SqliteStats(db);
     this.notify = new SqliteNotify(db, this.hooks, this.stats);
-    this.queue = new SqliteQueue(db, this.notify);
+    const commit = { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 };
+    this.queue = new SqliteQueue(db, this.notify, commit);
     this.domainChecks = new SqliteDomains(db, this.notify);
     this.api = new SqliteApi(db);
     this.lists = new SqliteLists(db);
@@ -132,7 +133,7 @@ export class SqliteStore implements Store {
     this.inbound = new SqliteInbound(db, this.hooks);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => this.writeIncoming(batch),
-      { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 },
+      { ...commit, name: 'intake' },
       (batch) => { const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids); },
     );
   }
@@ -389,6 +390,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.intake.flush();
+    this.queue.flush();
     if (this.db.open) this.db.close();
   }
 }
