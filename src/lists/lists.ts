@@ -7,6 +7,7 @@
 import type { ListMember, ListRecord, Store } from '../spool/types.js';
 import { canonicalAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
+import { LIVE_TASK_STATES, tasksIn } from '../tasks/tasks.js';
 
 const NAME = /^[\p{L}\p{N}][\p{L}\p{N}_.-]{0,63}$/u;
 
@@ -16,7 +17,7 @@ export function checkListName(name: string): string {
   return name;
 }
 
-export type ListStoreApi = Pick<Store, 'addList' | 'getList' | 'listLists' | 'removeList' | 'upsertListMembers' | 'listMembers'>;
+export type ListStoreApi = Pick<Store, 'addList' | 'getList' | 'listLists' | 'removeList' | 'upsertListMembers' | 'listMembers' | 'listTasks'>;
 
 export class Lists {
   constructor(private readonly store: ListStoreApi, private readonly now: () => number = Date.now) {}
@@ -40,6 +41,11 @@ export class Lists {
   list(): Promise<ListRecord[]> { return this.store.listLists(); }
 
   async remove(name: string): Promise<void> {
+    // A task reads its list by name as it expands: removing the list would end it early, silently.
+    const users = (await tasksIn(this.store, LIVE_TASK_STATES)).filter((t) => t.list === name);
+    if (users.length > 0) {
+      throw new MtaError('MTA_ERR_IN_USE', `list ${name} is used by ${users.length === 1 ? 'task' : 'tasks'} ${users.slice(0, 5).map((t) => t.id).join(', ')}${users.length > 5 ? ', ...' : ''}; cancel or finish them first`, 'name');
+    }
     if (!(await this.store.removeList(name))) throw new MtaError('MTA_ERR_NOT_FOUND', `no list named ${name}`);
   }
 

@@ -131,7 +131,7 @@ export class Tasks {
   /** At start-up: a cancel interrupted between its two steps still deletes what waits. */
   async finishCancelled(): Promise<number> {
     let n = 0;
-    for (const t of await this.store.listTasks({ states: ['cancelled'], limit: 10_000 })) {
+    for (const t of await tasksIn(this.store, ['cancelled'])) {
       if (t.requested - t.delivered - t.failed - t.bouncedInvalid > 0) n += await this.deleteWaiting(t.id);
     }
     return n;
@@ -179,3 +179,19 @@ export interface TaskView {
 }
 
 function iso(ms: number | null): string | null { return ms === null ? null : new Date(ms).toISOString(); }
+
+/** Every task in these states, oldest first, read a page at a time (listTasks pages newest first). */
+export async function tasksIn(store: Pick<Store, 'listTasks'>, states: readonly TaskState[]): Promise<TaskRecord[]> {
+  const PAGE = 1000;
+  const all: TaskRecord[] = [];
+  let before: string | undefined;
+  for (;;) {
+    const page = await store.listTasks({ states, limit: PAGE, before });
+    all.push(...page);
+    if (page.length < PAGE) return all.reverse();
+    before = page[page.length - 1]!.id;
+  }
+}
+
+/** Tasks that still read their list: removing the list would end them early. */
+export const LIVE_TASK_STATES: readonly TaskState[] = ['queued', 'sending', 'paused', 'paused_quota'];
