@@ -79,9 +79,13 @@ export async function waitQuiet(maxMs: number, threshold = 0.15, log: (s: string
 }
 
 /** CPU time (user + system, all threads) a process has used so far, in seconds. */
-export function cpuSeconds(pid: number): number {
+/**
+ * CPU seconds (user + system) of a process with all its threads, or of one thread
+ * (`tid`; a process's main thread has tid = pid, which is the event loop for node).
+ */
+export function cpuSeconds(pid: number, tid?: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'latin1');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
   } catch { return 0; }

@@ -5,7 +5,8 @@
  *   npm run bench                          scenario (a), mta only
  *   npm run bench -- --compare postfix     the same load through Postfix too, and the ratio
  *   npm run bench -- --scenario d          another scenario (a–e, see bench/scenarios.ts)
- *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR  --keep  --mta-toml TEXT
+ *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR  --keep  --mta-toml TEXT (appended to the config)
+ *            --mta-delivery TEXT (added to its [delivery] table)
  *            --quiet-wait S (60: before each run, wait up to S seconds for other processes to go quiet)
  *
  * One run: a DNS server on 127.0.0.1 (test/helpers/dns-server.ts, compiled) that gives the
@@ -23,13 +24,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { startDnsServer, type TestDnsServer } from '../test/helpers/dns-server.js';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { DB_FILE } from '../src/spool/db.js';
 import { newQueueId } from '../src/util/ids.js';
 import { runLoad, percentile, type LoadResult } from './smtp-load.js';
 import { startOwnSink, startSmtpSink, type Sink } from './sinks.js';
 import { ensurePostfixPackage, startPostfix } from './postfix.js';
 import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
-import { SCENARIOS, SINK_DOMAIN, domainsOf, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
+import { RETRY_E, SCENARIOS, SINK_DOMAIN, domainsOf, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
 import { summariseProfile, formatProfile } from './cpuprofile.js';
 import type { ProbeReport } from './probe.js';
 import { watchForeignLoad, waitQuiet, cpuSeconds } from './machine.js';
@@ -127,11 +130,11 @@ function loadNotes(r: LoadResult): string[] {
 
 interface World { dir: string; dns: TestDnsServer }
 
-async function runMta(s: Scenario, w: World, o: { messages: number; sessions: number; cpuProf?: string; extraToml?: string }): Promise<Row> {
+async function runMta(s: Scenario, w: World, o: { messages: number; sessions: number; cpuProf?: string; extraToml?: string; extraDelivery?: string }): Promise<Row> {
   const dir = join(w.dir, `mta-${Date.now()}`);
   const setup: MtaSetup = {
     dir, smtpPort: await freePort(), adminPort: await freePort(), sinkPort: await freePort(SINK_HOST), dnsServer: w.dns.server,
-    delivery: s.delivery.join('\n'), maxRecipients: Math.max(100, s.recipientsPerMessage), extraToml: o.extraToml,
+    delivery: [...s.delivery, ...(o.extraDelivery ? [o.extraDelivery] : [])].join('\n'), maxRecipients: Math.max(100, s.recipientsPerMessage), extraToml: o.extraToml,
   };
   mkdirSync(dir, { recursive: true });
   const config = writeConfig(setup);
@@ -174,11 +177,13 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
     // The probe's last report is written at exit; RSS and CPU must be read before it.
     const peakRss = m.peakRss();
     const cpu = cpuSeconds(m.pid);
+    const mainCpu = cpuSeconds(m.pid, m.pid);
     await m.stop();
     const probe = m.probe();
     if (probe?.commits) notes.push(`intake commits: ${probe.commits} for ${probe.messages} messages (${histogram(probe)}); ${(probe.commitMs / Math.max(probe.commits, 1)).toFixed(2)} ms per commit avg, ${probe.maxCommitMs.toFixed(1)} max`);
     const oc = probe?.outcomes;
     if (oc?.commits) notes.push(`outcome commits: ${oc.commits} for ${oc.writes} jobs (${(oc.writes / oc.commits).toFixed(1)} avg, ${oc.maxBatch} max); ${(oc.commitMs / oc.commits).toFixed(2)} ms per commit avg`);
+    notes.push(`CPU per message: ${((cpu * 1000) / Math.max(result.accepted, 1)).toFixed(2)} ms, of which the event loop (main thread) ${((mainCpu * 1000) / Math.max(result.accepted, 1)).toFixed(2)} ms, busy ${((100 * mainCpu) / seconds).toFixed(0)}% of the run`);
     const row: Row = {
       scenario: s.id, system: 'mta', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
       e2eRate: (s.done === 'spool-final' ? result.accepted : result.accepted * s.recipientsPerMessage) / seconds,
@@ -256,20 +261,34 @@ async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions
   }
 }
 
-/** Scenario (e): the queue is written while nothing delivers, then the daemon starts with the sink up. */
-async function runDrain(s: Scenario, w: World, queued: number, o: { cpuProf?: string; extraToml?: string }): Promise<Row> {
+/** Recipients in `state` in a running daemon's spool (a read-only connection beside it). */
+function countState(dataDir: string, state: string): number {
+  const db = new Database(join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT COUNT(*) AS n FROM recipients WHERE state = ?').get(state) as { n: number }).n;
+  } finally { db.close(); }
+}
+
+/**
+ * Scenario (e): the queue is built while the sink is down. It is written through the spool's
+ * own commit path (what intake calls after DATA, 1,000 messages per commit) with the daemon
+ * stopped, then the daemon starts with the sink still down and defers every recipient
+ * (connection refused). Then the sink comes up and the retries drain the queue. Peak RSS
+ * covers both phases; the drain time runs from the sink coming up.
+ */
+async function runDrain(s: Scenario, w: World, queued: number, o: { cpuProf?: string; extraToml?: string; extraDelivery?: string }): Promise<Row> {
   const dir = join(w.dir, `mta-drain-${queued}-${Date.now()}`);
   const setup: MtaSetup = {
     dir, smtpPort: await freePort(), adminPort: await freePort(), sinkPort: await freePort(SINK_HOST), dnsServer: w.dns.server,
-    delivery: s.delivery.join('\n'), extraToml: o.extraToml,
+    delivery: [...s.delivery, ...(o.extraDelivery ? [o.extraDelivery] : [])].join('\n'), extraToml: o.extraToml,
   };
   mkdirSync(dir, { recursive: true });
   const config = writeConfig(setup);
   const dkim = createSenderThroughCli(config);
   zoneFor(s, w.dns, dkim);
-  // The spool's own commit path (what intake calls after DATA), 1,000 messages per commit.
   const t0 = Date.now();
-  const store = SqliteStore.open(join(dir, 'data'), { maxCommitBatch: 1000 });
+  const dataDir = join(dir, 'data');
+  const store = SqliteStore.open(dataDir, { maxCommitBatch: 1000 });
   const make = messageFactory(s, Date.now().toString(36));
   for (let i = 0; i < queued;) {
     const batch: Promise<void>[] = [];
@@ -286,18 +305,29 @@ async function runDrain(s: Scenario, w: World, queued: number, o: { cpuProf?: st
     await Promise.all(batch);
   }
   await store.close();
-  log(`  queued ${queued} messages in ${((Date.now() - t0) / 1000).toFixed(1)} s (sink down, daemon stopped)`);
-  const sink = await startSink(s, setup.sinkPort);
+  log(`  queued ${queued} messages in ${((Date.now() - t0) / 1000).toFixed(1)} s (daemon stopped, sink down)`);
   let mta: RunningMta | undefined;
+  let sink: Sink | undefined;
   try {
     const watch = watchForeignLoad(() => []);
-    const started = Date.now();
     mta = await startMta(setup, config, o.cpuProf ? { cpuProfDir: o.cpuProf } : {});
-    let maxRss = 0;
     const m = mta;
+    let maxRss = 0;
+    const t1 = Date.now();
+    // Deferred ones come back every RETRY_E and are deferred again, so "done" is: none left untried.
+    await waitUntil('every recipient deferred with the sink down', () => {
+      maxRss = Math.max(maxRss, m.rss());
+      return countState(dataDir, 'queued') === 0;
+    }, Math.max(RUN_LIMIT_MS, queued * 10), 500);
+    const deferSeconds = (Date.now() - t1) / 1000;
+    const deferRss = maxRss;
+    log(`  daemon started with the sink down: ${queued} recipients deferred in ${deferSeconds.toFixed(1)} s`);
+    const up = await startSink(s, setup.sinkPort);
+    sink = up;
+    const started = Date.now();
     const finished = await waitUntil('the queue to drain', () => {
       maxRss = Math.max(maxRss, m.rss());
-      return sink.messages() >= queued;
+      return up.messages() >= queued;
     }, Math.max(RUN_LIMIT_MS, queued * 10), 50);
     const seconds = (finished - started) / 1000;
     const machine = watch.stop();
@@ -306,11 +336,14 @@ async function runDrain(s: Scenario, w: World, queued: number, o: { cpuProf?: st
       scenario: s.id, system: `mta, ${queued / 1000}k queued`, messages: queued, recipients: queued, seconds,
       e2eRate: queued / seconds, acceptRate: NaN, p50: NaN, p99: NaN, peakRssMb: m.peakRss() / 1048576, batches: '-', foreign: machine.foreignCores,
       cpuPerMsg: (cpu * 1000) / queued,
-      notes: [`drain from daemon start to the last message at the sink; RSS sampled max ${(maxRss / 1048576).toFixed(0)} MB`],
+      notes: [
+        `sink down: every recipient deferred ${deferSeconds.toFixed(1)} s after the daemon started; RSS sampled max ${(deferRss / 1048576).toFixed(0)} MB`,
+        `drain: from the sink coming up to the last message at the sink, first retry due ${RETRY_E}; RSS sampled max ${(maxRss / 1048576).toFixed(0)} MB`,
+      ],
     };
   } finally {
     await mta?.stop();
-    await sink.stop();
+    await sink?.stop();
   }
 }
 
@@ -342,13 +375,14 @@ async function main(): Promise<number> {
       'cpu-prof': { type: 'string' },
       keep: { type: 'boolean', default: false },
       'mta-toml': { type: 'string' },
+      'mta-delivery': { type: 'string' },
       'quiet-wait': { type: 'string', default: '60' },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--keep] [--mta-toml TEXT] [--quiet-wait SECONDS]');
+    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
     for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
     return 0;
   }
@@ -359,7 +393,10 @@ async function main(): Promise<number> {
   const sessions = Number(values.sessions);
   const repeat = Math.max(1, Number(values.repeat));
   const quiet = async (): Promise<void> => { await waitQuiet(Number(values['quiet-wait']) * 1000, 0.15, log); };
-  const extra = values['mta-toml'] ? { extraToml: values['mta-toml'].replace(/\\n/g, '\n') } : {};
+  const extra = {
+    ...(values['mta-toml'] ? { extraToml: values['mta-toml'].replace(/\\n/g, '\n') } : {}),
+    ...(values['mta-delivery'] ? { extraDelivery: values['mta-delivery'].replace(/\\n/g, '\n') } : {}),
+  };
 
   ensurePostfixPackage(log);
   const dir = mkdtempSync(join(tmpdir(), 'mta-bench-'));

@@ -5,20 +5,9 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { dkimSignature, DkimError, type DkimKey } from '../src/delivery/dkim.js';
-import { generateDkimKey } from '../src/accounts/domains.js';
+import { dkimSignature, DkimError } from '../src/delivery/dkim.js';
+import { DOMAIN, NOW, SELECTOR, keyFor, resolverFor } from './helpers/dkim-keys.js';
 
-const DOMAIN = 'example.com';
-const SELECTOR = 'mta202611';
-const NOW = new Date('2026-11-23T02:10:35Z');
-
-function keyFor(algorithm: 'rsa' | 'ed25519'): { key: DkimKey; txt: string } {
-  const pair = generateDkimKey(algorithm);
-  return {
-    key: { domain: DOMAIN, selector: SELECTOR, algorithm, privateKeyPem: pair.privateKeyPem },
-    txt: `v=DKIM1; k=${algorithm}; p=${pair.publicKeyDns}`,
-  };
-}
 
 /** Yields the message in uneven pieces of 1..29 bytes, so every boundary case gets hit. */
 async function* chunked(buf: Buffer): AsyncGenerator<Buffer> {
@@ -31,12 +20,6 @@ async function* chunked(buf: Buffer): AsyncGenerator<Buffer> {
   }
 }
 
-function resolverFor(txt: string) {
-  return async (name: string, rrtype: string): Promise<string[][]> => {
-    if (rrtype === 'TXT' && name.toLowerCase() === `${SELECTOR}._domainkey.${DOMAIN}`) return [[txt]];
-    throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
-  };
-}
 
 const body = [
   'This is a multi-part message in MIME format.',

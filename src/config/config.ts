@@ -40,7 +40,7 @@ export interface Config {
     idleTimeoutMs: number;
     tls: { cert?: string; key?: string; minVersion: 'TLSv1.2' | 'TLSv1.3' };
   };
-  spool: { commitWindowMs: number; maxCommitBatch: number };
+  spool: { commitWindowMs: number; maxCommitBatch: number; writerThread: boolean };
   delivery: {
     enabled: boolean;
     port: number;
@@ -52,6 +52,8 @@ export interface Config {
     sendDsn: boolean;
     maxRecipientsPerTransaction: number;
     readySetSize: number;
+    /** worker threads that DKIM-sign messages up to 1 MiB; 0: sign on the event loop */
+    dkimThreads: number;
     retryJitter: number;
     connectTimeoutMs: number;
     socketTimeoutMs: number;
@@ -254,7 +256,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
         minVersion: c.smtp.tls.min_version,
       },
     },
-    spool: { commitWindowMs: parseDuration(c.spool.commit_window)!, maxCommitBatch: c.spool.max_commit_batch },
+    spool: { commitWindowMs: parseDuration(c.spool.commit_window)!, maxCommitBatch: c.spool.max_commit_batch, writerThread: c.spool.writer_thread },
     delivery: {
       port: c.delivery.port,
       maxConnections: c.delivery.max_connections,
@@ -266,6 +268,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       enabled: c.delivery.enabled,
       maxRecipientsPerTransaction: c.delivery.max_recipients_per_transaction,
       readySetSize: c.delivery.ready_set_size,
+      dkimThreads: c.delivery.dkim_threads,
       retryJitter: c.delivery.retry_jitter,
       connectTimeoutMs: parseDuration(c.delivery.connect_timeout)!,
       socketTimeoutMs: parseDuration(c.delivery.socket_timeout)!,

@@ -97,6 +97,7 @@ export const configSchema = z.strictObject({
   spool: z.strictObject({
     commit_window: duration.default('0ms'),
     max_commit_batch: z.number().int().min(1).max(10_000).default(256),
+    writer_thread: z.boolean().default(true),
   }).prefault({}),
   delivery: z.strictObject({
     enabled: z.boolean().default(true),
@@ -109,6 +110,7 @@ export const configSchema = z.strictObject({
     send_dsn: z.boolean().default(true),
     max_recipients_per_transaction: z.number().int().min(1).max(1000).default(100),
     ready_set_size: z.number().int().min(10).max(1_000_000).default(5000),
+    dkim_threads: z.number().int().min(0).max(16).default(1),
     retry_jitter: z.number().min(0).max(1).default(0.1),
     connect_timeout: duration.default('30s'),
     socket_timeout: duration.default('5m'),

@@ -66,6 +66,8 @@ export class Daemon {
   /** expands running batch tasks into queued mail */
   tasks: TaskExpander | undefined;
   private readonly configPath: string | undefined;
+  /** set by installSignalHandlers: this daemon is the process (`mta start`), so it may exit */
+  private ownsProcess = false;
 
   constructor(opts: DaemonOptions) {
     this.configPath = opts.configPath;
@@ -82,7 +84,15 @@ export class Daemon {
   async start(): Promise<void> {
     this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname }, 'mta starting');
     try {
-      this.store = SqliteStore.open(this.config.dataDir, { commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch });
+      this.store = SqliteStore.open(this.config.dataDir, {
+        commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch, writerThread: this.config.spool.writerThread,
+      });
+      this.store.onWriterFailure((e) => {
+        // A spool that cannot write must not take mail: stop, and let systemd start us again.
+        this.log.fatal({ err: e.message }, 'spool writer thread failed; stopping');
+        process.exitCode = 1;
+        void this.stop().catch(() => undefined).finally(() => { if (this.ownsProcess) process.exit(1); });
+      });
       observeCommits(this.store);
       this.secret = loadSecret(this.config.dataDir);
       // Before the front-ends: no message may arrive unchecked.
@@ -172,6 +182,9 @@ export class Daemon {
     const moved = JSON.stringify(next.smtp.listen) !== JSON.stringify(this.config.smtp.listen) || next.dataDir !== this.config.dataDir;
     if (moved) this.log.warn('listener addresses or data_dir changed: they take effect at the next restart');
     if (next.delivery.enabled !== this.config.delivery.enabled) this.log.warn('delivery.enabled changed: it takes effect at the next restart');
+    if (next.delivery.dkimThreads !== this.config.delivery.dkimThreads || next.spool.writerThread !== this.config.spool.writerThread) {
+      this.log.warn('delivery.dkim_threads or spool.writer_thread changed: threads are started once, the change takes effect at the next restart');
+    }
     this.config = next;
     this.log.level = next.logLevel;
     this.scheduler?.reload(next);
@@ -207,6 +220,7 @@ export class Daemon {
   }
 
   installSignalHandlers(): void {
+    this.ownsProcess = true;
     process.on('SIGHUP', () => { this.reload(); });
     const stop = (sig: string): void => {
       this.log.info({ signal: sig }, 'stopping');

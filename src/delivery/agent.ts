@@ -13,6 +13,7 @@ import { SessionPool, sessionKey } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
 import { MessageCache, wireBody } from './message.js';
+import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
 import { countDelivery } from '../metrics/metrics.js';
 
@@ -47,6 +48,8 @@ function wireAddress(addr: string): string {
 export class DeliveryAgent {
   readonly pool: SessionPool;
   readonly messages: MessageCache;
+  /** DKIM signing threads (delivery.dkim_threads; read at start-up only), none when 0 */
+  private readonly dkim: DkimPool | undefined;
   private readonly tlsBroken = new Map<string, number>();
   /** sessions in use, so a shutdown past its deadline can cut them */
   private readonly live = new Set<SmtpSession>();
@@ -65,7 +68,8 @@ export class DeliveryAgent {
     private readonly hooks: AgentHooks,
   ) {
     this.pool = new SessionPool({ idleTimeoutMs: config.delivery.idleTimeoutMs });
-    this.messages = new MessageCache(store, log);
+    this.dkim = config.delivery.dkimThreads > 0 ? new DkimPool(config.delivery.dkimThreads) : undefined;
+    this.messages = new MessageCache(store, log, undefined, this.dkim);
   }
 
   reload(config: Config): void { this.config = config; }
@@ -365,5 +369,5 @@ export class DeliveryAgent {
     await this.handBack(jobs, 'shutdown');
   }
 
-  close(): void { this.closed = true; this.pool.closeAll(); }
+  close(): void { this.closed = true; this.pool.closeAll(); void this.dkim?.close(); }
 }

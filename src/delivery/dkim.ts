@@ -111,6 +111,8 @@ function signOffThread(algorithm: string | null, data: Buffer, key: KeyObject): 
  */
 class OverSigningSigner extends DkimSigner {
   fromCount = 0;
+  /** sign synchronously: already off the event loop (a DKIM thread), where a pool hop only costs */
+  signHere = false;
 
   override async messageHeaders(headers: ParsedHeaders): Promise<void> {
     const seen = new Set<string>();
@@ -142,9 +144,10 @@ class OverSigningSigner extends DkimSigner {
           ...sd, algorithm: sd.algorithm, canonicalization: sd.canonicalization, signTime: this.signTime, bodyHash,
         });
         // RFC 8463: ed25519-sha256 signs the SHA-256 of the canonicalized header.
-        const signature = signAlgo === 'rsa'
-          ? await signOffThread(sd.algorithm, canonicalizedHeader, key)
-          : await signOffThread(null, createHash('sha256').update(canonicalizedHeader).digest(), key);
+        const [algo, data] = signAlgo === 'rsa'
+          ? [sd.algorithm, canonicalizedHeader]
+          : [null, createHash('sha256').update(canonicalizedHeader).digest()];
+        const signature = this.signHere ? sign(algo, data, key) : await signOffThread(algo, data, key);
         dkimHeaderOpts['b'] = signature.toString('base64');
         this.signatureHeaders.push(formatSignatureHeaderLine('DKIM', dkimHeaderOpts, true));
       } catch (err) {
@@ -177,10 +180,10 @@ function signedNames(signature: string): string[] {
 /**
  * Returns the complete "DKIM-Signature: ..." header field, folded, ending in CRLF.
  * relaxed/relaxed; rsa-sha256 or ed25519-sha256. `message` is the raw message (CRLF line
- * ends), read once.
+ * ends), read once: streamed from the spool, or chunks already in memory (a DKIM thread).
  */
 export async function dkimSignature(
-  message: AsyncIterable<Buffer>, key: DkimKey, opts: { now?: Date; headerList?: string[] } = {},
+  message: AsyncIterable<Buffer> | Iterable<Buffer>, key: DkimKey, opts: { now?: Date; headerList?: string[]; signHere?: boolean } = {},
 ): Promise<string> {
   if (!key.domain || !key.selector) throw new DkimError('DKIM key has no domain or selector');
   const signer = new OverSigningSigner({
@@ -194,6 +197,7 @@ export async function dkimSignature(
       algorithm: key.algorithm === 'ed25519' ? 'ed25519-sha256' : 'rsa-sha256', canonicalization: 'relaxed/relaxed',
     }],
   });
+  signer.signHere = opts.signHere ?? false;
   try {
     await pipeline(Readable.from(message), signer);
   } catch (err) {

@@ -6,13 +6,18 @@
  * several domains is signed once. A message that fits in one spool chunk (64 KB) also keeps
  * its bytes there, so sending it does not read the spool again; larger ones are streamed
  * from the spool, never held whole. The LRU bounds that memory (256 × 64 KB at most).
+ *
+ * With a DkimPool, a message of up to THREAD_SIGN_MAX is read whole and signed on a worker
+ * thread, keeping canonicalization off the event loop; it is held only until signed. A
+ * larger one is streamed through the signer on this thread, as without a pool.
  */
 import { Readable } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Logger } from 'pino';
 import type { QueueId } from '../util/ids.js';
 import type { Store } from '../spool/types.js';
-import { dkimSignature } from './dkim.js';
+import { dkimSignature, type DkimKey } from './dkim.js';
+import type { DkimPool } from './dkim-pool.js';
 
 /** The header block of a stored message (CRLF separated, without the blank line). */
 export async function headerBlock(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promise<string> {
@@ -56,6 +61,48 @@ export interface MessageInfo {
 export const KEEP_BODY_MAX = 64 * 1024;
 
 /**
+ * Messages up to this size are signed on a DKIM thread, read into memory whole for it.
+ * It bounds what signing holds at once: a message per delivery connection being signed.
+ */
+export const THREAD_SIGN_MAX = 1024 * 1024;
+
+/**
+ * Reads `body` into memory while it stays within `max` bytes. A larger body comes back as
+ * an iterable that replays what was read and streams the rest, so it costs no more memory
+ * than streaming it did; a read error is replayed too, so the signer reports it as before.
+ */
+async function readUpTo(body: AsyncIterable<Buffer>, max: number): Promise<{ whole: Buffer } | { stream: AsyncIterable<Buffer> }> {
+  const it = body[Symbol.asyncIterator]();
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let failure: { err: unknown } | undefined;
+  try {
+    while (total <= max) {
+      const r = await it.next();
+      if (r.done) return { whole: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total) };
+      chunks.push(r.value);
+      total += r.value.length;
+    }
+  } catch (err) {
+    failure = { err };
+  }
+  return {
+    stream: (async function* () {
+      let finished = false;
+      try {
+        yield* chunks.splice(0);
+        if (failure) throw failure.err;
+        for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+        finished = true;
+      } finally {
+        // The signer stopped early (it failed): let the spool reader go.
+        if (!finished && !failure) await it.return?.();
+      }
+    })(),
+  };
+}
+
+/**
  * Reads a body iterator up to the end of the header block and hands back the header block
  * and an iterable that replays what was read, then continues with the rest: one pass over
  * the spool for both the header and the signature.
@@ -95,7 +142,8 @@ async function splitHead(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promis
 export class MessageCache {
   private readonly entries = new Map<QueueId, Promise<MessageInfo>>();
 
-  constructor(private readonly store: Store, private readonly log: Logger, private readonly max = 256) {}
+  /** `dkim`: sign on these threads (messages up to THREAD_SIGN_MAX); without it, on the event loop */
+  constructor(private readonly store: Store, private readonly log: Logger, private readonly max = 256, private readonly dkim?: DkimPool) {}
 
   get(id: QueueId): Promise<MessageInfo> {
     const hit = this.entries.get(id);
@@ -128,7 +176,7 @@ export class MessageCache {
       return { headers, fromDomain, signature: null, ...(body ? { body } : {}) };
     }
     try {
-      const signature = await dkimSignature(head.rest, {
+      const signature = await this.sign(head.rest, {
         domain: domain.name, selector: domain.dkimSelector, algorithm: domain.dkimAlgorithm, privateKeyPem: domain.dkimPrivateKey,
       });
       const body = small();
@@ -138,6 +186,13 @@ export class MessageCache {
       this.log.error({ queue_id: id, domain: domain.name, err: (e as Error).message }, 'DKIM signing failed; sending unsigned');
       return { headers, fromDomain, signature: null, signError: (e as Error).message };
     }
+  }
+
+  /** On a DKIM thread when the message fits in THREAD_SIGN_MAX, else streamed through the signer here. */
+  private async sign(message: AsyncIterable<Buffer>, key: DkimKey): Promise<string> {
+    if (!this.dkim) return dkimSignature(message, key);
+    const read = await readUpTo(message, THREAD_SIGN_MAX);
+    return 'whole' in read ? this.dkim.sign(read.whole, key) : dkimSignature(read.stream, key);
   }
 }
 

@@ -14,6 +14,11 @@
  * Intake uses one instance (messages) and the delivery queue another (attempt outcomes and
  * hand-backs, spool/sqlite-queue.ts); each adapts to its own load.
  *
+ * The writer may be asynchronous (the spool's writer thread, spool/writer.ts): then one
+ * batch is in flight at a time, and what arrives while it commits waits for it and goes
+ * in the next batch. That is the classic group commit: the fsync's own duration gathers
+ * the next batch, and the event loop never waits for the disk.
+ *
  * Every committed batch is published on the diagnostics channel `mta:spool:commit` as
  * { name, size, ms } (name: which instance; ms: time spent in the write, fsync included).
  * Publishing costs nothing while nobody subscribes; the benchmark's probe does (bench/probe.ts).
@@ -44,11 +49,15 @@ export class GroupCommit<T> {
   /** when the last commit ended and how long it took (performance.now() ms) */
   private lastEnd = -Infinity;
   private lastMs = 0;
+  /** the asynchronous write now running, if any */
+  private inFlight: Promise<void> | undefined;
+  /** set once the writer has returned a promise */
+  private asyncWriter = false;
   /** Sizes of recent batches, for metrics and the benchmark. */
   readonly batchSizes: number[] = [];
 
   constructor(
-    private readonly writeBatch: (items: readonly T[]) => void,
+    private readonly writeBatch: (items: readonly T[]) => void | Promise<void>,
     private readonly opts: GroupCommitOptions,
     private readonly afterCommit: (items: readonly T[]) => void = () => {},
   ) {}
@@ -66,32 +75,67 @@ export class GroupCommit<T> {
     this.scheduled = true;
     const run = (): void => { this.scheduled = false; this.flush(); };
     if (this.opts.windowMs > 0) setTimeout(run, this.opts.windowMs);
-    else if (performance.now() - this.lastEnd < BUSY_MS) setTimeout(run, BUSY_WINDOW_MS);
+    // An asynchronous writer gathers the next batch while it commits; no timer needed.
+    else if (!this.asyncWriter && performance.now() - this.lastEnd < BUSY_MS) setTimeout(run, BUSY_WINDOW_MS);
     else setImmediate(run);
   }
 
-  /** Writes everything pending now; used by the timer and on shutdown. */
+  /**
+   * Writes everything pending now (the timer, a full batch, shutdown). With an
+   * asynchronous writer it starts one batch and returns; that batch's end starts the next.
+   */
   flush(): void {
-    while (this.pending.length > 0) {
+    while (this.pending.length > 0 && !this.inFlight) {
       const batch = this.pending.splice(0, this.opts.maxBatch);
       const items = batch.map((p) => p.item);
       const started = performance.now();
+      let running: void | Promise<void>;
       try {
-        this.writeBatch(items);
+        running = this.writeBatch(items);
       } catch (e) {
-        for (const p of batch) p.reject(e);
+        this.failed(batch, started, e);
         continue;
-      } finally {
-        this.lastEnd = performance.now();
-        this.lastMs = this.lastEnd - started;
       }
-      if (this.batchSizes.length >= 1000) this.batchSizes.shift();
-      this.batchSizes.push(batch.length);
-      if (commitChannel.hasSubscribers) commitChannel.publish({ name: this.opts.name, size: batch.length, ms: this.lastMs } satisfies CommitSample);
-      try { this.afterCommit(items); } catch { /* observers must not undo a commit */ }
-      for (const p of batch) p.resolve();
+      if (!(running instanceof Promise)) {
+        this.committed(batch, items, started);
+        continue;
+      }
+      this.asyncWriter = true;
+      this.inFlight = running.then(
+        () => this.committed(batch, items, started),
+        (e: unknown) => this.failed(batch, started, e),
+      ).finally(() => {
+        this.inFlight = undefined;
+        this.flush();
+      });
     }
   }
 
+  /** Resolves once nothing is pending or being written (shutdown). */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.inFlight) {
+      await this.inFlight;
+      this.flush();
+    }
+  }
+
+  private failed(batch: readonly Pending<T>[], started: number, e: unknown): void {
+    this.lastEnd = performance.now();
+    this.lastMs = this.lastEnd - started;
+    for (const p of batch) p.reject(e);
+  }
+
+  private committed(batch: readonly Pending<T>[], items: readonly T[], started: number): void {
+    this.lastEnd = performance.now();
+    this.lastMs = this.lastEnd - started;
+    if (this.batchSizes.length >= 1000) this.batchSizes.shift();
+    this.batchSizes.push(batch.length);
+    if (commitChannel.hasSubscribers) commitChannel.publish({ name: this.opts.name, size: batch.length, ms: this.lastMs } satisfies CommitSample);
+    try { this.afterCommit(items); } catch { /* observers must not undo a commit */ }
+    for (const p of batch) p.resolve();
+  }
+
   get backlog(): number { return this.pending.length; }
+
 }

@@ -26,9 +26,17 @@ import type { SqliteNotify } from './sqlite-notify.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 
 /** One caller's write in the outcome group commit; `applied` is its count once committed. */
-type QueueWrite =
+export type QueueWrite =
   | { kind: 'outcomes'; outcomes: readonly RecipientOutcome[]; applied: number }
   | { kind: 'requeue'; ids: readonly RecipientId[]; nextAttemptAt: number; at: number; reason: string | undefined; applied: number };
+
+export interface ClaimRequest { now: number; limit: number; triggerOnly?: boolean }
+
+/** The writer thread's side of the queue (spool/writer.ts); absent, the writes run here. */
+export interface QueueOffThread {
+  write(batch: readonly QueueWrite[]): Promise<number[]>;
+  claim(req: ClaimRequest): Promise<QueueEntry[]>;
+}
 
 export interface RecipientRow {
   id: number; message_id: string; sender: string; rcpt: string; domain: string; state: RecipientState; lane: 'trigger' | 'batch';
@@ -65,6 +73,7 @@ function targetSql(t: QueueTarget): { sql: string; args: (string | number)[] } {
 export class SqliteQueue implements QueueStore {
   private readonly st: Record<string, Statement>;
   private readonly writes: GroupCommit<QueueWrite>;
+  offThread: QueueOffThread | undefined;
 
   constructor(private readonly db: Db, private readonly notify: SqliteNotify, commit: Omit<GroupCommitOptions, 'name'>) {
     this.writes = new GroupCommit<QueueWrite>((batch) => this.writeBatch(batch), { ...commit, name: 'outcomes' }, () => this.notify.signal());
@@ -91,7 +100,11 @@ export class SqliteQueue implements QueueStore {
     };
   }
 
-  async claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]> {
+  async claimDue(req: ClaimRequest): Promise<QueueEntry[]> {
+    return this.offThread ? this.offThread.claim(req) : this.claimDueHere(req);
+  }
+
+  claimDueHere(req: ClaimRequest): QueueEntry[] {
     return this.db.transaction(() => {
       const rows = this.st['dueTrigger']!.all(req.now, req.limit) as RecipientRow[];
       if (rows.length < req.limit && !req.triggerOnly) rows.push(...(this.st['dueBatch']!.all(req.now, req.limit - rows.length) as RecipientRow[]));
@@ -122,13 +135,19 @@ export class SqliteQueue implements QueueStore {
     return w.applied;
   }
 
-  /** Writes what is pending now (shutdown). */
-  flush(): void { this.writes.flush(); }
+  /** Writes what is pending, and waits for it (shutdown). */
+  drain(): Promise<void> { return this.writes.drain(); }
 
   /** Group commit: one transaction for the batch; a throw rolls all of it back. */
-  private writeBatch(batch: readonly QueueWrite[]): void {
-    const counts = this.db.transaction(() => batch.map((w) => this.apply(w))).immediate();
-    batch.forEach((w, i) => { w.applied = counts[i]!; });
+  private writeBatch(batch: readonly QueueWrite[]): void | Promise<void> {
+    const set = (counts: readonly number[]): void => batch.forEach((w, i) => { w.applied = counts[i] ?? 0; });
+    if (this.offThread) return this.offThread.write(batch).then(set);
+    set(this.writeBatchHere(batch));
+  }
+
+  /** The batch's transaction, on this connection; the count each write applied. */
+  writeBatchHere(batch: readonly QueueWrite[]): number[] {
+    return this.db.transaction(() => batch.map((w) => this.apply(w))).immediate();
   }
 
   private apply(w: QueueWrite): number {

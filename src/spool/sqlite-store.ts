@@ -18,7 +18,8 @@ import type {
 import type { SuppressionFilter } from './types.js';
 import type { RecipientId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
-import { RECIPIENT_SELECT, SqliteQueue, toEntry, type RecipientRow } from './sqlite-queue.js';
+import { RECIPIENT_SELECT, SqliteQueue, toEntry, type ClaimRequest, type QueueWrite, type RecipientRow } from './sqlite-queue.js';
+import { WriterThread } from './writer.js';
 import { SqliteDomains } from './sqlite-domains.js';
 import { SqliteWebhooks } from './sqlite-webhooks.js';
 import { SqliteStats } from './sqlite-stats.js';
@@ -61,7 +62,20 @@ function rechunk(chunks: Buffer[]): Buffer[] {
   return out;
 }
 
-export interface SqliteStoreOptions { commitWindowMs?: number; maxCommitBatch?: number }
+export interface SqliteStoreOptions {
+  commitWindowMs?: number;
+  maxCommitBatch?: number;
+  /** intake commits, claims and outcomes on a worker thread (spool/writer.ts); the daemon's choice */
+  writerThread?: boolean;
+}
+
+/** What the writer thread runs on its own connection (spool/writer-thread.ts). */
+export interface WriterSide {
+  intake(batch: readonly IncomingMessage[]): void;
+  queue(batch: readonly QueueWrite[]): number[];
+  claim(req: ClaimRequest): QueueEntry[];
+  takeEnqueued(): number;
+}
 
 export class SqliteStore implements Store {
   private readonly observers = new Set<CommitObserver>();
@@ -78,9 +92,34 @@ export class SqliteStore implements Store {
   private readonly tasks: SqliteTasks;
   private readonly quota: SqliteQuota;
   private readonly inbound: SqliteInbound;
+  private writer: WriterThread | undefined;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
-    return new SqliteStore(openDatabase(dataDir), opts);
+    const store = new SqliteStore(openDatabase(dataDir), opts);
+    if (opts.writerThread) store.startWriterThread(dataDir);
+    return store;
+  }
+
+  private startWriterThread(dataDir: string): void {
+    const writer = new WriterThread({ dataDir, onEnqueued: (n) => this.hooks.noteEnqueued(n) });
+    this.writer = writer;
+    this.queue.offThread = { write: (batch) => writer.queue(batch), claim: (req) => writer.claim(req) };
+  }
+
+  /** Called once if the writer thread dies; the store cannot accept writes after that. */
+  onWriterFailure(cb: (e: Error) => void): void {
+    if (this.writer) this.writer.onFailure = cb;
+  }
+
+  get writesOffThread(): boolean { return this.writer !== undefined; }
+
+  writerSide(): WriterSide {
+    return {
+      intake: (batch) => this.writeIncoming(batch),
+      queue: (batch) => this.queue.writeBatchHere(batch),
+      claim: (req) => this.queue.claimDueHere(req),
+      takeEnqueued: () => this.hooks.takeEnqueued(),
+    };
   }
 
   constructor(readonly db: Db, opts: SqliteStoreOptions = {}) {
@@ -132,7 +171,7 @@ export class SqliteStore implements Store {
     this.notify.spamBounce = (k) => this.quota.spamBounce(k);
     this.inbound = new SqliteInbound(db, this.hooks);
     this.intake = new GroupCommit<IncomingMessage>(
-      (batch) => this.writeIncoming(batch),
+      (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
       (batch) => { const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids); },
     );
@@ -389,8 +428,8 @@ export class SqliteStore implements Store {
   async recordAsyncBounce(b: AsyncBounce): Promise<AsyncBounceResult> { return this.inbound.asyncBounce(b); }
 
   async close(): Promise<void> {
-    this.intake.flush();
-    this.queue.flush();
+    await Promise.allSettled([this.intake.drain(), this.queue.drain()]);
+    await this.writer?.close();
     if (this.db.open) this.db.close();
   }
 }

@@ -111,6 +111,10 @@ export class SqliteWebhooks {
     return n;
   }
 
+  /** The writer thread's count, handed over with its reply (spool/writer.ts). */
+  takeEnqueued(): number { const n = this.enqueued; this.enqueued = 0; return n; }
+  noteEnqueued(n: number): void { this.enqueued += n; }
+
   /** After the commit: wakes the dispatcher if anything was enqueued. */
   signal(): void {
     if (this.enqueued === 0) return;

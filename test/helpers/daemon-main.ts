@@ -5,15 +5,19 @@
  * size + N pages, so a larger write fails with SQLITE_FULL (the same path a full disk
  * takes); SIGUSR2 lifts the cap ("space returns"). The disk-full test uses it where it may
  * not mount a small tmpfs. Spawned through helpers/child.ts (`script` option).
+ * The cap is a per-connection setting, so with it the spool's writes stay on the main
+ * connection (`spool.writer_thread` off).
  */
 import { Daemon } from '../../src/daemon/daemon.js';
+import { loadConfig } from '../../src/config/config.js';
 
 const i = process.argv.indexOf('--config');
 const configPath = i > 0 ? process.argv[i + 1] : undefined;
-const daemon = new Daemon({ configPath });
+const slack = Number(process.env['MTA_TEST_PAGE_SLACK'] ?? 0);
+const config = loadConfig({ path: configPath });
+const daemon = new Daemon({ configPath, ...(slack > 0 ? { config: { ...config, spool: { ...config.spool, writerThread: false } } } : {}) });
 daemon.installSignalHandlers();
 await daemon.start();
-const slack = Number(process.env['MTA_TEST_PAGE_SLACK'] ?? 0);
 if (slack > 0) {
   const db = daemon.store.db;
   const cap = (db.pragma('page_count', { simple: true }) as number) + slack;

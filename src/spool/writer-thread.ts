@@ -1,0 +1,48 @@
+/**
+ * spool/writer-thread — the worker side of spool/writer.ts. It opens its own connection
+ * (same file, same pragmas: WAL, synchronous=FULL) and runs the SqliteStore's own write
+ * code for each request, one at a time, in the order they were posted.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openDatabase } from './db.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { IncomingMessage } from './types.js';
+import type { WriterReply, WriterRequest } from './writer.js';
+
+const port = parentPort;
+if (!port) throw new Error('spool/writer-thread must run as a worker thread');
+const store = new SqliteStore(openDatabase((workerData as { dataDir: string }).dataDir));
+const side = store.writerSide();
+
+/** Structured cloning turns Buffers into Uint8Arrays; SQLite binds only Buffers as BLOBs. */
+function withBuffers(batch: readonly IncomingMessage[]): IncomingMessage[] {
+  return batch.map((m) => ({ ...m, chunks: m.chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)) }));
+}
+
+function run(r: WriterRequest): unknown {
+  switch (r.op) {
+    case 'intake': return side.intake(withBuffers(r.batch));
+    case 'queue': return side.queue(r.batch);
+    case 'claim': return side.claim(r.req);
+    case 'close': return undefined;
+  }
+}
+
+port.on('message', (r: WriterRequest) => {
+  let reply: WriterReply;
+  try {
+    reply = { id: r.id, ok: true, result: run(r), enqueued: side.takeEnqueued() };
+  } catch (e) {
+    const err = e as { name?: string; message?: string; code?: unknown };
+    reply = {
+      // rolled back: whatever the transaction had enqueued is gone with it
+      id: r.id, ok: false, enqueued: side.takeEnqueued() * 0,
+      error: { name: err.name ?? 'Error', message: err.message ?? String(e), ...(typeof err.code === 'string' ? { code: err.code } : {}) },
+    };
+  }
+  port.postMessage(reply);
+  if (r.op === 'close') {
+    store.db.close();
+    port.close();
+  }
+});
