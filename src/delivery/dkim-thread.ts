@@ -28,7 +28,7 @@ async function handle(req: DkimSignRequest): Promise<DkimSignReply> {
   try {
     // postMessage already copied these bytes into this thread; a view avoids a second copy.
     const message = Buffer.from(req.message.buffer, req.message.byteOffset, req.message.byteLength);
-    return { id: req.id, signature: await dkimSignature([message], req.key, { now: new Date(req.now), signHere: true }) };
+    return { id: req.id, signature: await dkimSignature([message], req.key, { now: new Date(req.now) }) };
   } catch (err) {
     return { id: req.id, error: { message: err instanceof Error ? err.message : String(err) } };
   }
