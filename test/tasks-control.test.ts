@@ -16,7 +16,8 @@ import { startReceiver } from './helpers/receiver.js';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 t.test('pause, resume and cancel a running task', async (t) => {
-  const w = await startWorld('', { extraToml: '[tasks]\nwindow = 20\nchunk_size = 10\n' });
+  // One connection: at most one recipient is on the wire, so a cancel always finds some waiting.
+  const w = await startWorld('max_connections_per_domain = 1\n', { extraToml: '[tasks]\nwindow = 20\nchunk_size = 10\n' });
   t.teardown(() => w.stop());
   const sink = await w.addDomain('p.test', 50, { dataDelayMs: 40 });
   const store = w.daemon.daemon.store;
@@ -44,6 +45,9 @@ t.test('pause, resume and cancel a running task', async (t) => {
   const r = await api('POST', `/api/v1/tasks/${id}/resume`);
   t.match(r.json, { state: 'sending', pause_reason: null });
   await waitFor('expansion after the resume', async () => (await getTask(store, id)).requested >= r1 + 40);
+  await waitFor('recipients waiting behind the one connection', async () => {
+    const x = await getTask(store, id); return x.requested - x.delivered - x.failed >= 5;
+  });
 
   const c = await api('POST', `/api/v1/tasks/${id}/cancel`);
   t.equal(c.status, 200, c.text);

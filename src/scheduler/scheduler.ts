@@ -33,6 +33,10 @@ export class Scheduler {
   private wakeQueued = false;
   private refilling = false;
   private again = false;
+  /** A claim whose rows are not yet in the ready set (claims are asynchronous with the writer thread). */
+  private claiming: Promise<number> | undefined;
+  /** Operator queue operations in progress; no claim starts meanwhile. */
+  private holding = 0;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -87,17 +91,12 @@ export class Scheduler {
       do {
         this.again = false;
         const cap = this.config.delivery.readySetSize;
-        while (this.state === 'running' && this.ready < cap) {
-          const now = Date.now();
+        while (this.claimsAllowed() && this.ready < cap) {
           const limit = Math.min(cap - this.ready, CLAIM_BATCH);
-          const rows = await this.store.claimDue({ now, limit });
-          if (rows.length === 0) break;
-          this.enqueue(rows);
-          this.dispatch();
-          if (rows.length < limit) break;
+          if (await this.claim(limit, false) < limit) break;
         }
         await this.claimTriggerReserve();
-      } while (this.again && this.state === 'running');
+      } while (this.again && this.claimsAllowed());
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'scheduler could not read the spool; trying again in 1s');
       retryIn = 1000;
@@ -114,14 +113,25 @@ export class Scheduler {
   private async claimTriggerReserve(): Promise<void> {
     const cap = this.config.delivery.readySetSize;
     const ceiling = cap + Math.max(100, Math.floor(cap / 10));
-    while (this.state === 'running' && this.ready >= cap && this.ready < ceiling) {
+    while (this.claimsAllowed() && this.ready >= cap && this.ready < ceiling) {
       const limit = Math.min(ceiling - this.ready, CLAIM_BATCH);
-      const rows = await this.store.claimDue({ now: Date.now(), limit, triggerOnly: true });
-      if (rows.length === 0) return;
-      this.enqueue(rows);
-      this.dispatch();
-      if (rows.length < limit) return;
+      if (await this.claim(limit, true) < limit) return;
     }
+  }
+
+  private claimsAllowed(): boolean { return this.state === 'running' && this.holding === 0; }
+
+  /**
+   * Claimed rows are 'sending' in the spool before they reach the ready set; a queue
+   * operation waits for this promise so that it never misses rows in between.
+   */
+  private claim(limit: number, triggerOnly: boolean): Promise<number> {
+    const p = this.store.claimDue({ now: Date.now(), limit, ...(triggerOnly ? { triggerOnly } : {}) }).then((rows) => {
+      if (rows.length > 0) { this.enqueue(rows); this.dispatch(); }
+      return rows.length;
+    });
+    this.claiming = p;
+    return p.finally(() => { if (this.claiming === p) this.claiming = undefined; });
   }
 
   private async armTimer(forced?: number): Promise<void> {
@@ -221,12 +231,19 @@ export class Scheduler {
     const matches = (j: DeliveryJob): boolean =>
       'queueId' in target ? j.queueId === target.queueId : 'domain' in target ? j.domain === target.domain.toLowerCase()
         : 'taskId' in target ? j.taskId === target.taskId : true;
-    if (op !== 'flush' && this.state === 'running') {
-      const jobs: DeliveryJob[] = [];
-      for (const dest of this.dests.values()) jobs.push(...dest.withdraw(matches));
-      await this.agent.handBack(jobs);
+    this.holding++;
+    let n: number;
+    try {
+      await this.claiming?.catch(() => 0);
+      if (op !== 'flush' && this.state === 'running') {
+        const jobs: DeliveryJob[] = [];
+        for (const dest of this.dests.values()) jobs.push(...dest.withdraw(matches));
+        await this.agent.handBack(jobs);
+      }
+      n = await this.store.applyQueueOp(op, target, Date.now());
+    } finally {
+      this.holding--;
     }
-    const n = await this.store.applyQueueOp(op, target, Date.now());
     if (op === 'flush' || op === 'release') {
       // "Try now" includes destinations remembered as unreachable.
       for (const dest of this.dests.values()) {
@@ -247,6 +264,8 @@ export class Scheduler {
     this.state = 'stopping';
     clearTimeout(this.timer);
     this.unsubscribe?.();
+    // Rows of a claim on its way are handed back with the rest, not left 'sending' until the next start.
+    await this.claiming?.catch(() => 0);
     const waiting: DeliveryJob[] = [];
     for (const dest of this.dests.values()) waiting.push(...dest.drain());
     await this.agent.handBack(waiting, 'shutdown');

@@ -34,9 +34,10 @@ port.on('message', (r: WriterRequest) => {
     reply = { id: r.id, ok: true, result: run(r), enqueued: side.takeEnqueued() };
   } catch (e) {
     const err = e as { name?: string; message?: string; code?: unknown };
+    // Rolled back: whatever the transaction had enqueued is gone with it; the count is reset and not reported.
+    side.takeEnqueued();
     reply = {
-      // rolled back: whatever the transaction had enqueued is gone with it
-      id: r.id, ok: false, enqueued: side.takeEnqueued() * 0,
+      id: r.id, ok: false, enqueued: 0,
       error: { name: err.name ?? 'Error', message: err.message ?? String(e), ...(typeof err.code === 'string' ? { code: err.code } : {}) },
     };
   }
