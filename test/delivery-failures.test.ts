@@ -6,12 +6,13 @@ import { startWorld, allFinal, type World } from './helpers/delivery.js';
 import { startBlackHole, startBrokenTlsSink, startSink } from './helpers/sink.js';
 import { makeCert } from './helpers/tls.js';
 import { tempDir } from './helpers/daemon.js';
-import type { QueueId } from '../src/util/ids.js';
+import { newQueueId, type QueueId } from '../src/util/ids.js';
 
+const LIFETIME_MS = 3_600_000;
 let w: World;
 const certDir = tempDir('mta-cert-');
 t.before(async () => {
-  w = await startWorld(`max_queue_lifetime = "3s"\n[[delivery.shaping]]\nname = "strict"\ndomains = ["strict.test"]\nrequire_tls = true\n`);
+  w = await startWorld(`max_queue_lifetime = "1h"\n[[delivery.shaping]]\nname = "strict"\ndomains = ["strict.test"]\nrequire_tls = true\n`);
 });
 t.teardown(async () => { await w.stop(); });
 
@@ -40,16 +41,25 @@ t.test('null MX (RFC 7505): permanent failure with 526', async (t) => {
 t.test('SERVFAIL: deferred with 423, then expired at the end of the queue lifetime, with a DSN', async (t) => {
   w.dns.set('broken-dns.test', { rcode: 'SERVFAIL' });
   const before = w.senderSink.messages.length;
-  const id = await w.submit('x@broken-dns.test');
+  // Received (as the spool records it) 3 s short of the 1 h lifetime: it expires about 3 s from now,
+  // while the other tests' mail has the whole hour.
+  const id = newQueueId();
+  const body = Buffer.from('From: app@example.com\r\nTo: x@broken-dns.test\r\nSubject: old\r\n\r\nhello\r\n');
+  const receivedAt = Date.now() - LIFETIME_MS + 3000;
+  await w.daemon.daemon.store.commitIncoming({
+    id, receivedAt, sender: 'app@example.com', authUser: 'app@example.com', clientIp: '127.0.0.1',
+    helo: 't', messageId: '<old@t>', subject: 'old', size: body.length, lane: 'batch', tag: null, chunks: [body], recipients: ['x@broken-dns.test'],
+  });
   const first = await w.waitFor('deferral', async () => { const m = await w.message(id); return m.recipients[0]!.state === 'deferred' && m; });
   t.match(first.recipients[0]!.lastReply, /^423 4\.4\.3 Dns resolve error/);
   const m = await settle(id);
   const r = m.recipients[0]!;
-  t.equal(r.state, 'expired', 'expired after max_queue_lifetime (3s)');
+  t.equal(r.state, 'expired', 'expired after max_queue_lifetime');
   const types = m.events.filter((e) => e.recipientId === r.recipientId).map((e) => e.type);
   t.equal(types.filter((x) => x === 'expired').length, 1, 'one final event');
   t.ok(types.filter((x) => x === 'deferred').length >= 2, 'several deferrals before that');
-  t.ok(m.events.at(-1)!.at - m.receivedAt >= 3000, 'not before the lifetime is over');
+  t.equal(m.receivedAt, receivedAt);
+  t.ok(m.events.at(-1)!.at - m.receivedAt >= LIFETIME_MS, 'not before the lifetime is over');
   // Wait for this DSN itself: bounces from the earlier tests may still be arriving.
   const dsn = await w.waitFor('DSN', () => w.senderSink.messages.slice(before).find((x) => /broken-dns\.test/.test(x.raw.toString())));
   t.match(dsn.raw.toString(), /Status: 4\.4\.3/);

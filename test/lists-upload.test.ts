@@ -163,7 +163,8 @@ t.test('streaming: the file reaches disk while the request is still arriving (ch
   });
   const reply = fetch(url('txt'), { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body, duplex: 'half' } as RequestInit);
   let onDisk = 0;
-  for (let i = 0; i < 100 && onDisk === 0; i++) {
+  // The request stays paused until resume(), so a long limit costs nothing when the file shows up.
+  for (let i = 0; i < 1000 && onDisk === 0; i++) {
     await new Promise((r) => setTimeout(r, 20));
     const f = tmpFiles().find((n) => n.startsWith('list-upload-'));
     if (f) onDisk = statSync(join(d.dir, 'data', 'tmp', f)).size;

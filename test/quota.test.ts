@@ -139,7 +139,7 @@ t.test('SMTP 552 daily and monthly, the send API 429, nothing stored, quota.reac
 
   // quota.reached: once per domain and period, however many refusals.
   const events = (): { domain: string }[] => rx.acked('/q').map((x) => JSON.parse(x.body) as { domain: string });
-  for (let i = 0; i < 200 && events().length < 2; i++) await new Promise((res) => setTimeout(res, 25));
+  for (let i = 0; i < 1200 && events().length < 2; i++) await new Promise((res) => setTimeout(res, 25));
   const byDomain = events().sort((a, b) => a.domain.localeCompare(b.domain));
   t.match(byDomain, [
     // the first refusal: 2 committed, and this transaction's c@ plus d@ asked for

@@ -25,7 +25,8 @@ t.test('development defaults: EHLO on 127.0.0.1:2587, data in ./data', { skip: e
   await c.quit();
   t.ok(existsSync(join(cwd, 'data', 'spool.sqlite')), 'spool created in ./data');
   d.proc.kill('SIGHUP');
-  await new Promise((r) => setTimeout(r, 300));
+  const reloadBy = Date.now() + 15_000;
+  while (!/"msg":"configuration reloaded"/.test(d.output()) && Date.now() < reloadBy) await new Promise((r) => setTimeout(r, 50));
   t.match(d.output(), /"msg":"configuration reloaded"/, 'SIGHUP reloads');
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0, 'SIGTERM: clean exit');

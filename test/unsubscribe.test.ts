@@ -15,6 +15,7 @@ import { loadSecret } from '../src/util/secret.js';
 import { unsubscribeLinks } from '../src/public/unsubscribe-links.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
 import type { UnsubscribeEventPayload } from '../src/events/payload.js';
+import { waitFor } from './helpers/tasks.js';
 
 interface HttpReply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
@@ -79,11 +80,6 @@ function linkFor(address: string, queueId: string, senderDomain = 'example.com')
 }
 const suppressions = (): Promise<unknown[]> => d.daemon.store.listSuppressions({});
 const unsubEvents = (): UnsubscribeEventPayload[] => rx.acked('/hook').map((r) => JSON.parse(r.body) as UnsubscribeEventPayload).filter((e) => e.event === 'unsubscribe');
-async function waitFor(what: string, fn: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) { if (Date.now() > end) throw new Error(`timed out waiting for ${what}`); await new Promise((r) => setTimeout(r, 20)); }
-}
-
 t.test('the daemon uses the secret in its data_dir', async (t) => {
   t.same(d.daemon.secret, secret);
 });

@@ -16,10 +16,13 @@ import {
 import { DB_FILE } from '../../src/spool/db.js';
 
 let heldArrived = false;
+// The sink answers the held delivery only once the lock is taken, so its outcome always meets the lock.
+let lockTaken!: () => void;
+const locked = new Promise<void>((r) => { lockTaken = r; });
 let w: FaultWorld;
 let d: ChildDaemon | undefined;
 t.before(async () => {
-  w = await startFaultWorld({ sink: { dataDelayMs: (m) => (/Subject: held/.test(m.raw.toString()) ? (heldArrived = true, 1000) : 0) } });
+  w = await startFaultWorld({ sink: { dataDelayMs: (m) => (/Subject: held/.test(m.raw.toString()) ? (heldArrived = true, locked) : 0) } });
 });
 t.teardown(async () => { if (d) await stopChild(d); await w.close(); });
 
@@ -44,6 +47,7 @@ t.test('a write lock held by another process: bounded wait, 4xx, clear log, reco
   const lock = new Database(join(w.dataDir, DB_FILE));
   lock.pragma('busy_timeout = 10000');
   lock.exec('BEGIN IMMEDIATE');
+  lockTaken();
   let reply;
   let handedBack = false;
   const started = Date.now();

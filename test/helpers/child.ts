@@ -9,7 +9,8 @@ export interface ChildDaemon { proc: ChildProcess; port: number; output: () => s
 export function spawnDaemon(configPath: string | undefined, env: NodeJS.ProcessEnv = {}, cwd?: string, opts: SpawnOptions = {}): Promise<ChildDaemon> {
   const proc = spawnMta(configPath ? ['start', '--config', configPath] : ['start'], env, cwd, opts);
   let out = '';
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': once it fires the daemon's last log lines have been read too.
+  const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     // A daemon that never says it listens is not left running behind the failed test.
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`daemon did not start:\n${out}`)); }, 20_000);

@@ -9,7 +9,8 @@ export function runMta(args: string[], stdin?: string): Promise<RunResult> {
     let out = '', err = '';
     p.stdout!.on('data', (d: Buffer) => { out += d; });
     p.stderr!.on('data', (d: Buffer) => { err += d; });
-    p.on('exit', (code) => resolve({ code, out, err }));
+    // 'close', not 'exit': the last output may still be in the pipes when the process exits.
+    p.on('close', (code) => resolve({ code, out, err }));
     if (stdin !== undefined) p.stdin!.end(stdin); else p.stdin!.end();
   });
 }

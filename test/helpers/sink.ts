@@ -14,8 +14,8 @@ export interface SinkOptions {
   rcpt?: (address: string, attempt: number) => string | undefined;
   /** reply for the data, or undefined to accept */
   data?: (msg: SinkMessage) => string | undefined;
-  /** hold the final DATA reply this long (shutdown tests); a function decides per message */
-  dataDelayMs?: number | ((msg: SinkMessage) => number);
+  /** hold the final DATA reply this long (shutdown tests); a function decides per message, or holds it until its promise settles */
+  dataDelayMs?: number | ((msg: SinkMessage) => number | Promise<unknown>);
   tls?: { key: string; cert: string };
   smtputf8?: boolean;
   /** require AUTH with these credentials (a smarthost) */
@@ -109,7 +109,9 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
           cb();
         };
         const delay = typeof opts.dataDelayMs === 'function' ? opts.dataDelayMs(msg) : opts.dataDelayMs;
-        if (delay) setTimeout(answer, delay).unref(); else answer();
+        if (typeof delay === 'object') void delay.then(answer, answer);
+        else if (delay) setTimeout(answer, delay).unref();
+        else answer();
       });
     },
   });
