@@ -104,3 +104,13 @@ t.test('--help reads like a manual', async (t) => {
   t.match(r.out, /--password-stdin/);
   t.match(r.out, /--config <file>/);
 });
+
+t.test('usage errors at any depth: one `mta:` line, the hint, exit 1', async (t) => {
+  for (const args of [['domain', 'add'], ['sender', 'add', 'x@example.com', '--type'], ['list', 'show', 'l', '--no-such-flag'], ['nonsense']]) {
+    const r = await runMta(args);
+    t.equal(r.code, 1, `${args.join(' ')}: exit 1`);
+    t.match(r.err, /^mta: (missing required argument|option .* argument missing|unknown option|unknown command)/, `${args.join(' ')}: ${r.err.split('\n')[0]}`);
+    t.notMatch(r.err, /^error:/m, 'no bare commander prefix');
+    t.match(r.err, /\(run with --help for usage\)/);
+  }
+});

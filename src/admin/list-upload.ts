@@ -16,11 +16,11 @@
  * Never: holds the file in memory, keeps the temporary file after the request, reads more
  * than `[lists] max_upload_size` (+1 MB of draining so the client can read the 413).
  *
- * Caveat: a daemon killed mid-upload leaves its `list-upload-*` file in `<data_dir>/tmp`;
- * nothing sweeps that directory yet.
+ * A daemon killed mid-upload leaves its `list-upload-*` file in `<data_dir>/tmp`; the daemon
+ * sweeps them at start-up (sweepUploads), before the admin API takes a request.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -53,6 +53,19 @@ function invalid(message: string, field?: string): MtaError {
   return new MtaError('MTA_ERR_INVALID', message, field);
 }
 
+const UPLOAD_PREFIX = 'list-upload-';
+
+/** Removes the temporary files of uploads cut short by a crash; returns how many. Other files are left alone. */
+export async function sweepUploads(tmpDir: string): Promise<number> {
+  const names = await readdir(tmpDir).catch(() => [] as string[]);
+  let n = 0;
+  for (const name of names) {
+    if (!name.startsWith(UPLOAD_PREFIX)) continue;
+    await unlink(join(tmpDir, name)).then(() => { n++; }, () => { /* gone meanwhile */ });
+  }
+  return n;
+}
+
 /** Imports the `file` part of a multipart/form-data request into `list`. */
 export async function importUpload(store: ListStoreApi, list: string, req: IncomingMessage, opts: UploadOptions): Promise<ImportReport> {
   // Refuse before reading: an unknown list or a declared size over the limit.
@@ -63,7 +76,7 @@ export async function importUpload(store: ListStoreApi, list: string, req: Incom
     throw tooLarge(opts.maxBytes);
   }
   await mkdir(opts.tmpDir, { recursive: true });
-  const tmp = join(opts.tmpDir, `list-upload-${randomUUID()}`);
+  const tmp = join(opts.tmpDir, `${UPLOAD_PREFIX}${randomUUID()}`);
   let path = tmp;
   try {
     const { fields, filename } = await receive(req, tmp, opts);

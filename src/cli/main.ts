@@ -28,6 +28,15 @@ function addConfigOption(cmd: Command): void {
   }
 }
 
+/**
+ * addCommand (unlike .command()) does not pass settings down: every subcommand gets the
+ * program's exit override, `mta:` error prefix and usage hint, so `mta list add` with a
+ * missing argument says `mta: …` like every other error.
+ */
+function inheritSettings(cmd: Command): void {
+  for (const sub of cmd.commands) { sub.copyInheritedSettings(cmd); inheritSettings(sub); }
+}
+
 export function buildProgram(): Command {
   const program = new Command('mta')
     .description('mta — self-hosted mail push service: SMTP submission, durable spool, DKIM, direct delivery')
@@ -42,7 +51,7 @@ export function buildProgram(): Command {
   program.addCommand(taskCommand());
   addConfigOption(program);
   program.exitOverride();
-  for (const c of program.commands) { c.exitOverride(); for (const s of c.commands) s.exitOverride(); }
+  inheritSettings(program);
   return program;
 }
 

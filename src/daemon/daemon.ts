@@ -4,6 +4,7 @@
  * SIGHUP reloads the configuration (an invalid file is logged and ignored); SIGTERM and
  * SIGINT drain and exit. Only this module installs signal handlers.
  */
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from '../config/config.js';
 import { SqliteStore } from '../spool/sqlite-store.js';
@@ -18,6 +19,7 @@ import { DomainVerifier } from '../accounts/verification.js';
 import { WebhookDispatcher } from '../events/dispatcher.js';
 import { RetentionJob } from '../stats/retention.js';
 import { AdminServer } from '../admin/server.js';
+import { sweepUploads } from '../admin/list-upload.js';
 import { observeCommits } from '../metrics/metrics.js';
 import { loadSecret } from '../util/secret.js';
 import { PublicServer } from '../public/server.js';
@@ -108,6 +110,8 @@ export class Daemon {
       } else {
         this.log.warn('delivery.enabled = false: mail is accepted and spooled but not delivered');
       }
+      const swept = await sweepUploads(join(this.config.dataDir, 'tmp'));
+      if (swept > 0) this.log.warn({ files: swept }, 'temporary files of list uploads cut short by an earlier stop removed');
       this.admin = new AdminServer({
         store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }),
         dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota,
