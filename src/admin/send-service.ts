@@ -18,7 +18,7 @@ import { Senders } from '../accounts/senders.js';
 import { Suppression } from '../suppression/suppression.js';
 import { receiveMessage } from '../intake/intake.js';
 import { intakeRefusal, senderRefusal, tagCheck } from '../submission/policy.js';
-import { REPLIES, type Reply as SmtpReply, type ReplyName } from '../submission/replies.js';
+import { REPLIES, replyText, type Reply as SmtpReply, type ReplyName } from '../submission/replies.js';
 import type { SenderRecord } from '../spool/types.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError, type ErrorCode } from '../util/errors.js';
@@ -108,7 +108,12 @@ export class SendService {
       const a = parseAddress(rcpt);
       // A list alias expands to its members (each checked then); the alias itself is never suppressed.
       const alias = a ? await this.ctx.store.listByAlias(a.address) : undefined;
-      const name: ReplyName | undefined = !a ? 'BAD_RCPT' : !alias && (await this.suppression.check(a.address, sender.domain)) ? 'SUPPRESSED' : undefined;
+      const hit = a && !alias ? await this.suppression.check(a.address, sender.domain) : undefined;
+      const name: ReplyName | undefined = !a ? 'BAD_RCPT' : hit ? 'SUPPRESSED' : undefined;
+      if (hit) {
+        await this.suppression.refused({ at: Date.now(), sender: sender.address, authUser: sender.address, rcpt: a!.address, reply: replyText('SUPPRESSED'), suppression: hit, via: 'api' },
+          (e) => this.ctx.log.warn({ err: e.message, rcpt: a!.address }, 'the rejected event of a suppressed recipient could not be recorded'));
+      }
       if (name) {
         countRejection('api', name);
         recipients.push({ rcpt, accepted: false, ...replyLine(name) });

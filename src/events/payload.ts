@@ -15,9 +15,11 @@ import { createHmac } from 'node:crypto';
 
 /**
  * What happened to one recipient. `deleted` is an operator's `mta queue delete`; `bounce`
- * is an asynchronous bounce that arrived later for mail already handed over (inbound/).
+ * is an asynchronous bounce that arrived later for mail already handed over (inbound/);
+ * `rejected` is a recipient refused at submission because it is on the suppression list
+ * (559, status 2): no message was created, so `env_id` and `msg_id` are empty.
  */
-export type RecipientEventName = 'delivered' | 'failed' | 'expired' | 'deferred' | 'deleted' | 'bounce';
+export type RecipientEventName = 'delivered' | 'failed' | 'expired' | 'deferred' | 'deleted' | 'bounce' | 'rejected';
 /** What happened to a sending domain (the DNS self-checker; quota.reached: src/quota). */
 export type DomainEventName = 'domain.dns_error' | 'domain.verified' | 'domain.dkim_rotated' | 'quota.reached';
 /** `test` is sent by `mta webhook test` whatever the webhook's filter says. */
@@ -26,7 +28,7 @@ export type WebhookEventName = RecipientEventName | DomainEventName | 'unsubscri
 /** Events a webhook can subscribe to (its filter). */
 export const SUBSCRIBABLE_EVENTS: readonly Exclude<WebhookEventName, 'test'>[] = [
   'delivered', 'failed', 'expired', 'deferred', 'deleted', 'domain.dns_error', 'domain.verified', 'domain.dkim_rotated',
-  'bounce', 'unsubscribe', 'quota.reached',
+  'bounce', 'unsubscribe', 'quota.reached', 'rejected',
 ];
 
 export type DirectMailStatus = 0 | 2 | 3 | 4;

@@ -13,7 +13,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { DomainEvent, RecipientOutcome } from './types.js';
+import type { DomainEvent, RecipientOutcome, RecipientRefusal } from './types.js';
 import type { RecipientId } from '../util/ids.js';
 import type { SqliteWebhooks } from './sqlite-webhooks.js';
 import { statsKey, type SqliteStats, type StatsCounter, type StatsKey } from './sqlite-stats.js';
@@ -42,6 +42,7 @@ export class SqliteNotify {
                                m.message_id AS msg_id, m.tag, m.received_at, m.task_id
                         FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?`),
       deferredAt: db.prepare('UPDATE recipients SET deferred_event_at = ? WHERE id = ?'),
+      insRefusal: db.prepare(`INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, NULL, NULL, 'rejected', ?)`),
     };
   }
 
@@ -76,6 +77,17 @@ export class SqliteNotify {
     this.stats.bump(statsKey(m.sender, m.received_at, m.tag), 'failed');
     if (m.task_id) this.taskOutcome?.(m.task_id, 'failed');
     this.emit('deleted', m, at, reply, 4, 'deleted');
+  }
+
+  /** A suppressed recipient refused at submission: its event row and webhook event (no message, no counters). */
+  refused(r: RecipientRefusal): void {
+    const s = r.suppression;
+    this.st['insRefusal']!.run(r.at, JSON.stringify({ rcpt: r.rcpt, sender: r.sender, reply: r.reply, via: r.via, suppression: { reason: s.reason, source: s.source, scope: s.scope } }));
+    const payload = recipientPayload({
+      event: 'rejected', queueId: '', messageId: '', authUser: r.authUser, sender: r.sender, rcpt: r.rcpt,
+      receivedAt: r.at, at: r.at, reply: r.reply, status: 2, category: 'suppressed', attempts: 0, tag: null, taskId: null,
+    });
+    this.hooks.enqueue('rejected', payload, r.sender, r.at);
   }
 
   /** After the caller's commit: wakes the webhook dispatcher if anything was enqueued. */

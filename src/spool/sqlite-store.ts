@@ -15,7 +15,7 @@ import type {
   CommitObserver, DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueShapeRow,
   QueueTarget, RecipientOutcome, SenderRecord, SpoolEvent, Store, SuppressionRecord,
 } from './types.js';
-import type { SuppressionFilter } from './types.js';
+import type { RecipientRefusal, SuppressionFilter } from './types.js';
 import type { RecipientId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
 import { RECIPIENT_SELECT, SqliteQueue, toEntry, type ClaimRequest, type QueueWrite, type RecipientRow } from './sqlite-queue.js';
@@ -365,6 +365,10 @@ export class SqliteStore implements Store {
       address: r['address'] as string, scope: r['scope'] as string, reason: r['reason'] as string,
       source: r['source'] as SuppressionRecord['source'], createdAt: r['created_at'] as number,
     }));
+  }
+  async recordRefusal(r: RecipientRefusal): Promise<void> {
+    this.db.transaction(() => this.notify.refused(r)).immediate();
+    this.notify.signal();
   }
   async isSuppressed(address: string, senderDomain: string): Promise<SuppressionRecord | undefined> {
     const r = this.st['isSuppressed']!.get(address, senderDomain) as Record<string, unknown> | undefined;

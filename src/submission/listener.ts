@@ -16,7 +16,7 @@ import type { Store, SenderRecord } from '../spool/types.js';
 import { Senders } from '../accounts/senders.js';
 import { Suppression } from '../suppression/suppression.js';
 import { ClientGuards } from './guards.js';
-import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, type ReplyName } from './replies.js';
+import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, replyText, type ReplyName } from './replies.js';
 import { receiveMessage, type IntakeResult } from '../intake/intake.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
@@ -257,7 +257,11 @@ export class SubmissionService {
     // A list alias expands to its members (each checked then); the alias itself is never suppressed.
     if (await this.deps.store.listByAlias(a.address)) return;
     const hit = await this.suppression.check(a.address, sender?.domain ?? '');
-    if (hit) throw this.refuse(session, 'rcpt', 'SUPPRESSED', undefined, { rcpt: a.address, suppression: hit.reason, source: hit.source });
+    if (hit) {
+      await this.suppression.refused({ at: Date.now(), sender: sender?.address ?? '', authUser: sender?.address ?? null, rcpt: a.address, reply: replyText('SUPPRESSED'), suppression: hit, via: 'smtp' },
+        (e) => this.deps.log.warn({ err: e.message, rcpt: a.address }, 'the rejected event of a suppressed recipient could not be recorded'));
+      throw this.refuse(session, 'rcpt', 'SUPPRESSED', undefined, { rcpt: a.address, suppression: hit.reason, source: hit.source });
+    }
     // Per RCPT, counting this transaction's accepted recipients: those that fit go, the rest get 552.
     const over = await quotaRefusal(this.deps.quota, sender?.domain, session.envelope.rcptTo.length + 1, Date.now());
     if (over) throw this.refuse(session, 'rcpt', over.reply, over.detail, { rcpt: a.address });

@@ -3,7 +3,7 @@
  * unsubscribes or an operator; each has a reason, a source and a time. Scope '' applies
  * to every sender; a domain scope only to mail from that domain (unsubscribe).
  */
-import type { Store, SuppressionFilter, SuppressionRecord, SuppressionSource } from '../spool/types.js';
+import type { RecipientRefusal, Store, SuppressionFilter, SuppressionRecord, SuppressionSource } from '../spool/types.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 
@@ -36,6 +36,14 @@ export class Suppression {
 
   list(filter: SuppressionFilter = {}): Promise<SuppressionRecord[]> {
     return this.store.listSuppressions(filter);
+  }
+
+  /**
+   * Records a suppressed recipient's refusal (its `rejected` event). Never fails the
+   * refusal itself: a spool that cannot write now is reported to `onError` and the 559 stands.
+   */
+  async refused(r: RecipientRefusal, onError: (e: Error) => void): Promise<void> {
+    await this.store.recordRefusal(r).catch((e: unknown) => onError(e as Error));
   }
 
   check(rcpt: string, senderDomain: string): Promise<SuppressionRecord | undefined> {
