@@ -4,6 +4,7 @@
 // a person, garbage). Never throws.
 import t from 'tap';
 import { parseBounce } from '../src/inbound/dsn-parse.js';
+import { PARSE_BUDGET } from '../src/inbound/listener.js';
 import { buildDsn, type DsnRecipient } from '../src/delivery/dsn.js';
 
 function dsn(rcpts: Partial<DsnRecipient>[]): Buffer {
@@ -66,4 +67,19 @@ t.test('not bounces: auto-replies, people, garbage', async (t) => {
     const r = await parseBounce(junk, '');
     t.equal(r.kind, 'ignored', `junk of ${junk.length} bytes ignored`);
   }
+});
+
+t.test('a bounce cut at the listener\'s parse budget (inside the returned message) still reads', async (t) => {
+  const status = ['Reporting-MTA: dns; mx.dest.test', '', 'Final-Recipient: rfc822; cut@dest.test', 'Action: failed', 'Status: 5.1.1', 'Diagnostic-Code: smtp; 550 5.1.1 no such user', ''].join('\r\n');
+  const head = crlf([
+    'From: MAILER-DAEMON@mx.dest.test', 'MIME-Version: 1.0', 'Content-Type: multipart/report; report-type=delivery-status; boundary="B"', '',
+    '--B', 'Content-Type: text/plain', '', 'It failed.', '',
+    '--B', 'Content-Type: message/delivery-status', '', status, '',
+    '--B', 'Content-Type: message/rfc822', '', 'From: app@example.com', 'Subject: a large original', '', '',
+  ]);
+  const whole = Buffer.concat([head, Buffer.from(`${'y'.repeat(76)}\r\n`.repeat(40_000)), Buffer.from('\r\n--B--\r\n')]);
+  t.ok(whole.length > PARSE_BUDGET * 2, 'the message is larger than the budget');
+  const cut = whole.subarray(0, PARSE_BUDGET);
+  t.match(await parseBounce(cut, ''), { kind: 'failed', format: 'dsn', recipients: [{ rcpt: 'cut@dest.test', reply: '550 5.1.1 no such user', status: '5.1.1' }] });
+  t.match(await parseBounce(whole.subarray(0, head.length - 200), ''), { kind: /failed|ignored/ }, 'cut anywhere: an answer, never a throw');
 });

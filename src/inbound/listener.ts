@@ -13,8 +13,11 @@
  * relay or store other mail. A well-formed address whose token does not open (forged,
  * or made with a lost key) is refused the same way. A valid token whose message is gone
  * (purged, deleted) is accepted and dropped with a log line, so a late bounce never
- * bounces back. Messages are read into memory up to `inbound.max_message_size` and never
- * written to the spool: only what they mean is recorded.
+ * bounces back. Messages are accepted up to `inbound.max_message_size` but only the first
+ * PARSE_BUDGET bytes are kept, and only when a bounce is to be read (an unsubscribe needs no
+ * body): a report and its text come first, and what follows is the returned message, which
+ * nothing reads. So 200 hostile clients cost at most 200 MB, not 200 × the size limit.
+ * Nothing is written to the spool: only what a message means is recorded.
  */
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerDataStream } from 'smtp-server';
 import type { Logger } from 'pino';
@@ -141,13 +144,14 @@ export class InboundService {
   }
 
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
-    const message = await readAll(stream, this.deps.config().inbound.maxMessageSize);
+    const targets = this.targets.get(session.id) ?? [];
+    const keep = targets.some((t) => t.kind === 'bounce') ? PARSE_BUDGET : 0;
+    const { message, size } = await readHead(stream, keep);
     if ((stream as SMTPServerDataStream & { sizeExceeded?: boolean }).sizeExceeded) {
       throw reply(552, `5.3.4 Message too big for this server (max ${this.deps.config().inbound.maxMessageSize} bytes)`);
     }
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-    const targets = this.targets.get(session.id) ?? [];
-    const log = { client_ip: session.remoteAddress, mail_from: from, size: message.length };
+    const log = { client_ip: session.remoteAddress, mail_from: from, size, ...(size > message.length && keep > 0 ? { parsed: message.length } : {}) };
     try {
       for (const t of targets) {
         if (t.kind === 'bounce') await this.bounces.record(t.queueId, message, from, { ...log, rcpt: t.rcpt });
@@ -170,13 +174,19 @@ export class InboundService {
   }
 }
 
-/** The message, keeping at most `max` bytes (smtp-server reads on and flags the excess). */
-function readAll(stream: SMTPServerDataStream, max: number): Promise<Buffer> {
+/** How much of a bounce is kept for parsing (inbound/dsn-parse.ts tolerates the cut). */
+export const PARSE_BUDGET = 1024 * 1024;
+
+/** Reads the whole message (smtp-server counts it against the size limit), keeping its first `keep` bytes. */
+function readHead(stream: SMTPServerDataStream, keep: number): Promise<{ message: Buffer; size: number }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    stream.on('data', (c: Buffer) => { size += c.length; if (size <= max) chunks.push(c); });
+    stream.on('data', (c: Buffer) => {
+      if (size < keep) chunks.push(size + c.length <= keep ? c : c.subarray(0, keep - size));
+      size += c.length;
+    });
     stream.on('error', reject);
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('end', () => resolve({ message: Buffer.concat(chunks), size }));
   });
 }

@@ -16,7 +16,8 @@ export function spawnDaemon(configPath: string | undefined, env: NodeJS.ProcessE
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`daemon did not start:\n${out}`)); }, 20_000);
     const onData = (d: Buffer): void => {
       out += d.toString();
-      const m = /"msg":"smtp submission listening"/.test(out) ? /"port":(\d+)/.exec(out) : null;
+      // Ready once start-up has finished (every listener up, admin.json written), not at the first listener.
+      const m = /"to":"running"[^\n]*"msg":"daemon state"/.test(out) ? /"port":(\d+)[^\n]*"msg":"smtp submission listening"/.exec(out) : null;
       if (m) { clearTimeout(timer); resolve({ proc, port: Number(m[1]), output: () => out, exited }); }
     };
     proc.stdout!.on('data', (d: Buffer) => { onData(d); });
