@@ -178,6 +178,36 @@ t.test('Idempotency-Key: the same key returns the first response and sends once'
   t.equal(messageCount(d), before + 4);
 });
 
+t.test('Idempotency-Key: the key is committed with the message, not written after it', async (t) => {
+  // With the separate save out of action, a key can only be stored by the message's own commit.
+  const store = d.daemon.store;
+  const realSave = store.saveIdempotency.bind(store);
+  store.saveIdempotency = async () => { throw new Error('the separate save must not be needed'); };
+  t.teardown(() => { store.saveIdempotency = realSave; });
+  const keyRow = (key: string): { response: string; status: number } | undefined =>
+    store.db.prepare('SELECT response, status FROM api_idempotency WHERE key = ?').get(key) as never;
+  const before = messageCount(d);
+  const req = { from: 'app@example.com', to: ['c1@dest.test'], subject: 'committed', text: 'x' };
+  const first = await call('POST', '/api/v1/send', req, { 'idempotency-key': 'commit-1' });
+  t.equal(first.status, 200, first.text);
+  t.same(JSON.parse(keyRow('commit-1')!.response), first.json, 'the stored response is the one sent');
+  t.equal(keyRow('commit-1')!.status, 200);
+  const again = await call('POST', '/api/v1/send', req, { 'idempotency-key': 'commit-1' });
+  t.same([again.status, again.json, again.headers.get('idempotent-replayed')], [200, first.json, 'true']);
+  const raw = await call('POST', '/api/v1/send/raw', 'From: app@example.com\r\nSubject: r\r\n\r\nx\r\n', {
+    'content-type': 'message/rfc822', 'x-mta-from': 'app@example.com', 'x-mta-to': 'c2@dest.test', 'idempotency-key': 'commit-2',
+  });
+  t.equal(raw.status, 200, raw.text);
+  t.same(JSON.parse(keyRow('commit-2')!.response), raw.json);
+  t.equal(messageCount(d), before + 2, 'one message per key');
+  // A refused message stores no key, whatever its stage.
+  const refused = await call('POST', '/api/v1/send/raw', 'From: boss@other.test\r\nSubject: r\r\n\r\nx\r\n', {
+    'content-type': 'message/rfc822', 'x-mta-from': 'app@example.com', 'x-mta-to': 'c3@dest.test', 'idempotency-key': 'commit-3',
+  });
+  t.equal(refused.status, 422);
+  t.equal(keyRow('commit-3'), undefined);
+});
+
 t.test('raw: base64 JSON and message/rfc822, through the same checks', async (t) => {
   const msg = 'From: App <app@example.com>\nTo: r@dest.test\nSubject: raw one\n\nline one\nline two\n';
   let r = await call('POST', '/api/v1/send/raw', { from: 'app@example.com', to: ['r@dest.test'], message: Buffer.from(msg).toString('base64'), tag: 'raw_json' });

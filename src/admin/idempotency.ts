@@ -11,13 +11,13 @@
  * Only successes are stored: a refused request may be corrected and retried with the
  * same key. Keys are per account; the API has one account today (the admin token).
  *
- * Caveat: the key is written right after the message's durable commit, not in the same
- * transaction, so a crash between the two lets one retry send again (at-least-once, as
- * for delivery).
+ * The send routes hand the key to intake (KeyRecorder), which commits it in the message's
+ * own transaction: once the 200 is sent, a crash cannot lose the key and let a retry send
+ * again. A handler that does not record the key gets it saved after its success, as before.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { ApiStore } from '../spool/types.js';
+import type { ApiStore, IncomingMessage as SpoolMessage } from '../spool/types.js';
 import { MtaError } from '../util/errors.js';
 import { Reply } from './router.js';
 
@@ -40,14 +40,17 @@ export function idempotencyKey(req: IncomingMessage): string | undefined {
   return key;
 }
 
+/** Makes the key's record for a response; called by intake just before the message's commit. */
+export type KeyRecorder = (status: number, body: unknown) => NonNullable<SpoolMessage['idempotency']>;
+
 export class Idempotency {
   private readonly running = new Set<string>();
 
   constructor(private readonly store: ApiStore, private readonly now: () => number = Date.now) {}
 
   /** Runs `fn` once per key; `print` is the request's fingerprint. */
-  async run(key: string | undefined, print: string, fn: () => Promise<Reply>): Promise<Reply> {
-    if (key === undefined) return fn();
+  async run(key: string | undefined, print: string, fn: (record: KeyRecorder | undefined) => Promise<Reply>): Promise<Reply> {
+    if (key === undefined) return fn(undefined);
     const seen = await this.store.getIdempotency(ACCOUNT, key, this.now() - KEY_TTL_MS);
     if (seen) {
       if (seen.fingerprint !== print) throw new MtaError('MTA_ERR_IDEMPOTENCY', 'this Idempotency-Key was used for a different request in the last 24 hours', 'Idempotency-Key');
@@ -55,9 +58,16 @@ export class Idempotency {
     }
     if (this.running.has(key)) throw new MtaError('MTA_ERR_STATE', 'a request with this Idempotency-Key is still being processed; retry shortly', 'Idempotency-Key');
     this.running.add(key);
+    let recorded = false;
+    const record: KeyRecorder = (status, body) => {
+      recorded = true;
+      const t = this.now();
+      return { record: { account: ACCOUNT, key, fingerprint: print, status, response: JSON.stringify(body), createdAt: t }, expireBefore: t - KEY_TTL_MS };
+    };
     try {
-      const reply = await fn();
-      if (reply.status >= 200 && reply.status < 300) {
+      const reply = await fn(record);
+      // Recorded means committed with the message (a failed commit never gets here as a success).
+      if (!recorded && reply.status >= 200 && reply.status < 300) {
         const t = this.now();
         await this.store.saveIdempotency({ account: ACCOUNT, key, fingerprint: print, status: reply.status, response: JSON.stringify(reply.body), createdAt: t }, t - KEY_TTL_MS);
       }

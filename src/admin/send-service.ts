@@ -27,6 +27,7 @@ import { ApiError, Reply } from './router.js';
 import { quotaRefusal } from '../quota/enforce.js';
 import type { ApiContext } from './context.js';
 import { splitAliases } from '../tasks/alias.js';
+import type { KeyRecorder } from './idempotency.js';
 
 export interface RecipientResult { rcpt: string; accepted: boolean; code: number; reason: string }
 
@@ -134,7 +135,7 @@ export class SendService {
   }
 
   /** Intake and the durable commit; the reply is the SingleSendMail answer. */
-  async submit(p: PreparedSend, source: Readable, endpoint: 'send' | 'raw', client: string): Promise<Reply> {
+  async submit(p: PreparedSend, source: Readable, endpoint: 'send' | 'raw', client: string, record?: KeyRecorder): Promise<Reply> {
     const config = this.ctx.config();
     const started = Date.now();
     const split = await splitAliases(this.ctx.store, p.accepted);
@@ -142,7 +143,8 @@ export class SendService {
       sender: p.sender.address, recipients: split.recipients, aliasLists: split.aliasLists, authUser: p.sender.address, clientIp: client, clientHostname: null,
       helo: null, protocol: 'HTTP', lane: p.sender.type === 'trigger' ? 'trigger' : 'batch',
     }, { maxMessageSize: config.smtp.maxMessageSize, maxHeaderSize: config.smtp.maxHeaderSize, hostname: config.hostname,
-      checkTag: tagCheck(this.ctx.store, () => this.ctx.config()) }, this.ctx.store);
+      checkTag: tagCheck(this.ctx.store, () => this.ctx.config()),
+      keyRecord: record ? (queueId, messageId) => record(200, accepted(p, queueId, messageId)) : undefined }, this.ctx.store);
     const logBase = { client_ip: client, user: p.sender.address, rcpts: p.accepted, endpoint, duration_ms: Date.now() - started };
     if (!result.ok) {
       const r = intakeRefusal(result);
@@ -152,11 +154,12 @@ export class SendService {
     metrics.accepted.inc({ source: 'api' });
     metrics.apiSends.inc({ endpoint });
     this.ctx.log.info({ ...logBase, size: result.size, queue_id: result.queueId, message_id: result.messageId, result: 'queued' }, 'api send');
-    const queued = `2.0.0 ${REPLIES.QUEUED.text} ${result.queueId}`;
-    return new Reply(200, {
-      queue_id: result.queueId,
-      message_id: result.messageId,
-      recipients: p.recipients.map((r) => (r.accepted ? { ...r, reason: queued } : r)),
-    });
+    return new Reply(200, accepted(p, result.queueId, result.messageId));
   }
+}
+
+/** The SingleSendMail answer to a committed message (also what its Idempotency-Key replays). */
+function accepted(p: PreparedSend, queueId: string, messageId: string): { queue_id: string; message_id: string; recipients: RecipientResult[] } {
+  const queued = `2.0.0 ${REPLIES.QUEUED.text} ${queueId}`;
+  return { queue_id: queueId, message_id: messageId, recipients: p.recipients.map((r) => (r.accepted ? { ...r, reason: queued } : r)) };
 }

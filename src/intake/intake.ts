@@ -34,6 +34,8 @@ export interface IntakeLimits {
   maxMessageSize: number; maxHeaderSize: number; hostname: string;
   /** The tag policy (submission/policy.ts tagCheck): undefined admits the message's tag, a string refuses it with that detail. */
   checkTag?: ((tag: string) => Promise<string | undefined>) | undefined;
+  /** The send API's Idempotency-Key record for this message, committed with it (admin/idempotency.ts). */
+  keyRecord?: ((queueId: QueueId, messageId: string) => NonNullable<IncomingMessage['idempotency']>) | undefined;
 }
 
 export type IntakeResult =
@@ -137,6 +139,7 @@ export function receiveMessage(
         helo: env.helo, messageId: policy.messageId, subject: policy.subject, size, lane: env.lane, tag: policy.tag,
         chunks, recipients: env.recipients,
         ...(env.aliasLists?.length ? { aliasTasks: env.aliasLists.map((list) => ({ id: newTaskId(now.getTime()), list })) } : {}),
+        ...(limits.keyRecord ? { idempotency: limits.keyRecord(queueId, policy.messageId) } : {}),
       };
       try {
         await spool.commitIncoming(msg);

@@ -195,6 +195,7 @@ export class SqliteStore implements Store {
         }
         this.notify.accepted(m.sender, m.receivedAt, m.tag, m.recipients.length);
         for (const a of m.aliasTasks ?? []) this.tasks.addAliasTask(m, a); // the 250 promises the expansion
+        if (m.idempotency) this.api.save(m.idempotency.record, m.idempotency.expireBefore); // a savepoint inside this transaction
       }
     }).immediate();
   }

@@ -35,6 +35,8 @@ export interface IncomingMessage extends MessageEnvelope {
   recipients: string[];
   /** recipients that were list aliases: each becomes a batch task in the same commit (src/tasks) */
   aliasTasks?: AliasTaskRequest[] | undefined;
+  /** the send API's Idempotency-Key and its response, saved in the same commit: a crash cannot keep one without the other */
+  idempotency?: { record: IdempotencyRecord; expireBefore: number } | undefined;
 }
 
 export interface QueueEntry {

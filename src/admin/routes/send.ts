@@ -87,7 +87,7 @@ export function sendRoutes(ctx: ApiContext): Route[] {
       description: 'Refusals carry smtp_code and reason as SMTP would answer (553 sender/domain, 551 disabled, 556 too many recipients, '
         + '557/552 size, 554 IP not allowed). Suppressed recipients are refused one by one (559) and the others sent. '
         + 'Idempotency-Key: the same key within 24 hours returns the first response without sending again.',
-      handler: async ({ body, req, client, raw }) => idem.run(idempotencyKey(req), fingerprint('send', raw ?? ''), async () => {
+      handler: async ({ body, req, client, raw }) => idem.run(idempotencyKey(req), fingerprint('send', raw ?? ''), async (record) => {
         const prepared = await svc.prepare(body.from, list(body.to));
         let replyTo = body.reply_to;
         if (replyTo !== undefined && !parseAddress(replyTo)) throw new MtaError('MTA_ERR_INVALID', `reply_to: "${replyTo}" is not an address`, 'reply_to');
@@ -99,7 +99,7 @@ export function sendRoutes(ctx: ApiContext): Route[] {
           from: { name: prepared.fromName, address: prepared.sender.address }, to: prepared.accepted, subject: body.subject,
           text: body.text, html: body.html, replyTo, headers: body.headers ?? {}, tag: body.tag, attachments,
         });
-        return svc.submit(prepared, source, 'send', client);
+        return svc.submit(prepared, source, 'send', client, record);
       }),
     }),
     defineRoute({
@@ -110,11 +110,11 @@ export function sendRoutes(ctx: ApiContext): Route[] {
       handler: async ({ body, req, client, raw }) => {
         if (mediaType(req) !== RFC822) {
           const b = body!;
-          return idem.run(idempotencyKey(req), fingerprint('raw', raw ?? ''), async () => {
+          return idem.run(idempotencyKey(req), fingerprint('raw', raw ?? ''), async (record) => {
             const prepared = await svc.prepare(b.from, list(b.to));
             const message = Buffer.from(b.message, 'base64');
             if (message.length > ctx.config().smtp.maxMessageSize) throw svc.contentTooBig();
-            return svc.submit(prepared, withTag(Readable.from([message]), b.tag), 'raw', client);
+            return svc.submit(prepared, withTag(Readable.from([message]), b.tag), 'raw', client, record);
           });
         }
         const from = header(req.headers['x-mta-from']);
@@ -128,9 +128,9 @@ export function sendRoutes(ctx: ApiContext): Route[] {
         if (Number(req.headers['content-length'] ?? 0) > max) { req.resume(); throw svc.tooLarge(Number(req.headers['content-length'])); }
         // With a key the body is read first: its fingerprint decides between sending and replaying.
         const bytes = key === undefined ? undefined : await readBody(req, max, (d) => svc.tooLarge(d));
-        return idem.run(key, fingerprint('rfc822', from, to, t ?? '', bytes ?? ''), async (): Promise<Reply> => {
+        return idem.run(key, fingerprint('rfc822', from, to, t ?? '', bytes ?? ''), async (record): Promise<Reply> => {
           const prepared = await svc.prepare(from, to.split(',').map((s) => s.trim()).filter(Boolean));
-          return svc.submit(prepared, withTag(bytes ? Readable.from([bytes]) : capped(req, max), t), 'raw', client);
+          return svc.submit(prepared, withTag(bytes ? Readable.from([bytes]) : capped(req, max), t), 'raw', client, record);
         });
       },
     }),
