@@ -19,6 +19,8 @@ export const BIN = join(ROOT, 'bin', 'mta');
 
 export const SENDER = 'app@bench.test';
 export const PASSWORD = 'bench password, long enough';
+/** The admin API always wants a token; the bench sets its own so old and new daemons take the same file. */
+const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789';
 
 export interface MtaSetup {
   dir: string;
@@ -65,6 +67,7 @@ dkim_algorithm = "rsa"
 
 [admin]
 listen = "127.0.0.1:${s.adminPort}"
+token = "${BENCH_ADMIN_TOKEN}"
 ${s.extraToml ?? ''}
 `;
   const path = join(s.dir, 'mta.toml');
@@ -155,7 +158,7 @@ export async function startMta(s: MtaSetup, configPath: string, opts: { cpuProfD
     summary: async () => {
       // The admin API moved under /api/v1; older daemons answer at /v1.
       for (const path of ['/api/v1/queue/summary', '/v1/queue/summary']) {
-        const res = await fetch(`http://127.0.0.1:${s.adminPort}${path}`);
+        const res = await fetch(`http://127.0.0.1:${s.adminPort}${path}`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } });
         if (res.status === 404) continue;
         const body = await res.json() as { counts?: Record<string, number>; waiting?: number };
         if (!res.ok || !body.counts || typeof body.waiting !== 'number') throw new Error(`queue summary: ${res.status} ${JSON.stringify(body)}`);

@@ -1,5 +1,5 @@
 // The admin REST API over a real loopback listener: auth on every route (401 without a
-// token, 403 with a wrong one, loopback-only without a configured token, admin.allowed_ips),
+// token, 403 with a wrong one, a generated token without a configured one, admin.allowed_ips),
 // every endpoint's happy path and a malformed body each, cursor pagination, the error
 // shape, /healthz, and the OpenAPI document checked against the routes it describes.
 // Every response is also checked by the server against its declared schema.
@@ -10,8 +10,11 @@ import { startDaemon, PASSWORD, type TestDaemon } from './helpers/daemon.js';
 import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
 import { RawSmtp, message } from './helpers/smtp-client.js';
 import { apiClient, checkJsonSchema } from './helpers/api.js';
-import { checkAccess } from '../src/admin/auth.js';
-import { compileConfig } from '../src/config/config.js';
+import { Writable } from 'node:stream';
+import { rmSync, statSync } from 'node:fs';
+import { Daemon } from '../src/daemon/daemon.js';
+import { createLogger } from '../src/util/log.js';
+import { readAdminToken } from '../src/admin/token.js';
 import type { Route } from '../src/admin/router.js';
 
 const TOKEN = 'api-test-token-0123456789';
@@ -37,7 +40,7 @@ async function smtpSend(d: TestDaemon, rcpts: string[], user = 'app@example.com'
 t.test('auth: every route but /healthz needs the token; 401 without, 403 wrong', async (t) => {
   const d = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n`);
   t.teardown(() => d.stop());
-  const anon = apiClient(d);
+  const anon = apiClient(d, '');
   const wrong = apiClient(d, 'not-the-token');
   const routes = routesOf(d);
   t.ok(routes.length >= 30, `${routes.length} routes`);
@@ -65,20 +68,37 @@ t.test('auth: every route but /healthz needs the token; 401 without, 403 wrong',
   t.same(await d.daemon.store.listQueue({}), [], 'the refused calls sent nothing');
 });
 
-t.test('no token configured: loopback clients only (development)', async (t) => {
+t.test('no token configured: one is generated (0600 in the data dir, logged once) and loopback needs it too', async (t) => {
   const d = await startDaemon('[admin]\nlisten = "127.0.0.1:0"\n');
   t.teardown(() => d.stop());
-  t.equal((await apiClient(d)('GET', '/api/v1/status')).status, 200, 'a loopback client needs no token');
-  const plain = '[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n';
-  const dev = compileConfig(`${plain}[admin]\nlisten = "127.0.0.1:0"\n`, 'x.toml').admin;
-  const set = compileConfig(`${plain}[admin]\ntoken = "${TOKEN}"\n`, 'x.toml').admin;
-  for (const ip of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) t.doesNotThrow(() => checkAccess({ ip, authorization: undefined }, dev, 'token'), `${ip} served`);
-  for (const ip of ['10.0.0.1', '192.0.2.7', '::ffff:10.0.0.1', undefined]) {
-    t.throws(() => checkAccess({ ip, authorization: `Bearer ${TOKEN}` }, dev, 'token'), { code: 'MTA_ERR_FORBIDDEN', message: /only serves loopback/ }, `${String(ip)} refused`);
-  }
-  t.doesNotThrow(() => checkAccess({ ip: '10.0.0.1', authorization: `Bearer ${TOKEN}` }, set, 'token'), 'with a token, any IP that has it');
-  t.throws(() => checkAccess({ ip: '127.0.0.1', authorization: undefined }, set, 'token'), { code: 'MTA_ERR_AUTH' }, 'with a token, loopback needs it too');
-  t.doesNotThrow(() => checkAccess({ ip: '10.0.0.1', authorization: undefined }, dev, 'public'));
+  const dataDir = join(d.dir, 'data');
+  const token = readAdminToken(dataDir)!;
+  t.match(token, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
+  t.equal(statSync(join(dataDir, 'admin.token')).mode & 0o777, 0o600, 'admin.token is 0600');
+  t.equal(d.daemon.admin!.token, token, 'the API asks for it');
+  const anon = await apiClient(d, '')('GET', '/api/v1/status');
+  t.equal(anon.status, 401, 'a loopback client without the token is refused');
+  t.match(anon.json, { error: { code: 'MTA_ERR_AUTH' } });
+  t.equal((await apiClient(d, token)('GET', '/api/v1/status')).status, 200, 'with it, served');
+  t.equal((await apiClient(d, '')('GET', '/healthz')).status, 200, '/healthz stays public');
+  t.equal((await apiClient(d, '')('GET', '/metrics')).status, 401, '/metrics is not public without admin.metrics_public');
+
+  // Another start on the same data dir: the same token, and not logged again.
+  await d.daemon.stop();
+  const lines: string[] = [];
+  const sink = new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString('utf8')); cb(); } });
+  const again = new Daemon({ configPath: d.configPath, config: d.daemon.config, logger: createLogger('info', sink) });
+  await again.start();
+  t.equal(again.admin!.token, token, 'the same token after a restart');
+  await again.stop();
+  t.notOk(lines.join('').includes(token), 'a token that already existed is not logged');
+  rmSync(join(dataDir, 'admin.token'));
+  const third = new Daemon({ configPath: d.configPath, config: d.daemon.config, logger: createLogger('info', sink) });
+  await third.start();
+  const made = third.admin!.token;
+  await third.stop();
+  t.not(made, token, 'a removed token file gives a new token');
+  t.equal(lines.join('').split(made).length - 1, 1, 'a newly made token is logged exactly once');
 });
 
 t.test('admin.allowed_ips refuses other clients with 403 on every path; metrics_public opens /metrics', async (t) => {
@@ -93,10 +113,10 @@ t.test('admin.allowed_ips refuses other clients with 403 on every path; metrics_
   const open = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\nallowed_ips = ["127.0.0.1"]\nmetrics_public = true\n`);
   t.teardown(() => open.stop());
   t.equal((await apiClient(open, TOKEN)('GET', '/api/v1/status')).status, 200, 'an allowed client is served');
-  const m = await apiClient(open)('GET', '/metrics');
+  const m = await apiClient(open, '')('GET', '/metrics');
   t.equal(m.status, 200, 'metrics_public: no token needed');
   t.match(m.headers.get('content-type'), /^text\/plain/);
-  t.equal((await apiClient(open)('GET', '/api/v1/status')).status, 401, 'the rest still needs it');
+  t.equal((await apiClient(open, '')('GET', '/api/v1/status')).status, 401, 'the rest still needs it');
 });
 
 t.test('domains: add, list, show, records, check, last checks, dkim-rotate, remove', async (t) => {

@@ -8,7 +8,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import iconv from 'iconv-lite';
 import { startDaemon } from './helpers/daemon.js';
-import { apiClient } from './helpers/api.js';
+import { adminAuth, apiClient } from './helpers/api.js';
 
 const LIMIT = 64 * 1024;
 const d = await startDaemon(`[lists]\nmax_upload_size = "${LIMIT}"\n`);
@@ -21,7 +21,7 @@ async function upload(list: string, file: Blob | string | Buffer | undefined, op
   const form = new FormData();
   for (const [k, v] of Object.entries(opts.fields ?? {})) form.append(k, v);
   if (file !== undefined) form.append(opts.name ?? 'file', file instanceof Blob ? file : new Blob([file]), opts.filename ?? 'list.csv');
-  const res = await fetch(url(list, opts.q), { method: 'POST', body: form });
+  const res = await fetch(url(list, opts.q), { method: 'POST', headers: adminAuth(d), body: form });
   return { status: res.status, json: await res.json() };
 }
 
@@ -116,12 +116,12 @@ t.test('no file part, wrong part name, bad fields: 400 with a clear message, not
 
 t.test('a malformed multipart body is 400', async (t) => {
   const cut = await fetch(url('up'), {
-    method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=XyZ' },
+    method: 'POST', headers: { ...adminAuth(d), 'content-type': 'multipart/form-data; boundary=XyZ' },
     body: '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nEAddr\r\nq@example.com\r\n',
   });
   t.equal(cut.status, 400);
   t.match(await cut.json(), { error: { code: 'MTA_ERR_INVALID', message: /malformed multipart/ } });
-  const noBoundary = await fetch(url('up'), { method: 'POST', headers: { 'content-type': 'multipart/form-data' }, body: 'x' });
+  const noBoundary = await fetch(url('up'), { method: 'POST', headers: { ...adminAuth(d), 'content-type': 'multipart/form-data' }, body: 'x' });
   t.equal(noBoundary.status, 400);
   t.match(await noBoundary.json(), { error: { message: /malformed multipart\/form-data request/ } });
 });
@@ -161,7 +161,7 @@ t.test('streaming: the file reaches disk while the request is still arriving (ch
       c.close();
     },
   });
-  const reply = fetch(url('txt'), { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body, duplex: 'half' } as RequestInit);
+  const reply = fetch(url('txt'), { method: 'POST', headers: { ...adminAuth(d), 'content-type': `multipart/form-data; boundary=${boundary}` }, body, duplex: 'half' } as RequestInit);
   let onDisk = 0;
   // The request stays paused until resume(), so a long limit costs nothing when the file shows up.
   for (let i = 0; i < 1000 && onDisk === 0; i++) {
@@ -180,7 +180,7 @@ t.test('streaming: the file reaches disk while the request is still arriving (ch
 t.test('JSON rows still work on the same route; other media types are 415', async (t) => {
   const r = await api('POST', '/api/v1/lists/up/members', [{ EAddr: 'json@example.com', UserName: 'J' }]);
   t.match(r, { status: 200, json: { imported: 1 } });
-  const other = await fetch(url('up'), { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'EAddr\r\nx@example.com\r\n' });
+  const other = await fetch(url('up'), { method: 'POST', headers: { ...adminAuth(d), 'content-type': 'text/csv' }, body: 'EAddr\r\nx@example.com\r\n' });
   t.equal(other.status, 415);
   t.match(await other.json(), { error: { message: /multipart\/form-data/ } });
   const doc = await api('GET', '/api/v1/openapi.json');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { startDaemon, tempDir, PASSWORD, type TestDaemon } from './helpers/daemon.js';
 import { RawSmtp, message } from './helpers/smtp-client.js';
 import { runMta, type RunResult } from './helpers/run.js';
+import { adminAuth } from './helpers/api.js';
 import { isLoopback } from '../src/admin/auth.js';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
 import type { QueueId } from '../src/util/ids.js';
@@ -121,7 +122,7 @@ t.test('admin API: routes, statuses and bad input', async (t) => {
   t.teardown(() => d.stop());
   const base = `http://127.0.0.1:${d.daemon.admin!.port}`;
   const call = async (method: string, path: string, body?: string): Promise<{ status: number; json: { error?: { code: string; message: string; field?: string }; [k: string]: unknown }; headers: Headers }> => {
-    const res = await fetch(base + path, { method, ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}) });
+    const res = await fetch(base + path, { method, headers: { ...adminAuth(d), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body } : {}) });
     return { status: res.status, json: await res.json() as never, headers: res.headers };
   };
   const id = await submit(d, ['x@dest.test']);

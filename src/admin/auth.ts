@@ -4,10 +4,13 @@
  *
  *   1. `admin.allowed_ips` (when not empty): other client IPs get 403, on every path.
  *   2. Public routes (/healthz; /metrics with `admin.metrics_public`) stop here.
- *   3. With `admin.token` set: no `Authorization: Bearer` header → 401; a wrong token → 403.
- *      The comparison is over SHA-256 digests with timingSafeEqual, so neither the
+ *   3. What a browser sends for a web page: a foreign Host, a cross-site Origin → 403
+ *      (admin/browser.ts).
+ *   4. The token — `admin.token`, or the one generated in the data dir when that is empty
+ *      (admin/token.ts): there is no token-less mode, not even on loopback, since any web
+ *      page can reach loopback. No `Authorization: Bearer` header → 401; a wrong token →
+ *      403. The comparison is over SHA-256 digests with timingSafeEqual, so neither the
  *      token's content nor its length leaks through timing.
- *   4. With no token (development): loopback clients only; others get 403.
  *
  * The send API's own IP rule (`smtp.allowed_ips`, as for SMTP) is checked by the send
  * routes, after this.
@@ -29,8 +32,6 @@ export function tokenMatches(given: string, expected: string): boolean {
   return timingSafeEqual(h(given), h(expected));
 }
 
-export interface ClientInfo { ip: string | undefined; authorization: string | undefined }
-
 /** Rule 1: `admin.allowed_ips`. Throws MTA_ERR_FORBIDDEN (403). */
 export function checkAllowlist(ip: string | undefined, admin: Config['admin']): void {
   if (!admin.allowedIps.empty && !(ip && admin.allowedIps.has(ip))) {
@@ -38,20 +39,16 @@ export function checkAllowlist(ip: string | undefined, admin: Config['admin']): 
   }
 }
 
-/** Rules 2-4: the token, or loopback without one. Throws MTA_ERR_AUTH (401) or MTA_ERR_FORBIDDEN (403). */
-export function checkToken(client: ClientInfo, admin: Config['admin'], access: Access): void {
-  if (access === 'public' || (access === 'metrics' && admin.metricsPublic)) return;
-  if (!admin.token) {
-    if (isLoopback(client.ip)) return;
-    throw new MtaError('MTA_ERR_FORBIDDEN', 'admin.token is not set, so the admin API only serves loopback clients; set admin.token (or admin.token_file) to use it from elsewhere');
-  }
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(client.authorization ?? '');
-  if (!m) throw new MtaError('MTA_ERR_AUTH', 'missing admin token (Authorization: Bearer <admin.token>)');
-  if (!tokenMatches(m[1]!, admin.token)) throw new MtaError('MTA_ERR_FORBIDDEN', 'wrong admin token');
+/** Whether a route needs nothing more than the allowlist (rule 2). */
+export function isPublic(access: Access, admin: Config['admin']): boolean {
+  return access === 'public' || (access === 'metrics' && admin.metricsPublic);
 }
 
-/** All four rules, in order. */
-export function checkAccess(client: ClientInfo, admin: Config['admin'], access: Access): void {
-  checkAllowlist(client.ip, admin);
-  checkToken(client, admin, access);
+/** Rule 4: the token. Throws MTA_ERR_AUTH (401) or MTA_ERR_FORBIDDEN (403). */
+export function checkToken(authorization: string | undefined, token: string): void {
+  // An empty expected token would match an empty bearer: never serve without one.
+  if (!token) throw new MtaError('MTA_ERR_INTERNAL', 'the admin API has no token');
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  if (!m) throw new MtaError('MTA_ERR_AUTH', 'missing admin token (Authorization: Bearer <token>; the token is admin.token, or the data directory\'s admin.token file when that is not set)');
+  if (!tokenMatches(m[1]!, token)) throw new MtaError('MTA_ERR_FORBIDDEN', 'wrong admin token');
 }

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { MtaError, isMtaError, type ErrorCode } from '../util/errors.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
-/** token: the admin token (or loopback when none is set); public: nobody is asked; metrics: public when admin.metrics_public */
+/** token: the admin token (admin.token or the generated one); public: nobody is asked; metrics: public when admin.metrics_public */
 export type Access = 'token' | 'public' | 'metrics';
 
 /** HTTP status per error code; codes not listed (configuration, start-up) are 500. */
@@ -219,7 +219,7 @@ export function mediaType(req: IncomingMessage): string {
 }
 
 export function isJsonType(type: string): boolean {
-  return type === '' || type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
+  return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
 }
 
 /**

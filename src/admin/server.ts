@@ -4,7 +4,7 @@
  * API, the OpenAPI document, /healthz and /metrics. It is also how the CLI reaches the
  * running daemon for what must take effect at once (queue flush, hold, release, delete).
  *
- * One request: allowlist and token (admin/auth.ts) → route → path, query and body
+ * One request: allowlist, Host/Origin (admin/browser.ts) and token (admin/auth.ts) → route → path, query and body
  * validated against the route's zod schemas → handler → reply. Routes live in
  * admin/routes/, one file per resource; the services they call are shared with the CLI.
  *
@@ -16,7 +16,9 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
 import { countRejection } from '../metrics/metrics.js';
-import { checkAllowlist, checkToken } from './auth.js';
+import { checkAllowlist, checkToken, isPublic } from './auth.js';
+import { allowedHosts, checkBrowser } from './browser.js';
+import { ensureAdminToken } from './token.js';
 import {
   Reply, Router, errorReply, isJsonType, mediaType, parseJson, parseWith, readBody, send, type Route,
 } from './router.js';
@@ -42,6 +44,8 @@ export class AdminServer {
   readonly router = new Router();
   private startedAt = 0;
   private file: string | undefined;
+  /** `<data_dir>/admin.token`, read (or made) when admin.token is empty */
+  private generated: string | undefined;
   /**
    * Check every response against its route's schema and answer 500 when one does not
    * match (tests turn it on: the OpenAPI document must describe what is really sent).
@@ -63,6 +67,20 @@ export class AdminServer {
     );
   }
 
+  /** The token the API asks for: admin.token, else the generated one (made on first use). */
+  get token(): string {
+    const config = this.deps.config();
+    if (config.admin.token) return config.admin.token;
+    if (this.generated === undefined) {
+      const g = ensureAdminToken(config.dataDir);
+      // Shown once, when made, so whoever ran `npm start` can use it; after that only the file has it.
+      // (In the message: the logger redacts fields named token.)
+      if (g.created) this.deps.log.warn({ token_file: g.file }, `admin.token is not set: generated the admin API token ${g.token} (kept in token_file, where the CLI finds it; shown only this once)`);
+      this.generated = g.token;
+    }
+    return this.generated;
+  }
+
   /** The bound port (the configured one, or the one the OS chose for port 0). */
   get port(): number {
     const a = this.server?.address();
@@ -71,6 +89,7 @@ export class AdminServer {
 
   async start(): Promise<void> {
     const { host, port } = this.deps.config().admin;
+    void this.token; // before listening: a data dir where it cannot be made stops the start
     const where = formatHostPort(host, port);
     const server = createServer((req, res) => { void this.handle(req, res); });
     server.headersTimeout = 10_000;
@@ -88,7 +107,7 @@ export class AdminServer {
     this.writeAddressFile(host);
     const admin = this.deps.config().admin;
     this.deps.log.info({
-      listener: where, port: this.port, auth: admin.token ? 'token' : 'loopback only', allowed_ips: admin.allowedIps.empty ? 'any' : 'restricted',
+      listener: where, port: this.port, auth: admin.token ? 'admin.token' : 'generated token', allowed_ips: admin.allowedIps.empty ? 'any' : 'restricted',
     }, 'admin api listening');
   }
 
@@ -138,7 +157,12 @@ export class AdminServer {
       const route = m.kind === 'found' ? m.route : undefined;
       const admin = this.deps.config().admin;
       try { checkAllowlist(client, admin); } catch (e) { countRejection('api', 'IP_NOT_ALLOWED'); throw e; }
-      try { checkToken({ ip: client, authorization: req.headers.authorization }, admin, route?.access ?? 'token'); } catch (e) { countRejection('api', 'AUTH_FAILED'); throw e; }
+      if (!isPublic(route?.access ?? 'token', admin)) {
+        try {
+          checkBrowser(req.headers, allowedHosts(this.deps.config()));
+          checkToken(req.headers.authorization, this.token);
+        } catch (e) { countRejection('api', 'AUTH_FAILED'); throw e; }
+      }
       if (m.kind === 'none') throw new MtaError('MTA_ERR_NOT_FOUND', `no such endpoint: ${method} ${path}`);
       if (m.kind === 'method') {
         req.resume();
@@ -179,11 +203,15 @@ export class AdminServer {
       return { body: undefined, raw: undefined };
     }
     if (!empty && r.rawBodyTypes.includes(type)) return { body: undefined, raw: undefined };
-    if (!empty && !isJsonType(type)) {
+    // A body without a type, text/plain or a form is what a web page may post anywhere
+    // without asking (a "simple" request): only an explicit JSON type is read as JSON.
+    const unsupported = (): MtaError => new MtaError('MTA_ERR_UNSUPPORTED_MEDIA', `Content-Type ${type || '(none)'} is not accepted here; send application/json${r.rawBodyTypes.map((t) => ` or ${t}`).join('')}`);
+    if (!empty && type !== '' && !isJsonType(type)) {
       req.resume();
-      throw new MtaError('MTA_ERR_UNSUPPORTED_MEDIA', `Content-Type ${type} is not accepted here; send application/json${r.rawBodyTypes.map((t) => ` or ${t}`).join('')}`);
+      throw unsupported();
     }
     const raw = empty ? Buffer.alloc(0) : await readBody(req, r.maxBody(), r.tooLarge);
+    if (type === '' && raw.length > 0) throw unsupported();
     const value = parseJson(raw);
     if (r.body) return { body: parseWith(r.body, value ?? {}, 'body'), raw };
     const isEmptyObject = typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;

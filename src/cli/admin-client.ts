@@ -6,13 +6,15 @@
  * (it knows the real port, even for port 0), else from `admin.listen`. "No daemon" (no
  * live address, connection refused) is an answer, not an error: callers fall back to the
  * spool or report "not running". Anything else (401, a timeout, a stranger on the port)
- * is one clear error.
+ * is one clear error. The token is `admin.token`, else the one the daemon generated in
+ * `<data_dir>/admin.token` (admin/token.ts).
  */
 import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { ADMIN_FILE, formatHostPort, type AdminAddress } from '../admin/address.js';
+import { readAdminToken } from '../admin/token.js';
 import { ERRORS, MtaError, type ErrorCode } from '../util/errors.js';
 
 /** A successful reply's JSON object. */
@@ -93,8 +95,9 @@ function attempt(host: string, port: number, method: string, path: string, token
  * and field.
  */
 export async function callAdmin(config: Config, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<AdminReply | undefined> {
+  const token = config.admin.token || readAdminToken(config.dataDir) || '';
   for (const { host, port } of adminAddresses(config)) {
-    const r = await attempt(host, port, method, path, config.admin.token, body);
+    const r = await attempt(host, port, method, path, token, body);
     if (r.kind === 'refused') continue;
     const b = r.body as { error?: { code?: unknown; message?: unknown; field?: unknown } } | null;
     if (r.status >= 200 && r.status < 300 && b && typeof b === 'object' && !Array.isArray(b)) return b as AdminReply;

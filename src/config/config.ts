@@ -81,8 +81,11 @@ export interface Config {
     /** VERP bounces and mailto unsubscribes go to <bounceSubdomain>.<domain> (its MX is this server) */
     bounceSubdomain: string;
   };
-  /** allowedIps: IP protection for the whole admin API (empty: off); metricsPublic: /metrics without the token */
-  admin: ListenAddress & { token: string; allowedIps: IpSet; metricsPublic: boolean };
+  /**
+   * allowedIps: IP protection for the whole admin API (empty: off); metricsPublic: /metrics without the token;
+   * token: '' means the generated one (admin/token.ts); hosts: further Host names it answers to (admin/browser.ts)
+   */
+  admin: ListenAddress & { token: string; allowedIps: IpSet; metricsPublic: boolean; hosts: string[] };
   public: ListenAddress & { baseUrl?: string };
   /** the inbound SMTP listener for bounces and mailto unsubscribes (empty: off) */
   inbound: { listen: ListenAddress[]; maxMessageSize: number };
@@ -300,7 +303,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       mxHost: c.domains.mx_host ?? c.hostname ?? osHostname(),
       bounceSubdomain: c.domains.bounce_subdomain.toLowerCase(),
     },
-    admin: { ...parseListen(c.admin.listen), token, allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public },
+    admin: { ...parseListen(c.admin.listen), token, allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public, hosts: c.admin.hosts },
     public: { ...parseListen(c.public.listen), ...(c.public.base_url ? { baseUrl: c.public.base_url } : {}) },
     inbound: { listen: c.inbound.listen.map(parseListen), maxMessageSize: parseSize(c.inbound.max_message_size)! },
     webhooks: {

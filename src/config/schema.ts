@@ -143,6 +143,8 @@ export const configSchema = z.strictObject({
     token_file: z.string().optional(),
     allowed_ips: z.array(ipEntry).default([]),
     metrics_public: z.boolean().default(false),
+    // further names the API answers to (Host header), besides localhost, loopback, the bind address and hostname
+    hosts: z.array(z.string().refine((v) => isIP(v) !== 0 || hostname.safeParse(v).success, { message: 'must be a host name or an IP address' })).default([]),
   }).prefault({}),
   public: z.strictObject({
     listen: listenAddress.default('0.0.0.0:8080'),

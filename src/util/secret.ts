@@ -20,32 +20,44 @@ export function loadSecret(dataDir: string): Buffer {
   const file = join(dataDir, SECRET_FILE);
   const existing = readKey(file);
   if (existing) return existing;
-  mkdirSync(dataDir, { recursive: true });
+  createOnce(dataDir, SECRET_FILE, randomBytes(SECRET_BYTES).toString('hex') + '\n');
+  const key = readKey(file);
+  if (!key) throw new MtaError('MTA_ERR_DATA_DIR', `${file} vanished right after it was created`);
+  return key;
+}
+
+/**
+ * Creates `<dir>/<name>` (mode 0600) with `content` unless it exists, atomically: a temp
+ * file, fsync, then link. Returns false when another process created it first (the caller
+ * reads what is there). Throws MTA_ERR_DATA_DIR when it cannot be written.
+ */
+export function createOnce(dir: string, name: string, content: string): boolean {
+  const file = join(dir, name);
+  mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     const fd = openSync(tmp, 'wx', 0o600);
     try {
-      writeSync(fd, randomBytes(SECRET_BYTES).toString('hex') + '\n');
+      writeSync(fd, content);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
-    // link, not rename: rename would replace a key another process created meanwhile,
-    // and mail signed with that one would stop verifying. link fails if the file exists.
+    // link, not rename: rename would replace a file another process created meanwhile
+    // (for the key: mail signed with that one would stop verifying). link fails if it exists.
     try {
       linkSync(tmp, file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      return false;
     }
-    fsyncDir(dataDir);
+    fsyncDir(dir);
+    return true;
   } catch (e) {
     throw new MtaError('MTA_ERR_DATA_DIR', `cannot create ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   } finally {
     rmSync(tmp, { force: true });
   }
-  const key = readKey(file);
-  if (!key) throw new MtaError('MTA_ERR_DATA_DIR', `${file} vanished right after it was created`);
-  return key;
 }
 
 function readKey(file: string): Buffer | undefined {

@@ -5,14 +5,19 @@
 // touching this file). Each gets a clear 4xx (a JSON error with an MTA_ERR_ code) or,
 // for a filter, the same answer as any value that matches nothing; the database is
 // byte-for-byte unchanged, the daemon still serves, and the token never reaches the log.
+// And what a web page can make a browser send (a second daemon with no admin.token):
+// token-less, text/plain and form bodies, a rebinding Host, a cross-site Origin.
 import t from 'tap';
 import { request } from 'node:http';
+import { statSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { ChildDaemon } from '../helpers/child.js';
 import { DB_FILE } from '../../src/spool/db.js';
 import { childAdminPort, goodTransaction, prepareChild, queuedId, startChild, type ChildSetup } from '../helpers/hostile.js';
+import { runMta } from '../helpers/run.js';
+import { readAdminToken } from '../../src/admin/token.js';
 
 const TOKEN = `hardening-${randomBytes(16).toString('hex')}`;
 const MAX_MESSAGE = 256 * 1024;
@@ -41,8 +46,15 @@ interface HttpReply { status: number; text: string; json: any; headers: Record<s
 
 /** One request with the path sent exactly as given (no client-side normalisation of `..`). */
 function call(method: string, path: string, headers: Record<string, string | string[]> = {}, body?: string | Buffer): Promise<HttpReply> {
+  return callAt(port, method, path, headers, body);
+}
+
+function callAt(port: number, method: string, path: string, headers: Record<string, string | string[]> = {}, body?: string | Buffer): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
+    // A body is JSON unless the headers name a type; an empty name sends none at all.
+    const h = { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers };
+    if (h['content-type'] === '') delete h['content-type'];
+    const req = request({ host: '127.0.0.1', port, method, path, headers: h }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
       res.on('end', () => {
@@ -61,8 +73,8 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 const api = (method: string, path: string, body?: string | Buffer): Promise<HttpReply> => call(method, path, auth, body);
 
 /** A digest of every row of every table, read from the database file by another connection. */
-function dbDigest(): string {
-  const db = new Database(join(setup.dataDir, DB_FILE), { readonly: true, fileMustExist: true });
+function dbDigest(dataDir = setup.dataDir): string {
+  const db = new Database(join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
   try {
     const h = createHash('sha256');
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[];
@@ -256,4 +268,69 @@ t.test('afterwards: the daemon is alive, serves SMTP, and never logged the token
   t.notOk(log.includes(TOKEN), 'the token appears nowhere in the log');
   t.notOk(log.includes(TOKEN.slice(10)), 'nor any long part of it');
   t.notOk(log.includes(Buffer.from(`admin:${TOKEN}`).toString('base64')), 'nor its Basic encoding');
+});
+
+t.test('a web page in the operator\'s browser: no API without the token, no simple bodies, no foreign Host or Origin', async (t) => {
+  // A second daemon as the example file sets it up: admin.token empty, admin on loopback.
+  const web = await prepareChild({ logLevel: 'debug' });
+  const dev = await startChild(web);
+  t.teardown(async () => { dev.proc.kill('SIGKILL'); await dev.exited; });
+  const p = childAdminPort(web);
+  const token = readAdminToken(web.dataDir)!;
+  t.ok(token && token.length >= 32, 'a token was generated at the first start');
+  t.equal(statSync(join(web.dataDir, 'admin.token')).mode & 0o777, 0o600, 'it is kept 0600 in the data dir');
+  t.equal(dev.output().split(token).length - 1, 1, 'and printed once');
+  const before = dbDigest(web.dataDir);
+
+  const bodies: [string, string][] = [
+    ['/api/v1/send', JSON.stringify({ from: 'app@example.com', to: 'victim@dest.test', subject: 'hi', text: 'from a web page' })],
+    ['/api/v1/senders', JSON.stringify({ address: 'page@example.com', password: 'the page knows this one' })],
+    ['/api/v1/webhooks', JSON.stringify({ url: 'https://evil.example/hook' })],
+  ];
+  // The types a page may post anywhere without a preflight ('' = no Content-Type at all).
+  const simple = ['', 'text/plain', 'text/plain; charset=utf-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x'];
+  const page = { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' };
+  for (const [path, body] of bodies) {
+    for (const type of simple) {
+      const what = `POST ${path} as ${type || 'no type'}`;
+      const fromPage = await callAt(p, 'POST', path, { 'content-type': type, ...page }, body);
+      t.equal(fromPage.status, 403, `${what} from https://evil.example → 403`);
+      t.match(fromPage.json, { error: { code: 'MTA_ERR_FORBIDDEN', message: /cross-origin/ } });
+      const noToken = await callAt(p, 'POST', path, { 'content-type': type }, body);
+      t.equal(noToken.status, 401, `${what} without the token, from loopback → 401`);
+      const withToken = await callAt(p, 'POST', path, { 'content-type': type, authorization: `Bearer ${token}` }, body);
+      t.equal(withToken.status, 415, `${what} even with the token → 415`);
+      t.match(withToken.json, { error: { code: 'MTA_ERR_UNSUPPORTED_MEDIA', message: /send application\/json/ } });
+    }
+  }
+  const auth = { authorization: `Bearer ${token}` };
+  const refused: [string, Record<string, string>, RegExp][] = [
+    ['DNS rebinding: Host rebind.evil.example', { host: `rebind.evil.example:${p}` }, /Host "rebind\.evil\.example:\d+" is not a name of this admin API/],
+    ['a foreign Host without a port', { host: 'evil.example' }, /is not a name/],
+    ['Origin https://evil.example', { origin: 'https://evil.example' }, /cross-origin request from "https:\/\/evil\.example"/],
+    ['Origin of the same host on another port', { origin: 'http://127.0.0.1:1' }, /cross-origin/],
+    ['Origin null (a sandboxed frame)', { origin: 'null' }, /cross-origin/],
+    ['Sec-Fetch-Site: cross-site', { 'sec-fetch-site': 'cross-site' }, /Sec-Fetch-Site: cross-site/],
+    ['Sec-Fetch-Site: same-site', { 'sec-fetch-site': 'same-site' }, /Sec-Fetch-Site: same-site/],
+  ];
+  for (const [what, headers] of refused) {
+    for (const [path, body] of bodies) {
+      const r = await callAt(p, 'POST', path, { ...auth, ...headers }, body);
+      t.equal(r.status, 403, `${what}, POST ${path}, with the token → 403`);
+    }
+    const g = await callAt(p, 'GET', '/api/v1/status', { ...auth, ...headers });
+    t.equal(g.status, 403, `${what}, GET /api/v1/status → 403`);
+    t.match(g.json, { error: { code: 'MTA_ERR_FORBIDDEN', message: refused.find((x) => x[0] === what)![2] } });
+    t.equal((await callAt(p, 'GET', '/metrics', { ...auth, ...headers })).status, 403, `${what}, /metrics (not public) → 403`);
+  }
+  t.equal(dbDigest(web.dataDir), before, 'nothing was sent, no sender or webhook made: database unchanged');
+
+  // What is still served: the API's own names, same-origin requests, /healthz from anywhere.
+  for (const headers of [{ host: `localhost:${p}` } as Record<string, string>, { host: `mta.test:${p}` }, { host: `127.0.0.1:${p}` }, { origin: `http://127.0.0.1:${p}`, 'sec-fetch-site': 'same-origin' }]) {
+    t.equal((await callAt(p, 'GET', '/api/v1/status', { ...auth, ...headers })).status, 200, `${JSON.stringify(headers)} with the token → 200`);
+  }
+  t.equal((await callAt(p, 'GET', '/healthz', { host: 'rebind.evil.example', ...page })).status, 200, '/healthz stays public');
+  const cli = await runMta(['status', '--config', web.configPath]);
+  t.equal(cli.code, 0, `the CLI finds the generated token (${cli.err.trim()})`);
+  t.match(cli.out, /state\s+running/);
 });

@@ -1,6 +1,6 @@
 /**
- * A small client for the admin API of a test daemon: JSON in and out, the token when
- * given, and every response checked against its route's schema by the server itself
+ * A small client for the admin API of a test daemon: JSON in and out, the daemon's token
+ * (admin.token or the generated one) unless another is given ('' for none), and every response checked against its route's schema by the server itself
  * (checkResponses), so a test that passes also proves the OpenAPI document right.
  */
 import type { TestDaemon } from './daemon.js';
@@ -12,9 +12,14 @@ export interface ApiReply {
   headers: Headers;
 }
 
+/** The headers a test needs to reach the admin API of `d` with its own requests. */
+export function adminAuth(d: TestDaemon): Record<string, string> {
+  return { authorization: `Bearer ${d.daemon.admin!.token}` };
+}
+
 export type Call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<ApiReply>;
 
-export function apiClient(d: TestDaemon, token?: string): Call {
+export function apiClient(d: TestDaemon, token: string = d.daemon.admin!.token): Call {
   const admin = d.daemon.admin!;
   admin.checkResponses = true;
   const base = `http://127.0.0.1:${admin.port}`;
