@@ -18,10 +18,10 @@ let call: Call;
 let anon: Call;
 
 t.before(async () => {
-  d = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n[webhooks]\ntimeout = "3s"\n`);
+  d = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n[webhooks]\nallow_private = true\ntimeout = "3s"\n`);
   rx = await startReceiver();
   call = apiClient(d, TOKEN);
-  anon = apiClient(d);
+  anon = apiClient(d, '');
 });
 t.teardown(async () => { await d.stop(); await rx.close(); });
 

@@ -361,7 +361,7 @@ t.test('every route with a body refuses a malformed one, and bad JSON, with 400 
 t.test('/healthz: ok while running; 503 with reasons when the database or a listener fails', async (t) => {
   const d = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n`);
   t.teardown(() => d.stop());
-  const anon = apiClient(d);
+  const anon = apiClient(d, '');
   let r = await anon('GET', '/healthz');
   t.same([r.status, r.json], [200, { ok: true }]);
   t.same(d.daemon.store.db.prepare('SELECT COUNT(*) AS n FROM api_idempotency').get(), { n: 0 }, 'the probe write was rolled back');

@@ -26,7 +26,7 @@ let inbound: number;
 
 t.before(async () => {
   w = await startWorld('send_dsn = false\n', {
-    extraToml: '[inbound]\nlisten = ["127.0.0.1:0"]\nmax_message_size = "64KB"\n[webhooks]\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\n',
+    extraToml: '[inbound]\nlisten = ["127.0.0.1:0"]\nmax_message_size = "64KB"\n[webhooks]\nallow_private = true\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\n',
   });
   await w.addDomain('dest.test', 2);
   rx = await startReceiver();

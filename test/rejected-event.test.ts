@@ -18,7 +18,7 @@ let d: TestDaemon;
 let rx: Receiver;
 
 t.before(async () => {
-  d = await startDaemon('[webhooks]\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\n');
+  d = await startDaemon('[webhooks]\nallow_private = true\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\n');
   rx = await startReceiver();
   const hooks = new WebhookService(d.daemon.store, () => d.daemon.config);
   await hooks.add({ url: rx.url('/all'), secret: SECRET });

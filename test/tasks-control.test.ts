@@ -75,7 +75,7 @@ t.test('pause, resume and cancel a running task', async (t) => {
 });
 
 t.test('over the daily quota: paused (quota), resumes by itself 24 hours later', async (t) => {
-  const d = await startDaemon('[quota]\ndaily = 30\n[tasks]\nwindow = 10000\nchunk_size = 500\n');
+  const d = await startDaemon('[webhooks]\nallow_private = true\n[quota]\ndaily = 30\n[tasks]\nwindow = 10000\nchunk_size = 500\n');
   t.teardown(() => d.stop());
   const store = d.daemon.store;
   await addBatchSender(store);

@@ -144,7 +144,7 @@ t.test('CLI: create (refusal and success), list with the seed columns, show, pau
 });
 
 t.test('a small task end to end: personalised, own Message-ID, Reply-To, stats and webhooks by sender, no DSN', async (t) => {
-  const w = await startWorld();
+  const w = await startWorld('', { extraToml: '[webhooks]\nallow_private = true\n' });
   t.teardown(() => w.stop());
   const sink = await w.addDomain('dest.test', 40, { rcpt: (a) => (a.startsWith('m4@') ? '550 5.1.1 User unknown' : undefined) });
   const store = w.daemon.daemon.store;

@@ -41,7 +41,7 @@ let pub: number;
 t.before(async () => {
   d = await startDaemon(
     '[public]\nlisten = "127.0.0.1:0"\nbase_url = "https://links.example.com"\n' +
-    '[webhooks]\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\n',
+    '[webhooks]\nallow_private = true\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\n',
     { domains: ['example.com', 'other.com'] },
   );
   await d.addSender('app@other.com');

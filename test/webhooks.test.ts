@@ -17,7 +17,7 @@ import { SqliteStore } from '../src/spool/sqlite-store.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
 import type { RecipientEventPayload } from '../src/events/payload.js';
 
-const WEBHOOKS = '[webhooks]\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\nmax_age = "10m"\n';
+const WEBHOOKS = '[webhooks]\nallow_private = true\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\nmax_age = "10m"\n';
 const SECRET = 'a-test-secret-of-some-length';
 
 let w: World;

@@ -89,8 +89,11 @@ export interface Config {
   public: ListenAddress & { baseUrl?: string };
   /** the inbound SMTP listener for bounces and mailto unsubscribes (empty: off) */
   inbound: { listen: ListenAddress[]; maxMessageSize: number };
-  /** async notifications: POSTs in flight at once, per-request timeout, retries until maxAgeMs */
-  webhooks: { concurrency: number; timeoutMs: number; maxAgeMs: number; retryScheduleMs: number[]; retryJitter: number };
+  /**
+   * async notifications: POSTs in flight at once, per-request timeout, retries until maxAgeMs;
+   * allowPrivate / allowedPrivateIps: receivers on non-public addresses (events/target.ts)
+   */
+  webhooks: { concurrency: number; timeoutMs: number; maxAgeMs: number; retryScheduleMs: number[]; retryJitter: number; allowPrivate: boolean; allowedPrivateIps: IpSet };
   /** send details (finished messages, events, webhook logs) and daily statistics are purged on purgeSchedule */
   retention: { detailsMs: number; statisticsMs: number; purgeSchedule: string };
   /** batch tasks: a task expands more members only while fewer than `window` of its recipients wait; `chunkSize` members per commit */
@@ -309,6 +312,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
     webhooks: {
       concurrency: c.webhooks.concurrency, timeoutMs: parseDuration(c.webhooks.timeout)!, maxAgeMs: parseDuration(c.webhooks.max_age)!,
       retryScheduleMs: c.webhooks.retry_schedule.map((d) => parseDuration(d)!), retryJitter: c.webhooks.retry_jitter,
+      allowPrivate: c.webhooks.allow_private, allowedPrivateIps: IpSet.parse(c.webhooks.allowed_private_ips),
     },
     tasks: { window: c.tasks.window, chunkSize: c.tasks.chunk_size },
     retention: {

@@ -160,6 +160,9 @@ export const configSchema = z.strictObject({
     max_age: duration.default('10h'),
     retry_schedule: z.array(duration).min(1).default(['30s', '1m', '2m', '4m', '8m', '16m', '32m', '1h']),
     retry_jitter: z.number().min(0).max(1).default(0.2),
+    // receivers on private, loopback or link-local addresses (events/target.ts): all, or these
+    allow_private: z.boolean().default(false),
+    allowed_private_ips: z.array(ipEntry).default([]),
   }).prefault({}),
   tags: z.strictObject({
     auto_create: z.boolean().default(false),

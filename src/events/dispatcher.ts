@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { OutboxItem, OutboxNext, WebhookStore } from '../spool/types.js';
 import { postEvent } from './post.js';
+import { redactUrl } from './webhooks.js';
 import { metrics } from '../metrics/metrics.js';
 import type { WebhookPayload } from './payload.js';
 
@@ -124,7 +125,7 @@ export class WebhookDispatcher {
   }
 
   private async deliver(item: OutboxItem, signal: AbortSignal): Promise<void> {
-    const r = await postEvent(item, item.payload as unknown as WebhookPayload, { timeoutMs: this.config.webhooks.timeoutMs, deliveryId: item.id, signal });
+    const r = await postEvent(item, item.payload as unknown as WebhookPayload, { timeoutMs: this.config.webhooks.timeoutMs, policy: this.config.webhooks, deliveryId: item.id, signal });
     if (r.aborted) { await this.store.releaseWebhookClaims([item.id]); return; }
     if (!r.ok) metrics.webhookFailures.inc();
     const attempts = item.attempts + 1;
@@ -133,7 +134,7 @@ export class WebhookDispatcher {
       webhookId: item.webhookId, outboxId: item.id, event: item.event, at: r.at, status: r.status, error: r.error, durationMs: r.durationMs,
     }, next);
     this.counts[next.state]++;
-    const line = { webhook_id: item.webhookId, outbox_id: item.id, event: item.event, url: item.url, status: r.status, duration_ms: r.durationMs, attempt: attempts };
+    const line = { webhook_id: item.webhookId, outbox_id: item.id, event: item.event, url: redactUrl(item.url), status: r.status, duration_ms: r.durationMs, attempt: attempts };
     if (next.state === 'delivered') this.log.debug(line, 'webhook delivered');
     else if (next.state === 'failed') this.log.warn({ ...line, error: r.error, next_attempt: new Date(next.nextAttemptAt).toISOString() }, 'webhook failed; will retry');
     else this.log.error({ ...line, error: r.error }, 'webhook given up: the event stayed undelivered for webhooks.max_age');

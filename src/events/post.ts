@@ -9,10 +9,14 @@
  *
  * Only a 2xx answer counts as delivered; redirects are not followed. One connection per
  * request (no keep-alive pool), so a stopping daemon has no idle sockets to wait for.
+ * The address dialled must pass the target policy (events/target.ts): private, loopback
+ * and link-local receivers are refused unless configured, checked on the looked-up
+ * address itself so DNS cannot swap it after a check.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { encodeBody, sign, type WebhookFormat, type WebhookPayload } from './payload.js';
+import { checkedLookup, refusedLiteral, type TargetPolicy } from './target.js';
 
 export interface PostTarget { url: string; secret: string; format: WebhookFormat }
 
@@ -31,7 +35,7 @@ export interface PostResult {
 const USER_AGENT = 'mta-webhook/1';
 const EXCERPT = 200;
 
-export function postEvent(target: PostTarget, payload: WebhookPayload, opts: { timeoutMs: number; deliveryId?: number; signal?: AbortSignal }): Promise<PostResult> {
+export function postEvent(target: PostTarget, payload: WebhookPayload, opts: { timeoutMs: number; policy: TargetPolicy; deliveryId?: number; signal?: AbortSignal }): Promise<PostResult> {
   const at = Date.now();
   const { body, contentType } = encodeBody(payload, target.format);
   const timestamp = Math.floor(at / 1000);
@@ -43,6 +47,9 @@ export function postEvent(target: PostTarget, payload: WebhookPayload, opts: { t
   } catch {
     return Promise.resolve(done({ ok: false, status: null, error: `not a URL: ${target.url}` }));
   }
+  // An IP in the URL is dialled without a lookup: checked here instead.
+  const refused = refusedLiteral(url, opts.policy);
+  if (refused) return Promise.resolve(done({ ok: false, status: null, error: `refused: ${refused}` }));
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<PostResult>((resolve) => {
     let settled = false;
@@ -56,6 +63,7 @@ export function postEvent(target: PostTarget, payload: WebhookPayload, opts: { t
     const req = request(url, {
       method: 'POST',
       agent: false,
+      lookup: checkedLookup(opts.policy),
       // Certificates are verified: a webhook carries the account's data.
       headers: {
         'content-type': contentType,

@@ -5,7 +5,8 @@
  * command-line text go through the same checks.
  *
  * A secret is generated when none is given and returned once, by `add`; listings never
- * show it.
+ * show it, nor the credentials of a `https://user:pass@host/` URL (`redactUrl`). A URL
+ * whose host is private, loopback or link-local is refused (events/target.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/config.js';
@@ -14,6 +15,7 @@ import { canonicalAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 import { formatTime, SUBSCRIBABLE_EVENTS, type WebhookEventName, type WebhookFormat } from './payload.js';
 import { postEvent, type PostResult } from './post.js';
+import { refusedTarget } from './target.js';
 
 export type WebhookServiceStore = Pick<Store, 'addWebhook' | 'getWebhook' | 'listWebhooks' | 'removeWebhook' | 'recordWebhookAttempt' | 'listWebhookAttempts' | 'getSender'>;
 
@@ -84,9 +86,22 @@ function parseSecret(v: unknown): string | undefined {
   return v;
 }
 
+/** `https://user:pass@host/x` → `https://***@host/x`: the credentials are the receiver's secret. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '***';
+    u.password = '';
+    return u.href;
+  } catch {
+    return url;
+  }
+}
+
 export function webhookView(w: WebhookRecord | WebhookListRow): WebhookView {
   return {
-    id: w.id, url: w.url, scope: w.sender ?? 'account', sender: w.sender, events: w.events, format: w.format,
+    id: w.id, url: redactUrl(w.url), scope: w.sender ?? 'account', sender: w.sender, events: w.events, format: w.format,
     created_at: new Date(w.createdAt).toISOString(), disabled: w.disabled,
     ...('backlog' in w ? { backlog: w.backlog, dead: w.dead } : {}),
   };
@@ -105,6 +120,8 @@ export class WebhookService {
   /** Adds a webhook; `secret` is in the answer only when it was generated here. */
   async add(input: AddWebhookInput): Promise<{ webhook: WebhookView; secret?: string }> {
     const url = parseUrl(input.url);
+    const refused = await refusedTarget(new URL(url), this.config().webhooks);
+    if (refused) throw new MtaError('MTA_ERR_INVALID', `${redactUrl(url)} is refused: ${refused}`, 'url');
     let sender: string | null = null;
     if (input.sender !== undefined && input.sender !== null && input.sender !== '') {
       const a = typeof input.sender === 'string' ? canonicalAddress(input.sender) : undefined;
@@ -146,9 +163,9 @@ export class WebhookService {
   /** Sends a signed `test` event now (outside the outbox) and logs the attempt. */
   async test(id: unknown): Promise<WebhookTestResult> {
     const w = await this.record(id);
-    const r: PostResult = await postEvent(w, { event: 'test', webhook_id: w.id, time: formatTime(Date.now()) }, { timeoutMs: this.config().webhooks.timeoutMs });
+    const r: PostResult = await postEvent(w, { event: 'test', webhook_id: w.id, time: formatTime(Date.now()) }, { timeoutMs: this.config().webhooks.timeoutMs, policy: this.config().webhooks });
     await this.store.recordWebhookAttempt({ webhookId: w.id, outboxId: null, event: 'test', at: r.at, status: r.status, error: r.error, durationMs: r.durationMs });
-    return { id: w.id, url: w.url, ok: r.ok, status: r.status, error: r.error, duration_ms: r.durationMs };
+    return { id: w.id, url: redactUrl(w.url), ok: r.ok, status: r.status, error: r.error, duration_ms: r.durationMs };
   }
 
   /** The most recent attempts, newest first, of one webhook or all. */

@@ -317,4 +317,15 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX reputation_history_domain ON reputation_history(domain, id);
   `,
+  // 10: webhook ids are never reused: a script, log line or receiver that knew webhook 3 must
+  // never meet a later, different webhook 3. The highest id ever given out survives deletes
+  // (AUTOINCREMENT's guarantee, without rebuilding a table that two others reference with
+  // ON DELETE CASCADE); the insert takes the next one (sqlite-webhooks.ts).
+  `
+  CREATE TABLE webhook_ids (last INTEGER NOT NULL);
+  INSERT INTO webhook_ids (last) SELECT coalesce(max(id), 0) FROM webhooks;
+  CREATE TRIGGER webhook_ids_last AFTER INSERT ON webhooks BEGIN
+    UPDATE webhook_ids SET last = max(last, NEW.id);
+  END;
+  `,
 ];

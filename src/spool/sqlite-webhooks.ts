@@ -50,7 +50,9 @@ export class SqliteWebhooks {
   constructor(private readonly db: Db) {
     const p = (sql: string): Statement => db.prepare(sql);
     this.st = {
-      insHook: p(`INSERT INTO webhooks (url, sender, events, format, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+      // The next id after the highest ever given out, deleted ones included (migration: webhook_ids).
+      insHook: p(`INSERT INTO webhooks (id, url, sender, events, format, secret, created_at)
+                  VALUES ((SELECT max(last, coalesce((SELECT max(id) FROM webhooks), 0)) + 1 FROM webhook_ids), ?, ?, ?, ?, ?, ?)`),
       getHook: p('SELECT * FROM webhooks WHERE id = ?'),
       listHooks: p(`SELECT w.*,
                       (SELECT COUNT(*) FROM webhook_outbox o WHERE o.webhook_id = w.id AND o.state IN ('pending','failed')) AS backlog,

@@ -99,7 +99,7 @@ export async function startFaultWorld(opts: FaultWorldOptions = {}): Promise<Fau
     }, opts.delivery),
     '[dns]', `servers = ["${dns.server}"]`,
     '[admin]', 'listen = "127.0.0.1:0"',
-    section('webhooks', { retry_schedule: '["100ms", "200ms"]', retry_jitter: '0', timeout: '"2s"', max_age: '"1h"' }, opts.webhooks),
+    section('webhooks', { allow_private: 'true', retry_schedule: '["100ms", "200ms"]', retry_jitter: '0', timeout: '"2s"', max_age: '"1h"' }, opts.webhooks),
     '',
   ].join('\n'));
   const hookPath = '/events';
