@@ -422,5 +422,8 @@ t.test('OpenAPI document: every route, valid JSON Schemas, resolvable refs', asy
   }
   check(doc.components['schemas']!['Error'], 'components.schemas.Error');
   t.same(problems, [], 'every schema is a valid JSON Schema object');
-  t.match(doc.paths['/api/v1/send']!['post']!.requestBody!.content['application/json']!.schema, { type: 'object', required: ['from', 'to', 'subject'], additionalProperties: false });
+  t.match(doc.paths['/api/v1/send']!['post']!.requestBody!.content['application/json']!.schema, {
+    type: 'object', required: ['from', 'to'], additionalProperties: false,
+    properties: { subject: { type: 'string' }, template: { type: 'string' }, variables: { type: 'object' }, cc: {}, bcc: {} },
+  });
 });

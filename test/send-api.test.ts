@@ -134,7 +134,7 @@ t.test('malformed requests: 400 naming the field, 415 for other media types', as
     [{ ...base, attachments: [{ filename: '../etc/passwd', content: 'YQ==' }] }, 'attachments[0].filename', /file name/],
     [{ ...base, attachments: [{ filename: 'a', content: 'YQ==', path: '/etc/passwd' }] }, 'attachments[0].path', /unknown field "path"/],
     [{ ...base, reply_to: 'nope' }, 'reply_to', /not an address/],
-    [{ ...base, cc: 'y@dest.test' }, 'cc', /unknown field "cc"/],
+    [{ ...base, carbon_copy: 'y@dest.test' }, 'carbon_copy', /unknown field "carbon_copy"/],
   ];
   const before = messageCount(d);
   for (const [b, field, msg] of cases) {

@@ -16,6 +16,8 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 export interface ComposeInput {
   from: { name?: string | undefined; address: string };
   to: readonly string[];
+  /** the Cc header (Bcc is never written: those recipients are in the envelope only) */
+  cc?: readonly string[] | undefined;
   subject: string;
   text?: string | undefined;
   html?: string | undefined;
@@ -37,6 +39,7 @@ export function composeMessage(input: ComposeInput): Readable {
   const composer = new MailComposer({
     from: input.from.name ? { name: input.from.name, address: input.from.address } : input.from.address,
     to: [...input.to],
+    ...(input.cc?.length ? { cc: [...input.cc] } : {}),
     subject: input.subject,
     ...(input.text !== undefined ? { text: input.text } : {}),
     ...(input.html !== undefined ? { html: input.html } : {}),

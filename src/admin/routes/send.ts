@@ -1,7 +1,8 @@
 /**
  * admin/routes/send — the send API (DirectMail SingleSendMail):
  *
- *   POST /api/v1/send       JSON: from, to, subject, text/html, reply_to, headers, tag, attachments
+ *   POST /api/v1/send       JSON: from, to, cc, bcc, subject, text/html (or template + variables),
+ *                           reply_to, headers, tag, attachments
  *   POST /api/v1/send/raw   JSON {from, to, message: base64 RFC 5322}, or the message itself as
  *                           Content-Type: message/rfc822 with X-Mta-From / X-Mta-To headers
  *
@@ -19,6 +20,7 @@ import type { ApiContext } from '../context.js';
 import { RESERVED_HEADERS, composeMessage, toCrlf } from '../compose.js';
 import { Idempotency, fingerprint, idempotencyKey } from '../idempotency.js';
 import { SendService } from '../send-service.js';
+import { renderForSend } from '../send-template.js';
 
 const TAG = 'send';
 const RFC822 = 'message/rfc822';
@@ -33,9 +35,14 @@ const headerValue = z.string().max(998).regex(/^[^\r\n\0]*$/, { message: 'must b
 const sendBody = z.strictObject({
   from: address.describe('an enabled sender address, optionally with a display name: "App <app@example.com>"'),
   to: addressList,
-  subject: z.string().max(998).regex(/^[^\r\n\0]*$/, { message: 'must be one line' }),
+  cc: addressList.optional().describe('shown in the Cc header; counted with to and bcc against smtp.max_recipients'),
+  bcc: addressList.optional().describe('envelope only: never in any header'),
+  subject: z.string().max(998).regex(/^[^\r\n\0]*$/, { message: 'must be one line' }).optional().describe('required unless template is given'),
   text: z.string().optional(),
   html: z.string().optional(),
+  template: z.string().min(1).max(64).optional().describe('a stored template (mta template): its subject, HTML and text, rendered as `mta template render` does'),
+  variables: z.record(z.string().max(128), z.string().max(100_000)).optional()
+    .describe('the template\'s {name} values: every variable it uses, and no others'),
   reply_to: z.string().max(320).optional().describe('default: the sender\'s reply-to address, if it has one'),
   headers: z.record(headerName, headerValue).optional().describe(`extra header fields; not: ${[...RESERVED_HEADERS].join(', ')}`),
   tag: tag.optional().describe('recorded like X-Mta-Tag on SMTP; statistics can be filtered by it'),
@@ -45,7 +52,15 @@ const sendBody = z.strictObject({
     content: z.base64().describe('the file, base64 (no line breaks)'),
   })).max(100).optional(),
 }).superRefine((b, ctx) => {
-  if (b.text === undefined && b.html === undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'text or html is required' });
+  if (b.template !== undefined) {
+    for (const k of ['subject', 'text', 'html'] as const) {
+      if (b[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${k} comes from the template; give one or the other` });
+    }
+  } else {
+    if (b.variables !== undefined) ctx.addIssue({ code: 'custom', path: ['variables'], message: 'variables only go with template' });
+    if (b.subject === undefined) ctx.addIssue({ code: 'custom', path: ['subject'], message: 'required (or give template)' });
+    if (b.text === undefined && b.html === undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'text or html is required (or template)' });
+  }
   for (const k of Object.keys(b.headers ?? {})) {
     if (RESERVED_HEADERS.has(k.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['headers', k], message: `${k} cannot be set here (use the field for it, or leave it to the server)` });
   }
@@ -88,16 +103,22 @@ export function sendRoutes(ctx: ApiContext): Route[] {
         + '557/552 size, 554 IP not allowed). Suppressed recipients are refused one by one (559) and the others sent. '
         + 'Idempotency-Key: the same key within 24 hours returns the first response without sending again.',
       handler: async ({ body, req, client, raw }) => idem.run(idempotencyKey(req), fingerprint('send', raw ?? ''), async (record) => {
-        const prepared = await svc.prepare(body.from, list(body.to));
+        const cc = body.cc ? list(body.cc) : [];
+        const prepared = await svc.prepare(body.from, [...list(body.to), ...cc, ...(body.bcc ? list(body.bcc) : [])]);
+        const content = body.template !== undefined
+          ? await renderForSend(ctx.store, ctx.config(), body.template, body.variables ?? {}, prepared.sender.address)
+          : { subject: body.subject!, text: body.text, html: body.html, fromName: undefined };
         let replyTo = body.reply_to;
         if (replyTo !== undefined && !parseAddress(replyTo)) throw new MtaError('MTA_ERR_INVALID', `reply_to: "${replyTo}" is not an address`, 'reply_to');
         replyTo ??= prepared.sender.replyTo ?? undefined;
         const attachments = (body.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.content_type, content: Buffer.from(a.content, 'base64') }));
-        const approx = attachments.reduce((n, a) => n + a.content.length, 0) + Buffer.byteLength(body.text ?? '') + Buffer.byteLength(body.html ?? '');
+        const approx = attachments.reduce((n, a) => n + a.content.length, 0) + Buffer.byteLength(content.text ?? '') + Buffer.byteLength(content.html ?? '');
         if (approx > ctx.config().smtp.maxMessageSize) throw svc.contentTooBig();
+        // Headers name the accepted recipients of to and cc (suppressed ones are left out); bcc stays in the envelope.
+        const shown = (given: string[]): string[] => given.map((r) => parseAddress(r.trim())?.address).filter((a): a is string => a !== undefined && prepared.accepted.includes(a));
         const source = composeMessage({
-          from: { name: prepared.fromName, address: prepared.sender.address }, to: prepared.accepted, subject: body.subject,
-          text: body.text, html: body.html, replyTo, headers: body.headers ?? {}, tag: body.tag, attachments,
+          from: { name: prepared.fromName ?? content.fromName, address: prepared.sender.address }, to: shown(list(body.to)), cc: shown(cc),
+          subject: content.subject, text: content.text, html: content.html, replyTo, headers: body.headers ?? {}, tag: body.tag, attachments,
         });
         return svc.submit(prepared, source, 'send', client, record);
       }),
