@@ -4,9 +4,10 @@
  * API, the OpenAPI document, /healthz and /metrics. It is also how the CLI reaches the
  * running daemon for what must take effect at once (queue flush, hold, release, delete).
  *
- * One request: allowlist, Host/Origin (admin/browser.ts) and token (admin/auth.ts) → route → path, query and body
- * validated against the route's zod schemas → handler → reply. Routes live in
- * admin/routes/, one file per resource; the services they call are shared with the CLI.
+ * One request: allowlist, Host/Origin (admin/browser.ts) and token (admin/auth.ts) →
+ * route → path, query and body validated against the route's zod schemas → handler →
+ * reply. Routes live in admin/routes/, one file per resource; the services they call are
+ * shared with the CLI. With no admin.token, the token is generated (admin/token.ts).
  *
  * The daemon's actual address goes to `<data_dir>/admin.json`, so the CLI finds a daemon
  * that listens on port 0 (tests) or on an address changed since it started.
