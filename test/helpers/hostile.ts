@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { RawSmtp, message, type Reply } from './smtp-client.js';
 import { PASSWORD, tempDir } from './daemon.js';
 import { spawnDaemon, type ChildDaemon } from './child.js';
+import { readAdminToken } from '../../src/admin/token.js';
 import { SqliteStore } from '../../src/spool/sqlite-store.js';
 import { Domains } from '../../src/accounts/domains.js';
 import { Senders } from '../../src/accounts/senders.js';
@@ -107,6 +108,13 @@ export async function prepareChild(opts: { smtp?: string; domains?: string; extr
 
 export function startChild(setup: ChildSetup, opts: { fdLimit?: number } = {}): Promise<ChildDaemon> {
   return spawnDaemon(setup.configPath, {}, undefined, opts);
+}
+
+/** The admin token a child with no admin.token generated in `<data_dir>/admin.token`. */
+export function childAdminToken(setup: ChildSetup): string {
+  const token = readAdminToken(setup.dataDir);
+  if (!token) throw new Error(`no generated admin token in ${setup.dataDir}`);
+  return token;
 }
 
 /** The admin API port the child wrote to `<data_dir>/admin.json`. */
