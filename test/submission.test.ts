@@ -87,7 +87,7 @@ t.test('535 on a wrong password, then 421 and cooling-off after too many', async
   t.equal(g?.code, 421, 'new connection from the same IP refused while cooling off');
   again.socket.destroy();
   // clear the cooling-off state for the other tests
-  d.daemon.submission['guards']['cooling'].clear();
+  for (const w of [d.daemon.submission['guards'].ips, d.daemon.submission['guards'].accounts]) { w.cooling.clear(); w.failures.clear(); }
 });
 
 t.test('553 when MAIL FROM is not the authenticated sender, or null', async (t) => {

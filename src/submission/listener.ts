@@ -213,15 +213,21 @@ export class SubmissionService {
     const ip = session.remoteAddress;
     if (method !== 'PLAIN' && method !== 'LOGIN') throw new SmtpReplyError('AUTH_FAILED');
     if (this.guards.isCoolingOff(ip)) { countRejection('smtp', 'AUTH_THROTTLED'); throw new SmtpReplyError('AUTH_THROTTLED'); }
+    // Checked before the password: while an account cools off no guess against it is tried.
+    if (this.guards.isAccountCoolingOff(username)) {
+      countRejection('smtp', 'ACCOUNT_THROTTLED');
+      this.deps.log.info({ client_ip: ip, user: username.slice(0, 320) }, 'smtp auth refused: account cooling off after failed logins');
+      throw new SmtpReplyError('ACCOUNT_THROTTLED');
+    }
     const sender = await this.senders.verifyLogin(username, password);
     metrics.smtpAuth.inc({ result: sender ? 'success' : 'failure' });
     if (!sender) {
-      const throttled = this.guards.recordAuthFailure(ip);
+      const throttled = this.guards.recordAuthFailure(ip, username);
       countRejection('smtp', throttled ? 'AUTH_THROTTLED' : 'AUTH_FAILED');
       this.deps.log.info({ client_ip: ip, user: username.slice(0, 320), throttled }, 'smtp auth failed');
       throw new SmtpReplyError(throttled ? 'AUTH_THROTTLED' : 'AUTH_FAILED');
     }
-    this.guards.recordAuthSuccess(ip);
+    this.guards.recordAuthSuccess(ip, username);
     const st = this.sessions.get(session.id);
     if (st) st.sender = sender;
     this.deps.log.debug({ client_ip: ip, user: sender.address }, 'smtp auth ok');
