@@ -33,7 +33,7 @@ export type RejectionSource = 'smtp' | 'api';
 
 /** Every reply the submission side can refuse with, and the reason label it counts under. */
 const REASON_OF: Record<ReplyName, RejectionReason | null> = {
-  AUTH_FAILED: 'auth', AUTH_THROTTLED: 'auth', ACCOUNT_THROTTLED: 'auth',
+  AUTH_FAILED: 'auth', AUTH_THROTTLED: 'auth', ACCOUNT_THROTTLED: 'auth', ENCRYPTION_REQUIRED: 'auth',
   TOO_MANY_RCPTS: 'recipients', TOO_BIG: 'size', HEADER_TOO_BIG: 'size', UNKNOWN_TAG: null,
   SUPPRESSED: 'suppressed', DAILY_QUOTA: 'quota', MONTHLY_QUOTA: 'quota',
   SENDER_DISABLED: 'sender', SENDER_MISMATCH: 'sender', NULL_SENDER: 'sender',
