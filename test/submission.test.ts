@@ -155,7 +155,7 @@ t.test('From header policy', async (t) => {
     ['From: app@example.com\r\nFrom: app@example.com\r\n', 'more than one From'],
     ['From: boss@evil.test\r\n', 'not on the authenticated'],
     ['From: a@example.com, b@example.com\r\n', 'exactly one address'],
-    ['From: =?utf-8?B?Ym9zc0BldmlsLnRlc3Q=?= <app@example.com>\r\n', 'display name shows another address'],
+    ['From: =?utf-8?B?Ym9zc0BldmlsLnRlc3Q=?= <app@example.com>\r\n', 'display name shows an address'],
   ];
   for (const [from, refusal] of cases) {
     const c = await authed();

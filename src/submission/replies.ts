@@ -21,6 +21,7 @@ export const REPLIES = {
   NULL_SENDER:        { code: 553, enhanced: '5.7.1', text: 'Null sender is not allowed on submission' },
   DOMAIN_NOT_VERIFIED:{ code: 553, enhanced: '5.7.1', text: 'Domain not verified' },
   FROM_REFUSED:       { code: 553, enhanced: '5.7.1', text: 'From header refused' },
+  IDENTITY_REFUSED:   { code: 553, enhanced: '5.7.1', text: 'Identity header refused' },
   ENCRYPTION_REQUIRED:{ code: 538, enhanced: '5.7.11', text: 'Encryption required for requested authentication mechanism' },
   IP_NOT_ALLOWED:     { code: 554, enhanced: '5.7.1', text: 'Your address is not allowed to connect' },
   TOO_MANY_CONNS:     { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address' },
