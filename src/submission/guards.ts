@@ -126,12 +126,12 @@ export class ClientGuards {
   /** True while `username` may not log in from anywhere (too many recent failures against it). */
   isAccountCoolingOff(username: string): boolean { return this.accounts.isCoolingOff(accountKey(username)); }
 
-  /** Records a failed login; true when the IP or the account has now reached the limit. */
-  recordAuthFailure(ip: string, username = ''): boolean {
+  /** Records a failed login; which limit it reached ('ip' first: that one disconnects), if any. */
+  recordAuthFailure(ip: string, username = ''): 'ip' | 'account' | undefined {
     const account = accountKey(username);
     const byIp = this.ips.record(ip, account);
     const byAccount = this.accounts.record(account, account);
-    return byIp || byAccount;
+    return byIp ? 'ip' : byAccount ? 'account' : undefined;
   }
 
   /** A success forgives only this account's failures, from this IP and in its own count. */

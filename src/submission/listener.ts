@@ -236,10 +236,11 @@ export class SubmissionService {
     const sender = await this.senders.verifyLogin(username, password);
     metrics.smtpAuth.inc({ result: sender ? 'success' : 'failure' });
     if (!sender) {
-      const throttled = this.guards.recordAuthFailure(ip, username);
-      countRejection('smtp', throttled ? 'AUTH_THROTTLED' : 'AUTH_FAILED');
-      this.deps.log.info({ client_ip: ip, user: username.slice(0, 320), throttled }, 'smtp auth failed');
-      throw new SmtpReplyError(throttled ? 'AUTH_THROTTLED' : 'AUTH_FAILED');
+      const limit = this.guards.recordAuthFailure(ip, username);
+      const name: ReplyName = limit === 'ip' ? 'AUTH_THROTTLED' : limit === 'account' ? 'ACCOUNT_THROTTLED' : 'AUTH_FAILED';
+      countRejection('smtp', name);
+      this.deps.log.info({ client_ip: ip, user: username.slice(0, 320), throttled: limit ?? false }, 'smtp auth failed');
+      throw new SmtpReplyError(name);
     }
     this.guards.recordAuthSuccess(ip, username);
     const st = this.sessions.get(session.id);
