@@ -181,6 +181,32 @@ t.test('unsubscribe+ mailto: suppressed for the sender domain, webhook with meth
   t.equal((await w.daemon.daemon.store.listSuppressions({ search: 'mailto@dest.test' })).length, 1, 'once');
 });
 
+t.test('duplicate RCPTs for one bounce or one unsubscribe address: parsed and applied once', async (t) => {
+  const inb = w.daemon.daemon.inbound! as unknown as { bounces: { record: (...a: unknown[]) => Promise<void> }; mailtoUnsubscribe: (...a: unknown[]) => Promise<void> };
+  const calls = { record: 0, unsubscribe: 0 };
+  // Counting wrappers around the real methods: every call still does its work.
+  const record = inb.bounces.record.bind(inb.bounces);
+  inb.bounces.record = (...a) => { calls.record++; return record(...a); };
+  const unsubscribe = inb.mailtoUnsubscribe.bind(inb);
+  inb.mailtoUnsubscribe = (...a) => { calls.unsubscribe++; return unsubscribe(...a); };
+  t.teardown(() => { inb.bounces.record = record; inb.mailtoUnsubscribe = unsubscribe; });
+
+  const id = await delivered('dup@dest.test');
+  const verp = verpAddress(secret, id, 'example.com', 'bounce');
+  const r = await send('', [verp, verp, verp.toUpperCase(), verp], dsnFor(id, [{ rcpt: 'dup@dest.test' }]));
+  t.same(r.rcpt, [250, 250, 250, 250], 'every RCPT acknowledged');
+  t.equal(r.data, 250);
+  t.equal(calls.record, 1, 'the bounce is parsed and recorded once');
+  t.equal((await w.message(id)).events.filter((e) => e.type === 'bounced').length, 1);
+
+  const u = await delivered('dupunsub@dest.test');
+  const addr = unsubscribeLinks(secret, 'https://links.example.com', { address: 'dupunsub@dest.test', senderDomain: 'example.com', queueId: u, mailtoDomain: 'bounce.example.com' }).mailto.slice('mailto:'.length);
+  const r2 = await send('dupunsub@dest.test', [addr, addr.toUpperCase(), addr], Buffer.from('Subject: unsubscribe\r\n\r\n\r\n'));
+  t.same(r2.rcpt, [250, 250, 250]);
+  t.equal(r2.data, 250);
+  t.equal(calls.unsubscribe, 1, 'the unsubscribe is applied once');
+});
+
 t.test('size limit: a message over inbound.max_message_size is refused with 552', async (t) => {
   const id = await delivered('big@dest.test');
   const huge = Buffer.concat([dsnFor(id, [{ rcpt: 'big@dest.test' }]), Buffer.from(`${'x'.repeat(76)}\r\n`.repeat(1200))]);

@@ -87,7 +87,7 @@ t.test('535 on a wrong password, then 421 and cooling-off after too many', async
   t.equal(g?.code, 421, 'new connection from the same IP refused while cooling off');
   again.socket.destroy();
   // clear the cooling-off state for the other tests
-  d.daemon.submission['guards']['cooling'].clear();
+  for (const w of [d.daemon.submission['guards'].ips, d.daemon.submission['guards'].accounts]) { w.cooling.clear(); w.failures.clear(); }
 });
 
 t.test('553 when MAIL FROM is not the authenticated sender, or null', async (t) => {
@@ -155,7 +155,7 @@ t.test('From header policy', async (t) => {
     ['From: app@example.com\r\nFrom: app@example.com\r\n', 'more than one From'],
     ['From: boss@evil.test\r\n', 'not on the authenticated'],
     ['From: a@example.com, b@example.com\r\n', 'exactly one address'],
-    ['From: =?utf-8?B?Ym9zc0BldmlsLnRlc3Q=?= <app@example.com>\r\n', 'display name shows another address'],
+    ['From: =?utf-8?B?Ym9zc0BldmlsLnRlc3Q=?= <app@example.com>\r\n', 'display name shows an address'],
   ];
   for (const [from, refusal] of cases) {
     const c = await authed();

@@ -19,7 +19,7 @@ t.test('STARTTLS listener: AUTH only after TLS, then mail is accepted', async (t
   const caps = e.lines.slice(1).map((l) => l.toUpperCase());
   t.ok(caps.includes('STARTTLS'), 'STARTTLS offered');
   t.notOk(caps.some((x) => x.startsWith('AUTH')), 'AUTH not offered before TLS');
-  t.ok((await c.authPlain('app@example.com', PASSWORD)).code >= 500, 'AUTH refused before TLS');
+  t.match((await c.authPlain('app@example.com', PASSWORD)).text, /^538 5\.7\.11 /, 'AUTH refused before TLS: encryption required');
   await c.startTls();
   const e2 = await c.ehlo();
   const caps2 = e2.lines.slice(1).map((l) => l.toUpperCase());

@@ -1,6 +1,8 @@
 /**
  * accounts/senders — sender addresses on our domains, their type (trigger = transactional
- * lane, batch = bulk lane) and their SMTP password, kept only as a scrypt hash.
+ * lane, batch = bulk lane) and their SMTP password, kept only as a scrypt hash (N=2^17,
+ * r=8, p=1; older hashes verify with the parameters they record and are upgraded at the
+ * next successful login).
  * `verifyLogin` is the AUTH check the submission listener uses. The CLI and the admin API
  * both manage senders through this class.
  */
@@ -9,28 +11,65 @@ import type { Store, SenderRecord, SenderType } from '../spool/types.js';
 import { canonicalAddress, parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 
-const N = 16384, R = 8, P = 1, KEYLEN = 32;
+export interface ScryptCost { N: number; r: number; p: number }
 
-function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
+/** OWASP's current recommendation for scrypt (2^17 × 8 × 128 bytes = 128 MiB, ~100+ ms per hash). */
+export const DEFAULT_COST: ScryptCost = { N: 2 ** 17, r: 8, p: 1 };
+const KEYLEN = 32;
+/** Tests only: a lower N, set explicitly (.taprc test-env); never set in production. */
+export const TEST_COST_ENV = 'MTA_TEST_SCRYPT_N';
+/** Stored parameters beyond these are refused rather than computed (a corrupt row must not take 8 GiB). */
+const MAX_N = 2 ** 20, MAX_R = 32, MAX_P = 16;
+
+/** The cost new hashes get: DEFAULT_COST, or N from MTA_TEST_SCRYPT_N (a power of two, 2^10 to 2^17). */
+export function passwordCost(env: NodeJS.ProcessEnv = process.env): ScryptCost {
+  const v = env[TEST_COST_ENV];
+  if (v === undefined || v === '') return DEFAULT_COST;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1024 || n > DEFAULT_COST.N || (n & (n - 1)) !== 0) {
+    throw new MtaError('MTA_ERR_CONFIG', `${TEST_COST_ENV}=${v}: must be a power of two from 1024 to ${DEFAULT_COST.N} (tests only; unset it)`);
+  }
+  return { ...DEFAULT_COST, N: n };
+}
+
+/** scrypt needs 128·N·r·p bytes; Node's default cap (32 MiB) is below what N = 2^17 needs. */
+function maxmem(c: ScryptCost): number { return 128 * c.N * c.r * c.p + 1024 * 1024; }
+
+function scrypt(password: string, salt: Buffer, keylen: number, c: ScryptCost): Promise<Buffer> {
+  const opts: ScryptOptions = { N: c.N, r: c.r, p: c.p, maxmem: maxmem(c) };
   return new Promise((resolve, reject) => scryptCb(password, salt, keylen, opts, (e, k) => (e ? reject(e) : resolve(k))));
 }
 
 /** Format: scrypt$N$r$p$salt(base64)$hash(base64) — parameters travel with the hash. */
-export async function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string, cost: ScryptCost = passwordCost()): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scrypt(password, salt, KEYLEN, { N, r: R, p: P });
-  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
+  const key = await scrypt(password, salt, KEYLEN, cost);
+  return `scrypt$${cost.N}$${cost.r}$${cost.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+interface ParsedHash { cost: ScryptCost; salt: Buffer; hash: Buffer }
+
+function parseHash(stored: string): ParsedHash | undefined {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
+  const [, n, r, p, saltB64, hashB64] = parts as [string, string, string, string, string, string];
+  const cost = { N: Number(n), r: Number(r), p: Number(p) };
+  if (![cost.N, cost.r, cost.p].every((x) => Number.isInteger(x) && x > 0) || cost.N > MAX_N || cost.r > MAX_R || cost.p > MAX_P) return undefined;
+  return { cost, salt: Buffer.from(saltB64, 'base64'), hash: Buffer.from(hashB64, 'base64') };
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
-  const [, n, r, p, saltB64, hashB64] = parts as [string, string, string, string, string, string];
-  const expected = Buffer.from(hashB64, 'base64');
-  const key = await scrypt(password, Buffer.from(saltB64, 'base64'), expected.length, {
-    N: Number(n), r: Number(r), p: Number(p), maxmem: 64 * 1024 * 1024,
-  });
-  return key.length === expected.length && timingSafeEqual(key, expected);
+  const h = parseHash(stored);
+  if (!h || h.hash.length === 0) return false;
+  const key = await scrypt(password, h.salt, h.hash.length, h.cost);
+  return key.length === h.hash.length && timingSafeEqual(key, h.hash);
+}
+
+/** True when `stored` was made with a lower cost than new hashes get (never a downgrade). */
+export function needsRehash(stored: string, cost: ScryptCost = passwordCost()): boolean {
+  const h = parseHash(stored);
+  if (!h) return false;
+  return h.cost.N < cost.N || h.cost.r < cost.r || h.cost.p < cost.p || h.hash.length < KEYLEN;
 }
 
 export function checkPasswordStrength(password: string): void {
@@ -47,7 +86,7 @@ export interface AddSenderInput {
 
 export class Senders {
   // A dummy hash so that a login for an unknown user costs the same time as a real one.
-  private dummyHash: Promise<string> | undefined;
+  private dummyHash: { cost: ScryptCost; hash: Promise<string> } | undefined;
 
   constructor(private readonly store: Store) {}
 
@@ -104,14 +143,32 @@ export class Senders {
     await this.store.removeSender(s.address);
   }
 
-  /** The sender if the login is right; undefined otherwise (same cost either way). */
+  /**
+   * The sender if the login is right; undefined otherwise (same cost either way: an unknown
+   * user is verified against a dummy hash made with the current parameters). A right
+   * password stored with older, cheaper parameters is hashed again with the current ones.
+   */
   async verifyLogin(username: string, password: string): Promise<SenderRecord | undefined> {
     const s = await this.find(username);
     if (!s || !s.passwordHash) {
-      this.dummyHash ??= hashPassword('not a real password');
-      await verifyPassword(password, await this.dummyHash);
+      const cost = passwordCost();
+      if (!this.dummyHash || this.dummyHash.cost.N !== cost.N) this.dummyHash = { cost, hash: hashPassword('not a real password', cost) };
+      await verifyPassword(password, await this.dummyHash.hash);
       return undefined;
     }
-    return (await verifyPassword(password, s.passwordHash)) ? s : undefined;
+    if (!(await verifyPassword(password, s.passwordHash))) return undefined;
+    if (needsRehash(s.passwordHash)) await this.rehash(s, password);
+    return s;
+  }
+
+  /**
+   * Stores the password hashed with the current parameters, unless the hash changed
+   * meanwhile (a password set while this login was verified wins). A failure is not the
+   * login's: the old hash still works and the next login tries again.
+   */
+  private async rehash(s: SenderRecord, password: string): Promise<void> {
+    try {
+      await this.store.setSenderPassword(s.address, await hashPassword(password), s.passwordHash ?? undefined);
+    } catch { /* tried again at the next login */ }
   }
 }

@@ -364,6 +364,19 @@ function readSecretFile(path: string, source: string, key: string): string {
 }
 
 
+/**
+ * Settings that are valid but almost certainly a mistake, for `mta config check` and the
+ * daemon's start-up log: a listener without TLS where clear-text AUTH is refused
+ * (smtp.allow_insecure_auth = false) accepts no mail at all.
+ */
+export function configWarnings(config: Config): ConfigProblem[] {
+  if (config.smtp.allowInsecureAuth) return [];
+  return config.smtp.listen.flatMap((l, i) => (l.tls !== 'none' ? [] : [{
+    path: `smtp.listen[${i}]`,
+    message: `listener ${l.text} has tls = "none" and smtp.allow_insecure_auth is false: AUTH is refused there (538 5.7.11), so no client can submit mail through it; use tls = "starttls" or "implicit", or set allow_insecure_auth = true (local testing only)`,
+  }]));
+}
+
 export interface ConfigChoice { path?: string | undefined }
 
 /**

@@ -33,6 +33,12 @@ import { BounceRecorder } from './bounce.js';
 /** What one accepted recipient is for; decided at RCPT, acted on after DATA. */
 export type InboundTarget = { kind: 'bounce'; rcpt: string; queueId: string } | { kind: 'unsubscribe'; rcpt: string };
 
+/** Two RCPTs that mean the same thing: a bounce for one message, or one unsubscribe address. */
+function sameTarget(a: InboundTarget, b: InboundTarget): boolean {
+  if (a.kind === 'bounce' && b.kind === 'bounce') return a.queueId === b.queueId;
+  return a.kind === b.kind && a.rcpt.toLowerCase() === b.rcpt.toLowerCase();
+}
+
 /** smtp-server error → reply: the enhanced code is in our text (see onConnect). */
 function reply(code: number, text: string): Error {
   return Object.assign(new Error(text), { responseCode: code });
@@ -131,13 +137,17 @@ export class InboundService {
     const local = address.slice(0, Math.max(address.lastIndexOf('@'), 0)).toLowerCase();
     const list = this.targets.get(session.id) ?? [];
     if (list.length >= 50) throw reply(452, '4.5.3 Too many recipients');
+    // A repeated RCPT (the same address again, or in another case) is acknowledged but
+    // kept once: the message is parsed and recorded once per message, not once per RCPT.
+    const add = (target: InboundTarget): void => {
+      if (!list.some((x) => sameTarget(x, target))) list.push(target);
+      this.targets.set(session.id, list);
+    };
     if (local.startsWith(VERP_PREFIX)) {
       const v = parseVerp(this.deps.secret, address);
-      if (v) { list.push({ kind: 'bounce', rcpt: address, queueId: v.queueId }); this.targets.set(session.id, list); return; }
+      if (v) return add({ kind: 'bounce', rcpt: address, queueId: v.queueId });
     } else if (local.startsWith(MAILTO_PREFIX) && this.unsubscriber.verifies(address)) {
-      list.push({ kind: 'unsubscribe', rcpt: address });
-      this.targets.set(session.id, list);
-      return;
+      return add({ kind: 'unsubscribe', rcpt: address });
     }
     this.deps.log.info({ client_ip: session.remoteAddress, rcpt: address.slice(0, 320), mail_from: session.envelope.mailFrom ? session.envelope.mailFrom.address : null }, 'inbound recipient refused');
     throw reply(550, '5.7.1 relay not permitted');

@@ -2,7 +2,8 @@
  * intake — turns one SMTP DATA stream into a durable spool entry (Postfix's cleanup).
  *
  *   DATA bytes → DataGuard (smuggling, line length, size) → mailsplit Splitter
- *     → top-level header policy (From check, Received, Message-ID, Date, X-Mta-Tag)
+ *     → top-level header policy (identity.ts: From, Sender, Resent-From/-Sender, Reply-To checked; Bcc,
+ *       Authentication-Results, ARC-* removed; Received, Message-ID, Date, X-Mta-Tag)
  *     → Joiner → chunks → Spool.commitIncoming (group commit, fsync) → "queued as"
  *
  * It never answers the client itself: it resolves with an IntakeResult the front-end (the
@@ -12,7 +13,8 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { Splitter, Joiner, type MimeNode } from 'mailsplit';
 import { DataGuard, type GuardViolation } from './guard.js';
-import { checkFrom, describeFromProblem, headerValue, messageIdFor, rfc5322Date, receivedHeader, type FromProblem } from './headers.js';
+import { headerValue, messageIdFor, rfc5322Date, receivedHeader } from './headers.js';
+import { STRIPPED_HEADERS, checkIdentity, describeIdentityProblem, type IdentityProblem } from './identity.js';
 import type { IncomingMessage, Lane, MessageStore } from '../spool/types.js';
 import { newQueueId, newTaskId, type QueueId } from '../util/ids.js';
 import { metrics } from '../metrics/metrics.js';
@@ -40,10 +42,10 @@ export interface IntakeLimits {
 
 export type IntakeResult =
   | { ok: true; queueId: QueueId; size: number; messageId: string }
-  | { ok: false; reason: GuardViolation | 'header-too-big' | 'bad-mime' | 'from' | 'tag' | 'store'; detail: string; fromProblem?: FromProblem; error?: unknown };
+  | { ok: false; reason: GuardViolation | 'header-too-big' | 'bad-mime' | 'identity' | 'tag' | 'store'; detail: string; identityProblem?: IdentityProblem; error?: unknown };
 
 class HeaderPolicy extends Transform {
-  fromProblem: FromProblem | undefined;
+  identityProblem: IdentityProblem | undefined;
   messageId = '';
   subject: string | null = null;
   tag: string | null = null;
@@ -57,7 +59,8 @@ class HeaderPolicy extends Transform {
     if ((data as MimeNode).type === 'node' && (data as MimeNode).root && !this.seenRoot) {
       this.seenRoot = true;
       const h = (data as MimeNode).headers;
-      this.fromProblem = checkFrom(h.get('from'), this.env.sender);
+      this.identityProblem = checkIdentity(h, this.env.sender);
+      for (const name of STRIPPED_HEADERS) h.remove(name);
       const tagLines = h.get('x-mta-tag');
       if (tagLines.length > 0) { this.tag = headerValue(tagLines[0]!); h.remove('x-mta-tag'); }
       const subj = h.get('subject');
@@ -124,8 +127,9 @@ export function receiveMessage(
           ? { ok: false, reason: 'header-too-big', detail: `Header block exceeds ${limits.maxHeaderSize} bytes` }
           : { ok: false, reason: 'bad-mime', detail: `Message structure cannot be parsed: ${parseError.message}` });
       }
-      if (policy.fromProblem) {
-        return resolve({ ok: false, reason: 'from', detail: describeFromProblem(policy.fromProblem), fromProblem: policy.fromProblem });
+      if (policy.identityProblem) {
+        const p = policy.identityProblem;
+        return resolve({ ok: false, reason: 'identity', detail: describeIdentityProblem(p), identityProblem: p });
       }
       if (policy.tag !== null && limits.checkTag) {
         let refused: string | undefined;

@@ -148,6 +148,7 @@ export class SqliteStore implements Store {
       listSenders: p('SELECT * FROM senders ORDER BY address'),
       listSendersOf: p('SELECT * FROM senders WHERE domain = ? ORDER BY address'),
       setPassword: p('UPDATE senders SET password_hash = ? WHERE address = ?'),
+      rehashPassword: p('UPDATE senders SET password_hash = ? WHERE address = ? AND password_hash = ?'),
       delSender: p('DELETE FROM senders WHERE address = ?'),
       setDisabled: p('UPDATE senders SET disabled = ? WHERE address = ?'),
       insSuppression: p(`INSERT OR IGNORE INTO suppressions (address, scope, reason, source, created_at)
@@ -329,7 +330,8 @@ export class SqliteStore implements Store {
     const rows = domain ? this.st['listSendersOf']!.all(domain) : this.st['listSenders']!.all();
     return (rows as Record<string, unknown>[]).map(rowToSender);
   }
-  async setSenderPassword(address: string, hash: string | null): Promise<boolean> {
+  async setSenderPassword(address: string, hash: string | null, expected?: string): Promise<boolean> {
+    if (expected !== undefined) return this.st['rehashPassword']!.run(hash, address, expected).changes > 0;
     return this.st['setPassword']!.run(hash, address).changes > 0;
   }
   async removeSender(address: string): Promise<boolean> {

@@ -212,7 +212,8 @@ export interface SenderStore {
   addSender(s: SenderRecord): Promise<void>;
   getSender(address: string): Promise<SenderRecord | undefined>;
   listSenders(domain?: string): Promise<SenderRecord[]>;
-  setSenderPassword(address: string, hash: string | null): Promise<boolean>;
+  /** `expected`: only if the stored hash is still this one (a rehash must not undo a password change). */
+  setSenderPassword(address: string, hash: string | null, expected?: string): Promise<boolean>;
   removeSender(address: string): Promise<boolean>;
   /** Disables (refused with 551) or enables a sender; false when there is no such sender. */
   setSenderDisabled(address: string, disabled: boolean): Promise<boolean>;

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerDataStream } from 'smtp-server';
 import type { Logger } from 'pino';
-import type { Config, Listener } from '../config/config.js';
+import { configWarnings, type Config, type Listener } from '../config/config.js';
 import type { Store, SenderRecord } from '../spool/types.js';
 import { Senders } from '../accounts/senders.js';
 import { Suppression } from '../suppression/suppression.js';
@@ -77,6 +77,7 @@ export class SubmissionService {
 
   async start(): Promise<void> {
     const material = this.tlsMaterial();
+    for (const w of configWarnings(this.config)) this.deps.log.warn({ key: w.path }, w.message);
     for (const listener of this.config.smtp.listen) {
       const server = new SMTPServer(this.options(listener, material));
       // smtp-server re-emits socket errors on itself, so it needs a listener from the
@@ -177,11 +178,24 @@ export class SubmissionService {
     const state: SessionState = { ip, counted: false, startedAt: Date.now() };
     this.sessions.set(session.id, state);
     const conn = this.findConnection(session.id);
+    // No AUTH over a clear-text connection unless allowed: smtp-server refuses it by itself
+    // only where STARTTLS is offered, so a tls = "none" listener would take passwords in
+    // the clear. Disabled, AUTH is not advertised; STARTTLS (onSecure) enables it again.
+    const clearText = listener.tls !== 'implicit' && !this.config.smtp.allowInsecureAuth;
+    if (clearText) session.disabledCommands = ['AUTH'];
     if (conn) {
       const send = conn.send.bind(conn);
-      conn.send = (code, data, context) => send(code, data, typeof data === 'string' && ENHANCED_PREFIX.test(data) ? false : context);
+      conn.send = (code, data, context) => {
+        // smtp-server answers a disabled command "500 command not recognized"; RFC 4954 §6 has 538 for this.
+        if (code === 500 && context === 'AUTH' && session.disabledCommands?.includes('AUTH')) {
+          this.deps.log.info({ client_ip: ip, listener: listener.text }, 'smtp auth refused: connection not encrypted');
+          countRejection('smtp', 'ENCRYPTION_REQUIRED');
+          const r = REPLIES.ENCRYPTION_REQUIRED;
+          return send(r.code, `${r.enhanced} ${r.text}`, false);
+        }
+        send(code, data, typeof data === 'string' && ENHANCED_PREFIX.test(data) ? false : context);
+      };
     }
-    if (listener.tls === 'starttls' && !this.config.smtp.allowInsecureAuth) session.disabledCommands = ['AUTH'];
     const refuse = (name: ReplyName, why: string): void => {
       this.deps.log.info({ client_ip: ip, reason: why, reply: REPLIES[name].code }, 'smtp connection refused');
       countRejection('smtp', name);
@@ -213,15 +227,22 @@ export class SubmissionService {
     const ip = session.remoteAddress;
     if (method !== 'PLAIN' && method !== 'LOGIN') throw new SmtpReplyError('AUTH_FAILED');
     if (this.guards.isCoolingOff(ip)) { countRejection('smtp', 'AUTH_THROTTLED'); throw new SmtpReplyError('AUTH_THROTTLED'); }
+    // Checked before the password: while an account cools off no guess against it is tried.
+    if (this.guards.isAccountCoolingOff(username)) {
+      countRejection('smtp', 'ACCOUNT_THROTTLED');
+      this.deps.log.info({ client_ip: ip, user: username.slice(0, 320) }, 'smtp auth refused: account cooling off after failed logins');
+      throw new SmtpReplyError('ACCOUNT_THROTTLED');
+    }
     const sender = await this.senders.verifyLogin(username, password);
     metrics.smtpAuth.inc({ result: sender ? 'success' : 'failure' });
     if (!sender) {
-      const throttled = this.guards.recordAuthFailure(ip);
-      countRejection('smtp', throttled ? 'AUTH_THROTTLED' : 'AUTH_FAILED');
-      this.deps.log.info({ client_ip: ip, user: username.slice(0, 320), throttled }, 'smtp auth failed');
-      throw new SmtpReplyError(throttled ? 'AUTH_THROTTLED' : 'AUTH_FAILED');
+      const limit = this.guards.recordAuthFailure(ip, username);
+      const name: ReplyName = limit === 'ip' ? 'AUTH_THROTTLED' : limit === 'account' ? 'ACCOUNT_THROTTLED' : 'AUTH_FAILED';
+      countRejection('smtp', name);
+      this.deps.log.info({ client_ip: ip, user: username.slice(0, 320), throttled: limit ?? false }, 'smtp auth failed');
+      throw new SmtpReplyError(name);
     }
-    this.guards.recordAuthSuccess(ip);
+    this.guards.recordAuthSuccess(ip, username);
     const st = this.sessions.get(session.id);
     if (st) st.sender = sender;
     this.deps.log.debug({ client_ip: ip, user: sender.address }, 'smtp auth ok');

@@ -49,7 +49,7 @@ export function intakeRefusal(result: Extract<IntakeResult, { ok: false }>): Ref
       case 'bare-cr': case 'bare-lf': case 'nul': case 'line-too-long': return 'BAD_CONTENT';
       case 'header-too-big': return 'HEADER_TOO_BIG';
       case 'bad-mime': return 'BAD_MIME';
-      case 'from': return 'FROM_REFUSED';
+      case 'identity': return result.identityProblem?.header === 'from' ? 'FROM_REFUSED' : 'IDENTITY_REFUSED';
       case 'tag': return 'UNKNOWN_TAG';
       case 'store': return isNoSpace(result.error) ? 'NO_STORAGE' : 'LOCAL_ERROR';
     }

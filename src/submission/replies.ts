@@ -10,6 +10,7 @@ export interface Reply { code: number; enhanced: string; text: string; sep?: str
 export const REPLIES = {
   AUTH_FAILED:        { code: 535, enhanced: '5.7.8', text: 'Authentication failure' },
   AUTH_THROTTLED:     { code: 421, enhanced: '4.7.0', text: 'Too many failed logins from your address, try again later' },
+  ACCOUNT_THROTTLED:  { code: 421, enhanced: '4.7.0', text: 'Too many failed logins for this account, try again later' },
   TOO_MANY_RCPTS:     { code: 556, enhanced: '5.5.3', text: 'The number of RCPTs is over size' },
   TOO_BIG:            { code: 557, enhanced: '5.3.4', text: 'The length of DATA content is achieved the maximum threshold' },
   SUPPRESSED:         { code: 559, enhanced: '5.1.1', text: 'Invalid rcptto' },
@@ -20,6 +21,8 @@ export const REPLIES = {
   NULL_SENDER:        { code: 553, enhanced: '5.7.1', text: 'Null sender is not allowed on submission' },
   DOMAIN_NOT_VERIFIED:{ code: 553, enhanced: '5.7.1', text: 'Domain not verified' },
   FROM_REFUSED:       { code: 553, enhanced: '5.7.1', text: 'From header refused' },
+  IDENTITY_REFUSED:   { code: 553, enhanced: '5.7.1', text: 'Identity header refused' },
+  ENCRYPTION_REQUIRED:{ code: 538, enhanced: '5.7.11', text: 'Encryption required for requested authentication mechanism' },
   IP_NOT_ALLOWED:     { code: 554, enhanced: '5.7.1', text: 'Your address is not allowed to connect' },
   TOO_MANY_CONNS:     { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address' },
   DEADLINE:           { code: 421, enhanced: '4.4.2', text: 'Session deadline exceeded, closing connection' },

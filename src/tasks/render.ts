@@ -24,6 +24,7 @@ import { footerHtml, footerText, unsubscribeLinks } from '../public/unsubscribe-
 import { messageIdFor } from '../intake/headers.js';
 import { newQueueId, type QueueId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
+import { checkDisplayName } from '../intake/identity.js';
 
 export interface RenderEnv {
   hostname: string;
@@ -65,6 +66,8 @@ export async function renderMember(env: RenderEnv, frame: TaskFrame, m: ListMemb
   if (task.kind === 'template') {
     const c = task.content;
     if (!c) throw new MtaError('MTA_ERR_INTERNAL', `task ${task.id} has no template content`);
+    // Checked at creation too; this covers tasks created before the rule (the task pauses with the reason).
+    checkDisplayName(c.fromName, 'from_name', sender.address, 'MTA_ERR_TASK');
     // The template renderer's rules: raw in subject and text, HTML-escaped in HTML.
     subject = fillPlaceholders(c.subject, vars).text.replace(/[\r\n]+/g, ' ');
     let html = fillPlaceholders(c.html, vars, escapeHtml).text;

@@ -18,6 +18,7 @@ import { senderRefusal } from '../submission/policy.js';
 import { REPLIES } from '../submission/replies.js';
 import { canonicalAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
+import { checkDisplayName } from '../intake/identity.js';
 import { newTaskId, parseTaskId, type TaskId } from '../util/ids.js';
 import { isFinished, shownState, transition } from './states.js';
 
@@ -52,6 +53,7 @@ export class Tasks {
     if (config.templates.requireApproval && tpl.state !== 'approved') {
       throw new MtaError('MTA_ERR_TEMPLATE_STATE', `template ${tpl.name} is ${tpl.state}; only approved templates send (templates.require_approval)`, 'template');
     }
+    checkDisplayName(tpl.fromName, 'from_name', sender.address, 'MTA_ERR_TASK');
     const missing = variablesOf(tpl.subject, tpl.html, tpl.text).filter((v) => v !== 'EAddr' && !list.columns.includes(v));
     if (missing.length) {
       throw new MtaError('MTA_ERR_TEMPLATE_VAR', `template ${tpl.name} uses variables that list ${list.name} lacks: ${missing.join(', ')}`, 'template');

@@ -5,12 +5,14 @@
  * (`transition`, the one place the state changes). Bodies are limited to
  * `[templates] max_body_size`. `render` substitutes variables (HTML-escaped in the HTML
  * body, as given in subject and text), generates the text body from the HTML when there
- * is none (html-to-text, links kept) and composes the MIME message.
+ * is none (html-to-text, links kept) and composes the MIME message. A `from_name` that
+ * looks like an address is refused at create, edit, approve and render (intake/identity.ts).
  */
 import { convert } from 'html-to-text';
 import type { Store, TemplateRecord, TemplateState } from '../spool/types.js';
 import { MtaError } from '../util/errors.js';
 import { composeMessage } from '../admin/compose.js';
+import { checkDisplayName } from '../intake/identity.js';
 
 export const TEMPLATE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
@@ -74,7 +76,8 @@ type TemplateStore = Pick<Store, 'addTemplate' | 'getTemplate' | 'listTemplates'
 export class Templates {
   constructor(private readonly store: TemplateStore, private readonly limits: () => { maxBodySize: number }, private readonly now: () => number = Date.now) {}
 
-  private checkBodies(t: Pick<TemplateRecord, 'subject' | 'html' | 'text'>): void {
+  private checkBodies(t: Pick<TemplateRecord, 'subject' | 'fromName' | 'html' | 'text'>): void {
+    checkDisplayName(t.fromName, 'from_name');
     const max = this.limits().maxBodySize;
     for (const [field, body] of [['html', t.html], ['text', t.text]] as const) {
       if (body === null) continue;
@@ -126,6 +129,8 @@ export class Templates {
   async approve(name: string): Promise<TemplateRecord> {
     const cur = await this.get(name);
     const state = transition(cur.state, 'approve');
+    // Templates stored before the display-name rule existed are checked again here.
+    checkDisplayName(cur.fromName, 'from_name');
     const bad = malformedPlaceholders(cur.subject, cur.html, cur.text);
     if (bad.length) throw new MtaError('MTA_ERR_TEMPLATE', `malformed placeholders (write {Name}): ${[...new Set(bad)].join(', ')}`, 'html');
     const next: TemplateRecord = { ...cur, state, rejectReason: null, updatedAt: this.now() };
@@ -158,6 +163,7 @@ export class Templates {
 export async function renderTemplate(t: TemplateRecord, vars: Record<string, string>, env: { from: string; to?: string | undefined }): Promise<Rendered> {
   const missing = variablesOf(t.subject, t.html, t.text).filter((v) => !Object.hasOwn(vars, v));
   if (missing.length) throw new MtaError('MTA_ERR_TEMPLATE_VAR', `variables used by template ${t.name} are missing: ${missing.join(', ')}`, 'vars');
+  checkDisplayName(t.fromName, 'from_name', env.from);
   const raw = (s: string): string => s;
   const subject = substitute(t.subject, vars, raw).replace(/[\r\n]+/g, ' ');
   const html = substitute(t.html, vars, escapeHtml);
