@@ -67,6 +67,10 @@ export interface Config {
     shaping: Shaping[];
   };
   routes: Route[];
+  /** where mail leaves from (delivery/egress.ts); no sources: the kernel picks the address, as before */
+  egress: EgressConfig;
+  /** this node's id: a source with a `node` is used by that node only */
+  node: { id: string };
   dns: { servers: string[] };
   domains: {
     requireVerified: boolean;
@@ -116,6 +120,20 @@ export interface Shaping {
   maxMessagesPerSecond?: number;
   requireTls?: boolean;
 }
+
+export interface EgressSource {
+  name: string;
+  address: string;
+  /** the HELO/EHLO name: what the address's PTR record names */
+  helo: string;
+  node?: string;
+  maxConnections?: number;
+  /** per destination provider: day 1 (warmupFrom, a UTC day) may carry `start` recipients, each later day `factor` times more */
+  warmup?: { start: number; factor: number; from: string };
+}
+export interface EgressPool { name: string; sources: { source: string; weight: number }[] }
+export interface EgressRule { pool: string; sendingDomains: string[]; lanes: ('trigger' | 'batch')[]; tasks: string[]; destinations: string[] }
+export interface EgressConfig { defaultPool: string | null; sources: EgressSource[]; pools: EgressPool[]; rules: EgressRule[] }
 
 export interface Route {
   domains: string[];
@@ -288,6 +306,8 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       })),
     },
     routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
+    egress: compileEgress(c.egress),
+    node: { id: c.node.id ?? c.hostname ?? osHostname() },
     dns: { servers: c.dns.servers },
     domains: {
       requireVerified: c.domains.require_verified,
@@ -332,6 +352,21 @@ function compileQuota(q: ConfigFile['quota']): QuotaConfig {
     domains.set(d.name.toLowerCase(), { ...(dd !== undefined ? { daily: dd } : {}), ...(dm !== undefined ? { monthly: dm } : {}) });
   }
   return { daily, monthly, domains };
+}
+
+function compileEgress(e: ConfigFile['egress']): EgressConfig {
+  const lower = (l: string[]): string[] => l.map((d) => d.toLowerCase());
+  return {
+    defaultPool: e.default_pool ?? null,
+    sources: e.source.map((s) => ({
+      name: s.name, address: s.address, helo: s.helo.toLowerCase(),
+      ...(s.node !== undefined ? { node: s.node } : {}),
+      ...(s.max_connections !== undefined ? { maxConnections: s.max_connections } : {}),
+      ...(s.warmup_start !== undefined && s.warmup_from !== undefined ? { warmup: { start: s.warmup_start, factor: s.warmup_factor, from: s.warmup_from } } : {}),
+    })),
+    pools: e.pool.map((p) => ({ name: p.name, sources: p.sources.map((x) => ({ source: x.source, weight: x.weight })) })),
+    rules: e.rule.map((r) => ({ pool: r.pool, sendingDomains: lower(r.sending_domains), lanes: r.lanes, tasks: r.tasks, destinations: lower(r.destinations) })),
+  };
 }
 
 function compileRoute(r: ConfigFile['route'][number], i: number, source: string, baseDir: string): Route {

@@ -13,6 +13,7 @@ import { SubmissionService } from '../submission/listener.js';
 import { createLogger } from '../util/log.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { Router } from '../delivery/router.js';
+import { EgressSelector, checkSourceAddresses } from '../delivery/egress.js';
 import { MxResolver } from '../delivery/mx.js';
 import { DnsClient } from '../delivery/dns.js';
 import { DomainVerifier } from '../accounts/verification.js';
@@ -104,6 +105,8 @@ export class Daemon {
       await this.submission.start();
       this.dns = new DnsClient({ servers: this.config.dns.servers });
       if (this.config.delivery.enabled) {
+        // A source address not on this machine would fail every connection: refuse to start, naming it.
+        await checkSourceAddresses(new EgressSelector(this.config, this.store, this.log).ownSources());
         const router = new Router(this.config, new MxResolver(this.dns));
         this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
         await this.scheduler.start();
@@ -114,7 +117,7 @@ export class Daemon {
       if (swept > 0) this.log.warn({ files: swept }, 'temporary files of list uploads cut short by an earlier stop removed');
       this.admin = new AdminServer({
         store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }),
-        dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota,
+        dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota, egress: () => this.scheduler?.agent.egress,
       });
       await this.admin.start();
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));

@@ -2,7 +2,9 @@
  * delivery/agent — carries out the scheduler's decisions for one destination (Postfix's
  * smtp(8)): finds where its mail goes, connects (reusing pooled sessions), sends job after
  * job, turns every reply into an outcome, records it with its event, logs one line per
- * recipient attempt, and queues a DSN for final failures.
+ * recipient attempt, and queues a DSN for final failures. Each job leaves from the egress
+ * source the selector picks for it (delivery/egress.ts); a session of another source is
+ * put back and one of the picked source taken or opened.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
@@ -16,6 +18,9 @@ import { MessageCache, wireBody } from './message.js';
 import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
 import { countDelivery } from '../metrics/metrics.js';
+import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
+import type { EgressSource } from '../config/config.js';
+import { isIP } from 'node:net';
 
 export interface AgentHooks {
   /** a job's recipients all have their outcome recorded (or were handed back) */
@@ -45,6 +50,17 @@ function wireAddress(addr: string): string {
   return at < 0 ? addr : `${addr.slice(0, at)}@${asciiDomain(addr.slice(at + 1))}`;
 }
 
+/** Where an attempt went, for its outcome's detail: MX host, address and the egress source it left from. */
+function whereOf(hop: SessionTarget | undefined): Omit<AttemptContext, 'at' | 'durationMs'> {
+  return {
+    mx: hop?.hostName ?? null, ip: hop?.address ?? null, tls: null,
+    ...(hop?.source ? { source: { name: hop.source.name, address: hop.source.address } } : {}),
+  };
+}
+
+/** The provider a warm-up cap counts against: the shaping entry when one matches, else the recipient domain. */
+function providerOf(dest: Destination): string { return dest.shaping?.name ?? dest.domain; }
+
 export class DeliveryAgent {
   readonly pool: SessionPool;
   readonly messages: MessageCache;
@@ -59,6 +75,7 @@ export class DeliveryAgent {
   /** jobs already reported to the scheduler as settled (exactly once each) */
   private readonly settledJobs = new WeakSet<DeliveryJob>();
   private closed = false;
+  readonly egress: EgressSelector;
 
   constructor(
     private config: Config,
@@ -70,9 +87,12 @@ export class DeliveryAgent {
     this.pool = new SessionPool({ idleTimeoutMs: config.delivery.idleTimeoutMs });
     this.dkim = config.delivery.dkimThreads > 0 ? new DkimPool(config.delivery.dkimThreads) : undefined;
     this.messages = new MessageCache(store, log, undefined, this.dkim);
+    this.egress = new EgressSelector(config, store, log);
+    // A source's connections are its sessions in use (idle pooled ones do not count).
+    this.egress.inUse = (name) => { let n = 0; for (const s of this.live) if (s.target.source?.name === name) n++; return n; };
   }
 
-  reload(config: Config): void { this.config = config; }
+  reload(config: Config): void { this.config = config; this.egress.reload(config); }
 
   private get policy(): RetryPolicy { return this.config.delivery; }
 
@@ -95,22 +115,30 @@ export class DeliveryAgent {
           await this.deferUnreachable([job, ...dest.drain()], dest);
           break;
         }
-        if (session && (!session.usable || session.messages >= dest.messagesPerConnection(this.config.delivery))) {
+        const pick = await this.egress.choose(job, providerOf(dest), session?.target.source?.name);
+        if (pick.kind === 'capped') {
+          // Over the warm-up cap everywhere in its pool: the job waits for tomorrow's cap, unattempted.
+          await this.settleAll([job], pick.reply, { mx: null, ip: null, tls: null }, false, pick.until, { egress_pool: pick.pool });
+          continue;
+        }
+        if (pick.kind === 'busy') { await this.handBack([job], 'egress sources at their connection limit', BUSY_RETRY_MS); continue; }
+        const source = pick.kind === 'source' ? pick.source : undefined;
+        if (session && (!session.usable || session.messages >= dest.messagesPerConnection(this.config.delivery) || session.target.source?.name !== source?.name)) {
           this.release(session, dest);
           session = undefined;
         }
         if (!session) {
-          const c = await this.connect(plan, dest);
+          const c = await this.connect(plan, dest, source);
           if ('reply' in c) {
             if (c.unreachable) {
               dest.unreachableUntil = Date.now() + this.config.delivery.unreachableBackoffMs;
               dest.unreachableReply = c.reply;
               this.log.warn({ domain: dest.domain, reply: c.reply, until: new Date(dest.unreachableUntil).toISOString() }, 'destination unreachable; its mail defers without new connections for a while');
-              await this.settleAll([job], c.reply, { mx: c.hop?.hostName ?? null, ip: c.hop?.address ?? null, tls: null }, true);
+              await this.settleAll([job], c.reply, whereOf(c.hop), true);
               await this.deferUnreachable(dest.drain(), dest);
               break;
             }
-            await this.settleAll([job], c.reply, { mx: c.hop?.hostName ?? null, ip: c.hop?.address ?? null, tls: null }, true);
+            await this.settleAll([job], c.reply, whereOf(c.hop), true);
             continue;
           }
           session = c.session;
@@ -149,12 +177,16 @@ export class DeliveryAgent {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 
-  private async connect(plan: Extract<Plan, { ok: true }>, dest: Destination): Promise<{ session: SmtpSession } | { reply: string; unreachable: boolean; hop?: SessionTarget }> {
+  private async connect(plan: Extract<Plan, { ok: true }>, dest: Destination, source: EgressSource | undefined): Promise<{ session: SmtpSession } | { reply: string; unreachable: boolean; hop?: SessionTarget }> {
     const failures: string[] = [];
     let allUnreachable = true;
     let lastReply: string | undefined;
     let lastHop: SessionTarget | undefined;
-    for (const base of plan.hops) {
+    // A source speaks its own address family only (an IPv4-only pool for a provider reaches its IPv4 MX addresses).
+    const family = source ? isIP(source.address) : 0;
+    const hops = plan.hops.filter((h) => family === 0 || isIP(h.address) === 0 || isIP(h.address) === family)
+      .map((h) => (source ? { ...h, source: { name: source.name, address: source.address, helo: source.helo } } : h));
+    for (const base of hops) {
       const broken = (this.tlsBroken.get(base.address) ?? 0) > Date.now();
       let hop: SessionTarget = broken && !base.requireTls ? { ...base, skipTls: true } : base;
       const idle = this.pool.take(sessionKey(hop));
@@ -183,12 +215,12 @@ export class DeliveryAgent {
           }
           if (!se.unreachable) allUnreachable = false;
           if (se.reply) lastReply = se.reply;
-          failures.push(`${hop.hostName}[${hop.address}]:${hop.port}: ${se.reply ?? se.message}`);
+          failures.push(`${hop.hostName}[${hop.address}]:${hop.port}${source ? ` from ${source.name}` : ''}: ${se.reply ?? se.message}`);
           break;
         }
       }
     }
-    if (plan.hops.length === 0) failures.push('no address to connect to');
+    if (hops.length === 0) failures.push(source && plan.hops.length > 0 ? `no address of the IPv${family} family of egress source ${source.name}` : 'no address to connect to');
     const summary = failures.join('; ');
     if (allUnreachable) return { reply: `427 4.4.1 Connect to UNREACHABLE host: ${summary}`, unreachable: true, ...(lastHop ? { hop: lastHop } : {}) };
     return { reply: lastReply ?? `451 4.4.0 ${summary}`, unreachable: false, ...(lastHop ? { hop: lastHop } : {}) };
@@ -198,7 +230,7 @@ export class DeliveryAgent {
   private async sendJob(session: SmtpSession, job: DeliveryJob, dest: Destination): Promise<SmtpSession | undefined> {
     const started = Date.now();
     const t = session.target;
-    const where = { mx: t.hostName, ip: t.address, tls: session.secure };
+    const where = { ...whereOf(t), tls: session.secure };
     let info;
     try {
       info = await this.messages.get(job.queueId);
@@ -237,7 +269,9 @@ export class DeliveryAgent {
     const outcomes: RecipientOutcome[] = [];
     let slow = false;
     for (const [wire, entry] of byWire) {
-      const { outcome, cls } = decide(entry, replies.get(wire) ?? '451 4.3.0 no reply for this recipient', ctx, this.policy);
+      const reply = replies.get(wire) ?? '451 4.3.0 no reply for this recipient';
+      if (t.source) this.egress.recordReply(t.source.name, providerOf(dest), reply);
+      const { outcome, cls } = decide(entry, reply, ctx, this.policy);
       if (info.signature === null && info.fromDomain) outcome.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
       if (cls.slowDown) slow = true;
       outcomes.push(outcome);
@@ -369,5 +403,5 @@ export class DeliveryAgent {
     await this.handBack(jobs, 'shutdown');
   }
 
-  close(): void { this.closed = true; this.pool.closeAll(); void this.dkim?.close(); }
+  close(): void { this.closed = true; this.pool.closeAll(); void this.dkim?.close(); void this.egress.close(); }
 }

@@ -317,4 +317,17 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX reputation_history_domain ON reputation_history(domain, id);
   `,
+  `
+  -- Egress (delivery/egress.ts): recipients sent per source and destination provider and
+  -- UTC day (the warm-up cap counts these), with the deferral (4xx) and block (5xx) replies.
+  CREATE TABLE egress_daily (
+    day      TEXT NOT NULL,
+    source   TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    sent     INTEGER NOT NULL DEFAULT 0,
+    deferred INTEGER NOT NULL DEFAULT 0,
+    blocked  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, source, provider)
+  ) WITHOUT ROWID;
+  `,
 ];

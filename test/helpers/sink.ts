@@ -7,7 +7,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 
-export interface SinkMessage { from: string; to: string[]; raw: Buffer; secure: boolean; utf8: boolean; user?: string; at: number; mailAt: number }
+export interface SinkMessage {
+  from: string; to: string[]; raw: Buffer; secure: boolean; utf8: boolean; user?: string; at: number; mailAt: number;
+  /** the client's address and its HELO/EHLO name (egress tests) */
+  clientAddress: string; helo: string;
+}
 
 export interface SinkOptions {
   /** reply for a recipient ("450 4.2.1 try later"), or undefined to accept; attempt counts per address */
@@ -98,6 +102,7 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
           utf8: !!(session.envelope as { smtpUtf8?: boolean }).smtpUtf8,
           ...(typeof session.user === 'string' ? { user: session.user } : {}), at: Date.now(),
           mailAt: (session as unknown as { mailAt: number }).mailAt,
+          clientAddress: session.remoteAddress, helo: session.hostNameAppearsAs,
         };
         const answer = (): void => {
           // A reply held past the client's hang-up (a delay, a cut delivery) was never
