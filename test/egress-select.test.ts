@@ -173,6 +173,29 @@ t.test('replies count as deferrals and blocks per source and provider', async (t
   t.match(rows, [{ source: 's3', provider: 'gmail', deferred: 1, blocked: 1 }]);
 });
 
+t.test('max_connections: a source with its sessions in use is skipped; all in use: busy', async (t) => {
+  const store = SqliteStore.open(join(dir, 'busy'));
+  t.teardown(() => store.close());
+  const toml = `[egress]\ndefault_pool = "p"\n${sourceToml('a', 2, 'max_connections = 2\n')}${sourceToml('b', 3, 'max_connections = 1\n')}` +
+    '[[egress.pool]]\nname = "p"\nsources = [{ source = "a" }, { source = "b" }]\n';
+  const sel = new EgressSelector(config(toml), store, log);
+  const inUse = new Map([['a', 2], ['b', 0]]);
+  sel.inUse = (n) => inUse.get(n) ?? 0;
+  t.same([...(await draws(sel, job(), 20)).keys()], ['b'], 'a is at its 2 connections');
+  t.same([...(await draws(sel, job(), 20, 'dest.test')).keys()], ['b']);
+  t.equal((await sel.choose(job(), 'dest.test', 'a')).kind, 'source', 'the caller\'s own session of a does not count against it');
+  inUse.set('b', 1);
+  t.same(await sel.choose(job(), 'dest.test'), { kind: 'busy', pool: 'p' });
+  t.same(await sel.choose(job(), 'dest.test', undefined, () => false), { kind: 'busy', pool: 'p' });
+  inUse.set('a', 0);
+  t.equal((await sel.choose(job(), 'dest.test', undefined, (n) => n === 'a')).kind, 'busy', 'a shaping limit (full) skips a source too');
+  const claimed: string[] = [];
+  inUse.set('b', 0);
+  const p = await sel.choose(job(), 'dest.test', undefined, () => false, (n) => claimed.push(n));
+  t.same(claimed, [p.kind === 'source' ? p.source.name : '?'], 'the pick is claimed at once');
+  await sel.close();
+});
+
 t.test('configuration: unknown source or pool names, duplicates and a missing default pool are precise errors', async (t) => {
   const problem = (toml: string): string => { try { config(toml); return ''; } catch (e) { if (e instanceof ConfigError) return e.message; throw e; } };
   const src = '[[egress.source]]\nname = "a"\naddress = "127.0.0.2"\nhelo = "a.mta.test"\n';
@@ -181,6 +204,7 @@ t.test('configuration: unknown source or pool names, duplicates and a missing de
   t.match(problem(`${src}[[egress.pool]]\nname = "p"\nsources = [{ source = "a" }]\n`), /egress\.default_pool: sources are defined, so a default_pool is required/);
   t.match(problem(`[egress]\ndefault_pool = "p"\n${src}${src}[[egress.pool]]\nname = "p"\nsources = [{ source = "a" }]\n`), /source "a" is defined twice/);
   t.match(problem(`[egress]\ndefault_pool = "p"\n${src.replace('127.0.0.2', 'eth0')}[[egress.pool]]\nname = "p"\nsources = [{ source = "a" }]\n`), /address: must be an IPv4 or IPv6 address/);
+  t.match(problem(`[delivery]\n[[delivery.shaping]]\nname = "x"\ndomains = ["a.test"]\negress = ["nope"]\n`), /delivery\.shaping\[0\]\.egress\[0\]: no egress source or pool named "nope"/);
   t.match(problem(`[egress]\ndefault_pool = "p"\n${src}warmup_start = 10\n[[egress.pool]]\nname = "p"\nsources = [{ source = "a" }]\n`), /warmup_from: warmup_start and warmup_from go together/);
 });
 

@@ -16,8 +16,9 @@ const today = new Date().toISOString().slice(0, 10);
 const source = sourceToml;
 
 let w: World;
+// A shaping entry naming the pool "shaped": one connection per source of it to shaped.test.
 t.before(async () => {
-  w = await startWorld('', {
+  w = await startWorld('[[delivery.shaping]]\nname = "per-source"\ndomains = ["shaped.test"]\negress = ["shaped"]\nmax_connections = 1\n', {
     extraToml: '[egress]\ndefault_pool = "batch"\n' +
       source('s2', 2) + source('s3', 3) + source('s4', 4) +
       source('s5', 5, `warmup_start = 3\nwarmup_factor = 2\nwarmup_from = "${today}"\n`) + source('s6', 6) +
@@ -28,7 +29,9 @@ t.before(async () => {
       '[[egress.pool]]\nname = "solo"\nsources = [{ source = "s7" }]\n' +
       '[[egress.rule]]\npool = "trigger"\nlanes = ["trigger"]\n' +
       '[[egress.rule]]\npool = "warm"\ndestinations = ["warm.test"]\n' +
-      '[[egress.rule]]\npool = "solo"\ndestinations = ["solo.test"]\n',
+      '[[egress.rule]]\npool = "solo"\ndestinations = ["solo.test"]\n' +
+      '[[egress.pool]]\nname = "shaped"\nsources = [{ source = "s3" }, { source = "s4" }]\n' +
+      '[[egress.rule]]\npool = "shaped"\ndestinations = ["shaped.test"]\n',
   });
 });
 t.teardown(() => w.stop());
@@ -93,4 +96,14 @@ t.test('a warm-up cap of 3 sends 3 from the new source and the rest from the oth
   t.equal(r.code, 0, r.err);
   t.match(r.out, /s5\s+127\.0\.0\.5\s+s5\.mta\.test\s+warm\s+1\s+3\s+3\s+0\s+0/);
   t.match(r.out, /warm\.test\s+3\s+3\s+0\s+0/);
+});
+
+t.test('a shaping entry naming a pool limits connections per source: one from each of s3 and s4', async (t) => {
+  // Slow DATA replies keep sessions open, so without the limit several would run from each source.
+  const s = await w.addDomain('shaped.test', 63, { dataDelayMs: 30 });
+  await Promise.all(Array.from({ length: 24 }, (_, i) => commit(`x${i}@shaped.test`, 'batch', `shaped${i}`)));
+  await w.waitFor('24 deliveries', () => s.messages.length === 24, 60_000);
+  t.same([...fromWhere(s.messages)].sort(), ['127.0.0.3 s3.mta.test', '127.0.0.4 s4.mta.test']);
+  t.same(Object.fromEntries(s.maxConcurrentFrom), { '127.0.0.3': 1, '127.0.0.4': 1 }, 'never two sessions at once from one source');
+  t.equal(w.daemon.daemon.scheduler!.destinations().find((d) => d.domain === 'shaped.test')?.shaping ?? null, null, 'the entry does not shape the destination as a whole');
 });

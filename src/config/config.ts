@@ -119,6 +119,8 @@ export interface Shaping {
   maxMessagesPerConnection?: number;
   maxMessagesPerSecond?: number;
   requireTls?: boolean;
+  /** egress source names (pools expanded): the entry applies to mail leaving from these only, its limits per source */
+  egressSources?: string[];
 }
 
 export interface EgressSource {
@@ -303,6 +305,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
         ...(s.max_messages_per_connection !== undefined ? { maxMessagesPerConnection: s.max_messages_per_connection } : {}),
         ...(s.max_messages_per_second !== undefined ? { maxMessagesPerSecond: s.max_messages_per_second } : {}),
         ...(s.require_tls !== undefined ? { requireTls: s.require_tls } : {}),
+        ...(s.egress.length > 0 ? { egressSources: expandEgress(c.egress, s.egress) } : {}),
       })),
     },
     routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
@@ -352,6 +355,16 @@ function compileQuota(q: ConfigFile['quota']): QuotaConfig {
     domains.set(d.name.toLowerCase(), { ...(dd !== undefined ? { daily: dd } : {}), ...(dm !== undefined ? { monthly: dm } : {}) });
   }
   return { daily, monthly, domains };
+}
+
+/** Source names for a list of source or pool names. */
+function expandEgress(e: ConfigFile['egress'], names: string[]): string[] {
+  const out = new Set<string>();
+  for (const n of names) {
+    const pool = e.pool.find((p) => p.name === n);
+    if (pool) for (const m of pool.sources) out.add(m.source); else out.add(n);
+  }
+  return [...out];
 }
 
 function compileEgress(e: ConfigFile['egress']): EgressConfig {

@@ -50,6 +50,8 @@ export const shapingSchema = z.strictObject({
   max_messages_per_connection: z.number().int().min(1).optional(),
   max_messages_per_second: z.number().positive().optional(),
   require_tls: z.boolean().optional(),
+  // egress sources or pools: the entry governs only mail leaving from them, its limits counted per source
+  egress: z.array(z.string().regex(/^[a-z0-9_-]{1,64}$/i, { message: 'must be an egress source or pool name' })).default([]),
 }).refine((s) => s.domains.length > 0 || s.mx_suffixes.length > 0, { message: 'needs domains or mx_suffixes to match' });
 
 /** A static route: mail for these domains goes to this host instead of their MX (a smarthost with "*"). */
@@ -251,6 +253,10 @@ export const configSchema = z.strictObject({
     schedule: z.string().refine((v) => validCron(v), { message: 'must be a cron expression such as "*/5 * * * *"' }).default('*/5 * * * *'),
   }).prefault({}),
 }).superRefine((c, ctx) => {
+  const egressNames = new Set([...c.egress.source.map((x) => x.name), ...c.egress.pool.map((x) => x.name)]);
+  c.delivery.shaping.forEach((sh, i) => sh.egress.forEach((n, j) => {
+    if (!egressNames.has(n)) ctx.addIssue({ code: 'custom', path: ['delivery', 'shaping', i, 'egress', j], message: `no egress source or pool named "${n}"` });
+  }));
   const needsTls = c.smtp.listen.some((l) => l.tls !== 'none');
   if (needsTls && (!c.smtp.tls.cert || !c.smtp.tls.key)) {
     ctx.addIssue({

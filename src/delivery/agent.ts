@@ -7,9 +7,9 @@
  * put back and one of the picked source taken or opened.
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
 import type { QueueEntry, RecipientOutcome, Store } from '../spool/types.js';
 import type { DeliveryJob, Destination, Pacer } from '../scheduler/destination.js';
+import { SourceShaping, providerOf, whereOf } from './source-shaping.js';
 import { decide, type AttemptContext, type RetryPolicy } from './outcome.js';
 import { SessionPool, sessionKey } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
@@ -19,7 +19,7 @@ import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
 import { countDelivery } from '../metrics/metrics.js';
 import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
-import type { EgressSource } from '../config/config.js';
+import type { Config, EgressSource } from '../config/config.js';
 import { isIP } from 'node:net';
 
 export interface AgentHooks {
@@ -50,17 +50,6 @@ function wireAddress(addr: string): string {
   return at < 0 ? addr : `${addr.slice(0, at)}@${asciiDomain(addr.slice(at + 1))}`;
 }
 
-/** Where an attempt went, for its outcome's detail: MX host, address and the egress source it left from. */
-function whereOf(hop: SessionTarget | undefined): Omit<AttemptContext, 'at' | 'durationMs'> {
-  return {
-    mx: hop?.hostName ?? null, ip: hop?.address ?? null, tls: null,
-    ...(hop?.source ? { source: { name: hop.source.name, address: hop.source.address } } : {}),
-  };
-}
-
-/** The provider a warm-up cap counts against: the shaping entry when one matches, else the recipient domain. */
-function providerOf(dest: Destination): string { return dest.shaping?.name ?? dest.domain; }
-
 export class DeliveryAgent {
   readonly pool: SessionPool;
   readonly messages: MessageCache;
@@ -76,6 +65,9 @@ export class DeliveryAgent {
   private readonly settledJobs = new WeakSet<DeliveryJob>();
   private closed = false;
   readonly egress: EgressSelector;
+  private readonly sourceShaping: SourceShaping;
+  /** connections being opened per egress source (not yet live) */
+  private readonly openingFrom = new Map<string, number>();
 
   constructor(
     private config: Config,
@@ -88,11 +80,12 @@ export class DeliveryAgent {
     this.dkim = config.delivery.dkimThreads > 0 ? new DkimPool(config.delivery.dkimThreads) : undefined;
     this.messages = new MessageCache(store, log, undefined, this.dkim);
     this.egress = new EgressSelector(config, store, log);
+    this.sourceShaping = new SourceShaping(router);
     // A source's connections are its sessions in use (idle pooled ones do not count).
-    this.egress.inUse = (name) => { let n = 0; for (const s of this.live) if (s.target.source?.name === name) n++; return n; };
+    this.egress.inUse = (name) => { let n = this.openingFrom.get(name) ?? 0; for (const s of this.live) if (s.target.source?.name === name) n++; return n; };
   }
 
-  reload(config: Config): void { this.config = config; this.egress.reload(config); }
+  reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); }
 
   private get policy(): RetryPolicy { return this.config.delivery; }
 
@@ -106,7 +99,10 @@ export class DeliveryAgent {
       return;
     }
     dest.shaping = plan.shaping;
+    const mxNames = plan.hops.map((h) => h.hostName);
     let session: SmtpSession | undefined;
+    // Sessions held per source for this destination (counted from before connecting): a source shaping entry caps them.
+    const drop = (s: SmtpSession | undefined): undefined => { if (s?.target.source) dest.countSourceSession(s.target.source.name, -1); return undefined; };
     try {
       while (!this.hooks.stopping()) {
         const job = dest.next();
@@ -115,7 +111,15 @@ export class DeliveryAgent {
           await this.deferUnreachable([job, ...dest.drain()], dest);
           break;
         }
-        const pick = await this.egress.choose(job, providerOf(dest), session?.target.source?.name);
+        if (session && (!session.usable || session.messages >= dest.messagesPerConnection(this.config.delivery))) {
+          this.release(session, dest);
+          session = drop(session);
+        }
+        const holding = session?.target.source?.name;
+        // Another source than the held session's is counted the moment it is picked (before
+        // any await), so workers choosing meanwhile see its connection limits taken.
+        const pick = await this.egress.choose(job, providerOf(dest), holding, this.sourceShaping.full(dest, mxNames, holding),
+          (name) => { if (name !== holding) this.opening(dest, name, 1); });
         if (pick.kind === 'capped') {
           // Over the warm-up cap everywhere in its pool: the job waits for tomorrow's cap, unattempted.
           await this.settleAll([job], pick.reply, { mx: null, ip: null, tls: null }, false, pick.until, { egress_pool: pick.pool });
@@ -123,12 +127,13 @@ export class DeliveryAgent {
         }
         if (pick.kind === 'busy') { await this.handBack([job], 'egress sources at their connection limit', BUSY_RETRY_MS); continue; }
         const source = pick.kind === 'source' ? pick.source : undefined;
-        if (session && (!session.usable || session.messages >= dest.messagesPerConnection(this.config.delivery) || session.target.source?.name !== source?.name)) {
+        if (session && session.target.source?.name !== source?.name) {
           this.release(session, dest);
-          session = undefined;
+          session = drop(session);
         }
         if (!session) {
           const c = await this.connect(plan, dest, source);
+          if (source) { this.opening(dest, source.name, -1); if (!('reply' in c)) dest.countSourceSession(source.name, 1); }
           if ('reply' in c) {
             if (c.unreachable) {
               dest.unreachableUntil = Date.now() + this.config.delivery.unreachableBackoffMs;
@@ -146,19 +151,20 @@ export class DeliveryAgent {
         }
         this.onWire.add(job);
         try {
-          session = await this.sendJob(session, job, dest);
+          const used: SmtpSession = session;
+          session = (await this.sendJob(used, job, dest)) ?? drop(used);
         } catch (e) {
-          if (!this.onWire.has(job)) { session = undefined; continue; }
+          if (!this.onWire.has(job)) { session = drop(session); continue; }
           // A bug must not strand the job in 'sending': it goes back, a minute later.
           this.log.error({ queue_id: job.queueId, err: (e as Error).stack ?? String(e) }, 'delivery failed unexpectedly; the job is queued again');
           await this.handBackLater([job], `internal error: ${(e as Error).message}`, 60_000);
-          session = undefined;
+          session = drop(session);
         } finally {
           this.onWire.delete(job);
         }
       }
     } finally {
-      if (session) this.release(session, dest);
+      if (session) { this.release(session, dest); drop(session); }
     }
   }
 
@@ -168,13 +174,20 @@ export class DeliveryAgent {
     else this.pool.put(session, dest.messagesPerConnection(this.config.delivery));
   }
 
-  private async pace(dest: Destination): Promise<void> {
+  private async pace(dest: Destination, t: SessionTarget): Promise<void> {
     const now = Date.now();
     const waits = [dest.isSlow(now) ? dest.slowPacer.reserve(now) : 0];
     const shared = this.hooks.pacerFor(dest);
     if (shared) waits.push(shared.reserve(now));
+    waits.push(this.sourceShaping.wait(dest, t, now));
     const wait = Math.max(...waits);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  /** A connection from `source` to `dest` being opened (+1) or opened or failed (-1): it counts toward both limits. */
+  private opening(dest: Destination, source: string, delta: 1 | -1): void {
+    dest.countSourceSession(source, delta);
+    this.openingFrom.set(source, (this.openingFrom.get(source) ?? 0) + delta);
   }
 
   private async connect(plan: Extract<Plan, { ok: true }>, dest: Destination, source: EgressSource | undefined): Promise<{ session: SmtpSession } | { reply: string; unreachable: boolean; hop?: SessionTarget }> {
@@ -239,7 +252,7 @@ export class DeliveryAgent {
       return session;
     }
     // Paced after connecting and signing, so the pace governs the messages themselves.
-    await this.pace(dest);
+    await this.pace(dest, t);
     const mailFrom = job.returnPath ?? job.sender; // a batch task's VERP address, else the sender
     const needsUtf8 = NON_ASCII.test(localPart(mailFrom)) || job.recipients.some((r) => NON_ASCII.test(localPart(r.rcpt)));
     if (needsUtf8 && !session.offersSmtpUtf8) {

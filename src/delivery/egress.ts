@@ -65,6 +65,20 @@ export function ruleMatches(r: EgressRule, job: EgressJob): boolean {
     && (r.tasks.length === 0 || (!!job.taskId && r.tasks.includes(job.taskId))) && matches(r.destinations, job.domain.toLowerCase());
 }
 
+/**
+ * The sources mail of a sending domain may leave from, on any node: those of the pools its
+ * rules can name and of the default pool (every source when no domain is given). SPF must
+ * pass for each, and each PTR must name its HELO.
+ */
+export function sourcesForDomain(e: Config['egress'], domain?: string): EgressSource[] {
+  if (domain === undefined) return e.sources;
+  const d = domain.toLowerCase();
+  const pools = new Set(e.rules.filter((r) => matches(r.sendingDomains, d)).map((r) => r.pool));
+  if (e.defaultPool !== null) pools.add(e.defaultPool);
+  const names = new Set(e.pools.filter((p) => pools.has(p.name)).flatMap((p) => p.sources.map((m) => m.source)));
+  return e.sources.filter((s) => names.has(s.name));
+}
+
 export interface EgressSourceStatus {
   name: string; address: string; helo: string; node: string | null; pools: string[];
   warmup_day: number | null; cap: number | null; in_use: number; max_connections: number | null;
@@ -122,9 +136,11 @@ export class EgressSelector {
   /**
    * The source for this job's next attempt, its recipients counted against the source's
    * warm-up cap for `provider`. `holding`: the source of the session the caller holds
-   * (released if another is picked), not counted against its connection limit.
+   * (released if another is picked), not counted against its connection limit. `full`: the
+   * source is at another limit (its shaping entry's connections to this destination).
+   * `claim` is called with the picked source before anything else runs.
    */
-  async choose(job: EgressJob, provider: string, holding?: string): Promise<EgressPick> {
+  async choose(job: EgressJob, provider: string, holding?: string, full: (source: string) => boolean = () => false, claim: (source: string) => void = () => {}): Promise<EgressPick> {
     if (!this.enabled) return { kind: 'none' };
     await this.rollover();
     const pool = this.poolFor(job);
@@ -142,11 +158,12 @@ export class EgressSelector {
     }
     const free = warm.filter((m) => {
       const max = own.get(m.source)!.maxConnections;
-      return max === undefined || this.inUse(m.source) - (m.source === holding ? 1 : 0) < max;
+      return (max === undefined || this.inUse(m.source) - (m.source === holding ? 1 : 0) < max) && !full(m.source);
     });
     const picked = pickWeighted(free, this.random);
     if (!picked) return { kind: 'busy', pool: pool.name };
     this.bump(picked.source, provider, 'sent', job.recipients.length);
+    claim(picked.source);
     return { kind: 'source', source: own.get(picked.source)!, pool: pool.name };
   }
 

@@ -33,6 +33,8 @@ export interface Sink {
   connections: number;
   current: number;
   maxConcurrent: number;
+  /** the most sessions at once from one client address (egress tests) */
+  maxConcurrentFrom: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -58,8 +60,9 @@ function replyError(text: string): Error {
 export async function startSink(host: string, port: number, opts: SinkOptions = {}): Promise<Sink> {
   const attempts = new Map<string, number>();
   const closed = new Set<string>();
+  const currentFrom = new Map<string, number>();
   const sink: Sink = {
-    host, port, messages: [], connections: 0, current: 0, maxConcurrent: 0,
+    host, port, messages: [], connections: 0, current: 0, maxConcurrent: 0, maxConcurrentFrom: new Map(),
     close: () => new Promise((r) => server.close(() => r())),
   };
   const server = new SMTPServer({
@@ -76,12 +79,18 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
     logger: false,
     size: 50 * 1024 * 1024,
     closeTimeout: 200,
-    onConnect(_s: SMTPServerSession, cb: (e?: Error) => void) {
+    onConnect(s: SMTPServerSession, cb: (e?: Error) => void) {
       sink.connections++; sink.current++;
       sink.maxConcurrent = Math.max(sink.maxConcurrent, sink.current);
+      const from = (currentFrom.get(s.remoteAddress) ?? 0) + 1;
+      currentFrom.set(s.remoteAddress, from);
+      sink.maxConcurrentFrom.set(s.remoteAddress, Math.max(sink.maxConcurrentFrom.get(s.remoteAddress) ?? 0, from));
       cb();
     },
-    onClose(session: SMTPServerSession) { sink.current--; closed.add(session.id); },
+    onClose(session: SMTPServerSession) {
+      sink.current--; closed.add(session.id);
+      currentFrom.set(session.remoteAddress, (currentFrom.get(session.remoteAddress) ?? 1) - 1);
+    },
     onMailFrom(_a, session, cb) {
       (session as unknown as { mailAt: number }).mailAt = Date.now();
       cb();
