@@ -9,6 +9,8 @@ import type { Sink } from './helpers/sink.js';
 import { apiClient, metricValue } from './helpers/api.js';
 import { runMta } from './helpers/run.js';
 import { sourceToml } from './helpers/egress.js';
+import { startReceiver } from './helpers/receiver.js';
+import { WebhookService } from '../src/events/webhooks.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
 import type { Lane } from '../src/spool/types.js';
 
@@ -106,4 +108,16 @@ t.test('a shaping entry naming a pool limits connections per source: one from ea
   t.same([...fromWhere(s.messages)].sort(), ['127.0.0.3 s3.mta.test', '127.0.0.4 s4.mta.test']);
   t.same(Object.fromEntries(s.maxConcurrentFrom), { '127.0.0.3': 1, '127.0.0.4': 1 }, 'never two sessions at once from one source');
   t.equal(w.daemon.daemon.scheduler!.destinations().find((d) => d.domain === 'shaped.test')?.shaping ?? null, null, 'the entry does not shape the destination as a whole');
+});
+
+t.test('webhook events name the egress source', async (t) => {
+  const rx = await startReceiver();
+  t.teardown(() => rx.close());
+  const hooks = new WebhookService(w.daemon.daemon.store, () => w.daemon.daemon.config);
+  const { webhook } = await hooks.add({ url: rx.url('/egress'), secret: 'a-test-secret-of-some-length' });
+  t.teardown(() => hooks.remove(webhook.id));
+  await w.addDomain('hooked.test', 64);
+  await commit('h@hooked.test', 'trigger', 'hooked');
+  await w.waitFor('the delivered event', () => rx.acked('/egress').length >= 1);
+  t.match(JSON.parse(rx.acked('/egress')[0]!.body), { event: 'delivered', rcpt: 'h@hooked.test', egress_source: 's2' });
 });
