@@ -121,3 +121,11 @@ t.test('webhook events name the egress source', async (t) => {
   await w.waitFor('the delivered event', () => rx.acked('/egress').length >= 1);
   t.match(JSON.parse(rx.acked('/egress')[0]!.body), { event: 'delivered', rcpt: 'h@hooked.test', egress_source: 's2' });
 });
+
+t.test('a source speaks its own address family: an IPv4 pool does not connect to an IPv6-only MX', async (t) => {
+  w.dns.set('v6only.test', { MX: [{ preference: 10, exchange: 'mx.v6only.test' }] });
+  w.dns.set('mx.v6only.test', { AAAA: ['::1'] });
+  const id = await commit('x@v6only.test', 'batch', 'v6only');
+  const m = await w.waitFor('deferred', async () => { const m = await w.message(id); return m.recipients[0]!.state === 'deferred' && m; });
+  t.match(m.recipients[0]!.lastReply, /^427 4\.4\.1 .*no address of the IPv4 family of egress source s[34]/);
+});
