@@ -3,7 +3,7 @@
 // (the next day's cap is larger; a restart keeps the day's count), the configuration checks
 // and the start-up check that every source address is on this machine.
 import t from 'tap';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileConfig, ConfigError, type Config } from '../src/config/config.js';
 import { EgressSelector, checkSourceAddresses, pickWeighted, type EgressJob } from '../src/delivery/egress.js';
@@ -223,4 +223,19 @@ t.test('a source whose address is not on this machine is a start-up error naming
   const elsewhere = await startDaemon(toml.replace('helo = "y.test"', 'helo = "y.test"\nnode = "other-node"'));
   t.ok(elsewhere, 'another node\'s source is not bound here');
   await elsewhere.stop();
+});
+
+t.test('a reload takes new pools and rules, but new source addresses only at the next restart', async (t) => {
+  const base = `[egress]\ndefault_pool = "p"\n${sourceToml('a', 2)}${sourceToml('b', 3)}[[egress.pool]]\nname = "p"\nsources = [{ source = "a" }]\n`;
+  const d = await startDaemon(base);
+  t.teardown(() => d.stop());
+  const text = readFileSync(d.configPath, 'utf8');
+  writeFileSync(d.configPath, text.replace('sources = [{ source = "a" }]', 'sources = [{ source = "a" }, { source = "b", weight = 3 }]'));
+  t.equal(d.daemon.reload(), undefined);
+  t.same(d.daemon.config.egress.pools[0]!.sources, [{ source: 'a', weight: 1 }, { source: 'b', weight: 3 }], 'the pool change applies');
+  const before = d.daemon.config.egress;
+  writeFileSync(d.configPath, readFileSync(d.configPath, 'utf8').replace('127.0.0.3', '192.0.2.1'));
+  t.equal(d.daemon.reload(), undefined, 'not refused: it is logged and waits for a restart');
+  t.equal(d.daemon.config.egress, before, 'an address change is not applied by a reload (it was never bound)');
+  t.equal(d.daemon.config.egress.sources[1]!.address, '127.0.0.3');
 });

@@ -192,6 +192,13 @@ export class Daemon {
     if (next.delivery.dkimThreads !== this.config.delivery.dkimThreads || next.spool.writerThread !== this.config.spool.writerThread) {
       this.log.warn('delivery.dkim_threads or spool.writer_thread changed: threads are started once, the change takes effect at the next restart');
     }
+    // Source addresses are checked by binding them at start-up (async); a reload cannot, so
+    // they change at the next restart; pools, rules and limits over the same sources reload.
+    const addresses = (c: Config): string => JSON.stringify(c.egress.sources.map((x) => [x.name, x.address, x.node ?? null]).concat([[c.node.id]]));
+    if (addresses(next) !== addresses(this.config)) {
+      this.log.warn('egress sources (names, addresses, nodes) or node.id changed: they take effect at the next restart; the egress configuration stays as it was');
+      next = { ...next, egress: this.config.egress, node: this.config.node };
+    }
     this.config = next;
     this.log.level = next.logLevel;
     this.scheduler?.reload(next);
