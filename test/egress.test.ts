@@ -11,6 +11,8 @@ import { runMta } from './helpers/run.js';
 import { sourceToml } from './helpers/egress.js';
 import { startReceiver } from './helpers/receiver.js';
 import { WebhookService } from '../src/events/webhooks.js';
+import { BATCH, addBatchSender, makeList, makeTemplate } from './helpers/tasks.js';
+import { appendFileSync } from 'node:fs';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
 import type { Lane } from '../src/spool/types.js';
 
@@ -33,6 +35,7 @@ t.before(async () => {
       '[[egress.rule]]\npool = "warm"\ndestinations = ["warm.test"]\n' +
       '[[egress.rule]]\npool = "solo"\ndestinations = ["solo.test"]\n' +
       '[[egress.pool]]\nname = "shaped"\nsources = [{ source = "s3" }, { source = "s4" }]\n' +
+      '[[egress.pool]]\nname = "campaign"\nsources = [{ source = "s6" }]\n' +
       '[[egress.rule]]\npool = "shaped"\ndestinations = ["shaped.test"]\n',
   });
 });
@@ -128,4 +131,21 @@ t.test('a source speaks its own address family: an IPv4 pool does not connect to
   const id = await commit('x@v6only.test', 'batch', 'v6only');
   const m = await w.waitFor('deferred', async () => { const m = await w.message(id); return m.recipients[0]!.state === 'deferred' && m; });
   t.match(m.recipients[0]!.lastReply, /^427 4\.4\.1 .*no address of the IPv4 family of egress source s[34]/);
+});
+
+t.test('a batch task\'s mail leaves from the pool its rule names (rule added by a reload)', async (t) => {
+  // The sink defers everything until the rule is in force, so every accepted message was sent under it.
+  let ruled = false;
+  const sink = await w.addDomain('taskdest.test', 65, { rcpt: () => (ruled ? undefined : '450 4.2.0 try again later') });
+  const store = w.daemon.daemon.store;
+  await addBatchSender(store);
+  await makeList(store, 'egress-club', 6, (i) => ({ address: `m${i}@taskdest.test`, vars: { UserName: `M${i}` } }));
+  await makeTemplate(store, 'egress-hello', { subject: 'Hi {UserName}', html: '<p>Hello {UserName}</p>' });
+  const r = await apiClient(w.daemon)('POST', '/api/v1/tasks', { list: 'egress-club', template: 'egress-hello', from: BATCH });
+  t.equal(r.status, 201, r.text);
+  appendFileSync(w.daemon.configPath, `\n[[egress.rule]]\npool = "campaign"\ntasks = ["${r.json.id}"]\n`);
+  t.equal(w.daemon.daemon.reload(), undefined);
+  ruled = true;
+  await w.waitFor('6 task deliveries', () => sink.messages.length === 6, 60_000);
+  t.same([...fromWhere(sink.messages)], ['127.0.0.6 s6.mta.test'], 'every task message from the campaign pool\'s source');
 });
