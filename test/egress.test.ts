@@ -67,6 +67,8 @@ t.test('trigger mail leaves from the trigger pool only; batch mail from both sou
   t.same([...fromWhere(batch)].sort(), ['127.0.0.3 s3.mta.test', '127.0.0.4 s4.mta.test'], 'batch mail from s3 and s4 only');
   const m = await w.waitFor('recorded', async () => { const m = await w.message(ids[0]!); return allFinal(m) && m; });
   t.match(m.events.find((e) => e.type === 'delivered')!.detail, { source: 's2', source_ip: '127.0.0.2', ip: '127.0.0.60' }, 'the attempt names its source');
+  const log = await runMta(['log', '--rcpt', 't0@dest.test', '--events', '--config', w.daemon.configPath]);
+  t.match(log.out, /delivered\s+mx\.dest\.test\[127\.0\.0\.60\] from s2\[127\.0\.0\.2\] 250/, 'mta log --events names the source');
   const metrics = await apiClient(w.daemon)('GET', '/metrics');
   t.ok(metricValue(metrics.text, 'mta_egress_replies_total', { source: 's2', result: 'delivered' }) >= 5, 'metrics count per source');
 });
