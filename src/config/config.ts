@@ -14,6 +14,9 @@ import { configSchema, LISTEN_RE, type ConfigFile } from './schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { IpSet } from '../util/ipset.js';
 import { MtaError } from '../util/errors.js';
+import { compileEgress, expandEgress, type EgressConfig } from './egress.js';
+
+export type { EgressConfig, EgressPool, EgressRule, EgressSource } from './egress.js';
 
 export type TlsMode = 'starttls' | 'implicit' | 'none';
 export interface ListenAddress { host: string; port: number }
@@ -122,20 +125,6 @@ export interface Shaping {
   /** egress source names (pools expanded): the entry applies to mail leaving from these only, its limits per source */
   egressSources?: string[];
 }
-
-export interface EgressSource {
-  name: string;
-  address: string;
-  /** the HELO/EHLO name: what the address's PTR record names */
-  helo: string;
-  node?: string;
-  maxConnections?: number;
-  /** per destination provider: day 1 (warmupFrom, a UTC day) may carry `start` recipients, each later day `factor` times more */
-  warmup?: { start: number; factor: number; from: string };
-}
-export interface EgressPool { name: string; sources: { source: string; weight: number }[] }
-export interface EgressRule { pool: string; sendingDomains: string[]; lanes: ('trigger' | 'batch')[]; tasks: string[]; destinations: string[] }
-export interface EgressConfig { defaultPool: string | null; sources: EgressSource[]; pools: EgressPool[]; rules: EgressRule[] }
 
 export interface Route {
   domains: string[];
@@ -355,31 +344,6 @@ function compileQuota(q: ConfigFile['quota']): QuotaConfig {
     domains.set(d.name.toLowerCase(), { ...(dd !== undefined ? { daily: dd } : {}), ...(dm !== undefined ? { monthly: dm } : {}) });
   }
   return { daily, monthly, domains };
-}
-
-/** Source names for a list of source or pool names. */
-function expandEgress(e: ConfigFile['egress'], names: string[]): string[] {
-  const out = new Set<string>();
-  for (const n of names) {
-    const pool = e.pool.find((p) => p.name === n);
-    if (pool) for (const m of pool.sources) out.add(m.source); else out.add(n);
-  }
-  return [...out];
-}
-
-function compileEgress(e: ConfigFile['egress']): EgressConfig {
-  const lower = (l: string[]): string[] => l.map((d) => d.toLowerCase());
-  return {
-    defaultPool: e.default_pool ?? null,
-    sources: e.source.map((s) => ({
-      name: s.name, address: s.address, helo: s.helo.toLowerCase(),
-      ...(s.node !== undefined ? { node: s.node } : {}),
-      ...(s.max_connections !== undefined ? { maxConnections: s.max_connections } : {}),
-      ...(s.warmup_start !== undefined && s.warmup_from !== undefined ? { warmup: { start: s.warmup_start, factor: s.warmup_factor, from: s.warmup_from } } : {}),
-    })),
-    pools: e.pool.map((p) => ({ name: p.name, sources: p.sources.map((x) => ({ source: x.source, weight: x.weight })) })),
-    rules: e.rule.map((r) => ({ pool: r.pool, sendingDomains: lower(r.sending_domains), lanes: r.lanes, tasks: r.tasks, destinations: lower(r.destinations) })),
-  };
 }
 
 function compileRoute(r: ConfigFile['route'][number], i: number, source: string, baseDir: string): Route {

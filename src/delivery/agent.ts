@@ -66,8 +66,6 @@ export class DeliveryAgent {
   private closed = false;
   readonly egress: EgressSelector;
   private readonly sourceShaping: SourceShaping;
-  /** connections being opened per egress source (not yet live) */
-  private readonly openingFrom = new Map<string, number>();
 
   constructor(
     private config: Config,
@@ -81,8 +79,7 @@ export class DeliveryAgent {
     this.messages = new MessageCache(store, log, undefined, this.dkim);
     this.egress = new EgressSelector(config, store, log);
     this.sourceShaping = new SourceShaping(router);
-    // A source's connections are its sessions in use (idle pooled ones do not count).
-    this.egress.inUse = (name) => { let n = this.openingFrom.get(name) ?? 0; for (const s of this.live) if (s.target.source?.name === name) n++; return n; };
+    this.egress.inUse = (name) => this.sourceShaping.inUse(name, this.live);
   }
 
   reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); }
@@ -119,7 +116,7 @@ export class DeliveryAgent {
         // Another source than the held session's is counted the moment it is picked (before
         // any await), so workers choosing meanwhile see its connection limits taken.
         const pick = await this.egress.choose(job, providerOf(dest), holding, this.sourceShaping.full(dest, mxNames, holding),
-          (name) => { if (name !== holding) this.opening(dest, name, 1); });
+          (name) => { if (name !== holding) this.sourceShaping.opening(dest, name, 1); });
         if (pick.kind === 'capped') {
           // Over the warm-up cap everywhere in its pool: the job waits for tomorrow's cap, unattempted.
           await this.settleAll([job], pick.reply, { mx: null, ip: null, tls: null }, false, pick.until, { egress_pool: pick.pool });
@@ -133,7 +130,7 @@ export class DeliveryAgent {
         }
         if (!session) {
           const c = await this.connect(plan, dest, source);
-          if (source) { this.opening(dest, source.name, -1); if (!('reply' in c)) dest.countSourceSession(source.name, 1); }
+          if (source) { this.sourceShaping.opening(dest, source.name, -1); if (!('reply' in c)) dest.countSourceSession(source.name, 1); }
           if ('reply' in c) {
             if (c.unreachable) {
               dest.unreachableUntil = Date.now() + this.config.delivery.unreachableBackoffMs;
@@ -182,12 +179,6 @@ export class DeliveryAgent {
     waits.push(this.sourceShaping.wait(dest, t, now));
     const wait = Math.max(...waits);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  }
-
-  /** A connection from `source` to `dest` being opened (+1) or opened or failed (-1): it counts toward both limits. */
-  private opening(dest: Destination, source: string, delta: 1 | -1): void {
-    dest.countSourceSession(source, delta);
-    this.openingFrom.set(source, (this.openingFrom.get(source) ?? 0) + delta);
   }
 
   private async connect(plan: Extract<Plan, { ok: true }>, dest: Destination, source: EgressSource | undefined): Promise<{ session: SmtpSession } | { reply: string; unreachable: boolean; hop?: SessionTarget }> {

@@ -4,16 +4,19 @@
  * sources, and counts its limits per source and destination: `max_connections` sessions
  * from one source to the destination at once, `max_messages_per_second` per source. Entries
  * without `egress` keep governing the destination as a whole (scheduler/destination.ts).
+ * It also counts each source's connections being opened, which the selector's limits see.
  * Must never: hold a session or decide which source is used (delivery/egress.ts does).
  */
 import type { Destination } from '../scheduler/destination.js';
 import { Pacer } from '../scheduler/destination.js';
 import type { Router } from './router.js';
-import type { SessionTarget } from './transport.js';
+import type { SessionTarget, SmtpSession } from './transport.js';
 import type { AttemptContext } from './outcome.js';
 
 export class SourceShaping {
   private readonly pacers = new Map<string, Pacer>();
+  /** connections being opened per egress source (not yet live sessions) */
+  private readonly openingFrom = new Map<string, number>();
 
   constructor(private readonly router: Pick<Router, 'shapingFor'>) {}
 
@@ -26,6 +29,19 @@ export class SourceShaping {
       const max = this.router.shapingFor(dest.domain, mxNames, name)?.maxConnections;
       return max !== undefined && dest.sourceSessions(name) - (name === holding ? 1 : 0) >= max;
     };
+  }
+
+  /** A connection from `source` to `dest` picked (+1), then opened or failed (-1): it counts toward both limits meanwhile. */
+  opening(dest: Destination, source: string, delta: 1 | -1): void {
+    dest.countSourceSession(source, delta);
+    this.openingFrom.set(source, (this.openingFrom.get(source) ?? 0) + delta);
+  }
+
+  /** A source's connections in use: being opened, or live sessions (idle pooled ones do not count). */
+  inUse(source: string, live: Iterable<SmtpSession>): number {
+    let n = this.openingFrom.get(source) ?? 0;
+    for (const s of live) if (s.target.source?.name === source) n++;
+    return n;
   }
 
   /** Milliseconds the next message from this session must wait for its source's pace (its slot reserved). */
