@@ -12,6 +12,9 @@ import { createLogger } from '../src/util/log.js';
 import { isMtaError } from '../src/util/errors.js';
 import { startDaemon, tempDir } from './helpers/daemon.js';
 import { sourceToml } from './helpers/egress.js';
+import { SourceShaping } from '../src/delivery/source-shaping.js';
+import { Router } from '../src/delivery/router.js';
+import { Destination } from '../src/scheduler/destination.js';
 
 const dir = tempDir('mta-egress-');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -238,4 +241,33 @@ t.test('a reload takes new pools and rules, but new source addresses only at the
   t.equal(d.daemon.reload(), undefined, 'not refused: it is logged and waits for a restart');
   t.equal(d.daemon.config.egress, before, 'an address change is not applied by a reload (it was never bound)');
   t.equal(d.daemon.config.egress.sources[1]!.address, '127.0.0.3');
+});
+
+t.test('a shaping entry naming a source paces and caps each source on its own; other entries shape the destination', async (t) => {
+  const toml = `[delivery]\n[[delivery.shaping]]\nname = "whole"\ndomains = ["gmail.test"]\nmax_connections = 7\n` +
+    `[[delivery.shaping]]\nname = "new-ip"\ndomains = ["gmail.test"]\negress = ["p"]\nmax_connections = 2\nmax_messages_per_second = 4\n` +
+    `[egress]\ndefault_pool = "p"\n${sourceToml('a', 2)}${sourceToml('b', 3)}${sourceToml('c', 4)}` +
+    '[[egress.pool]]\nname = "p"\nsources = [{ source = "a" }, { source = "b" }]\n';
+  const cfg = config(toml);
+  const router = new Router(cfg, { resolve: async () => ({ ok: false, permanent: false, reply: 'unused' }) } as never);
+  t.equal(router.shapingFor('gmail.test')!.name, 'whole', 'the destination as a whole');
+  t.equal(router.shapingFor('gmail.test', [], 'a')!.name, 'new-ip', 'a member of pool p');
+  t.equal(router.shapingFor('gmail.test', [], 'c'), undefined, 'c is not in p');
+  const ss = new SourceShaping(router);
+  const dest = new Destination('gmail.test');
+  const hop = (name: string) => ({ address: '127.0.0.9', port: 25, hostName: 'mx.gmail.test', tls: 'none' as const, requireTls: false, source: { name, address: '127.0.0.2', helo: 'x.test' } });
+  const now = 1_000_000;
+  // 4 per second per source: slots 250 ms apart for a, and b's own slots beside them.
+  t.same([ss.wait(dest, hop('a'), now), ss.wait(dest, hop('a'), now), ss.wait(dest, hop('a'), now)], [0, 250, 500]);
+  t.equal(ss.wait(dest, hop('b'), now), 0, 'b is paced on its own');
+  t.equal(ss.wait(dest, hop('c'), now), 0, 'c is not paced by the entry');
+  ss.opening(dest, 'a', 1);
+  ss.opening(dest, 'a', 1);
+  const full = ss.full(dest, [], undefined);
+  t.ok(full('a'), 'two connections from a to gmail.test: full');
+  t.notOk(full('b'));
+  t.notOk(ss.full(dest, [], 'a')('a'), 'the caller\'s own session of a is not counted');
+  t.equal(ss.inUse('a', []), 2, 'connections being opened count as in use');
+  ss.opening(dest, 'a', -1);
+  t.notOk(ss.full(dest, [], undefined)('a'));
 });
