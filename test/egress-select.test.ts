@@ -137,6 +137,8 @@ destinations = ["solo.test"]
   t.equal(seen.get('new'), 5, 'day 1: the warm-up cap of 5 for gmail');
   t.equal(seen.get('old'), 15, 'the rest leaves from the other source of the pool');
   t.equal((await draws(sel, job({ domain: 'yahoo.test' }), 3, 'yahoo')).get('new'), 3, 'another provider has its own cap');
+  sel.refund('new', 'yahoo', 1);
+  t.equal((await draws(sel, job({ domain: 'yahoo.test' }), 1, 'yahoo')).get('new'), 1, 'a refunded recipient (no connection) frees its place under the cap');
   // A pool whose only source is capped defers to the next UTC day, it does not fail.
   t.equal((await draws(sel, job({ domain: 'solo.test' }), 5, 'solo')).get('new'), 5);
   const capped = await sel.choose(job({ domain: 'solo.test' }), 'solo');

@@ -133,6 +133,9 @@ t.test('a source speaks its own address family: an IPv4 pool does not connect to
   const id = await commit('x@v6only.test', 'batch', 'v6only');
   const m = await w.waitFor('deferred', async () => { const m = await w.message(id); return m.recipients[0]!.state === 'deferred' && m; });
   t.match(m.recipients[0]!.lastReply, /^427 4\.4\.1 .*no address of the IPv4 family of egress source s[34]/);
+  const st = await apiClient(w.daemon)('GET', '/api/v1/egress');
+  const rows = (st.json.sources as { providers: { provider: string; sent: number }[] }[]).flatMap((x) => x.providers).filter((p) => p.provider === 'v6only.test');
+  t.ok(rows.length > 0 && rows.every((p) => p.sent === 0), 'counted at the pick, refunded without a connection: nothing counts toward a warm-up cap');
 });
 
 t.test('a batch task\'s mail leaves from the pool its rule names (rule added by a reload)', async (t) => {

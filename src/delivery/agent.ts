@@ -130,7 +130,11 @@ export class DeliveryAgent {
         }
         if (!session) {
           const c = await this.connect(plan, dest, source);
-          if (source) { this.sourceShaping.opening(dest, source.name, -1); if (!('reply' in c)) dest.countSourceSession(source.name, 1); }
+          if (source) {
+            this.sourceShaping.opening(dest, source.name, -1);
+            // No connection, nothing sent: the recipients no longer count toward the source's warm-up cap.
+            if ('reply' in c) this.egress.refund(source.name, providerOf(dest), job.recipients.length); else dest.countSourceSession(source.name, 1);
+          }
           if ('reply' in c) {
             if (c.unreachable) {
               dest.unreachableUntil = Date.now() + this.config.delivery.unreachableBackoffMs;

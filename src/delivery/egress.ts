@@ -167,6 +167,9 @@ export class EgressSelector {
     return { kind: 'source', source: own.get(picked.source)!, pool: pool.name };
   }
 
+  /** Takes back recipients counted by `choose` that were never handed to a connection (it could not be opened). */
+  refund(source: string, provider: string, n: number): void { this.bump(source, provider, 'sent', -n); }
+
   /** Counts one reply (per recipient) for the reputation signals and metrics. */
   recordReply(source: string, provider: string, reply: string): void {
     const c = reply.charAt(0);
