@@ -13,6 +13,7 @@ import { startReceiver } from './helpers/receiver.js';
 import { WebhookService } from '../src/events/webhooks.js';
 import { BATCH, addBatchSender, makeList, makeTemplate } from './helpers/tasks.js';
 import { appendFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
 import type { Lane } from '../src/spool/types.js';
 
@@ -153,4 +154,19 @@ t.test('a batch task\'s mail leaves from the pool its rule names (rule added by 
   ruled = true;
   await w.waitFor('6 task deliveries', () => sink.messages.length === 6, 60_000);
   t.same([...fromWhere(sink.messages)], ['127.0.0.6 s6.mta.test'], 'every task message from the campaign pool\'s source');
+});
+
+t.test('a refusal at the greeting counts as a block of the source that connected', async (t) => {
+  const server = createServer((c) => c.end('554 5.7.1 Service unavailable; client host blocked using a test list\r\n'));
+  await new Promise<void>((r) => server.listen(w.port, '127.0.0.66', () => r()));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  w.dns.set('blocked.test', { MX: [{ preference: 10, exchange: 'mx.blocked.test' }] });
+  w.dns.set('mx.blocked.test', { A: ['127.0.0.66'] });
+  const id = await commit('x@blocked.test', 'batch', 'blocked');
+  const m = await w.waitFor('an outcome', async () => { const m = await w.message(id); return m.events.some((e) => e.type !== 'reception') && m; });
+  const ev = m.events.find((e) => e.type !== 'reception')!;
+  t.match(ev.detail, { source: /^s[34]$/ }, 'the attempt names its source');
+  const st = await apiClient(w.daemon)('GET', '/api/v1/egress');
+  const src = (st.json.sources as { name: string; providers: { provider: string; blocked: number }[] }[]).find((x) => x.name === ev.detail['source'])!;
+  t.match(src.providers.find((p) => p.provider === 'blocked.test'), { blocked: 1 }, 'egress status shows the block for that source and destination');
 });

@@ -221,6 +221,8 @@ export class DeliveryAgent {
             hop = { ...hop, skipTls: true };
             continue;
           }
+          // A refusal at the greeting (554 "listed") is the plainest reputation signal of a source.
+          if (source && se.reply) this.egress.recordReply(source.name, providerOf(dest), se.reply);
           if (!se.unreachable) allUnreachable = false;
           if (se.reply) lastReply = se.reply;
           failures.push(`${hop.hostName}[${hop.address}]:${hop.port}${source ? ` from ${source.name}` : ''}: ${se.reply ?? se.message}`);
