@@ -12,6 +12,7 @@ import type { Config } from '../config/config.js';
 import type { DomainEvent, DomainRecord, Store } from '../spool/types.js';
 import type { DnsClient } from '../delivery/dns.js';
 import { checkDomain, dkimPublished, type CheckContext, type DomainCheckResult } from '../dns/checker.js';
+import { sourcesForDomain } from '../delivery/egress.js';
 
 export function checkContext(config: Config, dns: DnsClient): CheckContext {
   let publicHost: string | undefined;
@@ -19,6 +20,7 @@ export function checkContext(config: Config, dns: DnsClient): CheckContext {
   return {
     dns, hostname: config.hostname, sendingIps: config.delivery.sendingIps, ownershipRecord: config.domains.ownershipRecord,
     mxHost: config.domains.mxHost,
+    ...(config.egress.sources.length > 0 ? { egressSources: (domain?: string) => sourcesForDomain(config.egress, domain) } : {}),
     ...(config.domains.dmarcRua ? { dmarcRua: config.domains.dmarcRua } : {}),
     ...(config.domains.trackingHost ? { trackingHost: config.domains.trackingHost } : {}),
     ...(publicHost ? { publicHost } : {}),

@@ -11,6 +11,7 @@ import type { Store } from '../spool/types.js';
 import type { DnsClient } from '../delivery/dns.js';
 import type { QueueController } from './queue-ops.js';
 import type { QuotaService } from '../quota/quota.js';
+import type { EgressSelector } from '../delivery/egress.js';
 
 export interface AdminDeps {
   store: Store;
@@ -27,6 +28,8 @@ export interface AdminDeps {
   smtpPorts?: () => number[];
   /** sending quotas and reputation (send API checks, `domain show`) */
   quota?: () => QuotaService | undefined;
+  /** the delivery agent's egress selector (live counters), undefined when delivery is disabled */
+  egress?: () => EgressSelector | undefined;
 }
 
 /** What a route file builds its routes from. */

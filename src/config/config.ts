@@ -14,6 +14,9 @@ import { configSchema, LISTEN_RE, type ConfigFile } from './schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { IpSet } from '../util/ipset.js';
 import { MtaError } from '../util/errors.js';
+import { compileEgress, expandEgress, type EgressConfig } from './egress.js';
+
+export type { EgressConfig, EgressPool, EgressRule, EgressSource } from './egress.js';
 
 export type TlsMode = 'starttls' | 'implicit' | 'none';
 export interface ListenAddress { host: string; port: number }
@@ -67,6 +70,10 @@ export interface Config {
     shaping: Shaping[];
   };
   routes: Route[];
+  /** where mail leaves from (delivery/egress.ts); no sources: the kernel picks the address, as before */
+  egress: EgressConfig;
+  /** this node's id: a source with a `node` is used by that node only */
+  node: { id: string };
   dns: { servers: string[] };
   domains: {
     requireVerified: boolean;
@@ -121,6 +128,8 @@ export interface Shaping {
   maxMessagesPerConnection?: number;
   maxMessagesPerSecond?: number;
   requireTls?: boolean;
+  /** egress source names (pools expanded): the entry applies to mail leaving from these only, its limits per source */
+  egressSources?: string[];
 }
 
 export interface Route {
@@ -291,9 +300,12 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
         ...(s.max_messages_per_connection !== undefined ? { maxMessagesPerConnection: s.max_messages_per_connection } : {}),
         ...(s.max_messages_per_second !== undefined ? { maxMessagesPerSecond: s.max_messages_per_second } : {}),
         ...(s.require_tls !== undefined ? { requireTls: s.require_tls } : {}),
+        ...(s.egress.length > 0 ? { egressSources: expandEgress(c.egress, s.egress) } : {}),
       })),
     },
     routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
+    egress: compileEgress(c.egress),
+    node: { id: c.node.id ?? c.hostname ?? osHostname() },
     dns: { servers: c.dns.servers },
     domains: {
       requireVerified: c.domains.require_verified,

@@ -50,6 +50,8 @@ export const shapingSchema = z.strictObject({
   max_messages_per_connection: z.number().int().min(1).optional(),
   max_messages_per_second: z.number().positive().optional(),
   require_tls: z.boolean().optional(),
+  // egress sources or pools: the entry governs only mail leaving from them, its limits counted per source
+  egress: z.array(z.string().regex(/^[a-z0-9_-]{1,64}$/i, { message: 'must be an egress source or pool name' })).default([]),
 }).refine((s) => s.domains.length > 0 || s.mx_suffixes.length > 0, { message: 'needs domains or mx_suffixes to match' });
 
 /** A static route: mail for these domains goes to this host instead of their MX (a smarthost with "*"). */
@@ -63,6 +65,61 @@ export const routeSchema = z.strictObject({
   password_file: z.string().optional(),
 }).refine((r) => !r.username || r.password !== undefined || r.password_file !== undefined, {
   message: 'username needs password or password_file', path: ['password'],
+});
+
+const egressName = z.string().regex(/^[a-z0-9_-]{1,64}$/i, { message: 'must be a short name such as "ip1"' });
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a UTC day such as "2026-12-01"' });
+
+/** One local address mail may leave from, with the name its PTR record gives (HELO/EHLO). */
+export const egressSourceSchema = z.strictObject({
+  name: egressName,
+  address: z.string().refine((v) => isIP(v) !== 0, { message: 'must be an IPv4 or IPv6 address of this machine' }),
+  helo: hostname,
+  node: z.string().min(1).optional(),
+  max_connections: z.number().int().min(1).optional(),
+  warmup_start: z.number().int().min(1).optional(),
+  warmup_factor: z.number().min(1).default(2),
+  warmup_from: day.optional(),
+}).refine((s) => (s.warmup_start === undefined) === (s.warmup_from === undefined), {
+  message: 'warmup_start and warmup_from go together', path: ['warmup_from'],
+});
+
+/** Which pool carries a job: every key given must match (domains: sending domain; destinations: recipient domain). */
+export const egressRuleSchema = z.strictObject({
+  pool: egressName,
+  sending_domains: z.array(domainPattern).default([]),
+  lanes: z.array(z.enum(['trigger', 'batch'])).default([]),
+  tasks: z.array(z.string().min(1)).default([]),
+  destinations: z.array(domainPattern).default([]),
+});
+
+export const egressSchema = z.strictObject({
+  default_pool: egressName.optional(),
+  source: z.array(egressSourceSchema).default([]),
+  pool: z.array(z.strictObject({
+    name: egressName,
+    sources: z.array(z.strictObject({ source: egressName, weight: z.number().int().min(1).max(1000).default(1) })).min(1),
+  })).default([]),
+  rule: z.array(egressRuleSchema).default([]),
+}).superRefine((e, ctx) => {
+  const sources = new Set<string>();
+  e.source.forEach((s, i) => {
+    if (sources.has(s.name)) ctx.addIssue({ code: 'custom', path: ['source', i, 'name'], message: `source "${s.name}" is defined twice` });
+    sources.add(s.name);
+  });
+  const pools = new Set<string>();
+  e.pool.forEach((p, i) => {
+    if (pools.has(p.name)) ctx.addIssue({ code: 'custom', path: ['pool', i, 'name'], message: `pool "${p.name}" is defined twice` });
+    pools.add(p.name);
+    p.sources.forEach((s, j) => {
+      if (!sources.has(s.source)) ctx.addIssue({ code: 'custom', path: ['pool', i, 'sources', j, 'source'], message: `no egress source named "${s.source}"` });
+    });
+  });
+  e.rule.forEach((r, i) => {
+    if (!pools.has(r.pool)) ctx.addIssue({ code: 'custom', path: ['rule', i, 'pool'], message: `no egress pool named "${r.pool}"` });
+  });
+  if (e.default_pool !== undefined && !pools.has(e.default_pool)) ctx.addIssue({ code: 'custom', path: ['default_pool'], message: `no egress pool named "${e.default_pool}"` });
+  if (e.source.length > 0 && e.default_pool === undefined) ctx.addIssue({ code: 'custom', path: ['default_pool'], message: 'sources are defined, so a default_pool is required' });
 });
 
 export const configSchema = z.strictObject({
@@ -123,6 +180,9 @@ export const configSchema = z.strictObject({
     shaping: z.array(shapingSchema).default([]),
   }).prefault({}),
   route: z.array(routeSchema).default([]),
+  // egress sources and pools (src/delivery/egress.ts); node.id: which sources are this node's
+  egress: egressSchema.prefault({}),
+  node: z.strictObject({ id: z.string().min(1).optional() }).prefault({}),
   dns: z.strictObject({
     servers: z.array(hostAndPort).default([]),
   }).prefault({}),
@@ -198,6 +258,10 @@ export const configSchema = z.strictObject({
     schedule: z.string().refine((v) => validCron(v), { message: 'must be a cron expression such as "*/5 * * * *"' }).default('*/5 * * * *'),
   }).prefault({}),
 }).superRefine((c, ctx) => {
+  const egressNames = new Set([...c.egress.source.map((x) => x.name), ...c.egress.pool.map((x) => x.name)]);
+  c.delivery.shaping.forEach((sh, i) => sh.egress.forEach((n, j) => {
+    if (!egressNames.has(n)) ctx.addIssue({ code: 'custom', path: ['delivery', 'shaping', i, 'egress', j], message: `no egress source or pool named "${n}"` });
+  }));
   const needsTls = c.smtp.listen.some((l) => l.tls !== 'none');
   if (needsTls && (!c.smtp.tls.cert || !c.smtp.tls.key)) {
     ctx.addIssue({

@@ -13,6 +13,7 @@ import { SubmissionService } from '../submission/listener.js';
 import { createLogger } from '../util/log.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { Router } from '../delivery/router.js';
+import { EgressSelector, checkSourceAddresses } from '../delivery/egress.js';
 import { MxResolver } from '../delivery/mx.js';
 import { DnsClient } from '../delivery/dns.js';
 import { DomainVerifier } from '../accounts/verification.js';
@@ -104,6 +105,8 @@ export class Daemon {
       await this.submission.start();
       this.dns = new DnsClient({ servers: this.config.dns.servers });
       if (this.config.delivery.enabled) {
+        // A source address not on this machine would fail every connection: refuse to start, naming it.
+        await checkSourceAddresses(new EgressSelector(this.config, this.store, this.log).ownSources());
         const router = new Router(this.config, new MxResolver(this.dns));
         this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
         await this.scheduler.start();
@@ -114,7 +117,7 @@ export class Daemon {
       if (swept > 0) this.log.warn({ files: swept }, 'temporary files of list uploads cut short by an earlier stop removed');
       this.admin = new AdminServer({
         store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }),
-        dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota,
+        dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota, egress: () => this.scheduler?.agent.egress,
       });
       await this.admin.start();
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
@@ -188,6 +191,13 @@ export class Daemon {
     if (next.delivery.enabled !== this.config.delivery.enabled) this.log.warn('delivery.enabled changed: it takes effect at the next restart');
     if (next.delivery.dkimThreads !== this.config.delivery.dkimThreads || next.spool.writerThread !== this.config.spool.writerThread) {
       this.log.warn('delivery.dkim_threads or spool.writer_thread changed: threads are started once, the change takes effect at the next restart');
+    }
+    // Source addresses are checked by binding them at start-up (async); a reload cannot, so
+    // they change at the next restart; pools, rules and limits over the same sources reload.
+    const addresses = (c: Config): string => JSON.stringify(c.egress.sources.map((x) => [x.name, x.address, x.node ?? null]).concat([[c.node.id]]));
+    if (addresses(next) !== addresses(this.config)) {
+      this.log.warn('egress sources (names, addresses, nodes) or node.id changed: they take effect at the next restart; the egress configuration stays as it was');
+      next = { ...next, egress: this.config.egress, node: this.config.node };
     }
     this.config = next;
     this.log.level = next.logLevel;

@@ -2,12 +2,14 @@
  * delivery/agent — carries out the scheduler's decisions for one destination (Postfix's
  * smtp(8)): finds where its mail goes, connects (reusing pooled sessions), sends job after
  * job, turns every reply into an outcome, records it with its event, logs one line per
- * recipient attempt, and queues a DSN for final failures.
+ * recipient attempt, and queues a DSN for final failures. Each job leaves from the egress
+ * source the selector picks for it (delivery/egress.ts); a session of another source is
+ * put back and one of the picked source taken or opened.
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
 import type { QueueEntry, RecipientOutcome, Store } from '../spool/types.js';
 import type { DeliveryJob, Destination, Pacer } from '../scheduler/destination.js';
+import { SourceShaping, providerOf, whereOf } from './source-shaping.js';
 import { decide, type AttemptContext, type RetryPolicy } from './outcome.js';
 import { SessionPool, sessionKey } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
@@ -16,6 +18,9 @@ import { MessageCache, wireBody } from './message.js';
 import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
 import { countDelivery } from '../metrics/metrics.js';
+import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
+import type { Config, EgressSource } from '../config/config.js';
+import { isIP } from 'node:net';
 
 export interface AgentHooks {
   /** a job's recipients all have their outcome recorded (or were handed back) */
@@ -59,6 +64,8 @@ export class DeliveryAgent {
   /** jobs already reported to the scheduler as settled (exactly once each) */
   private readonly settledJobs = new WeakSet<DeliveryJob>();
   private closed = false;
+  readonly egress: EgressSelector;
+  private readonly sourceShaping: SourceShaping;
 
   constructor(
     private config: Config,
@@ -70,9 +77,12 @@ export class DeliveryAgent {
     this.pool = new SessionPool({ idleTimeoutMs: config.delivery.idleTimeoutMs });
     this.dkim = config.delivery.dkimThreads > 0 ? new DkimPool(config.delivery.dkimThreads) : undefined;
     this.messages = new MessageCache(store, log, undefined, this.dkim);
+    this.egress = new EgressSelector(config, store, log);
+    this.sourceShaping = new SourceShaping(router);
+    this.egress.inUse = (name) => this.sourceShaping.inUse(name, this.live);
   }
 
-  reload(config: Config): void { this.config = config; }
+  reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); }
 
   private get policy(): RetryPolicy { return this.config.delivery; }
 
@@ -86,7 +96,10 @@ export class DeliveryAgent {
       return;
     }
     dest.shaping = plan.shaping;
+    const mxNames = plan.hops.map((h) => h.hostName);
     let session: SmtpSession | undefined;
+    // Sessions held per source for this destination (counted from before connecting): a source shaping entry caps them.
+    const drop = (s: SmtpSession | undefined): undefined => { if (s?.target.source) dest.countSourceSession(s.target.source.name, -1); return undefined; };
     try {
       while (!this.hooks.stopping()) {
         const job = dest.next();
@@ -97,20 +110,41 @@ export class DeliveryAgent {
         }
         if (session && (!session.usable || session.messages >= dest.messagesPerConnection(this.config.delivery))) {
           this.release(session, dest);
-          session = undefined;
+          session = drop(session);
+        }
+        const holding = session?.target.source?.name;
+        // Another source than the held session's is counted the moment it is picked (before
+        // any await), so workers choosing meanwhile see its connection limits taken.
+        const pick = await this.egress.choose(job, providerOf(dest), holding, this.sourceShaping.full(dest, mxNames, holding),
+          (name) => { if (name !== holding) this.sourceShaping.opening(dest, name, 1); });
+        if (pick.kind === 'capped') {
+          // Over the warm-up cap everywhere in its pool: the job waits for tomorrow's cap, unattempted.
+          await this.settleAll([job], pick.reply, { mx: null, ip: null, tls: null }, false, pick.until, { egress_pool: pick.pool });
+          continue;
+        }
+        if (pick.kind === 'busy') { await this.handBack([job], 'egress sources at their connection limit', BUSY_RETRY_MS); continue; }
+        const source = pick.kind === 'source' ? pick.source : undefined;
+        if (session && session.target.source?.name !== source?.name) {
+          this.release(session, dest);
+          session = drop(session);
         }
         if (!session) {
-          const c = await this.connect(plan, dest);
+          const c = await this.connect(plan, dest, source);
+          if (source) {
+            this.sourceShaping.opening(dest, source.name, -1);
+            // No connection, nothing sent: the recipients no longer count toward the source's warm-up cap.
+            if ('reply' in c) this.egress.refund(source.name, providerOf(dest), job.recipients.length); else dest.countSourceSession(source.name, 1);
+          }
           if ('reply' in c) {
             if (c.unreachable) {
               dest.unreachableUntil = Date.now() + this.config.delivery.unreachableBackoffMs;
               dest.unreachableReply = c.reply;
               this.log.warn({ domain: dest.domain, reply: c.reply, until: new Date(dest.unreachableUntil).toISOString() }, 'destination unreachable; its mail defers without new connections for a while');
-              await this.settleAll([job], c.reply, { mx: c.hop?.hostName ?? null, ip: c.hop?.address ?? null, tls: null }, true);
+              await this.settleAll([job], c.reply, whereOf(c.hop), true);
               await this.deferUnreachable(dest.drain(), dest);
               break;
             }
-            await this.settleAll([job], c.reply, { mx: c.hop?.hostName ?? null, ip: c.hop?.address ?? null, tls: null }, true);
+            await this.settleAll([job], c.reply, whereOf(c.hop), true);
             continue;
           }
           session = c.session;
@@ -118,19 +152,20 @@ export class DeliveryAgent {
         }
         this.onWire.add(job);
         try {
-          session = await this.sendJob(session, job, dest);
+          const used: SmtpSession = session;
+          session = (await this.sendJob(used, job, dest)) ?? drop(used);
         } catch (e) {
-          if (!this.onWire.has(job)) { session = undefined; continue; }
+          if (!this.onWire.has(job)) { session = drop(session); continue; }
           // A bug must not strand the job in 'sending': it goes back, a minute later.
           this.log.error({ queue_id: job.queueId, err: (e as Error).stack ?? String(e) }, 'delivery failed unexpectedly; the job is queued again');
           await this.handBackLater([job], `internal error: ${(e as Error).message}`, 60_000);
-          session = undefined;
+          session = drop(session);
         } finally {
           this.onWire.delete(job);
         }
       }
     } finally {
-      if (session) this.release(session, dest);
+      if (session) { this.release(session, dest); drop(session); }
     }
   }
 
@@ -140,21 +175,26 @@ export class DeliveryAgent {
     else this.pool.put(session, dest.messagesPerConnection(this.config.delivery));
   }
 
-  private async pace(dest: Destination): Promise<void> {
+  private async pace(dest: Destination, t: SessionTarget): Promise<void> {
     const now = Date.now();
     const waits = [dest.isSlow(now) ? dest.slowPacer.reserve(now) : 0];
     const shared = this.hooks.pacerFor(dest);
     if (shared) waits.push(shared.reserve(now));
+    waits.push(this.sourceShaping.wait(dest, t, now));
     const wait = Math.max(...waits);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 
-  private async connect(plan: Extract<Plan, { ok: true }>, dest: Destination): Promise<{ session: SmtpSession } | { reply: string; unreachable: boolean; hop?: SessionTarget }> {
+  private async connect(plan: Extract<Plan, { ok: true }>, dest: Destination, source: EgressSource | undefined): Promise<{ session: SmtpSession } | { reply: string; unreachable: boolean; hop?: SessionTarget }> {
     const failures: string[] = [];
     let allUnreachable = true;
     let lastReply: string | undefined;
     let lastHop: SessionTarget | undefined;
-    for (const base of plan.hops) {
+    // A source speaks its own address family only (an IPv4-only pool for a provider reaches its IPv4 MX addresses).
+    const family = source ? isIP(source.address) : 0;
+    const hops = plan.hops.filter((h) => family === 0 || isIP(h.address) === 0 || isIP(h.address) === family)
+      .map((h) => (source ? { ...h, source: { name: source.name, address: source.address, helo: source.helo } } : h));
+    for (const base of hops) {
       const broken = (this.tlsBroken.get(base.address) ?? 0) > Date.now();
       let hop: SessionTarget = broken && !base.requireTls ? { ...base, skipTls: true } : base;
       const idle = this.pool.take(sessionKey(hop));
@@ -181,14 +221,16 @@ export class DeliveryAgent {
             hop = { ...hop, skipTls: true };
             continue;
           }
+          // A refusal at the greeting (554 "listed") is the plainest reputation signal of a source.
+          if (source && se.reply) this.egress.recordReply(source.name, providerOf(dest), se.reply);
           if (!se.unreachable) allUnreachable = false;
           if (se.reply) lastReply = se.reply;
-          failures.push(`${hop.hostName}[${hop.address}]:${hop.port}: ${se.reply ?? se.message}`);
+          failures.push(`${hop.hostName}[${hop.address}]:${hop.port}${source ? ` from ${source.name}` : ''}: ${se.reply ?? se.message}`);
           break;
         }
       }
     }
-    if (plan.hops.length === 0) failures.push('no address to connect to');
+    if (hops.length === 0) failures.push(source && plan.hops.length > 0 ? `no address of the IPv${family} family of egress source ${source.name}` : 'no address to connect to');
     const summary = failures.join('; ');
     if (allUnreachable) return { reply: `427 4.4.1 Connect to UNREACHABLE host: ${summary}`, unreachable: true, ...(lastHop ? { hop: lastHop } : {}) };
     return { reply: lastReply ?? `451 4.4.0 ${summary}`, unreachable: false, ...(lastHop ? { hop: lastHop } : {}) };
@@ -198,7 +240,7 @@ export class DeliveryAgent {
   private async sendJob(session: SmtpSession, job: DeliveryJob, dest: Destination): Promise<SmtpSession | undefined> {
     const started = Date.now();
     const t = session.target;
-    const where = { mx: t.hostName, ip: t.address, tls: session.secure };
+    const where = { ...whereOf(t), tls: session.secure };
     let info;
     try {
       info = await this.messages.get(job.queueId);
@@ -207,7 +249,7 @@ export class DeliveryAgent {
       return session;
     }
     // Paced after connecting and signing, so the pace governs the messages themselves.
-    await this.pace(dest);
+    await this.pace(dest, t);
     const mailFrom = job.returnPath ?? job.sender; // a batch task's VERP address, else the sender
     const needsUtf8 = NON_ASCII.test(localPart(mailFrom)) || job.recipients.some((r) => NON_ASCII.test(localPart(r.rcpt)));
     if (needsUtf8 && !session.offersSmtpUtf8) {
@@ -237,7 +279,9 @@ export class DeliveryAgent {
     const outcomes: RecipientOutcome[] = [];
     let slow = false;
     for (const [wire, entry] of byWire) {
-      const { outcome, cls } = decide(entry, replies.get(wire) ?? '451 4.3.0 no reply for this recipient', ctx, this.policy);
+      const reply = replies.get(wire) ?? '451 4.3.0 no reply for this recipient';
+      if (t.source) this.egress.recordReply(t.source.name, providerOf(dest), reply);
+      const { outcome, cls } = decide(entry, reply, ctx, this.policy);
       if (info.signature === null && info.fromDomain) outcome.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
       if (cls.slowDown) slow = true;
       outcomes.push(outcome);
@@ -369,5 +413,5 @@ export class DeliveryAgent {
     await this.handBack(jobs, 'shutdown');
   }
 
-  close(): void { this.closed = true; this.pool.closeAll(); void this.dkim?.close(); }
+  close(): void { this.closed = true; this.pool.closeAll(); void this.dkim?.close(); void this.egress.close(); }
 }

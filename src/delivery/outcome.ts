@@ -31,6 +31,8 @@ export interface AttemptContext {
   ip: string | null;
   tls: boolean | null;
   durationMs: number;
+  /** the egress source the attempt left from, when egress sources are configured */
+  source?: { name: string; address: string } | undefined;
 }
 
 /** The outcome of one attempt for one recipient, given the reply that decides it. */
@@ -40,6 +42,7 @@ export function decide(entry: QueueEntry, reply: string, ctx: AttemptContext, p:
   const attempts = entry.attempts + (attempted ? 1 : 0);
   const detail: Record<string, unknown> = {
     attempt: attempts, mx: ctx.mx, ip: ctx.ip, tls: ctx.tls, duration_ms: ctx.durationMs,
+    ...(ctx.source ? { source: ctx.source.name, source_ip: ctx.source.address } : {}),
     category: cls.category, status: cls.status, ...(cls.enhanced ? { enhanced: cls.enhanced } : {}),
   };
   const base = { recipientId: entry.recipientId, queueId: entry.queueId, at: ctx.at, reply, attempted, detail };

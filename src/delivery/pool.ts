@@ -2,14 +2,15 @@
  * delivery/pool — idle SMTP sessions kept per remote host, so the next message for the same
  * host (often another domain hosted by the same provider) skips TCP, TLS and EHLO. A
  * session goes back to the pool only while it is healthy and under the per-connection
- * message cap; an idle one is closed after `idleTimeoutMs`.
+ * message cap; an idle one is closed after `idleTimeoutMs`. Sessions of different egress
+ * sources are never mixed up: the source is part of the key.
  */
 import type { SessionTarget, SmtpSession } from './transport.js';
 
 interface Idle { session: SmtpSession; timer: NodeJS.Timeout }
 
 export function sessionKey(t: SessionTarget): string {
-  return `${t.address}|${t.port}|${t.tls}|${t.requireTls ? 'req' : 'opp'}|${t.skipTls ? 'plain' : ''}|${t.auth?.user ?? ''}`;
+  return `${t.address}|${t.port}|${t.tls}|${t.requireTls ? 'req' : 'opp'}|${t.skipTls ? 'plain' : ''}|${t.auth?.user ?? ''}|${t.source?.name ?? ''}`;
 }
 
 export class SessionPool {

@@ -1,7 +1,8 @@
 /**
  * delivery/router — where mail for a recipient domain goes: a static route (or the "*"
  * smarthost) when one matches, otherwise the domain's MX hosts; and which shaping entry
- * governs the destination. The result is a list of hops (one per address) to try in order.
+ * governs the destination (and, per egress source, which source shaping entry). The result is a list
+ * of hops (one per address) to try in order.
  */
 import punycode from 'punycode/punycode.js';
 import type { Config, Route, Shaping } from '../config/config.js';
@@ -33,12 +34,16 @@ export class Router {
     return this.config.routes.find((r) => r.domains.includes(d)) ?? this.config.routes.find((r) => r.domains.includes('*'));
   }
 
-  /** Shaping by recipient domain first, then by the suffix of any of its MX hosts. */
-  shapingFor(domain: string, mxNames: readonly string[] = []): Shaping | undefined {
+  /**
+   * Shaping by recipient domain first, then by the suffix of any of its MX hosts. Entries
+   * naming egress sources govern only mail from those sources (`source`), per source.
+   */
+  shapingFor(domain: string, mxNames: readonly string[] = [], source?: string): Shaping | undefined {
     const d = domain.toLowerCase();
-    const byDomain = this.config.delivery.shaping.find((s) => s.domains.includes(d));
+    const entries = this.config.delivery.shaping.filter((s) => (source === undefined ? !s.egressSources : !!s.egressSources?.includes(source)));
+    const byDomain = entries.find((s) => s.domains.includes(d));
     if (byDomain) return byDomain;
-    return this.config.delivery.shaping.find((s) => s.mxSuffixes.some((suf) => mxNames.some((n) => `.${n}`.endsWith(suf))));
+    return entries.find((s) => s.mxSuffixes.some((suf) => mxNames.some((n) => `.${n}`.endsWith(suf))));
   }
 
   async plan(domain: string): Promise<Plan> {

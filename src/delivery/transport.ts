@@ -24,6 +24,8 @@ export interface SessionTarget {
   skipTls?: boolean;
   verifyCertificate?: boolean;
   auth?: { user: string; pass: string };
+  /** the egress source (delivery/egress.ts) to leave from: its name, local address and HELO name */
+  source?: { name: string; address: string; helo: string };
 }
 
 export interface SessionOptions { ehloName: string; connectTimeoutMs: number; socketTimeoutMs: number }
@@ -86,7 +88,8 @@ export class SmtpSession {
       port: target.port,
       secure: target.tls === 'implicit',
       servername: /^[\d.]+$|:/.test(target.hostName) ? undefined : target.hostName,
-      name: opts.ehloName,
+      name: target.source?.helo ?? opts.ehloName,
+      ...(target.source ? { localAddress: target.source.address } : {}),
       ignoreTLS: target.tls === 'none' || (!!target.skipTls && !target.requireTls),
       requireTLS: target.requireTls && target.tls !== 'implicit',
       opportunisticTLS: !target.requireTls,

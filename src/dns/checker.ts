@@ -184,7 +184,7 @@ async function ptrOf(ip: string, hostname: string, dns: DnsQuery): Promise<{ sta
 /** Worst first: what the summary status of several per-IP results is. */
 const SEVERITY: DomainCheckStatus[] = ['error', 'mismatch', 'missing', 'skipped', 'ok'];
 
-async function hostChecks(ctx: CheckContext, dns: DnsQuery, sending: SendingIps, now: number): Promise<Outcome[]> {
+async function hostChecks(ctx: CheckContext, dns: DnsQuery, sending: SendingIps, now: number, domain?: string): Promise<Outcome[]> {
   const host = normHost(ctx.hostname);
   const [a, aaaa] = await Promise.all([lookup(dns, host, 'A'), lookup(dns, host, 'AAAA')]);
   const addrs = [a, aaaa].flatMap((r) => (r.kind === 'found' ? r.values.map(normIp) : []));
@@ -196,19 +196,24 @@ async function hostChecks(ctx: CheckContext, dns: DnsQuery, sending: SendingIps,
       ? outcome(host, 'hostname', 'error', { expected: hostExpected, detail: `cannot resolve ${host}: ${dnsError.message}` }, now)
       : outcome(host, 'hostname', 'missing', { expected: hostExpected, detail: `${host} has no A/AAAA record: publish one with the sending IP` }, now);
 
-  const ptrExpected = (ips: string[]): string => ips.map((ip) => `${ip} → ${host}`).join(', ');
+  // Egress sources: each address's PTR must name its own HELO name, and that name resolve back.
+  const sources = ctx.egressSources?.(domain) ?? [];
+  const pairs = sources.length > 0
+    ? sources.map((src) => ({ ip: normIp(src.address), name: normHost(src.helo) }))
+    : sending.ips.map((ip) => ({ ip, name: host }));
+  const ptrExpected = pairs.map((p) => `${p.ip} → ${p.name}`).join(', ');
   let ptr: Outcome;
-  if (sending.error !== undefined) {
+  if (sources.length === 0 && sending.error !== undefined) {
     ptr = outcome(host, 'ptr', 'error', { expected: `PTR → ${host}`, detail: `cannot tell which IPs to check: ${sending.error}` }, now);
-  } else if (sending.ips.length === 0) {
+  } else if (pairs.length === 0) {
     ptr = outcome(host, 'ptr', 'missing', { expected: `PTR → ${host}`, detail: noIpsAdvice(host) }, now);
   } else {
-    const per = await Promise.all(sending.ips.map((ip) => ptrOf(ip, host, dns)));
+    const per = await Promise.all(pairs.map((p) => ptrOf(p.ip, p.name, dns)));
     const status = SEVERITY.find((s) => per.some((p) => p.status === s)) ?? 'ok';
     const problems = per.flatMap((p) => (p.problem ? [p.problem] : []));
     ptr = outcome(host, 'ptr', status, {
-      expected: ptrExpected(sending.ips), found: per.map((p) => p.found).join(', '),
-      detail: problems.length > 0 ? problems.join('; ') : `forward-confirmed for ${sending.ips.join(', ')}`,
+      expected: ptrExpected, found: per.map((p) => p.found).join(', '),
+      detail: problems.length > 0 ? problems.join('; ') : `forward-confirmed for ${pairs.map((p) => p.ip).join(', ')}`,
     }, now);
   }
   return [hostname, ptr];
@@ -228,10 +233,10 @@ export async function checkHost(ctx: CheckContext): Promise<DomainCheckRecord[]>
 export async function checkDomain(d: DomainRecord, ctx: CheckContext): Promise<DomainCheckResult> {
   const dns = memoDns(ctx.dns);
   const now = (ctx.now ?? Date.now)();
-  const sending = await sendingIps(ctx, dns);
+  const sending = await sendingIps(ctx, dns, d.name);
   const [ownership, spf, dkim, mx, tracking, host] = await Promise.all([
     checkOwnership(d, ctx, dns, now), checkSpf(d.name, ctx, dns, sending, now), checkDkim(d, dns, now),
-    checkMx(d, ctx, dns, now), checkTracking(d, ctx, dns, now), hostChecks(ctx, dns, sending, now),
+    checkMx(d, ctx, dns, now), checkTracking(d, ctx, dns, now), hostChecks(ctx, dns, sending, now, d.name),
   ]);
   // DMARC's verdict depends on whether aligned SPF and DKIM can pass.
   const dmarc = await checkDmarc(d, ctx, dns, { spf: spf.rec.status, dkim: dkim.rec.status }, now);

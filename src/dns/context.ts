@@ -28,7 +28,15 @@ export interface CheckContext {
   /** label, e.g. "bounce": set when inbound.listen is on, so <label>.<domain> gets an MX to mxHost (VERP bounces) */
   bounceSubdomain?: string | undefined;
   now?: (() => number) | undefined;
+  /**
+   * Egress sources (delivery/egress.ts) mail of `domain` may leave from (every one without
+   * a domain). When there are any, they replace sendingIps: SPF must pass for each address,
+   * and each address's PTR must name the source's HELO name, not `hostname`.
+   */
+  egressSources?: ((domain?: string) => EgressSourceRef[]) | undefined;
 }
+
+export interface EgressSourceRef { name: string; address: string; helo: string }
 
 export interface DomainCheckResult { domain: string; status: DomainStatus; checks: DomainCheckRecord[]; problems: string[] }
 
@@ -52,13 +60,15 @@ function oneLine(s: string | null): string | null {
 export interface SendingIps {
   ips: string[];
   /** where they came from, for messages */
-  source: 'config' | 'hostname';
+  source: 'config' | 'hostname' | 'egress';
   /** set when the hostname's addresses could not be read */
   error?: string;
 }
 
-/** The configured sending IPs, else what the hostname resolves to (A and AAAA). */
-export async function sendingIps(ctx: CheckContext, dns: DnsQuery): Promise<SendingIps> {
+/** The egress source addresses for `domain` when there are any, else the configured sending IPs, else the hostname's addresses. */
+export async function sendingIps(ctx: CheckContext, dns: DnsQuery, domain?: string): Promise<SendingIps> {
+  const sources = ctx.egressSources?.(domain) ?? [];
+  if (sources.length > 0) return { ips: [...new Set(sources.map((s) => normIp(s.address)))], source: 'egress' };
   if (ctx.sendingIps.length > 0) {
     // The config schema refuses these already; a caller building a context by hand gets a
     // check result saying so rather than an exception from the PTR name arithmetic.

@@ -139,7 +139,8 @@ export async function checkSpf(domain: string, ctx: CheckContext, dns: DnsQuery,
   const txt = await lookupTxt(dns, domain);
   if (txt.kind === 'error') return outcome(domain, 'spf', 'error', { detail: `cannot read TXT at ${domain}: ${txt.message}` }, now);
   const records = txt.kind === 'found' ? txt.values.filter(isSpfRecord) : [];
-  const proposal = spfProposal(records.length > 0 ? mergeSpfRecords(records) : undefined, ctx.sendingIps, ctx.hostname);
+  // With egress sources, the record must list their addresses (the pools this domain may use).
+  const proposal = spfProposal(records.length > 0 ? mergeSpfRecords(records) : undefined, sending.source === 'egress' ? sending.ips : ctx.sendingIps, ctx.hostname);
   const done = (status: 'ok' | 'mismatch' | 'error', detail: string, f: { expected?: string; warnings?: string[] } = {}): Outcome =>
     outcome(domain, 'spf', status, { expected: f.expected ?? proposal, found: records.join(' | '), detail, warnings: f.warnings ?? [] }, now);
 

@@ -56,6 +56,8 @@ export interface RecipientEventPayload {
   bounce_category: string | null;
   /** the batch task the message belongs to; null for other mail */
   task_id: string | null;
+  /** the egress source the attempt left from (only when egress sources are configured) */
+  egress_source?: string;
 }
 
 export interface DomainEventPayload {
@@ -112,6 +114,8 @@ export interface RecipientEventInput {
   attempts: number;
   tag: string | null;
   taskId?: string | null | undefined;
+  /** the outcome detail's egress source name */
+  source?: unknown;
 }
 
 export function recipientPayload(i: RecipientEventInput): RecipientEventPayload {
@@ -133,6 +137,7 @@ export function recipientPayload(i: RecipientEventInput): RecipientEventPayload 
     attempts: i.attempts,
     bounce_category: i.event === 'delivered' || typeof i.category !== 'string' ? null : i.category,
     task_id: i.taskId ?? null,
+    ...(typeof i.source === 'string' ? { egress_source: i.source } : {}),
   };
 }
 

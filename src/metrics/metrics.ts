@@ -92,6 +92,11 @@ export const metrics = {
   webhookBacklog: new Gauge({
     name: 'mta_webhook_backlog', help: 'Webhook events waiting in the outbox (read from the spool at scrape time)', registers: [registry],
   }),
+  /** Per egress source (names from the config, so bounded): each recipient's reply class. */
+  egressReplies: new Counter({
+    name: 'mta_egress_replies_total', help: 'Recipient replies per egress source by result (delivered, deferred, blocked)',
+    labelNames: ['source', 'result'] as const, registers: [registry],
+  }),
   /** Incremented by the webhook dispatcher for every failed POST. */
   webhookFailures: new Counter({
     name: 'mta_webhook_failures_total', help: 'Webhook deliveries that failed (HTTP error or no answer)', registers: [registry],

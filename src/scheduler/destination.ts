@@ -45,6 +45,8 @@ export class Destination {
   shaping: Shaping | undefined;
   /** Pacer used while slowed down (1 message per second), shared by this destination's workers. */
   readonly slowPacer = new Pacer(1);
+  /** sessions in use per egress source, for a source shaping entry's max_connections */
+  private readonly bySource = new Map<string, number>();
 
   constructor(readonly domain: string) {}
 
@@ -65,6 +67,12 @@ export class Destination {
       for (let i = list.length - 1; i >= 0; i--) if (pred(list[i]!)) out.push(...list.splice(i, 1));
     }
     return out;
+  }
+
+  sourceSessions(source: string): number { return this.bySource.get(source) ?? 0; }
+  countSourceSession(source: string, delta: 1 | -1): void {
+    const n = (this.bySource.get(source) ?? 0) + delta;
+    if (n > 0) this.bySource.set(source, n); else this.bySource.delete(source);
   }
 
   isSlow(now: number): boolean { return this.slowUntil > now; }

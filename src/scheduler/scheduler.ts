@@ -61,6 +61,7 @@ export class Scheduler {
   async start(): Promise<void> {
     const recovered = await this.store.recoverSending(Date.now(), 'returned to the queue at start-up after an unclean stop');
     if (recovered > 0) this.log.warn({ recipients: recovered }, 'recipients left in delivery by an unclean stop are queued again (they may be delivered twice, never lost)');
+    await this.agent.egress.start();
     this.state = 'running';
     this.unsubscribe = this.store.onCommit(() => this.wake());
     this.wake();

@@ -328,4 +328,18 @@ export const MIGRATIONS: readonly string[] = [
     UPDATE webhook_ids SET last = max(last, NEW.id);
   END;
   `,
+  // 11: egress warm-up counters
+  `
+  -- Egress (delivery/egress.ts): recipients sent per source and destination provider and
+  -- UTC day (the warm-up cap counts these), with the deferral (4xx) and block (5xx) replies.
+  CREATE TABLE egress_daily (
+    day      TEXT NOT NULL,
+    source   TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    sent     INTEGER NOT NULL DEFAULT 0,
+    deferred INTEGER NOT NULL DEFAULT 0,
+    blocked  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, source, provider)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -67,7 +67,7 @@ export class SqliteNotify {
       if (m.task_id) this.taskOutcome?.(m.task_id, counterOf(o.kind, o.detail['status']));
       if (o.kind === 'failed' && o.detail['status'] === 3) this.spamBounce?.(key);
     }
-    if (notify) this.emit(o.kind, m, o.at, o.reply, o.detail['status'], o.detail['category']);
+    if (notify) this.emit(o.kind, m, o.at, o.reply, o.detail['status'], o.detail['category'], o.detail['source']);
   }
 
   /** An operator deleted a waiting recipient: it ends as failed. */
@@ -98,10 +98,10 @@ export class SqliteNotify {
     this.hooks.enqueue(e.type, domainPayload({ type: e.type, domain: e.domain, at: e.at, detail: e.detail }), null, e.at);
   }
 
-  private emit(event: RecipientEventName, m: Meta, at: number, reply: string, status: unknown, category: unknown): void {
+  private emit(event: RecipientEventName, m: Meta, at: number, reply: string, status: unknown, category: unknown, source?: unknown): void {
     const payload = recipientPayload({
       event, queueId: m.queue_id, messageId: m.msg_id, authUser: m.auth_user, sender: m.sender, rcpt: m.rcpt,
-      receivedAt: m.received_at, at, reply, status, category, attempts: m.attempts, tag: m.tag, taskId: m.task_id,
+      receivedAt: m.received_at, at, reply, status, category, attempts: m.attempts, tag: m.tag, taskId: m.task_id, source,
     });
     this.hooks.enqueue(event, payload, m.sender, at);
   }

@@ -34,6 +34,8 @@ import type { TaskId } from '../util/ids.js';
 import { SqliteQuota } from './sqlite-quota.js';
 import type { DailyFigures, QuotaReachedMark, ReputationChange, ReputationRecord } from './types-quota.js';
 import { SqliteInbound } from './sqlite-inbound.js';
+import { SqliteEgress } from './sqlite-egress.js';
+import type { EgressCount } from './types-egress.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
@@ -91,6 +93,7 @@ export class SqliteStore implements Store {
   private readonly templates: SqliteTemplates;
   private readonly tasks: SqliteTasks;
   private readonly quota: SqliteQuota;
+  private readonly egress: SqliteEgress;
   private readonly inbound: SqliteInbound;
   private writer: WriterThread | undefined;
 
@@ -171,6 +174,7 @@ export class SqliteStore implements Store {
     this.quota = new SqliteQuota(db, this.notify);
     this.notify.spamBounce = (k) => this.quota.spamBounce(k);
     this.inbound = new SqliteInbound(db, this.hooks);
+    this.egress = new SqliteEgress(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -429,6 +433,10 @@ export class SqliteStore implements Store {
   async saveReputation(next: ReputationRecord, prev: ReputationRecord | undefined, changes: readonly ReputationChange[]): Promise<boolean> { return this.quota.save(next, prev, changes); }
   async listReputationHistory(domain: string, limit: number): Promise<ReputationChange[]> { return this.quota.history(domain, limit); }
   async markQuotaReached(m: QuotaReachedMark): Promise<boolean> { return this.quota.markReached(m); }
+
+  // ---- egress counters (spool/sqlite-egress.ts) ----
+  async egressCounts(day: string): Promise<EgressCount[]> { return this.egress.counts(day); }
+  async addEgressCounts(deltas: readonly EgressCount[]): Promise<void> { this.egress.add(deltas); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

@@ -8,6 +8,7 @@ import type { RecipientState } from './states.js';
 import type { WebhookEventName, WebhookFormat } from '../events/payload.js';
 import type { AliasTaskRequest, TaskStore } from './types-tasks.js';
 import type { QuotaStore } from './types-quota.js';
+import type { EgressStore } from './types-egress.js';
 import type { InboundStore } from './types-inbound.js';
 
 export type Lane = 'trigger' | 'batch';
@@ -473,6 +474,6 @@ export interface ListStore {
 }
 
 export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore,
-  TaskStore, QuotaStore, InboundStore {
+  TaskStore, QuotaStore, InboundStore, EgressStore {
   close(): Promise<void>;
 }

@@ -7,7 +7,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 
-export interface SinkMessage { from: string; to: string[]; raw: Buffer; secure: boolean; utf8: boolean; user?: string; at: number; mailAt: number }
+export interface SinkMessage {
+  from: string; to: string[]; raw: Buffer; secure: boolean; utf8: boolean; user?: string; at: number; mailAt: number;
+  /** the client's address and its HELO/EHLO name (egress tests) */
+  clientAddress: string; helo: string;
+}
 
 export interface SinkOptions {
   /** reply for a recipient ("450 4.2.1 try later"), or undefined to accept; attempt counts per address */
@@ -29,6 +33,8 @@ export interface Sink {
   connections: number;
   current: number;
   maxConcurrent: number;
+  /** the most sessions at once from one client address (egress tests) */
+  maxConcurrentFrom: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -54,8 +60,9 @@ function replyError(text: string): Error {
 export async function startSink(host: string, port: number, opts: SinkOptions = {}): Promise<Sink> {
   const attempts = new Map<string, number>();
   const closed = new Set<string>();
+  const currentFrom = new Map<string, number>();
   const sink: Sink = {
-    host, port, messages: [], connections: 0, current: 0, maxConcurrent: 0,
+    host, port, messages: [], connections: 0, current: 0, maxConcurrent: 0, maxConcurrentFrom: new Map(),
     close: () => new Promise((r) => server.close(() => r())),
   };
   const server = new SMTPServer({
@@ -72,12 +79,18 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
     logger: false,
     size: 50 * 1024 * 1024,
     closeTimeout: 200,
-    onConnect(_s: SMTPServerSession, cb: (e?: Error) => void) {
+    onConnect(s: SMTPServerSession, cb: (e?: Error) => void) {
       sink.connections++; sink.current++;
       sink.maxConcurrent = Math.max(sink.maxConcurrent, sink.current);
+      const from = (currentFrom.get(s.remoteAddress) ?? 0) + 1;
+      currentFrom.set(s.remoteAddress, from);
+      sink.maxConcurrentFrom.set(s.remoteAddress, Math.max(sink.maxConcurrentFrom.get(s.remoteAddress) ?? 0, from));
       cb();
     },
-    onClose(session: SMTPServerSession) { sink.current--; closed.add(session.id); },
+    onClose(session: SMTPServerSession) {
+      sink.current--; closed.add(session.id);
+      currentFrom.set(session.remoteAddress, (currentFrom.get(session.remoteAddress) ?? 1) - 1);
+    },
     onMailFrom(_a, session, cb) {
       (session as unknown as { mailAt: number }).mailAt = Date.now();
       cb();
@@ -98,6 +111,7 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
           utf8: !!(session.envelope as { smtpUtf8?: boolean }).smtpUtf8,
           ...(typeof session.user === 'string' ? { user: session.user } : {}), at: Date.now(),
           mailAt: (session as unknown as { mailAt: number }).mailAt,
+          clientAddress: session.remoteAddress, helo: session.hostNameAppearsAs,
         };
         const answer = (): void => {
           // A reply held past the client's hang-up (a delay, a cut delivery) was never

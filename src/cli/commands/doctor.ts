@@ -91,7 +91,9 @@ async function hostItems(config: Config, dns: DnsClient): Promise<DoctorItem[]> 
     verdict: c.status === 'ok' ? 'ok' : c.status === 'skipped' ? 'skip' : 'fail',
     detail: [c.found ? `found ${c.found}` : '', c.expected && c.status !== 'ok' ? `expected ${c.expected}` : '', c.detail ?? ''].filter(Boolean).join('; ') || c.status,
     ...(c.status === 'ok' ? {} : { fix: c.name === 'ptr'
-      ? `ask your VPS provider to set the PTR of each sending IP to ${config.hostname}, and publish A/AAAA for ${config.hostname}`
+      ? (config.egress.sources.length > 0
+        ? 'ask your provider to set the PTR of each egress source address to its helo name, and publish A/AAAA for each helo name (see expected)'
+        : `ask your VPS provider to set the PTR of each sending IP to ${config.hostname}, and publish A/AAAA for ${config.hostname}`)
       : `publish an A (and AAAA) record for ${config.hostname} pointing at this server` }),
   }));
 }

@@ -16,7 +16,8 @@ function positive(v: string): number {
 }
 
 function eventLine(e: Record<string, unknown>): string {
-  const where = e['mx'] ? ` ${String(e['mx'])}[${String(e['ip'] ?? '')}]` : '';
+  const from = typeof e['source'] === 'string' ? ` from ${e['source']}[${String(e['source_ip'] ?? '')}]` : '';
+  const where = e['mx'] ? ` ${String(e['mx'])}[${String(e['ip'] ?? '')}]${from}` : '';
   const reply = typeof e['reply'] === 'string' ? ` ${e['reply']}` : '';
   const next = typeof e['next_attempt_at'] === 'number' ? ` (next ${new Date(e['next_attempt_at']).toISOString()})` : '';
   return `    ${String(e['at'])}  ${String(e['type']).padEnd(9)}${where}${reply}${next}`;
