@@ -24,7 +24,8 @@ let w: World;
 // A shaping entry naming the pool "shaped": one connection per source of it to shaped.test.
 t.before(async () => {
   w = await startWorld('[[delivery.shaping]]\nname = "per-source"\ndomains = ["shaped.test"]\negress = ["shaped"]\nmax_connections = 1\n', {
-    extraToml: '[egress]\ndefault_pool = "batch"\n' +
+    // allow_private: the webhook receiver of 'webhook events name the egress source' is on loopback.
+    extraToml: '[webhooks]\nallow_private = true\n[egress]\ndefault_pool = "batch"\n' +
       source('s2', 2) + source('s3', 3) + source('s4', 4) +
       source('s5', 5, `warmup_start = 3\nwarmup_factor = 2\nwarmup_from = "${today}"\n`) + source('s6', 6) +
       source('s7', 7, `warmup_start = 1\nwarmup_from = "${today}"\n`) +
