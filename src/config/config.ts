@@ -65,6 +65,8 @@ export interface Config {
     /** public IPs mail leaves from (SPF proposal and evaluation, PTR checks); empty: hostname's addresses */
     sendingIps: string[];
     shaping: Shaping[];
+    /** development sink: all mail is kept as .eml files in this directory, nothing is sent (delivery/dev-sink.ts) */
+    sink?: string;
   };
   routes: Route[];
   dns: { servers: string[] };
@@ -129,7 +131,10 @@ export interface Route {
 export const DEFAULT_CONFIG_PATH = '/etc/mta/mta.toml';
 export const DEV_SOURCE = '(development defaults)';
 
-/** What `npm start` runs with when no file is given: loopback only, no TLS, data in ./data. */
+/**
+ * What `npm start` runs with when no file is given: loopback only, no TLS, data in ./data,
+ * and mail kept in ./data/sink instead of sent (a laptop has no port 25 and no reputation).
+ */
 export const DEVELOPMENT_TOML = `
 hostname = "localhost"
 data_dir = "./data"
@@ -140,6 +145,8 @@ tls = "none"
 allow_insecure_auth = true
 [domains]
 require_verified = false
+[delivery]
+sink = "./data/sink"
 [admin]
 listen = "127.0.0.1:8025"
 [public]
@@ -286,6 +293,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
         ...(s.max_messages_per_second !== undefined ? { maxMessagesPerSecond: s.max_messages_per_second } : {}),
         ...(s.require_tls !== undefined ? { requireTls: s.require_tls } : {}),
       })),
+      ...(c.delivery.sink ? { sink: resolve(baseDir, c.delivery.sink) } : {}),
     },
     routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
     dns: { servers: c.dns.servers },

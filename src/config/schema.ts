@@ -121,6 +121,8 @@ export const configSchema = z.strictObject({
     require_tls: z.boolean().default(false),
     sending_ips: z.array(z.string().refine((v) => isIP(v) !== 0, { message: 'must be an IPv4 or IPv6 address' })).default([]),
     shaping: z.array(shapingSchema).default([]),
+    // development sink (delivery/dev-sink.ts): every message is kept as a file here instead of being sent
+    sink: z.string().min(1).optional(),
   }).prefault({}),
   route: z.array(routeSchema).default([]),
   dns: z.strictObject({

@@ -15,6 +15,7 @@ import { Scheduler } from '../scheduler/scheduler.js';
 import { Router } from '../delivery/router.js';
 import { MxResolver } from '../delivery/mx.js';
 import { DnsClient } from '../delivery/dns.js';
+import { DevSink } from '../delivery/dev-sink.js';
 import { DomainVerifier } from '../accounts/verification.js';
 import { WebhookDispatcher } from '../events/dispatcher.js';
 import { RetentionJob } from '../stats/retention.js';
@@ -39,6 +40,14 @@ const ALLOWED: Record<DaemonState, readonly DaemonState[]> = {
   stopped: [],
 };
 
+/** Where mail goes, for the first log line: the operator must see at once whether mail leaves. */
+function deliveryMode(c: Config): string {
+  if (!c.delivery.enabled) return 'off: mail is spooled, not delivered (delivery.enabled = false)';
+  if (c.delivery.sink) return `development sink: nothing is sent, each message is kept in ${c.delivery.sink}`;
+  const smarthost = c.routes.find((r) => r.domains.includes('*'));
+  return smarthost ? `smarthost ${smarthost.host}:${smarthost.port}` : `recipients' MX hosts, port ${c.delivery.port}`;
+}
+
 export interface DaemonOptions { configPath?: string | undefined; config?: Config; logger?: Logger }
 
 export class Daemon {
@@ -49,6 +58,8 @@ export class Daemon {
   submission!: SubmissionService;
   /** absent when delivery.enabled = false */
   scheduler: Scheduler | undefined;
+  /** the development sink all mail goes to (delivery.sink; read at start-up only) */
+  devSink: DevSink | undefined;
   dns!: DnsClient;
   admin: AdminServer | undefined;
   verifier: DomainVerifier | undefined;
@@ -84,7 +95,7 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname }, 'mta starting');
+    this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname, delivery: deliveryMode(this.config) }, 'mta starting');
     try {
       this.store = SqliteStore.open(this.config.dataDir, {
         commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch, writerThread: this.config.spool.writerThread,
@@ -105,6 +116,11 @@ export class Daemon {
       this.dns = new DnsClient({ servers: this.config.dns.servers });
       if (this.config.delivery.enabled) {
         const router = new Router(this.config, new MxResolver(this.dns));
+        if (this.config.delivery.sink) {
+          this.devSink = new DevSink(this.config.delivery.sink);
+          router.sink = await this.devSink.start();
+          this.log.warn({ sink: this.config.delivery.sink }, 'development sink: no mail leaves this machine; each message is kept as an .eml file there');
+        }
         this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
         await this.scheduler.start();
       } else {
@@ -159,6 +175,7 @@ export class Daemon {
       await this.publicServer?.stop().catch(() => undefined);
       await this.inbound?.stop().catch(() => undefined);
       await this.scheduler?.stop(0).catch(() => undefined);
+      await this.devSink?.close();
       this.verifier?.stop();
       this.retention?.stop();
     this.reputation?.stop();
@@ -185,7 +202,9 @@ export class Daemon {
     }
     const moved = JSON.stringify(next.smtp.listen) !== JSON.stringify(this.config.smtp.listen) || next.dataDir !== this.config.dataDir;
     if (moved) this.log.warn('listener addresses or data_dir changed: they take effect at the next restart');
-    if (next.delivery.enabled !== this.config.delivery.enabled) this.log.warn('delivery.enabled changed: it takes effect at the next restart');
+    if (next.delivery.enabled !== this.config.delivery.enabled || next.delivery.sink !== this.config.delivery.sink) {
+      this.log.warn('delivery.enabled or delivery.sink changed: it takes effect at the next restart');
+    }
     if (next.delivery.dkimThreads !== this.config.delivery.dkimThreads || next.spool.writerThread !== this.config.spool.writerThread) {
       this.log.warn('delivery.dkim_threads or spool.writer_thread changed: threads are started once, the change takes effect at the next restart');
     }
@@ -214,6 +233,7 @@ export class Daemon {
     await this.publicServer?.stop();
     await this.inbound?.stop();
     await this.scheduler?.stop();
+    await this.devSink?.close();
     this.verifier?.stop();
     this.retention?.stop();
     this.reputation?.stop();
