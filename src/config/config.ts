@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { configSchema, LISTEN_RE, type ConfigFile } from './schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
+import { systemTimeZone } from '../util/time.js';
 import { IpSet } from '../util/ipset.js';
 import { MtaError } from '../util/errors.js';
 
@@ -23,6 +24,8 @@ export interface Config {
   source: string;                 // file path, or "(development defaults)"
   hostname: string;
   dataDir: string;
+  /** IANA zone whose calendar days statistics, quotas and reputation count on */
+  timeZone: string;
   logLevel: ConfigFile['log']['level'];
   smtp: {
     listen: Listener[];
@@ -242,6 +245,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
     source,
     hostname: c.hostname ?? osHostname(),
     dataDir: resolve(baseDir, c.data_dir),
+    timeZone: c.timezone ?? systemTimeZone(),
     logLevel: c.log.level,
     smtp: {
       listen: c.smtp.listen.map((l) => ({ ...parseListen(l.address), tls: l.tls, text: l.address })),

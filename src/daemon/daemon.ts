@@ -98,7 +98,7 @@ export class Daemon {
     this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname, delivery: deliveryMode(this.config) }, 'mta starting');
     try {
       this.store = SqliteStore.open(this.config.dataDir, {
-        commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch, writerThread: this.config.spool.writerThread,
+        commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch, writerThread: this.config.spool.writerThread, timeZone: this.config.timeZone,
       });
       this.store.onWriterFailure((e) => {
         // A spool that cannot write must not take mail: stop, and let systemd start us again.
@@ -207,6 +207,11 @@ export class Daemon {
     }
     if (next.delivery.dkimThreads !== this.config.delivery.dkimThreads || next.spool.writerThread !== this.config.spool.writerThread) {
       this.log.warn('delivery.dkim_threads or spool.writer_thread changed: threads are started once, the change takes effect at the next restart');
+    }
+    if (next.timeZone !== this.config.timeZone) {
+      // The spool counts on the calendar it was opened with; quotas must read the same days.
+      this.log.warn({ timezone: next.timeZone, kept: this.config.timeZone }, 'timezone changed: it takes effect at the next restart');
+      next = { ...next, timeZone: this.config.timeZone };
     }
     this.config = next;
     this.log.level = next.logLevel;
