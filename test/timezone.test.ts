@@ -46,6 +46,12 @@ for (const writerThread of [false, true]) t.test(`Asia/Shanghai: a message at 23
   t.same(await quota.check('q.test', 2, now), { ok: false, which: 'daily', limit: 5, used: 4 }, 'the daily quota counts it too');
   t.same(await quota.check('q.test', 2, at('2026-03-19T15:45:00Z')), { ok: true, left: 4 }, 'on the 19th in Beijing only the first counts');
   t.same(monthOf(at('2026-02-28T16:30:00Z'), 'Asia/Shanghai'), { period: '2026-03', from: '2026-03-01', to: '2026-03-31' }, 'months follow the zone too');
+  if (writerThread) return;
+  const path = join(dir, 'mta.toml');
+  writeFileSync(path, `timezone = "Asia/Shanghai"\ndata_dir = "${join(dir, 'data')}"\n${BASE}`);
+  const cli = await runMta(['stats', '--from', '2026-03-19', '--to', '2026-03-20', '--config', path]);
+  t.equal(cli.code, 0, cli.err);
+  t.match(cli.out, /\n2026-03-19\s+1\s.*\n2026-03-20\s+4\s.*\nTOTAL\s+5\s.*\n\(days of Asia\/Shanghai, the configured timezone\)\n$/, 'mta stats says which calendar');
 });
 
 t.test('the calendar helpers: day of a time, start of a day, next day start (DST kept right)', async (t) => {

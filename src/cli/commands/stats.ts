@@ -33,5 +33,6 @@ export function statsCommand(): Command {
         const rows = [...r.rows.map(shown), shown(r.total)];
         print(r.rows.length === 0 ? `no mail from ${r.from} to ${r.to}` : table(rows, COLUMNS,
           [r.by.toUpperCase(), 'REQUESTS', 'DELIVERED', 'FAILED', 'INVALID', 'DEFERRED', 'EXPIRED', 'DELIVERY_RATE', 'INVALID_RATE']));
+        print(`(days of ${r.time_zone}, the configured timezone)`);
       }));
 }
