@@ -10,8 +10,11 @@ const ROWS: Row[] = [
   ['250 2.0.0 OK 1700000000 x1si123', false, 0, 'delivered'],
   ['250 Ok: queued as 4Xyz', false, 0, 'delivered'],
   // DirectMail's own delivery-side codes
-  ['524 Host not found by dns resolve [@ou070302]', false, 2, 'dns', true],
-  ['526 No data by dns resolve', false, 2, 'dns', true],
+  ['524 Host not found by dns resolve [@ou070302]', false, 2, 'dns', false],
+  ['526 No data by dns resolve', false, 2, 'dns', false],
+  ['524 5.1.2 Host not found by dns resolve: example.org', false, 2, 'dns', false],
+  ['526 5.1.2 No data by dns resolve: bare.test has no MX and no address records', false, 2, 'dns', false],
+  ['526 5.1.10 No data by dns resolve: null.test publishes a null MX (RFC 7505) and accepts no mail', false, 2, 'dns', false],
   ['423 Dns resolve error', true, 4, 'dns'],
   ['427 Socks Connect to UNREACHABLE host', true, 4, 'network'],
   // 接收地址不存在 — recipient does not exist

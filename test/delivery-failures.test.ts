@@ -29,6 +29,21 @@ t.test('NXDOMAIN: permanent failure with the 524 code, and a DSN', async (t) => 
   t.equal(m.recipients[0]!.attempts, 1);
   const dsn = await w.waitFor('DSN', () => w.senderSink.messages.slice(before).find((x) => /nowhere\.test/.test(x.raw.toString())));
   t.match(dsn.raw.toString(), /Final-Recipient: rfc822; ?x@nowhere\.test/);
+  t.same(await w.daemon.daemon.store.listSuppressions({ search: 'nowhere.test' }), [], 'a DNS-level failure suppresses nothing');
+});
+
+t.test('mail from the null sender (a DSN) that bounces for good suppresses nothing', async (t) => {
+  await w.addDomain('gone-sender.test', 27, { rcpt: () => '550 5.1.1 <app@gone-sender.test>: Recipient address rejected: User unknown' });
+  const id = newQueueId();
+  const body = Buffer.from('From: MAILER-DAEMON@localhost\r\nTo: app@gone-sender.test\r\nSubject: Undelivered Mail\r\n\r\nreport\r\n');
+  await w.daemon.daemon.store.commitIncoming({
+    id, receivedAt: Date.now(), sender: '', authUser: null, clientIp: '127.0.0.1',
+    helo: 't', messageId: '<dsn@t>', subject: 'Undelivered Mail', size: body.length, lane: 'trigger', tag: null, chunks: [body], recipients: ['app@gone-sender.test'],
+  });
+  const m = await settle(id);
+  t.equal(m.recipients[0]!.state, 'failed');
+  t.match(m.recipients[0]!.lastReply, /^550 5\.1\.1 .*User unknown/);
+  t.same(await w.daemon.daemon.store.listSuppressions({ search: 'gone-sender.test' }), [], 'the original sender is not suppressed');
 });
 
 t.test('null MX (RFC 7505): permanent failure with 526', async (t) => {

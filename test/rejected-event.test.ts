@@ -11,6 +11,10 @@ import { RawSmtp } from './helpers/smtp-client.js';
 import { apiClient } from './helpers/api.js';
 import { waitFor } from './helpers/tasks.js';
 import { WebhookService } from '../src/events/webhooks.js';
+import { SubmissionService } from '../src/submission/listener.js';
+import { createLogger } from '../src/util/log.js';
+import { runMta } from './helpers/run.js';
+import { PassThrough } from 'node:stream';
 import type { RecipientEventPayload } from '../src/events/payload.js';
 
 const SECRET = 'a-test-secret-of-some-length';
@@ -63,6 +67,33 @@ t.test('send API: each suppressed recipient of a request makes its own event', a
   const got = await waitFor('two more rejected events', () => rejected().length >= before + 2 && rejected().slice(before));
   t.same(got.map((e) => e.rcpt).sort(), ['gone@dest.test', 'left@dest.test']);
   t.match(rows().slice(-2).map((x) => JSON.parse(x.detail)), [{ via: 'api', rcpt: 'gone@dest.test' }, { via: 'api', rcpt: 'left@dest.test', suppression: { scope: 'example.com', source: 'unsubscribe' } }]);
+});
+
+t.test('the 559 log line and `mta log --rcpt` name the suppression entry and how to remove it', async (t) => {
+  // A second listener on the same spool, with a logger we can read.
+  const out = new PassThrough();
+  let logged = '';
+  out.on('data', (b: Buffer) => { logged += b.toString(); });
+  const sub = new SubmissionService({ config: d.daemon.config, store: d.daemon.store, log: createLogger('info', out) });
+  await sub.start();
+  t.teardown(() => sub.stop());
+  const c = await RawSmtp.connect(sub.ports[0]!);
+  await c.greet(); await c.ehlo();
+  t.equal((await c.authPlain('app@example.com', PASSWORD)).code, 235);
+  await c.cmd('MAIL FROM:<app@example.com>');
+  t.equal((await c.cmd('RCPT TO:<gone@dest.test>')).code, 559);
+  await c.quit();
+  const line = await waitFor('the refusal log line', () => logged.split('\n').find((l) => /"reply":559/.test(l)));
+  const entry = (await d.daemon.store.listSuppressions({ search: 'gone@dest.test' }))[0]!;
+  t.match(JSON.parse(line), {
+    msg: 'smtp command refused', rcpt: 'gone@dest.test', suppression: 'user unknown', source: 'bounce', scope: 'all',
+    suppressed_at: new Date(entry.createdAt).toISOString(), remove: 'mta suppression remove gone@dest.test',
+  });
+  const r = await runMta(['log', '--rcpt', 'gone@dest.test', '--config', d.configPath]);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, `gone@dest.test is on the suppression list (scope all, source bounce, since ${new Date(entry.createdAt).toISOString()}): user unknown; remove with "mta suppression remove gone@dest.test"`);
+  const scoped = await runMta(['log', '--rcpt', 'left@dest.test', '--json', '--config', d.configPath]);
+  t.match(JSON.parse(scoped.out).suppressions, [{ address: 'left@dest.test', scope: 'example.com', source: 'unsubscribe', remove: 'mta suppression remove left@dest.test --scope example.com' }]);
 });
 
 t.test('a webhook filtered to other events hears nothing of it', async (t) => {

@@ -20,7 +20,7 @@ export function configPathOf(cmd: Command): string | undefined {
 
 export async function withContext<T>(cmd: Command, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
   const config = loadConfig({ path: configPathOf(cmd) });
-  const store = SqliteStore.open(config.dataDir);
+  const store = SqliteStore.open(config.dataDir, { timeZone: config.timeZone });
   try {
     return await fn({ config, store });
   } finally {

@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { configSchema, LISTEN_RE, type ConfigFile } from './schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
+import { systemTimeZone } from '../util/time.js';
 import { IpSet } from '../util/ipset.js';
 import { MtaError } from '../util/errors.js';
 import { compileEgress, expandEgress, type EgressConfig } from './egress.js';
@@ -26,6 +27,8 @@ export interface Config {
   source: string;                 // file path, or "(development defaults)"
   hostname: string;
   dataDir: string;
+  /** IANA zone whose calendar days statistics, quotas and reputation count on */
+  timeZone: string;
   logLevel: ConfigFile['log']['level'];
   smtp: {
     listen: Listener[];
@@ -68,6 +71,8 @@ export interface Config {
     /** public IPs mail leaves from (SPF proposal and evaluation, PTR checks); empty: hostname's addresses */
     sendingIps: string[];
     shaping: Shaping[];
+    /** development sink: all mail is kept as .eml files in this directory, nothing is sent (delivery/dev-sink.ts) */
+    sink?: string;
   };
   routes: Route[];
   /** where mail leaves from (delivery/egress.ts); no sources: the kernel picks the address, as before */
@@ -144,7 +149,10 @@ export interface Route {
 export const DEFAULT_CONFIG_PATH = '/etc/mta/mta.toml';
 export const DEV_SOURCE = '(development defaults)';
 
-/** What `npm start` runs with when no file is given: loopback only, no TLS, data in ./data. */
+/**
+ * What `npm start` runs with when no file is given: loopback only, no TLS, data in ./data,
+ * and mail kept in ./data/sink instead of sent (a laptop has no port 25 and no reputation).
+ */
 export const DEVELOPMENT_TOML = `
 hostname = "localhost"
 data_dir = "./data"
@@ -155,6 +163,8 @@ tls = "none"
 allow_insecure_auth = true
 [domains]
 require_verified = false
+[delivery]
+sink = "./data/sink"
 [admin]
 listen = "127.0.0.1:8025"
 [public]
@@ -250,6 +260,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
     source,
     hostname: c.hostname ?? osHostname(),
     dataDir: resolve(baseDir, c.data_dir),
+    timeZone: c.timezone ?? systemTimeZone(),
     logLevel: c.log.level,
     smtp: {
       listen: c.smtp.listen.map((l) => ({ ...parseListen(l.address), tls: l.tls, text: l.address })),
@@ -302,6 +313,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
         ...(s.require_tls !== undefined ? { requireTls: s.require_tls } : {}),
         ...(s.egress.length > 0 ? { egressSources: expandEgress(c.egress, s.egress) } : {}),
       })),
+      ...(c.delivery.sink ? { sink: resolve(baseDir, c.delivery.sink) } : {}),
     },
     routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
     egress: compileEgress(c.egress),

@@ -10,6 +10,7 @@ import { parseDuration, parseSize } from '../util/units.js';
 import { parseIpEntry } from '../util/ipset.js';
 import { validate as validCron } from 'node-cron';
 import { isIP } from 'node:net';
+import { isTimeZone } from '../util/time.js';
 
 const size = z.union([z.string(), z.number().int().nonnegative()]).refine((v) => parseSize(v) !== undefined, {
   message: 'must be a size such as "25MB", "512KB" or a number of bytes',
@@ -125,6 +126,8 @@ export const egressSchema = z.strictObject({
 export const configSchema = z.strictObject({
   hostname: hostname.optional(),
   data_dir: z.string().min(1).default('/var/lib/mta'),
+  // the calendar of statistics days, quota days and the reputation day roll; default: the system's
+  timezone: z.string().refine(isTimeZone, { message: 'must be an IANA time zone name such as "Asia/Shanghai" or "UTC"' }).optional(),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).prefault({}),
@@ -178,6 +181,8 @@ export const configSchema = z.strictObject({
     require_tls: z.boolean().default(false),
     sending_ips: z.array(z.string().refine((v) => isIP(v) !== 0, { message: 'must be an IPv4 or IPv6 address' })).default([]),
     shaping: z.array(shapingSchema).default([]),
+    // development sink (delivery/dev-sink.ts): every message is kept as a file here instead of being sent
+    sink: z.string().min(1).optional(),
   }).prefault({}),
   route: z.array(routeSchema).default([]),
   // egress sources and pools (src/delivery/egress.ts); node.id: which sources are this node's

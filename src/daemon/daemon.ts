@@ -16,6 +16,7 @@ import { Router } from '../delivery/router.js';
 import { EgressSelector, checkSourceAddresses } from '../delivery/egress.js';
 import { MxResolver } from '../delivery/mx.js';
 import { DnsClient } from '../delivery/dns.js';
+import { DevSink } from '../delivery/dev-sink.js';
 import { DomainVerifier } from '../accounts/verification.js';
 import { WebhookDispatcher } from '../events/dispatcher.js';
 import { RetentionJob } from '../stats/retention.js';
@@ -40,6 +41,14 @@ const ALLOWED: Record<DaemonState, readonly DaemonState[]> = {
   stopped: [],
 };
 
+/** Where mail goes, for the first log line: the operator must see at once whether mail leaves. */
+function deliveryMode(c: Config): string {
+  if (!c.delivery.enabled) return 'off: mail is spooled, not delivered (delivery.enabled = false)';
+  if (c.delivery.sink) return `development sink: nothing is sent, each message is kept in ${c.delivery.sink}`;
+  const smarthost = c.routes.find((r) => r.domains.includes('*'));
+  return smarthost ? `smarthost ${smarthost.host}:${smarthost.port}` : `recipients' MX hosts, port ${c.delivery.port}`;
+}
+
 export interface DaemonOptions { configPath?: string | undefined; config?: Config; logger?: Logger }
 
 export class Daemon {
@@ -50,6 +59,8 @@ export class Daemon {
   submission!: SubmissionService;
   /** absent when delivery.enabled = false */
   scheduler: Scheduler | undefined;
+  /** the development sink all mail goes to (delivery.sink; read at start-up only) */
+  devSink: DevSink | undefined;
   dns!: DnsClient;
   admin: AdminServer | undefined;
   verifier: DomainVerifier | undefined;
@@ -85,10 +96,10 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname }, 'mta starting');
+    this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname, delivery: deliveryMode(this.config) }, 'mta starting');
     try {
       this.store = SqliteStore.open(this.config.dataDir, {
-        commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch, writerThread: this.config.spool.writerThread,
+        commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch, writerThread: this.config.spool.writerThread, timeZone: this.config.timeZone,
       });
       this.store.onWriterFailure((e) => {
         // A spool that cannot write must not take mail: stop, and let systemd start us again.
@@ -108,6 +119,11 @@ export class Daemon {
         // A source address not on this machine would fail every connection: refuse to start, naming it.
         await checkSourceAddresses(new EgressSelector(this.config, this.store, this.log).ownSources());
         const router = new Router(this.config, new MxResolver(this.dns));
+        if (this.config.delivery.sink) {
+          this.devSink = new DevSink(this.config.delivery.sink);
+          router.sink = await this.devSink.start();
+          this.log.warn({ sink: this.config.delivery.sink }, 'development sink: no mail leaves this machine; each message is kept as an .eml file there');
+        }
         this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
         await this.scheduler.start();
       } else {
@@ -162,6 +178,7 @@ export class Daemon {
       await this.publicServer?.stop().catch(() => undefined);
       await this.inbound?.stop().catch(() => undefined);
       await this.scheduler?.stop(0).catch(() => undefined);
+      await this.devSink?.close();
       this.verifier?.stop();
       this.retention?.stop();
     this.reputation?.stop();
@@ -188,7 +205,9 @@ export class Daemon {
     }
     const moved = JSON.stringify(next.smtp.listen) !== JSON.stringify(this.config.smtp.listen) || next.dataDir !== this.config.dataDir;
     if (moved) this.log.warn('listener addresses or data_dir changed: they take effect at the next restart');
-    if (next.delivery.enabled !== this.config.delivery.enabled) this.log.warn('delivery.enabled changed: it takes effect at the next restart');
+    if (next.delivery.enabled !== this.config.delivery.enabled || next.delivery.sink !== this.config.delivery.sink) {
+      this.log.warn('delivery.enabled or delivery.sink changed: it takes effect at the next restart');
+    }
     if (next.delivery.dkimThreads !== this.config.delivery.dkimThreads || next.spool.writerThread !== this.config.spool.writerThread) {
       this.log.warn('delivery.dkim_threads or spool.writer_thread changed: threads are started once, the change takes effect at the next restart');
     }
@@ -198,6 +217,11 @@ export class Daemon {
     if (addresses(next) !== addresses(this.config)) {
       this.log.warn('egress sources (names, addresses, nodes) or node.id changed: they take effect at the next restart; the egress configuration stays as it was');
       next = { ...next, egress: this.config.egress, node: this.config.node };
+    }
+    if (next.timeZone !== this.config.timeZone) {
+      // The spool counts on the calendar it was opened with; quotas must read the same days.
+      this.log.warn({ timezone: next.timeZone, kept: this.config.timeZone }, 'timezone changed: it takes effect at the next restart');
+      next = { ...next, timeZone: this.config.timeZone };
     }
     this.config = next;
     this.log.level = next.logLevel;
@@ -224,6 +248,7 @@ export class Daemon {
     await this.publicServer?.stop();
     await this.inbound?.stop();
     await this.scheduler?.stop();
+    await this.devSink?.close();
     this.verifier?.stop();
     this.retention?.stop();
     this.reputation?.stop();

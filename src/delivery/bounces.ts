@@ -42,9 +42,13 @@ function anyOf(texts: readonly string[]): RegExp {
 }
 
 export const BOUNCE_RULES: readonly BounceRule[] = [
-  // DirectMail's own delivery-side codes (seed: 524/526/423/427).
-  { category: 'dns', pattern: /^524 Host not found by dns resolve/i, status: 2, suppress: true, finalEvenIf4xx: true },
-  { category: 'dns', pattern: /^526 No data by dns resolve/i, status: 2, suppress: true, finalEvenIf4xx: true },
+  // DirectMail's own delivery-side codes (seed: 524/526/423/427). 524 and 526 fail the
+  // recipient but never suppress it: they are what our resolver said about the whole domain
+  // once (a resolver that cannot see it, a lapsed registration, a DNS outage), not what a
+  // receiver said about the address; the next message asks DNS again.
+  // Our own replies carry an enhanced code after the basic one (delivery/mx.ts).
+  { category: 'dns', pattern: /^524 (?:5\.\d{1,3}\.\d{1,3} )?Host not found by dns resolve/i, status: 2, finalEvenIf4xx: true },
+  { category: 'dns', pattern: /^526 (?:5\.\d{1,3}\.\d{1,3} )?No data by dns resolve/i, status: 2, finalEvenIf4xx: true },
   { category: 'dns', pattern: /^423 Dns resolve error/i, status: 4 },
   { category: 'network', pattern: /^427 .*UNREACHABLE|^427 Socks Connect/i, status: 4 },
   // Receivers' codes, seed table order.

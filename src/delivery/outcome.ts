@@ -1,7 +1,8 @@
 /**
  * delivery/outcome — from one reply for one recipient to what happens next: delivered,
  * deferred until when, failed, or expired; whether to suppress the address. This is the
- * only place the retry schedule is read, so retry timing has one definition.
+ * only place the retry schedule is read, so retry timing has one definition, and the only
+ * place a delivery adds a suppression entry: never for mail from the null sender.
  */
 import type { QueueEntry, RecipientOutcome } from '../spool/types.js';
 import { classifyReply, type ReplyClass } from './classify.js';
@@ -48,7 +49,9 @@ export function decide(entry: QueueEntry, reply: string, ctx: AttemptContext, p:
   const base = { recipientId: entry.recipientId, queueId: entry.queueId, at: ctx.at, reply, attempted, detail };
   if (cls.code >= 200 && cls.code < 300) return { outcome: { ...base, kind: 'delivered' }, cls };
   if (!cls.retry) {
-    const suppress = cls.suppress ? { address: entry.rcpt.toLowerCase(), reason: reply.slice(0, 500) } : undefined;
+    // Mail from the null sender (our DSNs) never suppresses: its recipient is one of our own
+    // senders, and a bounced bounce says nothing about whether people can write to it.
+    const suppress = cls.suppress && entry.sender !== '' ? { address: entry.rcpt.toLowerCase(), reason: reply.slice(0, 500) } : undefined;
     return { outcome: { ...base, kind: 'failed', ...(suppress ? { suppress } : {}) }, cls };
   }
   const next = nextAttemptAt(Math.max(attempts, 1), ctx.at, entry.receivedAt, p, opts.random);

@@ -10,7 +10,7 @@ import type { MxResolver } from './mx.js';
 import type { SessionTarget } from './transport.js';
 
 export type Plan =
-  | { ok: true; hops: SessionTarget[]; via: 'mx' | 'route'; shaping: Shaping | undefined }
+  | { ok: true; hops: SessionTarget[]; via: 'mx' | 'route' | 'sink'; shaping: Shaping | undefined }
   | { ok: false; permanent: boolean; reply: string };
 
 /** Hops beyond this many are not tried in one attempt (Postfix: smtp_mx_address_limit). */
@@ -25,6 +25,9 @@ export function asciiDomain(domain: string): string {
 }
 
 export class Router {
+  /** the development sink's hop (delivery/dev-sink.ts): when set, all mail goes there, routes and MX alike */
+  sink: SessionTarget | undefined;
+
   constructor(private config: Pick<Config, 'delivery' | 'routes'>, private readonly mx: MxResolver) {}
 
   reload(config: Pick<Config, 'delivery' | 'routes'>): void { this.config = config; }
@@ -47,6 +50,7 @@ export class Router {
   }
 
   async plan(domain: string): Promise<Plan> {
+    if (this.sink) return { ok: true, via: 'sink', shaping: undefined, hops: [this.sink] };
     const route = this.routeFor(domain);
     if (route) {
       return {

@@ -6,7 +6,7 @@
  * Limits: `[quota] daily / monthly` with `[[quota.domain]]` overrides (quota/limits.ts),
  * and with `[reputation] enabled` the reputation level's daily cap (quota/reputation.ts):
  * the effective daily limit is the smaller one. Usage is the accepted recipients per
- * sending domain per UTC day and month, read from the spool's daily counters, which intake
+ * sending domain per day and month of the configured `timezone`, read from the spool's daily counters, which intake
  * bumps in the same transaction that commits the message — so usage survives a crash and
  * there is no counter in memory to lose.
  *
@@ -20,7 +20,7 @@
  */
 import type { Config } from '../config/config.js';
 import type { Store } from '../spool/types.js';
-import { utcDay } from '../util/time.js';
+import { dayIn } from '../util/time.js';
 import { limitsFor, type DomainLimits } from './limits.js';
 import type { ReputationService } from './reputation-service.js';
 
@@ -44,9 +44,9 @@ export interface QuotaReport {
   monthly: { limit: number | null; used: number };
 }
 
-/** 'YYYY-MM' of a time, and the first and last day strings of its month (stats_daily days compare as text). */
-export function monthOf(now: number): { period: string; from: string; to: string } {
-  const period = utcDay(now).slice(0, 7);
+/** 'YYYY-MM' of a time in zone `tz`, and the first and last day strings of its month (stats_daily days compare as text). */
+export function monthOf(now: number, tz = 'UTC'): { period: string; from: string; to: string } {
+  const period = dayIn(now, tz).slice(0, 7);
   return { period, from: `${period}-01`, to: `${period}-31` };
 }
 
@@ -57,10 +57,11 @@ export class QuotaService {
     readonly reputation?: ReputationService,
   ) {}
 
-  /** Usage of a domain on the UTC day and month of `now`. */
+  /** Usage of a domain on the day and month of `now` (in the configured time zone). */
   async usage(domain: string, now: number): Promise<QuotaUsage> {
-    const m = monthOf(now);
-    return this.store.quotaUsage(domain.toLowerCase(), utcDay(now), m.from, m.to);
+    const tz = this.config().timeZone;
+    const m = monthOf(now, tz);
+    return this.store.quotaUsage(domain.toLowerCase(), dayIn(now, tz), m.from, m.to);
   }
 
   /** The quota limits (null = unlimited) and, with reputation on, the domain's cap today. */
@@ -90,13 +91,14 @@ export class QuotaService {
   }
 
   /**
-   * Emits `quota.reached` for the domain, at most once per UTC day ('daily') or month
+   * Emits `quota.reached` for the domain, at most once per day ('daily', configured timezone) or month
    * ('monthly'). The event carries the limit, the committed usage and, when given, the
    * recipients that were asked for and refused (`requested`).
    */
   async reached(domain: string, which: QuotaPeriod, now: number, requested?: number): Promise<void> {
     const d = domain.toLowerCase();
-    const period = which === 'daily' ? utcDay(now) : monthOf(now).period;
+    const tz = this.config().timeZone;
+    const period = which === 'daily' ? dayIn(now, tz) : monthOf(now, tz).period;
     const l = await this.limits(d, now);
     const used = await this.usage(d, now);
     const limit = which === 'daily' ? minLimit(l.daily, l.cap) : l.monthly;

@@ -1,7 +1,7 @@
 /**
  * quota/reputation-service — applies the reputation rules (levels.ts) to each sending
  * domain with a clock: a row per domain (level 1 when first seen), rolled over lazily to
- * the current UTC day — every day that ended is evaluated and its downgrade applied then,
+ * the current day of the configured `timezone` — every day that ended is evaluated and its downgrade applied then,
  * "the next day" — while upgrades and bans are decided on today's figures at once, on the
  * schedule (`reputation.schedule`) and whenever a quota check comes near the cap.
  *
@@ -15,7 +15,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config/config.js';
 import type { Store } from '../spool/types.js';
 import type { DailyFigures, ReputationChange, ReputationRecord } from '../spool/types-quota.js';
-import { DAY_MS, eachDay, utcDay } from '../util/time.js';
+import { DAY_MS, dayBefore, dayIn, dayStartIn, eachDay, nextDayStartIn } from '../util/time.js';
 import { MtaError } from '../util/errors.js';
 import { capOfLevel, evaluate, holds, describe, MAX_LEVEL, MIN_VOLUME, RULES, START_LEVEL, UPGRADE_SHARE, type Rates, type Verdict } from './levels.js';
 
@@ -39,7 +39,6 @@ export interface ReputationView {
   history: ReputationChange[];
 }
 
-function nextMidnight(now: number): number { return (Math.floor(now / DAY_MS) + 1) * DAY_MS; }
 
 export class ReputationService {
   private task: ScheduledTask | undefined;
@@ -49,10 +48,13 @@ export class ReputationService {
 
   enabled(): boolean { return this.config.reputation.enabled; }
 
+  /** The reputation day of a time: the configured time zone's calendar day. */
+  private day(ms: number): string { return dayIn(ms, this.config.timeZone); }
+
   /** The domain's row for the day of `now`, creating it at level 1 and applying the downgrades of the days that ended. */
   async current(domain: string, now: number): Promise<ReputationRecord> {
     const d = domain.toLowerCase();
-    const today = utcDay(now);
+    const today = this.day(now);
     for (let tries = 0; tries < 5; tries++) {
       const prev = await this.store.getReputation(d);
       if (prev && prev.day >= today) return prev;
@@ -63,8 +65,8 @@ export class ReputationService {
       }
       let level = prev.level;
       const changes: ReputationChange[] = [];
-      const yesterday = utcDay(now - DAY_MS);
-      const first = utcDay(Math.max(Date.parse(`${prev.day}T00:00:00Z`), now - ROLLOVER_DAYS * DAY_MS));
+      const yesterday = dayBefore(today);
+      const first = this.day(Math.max(dayStartIn(prev.day, this.config.timeZone), now - ROLLOVER_DAYS * DAY_MS));
       for (const day of first <= yesterday ? eachDay(first, yesterday) : []) {
         const v = evaluate(level, await this.store.dailyFigures(d, day));
         if (v.change !== 'down') continue;
@@ -104,9 +106,9 @@ export class ReputationService {
     for (let step = 0; step <= MAX_LEVEL; step++) {
       const prev = await this.current(d, now);
       if (prev.bannedUntil !== null && prev.bannedUntil > now) return raised;
-      const v = evaluate(prev.level, await this.store.dailyFigures(d, utcDay(now)));
+      const v = evaluate(prev.level, await this.store.dailyFigures(d, this.day(now)));
       if (v.ban) {
-        const next = { ...prev, bannedUntil: nextMidnight(now), banReason: v.reason, updatedAt: now };
+        const next = { ...prev, bannedUntil: nextDayStartIn(now, this.config.timeZone), banReason: v.reason, updatedAt: now };
         if (await this.store.saveReputation(next, prev, [{ domain: d, at: now, fromLevel: prev.level, toLevel: prev.level, change: 'ban', reason: v.reason }])) {
           this.log.warn({ domain: d, until: next.bannedUntil, reason: v.reason }, 'domain banned for the rest of the day');
           return raised;
@@ -139,7 +141,7 @@ export class ReputationService {
     if (!this.enabled() || this.running) return;
     this.running = true;
     try {
-      const domains = new Set([...await this.store.domainsActiveOn(utcDay(now - DAY_MS)), ...await this.store.domainsActiveOn(utcDay(now))]);
+      const domains = new Set([...await this.store.domainsActiveOn(dayBefore(this.day(now))), ...await this.store.domainsActiveOn(this.day(now))]);
       for (const d of domains) await this.tryUpgrade(d, now);
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'reputation evaluation failed; the next run tries again');
@@ -151,7 +153,7 @@ export class ReputationService {
   /** What `mta domain show` prints about the domain's reputation. */
   async view(domain: string, now: number): Promise<ReputationView> {
     const r = await this.current(domain, now);
-    const day = utcDay(now);
+    const day = this.day(now);
     const figures = await this.store.dailyFigures(r.domain, day);
     const verdict = evaluate(r.level, figures);
     const banned = r.bannedUntil !== null && r.bannedUntil > now ? { until: r.bannedUntil, reason: r.banReason ?? '' } : null;

@@ -16,7 +16,7 @@ import type { Db } from './db.js';
 import type { DomainEvent, RecipientOutcome, RecipientRefusal } from './types.js';
 import type { RecipientId } from '../util/ids.js';
 import type { SqliteWebhooks } from './sqlite-webhooks.js';
-import { statsKey, type SqliteStats, type StatsCounter, type StatsKey } from './sqlite-stats.js';
+import { type SqliteStats, type StatsCounter, type StatsKey } from './sqlite-stats.js';
 import { assertNever } from '../util/errors.js';
 import { domainPayload, recipientPayload, type DomainEventName, type RecipientEventName } from '../events/payload.js';
 
@@ -48,14 +48,14 @@ export class SqliteNotify {
 
   /** Counts accepted recipients (intake's group commit). */
   accepted(sender: string, receivedAt: number, tag: string | null, recipients: number): void {
-    if (sender !== '') this.stats.bump(statsKey(sender, receivedAt, tag), 'requests', recipients);
+    if (sender !== '') this.stats.bump(this.stats.keyOf(sender, receivedAt, tag), 'requests', recipients);
   }
 
   /** One outcome that applied (the recipient row already carries it). */
   outcome(o: RecipientOutcome): void {
     const m = this.st['meta']!.get(o.recipientId) as Meta | undefined;
     if (!m || m.sender === '') return;
-    const key = statsKey(m.sender, m.received_at, m.tag);
+    const key = this.stats.keyOf(m.sender, m.received_at, m.tag);
     let notify = true;
     if (o.kind === 'deferred') {
       const first = m.deferred_event_at === null;
@@ -74,7 +74,7 @@ export class SqliteNotify {
   deleted(id: RecipientId, at: number, reply: string): void {
     const m = this.st['meta']!.get(id) as Meta | undefined;
     if (!m || m.sender === '') return;
-    this.stats.bump(statsKey(m.sender, m.received_at, m.tag), 'failed');
+    this.stats.bump(this.stats.keyOf(m.sender, m.received_at, m.tag), 'failed');
     if (m.task_id) this.taskOutcome?.(m.task_id, 'failed');
     this.emit('deleted', m, at, reply, 4, 'deleted');
   }

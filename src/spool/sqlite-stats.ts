@@ -4,7 +4,8 @@
  *
  * Counters are kept by UPSERT inside the transactions that accept mail and record
  * outcomes, so a query reads at most (days × domains × senders × tags) small rows and
- * never scans events. Every count lands on the UTC day the message was *received* (as
+ * never scans events. Every count lands on the day the message was *received* (in the
+ * configured `timezone`; as
  * DirectMail's statistics count by creation time), so a day's rates compare like with like:
  * requests = delivered + failed + invalid + expired + still waiting.
  *
@@ -16,7 +17,7 @@ import type { Db } from './db.js';
 import type { PurgeResult, SendDetail, SendDetailFilter, SpoolEvent, StatsGroup, StatsQuery, StatsRow } from './types.js';
 import type { RecipientState } from './states.js';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
-import { utcDay } from '../util/time.js';
+import { dayIn } from '../util/time.js';
 
 export type StatsCounter = 'requests' | 'delivered' | 'failed' | 'invalid' | 'deferred' | 'expired';
 const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired'];
@@ -26,16 +27,16 @@ const PURGE_BATCH = 500;
 /** Where a message's counts go. Senders are compared in lower case. */
 export interface StatsKey { day: string; domain: string; sender: string; tag: string }
 
-export function statsKey(sender: string, receivedAt: number, tag: string | null): StatsKey {
+export function statsKey(sender: string, receivedAt: number, tag: string | null, timeZone = 'UTC'): StatsKey {
   const s = sender.toLowerCase();
-  return { day: utcDay(receivedAt), domain: s.slice(s.lastIndexOf('@') + 1), sender: s, tag: tag ?? '' };
+  return { day: dayIn(receivedAt, timeZone), domain: s.slice(s.lastIndexOf('@') + 1), sender: s, tag: tag ?? '' };
 }
 
 export class SqliteStats {
   private readonly st: Record<string, Statement>;
   private readonly bumps: Record<StatsCounter, Statement>;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, readonly timeZone = 'UTC') {
     const p = (sql: string): Statement => db.prepare(sql);
     this.bumps = Object.fromEntries(COUNTERS.map((c) => [c, p(`
       INSERT INTO stats_daily (day, domain, sender, tag, ${c}) VALUES (?, ?, ?, ?, ?)
@@ -54,6 +55,9 @@ export class SqliteStats {
       delStats: p('DELETE FROM stats_daily WHERE day < ?'),
     };
   }
+
+  /** Where a message's counts go, on this spool's calendar. */
+  keyOf(sender: string, receivedAt: number, tag: string | null): StatsKey { return statsKey(sender, receivedAt, tag, this.timeZone); }
 
   /** Inside the caller's transaction. */
   bump(k: StatsKey, counter: StatsCounter, n = 1): void {

@@ -69,6 +69,8 @@ export interface SqliteStoreOptions {
   maxCommitBatch?: number;
   /** intake commits, claims and outcomes on a worker thread (spool/writer.ts); the daemon's choice */
   writerThread?: boolean;
+  /** the IANA zone whose days the statistics counters use (default UTC) */
+  timeZone?: string | undefined;
 }
 
 /** What the writer thread runs on its own connection (spool/writer-thread.ts). */
@@ -99,12 +101,12 @@ export class SqliteStore implements Store {
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     const store = new SqliteStore(openDatabase(dataDir), opts);
-    if (opts.writerThread) store.startWriterThread(dataDir);
+    if (opts.writerThread) store.startWriterThread(dataDir, opts.timeZone);
     return store;
   }
 
-  private startWriterThread(dataDir: string): void {
-    const writer = new WriterThread({ dataDir, onEnqueued: (n) => this.hooks.noteEnqueued(n) });
+  private startWriterThread(dataDir: string, timeZone: string | undefined): void {
+    const writer = new WriterThread({ dataDir, timeZone, onEnqueued: (n) => this.hooks.noteEnqueued(n) });
     this.writer = writer;
     this.queue.offThread = { write: (batch) => writer.queue(batch), claim: (req) => writer.claim(req) };
   }
@@ -161,7 +163,7 @@ export class SqliteStore implements Store {
       isSuppressed: p(`SELECT * FROM suppressions WHERE address = ? AND (scope = '' OR scope = ?) LIMIT 1`),
     };
     this.hooks = new SqliteWebhooks(db);
-    this.stats = new SqliteStats(db);
+    this.stats = new SqliteStats(db, opts.timeZone);
     this.notify = new SqliteNotify(db, this.hooks, this.stats);
     const commit = { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 };
     this.queue = new SqliteQueue(db, this.notify, commit);

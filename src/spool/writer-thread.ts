@@ -11,7 +11,8 @@ import type { WriterReply, WriterRequest } from './writer.js';
 
 const port = parentPort;
 if (!port) throw new Error('spool/writer-thread must run as a worker thread');
-const store = new SqliteStore(openDatabase((workerData as { dataDir: string }).dataDir));
+const data = workerData as { dataDir: string; timeZone?: string };
+const store = new SqliteStore(openDatabase(data.dataDir), { timeZone: data.timeZone });
 const side = store.writerSide();
 
 /** Structured cloning turns Buffers into Uint8Arrays; SQLite binds only Buffers as BLOBs. */

@@ -44,6 +44,8 @@ interface Waiter { resolve: (v: unknown) => void; reject: (e: Error) => void }
 
 export interface WriterThreadOptions {
   dataDir: string;
+  /** the calendar of the statistics counters the worker's transactions bump */
+  timeZone?: string | undefined;
   /** webhook outbox rows the worker's transaction wrote (the dispatcher is woken after the commit) */
   onEnqueued: (n: number) => void;
   onFailure?: (e: Error) => void;
@@ -60,7 +62,7 @@ export class WriterThread {
 
   constructor(private readonly opts: WriterThreadOptions) {
     this.onFailure = opts.onFailure;
-    this.worker = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: { dataDir: opts.dataDir }, execArgv: threadExecArgv() });
+    this.worker = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: { dataDir: opts.dataDir, timeZone: opts.timeZone }, execArgv: threadExecArgv() });
     this.worker.on('message', (r: WriterReply) => this.settle(r));
     this.worker.on('error', (e) => this.fail(e));
     this.exited = new Promise((resolve) => this.worker.once('exit', (code) => {

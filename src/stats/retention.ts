@@ -16,7 +16,7 @@ export class RetentionJob {
   private readonly stats: StatsService;
 
   constructor(private config: Config, store: StatsServiceStore, private readonly log: Logger) {
-    this.stats = new StatsService(store);
+    this.stats = new StatsService(store, config.timeZone);
   }
 
   reload(config: Config): void {

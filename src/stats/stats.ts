@@ -6,14 +6,15 @@
  * Statistics come from the daily counters the spool keeps as mail is accepted and
  * finished (spool/sqlite-stats.ts); a query never scans events. The rates follow
  * DirectMail: delivery rate = delivered / requests, invalid rate = invalid / requests.
- * Requests count on the UTC day the message was received, and so do its outcomes.
+ * Requests count on the day the message was received, in the configured `timezone`, and
+ * so do its outcomes.
  */
 import type { Config } from '../config/config.js';
 import type { PurgeResult, SendDetail, SpoolEvent, StatsCounters, StatsGroup, StatsRow, Store } from '../spool/types.js';
 import type { RecipientState } from '../spool/states.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
-import { DAY_MS, daysBetween, eachDay, parseDay, parseTime, utcDay } from '../util/time.js';
+import { DAY_MS, dayIn, daysBetween, eachDay, parseDay, parseTime } from '../util/time.js';
 
 export const MAX_RANGE_DAYS = 31;
 export const STATS_GROUPS: readonly StatsGroup[] = ['day', 'domain', 'sender', 'tag'];
@@ -40,6 +41,8 @@ export interface StatsQueryInput { from?: unknown; to?: unknown; domain?: unknow
 export type StatsReportRow = { key: string } & StatsCounters & { delivery_rate: number; invalid_rate: number };
 
 export interface StatsReport {
+  /** the IANA zone whose calendar days the rows are */
+  time_zone: string;
   from: string;
   to: string;
   by: StatsGroup;
@@ -95,11 +98,12 @@ const senderFilter = (v: unknown, field = 'sender'): string | undefined => optio
 const tagFilter = (v: unknown): string | undefined => optionalText(v, 'tag', (s) => (s.length <= 256 ? s : undefined), 'a tag of at most 256 characters');
 
 export class StatsService {
-  constructor(private readonly store: StatsServiceStore) {}
+  /** `timeZone`: the spool's counting calendar (config `timezone`) */
+  constructor(private readonly store: StatsServiceStore, private readonly timeZone = 'UTC') {}
 
   /** Daily statistics over at most 31 days, grouped by day (default), domain, sender or tag. */
   async query(input: StatsQueryInput, now = Date.now()): Promise<StatsReport> {
-    const today = utcDay(now);
+    const today = dayIn(now, this.timeZone);
     const given = input.from === undefined ? undefined : parseDay(input.from, 'from');
     const to = input.to === undefined ? today : parseDay(input.to, 'to');
     const from = given ?? to;
@@ -121,7 +125,7 @@ export class StatsService {
     const total = { ...ZERO };
     for (const r of rows) for (const k of Object.keys(ZERO) as (keyof StatsCounters)[]) total[k] += r[k];
     const f = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)) as StatsReport['filter'];
-    return { from, to, by: by as StatsGroup, filter: f, rows: out, total: withRates('TOTAL', total) };
+    return { time_zone: this.timeZone, from, to, by: by as StatsGroup, filter: f, rows: out, total: withRates('TOTAL', total) };
   }
 
   /** Send details: recipients received in a time range (default: the last 24 hours), newest first. */
@@ -159,7 +163,7 @@ export class StatsService {
 
   /** Deletes what retention says is too old: finished send details, logs, counters. */
   purge(retention: Config['retention'], now = Date.now()): Promise<PurgeResult> {
-    return this.store.purge({ detailsBefore: now - retention.detailsMs, statsBeforeDay: utcDay(now - retention.statisticsMs) });
+    return this.store.purge({ detailsBefore: now - retention.detailsMs, statsBeforeDay: dayIn(now - retention.statisticsMs, this.timeZone) });
   }
 }
 

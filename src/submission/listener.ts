@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { configWarnings, type Config, type Listener } from '../config/config.js';
 import type { Store, SenderRecord } from '../spool/types.js';
 import { Senders } from '../accounts/senders.js';
-import { Suppression } from '../suppression/suppression.js';
+import { Suppression, suppressionFacts } from '../suppression/suppression.js';
 import { ClientGuards } from './guards.js';
 import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, replyText, type ReplyName } from './replies.js';
 import { receiveMessage, type IntakeResult } from '../intake/intake.js';
@@ -281,7 +281,7 @@ export class SubmissionService {
     if (hit) {
       await this.suppression.refused({ at: Date.now(), sender: sender?.address ?? '', authUser: sender?.address ?? null, rcpt: a.address, reply: replyText('SUPPRESSED'), suppression: hit, via: 'smtp' },
         (e) => this.deps.log.warn({ err: e.message, rcpt: a.address }, 'the rejected event of a suppressed recipient could not be recorded'));
-      throw this.refuse(session, 'rcpt', 'SUPPRESSED', undefined, { rcpt: a.address, suppression: hit.reason, source: hit.source });
+      throw this.refuse(session, 'rcpt', 'SUPPRESSED', undefined, { rcpt: a.address, ...suppressionFacts(hit) });
     }
     // Per RCPT, counting this transaction's accepted recipients: those that fit go, the rest get 552.
     const over = await quotaRefusal(this.deps.quota, sender?.domain, session.envelope.rcptTo.length + 1, Date.now());

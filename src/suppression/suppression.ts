@@ -7,6 +7,24 @@ import type { RecipientRefusal, Store, SuppressionFilter, SuppressionRecord, Sup
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 
+/**
+ * What an operator needs about an entry that refused a recipient, for the 559 log line and
+ * `mta log --rcpt`: which entry (reason, source, scope, since when) and how to remove it.
+ */
+export function suppressionFacts(r: SuppressionRecord): Record<string, string> {
+  return {
+    suppression: r.reason, source: r.source, scope: r.scope === '' ? 'all' : r.scope,
+    suppressed_at: new Date(r.createdAt).toISOString(),
+    remove: `mta suppression remove ${r.address}${r.scope === '' ? '' : ` --scope ${r.scope}`}`,
+  };
+}
+
+/** The same, as one line of text. */
+export function suppressionNote(r: SuppressionRecord): string {
+  const f = suppressionFacts(r);
+  return `${r.address} is on the suppression list (scope ${f['scope']}, source ${f['source']}, since ${f['suppressed_at']}): ${f['suppression']}; remove with "${f['remove']}"`;
+}
+
 export class Suppression {
   constructor(private readonly store: Store) {}
 
@@ -44,6 +62,13 @@ export class Suppression {
    */
   async refused(r: RecipientRefusal, onError: (e: Error) => void): Promise<void> {
     await this.store.recordRefusal(r).catch((e: unknown) => onError(e as Error));
+  }
+
+  /** Every entry of one address, whatever its scope. */
+  async entriesOf(address: string): Promise<SuppressionRecord[]> {
+    const a = canonicalAddress(address);
+    if (!a) return [];
+    return (await this.store.listSuppressions({ search: a })).filter((r) => r.address === a);
   }
 
   check(rcpt: string, senderDomain: string): Promise<SuppressionRecord | undefined> {

@@ -1,6 +1,8 @@
 /**
  * time — the one parser for dates and times typed by people or sent to the API. Every
  * time is UTC unless the text names a zone. Errors name the field and the expected form.
+ * Also the calendar of the configured `timezone` (IANA name, through Intl: no tz database
+ * of our own): the day statistics, quotas and reputation count on.
  *
  *   day:  "2026-03-01"
  *   time: "2026-03-01" (start of the day, or its end for an upper bound),
@@ -22,6 +24,62 @@ function dayStart(text: string): number | undefined {
 }
 
 export function utcDay(ms: number): string { return new Date(ms).toISOString().slice(0, 10); }
+
+/** The machine's zone, the default of `timezone`. */
+export function systemTimeZone(): string { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; }
+
+/** Whether Intl knows this IANA zone name ("Asia/Shanghai", "UTC"). */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return name.trim() !== '';
+  } catch {
+    return false;
+  }
+}
+
+const formats = new Map<string, Intl.DateTimeFormat>();
+function wallClock(ms: number, tz: string): { y: number; mo: number; d: number; h: number; mi: number; s: number } {
+  let f = formats.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    formats.set(tz, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(ms).map((x) => [x.type, x.value]));
+  return { y: Number(p['year']), mo: Number(p['month']), d: Number(p['day']), h: Number(p['hour']), mi: Number(p['minute']), s: Number(p['second']) };
+}
+
+/** The calendar day 'YYYY-MM-DD' of a time in zone `tz` (a Beijing day runs 16:00-16:00 UTC). */
+export function dayIn(ms: number, tz = 'UTC'): string {
+  if (tz === 'UTC') return utcDay(ms);
+  const w = wallClock(ms, tz);
+  return `${String(w.y).padStart(4, '0')}-${String(w.mo).padStart(2, '0')}-${String(w.d).padStart(2, '0')}`;
+}
+
+/** How far the zone's wall clock is ahead of UTC at that time (ms). */
+function offsetAt(ms: number, tz: string): number {
+  const w = wallClock(ms, tz);
+  return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(ms / 1000) * 1000;
+}
+
+/** The first moment of a day 'YYYY-MM-DD' in zone `tz` (ms). */
+export function dayStartIn(day: string, tz = 'UTC'): number {
+  const midnight = dayStart(day);
+  if (midnight === undefined) throw new RangeError(`not a day: ${day}`);
+  if (tz === 'UTC') return midnight;
+  // Twice: the offset at the first guess can differ from the one at local midnight (DST).
+  const guess = midnight - offsetAt(midnight, tz);
+  return midnight - offsetAt(guess, tz);
+}
+
+/** The start of the day after the one `ms` falls on, in zone `tz`. */
+export function nextDayStartIn(ms: number, tz = 'UTC'): number {
+  const today = dayIn(ms, tz);
+  return dayStartIn(utcDay(dayStart(today)! + DAY_MS), tz);
+}
+
+/** The day before a day 'YYYY-MM-DD' (calendar arithmetic, no zone needed). */
+export function dayBefore(day: string): string { return utcDay(dayStart(day)! - DAY_MS); }
 
 /** A calendar day 'YYYY-MM-DD'. */
 export function parseDay(v: unknown, field: string): string {

@@ -34,7 +34,7 @@ const detailSchema = z.object({
 });
 
 export function messageRoutes(ctx: ApiContext): Route[] {
-  const stats = new StatsService(ctx.store);
+  const stats = new StatsService(ctx.store, ctx.config().timeZone);
   return [
     defineRoute({
       method: 'GET', path: '/api/v1/messages', tag: TAG, summary: 'Send details: recipients with their result and last reply, newest first (mta log --json)',

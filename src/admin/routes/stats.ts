@@ -19,15 +19,15 @@ const rowSchema = z.object({
   invalid_rate: z.number().describe('invalid / requests (0..1)'),
 });
 
-const day = z.string().max(32).describe('YYYY-MM-DD (UTC)');
+const day = z.string().max(32).describe('YYYY-MM-DD (a day of the configured timezone)');
 const groups = z.enum(STATS_GROUPS as unknown as [StatsGroup, ...StatsGroup[]]);
 
 export function statsRoutes(ctx: ApiContext): Route[] {
-  const stats = new StatsService(ctx.store);
+  const stats = new StatsService(ctx.store, ctx.config().timeZone);
   return [
     defineRoute({
-      method: 'GET', path: '/api/v1/stats', tag: TAG, summary: 'Sending statistics per day (UTC), domain, sender or tag (mta stats --json)',
-      description: 'At most 31 days in one query. Requests count on the UTC day the message was received, and so do its outcomes.',
+      method: 'GET', path: '/api/v1/stats', tag: TAG, summary: 'Sending statistics per day (of the configured timezone), domain, sender or tag (mta stats --json)',
+      description: 'At most 31 days in one query. Requests count on the day (configured timezone) the message was received, and so do its outcomes.',
       query: z.strictObject({
         from: day.optional().describe('first day, YYYY-MM-DD (default: to)'),
         to: day.optional().describe('last day, YYYY-MM-DD (default: today)'),

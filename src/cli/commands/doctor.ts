@@ -1,11 +1,14 @@
 /**
  * mta doctor — checks the whole server the way a mail expert would and prints a checklist
  * with the fix for each failure: configuration, the running daemon and its listeners, the
- * TLS certificate, hostname A/AAAA and forward-confirmed PTR, outbound port 25, and every
- * domain's DNS status. Exit 1 when anything fails.
+ * TLS certificate (expiry, self-signed, names), hostname A/AAAA and forward-confirmed PTR,
+ * outbound port 25 (resolved with `[dns] servers`, like delivery, so a DNS failure is named
+ * as one and not blamed on a blocked port), exposure (plaintext listeners, insecure AUTH,
+ * the admin token; cli/doctor-checks.ts), mail stuck in the queue, and every domain's DNS
+ * status. Exit 1 when anything fails; "all good" only when nothing fails or warns.
  */
 import { Command, CommanderError } from 'commander';
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { withContext } from '../context.js';
@@ -16,9 +19,9 @@ import { checkHost } from '../../dns/checker.js';
 import { checkContext } from '../../accounts/verification.js';
 import type { Config } from '../../config/config.js';
 import type { Store } from '../../spool/types.js';
+import { postureItems, queueItem, type DoctorItem, type Verdict } from '../doctor-checks.js';
 
-export type Verdict = 'ok' | 'fail' | 'warn' | 'skip';
-export interface DoctorItem { check: string; verdict: Verdict; detail: string; fix?: string }
+export type { DoctorItem, Verdict };
 
 const DAY = 86_400_000;
 const DEFAULT_PROBE = 'gmail-smtp-in.l.google.com:25';
@@ -75,6 +78,12 @@ function certificateItem(config: Config, now: number): DoctorItem {
     const names = cert.subjectAltName ?? cert.subject;
     if (left < 0) return { check: 'TLS certificate', verdict: 'fail', detail: `${path} expired on ${cert.validTo}`, fix: 'renew it (certbot renew), then systemctl reload mta' };
     if (left < 14 * DAY) return { check: 'TLS certificate', verdict: 'fail', detail: `${path} expires in ${Math.floor(left / DAY)} days (${cert.validTo})`, fix: 'renew it now, then systemctl reload mta' };
+    if (cert.issuer === cert.subject && cert.verify(cert.publicKey)) {
+      return {
+        check: 'TLS certificate', verdict: 'fail', detail: `${path} is self-signed (${cert.subject.replace(/\n/g, ', ')}): mail clients refuse it unless each is told to trust it`,
+        fix: `use a certificate from a CA for ${config.hostname} (certbot certonly -d ${config.hostname}), then systemctl reload mta`,
+      };
+    }
     const matches = cert.checkHost(config.hostname) !== undefined;
     return matches
       ? { check: 'TLS certificate', verdict: 'ok', detail: `valid until ${cert.validTo} (${Math.floor(left / DAY)} days), names ${config.hostname}` }
@@ -98,17 +107,39 @@ async function hostItems(config: Config, dns: DnsClient): Promise<DoctorItem[]> 
   }));
 }
 
-async function port25Item(config: Config, probe: string): Promise<DoctorItem> {
+/** The probe host's first address, through the resolver delivery uses; a DNS failure is its own answer. */
+async function resolveProbe(config: Config, dns: DnsClient, host: string): Promise<{ address: string } | DoctorItem> {
+  if (isIP(host) !== 0) return { address: host };
+  const resolver = config.dns.servers.length ? `[dns] servers ${config.dns.servers.join(', ')}` : 'the system resolver';
+  const fix = `this is DNS, not port 25: delivery resolves with the same resolver, so make ${resolver} answer for public names (or set [dns] servers to a working recursive resolver), then run mta doctor again`;
+  try {
+    let rcode = '';
+    for (const type of ['A', 'AAAA'] as const) {
+      const a = await dns.query(host, type);
+      rcode ||= a.rcode;
+      const found = a.records.find((r) => typeof r.data === 'string');
+      if (found) return { address: found.data as string };
+    }
+    return { check: 'outbound port 25', verdict: 'fail', detail: `DNS: ${resolver} finds no address for ${host} (${rcode === 'NOERROR' ? 'no A/AAAA records' : rcode})`, fix };
+  } catch (e) {
+    return { check: 'outbound port 25', verdict: 'fail', detail: `DNS: ${resolver} did not answer for ${host}: ${(e as Error).message}`, fix };
+  }
+}
+
+async function port25Item(config: Config, probe: string, dns: DnsClient): Promise<DoctorItem> {
+  if (config.delivery.sink) return { check: 'outbound port 25', verdict: 'skip', detail: 'the development sink takes all mail' };
   if (config.routes.some((r) => r.domains.includes('*'))) return { check: 'outbound port 25', verdict: 'skip', detail: 'all mail goes through the smarthost route ("*")' };
   const m = /^(.*?)(?::(\d+))?$/.exec(probe)!;
   const host = m[1]!.replace(/^\[|\]$/g, '');
   const port = Number(m[2] ?? 25);
+  const resolved = await resolveProbe(config, dns, host);
+  if ('verdict' in resolved) return resolved;
   try {
-    const g = await greet(host, port, 8000);
+    const g = await greet(resolved.address, port, 8000);
     return { check: 'outbound port 25', verdict: 'ok', detail: `${probe} answered: ${g.slice(0, 60)}` };
   } catch (e) {
     return {
-      check: 'outbound port 25', verdict: 'fail', detail: `cannot reach ${probe}: ${(e as Error).message}`,
+      check: 'outbound port 25', verdict: 'fail', detail: `cannot reach ${probe}${resolved.address !== host ? ` (${resolved.address})` : ''}: ${(e as Error).message}`,
       fix: 'many VPS providers block outgoing port 25: ask them to open it, or send through a smarthost ([[route]] domains = ["*"] with host, username, password)',
     };
   }
@@ -137,8 +168,10 @@ export function doctorCommand(): Command {
       try {
         items.push(...await daemonItems(config));
         items.push(certificateItem(config, Date.now()));
+        items.push(...postureItems(config));
         items.push(...await hostItems(config, dns));
-        items.push(await port25Item(config, o.probe));
+        items.push(await port25Item(config, o.probe, dns));
+        items.push(await queueItem(store, Date.now()));
         items.push(...await domainItems(store));
       } finally {
         dns.close();
@@ -151,7 +184,9 @@ export function doctorCommand(): Command {
           print(`${mark[i.verdict]} ${i.check}: ${i.detail}`);
           if (i.fix && i.verdict !== 'ok') print(`       fix: ${i.fix}`);
         }
-        print(failed ? `\n${failed} problem${failed > 1 ? 's' : ''} found` : '\nall good');
+        const warned = items.filter((i) => i.verdict === 'warn').length;
+        const warnings = warned ? `${warned} warning${warned > 1 ? 's' : ''}` : '';
+        print(failed ? `\n${failed} problem${failed > 1 ? 's' : ''} found${warned ? `, ${warnings}` : ''}` : warned ? `\nno failures, ${warnings}` : '\nall good');
       }
       if (failed) throw new CommanderError(1, 'mta.doctor.failed', '');
     }));

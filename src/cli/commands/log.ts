@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { withContext } from '../context.js';
 import { print, printJson, table } from '../output.js';
 import { SEND_RESULTS, StatsService } from '../../stats/stats.js';
+import { Suppression, suppressionFacts, suppressionNote } from '../../suppression/suppression.js';
 
 function positive(v: string): number {
   const n = Number(v);
@@ -38,7 +39,10 @@ export function logCommand(): Command {
     .action(async (o: { from?: string; to?: string; sender?: string; rcpt?: string; tag?: string; result?: string; events?: boolean; limit: number; cursor?: string; json?: boolean }, c: Command) =>
       withContext(c, async ({ store }) => {
         const page = await new StatsService(store).details({ ...o, events: !!o.events });
-        if (o.json) return printJson(page);
+        // A suppressed recipient is refused (559) before any message exists: say which entry and how to lift it.
+        const suppressed = o.rcpt ? await new Suppression(store).entriesOf(o.rcpt) : [];
+        if (o.json) return printJson(o.rcpt ? { ...page, suppressions: suppressed.map((r) => ({ address: r.address, ...suppressionFacts(r) })) } : page);
+        for (const r of suppressed) print(suppressionNote(r));
         if (page.items.length === 0) { print(`nothing received from ${page.from} to ${page.to} matches`); return; }
         const columns = ['received_at', 'queue_id', 'sender', 'rcpt', 'tag', 'result', 'attempts', 'last_reply'];
         const head = ['RECEIVED', 'QUEUE_ID', 'SENDER', 'RCPT', 'TAG', 'RESULT', 'ATTEMPTS', 'LAST_REPLY'];

@@ -9,7 +9,8 @@ export function startCommand(): Command {
     .action(async (_o: unknown, c: Command) => {
       const daemon = new Daemon({ configPath: configPathOf(c) });
       if (daemon.config.source === DEV_SOURCE) {
-        daemon.log.warn({ data_dir: daemon.config.dataDir }, 'no configuration file (--config, $MTA_CONFIG or /etc/mta/mta.toml): using the development defaults, loopback only, no TLS');
+        daemon.log.warn({ data_dir: daemon.config.dataDir, sink: daemon.config.delivery.sink },
+          'no configuration file (--config, $MTA_CONFIG or /etc/mta/mta.toml): using the development defaults, loopback only, no TLS; nothing is sent, mail goes to the development sink');
       }
       daemon.installSignalHandlers();
       await daemon.start();

@@ -17,7 +17,7 @@ function percent(r: number): string { return `${(r * 100).toFixed(2)}%`; }
 const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'delivery_rate', 'invalid_rate'];
 
 export function statsCommand(): Command {
-  return new Command('stats').description('sending statistics per day (UTC), domain, sender or tag; at most 31 days at once')
+  return new Command('stats').description('sending statistics per day (of the configured timezone), domain, sender or tag; at most 31 days at once')
     .option('--from <date>', 'first day, YYYY-MM-DD (default: --to)')
     .option('--to <date>', 'last day, YYYY-MM-DD (default: today)')
     .option('--domain <domain>', 'only mail from this sender domain')
@@ -26,12 +26,13 @@ export function statsCommand(): Command {
     .option('--by <group>', `one row per ${STATS_GROUPS.join(' | ')}`, 'day')
     .option('--json', 'JSON output')
     .action(async (o: { from?: string; to?: string; domain?: string; sender?: string; tag?: string; by: string; json?: boolean }, c: Command) =>
-      withContext(c, async ({ store }) => {
-        const r = await new StatsService(store).query(o);
+      withContext(c, async ({ store, config }) => {
+        const r = await new StatsService(store, config.timeZone).query(o);
         if (o.json) return printJson(r);
         const shown = (x: StatsReportRow): Record<string, unknown> => ({ ...x, delivery_rate: percent(x.delivery_rate), invalid_rate: percent(x.invalid_rate) });
         const rows = [...r.rows.map(shown), shown(r.total)];
         print(r.rows.length === 0 ? `no mail from ${r.from} to ${r.to}` : table(rows, COLUMNS,
           [r.by.toUpperCase(), 'REQUESTS', 'DELIVERED', 'FAILED', 'INVALID', 'DEFERRED', 'EXPIRED', 'DELIVERY_RATE', 'INVALID_RATE']));
+        print(`(days of ${r.time_zone}, the configured timezone)`);
       }));
 }
