@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
+import { sqliteBinding } from '../util/assets.js';
 import { MIGRATIONS } from './migrations.js';
 
 export type Db = Database.Database;
@@ -32,7 +33,9 @@ export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {})
   const path = join(dataDir, DB_FILE);
   let db: Db;
   try {
-    db = new Database(path, { readonly: opts.readonly ?? false });
+    // The binary hands over the addon it loaded itself (the typings know only the path form).
+    const nativeBinding = sqliteBinding(dataDir) as string | undefined;
+    db = new Database(path, { readonly: opts.readonly ?? false, ...(nativeBinding ? { nativeBinding } : {}) });
   } catch (e) {
     throw new MtaError('MTA_ERR_DATA_DIR', `cannot open ${path}: ${(e as Error).message}`);
   }
