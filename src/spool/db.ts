@@ -31,10 +31,11 @@ export function ensureDataDir(dataDir: string): void {
 export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {}): Db {
   ensureDataDir(dataDir);
   const path = join(dataDir, DB_FILE);
+  // The binary hands over the addon it loaded itself (the typings know only the path form);
+  // outside the try below, so a failure keeps its own code (MTA_ERR_NATIVE).
+  const nativeBinding = sqliteBinding(dataDir) as string | undefined;
   let db: Db;
   try {
-    // The binary hands over the addon it loaded itself (the typings know only the path form).
-    const nativeBinding = sqliteBinding(dataDir) as string | undefined;
     db = new Database(path, { readonly: opts.readonly ?? false, ...(nativeBinding ? { nativeBinding } : {}) });
   } catch (e) {
     throw new MtaError('MTA_ERR_DATA_DIR', `cannot open ${path}: ${(e as Error).message}`);

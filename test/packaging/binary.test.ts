@@ -111,6 +111,10 @@ if (missing) {
     const addonFile = join(addon, versioned!, 'better_sqlite3.node');
     t.ok(existsSync(addonFile), `the SQLite addon is extracted under the data dir (${versioned})`);
     const addonTime = statSync(addonFile).mtimeMs;
+    // A directory the addon cannot be written to: a precise error, and nothing is run.
+    const bad = sh(exe, ['queue', 'list', '--config', config], { env: { MTA_NATIVE_DIR: join(exe, 'not-a-dir') } });
+    t.equal(bad.code, 1, 'an unusable $MTA_NATIVE_DIR fails the command');
+    t.match(bad.out, /^mta: cannot write the SQLite addon to \S+not-a-dir\S+: ENOTDIR .*\(MTA_ERR_NATIVE\)\n$/, `and says why: ${bad.out.trim()}`);
 
     const submit = async (smtpPort: number, to: string): Promise<string> => {
       const c = await RawSmtp.connect(smtpPort);
