@@ -2,11 +2,10 @@
 // header, and verify it with mailauth and, independently, with Debian's python3-dkim
 // (dkimpy). Both verifiers get the public key from a fake resolver: no DNS traffic.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { dkimSignature, DkimError } from '../src/delivery/dkim.js';
 import { DOMAIN, NOW, SELECTOR, keyFor, resolverFor } from './helpers/dkim-keys.js';
+import { PYTHON, dkimpyAvailable, verifyDkimpy } from './helpers/dkimpy.js';
 
 
 /** Yields the message in uneven pieces of 1..29 bytes, so every boundary case gets hit. */
@@ -64,36 +63,6 @@ async function verifyMailauth(message: Buffer, txt: string) {
   if (res.results.length !== 1) throw new Error(`expected one signature, found ${res.results.length}`);
   // mailauth reports the parsed tags as `algo` and `format` (its typings say otherwise).
   return res.results[0] as unknown as { status: { result: string; comment?: string }; algo: string; format: string; signingDomain: string; selector: string };
-}
-
-// dkimpy is Debian's python3-dkim; it lives in /usr/bin/python3's dist-packages, which a
-// python3 earlier in PATH (pyenv, a venv) does not see.
-const PYTHON = process.env.MTA_TEST_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-const PY_VERIFY = `
-import os, sys, json, dkim
-name = os.environb[b"DKIM_NAME"].lower()
-txt = os.environb[b"DKIM_TXT"]
-def dnsfunc(n, timeout=5):
-    return txt if n.rstrip(b".").lower() == name else None
-try:
-    ok, why = bool(dkim.DKIM(sys.stdin.buffer.read()).verify(dnsfunc=dnsfunc)), ""
-except dkim.DKIMException as e:
-    ok, why = False, str(e)
-print(json.dumps({"ok": ok, "why": why}))
-`;
-
-function dkimpyAvailable(): { ok: boolean; detail: string } {
-  const r = spawnSync(PYTHON, ['-c', 'import dkim, nacl'], { encoding: 'utf8' });
-  if (r.error) return { ok: false, detail: `${PYTHON}: ${r.error.message}` };
-  return { ok: r.status === 0, detail: r.stderr.trim().split('\n').pop() ?? '' };
-}
-
-function verifyDkimpy(message: Buffer, txt: string): boolean {
-  const r = spawnSync(PYTHON, ['-c', PY_VERIFY], {
-    input: message, env: { ...process.env, DKIM_TXT: txt, DKIM_NAME: `${SELECTOR}._domainkey.${DOMAIN}` }, encoding: 'buffer',
-  });
-  if (r.status !== 0) throw new Error(`dkimpy crashed: ${r.stderr.toString()}`);
-  return (JSON.parse(r.stdout.toString()) as { ok: boolean }).ok;
 }
 
 for (const algorithm of ['rsa', 'ed25519'] as const) {

@@ -3,7 +3,6 @@
  * schema pieces several route files share. Everything is read through functions so a
  * SIGHUP reload (new token, new limits) applies to the next request.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
@@ -12,6 +11,7 @@ import type { DnsClient } from '../delivery/dns.js';
 import type { QueueController } from './queue-ops.js';
 import type { QuotaService } from '../quota/quota.js';
 import type { EgressSelector } from '../delivery/egress.js';
+import { buildInfo } from '../util/assets.js';
 
 export interface AdminDeps {
   store: Store;
@@ -37,14 +37,7 @@ export interface ApiContext extends AdminDeps {
   startedAt: () => number;
 }
 
-export const VERSION: string = (() => {
-  try {
-    // dist/src/admin/context.js → the package root
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-})();
+export const VERSION: string = buildInfo().version;
 
 /** ms since the epoch → ISO 8601; null stays null. */
 export function iso(ms: number): string;

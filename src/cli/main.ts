@@ -21,6 +21,7 @@ import { taskCommand } from './commands/task.js';
 import { egressCommand } from './commands/egress.js';
 import { isMtaError } from '../util/errors.js';
 import { ConfigError } from '../config/config.js';
+import { buildInfo, isBinary } from '../util/assets.js';
 
 function addConfigOption(cmd: Command): void {
   for (const sub of cmd.commands) {
@@ -38,10 +39,16 @@ function inheritSettings(cmd: Command): void {
   for (const sub of cmd.commands) { sub.copyInheritedSettings(cmd); inheritSettings(sub); }
 }
 
+/** `mta --version`: "mta 0.1.0 (commit 0123456789ab)", and which of the two installs runs. */
+export function versionLine(): string {
+  const b = buildInfo();
+  return `mta ${b.version} (commit ${b.commit}${isBinary() ? ', single executable' : ''})`;
+}
+
 export function buildProgram(): Command {
   const program = new Command('mta')
     .description('mta — self-hosted mail push service: SMTP submission, durable spool, DKIM, direct delivery')
-    .version('0.1.0')
+    .version(versionLine(), '-V, --version', 'print the version and the commit it was built from')
     .option('-c, --config <file>', 'configuration file (default $MTA_CONFIG or /etc/mta/mta.toml; without either, development defaults)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (s, write) => write(`mta: ${s.replace(/^error: /, '')}`) });
@@ -69,4 +76,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`mta: ${(e as Error).message}\n`);
     return 1;
   }
+}
+
+/**
+ * The entry point of both installs (bin/mta and the single executable's bundle): runs the
+ * command and sets the exit code. `mta start` keeps running, so only a command that
+ * finished (or a start that failed) sets it.
+ */
+export async function run(argv: string[]): Promise<void> {
+  const code = await main(argv);
+  if (argv[2] !== 'start' || code !== 0) process.exitCode = code;
 }

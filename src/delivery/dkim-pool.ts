@@ -20,10 +20,8 @@
 import { Worker } from 'node:worker_threads';
 import { DkimError, type DkimKey } from './dkim.js';
 import { threadExecArgv } from '../util/threads.js';
+import { startThread } from '../util/assets.js';
 import type { DkimSignReply, DkimSignRequest } from './dkim-thread.js';
-
-// Resolved next to this file: tests and the daemon both run the compiled JS in dist/.
-const THREAD_FILE = new URL('./dkim-thread.js', import.meta.url);
 
 interface Pending { resolve(signature: string): void; reject(err: DkimError): void }
 interface Thread { worker: Worker; pending: Map<number, Pending> }
@@ -88,7 +86,7 @@ export class DkimPool {
   }
 
   private start(slot: number): Thread {
-    const worker = new Worker(THREAD_FILE, { execArgv: threadExecArgv() });
+    const worker = startThread('dkim-thread', { execArgv: threadExecArgv() });
     worker.unref();
     const thread: Thread = { worker, pending: new Map() };
     this.slots[slot] = thread;

@@ -19,10 +19,12 @@
  * keeps answering SMTP while RSA works on the other core. Canonicalization, h= and the
  * header formatting remain mailauth's.
  */
-import { createRequire } from 'node:module';
 import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import signerModule from 'mailauth/lib/dkim/dkim-signer.js';
+import toolsModule from 'mailauth/lib/tools.js';
+import headerModule from 'mailauth/lib/dkim/header/index.js';
 
 export interface DkimKey { domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; privateKeyPem: string }
 
@@ -73,13 +75,12 @@ interface SignerOptions {
 }
 interface SigningLines { keys: string; headers: ParsedHeader[] }
 
-const require = createRequire(import.meta.url);
-const { DkimSigner } = require('mailauth/lib/dkim/dkim-signer.js') as { DkimSigner: new (opts: SignerOptions) => MailauthSigner };
-const { getSigningHeaderLines, formatSignatureHeaderLine } = require('mailauth/lib/tools.js') as {
+const { DkimSigner } = signerModule as { DkimSigner: new (opts: SignerOptions) => MailauthSigner };
+const { getSigningHeaderLines, formatSignatureHeaderLine } = toolsModule as {
   getSigningHeaderLines(parsed: ParsedHeader[], headerList: string): SigningLines;
   formatSignatureHeaderLine(type: 'DKIM', values: Record<string, unknown>, folded: boolean): string;
 };
-const { generateCanonicalizedHeader } = require('mailauth/lib/dkim/header/index.js') as {
+const { generateCanonicalizedHeader } = headerModule as {
   generateCanonicalizedHeader(type: 'DKIM', lines: SigningLines, opts: Record<string, unknown>): { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, unknown> };
 };
 

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
+import { sqliteBinding } from '../util/assets.js';
 import { MIGRATIONS } from './migrations.js';
 
 export type Db = Database.Database;
@@ -30,9 +31,12 @@ export function ensureDataDir(dataDir: string): void {
 export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {}): Db {
   ensureDataDir(dataDir);
   const path = join(dataDir, DB_FILE);
+  // The binary hands over the addon it loaded itself (the typings know only the path form);
+  // outside the try below, so a failure keeps its own code (MTA_ERR_NATIVE).
+  const nativeBinding = sqliteBinding(dataDir) as string | undefined;
   let db: Db;
   try {
-    db = new Database(path, { readonly: opts.readonly ?? false });
+    db = new Database(path, { readonly: opts.readonly ?? false, ...(nativeBinding ? { nativeBinding } : {}) });
   } catch (e) {
     throw new MtaError('MTA_ERR_DATA_DIR', `cannot open ${path}: ${(e as Error).message}`);
   }

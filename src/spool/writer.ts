@@ -19,6 +19,7 @@
 import { Worker } from 'node:worker_threads';
 import { MtaError } from '../util/errors.js';
 import { threadExecArgv } from '../util/threads.js';
+import { startThread } from '../util/assets.js';
 import type { IncomingMessage, QueueEntry } from './types.js';
 import type { ClaimRequest, QueueWrite } from './sqlite-queue.js';
 
@@ -62,7 +63,7 @@ export class WriterThread {
 
   constructor(private readonly opts: WriterThreadOptions) {
     this.onFailure = opts.onFailure;
-    this.worker = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: { dataDir: opts.dataDir, timeZone: opts.timeZone }, execArgv: threadExecArgv() });
+    this.worker = startThread('writer-thread', { workerData: { dataDir: opts.dataDir, timeZone: opts.timeZone }, execArgv: threadExecArgv() });
     this.worker.on('message', (r: WriterReply) => this.settle(r));
     this.worker.on('error', (e) => this.fail(e));
     this.exited = new Promise((resolve) => this.worker.once('exit', (code) => {

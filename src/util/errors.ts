@@ -10,6 +10,7 @@ export const ERRORS = {
   MTA_ERR_DATA_DIR: 'data directory is not usable',
   MTA_ERR_DB_DURABILITY: 'database durability settings could not be applied',
   MTA_ERR_DB_SCHEMA: 'database schema is newer than this program',
+  MTA_ERR_NATIVE: 'the SQLite native addon cannot be written or loaded (single executable)',
   MTA_ERR_SPOOL_WRITER: 'the spool writer thread has stopped',
   MTA_ERR_NOT_FOUND: 'no such object',
   MTA_ERR_EXISTS: 'object exists already',
