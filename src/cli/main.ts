@@ -56,6 +56,9 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Whatever the caller's umask (022 in a login shell): every file mta creates (spool,
+  // -wal/-shm, keys, admin.json, uploads, backups) is for its own user only.
+  process.umask(0o077);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

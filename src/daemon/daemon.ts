@@ -29,6 +29,8 @@ import { ReputationService } from '../quota/reputation-service.js';
 import { TaskExpander } from '../tasks/expander.js';
 import { Tasks } from '../tasks/tasks.js';
 import { MtaError, assertNever } from '../util/errors.js';
+import { secureDataDir } from '../util/files.js';
+import { DataDirLock } from './data-dir-lock.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -68,6 +70,8 @@ export class Daemon {
   /** expands running batch tasks into queued mail */
   tasks: TaskExpander | undefined;
   private readonly configPath: string | undefined;
+  /** one daemon per data_dir (daemon/data-dir-lock.ts), held from start to stop */
+  private lock: DataDirLock | undefined;
   /** set by installSignalHandlers: this daemon is the process (`mta start`), so it may exit */
   private ownsProcess = false;
 
@@ -85,6 +89,10 @@ export class Daemon {
 
   async start(): Promise<void> {
     this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname }, 'mta starting');
+    const dir = secureDataDir(this.config.dataDir);
+    if (dir.tightened) this.log.warn({ data_dir: this.config.dataDir, ...dir.tightened }, 'data_dir was open to every local user; its permissions were tightened');
+    // Before anything in the data dir is touched: a second daemon must change nothing there.
+    this.lock = DataDirLock.acquire(this.config.dataDir);
     try {
       this.store = SqliteStore.open(this.config.dataDir, {
         commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch, writerThread: this.config.spool.writerThread,
@@ -166,6 +174,7 @@ export class Daemon {
       this.dns?.close();
       this.setState('stopped');
       await this.store?.close();
+      this.lock.release();
       throw e;
     }
     this.setState('running');
@@ -220,6 +229,7 @@ export class Daemon {
     await this.webhooks?.stop();
     this.dns.close();
     await this.store.close();
+    this.lock?.release();
     this.setState('stopped');
   }
 

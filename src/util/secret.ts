@@ -11,6 +11,7 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSy
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { MtaError } from './errors.js';
+import { tightenFile } from './files.js';
 
 export const SECRET_FILE = 'secret.key';
 const SECRET_BYTES = 32;
@@ -19,8 +20,8 @@ const SECRET_BYTES = 32;
 export function loadSecret(dataDir: string): Buffer {
   const file = join(dataDir, SECRET_FILE);
   const existing = readKey(file);
-  if (existing) return existing;
-  mkdirSync(dataDir, { recursive: true });
+  if (existing) { tightenFile(file); return existing; }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     const fd = openSync(tmp, 'wx', 0o600);
