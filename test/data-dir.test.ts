@@ -1,11 +1,13 @@
 // The data dir: one daemon at a time (a second `mta start` is refused and changes
 // nothing; kill -9 frees it), and files at rest private whatever the umask.
 import t from 'tap';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './helpers/daemon.js';
 import { spawnDaemon } from './helpers/child.js';
 import { runMta } from './helpers/run.js';
+
+const NOBODY = 65534;
 
 function writeConfig(dir: string, name: string, dataDir: string, extra = ''): string {
   const path = join(dir, name);
@@ -70,4 +72,29 @@ t.test('with umask 022 and a data dir that exists 0755, every file is private', 
   }
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0);
+});
+
+t.test("root on a service's data dir: refused with the fix; a file the service cannot write is named with its owner", { skip: process.getuid?.() !== 0 ? 'needs root (to own files as two users)' : false }, async (t) => {
+  const dir = tempDir('mta-owner-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755); // the service user must read its configuration
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir, { mode: 0o750 });
+  chownSync(dataDir, NOBODY, NOBODY);
+  const cfg = writeConfig(dir, 'mta.toml', dataDir);
+  chmodSync(cfg, 0o644);
+
+  const asRoot = await runMta(['queue', 'list', '--config', cfg]);
+  t.equal(asRoot.code, 1);
+  t.match(asRoot.err, `data_dir ${dataDir} belongs to nobody (uid 65534), and this is root`);
+  t.match(asRoot.err, `sudo -u nobody mta queue list --config ${cfg}`, 'the fix, ready to paste');
+  t.same(readdirSync(dataDir), [], 'root created nothing in the data dir');
+
+  // What an older root run left behind: the spool as root's 0644 file.
+  writeFileSync(join(dataDir, 'spool.sqlite'), '', { mode: 0o644 });
+  chmodSync(join(dataDir, 'spool.sqlite'), 0o644);
+  const asService = await runMta(['queue', 'list', '--config', cfg], undefined, {}, dir, { uid: NOBODY });
+  t.equal(asService.code, 1);
+  t.match(asService.err, `cannot write ${join(dataDir, 'spool.sqlite')}: it is owned by root (uid 0), mode 0644, and this process runs as nobody (uid 65534)`);
+  t.notMatch(asService.err, /readonly database/);
 });

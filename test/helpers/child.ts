@@ -33,13 +33,18 @@ export function spawnDaemon(configPath: string | undefined, env: NodeJS.ProcessE
 export function spawnMta(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string, opts: SpawnOptions = {}): ChildProcess {
   // fdLimit: the soft descriptor limit for the child, raised in the shell (never past the hard limit).
   const ulimit = opts.fdLimit ? `ulimit -n ${Math.floor(opts.fdLimit)} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ` : '';
-  return spawn('/bin/sh', ['-c', `${ulimit}exec "$0" "$@"`, process.execPath, opts.script ?? BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(env), ...(cwd ? { cwd } : {}) });
+  return spawn('/bin/sh', ['-c', `${ulimit}exec "$0" "$@"`, process.execPath, opts.script ?? BIN, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(env), ...(cwd ? { cwd } : {}), ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
+  });
 }
 
 export interface SpawnOptions {
   fdLimit?: number;
   /** run this script with the same arguments instead of bin/mta (a test-only entry) */
   script?: string;
+  /** run as this user (the test runs as root) */
+  uid?: number;
+  gid?: number;
 }
 
 /** The test runner's loaders (NODE_OPTIONS) must not leak into the real program. */
