@@ -14,6 +14,7 @@ import { configSchema, LISTEN_RE, type ConfigFile } from './schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { IpSet } from '../util/ipset.js';
 import { MtaError } from '../util/errors.js';
+import { runningDaemons } from './runtime.js';
 
 export type TlsMode = 'starttls' | 'implicit' | 'none';
 export interface ListenAddress { host: string; port: number }
@@ -357,21 +358,47 @@ function readSecretFile(path: string, source: string, key: string): string {
 }
 
 
-export interface ConfigChoice { path?: string | undefined }
+/** discover: without a file, use the running daemon's configuration (CLI commands; never `mta start`). */
+export interface ConfigChoice { path?: string | undefined; discover?: boolean }
+
+let noticeGiven = false;
+/** Said once per command, on stderr: stdout stays the command's own output. */
+function notice(text: string): void {
+  if (!noticeGiven) process.stderr.write(`mta: ${text}\n`);
+  noticeGiven = true;
+}
 
 /**
  * Resolves which file to use: --config, then $MTA_CONFIG, then /etc/mta/mta.toml; when
- * none was named and the default file does not exist, the development defaults.
+ * none was named and the default file does not exist, the configuration of the one
+ * running daemon (config/runtime.ts), else the development defaults, said on stderr.
  */
 export function loadConfig(choice: ConfigChoice = {}): Config {
   const named = choice.path || process.env['MTA_CONFIG'] || undefined;
   const path = named ?? DEFAULT_CONFIG_PATH;
-  if (!named && !existsSync(path)) return compileConfig(DEVELOPMENT_TOML, DEV_SOURCE);
-  let text: string;
+  if (!named && !existsSync(path)) {
+    if (choice.discover === false) return compileConfig(DEVELOPMENT_TOML, DEV_SOURCE);
+    const running = runningDaemons();
+    if (running.length > 1) {
+      throw new MtaError('MTA_ERR_CONFIG_READ', `no configuration file, and ${running.length} daemons are running (${running.map((r) => `pid ${r.pid}: ${r.config ?? DEV_SOURCE} in ${r.cwd}`).join('; ')}): pass --config FILE`);
+    }
+    const r = running[0];
+    if (!r) {
+      const dev = compileConfig(DEVELOPMENT_TOML, DEV_SOURCE);
+      notice(`no configuration file (--config, $MTA_CONFIG or ${DEFAULT_CONFIG_PATH}) and no running daemon found: using the development defaults, data in ${dev.dataDir}`);
+      return dev;
+    }
+    notice(`no configuration file given: using the running daemon's (pid ${r.pid}): ${r.config ?? `${DEV_SOURCE}, data in ${r.data_dir}`}`);
+    if (r.config === null) return compileConfig(DEVELOPMENT_TOML, DEV_SOURCE, r.cwd);
+    return compileConfig(readConfigFile(r.config), r.config, r.cwd);
+  }
+  return compileConfig(readConfigFile(path), path, process.cwd());
+}
+
+function readConfigFile(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     throw new MtaError('MTA_ERR_CONFIG_READ', `${path}: cannot read the configuration file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return compileConfig(text, path, process.cwd());
 }

@@ -4,9 +4,10 @@
  * SIGHUP reloads the configuration (an invalid file is logged and ignored); SIGTERM and
  * SIGINT drain and exit. Only this module installs signal handlers.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { loadConfig, type Config } from '../config/config.js';
+import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
+import { recordDaemon, removeRecord } from '../config/runtime.js';
 import { SqliteStore } from '../spool/sqlite-store.js';
 import type { Store } from '../spool/types.js';
 import { SubmissionService } from '../submission/listener.js';
@@ -72,12 +73,14 @@ export class Daemon {
   private readonly configPath: string | undefined;
   /** one daemon per data_dir (daemon/data-dir-lock.ts), held from start to stop */
   private lock: DataDirLock | undefined;
+  /** config/runtime.ts: tells CLI commands without a configuration which one this daemon uses */
+  private recordFile: string | undefined;
   /** set by installSignalHandlers: this daemon is the process (`mta start`), so it may exit */
   private ownsProcess = false;
 
   constructor(opts: DaemonOptions) {
     this.configPath = opts.configPath;
-    this.config = opts.config ?? loadConfig({ path: opts.configPath });
+    this.config = opts.config ?? loadConfig({ path: opts.configPath, discover: false });
     this.log = opts.logger ?? createLogger(this.config.logLevel);
   }
 
@@ -178,13 +181,17 @@ export class Daemon {
       throw e;
     }
     this.setState('running');
+    if (this.ownsProcess) {
+      const source = this.config.source;
+      this.recordFile = recordDaemon({ config: source === DEV_SOURCE ? null : resolve(source), cwd: process.cwd(), data_dir: this.config.dataDir });
+    }
   }
 
   /** Re-reads the config file. Returns the problems when the new file is invalid. */
   reload(): string | undefined {
     let next: Config;
     try {
-      next = loadConfig({ path: this.configPath });
+      next = loadConfig({ path: this.configPath, discover: false });
       // First: it throws, changing nothing, when the TLS certificate or key cannot be used.
       this.submission.reload(next);
     } catch (e) {
@@ -217,6 +224,7 @@ export class Daemon {
       default: assertNever(this.state, 'daemon state');
     }
     this.setState('draining');
+    removeRecord(this.recordFile);
     await this.submission.stop();
     await this.admin?.stop();
     await this.tasks?.stop();

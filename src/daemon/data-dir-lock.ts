@@ -17,9 +17,9 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
 import { createPrivateFile } from '../util/files.js';
+import { PID_FILE } from '../config/runtime.js';
 
 export const LOCK_FILE = 'daemon.lock';
-export const PID_FILE = 'daemon.pid';
 
 export class DataDirLock {
   private constructor(private readonly db: Database.Database, private readonly pidFile: string) {}

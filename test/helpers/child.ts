@@ -1,5 +1,7 @@
 /** Runs `mta start` as a child process (for kill -9 and signal tests). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const BIN = join(process.cwd(), 'bin', 'mta');
@@ -47,9 +49,24 @@ export interface SpawnOptions {
   gid?: number;
 }
 
+let runtimeDir: string | undefined;
+/**
+ * Daemons started by `mta start` record themselves under $XDG_RUNTIME_DIR/mta
+ * (src/config/runtime.ts), and a CLI run without a configuration uses a running one: each
+ * test file gets its own directory, so parallel test files never find each other's daemons.
+ */
+function testRuntimeDir(): string {
+  if (!runtimeDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'mta-run-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    runtimeDir = dir;
+  }
+  return runtimeDir;
+}
+
 /** The test runner's loaders (NODE_OPTIONS) must not leak into the real program. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: testRuntimeDir(), ...extra };
   delete env['NODE_OPTIONS'];
   for (const k of Object.keys(env)) if (k.startsWith('TAP') || k.startsWith('_TAPJS')) delete env[k];
   return env;
