@@ -27,6 +27,8 @@ export interface AdminDeps {
   smtpPorts?: () => number[];
   /** sending quotas and reputation (send API checks, `domain show`) */
   quota?: () => QuotaService | undefined;
+  /** settings changed by a reload that take effect only at the next restart (config/restart.ts) */
+  pendingRestart?: () => string[];
 }
 
 /** What a route file builds its routes from. */

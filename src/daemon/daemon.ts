@@ -15,7 +15,8 @@ import { createLogger } from '../util/log.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { Router } from '../delivery/router.js';
 import { MxResolver } from '../delivery/mx.js';
-import { DnsClient } from '../delivery/dns.js';
+import { DnsClient, serverList } from '../delivery/dns.js';
+import { restartNeeded } from '../config/restart.js';
 import { DomainVerifier } from '../accounts/verification.js';
 import { WebhookDispatcher } from '../events/dispatcher.js';
 import { RetentionJob } from '../stats/retention.js';
@@ -53,6 +54,12 @@ export class Daemon {
   /** absent when delivery.enabled = false */
   scheduler: Scheduler | undefined;
   dns!: DnsClient;
+  /** delivery's MX cache (absent when delivery.enabled = false) */
+  private mx: MxResolver | undefined;
+  /** the configuration start() ran with: what restart-only settings are compared against */
+  private readonly startedWith: Config;
+  /** restart-only settings changed in the file since start (config/restart.ts), for `mta status` */
+  pendingRestart: string[] = [];
   admin: AdminServer | undefined;
   verifier: DomainVerifier | undefined;
   /** delivers the webhook outbox */
@@ -81,6 +88,7 @@ export class Daemon {
   constructor(opts: DaemonOptions) {
     this.configPath = opts.configPath;
     this.config = opts.config ?? loadConfig({ path: opts.configPath, discover: false });
+    this.startedWith = this.config;
     this.log = opts.logger ?? createLogger(this.config.logLevel);
   }
 
@@ -115,7 +123,8 @@ export class Daemon {
       await this.submission.start();
       this.dns = new DnsClient({ servers: this.config.dns.servers });
       if (this.config.delivery.enabled) {
-        const router = new Router(this.config, new MxResolver(this.dns));
+        this.mx = new MxResolver(this.dns);
+        const router = new Router(this.config, this.mx);
         this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
         await this.scheduler.start();
       } else {
@@ -125,7 +134,7 @@ export class Daemon {
       if (swept > 0) this.log.warn({ files: swept }, 'temporary files of list uploads cut short by an earlier stop removed');
       this.admin = new AdminServer({
         store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }),
-        dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota,
+        dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota, pendingRestart: () => this.pendingRestart,
       });
       await this.admin.start();
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
@@ -187,33 +196,42 @@ export class Daemon {
     }
   }
 
-  /** Re-reads the config file. Returns the problems when the new file is invalid. */
+  /**
+   * Re-reads the config file and applies every setting a running daemon can apply (limits,
+   * TLS material, routes, DNS servers, ...); each restart-only one that changed is logged by
+   * name and listed in `pendingRestart` (config/restart.ts). Returns the problems when the
+   * new file is invalid, changing nothing.
+   */
   reload(): string | undefined {
     let next: Config;
+    let servers: ReturnType<typeof serverList> | undefined;
     try {
       next = loadConfig({ path: this.configPath, discover: false });
-      // First: it throws, changing nothing, when the TLS certificate or key cannot be used.
+      if (JSON.stringify(next.dns.servers) !== JSON.stringify(this.config.dns.servers)) servers = serverList(next.dns.servers);
+      // Last of the checks: it throws, changing nothing, when the TLS certificate or key cannot be used.
       this.submission.reload(next);
     } catch (e) {
       const msg = (e as Error).message;
       this.log.error({ err_code: (e as MtaError).code, problems: msg }, 'configuration reload refused; the old configuration stays in force');
       return msg;
     }
-    const moved = JSON.stringify(next.smtp.listen) !== JSON.stringify(this.config.smtp.listen) || next.dataDir !== this.config.dataDir;
-    if (moved) this.log.warn('listener addresses or data_dir changed: they take effect at the next restart');
-    if (next.delivery.enabled !== this.config.delivery.enabled) this.log.warn('delivery.enabled changed: it takes effect at the next restart');
-    if (next.delivery.dkimThreads !== this.config.delivery.dkimThreads || next.spool.writerThread !== this.config.spool.writerThread) {
-      this.log.warn('delivery.dkim_threads or spool.writer_thread changed: threads are started once, the change takes effect at the next restart');
-    }
+    this.pendingRestart = restartNeeded(this.startedWith, next);
+    for (const key of this.pendingRestart) this.log.warn({ setting: key }, `${key} needs a restart`);
     this.config = next;
     this.log.level = next.logLevel;
+    if (servers) {
+      this.dns.setServers(servers);
+      // Answers of the old servers (a "host not found" among them) must not outlive them.
+      this.mx?.clear();
+      this.log.info({ servers: this.dns.serverLabels }, 'dns.servers applied');
+    }
     this.scheduler?.reload(next);
     this.verifier?.reload(next);
     this.webhooks?.reload(next);
     this.retention?.reload(next);
     this.inbound?.reload(next);
     this.reputation?.reload(next);
-    this.log.info({ config: next.source }, 'configuration reloaded');
+    this.log.info({ config: next.source, pending_restart: this.pendingRestart }, 'configuration reloaded');
     return undefined;
   }
 
