@@ -55,6 +55,10 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** sysexits.h: the configuration file is missing or unreadable / it is not valid (README "CLI"). */
+export const EX_NOINPUT = 66;
+export const EX_CONFIG = 78;
+
 export async function main(argv: string[]): Promise<number> {
   // Whatever the caller's umask (022 in a login shell): every file mta creates (spool,
   // -wal/-shm, keys, admin.json, uploads, backups) is for its own user only.
@@ -65,7 +69,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 2; }
+    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return EX_CONFIG; }
+    if (isMtaError(e) && e.code === 'MTA_ERR_CONFIG_READ') { process.stderr.write(`mta: ${e.message} (${e.code})\n`); return EX_NOINPUT; }
     if (isMtaError(e)) { process.stderr.write(`mta: ${e.message} (${e.code})\n`); return 1; }
     process.stderr.write(`mta: ${(e as Error).message}\n`);
     return 1;

@@ -15,6 +15,9 @@ import { parseDuration, parseSize } from '../util/units.js';
 import { IpSet } from '../util/ipset.js';
 import { MtaError } from '../util/errors.js';
 import { runningDaemons } from './runtime.js';
+import { issueProblems, type ConfigProblem } from './problems.js';
+
+export { locateKey, type ConfigProblem } from './problems.js';
 
 export type TlsMode = 'starttls' | 'implicit' | 'none';
 export interface ListenAddress { host: string; port: number }
@@ -83,7 +86,7 @@ export interface Config {
     bounceSubdomain: string;
   };
   /** allowedIps: IP protection for the whole admin API (empty: off); metricsPublic: /metrics without the token */
-  admin: ListenAddress & { token: string; allowedIps: IpSet; metricsPublic: boolean };
+  admin: ListenAddress & { token: string; /** where the token was read from (config/checks.ts looks at its mode) */ tokenFile?: string; allowedIps: IpSet; metricsPublic: boolean };
   public: ListenAddress & { baseUrl?: string };
   /** the inbound SMTP listener for bounces and mailto unsubscribes (empty: off) */
   inbound: { listen: ListenAddress[]; maxMessageSize: number };
@@ -148,7 +151,6 @@ listen = "127.0.0.1:8080"
 base_url = "http://127.0.0.1:8080"
 `;
 
-export interface ConfigProblem { path: string; line?: number; message: string }
 
 export class ConfigError extends MtaError {
   constructor(readonly file: string, readonly problems: ConfigProblem[]) {
@@ -158,44 +160,6 @@ export class ConfigError extends MtaError {
 
 export function formatProblem(file: string, p: ConfigProblem): string {
   return `${file}${p.line ? `:${p.line}` : ''}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
-}
-
-/**
- * Finds the line where a key path is set: the key's own line inside its [table] (or
- * [[array]] entry), or the table header when the key is absent. Best effort; TOML
- * parsers do not report positions for valid documents.
- */
-export function locateKey(text: string, path: readonly (string | number)[]): number | undefined {
-  const lines = text.split(/\r?\n/);
-  const keys = path.filter((p): p is string => typeof p === 'string');
-  if (keys.length === 0) return undefined;
-  const indexInArray = path.find((p): p is number => typeof p === 'number');
-  for (let depth = keys.length; depth >= 1; depth--) {
-    const table = keys.slice(0, depth - 1).join('.');
-    const key = keys[depth - 1]!;
-    let current = '';
-    let arrayCount = -1;
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!.trim();
-      const header = /^\[\[?\s*([^\]]+?)\s*\]\]?/.exec(line);
-      if (header) {
-        current = header[1]!;
-        if (line.startsWith('[[') && current === table) arrayCount++;
-        continue;
-      }
-      const inArray = indexInArray === undefined || arrayCount === -1 || arrayCount === indexInArray;
-      const m = /^("?)([A-Za-z0-9_-]+)\1\s*=/.exec(line);
-      if (m && m[2] === key && current === table && inArray) return i + 1;
-      const dotted = /^([A-Za-z0-9_.-]+)\s*=/.exec(line);
-      if (dotted && [current, dotted[1]].filter(Boolean).join('.') === [table, key].filter(Boolean).join('.')) return i + 1;
-    }
-    if (depth === keys.length) {
-      // The key is not in the file (a default, or a cross-key rule): point at its table.
-      const h = lines.findIndex((l) => new RegExp(`^\\s*\\[\\[?\\s*${keys.slice(0, -1).join('\\.')}\\s*\\]`).test(l));
-      if (keys.length > 1 && h >= 0) return h + 1;
-    }
-  }
-  return undefined;
 }
 
 function parseListen(text: string): ListenAddress {
@@ -216,18 +180,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((iss) => {
-      let path = iss.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
-      let message = iss.message;
-      if (iss.code === 'unrecognized_keys') {
-        path = [path, ...iss.keys].filter(Boolean).join('.');
-        message = `unknown key${iss.keys.length > 1 ? 's' : ''} (${iss.keys.join(', ')})`;
-        const line = locateKey(text, [...(iss.path as (string | number)[]), iss.keys[0]!]);
-        return { path, message, ...(line ? { line } : {}) };
-      }
-      const line = locateKey(text, iss.path as (string | number)[]);
-      return { path, message, ...(line ? { line } : {}) };
-    });
+    const problems = issueProblems(parsed.error.issues, text);
     throw new ConfigError(source, problems);
   }
   const c = parsed.data;
@@ -301,7 +254,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       mxHost: c.domains.mx_host ?? c.hostname ?? osHostname(),
       bounceSubdomain: c.domains.bounce_subdomain.toLowerCase(),
     },
-    admin: { ...parseListen(c.admin.listen), token, allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public },
+    admin: { ...parseListen(c.admin.listen), token, ...(c.admin.token_file ? { tokenFile: resolve(baseDir, c.admin.token_file) } : {}), allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public },
     public: { ...parseListen(c.public.listen), ...(c.public.base_url ? { baseUrl: c.public.base_url } : {}) },
     inbound: { listen: c.inbound.listen.map(parseListen), maxMessageSize: parseSize(c.inbound.max_message_size)! },
     webhooks: {

@@ -4,6 +4,7 @@
  * SIGHUP reloads the configuration (an invalid file is logged and ignored); SIGTERM and
  * SIGINT drain and exit. Only this module installs signal handlers.
  */
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
@@ -17,6 +18,7 @@ import { Router } from '../delivery/router.js';
 import { MxResolver } from '../delivery/mx.js';
 import { DnsClient, serverList } from '../delivery/dns.js';
 import { restartNeeded } from '../config/restart.js';
+import { configWarnings } from '../config/checks.js';
 import { DomainVerifier } from '../accounts/verification.js';
 import { WebhookDispatcher } from '../events/dispatcher.js';
 import { RetentionJob } from '../stats/retention.js';
@@ -100,6 +102,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname }, 'mta starting');
+    for (const w of configWarnings(this.config, this.configText())) this.log.warn({ config: this.config.source }, w);
     const dir = secureDataDir(this.config.dataDir);
     if (dir.tightened) this.log.warn({ data_dir: this.config.dataDir, ...dir.tightened }, 'data_dir was open to every local user; its permissions were tightened');
     // Before anything in the data dir is touched: a second daemon must change nothing there.
@@ -194,6 +197,11 @@ export class Daemon {
       const source = this.config.source;
       this.recordFile = recordDaemon({ config: source === DEV_SOURCE ? null : resolve(source), cwd: process.cwd(), data_dir: this.config.dataDir });
     }
+  }
+
+  private configText(): string | undefined {
+    if (this.config.source === DEV_SOURCE) return undefined;
+    try { return readFileSync(this.config.source, 'utf8'); } catch { return undefined; }
   }
 
   /**
