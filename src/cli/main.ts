@@ -18,6 +18,7 @@ import { listCommand } from './commands/list.js';
 import { tagCommand } from './commands/tag.js';
 import { templateCommand } from './commands/template.js';
 import { taskCommand } from './commands/task.js';
+import { backupCommand } from './commands/backup.js';
 import { isMtaError } from '../util/errors.js';
 import { ConfigError } from '../config/config.js';
 
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   program.addCommand(listCommand());
   for (const c of [tagCommand(), templateCommand()]) program.addCommand(c);
   program.addCommand(taskCommand());
+  program.addCommand(backupCommand());
   addConfigOption(program);
   program.exitOverride();
   inheritSettings(program);

@@ -35,6 +35,7 @@ import { Tasks } from '../tasks/tasks.js';
 import { MtaError, assertNever } from '../util/errors.js';
 import { secureDataDir } from '../util/files.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { notifyReady } from './sd-notify.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -196,6 +197,7 @@ export class Daemon {
     if (this.ownsProcess) {
       const source = this.config.source;
       this.recordFile = recordDaemon({ config: source === DEV_SOURCE ? null : resolve(source), cwd: process.cwd(), data_dir: this.config.dataDir });
+      notifyReady(this.log);
     }
   }
 
