@@ -98,3 +98,18 @@ t.test("root on a service's data dir: refused with the fix; a file the service c
   t.match(asService.err, `cannot write ${join(dataDir, 'spool.sqlite')}: it is owned by root (uid 0), mode 0644, and this process runs as nobody (uid 65534)`);
   t.notMatch(asService.err, /readonly database/);
 });
+
+t.test('a data dir others may enter, that is not ours to tighten: refused with the chmod to run', { skip: process.getuid?.() !== 0 ? 'needs root (to run as another user)' : false }, async (t) => {
+  const dir = tempDir('mta-open-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir);
+  chmodSync(dataDir, 0o777); // root's, and everyone may enter
+  const cfg = writeConfig(dir, 'mta.toml', dataDir);
+  chmodSync(cfg, 0o644);
+  const r = await runMta(['domain', 'add', 'example.com', '--config', cfg], undefined, {}, dir, { uid: NOBODY });
+  t.equal(r.code, 1);
+  t.match(r.err, `data_dir ${dataDir} is mode 0777: every local user can read the spool (DKIM keys, secrets); it cannot be changed by nobody (uid 65534) (EPERM); run "chmod 0750 ${dataDir}" as its owner, root (uid 0)`);
+  t.same(readdirSync(dataDir), [], 'nothing was created in it');
+});

@@ -72,8 +72,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return EX_CONFIG; }
-    if (isMtaError(e) && e.code === 'MTA_ERR_CONFIG_READ') { process.stderr.write(`mta: ${e.message} (${e.code})\n`); return EX_NOINPUT; }
-    if (isMtaError(e)) { process.stderr.write(`mta: ${e.message} (${e.code})\n`); return 1; }
+    if (isMtaError(e)) {
+      process.stderr.write(`mta: ${e.message} (${e.code})\n`);
+      // A certificate the listener cannot load is a configuration error too (submission/listener.ts).
+      return e.code === 'MTA_ERR_CONFIG_READ' ? EX_NOINPUT : e.code === 'MTA_ERR_CONFIG' ? EX_CONFIG : 1;
+    }
     process.stderr.write(`mta: ${(e as Error).message}\n`);
     return 1;
   }
