@@ -54,10 +54,15 @@ t.test('with umask 022 and a data dir that exists 0755, every file is private', 
   // A spool left 0644 by an older version is made private too.
   writeFileSync(join(dataDir, 'spool.sqlite'), '', { mode: 0o644 });
   chmodSync(join(dataDir, 'spool.sqlite'), 0o644);
-  const cfg = writeConfig(dir, 'mta.toml', dataDir, '[public]\nlisten = "127.0.0.1:0"\nbase_url = "http://127.0.0.1:8080"\n');
+  // A token file every local user can read: the daemon says so at start.
+  const token = join(dir, 'admin.token');
+  writeFileSync(token, 'a-long-admin-token\n');
+  const cfg = writeConfig(dir, 'mta.toml', dataDir, `token_file = "${token}"\n[public]\nlisten = "127.0.0.1:0"\nbase_url = "http://127.0.0.1:8080"\n`);
   const d = await spawnDaemon(cfg);
   t.teardown(() => { d.proc.kill('SIGKILL'); });
   t.match(d.output(), /"from":"0755","to":"0750"[^\n]*permissions were tightened/, 'the tightening is logged');
+  t.match(d.output(), `"msg":"admin.token_file ${token} is mode 0644: every local user can read the admin token`, 'the readable token file is logged');
+  t.notMatch(d.output(), /a-long-admin-token/);
   // The CLI beside the daemon (a DKIM private key goes into the spool).
   const add = await runMta(['domain', 'add', 'example.com', '--dkim', 'ed25519', '--config', cfg]);
   t.equal(add.code, 0, add.err);
