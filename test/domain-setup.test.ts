@@ -135,6 +135,6 @@ t.test('a bad check_schedule is a configuration error with its key', async (t) =
   const bad = join(dir, 'bad.toml');
   writeFileSync(bad, '[domains]\ncheck_schedule = "every hour"\n');
   const r = await runMta(['config', 'check', '--config', bad]);
-  t.equal(r.code, 2);
+  t.equal(r.code, 78);
   t.match(r.err, /bad\.toml:2: domains\.check_schedule: must be a cron expression/);
 });

@@ -30,6 +30,8 @@ export interface AdminDeps {
   quota?: () => QuotaService | undefined;
   /** the delivery agent's egress selector (live counters), undefined when delivery is disabled */
   egress?: () => EgressSelector | undefined;
+  /** settings changed by a reload that take effect only at the next restart (config/restart.ts) */
+  pendingRestart?: () => string[];
 }
 
 /** What a route file builds its routes from. */

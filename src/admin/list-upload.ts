@@ -75,7 +75,7 @@ export async function importUpload(store: ListStoreApi, list: string, req: Incom
     if (declared > opts.maxBytes + FORM_OVERHEAD + DRAIN) req.destroy(); else req.resume();
     throw tooLarge(opts.maxBytes);
   }
-  await mkdir(opts.tmpDir, { recursive: true });
+  await mkdir(opts.tmpDir, { recursive: true, mode: 0o700 });
   const tmp = join(opts.tmpDir, `${UPLOAD_PREFIX}${randomUUID()}`);
   let path = tmp;
   try {
@@ -143,7 +143,7 @@ function receive(req: IncomingMessage, dest: string, opts: UploadOptions): Promi
         stream.resume();
         return fail(invalid(`unexpected file part "${name}": send the list file as the part named "file"`, name));
       }
-      const out = createWriteStream(dest);
+      const out = createWriteStream(dest, { mode: 0o600 });
       // A stream destroyed while still opening creates its file afterwards: remove it then.
       out.on('close', () => { if (failure) unlink(dest).catch(() => { /* gone already */ }); });
       const done = new Promise<void>((res, rej) => {

@@ -131,7 +131,8 @@ export class AdminServer {
     const file = join(this.deps.config().dataDir, ADMIN_FILE);
     const addr: AdminAddress = { host, port: this.port, pid: process.pid };
     try {
-      writeFileSync(`${file}.tmp`, `${JSON.stringify(addr)}\n`, { mode: 0o644 });
+      rmSync(`${file}.tmp`, { force: true }); // a stale one would keep its old mode
+      writeFileSync(`${file}.tmp`, `${JSON.stringify(addr)}\n`, { mode: 0o600 });
       renameSync(`${file}.tmp`, file);
       this.file = file;
     } catch (e) {

@@ -16,20 +16,12 @@ import type { Config } from '../config/config.js';
 import { ADMIN_FILE, formatHostPort, type AdminAddress } from '../admin/address.js';
 import { readAdminToken } from '../admin/token.js';
 import { ERRORS, MtaError, type ErrorCode } from '../util/errors.js';
+import { pidAlive } from '../config/runtime.js';
 
 /** A successful reply's JSON object. */
 export interface AdminReply { [k: string]: unknown }
 
 const TIMEOUT_MS = 30_000;
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** A wildcard listen address is reached on loopback. */
 function connectHost(host: string): string {

@@ -4,8 +4,10 @@
  * must reach the running daemon at once go through the admin API (later stages).
  */
 import type { Command } from 'commander';
-import { loadConfig, type Config } from '../config/config.js';
+import { statSync } from 'node:fs';
+import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
 import { SqliteStore } from '../spool/sqlite-store.js';
+import { MtaError } from '../util/errors.js';
 
 export interface CliContext { config: Config; store: SqliteStore }
 
@@ -18,8 +20,24 @@ export function configPathOf(cmd: Command): string | undefined {
   return undefined;
 }
 
+/** Commands that only read (by their last word): they must not create a data dir as a side effect. */
+const READ_ONLY = new Set(['list', 'show', 'summary', 'export', 'log', 'stats', 'dns', 'doctor', 'render']);
+
+function assertDataDirExists(cmd: Command, config: Config): void {
+  if (!READ_ONLY.has(cmd.name())) return;
+  try {
+    statSync(config.dataDir);
+  } catch (e) {
+    // Other failures (a parent that is a file, no permission) are named by the store.
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return;
+    const hint = config.source === DEV_SOURCE ? 'pass --config FILE, the configuration the daemon runs with' : `no daemon has run with ${config.source} yet`;
+    throw new MtaError('MTA_ERR_DATA_DIR', `data_dir ${config.dataDir} does not exist, so there is nothing to show: ${hint}`);
+  }
+}
+
 export async function withContext<T>(cmd: Command, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
   const config = loadConfig({ path: configPathOf(cmd) });
+  assertDataDirExists(cmd, config);
   const store = SqliteStore.open(config.dataDir, { timeZone: config.timeZone });
   try {
     return await fn({ config, store });

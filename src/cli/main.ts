@@ -19,6 +19,7 @@ import { tagCommand } from './commands/tag.js';
 import { templateCommand } from './commands/template.js';
 import { taskCommand } from './commands/task.js';
 import { egressCommand } from './commands/egress.js';
+import { backupCommand } from './commands/backup.js';
 import { isMtaError } from '../util/errors.js';
 import { ConfigError } from '../config/config.js';
 import { buildInfo, isBinary } from '../util/assets.js';
@@ -58,21 +59,33 @@ export function buildProgram(): Command {
   for (const c of [tagCommand(), templateCommand()]) program.addCommand(c);
   program.addCommand(taskCommand());
   program.addCommand(egressCommand());
+  program.addCommand(backupCommand());
   addConfigOption(program);
   program.exitOverride();
   inheritSettings(program);
   return program;
 }
 
+/** sysexits.h: the configuration file is missing or unreadable / it is not valid (README "CLI"). */
+export const EX_NOINPUT = 66;
+export const EX_CONFIG = 78;
+
 export async function main(argv: string[]): Promise<number> {
+  // Whatever the caller's umask (022 in a login shell): every file mta creates (spool,
+  // -wal/-shm, keys, admin.json, uploads, backups) is for its own user only.
+  process.umask(0o077);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 2; }
-    if (isMtaError(e)) { process.stderr.write(`mta: ${e.message} (${e.code})\n`); return 1; }
+    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return EX_CONFIG; }
+    if (isMtaError(e)) {
+      process.stderr.write(`mta: ${e.message} (${e.code})\n`);
+      // A certificate the listener cannot load is a configuration error too (submission/listener.ts).
+      return e.code === 'MTA_ERR_CONFIG_READ' ? EX_NOINPUT : e.code === 'MTA_ERR_CONFIG' ? EX_CONFIG : 1;
+    }
     process.stderr.write(`mta: ${(e as Error).message}\n`);
     return 1;
   }

@@ -18,6 +18,10 @@ import { MtaError } from '../util/errors.js';
 import { compileEgress, expandEgress, type EgressConfig } from './egress.js';
 
 export type { EgressConfig, EgressPool, EgressRule, EgressSource } from './egress.js';
+import { runningDaemons } from './runtime.js';
+import { issueProblems, type ConfigProblem } from './problems.js';
+
+export { locateKey, type ConfigProblem } from './problems.js';
 
 export type TlsMode = 'starttls' | 'implicit' | 'none';
 export interface ListenAddress { host: string; port: number }
@@ -97,7 +101,7 @@ export interface Config {
    * allowedIps: IP protection for the whole admin API (empty: off); metricsPublic: /metrics without the token;
    * token: '' means the generated one (admin/token.ts); hosts: further Host names it answers to (admin/browser.ts)
    */
-  admin: ListenAddress & { token: string; allowedIps: IpSet; metricsPublic: boolean; hosts: string[] };
+  admin: ListenAddress & { token: string; /** where the token was read from (config/checks.ts looks at its mode) */ tokenFile?: string; allowedIps: IpSet; metricsPublic: boolean; hosts: string[] };
   public: ListenAddress & { baseUrl?: string };
   /** the inbound SMTP listener for bounces and mailto unsubscribes (empty: off) */
   inbound: { listen: ListenAddress[]; maxMessageSize: number };
@@ -172,7 +176,6 @@ listen = "127.0.0.1:8080"
 base_url = "http://127.0.0.1:8080"
 `;
 
-export interface ConfigProblem { path: string; line?: number; message: string }
 
 export class ConfigError extends MtaError {
   constructor(readonly file: string, readonly problems: ConfigProblem[]) {
@@ -182,44 +185,6 @@ export class ConfigError extends MtaError {
 
 export function formatProblem(file: string, p: ConfigProblem): string {
   return `${file}${p.line ? `:${p.line}` : ''}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
-}
-
-/**
- * Finds the line where a key path is set: the key's own line inside its [table] (or
- * [[array]] entry), or the table header when the key is absent. Best effort; TOML
- * parsers do not report positions for valid documents.
- */
-export function locateKey(text: string, path: readonly (string | number)[]): number | undefined {
-  const lines = text.split(/\r?\n/);
-  const keys = path.filter((p): p is string => typeof p === 'string');
-  if (keys.length === 0) return undefined;
-  const indexInArray = path.find((p): p is number => typeof p === 'number');
-  for (let depth = keys.length; depth >= 1; depth--) {
-    const table = keys.slice(0, depth - 1).join('.');
-    const key = keys[depth - 1]!;
-    let current = '';
-    let arrayCount = -1;
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!.trim();
-      const header = /^\[\[?\s*([^\]]+?)\s*\]\]?/.exec(line);
-      if (header) {
-        current = header[1]!;
-        if (line.startsWith('[[') && current === table) arrayCount++;
-        continue;
-      }
-      const inArray = indexInArray === undefined || arrayCount === -1 || arrayCount === indexInArray;
-      const m = /^("?)([A-Za-z0-9_-]+)\1\s*=/.exec(line);
-      if (m && m[2] === key && current === table && inArray) return i + 1;
-      const dotted = /^([A-Za-z0-9_.-]+)\s*=/.exec(line);
-      if (dotted && [current, dotted[1]].filter(Boolean).join('.') === [table, key].filter(Boolean).join('.')) return i + 1;
-    }
-    if (depth === keys.length) {
-      // The key is not in the file (a default, or a cross-key rule): point at its table.
-      const h = lines.findIndex((l) => new RegExp(`^\\s*\\[\\[?\\s*${keys.slice(0, -1).join('\\.')}\\s*\\]`).test(l));
-      if (keys.length > 1 && h >= 0) return h + 1;
-    }
-  }
-  return undefined;
 }
 
 function parseListen(text: string): ListenAddress {
@@ -240,18 +205,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((iss) => {
-      let path = iss.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
-      let message = iss.message;
-      if (iss.code === 'unrecognized_keys') {
-        path = [path, ...iss.keys].filter(Boolean).join('.');
-        message = `unknown key${iss.keys.length > 1 ? 's' : ''} (${iss.keys.join(', ')})`;
-        const line = locateKey(text, [...(iss.path as (string | number)[]), iss.keys[0]!]);
-        return { path, message, ...(line ? { line } : {}) };
-      }
-      const line = locateKey(text, iss.path as (string | number)[]);
-      return { path, message, ...(line ? { line } : {}) };
-    });
+    const problems = issueProblems(parsed.error.issues, text);
     throw new ConfigError(source, problems);
   }
   const c = parsed.data;
@@ -330,7 +284,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       mxHost: c.domains.mx_host ?? c.hostname ?? osHostname(),
       bounceSubdomain: c.domains.bounce_subdomain.toLowerCase(),
     },
-    admin: { ...parseListen(c.admin.listen), token, allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public, hosts: c.admin.hosts },
+    admin: { ...parseListen(c.admin.listen), token, ...(c.admin.token_file ? { tokenFile: resolve(baseDir, c.admin.token_file) } : {}), allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public, hosts: c.admin.hosts },
     public: { ...parseListen(c.public.listen), ...(c.public.base_url ? { baseUrl: c.public.base_url } : {}) },
     inbound: { listen: c.inbound.listen.map(parseListen), maxMessageSize: parseSize(c.inbound.max_message_size)! },
     webhooks: {
@@ -393,29 +347,54 @@ function readSecretFile(path: string, source: string, key: string): string {
  * daemon's start-up log: a listener without TLS where clear-text AUTH is refused
  * (smtp.allow_insecure_auth = false) accepts no mail at all.
  */
-export function configWarnings(config: Config): ConfigProblem[] {
+export function authWarnings(config: Config): ConfigProblem[] {
   if (config.smtp.allowInsecureAuth) return [];
   return config.smtp.listen.flatMap((l, i) => (l.tls !== 'none' ? [] : [{
     path: `smtp.listen[${i}]`,
     message: `listener ${l.text} has tls = "none" and smtp.allow_insecure_auth is false: AUTH is refused there (538 5.7.11), so no client can submit mail through it; use tls = "starttls" or "implicit", or set allow_insecure_auth = true (local testing only)`,
   }]));
 }
+/** discover: without a file, use the running daemon's configuration (CLI commands; never `mta start`). */
+export interface ConfigChoice { path?: string | undefined; discover?: boolean }
 
-export interface ConfigChoice { path?: string | undefined }
+let noticeGiven = false;
+/** Said once per command, on stderr: stdout stays the command's own output. */
+function notice(text: string): void {
+  if (!noticeGiven) process.stderr.write(`mta: ${text}\n`);
+  noticeGiven = true;
+}
 
 /**
  * Resolves which file to use: --config, then $MTA_CONFIG, then /etc/mta/mta.toml; when
- * none was named and the default file does not exist, the development defaults.
+ * none was named and the default file does not exist, the configuration of the one
+ * running daemon (config/runtime.ts), else the development defaults, said on stderr.
  */
 export function loadConfig(choice: ConfigChoice = {}): Config {
   const named = choice.path || process.env['MTA_CONFIG'] || undefined;
   const path = named ?? DEFAULT_CONFIG_PATH;
-  if (!named && !existsSync(path)) return compileConfig(DEVELOPMENT_TOML, DEV_SOURCE);
-  let text: string;
+  if (!named && !existsSync(path)) {
+    if (choice.discover === false) return compileConfig(DEVELOPMENT_TOML, DEV_SOURCE);
+    const running = runningDaemons();
+    if (running.length > 1) {
+      throw new MtaError('MTA_ERR_CONFIG_READ', `no configuration file, and ${running.length} daemons are running (${running.map((r) => `pid ${r.pid}: ${r.config ?? DEV_SOURCE} in ${r.cwd}`).join('; ')}): pass --config FILE`);
+    }
+    const r = running[0];
+    if (!r) {
+      const dev = compileConfig(DEVELOPMENT_TOML, DEV_SOURCE);
+      notice(`no configuration file (--config, $MTA_CONFIG or ${DEFAULT_CONFIG_PATH}) and no running daemon found: using the development defaults, data in ${dev.dataDir}`);
+      return dev;
+    }
+    notice(`no configuration file given: using the running daemon's (pid ${r.pid}): ${r.config ?? `${DEV_SOURCE}, data in ${r.data_dir}`}`);
+    if (r.config === null) return compileConfig(DEVELOPMENT_TOML, DEV_SOURCE, r.cwd);
+    return compileConfig(readConfigFile(r.config), r.config, r.cwd);
+  }
+  return compileConfig(readConfigFile(path), path, process.cwd());
+}
+
+function readConfigFile(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     throw new MtaError('MTA_ERR_CONFIG_READ', `${path}: cannot read the configuration file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return compileConfig(text, path, process.cwd());
 }

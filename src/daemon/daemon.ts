@@ -4,9 +4,11 @@
  * SIGHUP reloads the configuration (an invalid file is logged and ignored); SIGTERM and
  * SIGINT drain and exit. Only this module installs signal handlers.
  */
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { loadConfig, type Config } from '../config/config.js';
+import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
+import { recordDaemon, removeRecord } from '../config/runtime.js';
 import { SqliteStore } from '../spool/sqlite-store.js';
 import type { Store } from '../spool/types.js';
 import { SubmissionService } from '../submission/listener.js';
@@ -15,8 +17,10 @@ import { Scheduler } from '../scheduler/scheduler.js';
 import { Router } from '../delivery/router.js';
 import { EgressSelector, checkSourceAddresses } from '../delivery/egress.js';
 import { MxResolver } from '../delivery/mx.js';
-import { DnsClient } from '../delivery/dns.js';
+import { DnsClient, serverList } from '../delivery/dns.js';
 import { DevSink } from '../delivery/dev-sink.js';
+import { restartNeeded } from '../config/restart.js';
+import { configWarnings } from '../config/checks.js';
 import { DomainVerifier } from '../accounts/verification.js';
 import { WebhookDispatcher } from '../events/dispatcher.js';
 import { RetentionJob } from '../stats/retention.js';
@@ -31,6 +35,9 @@ import { ReputationService } from '../quota/reputation-service.js';
 import { TaskExpander } from '../tasks/expander.js';
 import { Tasks } from '../tasks/tasks.js';
 import { MtaError, assertNever } from '../util/errors.js';
+import { secureDataDir } from '../util/files.js';
+import { DataDirLock } from './data-dir-lock.js';
+import { notifyReady } from './sd-notify.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -62,6 +69,12 @@ export class Daemon {
   /** the development sink all mail goes to (delivery.sink; read at start-up only) */
   devSink: DevSink | undefined;
   dns!: DnsClient;
+  /** delivery's MX cache (absent when delivery.enabled = false) */
+  private mx: MxResolver | undefined;
+  /** the configuration start() ran with: what restart-only settings are compared against */
+  private readonly startedWith: Config;
+  /** restart-only settings changed in the file since start (config/restart.ts), for `mta status` */
+  pendingRestart: string[] = [];
   admin: AdminServer | undefined;
   verifier: DomainVerifier | undefined;
   /** delivers the webhook outbox */
@@ -80,12 +93,17 @@ export class Daemon {
   /** expands running batch tasks into queued mail */
   tasks: TaskExpander | undefined;
   private readonly configPath: string | undefined;
+  /** one daemon per data_dir (daemon/data-dir-lock.ts), held from start to stop */
+  private lock: DataDirLock | undefined;
+  /** config/runtime.ts: tells CLI commands without a configuration which one this daemon uses */
+  private recordFile: string | undefined;
   /** set by installSignalHandlers: this daemon is the process (`mta start`), so it may exit */
   private ownsProcess = false;
 
   constructor(opts: DaemonOptions) {
     this.configPath = opts.configPath;
-    this.config = opts.config ?? loadConfig({ path: opts.configPath });
+    this.config = opts.config ?? loadConfig({ path: opts.configPath, discover: false });
+    this.startedWith = this.config;
     this.log = opts.logger ?? createLogger(this.config.logLevel);
   }
 
@@ -97,6 +115,11 @@ export class Daemon {
 
   async start(): Promise<void> {
     this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname, delivery: deliveryMode(this.config) }, 'mta starting');
+    for (const w of configWarnings(this.config, this.configText())) this.log.warn({ config: this.config.source }, w);
+    const dir = secureDataDir(this.config.dataDir);
+    if (dir.tightened) this.log.warn({ data_dir: this.config.dataDir, ...dir.tightened }, 'data_dir was open to every local user; its permissions were tightened');
+    // Before anything in the data dir is touched: a second daemon must change nothing there.
+    this.lock = DataDirLock.acquire(this.config.dataDir);
     try {
       this.store = SqliteStore.open(this.config.dataDir, {
         commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch, writerThread: this.config.spool.writerThread, timeZone: this.config.timeZone,
@@ -118,7 +141,8 @@ export class Daemon {
       if (this.config.delivery.enabled) {
         // A source address not on this machine would fail every connection: refuse to start, naming it.
         await checkSourceAddresses(new EgressSelector(this.config, this.store, this.log).ownSources());
-        const router = new Router(this.config, new MxResolver(this.dns));
+        this.mx = new MxResolver(this.dns);
+        const router = new Router(this.config, this.mx);
         if (this.config.delivery.sink) {
           this.devSink = new DevSink(this.config.delivery.sink);
           router.sink = await this.devSink.start();
@@ -133,7 +157,7 @@ export class Daemon {
       if (swept > 0) this.log.warn({ files: swept }, 'temporary files of list uploads cut short by an earlier stop removed');
       this.admin = new AdminServer({
         store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }),
-        dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota, egress: () => this.scheduler?.agent.egress,
+        dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota, egress: () => this.scheduler?.agent.egress, pendingRestart: () => this.pendingRestart,
       });
       await this.admin.start();
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
@@ -186,52 +210,63 @@ export class Daemon {
       this.dns?.close();
       this.setState('stopped');
       await this.store?.close();
+      this.lock.release();
       throw e;
     }
     this.setState('running');
+    if (this.ownsProcess) {
+      const source = this.config.source;
+      this.recordFile = recordDaemon({ config: source === DEV_SOURCE ? null : resolve(source), cwd: process.cwd(), data_dir: this.config.dataDir });
+      notifyReady(this.log);
+    }
   }
 
-  /** Re-reads the config file. Returns the problems when the new file is invalid. */
+  private configText(): string | undefined {
+    if (this.config.source === DEV_SOURCE) return undefined;
+    try { return readFileSync(this.config.source, 'utf8'); } catch { return undefined; }
+  }
+
+  /**
+   * Re-reads the config file and applies every setting a running daemon can apply (limits,
+   * TLS material, routes, DNS servers, ...); each restart-only one that changed is logged by
+   * name and listed in `pendingRestart` (config/restart.ts). Returns the problems when the
+   * new file is invalid, changing nothing.
+   */
   reload(): string | undefined {
     let next: Config;
+    let servers: ReturnType<typeof serverList> | undefined;
     try {
-      next = loadConfig({ path: this.configPath });
-      // First: it throws, changing nothing, when the TLS certificate or key cannot be used.
+      next = loadConfig({ path: this.configPath, discover: false });
+      if (JSON.stringify(next.dns.servers) !== JSON.stringify(this.config.dns.servers)) servers = serverList(next.dns.servers);
+      // Last of the checks: it throws, changing nothing, when the TLS certificate or key cannot be used.
       this.submission.reload(next);
     } catch (e) {
       const msg = (e as Error).message;
       this.log.error({ err_code: (e as MtaError).code, problems: msg }, 'configuration reload refused; the old configuration stays in force');
       return msg;
     }
-    const moved = JSON.stringify(next.smtp.listen) !== JSON.stringify(this.config.smtp.listen) || next.dataDir !== this.config.dataDir;
-    if (moved) this.log.warn('listener addresses or data_dir changed: they take effect at the next restart');
-    if (next.delivery.enabled !== this.config.delivery.enabled || next.delivery.sink !== this.config.delivery.sink) {
-      this.log.warn('delivery.enabled or delivery.sink changed: it takes effect at the next restart');
-    }
-    if (next.delivery.dkimThreads !== this.config.delivery.dkimThreads || next.spool.writerThread !== this.config.spool.writerThread) {
-      this.log.warn('delivery.dkim_threads or spool.writer_thread changed: threads are started once, the change takes effect at the next restart');
-    }
-    // Source addresses are checked by binding them at start-up (async); a reload cannot, so
-    // they change at the next restart; pools, rules and limits over the same sources reload.
-    const addresses = (c: Config): string => JSON.stringify(c.egress.sources.map((x) => [x.name, x.address, x.node ?? null]).concat([[c.node.id]]));
-    if (addresses(next) !== addresses(this.config)) {
-      this.log.warn('egress sources (names, addresses, nodes) or node.id changed: they take effect at the next restart; the egress configuration stays as it was');
-      next = { ...next, egress: this.config.egress, node: this.config.node };
-    }
-    if (next.timeZone !== this.config.timeZone) {
-      // The spool counts on the calendar it was opened with; quotas must read the same days.
-      this.log.warn({ timezone: next.timeZone, kept: this.config.timeZone }, 'timezone changed: it takes effect at the next restart');
-      next = { ...next, timeZone: this.config.timeZone };
-    }
+    this.pendingRestart = restartNeeded(this.startedWith, next);
+    for (const key of this.pendingRestart) this.log.warn({ setting: key }, `${key} needs a restart`);
+    // Source addresses are checked by binding them at start-up (async), which a reload cannot
+    // do: while they differ, the egress configuration stays as it was (pools, rules and limits
+    // over the same sources reload). The spool counts days in the zone it was opened with.
+    if (this.pendingRestart.includes('egress.source') || this.pendingRestart.includes('node.id')) next = { ...next, egress: this.config.egress, node: this.config.node };
+    if (this.pendingRestart.includes('timezone')) next = { ...next, timeZone: this.config.timeZone };
     this.config = next;
     this.log.level = next.logLevel;
+    if (servers) {
+      this.dns.setServers(servers);
+      // Answers of the old servers (a "host not found" among them) must not outlive them.
+      this.mx?.clear();
+      this.log.info({ servers: this.dns.serverLabels }, 'dns.servers applied');
+    }
     this.scheduler?.reload(next);
     this.verifier?.reload(next);
     this.webhooks?.reload(next);
     this.retention?.reload(next);
     this.inbound?.reload(next);
     this.reputation?.reload(next);
-    this.log.info({ config: next.source }, 'configuration reloaded');
+    this.log.info({ config: next.source, pending_restart: this.pendingRestart }, 'configuration reloaded');
     return undefined;
   }
 
@@ -242,6 +277,7 @@ export class Daemon {
       default: assertNever(this.state, 'daemon state');
     }
     this.setState('draining');
+    removeRecord(this.recordFile);
     await this.submission.stop();
     await this.admin?.stop();
     await this.tasks?.stop();
@@ -255,6 +291,7 @@ export class Daemon {
     await this.webhooks?.stop();
     this.dns.close();
     await this.store.close();
+    this.lock?.release();
     this.setState('stopped');
   }
 

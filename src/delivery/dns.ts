@@ -47,7 +47,7 @@ export class DnsError extends Error {
 
 export interface DnsClientOptions { servers: string[]; timeoutMs?: number; tries?: number }
 
-interface Server { host: string; port: number; family: 4 | 6; label: string }
+export interface Server { host: string; port: number; family: 4 | 6; label: string }
 
 /** Used when there is no SOA to say how long a negative answer may be remembered. */
 const DEFAULT_NEGATIVE_TTL = 60;
@@ -148,22 +148,41 @@ function errnoText(e: unknown): string {
   return err?.code ?? err?.message ?? String(e);
 }
 
+/**
+ * The servers to ask: the configured ones, which must all be valid (config check reports
+ * them), or else the system's, skipping those we cannot use (an IPv6 link-local with a
+ * zone, say) rather than failing. Throws DnsError when none is left.
+ */
+export function serverList(specs: readonly string[]): readonly Server[] {
+  const list = specs.length > 0
+    ? specs.map(parseServer)
+    : getServers().flatMap((spec) => { try { return [parseServer(spec)]; } catch { return []; } });
+  if (list.length === 0) throw new DnsError('E_DNS_NETWORK', 'no DNS servers configured or found');
+  return list;
+}
+
 export class DnsClient {
-  private readonly servers: Server[];
+  /** replaced as a whole by a SIGHUP reload (setServers): a query in flight keeps the list it started with */
+  private servers: readonly Server[];
   private readonly timeoutMs: number;
   private readonly tries: number;
   /** Abort functions of the tries in flight, for close(). */
   private readonly pending = new Set<() => void>();
 
   constructor(opts: DnsClientOptions) {
-    // Configured servers must all be valid (config check reports them); system ones we
-    // cannot use (an IPv6 link-local with a zone, say) are skipped rather than fatal.
-    this.servers = opts.servers.length > 0
-      ? opts.servers.map(parseServer)
-      : getServers().flatMap((spec) => { try { return [parseServer(spec)]; } catch { return []; } });
-    if (this.servers.length === 0) throw new DnsError('E_DNS_NETWORK', 'no DNS servers configured or found');
+    this.servers = serverList(opts.servers);
     this.timeoutMs = opts.timeoutMs ?? 2000;
     this.tries = Math.max(1, opts.tries ?? 2);
+  }
+
+  /** A reloaded `dns.servers` (from serverList, so it was checked before anything changed). */
+  setServers(servers: readonly Server[]): void {
+    this.servers = servers;
+  }
+
+  /** "127.0.0.1:53, [::1]:53": the servers asked now (logs). */
+  get serverLabels(): string[] {
+    return this.servers.map((s) => s.label);
   }
 
   /**
@@ -177,8 +196,9 @@ export class DnsClient {
     let lastError: DnsError | undefined;
     let lastFailure: DnsAnswer | undefined;
     const answered = new Set<Server>();
+    const servers = this.servers;
     for (let round = 0; round < this.tries; round++) {
-      for (const server of this.servers) {
+      for (const server of servers) {
         if (answered.has(server)) continue;
         try {
           const reply = await this.ask(server, name, type);
@@ -191,7 +211,7 @@ export class DnsClient {
           lastError = e;
         }
       }
-      if (answered.size === this.servers.length) break;
+      if (answered.size === servers.length) break;
     }
     if (lastFailure) return lastFailure;
     throw lastError ?? new DnsError('E_DNS_NETWORK', `no answer for ${type} ${name}`);

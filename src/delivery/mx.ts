@@ -100,6 +100,11 @@ export class MxResolver {
     return this.shuffled(await p);
   }
 
+  /** Forgets every answer: they came from DNS servers a reload has just replaced. */
+  clear(): void {
+    this.cache.clear();
+  }
+
   private store(domain: string, entry: Entry): void {
     this.cache.delete(domain);
     while (this.cache.size >= this.maxEntries) {

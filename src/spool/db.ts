@@ -5,40 +5,35 @@
  * Only the spool module uses the handle this returns.
  */
 import Database from 'better-sqlite3';
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
 import { sqliteBinding } from '../util/assets.js';
+import { assertWritable, createPrivateFile, describeFile, secureDataDir, tightenFile } from '../util/files.js';
 import { MIGRATIONS } from './migrations.js';
 
 export type Db = Database.Database;
 export const DB_FILE = 'spool.sqlite';
 
-export function ensureDataDir(dataDir: string): void {
-  try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o750 });
-  } catch (e) {
-    throw new MtaError('MTA_ERR_DATA_DIR', `data_dir ${dataDir} cannot be created: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  if (!statSync(dataDir).isDirectory()) throw new MtaError('MTA_ERR_DATA_DIR', `data_dir ${dataDir} is not a directory`);
-  try {
-    accessSync(dataDir, constants.W_OK | constants.R_OK | constants.X_OK);
-  } catch {
-    throw new MtaError('MTA_ERR_DATA_DIR', `data_dir ${dataDir} is not writable by this user (uid ${process.getuid?.() ?? '?'})`);
-  }
-}
-
 export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {}): Db {
-  ensureDataDir(dataDir);
+  secureDataDir(dataDir);
   const path = join(dataDir, DB_FILE);
   // The binary hands over the addon it loaded itself (the typings know only the path form);
   // outside the try below, so a failure keeps its own code (MTA_ERR_NATIVE).
   const nativeBinding = sqliteBinding(dataDir) as string | undefined;
+  // Created 0600 before SQLite opens it, so its -wal and -shm are 0600 too (SQLite copies
+  // the database's mode); files of older versions (0644) are tightened.
+  if (!opts.readonly) {
+    // Checked first: a file of another user gets the error that names the owner.
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) assertWritable(f);
+    createPrivateFile(path);
+    tightenFile(`${path}-wal`);
+    tightenFile(`${path}-shm`);
+  }
   let db: Db;
   try {
     db = new Database(path, { readonly: opts.readonly ?? false, ...(nativeBinding ? { nativeBinding } : {}) });
   } catch (e) {
-    throw new MtaError('MTA_ERR_DATA_DIR', `cannot open ${path}: ${(e as Error).message}`);
+    throw new MtaError('MTA_ERR_DATA_DIR', `cannot open ${path} (${describeFile(path)}): ${(e as Error).message}`);
   }
   db.pragma('busy_timeout = 5000');
   if (!opts.readonly) {

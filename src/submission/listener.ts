@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerDataStream } from 'smtp-server';
 import type { Logger } from 'pino';
-import { configWarnings, type Config, type Listener } from '../config/config.js';
+import { authWarnings, type Config, type Listener } from '../config/config.js';
 import type { Store, SenderRecord } from '../spool/types.js';
 import { Senders } from '../accounts/senders.js';
 import { Suppression, suppressionFacts } from '../suppression/suppression.js';
@@ -77,7 +77,7 @@ export class SubmissionService {
 
   async start(): Promise<void> {
     const material = this.tlsMaterial();
-    for (const w of configWarnings(this.config)) this.deps.log.warn({ key: w.path }, w.message);
+    for (const w of authWarnings(this.config)) this.deps.log.warn({ key: w.path }, w.message);
     for (const listener of this.config.smtp.listen) {
       const server = new SMTPServer(this.options(listener, material));
       // smtp-server re-emits socket errors on itself, so it needs a listener from the

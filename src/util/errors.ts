@@ -8,6 +8,8 @@ export const ERRORS = {
   MTA_ERR_CONFIG: 'configuration is not valid',
   MTA_ERR_CONFIG_READ: 'configuration file cannot be read',
   MTA_ERR_DATA_DIR: 'data directory is not usable',
+  MTA_ERR_DATA_DIR_IN_USE: 'another daemon is running on this data directory',
+  MTA_ERR_DATA_DIR_OWNER: 'the data directory belongs to another user',
   MTA_ERR_DB_DURABILITY: 'database durability settings could not be applied',
   MTA_ERR_DB_SCHEMA: 'database schema is newer than this program',
   MTA_ERR_NATIVE: 'the SQLite native addon cannot be written or loaded (single executable)',

@@ -11,6 +11,7 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSy
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { MtaError } from './errors.js';
+import { tightenFile } from './files.js';
 
 export const SECRET_FILE = 'secret.key';
 const SECRET_BYTES = 32;
@@ -19,7 +20,7 @@ const SECRET_BYTES = 32;
 export function loadSecret(dataDir: string): Buffer {
   const file = join(dataDir, SECRET_FILE);
   const existing = readKey(file);
-  if (existing) return existing;
+  if (existing) { tightenFile(file); return existing; }
   createOnce(dataDir, SECRET_FILE, randomBytes(SECRET_BYTES).toString('hex') + '\n');
   const key = readKey(file);
   if (!key) throw new MtaError('MTA_ERR_DATA_DIR', `${file} vanished right after it was created`);
@@ -33,7 +34,7 @@ export function loadSecret(dataDir: string): Buffer {
  */
 export function createOnce(dir: string, name: string, content: string): boolean {
   const file = join(dir, name);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     const fd = openSync(tmp, 'wx', 0o600);

@@ -1,5 +1,7 @@
 /** Runs `mta start` as a child process (for kill -9 and signal tests). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const BIN = join(process.cwd(), 'bin', 'mta');
@@ -34,7 +36,9 @@ export function spawnMta(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: stri
   // fdLimit: the soft descriptor limit for the child, raised in the shell (never past the hard limit).
   const ulimit = opts.fdLimit ? `ulimit -n ${Math.floor(opts.fdLimit)} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ` : '';
   const command = opts.exe ? [opts.exe] : [process.execPath, opts.script ?? BIN];
-  return spawn('/bin/sh', ['-c', `${ulimit}exec "$0" "$@"`, ...command, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(env), ...(cwd ? { cwd } : {}) });
+  return spawn('/bin/sh', ['-c', `${ulimit}exec "$0" "$@"`, ...command, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(env), ...(cwd ? { cwd } : {}), ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
+  });
 }
 
 export interface SpawnOptions {
@@ -43,11 +47,29 @@ export interface SpawnOptions {
   script?: string;
   /** run this executable (the single-file build) instead of node and a script */
   exe?: string;
+  /** run as this user (the test runs as root) */
+  uid?: number;
+  gid?: number;
+}
+
+let runtimeDir: string | undefined;
+/**
+ * Daemons started by `mta start` record themselves under $XDG_RUNTIME_DIR/mta
+ * (src/config/runtime.ts), and a CLI run without a configuration uses a running one: each
+ * test file gets its own directory, so parallel test files never find each other's daemons.
+ */
+function testRuntimeDir(): string {
+  if (!runtimeDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'mta-run-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    runtimeDir = dir;
+  }
+  return runtimeDir;
 }
 
 /** The test runner's loaders (NODE_OPTIONS) must not leak into the real program. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: testRuntimeDir(), ...extra };
   delete env['NODE_OPTIONS'];
   for (const k of Object.keys(env)) if (k.startsWith('TAP') || k.startsWith('_TAPJS')) delete env[k];
   return env;

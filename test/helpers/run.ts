@@ -3,9 +3,9 @@ import { spawnMta, type SpawnOptions } from './child.js';
 export interface RunResult { code: number | null; out: string; err: string }
 
 /** Runs `mta ARGS` to completion, optionally feeding stdin. */
-export function runMta(args: string[], stdin?: string, opts: SpawnOptions = {}): Promise<RunResult> {
+export function runMta(args: string[], stdin?: string, env: NodeJS.ProcessEnv = {}, cwd?: string, opts: SpawnOptions = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const p = spawnMta(args, {}, undefined, opts);
+    const p = spawnMta(args, env, cwd, opts);
     let out = '', err = '';
     p.stdout!.on('data', (d: Buffer) => { out += d; });
     p.stderr!.on('data', (d: Buffer) => { err += d; });

@@ -96,9 +96,9 @@ if (missing) {
       '[dns]', `servers = ["${dns.server}"]`,
       '[admin]', 'listen = "127.0.0.1:0"', '',
     ].join('\n'));
-    const mta = (args: string[], stdin?: string): Promise<RunResult> => runMta([...args, '--config', config], stdin, { exe });
+    const mta = (args: string[], stdin?: string): Promise<RunResult> => runMta([...args, '--config', config], stdin, {}, undefined, { exe });
 
-    const version = await runMta(['--version'], undefined, { exe });
+    const version = await runMta(['--version'], undefined, {}, undefined, { exe });
     t.match(version.out, /^mta \d+\.\d+\.\d+\S* \(commit [0-9a-f]{7,}(-dirty)?, single executable\)\n$/, `--version: ${version.out.trim()}`);
 
     const added = await mta(['domain', 'add', 'example.com', '--json']);

@@ -48,6 +48,7 @@ export function systemRoutes(ctx: ApiContext, routes: () => readonly Route[]): R
         delivery: z.enum(['enabled', 'disabled']), counts: countsSchema,
         ready: z.number().int().nullable().describe('recipients in the ready set (null: delivery disabled)'),
         active_connections: z.number().int().nullable(),
+        pending_restart: z.array(z.string()).describe('settings changed in the file that take effect at the next restart, e.g. "smtp.listen"'),
       }),
       handler: async () => {
         const s = ctx.scheduler();
@@ -55,6 +56,7 @@ export function systemRoutes(ctx: ApiContext, routes: () => readonly Route[]): R
           state: ctx.state(), version: VERSION, pid: process.pid, hostname: ctx.config().hostname, started_at: iso(ctx.startedAt()),
           uptime_s: Math.floor((Date.now() - ctx.startedAt()) / 1000), delivery: s ? 'enabled' as const : 'disabled' as const,
           counts: await ctx.store.countByState(), ready: s ? s.readyCount : null, active_connections: s ? s.activeConnections : null,
+          pending_restart: ctx.pendingRestart?.() ?? [],
         };
       },
     }),

@@ -28,6 +28,7 @@ export function statusCommand(): Command {
       }
       if (o.json) return printJson(s);
       const n = s['counts'] as Record<string, number>;
+      const pending = Array.isArray(s['pending_restart']) ? (s['pending_restart'] as string[]) : [];
       const delivery = s['delivery'] === 'enabled'
         ? `enabled (${String(s['ready'])} recipients in the ready set, ${String(s['active_connections'])} connections)`
         : 'disabled (delivery.enabled = false)';
@@ -37,6 +38,7 @@ export function statusCommand(): Command {
         { k: 'delivery', v: delivery },
         { k: 'waiting', v: `queued ${n['queued']}, sending ${n['sending']}, deferred ${n['deferred']}, held ${n['held']}` },
         { k: 'done', v: `delivered ${n['delivered']}, failed ${n['failed']}, suppressed ${n['suppressed']}, expired ${n['expired']}` },
+        ...(pending.length > 0 ? [{ k: 'restart needed', v: `${pending.join(', ')} changed in the file; they take effect at the next restart` }] : []),
       ], ['k', 'v'], ['FIELD', 'VALUE']));
     });
 }

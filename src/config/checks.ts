@@ -1,0 +1,117 @@
+/**
+ * config/checks — what `mta config check` verifies beyond the schema, so that it refuses
+ * what `mta start` would refuse: the TLS certificate and key must load, and every file the
+ * service reads must be readable by the user it runs as (when root checks, the owner of
+ * the data dir: certbot's 0700 /etc/letsencrypt/live is the classic). Warnings (exit 0)
+ * for a token file other users can read and for placeholder values left from
+ * mta.example.toml (`mta.example.com`, `https://track.example.com`).
+ *
+ * Must never: change a file or a permission; a check that cannot decide stays silent.
+ */
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { parse as parseToml } from 'smol-toml';
+import { authWarnings, type Config } from './config.js';
+import type { ConfigProblem } from './problems.js';
+import { describeFile, describeUser, octal } from '../util/files.js';
+
+interface Who { uid: number; gids: number[] }
+
+/** The service's user when root runs the check on a data dir that belongs to someone else. */
+function serviceUser(dataDir: string): Who | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  let st;
+  try { st = statSync(dataDir); } catch { return undefined; }
+  if (st.uid === 0) return undefined;
+  const gids = [st.gid];
+  try {
+    const name = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[2] === String(st.uid));
+    if (name?.[3]) gids.push(Number(name[3]));
+    for (const g of readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':'))) {
+      if (name && g[3]?.split(',').includes(name[0]!)) gids.push(Number(g[2]));
+    }
+  } catch { /* the data dir's group alone */ }
+  return { uid: st.uid, gids };
+}
+
+function allowed(path: string, who: Who, bit: 4 | 1): boolean {
+  const st = statSync(path);
+  const shift = st.uid === who.uid ? 6 : who.gids.includes(st.gid) ? 3 : 0;
+  return ((st.mode >> shift) & bit) !== 0;
+}
+
+/** The path (after symlinks) that `who` cannot reach or read, or undefined when it can. */
+function unreadableBy(path: string, who: Who): string | undefined {
+  let real: string;
+  try { real = realpathSync(path); } catch { return undefined; }
+  const dirs: string[] = [];
+  for (let d = dirname(real); d !== dirname(d); d = dirname(d)) dirs.unshift(d);
+  for (const d of dirs) if (!allowed(d, who, 1)) return d;
+  return allowed(real, who, 4) ? undefined : real;
+}
+
+function readable(path: string, key: string, who: Who | undefined, problems: ConfigProblem[]): boolean {
+  try {
+    readFileSync(path);
+  } catch (e) {
+    problems.push({ path: key, message: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+    return false;
+  }
+  const blocked = who ? unreadableBy(path, who) : undefined;
+  if (who && blocked) {
+    problems.push({ path: key, message: `${path} is not readable by ${describeUser(who.uid)}, the data dir's owner the service runs as: ${blocked} is ${describeFile(blocked)}` });
+    return false;
+  }
+  return true;
+}
+
+/** Problems `mta start` would stop at. */
+export function configProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const who = serviceUser(config.dataDir);
+  const { cert, key, minVersion } = config.smtp.tls;
+  if (config.smtp.listen.some((l) => l.tls !== 'none') && cert && key) {
+    const ok = readable(cert, 'smtp.tls.cert', who, problems);
+    if (readable(key, 'smtp.tls.key', who, problems) && ok) {
+      try {
+        createSecureContext({ cert: readFileSync(cert), key: readFileSync(key), minVersion });
+      } catch (e) {
+        problems.push({ path: 'smtp.tls', message: `the certificate or key cannot be used: ${(e as Error).message}` });
+      }
+    }
+  }
+  if (config.admin.tokenFile) readable(config.admin.tokenFile, 'admin.token_file', who, problems);
+  return problems;
+}
+
+const PLACEHOLDER = /(^|[^a-z0-9-])example\.(com|net|org)\b/i;
+
+function placeholders(value: unknown, path: string, out: string[]): void {
+  if (typeof value === 'string') {
+    if (PLACEHOLDER.test(value)) out.push(`${path} = "${value}" looks like a placeholder left from mta.example.toml`);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => placeholders(v, `${path}[${i}]`, out));
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) placeholders(v, path ? `${path}.${k}` : k, out);
+  }
+}
+
+/** Things worth fixing that do not stop the daemon. `text`: the file, for placeholders. */
+export function configWarnings(config: Config, text: string | undefined): string[] {
+  const out: string[] = [];
+  const file = config.admin.tokenFile;
+  if (file) {
+    try {
+      const st = statSync(file);
+      const gids = serviceUser(config.dataDir)?.gids ?? [process.getgid?.() ?? -1];
+      if (st.mode & 0o004) out.push(`admin.token_file ${file} is mode ${octal(st.mode)}: every local user can read the admin token; chmod 0600 (or 0640 with the service's group)`);
+      else if (st.mode & 0o040 && !gids.includes(st.gid)) out.push(`admin.token_file ${file} is mode ${octal(st.mode)}: group ${st.gid}, not the service's, can read the admin token`);
+    } catch { /* unreadable: a problem, reported by configProblems */ }
+  }
+  for (const w of authWarnings(config)) out.push(`${w.path}: ${w.message}`);
+  if (text !== undefined) {
+    try { placeholders(parseToml(text), '', out); } catch { /* invalid TOML is a problem, reported elsewhere */ }
+  }
+  return out;
+}
