@@ -102,7 +102,7 @@ t.test('config/mta.service: notify, a config check before start, a start limit, 
   const service = sections.get('Service')!;
   t.same(unit.get('StartLimitIntervalSec'), ['120']);
   t.same(unit.get('StartLimitBurst'), ['5']);
-  t.same(service.get('ExecStartPre'), ['/usr/bin/node /opt/mta/bin/mta config check'], 'a bad config stops before start');
+  t.same(service.get('ExecStartPre'), ['/usr/local/bin/mta config check'], 'a bad config stops before start');
   const want: Record<string, string> = {
     Type: 'notify', NotifyAccess: 'all', StateDirectory: 'mta', StateDirectoryMode: '0700', UMask: '0077',
     SystemCallFilter: '@system-service', ProtectProc: 'invisible', ProcSubset: 'pid', PrivateMounts: 'yes', RemoveIPC: 'yes',
