@@ -16,7 +16,7 @@
  */
 import type { ListMember, SenderRecord, Store } from '../spool/types.js';
 import type { TaskMessage, TaskRecord } from '../spool/types-tasks.js';
-import { escapeHtml, textFromHtml } from '../templates/templates.js';
+import { fillTemplate } from '../templates/templates.js';
 import { composeTaskMime } from './mime.js';
 import { fillPlaceholders, personalise } from '../lists/personalise.js';
 import { verpAddress } from '../inbound/verp.js';
@@ -65,10 +65,10 @@ export async function renderMember(env: RenderEnv, frame: TaskFrame, m: ListMemb
   if (task.kind === 'template') {
     const c = task.content;
     if (!c) throw new MtaError('MTA_ERR_INTERNAL', `task ${task.id} has no template content`);
-    // The template renderer's rules: raw in subject and text, HTML-escaped in HTML.
-    subject = fillPlaceholders(c.subject, vars).text.replace(/[\r\n]+/g, ' ');
-    let html = fillPlaceholders(c.html, vars, escapeHtml).text;
-    let text = fillPlaceholders(c.text ?? textFromHtml(c.html), vars).text;
+    // The template renderer's own rules (what `template render` shows); a placeholder left over pauses the task.
+    const filled = fillTemplate(c, vars, `task ${task.id}`);
+    subject = filled.subject;
+    let { html, text } = filled;
     if (unsub) { html = withHtmlFooter(html, footerHtml(unsub.url)); text = `${text.replace(/\s+$/, '')}\n\n${footerText(unsub.url)}\n`; }
     body = composeTaskMime({
       from: { name: c.fromName, address: sender.address }, to: m.address, subject, text, html, messageId, date: new Date(now), headers: extra,

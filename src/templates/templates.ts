@@ -5,9 +5,15 @@
  * (`transition`, the one place the state changes). Bodies are limited to
  * `[templates] max_body_size`. `render` substitutes variables (HTML-escaped in the HTML
  * body, as given in subject and text), generates the text body from the HTML when there
- * is none (html-to-text, links kept) and composes the MIME message.
+ * is none (html-to-text, links kept, from the *filled* HTML: html-to-text changes text,
+ * e.g. upper-cases headings, so a placeholder converted before filling would no longer
+ * match its name) and composes the MIME message. `fillTemplate` is the one place these
+ * rules live: `template render` and every batch task member use it, so what a task sends
+ * is what `render` shows.
+ *
+ * Must never: let a placeholder survive into a part that is sent (fillTemplate refuses).
  */
-import { convert } from 'html-to-text';
+import { compile } from 'html-to-text';
 import type { Store, TemplateRecord, TemplateState } from '../spool/types.js';
 import { MtaError } from '../util/errors.js';
 import { composeMessage } from '../admin/compose.js';
@@ -50,13 +56,39 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]!));
 }
 
-function substitute(text: string, vars: Record<string, string>, escape: (s: string) => string): string {
-  return text.replace(PLACEHOLDER, (whole, name: string) => (Object.hasOwn(vars, name) ? escape(vars[name]!) : whole));
+/** `{Name}` → escape(vars.Name); a name `vars` lacks is collected in `unknown` and kept as written. */
+function substitute(text: string, vars: Readonly<Record<string, string>>, escape: (s: string) => string, unknown: Set<string>): string {
+  return text.replace(PLACEHOLDER, (whole, name: string) => {
+    if (Object.hasOwn(vars, name)) return escape(vars[name]!);
+    unknown.add(name);
+    return whole;
+  });
 }
+
+// Compiled once: html-to-text's convert() compiles its options on every call (3x slower), and a task converts once per member.
+const toText = compile({ wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }] });
 
 /** A readable text body from HTML: links kept as "text [url]". */
 export function textFromHtml(html: string): string {
-  return convert(html, { wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }] });
+  return toText(html);
+}
+
+export interface FilledParts { subject: string; html: string; text: string; textGenerated: boolean }
+
+/**
+ * The template's parts for these variables: values raw in subject and text, HTML-escaped in
+ * HTML, line breaks in the subject made spaces; the text generated from the filled HTML
+ * when the template has none. A placeholder `vars` cannot fill is MTA_ERR_TEMPLATE_VAR
+ * (nothing is sent with a raw `{Name}` in it). Values are not expanded again (one pass).
+ */
+export function fillTemplate(t: { subject: string; html: string; text: string | null }, vars: Readonly<Record<string, string>>, what = 'template'): FilledParts {
+  const unknown = new Set<string>();
+  const raw = (s: string): string => s;
+  const subject = substitute(t.subject, vars, raw, unknown).replace(/[\r\n]+/g, ' ');
+  const html = substitute(t.html, vars, escapeHtml, unknown);
+  const text = t.text !== null ? substitute(t.text, vars, raw, unknown) : textFromHtml(html);
+  if (unknown.size) throw new MtaError('MTA_ERR_TEMPLATE_VAR', `variables used by ${what} are missing: ${[...unknown].join(', ')}`, 'vars');
+  return { subject, html, text, textGenerated: t.text === null };
 }
 
 export interface TemplateInput {
@@ -156,16 +188,11 @@ export class Templates {
 }
 
 export async function renderTemplate(t: TemplateRecord, vars: Record<string, string>, env: { from: string; to?: string | undefined }): Promise<Rendered> {
-  const missing = variablesOf(t.subject, t.html, t.text).filter((v) => !Object.hasOwn(vars, v));
-  if (missing.length) throw new MtaError('MTA_ERR_TEMPLATE_VAR', `variables used by template ${t.name} are missing: ${missing.join(', ')}`, 'vars');
-  const raw = (s: string): string => s;
-  const subject = substitute(t.subject, vars, raw).replace(/[\r\n]+/g, ' ');
-  const html = substitute(t.html, vars, escapeHtml);
-  const text = t.text !== null ? substitute(t.text, vars, raw) : textFromHtml(html);
+  const { subject, html, text, textGenerated } = fillTemplate(t, vars, `template ${t.name}`);
   const stream = composeMessage({
     from: { name: t.fromName ?? undefined, address: env.from }, to: env.to ? [env.to] : [], subject, text, html, headers: {}, attachments: [],
   });
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
-  return { subject, fromName: t.fromName, html, text, textGenerated: t.text === null, mime: Buffer.concat(chunks).toString('utf8') };
+  return { subject, fromName: t.fromName, html, text, textGenerated, mime: Buffer.concat(chunks).toString('utf8') };
 }
