@@ -11,6 +11,7 @@ import { importJsonRows } from '../../lists/import.js';
 import { UPLOAD_MEDIA_TYPE, importUpload } from '../list-upload.js';
 import type { ListMember, ListRecord } from '../../spool/types.js';
 import { defineRoute, mediaType, type Route } from '../router.js';
+import { problemLogShape } from '../import-report.js';
 import { iso, isoTime, type ApiContext } from '../context.js';
 import { decodeCursor, pageQuery, pageSchema, pageSorted, toPage } from '../pagination.js';
 
@@ -40,11 +41,12 @@ const reportSchema = z.object({
   updated: z.number().int(),
   duplicates: z.number().int(),
   invalid: z.number().int(),
-  errors: z.array(z.object({ line: z.number().int().describe('1-based row number'), value: z.string(), reason: z.string() })),
+  ...problemLogShape,
   duplicate_rows: z.array(z.object({ line: z.number().int(), value: z.string() })),
   variables: z.array(z.string()),
   refused: z.boolean(),
   encoding: z.enum(['utf8', 'gbk']).optional().describe('how an uploaded file was read'),
+  encoding_note: z.string().optional().describe('why that encoding (auto: valid UTF-8, else valid GBK)'),
 });
 
 function listView(l: ListRecord): z.input<typeof listSchema> {

@@ -7,10 +7,10 @@ import { Command, Option } from 'commander';
 import { withContext } from '../context.js';
 import { print, printJson, printList, table } from '../output.js';
 import { Lists } from '../../lists/lists.js';
-import { formatReport, importFile, type EncodingOption } from '../../lists/import.js';
+import { importFile, type EncodingOption } from '../../lists/import.js';
+import { formatListReport, importOutcome } from '../import-report.js';
 import { writeListCsv } from '../../lists/export.js';
 import type { ListRecord } from '../../spool/types.js';
-import { MtaError } from '../../util/errors.js';
 
 function listView(l: ListRecord): Record<string, unknown> {
   return { name: l.name, alias: l.alias, description: l.description, members: l.members, variables: l.columns, created: l.createdAt };
@@ -58,9 +58,8 @@ export function listCommand(): Command {
       } finally {
         p.done();
       }
-      if (o.json) printJson(report); else print(formatReport(report));
-      const e = report.errors[0];
-      if (report.refused && e) throw new MtaError('MTA_ERR_INVALID', `import refused (--strict): line ${e.line}: ${e.reason}; nothing was imported`);
+      if (o.json) printJson(report); else if (!report.refused) print(formatListReport(report));
+      importOutcome(report, 'rows');
     }));
   cmd.command('show <name>').description('a list, its member count and variables')
     .option('--members <n>', 'also show the first N members', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0) throw new Error('--members takes a whole number'); return n; }, 0)
