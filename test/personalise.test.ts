@@ -15,14 +15,14 @@ import { mimeParts as parts, unclean } from './helpers/mime.js';
 
 const head = (extra: string): string => `From: app@example.com\r\nTo: list@example.com\r\nSubject: Hello {UserName}\r\nMIME-Version: 1.0\r\n${extra}`;
 
-t.test('plain text 7bit: subject and body filled, unknown names kept, ASCII stays 7bit and untouched otherwise', async (t) => {
+t.test('plain text 7bit: subject and body filled, unknown names kept, the filled part encoded, untouched otherwise', async (t) => {
   const msg = head('Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\nDear {UserName} ({Plan}),\r\n{Unknown} stays, {Name unclosed.\r\n');
   const out = await personaliseBuffer(msg, { UserName: 'Alice', Plan: 'gold' });
   const m = await parts(out);
   t.equal(m.subject, 'Hello Alice');
   t.equal(m.parts.length, 1);
   t.equal(m.parts[0]!.text, 'Dear Alice (gold),\r\n{Unknown} stays, {Name unclosed.\r\n');
-  t.equal(m.parts[0]!.encoding, '7bit', 'an ASCII result keeps its 7bit encoding');
+  t.equal(m.parts[0]!.encoding, 'quoted-printable', 'a filled part is always encoded (a value cannot start a line of it)');
   t.match(out.toString(), /^From: app@example\.com\r\nTo: list@example\.com\r\nSubject: Hello Alice\r\n/, 'header order kept');
   t.same(unclean(out), [], 'CRLF-clean, short lines');
 
@@ -103,7 +103,9 @@ t.test('multipart/alternative + attachment: text parts filled, attachment bytes 
   const decoded = Buffer.from(m.parts.find((p) => p.contentType === 'application/octet-stream')!.raw.toString(), 'base64');
   t.ok(decoded.equals(attachment), 'attachment decodes to the original bytes');
   // Everything outside the filled parts is unchanged: same boundaries, same preamble.
-  const strip = (b: Buffer): string => b.toString().replace(/Report for \S+/, '').replace(/Hi \S+/g, '').replace(/<b>Hi [^<]*<\/b>/, '');
+  // (and a filled part's transfer encoding: it is always encoded now)
+  const strip = (b: Buffer): string => b.toString().replace(/Report for \S+/, '').replace(/Hi \S+/g, '').replace(/<b>Hi [^<]*<\/b>/, '')
+    .replace(/Content-Transfer-Encoding: \S+/g, '');
   t.equal(strip(out).length, strip(msg).length, 'only the filled text changed');
   t.same(unclean(out), [], 'CRLF-clean, short lines');
 });

@@ -12,6 +12,12 @@ import { runMta } from './helpers/run.js';
 import { mimeParts } from './helpers/mime.js';
 import { BATCH, addBatchSender, getTask, makeList, makeTemplate, waitFor } from './helpers/tasks.js';
 import { newTaskId } from '../src/util/ids.js';
+import { composeTaskMime } from '../src/tasks/mime.js';
+import { personaliseBuffer } from '../src/lists/personalise.js';
+import { Templates } from '../src/templates/templates.js';
+import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { tempDir } from './helpers/daemon.js';
+import { join } from 'node:path';
 
 /** A world with a batch sender and a sink for dest.test. */
 async function taskWorld(t: Test): Promise<{ w: World; sink: Sink; store: Store }> {
@@ -65,4 +71,51 @@ t.test('a placeholder that would survive into a part pauses the task; nothing is
   t.match(paused.pauseReason, /variables used by task .* are missing: USERNAME/);
   t.equal(paused.requested, 0, 'no member was queued');
   t.equal(sink.messages.length, 0);
+});
+
+const BOUNDARY = 'b1';
+const INJECT = `x\r\n--${BOUNDARY}\r\nContent-Type: text/html\r\n\r\n<b>injected</b>\r\n--${BOUNDARY}--\r\n`;
+
+/** Lines of the message body that begin a MIME boundary (`--` at the start of a line). */
+const boundaryLines = (raw: Buffer): string[] => raw.toString('latin1').split('\r\n').filter((l) => l.startsWith('--'));
+
+t.test('an alias copy: a value with CR/LF and the message\'s own boundary stays inside its part', async (t) => {
+  const msg = [
+    'From: app@example.com', 'To: list@example.com', 'Subject: Hi {UserName}', 'MIME-Version: 1.0',
+    `Content-Type: multipart/alternative; boundary="${BOUNDARY}"`, '',
+    `--${BOUNDARY}`, 'Content-Type: text/plain; charset=us-ascii', 'Content-Transfer-Encoding: 7bit', '', 'Dear {UserName}', '',
+    `--${BOUNDARY}`, 'Content-Type: text/html; charset=us-ascii', '', '<p>Dear {UserName}</p>', '',
+    `--${BOUNDARY}--`, '',
+  ].join('\r\n');
+  const out = await personaliseBuffer(msg, { UserName: INJECT });
+  const m = await mimeParts(out);
+  t.same(m.parts.map((p) => p.contentType), ['text/plain', 'text/html'], 'no part added');
+  t.equal(m.parts[0]!.text, `Dear ${INJECT}\r\n`, 'the value is in the text part, as it is');
+  t.match(m.parts[1]!.text, '&lt;b&gt;injected&lt;/b&gt;', 'escaped in the HTML part');
+  t.same(boundaryLines(out), [`--${BOUNDARY}`, `--${BOUNDARY}`, `--${BOUNDARY}--`], 'only the message\'s own boundary lines');
+  t.equal(m.subject, `Hi ${INJECT.replace(/[\r\n]+/g, ' ').trim()}`.trim(), 'the subject stays one line');
+  t.notMatch(out.toString('latin1').slice(0, out.indexOf('\r\n\r\n')), /\r\nContent-Type: text\/html/, 'no header added');
+});
+
+t.test('a task copy: values with line breaks and dashes never start a body line with --', async (t) => {
+  const raw = composeTaskMime({
+    from: { name: 'Shop\r\nBcc: victim@example.com', address: 'news@example.com' }, to: 'a@d.test', subject: 'Hi\r\nBcc: x@example.com',
+    text: `Hello ${INJECT}`, html: `<p>${INJECT}</p>`, messageId: '<Q@mta.test>', date: new Date(0), headers: {},
+  });
+  const head = raw.toString('latin1').slice(0, raw.indexOf('\r\n\r\n'));
+  t.notMatch(head, /^Bcc:/m, 'no header line formed from a value');
+  const lines = boundaryLines(raw);
+  t.equal(lines.length, 3, 'the two part boundaries and the closing one');
+  t.ok(lines.every((l) => l.startsWith('----_mta_')), lines.join(' | '));
+  const m = await mimeParts(raw);
+  t.same(m.parts.map((p) => p.contentType), ['text/plain', 'text/html']);
+  t.equal(m.parts[0]!.text, `Hello ${INJECT}`);
+});
+
+t.test('a template\'s from_name must be one line', async (t) => {
+  const store = SqliteStore.open(join(tempDir('mta-tpl-'), 'data'));
+  t.teardown(() => store.close());
+  const tpl = new Templates(store, () => ({ maxBodySize: 28 * 1024 }));
+  await t.rejects(tpl.create('x', { subject: 'Hi', fromName: 'Shop\r\nBcc: v@example.com', html: '<p>x</p>' }), { code: 'MTA_ERR_TEMPLATE', field: 'from_name' });
+  t.equal((await store.listTemplates()).length, 0, 'nothing stored');
 });

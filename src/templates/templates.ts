@@ -106,7 +106,7 @@ type TemplateStore = Pick<Store, 'addTemplate' | 'getTemplate' | 'listTemplates'
 export class Templates {
   constructor(private readonly store: TemplateStore, private readonly limits: () => { maxBodySize: number }, private readonly now: () => number = Date.now) {}
 
-  private checkBodies(t: Pick<TemplateRecord, 'subject' | 'html' | 'text'>): void {
+  private checkBodies(t: Pick<TemplateRecord, 'subject' | 'fromName' | 'html' | 'text'>): void {
     const max = this.limits().maxBodySize;
     for (const [field, body] of [['html', t.html], ['text', t.text]] as const) {
       if (body === null) continue;
@@ -115,6 +115,8 @@ export class Templates {
     }
     if (!t.subject.trim()) throw new MtaError('MTA_ERR_TEMPLATE', 'subject: must not be empty', 'subject');
     if (/[\r\n]/.test(t.subject)) throw new MtaError('MTA_ERR_TEMPLATE', 'subject: must be one line', 'subject');
+    // It becomes the From header's display name: a line break would start a header of its own.
+    if (t.fromName !== null && /[\r\n]/.test(t.fromName)) throw new MtaError('MTA_ERR_TEMPLATE', 'from_name: must be one line', 'from_name');
     if (!t.html.trim()) throw new MtaError('MTA_ERR_TEMPLATE', 'html: must not be empty', 'html');
   }
 
