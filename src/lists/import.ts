@@ -29,6 +29,7 @@ import iconv from 'iconv-lite';
 import type { MemberWrite } from '../spool/types.js';
 import type { ListStoreApi } from './lists.js';
 import { canonicalAddress } from '../util/address.js';
+import { unescapeCell } from '../util/csv-cells.js';
 import { MtaError } from '../util/errors.js';
 import { chooseEncoding, type Encoding, type EncodingOption } from './encoding.js';
 import { csvRecords, type CsvReaderOptions, type CsvRecord } from './csv-records.js';
@@ -230,12 +231,14 @@ export async function importFile(store: ListStoreApi, list: string, path: string
     for await (const r of records(path, encoding, { ...reader, expected: h.names.length })) {
       if (first && !headerless) { first = false; continue; }
       first = false;
+      // An exported cell that looked like a formula carries a leading ' (util/csv-cells.ts): taken away here.
+      const cells = r.cells.map(unescapeCell);
       const variables = variableMap();
-      h.names.forEach((n, i) => { if (i !== h.eaddr && n !== '') variables[n] = (r.cells[i] ?? '').trim(); });
+      h.names.forEach((n, i) => { if (i !== h.eaddr && n !== '') variables[n] = (cells[i] ?? '').trim(); });
       const extra = r.cells.slice(h.names.length).some((c) => c.trim() !== '');
       const problem: SourceRow['problem'] = r.problem
         ?? (extra || r.cells.length < needed ? { reason: `${r.cells.length} fields, but the header names ${h.names.length} columns`, kind: 'field_count' } : undefined);
-      yield { line: r.line, value: r.cells[h.eaddr] ?? '', variables, ...(problem ? { problem } : {}) };
+      yield { line: r.line, value: cells[h.eaddr] ?? '', variables, ...(problem ? { problem } : {}) };
     }
   }
   const report = await importRows(store, list, columns, rows, opts);

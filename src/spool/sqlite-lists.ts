@@ -73,7 +73,8 @@ export class SqliteLists {
     const l = this.st['id']!.get(list) as { id: number } | undefined;
     if (!l) return [];
     const rows = this.st['members']!.all(l.id, opts.after ?? '', Math.min(Math.max(opts.limit, 1), 100_000)) as { address: string; variables: string; updated_at: number }[];
-    return rows.map((r) => ({ address: r.address, variables: JSON.parse(r.variables) as Record<string, string>, updatedAt: r.updated_at }));
+    // Null-prototype: variable names come from imported files (`constructor`, `__proto__` are names like any other).
+    return rows.map((r) => ({ address: r.address, variables: Object.assign(Object.create(null), JSON.parse(r.variables)) as Record<string, string>, updatedAt: r.updated_at }));
   }
 }
 

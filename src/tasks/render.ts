@@ -44,10 +44,13 @@ export interface TaskFrame {
   sourceSubject: string | null;
 }
 
+/** The member's variables, '' for a column it lacks; null-prototype, since list columns are named by imported files. */
 export function memberVars(frame: TaskFrame, m: ListMember): Record<string, string> {
-  const vars: Record<string, string> = {};
+  const vars = Object.create(null) as Record<string, string>;
   for (const c of frame.columns) vars[c] = '';
-  return { ...vars, ...m.variables, EAddr: m.address };
+  for (const [k, v] of Object.entries(m.variables)) vars[k] = v;
+  vars['EAddr'] = m.address;
+  return vars;
 }
 
 export async function renderMember(env: RenderEnv, frame: TaskFrame, m: ListMember, now: number): Promise<TaskMessage> {

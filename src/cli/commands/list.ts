@@ -71,7 +71,9 @@ export function listCommand(): Command {
       if (o.json) return printJson({ ...listView(l), ...(o.members > 0 ? { first_members: members.map((m) => ({ EAddr: m.address, ...m.variables })) } : {}) });
       print(table([listView(l)].map((v) => ({ ...v, variables: l.columns.join(', ') || '-', description: l.description ?? '-' })),
         ['name', 'alias', 'members', 'variables', 'created', 'description']));
-      if (members.length) print(`\n${table(members.map((m) => ({ EAddr: m.address, ...m.variables })), ['EAddr', ...l.columns], ['EAddr', ...l.columns])}`);
+      // Null-prototype rows: a column named `toString` or `constructor` must not read an inherited method.
+      const rows = members.map((m) => Object.assign(Object.create(null) as Record<string, string>, { EAddr: m.address }, m.variables));
+      if (members.length) print(`\n${table(rows, ['EAddr', ...l.columns], ['EAddr', ...l.columns])}`);
     }));
   cmd.command('export <name>').description('write the members as CSV to stdout: EAddr and the variable columns')
     .action(async (name: string, _o: unknown, c: Command) => withContext(c, async ({ store }) => { await writeListCsv(store, name, process.stdout); }));

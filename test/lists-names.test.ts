@@ -1,0 +1,66 @@
+// Names from input are never object keys with a prototype behind them: list columns named
+// constructor, __proto__, toString and hasOwnProperty import, show, export (CSV cells a
+// spreadsheet would run as formulas escaped, and imported back unchanged) and fill a
+// template like any other; the suppression export escapes formula cells too.
+import t from 'tap';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './helpers/daemon.js';
+import { runMta } from './helpers/run.js';
+import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { memberVars } from '../src/tasks/render.js';
+import { fillTemplate } from '../src/templates/templates.js';
+import type { TaskFrame } from '../src/tasks/render.js';
+import { escapeCell, unescapeCell } from '../src/util/csv-cells.js';
+
+const dir = tempDir('mta-lists-names-');
+const data = join(dir, 'data');
+const cfg = join(dir, 'mta.toml');
+writeFileSync(cfg, `hostname = "mta.test"\ndata_dir = "${data}"\n[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n`);
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const mta = (args: string[]): ReturnType<typeof runMta> => runMta([...args, '--config', cfg]);
+const file = (name: string, content: string): string => { const p = join(dir, name); writeFileSync(p, content); return p; };
+
+const NAMES = ['constructor', '__proto__', 'toString', 'hasOwnProperty'];
+
+t.test('columns named like Object.prototype members: import, show, export, fill', async (t) => {
+  t.equal((await mta(['list', 'create', 'proto', '--alias', 'proto@example.com'])).code, 0);
+  const csv = `EAddr,${NAMES.join(',')}\na@dest.test,c1,p1,t1,h1\nb@dest.test,,,,\n`;
+  const imp = await mta(['list', 'import', 'proto', file('proto.csv', csv), '--json']);
+  t.equal(imp.code, 0, imp.err);
+  t.match(JSON.parse(imp.out), { imported: 2, invalid: 0, variables: NAMES });
+  const exp = await mta(['list', 'export', 'proto']);
+  t.equal(exp.code, 0, exp.err);
+  t.equal(exp.out, csv, 'every row exported, values as imported');
+  const show = await mta(['list', 'show', 'proto', '--members', '5']);
+  t.equal(show.code, 0, show.err);
+  t.notMatch(show.out, /function|native code|\[object/, 'no inherited method shown as a value');
+
+  const store = SqliteStore.open(data);
+  t.teardown(() => store.close());
+  const [a, b] = await store.listMembers('proto', { limit: 2 });
+  const frame = { columns: NAMES } as unknown as TaskFrame;
+  const tpl = { subject: '{constructor}', html: '<p>{__proto__} {toString}</p>', text: '{hasOwnProperty} {EAddr}' };
+  t.same(fillTemplate(tpl, memberVars(frame, a!)), { subject: 'c1', html: '<p>p1 t1</p>', text: 'h1 a@dest.test', textGenerated: false });
+  t.same(fillTemplate(tpl, memberVars(frame, b!)), { subject: '', html: '<p> </p>', text: ' b@dest.test', textGenerated: false }, 'empty values, no inherited ones');
+});
+
+t.test('exports escape formula cells (OWASP) and import them back unchanged', async (t) => {
+  for (const v of ['=1+1', '+49 30', '-5', '@SUM(A1)', '\tx', '\rx', "'=x", "''+y", 'plain', "it's", '']) {
+    t.equal(unescapeCell(escapeCell(v)), v, `round trip ${JSON.stringify(v)}`);
+    t.notMatch(escapeCell(v), /^[=+\-@\t\r]/, `${JSON.stringify(v)} cannot start a formula`);
+  }
+  t.equal((await mta(['list', 'create', 'f', '--alias', 'f@example.com'])).code, 0);
+  const csv = 'EAddr,UserName,Note\n-x@dest.test,=HYPERLINK("http://evil.test"),+1\nb@dest.test,@me,-t\n';
+  t.equal((await mta(['list', 'import', 'f', file('f.csv', csv)])).code, 0);
+  const out = (await mta(['list', 'export', 'f'])).out;
+  t.equal(out, `EAddr,UserName,Note\n'-x@dest.test,"'=HYPERLINK(""http://evil.test"")",'+1\nb@dest.test,'@me,'-t\n`);
+  t.equal((await mta(['list', 'create', 'f2', '--alias', 'f2@example.com'])).code, 0);
+  t.equal((await mta(['list', 'import', 'f2', file('f2.csv', out)])).code, 0);
+  t.equal((await mta(['list', 'export', 'f2'])).out, out, 'the export imports back unchanged');
+
+  t.equal((await mta(['suppression', 'add', '=cmd@dest.test', '--reason', '=HYPERLINK("x")'])).code, 0);
+  const sup = await mta(['suppression', 'export']);
+  t.equal(sup.code, 0, sup.err);
+  t.match(sup.out, /^'=cmd@dest\.test,.*"'=HYPERLINK\(""x""\)"/m);
+});
