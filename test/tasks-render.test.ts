@@ -119,3 +119,24 @@ t.test('a template\'s from_name must be one line', async (t) => {
   await t.rejects(tpl.create('x', { subject: 'Hi', fromName: 'Shop\r\nBcc: v@example.com', html: '<p>x</p>' }), { code: 'MTA_ERR_TEMPLATE', field: 'from_name' });
   t.equal((await store.listTemplates()).length, 0, 'nothing stored');
 });
+
+t.test('rendered size is capped: render refuses with 413 before building it, a task pauses', async (t) => {
+  const { w, sink, store } = await taskWorld(t);
+  const api = apiClient(w.daemon);
+  const html = '{A}'.repeat(9000);
+  await makeTemplate(store, 'big', { subject: 'Hi', html });
+  const started = Date.now();
+  const r = await api('POST', '/api/v1/templates/big/render', { vars: { A: 'x'.repeat(4096) } });
+  t.equal(r.status, 413, r.text);
+  t.match(r.json.error, { code: 'MTA_ERR_TEMPLATE_SIZE', message: /template big would render over templates\.max_rendered_size \(1048576 bytes\)/ });
+  t.comment(`refused in ${Date.now() - started} ms`);
+  const small = await api('POST', '/api/v1/templates/big/render', { vars: { A: 'x'.repeat(100) } });
+  t.equal(small.status, 200, 'under the cap it renders');
+
+  await makeList(store, 'wide', 1, () => ({ address: 'a@dest.test', vars: { A: 'y'.repeat(1000) } }));
+  const task = await api('POST', '/api/v1/tasks', { list: 'wide', template: 'big', from: BATCH });
+  t.equal(task.status, 201, task.text);
+  const paused = await waitFor('the task to pause', async () => { const x = await getTask(store, task.json.id); return x.state === 'paused' && x; }, 30_000);
+  t.match(paused.pauseReason, /would render over templates\.max_rendered_size/);
+  t.equal(sink.messages.length, 0);
+});

@@ -32,6 +32,8 @@ export interface RenderEnv {
   secret: () => Buffer;
   baseUrl: string | undefined;
   bounceSubdomain: string;
+  /** `[templates] max_rendered_size` (default DEFAULT_MAX_RENDERED) */
+  maxRenderedSize?: number;
 }
 
 /** What stays the same for every member of one task while it expands. */
@@ -69,7 +71,7 @@ export async function renderMember(env: RenderEnv, frame: TaskFrame, m: ListMemb
     const c = task.content;
     if (!c) throw new MtaError('MTA_ERR_INTERNAL', `task ${task.id} has no template content`);
     // The template renderer's own rules (what `template render` shows); a placeholder left over pauses the task.
-    const filled = fillTemplate(c, vars, `task ${task.id}`);
+    const filled = fillTemplate(c, vars, `task ${task.id}`, env.maxRenderedSize);
     subject = filled.subject;
     let { html, text } = filled;
     if (unsub) { html = withHtmlFooter(html, footerHtml(unsub.url)); text = `${text.replace(/\s+$/, '')}\n\n${footerText(unsub.url)}\n`; }

@@ -56,14 +56,24 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]!));
 }
 
+/** What one filling may still add, bytes: a template of 9,000 `{A}` and a 4 KiB value once rendered 76 MB. */
+interface Budget { left: number; max: number; what: string }
+
 /** `{Name}` → escape(vars.Name); a name `vars` lacks is collected in `unknown` and kept as written. */
-function substitute(text: string, vars: Readonly<Record<string, string>>, escape: (s: string) => string, unknown: Set<string>): string {
+function substitute(text: string, vars: Readonly<Record<string, string>>, escape: (s: string) => string, unknown: Set<string>, budget: Budget): string {
+  budget.left -= Buffer.byteLength(text);
   return text.replace(PLACEHOLDER, (whole, name: string) => {
-    if (Object.hasOwn(vars, name)) return escape(vars[name]!);
-    unknown.add(name);
-    return whole;
+    if (!Object.hasOwn(vars, name)) { unknown.add(name); return whole; }
+    const value = escape(vars[name]!);
+    budget.left -= Buffer.byteLength(value) - whole.length;
+    // Thrown as soon as the budget is spent: the rest is never built.
+    if (budget.left < 0) throw new MtaError('MTA_ERR_TEMPLATE_SIZE', `${budget.what} would render over templates.max_rendered_size (${budget.max} bytes)`, 'vars');
+    return value;
   });
 }
+
+/** The default of `[templates] max_rendered_size` (config/schema.ts), for callers without a config. */
+export const DEFAULT_MAX_RENDERED = 1024 * 1024;
 
 // Compiled once: html-to-text's convert() compiles its options on every call (3x slower), and a task converts once per member.
 const toText = compile({ wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }] });
@@ -79,14 +89,17 @@ export interface FilledParts { subject: string; html: string; text: string; text
  * The template's parts for these variables: values raw in subject and text, HTML-escaped in
  * HTML, line breaks in the subject made spaces; the text generated from the filled HTML
  * when the template has none. A placeholder `vars` cannot fill is MTA_ERR_TEMPLATE_VAR
- * (nothing is sent with a raw `{Name}` in it). Values are not expanded again (one pass).
+ * (nothing is sent with a raw `{Name}` in it); parts over `maxBytes` together are
+ * MTA_ERR_TEMPLATE_SIZE, found before they are built. Values are not expanded again (one pass).
  */
-export function fillTemplate(t: { subject: string; html: string; text: string | null }, vars: Readonly<Record<string, string>>, what = 'template'): FilledParts {
+export function fillTemplate(t: { subject: string; html: string; text: string | null }, vars: Readonly<Record<string, string>>, what = 'template', maxBytes = DEFAULT_MAX_RENDERED): FilledParts {
   const unknown = new Set<string>();
   const raw = (s: string): string => s;
-  const subject = substitute(t.subject, vars, raw, unknown).replace(/[\r\n]+/g, ' ');
-  const html = substitute(t.html, vars, escapeHtml, unknown);
-  const text = t.text !== null ? substitute(t.text, vars, raw, unknown) : textFromHtml(html);
+  const budget: Budget = { left: maxBytes, max: maxBytes, what };
+  const subject = substitute(t.subject, vars, raw, unknown, budget).replace(/[\r\n]+/g, ' ');
+  const html = substitute(t.html, vars, escapeHtml, unknown, budget);
+  // A generated text body is at most about as long as the HTML it comes from, which the budget has counted.
+  const text = t.text !== null ? substitute(t.text, vars, raw, unknown, budget) : textFromHtml(html);
   if (unknown.size) throw new MtaError('MTA_ERR_TEMPLATE_VAR', `variables used by ${what} are missing: ${[...unknown].join(', ')}`, 'vars');
   return { subject, html, text, textGenerated: t.text === null };
 }
@@ -104,7 +117,7 @@ export interface Rendered { subject: string; fromName: string | null; html: stri
 type TemplateStore = Pick<Store, 'addTemplate' | 'getTemplate' | 'listTemplates' | 'updateTemplate' | 'removeTemplate'>;
 
 export class Templates {
-  constructor(private readonly store: TemplateStore, private readonly limits: () => { maxBodySize: number }, private readonly now: () => number = Date.now) {}
+  constructor(private readonly store: TemplateStore, private readonly limits: () => { maxBodySize: number; maxRenderedSize?: number }, private readonly now: () => number = Date.now) {}
 
   private checkBodies(t: Pick<TemplateRecord, 'subject' | 'fromName' | 'html' | 'text'>): void {
     const max = this.limits().maxBodySize;
@@ -185,12 +198,12 @@ export class Templates {
 
   /** The message for these variables; a variable the template uses but `vars` lacks is MTA_ERR_TEMPLATE_VAR. */
   async render(name: string, vars: Record<string, string>, env: { from: string; to?: string | undefined }): Promise<Rendered> {
-    return renderTemplate(await this.get(name), vars, env);
+    return renderTemplate(await this.get(name), vars, env, this.limits().maxRenderedSize);
   }
 }
 
-export async function renderTemplate(t: TemplateRecord, vars: Record<string, string>, env: { from: string; to?: string | undefined }): Promise<Rendered> {
-  const { subject, html, text, textGenerated } = fillTemplate(t, vars, `template ${t.name}`);
+export async function renderTemplate(t: TemplateRecord, vars: Record<string, string>, env: { from: string; to?: string | undefined }, maxBytes?: number): Promise<Rendered> {
+  const { subject, html, text, textGenerated } = fillTemplate(t, vars, `template ${t.name}`, maxBytes);
   const stream = composeMessage({
     from: { name: t.fromName ?? undefined, address: env.from }, to: env.to ? [env.to] : [], subject, text, html, headers: {}, attachments: [],
   });
