@@ -5,7 +5,8 @@
 import t from 'tap';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from './helpers/daemon.js';
+import { tempDir, startDaemon } from './helpers/daemon.js';
+import { apiClient } from './helpers/api.js';
 import { runMta } from './helpers/run.js';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
 import { memberVars } from '../src/tasks/render.js';
@@ -63,4 +64,44 @@ t.test('exports escape formula cells (OWASP) and import them back unchanged', as
   const sup = await mta(['suppression', 'export']);
   t.equal(sup.code, 0, sup.err);
   t.match(sup.out, /^'=cmd@dest\.test,.*"'=HYPERLINK\(""x""\)"/m);
+});
+
+t.test('single members: add, update, remove through the CLI and the API, each refusal precise', async (t) => {
+  t.equal((await mta(['list', 'create', 'one', '--alias', 'one@example.com'])).code, 0);
+  let r = await mta(['list', 'member', 'add', 'one', 'Ann@Dest.test', '--var', 'UserName=Ann', '--var', 'City=Paris']);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /added ann@dest\.test in list one: UserName="Ann" City="Paris"/);
+  r = await mta(['list', 'member', 'add', 'one', 'ann@dest.test']);
+  t.equal(r.code, 1); t.match(r.err, /ann@dest\.test is a member of list one already.*MTA_ERR_EXISTS/);
+  r = await mta(['list', 'member', 'update', 'one', 'ann@dest.test', '--var', 'City=Rome', '--json']);
+  t.equal(r.code, 0, r.err);
+  t.same(JSON.parse(r.out), { EAddr: 'ann@dest.test', variables: { UserName: 'Ann', City: 'Rome' } }, 'update merges');
+  r = await mta(['list', 'member', 'update', 'one', 'nobody@dest.test', '--var', 'City=Rome']);
+  t.equal(r.code, 1); t.match(r.err, /nobody@dest\.test is not a member of list one.*MTA_ERR_NOT_FOUND/);
+  r = await mta(['list', 'member', 'add', 'one', 'not-an-address']);
+  t.equal(r.code, 1); t.match(r.err, /"not-an-address" is not a valid email address/);
+  r = await mta(['list', 'member', 'add', 'one', 'b@dest.test', '--var', 'novalue']);
+  t.equal(r.code, 1); t.match(r.err, /--var takes Name=Value/);
+  t.equal((await mta(['list', 'export', 'one'])).out, 'EAddr,UserName,City\nann@dest.test,Ann,Rome\n');
+  r = await mta(['list', 'member', 'remove', 'one', 'ann@dest.test']);
+  t.equal(r.code, 0, r.err);
+  r = await mta(['list', 'member', 'remove', 'one', 'ann@dest.test']);
+  t.equal(r.code, 1); t.match(r.err, /MTA_ERR_NOT_FOUND/);
+
+  const d = await startDaemon();
+  t.teardown(() => d.stop());
+  const api = apiClient(d);
+  t.equal((await api('POST', '/api/v1/lists', { name: 'web', alias: 'web@example.com' })).status, 201);
+  const add = await api('POST', '/api/v1/lists/web/members/a%40dest.test', { variables: { UserName: 'A' } });
+  t.equal(add.status, 201, add.text);
+  t.match(add.json, { EAddr: 'a@dest.test', variables: { UserName: 'A' } });
+  t.equal((await api('POST', '/api/v1/lists/web/members/a%40dest.test', { variables: {} })).status, 409);
+  const upd = await api('PUT', '/api/v1/lists/web/members/A%40dest.test', { variables: { Plan: 'gold' } });
+  t.equal(upd.status, 200, upd.text);
+  t.same(upd.json.variables, { UserName: 'A', Plan: 'gold' });
+  t.equal((await api('PUT', '/api/v1/lists/web/members/z%40dest.test', { variables: {} })).status, 404);
+  t.equal((await api('POST', '/api/v1/lists/web/members/bad', { variables: {} })).status, 400);
+  t.equal((await api('POST', '/api/v1/lists/nosuch/members/a%40dest.test', { variables: {} })).status, 404);
+  t.same((await api('DELETE', '/api/v1/lists/web/members/a%40dest.test')).json, { removed: true });
+  t.equal((await api('GET', '/api/v1/lists/web')).json.member_count, 0);
 });

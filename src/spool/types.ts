@@ -469,6 +469,9 @@ export interface ListStore {
   upsertListMembers(list: string, importId: string, columns: readonly string[], rows: readonly { address: string; variables: Record<string, string> }[], now: number): Promise<MemberWrite[]>;
   /** Members by address, after the cursor. */
   listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]>;
+  /** One member added (`exists` when the address is there) or its variables updated, merged (`missing` when it is not). */
+  putListMember(list: string, address: string, variables: Record<string, string>, mode: 'add' | 'update', now: number): Promise<{ write: 'inserted' | 'updated' | 'exists' | 'missing'; member?: ListMember }>;
+  removeListMember(list: string, address: string): Promise<boolean>;
 }
 
 export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore,

@@ -58,6 +58,8 @@ function memberView(m: ListMember): z.input<typeof memberSchema> {
 }
 
 const nameParam = z.strictObject({ name: z.string().min(1).max(64) });
+const memberParam = z.strictObject({ name: z.string().min(1).max(64), address: z.string().min(1).max(320) });
+const memberBody = z.strictObject({ variables: z.record(z.string(), z.string().max(1024)).default({}).describe('variable name → value') });
 
 export function listRoutes(ctx: ApiContext): Route[] {
   const lists = new Lists(ctx.store);
@@ -121,6 +123,23 @@ export function listRoutes(ctx: ApiContext): Route[] {
         }
         return importJsonRows(ctx.store, params.name, body, { strict: query.strict === 'true' });
       },
+    }),
+    defineRoute({
+      method: 'POST', path: `${P}/:name/members/:address`, tag: TAG, status: 201,
+      summary: 'Add one member (409 MTA_ERR_EXISTS when the address is a member already)',
+      params: memberParam, body: memberBody, response: memberSchema,
+      handler: async ({ params, body }) => memberView(await lists.addMember(params.name, params.address, body.variables)),
+    }),
+    defineRoute({
+      method: 'PUT', path: `${P}/:name/members/:address`, tag: TAG,
+      summary: 'Change variables of one member; the others stay (404 when it is not a member)',
+      params: memberParam, body: memberBody, response: memberSchema,
+      handler: async ({ params, body }) => memberView(await lists.updateMember(params.name, params.address, body.variables)),
+    }),
+    defineRoute({
+      method: 'DELETE', path: `${P}/:name/members/:address`, tag: TAG, summary: 'Remove one member',
+      params: memberParam, response: z.object({ removed: z.literal(true) }),
+      handler: async ({ params }) => { await lists.removeMember(params.name, params.address); return { removed: true as const }; },
     }),
   ];
 }
