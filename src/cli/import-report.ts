@@ -4,6 +4,7 @@
  */
 import type { ProblemLog } from '../lists/import-report.js';
 import type { ImportReport } from '../lists/import.js';
+import type { SuppressionImportReport } from '../suppression/import.js';
 import { MAX_PROBLEMS } from '../lists/import-report.js';
 import { table } from './output.js';
 import { MtaError } from '../util/errors.js';
@@ -36,11 +37,20 @@ export function formatListReport(r: ImportReport, max = 20): string {
   return lines.join('\n');
 }
 
+/** A suppression import's report. */
+export function formatSuppressionReport(r: SuppressionImportReport, max = 20): string {
+  const lines = [`suppression list: ${r.rows} rows read`];
+  if (r.encoding) lines.push(`  encoding ${r.encoding} (${r.encoding_note ?? ''})`);
+  lines.push(...countLines([['added', r.added], ['already', r.already], ['invalid', r.invalid]]));
+  lines.push(...problemTable(r, max));
+  return lines.join('\n');
+}
+
 /**
  * The command's exit: a refused (--strict) import is one error (printed once, on stderr), and
  * an import that dropped rows exits non-zero too, so a script cannot mistake it for a clean one.
  */
-export function importOutcome(report: Pick<ImportReport, 'refused' | 'errors' | 'invalid' | 'rows'>, what: string): void {
+export function importOutcome(report: Pick<ImportReport, 'errors' | 'invalid' | 'rows'> & { refused?: boolean }, what: string): void {
   const e = report.errors[0];
   if (report.refused && e) throw new MtaError('MTA_ERR_INVALID', `import refused (--strict): line ${e.line}: ${JSON.stringify(e.value)}: ${e.reason}; nothing was imported`);
   if (report.invalid > 0) throw new MtaError('MTA_ERR_IMPORT_PARTIAL', `${report.invalid} of ${report.rows} ${what} were not imported (listed above)`);
