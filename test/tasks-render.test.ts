@@ -16,7 +16,7 @@ import { composeTaskMime } from '../src/tasks/mime.js';
 import { personaliseBuffer } from '../src/lists/personalise.js';
 import { Templates } from '../src/templates/templates.js';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
-import { tempDir } from './helpers/daemon.js';
+import { tempDir, startDaemon } from './helpers/daemon.js';
 import { join } from 'node:path';
 
 /** A world with a batch sender and a sink for dest.test. */
@@ -139,4 +139,23 @@ t.test('rendered size is capped: render refuses with 413 before building it, a t
   const paused = await waitFor('the task to pause', async () => { const x = await getTask(store, task.json.id); return x.state === 'paused' && x; }, 30_000);
   t.match(paused.pauseReason, /would render over templates\.max_rendered_size/);
   t.equal(sink.messages.length, 0);
+});
+
+t.test('a task cancelled by the operator: its waiting recipients count as cancelled, not failed, and leave the delivery rate', async (t) => {
+  const d = await startDaemon(); // no delivery: the members wait as queued
+  t.teardown(() => d.stop());
+  const store = d.daemon.store;
+  await addBatchSender(store);
+  await makeList(store, 'club', 3, (i) => ({ address: `m${i}@dest.test`, vars: { UserName: `M${i}` } }));
+  await makeTemplate(store, 'hello', { subject: 'Hi {UserName}', html: '<p>Hello {UserName}</p>' });
+  const api = apiClient(d);
+  const r = await api('POST', '/api/v1/tasks', { list: 'club', template: 'hello', from: BATCH });
+  t.equal(r.status, 201, r.text);
+  await waitFor('expansion', async () => (await getTask(store, r.json.id)).requested === 3);
+  t.equal((await api('POST', `/api/v1/tasks/${r.json.id}/cancel`)).status, 200);
+  const stats = (await api('GET', '/api/v1/stats')).json;
+  t.match(stats.total, { requests: 3, delivered: 0, failed: 0, cancelled: 3, delivery_rate: 0 });
+  const cli = await runMta(['stats', '--config', d.configPath]);
+  t.match(cli.out, /^TOTAL\s+3\s+0\s+0\s+0\s+0\s+0\s+3\s+0\.00%\s+0\.00%$/m, 'CLI: the cancelled column lines up');
+  t.match(cli.out, /EXPIRED\s+CANCELLED\s+DELIVERY_RATE/);
 });

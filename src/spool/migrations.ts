@@ -317,4 +317,7 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX reputation_history_domain ON reputation_history(domain, id);
   `,
+  // Recipients of a task the operator cancelled: counted apart from failed, so the delivery
+  // rate is delivered / (requests - cancelled) and a cancel does not read as failed mail.
+  `ALTER TABLE stats_daily ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;`,
 ];

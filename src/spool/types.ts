@@ -325,7 +325,7 @@ export interface WebhookStore {
 
 // ---- statistics and send details (stats/) ----
 
-export interface StatsCounters { requests: number; delivered: number; failed: number; invalid: number; deferred: number; expired: number }
+export interface StatsCounters { requests: number; delivered: number; failed: number; invalid: number; deferred: number; expired: number; cancelled: number }
 export type StatsGroup = 'day' | 'domain' | 'sender' | 'tag';
 
 export interface StatsQuery {
