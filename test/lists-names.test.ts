@@ -7,6 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, startDaemon } from './helpers/daemon.js';
 import { apiClient } from './helpers/api.js';
+import { makeTemplate } from './helpers/tasks.js';
 import { runMta } from './helpers/run.js';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
 import { memberVars } from '../src/tasks/render.js';
@@ -102,6 +103,15 @@ t.test('single members: add, update, remove through the CLI and the API, each re
   t.equal((await api('PUT', '/api/v1/lists/web/members/z%40dest.test', { variables: {} })).status, 404);
   t.equal((await api('POST', '/api/v1/lists/web/members/bad', { variables: {} })).status, 400);
   t.equal((await api('POST', '/api/v1/lists/nosuch/members/a%40dest.test', { variables: {} })).status, 404);
+  // Variable objects from the API keep every name, __proto__ included (zod's record dropped it).
+  const proto = await api('PUT', '/api/v1/lists/web/members/a%40dest.test', JSON.parse('{"variables":{"__proto__":"p","constructor":"c"}}'));
+  t.equal(proto.status, 200, proto.text);
+  t.same(proto.json.variables, JSON.parse('{"UserName":"A","Plan":"gold","__proto__":"p","constructor":"c"}'));
+  t.equal((await api('PUT', '/api/v1/lists/web/members/a%40dest.test', { variables: { X: 5 } })).status, 400, 'values are text');
+  await makeTemplate(d.daemon.store, 'p', { subject: '{constructor}', html: '<p>{__proto__}</p>' }, false);
+  const rendered = await api('POST', '/api/v1/templates/p/render', JSON.parse('{"vars":{"__proto__":"P","constructor":"C"}}'));
+  t.equal(rendered.status, 200, rendered.text);
+  t.match(rendered.json, { subject: 'C', html: '<p>P</p>' });
   t.same((await api('DELETE', '/api/v1/lists/web/members/a%40dest.test')).json, { removed: true });
   t.equal((await api('GET', '/api/v1/lists/web')).json.member_count, 0);
 });

@@ -12,6 +12,7 @@ import { UPLOAD_MEDIA_TYPE, importUpload } from '../list-upload.js';
 import type { ListMember, ListRecord } from '../../spool/types.js';
 import { defineRoute, mediaType, type Route } from '../router.js';
 import { problemLogShape } from '../import-report.js';
+import { variablesSchema } from '../variables.js';
 import { iso, isoTime, type ApiContext } from '../context.js';
 import { decodeCursor, pageQuery, pageSchema, pageSorted, toPage } from '../pagination.js';
 
@@ -59,7 +60,7 @@ function memberView(m: ListMember): z.input<typeof memberSchema> {
 
 const nameParam = z.strictObject({ name: z.string().min(1).max(64) });
 const memberParam = z.strictObject({ name: z.string().min(1).max(64), address: z.string().min(1).max(320) });
-const memberBody = z.strictObject({ variables: z.record(z.string(), z.string().max(1024)).default({}).describe('variable name → value') });
+const memberBody = z.strictObject({ variables: variablesSchema(1024).default({}).describe('variable name → value') });
 
 export function listRoutes(ctx: ApiContext): Route[] {
   const lists = new Lists(ctx.store);
