@@ -46,8 +46,8 @@ t.test('a CSV file: imported, duplicates and invalid rows with their line number
   t.equal(r.status, 200, JSON.stringify(r.json));
   t.match(r.json, { list: 'up', rows: 6, imported: 3, updated: 0, duplicates: 1, invalid: 2, refused: false, encoding: 'utf8' });
   t.same(r.json.errors, [
-    { line: 4, value: 'not-an-address', reason: 'not a valid email address' },
-    { line: 6, value: '', reason: 'EAddr is empty' },
+    { line: 4, value: 'not-an-address', reason: 'not a valid email address', kind: 'invalid_address' },
+    { line: 6, value: '', reason: 'EAddr is empty', kind: 'empty_address' },
   ]);
   t.same(r.json.duplicate_rows, [{ line: 5, value: 'alice@example.com' }]);
   t.same(r.json.variables, ['UserName', 'Plan']);
@@ -85,7 +85,7 @@ t.test('strict: a file with one bad row is refused and changes nothing', async (
     const r = await upload('strict', bad, how);
     t.equal(r.status, 200);
     t.match(r.json, { refused: true, invalid: 1, imported: 0, updated: 0 });
-    t.same(r.json.errors, [{ line: 4, value: 'broken', reason: 'not a valid email address' }]);
+    t.same(r.json.errors, [{ line: 4, value: 'broken', reason: 'not a valid email address', kind: 'invalid_address' }]);
   }
   const show = await api('GET', '/api/v1/lists/strict');
   t.same(show.json.members.items.map((m: { EAddr: string; variables: Record<string, string> }) => [m.EAddr, m.variables.UserName]), [['keep@example.com', 'Kept']]);

@@ -6,58 +6,23 @@
 import t from 'tap';
 import { Readable } from 'node:stream';
 import iconv from 'iconv-lite';
-import { Splitter } from 'mailsplit';
 import libmime from 'libmime';
-import { decode } from 'libmime/lib/charset';
 import { personalise, personaliseBuffer, fillPlaceholders } from '../src/lists/personalise.js';
 import { composeMessage } from '../src/admin/compose.js';
 import { isMtaError } from '../src/util/errors.js';
+import { mimeParts as parts, unclean } from './helpers/mime.js';
 
-
-interface Part { contentType: string; charset: string | false; encoding: string; header: string; raw: Buffer; text: string }
-
-/** Every leaf part with its raw body and its body decoded (transfer encoding, then charset). */
-async function parts(msg: Buffer): Promise<{ subject: string; parts: Part[] }> {
-  const splitter = new Splitter({ ignoreEmbedded: true });
-  const found: { node: any; chunks: Buffer[] }[] = [];
-  let subject = '';
-  splitter.on('data', (d: any) => {
-    if (d.type === 'node') {
-      if (d.root) subject = libmime.decodeWords(d.headers.getFirst('Subject'));
-      if (!d.multipart) found.push({ node: d, chunks: [] });
-    } else if (d.type === 'body' && d.value) found.at(-1)!.chunks.push(d.value);
-  });
-  await new Promise<void>((resolve, reject) => { splitter.on('end', resolve); splitter.on('error', reject); splitter.end(msg); });
-  const out: Part[] = [];
-  for (const { node, chunks } of found) {
-    const raw = Buffer.concat(chunks);
-    const dec = node.getDecoder();
-    const bytes = await new Promise<Buffer>((resolve) => { const b: Buffer[] = []; dec.on('data', (c: Buffer) => b.push(c)); dec.on('end', () => resolve(Buffer.concat(b))); dec.end(raw); });
-    out.push({ contentType: node.contentType, charset: node.charset, encoding: node.encoding || '7bit', header: node.getHeaders().toString('latin1'), raw, text: decode(bytes, node.charset || 'utf-8') });
-  }
-  return { subject, parts: out };
-}
-
-/** What is wrong with the message as SMTP DATA: bare CR or LF, lines over 998 bytes, no final CRLF. */
-function unclean(msg: Buffer): string[] {
-  const s = msg.toString('latin1');
-  const problems: string[] = [];
-  if (/\r(?!\n)|(?<!\r)\n/.test(s)) problems.push('bare CR or LF');
-  if (!s.split('\r\n').every((l) => l.length <= 998)) problems.push('a line over 998 bytes');
-  if (!s.endsWith('\r\n')) problems.push('no final CRLF');
-  return problems;
-}
 
 const head = (extra: string): string => `From: app@example.com\r\nTo: list@example.com\r\nSubject: Hello {UserName}\r\nMIME-Version: 1.0\r\n${extra}`;
 
-t.test('plain text 7bit: subject and body filled, unknown names kept, ASCII stays 7bit and untouched otherwise', async (t) => {
+t.test('plain text 7bit: subject and body filled, unknown names kept, the filled part encoded, untouched otherwise', async (t) => {
   const msg = head('Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\nDear {UserName} ({Plan}),\r\n{Unknown} stays, {Name unclosed.\r\n');
   const out = await personaliseBuffer(msg, { UserName: 'Alice', Plan: 'gold' });
   const m = await parts(out);
   t.equal(m.subject, 'Hello Alice');
   t.equal(m.parts.length, 1);
   t.equal(m.parts[0]!.text, 'Dear Alice (gold),\r\n{Unknown} stays, {Name unclosed.\r\n');
-  t.equal(m.parts[0]!.encoding, '7bit', 'an ASCII result keeps its 7bit encoding');
+  t.equal(m.parts[0]!.encoding, 'quoted-printable', 'a filled part is always encoded (a value cannot start a line of it)');
   t.match(out.toString(), /^From: app@example\.com\r\nTo: list@example\.com\r\nSubject: Hello Alice\r\n/, 'header order kept');
   t.same(unclean(out), [], 'CRLF-clean, short lines');
 
@@ -138,7 +103,9 @@ t.test('multipart/alternative + attachment: text parts filled, attachment bytes 
   const decoded = Buffer.from(m.parts.find((p) => p.contentType === 'application/octet-stream')!.raw.toString(), 'base64');
   t.ok(decoded.equals(attachment), 'attachment decodes to the original bytes');
   // Everything outside the filled parts is unchanged: same boundaries, same preamble.
-  const strip = (b: Buffer): string => b.toString().replace(/Report for \S+/, '').replace(/Hi \S+/g, '').replace(/<b>Hi [^<]*<\/b>/, '');
+  // (and a filled part's transfer encoding: it is always encoded now)
+  const strip = (b: Buffer): string => b.toString().replace(/Report for \S+/, '').replace(/Hi \S+/g, '').replace(/<b>Hi [^<]*<\/b>/, '')
+    .replace(/Content-Transfer-Encoding: \S+/g, '');
   t.equal(strip(out).length, strip(msg).length, 'only the filled text changed');
   t.same(unclean(out), [], 'CRLF-clean, short lines');
 });

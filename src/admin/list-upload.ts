@@ -83,7 +83,8 @@ export async function importUpload(store: ListStoreApi, list: string, req: Incom
     const ext = fields.format ? `.${fields.format}` : ['.csv', '.txt', '.tsv'].includes(extname(filename).toLowerCase()) ? extname(filename).toLowerCase() : '';
     // importFile picks the delimiter from the extension (and sniffs without one).
     if (ext) { path = tmp + ext; await rename(tmp, path); }
-    return await importFile(store, list, path, { strict: fields.strict, encoding: fields.encoding });
+    // Messages name the upload by its file name, never by the temporary path on the server.
+    return await importFile(store, list, path, { strict: fields.strict, encoding: fields.encoding, label: filename ? `the uploaded file ${JSON.stringify(filename)}` : 'the uploaded file' });
   } finally {
     await unlink(path).catch(() => { /* never written, or gone already */ });
   }

@@ -118,8 +118,8 @@ export interface Config {
   tags: { autoCreate: boolean };
   /** maxUploadSize: bytes of one list file uploaded to the admin API (multipart) */
   lists: { maxUploadSize: number };
-  /** maxBodySize: bytes of HTML (and of text) per template; requireApproval: only approved templates send */
-  templates: { maxBodySize: number; requireApproval: boolean };
+  /** maxBodySize: bytes of HTML (and of text) per template; maxRenderedSize: bytes of one filled message's parts; requireApproval: only approved templates send */
+  templates: { maxBodySize: number; maxRenderedSize: number; requireApproval: boolean };
   /** null = unlimited; monthly defaults to daily × 30 (quota/limits.ts resolves per domain) */
   quota: QuotaConfig;
   /** enabled: per-domain reputation levels cap the daily volume; schedule: cron of the evaluation */
@@ -299,7 +299,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
     },
     tags: { autoCreate: c.tags.auto_create },
     lists: { maxUploadSize: parseSize(c.lists.max_upload_size)! },
-    templates: { maxBodySize: parseSize(c.templates.max_body_size)!, requireApproval: c.templates.require_approval },
+    templates: { maxBodySize: parseSize(c.templates.max_body_size)!, maxRenderedSize: parseSize(c.templates.max_rendered_size)!, requireApproval: c.templates.require_approval },
     quota: compileQuota(c.quota),
     reputation: { enabled: c.reputation.enabled, schedule: c.reputation.schedule },
   };

@@ -237,6 +237,7 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   templates: z.strictObject({
     max_body_size: size.default('28KB'),
+    max_rendered_size: size.default('1MB'),
     require_approval: z.boolean().default(true),
   }).prefault({}),
   tasks: z.strictObject({

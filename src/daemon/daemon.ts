@@ -177,6 +177,7 @@ export class Daemon {
           get hostname() { return daemon.config.hostname; },
           get baseUrl() { return daemon.config.public.baseUrl; },
           get bounceSubdomain() { return daemon.config.domains.bounceSubdomain; },
+          get maxRenderedSize() { return daemon.config.templates.maxRenderedSize; },
         },
       });
       this.tasks.start();

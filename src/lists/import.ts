@@ -5,59 +5,70 @@
  * `NickName`, `Gender`, `Birthday`, `Mobile` and any other column. A TXT file is tab
  * separated, or one address per line without a header.
  *
- * Streaming: the file is decoded (UTF-8, GBK, or sniffed: a BOM or valid UTF-8 in the
- * first 64 KB, else GBK) and parsed as a stream, and members are written in batches of
- * BATCH rows, one transaction each — memory does not grow with the file. Re-importing
- * an address updates its variables; a second row for an address within one import is a
- * duplicate (the first one wins). Invalid rows are reported with their line number, value
- * and reason, never dropped silently. `strict`: a first pass reads the whole file and the
- * first invalid row refuses it before anything is written.
+ * Streaming: the file's encoding is checked over the whole file first (lists/encoding.ts:
+ * UTF-8, GBK, or auto; invalid input is refused), then it is decoded and parsed line by line
+ * (lists/csv-records.ts: a malformed row is reported at its own line and the next line is
+ * read on), and members are written in batches of BATCH rows, one transaction each —
+ * memory does not grow with the file. Re-importing an address updates its variables; a
+ * second row for an address within one import is a duplicate (the first one wins). Invalid
+ * rows (bad address, too few or too many fields, a broken quote, a value too long) are
+ * reported with their line number, value and reason, never dropped silently; the report
+ * keeps the first problems and counts all (lists/import-report.ts). `strict`: a first pass
+ * reads the whole file and the first invalid row refuses it before anything is written.
+ *
+ * Must never: name a file by a path the caller did not give (an upload's temporary file
+ * is "the uploaded file"), or key a plain object by a name from the input (a column named
+ * `__proto__` or `constructor`): variables are null-prototype objects.
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { pipeline } from 'node:stream';
-import { parse } from 'csv-parse';
+import { createInterface } from 'node:readline';
 import iconv from 'iconv-lite';
 import type { MemberWrite } from '../spool/types.js';
 import type { ListStoreApi } from './lists.js';
 import { canonicalAddress } from '../util/address.js';
+import { unescapeCell } from '../util/csv-cells.js';
 import { MtaError } from '../util/errors.js';
+import { chooseEncoding, type Encoding, type EncodingOption } from './encoding.js';
+import { csvRecords, type CsvReaderOptions, type CsvRecord } from './csv-records.js';
+import { addProblem, emptyProblemLog, type ImportProblem, type ProblemLog } from './import-report.js';
+
+export type { Encoding, EncodingOption } from './encoding.js';
 
 export const BATCH = 1000;
-const SNIFF_BYTES = 64 * 1024;
+const HEAD_BYTES = 64 * 1024;
 const MAX_DUPLICATE_EXAMPLES = 100;
 const MAX_VALUE = 1024;
 /** Canonical spelling of the seed's variables; other column names are kept as written. */
 const KNOWN = ['EAddr', 'UserName', 'NickName', 'Gender', 'Birthday', 'Mobile'];
 
-export type Encoding = 'utf8' | 'gbk';
-export type EncodingOption = Encoding | 'auto';
-
-export interface ImportProblem { line: number; value: string; reason: string }
-
-export interface ImportReport {
+export interface ImportReport extends ProblemLog {
   list: string;
   /** data rows read (header excluded) */
   rows: number;
   imported: number;
   updated: number;
   duplicates: number;
-  invalid: number;
-  /** every invalid row */
-  errors: ImportProblem[];
   /** the first duplicates (line and address) */
   duplicate_rows: { line: number; value: string }[];
   /** variable columns, EAddr excluded */
   variables: string[];
   /** --strict found an error: nothing was written */
   refused: boolean;
+  /** a file's encoding, and why it was chosen */
   encoding?: Encoding;
+  encoding_note?: string;
 }
 
 /** One data row as a source gives it: the EAddr value, the other variables, or a problem found while reading. */
-export interface SourceRow { line: number; value: string; variables: Record<string, string>; problem?: string }
+export interface SourceRow { line: number; value: string; variables: Record<string, string>; problem?: Pick<ImportProblem, 'reason' | 'kind'> }
+
+/** A map of variables keyed by input names: no prototype, so `__proto__` or `constructor` is a name like any other. */
+export function variableMap(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
+}
 
 export interface ImportOptions {
   strict?: boolean;
@@ -99,14 +110,14 @@ function missingEAddr(found: readonly string[]): MtaError {
 export async function importRows(store: ListStoreApi, list: string, columns: readonly string[], source: () => AsyncIterable<SourceRow>, opts: ImportOptions = {}): Promise<ImportReport> {
   if (!(await store.getList(list))) throw new MtaError('MTA_ERR_NOT_FOUND', `no list named ${list}`);
   const report: ImportReport = {
-    list, rows: 0, imported: 0, updated: 0, duplicates: 0, invalid: 0, errors: [], duplicate_rows: [], variables: [...columns], refused: false,
+    list, rows: 0, imported: 0, updated: 0, duplicates: 0, ...emptyProblemLog(), duplicate_rows: [], variables: [...columns], refused: false,
   };
   if (opts.strict) {
     for await (const row of source()) {
       report.rows++;
       const problem = check(row);
       if (problem) {
-        report.invalid = 1; report.errors.push(problem); report.refused = true;
+        addProblem(report, problem); report.refused = true;
         return report;
       }
     }
@@ -133,7 +144,7 @@ export async function importRows(store: ListStoreApi, list: string, columns: rea
   for await (const row of source()) {
     report.rows++;
     const problem = check(row);
-    if (problem) { report.invalid++; report.errors.push(problem); continue; }
+    if (problem) { addProblem(report, problem); continue; }
     batch.push({ line: row.line, address: canonicalAddress(row.value)!, variables: row.variables });
     if (batch.length >= size) await flush();
   }
@@ -143,67 +154,57 @@ export async function importRows(store: ListStoreApi, list: string, columns: rea
 
 function check(row: SourceRow): ImportProblem | undefined {
   const value = row.value.trim();
-  if (row.problem) return { line: row.line, value, reason: row.problem };
-  if (value === '') return { line: row.line, value, reason: 'EAddr is empty' };
-  if (!canonicalAddress(value)) return { line: row.line, value, reason: 'not a valid email address' };
+  if (row.problem) return { line: row.line, value, ...row.problem };
+  if (value === '') return { line: row.line, value, reason: 'EAddr is empty', kind: 'empty_address' };
+  if (!canonicalAddress(value)) return { line: row.line, value, reason: 'not a valid email address', kind: 'invalid_address' };
   const long = Object.entries(row.variables).find(([, v]) => v.length > MAX_VALUE);
-  if (long) return { line: row.line, value, reason: `${long[0]} is longer than ${MAX_VALUE} characters` };
+  if (long) return { line: row.line, value, reason: `${long[0]} is longer than ${MAX_VALUE} characters`, kind: 'value_too_long' };
   return undefined;
 }
 
 // ---- files ----
 
-/** A BOM or valid UTF-8 in the first 64 KB means UTF-8; anything else is taken as GBK. */
-export function sniffEncoding(head: Buffer): Encoding {
-  if (head.length >= 3 && head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf8';
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true });
-    return 'utf8';
-  } catch {
-    return 'gbk';
-  }
-}
-
-async function readHead(path: string): Promise<Buffer> {
+async function readHead(path: string, label: string): Promise<Buffer> {
   let fh;
   try {
     fh = await open(path, 'r');
   } catch (e) {
-    throw new MtaError('MTA_ERR_INVALID', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'file');
+    throw new MtaError('MTA_ERR_INVALID', `cannot read ${label}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'file');
   }
   try {
-    const buf = Buffer.alloc(SNIFF_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, SNIFF_BYTES, 0);
+    const buf = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, HEAD_BYTES, 0);
     return buf.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
 }
 
-/** Records of a delimited file, decoded and parsed as a stream, each with its (last) line number. */
-async function* records(path: string, encoding: Encoding, delimiter: string): AsyncIterable<{ line: number; cells: string[] }> {
-  const parser = parse({
-    delimiter, bom: true, info: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true,
-  });
-  pipeline(createReadStream(path), iconv.decodeStream(encoding), parser, (err) => { if (err) parser.destroy(err); });
+/** Records of a delimited file, decoded and read line by line, each with the line it starts on. */
+async function* records(path: string, encoding: Encoding, reader: CsvReaderOptions): AsyncGenerator<CsvRecord> {
+  const file = createReadStream(path);
+  const decoded = file.pipe(iconv.decodeStream(encoding, { stripBOM: true }));
   try {
-    for await (const r of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      if (r.record.every((c) => c.trim() === '')) continue;
-      yield { line: r.info.lines, cells: r.record };
-    }
-  } catch (e) {
-    if (e instanceof MtaError) throw e;
-    throw new MtaError('MTA_ERR_INVALID', `${path}: ${(e as Error).message}`, 'file');
+    yield* csvRecords(createInterface({ input: decoded, crlfDelay: Infinity }), reader);
+  } finally {
+    // The header is read with a loop that stops after one record: close the file then too.
+    file.destroy();
+    (decoded as unknown as { destroy(): void }).destroy();
   }
 }
 
-export interface FileImportOptions extends ImportOptions { encoding?: EncodingOption }
+export interface FileImportOptions extends ImportOptions {
+  encoding?: EncodingOption;
+  /** how messages name the file (default: its path); an upload is "the uploaded file", never its temporary path */
+  label?: string;
+}
 
 /** Imports a CSV or TXT file into `list`. */
 export async function importFile(store: ListStoreApi, list: string, path: string, opts: FileImportOptions = {}): Promise<ImportReport> {
   if (!(await store.getList(list))) throw new MtaError('MTA_ERR_NOT_FOUND', `no list named ${list}`);
-  const head = await readHead(path);
-  const encoding: Encoding = !opts.encoding || opts.encoding === 'auto' ? sniffEncoding(head) : opts.encoding;
+  const label = opts.label ?? path;
+  const head = await readHead(path, label);
+  const { encoding, note } = await chooseEncoding(path, opts.encoding ?? 'auto', label);
   const firstLine = iconv.decode(head, encoding).split(/\r?\n/, 1)[0] ?? '';
   const ext = extname(path).toLowerCase();
   const delimiter = ext === '.txt' || ext === '.tsv' || (ext !== '.csv' && firstLine.includes('\t') && !firstLine.includes(',')) ? '\t' : ',';
@@ -211,32 +212,38 @@ export async function importFile(store: ListStoreApi, list: string, path: string
   // The first record decides: a header naming EAddr, or (one column holding an address) a bare list of addresses.
   let header: Header | undefined;
   let headerless = false;
-  for await (const r of records(path, encoding, delimiter)) {
+  const reader: CsvReaderOptions = { delimiter, maxQuoted: MAX_VALUE };
+  for await (const r of records(path, encoding, reader)) {
+    if (r.problem) throw new MtaError('MTA_ERR_INVALID', `the header row (line ${r.line}) is malformed: ${r.problem.reason}`, 'file');
     header = parseHeader(r.cells);
     if (!header && r.cells.length === 1 && canonicalAddress(r.cells[0]!)) { header = { eaddr: 0, names: ['EAddr'] }; headerless = true; }
     if (!header) throw missingEAddr(r.cells.map((c) => c.trim()));
     break;
   }
-  if (!header) throw new MtaError('MTA_ERR_INVALID', `${path} is empty: expected a header row naming EAddr and one row per recipient`, 'file');
+  if (!header) throw new MtaError('MTA_ERR_INVALID', `${label} is empty: expected a header row naming EAddr and one row per recipient`, 'file');
   const h = header;
   const columns = h.names.filter((n, i) => i !== h.eaddr && n !== '');
+  // A trailing empty header cell (a line ending in the delimiter) makes that last field optional.
+  const needed = h.names.at(-1) === '' ? h.names.length - 1 : h.names.length;
 
   async function* rows(): AsyncIterable<SourceRow> {
     let first = true;
-    for await (const r of records(path, encoding, delimiter)) {
+    for await (const r of records(path, encoding, { ...reader, expected: h.names.length })) {
       if (first && !headerless) { first = false; continue; }
       first = false;
-      const variables: Record<string, string> = {};
-      h.names.forEach((n, i) => { if (i !== h.eaddr && n !== '') variables[n] = (r.cells[i] ?? '').trim(); });
+      // An exported cell that looked like a formula carries a leading ' (util/csv-cells.ts): taken away here.
+      const cells = r.cells.map(unescapeCell);
+      const variables = variableMap();
+      h.names.forEach((n, i) => { if (i !== h.eaddr && n !== '') variables[n] = (cells[i] ?? '').trim(); });
       const extra = r.cells.slice(h.names.length).some((c) => c.trim() !== '');
-      yield {
-        line: r.line, value: r.cells[h.eaddr] ?? '', variables,
-        ...(extra ? { problem: `${r.cells.length} fields, but the header names ${h.names.length} columns` } : {}),
-      };
+      const problem: SourceRow['problem'] = r.problem
+        ?? (extra || r.cells.length < needed ? { reason: `${r.cells.length} fields, but the header names ${h.names.length} columns`, kind: 'field_count' } : undefined);
+      yield { line: r.line, value: cells[h.eaddr] ?? '', variables, ...(problem ? { problem } : {}) };
     }
   }
   const report = await importRows(store, list, columns, rows, opts);
   report.encoding = encoding;
+  report.encoding_note = note;
   return report;
 }
 
@@ -247,43 +254,21 @@ export async function importJsonRows(store: ListStoreApi, list: string, input: r
   const columns: string[] = [];
   const rows: SourceRow[] = input.map((obj, i) => {
     let value = '';
-    let problem: string | undefined;
-    const variables: Record<string, string> = {};
+    let problem: SourceRow['problem'];
+    const variables = variableMap();
     for (const [k, v] of Object.entries(obj)) {
       const name = columnName(k);
       const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
       if (name === 'EAddr') { value = text; continue; }
-      if (name === '' || name.length > 64) { problem = `"${k}" is not a usable variable name`; continue; }
+      if (name === '' || name.length > 64) { problem = { reason: `"${k}" is not a usable variable name`, kind: 'bad_field' }; continue; }
       variables[name] = text.trim();
       if (!columns.includes(name)) columns.push(name);
     }
-    if (!Object.keys(obj).some((k) => columnName(k) === 'EAddr')) problem ??= 'no EAddr field';
+    if (!Object.keys(obj).some((k) => columnName(k) === 'EAddr')) problem ??= { reason: 'no EAddr field', kind: 'empty_address' };
     return { line: i + 1, value, variables, ...(problem ? { problem } : {}) };
   });
   // Rows without a value for a column get '' (as a short file row would).
-  for (const r of rows) for (const c of columns) r.variables[c] ??= '';
+  for (const r of rows) for (const c of columns) if (!Object.hasOwn(r.variables, c)) r.variables[c] = '';
   async function* source(): AsyncIterable<SourceRow> { yield* rows; }
   return importRows(store, list, columns, source, opts);
-}
-
-/** The report as a short table of text lines (the first `max` invalid rows). */
-export function formatReport(r: ImportReport, max = 20): string {
-  const lines: string[] = [];
-  if (r.refused) {
-    const e = r.errors[0]!;
-    lines.push(`refused (--strict): line ${e.line}: ${JSON.stringify(e.value)}: ${e.reason}; nothing was imported`);
-    return lines.join('\n');
-  }
-  lines.push(`list ${r.list}: ${r.rows} rows read${r.encoding ? ` (${r.encoding})` : ''}`);
-  lines.push(`  imported    ${r.imported}`);
-  lines.push(`  updated     ${r.updated}`);
-  lines.push(`  duplicates  ${r.duplicates}`);
-  lines.push(`  invalid     ${r.invalid}`);
-  if (r.variables.length) lines.push(`  variables   ${r.variables.join(', ')}`);
-  if (r.errors.length) {
-    lines.push('', 'LINE  VALUE  REASON');
-    for (const e of r.errors.slice(0, max)) lines.push(`${e.line}  ${JSON.stringify(e.value)}  ${e.reason}`);
-    if (r.errors.length > max) lines.push(`... and ${r.errors.length - max} more (--json lists them all)`);
-  }
-  return lines.join('\n');
 }

@@ -6,6 +6,7 @@
  */
 import type { ListMember, ListRecord, Store } from '../spool/types.js';
 import { canonicalAddress } from '../util/address.js';
+import { columnName } from './import.js';
 import { MtaError } from '../util/errors.js';
 import { LIVE_TASK_STATES, tasksIn } from '../tasks/tasks.js';
 
@@ -17,7 +18,28 @@ export function checkListName(name: string): string {
   return name;
 }
 
-export type ListStoreApi = Pick<Store, 'addList' | 'getList' | 'listLists' | 'removeList' | 'upsertListMembers' | 'listMembers' | 'listTasks'>;
+export type ListStoreApi = Pick<Store, 'addList' | 'getList' | 'listLists' | 'removeList' | 'upsertListMembers' | 'listMembers' | 'listTasks' | 'putListMember' | 'removeListMember'>;
+
+/** Longest variable value (as for an imported row). */
+export const MAX_VALUE = 1024;
+
+function memberAddress(input: string): string {
+  const a = canonicalAddress(input);
+  if (!a) throw new MtaError('MTA_ERR_INVALID', `"${input}" is not a valid email address`, 'EAddr');
+  return a;
+}
+
+/** Checked variables for one member: names as an import names its columns, values within MAX_VALUE; null-prototype. */
+function memberVariables(input: Readonly<Record<string, string>>): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (const [k, v] of Object.entries(input)) {
+    const name = columnName(k);
+    if (name === '' || name.length > 64 || name === 'EAddr') throw new MtaError('MTA_ERR_INVALID', `"${k}" is not a usable variable name (1-64 characters, not EAddr)`, 'variables');
+    if (v.length > MAX_VALUE) throw new MtaError('MTA_ERR_INVALID', `${name} is longer than ${MAX_VALUE} characters`, 'variables');
+    out[name] = v.trim();
+  }
+  return out;
+}
 
 export class Lists {
   constructor(private readonly store: ListStoreApi, private readonly now: () => number = Date.now) {}
@@ -47,6 +69,27 @@ export class Lists {
       throw new MtaError('MTA_ERR_IN_USE', `list ${name} is used by ${users.length === 1 ? 'task' : 'tasks'} ${users.slice(0, 5).map((t) => t.id).join(', ')}${users.length > 5 ? ', ...' : ''}; cancel or finish them first`, 'name');
     }
     if (!(await this.store.removeList(name))) throw new MtaError('MTA_ERR_NOT_FOUND', `no list named ${name}`);
+  }
+
+  /** Adds one member; MTA_ERR_EXISTS when the address is a member already. */
+  async addMember(name: string, address: string, variables: Readonly<Record<string, string>>): Promise<ListMember> {
+    const a = memberAddress(address);
+    const r = await this.store.putListMember(checkListName(name), a, memberVariables(variables), 'add', this.now());
+    if (r.write === 'exists' || !r.member) throw new MtaError('MTA_ERR_EXISTS', `${a} is a member of list ${name} already (update it instead)`, 'EAddr');
+    return r.member;
+  }
+
+  /** Changes the given variables of one member (the others stay); MTA_ERR_NOT_FOUND when it is not a member. */
+  async updateMember(name: string, address: string, variables: Readonly<Record<string, string>>): Promise<ListMember> {
+    const a = memberAddress(address);
+    const r = await this.store.putListMember(checkListName(name), a, memberVariables(variables), 'update', this.now());
+    if (r.write === 'missing' || !r.member) throw new MtaError('MTA_ERR_NOT_FOUND', `${a} is not a member of list ${name}`, 'EAddr');
+    return r.member;
+  }
+
+  async removeMember(name: string, address: string): Promise<void> {
+    const a = memberAddress(address);
+    if (!(await this.store.removeListMember(checkListName(name), a))) throw new MtaError('MTA_ERR_NOT_FOUND', `${a} is not a member of list ${name}`, 'EAddr');
   }
 
   members(name: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]> {

@@ -7,11 +7,13 @@
  *
  * A text part is collected whole (one at a time: a placeholder may straddle chunks and
  * encodings), decoded (transfer encoding, then charset → UTF-8), filled — values as they
- * are in text, HTML-escaped in HTML — and written back as UTF-8: base64 stays base64,
- * quoted-printable stays quoted-printable, 7bit/8bit stay as they are while the result is
- * ASCII with lines ≤ 998 bytes, and become quoted-printable otherwise, so the output is
- * CRLF-clean and 7-bit safe whatever the values hold. A part without a known placeholder
- * is not touched at all, nor is its charset changed.
+ * are in text, HTML-escaped in HTML — and written back as UTF-8, always transfer-encoded:
+ * base64 stays base64, anything else becomes quoted-printable with a `-` that starts a
+ * line written `=2D`. So the output is CRLF-clean and 7-bit safe whatever the values hold,
+ * and no value can make structure: a member's variable holding a line break and the
+ * message's boundary (`\r\n--boundary\r\nContent-Type: text/html`) once added a part to
+ * that member's copy; encoded, no line of the part can begin with `--`. A part without a
+ * known placeholder is not touched at all, nor is its charset changed.
  *
  * Never: touches attachments (Content-Disposition: attachment, non-text parts, an
  * attached message/rfc822 — its text is the forwarded mail's, not ours to fill), expands
@@ -28,12 +30,12 @@ import libmime from 'libmime';
 import { createDecodeStream } from 'libmime/lib/charset';
 import { escapeHtml } from '../templates/templates.js';
 import { MtaError } from '../util/errors.js';
+import { escapeLeadingDash } from '../util/qp.js';
 
 /** The template syntax (templates/templates.ts). */
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 /** A text part larger than this is refused rather than held in memory (messages are capped well below it). */
 export const MAX_TEXT_PART = 64 * 1024 * 1024;
-const MAX_LINE = 998;
 const CRLF = Buffer.from('\r\n');
 
 /** The fields of mailsplit's MimeNode this module reads and calls (src/types/mailsplit.d.ts has the common ones). */
@@ -161,24 +163,12 @@ async function fillPart(node: TextNode, raw: Buffer, vars: Record<string, string
 
   ensureHeader(node.headers, 'Content-Type', 'text/plain');
   node.setCharset('utf-8');
-  let encoding = cte === 'base64' || cte === 'quoted-printable' ? cte : undefined;
-  if (!encoding && !fitsSevenBit(utf8)) encoding = 'quoted-printable';
-  if (!encoding) return utf8;
+  const encoding = cte === 'base64' ? 'base64' : 'quoted-printable';
   ensureHeader(node.headers, 'Content-Transfer-Encoding', encoding);
-  const encoded = await through(node.getEncoder(encoding), utf8);
+  let encoded = await through(node.getEncoder(encoding), utf8);
+  if (encoding === 'quoted-printable') encoded = Buffer.from(escapeLeadingDash(encoded.toString('latin1')), 'latin1');
   // A body that ended the message with a line break keeps it (base64 output has none).
   return raw.subarray(-2).equals(CRLF) && !encoded.subarray(-2).equals(CRLF) ? Buffer.concat([encoded, CRLF]) : encoded;
-}
-
-/** ASCII without NUL, every line ≤ 998 bytes (its line breaks are CRLF already). */
-function fitsSevenBit(buf: Buffer): boolean {
-  let line = 0;
-  for (const b of buf) {
-    if (b === 0 || b > 0x7f) return false;
-    if (b === 0x0a) line = 0;
-    else if (++line > MAX_LINE) return false;
-  }
-  return true;
 }
 
 /**

@@ -342,4 +342,7 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (day, source, provider)
   ) WITHOUT ROWID;
   `,
+  // 12: recipients of a task the operator cancelled: counted apart from failed, so the delivery
+  // rate is delivered / (requests - cancelled) and a cancel does not read as failed mail.
+  `ALTER TABLE stats_daily ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;`,
 ];

@@ -24,6 +24,8 @@ export class SqliteLists {
       insMember: p('INSERT INTO list_members (list_id, address, variables, updated_at, import_id) VALUES (?, ?, ?, ?, ?)'),
       updMember: p('UPDATE list_members SET variables = ?, updated_at = ?, import_id = ? WHERE list_id = ? AND address = ?'),
       members: p('SELECT address, variables, updated_at FROM list_members WHERE list_id = ? AND address > ? ORDER BY address LIMIT ?'),
+      member: p('SELECT variables FROM list_members WHERE list_id = ? AND address = ?'),
+      delMember: p('DELETE FROM list_members WHERE list_id = ? AND address = ?'),
     };
   }
 
@@ -69,11 +71,42 @@ export class SqliteLists {
     }).immediate();
   }
 
+  /**
+   * One member, in one transaction: `add` refuses an address already there, `update` one
+   * that is not and merges the given variables into the member's; new columns join the list's.
+   */
+  putMember(list: string, address: string, variables: Record<string, string>, mode: 'add' | 'update', now: number): { write: 'inserted' | 'updated' | 'exists' | 'missing'; member?: ListMember } {
+    return this.db.transaction((): { write: 'inserted' | 'updated' | 'exists' | 'missing'; member?: ListMember } => {
+      const l = this.st['id']!.get(list) as { id: number; columns: string } | undefined;
+      if (!l) throw new MtaError('MTA_ERR_NOT_FOUND', `no list named ${list}`);
+      const cur = this.st['member']!.get(l.id, address) as { variables: string } | undefined;
+      if (mode === 'add' && cur) return { write: 'exists' };
+      if (mode === 'update' && !cur) return { write: 'missing' };
+      const have = JSON.parse(l.columns) as string[];
+      const merged = [...have, ...Object.keys(variables).filter((c) => !have.includes(c))];
+      if (merged.length !== have.length) this.st['setColumns']!.run(JSON.stringify(merged), l.id);
+      const vars = Object.assign(Object.create(null), cur ? JSON.parse(cur.variables) : {}, variables) as Record<string, string>;
+      const member = { address, variables: vars, updatedAt: now };
+      if (cur) { this.st['updMember']!.run(JSON.stringify(vars), now, null, l.id, address); return { write: 'updated', member }; }
+      this.st['insMember']!.run(l.id, address, JSON.stringify(vars), now, null);
+      return { write: 'inserted', member };
+    }).immediate();
+  }
+
+  removeMember(list: string, address: string): boolean {
+    return this.db.transaction(() => {
+      const l = this.st['id']!.get(list) as { id: number } | undefined;
+      if (!l) throw new MtaError('MTA_ERR_NOT_FOUND', `no list named ${list}`);
+      return this.st['delMember']!.run(l.id, address).changes > 0;
+    }).immediate();
+  }
+
   members(list: string, opts: { after?: string | undefined; limit: number }): ListMember[] {
     const l = this.st['id']!.get(list) as { id: number } | undefined;
     if (!l) return [];
     const rows = this.st['members']!.all(l.id, opts.after ?? '', Math.min(Math.max(opts.limit, 1), 100_000)) as { address: string; variables: string; updated_at: number }[];
-    return rows.map((r) => ({ address: r.address, variables: JSON.parse(r.variables) as Record<string, string>, updatedAt: r.updated_at }));
+    // Null-prototype: variable names come from imported files (`constructor`, `__proto__` are names like any other).
+    return rows.map((r) => ({ address: r.address, variables: Object.assign(Object.create(null), JSON.parse(r.variables)) as Record<string, string>, updatedAt: r.updated_at }));
   }
 }
 

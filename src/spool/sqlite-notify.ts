@@ -26,6 +26,7 @@ export const DEFERRED_EVENT_INTERVAL_MS = 60 * 60 * 1000;
 interface Meta {
   rcpt: string; attempts: number; deferred_event_at: number | null; queue_id: string;
   sender: string; auth_user: string | null; msg_id: string; tag: string | null; received_at: number; task_id: string | null;
+  task_state: string | null;
 }
 
 export class SqliteNotify {
@@ -39,7 +40,8 @@ export class SqliteNotify {
   constructor(db: Db, private readonly hooks: SqliteWebhooks, private readonly stats: SqliteStats) {
     this.st = {
       meta: db.prepare(`SELECT r.rcpt, r.attempts, r.deferred_event_at, r.message_id AS queue_id, m.sender, m.auth_user,
-                               m.message_id AS msg_id, m.tag, m.received_at, m.task_id
+                               m.message_id AS msg_id, m.tag, m.received_at, m.task_id,
+                               (SELECT t.state FROM tasks t WHERE t.id = m.task_id) AS task_state
                         FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?`),
       deferredAt: db.prepare('UPDATE recipients SET deferred_event_at = ? WHERE id = ?'),
       insRefusal: db.prepare(`INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, NULL, NULL, 'rejected', ?)`),
@@ -74,7 +76,8 @@ export class SqliteNotify {
   deleted(id: RecipientId, at: number, reply: string): void {
     const m = this.st['meta']!.get(id) as Meta | undefined;
     if (!m || m.sender === '') return;
-    this.stats.bump(this.stats.keyOf(m.sender, m.received_at, m.tag), 'failed');
+    // A cancelled task's waiting recipients were not failed deliveries: counted apart (delivery rates leave them out).
+    this.stats.bump(this.stats.keyOf(m.sender, m.received_at, m.tag), m.task_state === 'cancelled' ? 'cancelled' : 'failed');
     if (m.task_id) this.taskOutcome?.(m.task_id, 'failed');
     this.emit('deleted', m, at, reply, 4, 'deleted');
   }

@@ -7,7 +7,8 @@
  * never scans events. Every count lands on the day the message was *received* (in the
  * configured `timezone`; as
  * DirectMail's statistics count by creation time), so a day's rates compare like with like:
- * requests = delivered + failed + invalid + expired + still waiting.
+ * requests = delivered + failed + invalid + expired + cancelled (recipients of a task the
+ * operator cancelled) + still waiting.
  *
  * The purge works in small transactions and yields between them, so delivery never waits
  * long for it.
@@ -19,8 +20,8 @@ import type { RecipientState } from './states.js';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { dayIn } from '../util/time.js';
 
-export type StatsCounter = 'requests' | 'delivered' | 'failed' | 'invalid' | 'deferred' | 'expired';
-const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired'];
+export type StatsCounter = 'requests' | 'delivered' | 'failed' | 'invalid' | 'deferred' | 'expired' | 'cancelled';
+const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled'];
 const GROUP_COLUMN: Record<StatsGroup, string> = { day: 'day', domain: 'domain', sender: 'sender', tag: 'tag' };
 const PURGE_BATCH = 500;
 

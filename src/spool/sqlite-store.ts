@@ -401,6 +401,10 @@ export class SqliteStore implements Store {
     return this.lists.upsert(list, importId, columns, rows, now);
   }
   async listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]> { return this.lists.members(list, opts); }
+  async putListMember(list: string, address: string, variables: Record<string, string>, mode: 'add' | 'update', now: number): Promise<{ write: 'inserted' | 'updated' | 'exists' | 'missing'; member?: ListMember }> {
+    return this.lists.putMember(list, address, variables, mode, now);
+  }
+  async removeListMember(list: string, address: string): Promise<boolean> { return this.lists.removeMember(list, address); }
 
   // ---- tags and templates (spool/sqlite-templates.ts) ----
   async addTag(t: TagRecord): Promise<boolean> { return this.templates.addTag(t); }

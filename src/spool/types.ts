@@ -327,7 +327,7 @@ export interface WebhookStore {
 
 // ---- statistics and send details (stats/) ----
 
-export interface StatsCounters { requests: number; delivered: number; failed: number; invalid: number; deferred: number; expired: number }
+export interface StatsCounters { requests: number; delivered: number; failed: number; invalid: number; deferred: number; expired: number; cancelled: number }
 export type StatsGroup = 'day' | 'domain' | 'sender' | 'tag';
 
 export interface StatsQuery {
@@ -471,6 +471,9 @@ export interface ListStore {
   upsertListMembers(list: string, importId: string, columns: readonly string[], rows: readonly { address: string; variables: Record<string, string> }[], now: number): Promise<MemberWrite[]>;
   /** Members by address, after the cursor. */
   listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]>;
+  /** One member added (`exists` when the address is there) or its variables updated, merged (`missing` when it is not). */
+  putListMember(list: string, address: string, variables: Record<string, string>, mode: 'add' | 'update', now: number): Promise<{ write: 'inserted' | 'updated' | 'exists' | 'missing'; member?: ListMember }>;
+  removeListMember(list: string, address: string): Promise<boolean>;
 }
 
 export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore,

@@ -5,7 +5,8 @@
  *
  * Statistics come from the daily counters the spool keeps as mail is accepted and
  * finished (spool/sqlite-stats.ts); a query never scans events. The rates follow
- * DirectMail: delivery rate = delivered / requests, invalid rate = invalid / requests.
+ * DirectMail: delivery rate = delivered / requests, invalid rate = invalid / requests, where
+ * requests leave out the recipients of tasks the operator cancelled (`cancelled`).
  * Requests count on the day the message was received, in the configured `timezone`, and
  * so do its outcomes.
  */
@@ -75,14 +76,15 @@ export interface SendDetailView {
 
 export interface SendDetailPage { from: string; to: string; items: SendDetailView[]; next_cursor: string | null }
 
-const ZERO: StatsCounters = { requests: 0, delivered: 0, failed: 0, invalid: 0, deferred: 0, expired: 0 };
+const ZERO: StatsCounters = { requests: 0, delivered: 0, failed: 0, invalid: 0, deferred: 0, expired: 0, cancelled: 0 };
 
 function rate(n: number, of: number): number { return of > 0 ? Math.round((n / of) * 10_000) / 10_000 : 0; }
 
 function withRates(key: string, c: StatsCounters): StatsReportRow {
   return {
-    key, requests: c.requests, delivered: c.delivered, failed: c.failed, invalid: c.invalid, deferred: c.deferred, expired: c.expired,
-    delivery_rate: rate(c.delivered, c.requests), invalid_rate: rate(c.invalid, c.requests),
+    key, requests: c.requests, delivered: c.delivered, failed: c.failed, invalid: c.invalid, deferred: c.deferred, expired: c.expired, cancelled: c.cancelled,
+    // Recipients of a cancelled task were never going to be delivered: the rates leave them out.
+    delivery_rate: rate(c.delivered, c.requests - c.cancelled), invalid_rate: rate(c.invalid, c.requests - c.cancelled),
   };
 }
 

@@ -3,8 +3,9 @@
  * created_at in ISO 8601 UTC), for `mta suppression export` and the admin API. Filters are
  * the list's: a keyword in the address and a time range on when the entry was added.
  * Reads page by page on (address, scope), so a large list never sits in memory at once.
+ * Cells that a spreadsheet would run as a formula are escaped (util/csv-cells.ts).
  */
-import { stringify } from 'csv-stringify/sync';
+import { csvRows } from '../util/csv-cells.js';
 import type { Store, SuppressionFilter, SuppressionRecord } from '../spool/types.js';
 import { MtaError } from '../util/errors.js';
 import { parseTime } from '../util/time.js';
@@ -41,10 +42,10 @@ export async function* allSuppressions(store: Pick<Store, 'listSuppressions'>, f
 
 /** Writes the CSV (with a header line) to `out`; returns how many entries it wrote. */
 export async function writeSuppressionCsv(store: Pick<Store, 'listSuppressions'>, filter: SuppressionFilter, out: { write(s: string): unknown }): Promise<number> {
-  out.write(stringify([[...CSV_COLUMNS]]));
+  out.write(csvRows([[...CSV_COLUMNS]]));
   let n = 0;
   for await (const page of allSuppressions(store, filter)) {
-    out.write(stringify(page.map((r) => [r.address, r.scope, r.source, r.reason, new Date(r.createdAt).toISOString()])));
+    out.write(csvRows(page.map((r) => [r.address, r.scope, r.source, r.reason, new Date(r.createdAt).toISOString()])));
     n += page.length;
   }
   return n;

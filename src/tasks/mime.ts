@@ -9,13 +9,19 @@
  * composing. This writes the same structure from strings with nodemailer's own encoders
  * (quoted-printable, RFC 2047 words) in a few microseconds.
  *
- * Bodies are 7bit when they are ASCII with lines of at most 76 characters, else
- * quoted-printable; header values with non-ASCII text are encoded words. CRLF throughout.
+ * Bodies are 7bit when they are ASCII with lines of at most 76 characters and no line
+ * begins with `--`, else quoted-printable with a line-leading `-` as `=2D`: a member's value
+ * with line breaks can never put a boundary line into its copy. Header values with
+ * non-ASCII text are encoded words; line breaks in header values (subject, from name) become
+ * spaces. CRLF throughout.
+ *
+ * Must never: let a value start a line of the body with `--`, or break a header line.
  */
 import { randomBytes } from 'node:crypto';
 import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
 import { encodeWords, foldLines } from 'nodemailer/lib/mime-funcs';
 import { rfc5322Date } from '../intake/headers.js';
+import { escapeLeadingDash } from '../util/qp.js';
 
 export interface TaskMime {
   from: { name: string | null; address: string };
@@ -31,7 +37,8 @@ export interface TaskMime {
 
 const PLAIN = /^[\x20-\x7e\t]*$/;
 
-function displayName(name: string): string {
+function displayName(raw: string): string {
+  const name = raw.replace(/[\r\n]+/g, ' ');
   if (!PLAIN.test(name)) return encodeWords(name, 'Q', 52, true);
   return /^[A-Za-z0-9 !#$%&'*+\-/=?^_`{|}~]*$/.test(name) ? name : `"${name.replace(/(["\\])/g, '\\$1')}"`;
 }
@@ -45,8 +52,8 @@ function header(name: string, value: string): string {
 function part(type: string, body: string): string {
   const crlf = body.replace(/\r?\n/g, '\r\n');
   const lines = crlf.split('\r\n');
-  const sevenBit = lines.every((l) => l.length <= 76 && PLAIN.test(l));
-  const encoded = sevenBit ? crlf : qpWrap(qpEncode(crlf), 76).replace(/\r?\n/g, '\r\n');
+  const sevenBit = lines.every((l) => l.length <= 76 && PLAIN.test(l) && !l.startsWith('--'));
+  const encoded = sevenBit ? crlf : escapeLeadingDash(qpWrap(qpEncode(crlf), 76).replace(/\r?\n/g, '\r\n'));
   return `Content-Type: ${type}; charset=utf-8\r\nContent-Transfer-Encoding: ${sevenBit ? '7bit' : 'quoted-printable'}\r\n\r\n${encoded}\r\n`;
 }
 

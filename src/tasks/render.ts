@@ -16,7 +16,7 @@
  */
 import type { ListMember, SenderRecord, Store } from '../spool/types.js';
 import type { TaskMessage, TaskRecord } from '../spool/types-tasks.js';
-import { escapeHtml, textFromHtml } from '../templates/templates.js';
+import { fillTemplate } from '../templates/templates.js';
 import { composeTaskMime } from './mime.js';
 import { fillPlaceholders, personalise } from '../lists/personalise.js';
 import { verpAddress } from '../inbound/verp.js';
@@ -33,6 +33,8 @@ export interface RenderEnv {
   secret: () => Buffer;
   baseUrl: string | undefined;
   bounceSubdomain: string;
+  /** `[templates] max_rendered_size` (default DEFAULT_MAX_RENDERED) */
+  maxRenderedSize?: number;
 }
 
 /** What stays the same for every member of one task while it expands. */
@@ -45,10 +47,13 @@ export interface TaskFrame {
   sourceSubject: string | null;
 }
 
+/** The member's variables, '' for a column it lacks; null-prototype, since list columns are named by imported files. */
 export function memberVars(frame: TaskFrame, m: ListMember): Record<string, string> {
-  const vars: Record<string, string> = {};
+  const vars = Object.create(null) as Record<string, string>;
   for (const c of frame.columns) vars[c] = '';
-  return { ...vars, ...m.variables, EAddr: m.address };
+  for (const [k, v] of Object.entries(m.variables)) vars[k] = v;
+  vars['EAddr'] = m.address;
+  return vars;
 }
 
 export async function renderMember(env: RenderEnv, frame: TaskFrame, m: ListMember, now: number): Promise<TaskMessage> {
@@ -68,10 +73,10 @@ export async function renderMember(env: RenderEnv, frame: TaskFrame, m: ListMemb
     if (!c) throw new MtaError('MTA_ERR_INTERNAL', `task ${task.id} has no template content`);
     // Checked at creation too; this covers tasks created before the rule (the task pauses with the reason).
     checkDisplayName(c.fromName, 'from_name', sender.address, 'MTA_ERR_TASK');
-    // The template renderer's rules: raw in subject and text, HTML-escaped in HTML.
-    subject = fillPlaceholders(c.subject, vars).text.replace(/[\r\n]+/g, ' ');
-    let html = fillPlaceholders(c.html, vars, escapeHtml).text;
-    let text = fillPlaceholders(c.text ?? textFromHtml(c.html), vars).text;
+    // The template renderer's own rules (what `template render` shows); a placeholder left over pauses the task.
+    const filled = fillTemplate(c, vars, `task ${task.id}`, env.maxRenderedSize);
+    subject = filled.subject;
+    let { html, text } = filled;
     if (unsub) { html = withHtmlFooter(html, footerHtml(unsub.url)); text = `${text.replace(/\s+$/, '')}\n\n${footerText(unsub.url)}\n`; }
     body = composeTaskMime({
       from: { name: c.fromName, address: sender.address }, to: m.address, subject, text, html, messageId, date: new Date(now), headers: extra,

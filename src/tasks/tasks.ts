@@ -12,7 +12,7 @@
 import type { Config } from '../config/config.js';
 import type { QueueOp, QueueTarget, SenderRecord, Store } from '../spool/types.js';
 import type { AddressType, TaskKind, TaskRecord, TaskState } from '../spool/types-tasks.js';
-import { textFromHtml, variablesOf } from '../templates/templates.js';
+import { variablesOf } from '../templates/templates.js';
 import { Tags, validTagName } from '../templates/tags.js';
 import { senderRefusal } from '../submission/policy.js';
 import { REPLIES } from '../submission/replies.js';
@@ -71,8 +71,9 @@ export class Tasks {
     const at = this.now();
     const task: TaskRecord = {
       id: newTaskId(at), kind: 'template', list: list.name, template: tpl.name,
-      // The text body is generated once here, not per member (placeholders survive it and are filled raw).
-      content: { subject: tpl.subject, fromName: tpl.fromName, html: tpl.html, text: tpl.text ?? textFromHtml(tpl.html) },
+      // A missing text body stays null: it is generated per member from the filled HTML
+      // (templates.fillTemplate), as `template render` does; html-to-text would mangle placeholders.
+      content: { subject: tpl.subject, fromName: tpl.fromName, html: tpl.html, text: tpl.text },
       sourceId: null, sender: sender.address, tag, addressType: input.addressType ?? 'sender', tracking: input.tracking ?? false,
       unsubscribe: input.unsubscribe ?? false, state: 'queued', pauseReason: null, resumeAt: null, cursor: null, exhausted: false,
       listSize: null, requested: 0, suppressed: 0, invalid: 0, delivered: 0, failed: 0, bouncedInvalid: 0,

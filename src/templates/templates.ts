@@ -5,10 +5,16 @@
  * (`transition`, the one place the state changes). Bodies are limited to
  * `[templates] max_body_size`. `render` substitutes variables (HTML-escaped in the HTML
  * body, as given in subject and text), generates the text body from the HTML when there
- * is none (html-to-text, links kept) and composes the MIME message. A `from_name` that
- * looks like an address is refused at create, edit, approve and render (intake/identity.ts).
+ * is none (html-to-text, links kept, from the *filled* HTML: html-to-text changes text,
+ * e.g. upper-cases headings, so a placeholder converted before filling would no longer
+ * match its name) and composes the MIME message. `fillTemplate` is the one place these
+ * rules live: `template render` and every batch task member use it, so what a task sends
+ * is what `render` shows. A `from_name` that looks like an address is refused at create,
+ * edit, approve and render (intake/identity.ts).
+ *
+ * Must never: let a placeholder survive into a part that is sent (fillTemplate refuses).
  */
-import { convert } from 'html-to-text';
+import { compile } from 'html-to-text';
 import type { Store, TemplateRecord, TemplateState } from '../spool/types.js';
 import { MtaError } from '../util/errors.js';
 import { composeMessage } from '../admin/compose.js';
@@ -52,13 +58,52 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]!));
 }
 
-function substitute(text: string, vars: Record<string, string>, escape: (s: string) => string): string {
-  return text.replace(PLACEHOLDER, (whole, name: string) => (Object.hasOwn(vars, name) ? escape(vars[name]!) : whole));
+/** What one filling may still add, bytes: a template of 9,000 `{A}` and a 4 KiB value once rendered 76 MB. */
+interface Budget { left: number; max: number; what: string }
+
+/** `{Name}` → escape(vars.Name); a name `vars` lacks is collected in `unknown` and kept as written. */
+function substitute(text: string, vars: Readonly<Record<string, string>>, escape: (s: string) => string, unknown: Set<string>, budget: Budget): string {
+  budget.left -= Buffer.byteLength(text);
+  return text.replace(PLACEHOLDER, (whole, name: string) => {
+    if (!Object.hasOwn(vars, name)) { unknown.add(name); return whole; }
+    const value = escape(vars[name]!);
+    budget.left -= Buffer.byteLength(value) - whole.length;
+    // Thrown as soon as the budget is spent: the rest is never built.
+    if (budget.left < 0) throw new MtaError('MTA_ERR_TEMPLATE_SIZE', `${budget.what} would render over templates.max_rendered_size (${budget.max} bytes)`, 'vars');
+    return value;
+  });
 }
+
+/** The default of `[templates] max_rendered_size` (config/schema.ts), for callers without a config. */
+export const DEFAULT_MAX_RENDERED = 1024 * 1024;
+
+// Compiled once: html-to-text's convert() compiles its options on every call (3x slower), and a task converts once per member.
+const toText = compile({ wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }] });
 
 /** A readable text body from HTML: links kept as "text [url]". */
 export function textFromHtml(html: string): string {
-  return convert(html, { wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }] });
+  return toText(html);
+}
+
+export interface FilledParts { subject: string; html: string; text: string; textGenerated: boolean }
+
+/**
+ * The template's parts for these variables: values raw in subject and text, HTML-escaped in
+ * HTML, line breaks in the subject made spaces; the text generated from the filled HTML
+ * when the template has none. A placeholder `vars` cannot fill is MTA_ERR_TEMPLATE_VAR
+ * (nothing is sent with a raw `{Name}` in it); parts over `maxBytes` together are
+ * MTA_ERR_TEMPLATE_SIZE, found before they are built. Values are not expanded again (one pass).
+ */
+export function fillTemplate(t: { subject: string; html: string; text: string | null }, vars: Readonly<Record<string, string>>, what = 'template', maxBytes = DEFAULT_MAX_RENDERED): FilledParts {
+  const unknown = new Set<string>();
+  const raw = (s: string): string => s;
+  const budget: Budget = { left: maxBytes, max: maxBytes, what };
+  const subject = substitute(t.subject, vars, raw, unknown, budget).replace(/[\r\n]+/g, ' ');
+  const html = substitute(t.html, vars, escapeHtml, unknown, budget);
+  // A generated text body is at most about as long as the HTML it comes from, which the budget has counted.
+  const text = t.text !== null ? substitute(t.text, vars, raw, unknown, budget) : textFromHtml(html);
+  if (unknown.size) throw new MtaError('MTA_ERR_TEMPLATE_VAR', `variables used by ${what} are missing: ${[...unknown].join(', ')}`, 'vars');
+  return { subject, html, text, textGenerated: t.text === null };
 }
 
 export interface TemplateInput {
@@ -74,7 +119,7 @@ export interface Rendered { subject: string; fromName: string | null; html: stri
 type TemplateStore = Pick<Store, 'addTemplate' | 'getTemplate' | 'listTemplates' | 'updateTemplate' | 'removeTemplate'>;
 
 export class Templates {
-  constructor(private readonly store: TemplateStore, private readonly limits: () => { maxBodySize: number }, private readonly now: () => number = Date.now) {}
+  constructor(private readonly store: TemplateStore, private readonly limits: () => { maxBodySize: number; maxRenderedSize?: number }, private readonly now: () => number = Date.now) {}
 
   private checkBodies(t: Pick<TemplateRecord, 'subject' | 'fromName' | 'html' | 'text'>): void {
     checkDisplayName(t.fromName, 'from_name');
@@ -86,6 +131,8 @@ export class Templates {
     }
     if (!t.subject.trim()) throw new MtaError('MTA_ERR_TEMPLATE', 'subject: must not be empty', 'subject');
     if (/[\r\n]/.test(t.subject)) throw new MtaError('MTA_ERR_TEMPLATE', 'subject: must be one line', 'subject');
+    // It becomes the From header's display name: a line break would start a header of its own.
+    if (t.fromName !== null && /[\r\n]/.test(t.fromName)) throw new MtaError('MTA_ERR_TEMPLATE', 'from_name: must be one line', 'from_name');
     if (!t.html.trim()) throw new MtaError('MTA_ERR_TEMPLATE', 'html: must not be empty', 'html');
   }
 
@@ -156,22 +203,17 @@ export class Templates {
 
   /** The message for these variables; a variable the template uses but `vars` lacks is MTA_ERR_TEMPLATE_VAR. */
   async render(name: string, vars: Record<string, string>, env: { from: string; to?: string | undefined }): Promise<Rendered> {
-    return renderTemplate(await this.get(name), vars, env);
+    return renderTemplate(await this.get(name), vars, env, this.limits().maxRenderedSize);
   }
 }
 
-export async function renderTemplate(t: TemplateRecord, vars: Record<string, string>, env: { from: string; to?: string | undefined }): Promise<Rendered> {
-  const missing = variablesOf(t.subject, t.html, t.text).filter((v) => !Object.hasOwn(vars, v));
-  if (missing.length) throw new MtaError('MTA_ERR_TEMPLATE_VAR', `variables used by template ${t.name} are missing: ${missing.join(', ')}`, 'vars');
+export async function renderTemplate(t: TemplateRecord, vars: Record<string, string>, env: { from: string; to?: string | undefined }, maxBytes?: number): Promise<Rendered> {
   checkDisplayName(t.fromName, 'from_name', env.from);
-  const raw = (s: string): string => s;
-  const subject = substitute(t.subject, vars, raw).replace(/[\r\n]+/g, ' ');
-  const html = substitute(t.html, vars, escapeHtml);
-  const text = t.text !== null ? substitute(t.text, vars, raw) : textFromHtml(html);
+  const { subject, html, text, textGenerated } = fillTemplate(t, vars, `template ${t.name}`, maxBytes);
   const stream = composeMessage({
     from: { name: t.fromName ?? undefined, address: env.from }, to: env.to ? [env.to] : [], subject, text, html, headers: {}, attachments: [],
   });
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
-  return { subject, fromName: t.fromName, html, text, textGenerated: t.text === null, mime: Buffer.concat(chunks).toString('utf8') };
+  return { subject, fromName: t.fromName, html, text, textGenerated, mime: Buffer.concat(chunks).toString('utf8') };
 }

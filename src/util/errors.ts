@@ -38,6 +38,7 @@ export const ERRORS = {
   MTA_ERR_TASK_STATE: 'operation not allowed in the batch task\'s state',
   MTA_ERR_TASK: 'the batch task cannot be created',
   MTA_ERR_EGRESS_ADDRESS: 'an egress source address is not on this machine',
+  MTA_ERR_IMPORT_PARTIAL: 'some rows of the import were not written (the report lists them)',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

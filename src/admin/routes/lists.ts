@@ -11,6 +11,8 @@ import { importJsonRows } from '../../lists/import.js';
 import { UPLOAD_MEDIA_TYPE, importUpload } from '../list-upload.js';
 import type { ListMember, ListRecord } from '../../spool/types.js';
 import { defineRoute, mediaType, type Route } from '../router.js';
+import { problemLogShape } from '../import-report.js';
+import { variablesSchema } from '../variables.js';
 import { iso, isoTime, type ApiContext } from '../context.js';
 import { decodeCursor, pageQuery, pageSchema, pageSorted, toPage } from '../pagination.js';
 
@@ -40,11 +42,12 @@ const reportSchema = z.object({
   updated: z.number().int(),
   duplicates: z.number().int(),
   invalid: z.number().int(),
-  errors: z.array(z.object({ line: z.number().int().describe('1-based row number'), value: z.string(), reason: z.string() })),
+  ...problemLogShape,
   duplicate_rows: z.array(z.object({ line: z.number().int(), value: z.string() })),
   variables: z.array(z.string()),
   refused: z.boolean(),
   encoding: z.enum(['utf8', 'gbk']).optional().describe('how an uploaded file was read'),
+  encoding_note: z.string().optional().describe('why that encoding (auto: valid UTF-8, else valid GBK)'),
 });
 
 function listView(l: ListRecord): z.input<typeof listSchema> {
@@ -56,6 +59,8 @@ function memberView(m: ListMember): z.input<typeof memberSchema> {
 }
 
 const nameParam = z.strictObject({ name: z.string().min(1).max(64) });
+const memberParam = z.strictObject({ name: z.string().min(1).max(64), address: z.string().min(1).max(320) });
+const memberBody = z.strictObject({ variables: variablesSchema(1024).default({}).describe('variable name → value') });
 
 export function listRoutes(ctx: ApiContext): Route[] {
   const lists = new Lists(ctx.store);
@@ -119,6 +124,23 @@ export function listRoutes(ctx: ApiContext): Route[] {
         }
         return importJsonRows(ctx.store, params.name, body, { strict: query.strict === 'true' });
       },
+    }),
+    defineRoute({
+      method: 'POST', path: `${P}/:name/members/:address`, tag: TAG, status: 201,
+      summary: 'Add one member (409 MTA_ERR_EXISTS when the address is a member already)',
+      params: memberParam, body: memberBody, response: memberSchema,
+      handler: async ({ params, body }) => memberView(await lists.addMember(params.name, params.address, body.variables)),
+    }),
+    defineRoute({
+      method: 'PUT', path: `${P}/:name/members/:address`, tag: TAG,
+      summary: 'Change variables of one member; the others stay (404 when it is not a member)',
+      params: memberParam, body: memberBody, response: memberSchema,
+      handler: async ({ params, body }) => memberView(await lists.updateMember(params.name, params.address, body.variables)),
+    }),
+    defineRoute({
+      method: 'DELETE', path: `${P}/:name/members/:address`, tag: TAG, summary: 'Remove one member',
+      params: memberParam, response: z.object({ removed: z.literal(true) }),
+      handler: async ({ params }) => { await lists.removeMember(params.name, params.address); return { removed: true as const }; },
     }),
   ];
 }

@@ -15,8 +15,9 @@ const rowSchema = z.object({
   key: z.string().describe('the day (YYYY-MM-DD), domain, sender or tag; TOTAL in total'),
   requests: z.number().int(), delivered: z.number().int(), failed: z.number().int(), invalid: z.number().int(),
   deferred: z.number().int(), expired: z.number().int(),
-  delivery_rate: z.number().describe('delivered / requests (0..1)'),
-  invalid_rate: z.number().describe('invalid / requests (0..1)'),
+  cancelled: z.number().int().describe('recipients of tasks the operator cancelled (not failed)'),
+  delivery_rate: z.number().describe('delivered / (requests - cancelled) (0..1)'),
+  invalid_rate: z.number().describe('invalid / (requests - cancelled) (0..1)'),
 });
 
 const day = z.string().max(32).describe('YYYY-MM-DD (a day of the configured timezone)');

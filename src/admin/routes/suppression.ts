@@ -10,6 +10,8 @@ import type { SuppressionRecord } from '../../spool/types.js';
 import { suppressionFilter, writeSuppressionCsv } from '../../suppression/export.js';
 import { MtaError } from '../../util/errors.js';
 import { Reply, defineRoute, type Route } from '../router.js';
+import { importSuppressionText } from '../../suppression/import.js';
+import { problemLogShape } from '../import-report.js';
 import { iso, isoTime, type ApiContext } from '../context.js';
 import { decodeCursor, pageQuery, pageSchema, toPage } from '../pagination.js';
 
@@ -87,6 +89,19 @@ export function suppressionRoutes(ctx: ApiContext): Route[] {
         await writeSuppressionCsv(ctx.store, filter, { write: (s: string) => chunks.push(s) });
         return new Reply(200, chunks.join(''), { 'content-disposition': 'attachment; filename="suppressions.csv"' }, 'text/csv; charset=utf-8');
       },
+    }),
+    defineRoute({
+      method: 'POST', path: `${P}/import`, tag: TAG,
+      summary: 'Suppress the addresses of a CSV text (mta suppression import): a report with every bad line',
+      description: 'Body: {"csv": "..."} — the export\'s format (a header naming address, and optionally scope and reason) or one address per line. '
+        + 'A malformed line is reported at its own line and the rest imported; `invalid` > 0 means rows were dropped.',
+      body: z.strictObject({ csv: z.string().min(1) }),
+      maxBody: () => 16 * 1024 * 1024,
+      response: z.object({
+        rows: z.number().int(), added: z.number().int(), already: z.number().int().describe('on the list already'),
+        invalid: z.number().int(), ...problemLogShape,
+      }),
+      handler: async ({ body }) => importSuppressionText(ctx.store, body.csv),
     }),
     defineRoute({
       method: 'DELETE', path: `${P}/:address`, tag: TAG, summary: 'Remove an address from the list (every scope unless ?scope= names one)',

@@ -4,6 +4,7 @@
  * templates/tags.ts and templates/templates.ts do the work, as for `mta tag|template ...`.
  */
 import { z } from 'zod';
+import { variablesSchema } from '../variables.js';
 import { Tags, TAG_NAME } from '../../templates/tags.js';
 import { Templates, TEMPLATE_NAME, variablesOf } from '../../templates/templates.js';
 import type { TagRecord, TemplateRecord } from '../../spool/types.js';
@@ -118,7 +119,7 @@ export function templateRoutes(ctx: ApiContext): Route[] {
       summary: 'The exact message for these variables (missing variables: 400 MTA_ERR_TEMPLATE_VAR)',
       params: nameParam,
       body: z.strictObject({
-        vars: z.record(z.string(), z.string()).default({}),
+        vars: variablesSchema().default({}),
         from: z.string().min(3).max(320).optional().describe('From address (default noreply@<hostname>)'),
         to: z.string().min(3).max(320).optional(),
       }),

@@ -7,9 +7,10 @@ import { Command, Option } from 'commander';
 import { withContext } from '../context.js';
 import { print, printJson, printList, table } from '../output.js';
 import { Lists } from '../../lists/lists.js';
-import { formatReport, importFile, type EncodingOption } from '../../lists/import.js';
+import { importFile, type EncodingOption } from '../../lists/import.js';
+import { formatListReport, importOutcome } from '../import-report.js';
 import { writeListCsv } from '../../lists/export.js';
-import type { ListRecord } from '../../spool/types.js';
+import type { ListMember, ListRecord } from '../../spool/types.js';
 import { MtaError } from '../../util/errors.js';
 
 function listView(l: ListRecord): Record<string, unknown> {
@@ -58,9 +59,8 @@ export function listCommand(): Command {
       } finally {
         p.done();
       }
-      if (o.json) printJson(report); else print(formatReport(report));
-      const e = report.errors[0];
-      if (report.refused && e) throw new MtaError('MTA_ERR_INVALID', `import refused (--strict): line ${e.line}: ${e.reason}; nothing was imported`);
+      if (o.json) printJson(report); else if (!report.refused) print(formatListReport(report));
+      importOutcome(report, 'rows');
     }));
   cmd.command('show <name>').description('a list, its member count and variables')
     .option('--members <n>', 'also show the first N members', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0) throw new Error('--members takes a whole number'); return n; }, 0)
@@ -72,10 +72,13 @@ export function listCommand(): Command {
       if (o.json) return printJson({ ...listView(l), ...(o.members > 0 ? { first_members: members.map((m) => ({ EAddr: m.address, ...m.variables })) } : {}) });
       print(table([listView(l)].map((v) => ({ ...v, variables: l.columns.join(', ') || '-', description: l.description ?? '-' })),
         ['name', 'alias', 'members', 'variables', 'created', 'description']));
-      if (members.length) print(`\n${table(members.map((m) => ({ EAddr: m.address, ...m.variables })), ['EAddr', ...l.columns], ['EAddr', ...l.columns])}`);
+      // Null-prototype rows: a column named `toString` or `constructor` must not read an inherited method.
+      const rows = members.map((m) => Object.assign(Object.create(null) as Record<string, string>, { EAddr: m.address }, m.variables));
+      if (members.length) print(`\n${table(rows, ['EAddr', ...l.columns], ['EAddr', ...l.columns])}`);
     }));
   cmd.command('export <name>').description('write the members as CSV to stdout: EAddr and the variable columns')
     .action(async (name: string, _o: unknown, c: Command) => withContext(c, async ({ store }) => { await writeListCsv(store, name, process.stdout); }));
+  cmd.addCommand(memberCommand());
   cmd.command('list').description('all recipient lists')
     .option('--json', 'JSON output')
     .action(async (o: { json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
@@ -87,6 +90,42 @@ export function listCommand(): Command {
     .action(async (name: string, _o: unknown, c: Command) => withContext(c, async ({ store }) => {
       await new Lists(store).remove(name);
       print(`removed list ${name}`);
+    }));
+  return cmd;
+}
+
+/** `--var Name=Value`, repeatable, into one object (null-prototype: names are the user's). */
+function collectVar(v: string, acc: Record<string, string>): Record<string, string> {
+  const i = v.indexOf('=');
+  if (i <= 0) throw new MtaError('MTA_ERR_INVALID', `--var takes Name=Value, not "${v}"`, 'var');
+  acc[v.slice(0, i)] = v.slice(i + 1);
+  return acc;
+}
+
+function memberCommand(): Command {
+  const cmd = new Command('member').description('one member of a list: add, update, remove');
+  const vars = (): Record<string, string> => Object.create(null) as Record<string, string>;
+  const show = (verb: string, list: string, m: ListMember, json?: boolean): void => {
+    if (json) return printJson({ EAddr: m.address, variables: m.variables });
+    const v = Object.entries(m.variables).map(([k, x]) => `${k}=${JSON.stringify(x)}`).join(' ');
+    print(`${verb} ${m.address} in list ${list}${v ? `: ${v}` : ''}`);
+  };
+  cmd.command('add <list> <address>').description('add one member (refused when the address is a member already)')
+    .option('--var <Name=Value>', 'a variable (repeat for more)', collectVar, vars())
+    .option('--json', 'JSON output')
+    .action(async (list: string, address: string, o: { var: Record<string, string>; json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+      show('added', list, await new Lists(store).addMember(list, address, o.var), o.json);
+    }));
+  cmd.command('update <list> <address>').description('change variables of one member (the others stay)')
+    .option('--var <Name=Value>', 'a variable (repeat for more)', collectVar, vars())
+    .option('--json', 'JSON output')
+    .action(async (list: string, address: string, o: { var: Record<string, string>; json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+      show('updated', list, await new Lists(store).updateMember(list, address, o.var), o.json);
+    }));
+  cmd.command('remove <list> <address>').description('remove one member')
+    .action(async (list: string, address: string, _o: unknown, c: Command) => withContext(c, async ({ store }) => {
+      await new Lists(store).removeMember(list, address);
+      print(`removed ${address} from list ${list}`);
     }));
   return cmd;
 }

@@ -14,7 +14,7 @@ import { StatsService, STATS_GROUPS, type StatsReportRow } from '../../stats/sta
 
 function percent(r: number): string { return `${(r * 100).toFixed(2)}%`; }
 
-const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'delivery_rate', 'invalid_rate'];
+const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'delivery_rate', 'invalid_rate'];
 
 export function statsCommand(): Command {
   return new Command('stats').description('sending statistics per day (of the configured timezone), domain, sender or tag; at most 31 days at once')
@@ -32,7 +32,7 @@ export function statsCommand(): Command {
         const shown = (x: StatsReportRow): Record<string, unknown> => ({ ...x, delivery_rate: percent(x.delivery_rate), invalid_rate: percent(x.invalid_rate) });
         const rows = [...r.rows.map(shown), shown(r.total)];
         print(r.rows.length === 0 ? `no mail from ${r.from} to ${r.to}` : table(rows, COLUMNS,
-          [r.by.toUpperCase(), 'REQUESTS', 'DELIVERED', 'FAILED', 'INVALID', 'DEFERRED', 'EXPIRED', 'DELIVERY_RATE', 'INVALID_RATE']));
+          [r.by.toUpperCase(), 'REQUESTS', 'DELIVERED', 'FAILED', 'INVALID', 'DEFERRED', 'EXPIRED', 'CANCELLED', 'DELIVERY_RATE', 'INVALID_RATE']));
         print(`(days of ${r.time_zone}, the configured timezone)`);
       }));
 }

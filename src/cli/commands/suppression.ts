@@ -1,9 +1,12 @@
 /**
- * mta suppression add|list|remove|export — the invalid-address list. `list` and `export`
+ * mta suppression add|list|remove|export|import — the invalid-address list. `list` and `export`
  * take a keyword (--search) and a time range on when the entry was added (--since,
  * --until); `export` writes CSV to stdout (suppression/export.ts, shared with the API).
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { importSuppressionFile } from '../../suppression/import.js';
+import type { EncodingOption } from '../../lists/encoding.js';
+import { formatSuppressionReport, importOutcome } from '../import-report.js';
 import { withContext } from '../context.js';
 import { Suppression } from '../../suppression/suppression.js';
 import { print, printJson, printList } from '../output.js';
@@ -43,6 +46,14 @@ export function suppressionCommand(): Command {
       const filter = suppressionFilter(o);
       await withContext(c, async ({ store }) => { await writeSuppressionCsv(store, filter, process.stdout); });
     });
+  cmd.command('import <file>').description('suppress the addresses of a CSV file (the export\'s format, or one address per line); reports every bad line')
+    .addOption(new Option('--encoding <encoding>', 'file encoding: utf8, gbk, or auto (valid UTF-8, else valid GBK)').choices(['utf8', 'gbk', 'auto']).default('auto'))
+    .option('--json', 'JSON output')
+    .action(async (file: string, o: { encoding: EncodingOption; json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+      const report = await importSuppressionFile(store, file, { encoding: o.encoding });
+      if (o.json) printJson(report); else print(formatSuppressionReport(report));
+      importOutcome(report, 'rows');
+    }));
   cmd.command('remove <address>').description('remove an address from the list')
     .option('--scope <domain>', 'only the entry for this sender domain (default: every entry)')
     .action(async (address: string, o: { scope?: string }, c: Command) => withContext(c, async ({ store }) => {
