@@ -58,12 +58,24 @@ export interface QueueEntry {
   returnPath?: string | undefined;
 }
 
-export interface QueueFilter {
-  state?: RecipientState | undefined;
+/** Which recipients an operator means (every given field must match); empty means all. */
+export interface QueueSelector {
+  /** recipient domain */
   domain?: string | undefined;
+  /** envelope sender of the message, case-insensitive */
+  sender?: string | undefined;
+  /** the batch task the message belongs to */
+  taskId?: string | undefined;
+  /** any of these states */
+  states?: readonly RecipientState[] | undefined;
+}
+
+export interface QueueFilter extends QueueSelector {
   limit?: number | undefined;
   /** cursor: recipient id to start after */
   after?: number | undefined;
+  /** the newest `limit` rows (still returned newest last) instead of the oldest */
+  newest?: boolean | undefined;
 }
 
 export interface SpoolEvent {
@@ -153,7 +165,7 @@ export interface RecipientOutcome {
   suppress?: { address: string; reason: string };
 }
 
-export type QueueTarget = { queueId: QueueId } | { domain: string } | { all: true } | { taskId: string };
+export type QueueTarget = { queueId: QueueId } | { domain: string } | { all: true } | { taskId: string } | { select: QueueSelector };
 export type QueueOp = 'flush' | 'hold' | 'release' | 'delete';
 
 export interface QueueShapeRow {
@@ -186,6 +198,8 @@ export interface MessageStore {
   /** Durably stores a message and its recipients; resolves only after the fsynced commit. */
   commitIncoming(msg: IncomingMessage): Promise<void>;
   listQueue(filter: QueueFilter): Promise<QueueEntry[]>;
+  /** How many recipients match (a list's total, the count a confirmation names). */
+  countQueue(filter: QueueSelector): Promise<number>;
   getMessage(id: QueueId): Promise<MessageDetail | undefined>;
   readBody(id: QueueId): AsyncIterable<Buffer>;
   countByState(): Promise<Record<RecipientState, number>>;

@@ -34,6 +34,7 @@ export const ERRORS = {
   MTA_ERR_QUOTA: 'the sending domain\'s daily or monthly quota is exhausted',
   MTA_ERR_TASK_STATE: 'operation not allowed in the batch task\'s state',
   MTA_ERR_TASK: 'the batch task cannot be created',
+  MTA_ERR_CONFIRM: 'a destructive operation was not confirmed',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
