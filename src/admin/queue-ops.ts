@@ -27,13 +27,19 @@ export interface QueueController {
 
 export type QueueOpStore = Pick<QueueStore, 'applyQueueOp' | 'queueShape'> & Pick<MessageStore, 'getMessage' | 'countByState' | 'countQueue'>;
 
-/** A message with its recipients, events and top-level header block (CRLF, as stored). */
-export async function messageWithHeaders(store: Pick<MessageStore, 'getMessage' | 'readBody'>, text: string): Promise<{ message: MessageDetail; headers: string }> {
+/** The message a queue id names, with its recipients and events; a precise error if none. */
+export async function findMessage(store: Pick<MessageStore, 'getMessage'>, text: string): Promise<MessageDetail> {
   const id = parseQueueId(text);
   if (!id) throw new MtaError('MTA_ERR_INVALID', `${JSON.stringify(text)} is not a queue id`, 'id');
   const message = await store.getMessage(id);
   if (!message) throw new MtaError('MTA_ERR_NOT_FOUND', `no message ${id} in the queue`, 'id');
-  return { message, headers: await headerBlock(store.readBody(id)) };
+  return message;
+}
+
+/** A message with its recipients, events and top-level header block (CRLF, as stored). */
+export async function messageWithHeaders(store: Pick<MessageStore, 'getMessage' | 'readBody'>, text: string): Promise<{ message: MessageDetail; headers: string }> {
+  const message = await findMessage(store, text);
+  return { message, headers: await headerBlock(store.readBody(message.id)) };
 }
 
 /** A recipient as the API and `mta queue list --json` show it (times ISO 8601). */

@@ -38,7 +38,7 @@ import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeRes
 import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
 import type {
-  OutboxItem, OutboxNext, PurgeResult, SendDetail, SendDetailFilter, StatsQuery, StatsRow, WebhookAttempt, WebhookListRow,
+  OutboxItem, OutboxNext, PurgeResult, SendDetail, SendDetailFilter, Rejection, RejectionFilter, StatsQuery, StatsRow, WebhookAttempt, WebhookListRow,
   WebhookOutboxState, WebhookRecord,
 } from './types.js';
 
@@ -313,6 +313,7 @@ export class SqliteStore implements Store {
   // ---- statistics and send details (spool/sqlite-stats.ts) ----
   async queryStats(q: StatsQuery): Promise<StatsRow[]> { return this.stats.query(q); }
   async listSendDetails(f: SendDetailFilter): Promise<SendDetail[]> { return this.stats.sendDetails(f); }
+  async listRejections(f: RejectionFilter): Promise<Rejection[]> { return this.stats.rejections(f); }
   async eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]> { return this.stats.eventsOf(ids); }
   purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult> { return this.stats.purge(req); }
 

@@ -355,13 +355,18 @@ export interface StatsQuery {
 
 export interface StatsRow extends StatsCounters { key: string }
 
+/** An address search: one address (any case), or a LIKE pattern (`%@example.org`, `%bob%`). */
+export type AddressMatch = { exact: string } | { like: string };
+
 export interface SendDetailFilter {
   /** received_at range, ms, inclusive */
   from: number;
   to: number;
-  sender?: string | undefined;
-  rcpt?: string | undefined;
+  sender?: AddressMatch | undefined;
+  rcpt?: AddressMatch | undefined;
   tag?: string | undefined;
+  /** the Message-ID header, without angle brackets */
+  messageId?: string | undefined;
   states?: readonly RecipientState[] | undefined;
   limit: number;
   /** cursor: recipient id to continue below (newest first) */
@@ -383,11 +388,32 @@ export interface SendDetail {
   updatedAt: number;
 }
 
+/** A recipient refused at submission (559, suppressed): no message exists, only its event. */
+export interface Rejection {
+  /** the event row id (the paging key) */
+  id: number;
+  at: number;
+  sender: string;
+  rcpt: string;
+  reply: string;
+}
+
+export interface RejectionFilter {
+  from: number;
+  to: number;
+  sender?: AddressMatch | undefined;
+  rcpt?: AddressMatch | undefined;
+  limit: number;
+  /** cursor: event id to continue below (newest first) */
+  before?: number | undefined;
+}
+
 export interface PurgeResult { messages: number; domainEvents: number; outbox: number; attempts: number; statsRows: number }
 
 export interface StatsStore {
   queryStats(q: StatsQuery): Promise<StatsRow[]>;
   listSendDetails(f: SendDetailFilter): Promise<SendDetail[]>;
+  listRejections(f: RejectionFilter): Promise<Rejection[]>;
   eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]>;
   /** Deletes finished messages received before `detailsBefore` (with their events), old logs and old counters. */
   purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult>;

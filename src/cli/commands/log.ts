@@ -1,8 +1,10 @@
 /**
  * mta log — send details: one line per recipient with its result and last reply, newest
- * first, filtered by time received, sender, recipient, tag and result; `--events` adds
- * each recipient's history (every attempt with MX, IP and the remote reply). Pages with
- * --limit and the cursor printed at the end. Thin: stats/stats.ts, shared with the API.
+ * first, recipients refused at submission (559, suppressed) among them as `rejected`;
+ * filtered by time received, sender, recipient (whole address, @domain or part of one),
+ * Message-ID, tag and result; `--events` adds each recipient's history (every attempt with
+ * MX, IP and the remote reply). Pages with --limit and the cursor printed at the end.
+ * Thin: stats/stats.ts, shared with the API.
  */
 import { Command } from 'commander';
 import { withContext } from '../context.js';
@@ -26,17 +28,18 @@ export function logCommand(): Command {
   return new Command('log').description('send details: recipients with their result and last reply (default: received in the last 24 hours)')
     .option('--from <time>', 'received at or after: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z] (UTC unless a zone is given)')
     .option('--to <time>', 'received at or before (a bare date means its end); at most 31 days after --from')
-    .option('--sender <address>', 'only mail from this sender')
-    .option('--rcpt <address>', 'only this recipient')
+    .option('--sender <address>', 'only mail from this sender: an address, @domain, or any part of an address')
+    .option('--rcpt <address>', 'only this recipient: an address, @domain (every address there), or any part of an address')
+    .option('--message-id <id>', 'only the message with this Message-ID header (angle brackets optional)')
     .option('--tag <tag>', 'only mail with this tag')
     .option('--result <result>', `only ${Object.keys(SEND_RESULTS).join(' | ')}`)
     .option('--events', 'show every recipient\'s attempt history')
     .option('--limit <n>', 'at most this many recipients', positive, 100)
     .option('--cursor <cursor>', 'continue after an earlier page (its next_cursor)')
     .option('--json', 'JSON output: { items, next_cursor }')
-    .action(async (o: { from?: string; to?: string; sender?: string; rcpt?: string; tag?: string; result?: string; events?: boolean; limit: number; cursor?: string; json?: boolean }, c: Command) =>
+    .action(async (o: { from?: string; to?: string; sender?: string; rcpt?: string; messageId?: string; tag?: string; result?: string; events?: boolean; limit: number; cursor?: string; json?: boolean }, c: Command) =>
       withContext(c, async ({ store }) => {
-        const page = await new StatsService(store).details({ ...o, events: !!o.events });
+        const page = await new StatsService(store).details({ ...o, message_id: o.messageId, events: !!o.events });
         if (o.json) return printJson(page);
         if (page.items.length === 0) { print(`nothing received from ${page.from} to ${page.to} matches`); return; }
         const columns = ['received_at', 'queue_id', 'sender', 'rcpt', 'tag', 'result', 'attempts', 'last_reply'];

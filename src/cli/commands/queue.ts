@@ -1,15 +1,15 @@
 /**
- * mta queue list|show|summary — what is in the spool and what happened to it (read from
+ * mta queue list|show|cat|summary — what is in the spool and what happened to it (read from
  * the spool directly). `list` is mailq: mail still waiting, newest last, and it says when
- * a limit cut the list; `--all` adds the history. Operator control (flush, hold, ...) is
- * in queue-control.ts.
+ * a limit cut the list; `--all` adds the history. `cat` prints the stored message, like
+ * postcat -q. Operator control (flush, hold, ...) is in queue-control.ts.
  */
 import { Command } from 'commander';
 import { withContext } from '../context.js';
 import { print, printJson, table, type Row } from '../output.js';
 import { parseStateFilter, PENDING_STATES, RECIPIENT_STATES } from '../../spool/states.js';
 import { MtaError } from '../../util/errors.js';
-import { entryView, messageWithHeaders, queueSummary, selectorOf, type QueueSummary } from '../../admin/queue-ops.js';
+import { entryView, findMessage, messageWithHeaders, queueSummary, selectorOf, type QueueSummary } from '../../admin/queue-ops.js';
 import { addQueueControl, recipients } from './queue-control.js';
 
 function printSummary(s: QueueSummary): void {
@@ -69,6 +69,20 @@ export function queueCommand(): Command {
           ['at', 'type', 'rcpt', 'detail']));
       });
     });
+  cmd.command('cat <id>').description('print the stored message exactly as it will be sent (RFC 5322 headers and body, CRLF), like postcat -q')
+    .option('--headers', 'only the header block')
+    .action(async (idText: string, o: { headers?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+      if (o.headers) {
+        const { headers } = await messageWithHeaders(store, idText);
+        process.stdout.write(`${headers}\r\n`);
+        return;
+      }
+      const m = await findMessage(store, idText);
+      for await (const chunk of store.readBody(m.id)) {
+        // Respect the pipe: a large message is not buffered whole in memory.
+        if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+      }
+    }));
   cmd.command('summary').description('counts by state, then waiting mail per recipient domain and age (like qshape)')
     .option('--json', 'JSON output')
     .action(async (o: { json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
