@@ -53,6 +53,22 @@ export function entryView(r: QueueEntry): {
   };
 }
 
+/** One message as the API and `mta queue show --json` print it. */
+export function messageView(m: MessageDetail, headers: string): {
+  queue_id: string; received_at: string; sender: string; auth_user: string | null; client_ip: string | null; helo: string | null;
+  message_id: string; subject: string | null; size: number; lane: 'trigger' | 'batch'; tag: string | null; headers: string;
+  recipients: ReturnType<typeof entryView>[];
+  events: { id: number; at: string; rcpt: string | null; type: string; detail: Record<string, unknown> }[];
+} {
+  const rcptOf = new Map(m.recipients.map((r) => [r.recipientId as number, r.rcpt]));
+  return {
+    queue_id: m.id, received_at: iso(m.receivedAt), sender: m.sender, auth_user: m.authUser, client_ip: m.clientIp, helo: m.helo,
+    message_id: m.messageId, subject: m.subject, size: m.size, lane: m.lane, tag: m.tag, headers,
+    recipients: m.recipients.map(entryView),
+    events: m.events.map((e) => ({ id: e.id, at: iso(e.at), rcpt: e.recipientId === null ? null : rcptOf.get(e.recipientId) ?? null, type: e.type, detail: e.detail })),
+  };
+}
+
 export function opOf(cmd: QueueCommand): QueueOp {
   return cmd === 'retry' ? 'flush' : cmd;
 }

@@ -10,9 +10,9 @@ import { PENDING_STATES, RECIPIENT_STATES, type RecipientState } from '../../spo
 import type { QueueTarget } from '../../spool/types.js';
 import { MtaError } from '../../util/errors.js';
 import { defineRoute, type Route } from '../router.js';
-import { iso, isoTime, type ApiContext } from '../context.js';
+import { isoTime, type ApiContext } from '../context.js';
 import { decodeCursor, pageQuery, pageSchema, toPage } from '../pagination.js';
-import { AGE_LABELS, bulkTarget, entryView, flushTarget, messageWithHeaders, queueIdTarget, queueSummary, runQueueCommand, selectorOf, type QueueCommand } from '../queue-ops.js';
+import { AGE_LABELS, bulkTarget, entryView, flushTarget, messageView, messageWithHeaders, queueIdTarget, queueSummary, runQueueCommand, selectorOf, type QueueCommand } from '../queue-ops.js';
 
 const TAG = 'queue';
 const P = '/api/v1/queue';
@@ -106,14 +106,8 @@ export function queueRoutes(ctx: ApiContext): Route[] {
       method: 'GET', path: `${P}/:id`, tag: TAG, summary: 'One message: envelope, headers, recipients and every event',
       params: idParam, response: messageSchema,
       handler: async ({ params }) => {
-        const { message: m, headers } = await messageWithHeaders(ctx.store, params.id);
-        const rcptOf = new Map(m.recipients.map((r) => [r.recipientId as number, r.rcpt]));
-        return {
-          queue_id: m.id, received_at: iso(m.receivedAt), sender: m.sender, auth_user: m.authUser, client_ip: m.clientIp, helo: m.helo,
-          message_id: m.messageId, subject: m.subject, size: m.size, lane: m.lane, tag: m.tag, headers,
-          recipients: m.recipients.map(entryView),
-          events: m.events.map((e) => ({ id: e.id, at: iso(e.at), rcpt: e.recipientId === null ? null : rcptOf.get(e.recipientId) ?? null, type: e.type, detail: e.detail })),
-        };
+        const { message, headers } = await messageWithHeaders(ctx.store, params.id);
+        return messageView(message, headers);
       },
     }),
     defineRoute({

@@ -8,7 +8,7 @@
  */
 import { Command } from 'commander';
 import { withContext } from '../context.js';
-import { print, printJson, table } from '../output.js';
+import { eventDetail, print, printJson, table, timeText } from '../output.js';
 import { SEND_RESULTS, StatsService } from '../../stats/stats.js';
 
 function positive(v: string): number {
@@ -18,10 +18,7 @@ function positive(v: string): number {
 }
 
 function eventLine(e: Record<string, unknown>): string {
-  const where = e['mx'] ? ` ${String(e['mx'])}[${String(e['ip'] ?? '')}]` : '';
-  const reply = typeof e['reply'] === 'string' ? ` ${e['reply']}` : '';
-  const next = typeof e['next_attempt_at'] === 'number' ? ` (next ${new Date(e['next_attempt_at']).toISOString()})` : '';
-  return `    ${String(e['at'])}  ${String(e['type']).padEnd(9)}${where}${reply}${next}`;
+  return `    ${timeText(e['at'])}  ${String(e['type']).padEnd(9)} ${eventDetail(e)}`.trimEnd();
 }
 
 export function logCommand(): Command {

@@ -6,10 +6,10 @@
  */
 import { Command } from 'commander';
 import { withContext } from '../context.js';
-import { print, printJson, table, type Row } from '../output.js';
+import { eventDetail, print, printJson, table, timeText, type Row } from '../output.js';
 import { parseStateFilter, PENDING_STATES, RECIPIENT_STATES } from '../../spool/states.js';
 import { MtaError } from '../../util/errors.js';
-import { entryView, findMessage, messageWithHeaders, queueSummary, selectorOf, type QueueSummary } from '../../admin/queue-ops.js';
+import { entryView, findMessage, messageView, messageWithHeaders, queueSummary, selectorOf, type QueueSummary } from '../../admin/queue-ops.js';
 import { addQueueControl, recipients } from './queue-control.js';
 
 function printSummary(s: QueueSummary): void {
@@ -55,7 +55,7 @@ export function queueCommand(): Command {
     .action(async (idText: string, o: { json?: boolean }, c: Command) => {
       await withContext(c, async ({ store }) => {
         const { message: m, headers: headerText } = await messageWithHeaders(store, idText);
-        if (o.json) return printJson({ ...m, headers: headerText });
+        if (o.json) return printJson(messageView(m, headerText));
         print(table([
           { k: 'queue id', v: m.id }, { k: 'received', v: m.receivedAt }, { k: 'sender', v: m.sender || '<>' },
           { k: 'auth user', v: m.authUser }, { k: 'client', v: `${m.helo ?? '-'} [${m.clientIp ?? '-'}]` },
@@ -65,8 +65,8 @@ export function queueCommand(): Command {
         print('\nHeaders:\n' + headerText.replace(/\r\n/g, '\n'));
         print('\nRecipients:\n' + table(m.recipients.map((r) => ({ rcpt: r.rcpt, state: r.state, attempts: r.attempts, next: r.nextAttemptAt, last_reply: r.lastReply })),
           ['rcpt', 'state', 'attempts', 'next', 'last_reply']));
-        print('\nEvents:\n' + table(m.events.map((e) => ({ at: e.at, type: e.type, rcpt: m.recipients.find((r) => r.recipientId === e.recipientId)?.rcpt, detail: JSON.stringify(e.detail) })),
-          ['at', 'type', 'rcpt', 'detail']));
+        print('\nEvents:\n' + table(m.events.map((e) => ({ at: timeText(e.at), type: e.type, rcpt: m.recipients.find((r) => r.recipientId === e.recipientId)?.rcpt, detail: eventDetail(e.detail) })),
+          ['at', 'type', 'rcpt', 'detail'], ['TIME', 'EVENT', 'RCPT', 'DETAILS']));
       });
     });
   cmd.command('cat <id>').description('print the stored message exactly as it will be sent (RFC 5322 headers and body, CRLF), like postcat -q')

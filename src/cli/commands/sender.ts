@@ -7,9 +7,10 @@ import { withContext } from '../context.js';
 import { Senders } from '../../accounts/senders.js';
 import { print, printJson, printList, readStdin } from '../output.js';
 import type { SenderRecord } from '../../spool/types.js';
+import { iso } from '../../admin/context.js';
 
 function view(s: SenderRecord): Record<string, unknown> {
-  return { address: s.address, type: s.type, reply_to: s.replyTo, smtp: s.passwordHash ? 'enabled' : 'no password', disabled: s.disabled, created: s.createdAt };
+  return { address: s.address, type: s.type, reply_to: s.replyTo, smtp: s.passwordHash ? 'enabled' : 'no password', disabled: s.disabled, created: iso(s.createdAt) };
 }
 
 export function senderCommand(): Command {
