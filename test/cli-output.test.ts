@@ -105,3 +105,23 @@ t.test('queue show renders events as time, event and details', async (t) => {
   t.match(r.out, /\nEvents:\nTIME\s+EVENT\s+RCPT\s+DETAILS\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+reception\s+x@dest\.test\s+sender=app@example\.com rcpt=x@dest\.test size=\d+ client_ip=127\.0\.0\.1 auth_user=app@example\.com\n\S+Z\s+deleted\s+x@dest\.test\s+deleted by the operator\n/);
   t.notMatch(r.out, /[{}"]/, 'no raw JSON');
 });
+
+t.test('every command\'s --help has examples and marks required options', async (t) => {
+  const { buildProgram } = await import('../src/cli/main.js');
+  const { commandPath } = await import('../src/cli/examples.js');
+  const program = buildProgram();
+  const all: typeof program[] = [];
+  const walk = (c: typeof program): void => { all.push(c); c.commands.forEach(walk); };
+  walk(program);
+  t.ok(all.length > 60, `${all.length} commands`);
+  for (const c of all) {
+    let help = '';
+    c.configureOutput({ writeOut: (s) => { help += s; }, writeErr: (s) => { help += s; } });
+    c.outputHelp();
+    t.match(help, /\nExamples:\n {2}\$ \S/, `mta ${commandPath(c)} --help has examples`);
+    for (const o of c.options.filter((x) => x.mandatory)) t.match(help, new RegExp(`${o.long}[^\\n]*(\\n\\s+[^\\n]*)*\\(required\\)`), `${commandPath(c)} ${o.long} marked required`);
+  }
+  const r = await runMta(['task', 'create', '--help']);
+  t.match(r.out, /--list <name>\s+[^\n]*\(required\)/, 'as the real program prints it');
+  t.match(r.out, /\nExamples:\n {2}\$ mta task create --list news/);
+});

@@ -19,6 +19,7 @@ import { tagCommand } from './commands/tag.js';
 import { templateCommand } from './commands/template.js';
 import { taskCommand } from './commands/task.js';
 import { isMtaError } from '../util/errors.js';
+import { addExamples } from './examples.js';
 import { ConfigError } from '../config/config.js';
 
 function addConfigOption(cmd: Command): void {
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   for (const c of [tagCommand(), templateCommand()]) program.addCommand(c);
   program.addCommand(taskCommand());
   addConfigOption(program);
+  addExamples(program);
   program.exitOverride();
   inheritSettings(program);
   return program;
