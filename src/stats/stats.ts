@@ -104,7 +104,8 @@ const senderFilter = (v: unknown, field = 'sender'): string | undefined => optio
  */
 export function addressFilter(v: unknown, field: string): AddressMatch | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.trim() === '' || v.length > 320) throw new MtaError('MTA_ERR_INVALID', `${field} must be an address, @domain or part of an address (got ${JSON.stringify(v)})`, field);
+  // No control characters: SQLite reads a LIKE pattern only up to a NUL ("%\0" would match everything).
+  if (typeof v !== 'string' || v.trim() === '' || v.length > 320 || /[\u0000-\u001f\u007f]/.test(v)) throw new MtaError('MTA_ERR_INVALID', `${field} must be an address, @domain or part of an address (got ${JSON.stringify(v)})`, field);
   const text = v.trim();
   const exact = canonicalAddress(text);
   if (exact) return { exact };
