@@ -72,7 +72,7 @@ t.test('suppression add/list/remove', async (t) => {
 
 t.test('queue list/show validate their input', async (t) => {
   t.match((await mta('queue list')).out, /the queue is empty/);
-  t.same(JSON.parse((await mta('queue list --json')).out), []);
+  t.same(JSON.parse((await mta('queue list --json')).out), { items: [], total: 0, truncated: false });
   const st = await mta('queue list --state nonsense');
   t.equal(st.code, 1); t.match(st.err, /--state must be one of/);
   const id = await mta('queue show ../../etc/passwd');

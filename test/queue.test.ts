@@ -90,11 +90,11 @@ t.test('CLI queue control through the admin API (delivery disabled)', async (t) 
   r = await mta(d, 'queue retry ../etc/passwd');
   t.same([r.code, r.err], [1, 'mta: "../etc/passwd" is not a queue id (MTA_ERR_INVALID)\n']);
   r = await mta(d, `queue flush ${id1} --domain dest.test`);
-  t.same([r.code, r.err], [1, 'mta: give a queue id or --domain, not both (MTA_ERR_INVALID)\n']);
+  t.same([r.code, r.err], [1, 'mta: give a queue id or selectors (--domain, --sender, --task, --state), not both (MTA_ERR_INVALID)\n']);
   r = await mta(d, 'queue flush --domain not_a_domain');
   t.same([r.code, r.err], [1, 'mta: "not_a_domain" is not a valid domain name (MTA_ERR_INVALID)\n']);
   r = await mta(d, 'queue flush --domain DEST.test');
-  t.equal(r.out, 'flushed 0 recipients for dest.test (nothing was waiting for a later retry)\n');
+  t.equal(r.out, 'flushed 0 recipients matching domain=dest.test (nothing was waiting for a later retry)\n');
 
   r = await mta(d, 'queue summary --json');
   const s = JSON.parse(r.out) as { counts: Record<string, number>; waiting: number; buckets: string[]; domains: { domain: string; total: number; queued: number; age: Record<string, number> }[] };

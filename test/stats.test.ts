@@ -150,7 +150,8 @@ t.test('mta log lists recipients with their result and history, with filters and
     [['--from', '2026-01-01', '--to', '2026-03-01'], /more than 31 days/],
     [['--result', 'bounced'], /result must be one of delivered, failed, expired, deferred, queued/],
     [['--cursor', 'abc'], /"abc" is not a cursor/],
-    [['--rcpt', 'nobody'], /rcpt must be an address/],
+    [['--rcpt', '@no_domain'], /rcpt: "no_domain" is not a domain name/],
+    [['--rcpt', ' '], /rcpt must be an address, @domain or part of an address/],
   ] as [string[], RegExp][]) {
     const e = await mta('log', ...args);
     t.equal(e.code, 1, args.join(' '));

@@ -68,7 +68,7 @@ t.test('unauthenticated clients can send nothing', async (t) => {
   const r2 = await c.cmd('RCPT TO:<victim@dest.test>');
   t.ok(r2.code >= 500, `RCPT refused: ${r2.text}`);
   await c.quit();
-  t.same(await d.daemon.store.listQueue({ domain: 'dest.test', state: 'queued' }).then((q) => q.filter((x) => x.rcpt === 'victim@dest.test')), []);
+  t.same(await d.daemon.store.listQueue({ domain: 'dest.test', states: ['queued'] }).then((q) => q.filter((x) => x.rcpt === 'victim@dest.test')), []);
 });
 
 t.test('535 on a wrong password, then 421 and cooling-off after too many', async (t) => {

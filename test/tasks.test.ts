@@ -125,9 +125,10 @@ t.test('CLI: create (refusal and success), list with the seed columns, show, pau
   await waitFor('expansion', async () => (await getTask(d.daemon.store, id)).requested === 3);
   r = await mta(['task', 'show', id]);
   t.equal(r.code, 0, r.err);
-  t.match(r.out, /progress:\s+3 \/ 3 members expanded \(list done\)/);
-  t.match(r.out, /tracking:\s+on \(tracking is recorded on the task; open and click tracking are not implemented yet\)/);
-  t.match(r.out, /deferred:\s+0/);
+  t.match(r.out, /^FIELD\s+VALUE\nid\s+T/, 'a FIELD/VALUE table like every show');
+  t.match(r.out, /\nprogress\s+3 \/ 3 members expanded \(list done\)/);
+  t.match(r.out, /\ntracking\s+on \(tracking is recorded on the task; open and click tracking are not implemented yet\)/);
+  t.match(r.out, /\ndeferred\s+0/);
   r = await mta(['task', 'pause', id]);
   t.equal(r.code, 0, r.err);
   t.match(r.out, /: paused/);

@@ -259,7 +259,7 @@ t.test('mta webhook add|list|test|log|remove, and their errors', async (t) => {
   t.match(ko.out, /answered HTTP 500 in \d+ ms: nope 1/);
   t.match(ko.err, /did not accept the test event \(HTTP 500\) \(MTA_ERR_WEBHOOK\)/);
   const log = await mta('webhook', 'log', String(bad.id));
-  t.match(log.out, /^AT\s+WEBHOOK\s+EVENT\s+DELIVERY\s+STATUS\s+MS\s+ERROR\n\S+Z\s+\d+\s+test\s+test\s+500\s+\d+\s+nope 1\n$/);
+  t.match(log.out, /^AT\s+WEBHOOK\s+EVENT\s+DELIVERY\s+STATUS\s+MS\s+RESULT\n\S+Z\s+\d+\s+test\s+test\s+500\s+\d+\s+refused: HTTP 500 \(body: nope 1\)\n$/);
 
   for (const [args, re] of [
     [['webhook', 'test', '999'], /no webhook 999 .*MTA_ERR_NOT_FOUND/],

@@ -71,7 +71,7 @@ export function postureItems(config: Config): DoctorItem[] {
 
 /** Deferred mail older than an hour is worth a look; older than a day, something is wrong. */
 export async function queueItem(store: Pick<Store, 'listQueue'>, now: number): Promise<DoctorItem> {
-  const deferred = await store.listQueue({ state: 'deferred', limit: 10_000 });
+  const deferred = await store.listQueue({ states: ['deferred'], limit: 10_000 });
   const old = deferred.filter((r) => now - r.receivedAt >= HOUR);
   if (old.length === 0) return { check: 'queue', verdict: 'ok', detail: deferred.length ? `${deferred.length} deferred, none older than an hour` : 'no deferred mail' };
   const oldest = old.reduce((a, b) => (b.receivedAt < a.receivedAt ? b : a));

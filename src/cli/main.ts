@@ -21,6 +21,7 @@ import { taskCommand } from './commands/task.js';
 import { egressCommand } from './commands/egress.js';
 import { backupCommand } from './commands/backup.js';
 import { isMtaError } from '../util/errors.js';
+import { addExamples } from './examples.js';
 import { ConfigError } from '../config/config.js';
 import { buildInfo, isBinary } from '../util/assets.js';
 
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   program.addCommand(egressCommand());
   program.addCommand(backupCommand());
   addConfigOption(program);
+  addExamples(program);
   program.exitOverride();
   inheritSettings(program);
   return program;

@@ -18,6 +18,30 @@ export function table(rows: Row[], columns: string[], headers?: string[]): strin
   return [line(head), ...cells.map(line)].join('\n');
 }
 
+/** A time for people: ISO 8601 to the second (ms since the epoch or an ISO string). */
+export function timeText(v: unknown): string {
+  const d = typeof v === 'number' ? new Date(v) : typeof v === 'string' ? new Date(v) : undefined;
+  return d && !Number.isNaN(d.getTime()) ? d.toISOString().replace(/\.\d+Z$/, 'Z') : String(v);
+}
+
+/**
+ * One spool event's details in words: `mx[ip] reply (next TIME)` first, as an attempt reads,
+ * then any other field as `key=value` (times as ISO 8601, objects as compact JSON).
+ */
+export function eventDetail(e: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (e['mx']) parts.push(`${String(e['mx'])}[${String(e['ip'] ?? '')}]`);
+  // The egress source the attempt left from (when sources are configured).
+  if (typeof e['source'] === 'string') parts.push(`from ${e['source']}[${String(e['source_ip'] ?? '')}]`);
+  if (typeof e['reply'] === 'string') parts.push(e['reply']);
+  if (e['next_attempt_at'] !== undefined && e['next_attempt_at'] !== null) parts.push(`(next ${timeText(e['next_attempt_at'])})`);
+  for (const [k, v] of Object.entries(e)) {
+    if (['mx', 'ip', 'source', 'source_ip', 'reply', 'next_attempt_at', 'at', 'type'].includes(k) || v === null || v === undefined) continue;
+    parts.push(`${k}=${k.endsWith('_at') ? timeText(v) : typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  }
+  return parts.join(' ');
+}
+
 export function print(text: string): void { process.stdout.write(text.endsWith('\n') ? text : `${text}\n`); }
 
 export function printJson(value: unknown): void { process.stdout.write(`${JSON.stringify(value, null, 2)}\n`); }

@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { QueueEntry, QueueOp, QueueTarget, Store } from '../spool/types.js';
+import type { QueueEntry, QueueOp, QueueSelector, QueueTarget, Store } from '../spool/types.js';
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
 import { Destination, Pacer, type DeliveryJob } from './destination.js';
@@ -19,6 +19,18 @@ export type SchedulerState = 'idle' | 'running' | 'stopping' | 'stopped';
 /** Without any known due time the scheduler still looks at the spool this often. */
 const IDLE_LOOK_MS = 60_000;
 const CLAIM_BATCH = 1000;
+
+/**
+ * Whether a job in memory falls under an operator's selector. Its recipients are
+ * 'sending' in the spool and go back as 'queued' when withdrawn, so a state filter
+ * withdraws them only when it takes queued mail.
+ */
+function selects(sel: QueueSelector, j: DeliveryJob): boolean {
+  return (sel.domain === undefined || j.domain === sel.domain.toLowerCase())
+    && (sel.sender === undefined || j.sender.toLowerCase() === sel.sender.toLowerCase())
+    && (sel.taskId === undefined || j.taskId === sel.taskId)
+    && (sel.states === undefined || sel.states.includes('queued') || sel.states.includes('sending'));
+}
 
 export class Scheduler {
   state: SchedulerState = 'idle';
@@ -231,7 +243,7 @@ export class Scheduler {
   async control(op: QueueOp, target: QueueTarget): Promise<number> {
     const matches = (j: DeliveryJob): boolean =>
       'queueId' in target ? j.queueId === target.queueId : 'domain' in target ? j.domain === target.domain.toLowerCase()
-        : 'taskId' in target ? j.taskId === target.taskId : true;
+        : 'taskId' in target ? j.taskId === target.taskId : 'select' in target ? selects(target.select, j) : true;
     this.holding++;
     let n: number;
     try {
@@ -248,7 +260,8 @@ export class Scheduler {
     if (op === 'flush' || op === 'release') {
       // "Try now" includes destinations remembered as unreachable.
       for (const dest of this.dests.values()) {
-        if ('domain' in target && dest.domain !== target.domain.toLowerCase()) continue;
+        const domain = 'domain' in target ? target.domain : 'select' in target ? target.select.domain : undefined;
+        if (domain !== undefined && dest.domain !== domain.toLowerCase()) continue;
         dest.unreachableUntil = 0;
       }
     }

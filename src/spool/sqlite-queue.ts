@@ -19,8 +19,8 @@ import type { Db } from './db.js';
 import type { Statement } from 'better-sqlite3';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import type { RecipientState } from './states.js';
-import { transition } from './states.js';
-import type { EventType, QueueEntry, QueueOp, QueueShapeRow, QueueStore, QueueTarget, RecipientOutcome } from './types.js';
+import { QUEUE_OP_STATES, transition } from './states.js';
+import type { EventType, QueueEntry, QueueOp, QueueSelector, QueueShapeRow, QueueStore, QueueTarget, RecipientOutcome } from './types.js';
 import { assertNever } from '../util/errors.js';
 import type { SqliteNotify } from './sqlite-notify.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
@@ -56,17 +56,32 @@ export function toEntry(r: RecipientRow): QueueEntry {
 }
 
 /** Which states an operator op acts on, the state it leads to and the event it writes. */
-const OPS: Record<Exclude<QueueOp, 'flush'>, { from: RecipientState[]; to: RecipientState; event: EventType }> = {
-  hold: { from: ['queued', 'deferred'], to: 'held', event: 'held' },
-  release: { from: ['held'], to: 'queued', event: 'released' },
-  delete: { from: ['queued', 'deferred', 'held'], to: 'failed', event: 'deleted' },
+const OPS: Record<Exclude<QueueOp, 'flush'>, { from: readonly RecipientState[]; to: RecipientState; event: EventType }> = {
+  hold: { from: QUEUE_OP_STATES.hold, to: 'held', event: 'held' },
+  release: { from: QUEUE_OP_STATES.release, to: 'queued', event: 'released' },
+  delete: { from: QUEUE_OP_STATES.delete, to: 'failed', event: 'deleted' },
 };
+
+/**
+ * A selector as SQL conditions on the recipients table named `r` (`r` or `recipients`):
+ * the sender and the task are the message's, asked through a correlated EXISTS so the
+ * recipients drive the query, not a task's whole history.
+ */
+export function selectorSql(sel: QueueSelector, r: string): { sql: string; args: (string | number)[] } {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  if (sel.domain !== undefined) { where.push(`${r}.domain = ?`); args.push(sel.domain.toLowerCase()); }
+  if (sel.states !== undefined) { where.push(`${r}.state IN (${sel.states.map(() => '?').join(',') || 'NULL'})`); args.push(...sel.states); }
+  if (sel.sender !== undefined) { where.push(`EXISTS (SELECT 1 FROM messages sm WHERE sm.id = ${r}.message_id AND sm.sender = ? COLLATE NOCASE)`); args.push(sel.sender); }
+  if (sel.taskId !== undefined) { where.push(`EXISTS (SELECT 1 FROM messages tm WHERE tm.id = ${r}.message_id AND tm.task_id = ?)`); args.push(sel.taskId); }
+  return { sql: where.length ? where.join(' AND ') : '1 = 1', args };
+}
 
 function targetSql(t: QueueTarget): { sql: string; args: (string | number)[] } {
   if ('queueId' in t) return { sql: 'message_id = ?', args: [t.queueId] };
-  if ('domain' in t) return { sql: 'domain = ?', args: [t.domain.toLowerCase()] };
-  // Correlated, so the waiting recipients drive the query, not the task's whole history.
-  if ('taskId' in t) return { sql: 'EXISTS (SELECT 1 FROM messages m WHERE m.id = recipients.message_id AND m.task_id = ?)', args: [t.taskId] };
+  if ('domain' in t) return selectorSql({ domain: t.domain }, 'recipients');
+  if ('taskId' in t) return selectorSql({ taskId: t.taskId }, 'recipients');
+  if ('select' in t) return selectorSql(t.select, 'recipients');
   return { sql: '1 = 1', args: [] };
 }
 

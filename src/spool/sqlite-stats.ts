@@ -1,6 +1,6 @@
 /**
- * spool/sqlite-stats — the SQLite side of `StatsStore`: daily counters, send details and
- * the retention purge.
+ * spool/sqlite-stats — the SQLite side of `StatsStore`: daily counters, send details,
+ * recipients refused at submission (their `rejected` event rows) and the retention purge.
  *
  * Counters are kept by UPSERT inside the transactions that accept mail and record
  * outcomes, so a query reads at most (days × domains × senders × tags) small rows and
@@ -15,7 +15,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { PurgeResult, SendDetail, SendDetailFilter, SpoolEvent, StatsGroup, StatsQuery, StatsRow } from './types.js';
+import type { AddressMatch, PurgeResult, Rejection, RejectionFilter, SendDetail, SendDetailFilter, SpoolEvent, StatsGroup, StatsQuery, StatsRow } from './types.js';
 import type { RecipientState } from './states.js';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { dayIn } from '../util/time.js';
@@ -31,6 +31,12 @@ export interface StatsKey { day: string; domain: string; sender: string; tag: st
 export function statsKey(sender: string, receivedAt: number, tag: string | null, timeZone = 'UTC'): StatsKey {
   const s = sender.toLowerCase();
   return { day: dayIn(receivedAt, timeZone), domain: s.slice(s.lastIndexOf('@') + 1), sender: s, tag: tag ?? '' };
+}
+
+/** One address condition: `= ? COLLATE NOCASE`, or a LIKE (case-insensitive for ASCII, `\\` escapes). */
+function matchAddress(where: string[], args: (string | number)[], column: string, m: AddressMatch | undefined): void {
+  if (m === undefined) return;
+  if ('exact' in m) { where.push(`${column} = ? COLLATE NOCASE`); args.push(m.exact); } else { where.push(`${column} LIKE ? ESCAPE '\\'`); args.push(m.like); }
 }
 
 export class SqliteStats {
@@ -80,8 +86,9 @@ export class SqliteStats {
   sendDetails(f: SendDetailFilter): SendDetail[] {
     const where = ['m.received_at >= ?', 'm.received_at <= ?'];
     const args: (string | number)[] = [f.from, f.to];
-    if (f.sender !== undefined) { where.push('m.sender = ? COLLATE NOCASE'); args.push(f.sender); }
-    if (f.rcpt !== undefined) { where.push('r.rcpt = ? COLLATE NOCASE'); args.push(f.rcpt); }
+    matchAddress(where, args, 'm.sender', f.sender);
+    matchAddress(where, args, 'r.rcpt', f.rcpt);
+    if (f.messageId !== undefined) { where.push("m.message_id IN (?, '<' || ? || '>')"); args.push(f.messageId, f.messageId); }
     if (f.tag !== undefined) { where.push(f.tag === '' ? 'm.tag IS NULL' : 'm.tag = ?'); if (f.tag !== '') args.push(f.tag); }
     if (f.states?.length) { where.push(`r.state IN (${f.states.map(() => '?').join(',')})`); args.push(...f.states); }
     if (f.before !== undefined) { where.push('r.id < ?'); args.push(f.before); }
@@ -97,6 +104,20 @@ export class SqliteStats {
       recipientId: asRecipientId(r.id), queueId: r.message_id as QueueId, receivedAt: r.received_at, sender: r.sender, rcpt: r.rcpt,
       tag: r.tag, messageId: r.msg_id, subject: r.subject, state: r.state, attempts: r.attempts, lastReply: r.last_reply, updatedAt: r.updated_at,
     }));
+  }
+
+  rejections(f: RejectionFilter): Rejection[] {
+    const where = ["type = 'rejected'", 'message_id IS NULL', 'at >= ?', 'at <= ?'];
+    const args: (string | number)[] = [f.from, f.to];
+    matchAddress(where, args, "json_extract(detail, '$.sender')", f.sender);
+    matchAddress(where, args, "json_extract(detail, '$.rcpt')", f.rcpt);
+    if (f.before !== undefined) { where.push('id < ?'); args.push(f.before); }
+    args.push(Math.min(Math.max(f.limit, 1), 10_000));
+    const rows = this.db.prepare(`SELECT id, at, detail FROM events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`).all(...args) as { id: number; at: number; detail: string }[];
+    return rows.map((r) => {
+      const d = JSON.parse(r.detail) as { sender?: string; rcpt?: string; reply?: string };
+      return { id: r.id, at: r.at, sender: d.sender ?? '', rcpt: d.rcpt ?? '', reply: d.reply ?? '' };
+    });
   }
 
   eventsOf(ids: readonly RecipientId[]): SpoolEvent[] {

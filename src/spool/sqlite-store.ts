@@ -12,13 +12,13 @@ import type { QueueId } from '../util/ids.js';
 import { asRecipientId } from '../util/ids.js';
 import { RECIPIENT_STATES, type RecipientState } from './states.js';
 import type {
-  CommitObserver, DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueShapeRow,
+  CommitObserver, DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow,
   QueueTarget, RecipientOutcome, SenderRecord, SpoolEvent, Store, SuppressionRecord,
 } from './types.js';
 import type { RecipientRefusal, SuppressionFilter } from './types.js';
 import type { RecipientId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
-import { RECIPIENT_SELECT, SqliteQueue, toEntry, type ClaimRequest, type QueueWrite, type RecipientRow } from './sqlite-queue.js';
+import { RECIPIENT_SELECT, SqliteQueue, selectorSql, toEntry, type ClaimRequest, type QueueWrite, type RecipientRow } from './sqlite-queue.js';
 import { WriterThread } from './writer.js';
 import { SqliteDomains } from './sqlite-domains.js';
 import { SqliteWebhooks } from './sqlite-webhooks.js';
@@ -40,7 +40,7 @@ import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeRes
 import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
 import type {
-  OutboxItem, OutboxNext, PurgeResult, SendDetail, SendDetailFilter, StatsQuery, StatsRow, WebhookAttempt, WebhookListRow,
+  OutboxItem, OutboxNext, PurgeResult, SendDetail, SendDetailFilter, Rejection, RejectionFilter, StatsQuery, StatsRow, WebhookAttempt, WebhookListRow,
   WebhookOutboxState, WebhookRecord,
 } from './types.js';
 
@@ -217,15 +217,19 @@ export class SqliteStore implements Store {
   }
 
   async listQueue(f: QueueFilter): Promise<QueueEntry[]> {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (f.state) { where.push('r.state = ?'); args.push(f.state); }
-    if (f.domain) { where.push('r.domain = ?'); args.push(f.domain.toLowerCase()); }
+    const sel = selectorSql(f, 'r');
+    const where = [sel.sql];
+    const args = [...sel.args];
     if (f.after !== undefined) { where.push('r.id > ?'); args.push(f.after); }
-    const sql = `${RECIPIENT_SELECT}
-                 ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.id LIMIT ?`;
+    const sql = `${RECIPIENT_SELECT} WHERE ${where.join(' AND ')} ORDER BY r.id ${f.newest ? 'DESC' : ''} LIMIT ?`;
     args.push(Math.min(Math.max(f.limit ?? 1000, 1), 100_000));
-    return (this.db.prepare(sql).all(...args) as RecipientRow[]).map(toEntry);
+    const rows = (this.db.prepare(sql).all(...args) as RecipientRow[]).map(toEntry);
+    return f.newest ? rows.reverse() : rows;
+  }
+
+  async countQueue(f: QueueSelector): Promise<number> {
+    const sel = selectorSql(f, 'r');
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM recipients r WHERE ${sel.sql}`).get(...sel.args) as { n: number }).n;
   }
 
   async getMessage(id: QueueId): Promise<MessageDetail | undefined> {
@@ -316,6 +320,7 @@ export class SqliteStore implements Store {
   // ---- statistics and send details (spool/sqlite-stats.ts) ----
   async queryStats(q: StatsQuery): Promise<StatsRow[]> { return this.stats.query(q); }
   async listSendDetails(f: SendDetailFilter): Promise<SendDetail[]> { return this.stats.sendDetails(f); }
+  async listRejections(f: RejectionFilter): Promise<Rejection[]> { return this.stats.rejections(f); }
   async eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]> { return this.stats.eventsOf(ids); }
   purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult> { return this.stats.purge(req); }
 

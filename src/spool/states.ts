@@ -53,3 +53,14 @@ export function transition(from: RecipientState, ev: RecipientEvent): RecipientS
 export function parseStateFilter(text: string): RecipientState | undefined {
   return (RECIPIENT_STATES as readonly string[]).includes(text) ? (text as RecipientState) : undefined;
 }
+
+/** The states each operator queue operation acts on; anything else it leaves alone. */
+export const QUEUE_OP_STATES: Readonly<Record<'flush' | 'hold' | 'release' | 'delete', readonly RecipientState[]>> = {
+  flush: ['queued', 'deferred'],
+  hold: ['queued', 'deferred'],
+  release: ['held'],
+  delete: ['queued', 'deferred', 'held'],
+};
+
+/** Mail not yet in a final state: what `mta queue list` shows by default, like mailq. */
+export const PENDING_STATES: readonly RecipientState[] = RECIPIENT_STATES.filter((s) => !isFinal(s));

@@ -59,12 +59,24 @@ export interface QueueEntry {
   returnPath?: string | undefined;
 }
 
-export interface QueueFilter {
-  state?: RecipientState | undefined;
+/** Which recipients an operator means (every given field must match); empty means all. */
+export interface QueueSelector {
+  /** recipient domain */
   domain?: string | undefined;
+  /** envelope sender of the message, case-insensitive */
+  sender?: string | undefined;
+  /** the batch task the message belongs to */
+  taskId?: string | undefined;
+  /** any of these states */
+  states?: readonly RecipientState[] | undefined;
+}
+
+export interface QueueFilter extends QueueSelector {
   limit?: number | undefined;
   /** cursor: recipient id to start after */
   after?: number | undefined;
+  /** the newest `limit` rows (still returned newest last) instead of the oldest */
+  newest?: boolean | undefined;
 }
 
 export interface SpoolEvent {
@@ -154,7 +166,7 @@ export interface RecipientOutcome {
   suppress?: { address: string; reason: string };
 }
 
-export type QueueTarget = { queueId: QueueId } | { domain: string } | { all: true } | { taskId: string };
+export type QueueTarget = { queueId: QueueId } | { domain: string } | { all: true } | { taskId: string } | { select: QueueSelector };
 export type QueueOp = 'flush' | 'hold' | 'release' | 'delete';
 
 export interface QueueShapeRow {
@@ -187,6 +199,8 @@ export interface MessageStore {
   /** Durably stores a message and its recipients; resolves only after the fsynced commit. */
   commitIncoming(msg: IncomingMessage): Promise<void>;
   listQueue(filter: QueueFilter): Promise<QueueEntry[]>;
+  /** How many recipients match (a list's total, the count a confirmation names). */
+  countQueue(filter: QueueSelector): Promise<number>;
   getMessage(id: QueueId): Promise<MessageDetail | undefined>;
   readBody(id: QueueId): AsyncIterable<Buffer>;
   countByState(): Promise<Record<RecipientState, number>>;
@@ -343,13 +357,18 @@ export interface StatsQuery {
 
 export interface StatsRow extends StatsCounters { key: string }
 
+/** An address search: one address (any case), or a LIKE pattern (`%@example.org`, `%bob%`). */
+export type AddressMatch = { exact: string } | { like: string };
+
 export interface SendDetailFilter {
   /** received_at range, ms, inclusive */
   from: number;
   to: number;
-  sender?: string | undefined;
-  rcpt?: string | undefined;
+  sender?: AddressMatch | undefined;
+  rcpt?: AddressMatch | undefined;
   tag?: string | undefined;
+  /** the Message-ID header, without angle brackets */
+  messageId?: string | undefined;
   states?: readonly RecipientState[] | undefined;
   limit: number;
   /** cursor: recipient id to continue below (newest first) */
@@ -371,11 +390,32 @@ export interface SendDetail {
   updatedAt: number;
 }
 
+/** A recipient refused at submission (559, suppressed): no message exists, only its event. */
+export interface Rejection {
+  /** the event row id (the paging key) */
+  id: number;
+  at: number;
+  sender: string;
+  rcpt: string;
+  reply: string;
+}
+
+export interface RejectionFilter {
+  from: number;
+  to: number;
+  sender?: AddressMatch | undefined;
+  rcpt?: AddressMatch | undefined;
+  limit: number;
+  /** cursor: event id to continue below (newest first) */
+  before?: number | undefined;
+}
+
 export interface PurgeResult { messages: number; domainEvents: number; outbox: number; attempts: number; statsRows: number }
 
 export interface StatsStore {
   queryStats(q: StatsQuery): Promise<StatsRow[]>;
   listSendDetails(f: SendDetailFilter): Promise<SendDetail[]>;
+  listRejections(f: RejectionFilter): Promise<Rejection[]>;
   eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]>;
   /** Deletes finished messages received before `detailsBefore` (with their events), old logs and old counters. */
   purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult>;

@@ -11,7 +11,7 @@
  * so do its outcomes.
  */
 import type { Config } from '../config/config.js';
-import type { PurgeResult, SendDetail, SpoolEvent, StatsCounters, StatsGroup, StatsRow, Store } from '../spool/types.js';
+import type { AddressMatch, PurgeResult, Rejection, SendDetail, SpoolEvent, StatsCounters, StatsGroup, StatsRow, Store } from '../spool/types.js';
 import type { RecipientState } from '../spool/states.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
@@ -20,14 +20,19 @@ import { DAY_MS, dayIn, daysBetween, eachDay, parseDay, parseTime } from '../uti
 export const MAX_RANGE_DAYS = 31;
 export const STATS_GROUPS: readonly StatsGroup[] = ['day', 'domain', 'sender', 'tag'];
 
-/** What `mta log --result` names, and the recipient states behind each. */
-export type SendResult = 'delivered' | 'failed' | 'expired' | 'deferred' | 'queued';
+/**
+ * What `mta log --result` names, and the recipient states behind each. `rejected` is a
+ * recipient refused at submission (559, suppressed): no message and no recipient row exist,
+ * only its `rejected` event, so it has no state.
+ */
+export type SendResult = 'delivered' | 'failed' | 'expired' | 'deferred' | 'queued' | 'rejected';
 export const SEND_RESULTS: Record<SendResult, readonly RecipientState[]> = {
   delivered: ['delivered'],
   failed: ['failed', 'suppressed'],
   expired: ['expired'],
   deferred: ['deferred'],
   queued: ['queued', 'sending', 'held'],
+  rejected: [],
 };
 
 export function resultOf(state: RecipientState): SendResult {
@@ -35,7 +40,7 @@ export function resultOf(state: RecipientState): SendResult {
   return 'queued';
 }
 
-export type StatsServiceStore = Pick<Store, 'queryStats' | 'listSendDetails' | 'eventsOfRecipients' | 'purge'>;
+export type StatsServiceStore = Pick<Store, 'queryStats' | 'listSendDetails' | 'listRejections' | 'eventsOfRecipients' | 'purge'>;
 
 export interface StatsQueryInput { from?: unknown; to?: unknown; domain?: unknown; sender?: unknown; tag?: unknown; by?: unknown }
 
@@ -53,21 +58,22 @@ export interface StatsReport {
 }
 
 export interface SendDetailInput {
-  from?: unknown; to?: unknown; sender?: unknown; rcpt?: unknown; tag?: unknown; result?: unknown;
+  from?: unknown; to?: unknown; sender?: unknown; rcpt?: unknown; tag?: unknown; result?: unknown; message_id?: unknown;
   limit?: unknown; cursor?: unknown; events?: boolean;
 }
 
 export interface SendDetailView {
-  queue_id: string;
-  recipient_id: number;
+  /** null for a recipient rejected at submission (no message was made) */
+  queue_id: string | null;
+  recipient_id: number | null;
   received_at: string;
   sender: string;
   rcpt: string;
   tag: string | null;
-  message_id: string;
+  message_id: string | null;
   subject: string | null;
   result: SendResult;
-  state: RecipientState;
+  state: RecipientState | null;
   attempts: number;
   last_reply: string | null;
   updated_at: string;
@@ -97,6 +103,25 @@ function optionalText(v: unknown, field: string, parse: (s: string) => string | 
 
 const domainFilter = (v: unknown): string | undefined => optionalText(v, 'domain', normaliseDomain, 'a domain name');
 const senderFilter = (v: unknown, field = 'sender'): string | undefined => optionalText(v, field, canonicalAddress, 'an address');
+/**
+ * An address search: a whole address matches that address (any case); `@example.org`
+ * matches every address at that domain; any other text matches addresses containing it.
+ */
+export function addressFilter(v: unknown, field: string): AddressMatch | undefined {
+  if (v === undefined || v === null) return undefined;
+  // No control characters: SQLite reads a LIKE pattern only up to a NUL ("%\0" would match everything).
+  if (typeof v !== 'string' || v.trim() === '' || v.length > 320 || /[\u0000-\u001f\u007f]/.test(v)) throw new MtaError('MTA_ERR_INVALID', `${field} must be an address, @domain or part of an address (got ${JSON.stringify(v)})`, field);
+  const text = v.trim();
+  const exact = canonicalAddress(text);
+  if (exact) return { exact };
+  const like = text.replace(/[\\%_]/g, (c) => `\\${c}`);
+  if (text.startsWith('@')) {
+    if (!normaliseDomain(text.slice(1))) throw new MtaError('MTA_ERR_INVALID', `${field}: ${JSON.stringify(text.slice(1))} is not a domain name`, field);
+    return { like: `%${like}` };
+  }
+  return { like: `%${like}%` };
+}
+
 const tagFilter = (v: unknown): string | undefined => optionalText(v, 'tag', (s) => (s.length <= 256 ? s : undefined), 'a tag of at most 256 characters');
 
 export class StatsService {
@@ -146,27 +171,59 @@ export class StatsService {
     }
     const limit = input.limit === undefined ? 100 : Number(input.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new MtaError('MTA_ERR_INVALID', 'limit must be a whole number from 1 to 10000', 'limit');
-    let before: number | undefined;
-    if (input.cursor !== undefined) {
-      before = typeof input.cursor === 'string' && /^\d{1,15}$/.test(input.cursor) ? Number(input.cursor) : NaN;
-      if (!Number.isSafeInteger(before) || before < 1) throw new MtaError('MTA_ERR_INVALID', `${JSON.stringify(input.cursor)} is not a cursor from an earlier page`, 'cursor');
-    }
-    const rows = await this.store.listSendDetails({
-      from, to, sender: senderFilter(input.sender), rcpt: senderFilter(input.rcpt, 'rcpt'), tag: tagFilter(input.tag), states, limit, before,
-    });
+    const cursor = parseCursor(input.cursor);
+    const messageId = optionalText(input.message_id, 'message_id', (t) => (t.length <= 998 ? t.trim().replace(/^<(.*)>$/, '$1') : undefined), 'a Message-ID');
+    const sender = addressFilter(input.sender, 'sender');
+    const rcpt = addressFilter(input.rcpt, 'rcpt');
+    const tag = tagFilter(input.tag);
+    const wantRecipients = input.result !== 'rejected';
+    // Rejections have no message: a tag, a Message-ID or another result cannot match one.
+    const wantRejections = (input.result === undefined || input.result === 'rejected') && tag === undefined && messageId === undefined;
+    const rows = wantRecipients ? await this.store.listSendDetails({ from, to, sender, rcpt, tag, messageId, states, limit, before: cursor.recipient }) : [];
+    const refused = wantRejections ? await this.store.listRejections({ from, to, sender, rcpt, limit, before: cursor.rejection }) : [];
     const events = input.events ? groupEvents(await this.store.eventsOfRecipients(rows.map((r) => r.recipientId))) : undefined;
-    const items = rows.map((r) => detailView(r, events?.get(r.recipientId)));
-    const last = rows[rows.length - 1];
-    return {
-      from: new Date(from).toISOString(), to: new Date(to).toISOString(), items,
-      next_cursor: rows.length === limit && last ? String(last.recipientId) : null,
-    };
+    // Newest first across both; each source's cursor moves past what this page took.
+    const merged = [...rows.map((r) => ({ at: r.receivedAt, r })), ...refused.map((x) => ({ at: x.at, x }))]
+      .sort((a, b) => b.at - a.at).slice(0, limit);
+    const next = { ...cursor };
+    const items = merged.map((m) => {
+      if ('r' in m) { next.recipient = m.r.recipientId; return detailView(m.r, events?.get(m.r.recipientId)); }
+      next.rejection = m.x.id;
+      return rejectionView(m.x, input.events === true);
+    });
+    const more = rows.length === limit || refused.length === limit;
+    return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), items, next_cursor: more ? formatCursor(next, wantRejections) : null };
   }
 
   /** Deletes what retention says is too old: finished send details, logs, counters. */
   purge(retention: Config['retention'], now = Date.now()): Promise<PurgeResult> {
     return this.store.purge({ detailsBefore: now - retention.detailsMs, statsBeforeDay: dayIn(now - retention.statisticsMs, this.timeZone) });
   }
+}
+
+/** Where a page of send details stopped: below this recipient id, below this event id. */
+interface Cursor { recipient?: number | undefined; rejection?: number | undefined }
+
+/** `R` (recipients only) or `R.E`; either part may be empty (that source not started). */
+function parseCursor(v: unknown): Cursor {
+  if (v === undefined) return {};
+  const m = typeof v === 'string' ? /^(\d{0,15})(?:\.(\d{0,15}))?$/.exec(v) : null;
+  const n = (x: string | undefined): number | undefined => (x ? Number(x) : undefined);
+  if (!m || v === '' || v === '.') throw new MtaError('MTA_ERR_INVALID', `${JSON.stringify(v)} is not a cursor from an earlier page`, 'cursor');
+  return { recipient: n(m[1]), rejection: n(m[2]) };
+}
+
+function formatCursor(c: Cursor, withRejections: boolean): string {
+  return withRejections ? `${c.recipient ?? ''}.${c.rejection ?? ''}` : String(c.recipient ?? '');
+}
+
+function rejectionView(x: Rejection, events: boolean): SendDetailView {
+  const at = new Date(x.at).toISOString();
+  return {
+    queue_id: null, recipient_id: null, received_at: at, sender: x.sender, rcpt: x.rcpt, tag: null, message_id: null, subject: null,
+    result: 'rejected', state: null, attempts: 0, last_reply: x.reply, updated_at: at,
+    ...(events ? { events: [{ at, type: 'rejected', reply: x.reply }] } : {}),
+  };
 }
 
 function groupEvents(events: SpoolEvent[]): Map<number, SpoolEvent[]> {

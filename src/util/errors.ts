@@ -39,6 +39,7 @@ export const ERRORS = {
   MTA_ERR_TASK: 'the batch task cannot be created',
   MTA_ERR_EGRESS_ADDRESS: 'an egress source address is not on this machine',
   MTA_ERR_IMPORT_PARTIAL: 'some rows of the import were not written (the report lists them)',
+  MTA_ERR_CONFIRM: 'a destructive operation was not confirmed',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

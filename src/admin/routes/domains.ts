@@ -54,7 +54,8 @@ function domainView(d: DomainRecord, failing: string[]): z.input<typeof domainSc
   };
 }
 
-function checkView(c: DomainCheckRecord): z.input<typeof checkSchema> {
+/** One check as the API and `mta domain check|show --json` print it. */
+export function checkView(c: DomainCheckRecord): z.input<typeof checkSchema> {
   return { name: c.name, status: c.status, expected: c.expected, found: c.found, detail: c.detail, checked_at: iso(c.checkedAt) };
 }
 

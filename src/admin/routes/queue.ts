@@ -1,18 +1,18 @@
 /**
- * admin/routes/queue — the queue over the API: recipients by state and domain, one
- * message with its headers, recipients and events, the summary, and operator control
- * (flush, retry, hold, release, delete) acting through the running scheduler so it takes
- * effect at once. admin/queue-ops.ts does the work, as for `mta queue ...`.
+ * admin/routes/queue — the queue over the API: waiting recipients (or all, with the
+ * history) by state, domain, sender and task, one message with its headers, recipients and
+ * events, the summary, and operator control (flush, retry, hold, release, delete; one
+ * message or by selector) acting through the running scheduler so it takes effect at
+ * once. admin/queue-ops.ts does the work, as for `mta queue ...`.
  */
 import { z } from 'zod';
-import { RECIPIENT_STATES, type RecipientState } from '../../spool/states.js';
-import type { QueueEntry, QueueTarget } from '../../spool/types.js';
-import { normaliseDomain } from '../../util/address.js';
+import { PENDING_STATES, RECIPIENT_STATES, type RecipientState } from '../../spool/states.js';
+import type { QueueTarget } from '../../spool/types.js';
 import { MtaError } from '../../util/errors.js';
 import { defineRoute, type Route } from '../router.js';
-import { iso, isoTime, type ApiContext } from '../context.js';
+import { isoTime, type ApiContext } from '../context.js';
 import { decodeCursor, pageQuery, pageSchema, toPage } from '../pagination.js';
-import { AGE_LABELS, flushTarget, messageWithHeaders, queueIdTarget, queueSummary, runQueueCommand, type QueueCommand } from '../queue-ops.js';
+import { AGE_LABELS, bulkTarget, entryView, flushTarget, messageView, messageWithHeaders, queueIdTarget, queueSummary, runQueueCommand, selectorOf, type QueueCommand } from '../queue-ops.js';
 
 const TAG = 'queue';
 const P = '/api/v1/queue';
@@ -35,13 +35,6 @@ const entrySchema = z.object({
   last_reply: z.string().nullable(),
 });
 
-function entryView(r: QueueEntry): z.input<typeof entrySchema> {
-  return {
-    recipient_id: r.recipientId, queue_id: r.queueId, state: r.state, sender: r.sender, rcpt: r.rcpt, domain: r.domain, lane: r.lane,
-    attempts: r.attempts, size: r.size, received_at: iso(r.receivedAt), next_attempt_at: iso(r.nextAttemptAt), last_reply: r.lastReply,
-  };
-}
-
 const messageSchema = z.object({
   queue_id: z.string(), received_at: isoTime, sender: z.string(), auth_user: z.string().nullable(), client_ip: z.string().nullable(),
   helo: z.string().nullable(), message_id: z.string(), subject: z.string().nullable(), size: z.number().int(),
@@ -54,6 +47,13 @@ const messageSchema = z.object({
 });
 
 const countsSchema = z.object(Object.fromEntries(RECIPIENT_STATES.map((s) => [s, z.number().int()])) as Record<RecipientState, z.ZodNumber>);
+/** Selector fields of the bulk operations (admin/queue-ops.ts checks them). */
+const selectorBody = {
+  domain: z.string().max(253).optional().describe('recipient domain'),
+  sender: z.string().max(320).optional().describe('envelope sender (<> for bounces)'),
+  task_id: z.string().max(32).optional().describe('batch task'),
+  state: state.optional().describe('one of the states the operation acts on'),
+};
 const affectedSchema = z.object({ affected: z.number().int().describe('recipients changed') });
 
 export function queueRoutes(ctx: ApiContext): Route[] {
@@ -69,19 +69,25 @@ export function queueRoutes(ctx: ApiContext): Route[] {
     method: 'POST', path: `${P}/:id/${cmd}`, tag: TAG, summary, params: idParam, response: affectedSchema,
     handler: async ({ params, client }) => run(cmd, queueIdTarget(params.id), client),
   });
+  const bulk = (cmd: 'hold' | 'release' | 'delete', summary: string): Route => defineRoute({
+    method: 'POST', path: `${P}/${cmd}`, tag: TAG, summary, description: 'Every field given must match; at least one is required.',
+    body: z.strictObject(selectorBody), response: affectedSchema,
+    handler: async ({ body, client }) => run(cmd, bulkTarget(cmd, body), client),
+  });
   return [
     defineRoute({
-      method: 'GET', path: P, tag: TAG, summary: 'List recipients in the spool, oldest first',
-      query: z.strictObject({ state: state.optional(), domain: z.string().max(253).optional().describe('recipient domain'), ...pageQuery }),
+      method: 'GET', path: P, tag: TAG, summary: 'List waiting recipients (queued, sending, deferred, held), oldest first; all=true adds the history',
+      query: z.strictObject({
+        state: state.optional(), all: z.enum(['true', 'false']).default('false').describe('also recipients in a final state (delivered, failed, ...)'),
+        domain: z.string().max(253).optional().describe('recipient domain'), sender: z.string().max(320).optional().describe('envelope sender'),
+        task_id: z.string().max(32).optional().describe('batch task'), ...pageQuery,
+      }),
       response: pageSchema(entrySchema),
       handler: async ({ query }) => {
-        let domain: string | undefined;
-        if (query.domain !== undefined) {
-          domain = normaliseDomain(query.domain);
-          if (!domain) throw new MtaError('MTA_ERR_INVALID', `"${query.domain}" is not a valid domain name`, 'domain');
-        }
+        const sel = selectorOf('flush', { domain: query.domain, sender: query.sender, task_id: query.task_id });
+        const states = query.state ? [query.state] : query.all === 'true' ? undefined : PENDING_STATES;
         const after = decodeCursor(query.cursor, z.number().int());
-        const rows = await ctx.store.listQueue({ state: query.state, domain, after, limit: query.limit + 1 });
+        const rows = await ctx.store.listQueue({ ...sel, states, after, limit: query.limit + 1 });
         return toPage(rows, query.limit, (r) => r.recipientId, entryView);
       },
     }),
@@ -100,22 +106,19 @@ export function queueRoutes(ctx: ApiContext): Route[] {
       method: 'GET', path: `${P}/:id`, tag: TAG, summary: 'One message: envelope, headers, recipients and every event',
       params: idParam, response: messageSchema,
       handler: async ({ params }) => {
-        const { message: m, headers } = await messageWithHeaders(ctx.store, params.id);
-        const rcptOf = new Map(m.recipients.map((r) => [r.recipientId as number, r.rcpt]));
-        return {
-          queue_id: m.id, received_at: iso(m.receivedAt), sender: m.sender, auth_user: m.authUser, client_ip: m.clientIp, helo: m.helo,
-          message_id: m.messageId, subject: m.subject, size: m.size, lane: m.lane, tag: m.tag, headers,
-          recipients: m.recipients.map(entryView),
-          events: m.events.map((e) => ({ id: e.id, at: iso(e.at), rcpt: e.recipientId === null ? null : rcptOf.get(e.recipientId) ?? null, type: e.type, detail: e.detail })),
-        };
+        const { message, headers } = await messageWithHeaders(ctx.store, params.id);
+        return messageView(message, headers);
       },
     }),
     defineRoute({
-      method: 'POST', path: `${P}/flush`, tag: TAG, summary: 'Try waiting mail now: everything ({}), one message ({"queue_id"}) or one recipient domain ({"domain"})',
-      body: z.strictObject({ queue_id: z.string().max(64).optional(), domain: z.string().max(253).optional() }),
+      method: 'POST', path: `${P}/flush`, tag: TAG, summary: 'Try waiting mail now: everything ({}), one message ({"queue_id"}) or the recipients a selector names',
+      body: z.strictObject({ queue_id: z.string().max(64).optional(), ...selectorBody }),
       response: affectedSchema,
       handler: async ({ body, client }) => run('flush', flushTarget(body), client),
     }),
+    bulk('hold', 'Hold the queued and deferred recipients a selector names'),
+    bulk('release', 'Release the held recipients a selector names'),
+    bulk('delete', 'Delete the waiting recipients a selector names: they end as failed with a "deleted" event (no bounce)'),
     perMessage('retry', 'Try one message now, whatever its next retry time'),
     perMessage('hold', 'Hold a message: its queued and deferred recipients wait until released'),
     perMessage('release', 'Release a held message: its recipients are queued for delivery now'),

@@ -14,6 +14,7 @@ import type { DomainCheckRecord, DomainRecord } from '../../spool/types.js';
 import { createLogger } from '../../util/log.js';
 import { quotaLines, quotaReport, standaloneQuota } from '../../quota/report.js';
 import { MtaError } from '../../util/errors.js';
+import { checkView } from '../../admin/routes/domains.js';
 
 function publicView(d: DomainRecord): Record<string, unknown> {
   return {
@@ -36,10 +37,23 @@ function printRecords(rows: readonly RecordRow[], recs: PublishRecord[]): void {
   print('\nZone-file lines (mta domain dns DOMAIN --zone prints only these):\n' + zoneLines(recs).join('\n'));
 }
 
-function printChecks(domain: string, status: string, checks: DomainCheckRecord[], problems: string[]): void {
-  print(table(checks.map((c) => ({ check: c.name, status: c.status, expected: c.expected ?? '', found: c.found ?? '', detail: c.detail ?? '' })),
-    ['check', 'status', 'expected', 'found', 'detail'], ['CHECK', 'STATUS', 'EXPECTED', 'FOUND', 'DETAIL']));
-  print(`\n${domain}: ${status}${status === 'verified' ? '' : ' (needs ownership, SPF and DKIM ok)'}`);
+const CELL = 60;
+const short = (v: string): string => (v.length > CELL ? `${v.slice(0, CELL - 3)}...` : v);
+
+/**
+ * The checks as a table of short cells (a DKIM key is ~400 characters: shown in full in the
+ * EXPECTED and FOUND columns it made 1,000-character lines, twice). A found value equal to
+ * the expected one reads "as expected"; a long record still to publish is printed once,
+ * as its zone-file line.
+ */
+function printChecks(d: Pick<DomainRecord, 'name' | 'dkimSelector'>, status: string, checks: DomainCheckRecord[], problems: string[]): void {
+  print(table(checks.map((c) => ({
+    check: c.name, status: c.status, expected: short(c.expected ?? ''),
+    found: c.found !== null && c.found === c.expected ? 'as expected' : short(c.found ?? ''), detail: c.detail ?? '',
+  })), ['check', 'status', 'expected', 'found', 'detail'], ['CHECK', 'STATUS', 'EXPECTED', 'FOUND', 'DETAIL']));
+  const dkim = checks.find((c) => c.name === 'dkim' && c.status !== 'ok' && c.expected && c.expected.length > CELL);
+  if (dkim?.expected) print(`\nDKIM record to publish:\n${zoneLines([{ type: 'TXT', host: `${d.dkimSelector}._domainkey.${d.name}`, value: dkim.expected }]).join('\n')}`);
+  print(`\n${d.name}: ${status}${status === 'verified' ? '' : ' (needs ownership, SPF and DKIM ok)'}`);
   for (const p of problems) print(`  - ${p}`);
 }
 
@@ -65,7 +79,7 @@ export function domainCommand(): Command {
       for (const { domain: d, failing } of await new Domains(store).summaries()) {
         rows.push({
           domain: d.name, status: d.status, dkim: `${d.dkimAlgorithm}/${d.dkimSelector}${d.nextDkim ? ` (→ ${d.nextDkim.selector})` : ''}`,
-          checked: d.checkedAt ? new Date(d.checkedAt).toISOString() : 'never', problems: failing.join(', ') || (d.checkedAt ? '-' : 'run mta domain check'),
+          checked: d.checkedAt ? new Date(d.checkedAt).toISOString() : o.json ? null : 'never', problems: failing.join(', ') || (d.checkedAt ? '-' : 'run mta domain check'),
         });
       }
       printList(rows, ['domain', 'status', 'dkim', 'checked', 'problems'], o.json, 'no domains; add one with "mta domain add DOMAIN"');
@@ -76,12 +90,12 @@ export function domainCommand(): Command {
       const senders = await store.listSenders(d.name);
       const checks = await store.getDomainChecks(d.name);
       const quota = await quotaReport(standaloneQuota(config, store, createLogger('silent')), d.name, Date.now());
-      if (o.json) return printJson({ ...publicView(d), senders: senders.map((s) => s.address), checks, quota });
+      if (o.json) return printJson({ ...publicView(d), senders: senders.map((s) => s.address), checks: checks.map(checkView), quota });
       print(table([{ k: 'domain', v: d.name }, { k: 'status', v: d.status }, { k: 'dkim', v: `${d.dkimAlgorithm}, selector ${d.dkimSelector}` },
         ...(d.nextDkim ? [{ k: 'dkim rotation', v: `waiting for ${d.nextDkim.selector}._domainkey.${d.name} in DNS` }] : []),
         { k: 'senders', v: senders.map((s) => s.address).join(', ') || '-' }, { k: 'created', v: d.createdAt },
         { k: 'checked', v: d.checkedAt ?? 'never' }], ['k', 'v'], ['FIELD', 'VALUE']));
-      if (checks.length) { print(''); printChecks(d.name, d.status, checks, []); }
+      if (checks.length) { print(''); printChecks(d, d.status, checks, []); }
       print(`\n${quotaLines(quota).join('\n')}`);
       print(`\nRecords to publish: mta domain dns ${d.name}`);
     }));
@@ -100,10 +114,10 @@ export function domainCommand(): Command {
     .action(async (name: string, o: { json?: boolean }, c: Command) => withContext(c, async (ctx) => {
       const d = await new Domains(ctx.store).get(name);
       const r = await withDns(ctx, (dns) => new DomainVerifier(ctx.config, ctx.store, dns, createLogger('silent')).check(d));
-      if (o.json) printJson({ domain: r.domain, status: r.status, previous: r.previous, checks: r.checks, problems: r.problems, ...(r.rotatedFrom ? { rotated_from: r.rotatedFrom } : {}) });
+      if (o.json) printJson({ domain: r.domain, status: r.status, previous: r.previous, checks: r.checks.map(checkView), problems: r.problems, ...(r.rotatedFrom ? { rotated_from: r.rotatedFrom } : {}) });
       else {
         if (r.rotatedFrom) print(`DKIM: the new key (selector ${d.nextDkim?.selector}) is published and signs from now on; remove the old record ${r.rotatedFrom}._domainkey.${d.name}\n`);
-        printChecks(r.domain, r.status, r.checks, r.problems);
+        printChecks(d, r.status, r.checks, r.problems);
       }
       if (r.status !== 'verified') throw new CommanderError(1, 'mta.domain.unverified', '');
     }));

@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { withContext } from '../context.js';
 import { print, printJson, printList, table } from '../output.js';
+import { iso } from '../../admin/context.js';
 import { Lists } from '../../lists/lists.js';
 import { importFile, type EncodingOption } from '../../lists/import.js';
 import { formatListReport, importOutcome } from '../import-report.js';
@@ -14,7 +15,7 @@ import type { ListMember, ListRecord } from '../../spool/types.js';
 import { MtaError } from '../../util/errors.js';
 
 function listView(l: ListRecord): Record<string, unknown> {
-  return { name: l.name, alias: l.alias, description: l.description, members: l.members, variables: l.columns, created: l.createdAt };
+  return { name: l.name, alias: l.alias, description: l.description, members: l.members, variables: l.columns, created: iso(l.createdAt) };
 }
 
 /** rows/s progress on stderr, at most 4 times a second; only on a terminal. */

@@ -1,12 +1,14 @@
 /**
  * mta log — send details: one line per recipient with its result and last reply, newest
- * first, filtered by time received, sender, recipient, tag and result; `--events` adds
- * each recipient's history (every attempt with MX, IP and the remote reply). Pages with
- * --limit and the cursor printed at the end. Thin: stats/stats.ts, shared with the API.
+ * first, recipients refused at submission (559, suppressed) among them as `rejected`;
+ * filtered by time received, sender, recipient (whole address, @domain or part of one),
+ * Message-ID, tag and result; `--events` adds each recipient's history (every attempt with
+ * MX, IP and the remote reply). Pages with --limit and the cursor printed at the end.
+ * Thin: stats/stats.ts, shared with the API.
  */
 import { Command } from 'commander';
 import { withContext } from '../context.js';
-import { print, printJson, table } from '../output.js';
+import { eventDetail, print, printJson, table, timeText } from '../output.js';
 import { SEND_RESULTS, StatsService } from '../../stats/stats.js';
 import { Suppression, suppressionFacts, suppressionNote } from '../../suppression/suppression.js';
 
@@ -17,28 +19,25 @@ function positive(v: string): number {
 }
 
 function eventLine(e: Record<string, unknown>): string {
-  const from = typeof e['source'] === 'string' ? ` from ${e['source']}[${String(e['source_ip'] ?? '')}]` : '';
-  const where = e['mx'] ? ` ${String(e['mx'])}[${String(e['ip'] ?? '')}]${from}` : '';
-  const reply = typeof e['reply'] === 'string' ? ` ${e['reply']}` : '';
-  const next = typeof e['next_attempt_at'] === 'number' ? ` (next ${new Date(e['next_attempt_at']).toISOString()})` : '';
-  return `    ${String(e['at'])}  ${String(e['type']).padEnd(9)}${where}${reply}${next}`;
+  return `    ${timeText(e['at'])}  ${String(e['type']).padEnd(9)} ${eventDetail(e)}`.trimEnd();
 }
 
 export function logCommand(): Command {
   return new Command('log').description('send details: recipients with their result and last reply (default: received in the last 24 hours)')
     .option('--from <time>', 'received at or after: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z] (UTC unless a zone is given)')
     .option('--to <time>', 'received at or before (a bare date means its end); at most 31 days after --from')
-    .option('--sender <address>', 'only mail from this sender')
-    .option('--rcpt <address>', 'only this recipient')
+    .option('--sender <address>', 'only mail from this sender: an address, @domain, or any part of an address')
+    .option('--rcpt <address>', 'only this recipient: an address, @domain (every address there), or any part of an address')
+    .option('--message-id <id>', 'only the message with this Message-ID header (angle brackets optional)')
     .option('--tag <tag>', 'only mail with this tag')
     .option('--result <result>', `only ${Object.keys(SEND_RESULTS).join(' | ')}`)
     .option('--events', 'show every recipient\'s attempt history')
     .option('--limit <n>', 'at most this many recipients', positive, 100)
     .option('--cursor <cursor>', 'continue after an earlier page (its next_cursor)')
     .option('--json', 'JSON output: { items, next_cursor }')
-    .action(async (o: { from?: string; to?: string; sender?: string; rcpt?: string; tag?: string; result?: string; events?: boolean; limit: number; cursor?: string; json?: boolean }, c: Command) =>
+    .action(async (o: { from?: string; to?: string; sender?: string; rcpt?: string; messageId?: string; tag?: string; result?: string; events?: boolean; limit: number; cursor?: string; json?: boolean }, c: Command) =>
       withContext(c, async ({ store }) => {
-        const page = await new StatsService(store).details({ ...o, events: !!o.events });
+        const page = await new StatsService(store).details({ ...o, message_id: o.messageId, events: !!o.events });
         // A suppressed recipient is refused (559) before any message exists: say which entry and how to lift it.
         const suppressed = o.rcpt ? await new Suppression(store).entriesOf(o.rcpt) : [];
         if (o.json) return printJson(o.rcpt ? { ...page, suppressions: suppressed.map((r) => ({ address: r.address, ...suppressionFacts(r) })) } : page);

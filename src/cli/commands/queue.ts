@@ -1,59 +1,16 @@
 /**
- * mta queue list|show|summary — what is in the spool and what happened to it (read from
- * the spool directly); mta queue flush|retry|hold|release|delete — operator control, sent
- * to the running daemon's admin API so it acts at once (a flush starts delivery now, a
- * hold also pulls recipients out of the scheduler's memory). With no daemon answering,
- * the spool is changed directly and the command says so.
+ * mta queue list|show|cat|summary — what is in the spool and what happened to it (read from
+ * the spool directly). `list` is mailq: mail still waiting, newest last, and it says when
+ * a limit cut the list; `--all` adds the history. `cat` prints the stored message, like
+ * postcat -q. Operator control (flush, hold, ...) is in queue-control.ts.
  */
 import { Command } from 'commander';
-import { configPathOf, withContext } from '../context.js';
-import { print, printJson, printList, table, type Row } from '../output.js';
-import { callAdmin, type AdminReply } from '../admin-client.js';
-import { parseStateFilter, RECIPIENT_STATES } from '../../spool/states.js';
+import { withContext } from '../context.js';
+import { eventDetail, print, printJson, table, timeText, type Row } from '../output.js';
+import { parseStateFilter, PENDING_STATES, RECIPIENT_STATES } from '../../spool/states.js';
 import { MtaError } from '../../util/errors.js';
-import { loadConfig } from '../../config/config.js';
-import { SqliteStore } from '../../spool/sqlite-store.js';
-import type { QueueTarget } from '../../spool/types.js';
-import { domainTarget, messageWithHeaders, queueIdTarget, queueSummary, runQueueCommand, type QueueCommand, type QueueSummary } from '../../admin/queue-ops.js';
-
-const DONE: Record<QueueCommand, string> = { flush: 'flushed', retry: 'retried', hold: 'held', release: 'released', delete: 'deleted' };
-/** Why an operation may change nothing: said when it did. */
-const NOTHING: Record<QueueCommand, string> = {
-  flush: 'nothing was waiting for a later retry',
-  retry: 'nothing was waiting for a later retry',
-  hold: 'no recipient was queued or deferred',
-  release: 'no recipient was held',
-  delete: 'no recipient was queued, deferred or held',
-};
-
-function recipients(n: number): string { return `${n} recipient${n === 1 ? '' : 's'}`; }
-
-function describe(cmd: QueueCommand, target: QueueTarget, affected: number): string {
-  const of = 'queueId' in target ? ` of ${target.queueId}` : 'domain' in target ? ` for ${target.domain}` : '';
-  let line = `${DONE[cmd]} ${recipients(affected)}${of}`;
-  if (affected === 0) line += ` (${NOTHING[cmd]})`;
-  else if (cmd === 'delete') line += ': they end as failed with a "deleted" event; no bounce is sent';
-  return line;
-}
-
-/** Through the daemon when one answers; otherwise on the spool, saying so. */
-async function control(c: Command, cmd: QueueCommand, target: QueueTarget, json: boolean | undefined): Promise<void> {
-  const config = loadConfig({ path: configPathOf(c) });
-  const path = cmd === 'flush' ? '/api/v1/queue/flush' : `/api/v1/queue/${'queueId' in target ? target.queueId : ''}/${cmd}`;
-  const body = cmd !== 'flush' ? undefined : 'queueId' in target ? { queue_id: target.queueId } : 'domain' in target ? { domain: target.domain } : {};
-  let reply: AdminReply | undefined = await callAdmin(config, 'POST', path, body);
-  if (!reply) {
-    const store = SqliteStore.open(config.dataDir);
-    try {
-      reply = { affected: await runQueueCommand(store, undefined, cmd, target), daemon: 'not running' };
-    } finally {
-      await store.close();
-    }
-    process.stderr.write('mta: daemon not running; changed the spool directly\n');
-  }
-  if (json) return printJson(reply);
-  print(describe(cmd, target, Number(reply['affected'] ?? 0)));
-}
+import { entryView, findMessage, messageView, messageWithHeaders, queueSummary, selectorOf, type QueueSummary } from '../../admin/queue-ops.js';
+import { addQueueControl, recipients } from './queue-control.js';
 
 function printSummary(s: QueueSummary): void {
   print(table([s.counts as unknown as Row], [...RECIPIENT_STATES]));
@@ -67,20 +24,30 @@ function printSummary(s: QueueSummary): void {
 
 export function queueCommand(): Command {
   const cmd = new Command('queue').description('inspect and control the mail queue');
-  cmd.command('list').description('list recipients in the queue, one line each')
+  cmd.command('list').description('list waiting recipients (queued, sending, deferred, held), newest last, like mailq')
+    .option('--all', 'also delivered, failed, suppressed and expired recipients (the history)')
     .option('--state <state>', `only this state (${RECIPIENT_STATES.join(', ')})`)
     .option('--domain <domain>', 'only this recipient domain')
-    .option('--limit <n>', 'at most this many', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 1) throw new Error('--limit takes a positive whole number'); return n; }, 1000)
-    .option('--json', 'JSON output')
-    .action(async (o: { state?: string; domain?: string; limit: number; json?: boolean }, c: Command) => {
+    .option('--sender <address>', 'only mail from this envelope sender')
+    .option('--task <id>', 'only mail of this batch task')
+    .option('--limit <n>', 'at most this many, the newest', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 1) throw new Error('--limit takes a positive whole number'); return n; }, 1000)
+    .option('--json', 'JSON output: { items, total, truncated }')
+    .action(async (o: { all?: boolean; state?: string; domain?: string; sender?: string; task?: string; limit: number; json?: boolean }, c: Command) => {
       const state = o.state === undefined ? undefined : parseStateFilter(o.state);
       if (o.state !== undefined && !state) throw new MtaError('MTA_ERR_INVALID', `--state must be one of ${RECIPIENT_STATES.join(', ')}`, 'state');
+      // Any state may be listed: the selector is checked as for a flush, then widened.
+      const sel = { ...selectorOf('flush', { domain: o.domain, sender: o.sender, task_id: o.task }), states: state ? [state] : o.all ? undefined : PENDING_STATES };
       await withContext(c, async ({ store }) => {
-        const rows = await store.listQueue({ state, domain: o.domain, limit: o.limit });
-        printList(rows.map((r) => ({
-          queue_id: r.queueId, state: r.state, sender: r.sender, rcpt: r.rcpt, size: r.size, attempts: r.attempts,
-          received: r.receivedAt, next_attempt: r.nextAttemptAt, last_reply: r.lastReply,
-        })), ['queue_id', 'state', 'sender', 'rcpt', 'size', 'attempts', 'received', 'last_reply'], o.json, 'the queue is empty');
+        const rows = await store.listQueue({ ...sel, limit: o.limit, newest: true });
+        const total = rows.length < o.limit ? rows.length : await store.countQueue(sel);
+        const truncated = total > rows.length;
+        // Said on stderr, so a pipe reading stdout still gets only rows.
+        if (truncated) process.stderr.write(`mta: showing the newest ${rows.length} of ${recipients(total)}; --limit N shows more\n`);
+        const items = rows.map(entryView);
+        if (o.json) return printJson({ items, total, truncated });
+        if (items.length === 0) return print(o.all || state ? 'nothing matches' : 'the queue is empty: no mail waiting (--all shows delivered and failed mail)');
+        print(table(items, ['queue_id', 'state', 'sender', 'rcpt', 'size', 'attempts', 'received_at', 'next_attempt_at', 'last_reply'],
+          ['QUEUE_ID', 'STATE', 'SENDER', 'RCPT', 'SIZE', 'ATTEMPTS', 'RECEIVED', 'NEXT_ATTEMPT', 'LAST_REPLY']));
       });
     });
   cmd.command('show <id>').description('show one message: envelope, headers, recipients and their history')
@@ -88,7 +55,7 @@ export function queueCommand(): Command {
     .action(async (idText: string, o: { json?: boolean }, c: Command) => {
       await withContext(c, async ({ store }) => {
         const { message: m, headers: headerText } = await messageWithHeaders(store, idText);
-        if (o.json) return printJson({ ...m, headers: headerText });
+        if (o.json) return printJson(messageView(m, headerText));
         print(table([
           { k: 'queue id', v: m.id }, { k: 'received', v: m.receivedAt }, { k: 'sender', v: m.sender || '<>' },
           { k: 'auth user', v: m.authUser }, { k: 'client', v: `${m.helo ?? '-'} [${m.clientIp ?? '-'}]` },
@@ -98,10 +65,24 @@ export function queueCommand(): Command {
         print('\nHeaders:\n' + headerText.replace(/\r\n/g, '\n'));
         print('\nRecipients:\n' + table(m.recipients.map((r) => ({ rcpt: r.rcpt, state: r.state, attempts: r.attempts, next: r.nextAttemptAt, last_reply: r.lastReply })),
           ['rcpt', 'state', 'attempts', 'next', 'last_reply']));
-        print('\nEvents:\n' + table(m.events.map((e) => ({ at: e.at, type: e.type, rcpt: m.recipients.find((r) => r.recipientId === e.recipientId)?.rcpt, detail: JSON.stringify(e.detail) })),
-          ['at', 'type', 'rcpt', 'detail']));
+        print('\nEvents:\n' + table(m.events.map((e) => ({ at: timeText(e.at), type: e.type, rcpt: m.recipients.find((r) => r.recipientId === e.recipientId)?.rcpt, detail: eventDetail(e.detail) })),
+          ['at', 'type', 'rcpt', 'detail'], ['TIME', 'EVENT', 'RCPT', 'DETAILS']));
       });
     });
+  cmd.command('cat <id>').description('print the stored message exactly as it will be sent (RFC 5322 headers and body, CRLF), like postcat -q')
+    .option('--headers', 'only the header block')
+    .action(async (idText: string, o: { headers?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+      if (o.headers) {
+        const { headers } = await messageWithHeaders(store, idText);
+        process.stdout.write(`${headers}\r\n`);
+        return;
+      }
+      const m = await findMessage(store, idText);
+      for await (const chunk of store.readBody(m.id)) {
+        // Respect the pipe: a large message is not buffered whole in memory.
+        if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+      }
+    }));
   cmd.command('summary').description('counts by state, then waiting mail per recipient domain and age (like qshape)')
     .option('--json', 'JSON output')
     .action(async (o: { json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
@@ -109,24 +90,6 @@ export function queueCommand(): Command {
       if (o.json) return printJson(s);
       printSummary(s);
     }));
-  cmd.command('flush [id]').description('try waiting mail now: everything, one message, or one recipient domain')
-    .option('--domain <domain>', 'only recipients at this domain')
-    .option('--json', 'print the API result as JSON')
-    .action(async (id: string | undefined, o: { domain?: string; json?: boolean }, c: Command) => {
-      if (id !== undefined && o.domain !== undefined) throw new MtaError('MTA_ERR_INVALID', 'give a queue id or --domain, not both');
-      const target: QueueTarget = id !== undefined ? queueIdTarget(id) : o.domain !== undefined ? domainTarget(o.domain) : { all: true };
-      await control(c, 'flush', target, o.json);
-    });
-  const perMessage: [Exclude<QueueCommand, 'flush'>, string][] = [
-    ['retry', 'try one message now, whatever its next retry time'],
-    ['hold', 'hold a message: its queued and deferred recipients wait until released'],
-    ['release', 'release a held message: its recipients are queued for delivery now'],
-    ['delete', 'delete a message from the queue: its waiting recipients end as failed (no confirmation asked)'],
-  ];
-  for (const [name, description] of perMessage) {
-    cmd.command(`${name} <id>`).description(description)
-      .option('--json', 'print the API result as JSON')
-      .action(async (id: string, o: { json?: boolean }, c: Command) => control(c, name, queueIdTarget(id), o.json));
-  }
+  addQueueControl(cmd);
   return cmd;
 }

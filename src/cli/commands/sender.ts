@@ -7,9 +7,20 @@ import { withContext } from '../context.js';
 import { Senders } from '../../accounts/senders.js';
 import { print, printJson, printList, readStdin } from '../output.js';
 import type { SenderRecord } from '../../spool/types.js';
+import { iso } from '../../admin/context.js';
+import { ask, canAsk } from '../prompt.js';
+import { MtaError } from '../../util/errors.js';
+
+/** A new password typed twice without echo; a mismatch changes nothing. */
+async function askPassword(): Promise<string> {
+  const first = await ask('New SMTP password: ', true);
+  const again = await ask('Type it again: ', true);
+  if (first !== again) throw new MtaError('MTA_ERR_INVALID', 'the two passwords differ; nothing changed', 'password');
+  return first;
+}
 
 function view(s: SenderRecord): Record<string, unknown> {
-  return { address: s.address, type: s.type, reply_to: s.replyTo, smtp: s.passwordHash ? 'enabled' : 'no password', disabled: s.disabled, created: s.createdAt };
+  return { address: s.address, type: s.type, reply_to: s.replyTo, smtp: s.passwordHash ? 'enabled' : 'no password', disabled: s.disabled, created: iso(s.createdAt) };
 }
 
 export function senderCommand(): Command {
@@ -33,10 +44,10 @@ export function senderCommand(): Command {
       const list = await new Senders(store).list(o.domain);
       printList(list.map(view), ['address', 'type', 'reply_to', 'smtp', 'created'], o.json, 'no sender addresses');
     }));
-  cmd.command('passwd <address>').description('set the SMTP password, read from standard input')
-    .option('--password-stdin', 'read the password from standard input (the default; kept for symmetry with add)')
-    .action(async (address: string, _o: unknown, c: Command) => {
-      const password = await readStdin();
+  cmd.command('passwd <address>').description('set the SMTP password: typed twice on a terminal (not shown), else read from standard input')
+    .option('--password-stdin', 'read the password from standard input (for scripts; also what happens without a terminal)')
+    .action(async (address: string, o: { passwordStdin?: boolean }, c: Command) => {
+      const password = o.passwordStdin || !canAsk() ? await readStdin() : await askPassword();
       await withContext(c, async ({ store }) => {
         await new Senders(store).setPassword(address, password);
         print(`password set for ${address}`);

@@ -10,6 +10,7 @@ import { formatSuppressionReport, importOutcome } from '../import-report.js';
 import { withContext } from '../context.js';
 import { Suppression } from '../../suppression/suppression.js';
 import { print, printJson, printList } from '../output.js';
+import { iso } from '../../admin/context.js';
 import { suppressionFilter, writeSuppressionCsv } from '../../suppression/export.js';
 import { MtaError } from '../../util/errors.js';
 
@@ -33,7 +34,7 @@ export function suppressionCommand(): Command {
     .action(async (o: { search?: string; since?: string; until?: string; limit: number; json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
       const filter = suppressionFilter(o);
       const rows = await new Suppression(store).list({ ...filter, limit: o.limit });
-      printList(rows.map((r) => ({ address: r.address, scope: r.scope || '(all)', source: r.source, reason: r.reason, added: r.createdAt })),
+      printList(rows.map((r) => ({ address: r.address, scope: r.scope || '(all)', source: r.source, reason: r.reason, added: iso(r.createdAt) })),
         ['address', 'scope', 'source', 'reason', 'added'], o.json, 'the suppression list is empty');
     }));
   cmd.command('export').description('write the list as CSV to stdout: address, scope, source, reason, created_at')

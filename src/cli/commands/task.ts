@@ -52,8 +52,8 @@ function showText(v: AdminReply): string {
     ['suppressed', v['suppressed']], ['waiting', v['waiting']], ['deferred', v['deferred'] ?? '-'], ['held', v['held'] ?? '-'],
     ['created', v['created_at']], ['finished', v['finished_at'] ?? '-'],
   ];
-  const w = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, val]) => `${`${k}:`.padEnd(w + 2)}${val === null || val === undefined ? '-' : String(val)}`).join('\n');
+  // A FIELD/VALUE table, as every other `show` prints.
+  return table(rows.map(([k, val]) => ({ k, v: val })), ['k', 'v'], ['FIELD', 'VALUE']);
 }
 
 export function taskCommand(): Command {

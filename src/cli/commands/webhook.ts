@@ -16,6 +16,16 @@ function positive(v: string): number {
   return n;
 }
 
+/**
+ * What came of one attempt. The stored error of an HTTP answer is an excerpt of its body,
+ * so a 500 whose body says "ok" must read as a refusal, not as "ok".
+ */
+function result(a: { status: number | null; error: string | null }): string {
+  if (a.status !== null && a.status >= 200 && a.status < 300) return 'accepted';
+  if (a.status !== null) return `refused: HTTP ${a.status}${a.error ? ` (body: ${a.error})` : ''}`;
+  return `failed: ${a.error ?? 'no answer'}`;
+}
+
 function row(w: WebhookView): Record<string, unknown> {
   return { ...w, events: w.events === '*' ? '*' : w.events.join(','), state: w.disabled ? 'disabled' : 'enabled' };
 }
@@ -63,9 +73,9 @@ export function webhookCommand(): Command {
     .action(async (id: string | undefined, o: { limit: number; json?: boolean }, c: Command) => withContext(c, async ({ store, config }) => {
       const rows = await new WebhookService(store, () => config).log({ ...(id !== undefined ? { id } : {}), limit: o.limit });
       if (o.json) return printJson(rows);
-      print(rows.length ? table(rows.map((a) => ({ ...a, status: a.status ?? '-', outbox_id: a.outbox_id ?? 'test' })),
-        ['at', 'webhook_id', 'event', 'outbox_id', 'status', 'duration_ms', 'error'],
-        ['AT', 'WEBHOOK', 'EVENT', 'DELIVERY', 'STATUS', 'MS', 'ERROR']) : 'no attempts yet');
+      print(rows.length ? table(rows.map((a) => ({ ...a, status: a.status ?? '-', outbox_id: a.outbox_id ?? 'test', result: result(a) })),
+        ['at', 'webhook_id', 'event', 'outbox_id', 'status', 'duration_ms', 'result'],
+        ['AT', 'WEBHOOK', 'EVENT', 'DELIVERY', 'STATUS', 'MS', 'RESULT']) : 'no attempts yet');
     }));
   return cmd;
 }
