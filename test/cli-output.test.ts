@@ -29,7 +29,8 @@ const mta = (...args: string[]): Promise<RunResult> => runMta([...args, '--confi
 
 t.before(async () => {
   dns = await startDnsServer({});
-  d = await startDaemon(`[dns]\nservers = ["${dns.server}"]\n`);
+  // allow_private: the webhooks these tests add point at loopback receivers.
+  d = await startDaemon(`[dns]\nservers = ["${dns.server}"]\n[webhooks]\nallow_private = true\n`);
 });
 t.teardown(async () => { await d.stop(); await dns.close(); });
 

@@ -4,6 +4,7 @@
 // of bad rows stays small (first problems, counts per kind); the encoding is checked over
 // the whole file and named, input valid in neither UTF-8 nor GBK is refused; an upload's
 // errors never show the server's temporary path.
+import { adminAuth } from './helpers/api.js';
 import t from 'tap';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -116,11 +117,11 @@ t.test('an upload\'s errors name the uploaded file, never the temporary path', a
   const d = await startDaemon();
   t.teardown(() => d.stop());
   const base = `http://127.0.0.1:${d.daemon.admin!.port}`;
-  await fetch(`${base}/api/v1/lists`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'up', alias: 'up@example.com' }) });
+  await fetch(`${base}/api/v1/lists`, { method: 'POST', headers: { 'content-type': 'application/json', ...adminAuth(d) }, body: JSON.stringify({ name: 'up', alias: 'up@example.com' }) });
   const send = async (body: Buffer | string, filename: string): Promise<{ status: number; json: any }> => {
     const form = new FormData();
     form.append('file', new Blob([body]), filename);
-    const res = await fetch(`${base}/api/v1/lists/up/members`, { method: 'POST', body: form });
+    const res = await fetch(`${base}/api/v1/lists/up/members`, { method: 'POST', headers: adminAuth(d), body: form });
     return { status: res.status, json: await res.json() };
   };
   for (const [body, name] of [['', 'empty.csv'], [Buffer.from([0xff, 0xfe, 0x80, 0x0a]), 'junk.csv']] as const) {

@@ -103,7 +103,7 @@ t.test('the README five-minute tour runs as written: the first message is delive
   }
   t.ok(daemon, 'the tour starts the daemon');
   t.ok(queueId, 'the tour sends a message');
-  const list = await sh(`${mta} queue list --json`, cwd);
+  const list = await sh(`${mta} queue list --all --json`, cwd);
   t.match(list.out, /"state": ?"delivered"/, 'queue list: delivered');
   const files = readdirSync(join(cwd, 'data', 'sink'));
   t.equal(files.length, 1, 'one message in the sink');

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
 import { createPrivateFile } from '../util/files.js';
 import { PID_FILE } from '../config/runtime.js';
+import { sqliteOptions } from '../util/assets.js';
 
 export const LOCK_FILE = 'daemon.lock';
 
@@ -31,7 +32,7 @@ export class DataDirLock {
     let db: Database.Database;
     try {
       // timeout 0: a held lock is an answer, not something to wait for.
-      db = new Database(path, { timeout: 0 });
+      db = new Database(path, sqliteOptions(dataDir, { timeout: 0 }));
     } catch (e) {
       throw new MtaError('MTA_ERR_DATA_DIR', `cannot open ${path}: ${(e as Error).message}`);
     }

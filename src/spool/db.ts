@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
-import { sqliteBinding } from '../util/assets.js';
+import { sqliteOptions } from '../util/assets.js';
 import { assertWritable, createPrivateFile, describeFile, secureDataDir, tightenFile } from '../util/files.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -17,9 +17,9 @@ export const DB_FILE = 'spool.sqlite';
 export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {}): Db {
   secureDataDir(dataDir);
   const path = join(dataDir, DB_FILE);
-  // The binary hands over the addon it loaded itself (the typings know only the path form);
-  // outside the try below, so a failure keeps its own code (MTA_ERR_NATIVE).
-  const nativeBinding = sqliteBinding(dataDir) as string | undefined;
+  // The binary hands over the addon it loaded itself; outside the try below, so a failure
+  // keeps its own code (MTA_ERR_NATIVE).
+  const options = sqliteOptions(dataDir, { readonly: opts.readonly ?? false });
   // Created 0600 before SQLite opens it, so its -wal and -shm are 0600 too (SQLite copies
   // the database's mode); files of older versions (0644) are tightened.
   if (!opts.readonly) {
@@ -31,7 +31,7 @@ export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {})
   }
   let db: Db;
   try {
-    db = new Database(path, { readonly: opts.readonly ?? false, ...(nativeBinding ? { nativeBinding } : {}) });
+    db = new Database(path, options);
   } catch (e) {
     throw new MtaError('MTA_ERR_DATA_DIR', `cannot open ${path} (${describeFile(path)}): ${(e as Error).message}`);
   }

@@ -95,6 +95,17 @@ export function sqliteBinding(dataDir: string): object | undefined {
 }
 let loadedAddon: object | undefined;
 
+/**
+ * better-sqlite3's options with the binary's addon added: every `new Database` goes through
+ * this (the spool, the data dir lock, a backup's check), or the single executable cannot
+ * open it. Outside the binary it returns `opts` as given.
+ */
+export function sqliteOptions<T extends object>(dataDir: string, opts: T): T & { nativeBinding?: string } {
+  const binding = sqliteBinding(dataDir);
+  // The typings know only the path form; the addon object is what the binary loaded.
+  return binding ? { ...opts, nativeBinding: binding as unknown as string } : opts;
+}
+
 /** Where the binary keeps its copy of the SQLite addon. */
 export function nativeAddonPath(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
   const base = env['MTA_NATIVE_DIR'] || join(dataDir, 'native');

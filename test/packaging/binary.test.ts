@@ -143,8 +143,9 @@ if (missing) {
     const waiting = await submit(daemon.port, 'later@down.test');
 
     const listed = await until('queue list to show the delivery', async () => {
-      const r = await mta(['queue', 'list', '--json']);
-      const rows = JSON.parse(r.out || '[]') as { queue_id: string; state: string }[];
+      // --all: the delivered message is history, which queue list shows only when asked.
+      const r = await mta(['queue', 'list', '--all', '--json']);
+      const rows = r.out ? (JSON.parse(r.out) as { items: { queue_id: string; state: string }[] }).items : [];
       return rows.some((x) => x.queue_id === first && x.state === 'delivered') && rows.some((x) => x.queue_id === waiting) ? rows : false;
     });
     t.ok(listed.length >= 2, 'mta queue list --json from the same file lists both messages');
@@ -152,7 +153,7 @@ if (missing) {
     daemon.proc.kill('SIGKILL');
     t.equal(await daemon.exited, null, 'killed with -9');
     daemon = await spawnDaemon(config, {}, dir, { exe });
-    const after = JSON.parse((await mta(['queue', 'list', '--json'])).out) as { queue_id: string; state: string }[];
+    const after = (JSON.parse((await mta(['queue', 'list', '--all', '--json'])).out) as { items: { queue_id: string; state: string }[] }).items;
     t.equal(after.find((x) => x.queue_id === first)?.state, 'delivered', 'after kill -9 and restart: the delivered message is still recorded');
     t.match(after.find((x) => x.queue_id === waiting)?.state ?? 'missing', /^(queued|sending|deferred)$/, 'and the waiting one is still in the queue');
     await submit(daemon.port, 'again@dest.test');

@@ -8,6 +8,7 @@
  *
  * Must never: write into an existing non-empty DIR, or into the data dir.
  */
+import { sqliteOptions } from '../../util/assets.js';
 import { Command } from 'commander';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -42,7 +43,7 @@ export function backupCommand(): Command {
         db.close();
       }
       chmodSync(spool, 0o600);
-      const copy = new Database(spool, { fileMustExist: true });
+      const copy = new Database(spool, sqliteOptions(config.dataDir, { fileMustExist: true }));
       let integrity: unknown;
       let schema: unknown;
       try {
