@@ -345,4 +345,39 @@ export const MIGRATIONS: readonly string[] = [
   // 12: recipients of a task the operator cancelled: counted apart from failed, so the delivery
   // rate is delivered / (requests - cancelled) and a cancel does not read as failed mail.
   `ALTER TABLE stats_daily ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;`,
+  // 13: statistics per recipient domain (spool/sqlite-rcpt-stats.ts): counters per day of
+  // receipt, sender domain and recipient domain; final failures per category; and a
+  // delivery-latency histogram in fixed buckets (stats/latency.ts), so a median or p95 is
+  // read from a few rows instead of scanning events.
+  `
+  CREATE TABLE stats_rcpt_daily (
+    day         TEXT NOT NULL,              -- 'YYYY-MM-DD' of receipt, configured timezone
+    domain      TEXT NOT NULL,              -- sender domain
+    rcpt_domain TEXT NOT NULL,
+    requests    INTEGER NOT NULL DEFAULT 0,
+    delivered   INTEGER NOT NULL DEFAULT 0,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    invalid     INTEGER NOT NULL DEFAULT 0,
+    deferred    INTEGER NOT NULL DEFAULT 0,
+    expired     INTEGER NOT NULL DEFAULT 0,
+    cancelled   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, rcpt_domain, domain)
+  ) WITHOUT ROWID;
+  CREATE TABLE stats_rcpt_failed (
+    day         TEXT NOT NULL,
+    domain      TEXT NOT NULL,
+    rcpt_domain TEXT NOT NULL,
+    category    TEXT NOT NULL,              -- the bounce category; 'expired', 'deleted'
+    n           INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, rcpt_domain, domain, category)
+  ) WITHOUT ROWID;
+  CREATE TABLE stats_rcpt_latency (
+    day         TEXT NOT NULL,
+    domain      TEXT NOT NULL,
+    rcpt_domain TEXT NOT NULL,
+    bucket      INTEGER NOT NULL,           -- index into LATENCY_BUCKETS_MS
+    n           INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, rcpt_domain, domain, bucket)
+  ) WITHOUT ROWID;
+  `,
 ];

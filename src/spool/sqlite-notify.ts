@@ -18,6 +18,7 @@ import type { RecipientId } from '../util/ids.js';
 import type { SqliteWebhooks } from './sqlite-webhooks.js';
 import { type SqliteStats, type StatsCounter, type StatsKey } from './sqlite-stats.js';
 import { assertNever } from '../util/errors.js';
+import { rcptDomainOf } from './sqlite-rcpt-stats.js';
 import { domainPayload, recipientPayload, type DomainEventName, type RecipientEventName } from '../events/payload.js';
 
 /** A recipient that keeps deferring is reported again after this long. */
@@ -26,6 +27,7 @@ export const DEFERRED_EVENT_INTERVAL_MS = 60 * 60 * 1000;
 interface Meta {
   rcpt: string; attempts: number; deferred_event_at: number | null; queue_id: string;
   sender: string; auth_user: string | null; msg_id: string; tag: string | null; received_at: number; task_id: string | null;
+  rcpt_domain: string;
   task_state: string | null;
 }
 
@@ -39,7 +41,7 @@ export class SqliteNotify {
 
   constructor(db: Db, private readonly hooks: SqliteWebhooks, private readonly stats: SqliteStats) {
     this.st = {
-      meta: db.prepare(`SELECT r.rcpt, r.attempts, r.deferred_event_at, r.message_id AS queue_id, m.sender, m.auth_user,
+      meta: db.prepare(`SELECT r.rcpt, r.domain AS rcpt_domain, r.attempts, r.deferred_event_at, r.message_id AS queue_id, m.sender, m.auth_user,
                                m.message_id AS msg_id, m.tag, m.received_at, m.task_id,
                                (SELECT t.state FROM tasks t WHERE t.id = m.task_id) AS task_state
                         FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?`),
@@ -49,8 +51,13 @@ export class SqliteNotify {
   }
 
   /** Counts accepted recipients (intake's group commit). */
-  accepted(sender: string, receivedAt: number, tag: string | null, recipients: number): void {
-    if (sender !== '') this.stats.bump(this.stats.keyOf(sender, receivedAt, tag), 'requests', recipients);
+  accepted(sender: string, receivedAt: number, tag: string | null, recipients: readonly string[]): void {
+    if (sender === '') return;
+    const key = this.stats.keyOf(sender, receivedAt, tag);
+    this.stats.bump(key, 'requests', recipients.length);
+    const perDomain = new Map<string, number>();
+    for (const r of recipients) perDomain.set(rcptDomainOf(r), (perDomain.get(rcptDomainOf(r)) ?? 0) + 1);
+    for (const [d, n] of perDomain) this.stats.rcpt.bump(key, d, 'requests', n);
   }
 
   /** One outcome that applied (the recipient row already carries it). */
@@ -62,10 +69,12 @@ export class SqliteNotify {
     if (o.kind === 'deferred') {
       const first = m.deferred_event_at === null;
       notify = first || o.at - m.deferred_event_at! >= DEFERRED_EVENT_INTERVAL_MS;
-      if (first) this.stats.bump(key, 'deferred');
+      if (first) this.count(key, m, 'deferred');
       if (notify) this.st['deferredAt']!.run(o.at, o.recipientId);
     } else {
-      this.stats.bump(key, counterOf(o.kind, o.detail['status']));
+      this.count(key, m, counterOf(o.kind, o.detail['status']));
+      if (o.kind === 'delivered') this.stats.rcpt.latency(key, m.rcpt_domain, o.at - m.received_at);
+      else this.stats.rcpt.failure(key, m.rcpt_domain, o.kind === 'expired' ? 'expired' : String(o.detail['category'] ?? 'other'));
       if (m.task_id) this.taskOutcome?.(m.task_id, counterOf(o.kind, o.detail['status']));
       if (o.kind === 'failed' && o.detail['status'] === 3) this.spamBounce?.(key);
     }
@@ -77,7 +86,10 @@ export class SqliteNotify {
     const m = this.st['meta']!.get(id) as Meta | undefined;
     if (!m || m.sender === '') return;
     // A cancelled task's waiting recipients were not failed deliveries: counted apart (delivery rates leave them out).
-    this.stats.bump(this.stats.keyOf(m.sender, m.received_at, m.tag), m.task_state === 'cancelled' ? 'cancelled' : 'failed');
+    const key = this.stats.keyOf(m.sender, m.received_at, m.tag);
+    const cancelled = m.task_state === 'cancelled';
+    this.count(key, m, cancelled ? 'cancelled' : 'failed');
+    if (!cancelled) this.stats.rcpt.failure(key, m.rcpt_domain, 'deleted');
     if (m.task_id) this.taskOutcome?.(m.task_id, 'failed');
     this.emit('deleted', m, at, reply, 4, 'deleted');
   }
@@ -91,6 +103,12 @@ export class SqliteNotify {
       receivedAt: r.at, at: r.at, reply: r.reply, status: 2, category: 'suppressed', attempts: 0, tag: null, taskId: null,
     });
     this.hooks.enqueue('rejected', payload, r.sender, r.at);
+  }
+
+  /** One counter, per sender (stats_daily) and per recipient domain. */
+  private count(key: StatsKey, m: Meta, counter: StatsCounter): void {
+    this.stats.bump(key, counter);
+    this.stats.rcpt.bump(key, m.rcpt_domain, counter);
   }
 
   /** After the caller's commit: wakes the webhook dispatcher if anything was enqueued. */

@@ -19,6 +19,7 @@ import type { AddressMatch, PurgeResult, Rejection, RejectionFilter, SendDetail,
 import type { RecipientState } from './states.js';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { dayIn } from '../util/time.js';
+import { SqliteRcptStats } from './sqlite-rcpt-stats.js';
 
 export type StatsCounter = 'requests' | 'delivered' | 'failed' | 'invalid' | 'deferred' | 'expired' | 'cancelled';
 const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled'];
@@ -42,9 +43,12 @@ function matchAddress(where: string[], args: (string | number)[], column: string
 export class SqliteStats {
   private readonly st: Record<string, Statement>;
   private readonly bumps: Record<StatsCounter, Statement>;
+  /** the same outcomes per recipient domain */
+  readonly rcpt: SqliteRcptStats;
 
   constructor(private readonly db: Db, readonly timeZone = 'UTC') {
     const p = (sql: string): Statement => db.prepare(sql);
+    this.rcpt = new SqliteRcptStats(db);
     this.bumps = Object.fromEntries(COUNTERS.map((c) => [c, p(`
       INSERT INTO stats_daily (day, domain, sender, tag, ${c}) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (day, domain, sender, tag) DO UPDATE SET ${c} = ${c} + excluded.${c}`)])) as Record<StatsCounter, Statement>;
@@ -131,7 +135,7 @@ export class SqliteStats {
   }
 
   async purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult> {
-    const out: PurgeResult = { messages: 0, domainEvents: 0, outbox: 0, attempts: 0, statsRows: 0 };
+    const out: PurgeResult = { messages: 0, domainEvents: 0, outbox: 0, attempts: 0, statsRows: 0, rcptStatsRows: 0 };
     const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
     for (;;) {
       const n = this.db.transaction(() => {
@@ -160,6 +164,7 @@ export class SqliteStats {
     }
     out.domainEvents = this.st['delDomainEvents']!.run(req.detailsBefore).changes;
     out.statsRows = this.st['delStats']!.run(req.statsBeforeDay).changes;
+    out.rcptStatsRows = this.rcpt.purge(req.statsBeforeDay);
     return out;
   }
 }

@@ -40,7 +40,7 @@ import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeRes
 import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
 import type {
-  OutboxItem, OutboxNext, PurgeResult, SendDetail, SendDetailFilter, Rejection, RejectionFilter, StatsQuery, StatsRow, WebhookAttempt, WebhookListRow,
+  OutboxItem, OutboxNext, PurgeResult, SendDetail, SendDetailFilter, Rejection, RejectionFilter, StatsQuery, StatsRow, RcptStatsQuery, RcptStatsRow, WebhookAttempt, WebhookListRow,
   WebhookOutboxState, WebhookRecord,
 } from './types.js';
 
@@ -200,7 +200,7 @@ export class SqliteStore implements Store {
           this.st['insEvent']!.run(m.receivedAt, m.id, r.lastInsertRowid, 'reception',
             JSON.stringify({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
         }
-        this.notify.accepted(m.sender, m.receivedAt, m.tag, m.recipients.length);
+        this.notify.accepted(m.sender, m.receivedAt, m.tag, m.recipients);
         for (const a of m.aliasTasks ?? []) this.tasks.addAliasTask(m, a); // the 250 promises the expansion
         if (m.idempotency) this.api.save(m.idempotency.record, m.idempotency.expireBefore); // a savepoint inside this transaction
       }
@@ -319,6 +319,7 @@ export class SqliteStore implements Store {
 
   // ---- statistics and send details (spool/sqlite-stats.ts) ----
   async queryStats(q: StatsQuery): Promise<StatsRow[]> { return this.stats.query(q); }
+  async queryRcptStats(q: RcptStatsQuery): Promise<RcptStatsRow[]> { return this.stats.rcpt.query(q); }
   async listSendDetails(f: SendDetailFilter): Promise<SendDetail[]> { return this.stats.sendDetails(f); }
   async listRejections(f: RejectionFilter): Promise<Rejection[]> { return this.stats.rejections(f); }
   async eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]> { return this.stats.eventsOf(ids); }

@@ -107,7 +107,7 @@ export class SqliteTasks {
           this.st['insEvent']!.run(m.receivedAt, m.id, r.lastInsertRowid, 'reception',
             JSON.stringify({ sender: m.sender, rcpt, size: m.size, task_id: m.taskId, ...(m.returnPath ? { return_path: m.returnPath } : {}) }));
         }
-        this.notify.accepted(m.sender, m.receivedAt, m.tag, m.recipients.length);
+        this.notify.accepted(m.sender, m.receivedAt, m.tag, m.recipients);
       }
       this.st['advance']!.run({
         id: c.taskId, cursor: c.cursor, exhausted: c.exhausted ? 1 : 0, requested: c.messages.reduce((n, m) => n + m.recipients.length, 0),

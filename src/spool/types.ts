@@ -357,6 +357,12 @@ export interface StatsQuery {
 
 export interface StatsRow extends StatsCounters { key: string }
 
+/** Statistics per recipient domain (days inclusive; `domain`: only mail from this sender domain). */
+export interface RcptStatsQuery { fromDay: string; toDay: string; domain?: string | undefined }
+
+/** One day and recipient domain: counters, final failures per category, latency histogram (bucket → deliveries). */
+export interface RcptStatsRow extends StatsCounters { day: string; rcpt_domain: string; categories: Record<string, number>; latency: Map<number, number> }
+
 /** An address search: one address (any case), or a LIKE pattern (`%@example.org`, `%bob%`). */
 export type AddressMatch = { exact: string } | { like: string };
 
@@ -410,10 +416,12 @@ export interface RejectionFilter {
   before?: number | undefined;
 }
 
-export interface PurgeResult { messages: number; domainEvents: number; outbox: number; attempts: number; statsRows: number }
+/** `statsRows`: rows of the daily counters; `rcptStatsRows`: of the per-recipient-domain counters, categories and histograms. */
+export interface PurgeResult { messages: number; domainEvents: number; outbox: number; attempts: number; statsRows: number; rcptStatsRows: number }
 
 export interface StatsStore {
   queryStats(q: StatsQuery): Promise<StatsRow[]>;
+  queryRcptStats(q: RcptStatsQuery): Promise<RcptStatsRow[]>;
   listSendDetails(f: SendDetailFilter): Promise<SendDetail[]>;
   listRejections(f: RejectionFilter): Promise<Rejection[]>;
   eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]>;

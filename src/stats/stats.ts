@@ -15,10 +15,13 @@ import type { AddressMatch, PurgeResult, Rejection, SendDetail, SpoolEvent, Stat
 import type { RecipientState } from '../spool/states.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
+import { rcptReport, type RcptStatsReport } from './rcpt-stats.js';
 import { DAY_MS, dayIn, daysBetween, eachDay, parseDay, parseTime } from '../util/time.js';
 
 export const MAX_RANGE_DAYS = 31;
 export const STATS_GROUPS: readonly StatsGroup[] = ['day', 'domain', 'sender', 'tag'];
+/** What `by` accepts: the groups of the daily counters, and the per-recipient-domain report. */
+export const REPORT_GROUPS = [...STATS_GROUPS, 'rcpt-domain'] as const;
 
 /**
  * What `mta log --result` names, and the recipient states behind each. `rejected` is a
@@ -40,7 +43,7 @@ export function resultOf(state: RecipientState): SendResult {
   return 'queued';
 }
 
-export type StatsServiceStore = Pick<Store, 'queryStats' | 'listSendDetails' | 'listRejections' | 'eventsOfRecipients' | 'purge'>;
+export type StatsServiceStore = Pick<Store, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'eventsOfRecipients' | 'purge'>;
 
 export interface StatsQueryInput { from?: unknown; to?: unknown; domain?: unknown; sender?: unknown; tag?: unknown; by?: unknown }
 
@@ -128,8 +131,14 @@ export class StatsService {
   /** `timeZone`: the spool's counting calendar (config `timezone`) */
   constructor(private readonly store: StatsServiceStore, private readonly timeZone = 'UTC') {}
 
-  /** Daily statistics over at most 31 days, grouped by day (default), domain, sender or tag. */
-  async query(input: StatsQueryInput, now = Date.now()): Promise<StatsReport> {
+  /**
+   * Daily statistics over at most 31 days, grouped by day (default), domain, sender or tag;
+   * or, with `by: 'rcpt-domain'`, per day and recipient domain (only the `domain` filter).
+   */
+  async query(input: StatsQueryInput & { by: 'rcpt-domain' }, now?: number): Promise<RcptStatsReport>;
+  async query(input: StatsQueryInput & { by?: StatsGroup }, now?: number): Promise<StatsReport>;
+  async query(input: StatsQueryInput, now?: number): Promise<StatsReport | RcptStatsReport>;
+  async query(input: StatsQueryInput, now = Date.now()): Promise<StatsReport | RcptStatsReport> {
     const today = dayIn(now, this.timeZone);
     const given = input.from === undefined ? undefined : parseDay(input.from, 'from');
     const to = input.to === undefined ? today : parseDay(input.to, 'to');
@@ -138,8 +147,17 @@ export class StatsService {
     const days = daysBetween(from, to);
     if (days > MAX_RANGE_DAYS) throw new MtaError('MTA_ERR_INVALID', `the range ${from} to ${to} covers ${days} days; at most ${MAX_RANGE_DAYS} in one query`, 'to');
     const by = input.by === undefined ? 'day' : input.by;
-    if (typeof by !== 'string' || !(STATS_GROUPS as readonly string[]).includes(by)) {
-      throw new MtaError('MTA_ERR_INVALID', `by must be one of ${STATS_GROUPS.join(', ')} (got ${JSON.stringify(input.by)})`, 'by');
+    if (typeof by !== 'string' || !(REPORT_GROUPS as readonly string[]).includes(by)) {
+      throw new MtaError('MTA_ERR_INVALID', `by must be one of ${REPORT_GROUPS.join(', ')} (got ${JSON.stringify(input.by)})`, 'by');
+    }
+    if (by === 'rcpt-domain') {
+      // The per-recipient-domain counters are kept per sender domain only.
+      for (const f of ['sender', 'tag'] as const) {
+        if (input[f] !== undefined) throw new MtaError('MTA_ERR_INVALID', `${f} cannot filter statistics by rcpt-domain (only domain can)`, f);
+      }
+      const domain = domainFilter(input.domain);
+      const r = rcptReport(await this.store.queryRcptStats({ fromDay: from, toDay: to, domain }), ZERO, withRates);
+      return { time_zone: this.timeZone, from, to, by, filter: domain === undefined ? {} : { domain }, ...r };
     }
     const filter = { domain: domainFilter(input.domain), sender: senderFilter(input.sender), tag: tagFilter(input.tag) };
     const rows: StatsRow[] = await this.store.queryStats({ fromDay: from, toDay: to, by: by as StatsGroup, ...filter });

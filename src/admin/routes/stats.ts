@@ -4,7 +4,7 @@
  * work and checks the dates and filters.
  */
 import { z } from 'zod';
-import { StatsService, STATS_GROUPS } from '../../stats/stats.js';
+import { StatsService, REPORT_GROUPS, STATS_GROUPS } from '../../stats/stats.js';
 import type { StatsGroup } from '../../spool/types.js';
 import { defineRoute, type Route } from '../router.js';
 import type { ApiContext } from '../context.js';
@@ -20,6 +20,14 @@ const rowSchema = z.object({
   invalid_rate: z.number().describe('invalid / (requests - cancelled) (0..1)'),
 });
 
+const rcptRowSchema = rowSchema.extend({
+  day: z.string().describe('the day of receipt (YYYY-MM-DD); empty in total'),
+  key: z.string().describe('the recipient domain; TOTAL in total'),
+  failed_by_category: z.record(z.string(), z.number().int()).describe('final failures per bounce category (user_unknown, policy, ..., expired, deleted)'),
+  latency_median_ms: z.number().int().nullable().describe('receipt to delivery: upper bound of the histogram bucket holding the median; null without deliveries'),
+  latency_p95_ms: z.number().int().nullable().describe('the same for the 95th percentile'),
+});
+
 const day = z.string().max(32).describe('YYYY-MM-DD (a day of the configured timezone)');
 const groups = z.enum(STATS_GROUPS as unknown as [StatsGroup, ...StatsGroup[]]);
 
@@ -27,7 +35,7 @@ export function statsRoutes(ctx: ApiContext): Route[] {
   const stats = new StatsService(ctx.store, ctx.config().timeZone);
   return [
     defineRoute({
-      method: 'GET', path: '/api/v1/stats', tag: TAG, summary: 'Sending statistics per day (of the configured timezone), domain, sender or tag (mta stats --json)',
+      method: 'GET', path: '/api/v1/stats', tag: TAG, summary: 'Sending statistics per day (of the configured timezone), domain, sender, tag or recipient domain (mta stats --json)',
       description: 'At most 31 days in one query. Requests count on the day (configured timezone) the message was received, and so do its outcomes.',
       query: z.strictObject({
         from: day.optional().describe('first day, YYYY-MM-DD (default: to)'),
@@ -35,14 +43,22 @@ export function statsRoutes(ctx: ApiContext): Route[] {
         domain: z.string().max(253).optional().describe('only mail from this sender domain'),
         sender: z.string().max(320).optional().describe('only mail from this sender address'),
         tag: z.string().max(256).optional().describe('only mail with this tag'),
-        by: groups.optional().describe('one row per day (default), domain, sender or tag'),
+        by: z.enum(REPORT_GROUPS).optional().describe('one row per day (default), sender domain, sender or tag; rcpt-domain: one row per day and recipient domain (only the domain filter applies)'),
       }),
-      response: z.object({
-        from: z.string(), to: z.string(), by: groups,
-        filter: z.object({ domain: z.string().optional(), sender: z.string().optional(), tag: z.string().optional() }),
-        rows: z.array(rowSchema),
-        total: rowSchema,
-      }),
+      response: z.union([
+        z.object({
+          time_zone: z.string(), from: z.string(), to: z.string(), by: groups,
+          filter: z.object({ domain: z.string().optional(), sender: z.string().optional(), tag: z.string().optional() }),
+          rows: z.array(rowSchema),
+          total: rowSchema,
+        }),
+        z.object({
+          time_zone: z.string(), from: z.string(), to: z.string(), by: z.literal('rcpt-domain'),
+          filter: z.object({ domain: z.string().optional() }),
+          rows: z.array(rcptRowSchema),
+          total: rcptRowSchema,
+        }),
+      ]),
       handler: async ({ query }) => stats.query(query),
     }),
   ];

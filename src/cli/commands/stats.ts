@@ -6,29 +6,50 @@
  *   DAY         REQUESTS  DELIVERED  FAILED  INVALID  DEFERRED  EXPIRED  DELIVERY_RATE  INVALID_RATE
  *   2026-03-02  47        32         15      0        3         0        68.09%         0.00%
  *   TOTAL       47        32         15      0        3         0        68.09%         0.00%
+ *
+ * `--by rcpt-domain`: one row per day and recipient domain, with the delivery latency's
+ * median and p95 (bucket upper bounds, "<=5s") and the failures per category.
  */
 import { Command } from 'commander';
 import { withContext } from '../context.js';
 import { print, printJson, table } from '../output.js';
-import { StatsService, STATS_GROUPS, type StatsReportRow } from '../../stats/stats.js';
+import { StatsService, REPORT_GROUPS, type StatsReportRow } from '../../stats/stats.js';
+import type { RcptReportRow, RcptStatsReport } from '../../stats/rcpt-stats.js';
+import { formatDuration } from '../../util/units.js';
 
 function percent(r: number): string { return `${(r * 100).toFixed(2)}%`; }
+function latency(ms: number | null): string { return ms === null ? '-' : `<=${formatDuration(ms)}`; }
+
+const RCPT_COLUMNS = ['day', 'key', 'requests', 'delivered', 'deferred', 'failed', 'invalid', 'expired', 'delivery_rate', 'latency_median_ms', 'latency_p95_ms', 'failed_by_category'];
+
+function rcptTable(r: RcptStatsReport): string {
+  const shown = (x: RcptReportRow): Record<string, unknown> => ({
+    ...x, delivery_rate: percent(x.delivery_rate), latency_median_ms: latency(x.latency_median_ms), latency_p95_ms: latency(x.latency_p95_ms),
+    failed_by_category: Object.entries(x.failed_by_category).map(([c, n]) => `${c}=${n}`).join(' ') || '-',
+  });
+  return table([...r.rows.map(shown), shown(r.total)], RCPT_COLUMNS,
+    ['DAY', 'RCPT_DOMAIN', 'REQUESTS', 'DELIVERED', 'DEFERRED', 'FAILED', 'INVALID', 'EXPIRED', 'DELIVERY_RATE', 'LATENCY_P50', 'LATENCY_P95', 'FAILED_BY_CATEGORY']);
+}
 
 const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'delivery_rate', 'invalid_rate'];
 
 export function statsCommand(): Command {
-  return new Command('stats').description('sending statistics per day (of the configured timezone), domain, sender or tag; at most 31 days at once')
+  return new Command('stats').description('sending statistics per day (of the configured timezone), domain, sender, tag or recipient domain; at most 31 days at once')
     .option('--from <date>', 'first day, YYYY-MM-DD (default: --to)')
     .option('--to <date>', 'last day, YYYY-MM-DD (default: today)')
     .option('--domain <domain>', 'only mail from this sender domain')
     .option('--sender <address>', 'only mail from this sender address')
     .option('--tag <tag>', 'only mail with this tag')
-    .option('--by <group>', `one row per ${STATS_GROUPS.join(' | ')}`, 'day')
+    .option('--by <group>', `one row per ${REPORT_GROUPS.join(' | ')} (rcpt-domain: per day and recipient domain, with latency)`, 'day')
     .option('--json', 'JSON output')
     .action(async (o: { from?: string; to?: string; domain?: string; sender?: string; tag?: string; by: string; json?: boolean }, c: Command) =>
       withContext(c, async ({ store, config }) => {
         const r = await new StatsService(store, config.timeZone).query(o);
         if (o.json) return printJson(r);
+        if (r.by === 'rcpt-domain') {
+          print(r.rows.length === 0 ? `no mail from ${r.from} to ${r.to}` : rcptTable(r));
+          return print(`(days of ${r.time_zone}, the configured timezone; latency: receipt to delivery, upper bound of its histogram bucket)`);
+        }
         const shown = (x: StatsReportRow): Record<string, unknown> => ({ ...x, delivery_rate: percent(x.delivery_rate), invalid_rate: percent(x.invalid_rate) });
         const rows = [...r.rows.map(shown), shown(r.total)];
         print(r.rows.length === 0 ? `no mail from ${r.from} to ${r.to}` : table(rows, COLUMNS,
