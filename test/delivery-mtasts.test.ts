@@ -11,13 +11,13 @@ import pino from 'pino';
 import { startWorld, type World } from './helpers/delivery.js';
 import { freePort } from './helpers/sink.js';
 import { makeCa, makeCert, makeLeaf } from './helpers/tls.js';
-import { MtaStsPolicies } from '../src/delivery/mta-sts.js';
+import { MtaStsPolicies, mxMatches } from '../src/delivery/mta-sts.js';
 import { DnsClient } from '../src/delivery/dns.js';
 import type { QueueId } from '../src/util/ids.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtasts-'));
 const ca = makeCa(dir);
-const DOMAINS = ['ok', 'nomatch', 'plain', 'badcert', 'testing', 'redirect', 'html', 'big', 'cache', 'wrongname'].map((d) => `${d}.test`);
+const DOMAINS = ['ok', 'nomatch', 'plain', 'badcert', 'testing', 'redirect', 'html', 'big', 'cache', 'wrongname', 'refresh'].map((d) => `${d}.test`);
 const policyCert = makeLeaf(dir, ca, 'policies', DOMAINS.map((d) => `mta-sts.${d}`));
 const mxCert = makeLeaf(dir, ca, 'mx', DOMAINS.filter((d) => d !== 'wrongname.test').map((d) => `mx.${d}`));
 const selfSigned = makeCert(dir, 'mx.badcert.test');
@@ -113,8 +113,8 @@ t.test('testing: delivers as before and records what enforce would have done', a
   t.equal(a.detail['mta_sts_result'], 'would_defer: MX not in the policy');
 });
 
-function policies(now: () => number): MtaStsPolicies {
-  const config = { delivery: { mtaSts: { enabled: true, caFile: ca.cert, httpsPort } } } as unknown as ConstructorParameters<typeof MtaStsPolicies>[0];
+function policies(now: () => number, enabled = true): MtaStsPolicies {
+  const config = { delivery: { mtaSts: { enabled, caFile: ca.cert, httpsPort } } } as unknown as ConstructorParameters<typeof MtaStsPolicies>[0];
   return new MtaStsPolicies(config, new DnsClient({ servers: [world.dns.server] }), world.daemon.daemon.store, pino({ level: 'silent' }), now);
 }
 
@@ -162,4 +162,30 @@ t.test('a failed fetch keeps the cached policy until max_age; the spool keeps it
   const renewed = await policies(() => now).decide('cache.test');
   t.equal(renewed.mode === 'testing' && renewed.id, 'three');
   t.equal((await world.daemon.daemon.store.mtaStsPolicy('cache.test'))?.id, 'three');
+});
+
+t.test('mx patterns: exact names, and a wildcard for one leftmost label only', async (t) => {
+  t.ok(mxMatches('MX.Example.Test.', ['mx.example.test']));
+  t.ok(mxMatches('mx1.example.test', ['*.example.test']));
+  t.notOk(mxMatches('a.mx1.example.test', ['*.example.test']), 'the wildcard is one label');
+  t.notOk(mxMatches('example.test', ['*.example.test']));
+  t.notOk(mxMatches('mx.example.test.evil', ['mx.example.test']));
+});
+
+t.test('a policy nearing its end is fetched again (same id); enabled = false ignores policies', async (t) => {
+  let now = Date.now();
+  world.dns.set('_mta-sts.refresh.test', { TXT: ['v=STSv1; id=same'] });
+  world.dns.set('mta-sts.refresh.test', { A: ['127.0.0.1'] });
+  answers.set('mta-sts.refresh.test', { status: 200, type: 'text/plain', body: policy('enforce', ['mx.refresh.test'], 3600) });
+  const p = policies(() => now);
+  t.equal((await p.decide('refresh.test')).mode, 'enforce');
+  const before = fetched.filter((h) => h === 'mta-sts.refresh.test').length;
+  now += 10 * 60_000; // five sixths of its life left, same id: no fetch
+  await p.decide('refresh.test');
+  t.equal(fetched.filter((h) => h === 'mta-sts.refresh.test').length, before);
+  now += 25 * 60_000; // less than half left: fetched again, and the new max_age counts from now
+  await p.decide('refresh.test');
+  t.equal(fetched.filter((h) => h === 'mta-sts.refresh.test').length, before + 1);
+  t.equal((await world.daemon.daemon.store.mtaStsPolicy('refresh.test'))?.expiresAt, now + 3600_000);
+  t.same(await policies(() => now, false).decide('refresh.test'), { mode: 'none' });
 });

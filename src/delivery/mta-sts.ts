@@ -12,12 +12,14 @@
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { checkServerIdentity, rootCertificates } from 'node:tls';
-import { parsePolicy, validateMx } from 'mailauth/lib/mta-sts.js';
+import { X509Certificate } from 'node:crypto';
+import { MtaError } from '../util/errors.js';
+import { parsePolicy } from 'mailauth/lib/mta-sts.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { MtaStsPolicyRecord, MtaStsStore } from '../spool/types-mtasts.js';
 import { DnsError, type DnsClient } from './dns.js';
-import type { Plan } from './router.js';
+import { asciiDomain, type Plan } from './router.js';
 import type { SessionTarget } from './transport.js';
 import type { Shaping } from '../config/config.js';
 import { metrics } from '../metrics/metrics.js';
@@ -55,7 +57,15 @@ export class MtaStsPolicies {
     this.ca = loadCa(config);
   }
 
-  reload(config: Pick<Config, 'delivery'>): void { this.config = config; this.ca = loadCa(config); }
+  /** A new configuration; a CA file that cannot be used now keeps the one loaded before (logged). */
+  reload(config: Pick<Config, 'delivery'>): void {
+    try {
+      this.ca = loadCa(config);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'MTA-STS CA file not reloaded; the one loaded before stays in force');
+    }
+    this.config = config;
+  }
 
   /** The trusted CAs for MX certificates under a policy (undefined: the system's). */
   get trusted(): string[] | undefined { return this.ca; }
@@ -66,8 +76,7 @@ export class MtaStsPolicies {
     if (!this.enabled) return { mode: 'none' };
     const p = await this.policyFor(domain.toLowerCase());
     if (!p || p.mode === 'none') return { mode: 'none' };
-    const parsed = { mode: p.mode, mx: p.mx } as Parameters<typeof validateMx>[1];
-    return { mode: p.mode, id: p.id, allows: (mx) => validateMx(mx, parsed).valid, label: `MTA-STS policy of ${domain} (id ${p.id}, mode ${p.mode}, mx ${p.mx.join(' ')})` };
+    return { mode: p.mode, id: p.id, allows: (mx) => mxMatches(mx, p.mx), label: `MTA-STS policy of ${domain} (id ${p.id}, mode ${p.mode}, mx ${p.mx.join(' ')})` };
   }
 
   private async policyFor(domain: string): Promise<MtaStsPolicyRecord | undefined> {
@@ -167,9 +176,33 @@ export class MtaStsPolicies {
   }
 }
 
-function loadCa(config: Pick<Config, 'delivery'>): string[] | undefined {
+/**
+ * Whether an MX name matches one of a policy's mx patterns (RFC 8461 §4.1): exactly, or
+ * "*.example.com" for one more leftmost label only. mailauth's validateMx lets the wildcard
+ * stand for any number of labels, which §4.1 (by RFC 6125's rules) does not allow.
+ */
+export function mxMatches(mx: string, patterns: readonly string[]): boolean {
+  const name = asciiDomain(mx.replace(/\.$/, ''));
+  return patterns.some((p) => {
+    const pat = asciiDomain(p.trim().replace(/\.$/, ''));
+    if (!pat.startsWith('*.')) return pat === name;
+    const dot = name.indexOf('.');
+    return dot > 0 && name.slice(dot + 1) === pat.slice(2);
+  });
+}
+
+/** The system's CAs plus delivery.mta_sts.ca_file, or undefined without one; a file that cannot be read or used is a config error. */
+export function loadCa(config: Pick<Config, 'delivery'>): string[] | undefined {
   const f = config.delivery.mtaSts.caFile;
-  return f ? [...rootCertificates, readFileSync(f, 'utf8')] : undefined;
+  if (!f) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(f, 'utf8');
+    new X509Certificate(pem); // eslint-disable-line no-new -- it throws for a file that holds no certificate
+  } catch (e) {
+    throw new MtaError('MTA_ERR_CONFIG', `delivery.mta_sts.ca_file: ${f} cannot be used: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'delivery.mta_sts.ca_file');
+  }
+  return [...rootCertificates, pem];
 }
 
 /**
