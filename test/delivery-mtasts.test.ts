@@ -13,11 +13,14 @@ import { freePort } from './helpers/sink.js';
 import { makeCa, makeCert, makeLeaf } from './helpers/tls.js';
 import { MtaStsPolicies, mxMatches } from '../src/delivery/mta-sts.js';
 import { DnsClient } from '../src/delivery/dns.js';
+import { Daemon } from '../src/daemon/daemon.js';
+import { compileConfig } from '../src/config/config.js';
+import { createLogger } from '../src/util/log.js';
 import type { QueueId } from '../src/util/ids.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtasts-'));
 const ca = makeCa(dir);
-const DOMAINS = ['ok', 'nomatch', 'plain', 'badcert', 'testing', 'redirect', 'html', 'big', 'cache', 'wrongname', 'refresh'].map((d) => `${d}.test`);
+const DOMAINS = ['ok', 'nomatch', 'plain', 'badcert', 'testing', 'redirect', 'html', 'big', 'cache', 'wrongname', 'refresh', 'restart'].map((d) => `${d}.test`);
 const policyCert = makeLeaf(dir, ca, 'policies', DOMAINS.map((d) => `mta-sts.${d}`));
 const mxCert = makeLeaf(dir, ca, 'mx', DOMAINS.filter((d) => d !== 'wrongname.test').map((d) => `mx.${d}`));
 const selfSigned = makeCert(dir, 'mx.badcert.test');
@@ -128,6 +131,10 @@ t.test('redirects, other content types and oversize policies are refused', async
   await t.rejects(p.fetchPolicy('html.test'), /content type "text\/html"/);
   await t.rejects(p.fetchPolicy('big.test'), /larger than 65536 bytes/);
   t.match(await p.fetchPolicy('ok.test'), /mode: enforce/);
+  // The policy server's certificate must be valid for mta-sts.<domain>.
+  world.dns.set('mta-sts.unnamed.test', { A: ['127.0.0.1'] });
+  answers.set('mta-sts.unnamed.test', { status: 200, type: 'text/plain', body: policy('enforce', ['mx.unnamed.test']) });
+  await t.rejects(p.fetchPolicy('unnamed.test'), /mta-sts\.unnamed\.test/);
   // A refused policy is no policy: the domain gets mail as before.
   world.dns.set('_mta-sts.html.test', { TXT: ['v=STSv1; id=1'] });
   t.same(await p.decide('html.test'), { mode: 'none' });
@@ -188,4 +195,32 @@ t.test('a policy nearing its end is fetched again (same id); enabled = false ign
   t.equal(fetched.filter((h) => h === 'mta-sts.refresh.test').length, before + 1);
   t.equal((await world.daemon.daemon.store.mtaStsPolicy('refresh.test'))?.expiresAt, now + 3600_000);
   t.same(await policies(() => now, false).decide('refresh.test'), { mode: 'none' });
+});
+
+// Last: it stops the world's daemon and runs another one on the same data dir.
+t.test('a restarted daemon keeps enforcing the policy from the spool, with the TXT record and policy server gone', async (t) => {
+  const sink = await world.addDomain('restart.test', 17, { tls: { key: mxCert.key, cert: mxCert.cert } });
+  world.dns.set('_mta-sts.restart.test', { TXT: ['v=STSv1; id=r1'] });
+  world.dns.set('mta-sts.restart.test', { A: ['127.0.0.1'] });
+  answers.set('mta-sts.restart.test', { status: 200, type: 'text/plain', body: policy('enforce', ['mx.other.test']) });
+  const id = await world.submit('a@restart.test');
+  const first = await attempt(id);
+  t.equal(first.type, 'deferred');
+  await world.daemon.daemon.stop();
+  world.dns.remove('_mta-sts.restart.test');
+  answers.set('mta-sts.restart.test', { status: 500, type: 'text/plain', body: 'down' });
+  const path = world.daemon.configPath;
+  const again = new Daemon({ configPath: path, config: compileConfig(readFileSync(path, 'utf8'), path), logger: createLogger('silent') });
+  await again.start();
+  try {
+    const r = await world.waitFor('a second attempt after the restart', async () => {
+      const m = await again.store.getMessage(id);
+      return m && m.recipients[0]!.attempts >= 2 ? m.recipients[0]! : undefined;
+    });
+    t.notOk(['delivered', 'failed', 'expired'].includes(r.state), `still waiting (${r.state})`);
+    t.match(r.lastReply, /^451 4\.7\.5 MTA-STS policy of restart\.test \(id r1, mode enforce/);
+    t.equal(sink.messages.length, 0, 'nothing went to the MX the policy does not list');
+  } finally {
+    await again.stop();
+  }
 });
