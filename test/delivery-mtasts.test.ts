@@ -16,6 +16,7 @@ import { DnsClient } from '../src/delivery/dns.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { compileConfig } from '../src/config/config.js';
 import { createLogger } from '../src/util/log.js';
+import { metrics } from '../src/metrics/metrics.js';
 import type { QueueId } from '../src/util/ids.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtasts-'));
@@ -114,6 +115,15 @@ t.test('testing: delivers as before and records what enforce would have done', a
   t.equal(a.type, 'delivered');
   t.equal(a.detail['mta_sts'], 'testing');
   t.equal(a.detail['mta_sts_result'], 'would_defer: MX not in the policy');
+});
+
+t.test('metrics count the decisions by mode and result', async (t) => {
+  const values = (await metrics.mtaSts.get()).values;
+  const count = (mode: string, result: string): number => values.find((v) => v.labels['mode'] === mode && v.labels['result'] === result)?.value ?? 0;
+  t.ok(count('enforce', 'ok') >= 1);
+  t.ok(count('enforce', 'no_matching_mx') >= 1);
+  t.ok(count('enforce', 'tls_failed') >= 3, 'plain, self-signed and wrong-name hosts');
+  t.ok(count('testing', 'would_defer') >= 1);
 });
 
 function policies(now: () => number, enabled = true): MtaStsPolicies {

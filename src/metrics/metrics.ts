@@ -115,6 +115,8 @@ for (const result of ['success', 'failure'] as const) metrics.smtpAuth.inc({ res
 for (const source of ['smtp', 'api'] as const) metrics.accepted.inc({ source }, 0);
 for (const endpoint of ['send', 'raw'] as const) metrics.apiSends.inc({ endpoint }, 0);
 metrics.webhookFailures.inc(0);
+for (const result of ['ok', 'no_matching_mx', 'tls_failed'] as const) metrics.mtaSts.inc({ mode: 'enforce', result }, 0);
+for (const result of ['ok', 'would_defer'] as const) metrics.mtaSts.inc({ mode: 'testing', result }, 0);
 
 /** One line at each refusal site. Replies that are not refusals (QUEUED) count nothing. */
 export function countRejection(source: RejectionSource, reply: ReplyName): void {
