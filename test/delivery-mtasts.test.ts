@@ -164,6 +164,11 @@ t.test('a failed fetch keeps the cached policy until max_age; the spool keeps it
   answers.set('mta-sts.cache.test', { status: 500, type: 'text/plain', body: 'down' });
   const kept = await p.decide('cache.test');
   t.equal(kept.mode === 'enforce' && kept.id, 'one');
+  // The failure is not retried on every connection: not again within five minutes.
+  const tries = fetched.filter((h) => h === 'mta-sts.cache.test').length;
+  now += 60_000;
+  t.equal((await p.decide('cache.test')).mode, 'enforce');
+  t.equal(fetched.filter((h) => h === 'mta-sts.cache.test').length, tries, 'no new fetch a minute later');
   // A new instance (a restart) reads it from the spool, even with the TXT record gone.
   world.dns.remove('_mta-sts.cache.test');
   const restarted = await policies(() => now).decide('cache.test');

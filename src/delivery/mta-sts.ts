@@ -101,21 +101,18 @@ export class MtaStsPolicies {
     }
     const live = cached && cached.policy.expiresAt > now ? cached.policy : undefined;
     const fresh = live && live.expiresAt - now > Math.min(REFRESH_BEFORE_MS, (live.maxAgeS * 1000) / 2);
-    if (live && fresh && now - cached!.checkedAt < RECHECK_MS) return live;
+    // Looked at (or tried and failed) a moment ago: not again for every connection.
+    if (live && now - cached!.checkedAt < RECHECK_MS) return live;
     let id: string | undefined;
     try {
       id = await this.txtId(domain);
     } catch (e) {
       this.log.warn({ domain, err: (e as Error).message }, 'MTA-STS TXT lookup failed; the cached policy, if any, stays');
-      if (!live) this.absent.set(domain, now);
-      return live;
+      return this.keep(domain, live, now);
     }
     // No record: a cached policy still holds until it expires (§5.1); without one there is no policy.
-    if (id === undefined) {
-      if (live) this.memory.set(domain, { policy: live, checkedAt: now }); else this.absent.set(domain, now);
-      return live;
-    }
-    if (live && fresh && live.id === id) { this.memory.set(domain, { policy: live, checkedAt: now }); return live; }
+    if (id === undefined) return this.keep(domain, live, now);
+    if (live && fresh && live.id === id) return this.keep(domain, live, now);
     try {
       const text = await this.fetchPolicy(domain);
       const parsed = parsePolicy(text) as { mode: MtaStsMode; mx?: string[]; maxAge: number };
@@ -128,9 +125,14 @@ export class MtaStsPolicies {
       return policy;
     } catch (e) {
       this.log.warn({ domain, id, err: (e as Error).message, kept: live?.id ?? null }, 'MTA-STS policy fetch failed; the cached policy, if any, stays');
-      if (!live) this.absent.set(domain, now);
-      return live;
+      return this.keep(domain, live, now);
     }
+  }
+
+  /** The policy found before (or none) stays, and is not looked at again for RECHECK_MS. */
+  private keep(domain: string, live: MtaStsPolicyRecord | undefined, now: number): MtaStsPolicyRecord | undefined {
+    if (live) this.memory.set(domain, { policy: live, checkedAt: now }); else this.absent.set(domain, now);
+    return live;
   }
 
   /** The id of the domain's single `v=STSv1` TXT record, undefined when there is none (or more than one, §3.1). */
