@@ -63,6 +63,19 @@ t.test('TLS certificate files that start would refuse', async (t) => {
   t.match(good.out, /^ok /);
 });
 
+t.test('an MTA-STS CA file that start would refuse', async (t) => {
+  const missing = await runMta(['config', 'check', '--config', file('noca.toml', `${BASE}${PLAIN_LISTENER}[delivery.mta_sts]\nca_file = "${join(dir, 'none-ca.pem')}"\n`)]);
+  t.equal(missing.code, 78);
+  t.match(missing.err, `noca.toml: delivery.mta_sts.ca_file: cannot read ${join(dir, 'none-ca.pem')}: ENOENT`);
+  const junk = file('junk-ca.pem', 'not a certificate\n');
+  const bad = await runMta(['config', 'check', '--config', file('junkca.toml', `${BASE}${PLAIN_LISTENER}[delivery.mta_sts]\nca_file = "${junk}"\n`)]);
+  t.equal(bad.code, 78);
+  t.match(bad.err, `junkca.toml: delivery.mta_sts.ca_file: no CA certificate in ${junk}`);
+  const { cert } = makeCert(dir, 'ca.test');
+  const good = await runMta(['config', 'check', '--config', file('ca.toml', `${BASE}${PLAIN_LISTENER}[delivery.mta_sts]\nca_file = "${cert}"\n`)]);
+  t.equal(good.code, 0, good.err);
+});
+
 t.test('placeholders and a token file others can read: warnings, exit 0', async (t) => {
   const token = file('token', 's3cret-token\n');
   chmodSync(token, 0o644);

@@ -11,6 +11,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import { parse as parseToml } from 'smol-toml';
 import { authWarnings, type Config } from './config.js';
 import type { ConfigProblem } from './problems.js';
@@ -82,6 +83,10 @@ export function configProblems(config: Config): ConfigProblem[] {
     }
   }
   if (config.admin.tokenFile) readable(config.admin.tokenFile, 'admin.token_file', who, problems);
+  const ca = config.delivery.mtaSts.caFile;
+  if (ca && readable(ca, 'delivery.mta_sts.ca_file', who, problems)) {
+    try { new X509Certificate(readFileSync(ca)); } catch (e) { problems.push({ path: 'delivery.mta_sts.ca_file', message: `no CA certificate in ${ca}: ${(e as Error).message}` }); }
+  }
   return problems;
 }
 

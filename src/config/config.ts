@@ -77,6 +77,8 @@ export interface Config {
     shaping: Shaping[];
     /** development sink: all mail is kept as .eml files in this directory, nothing is sent (delivery/dev-sink.ts) */
     sink?: string;
+    /** MTA-STS (delivery/mta-sts.ts): caFile is an extra trusted CA (PEM); httpsPort is 443 except in tests */
+    mtaSts: { enabled: boolean; caFile?: string; httpsPort: number };
   };
   routes: Route[];
   /** where mail leaves from (delivery/egress.ts); no sources: the kernel picks the address, as before */
@@ -268,6 +270,10 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
         ...(s.egress.length > 0 ? { egressSources: expandEgress(c.egress, s.egress) } : {}),
       })),
       ...(c.delivery.sink ? { sink: resolve(baseDir, c.delivery.sink) } : {}),
+      mtaSts: {
+        enabled: c.delivery.mta_sts.enabled, httpsPort: c.delivery.mta_sts.https_port,
+        ...(c.delivery.mta_sts.ca_file ? { caFile: resolve(baseDir, c.delivery.mta_sts.ca_file) } : {}),
+      },
     },
     routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
     egress: compileEgress(c.egress),

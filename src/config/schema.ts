@@ -183,6 +183,13 @@ export const configSchema = z.strictObject({
     shaping: z.array(shapingSchema).default([]),
     // development sink (delivery/dev-sink.ts): every message is kept as a file here instead of being sent
     sink: z.string().min(1).optional(),
+    // MTA-STS (RFC 8461, delivery/mta-sts.ts); ca_file: extra CA trusted for policy fetches and MX certificates
+    // under a policy; https_port: where policies are fetched (443; other ports are for tests only)
+    mta_sts: z.strictObject({
+      enabled: z.boolean().default(true),
+      ca_file: z.string().min(1).optional(),
+      https_port: z.number().int().min(1).max(65535).default(443),
+    }).prefault({}),
   }).prefault({}),
   route: z.array(routeSchema).default([]),
   // egress sources and pools (src/delivery/egress.ts); node.id: which sources are this node's

@@ -17,6 +17,7 @@ import { Scheduler } from '../scheduler/scheduler.js';
 import { Router } from '../delivery/router.js';
 import { EgressSelector, checkSourceAddresses } from '../delivery/egress.js';
 import { MxResolver } from '../delivery/mx.js';
+import { MtaStsPolicies } from '../delivery/mta-sts.js';
 import { DnsClient, serverList } from '../delivery/dns.js';
 import { DevSink } from '../delivery/dev-sink.js';
 import { restartNeeded } from '../config/restart.js';
@@ -71,6 +72,7 @@ export class Daemon {
   dns!: DnsClient;
   /** delivery's MX cache (absent when delivery.enabled = false) */
   private mx: MxResolver | undefined;
+  private mtaSts: MtaStsPolicies | undefined;
   /** the configuration start() ran with: what restart-only settings are compared against */
   private readonly startedWith: Config;
   /** restart-only settings changed in the file since start (config/restart.ts), for `mta status` */
@@ -143,6 +145,8 @@ export class Daemon {
         await checkSourceAddresses(new EgressSelector(this.config, this.store, this.log).ownSources());
         this.mx = new MxResolver(this.dns);
         const router = new Router(this.config, this.mx);
+        this.mtaSts = new MtaStsPolicies(this.config, this.dns, this.store, this.log.child({ component: 'mta-sts' }));
+        router.mtaSts = this.mtaSts;
         if (this.config.delivery.sink) {
           this.devSink = new DevSink(this.config.delivery.sink);
           router.sink = await this.devSink.start();
@@ -262,6 +266,7 @@ export class Daemon {
       this.log.info({ servers: this.dns.serverLabels }, 'dns.servers applied');
     }
     this.scheduler?.reload(next);
+    this.mtaSts?.reload(next);
     this.verifier?.reload(next);
     this.webhooks?.reload(next);
     this.retention?.reload(next);

@@ -17,7 +17,8 @@ import { asciiDomain, type Plan, type Router } from './router.js';
 import { MessageCache, wireBody } from './message.js';
 import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
-import { countDelivery } from '../metrics/metrics.js';
+import { countDelivery, metrics } from '../metrics/metrics.js';
+import { mtaStsDetail } from './mta-sts.js';
 import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
 import type { Config, EgressSource } from '../config/config.js';
 import { isIP } from 'node:net';
@@ -211,7 +212,8 @@ export class DeliveryAgent {
           lastHop = hop;
           if (se.tlsFailed && hop.requireTls) {
             allUnreachable = false;
-            lastReply = `421 4.7.10 TLS is required for ${dest.domain}, but ${hop.hostName}[${hop.address}] failed it: ${se.reply ?? se.message}`;
+            if (hop.mtaSts) metrics.mtaSts.inc({ mode: 'enforce', result: 'tls_failed' });
+            lastReply = `421 4.7.10 ${hop.mtaSts ? `verified TLS is required by the ${hop.mtaSts.label}` : `TLS is required for ${dest.domain}`}, but ${hop.hostName}[${hop.address}] failed it: ${se.reply ?? se.message}`;
             break;
           }
           if (se.tlsFailed && !hop.skipTls) {
@@ -276,12 +278,14 @@ export class DeliveryAgent {
       replies = new Map([...byWire.keys()].map((k) => [k, reply]));
     }
     const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: Date.now() - started };
+    const mtaSts = mtaStsDetail(t, session.secure);
     const outcomes: RecipientOutcome[] = [];
     let slow = false;
     for (const [wire, entry] of byWire) {
       const reply = replies.get(wire) ?? '451 4.3.0 no reply for this recipient';
       if (t.source) this.egress.recordReply(t.source.name, providerOf(dest), reply);
       const { outcome, cls } = decide(entry, reply, ctx, this.policy);
+      Object.assign(outcome.detail, mtaSts);
       if (info.signature === null && info.fromDomain) outcome.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
       if (cls.slowDown) slow = true;
       outcomes.push(outcome);

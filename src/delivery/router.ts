@@ -8,6 +8,7 @@ import punycode from 'punycode/punycode.js';
 import type { Config, Route, Shaping } from '../config/config.js';
 import type { MxResolver } from './mx.js';
 import type { SessionTarget } from './transport.js';
+import { applyMtaSts, type MtaStsPolicies } from './mta-sts.js';
 
 export type Plan =
   | { ok: true; hops: SessionTarget[]; via: 'mx' | 'route' | 'sink'; shaping: Shaping | undefined }
@@ -27,6 +28,8 @@ export function asciiDomain(domain: string): string {
 export class Router {
   /** the development sink's hop (delivery/dev-sink.ts): when set, all mail goes there, routes and MX alike */
   sink: SessionTarget | undefined;
+  /** MTA-STS policies (delivery/mta-sts.ts), applied to MX plans; unset: none */
+  mtaSts: MtaStsPolicies | undefined;
 
   constructor(private config: Pick<Config, 'delivery' | 'routes'>, private readonly mx: MxResolver) {}
 
@@ -71,6 +74,7 @@ export class Router {
         if (hops.length < MAX_HOPS) hops.push({ address, port: this.config.delivery.port, hostName: h.name, tls: 'starttls', requireTls });
       }
     }
-    return { ok: true, via: 'mx', hops, shaping };
+    if (!this.mtaSts) return { ok: true, via: 'mx', hops, shaping };
+    return applyMtaSts(await this.mtaSts.decide(asciiDomain(domain)), domain, r.hosts.map((h) => h.name), hops, this.mtaSts.trusted, shaping);
   }
 }

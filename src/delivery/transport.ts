@@ -24,6 +24,10 @@ export interface SessionTarget {
   skipTls?: boolean;
   verifyCertificate?: boolean;
   auth?: { user: string; pass: string };
+  /** extra trusted CAs for verifyCertificate (the system's when undefined) */
+  ca?: string[];
+  /** the recipient domain's MTA-STS policy (delivery/mta-sts.ts) and whether it lists this host */
+  mtaSts?: { mode: 'enforce' | 'testing'; id: string; label: string; allowed: boolean };
   /** the egress source (delivery/egress.ts) to leave from: its name, local address and HELO name */
   source?: { name: string; address: string; helo: string };
 }
@@ -98,7 +102,7 @@ export class SmtpSession {
       socketTimeout: opts.socketTimeoutMs,
       socketCloseTimeout: 0,
       allowInternalNetworkInterfaces: true,
-      tls: { rejectUnauthorized: !!target.verifyCertificate, minVersion: 'TLSv1.2' },
+      tls: { rejectUnauthorized: !!target.verifyCertificate, minVersion: 'TLSv1.2', ...(target.ca ? { ca: target.ca } : {}) },
       logger: false,
     });
     return new Promise((resolve, reject) => {

@@ -97,6 +97,11 @@ export const metrics = {
     name: 'mta_egress_replies_total', help: 'Recipient replies per egress source by result (delivered, deferred, blocked)',
     labelNames: ['source', 'result'] as const, registers: [registry],
   }),
+  /** MTA-STS decisions per delivery attempt (delivery/mta-sts.ts): policy mode and what it did. */
+  mtaSts: new Counter({
+    name: 'mta_mta_sts_results_total', help: 'MTA-STS decisions by policy mode (enforce, testing) and result (ok, no_matching_mx, tls_failed, would_defer)',
+    labelNames: ['mode', 'result'] as const, registers: [registry],
+  }),
   /** Incremented by the webhook dispatcher for every failed POST. */
   webhookFailures: new Counter({
     name: 'mta_webhook_failures_total', help: 'Webhook deliveries that failed (HTTP error or no answer)', registers: [registry],
@@ -110,6 +115,8 @@ for (const result of ['success', 'failure'] as const) metrics.smtpAuth.inc({ res
 for (const source of ['smtp', 'api'] as const) metrics.accepted.inc({ source }, 0);
 for (const endpoint of ['send', 'raw'] as const) metrics.apiSends.inc({ endpoint }, 0);
 metrics.webhookFailures.inc(0);
+for (const result of ['ok', 'no_matching_mx', 'tls_failed'] as const) metrics.mtaSts.inc({ mode: 'enforce', result }, 0);
+for (const result of ['ok', 'would_defer'] as const) metrics.mtaSts.inc({ mode: 'testing', result }, 0);
 
 /** One line at each refusal site. Replies that are not refusals (QUEUED) count nothing. */
 export function countRejection(source: RejectionSource, reply: ReplyName): void {

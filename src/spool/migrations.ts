@@ -380,4 +380,17 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (day, rcpt_domain, domain, bucket)
   ) WITHOUT ROWID;
   `,
+  // 14: MTA-STS policies (delivery/mta-sts.ts), kept across restarts: a cached policy holds
+  // until its max_age runs out (RFC 8461 §5.1), so a restart must not forget it.
+  `
+  CREATE TABLE mta_sts_policies (
+    domain     TEXT PRIMARY KEY,
+    id         TEXT NOT NULL,
+    mode       TEXT NOT NULL,
+    mx         TEXT NOT NULL,
+    max_age    INTEGER NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -36,6 +36,8 @@ import type { DailyFigures, QuotaReachedMark, ReputationChange, ReputationRecord
 import { SqliteInbound } from './sqlite-inbound.js';
 import { SqliteEgress } from './sqlite-egress.js';
 import type { EgressCount } from './types-egress.js';
+import { SqliteMtaSts } from './sqlite-mtasts.js';
+import type { MtaStsPolicyRecord } from './types-mtasts.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
@@ -96,6 +98,7 @@ export class SqliteStore implements Store {
   private readonly tasks: SqliteTasks;
   private readonly quota: SqliteQuota;
   private readonly egress: SqliteEgress;
+  private readonly mtaSts: SqliteMtaSts;
   private readonly inbound: SqliteInbound;
   private writer: WriterThread | undefined;
 
@@ -177,6 +180,7 @@ export class SqliteStore implements Store {
     this.notify.spamBounce = (k) => this.quota.spamBounce(k);
     this.inbound = new SqliteInbound(db, this.hooks);
     this.egress = new SqliteEgress(db);
+    this.mtaSts = new SqliteMtaSts(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -449,6 +453,9 @@ export class SqliteStore implements Store {
   // ---- egress counters (spool/sqlite-egress.ts) ----
   async egressCounts(day: string): Promise<EgressCount[]> { return this.egress.counts(day); }
   async addEgressCounts(deltas: readonly EgressCount[]): Promise<void> { this.egress.add(deltas); }
+  // ---- MTA-STS policies (spool/sqlite-mtasts.ts) ----
+  async mtaStsPolicy(domain: string): Promise<MtaStsPolicyRecord | undefined> { return this.mtaSts.get(domain); }
+  async saveMtaStsPolicy(p: MtaStsPolicyRecord): Promise<void> { this.mtaSts.put(p); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

@@ -9,6 +9,7 @@ import type { WebhookEventName, WebhookFormat } from '../events/payload.js';
 import type { AliasTaskRequest, TaskStore } from './types-tasks.js';
 import type { QuotaStore } from './types-quota.js';
 import type { EgressStore } from './types-egress.js';
+import type { MtaStsStore } from './types-mtasts.js';
 import type { InboundStore } from './types-inbound.js';
 
 export type Lane = 'trigger' | 'batch';
@@ -525,6 +526,6 @@ export interface ListStore {
 }
 
 export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore,
-  TaskStore, QuotaStore, InboundStore, EgressStore {
+  TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore {
   close(): Promise<void>;
 }

@@ -1,0 +1,241 @@
+/**
+ * delivery/mta-sts — MTA-STS (RFC 8461) for outgoing mail: finds a recipient domain's policy
+ * (`_mta-sts.<domain>` TXT, then https://mta-sts.<domain>/.well-known/mta-sts.txt), keeps it
+ * in memory and in the spool for its max_age, refetches it when the TXT id changes or the
+ * policy nears its end, and applies it to a delivery plan: in "enforce" mode only MX hosts
+ * the policy lists are tried, with TLS required and the certificate verified for the MX name.
+ *
+ * Must never: follow a redirect, accept a policy that is not 200 text/plain within 64 KiB,
+ * or drop a cached, unexpired policy because a fetch or a DNS lookup failed (§5.1) — a
+ * failure to find a policy must not weaken one we already know.
+ */
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import { checkServerIdentity, rootCertificates } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { MtaError } from '../util/errors.js';
+import { parsePolicy } from 'mailauth/lib/mta-sts.js';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { MtaStsPolicyRecord, MtaStsStore } from '../spool/types-mtasts.js';
+import { DnsError, type DnsClient } from './dns.js';
+import { asciiDomain, type Plan } from './router.js';
+import type { SessionTarget } from './transport.js';
+import type { Shaping } from '../config/config.js';
+import { metrics } from '../metrics/metrics.js';
+
+const MAX_POLICY_BYTES = 64 * 1024;
+const FETCH_TIMEOUT_MS = 10_000;
+/** The TXT id is looked at again after this long (a changed id means a new policy). */
+const RECHECK_MS = 5 * 60_000;
+/** A policy is refetched when less than this much of its life is left (and never after it ended). */
+const REFRESH_BEFORE_MS = 24 * 3600_000;
+/** Bound on the memory of domains without a policy (it is simply forgotten past this). */
+const MAX_ABSENT = 100_000;
+
+export type MtaStsMode = MtaStsPolicyRecord['mode'];
+
+/** What delivery must do for one destination. */
+export type MtaStsDecision =
+  | { mode: 'none' }
+  /** allows: whether the policy lists an MX name (enforce: only those are tried); label: the policy, for replies */
+  | { mode: 'enforce' | 'testing'; id: string; allows(mx: string): boolean; label: string };
+
+type Cached = { policy: MtaStsPolicyRecord; checkedAt: number };
+
+export class MtaStsError extends Error {}
+
+export class MtaStsPolicies {
+  private readonly memory = new Map<string, Cached>();
+  /** domains found without a policy (or whose lookup failed), and when: asked again after RECHECK_MS */
+  private readonly absent = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<MtaStsPolicyRecord | undefined>>();
+  private ca: string[] | undefined;
+
+  constructor(private config: Pick<Config, 'delivery'>, private readonly dns: DnsClient, private readonly store: MtaStsStore,
+    private readonly log: Logger, private readonly now: () => number = Date.now) {
+    this.ca = loadCa(config);
+  }
+
+  /** A new configuration; a CA file that cannot be used now keeps the one loaded before (logged). */
+  reload(config: Pick<Config, 'delivery'>): void {
+    try {
+      this.ca = loadCa(config);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'MTA-STS CA file not reloaded; the one loaded before stays in force');
+    }
+    this.config = config;
+  }
+
+  /** The trusted CAs for MX certificates under a policy (undefined: the system's). */
+  get trusted(): string[] | undefined { return this.ca; }
+
+  get enabled(): boolean { return this.config.delivery.mtaSts.enabled; }
+
+  async decide(domain: string): Promise<MtaStsDecision> {
+    if (!this.enabled) return { mode: 'none' };
+    const p = await this.policyFor(domain.toLowerCase());
+    if (!p || p.mode === 'none') return { mode: 'none' };
+    return { mode: p.mode, id: p.id, allows: (mx) => mxMatches(mx, p.mx), label: `MTA-STS policy of ${domain} (id ${p.id}, mode ${p.mode}, mx ${p.mx.join(' ')})` };
+  }
+
+  private async policyFor(domain: string): Promise<MtaStsPolicyRecord | undefined> {
+    const running = this.inflight.get(domain);
+    if (running) return running;
+    const work = this.lookup(domain).finally(() => this.inflight.delete(domain));
+    this.inflight.set(domain, work);
+    return work;
+  }
+
+  private async lookup(domain: string): Promise<MtaStsPolicyRecord | undefined> {
+    const now = this.now();
+    // Most domains have no policy: one TXT query per RECHECK_MS for them, not one per connection.
+    const none = this.absent.get(domain);
+    if (none !== undefined && now - none < RECHECK_MS) return undefined;
+    this.absent.delete(domain);
+    if (this.absent.size > MAX_ABSENT) this.absent.clear();
+    let cached = this.memory.get(domain);
+    if (!cached) {
+      const stored = await this.store.mtaStsPolicy(domain);
+      if (stored) cached = { policy: stored, checkedAt: 0 };
+    }
+    const live = cached && cached.policy.expiresAt > now ? cached.policy : undefined;
+    const fresh = live && live.expiresAt - now > Math.min(REFRESH_BEFORE_MS, (live.maxAgeS * 1000) / 2);
+    // Looked at (or tried and failed) a moment ago: not again for every connection.
+    if (live && now - cached!.checkedAt < RECHECK_MS) return live;
+    let id: string | undefined;
+    try {
+      id = await this.txtId(domain);
+    } catch (e) {
+      this.log.warn({ domain, err: (e as Error).message }, 'MTA-STS TXT lookup failed; the cached policy, if any, stays');
+      return this.keep(domain, live, now);
+    }
+    // No record: a cached policy still holds until it expires (§5.1); without one there is no policy.
+    if (id === undefined) return this.keep(domain, live, now);
+    if (live && fresh && live.id === id) return this.keep(domain, live, now);
+    try {
+      const text = await this.fetchPolicy(domain);
+      const parsed = parsePolicy(text) as { mode: MtaStsMode; mx?: string[]; maxAge: number };
+      const policy: MtaStsPolicyRecord = {
+        domain, id, mode: parsed.mode, mx: parsed.mx ?? [], maxAgeS: parsed.maxAge, fetchedAt: now, expiresAt: now + parsed.maxAge * 1000,
+      };
+      await this.store.saveMtaStsPolicy(policy);
+      this.memory.set(domain, { policy, checkedAt: now });
+      this.log.info({ domain, id, mode: policy.mode, mx: policy.mx, expires: new Date(policy.expiresAt).toISOString() }, 'MTA-STS policy fetched');
+      return policy;
+    } catch (e) {
+      this.log.warn({ domain, id, err: (e as Error).message, kept: live?.id ?? null }, 'MTA-STS policy fetch failed; the cached policy, if any, stays');
+      return this.keep(domain, live, now);
+    }
+  }
+
+  /** The policy found before (or none) stays, and is not looked at again for RECHECK_MS. */
+  private keep(domain: string, live: MtaStsPolicyRecord | undefined, now: number): MtaStsPolicyRecord | undefined {
+    if (live) this.memory.set(domain, { policy: live, checkedAt: now }); else this.absent.set(domain, now);
+    return live;
+  }
+
+  /** The id of the domain's single `v=STSv1` TXT record, undefined when there is none (or more than one, §3.1). */
+  private async txtId(domain: string): Promise<string | undefined> {
+    const a = await this.dns.query(`_mta-sts.${domain}`, 'TXT');
+    if (a.rcode !== 'NOERROR' && a.rcode !== 'NXDOMAIN') throw new DnsError('E_DNS_NETWORK', `${a.rcode} for _mta-sts.${domain}`);
+    const sts = a.records.map((r) => (r.data as string[]).join('')).filter((t) => /^v=STSv1(;|\s|$)/.test(t));
+    if (sts.length !== 1) return undefined;
+    const m = /(?:^|;)\s*id\s*=\s*([A-Za-z0-9]{1,32})\s*(?:;|$)/.exec(sts[0]!);
+    return m?.[1];
+  }
+
+  /** The policy text, fetched over verified HTTPS; a redirect, another status or type, or an oversize body is an error. */
+  async fetchPolicy(domain: string): Promise<string> {
+    const host = `mta-sts.${domain}`;
+    const a = await this.dns.query(host, 'A');
+    const address = a.records[0]?.data as string | undefined ?? (await this.dns.query(host, 'AAAA')).records[0]?.data as string | undefined;
+    if (!address) throw new MtaStsError(`${host} has no address`);
+    return new Promise((resolve, reject) => {
+      const req = https.get({
+        host: address, port: this.config.delivery.mtaSts.httpsPort, path: '/.well-known/mta-sts.txt', servername: host,
+        headers: { host }, timeout: FETCH_TIMEOUT_MS, rejectUnauthorized: true, ...(this.ca ? { ca: this.ca } : {}),
+        // The certificate must be valid for the policy host, not for the address we connected to.
+        checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
+      }, (res) => {
+        const type = String(res.headers['content-type'] ?? '');
+        const fail = (why: string): void => { res.destroy(); reject(new MtaStsError(`https://${host}/.well-known/mta-sts.txt: ${why}`)); };
+        if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode}${res.headers.location ? ` (redirect to ${res.headers.location}, not followed)` : ''}`);
+        if (!/^text\/plain\s*(;|$)/i.test(type)) return fail(`content type "${type}", not text/plain`);
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_POLICY_BYTES) return fail(`larger than ${MAX_POLICY_BYTES} bytes`);
+          chunks.push(c);
+        });
+        res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new MtaStsError(`https://${host}/: no answer within ${FETCH_TIMEOUT_MS} ms`)));
+      req.on('error', reject);
+    });
+  }
+}
+
+/**
+ * Whether an MX name matches one of a policy's mx patterns (RFC 8461 §4.1): exactly, or
+ * "*.example.com" for one more leftmost label only. mailauth's validateMx lets the wildcard
+ * stand for any number of labels, which §4.1 (by RFC 6125's rules) does not allow.
+ */
+export function mxMatches(mx: string, patterns: readonly string[]): boolean {
+  const name = asciiDomain(mx.replace(/\.$/, ''));
+  return patterns.some((p) => {
+    const pat = asciiDomain(p.trim().replace(/\.$/, ''));
+    if (!pat.startsWith('*.')) return pat === name;
+    const dot = name.indexOf('.');
+    return dot > 0 && name.slice(dot + 1) === pat.slice(2);
+  });
+}
+
+/** The system's CAs plus delivery.mta_sts.ca_file, or undefined without one; a file that cannot be read or used is a config error. */
+export function loadCa(config: Pick<Config, 'delivery'>): string[] | undefined {
+  const f = config.delivery.mtaSts.caFile;
+  if (!f) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(f, 'utf8');
+    new X509Certificate(pem); // eslint-disable-line no-new -- it throws for a file that holds no certificate
+  } catch (e) {
+    throw new MtaError('MTA_ERR_CONFIG', `delivery.mta_sts.ca_file: ${f} cannot be used: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'delivery.mta_sts.ca_file');
+  }
+  return [...rootCertificates, pem];
+}
+
+/**
+ * A delivery plan under a policy. enforce: only listed hosts, TLS required and verified for
+ * the MX name; none listed → a temporary failure naming the policy (never a permanent one:
+ * the policy or the MX records may be fixed). testing: the plan as it was, hops marked.
+ */
+export function applyMtaSts(d: MtaStsDecision, domain: string, mxNames: string[], hops: SessionTarget[], ca: string[] | undefined, shaping: Shaping | undefined): Plan {
+  if (d.mode === 'none') return { ok: true, via: 'mx', hops, shaping };
+  const marked = hops.map((h) => ({ ...h, mtaSts: { mode: d.mode, id: d.id, label: d.label, allowed: d.allows(h.hostName) } }));
+  if (d.mode === 'testing') return { ok: true, via: 'mx', hops: marked, shaping };
+  const allowed = marked.filter((h) => h.mtaSts.allowed).map((h) => ({ ...h, requireTls: true, verifyCertificate: true, ...(ca ? { ca } : {}) }));
+  if (allowed.length === 0) {
+    metrics.mtaSts.inc({ mode: 'enforce', result: 'no_matching_mx' });
+    return { ok: false, permanent: false, reply: `451 4.7.5 ${d.label}: none of the MX hosts of ${domain} (${[...new Set(mxNames)].join(', ') || 'none'}) is allowed by it; the mail waits` };
+  }
+  return { ok: true, via: 'mx', hops: allowed, shaping };
+}
+
+/**
+ * The attempt detail of a session under a policy (`mta_sts`, `mta_sts_id`, and for testing
+ * what enforce would have done), counted by result.
+ */
+export function mtaStsDetail(t: SessionTarget, secure: boolean): Record<string, unknown> {
+  const p = t.mtaSts;
+  if (!p) return {};
+  const would = !p.allowed ? 'would_defer: MX not in the policy' : !secure ? 'would_defer: no TLS' : 'ok';
+  if (p.mode === 'enforce') {
+    metrics.mtaSts.inc({ mode: 'enforce', result: 'ok' });
+    return { mta_sts: 'enforce', mta_sts_id: p.id, tls_verified: true };
+  }
+  metrics.mtaSts.inc({ mode: 'testing', result: would === 'ok' ? 'ok' : 'would_defer' });
+  return { mta_sts: 'testing', mta_sts_id: p.id, mta_sts_result: would };
+}
