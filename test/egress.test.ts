@@ -125,8 +125,12 @@ t.test('webhook events name the egress source', async (t) => {
   t.teardown(() => hooks.remove(webhook.id));
   await w.addDomain('hooked.test', 64);
   await commit('h@hooked.test', 'trigger', 'hooked');
-  await w.waitFor('the delivered event', () => rx.acked('/egress').length >= 1);
-  t.match(JSON.parse(rx.acked('/egress')[0]!.body), { event: 'delivered', rcpt: 'h@hooked.test', egress_source: 's2' });
+  // An account-level webhook also gets the events of other tests' mail (deferrals of earlier
+  // messages still retrying): pick this recipient's delivered event.
+  const mine = (): Record<string, unknown> | undefined => rx.acked('/egress').map((r) => JSON.parse(r.body) as Record<string, unknown>)
+    .find((e) => e['rcpt'] === 'h@hooked.test' && e['event'] === 'delivered');
+  const event = await w.waitFor('the delivered event', () => mine());
+  t.match(event, { event: 'delivered', rcpt: 'h@hooked.test', egress_source: 's2' });
 });
 
 t.test('a source speaks its own address family: an IPv4 pool does not connect to an IPv6-only MX', async (t) => {
