@@ -14,6 +14,7 @@ import { WebhookService } from '../src/events/webhooks.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { createLogger } from '../src/util/log.js';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
+import type { Store } from '../src/spool/types.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
 import type { RecipientEventPayload } from '../src/events/payload.js';
 
@@ -142,7 +143,7 @@ t.test('a restart loses nothing: failing, in-flight and leased events are all de
   await w2.addDomain('ok.test', 5);
   let mode: 'fail' | 'hang' | 'ok' = 'fail';
   rx.on('/restart', () => (mode === 'fail' ? 503 : mode === 'hang' ? 'hang' : 200));
-  const svc = (store: SqliteStore): WebhookService => new WebhookService(store, () => w2.daemon.daemon.config);
+  const svc = (store: Store): WebhookService => new WebhookService(store, () => w2.daemon.daemon.config);
   const { webhook } = await svc(w2.daemon.daemon.store).add({ url: rx.url('/restart'), secret: SECRET });
   const id = await w2.submit(['r1@ok.test', 'r2@ok.test', 'r3@ok.test']);
   await w2.waitFor('delivery', async () => { const m = await w2.message(id); return allFinal(m) && m; });
