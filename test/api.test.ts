@@ -11,6 +11,7 @@ import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
 import { RawSmtp, message } from './helpers/smtp-client.js';
 import { apiClient, checkJsonSchema } from './helpers/api.js';
 import type { Route } from '../src/admin/router.js';
+import { sqliteDb } from './helpers/spool-backend.js';
 
 const TOKEN = 'api-test-token-0123456789';
 const UNKNOWN = '01M8337DMG00AB2ATA';
@@ -326,7 +327,7 @@ t.test('/healthz: ok while running; 503 with reasons when the database or a list
   const anon = apiClient(d, '');
   let r = await anon('GET', '/healthz');
   t.same([r.status, r.json], [200, { ok: true }]);
-  t.same(d.daemon.store.db.prepare('SELECT COUNT(*) AS n FROM api_idempotency').get(), { n: 0 }, 'the probe write was rolled back');
+  t.same(sqliteDb(d.daemon.store).prepare('SELECT COUNT(*) AS n FROM api_idempotency').get(), { n: 0 }, 'the probe write was rolled back');
 
   // Another connection holds the write lock: the probe fails fast instead of blocking.
   const other = new Database(join(d.dir, 'data', 'spool.sqlite'));
@@ -335,7 +336,7 @@ t.test('/healthz: ok while running; 503 with reasons when the database or a list
   r = await anon('GET', '/healthz');
   t.ok(Date.now() - started < 3000, 'the probe does not wait out busy_timeout');
   t.equal(r.status, 503);
-  t.match(r.json, { ok: false, reasons: [/^database does not take writes: SQLITE_BUSY/] });
+  t.match(r.json, { ok: false, reasons: [/^database does not take writes: MTA_ERR_SPOOL_BUSY/] });
   other.exec('ROLLBACK');
   other.close();
   t.same((await anon('GET', '/healthz')).status, 200);

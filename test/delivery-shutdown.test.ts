@@ -9,7 +9,7 @@ import { tempDir, PASSWORD } from './helpers/daemon.js';
 import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
 import { freePort, startSink, type Sink, type SinkOptions } from './helpers/sink.js';
 import { RawSmtp, message } from './helpers/smtp-client.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { Domains } from '../src/accounts/domains.js';
 import { Senders } from '../src/accounts/senders.js';
 import type { QueueId } from '../src/util/ids.js';
@@ -35,7 +35,7 @@ t.before(async () => {
     '[delivery]', `port = ${port}`, 'shutdown_timeout = "1s"', 'retry_schedule = ["1h"]', 'send_dsn = false',
     '[dns]', `servers = ["${dns.server}"]`, '',
   ].join('\n'));
-  const store = SqliteStore.open(dataDir);
+  const store = openTestStore(dataDir);
   await new Domains(store).add('example.com', { algorithm: 'ed25519' });
   await new Senders(store).add({ address: 'app@example.com', type: 'trigger', password: PASSWORD });
   await store.close();
@@ -54,7 +54,7 @@ async function submit(port: number, to: string): Promise<QueueId> {
 }
 
 async function look(id: QueueId): Promise<MessageDetail> {
-  const store = SqliteStore.open(dataDir);
+  const store = openTestStore(dataDir);
   try { return (await store.getMessage(id))!; } finally { await store.close(); }
 }
 

@@ -7,7 +7,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileConfig, ConfigError, type Config } from '../src/config/config.js';
 import { EgressSelector, checkSourceAddresses, pickWeighted, type EgressJob } from '../src/delivery/egress.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { createLogger } from '../src/util/log.js';
 import { isMtaError } from '../src/util/errors.js';
 import { startDaemon, tempDir } from './helpers/daemon.js';
@@ -79,7 +79,7 @@ async function draws(sel: EgressSelector, j: EgressJob, n: number, provider = 'd
 }
 
 t.test('weights spread 1,000 draws in proportion; another node\'s source is never drawn', async (t) => {
-  const store = SqliteStore.open(join(dir, 'spread'));
+  const store = openTestStore(join(dir, 'spread'));
   t.teardown(() => store.close());
   // Evenly spaced draws over [0, 1): the mapping from a draw to a source is exactly proportional.
   let i = 0;
@@ -99,7 +99,7 @@ t.test('weights spread 1,000 draws in proportion; another node\'s source is neve
 });
 
 t.test('rules pick the pool: trigger lane, batch task, sending domain with destination, else the default', async (t) => {
-  const store = SqliteStore.open(join(dir, 'rules'));
+  const store = openTestStore(join(dir, 'rules'));
   t.teardown(() => store.close());
   const sel = new EgressSelector(config(), store, log);
   await sel.start();
@@ -114,7 +114,7 @@ t.test('rules pick the pool: trigger lane, batch task, sending domain with desti
 });
 
 t.test('warm-up: N per provider on day 1 from the capped source, the rest from the others; tomorrow factor × N', async (t) => {
-  const store = SqliteStore.open(join(dir, 'warm'));
+  const store = openTestStore(join(dir, 'warm'));
   t.teardown(() => store.close());
   const toml = `
 [egress]
@@ -166,7 +166,7 @@ destinations = ["solo.test"]
 });
 
 t.test('replies count as deferrals and blocks per source and provider', async (t) => {
-  const store = SqliteStore.open(join(dir, 'replies'));
+  const store = openTestStore(join(dir, 'replies'));
   t.teardown(() => store.close());
   const sel = new EgressSelector(config(), store, log);
   await sel.start();
@@ -179,7 +179,7 @@ t.test('replies count as deferrals and blocks per source and provider', async (t
 });
 
 t.test('max_connections: a source with its sessions in use is skipped; all in use: busy', async (t) => {
-  const store = SqliteStore.open(join(dir, 'busy'));
+  const store = openTestStore(join(dir, 'busy'));
   t.teardown(() => store.close());
   const toml = `[egress]\ndefault_pool = "p"\n${sourceToml('a', 2, 'max_connections = 2\n')}${sourceToml('b', 3, 'max_connections = 1\n')}` +
     '[[egress.pool]]\nname = "p"\nsources = [{ source = "a" }, { source = "b" }]\n';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startLoad, until } from './helpers/fault-world.js';
 import { tempDir, PASSWORD } from './helpers/daemon.js';
 import { spawnDaemon } from './helpers/child.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { Domains } from '../src/accounts/domains.js';
 import { Senders } from '../src/accounts/senders.js';
 import { parseQueueId } from '../src/util/ids.js';
@@ -17,7 +17,7 @@ writeFileSync(configPath, `hostname = "mta.test"\ndata_dir = "${dataDir}"\n[[smt
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 t.before(async () => {
-  const store = SqliteStore.open(dataDir);
+  const store = openTestStore(dataDir);
   await new Domains(store).add('example.com', { algorithm: 'ed25519' });
   await new Senders(store).add({ address: 'app@example.com', type: 'trigger', password: PASSWORD });
   await store.close();
@@ -39,7 +39,7 @@ for (let round = 1; round <= 3; round++) {
     t.ok(acked.length > 0, `${acked.length} messages acknowledged before the kill`);
     // Restart on the same data dir, then check what the daemon sees.
     const again = await spawnDaemon(configPath);
-    const store = SqliteStore.open(dataDir);
+    const store = openTestStore(dataDir);
     let missing = 0;
     for (const { queueId } of acked) {
       const m = await store.getMessage(parseQueueId(queueId)!);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import iconv from 'iconv-lite';
 import { tempDir, startDaemon } from './helpers/daemon.js';
 import { runMta } from './helpers/run.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { Lists } from '../src/lists/lists.js';
 import { importFile, type ImportReport } from '../src/lists/import.js';
 import { MAX_PROBLEMS } from '../src/lists/import-report.js';
@@ -80,7 +80,7 @@ t.test('--strict: an unclosed quote refuses the file once, nothing written', asy
 
 t.test('a million-problem file: the report keeps the first problems and counts all by kind', async (t) => {
   const data = join(dir, 'cap-data');
-  const store = SqliteStore.open(data);
+  const store = openTestStore(data);
   t.teardown(() => store.close());
   await new Lists(store).create({ name: 'cap', alias: 'cap@example.com' });
   const n = 20_000;

@@ -9,7 +9,7 @@ import { tempDir, startDaemon } from './helpers/daemon.js';
 import { apiClient } from './helpers/api.js';
 import { makeTemplate } from './helpers/tasks.js';
 import { runMta } from './helpers/run.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { memberVars } from '../src/tasks/render.js';
 import { fillTemplate } from '../src/templates/templates.js';
 import type { TaskFrame } from '../src/tasks/render.js';
@@ -38,7 +38,7 @@ t.test('columns named like Object.prototype members: import, show, export, fill'
   t.equal(show.code, 0, show.err);
   t.notMatch(show.out, /function|native code|\[object/, 'no inherited method shown as a value');
 
-  const store = SqliteStore.open(data);
+  const store = openTestStore(data);
   t.teardown(() => store.close());
   const [a, b] = await store.listMembers('proto', { limit: 2 });
   const frame = { columns: NAMES } as unknown as TaskFrame;

@@ -9,7 +9,7 @@ import iconv from 'iconv-lite';
 import { tempDir, startDaemon } from './helpers/daemon.js';
 import { runMta } from './helpers/run.js';
 import { apiClient } from './helpers/api.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { Lists } from '../src/lists/lists.js';
 import { importFile, type ImportReport } from '../src/lists/import.js';
 
@@ -156,7 +156,7 @@ t.test('re-import updates by address; export imports back unchanged', async (t) 
 
 t.test('a 200,000-row file imports in batches with flat memory', async (t) => {
   const data = join(dir, 'big-data');
-  const store = SqliteStore.open(data);
+  const store = openTestStore(data);
   t.teardown(() => store.close());
   await new Lists(store).create({ name: 'big', alias: 'big@example.com' });
   const path = join(dir, 'big.csv');

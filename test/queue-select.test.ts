@@ -10,12 +10,13 @@ import { runMta, type RunResult } from './helpers/run.js';
 import { apiClient } from './helpers/api.js';
 import { submitMail } from './helpers/submit.js';
 import { runMtaOnTty } from './helpers/tty.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
+import type { Store } from '../src/spool/index.js';
 import type { QueueId } from '../src/util/ids.js';
 
 const mta = (d: TestDaemon, args: string): Promise<RunResult> => runMta([...args.split(' '), '--config', d.configPath]);
 
-async function states(store: Pick<SqliteStore, 'getMessage'>, ids: QueueId[]): Promise<string[]> {
+async function states(store: Pick<Store, 'getMessage'>, ids: QueueId[]): Promise<string[]> {
   const out: string[] = [];
   for (const id of ids) out.push(...(await store.getMessage(id))!.recipients.map((r) => `${r.rcpt}=${r.state}`));
   return out;
@@ -119,7 +120,7 @@ t.test('without a daemon a bulk operation changes the spool directly', async (t)
   t.same([r.code, r.out, r.err], [0, 'held 1 recipient matching domain=two.test\n', 'mta: daemon not running; changed the spool directly\n']);
   r = await mta(d, 'queue delete --sender app@example.com --yes --json');
   t.same(JSON.parse(r.out), { affected: 2, daemon: 'not running' });
-  const store = SqliteStore.open(join(d.dir, 'data'));
+  const store = openTestStore(join(d.dir, 'data'));
   t.same(await states(store, [id]), ['x@one.test=failed', 'y@two.test=failed']);
   await store.close();
 });

@@ -10,7 +10,7 @@ import { RawSmtp, message } from './helpers/smtp-client.js';
 import { runMta, type RunResult } from './helpers/run.js';
 import { adminAuth } from './helpers/api.js';
 import { isLoopback } from '../src/admin/auth.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import type { QueueId } from '../src/util/ids.js';
 import type { MessageDetail } from '../src/spool/types.js';
 
@@ -254,7 +254,7 @@ t.test('no daemon: control acts on the spool directly and says so; status says "
 
   let r = await mta(d, `queue hold ${id}`);
   t.same([r.code, r.out, r.err], [0, `held 1 recipient of ${id}\n`, 'mta: daemon not running; changed the spool directly\n']);
-  const store = SqliteStore.open(join(d.dir, 'data'));
+  const store = openTestStore(join(d.dir, 'data'));
   t.equal((await store.getMessage(id))!.recipients[0]!.state, 'held');
   await store.close();
   r = await mta(d, `queue release ${id} --json`);

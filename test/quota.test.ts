@@ -16,6 +16,7 @@ import { SqliteStore } from '../src/spool/sqlite-store.js';
 import { newQueueId } from '../src/util/ids.js';
 import { QuotaService, monthOf } from '../src/quota/quota.js';
 import { limitsFor } from '../src/quota/limits.js';
+import { sqliteDb } from './helpers/spool-backend.js';
 
 const BASE = 'hostname = "mta.test"\n[[smtp.listen]]\naddress = "127.0.0.1:2587"\ntls = "none"\n';
 
@@ -148,7 +149,7 @@ t.test('SMTP 552 daily and monthly, the send API 429, nothing stored, quota.reac
     // nothing committed yet: a@ and b@ are in the open transaction, c@ makes 3
     { event: 'quota.reached', domain: 'monthly.test', which: 'monthly', period: /^\d{4}-\d{2}$/, limit: 2, used: 0, requested: 3 },
   ]);
-  const stored = d.daemon.store.db.prepare(`SELECT COUNT(*) AS n FROM events WHERE type = 'quota.reached'`).get() as { n: number };
+  const stored = sqliteDb(d.daemon.store).prepare(`SELECT COUNT(*) AS n FROM events WHERE type = 'quota.reached'`).get() as { n: number };
   t.equal(stored.n, 2, 'one event per domain and period, not one per refusal');
 
   // Usage is in the spool: a restart on the same data keeps refusing.
@@ -163,7 +164,7 @@ t.test('SMTP 552 daily and monthly, the send API 429, nothing stored, quota.reac
   await c.quit();
   t.same(await again.quota.usage('example.com', Date.now()), { day: 3, month: 3 });
   await again.quota.reached('example.com', 'daily', Date.now());
-  t.equal((again.store.db.prepare(`SELECT COUNT(*) AS n FROM events WHERE type = 'quota.reached'`).get() as { n: number }).n, 2, 'not again after the restart');
+  t.equal((sqliteDb(again.store).prepare(`SELECT COUNT(*) AS n FROM events WHERE type = 'quota.reached'`).get() as { n: number }).n, 2, 'not again after the restart');
 });
 
 t.test('no [quota]: nothing is refused', async (t) => {

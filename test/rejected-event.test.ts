@@ -16,6 +16,7 @@ import { createLogger } from '../src/util/log.js';
 import { runMta } from './helpers/run.js';
 import { PassThrough } from 'node:stream';
 import type { RecipientEventPayload } from '../src/events/payload.js';
+import { sqliteDb } from './helpers/spool-backend.js';
 
 const SECRET = 'a-test-secret-of-some-length';
 let d: TestDaemon;
@@ -35,7 +36,7 @@ t.teardown(async () => { await d.stop(); await rx.close(); });
 const rejected = (): RecipientEventPayload[] =>
   rx.acked('/all').map((r) => JSON.parse(r.body) as RecipientEventPayload).filter((e) => e.event === 'rejected');
 const rows = (): { message_id: string | null; recipient_id: number | null; detail: string }[] =>
-  d.daemon.store.db.prepare(`SELECT message_id, recipient_id, detail FROM events WHERE type = 'rejected' ORDER BY id`).all() as never;
+  sqliteDb(d.daemon.store).prepare(`SELECT message_id, recipient_id, detail FROM events WHERE type = 'rejected' ORDER BY id`).all() as never;
 
 t.test('SMTP: 559 at RCPT, one event row and one webhook event', async (t) => {
   const c = await RawSmtp.connect(d.port);

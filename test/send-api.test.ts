@@ -7,6 +7,7 @@ import t from 'tap';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { apiClient, type Call } from './helpers/api.js';
 import type { QueueId } from '../src/util/ids.js';
+import { sqliteDb } from './helpers/spool-backend.js';
 
 const TOKEN = 'send-api-test-token-0123';
 const ADMIN = `[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n`;
@@ -18,7 +19,7 @@ async function body(d: TestDaemon, id: string): Promise<string> {
 }
 
 const unfold = (s: string): string => s.replace(/\r\n[ \t]+/g, ' ');
-const messageCount = (d: TestDaemon): number => (d.daemon.store.db.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
+const messageCount = (d: TestDaemon): number => (sqliteDb(d.daemon.store).prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
 
 let d: TestDaemon;
 let call: Call;
@@ -70,7 +71,7 @@ t.test('happy path: composed through intake, durable, with headers, tag and atta
 
 t.test('the sender\'s reply-to is used when the request has none; a batch sender goes to the batch lane', async (t) => {
   await d.addSender('news@example.com', 'batch');
-  d.daemon.store.db.prepare("UPDATE senders SET reply_to = 'replies@example.com' WHERE address = 'news@example.com'").run();
+  sqliteDb(d.daemon.store).prepare("UPDATE senders SET reply_to = 'replies@example.com' WHERE address = 'news@example.com'").run();
   const r = await call('POST', '/api/v1/send', { from: 'news@example.com', to: 'x@dest.test', subject: 's', html: '<p>x</p>' });
   t.equal(r.status, 200, r.text);
   t.match(unfold(await body(d, r.json.queue_id)), /\r\nReply-To: replies@example\.com\r\n/);
@@ -172,7 +173,7 @@ t.test('Idempotency-Key: the same key returns the first response and sends once'
   t.equal((await call('POST', '/api/v1/send', req, { 'idempotency-key': 'order-44' })).status, 200);
   t.equal((await call('POST', '/api/v1/send', req, { 'idempotency-key': 'bad key with spaces' })).json.error.field, 'Idempotency-Key');
   // Past 24 hours a key is free again.
-  d.daemon.store.db.prepare("UPDATE api_idempotency SET created_at = created_at - 25 * 3600 * 1000 WHERE key = 'order-43'").run();
+  sqliteDb(d.daemon.store).prepare("UPDATE api_idempotency SET created_at = created_at - 25 * 3600 * 1000 WHERE key = 'order-43'").run();
   const later = await call('POST', '/api/v1/send', req, { 'idempotency-key': 'order-43' });
   t.not(later.json.queue_id, fresh.json.queue_id);
   t.equal(messageCount(d), before + 4);
@@ -185,7 +186,7 @@ t.test('Idempotency-Key: the key is committed with the message, not written afte
   store.saveIdempotency = async () => { throw new Error('the separate save must not be needed'); };
   t.teardown(() => { store.saveIdempotency = realSave; });
   const keyRow = (key: string): { response: string; status: number } | undefined =>
-    store.db.prepare('SELECT response, status FROM api_idempotency WHERE key = ?').get(key) as never;
+    sqliteDb(store).prepare('SELECT response, status FROM api_idempotency WHERE key = ?').get(key) as never;
   const before = messageCount(d);
   const req = { from: 'app@example.com', to: ['c1@dest.test'], subject: 'committed', text: 'x' };
   const first = await call('POST', '/api/v1/send', req, { 'idempotency-key': 'commit-1' });

@@ -8,6 +8,7 @@ import t from 'tap';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { apiClient, type Call } from './helpers/api.js';
 import type { QueueId } from '../src/util/ids.js';
+import { sqliteDb } from './helpers/spool-backend.js';
 
 let d: TestDaemon;
 let call: Call;
@@ -24,7 +25,7 @@ async function stored(id: string): Promise<string> {
   for await (const c of d.daemon.store.readBody(id as QueueId)) s += c.toString('latin1');
   return s;
 }
-const messageCount = (): number => (d.daemon.store.db.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
+const messageCount = (): number => (sqliteDb(d.daemon.store).prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
 const headerBlock = (raw: string): string => raw.slice(0, raw.indexOf('\r\n\r\n')).replace(/\r\n[ \t]+/g, ' ');
 const header = (raw: string, name: string): string | undefined => new RegExp(`^${name}: (.*)$`, 'mi').exec(headerBlock(raw))?.[1];
 

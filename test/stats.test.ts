@@ -12,7 +12,7 @@ import { PASSWORD, tempDir } from './helpers/daemon.js';
 import { runMta } from './helpers/run.js';
 import { Domains } from '../src/accounts/domains.js';
 import { StatsService, type StatsReport } from '../src/stats/stats.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
 import type { StatsCounters } from '../src/spool/types.js';
 
@@ -187,7 +187,7 @@ t.test('mta suppression export writes CSV; list and export filter by keyword and
 
 t.test('retention purge: finished messages and old counters go, waiting mail stays', async (t) => {
   const dir = tempDir();
-  const store = SqliteStore.open(join(dir, 'data'));
+  const store = openTestStore(join(dir, 'data'));
   t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
   const t0 = Date.UTC(2026, 0, 10, 12);
   const add = async (rcpt: string): Promise<QueueId> => {

@@ -3,6 +3,7 @@ import t from 'tap';
 import { RawSmtp, message } from './helpers/smtp-client.js';
 import { startDaemon, PASSWORD, type TestDaemon } from './helpers/daemon.js';
 import { parseQueueId } from '../src/util/ids.js';
+import { sqliteBackend, sqliteDb } from './helpers/spool-backend.js';
 
 let d: TestDaemon;
 t.before(async () => {
@@ -102,12 +103,12 @@ t.test('553 when MAIL FROM is not the authenticated sender, or null', async (t) 
 });
 
 t.test('551 for a disabled sender', async (t) => {
-  d.daemon.store.db.prepare('UPDATE senders SET disabled = 1 WHERE address = ?').run('off@example.com');
+  sqliteDb(d.daemon.store).prepare('UPDATE senders SET disabled = 1 WHERE address = ?').run('off@example.com');
   const c = await authed('off@example.com');
   const r = await c.cmd('MAIL FROM:<off@example.com>');
   t.match(r.text, /^551 5\.7\.1 Main account unavailable/);
   await c.quit();
-  d.daemon.store.db.prepare('UPDATE senders SET disabled = 0 WHERE address = ?').run('off@example.com');
+  sqliteDb(d.daemon.store).prepare('UPDATE senders SET disabled = 0 WHERE address = ?').run('off@example.com');
 });
 
 t.test('556 past max_recipients; 501 for bad syntax and relay forms', async (t) => {
@@ -214,7 +215,7 @@ t.test('the 250 is sent only after the spool commit returned', async (t) => {
     const ri = order.indexOf(`reply:${id}`);
     t.ok(ci >= 0 && ri > ci, `commit before reply for ${id}`);
   }
-  const sizes = d.daemon.store.commitBatchSizes;
+  const sizes = sqliteBackend(d.daemon.store).commitBatchSizes;
   t.ok(sizes.length > 0, `commit batches recorded: ${sizes.slice(-6).join(',')}`);
   await Promise.all(clients.map((c) => c.quit()));
 });

@@ -2,7 +2,7 @@
 // pages newest first, 1,000 at a time, and a task past the first page must still be seen
 // (every alias message makes a task). A list that a live task still reads cannot be removed.
 import t from 'tap';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { tempDir } from './helpers/daemon.js';
 import { tasksIn, LIVE_TASK_STATES } from '../src/tasks/tasks.js';
 import { Lists } from '../src/lists/lists.js';
@@ -18,7 +18,7 @@ function task(at: number, state: TaskState, list: string): TaskRecord {
 }
 
 t.test('tasksIn reads past the first page, oldest first', async (t) => {
-  const store = SqliteStore.open(tempDir());
+  const store = openTestStore(tempDir());
   t.teardown(() => store.close());
   const base = Date.UTC(2026, 0, 1);
   const ids: string[] = [];
@@ -33,7 +33,7 @@ t.test('tasksIn reads past the first page, oldest first', async (t) => {
 });
 
 t.test('a list used by a live task cannot be removed', async (t) => {
-  const store = SqliteStore.open(tempDir());
+  const store = openTestStore(tempDir());
   t.teardown(() => store.close());
   const lists = new Lists(store);
   await lists.create({ name: 'news', alias: 'news@lists.example.com' });

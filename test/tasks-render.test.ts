@@ -15,7 +15,7 @@ import { newTaskId } from '../src/util/ids.js';
 import { composeTaskMime } from '../src/tasks/mime.js';
 import { personaliseBuffer } from '../src/lists/personalise.js';
 import { Templates } from '../src/templates/templates.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { tempDir, startDaemon } from './helpers/daemon.js';
 import { join } from 'node:path';
 
@@ -113,7 +113,7 @@ t.test('a task copy: values with line breaks and dashes never start a body line 
 });
 
 t.test('a template\'s from_name must be one line', async (t) => {
-  const store = SqliteStore.open(join(tempDir('mta-tpl-'), 'data'));
+  const store = openTestStore(join(tempDir('mta-tpl-'), 'data'));
   t.teardown(() => store.close());
   const tpl = new Templates(store, () => ({ maxBodySize: 28 * 1024 }));
   await t.rejects(tpl.create('x', { subject: 'Hi', fromName: 'Shop\r\nBcc: v@example.com', html: '<p>x</p>' }), { code: 'MTA_ERR_TEMPLATE', field: 'from_name' });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tempDir } from './helpers/daemon.js';
 import { runMta } from './helpers/run.js';
 import { compileConfig } from '../src/config/config.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { newQueueId } from '../src/util/ids.js';
 import { QuotaService, monthOf } from '../src/quota/quota.js';
 import { StatsService } from '../src/stats/stats.js';
@@ -21,7 +21,7 @@ for (const writerThread of [false, true]) t.test(`Asia/Shanghai: a message at 23
   const dir = tempDir();
   const config = compileConfig(`timezone = "Asia/Shanghai"\n${BASE}[quota]\ndaily = 5\n`, 'x.toml');
   t.equal(config.timeZone, 'Asia/Shanghai');
-  const store = SqliteStore.open(join(dir, 'data'), { timeZone: config.timeZone, writerThread });
+  const store = openTestStore(join(dir, 'data'), { timeZone: config.timeZone, writerThread });
   t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
   const commit = async (receivedAt: number, n: number): Promise<void> => {
     const id = newQueueId(receivedAt);

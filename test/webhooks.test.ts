@@ -13,7 +13,8 @@ import { runMta } from './helpers/run.js';
 import { WebhookService } from '../src/events/webhooks.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { createLogger } from '../src/util/log.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
+import type { Store } from '../src/spool/types.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
 import type { RecipientEventPayload } from '../src/events/payload.js';
 
@@ -142,7 +143,7 @@ t.test('a restart loses nothing: failing, in-flight and leased events are all de
   await w2.addDomain('ok.test', 5);
   let mode: 'fail' | 'hang' | 'ok' = 'fail';
   rx.on('/restart', () => (mode === 'fail' ? 503 : mode === 'hang' ? 'hang' : 200));
-  const svc = (store: SqliteStore): WebhookService => new WebhookService(store, () => w2.daemon.daemon.config);
+  const svc = (store: Store): WebhookService => new WebhookService(store, () => w2.daemon.daemon.config);
   const { webhook } = await svc(w2.daemon.daemon.store).add({ url: rx.url('/restart'), secret: SECRET });
   const id = await w2.submit(['r1@ok.test', 'r2@ok.test', 'r3@ok.test']);
   await w2.waitFor('delivery', async () => { const m = await w2.message(id); return allFinal(m) && m; });
@@ -156,7 +157,7 @@ t.test('a restart loses nothing: failing, in-flight and leased events are all de
 
   // Between the runs: a dispatcher that "crashed" holding leases on every row.
   const dataDir = w2.daemon.daemon.config.dataDir;
-  const between = SqliteStore.open(dataDir);
+  const between = openTestStore(dataDir);
   const leased = await between.claimWebhookDue({ now: Date.now() + 3_600_000, limit: 100, leaseMs: 86_400_000 });
   t.equal(leased.length, 3, 'all three events are still in the outbox');
   await between.close();
@@ -177,7 +178,7 @@ t.test('a restart loses nothing: failing, in-flight and leased events are all de
 
 t.test('store: outbox rows are written with the outcome; deferred at most hourly; deletes and domain events', async (t) => {
   const dir = tempDir();
-  const store = SqliteStore.open(join(dir, 'data'));
+  const store = openTestStore(join(dir, 'data'));
   t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
   const account = await store.addWebhook({ url: 'http://127.0.0.1:1/a', sender: null, events: '*', format: 'json', secret: SECRET, createdAt: 0 });
   const t0 = Date.UTC(2026, 2, 1, 10);

@@ -6,10 +6,10 @@
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
-import { SqliteStore } from '../spool/sqlite-store.js';
+import { openStore, type Store } from '../spool/index.js';
 import { MtaError } from '../util/errors.js';
 
-export interface CliContext { config: Config; store: SqliteStore }
+export interface CliContext { config: Config; store: Store }
 
 export function configPathOf(cmd: Command): string | undefined {
   // --config may sit on the root command or the subcommand: take the nearest.
@@ -38,7 +38,7 @@ function assertDataDirExists(cmd: Command, config: Config): void {
 export async function withContext<T>(cmd: Command, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
   const config = loadConfig({ path: configPathOf(cmd) });
   assertDataDirExists(cmd, config);
-  const store = SqliteStore.open(config.dataDir, { timeZone: config.timeZone });
+  const store = openStore(config);
   try {
     return await fn({ config, store });
   } finally {

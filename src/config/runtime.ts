@@ -7,7 +7,7 @@
  * instead of quietly opening an empty ./data of whatever directory it was typed in.
  *
  * A record counts only while its pid lives and still holds the data_dir
- * (`<data_dir>/daemon.pid`, daemon/data-dir-lock.ts), so a kill -9 leaves nothing that
+ * (`<data_dir>/daemon.pid`, spool/data-dir-lock.ts), so a kill -9 leaves nothing that
  * misleads. Must never: hold secrets (the file names paths only) or be trusted for more
  * than finding the configuration.
  */
@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-/** Written by the data_dir lock's holder (daemon/data-dir-lock.ts): the pid that holds it. */
+/** Written by the data_dir lock's holder (spool/data-dir-lock.ts): the pid that holds it. */
 export const PID_FILE = 'daemon.pid';
 
 export interface DaemonRecord {

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
 import { recordDaemon, removeRecord } from '../config/runtime.js';
-import { SqliteStore } from '../spool/sqlite-store.js';
+import { DataDirLock, openStore, type OpenStore } from '../spool/index.js';
 import type { Store } from '../spool/types.js';
 import { SubmissionService } from '../submission/listener.js';
 import { createLogger } from '../util/log.js';
@@ -37,7 +37,6 @@ import { TaskExpander } from '../tasks/expander.js';
 import { Tasks } from '../tasks/tasks.js';
 import { MtaError, assertNever } from '../util/errors.js';
 import { secureDataDir } from '../util/files.js';
-import { DataDirLock } from './data-dir-lock.js';
 import { notifyReady } from './sd-notify.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
@@ -63,7 +62,7 @@ export class Daemon {
   state: DaemonState = 'starting';
   config: Config;
   readonly log: Logger;
-  store!: SqliteStore;
+  store!: OpenStore;
   submission!: SubmissionService;
   /** absent when delivery.enabled = false */
   scheduler: Scheduler | undefined;
@@ -95,7 +94,7 @@ export class Daemon {
   /** expands running batch tasks into queued mail */
   tasks: TaskExpander | undefined;
   private readonly configPath: string | undefined;
-  /** one daemon per data_dir (daemon/data-dir-lock.ts), held from start to stop */
+  /** one daemon per data_dir (spool/data-dir-lock.ts), held from start to stop */
   private lock: DataDirLock | undefined;
   /** config/runtime.ts: tells CLI commands without a configuration which one this daemon uses */
   private recordFile: string | undefined;
@@ -123,9 +122,7 @@ export class Daemon {
     // Before anything in the data dir is touched: a second daemon must change nothing there.
     this.lock = DataDirLock.acquire(this.config.dataDir);
     try {
-      this.store = SqliteStore.open(this.config.dataDir, {
-        commitWindowMs: this.config.spool.commitWindowMs, maxCommitBatch: this.config.spool.maxCommitBatch, writerThread: this.config.spool.writerThread, timeZone: this.config.timeZone,
-      });
+      this.store = openStore(this.config, { writerThread: this.config.spool.writerThread });
       this.store.onWriterFailure((e) => {
         // A spool that cannot write must not take mail: stop, and let systemd start us again.
         this.log.fatal({ err: e.message }, 'spool writer thread failed; stopping');

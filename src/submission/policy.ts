@@ -10,6 +10,7 @@ import type { SenderRecord, Store } from '../spool/types.js';
 import type { IntakeResult } from '../intake/intake.js';
 import type { ReplyName } from './replies.js';
 import { Tags } from '../templates/tags.js';
+import { isMtaError } from '../util/errors.js';
 
 export interface Refusal { reply: ReplyName; detail?: string | undefined }
 
@@ -58,7 +59,7 @@ export function intakeRefusal(result: Extract<IntakeResult, { ok: false }>): Ref
   return { reply, ...(hidden ? {} : { detail: result.detail }) };
 }
 
+/** The store maps a full disk to MTA_ERR_SPOOL_FULL (spool/errors.ts): 452 4.3.1, not 451. */
 export function isNoSpace(e: unknown): boolean {
-  const code = (e as { code?: string } | undefined)?.code ?? '';
-  return code === 'SQLITE_FULL' || code === 'ENOSPC' || /SQLITE_FULL|disk is full|ENOSPC/i.test(String((e as Error | undefined)?.message));
+  return isMtaError(e) && e.code === 'MTA_ERR_SPOOL_FULL';
 }

@@ -23,16 +23,13 @@ import { parseAddress } from '../util/address.js';
 import { renderMember, type RenderEnv, type TaskFrame } from './render.js';
 import { transition, type TaskEvent } from './states.js';
 import { tasksIn } from './tasks.js';
-import { assertNever } from '../util/errors.js';
+import { assertNever, isRetryable } from '../util/errors.js';
 
 /** The quota check the expander needs (quota/quota.ts QuotaService has this shape). */
 export interface QuotaGate {
   check(domain: string, count: number, now: number): Promise<{ ok: true; left: number } | { ok: false; which: 'daily' | 'monthly'; limit: number; used: number }>;
   reached(domain: string, which: 'daily' | 'monthly', now: number): Promise<void>;
 }
-
-/** Spool errors that pass by themselves (busy, locked, full, I/O); any other error pauses the task with its reason. */
-const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|PROTOCOL|NOMEM)/;
 
 /** The seed's rule: a task paused by the quota resumes by itself a day later. */
 export const QUOTA_PAUSE_MS = 24 * 3600_000;
@@ -214,7 +211,8 @@ export class TaskExpander {
 
   /** A task that cannot expand (a render error, a missing source) pauses with the reason instead of stopping the others. */
   private async pauseForError(t: TaskRecord, e: unknown): Promise<void> {
-    if (TRANSIENT_SQLITE.test(String((e as { code?: unknown }).code ?? ''))) {
+    // Spool errors that pass by themselves (busy, full, I/O) are retryable; any other pauses the task.
+    if (isRetryable(e)) {
       // The spool is busy or full: nothing was committed, the next pass tries the same chunk again.
       this.deps.log.error({ task_id: t.id, err: (e as Error).message }, 'task chunk could not be stored; trying again shortly');
       return;

@@ -14,6 +14,9 @@ export const ERRORS = {
   MTA_ERR_DB_SCHEMA: 'database schema is newer than this program',
   MTA_ERR_NATIVE: 'the SQLite native addon cannot be written or loaded (single executable)',
   MTA_ERR_SPOOL_WRITER: 'the spool writer thread has stopped',
+  MTA_ERR_SPOOL_FULL: 'the spool\'s disk or database is full',
+  MTA_ERR_SPOOL_BUSY: 'the spool is locked by another writer',
+  MTA_ERR_SPOOL_IO: 'the spool could not be read or written',
   MTA_ERR_NOT_FOUND: 'no such object',
   MTA_ERR_EXISTS: 'object exists already',
   MTA_ERR_INVALID: 'invalid input',
@@ -44,15 +47,30 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/**
+ * The catalogue's transient codes: the same operation, tried again unchanged later, may
+ * succeed (a full disk gets space, a lock is released). Callers decide on `retryable`,
+ * never on a backend's own error codes.
+ */
+export const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MTA_ERR_SPOOL_FULL', 'MTA_ERR_SPOOL_BUSY', 'MTA_ERR_SPOOL_IO']);
+
 export class MtaError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
+  /** from the catalogue (RETRYABLE): trying the operation again later may succeed */
+  readonly retryable: boolean;
   constructor(code: ErrorCode, message?: string, field?: string) {
     super(message ?? ERRORS[code]);
     this.name = 'MtaError';
     this.code = code;
     this.field = field;
+    this.retryable = RETRYABLE.has(code);
   }
+}
+
+/** Whether `e` is a catalogue error marked transient (see RETRYABLE). */
+export function isRetryable(e: unknown): boolean {
+  return e instanceof MtaError && e.retryable;
 }
 
 export function isMtaError(e: unknown): e is MtaError {

@@ -35,7 +35,7 @@ t.test('a write lock held by another process: bounded wait, 4xx, clear log, reco
   const held = await submitOne(d.port, ['held@ok.test'], { subject: 'held' });
   t.equal(held.code, 250);
   acked.push(held.acked!);
-  await until('the held delivery to be on the wire', () => heldArrived, 20_000);
+  await until('the held delivery to be on the wire', async () => heldArrived, 20_000);
 
   // An authenticated session ready to send DATA before the lock is taken (AUTH reads only).
   const c = await RawSmtp.connect(d.port);
@@ -58,8 +58,8 @@ t.test('a write lock held by another process: bounded wait, 4xx, clear log, reco
     reply = await c.read(60_000);
     // The held delivery was answered by the sink under the lock: its outcome cannot be
     // written; wait (lock still held) until the daemon has dealt with that.
-    await until('the held message to reach the sink', () => w.sink.messages.some((m) => m.to.includes('held@ok.test')), 30_000);
-    handedBack = await until('the daemon to report the outcome it could not record', () => /delivery outcome could not be recorded/.test(d!.output()), 60_000)
+    await until('the held message to reach the sink', async () => w.sink.messages.some((m) => m.to.includes('held@ok.test')), 30_000);
+    handedBack = await until('the daemon to report the outcome it could not record', async () => /delivery outcome could not be recorded/.test(d!.output()), 60_000)
       .catch(() => false);
   } finally {
     lock.exec('COMMIT');
@@ -73,7 +73,7 @@ t.test('a write lock held by another process: bounded wait, 4xx, clear log, reco
   await c.quit();
   t.equal(d.proc.exitCode, null, 'the daemon is still running');
   // The line is written before the reply, but reaches us through another pipe: wait for it.
-  const logged = await until('the refusal to be logged', () => /"reason":"database is locked".*"msg":"smtp transaction"/.test(d!.output()), 15_000)
+  const logged = await until('the refusal to be logged', async () => /"reason":"database is locked".*"msg":"smtp transaction"/.test(d!.output()), 15_000)
     .catch(() => false);
   t.ok(logged, `the log line names the cause${logged ? '' : `:\n${d.output()}`}`);
   t.ok(handedBack, 'the delivery whose outcome could not be written was reported and handed back');
@@ -81,10 +81,10 @@ t.test('a write lock held by another process: bounded wait, 4xx, clear log, reco
   const after = await submitOne(d.port, ['after@ok.test']);
   t.equal(after.code, 250, 'accepted again once the lock is released');
   acked.push(after.acked!);
-  await until('everything to settle without a restart', () => settled(spoolCounts(w.dataDir)) && audit(w, acked, 1).lost === 0, 30_000, 100)
+  await until('everything to settle without a restart', async () => settled(await spoolCounts(w.dataDir)) && (await audit(w, acked, 1)).lost === 0, 30_000, 100)
     .catch(() => undefined);
-  t.same(spoolCounts(w.dataDir).waiting, {}, 'nothing waiting, nothing stuck in sending');
-  const row = audit(w, acked, 1);
+  t.same((await spoolCounts(w.dataDir)).waiting, {}, 'nothing waiting, nothing stuck in sending');
+  const row = await audit(w, acked, 1);
   t.equal(row.lost, 0, `every acknowledged recipient delivered${row.lost ? `; lost ${row.lostList.join(', ')}` : ''}`);
   t.equal(row.badFinal, 0, 'one final event each');
   t.equal(row.webhookMissing, 0, 'the receiver heard every final event');

@@ -79,36 +79,36 @@ t.test(`disk full: 452 4.3.1, no corruption, recovery (mechanism: ${mechanism})`
   const held = await submitOne(d.port, ['held@ok.test'], { subject: 'held' });
   t.equal(held.code, 250);
   acked.push(held.acked!);
-  await until('the held delivery to be on the wire', () => heldArrived, 20_000);
+  await until('the held delivery to be on the wire', async () => heldArrived, 20_000);
 
   if (mechanism === 'tmpfs') t.comment(`filled the tmpfs with ${fill()} bytes`);
   const full = await submitOne(d.port, ['big@ok.test'], { subject: 'big', body: bigBody });
   t.equal(full.code, 452, 'a temporary refusal');
   t.match(full.text, /^452 4\.3\.1 Insufficient system storage/, 'with 4.3.1');
-  t.ok(await until('the log line', () => /"reply":452.*"msg":"smtp transaction"/.test(d!.output()), 10_000).catch(() => false), 'logged as a refused transaction');
+  t.ok(await until('the log line', async () => /"reply":452.*"msg":"smtp transaction"/.test(d!.output()), 10_000).catch(() => false), 'logged as a refused transaction');
   t.equal(d.proc.exitCode, null, 'the daemon is still running');
   const c = await RawSmtp.connect(d.port);
   await c.greet();
   t.equal((await c.ehlo()).code, 250, 'and answers a new session');
   await c.quit();
   // The held delivery's outcome is written (or fails to be) while the disk is full.
-  await until('the held message to reach the sink', () => w.sink.messages.some((m) => m.to.includes('held@ok.test')), 20_000);
+  await until('the held message to reach the sink', async () => w.sink.messages.some((m) => m.to.includes('held@ok.test')), 20_000);
   await new Promise((r) => setTimeout(r, 500));
   t.equal(d.proc.exitCode, null, 'still running after the outcome of a delivery landed on a full disk');
 
   if (mechanism === 'tmpfs') execFileSync('mount', ['-o', 'remount,size=64m', mnt]);
   else d.proc.kill('SIGUSR2');
-  await until('the cap to be lifted', () => mechanism === 'tmpfs' || /test: spool cap lifted/.test(d!.output()), 10_000);
+  await until('the cap to be lifted', async () => mechanism === 'tmpfs' || /test: spool cap lifted/.test(d!.output()), 10_000);
   const again = await submitOne(d.port, ['big@ok.test'], { subject: 'big', body: bigBody });
   t.equal(again.code, 250, 'the same message is accepted once space returns');
   acked.push(again.acked!);
 
-  await until('everything to settle without a restart', () => settled(spoolCounts(w.dataDir)) && audit(w, acked, 1).lost === 0, 30_000, 100)
+  await until('everything to settle without a restart', async () => settled(await spoolCounts(w.dataDir)) && (await audit(w, acked, 1)).lost === 0, 30_000, 100)
     .catch(() => undefined);
-  const counts = spoolCounts(w.dataDir);
+  const counts = await spoolCounts(w.dataDir);
   t.match(d.output(), /delivery outcome could not be recorded|"rcpt":"held@ok.test","state":"delivered"/, 'the held outcome: recorded, or handed back when the write failed');
   t.same(counts.waiting, {}, 'nothing left waiting, nothing stuck in sending');
-  const row = audit(w, acked, 1);
+  const row = await audit(w, acked, 1);
   t.equal(row.lost, 0, `every acknowledged recipient delivered${row.lost ? `; lost ${row.lostList.join(', ')}` : ''}`);
   t.equal(row.badFinal, 0, 'one final event each');
   t.equal(row.webhookMissing, 0, 'the receiver heard every final event');

@@ -85,9 +85,9 @@ t.test('slow, SERVFAIL, malformed, lying and truncated answers defer; huge answe
   t.equal(d!.proc.exitCode, null, 'the daemon is still running');
 
   for (const name of Object.keys(faults)) good(name);
-  await until('every deferred recipient to be delivered', () => Object.keys(spoolCounts(w.dataDir).waiting).length === 0, 60_000, 200).catch(() => undefined);
+  await until('every deferred recipient to be delivered', async () => Object.keys((await spoolCounts(w.dataDir)).waiting).length === 0, 60_000, 200).catch(() => undefined);
   for (const name of Object.keys(faults)) t.equal((await rcptOf(ids.get(name)!)).state, 'delivered', `${name}: delivered once DNS answers`);
-  const c = spoolCounts(w.dataDir);
+  const c = await spoolCounts(w.dataDir);
   t.equal(c.badFinal.length, 0, 'one final event each');
   t.equal(await stopChild(d!), 0, 'clean exit');
   d = undefined;

@@ -54,8 +54,8 @@ t.test('misbehaving MX hosts: bounded, deferred, retried, then delivered', async
 
   // The hosts are fixed: the MX now points at the good sink.
   for (const mode of MODES) w.dns.set(`mx.${mode}.test`, { A: ['127.0.0.2'], ttl: 1 });
-  await until('every recipient to be final', () => Object.keys(spoolCounts(w.dataDir).waiting).length === 0, 60_000, 200).catch(() => undefined);
-  const c = spoolCounts(w.dataDir);
+  await until('every recipient to be final', async () => Object.keys((await spoolCounts(w.dataDir)).waiting).length === 0, 60_000, 200).catch(() => undefined);
+  const c = await spoolCounts(w.dataDir);
   t.same(c.waiting, {}, 'nothing waiting, nothing stuck in sending');
   for (const mode of MODES) {
     t.equal((await rcptOf(ids.get(mode)!)).state, 'delivered', `${mode}: delivered`);

@@ -14,6 +14,7 @@ import {
 } from '../helpers/hostile.js';
 import type { QueueId } from '../../src/util/ids.js';
 import { parseAddress } from '../../src/util/address.js';
+import { sqliteDb } from '../helpers/spool-backend.js';
 
 const SEED = Number(process.env['FC_SEED'] ?? 0x6d7461);
 const DEADLINE_S = 20;
@@ -187,7 +188,7 @@ t.test('random command sequences: answered in time, never two messages per DATA,
 
 t.test('random DATA bytes: one reply, one message at most, stored body intact and without bare CR/LF', async (t) => {
   let accepted = 0;
-  const victims = (): number => (d.daemon.store.db.prepare('SELECT COUNT(*) AS n FROM recipients WHERE rcpt = ?').get(VICTIM) as { n: number }).n;
+  const victims = (): number => (sqliteDb(d.daemon.store).prepare('SELECT COUNT(*) AS n FROM recipients WHERE rcpt = ?').get(VICTIM) as { n: number }).n;
   const victimsBefore = victims();
   // One authenticated connection serves many runs (RSET between them), renewed well
   // before the session deadline: the 100 ms greeting delay per connection would

@@ -37,16 +37,16 @@ t.test('webhook endpoint down, daemon restarted meanwhile: every event arrives a
   const acked: Acked[] = [];
   d = await w.start();
   acked.push(...await send(d.port, 'w1', 5));
-  await until('delivery, an event for each recipient, and several refused POSTs', () => {
-    const c = spoolCounts(w.dataDir);
+  await until('delivery, an event for each recipient, and several refused POSTs', async () => {
+    const c = await spoolCounts(w.dataDir);
     const o = outbox();
     return Object.keys(c.waiting).length === 0 && o.rows >= acked.flatMap((a) => a.rcpts).length && o.attempts >= 3;
-  }, 60_000, 100).catch((e: unknown) => { t.comment(JSON.stringify({ c: spoolCounts(w.dataDir), o: outbox(), acked: acked.length, rx: w.rx.requests.length })); throw e; });
+  }, 60_000, 100).catch(async (e: unknown) => { t.comment(JSON.stringify({ c: await spoolCounts(w.dataDir), o: outbox(), acked: acked.length, rx: w.rx.requests.length })); throw e; });
   t.equal(w.rx.acked(w.hookPath).length, 0, 'nothing acknowledged while the endpoint is down');
 
   // Requests that hang: SIGTERM with POSTs in flight.
   mode = 'hang';
-  await until('a POST in flight', () => w.rx.requests.some((r) => r.status === 'hang'), 30_000);
+  await until('a POST in flight', async () => w.rx.requests.some((r) => r.status === 'hang'), 30_000);
   t.equal(await stopChild(d), 0, 'SIGTERM with webhook requests in flight: clean exit');
 
   // Down again (503) across a restart, with new mail, then kill -9.
@@ -54,7 +54,7 @@ t.test('webhook endpoint down, daemon restarted meanwhile: every event arrives a
   d = await w.start();
   acked.push(...await send(d.port, 'w2', 5));
   const before = w.rx.requests.length;
-  await until('retries after the restart', () => w.rx.requests.length >= before + 5, 30_000);
+  await until('retries after the restart', async () => w.rx.requests.length >= before + 5, 30_000);
   d.proc.kill('SIGKILL');
   await d.exited;
   t.equal(w.rx.acked(w.hookPath).length, 0, 'still nothing acknowledged');
@@ -63,13 +63,13 @@ t.test('webhook endpoint down, daemon restarted meanwhile: every event arrives a
   // The endpoint is back.
   mode = 'ok';
   d = await w.start();
-  await until('the outbox to drain', () => settled(spoolCounts(w.dataDir)) && audit(w, acked, 1).webhookMissing === 0, 60_000, 100).catch(() => undefined);
-  const row = audit(w, acked, 1);
+  await until('the outbox to drain', async () => settled(await spoolCounts(w.dataDir)) && (await audit(w, acked, 1)).webhookMissing === 0, 60_000, 100).catch(() => undefined);
+  const row = await audit(w, acked, 1);
   t.ok(row.acknowledged > 0, `${row.acknowledged} recipients`);
   t.equal(row.lost, 0, 'all mail delivered');
   t.equal(row.badFinal, 0, 'one final event each');
   t.equal(row.webhookMissing, 0, `every final event arrived (${row.webhookEvents} distinct events)${row.webhookMissing ? `; missing ${row.missingList.slice(0, 5).join(', ')}` : ''}`);
-  t.equal(spoolCounts(w.dataDir).outboxOpen, 0, 'the outbox is empty');
+  t.equal((await spoolCounts(w.dataDir)).outboxOpen, 0, 'the outbox is empty');
   t.equal(outbox().dead, 0, 'none given up');
   const ids = w.rx.acked(w.hookPath).map((r) => r.headers['x-mta-delivery']);
   t.comment(`${ids.length} acknowledged POSTs for ${new Set(ids).size} outbox rows`);

@@ -10,6 +10,7 @@
  */
 import { Daemon } from '../../src/daemon/daemon.js';
 import { loadConfig } from '../../src/config/config.js';
+import { sqliteDb } from './spool-backend.js';
 
 const i = process.argv.indexOf('--config');
 const configPath = i > 0 ? process.argv[i + 1] : undefined;
@@ -19,7 +20,7 @@ const daemon = new Daemon({ configPath, ...(slack > 0 ? { config: { ...config, s
 daemon.installSignalHandlers();
 await daemon.start();
 if (slack > 0) {
-  const db = daemon.store.db;
+  const db = sqliteDb(daemon.store);
   const cap = (db.pragma('page_count', { simple: true }) as number) + slack;
   db.pragma(`max_page_count = ${cap}`);
   daemon.log.warn({ max_page_count: cap }, 'test: spool capped with max_page_count');

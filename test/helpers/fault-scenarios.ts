@@ -18,8 +18,8 @@ export interface ScenarioResult { row: AuditRow & { lostList: string[]; missingL
 async function drain(w: FaultWorld, acked: readonly Acked[], timeoutMs: number): Promise<void> {
   const d = await w.start();
   try {
-    await until('the spool and the webhook outbox to settle, and every acknowledged recipient to arrive', () =>
-      settled(spoolCounts(w.dataDir)) && audit(w, acked, 0).lost === 0, timeoutMs, 200).catch(() => undefined);
+    await until('the spool and the webhook outbox to settle, and every acknowledged recipient to arrive', async () =>
+      settled(await spoolCounts(w.dataDir)) && (await audit(w, acked, 0)).lost === 0, timeoutMs, 200).catch(() => undefined);
     // A last look for stray duplicate POSTs or deliveries before counting.
     await sleep(300);
   } finally {
@@ -37,7 +37,7 @@ export async function killRounds(w: FaultWorld, rounds: number, o: { clients?: n
     const load = startLoad(d.port, { prefix: `k${round}`, clients: o.clients ?? 4 });
     // A random moment once traffic flows (never a fixed time: a slow machine must not
     // turn this into a test of nothing).
-    await until('the first acknowledgements', () => load.acked.length >= 3, 30_000, 10);
+    await until('the first acknowledgements', async () => load.acked.length >= 3, 30_000, 10);
     await sleep(Math.floor(Math.random() * (o.maxDelayMs ?? 800)));
     d.proc.kill('SIGKILL');
     await d.exited;
@@ -46,7 +46,7 @@ export async function killRounds(w: FaultWorld, rounds: number, o: { clients?: n
     log.push({ round, acked: load.acked.reduce((n, a) => n + a.rcpts.length, 0), refused: load.refused, ms: Date.now() - started });
   }
   await drain(w, acked, o.drainMs ?? 120_000);
-  return { row: audit(w, acked, rounds), rounds: log };
+  return { row: await audit(w, acked, rounds), rounds: log };
 }
 
 /**
@@ -62,7 +62,7 @@ export async function sigtermRounds(w: FaultWorld, rounds: number, o: { clients?
     o.slow.held = 0;
     const d = await w.start();
     const load = startLoad(d.port, { prefix: `t${round}`, clients: o.clients ?? 4 });
-    await until('the first acknowledgements and a delivery held by the sink', () => load.acked.length >= 3 && o.slow.held > 0, 30_000, 10);
+    await until('the first acknowledgements and a delivery held by the sink', async () => load.acked.length >= 3 && o.slow.held > 0, 30_000, 10);
     await sleep(Math.floor(Math.random() * (o.maxDelayMs ?? 800)));
     const before = d.output().length;
     const t0 = Date.now();
@@ -78,5 +78,5 @@ export async function sigtermRounds(w: FaultWorld, rounds: number, o: { clients?
     });
   }
   await drain(w, acked, o.drainMs ?? 120_000);
-  return { row: audit(w, acked, rounds), rounds: log };
+  return { row: await audit(w, acked, rounds), rounds: log };
 }

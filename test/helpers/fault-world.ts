@@ -18,7 +18,8 @@ import { startDnsServer, type TestDnsServer } from './dns-server.js';
 import { freePort, startSink, type Sink, type SinkOptions } from './sink.js';
 import { startReceiver, type Receiver } from './receiver.js';
 import { RawSmtp, message } from './smtp-client.js';
-import { SqliteStore } from '../../src/spool/sqlite-store.js';
+import type { Store } from '../../src/spool/index.js';
+import { openTestStore } from './store.js';
 import { DB_FILE } from '../../src/spool/db.js';
 import { Domains } from '../../src/accounts/domains.js';
 import { Senders } from '../../src/accounts/senders.js';
@@ -58,7 +59,7 @@ export interface FaultWorld {
   addDomain(domain: string, n: number, opts?: SinkOptions): Promise<Sink>;
   start(): Promise<ChildDaemon>;
   /** runs fn on a store opened on the data dir (WAL: safe beside the running daemon) */
-  inspect<T>(fn: (store: SqliteStore) => Promise<T> | T): Promise<T>;
+  inspect<T>(fn: (store: Store) => Promise<T> | T): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -103,7 +104,7 @@ export async function startFaultWorld(opts: FaultWorldOptions = {}): Promise<Fau
     '',
   ].join('\n'));
   const hookPath = '/events';
-  const seed = SqliteStore.open(dataDir);
+  const seed = openTestStore(dataDir);
   try {
     await new Domains(seed).add('example.com', { algorithm: 'ed25519' });
     await new Senders(seed).add({ address: 'app@example.com', type: 'trigger', password: PASSWORD });
@@ -115,8 +116,7 @@ export async function startFaultWorld(opts: FaultWorldOptions = {}): Promise<Fau
     dir, dataDir, configPath, dns, port, sink, sinks, rx, hookPath, addDomain,
     start: () => spawnDaemon(configPath),
     async inspect(fn) {
-      const store = SqliteStore.open(dataDir);
-      try { return await fn(store); } finally { await store.close(); }
+      return withSpool(dataDir, async (store) => fn(store));
     },
     async close() {
       for (const s of sinks) await s.close();
@@ -263,27 +263,47 @@ export interface SpoolCounts {
 
 const FINAL_STATES = ['delivered', 'failed', 'expired', 'suppressed'];
 
-/** One read of the spool, with SQL (the test knows the schema; the daemon keeps running). */
-export function spoolCounts(dataDir: string): SpoolCounts {
-  const db = new Database(join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
-  try {
-    db.pragma('busy_timeout = 5000');
-    const rows = db.prepare(`SELECT r.id, r.rcpt, r.state,
-        (SELECT COUNT(*) FROM events e WHERE e.recipient_id = r.id AND e.type IN (${FINAL_EVENTS.map(() => '?').join(',')})) AS finals
-      FROM recipients r`).all(...FINAL_EVENTS) as { id: number; rcpt: string; state: string; finals: number }[];
-    const waiting: Record<string, number> = {};
-    for (const r of rows) if (!FINAL_STATES.includes(r.state)) waiting[r.state] = (waiting[r.state] ?? 0) + 1;
-    const outbox = db.prepare('SELECT state, COUNT(*) AS n FROM webhook_outbox GROUP BY state').all() as { state: string; n: number }[];
-    const ob = (s: string): number => outbox.find((x) => x.state === s)?.n ?? 0;
-    return {
-      recipients: rows.length, waiting, sending: waiting['sending'] ?? 0,
-      badFinal: rows.filter((r) => (FINAL_STATES.includes(r.state) && r.state !== 'suppressed' ? r.finals !== 1 : r.finals !== 0)),
-      finalEvents: rows.reduce((n, r) => n + r.finals, 0),
-      outboxOpen: ob('pending') + ob('failed'), outboxDead: ob('dead'),
-    };
-  } finally {
-    db.close();
-  }
+/** A store on the child's data dir, beside the running daemon (WAL lets both in). */
+async function withSpool<T>(dataDir: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = openTestStore(dataDir);
+  try { return await fn(store); } finally { await store.close(); }
+}
+
+interface SpoolRead { rows: { id: number; rcpt: string; state: string; finals: number }[]; finals: { type: string; queueId: string; rcpt: string }[]; outbox: Record<string, number> }
+
+/** Every recipient with its final events, and the webhook outbox, through store methods. */
+async function readSpool(dataDir: string): Promise<SpoolRead> {
+  return withSpool(dataDir, async (store) => {
+    const entries = await store.listQueue({ limit: 100_000 });
+    const rows: SpoolRead['rows'] = [];
+    const finals: SpoolRead['finals'] = [];
+    for (const queueId of new Set(entries.map((e) => e.queueId))) {
+      const m = await store.getMessage(queueId);
+      for (const r of m?.recipients ?? []) {
+        const mine = (m?.events ?? []).filter((e) => e.recipientId === r.recipientId && (FINAL_EVENTS as readonly string[]).includes(e.type));
+        rows.push({ id: r.recipientId, rcpt: r.rcpt, state: r.state, finals: mine.length });
+        for (const e of mine) finals.push({ type: e.type, queueId, rcpt: r.rcpt });
+      }
+    }
+    return { rows, finals, outbox: await store.webhookBacklog() };
+  });
+}
+
+/** One read of the spool through the store (the daemon keeps running). */
+export async function spoolCounts(dataDir: string): Promise<SpoolCounts> {
+  return countsOf(await readSpool(dataDir));
+}
+
+function countsOf({ rows, outbox }: SpoolRead): SpoolCounts {
+  const waiting: Record<string, number> = {};
+  for (const r of rows) if (!FINAL_STATES.includes(r.state)) waiting[r.state] = (waiting[r.state] ?? 0) + 1;
+  const ob = (s: string): number => outbox[s] ?? 0;
+  return {
+    recipients: rows.length, waiting, sending: waiting['sending'] ?? 0,
+    badFinal: rows.filter((r) => (FINAL_STATES.includes(r.state) && r.state !== 'suppressed' ? r.finals !== 1 : r.finals !== 0)),
+    finalEvents: rows.reduce((n, r) => n + r.finals, 0),
+    outboxOpen: ob('pending') + ob('failed'), outboxDead: ob('dead'),
+  };
 }
 
 /** Everything in the spool is final and every webhook event is out (or dead). */
@@ -308,25 +328,20 @@ export interface AuditRow {
  * duplicates (copies beyond the first), lost (never arrived); every recipient in the spool
  * with exactly one final event; every final event heard by the webhook receiver (2xx).
  */
-export function audit(w: FaultWorld, acked: readonly Acked[], rounds: number): AuditRow & { lostList: string[]; missingList: string[] } {
+export async function audit(w: FaultWorld, acked: readonly Acked[], rounds: number): Promise<AuditRow & { lostList: string[]; missingList: string[] }> {
   const copies = new Map<string, number>();
   for (const s of w.sinks) for (const m of s.messages) for (const t of m.to) copies.set(t.toLowerCase(), (copies.get(t.toLowerCase()) ?? 0) + 1);
   const want = acked.flatMap((a) => a.rcpts);
   const lostList = want.filter((r) => !copies.has(r.toLowerCase()));
   const duplicates = want.reduce((n, r) => n + Math.max(0, (copies.get(r.toLowerCase()) ?? 0) - 1), 0);
-  const c = spoolCounts(w.dataDir);
+  const read = await readSpool(w.dataDir);
+  const c = countsOf(read);
   const heard = new Set<string>();
   for (const r of w.rx.acked(w.hookPath)) {
     const e = JSON.parse(r.body) as { event: string; env_id: string; rcpt: string };
     heard.add(`${e.event} ${e.env_id} ${e.rcpt}`);
   }
-  const db = new Database(join(w.dataDir, DB_FILE), { readonly: true, fileMustExist: true });
-  let finals: { type: string; message_id: string; rcpt: string }[];
-  try {
-    finals = db.prepare(`SELECT e.type, e.message_id, r.rcpt FROM events e JOIN recipients r ON r.id = e.recipient_id
-                         WHERE e.type IN (${FINAL_EVENTS.map(() => '?').join(',')})`).all(...FINAL_EVENTS) as typeof finals;
-  } finally { db.close(); }
-  const missingList = finals.map((f) => `${f.type} ${f.message_id} ${f.rcpt}`).filter((k) => !heard.has(k));
+  const missingList = read.finals.map((f) => `${f.type} ${f.queueId} ${f.rcpt}`).filter((k) => !heard.has(k));
   return {
     rounds, acknowledged: want.length, delivered: want.length - lostList.length, duplicates, lost: lostList.length,
     finalEvents: c.finalEvents, badFinal: c.badFinal.length, webhookEvents: heard.size, webhookMissing: missingList.length,

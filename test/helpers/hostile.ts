@@ -11,9 +11,11 @@ import { PASSWORD, tempDir } from './daemon.js';
 import { spawnDaemon, type ChildDaemon } from './child.js';
 import { readAdminToken } from '../../src/admin/token.js';
 import { SqliteStore } from '../../src/spool/sqlite-store.js';
+import type { Store } from '../../src/spool/types.js';
 import { Domains } from '../../src/accounts/domains.js';
 import { Senders } from '../../src/accounts/senders.js';
 import type { QueueId } from '../../src/util/ids.js';
+import { sqliteDb } from './spool-backend.js';
 
 export const SENDER = 'app@example.com';
 
@@ -52,19 +54,19 @@ export async function goodTransaction(port: number, rcpt = 'canary@dest.test'): 
  * carries its parameters), so property tests that log in hundreds of times measure the
  * listener, not the KDF. Never used where the cost itself is under test.
  */
-export function cheapenPassword(store: SqliteStore, address = SENDER, password = PASSWORD): void {
+export function cheapenPassword(store: Store, address = SENDER, password = PASSWORD): void {
   const salt = randomBytes(16);
   const key = scryptSync(password, salt, 32, { N: 1024, r: 8, p: 1 });
   const hash = `scrypt$1024$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
-  store.db.prepare('UPDATE senders SET password_hash = ? WHERE address = ?').run(hash, address);
+  sqliteDb(store).prepare('UPDATE senders SET password_hash = ? WHERE address = ?').run(hash, address);
 }
 
 /** Every stored message id, oldest first. */
-export function storedIds(store: SqliteStore): QueueId[] {
-  return (store.db.prepare('SELECT id FROM messages ORDER BY id').all() as { id: QueueId }[]).map((r) => r.id);
+export function storedIds(store: Store): QueueId[] {
+  return (sqliteDb(store).prepare('SELECT id FROM messages ORDER BY id').all() as { id: QueueId }[]).map((r) => r.id);
 }
 
-export async function storedBody(store: SqliteStore, id: QueueId): Promise<Buffer> {
+export async function storedBody(store: Store, id: QueueId): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const ch of store.readBody(id)) parts.push(ch);
   return Buffer.concat(parts);

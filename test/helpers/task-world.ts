@@ -12,7 +12,8 @@ import { spawnMta } from './child.js';
 import { startDnsServer, type TestDnsServer } from './dns-server.js';
 import { freePort, type Sink, type SinkOptions } from './sink.js';
 import { sinkAdder } from './delivery.js';
-import { SqliteStore } from '../../src/spool/sqlite-store.js';
+import { openTestStore } from './store.js';
+import type { Store } from '../../src/spool/index.js';
 import { Domains } from '../../src/accounts/domains.js';
 import { ADMIN_FILE } from '../../src/admin/address.js';
 
@@ -22,7 +23,7 @@ export interface ChildWorld {
   dns: TestDnsServer;
   sinks: Sink[];
   /** the store, opened in this process (WAL: the daemon writes, tests read) */
-  store: SqliteStore;
+  store: Store;
   addDomain(domain: string, n: number, opts?: SinkOptions): Promise<Sink>;
   /** writes the config and starts the daemon: `delivery` keys (false: delivery off), then `toml` */
   start(opts?: { delivery?: string | false; toml?: string }): Promise<{ proc: ChildProcess; exited: Promise<number | null>; adminPort: number; output: () => string }>;
@@ -36,7 +37,7 @@ export async function childWorld(): Promise<ChildWorld> {
   const dns = await startDnsServer({});
   const sinks: Sink[] = [];
   const configPath = join(dir, 'mta.toml');
-  const store0 = SqliteStore.open(dataDir);
+  const store0 = openTestStore(dataDir);
   await new Domains(store0).add('example.com', { algorithm: 'ed25519' });
   const ed = await store0.getDomain('example.com');
   dns.set(`${ed!.dkimSelector}._domainkey.example.com`, { TXT: [`v=DKIM1; k=ed25519; p=${ed!.dkimPublicKey}`] });

@@ -14,7 +14,7 @@ import { callAdmin, type AdminReply } from '../admin-client.js';
 import { canAsk, confirm } from '../prompt.js';
 import { MtaError } from '../../util/errors.js';
 import { loadConfig, type Config } from '../../config/config.js';
-import { SqliteStore } from '../../spool/sqlite-store.js';
+import { openStore, type Store } from '../../spool/index.js';
 import type { QueueSelector, QueueTarget } from '../../spool/types.js';
 import {
   countAffected, describeSelector, queueIdTarget, runQueueCommand, selectorOf, type QueueCommand,
@@ -40,8 +40,8 @@ function describe(cmd: QueueCommand, target: QueueTarget, affected: number): str
   return line;
 }
 
-async function withSpool<T>(config: Config, fn: (store: SqliteStore) => Promise<T>): Promise<T> {
-  const store = SqliteStore.open(config.dataDir);
+async function withSpool<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = openStore(config);
   try {
     return await fn(store);
   } finally {

@@ -10,7 +10,7 @@ import { print, printJson, printList } from '../output.js';
 import type { TemplateRecord } from '../../spool/types.js';
 import { MtaError } from '../../util/errors.js';
 import type { Config } from '../../config/config.js';
-import type { SqliteStore } from '../../spool/sqlite-store.js';
+import type { Store } from '../../spool/index.js';
 
 function view(t: TemplateRecord): Record<string, unknown> {
   return {
@@ -34,7 +34,7 @@ function parseVars(json: string | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, typeof x === 'string' ? x : JSON.stringify(x)]));
 }
 
-const service = (config: Config, store: SqliteStore): Templates => new Templates(store, () => config.templates);
+const service = (config: Config, store: Store): Templates => new Templates(store, () => config.templates);
 
 interface BodyOpts { subject?: string; html?: string; text?: string | false; fromName?: string; noText?: boolean; json?: boolean }
 

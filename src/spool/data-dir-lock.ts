@@ -1,5 +1,5 @@
 /**
- * daemon/data-dir-lock — one daemon per data_dir. Two daemons on one spool would both
+ * spool/data-dir-lock — one daemon per data_dir. Two daemons on one spool would both
  * deliver the same mail and remove each other's admin.json, so `mta start` takes an
  * exclusive lock on `<data_dir>/daemon.lock` before it touches anything else there.
  *
@@ -8,6 +8,9 @@
  * lock to clean up and no check-then-create race (Node has no flock). The holder's pid goes
  * to `<data_dir>/daemon.pid` after the lock is taken, only to name it in the refusal: a
  * locked database cannot be read by the one that is refused.
+ *
+ * It lives in the spool module because the lock is a SQLite file; the daemon takes it
+ * through spool/index.ts.
  *
  * Must never: be taken by CLI commands (they share the spool through WAL), or delete
  * another holder's pid file.

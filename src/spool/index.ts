@@ -1,0 +1,32 @@
+/**
+ * spool — the way in to the storage: `openStore(config)` is the only way the rest of the
+ * program gets a store, and what it gets is the backend-neutral `Store` contract
+ * (spool/types.ts) whose errors are catalogue errors (spool/errors.ts). Nothing outside
+ * src/spool may import a backend module (sqlite-*, better-sqlite3) or see its handle;
+ * test/store-boundary.test.ts keeps it so.
+ */
+import type { Config } from '../config/config.js';
+import { mappingErrors } from './errors.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { Store } from './types.js';
+
+export type { Store } from './types.js';
+export { DataDirLock } from './data-dir-lock.js';
+export { backupStore, storeFile } from './backup.js';
+
+/** The store as the daemon holds it: the contract plus the fatal-failure hook. */
+export interface OpenStore extends Store {
+  /** Called once if the store can no longer write (the writer thread died); the daemon stops. */
+  onWriterFailure(cb: (e: Error) => void): void;
+}
+
+export interface OpenStoreOptions {
+  /** the daemon's hot writes on a thread of their own (`spool.writer_thread`); CLI commands leave it off */
+  writerThread?: boolean;
+}
+
+export function openStore(config: Pick<Config, 'dataDir' | 'timeZone' | 'spool'>, opts: OpenStoreOptions = {}): OpenStore {
+  return mappingErrors(SqliteStore.open(config.dataDir, {
+    commitWindowMs: config.spool.commitWindowMs, maxCommitBatch: config.spool.maxCommitBatch, writerThread: opts.writerThread ?? false, timeZone: config.timeZone,
+  }));
+}

@@ -1,0 +1,84 @@
+// One storage contract: outside src/spool nothing may reach the SQLite backend. Code gets
+// a store from openStore (spool/index.ts) and sees only the Store contract (spool/types*.ts,
+// spool/states.ts); it never imports a backend module or better-sqlite3, never touches a
+// `.db` handle, writes no SQL and matches no SQLite error code (storage errors arrive as
+// catalogue errors, spool/errors.ts). A violation fails naming file:line.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tsFiles, violations } from './helpers/store-boundary.js';
+
+/**
+ * Test files still allowed past the contract, each with why. The SQLite backend's own
+ * tests stay here; the others are to move to store methods (issue 16). An entry whose file
+ * no longer reaches the backend fails the test, so the list only shrinks.
+ */
+const TEST_ALLOWLIST: Record<string, string> = {
+  'test/spool.test.ts': 'the SQLite backend\'s own test (pragmas, migrations, chunks)',
+  'test/spool-writer.test.ts': 'the SQLite backend\'s own test (its writer thread)',
+  'test/store-errors.test.ts': 'the SQLite backend\'s error mapping: makes SQLite full and locked',
+  'test/store-boundary.test.ts': 'its samples are violations on purpose',
+  'test/helpers/spool-backend.ts': 'the one door from tests to the SQLite backend',
+  'test/helpers/fault-world.ts': 'integrity(): PRAGMA integrity_check on the daemon\'s file',
+  'test/hardening/db-locked.test.ts': 'holds SQLite\'s write lock from another process',
+  'test/hardening/disk-full.test.ts': 'fills the database (max_page_count, SQLITE_FULL)',
+  'test/helpers/daemon-main.ts': 'caps the database size for disk-full',
+  'test/install.test.ts': 'opens the backup copy as SQLite',
+  'test/api.test.ts': 'holds the write lock for /healthz; reads api_idempotency',
+  'test/hardening/admin-api.test.ts': 'dumps every table to show hostile requests changed nothing',
+  'test/hardening/smtp-fuzz.test.ts': 'reads rows directly',
+  'test/hardening/webhook-outage.test.ts': 'reads webhook_outbox attempts directly',
+  'test/helpers/hostile.ts': 'cheapenPassword and storedIds use SQL',
+  'test/doctor.test.ts': 'sets recipient states with SQL',
+  'test/identity.test.ts': 'reads rows directly',
+  'test/outcome-batch.test.ts': 'a trigger makes an outcome write fail; counts rows',
+  'test/quota.test.ts': 'counts quota.reached events',
+  'test/rejected-event.test.ts': 'reads events directly',
+  'test/reputation.test.ts': 'seeds daily counters with SQL',
+  'test/send-api.test.ts': 'reads rows directly',
+  'test/send-template.test.ts': 'reads rows directly',
+  'test/submission.test.ts': 'reads rows and the group commit\'s batch sizes',
+  'test/webhook-targets.test.ts': 'writes an older version\'s webhook row past validation',
+};
+
+t.test('the rules catch each kind of reach into the backend', async (t) => {
+  const sample = [
+    "import Database from 'better-sqlite3';",
+    "import { SqliteStore } from '../spool/sqlite-store.js';",
+    "import { openDatabase } from '../spool/db.js';",
+    'const n = store.db.prepare(x).get();',
+    "const q = 'SELECT id FROM messages';",
+    "db.exec('UPDATE senders SET disabled = 1');",
+    "if (e.code === 'SQLITE_FULL') retry();",
+    'const TRANSIENT = /^SQLITE_(BUSY|LOCKED)/;',
+  ].join('\n');
+  t.same(violations('x.ts', sample).map((v) => v.split(': ')[0]), ['x.ts:1', 'x.ts:2', 'x.ts:3', 'x.ts:4', 'x.ts:5', 'x.ts:6', 'x.ts:7', 'x.ts:8']);
+  const fine = [
+    "import { openStore } from '../spool/index.js';",
+    "import type { Store } from '../spool/types.js';",
+    "import type { TaskRecord } from '../spool/types-tasks.js';",
+    "import { isFinal } from '../spool/states.js';",
+    'if (isRetryable(e)) retry();',
+    "export const SQLITE_ADDON_ASSET = 'better_sqlite3.node';",
+  ].join('\n');
+  t.same(violations('y.ts', fine), [], 'the contract and the addon loader pass');
+});
+
+t.test('nothing outside src/spool reaches the SQLite backend', async (t) => {
+  const files = tsFiles('src').filter((f) => !f.startsWith(join('src', 'spool') + '/'));
+  t.ok(files.length > 50, `scanned ${files.length} files`);
+  const found = files.flatMap((f) => violations(f, readFileSync(f, 'utf8')));
+  t.same(found, [], found.join('\n'));
+});
+
+t.test('tests reach the backend only from the allowlist, and the allowlist has no stale entries', async (t) => {
+  const found = new Map<string, string[]>();
+  for (const f of tsFiles('test')) {
+    const v = violations(f, readFileSync(f, 'utf8'));
+    if (v.length) found.set(f.split('\\').join('/'), v);
+  }
+  const unlisted = [...found].filter(([f]) => !(f in TEST_ALLOWLIST)).flatMap(([, v]) => v);
+  t.same(unlisted, [], `use openTestStore (test/helpers/store.ts) and store methods:\n${unlisted.join('\n')}`);
+  const stale = Object.keys(TEST_ALLOWLIST).filter((f) => !found.has(f));
+  t.same(stale, [], 'these files no longer reach the backend: take them off TEST_ALLOWLIST');
+});
