@@ -114,3 +114,13 @@ t.test('usage errors at any depth: one `mta:` line, the hint, exit 1', async (t)
     t.match(r.err, /\(run with --help for usage\)/);
   }
 });
+
+t.test('output into a pipe whose reader has gone (mta ... | head) ends quietly, exit 0', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  // `| true`: the reader exits before mta (a Node start-up later) writes anything, so every
+  // write meets a closed pipe. Before the fix: an unhandled EPIPE stack trace and exit 1.
+  const bin = join(process.cwd(), 'bin', 'mta');
+  const r = spawnSync('bash', ['-c', `"${process.execPath}" "${bin}" --help | true; echo "status=\${PIPESTATUS[0]}" >&2`], { encoding: 'utf8' });
+  t.notMatch(r.stderr, /EPIPE|Unhandled/, 'no stack trace');
+  t.match(r.stderr, /status=0\n$/, 'exit 0');
+});

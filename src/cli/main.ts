@@ -99,6 +99,12 @@ export async function main(argv: string[]): Promise<number> {
  * finished (or a start that failed) sets it.
  */
 export async function run(argv: string[]): Promise<void> {
+  // `mta ... | head`: the reader went away, which is no error of ours (as for any Unix tool);
+  // without this the write's EPIPE is an unhandled 'error' event and a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const code = await main(argv);
   if (argv[2] !== 'start' || code !== 0) process.exitCode = code;
 }
