@@ -82,3 +82,17 @@ t.test('a constraint error is not a storage condition: unchanged, not retryable'
   t.equal(isRetryable(err), false);
   t.equal(reply(err), '451 4.3.0');
 });
+
+t.test('a method replaced on the store after it was opened is the one called (the error mapping caches by method, not by name)', async (t) => {
+  const store = openStore(config('replaced'));
+  t.teardown(() => store.close());
+  const real = store.countByState.bind(store);
+  t.same(await real(), await store.countByState(), 'first call through the real method');
+  let calls = 0;
+  store.countByState = async () => { calls++; return real(); };
+  await store.countByState();
+  t.equal(calls, 1, 'the replacement ran');
+  store.countByState = real;
+  await store.countByState();
+  t.equal(calls, 1, 'and the original again once restored');
+});

@@ -31,21 +31,23 @@ export function storeError(e: unknown): unknown {
  * one place the backend's errors cross the store's boundary.
  */
 export function mappingErrors<T extends object>(target: T): T {
-  const wrapped = new Map<PropertyKey, unknown>();
+  // Keyed by the method itself, not its name: a method replaced on the target later (a test
+  // holding a claim's reply, say) is wrapped anew instead of the old one being called.
+  const wrapped = new WeakMap<(...args: unknown[]) => unknown, (...args: unknown[]) => unknown>();
   return new Proxy(target, {
     get(obj, prop) {
       const value: unknown = Reflect.get(obj, prop, obj);
       if (typeof value !== 'function') return value;
-      let fn = wrapped.get(prop);
+      const method = value as (...args: unknown[]) => unknown;
+      let fn = wrapped.get(method);
       if (!fn) {
-        const method = value as (...args: unknown[]) => unknown;
         fn = (...args: unknown[]): unknown => {
           let result: unknown;
           try { result = method.apply(obj, args); } catch (e) { throw storeError(e); }
           if (result instanceof Promise) return result.catch((e: unknown) => { throw storeError(e); });
           return result;
         };
-        wrapped.set(prop, fn);
+        wrapped.set(method, fn);
       }
       return fn;
     },
