@@ -28,7 +28,6 @@ interface Meta {
   rcpt: string; attempts: number; deferred_event_at: number | null; queue_id: string;
   sender: string; auth_user: string | null; msg_id: string; tag: string | null; received_at: number; task_id: string | null;
   rcpt_domain: string;
-  task_state: string | null;
 }
 
 export class SqliteNotify {
@@ -42,9 +41,10 @@ export class SqliteNotify {
   constructor(db: Db, private readonly hooks: SqliteWebhooks, private readonly stats: SqliteStats) {
     this.st = {
       meta: db.prepare(`SELECT r.rcpt, r.domain AS rcpt_domain, r.attempts, r.deferred_event_at, r.message_id AS queue_id, m.sender, m.auth_user,
-                               m.message_id AS msg_id, m.tag, m.received_at, m.task_id,
-                               (SELECT t.state FROM tasks t WHERE t.id = m.task_id) AS task_state
+                               m.message_id AS msg_id, m.tag, m.received_at, m.task_id
                         FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?`),
+      // Only an operator's delete asks (not every delivery outcome): was the task cancelled?
+      taskState: db.prepare('SELECT state FROM tasks WHERE id = ?'),
       deferredAt: db.prepare('UPDATE recipients SET deferred_event_at = ? WHERE id = ?'),
       insRefusal: db.prepare(`INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, NULL, NULL, 'rejected', ?)`),
     };
@@ -56,7 +56,7 @@ export class SqliteNotify {
     const key = this.stats.keyOf(sender, receivedAt, tag);
     this.stats.bump(key, 'requests', recipients.length);
     const perDomain = new Map<string, number>();
-    for (const r of recipients) perDomain.set(rcptDomainOf(r), (perDomain.get(rcptDomainOf(r)) ?? 0) + 1);
+    for (const r of recipients) { const d = rcptDomainOf(r); perDomain.set(d, (perDomain.get(d) ?? 0) + 1); }
     for (const [d, n] of perDomain) this.stats.rcpt.bump(key, d, 'requests', n);
   }
 
@@ -87,7 +87,8 @@ export class SqliteNotify {
     if (!m || m.sender === '') return;
     // A cancelled task's waiting recipients were not failed deliveries: counted apart (delivery rates leave them out).
     const key = this.stats.keyOf(m.sender, m.received_at, m.tag);
-    const cancelled = m.task_state === 'cancelled';
+    const task = m.task_id ? this.st['taskState']!.get(m.task_id) as { state: string } | undefined : undefined;
+    const cancelled = task?.state === 'cancelled';
     this.count(key, m, cancelled ? 'cancelled' : 'failed');
     if (!cancelled) this.stats.rcpt.failure(key, m.rcpt_domain, 'deleted');
     if (m.task_id) this.taskOutcome?.(m.task_id, 'failed');
