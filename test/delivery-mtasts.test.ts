@@ -12,7 +12,7 @@ import { startWorld, type World } from './helpers/delivery.js';
 import { freePort } from './helpers/sink.js';
 import { makeCa, makeCert, makeLeaf } from './helpers/tls.js';
 import { MtaStsPolicies, mxMatches } from '../src/delivery/mta-sts.js';
-import { DnsClient } from '../src/delivery/dns.js';
+import { DnsClient } from '../src/dns/client.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { compileConfig } from '../src/config/config.js';
 import { createLogger } from '../src/util/log.js';

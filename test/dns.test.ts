@@ -3,8 +3,8 @@
 import t from 'tap';
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
-import { DnsClient, DnsError, parseServer } from '../src/delivery/dns.js';
-import { MxResolver, type MxResult } from '../src/delivery/mx.js';
+import { DnsClient, DnsError, parseServer } from '../src/dns/client.js';
+import { MxResolver, type MxResult } from '../src/dns/mx.js';
 import { mailauthResolver, startDnsServer, type TestDnsServer, type ZoneEntry } from './helpers/dns-server.js';
 
 const server = await startDnsServer({

@@ -3,7 +3,7 @@
 // the records we propose, written as zone-file lines, parsed back and served: they verify.
 // Every DnsClient here points at a test server on 127.0.0.1; nothing leaves loopback.
 import t from 'tap';
-import { DnsClient } from '../src/delivery/dns.js';
+import { DnsClient } from '../src/dns/client.js';
 import { generateDkimKey } from '../src/accounts/domains.js';
 import { recordsFor, zoneLines as accountsZoneLines } from '../src/accounts/domains.js';
 import { checkDomain, checkHost, dkimPublished, overallStatus, type CheckContext, type DomainCheckResult } from '../src/dns/checker.js';

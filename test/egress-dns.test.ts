@@ -3,7 +3,7 @@
 // pool), and each source's PTR must name its own HELO name and resolve back (FCrDNS).
 // Every DnsClient here points at a test server on 127.0.0.1; nothing leaves loopback.
 import t from 'tap';
-import { DnsClient } from '../src/delivery/dns.js';
+import { DnsClient } from '../src/dns/client.js';
 import { generateDkimKey } from '../src/accounts/domains.js';
 import { checkDomain, checkHost } from '../src/dns/checker.js';
 import { checkContext } from '../src/accounts/verification.js';

@@ -10,7 +10,7 @@ import { startReceiver, type Receiver } from './helpers/receiver.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { WebhookService } from '../src/events/webhooks.js';
 import { loadSecret } from '../src/util/secret.js';
-import { verpAddress } from '../src/inbound/verp.js';
+import { verpAddress } from '../src/mail/verp.js';
 import { unsubscribeLinks } from '../src/public/unsubscribe-links.js';
 import { buildDsn, type DsnRecipient } from '../src/delivery/dsn.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';

@@ -9,7 +9,7 @@ import { apiClient } from './helpers/api.js';
 import { BATCH, addBatchSender, getTask, header, makeList, makeTemplate, waitFor } from './helpers/tasks.js';
 import type { Sink } from './helpers/sink.js';
 import type { TaskRecord } from '../src/spool/types-tasks.js';
-import { parseVerp } from '../src/inbound/verp.js';
+import { parseVerp } from '../src/mail/verp.js';
 
 const ALIAS = 'club@lists.example.com';
 

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Store } from '../spool/types.js';
-import type { DnsClient } from '../delivery/dns.js';
+import type { DnsClient } from '../dns/client.js';
 import type { QueueController } from './queue-ops.js';
 import type { QuotaService } from '../quota/quota.js';
 import type { EgressSelector } from '../delivery/egress.js';

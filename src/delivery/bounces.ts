@@ -46,7 +46,7 @@ export const BOUNCE_RULES: readonly BounceRule[] = [
   // recipient but never suppress it: they are what our resolver said about the whole domain
   // once (a resolver that cannot see it, a lapsed registration, a DNS outage), not what a
   // receiver said about the address; the next message asks DNS again.
-  // Our own replies carry an enhanced code after the basic one (delivery/mx.ts).
+  // Our own replies carry an enhanced code after the basic one (dns/mx.ts).
   { category: 'dns', pattern: /^524 (?:5\.\d{1,3}\.\d{1,3} )?Host not found by dns resolve/i, status: 2, finalEvenIf4xx: true },
   { category: 'dns', pattern: /^526 (?:5\.\d{1,3}\.\d{1,3} )?No data by dns resolve/i, status: 2, finalEvenIf4xx: true },
   { category: 'dns', pattern: /^423 Dns resolve error/i, status: 4 },

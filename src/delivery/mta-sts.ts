@@ -18,7 +18,7 @@ import { parsePolicy } from 'mailauth/lib/mta-sts.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { MtaStsPolicyRecord, MtaStsStore } from '../spool/types-mtasts.js';
-import { DnsError, type DnsClient } from './dns.js';
+import { DnsError, type DnsClient } from '../dns/client.js';
 import { asciiDomain, type Plan } from './router.js';
 import type { SessionTarget } from './transport.js';
 import type { Shaping } from '../config/config.js';

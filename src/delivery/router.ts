@@ -6,7 +6,7 @@
  */
 import punycode from 'punycode/punycode.js';
 import type { Config, Route, Shaping } from '../config/config.js';
-import type { MxResolver } from './mx.js';
+import type { MxResolver } from '../dns/mx.js';
 import type { SessionTarget } from './transport.js';
 import { applyMtaSts, type MtaStsPolicies } from './mta-sts.js';
 

@@ -10,7 +10,7 @@
  * scheduled re-check must not take a verified domain down because a resolver hiccuped
  * (the caller decides what an `error` means for the stored status).
  */
-import type { DnsClient } from '../delivery/dns.js';
+import type { DnsClient } from './client.js';
 import type { DomainCheckRecord, DomainCheckStatus, DomainRecord, DomainStatus } from '../spool/types.js';
 import { lookup, lookupTxt, memoDns, normHost, normIp, reverseName, type DnsQuery } from './resolver.js';
 import { outcome, sendingIps, noIpsAdvice, type CheckContext, type DomainCheckResult, type Outcome, type SendingIps } from './context.js';

@@ -5,7 +5,7 @@
  * it without importing the checker.
  */
 import { isIP } from 'node:net';
-import type { DnsClient } from '../delivery/dns.js';
+import type { DnsClient } from './client.js';
 import type { DomainCheckName, DomainCheckRecord, DomainCheckStatus, DomainStatus } from '../spool/types.js';
 import { lookup, normIp, type DnsQuery } from './resolver.js';
 

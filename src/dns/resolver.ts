@@ -4,12 +4,12 @@
  * memo so a name asked by several checks goes out once, and the adapter that lets
  * mailauth (SPF, DKIM verification) ask our own stub client instead of node:dns.
  *
- * Everything goes through delivery/dns.ts: it is the client whose servers the operator
+ * Everything goes through dns/client.ts: it is the client whose servers the operator
  * configured, and tests point it at the in-process server, so no check ever leaks a query
  * to the system resolver.
  */
 import ipaddr from 'ipaddr.js';
-import { DnsError, type DnsAnswer, type DnsClient, type MxData, type RrType } from '../delivery/dns.js';
+import { DnsError, type DnsAnswer, type DnsClient, type MxData, type RrType } from './client.js';
 
 /** What the checks need from a DNS client; DnsClient is one, and so is a memo over it. */
 export type DnsQuery = Pick<DnsClient, 'query'>;

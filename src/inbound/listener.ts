@@ -5,9 +5,9 @@
  * server's secret:
  *
  *   bounce+<token>@...       asynchronous bounces of mail sent with a VERP sender
- *                            (inbound/verp.ts): parsed (inbound/dsn-parse.ts), classified
+ *                            (mail/verp.ts): parsed (inbound/dsn-parse.ts), classified
  *                            (delivery/classify.ts) and recorded on that recipient
- *   unsubscribe+<token>@...  the mailto of List-Unsubscribe (public/tokens.ts)
+ *   unsubscribe+<token>@...  the mailto of List-Unsubscribe (mail/tokens.ts)
  *
  * Every other recipient gets `550 5.7.1 relay not permitted` at RCPT: it must never
  * relay or store other mail. A well-formed address whose token does not open (forged,
@@ -25,8 +25,8 @@ import type { Config, ListenAddress } from '../config/config.js';
 import type { Store } from '../spool/types.js';
 import { MtaError } from '../util/errors.js';
 import { formatHostPort } from '../admin/address.js';
-import { parseVerp, VERP_PREFIX } from './verp.js';
-import { MAILTO_PREFIX } from '../public/tokens.js';
+import { parseVerp, VERP_PREFIX } from '../mail/verp.js';
+import { MAILTO_PREFIX } from '../mail/tokens.js';
 import { Unsubscriber } from '../public/unsubscribe.js';
 import { BounceRecorder } from './bounce.js';
 

@@ -2,11 +2,11 @@
  * public/unsubscribe-links — what a message carries when unsubscribe is on: the
  * `List-Unsubscribe` header with an https link and a mailto address, the RFC 8058
  * `List-Unsubscribe-Post` header that lets mailbox providers unsubscribe with one POST,
- * and the footer link for the HTML and text bodies. Tokens: public/tokens.ts.
+ * and the footer link for the HTML and text bodies. Tokens: mail/tokens.ts.
  *
  * Pure functions: the batch-task expander calls them once per member.
  */
-import { MAILTO_PREFIX, sealLinkToken, sealMailtoToken, type UnsubscribeTarget } from './tokens.js';
+import { MAILTO_PREFIX, sealLinkToken, sealMailtoToken, type UnsubscribeTarget } from '../mail/tokens.js';
 
 export interface UnsubscribeLinks { url: string; mailto: string; headers: Record<string, string> }
 

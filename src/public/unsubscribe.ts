@@ -12,8 +12,8 @@ import type { Logger } from 'pino';
 import type { Store } from '../spool/types.js';
 import type { UnsubscribeMethod } from '../spool/types-inbound.js';
 import { canonicalAddress, domainOf, normaliseDomain } from '../util/address.js';
-import { openLinkToken, openMailtoToken, recipientDigest, type UnsubscribeTarget } from './tokens.js';
-import { VERP_PREFIX } from '../inbound/verp.js';
+import { openLinkToken, openMailtoToken, recipientDigest, type UnsubscribeTarget } from '../mail/tokens.js';
+import { VERP_PREFIX } from '../mail/verp.js';
 
 export interface UnsubscribeOutcome { target: UnsubscribeTarget; added: boolean }
 

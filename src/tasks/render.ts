@@ -19,7 +19,7 @@ import type { TaskMessage, TaskRecord } from '../spool/types-tasks.js';
 import { fillTemplate } from '../templates/templates.js';
 import { composeTaskMime } from './mime.js';
 import { fillPlaceholders, personalise } from '../lists/personalise.js';
-import { verpAddress } from '../inbound/verp.js';
+import { verpAddress } from '../mail/verp.js';
 import { footerHtml, footerText, unsubscribeLinks } from '../public/unsubscribe-links.js';
 import { messageIdFor } from '../intake/headers.js';
 import { newQueueId, type QueueId } from '../util/ids.js';

@@ -1,7 +1,7 @@
 /**
  * secret — the server's own 32-byte key in `<data_dir>/secret.key`, from which the keys
- * for VERP bounce addresses and unsubscribe tokens are derived (inbound/verp.ts,
- * public/tokens.ts). It is created once, atomically (temp file, fsync, rename), so two
+ * for VERP bounce addresses and unsubscribe tokens are derived (mail/verp.ts,
+ * mail/tokens.ts). It is created once, atomically (temp file, fsync, rename), so two
  * processes starting together agree on one key and a crash never leaves half a key.
  *
  * Never log it, never send it anywhere. Losing it only invalidates links and bounce

@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
-import { DnsClient } from '../../src/delivery/dns.js';
+import { DnsClient } from '../../src/dns/client.js';
 import { mailauthResolver as daemonMailauthResolver } from '../../src/dns/resolver.js';
 
 export interface ZoneEntry {

@@ -14,7 +14,7 @@ import { X509Certificate } from 'node:crypto';
 import { withContext } from '../context.js';
 import { callAdmin } from '../admin-client.js';
 import { print, printJson } from '../output.js';
-import { DnsClient } from '../../delivery/dns.js';
+import { DnsClient } from '../../dns/client.js';
 import { checkHost } from '../../dns/checker.js';
 import { checkContext } from '../../accounts/verification.js';
 import type { Config } from '../../config/config.js';

@@ -8,7 +8,7 @@ import { withContext, type CliContext } from '../context.js';
 import { Domains, type RecordRow } from '../../accounts/domains.js';
 import { DomainVerifier, checkContext } from '../../accounts/verification.js';
 import { recordsToPublish, zoneLines, type PublishRecord } from '../../dns/records.js';
-import { DnsClient } from '../../delivery/dns.js';
+import { DnsClient } from '../../dns/client.js';
 import { print, printJson, printList, table } from '../output.js';
 import type { DomainCheckRecord, DomainRecord } from '../../spool/types.js';
 import { createLogger } from '../../util/log.js';

@@ -1,5 +1,5 @@
 /**
- * delivery/mx — where mail for a domain goes: its MX hosts in preference order with their
+ * dns/mx — where mail for a domain goes: its MX hosts in preference order with their
  * addresses, or the reason there is nowhere to go, as one of DirectMail's DNS reply codes
  * (524 host not found, 526 no data, 423 temporary resolver error) so that delivery/classify
  * treats a DNS failure exactly like the same failure reported by a remote server.
@@ -10,7 +10,7 @@
  * RFC 5321 §5.1 asks.
  */
 import net from 'node:net';
-import { DnsError, type DnsAnswer, type DnsClient, type MxData } from './dns.js';
+import { DnsError, type DnsAnswer, type DnsClient, type MxData } from './client.js';
 
 export interface MxHost {
   name: string;

@@ -1,11 +1,11 @@
 /**
- * inbound/verp — VERP envelope senders: `bounce+<token>@<bounce subdomain>.<domain>`,
+ * mail/verp — VERP envelope senders: `bounce+<token>@<bounce subdomain>.<domain>`,
  * where the token names one message (its queue id), sealed with the server's secret so
  * a bounce can be mapped back to exactly that message and nobody can make up one that
  * maps anywhere. The token is lower-case base32 (bouncing servers may change a local
  * part's case) and 39 characters, so the local part stays far below SMTP's 64.
  *
- * Also the queue-id packing shared with the mailto unsubscribe tokens (public/tokens.ts).
+ * Also the queue-id packing shared with the mailto unsubscribe tokens (mail/tokens.ts).
  */
 import { base32Decode, base32Encode, openSiv, sealSiv, sivKeys } from '../util/secret.js';
 import { parseQueueId, type QueueId } from '../util/ids.js';

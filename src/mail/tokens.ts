@@ -1,5 +1,5 @@
 /**
- * public/tokens — the unsubscribe tokens. Both are sealed with keys derived from the
+ * mail/tokens — the unsubscribe tokens. Both are sealed with keys derived from the
  * server's secret (util/secret.ts), so they carry no readable or guessable id and cannot
  * be made, altered or spliced to unsubscribe anybody else:
  *
@@ -14,7 +14,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { base32Decode, base32Encode, deriveKey, openSiv, sealSiv, sivKeys } from '../util/secret.js';
-import { packQueueId, unpackQueueId } from '../inbound/verp.js';
+import { packQueueId, unpackQueueId } from './verp.js';
 import { parseQueueId, type QueueId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
 

@@ -1,7 +1,7 @@
 /**
- * delivery/dns — a small stub resolver speaking DNS to the configured recursive servers.
+ * dns/client — a small stub resolver speaking DNS to the configured recursive servers.
  * It exists because node:dns does not report TTLs for MX (or TXT, PTR, CNAME) answers, and
- * the MX cache (delivery/mx.ts) must expire entries when the zone says so, not on a guess.
+ * the MX cache (dns/mx.ts) must expire entries when the zone says so, not on a guess.
  *
  * UDP first with EDNS0 (1232 bytes, the DNS-flag-day size that avoids IP fragmentation),
  * TCP when the reply is truncated. Every try uses a fresh socket on a fresh ephemeral port
