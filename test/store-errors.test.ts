@@ -10,7 +10,7 @@ import { openStore } from '../src/spool/index.js';
 import { DB_FILE } from '../src/spool/db.js';
 import { MtaError, isRetryable } from '../src/util/errors.js';
 import { intakeRefusal } from '../src/submission/policy.js';
-import { REPLIES } from '../src/submission/replies.js';
+import { REPLIES } from '../src/mail/replies.js';
 import { newQueueId } from '../src/util/ids.js';
 import type { IncomingMessage } from '../src/spool/types.js';
 import { tempDir } from './helpers/daemon.js';

@@ -18,7 +18,7 @@ import { Senders } from '../accounts/senders.js';
 import { Suppression } from '../suppression/suppression.js';
 import { receiveMessage } from '../intake/intake.js';
 import { intakeRefusal, senderRefusal, tagCheck } from '../submission/policy.js';
-import { REPLIES, replyText, type Reply as SmtpReply, type ReplyName } from '../submission/replies.js';
+import { REPLIES, replyText, type Reply as SmtpReply, type ReplyName } from '../mail/replies.js';
 import type { SenderRecord } from '../spool/types.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError, type ErrorCode } from '../util/errors.js';

@@ -15,7 +15,7 @@
  * Must never: take a label value from user input without a fixed set (cardinality).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ReplyName } from '../submission/replies.js';
+import type { ReplyName } from '../mail/replies.js';
 import type { RecipientState } from '../spool/states.js';
 import type { WebhookOutboxState } from '../spool/types.js';
 import { RECIPIENT_STATES } from '../spool/states.js';

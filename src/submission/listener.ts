@@ -16,7 +16,7 @@ import type { Store, SenderRecord } from '../spool/types.js';
 import { Senders } from '../accounts/senders.js';
 import { Suppression, suppressionFacts } from '../suppression/suppression.js';
 import { ClientGuards } from './guards.js';
-import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, replyText, type ReplyName } from './replies.js';
+import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, replyText, type ReplyName } from '../mail/replies.js';
 import { receiveMessage, type IntakeResult } from '../intake/intake.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';

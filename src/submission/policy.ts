@@ -8,7 +8,7 @@
 import type { Config } from '../config/config.js';
 import type { SenderRecord, Store } from '../spool/types.js';
 import type { IntakeResult } from '../intake/intake.js';
-import type { ReplyName } from './replies.js';
+import type { ReplyName } from '../mail/replies.js';
 import { Tags } from '../templates/tags.js';
 import { isMtaError } from '../util/errors.js';
 

@@ -15,7 +15,7 @@ import type { AddressType, TaskKind, TaskRecord, TaskState } from '../spool/type
 import { variablesOf } from '../templates/templates.js';
 import { Tags, validTagName } from '../templates/tags.js';
 import { senderRefusal } from '../submission/policy.js';
-import { REPLIES } from '../submission/replies.js';
+import { REPLIES } from '../mail/replies.js';
 import { canonicalAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 import { checkDisplayName } from '../intake/identity.js';

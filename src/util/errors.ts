@@ -1,7 +1,7 @@
 /**
  * errors — the catalogue of coded errors. Every error the daemon, CLI or API reports
  * carries a stable code (`MTA_ERR_*`), so logs and scripts can match on it. SMTP replies
- * have their own catalogue in submission/replies.ts.
+ * have their own catalogue in mail/replies.ts.
  */
 
 export const ERRORS = {

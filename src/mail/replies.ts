@@ -1,5 +1,5 @@
 /**
- * submission/replies — every SMTP reply the submission listener sends on its own
+ * mail/replies — every SMTP reply the submission listener sends on its own
  * account, with its enhanced status code (RFC 3463). Codes and texts follow the seeds
  * (DirectMail), because users search their logs for them.
  */
