@@ -10,42 +10,16 @@
  *   { "error": { "code": "MTA_ERR_...", "message": "...", "field": "to[2]" } }
  *
  * (`field` only when one field is at fault; the send API adds `smtp_code` and `reason`).
- * Handlers throw MtaError; its code decides the HTTP status (ERROR_STATUS), an ApiError
+ * Handlers throw MtaError; its code decides the HTTP status (the catalogue, mail/errors.ts), an ApiError
  * may name another status and add fields.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { MtaError, isMtaError, type ErrorCode } from '../util/errors.js';
+import { MtaError, errorEntry, isMtaError, type ErrorCode } from '../util/errors.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 /** token: the admin token (admin.token or the generated one); public: nobody is asked; metrics: public when admin.metrics_public */
 export type Access = 'token' | 'public' | 'metrics';
-
-/** HTTP status per error code; codes not listed (configuration, start-up) are 500. */
-export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
-  MTA_ERR_INVALID: 400,
-  MTA_ERR_AUTH: 401,
-  MTA_ERR_FORBIDDEN: 403,
-  MTA_ERR_NOT_FOUND: 404,
-  MTA_ERR_METHOD: 405,
-  MTA_ERR_STATE: 409,
-  MTA_ERR_EXISTS: 409,
-  MTA_ERR_IN_USE: 409,
-  MTA_ERR_TOO_LARGE: 413,
-  MTA_ERR_UNSUPPORTED_MEDIA: 415,
-  MTA_ERR_REFUSED: 422,
-  MTA_ERR_IDEMPOTENCY: 422,
-  MTA_ERR_TEMPLATE: 400,
-  MTA_ERR_TEMPLATE_SIZE: 413,
-  MTA_ERR_TEMPLATE_VAR: 400,
-  MTA_ERR_TEMPLATE_STATE: 409,
-  MTA_ERR_QUOTA: 429,
-  MTA_ERR_TASK_STATE: 409,
-  MTA_ERR_TASK: 422,
-  MTA_ERR_WEBHOOK: 502,
-  MTA_ERR_UNAVAILABLE: 503,
-  MTA_ERR_INTERNAL: 500,
-};
 
 /** An MtaError with its own HTTP status and extra fields in the error object. */
 export class ApiError extends MtaError {
@@ -283,7 +257,7 @@ export function errorReply(e: unknown): { status: number; body: ErrorBody } {
   if (isMtaError(e)) {
     const api = e instanceof ApiError ? e.opts : undefined;
     return {
-      status: api?.status ?? ERROR_STATUS[e.code] ?? 500,
+      status: api?.status ?? errorEntry(e.code).http,
       body: { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}), ...(api?.extra ?? {}) } },
     };
   }

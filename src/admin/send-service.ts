@@ -21,7 +21,7 @@ import { intakeRefusal, senderRefusal, tagCheck } from '../submission/policy.js'
 import { REPLIES, replyText, type Reply as SmtpReply, type ReplyName } from '../mail/replies.js';
 import type { SenderRecord } from '../spool/types.js';
 import { parseAddress } from '../util/address.js';
-import { MtaError, type ErrorCode } from '../util/errors.js';
+import { MtaError, errorEntry, type ErrorCode } from '../util/errors.js';
 import { countRejection, metrics } from '../metrics/metrics.js';
 import { ApiError, Reply } from './router.js';
 import { quotaRefusal } from '../quota/enforce.js';
@@ -39,13 +39,6 @@ export interface PreparedSend {
   recipients: RecipientResult[];
 }
 
-/** The HTTP side of each refusal; 422 unless listed. */
-const STATUS: Partial<Record<ReplyName, [number, ErrorCode]>> = {
-  TOO_BIG: [413, 'MTA_ERR_TOO_LARGE'], HEADER_TOO_BIG: [413, 'MTA_ERR_TOO_LARGE'],
-  UNKNOWN_TAG: [400, 'MTA_ERR_INVALID'], IP_NOT_ALLOWED: [403, 'MTA_ERR_FORBIDDEN'], DAILY_QUOTA: [429, 'MTA_ERR_QUOTA'], MONTHLY_QUOTA: [429, 'MTA_ERR_QUOTA'],
-  NO_STORAGE: [503, 'MTA_ERR_UNAVAILABLE'], LOCAL_ERROR: [503, 'MTA_ERR_UNAVAILABLE'], SHUTTING_DOWN: [503, 'MTA_ERR_UNAVAILABLE'],
-};
-
 function replyLine(name: ReplyName, detail?: string): { code: number; reason: string } {
   const r: SmtpReply = REPLIES[name];
   return { code: r.code, reason: `${r.enhanced} ${r.text}${detail ? `${r.sep ?? ': '}${detail}` : ''}` };
@@ -55,8 +48,8 @@ function replyLine(name: ReplyName, detail?: string): { code: number; reason: st
 export function refusal(name: ReplyName, opts: { detail?: string | undefined; field?: string; extra?: Record<string, unknown>; counted?: boolean } = {}): ApiError {
   if (!opts.counted) countRejection('api', name);
   const { code, reason } = replyLine(name, opts.detail);
-  const [status, errCode] = STATUS[name] ?? [422, 'MTA_ERR_REFUSED'];
-  return new ApiError(errCode, `${code} ${reason}`, { field: opts.field, status, extra: { smtp_code: code, reason, ...(opts.extra ?? {}) } });
+  const errCode: ErrorCode = (REPLIES[name] as SmtpReply).error ?? 'MTA_ERR_REFUSED';
+  return new ApiError(errCode, `${code} ${reason}`, { field: opts.field, status: errorEntry(errCode).http, extra: { smtp_code: code, reason, ...(opts.extra ?? {}) } });
 }
 
 export class SendService {

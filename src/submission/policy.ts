@@ -10,7 +10,7 @@ import type { SenderRecord, Store } from '../spool/types.js';
 import type { IntakeResult } from '../intake/intake.js';
 import type { ReplyName } from '../mail/replies.js';
 import { Tags } from '../templates/tags.js';
-import { isMtaError } from '../util/errors.js';
+import { errorEntry, isMtaError } from '../util/errors.js';
 
 export interface Refusal { reply: ReplyName; detail?: string | undefined }
 
@@ -52,14 +52,17 @@ export function intakeRefusal(result: Extract<IntakeResult, { ok: false }>): Ref
       case 'bad-mime': return 'BAD_MIME';
       case 'identity': return result.identityProblem?.header === 'from' ? 'FROM_REFUSED' : 'IDENTITY_REFUSED';
       case 'tag': return 'UNKNOWN_TAG';
-      case 'store': return isNoSpace(result.error) ? 'NO_STORAGE' : 'LOCAL_ERROR';
+      case 'store': return storeReply(result.error);
     }
   })();
   const hidden = reply === 'TOO_BIG' || reply === 'NO_STORAGE' || reply === 'LOCAL_ERROR';
   return { reply, ...(hidden ? {} : { detail: result.detail }) };
 }
 
-/** The store maps a full disk to MTA_ERR_SPOOL_FULL (spool/errors.ts): 452 4.3.1, not 451. */
-export function isNoSpace(e: unknown): boolean {
-  return isMtaError(e) && e.code === 'MTA_ERR_SPOOL_FULL';
+/**
+ * The reply for a store that failed: the catalogue's (mail/errors.ts) for a coded storage
+ * error (a full disk is 452 4.3.1), 451 4.3.0 for anything else.
+ */
+export function storeReply(e: unknown): ReplyName {
+  return (isMtaError(e) ? errorEntry(e.code).smtp : undefined) ?? 'LOCAL_ERROR';
 }
