@@ -9,7 +9,7 @@ import { openDatabase, DB_FILE } from '../src/spool/db.js';
 import { MIGRATIONS } from '../src/spool/migrations.js';
 import { newQueueId, parseQueueId, queueIdTime } from '../src/util/ids.js';
 import { transition, isFinal, RECIPIENT_STATES } from '../src/spool/states.js';
-import type { IncomingMessage } from '../src/spool/types.js';
+import type { IncomingMessage } from '../src/spool/types-queue.js';
 import { tempDir } from './helpers/daemon.js';
 
 const dir = tempDir('mta-spool-');
