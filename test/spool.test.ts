@@ -67,7 +67,7 @@ t.test('bodies are chunked and read back byte for byte', async (t) => {
   for await (const c of store.readBody(m.id)) parts.push(c);
   t.ok(parts.length >= 4, `stored in ${parts.length} chunks`);
   t.ok(Buffer.concat(parts).equals(big), 'identical bytes');
-  const n = (store.db.prepare('SELECT COUNT(*) AS n FROM message_chunks WHERE message_id = ?').get(m.id) as { n: number }).n;
+  const n = (SqliteStore.connectionOf(store).prepare('SELECT COUNT(*) AS n FROM message_chunks WHERE message_id = ?').get(m.id) as { n: number }).n;
   t.equal(n, parts.length);
   await store.close();
 });

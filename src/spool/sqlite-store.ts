@@ -130,7 +130,13 @@ export class SqliteStore implements Store {
     };
   }
 
-  constructor(readonly db: Db, opts: SqliteStoreOptions = {}) {
+  /**
+   * The connection, for the backend's own tests and fault injection (test/helpers/spool-backend.ts):
+   * the rest of the program never sees it, so nothing can depend on the store being SQLite.
+   */
+  static connectionOf(store: SqliteStore): Db { return store.db; }
+
+  constructor(private readonly db: Db, opts: SqliteStoreOptions = {}) {
     const p = (sql: string): Statement => db.prepare(sql);
     this.st = {
       insMessage: p(`INSERT INTO messages (id, received_at, sender, auth_user, client_ip, helo, message_id, size, lane, tag, subject)
@@ -464,8 +470,11 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await Promise.allSettled([this.intake.drain(), this.queue.drain()]);
     await this.writer?.close();
-    if (this.db.open) this.db.close();
+    this.closeConnection();
   }
+
+  /** The writer thread's end: its store has no group commits to drain, only the connection to close. */
+  closeConnection(): void { if (this.db.open) this.db.close(); }
 }
 
 function rowToDomain(r: Record<string, unknown>): DomainRecord {

@@ -44,7 +44,7 @@ port.on('message', (r: WriterRequest) => {
   }
   port.postMessage(reply);
   if (r.op === 'close') {
-    store.db.close();
+    store.closeConnection();
     port.close();
   }
 });
