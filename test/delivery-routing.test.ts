@@ -4,7 +4,7 @@ import t from 'tap';
 import { startWorld, allFinal, type World } from './helpers/delivery.js';
 import { freePort, startSink, type Sink } from './helpers/sink.js';
 import { newQueueId } from '../src/util/ids.js';
-import type { Lane } from '../src/spool/types.js';
+import type { Lane } from '../src/spool/types-queue.js';
 
 let w: World;
 let relay: Sink;

@@ -13,7 +13,7 @@ import { openTestStore } from './helpers/store.js';
 import { Domains } from '../src/accounts/domains.js';
 import { Senders } from '../src/accounts/senders.js';
 import type { QueueId } from '../src/util/ids.js';
-import type { MessageDetail } from '../src/spool/types.js';
+import type { MessageDetail } from '../src/spool/types-queue.js';
 
 const dir = tempDir('mta-shutdown-');
 const dataDir = join(dir, 'data');

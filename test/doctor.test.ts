@@ -41,7 +41,7 @@ t.before(async () => {
     id, receivedAt: Date.now() - 2 * DAY, sender: 'app@example.com', authUser: 'app@example.com', clientIp: null, helo: null, messageId: `<${id}@x>`,
     subject: 'x', size: body.length, lane: 'batch', tag: null, chunks: [body], recipients: ['x@slow.test'],
   });
-  store.db.prepare(`UPDATE recipients SET state = 'deferred', attempts = 9, last_reply = '421 4.7.0 try again later', next_attempt_at = ?`).run(Date.now() + DAY);
+  SqliteStore.connectionOf(store).prepare(`UPDATE recipients SET state = 'deferred', attempts = 9, last_reply = '421 4.7.0 try again later', next_attempt_at = ?`).run(Date.now() + DAY);
   await store.close();
 });
 t.teardown(async () => { await dns.close(); rmSync(dir, { recursive: true, force: true }); });

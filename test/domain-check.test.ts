@@ -8,7 +8,7 @@ import { generateDkimKey } from '../src/accounts/domains.js';
 import { recordsFor, zoneLines as accountsZoneLines } from '../src/accounts/domains.js';
 import { checkDomain, checkHost, dkimPublished, overallStatus, type CheckContext, type DomainCheckResult } from '../src/dns/checker.js';
 import { recordsToPublish, spfProposal, zoneLines, type PublishRecord } from '../src/dns/records.js';
-import type { DomainCheckName, DomainCheckRecord, DomainRecord } from '../src/spool/types.js';
+import type { DomainCheckName, DomainCheckRecord, DomainRecord } from '../src/spool/types-domains.js';
 import { startDnsServer, type TestDnsServer, type ZoneEntry } from './helpers/dns-server.js';
 
 const HOST = 'mta.sender.test';

@@ -8,7 +8,7 @@ import { generateDkimKey } from '../src/accounts/domains.js';
 import { checkDomain, checkHost } from '../src/dns/checker.js';
 import { checkContext } from '../src/accounts/verification.js';
 import { compileConfig } from '../src/config/config.js';
-import type { DomainCheckRecord, DomainRecord } from '../src/spool/types.js';
+import type { DomainCheckRecord, DomainRecord } from '../src/spool/types-domains.js';
 import { startDnsServer, type ZoneEntry } from './helpers/dns-server.js';
 
 const A = '192.0.2.21';

@@ -15,7 +15,7 @@ import { BATCH, addBatchSender, makeList, makeTemplate } from './helpers/tasks.j
 import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
-import type { Lane } from '../src/spool/types.js';
+import type { Lane } from '../src/spool/types-queue.js';
 
 const today = new Date().toISOString().slice(0, 10);
 const source = sourceToml;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
 import { newQueueId } from '../src/util/ids.js';
-import type { IncomingMessage, QueueEntry, RecipientOutcome } from '../src/spool/types.js';
+import type { IncomingMessage, QueueEntry, RecipientOutcome } from '../src/spool/types-queue.js';
 import type { CommitSample } from '../src/spool/group-commit.js';
 import { tempDir } from './helpers/daemon.js';
 
@@ -74,9 +74,9 @@ t.test('a failing batch writes nothing and rejects every caller in it', async (t
   const { store, jobs } = await claimed('fail', 3);
   const [j0, j1, j2] = jobs as [QueueEntry[], QueueEntry[], QueueEntry[]];
   // One outcome in the batch makes SQLite abort its statement (as a full disk would).
-  store.db.exec(`CREATE TEMP TRIGGER boom BEFORE UPDATE ON recipients WHEN NEW.last_reply = '250 boom'
+  SqliteStore.connectionOf(store).exec(`CREATE TEMP TRIGGER boom BEFORE UPDATE ON recipients WHEN NEW.last_reply = '250 boom'
                  BEGIN SELECT RAISE(ABORT, 'boom'); END`);
-  const written = store.db.prepare(`SELECT (SELECT COUNT(*) FROM events) AS events, (SELECT SUM(delivered) FROM stats_daily) AS delivered,
+  const written = SqliteStore.connectionOf(store).prepare(`SELECT (SELECT COUNT(*) FROM events) AS events, (SELECT SUM(delivered) FROM stats_daily) AS delivered,
                                            (SELECT COUNT(*) FROM recipients WHERE state = 'queued') AS queued`);
   const before = written.get();
   const results = await Promise.allSettled([
@@ -90,7 +90,7 @@ t.test('a failing batch writes nothing and rejects every caller in it', async (t
   t.ok(q.every((r) => r.state === 'sending' && r.attempts === 0), 'every recipient is still in delivery');
   t.same(written.get(), before, 'no event, no statistic, no hand-back');
   // The next batch, without the poisoned outcome, goes through.
-  store.db.exec('DROP TRIGGER boom');
+  SqliteStore.connectionOf(store).exec('DROP TRIGGER boom');
   t.same(await Promise.all([store.recordOutcomes(j0.map((r) => delivered(r))), store.recordOutcomes([delivered(j1[0]!)])]), [2, 1]);
   await store.close();
 });

@@ -12,7 +12,7 @@ import { adminAuth } from './helpers/api.js';
 import { isLoopback } from '../src/admin/auth.js';
 import { openTestStore } from './helpers/store.js';
 import type { QueueId } from '../src/util/ids.js';
-import type { MessageDetail } from '../src/spool/types.js';
+import type { MessageDetail } from '../src/spool/types-queue.js';
 
 const ADMIN = '[admin]\nlisten = "127.0.0.1:0"\n';
 const UNKNOWN = '01M8337DMG00AB2ATA';

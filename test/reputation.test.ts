@@ -81,11 +81,11 @@ function world(t: { teardown(fn: () => Promise<void>): void }): { store: SqliteS
   const quota = new QuotaService(() => config, store, rep);
   // The counters are the spool's own tables; the tests write a day's totals in one go.
   const seed = (day: string, domain: string, f: Partial<DailyFigures>): void => {
-    store.db.prepare(`INSERT INTO stats_daily (day, domain, sender, tag, requests, delivered, failed, invalid, expired) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)
+    SqliteStore.connectionOf(store).prepare(`INSERT INTO stats_daily (day, domain, sender, tag, requests, delivered, failed, invalid, expired) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)
                       ON CONFLICT (day, domain, sender, tag) DO UPDATE SET requests = excluded.requests, delivered = excluded.delivered,
                       failed = excluded.failed, invalid = excluded.invalid, expired = excluded.expired`)
       .run(day, domain, `app@${domain}`, f.volume ?? 0, f.delivered ?? 0, f.failed ?? 0, f.invalid ?? 0, f.expired ?? 0);
-    store.db.prepare(`INSERT INTO quota_daily (day, domain, spam_bounces) VALUES (?, ?, ?)
+    SqliteStore.connectionOf(store).prepare(`INSERT INTO quota_daily (day, domain, spam_bounces) VALUES (?, ?, ?)
                       ON CONFLICT (day, domain) DO UPDATE SET spam_bounces = excluded.spam_bounces`).run(day, domain, f.spamBounces ?? 0);
   };
   return { store, rep, quota, seed };

@@ -5,7 +5,7 @@
 // (the claim itself runs for real on the real spool).
 import t from 'tap';
 import { startWorld } from './helpers/delivery.js';
-import type { QueueEntry } from '../src/spool/types.js';
+import type { QueueEntry } from '../src/spool/types-queue.js';
 
 t.test('a delete issued while a claim is on its way deletes the claimed recipients', async (t) => {
   const w = await startWorld();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
 import { newQueueId } from '../src/util/ids.js';
-import type { IncomingMessage, QueueEntry, RecipientOutcome } from '../src/spool/types.js';
+import type { IncomingMessage, QueueEntry, RecipientOutcome } from '../src/spool/types-queue.js';
 import type { CommitSample } from '../src/spool/group-commit.js';
 import { tempDir } from './helpers/daemon.js';
 

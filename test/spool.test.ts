@@ -9,7 +9,7 @@ import { openDatabase, DB_FILE } from '../src/spool/db.js';
 import { MIGRATIONS } from '../src/spool/migrations.js';
 import { newQueueId, parseQueueId, queueIdTime } from '../src/util/ids.js';
 import { transition, isFinal, RECIPIENT_STATES } from '../src/spool/states.js';
-import type { IncomingMessage } from '../src/spool/types.js';
+import type { IncomingMessage } from '../src/spool/types-queue.js';
 import { tempDir } from './helpers/daemon.js';
 
 const dir = tempDir('mta-spool-');
@@ -67,7 +67,7 @@ t.test('bodies are chunked and read back byte for byte', async (t) => {
   for await (const c of store.readBody(m.id)) parts.push(c);
   t.ok(parts.length >= 4, `stored in ${parts.length} chunks`);
   t.ok(Buffer.concat(parts).equals(big), 'identical bytes');
-  const n = (store.db.prepare('SELECT COUNT(*) AS n FROM message_chunks WHERE message_id = ?').get(m.id) as { n: number }).n;
+  const n = (SqliteStore.connectionOf(store).prepare('SELECT COUNT(*) AS n FROM message_chunks WHERE message_id = ?').get(m.id) as { n: number }).n;
   t.equal(n, parts.length);
   await store.close();
 });

@@ -14,7 +14,7 @@ import { Domains } from '../src/accounts/domains.js';
 import { StatsService, type StatsReport } from '../src/stats/stats.js';
 import { openTestStore } from './helpers/store.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
-import type { StatsCounters } from '../src/spool/types.js';
+import type { StatsCounters } from '../src/spool/types-stats.js';
 
 const DAY = 86_400_000;
 const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10);

@@ -12,7 +12,7 @@ import { MtaError, isRetryable } from '../src/util/errors.js';
 import { intakeRefusal } from '../src/submission/policy.js';
 import { REPLIES } from '../src/mail/replies.js';
 import { newQueueId } from '../src/util/ids.js';
-import type { IncomingMessage } from '../src/spool/types.js';
+import type { IncomingMessage } from '../src/spool/types-queue.js';
 import { tempDir } from './helpers/daemon.js';
 import { sqliteDb } from './helpers/spool-backend.js';
 

@@ -7,7 +7,8 @@
  * dns/; recordsFor and zoneLines stay here for the callers that know them by this name.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import type { Store, DomainRecord, DkimAlgorithm, DomainCheckRecord } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { DkimAlgorithm, DomainCheckRecord, DomainRecord } from '../spool/types-domains.js';
 import { normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 import { proposedRecords, recordsToPublish, zoneLines, type PublishRecord, type RecordSettings } from '../dns/records.js';

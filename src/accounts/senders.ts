@@ -7,7 +7,8 @@
  * both manage senders through this class.
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import type { Store, SenderRecord, SenderType } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { SenderRecord, SenderType } from '../spool/types-senders.js';
 import { canonicalAddress, parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 

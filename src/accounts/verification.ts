@@ -9,7 +9,8 @@
 import type { Logger } from 'pino';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config/config.js';
-import type { DomainEvent, DomainRecord, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { DomainEvent, DomainRecord } from '../spool/types-domains.js';
 import type { DnsClient } from '../dns/client.js';
 import { checkDomain, dkimPublished, type CheckContext, type DomainCheckResult } from '../dns/checker.js';
 import { sourcesForDomain } from '../delivery/egress.js';

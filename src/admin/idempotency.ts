@@ -17,7 +17,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { ApiStore, IncomingMessage as SpoolMessage } from '../spool/types.js';
+import type { IdempotencyStore } from '../spool/types-idempotency.js';
+import type { IncomingMessage as SpoolMessage } from '../spool/types-queue.js';
 import { MtaError } from '../util/errors.js';
 import { Reply } from './router.js';
 
@@ -46,7 +47,7 @@ export type KeyRecorder = (status: number, body: unknown) => NonNullable<SpoolMe
 export class Idempotency {
   private readonly running = new Set<string>();
 
-  constructor(private readonly store: ApiStore, private readonly now: () => number = Date.now) {}
+  constructor(private readonly store: IdempotencyStore, private readonly now: () => number = Date.now) {}
 
   /** Runs `fn` once per key; `print` is the request's fingerprint. */
   async run(key: string | undefined, print: string, fn: (record: KeyRecorder | undefined) => Promise<Reply>): Promise<Reply> {

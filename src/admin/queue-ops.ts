@@ -6,7 +6,7 @@
  * validate the same way and report the same numbers. It never asks for confirmation: that
  * is the CLI's job, before it calls.
  */
-import type { MessageDetail, MessageStore, QueueEntry, QueueOp, QueueSelector, QueueStore, QueueTarget } from '../spool/types.js';
+import type { MessageDetail, MessageStore, QueueEntry, QueueOp, QueueSelector, QueueStore, QueueTarget } from '../spool/types-queue.js';
 import { QUEUE_OP_STATES, type RecipientState } from '../spool/states.js';
 import { parseQueueId, parseTaskId } from '../util/ids.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';

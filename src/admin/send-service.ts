@@ -19,7 +19,7 @@ import { Suppression } from '../suppression/suppression.js';
 import { receiveMessage } from '../intake/intake.js';
 import { intakeRefusal, senderRefusal, tagCheck } from '../submission/policy.js';
 import { REPLIES, replyText, type Reply as SmtpReply, type ReplyName } from '../mail/replies.js';
-import type { SenderRecord } from '../spool/types.js';
+import type { SenderRecord } from '../spool/types-senders.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError, errorEntry, type ErrorCode } from '../util/errors.js';
 import { countRejection, metrics } from '../metrics/metrics.js';

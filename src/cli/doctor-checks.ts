@@ -10,7 +10,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
-import type { QueueEntry, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { QueueEntry } from '../spool/types-queue.js';
 
 export type Verdict = 'ok' | 'fail' | 'warn' | 'skip';
 export interface DoctorItem { check: string; verdict: Verdict; detail: string; fix?: string }

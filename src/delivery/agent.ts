@@ -7,7 +7,8 @@
  * put back and one of the picked source taken or opened.
  */
 import type { Logger } from 'pino';
-import type { QueueEntry, RecipientOutcome, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { QueueEntry, RecipientOutcome } from '../spool/types-queue.js';
 import type { DeliveryJob, Destination, Pacer } from '../scheduler/destination.js';
 import { SourceShaping, providerOf, whereOf } from './source-shaping.js';
 import { decide, type AttemptContext, type RetryPolicy } from './outcome.js';

@@ -16,7 +16,7 @@
 import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config, EgressPool, EgressRule, EgressSource } from '../config/config.js';
-import type { Lane } from '../spool/types.js';
+import type { Lane } from '../spool/types-queue.js';
 import type { EgressCount, EgressStore } from '../spool/types-egress.js';
 import { DAY_MS, daysBetween, utcDay } from '../util/time.js';
 import { MtaError } from '../util/errors.js';

@@ -4,7 +4,8 @@
  * logged like any other; because its own sender is empty it can never cause another DSN.
  */
 import type { Logger } from 'pino';
-import type { RecipientOutcome, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { RecipientOutcome } from '../spool/types-queue.js';
 import type { DeliveryJob } from '../scheduler/destination.js';
 import { newQueueId } from '../util/ids.js';
 import { buildDsn, statusFromReply } from './dsn.js';

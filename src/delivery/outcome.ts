@@ -4,7 +4,7 @@
  * only place the retry schedule is read, so retry timing has one definition, and the only
  * place a delivery adds a suppression entry: never for mail from the null sender.
  */
-import type { QueueEntry, RecipientOutcome } from '../spool/types.js';
+import type { QueueEntry, RecipientOutcome } from '../spool/types-queue.js';
 import { classifyReply, type ReplyClass } from './classify.js';
 
 export interface RetryPolicy {

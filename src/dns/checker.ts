@@ -11,7 +11,7 @@
  * (the caller decides what an `error` means for the stored status).
  */
 import type { DnsClient } from './client.js';
-import type { DomainCheckRecord, DomainCheckStatus, DomainRecord, DomainStatus } from '../spool/types.js';
+import type { DomainCheckRecord, DomainCheckStatus, DomainRecord, DomainStatus } from '../spool/types-domains.js';
 import { lookup, lookupTxt, memoDns, normHost, normIp, reverseName, type DnsQuery } from './resolver.js';
 import { outcome, sendingIps, noIpsAdvice, type CheckContext, type DomainCheckResult, type Outcome, type SendingIps } from './context.js';
 import { checkSpf } from './spf.js';

@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import type { DnsClient } from './client.js';
-import type { DomainCheckName, DomainCheckRecord, DomainCheckStatus, DomainStatus } from '../spool/types.js';
+import type { DomainCheckName, DomainCheckRecord, DomainCheckStatus, DomainStatus } from '../spool/types-domains.js';
 import { lookup, normIp, type DnsQuery } from './resolver.js';
 
 export interface CheckContext {

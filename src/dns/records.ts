@@ -6,7 +6,7 @@
  * replaced by our weaker starting point. Offline it proposes from scratch, for `domain
  * add` before the zone exists and for callers without a DNS client.
  */
-import type { DomainRecord, DomainCheckName } from '../spool/types.js';
+import type { DomainCheckName, DomainRecord } from '../spool/types-domains.js';
 import { dkimRecordValue, dmarcProposal, findDmarc } from './checker.js';
 import type { CheckContext } from './context.js';
 import { lookup, lookupTxt, memoDns, normHost } from './resolver.js';

@@ -17,7 +17,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { OutboxItem, OutboxNext, WebhookStore } from '../spool/types.js';
+import type { OutboxItem, OutboxNext, WebhookStore } from '../spool/types-webhooks.js';
 import { postEvent } from './post.js';
 import { redactUrl } from './webhooks.js';
 import { metrics } from '../metrics/metrics.js';

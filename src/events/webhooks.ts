@@ -10,7 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import type { Store, WebhookAttempt, WebhookListRow, WebhookRecord } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { WebhookAttempt, WebhookListRow, WebhookRecord } from '../spool/types-webhooks.js';
 import { canonicalAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 import { formatTime, SUBSCRIBABLE_EVENTS, type WebhookEventName, type WebhookFormat } from './payload.js';

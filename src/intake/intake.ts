@@ -15,7 +15,7 @@ import { Splitter, Joiner, type MimeNode } from 'mailsplit';
 import { DataGuard, type GuardViolation } from './guard.js';
 import { headerValue, messageIdFor, rfc5322Date, receivedHeader } from './headers.js';
 import { STRIPPED_HEADERS, checkIdentity, describeIdentityProblem, type IdentityProblem } from './identity.js';
-import type { IncomingMessage, Lane, MessageStore } from '../spool/types.js';
+import type { IncomingMessage, Lane, MessageStore } from '../spool/types-queue.js';
 import { newQueueId, newTaskId, type QueueId } from '../util/ids.js';
 import { metrics } from '../metrics/metrics.js';
 

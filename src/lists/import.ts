@@ -26,7 +26,7 @@ import { extname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import iconv from 'iconv-lite';
-import type { MemberWrite } from '../spool/types.js';
+import type { MemberWrite } from '../spool/types-lists.js';
 import type { ListStoreApi } from './lists.js';
 import { canonicalAddress } from '../util/address.js';
 import { unescapeCell } from '../util/csv-cells.js';

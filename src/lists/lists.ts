@@ -4,7 +4,8 @@
  * NickName, Gender, Birthday, Mobile and any other column of the imported file). Shared by
  * `mta list ...` and the admin API; members are imported by lists/import.ts.
  */
-import type { ListMember, ListRecord, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { ListMember, ListRecord } from '../spool/types-lists.js';
 import { canonicalAddress } from '../util/address.js';
 import { columnName } from './import.js';
 import { MtaError } from '../util/errors.js';

@@ -17,7 +17,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReplyName } from '../mail/replies.js';
 import type { RecipientState } from '../spool/states.js';
-import type { WebhookOutboxState } from '../spool/types.js';
+import type { WebhookOutboxState } from '../spool/types-webhooks.js';
 import { RECIPIENT_STATES } from '../spool/states.js';
 
 export const registry = new Registry();

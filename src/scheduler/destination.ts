@@ -6,7 +6,7 @@
  */
 import type { Config, Shaping } from '../config/config.js';
 import type { QueueId } from '../util/ids.js';
-import type { Lane, QueueEntry } from '../spool/types.js';
+import type { Lane, QueueEntry } from '../spool/types-queue.js';
 
 /** One SMTP transaction's worth of work: one message, one domain, up to N recipients. */
 export interface DeliveryJob {

@@ -9,7 +9,8 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { QueueEntry, QueueOp, QueueSelector, QueueTarget, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { QueueEntry, QueueOp, QueueSelector, QueueTarget } from '../spool/types-queue.js';
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
 import { Destination, Pacer, type DeliveryJob } from './destination.js';

@@ -5,7 +5,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { IdempotencyRecord } from './types.js';
+import type { IdempotencyRecord } from './types-idempotency.js';
 
 const PROBE_BUSY_MS = 250;
 

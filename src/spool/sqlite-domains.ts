@@ -6,7 +6,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { DomainCheckRecord, DomainEvent, DomainStatus } from './types.js';
+import type { DomainCheckRecord, DomainEvent, DomainStatus } from './types-domains.js';
 import type { SqliteNotify } from './sqlite-notify.js';
 
 export class SqliteDomains {

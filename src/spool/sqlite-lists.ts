@@ -5,7 +5,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { ListMember, ListRecord, MemberWrite } from './types.js';
+import type { ListMember, ListRecord, MemberWrite } from './types-lists.js';
 import { MtaError } from '../util/errors.js';
 
 export class SqliteLists {

@@ -13,7 +13,9 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { DomainEvent, RecipientOutcome, RecipientRefusal } from './types.js';
+import type { DomainEvent } from './types-domains.js';
+import type { RecipientOutcome } from './types-queue.js';
+import type { RecipientRefusal } from './types-suppression.js';
 import type { RecipientId } from '../util/ids.js';
 import type { SqliteWebhooks } from './sqlite-webhooks.js';
 import { type SqliteStats, type StatsCounter, type StatsKey } from './sqlite-stats.js';

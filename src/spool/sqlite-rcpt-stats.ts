@@ -8,7 +8,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { RcptStatsQuery, RcptStatsRow } from './types.js';
+import type { RcptStatsQuery, RcptStatsRow } from './types-stats.js';
 import type { StatsCounter, StatsKey } from './sqlite-stats.js';
 import { latencyBucket } from '../stats/latency.js';
 

@@ -15,7 +15,8 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { AddressMatch, PurgeResult, Rejection, RejectionFilter, SendDetail, SendDetailFilter, SpoolEvent, StatsGroup, StatsQuery, StatsRow } from './types.js';
+import type { SpoolEvent } from './types-events.js';
+import type { AddressMatch, PurgeResult, Rejection, RejectionFilter, SendDetail, SendDetailFilter, StatsGroup, StatsQuery, StatsRow } from './types-stats.js';
 import type { RecipientState } from './states.js';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { dayIn } from '../util/time.js';

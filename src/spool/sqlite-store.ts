@@ -11,11 +11,12 @@ import { GroupCommit } from './group-commit.js';
 import type { QueueId } from '../util/ids.js';
 import { asRecipientId } from '../util/ids.js';
 import { RECIPIENT_STATES, type RecipientState } from './states.js';
-import type {
-  CommitObserver, DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow,
-  QueueTarget, RecipientOutcome, SenderRecord, SpoolEvent, Store, SuppressionRecord,
-} from './types.js';
-import type { RecipientRefusal, SuppressionFilter } from './types.js';
+import type { Store } from './types.js';
+import type { DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus } from './types-domains.js';
+import type { SpoolEvent } from './types-events.js';
+import type { CommitObserver, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow, QueueTarget, RecipientOutcome } from './types-queue.js';
+import type { SenderRecord } from './types-senders.js';
+import type { RecipientRefusal, SuppressionFilter, SuppressionRecord } from './types-suppression.js';
 import type { RecipientId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
 import { RECIPIENT_SELECT, SqliteQueue, selectorSql, toEntry, type ClaimRequest, type QueueWrite, type RecipientRow } from './sqlite-queue.js';
@@ -26,7 +27,7 @@ import { SqliteStats } from './sqlite-stats.js';
 import { SqliteNotify } from './sqlite-notify.js';
 import { SqliteApi } from './sqlite-api.js';
 import { SqliteLists } from './sqlite-lists.js';
-import type { ListMember, ListRecord, MemberWrite } from './types.js';
+import type { ListMember, ListRecord, MemberWrite } from './types-lists.js';
 import { SqliteTemplates } from './sqlite-templates.js';
 import { SqliteTasks } from './sqlite-tasks.js';
 import type { TaskChunk, TaskFilter, TaskRecord, TaskStateChange } from './types-tasks.js';
@@ -39,12 +40,11 @@ import type { EgressCount } from './types-egress.js';
 import { SqliteMtaSts } from './sqlite-mtasts.js';
 import type { MtaStsPolicyRecord } from './types-mtasts.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
-import type { TagRecord, TemplateRecord } from './types.js';
-import type { IdempotencyRecord } from './types.js';
-import type {
-  OutboxItem, OutboxNext, PurgeResult, SendDetail, SendDetailFilter, Rejection, RejectionFilter, StatsQuery, StatsRow, RcptStatsQuery, RcptStatsRow, WebhookAttempt, WebhookListRow,
-  WebhookOutboxState, WebhookRecord,
-} from './types.js';
+import type { TagRecord } from './types-tags.js';
+import type { TemplateRecord } from './types-templates.js';
+import type { IdempotencyRecord } from './types-idempotency.js';
+import type { PurgeResult, RcptStatsQuery, RcptStatsRow, Rejection, RejectionFilter, SendDetail, SendDetailFilter, StatsQuery, StatsRow } from './types-stats.js';
+import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
 
 const CHUNK = 64 * 1024;
 
@@ -130,7 +130,13 @@ export class SqliteStore implements Store {
     };
   }
 
-  constructor(readonly db: Db, opts: SqliteStoreOptions = {}) {
+  /**
+   * The connection, for the backend's own tests and fault injection (test/helpers/spool-backend.ts):
+   * the rest of the program never sees it, so nothing can depend on the store being SQLite.
+   */
+  static connectionOf(store: SqliteStore): Db { return store.db; }
+
+  constructor(private readonly db: Db, opts: SqliteStoreOptions = {}) {
     const p = (sql: string): Statement => db.prepare(sql);
     this.st = {
       insMessage: p(`INSERT INTO messages (id, received_at, sender, auth_user, client_ip, helo, message_id, size, lane, tag, subject)
@@ -464,8 +470,11 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await Promise.allSettled([this.intake.drain(), this.queue.drain()]);
     await this.writer?.close();
-    if (this.db.open) this.db.close();
+    this.closeConnection();
   }
+
+  /** The writer thread's end: its store has no group commits to drain, only the connection to close. */
+  closeConnection(): void { if (this.db.open) this.db.close(); }
 }
 
 function rowToDomain(r: Record<string, unknown>): DomainRecord {

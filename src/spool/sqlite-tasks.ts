@@ -17,8 +17,8 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import type { SqliteNotify } from './sqlite-notify.js';
 import type { StatsCounter } from './sqlite-stats.js';
-import type { IncomingMessage } from './types.js';
-import type { AliasTaskRequest, TaskChunk, TaskContent, TaskFilter, TaskRecord, TaskState, TaskStateChange } from './types-tasks.js';
+import type { AliasTaskRequest, IncomingMessage } from './types-queue.js';
+import type { TaskChunk, TaskContent, TaskFilter, TaskRecord, TaskState, TaskStateChange } from './types-tasks.js';
 import type { QueueId, TaskId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
 

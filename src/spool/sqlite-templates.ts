@@ -3,7 +3,8 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { TagRecord, TemplateRecord } from './types.js';
+import type { TagRecord } from './types-tags.js';
+import type { TemplateRecord } from './types-templates.js';
 
 export class SqliteTemplates {
   private readonly st: Record<string, Statement>;

@@ -17,7 +17,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types.js';
+import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
 import { filterAccepts, type WebhookEventName, type WebhookFormat, type WebhookPayload } from '../events/payload.js';
 
 interface HookRow { id: number; url: string; sender: string | null; events: string; format: WebhookFormat; secret: string; created_at: number; disabled: number }

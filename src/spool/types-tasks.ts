@@ -4,7 +4,7 @@
  * changes, and the alias lookups intake needs.
  */
 import type { QueueId, TaskId } from '../util/ids.js';
-import type { IncomingMessage } from './types.js';
+import type { IncomingMessage } from './types-queue.js';
 
 export type TaskState = 'queued' | 'sending' | 'paused' | 'paused_quota' | 'done' | 'cancelled';
 export const TASK_STATES: readonly TaskState[] = ['queued', 'sending', 'paused', 'paused_quota', 'done', 'cancelled'];
@@ -82,9 +82,6 @@ export interface TaskStateChange {
 }
 
 export interface TaskFilter { states?: readonly TaskState[] | undefined; limit?: number | undefined; /** cursor: id to continue below (newest first) */ before?: string | undefined }
-
-/** An alias task intake creates with the message (the same commit). */
-export interface AliasTaskRequest { id: TaskId; list: string }
 
 export interface TaskStore {
   addTask(t: TaskRecord): Promise<void>;

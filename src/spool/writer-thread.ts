@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from './db.js';
 import { SqliteStore } from './sqlite-store.js';
-import type { IncomingMessage } from './types.js';
+import type { IncomingMessage } from './types-queue.js';
 import type { WriterReply, WriterRequest } from './writer.js';
 
 const port = parentPort;
@@ -44,7 +44,7 @@ port.on('message', (r: WriterRequest) => {
   }
   port.postMessage(reply);
   if (r.op === 'close') {
-    store.db.close();
+    store.closeConnection();
     port.close();
   }
 });

@@ -20,7 +20,7 @@ import { Worker } from 'node:worker_threads';
 import { MtaError } from '../util/errors.js';
 import { threadExecArgv } from '../util/threads.js';
 import { startThread } from '../util/assets.js';
-import type { IncomingMessage, QueueEntry } from './types.js';
+import type { IncomingMessage, QueueEntry } from './types-queue.js';
 import type { ClaimRequest, QueueWrite } from './sqlite-queue.js';
 
 export type WriterRequest =

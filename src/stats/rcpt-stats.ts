@@ -5,7 +5,7 @@
  * spool's per-domain counters and latency histograms (spool/sqlite-rcpt-stats.ts). Never
  * scans events.
  */
-import type { RcptStatsRow, StatsCounters } from '../spool/types.js';
+import type { RcptStatsRow, StatsCounters } from '../spool/types-stats.js';
 import { percentileOf } from './latency.js';
 
 export interface RcptReportRow extends StatsCounters {

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config/config.js';
-import type { PurgeResult } from '../spool/types.js';
+import type { PurgeResult } from '../spool/types-stats.js';
 import { StatsService, type StatsServiceStore } from './stats.js';
 
 export class RetentionJob {

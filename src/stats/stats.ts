@@ -11,7 +11,9 @@
  * so do its outcomes.
  */
 import type { Config } from '../config/config.js';
-import type { AddressMatch, PurgeResult, Rejection, SendDetail, SpoolEvent, StatsCounters, StatsGroup, StatsRow, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { SpoolEvent } from '../spool/types-events.js';
+import type { AddressMatch, PurgeResult, Rejection, SendDetail, StatsCounters, StatsGroup, StatsRow } from '../spool/types-stats.js';
 import type { RecipientState } from '../spool/states.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';

@@ -6,7 +6,8 @@
  * each front-end turns them into its own wire format.
  */
 import type { Config } from '../config/config.js';
-import type { SenderRecord, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { SenderRecord } from '../spool/types-senders.js';
 import type { IntakeResult } from '../intake/intake.js';
 import type { ReplyName } from '../mail/replies.js';
 import { Tags } from '../templates/tags.js';

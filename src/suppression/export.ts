@@ -6,7 +6,8 @@
  * Cells that a spreadsheet would run as a formula are escaped (util/csv-cells.ts).
  */
 import { csvRows } from '../util/csv-cells.js';
-import type { Store, SuppressionFilter, SuppressionRecord } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { SuppressionFilter, SuppressionRecord } from '../spool/types-suppression.js';
 import { MtaError } from '../util/errors.js';
 import { parseTime } from '../util/time.js';
 

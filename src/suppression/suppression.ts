@@ -3,7 +3,8 @@
  * unsubscribes or an operator; each has a reason, a source and a time. Scope '' applies
  * to every sender; a domain scope only to mail from that domain (unsubscribe).
  */
-import type { RecipientRefusal, Store, SuppressionFilter, SuppressionRecord, SuppressionSource } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { RecipientRefusal, SuppressionFilter, SuppressionRecord, SuppressionSource } from '../spool/types-suppression.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 

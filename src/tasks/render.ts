@@ -14,7 +14,9 @@
  *
  * Must never: render a variable that is not the member's own, or reuse a queue id.
  */
-import type { ListMember, SenderRecord, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { ListMember } from '../spool/types-lists.js';
+import type { SenderRecord } from '../spool/types-senders.js';
 import type { TaskMessage, TaskRecord } from '../spool/types-tasks.js';
 import { fillTemplate } from '../templates/templates.js';
 import { composeTaskMime } from './mime.js';

@@ -10,7 +10,9 @@
  * each gets its one final `deleted` event); recipients on the wire finish their attempt.
  */
 import type { Config } from '../config/config.js';
-import type { QueueOp, QueueTarget, SenderRecord, Store } from '../spool/types.js';
+import type { Store } from '../spool/types.js';
+import type { QueueOp, QueueTarget } from '../spool/types-queue.js';
+import type { SenderRecord } from '../spool/types-senders.js';
 import type { AddressType, TaskKind, TaskRecord, TaskState } from '../spool/types-tasks.js';
 import { variablesOf } from '../templates/templates.js';
 import { Tags, validTagName } from '../templates/tags.js';

@@ -4,15 +4,13 @@
  * tag (through submission/policy.ts): a known tag passes, an unknown one is refused or,
  * with `[tags] auto_create = true`, created.
  */
-import type { Store, TagRecord } from '../spool/types.js';
+import type { TagRecord, TagStore } from '../spool/types-tags.js';
 import { MtaError } from '../util/errors.js';
 
 /** 1–64 letters, digits, `_`, `-` or `.` */
 export const TAG_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export function validTagName(name: string): boolean { return TAG_NAME.test(name); }
-
-type TagStore = Pick<Store, 'addTag' | 'getTag' | 'listTags' | 'removeTag'>;
 
 export class Tags {
   constructor(private readonly store: TagStore, private readonly now: () => number = Date.now) {}

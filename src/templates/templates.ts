@@ -15,7 +15,7 @@
  * Must never: let a placeholder survive into a part that is sent (fillTemplate refuses).
  */
 import { compile } from 'html-to-text';
-import type { Store, TemplateRecord, TemplateState } from '../spool/types.js';
+import type { TemplateRecord, TemplateState, TemplateStore } from '../spool/types-templates.js';
 import { MtaError } from '../util/errors.js';
 import { composeMessage } from '../admin/compose.js';
 import { checkDisplayName } from '../intake/identity.js';
@@ -115,8 +115,6 @@ export interface TemplateInput {
 }
 
 export interface Rendered { subject: string; fromName: string | null; html: string; text: string; textGenerated: boolean; mime: string }
-
-type TemplateStore = Pick<Store, 'addTemplate' | 'getTemplate' | 'listTemplates' | 'updateTemplate' | 'removeTemplate'>;
 
 export class Templates {
   constructor(private readonly store: TemplateStore, private readonly limits: () => { maxBodySize: number; maxRenderedSize?: number }, private readonly now: () => number = Date.now) {}

@@ -10,7 +10,7 @@ import { compileConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/util/log.js';
 import { Domains } from '../../src/accounts/domains.js';
 import { Senders } from '../../src/accounts/senders.js';
-import type { SenderType } from '../../src/spool/types.js';
+import type { SenderType } from '../../src/spool/types-senders.js';
 
 export const PASSWORD = 'correct horse battery';
 

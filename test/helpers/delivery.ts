@@ -8,7 +8,7 @@ import { startDnsServer, type TestDnsServer } from './dns-server.js';
 import { freePort, startSink, type Sink, type SinkOptions } from './sink.js';
 import { RawSmtp, message } from './smtp-client.js';
 import type { QueueId } from '../../src/util/ids.js';
-import type { MessageDetail } from '../../src/spool/types.js';
+import type { MessageDetail } from '../../src/spool/types-queue.js';
 
 export interface World {
   daemon: TestDaemon;

@@ -17,5 +17,5 @@ export function sqliteBackend(store: Store): SqliteStore {
 
 /** The SQLite connection of that store. */
 export function sqliteDb(store: Store): Db {
-  return sqliteBackend(store).db;
+  return SqliteStore.connectionOf(sqliteBackend(store));
 }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { Domains, zoneLines, type DomainSummary } from '../../accounts/domains.js';
 import { DomainVerifier, checkContext } from '../../accounts/verification.js';
 import { DnsClient } from '../../dns/client.js';
-import type { DomainCheckRecord, DomainRecord } from '../../spool/types.js';
+import type { DomainCheckRecord, DomainRecord } from '../../spool/types-domains.js';
 import { defineRoute, type Route } from '../router.js';
 import { MtaError } from '../../util/errors.js';
 import { deletedSchema, iso, isoTime, type ApiContext } from '../context.js';

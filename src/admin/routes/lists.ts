@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { Lists } from '../../lists/lists.js';
 import { importJsonRows } from '../../lists/import.js';
 import { UPLOAD_MEDIA_TYPE, importUpload } from '../list-upload.js';
-import type { ListMember, ListRecord } from '../../spool/types.js';
+import type { ListMember, ListRecord } from '../../spool/types-lists.js';
 import { defineRoute, mediaType, type Route } from '../router.js';
 import { problemLogShape } from '../import-report.js';
 import { variablesSchema } from '../variables.js';

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { PENDING_STATES, RECIPIENT_STATES, type RecipientState } from '../../spool/states.js';
-import type { QueueTarget } from '../../spool/types.js';
+import type { QueueTarget } from '../../spool/types-queue.js';
 import { MtaError } from '../../util/errors.js';
 import { defineRoute, type Route } from '../router.js';
 import { isoTime, type ApiContext } from '../context.js';

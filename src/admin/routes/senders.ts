@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { Senders } from '../../accounts/senders.js';
-import type { SenderRecord } from '../../spool/types.js';
+import type { SenderRecord } from '../../spool/types-senders.js';
 import { normaliseDomain } from '../../util/address.js';
 import { MtaError } from '../../util/errors.js';
 import { defineRoute, type Route } from '../router.js';

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { StatsService, REPORT_GROUPS, STATS_GROUPS } from '../../stats/stats.js';
-import type { StatsGroup } from '../../spool/types.js';
+import type { StatsGroup } from '../../spool/types-stats.js';
 import { defineRoute, type Route } from '../router.js';
 import type { ApiContext } from '../context.js';
 

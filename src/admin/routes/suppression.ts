@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { Suppression } from '../../suppression/suppression.js';
-import type { SuppressionRecord } from '../../spool/types.js';
+import type { SuppressionRecord } from '../../spool/types-suppression.js';
 import { suppressionFilter, writeSuppressionCsv } from '../../suppression/export.js';
 import { MtaError } from '../../util/errors.js';
 import { Reply, defineRoute, type Route } from '../router.js';

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { variablesSchema } from '../variables.js';
 import { Tags, TAG_NAME } from '../../templates/tags.js';
 import { Templates, TEMPLATE_NAME, variablesOf } from '../../templates/templates.js';
-import type { TagRecord, TemplateRecord } from '../../spool/types.js';
+import type { TagRecord } from '../../spool/types-tags.js';
+import type { TemplateRecord } from '../../spool/types-templates.js';
 import { defineRoute, type Route } from '../router.js';
 import { deletedSchema, iso, isoTime, type ApiContext } from '../context.js';
 

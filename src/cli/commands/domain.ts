@@ -10,7 +10,7 @@ import { DomainVerifier, checkContext } from '../../accounts/verification.js';
 import { recordsToPublish, zoneLines, type PublishRecord } from '../../dns/records.js';
 import { DnsClient } from '../../dns/client.js';
 import { print, printJson, printList, table } from '../output.js';
-import type { DomainCheckRecord, DomainRecord } from '../../spool/types.js';
+import type { DomainCheckRecord, DomainRecord } from '../../spool/types-domains.js';
 import { createLogger } from '../../util/log.js';
 import { quotaLines, quotaReport, standaloneQuota } from '../../quota/report.js';
 import { MtaError } from '../../util/errors.js';

@@ -11,7 +11,7 @@ import { Lists } from '../../lists/lists.js';
 import { importFile, type EncodingOption } from '../../lists/import.js';
 import { formatListReport, importOutcome } from '../import-report.js';
 import { writeListCsv } from '../../lists/export.js';
-import type { ListMember, ListRecord } from '../../spool/types.js';
+import type { ListMember, ListRecord } from '../../spool/types-lists.js';
 import { MtaError } from '../../util/errors.js';
 
 function listView(l: ListRecord): Record<string, unknown> {

@@ -15,7 +15,7 @@ import { canAsk, confirm } from '../prompt.js';
 import { MtaError } from '../../util/errors.js';
 import { loadConfig, type Config } from '../../config/config.js';
 import { openStore, type Store } from '../../spool/index.js';
-import type { QueueSelector, QueueTarget } from '../../spool/types.js';
+import type { QueueSelector, QueueTarget } from '../../spool/types-queue.js';
 import {
   countAffected, describeSelector, queueIdTarget, runQueueCommand, selectorOf, type QueueCommand,
 } from '../../admin/queue-ops.js';

@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { withContext } from '../context.js';
 import { Senders } from '../../accounts/senders.js';
 import { print, printJson, printList, readStdin } from '../output.js';
-import type { SenderRecord } from '../../spool/types.js';
+import type { SenderRecord } from '../../spool/types-senders.js';
 import { iso } from '../../admin/context.js';
 import { ask, canAsk } from '../prompt.js';
 import { MtaError } from '../../util/errors.js';

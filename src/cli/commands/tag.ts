@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { withContext } from '../context.js';
 import { Tags } from '../../templates/tags.js';
 import { print, printJson, printList } from '../output.js';
-import type { TagRecord } from '../../spool/types.js';
+import type { TagRecord } from '../../spool/types-tags.js';
 
 function view(t: TagRecord): Record<string, unknown> {
   return { name: t.name, description: t.description, created: new Date(t.createdAt).toISOString() };

@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { withContext } from '../context.js';
 import { Templates, variablesOf } from '../../templates/templates.js';
 import { print, printJson, printList } from '../output.js';
-import type { TemplateRecord } from '../../spool/types.js';
+import type { TemplateRecord } from '../../spool/types-templates.js';
 import { MtaError } from '../../util/errors.js';
 import type { Config } from '../../config/config.js';
 import type { Store } from '../../spool/index.js';

@@ -1,0 +1,141 @@
+/**
+ * spool/types-queue — the queue and message aggregate: what intake commits (a message, its
+ * recipients, and what must be saved in the same commit), what the scheduler claims and
+ * records, and what queue control and inspection read. Owns the recipient vocabulary
+ * (entries, selectors, outcomes); it must not grow methods of other aggregates.
+ */
+import type { QueueId, RecipientId, TaskId } from '../util/ids.js';
+import type { RecipientState } from './states.js';
+import type { SpoolEvent } from './types-events.js';
+import type { IdempotencyRecord } from './types-idempotency.js';
+
+export type Lane = 'trigger' | 'batch';
+
+/** What the spool knows about a message apart from its body and recipients. */
+export interface MessageEnvelope {
+  id: QueueId;
+  receivedAt: number;
+  sender: string;
+  authUser: string | null;
+  clientIp: string | null;
+  helo: string | null;
+  messageId: string;
+  subject: string | null;
+  size: number;
+  lane: Lane;
+  tag: string | null;
+}
+
+export interface IncomingMessage extends MessageEnvelope {
+  chunks: Buffer[];
+  recipients: string[];
+  /** recipients that were list aliases: each becomes a batch task in the same commit (src/tasks) */
+  aliasTasks?: AliasTaskRequest[] | undefined;
+  /** the send API's Idempotency-Key and its response, saved in the same commit: a crash cannot keep one without the other */
+  idempotency?: { record: IdempotencyRecord; expireBefore: number } | undefined;
+}
+
+export interface QueueEntry {
+  recipientId: RecipientId;
+  queueId: QueueId;
+  sender: string;
+  rcpt: string;
+  domain: string;
+  state: RecipientState;
+  attempts: number;
+  nextAttemptAt: number;
+  lastReply: string | null;
+  receivedAt: number;
+  size: number;
+  lane: Lane;
+  /** the batch task the message belongs to */
+  taskId?: string | undefined;
+  /** the envelope MAIL FROM when it is not `sender` (a batch task's VERP address) */
+  returnPath?: string | undefined;
+}
+
+/** Which recipients an operator means (every given field must match); empty means all. */
+export interface QueueSelector {
+  /** recipient domain */
+  domain?: string | undefined;
+  /** envelope sender of the message, case-insensitive */
+  sender?: string | undefined;
+  /** the batch task the message belongs to */
+  taskId?: string | undefined;
+  /** any of these states */
+  states?: readonly RecipientState[] | undefined;
+}
+
+export interface QueueFilter extends QueueSelector {
+  limit?: number | undefined;
+  /** cursor: recipient id to start after */
+  after?: number | undefined;
+  /** the newest `limit` rows (still returned newest last) instead of the oldest */
+  newest?: boolean | undefined;
+}
+
+export interface MessageDetail extends MessageEnvelope {
+  recipients: QueueEntry[];
+  events: SpoolEvent[];
+}
+
+/** What one delivery attempt decided for one recipient. */
+export interface RecipientOutcome {
+  recipientId: RecipientId;
+  queueId: QueueId;
+  kind: 'delivered' | 'deferred' | 'failed' | 'expired';
+  at: number;
+  /** for 'deferred': when to try again */
+  nextAttemptAt?: number;
+  reply: string;
+  /** whether this was a real attempt (counts toward `attempts`) */
+  attempted: boolean;
+  detail: Record<string, unknown>;
+  /** add the address to the suppression list in the same transaction */
+  suppress?: { address: string; reason: string };
+}
+
+export type QueueTarget = { queueId: QueueId } | { domain: string } | { all: true } | { taskId: string } | { select: QueueSelector };
+export type QueueOp = 'flush' | 'hold' | 'release' | 'delete';
+
+export interface QueueShapeRow {
+  domain: string;
+  total: number;
+  byState: Record<'queued' | 'sending' | 'deferred' | 'held', number>;
+  /** counts per age bucket (message age), buckets as given to queueShape */
+  byAge: number[];
+}
+
+/** What the scheduler and queue control need from the spool. */
+export interface QueueStore {
+  /** Marks up to `limit` due recipients 'sending' and returns them: trigger lane first, oldest due first (`triggerOnly`: that lane alone). */
+  claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]>;
+  /** The earliest next-attempt time among waiting recipients, if any. */
+  nextDueAt(): Promise<number | undefined>;
+  /** Applies outcomes to recipients still 'sending', with their events; returns how many applied. */
+  recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number>;
+  /** 'sending' → 'queued' without counting an attempt (withdrawn from memory, shutdown). */
+  requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number>;
+  /** At start-up: every 'sending' row left by a crash goes back to 'queued'. */
+  recoverSending(now: number, reason: string): Promise<number>;
+  applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number>;
+  queueShape(now: number, ageBucketsMs: readonly number[]): Promise<QueueShapeRow[]>;
+}
+
+export interface CommitObserver { (ids: readonly QueueId[]): void }
+
+export interface MessageStore {
+  /** Durably stores a message and its recipients; resolves only after the fsynced commit. */
+  commitIncoming(msg: IncomingMessage): Promise<void>;
+  listQueue(filter: QueueFilter): Promise<QueueEntry[]>;
+  /** How many recipients match (a list's total, the count a confirmation names). */
+  countQueue(filter: QueueSelector): Promise<number>;
+  getMessage(id: QueueId): Promise<MessageDetail | undefined>;
+  readBody(id: QueueId): AsyncIterable<Buffer>;
+  countByState(): Promise<Record<RecipientState, number>>;
+  /** Called after every intake commit with the ids it made durable. */
+  onCommit(observer: CommitObserver): () => void;
+}
+
+/** An alias task intake creates with the message (the same commit). */
+export interface AliasTaskRequest { id: TaskId; list: string }
