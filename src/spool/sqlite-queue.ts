@@ -6,8 +6,9 @@
  * guarded UPDATEs (`WHERE state IN (...)`), so a recipient that an operator deleted while
  * its delivery was in flight is never resurrected by the late outcome.
  *
- * Statistics and webhook events for an outcome or an operator delete are written in the
- * same transaction (spool/sqlite-notify.ts); the dispatcher is woken after the commit.
+ * What an outcome or an operator delete means (counters, suppressions, webhook events) is
+ * written in the same transaction (the rules, through spool/sqlite-notify.ts); the
+ * dispatcher is woken after the commit.
  *
  * Outcomes and hand-backs (`requeue`) go through one group commit (spool/group-commit.ts):
  * the writes of jobs that finish close together share a transaction and its fsync, and
@@ -106,7 +107,6 @@ export class SqliteQueue implements QueueStore {
                   last_reply = @reply, last_attempt_at = CASE WHEN @attempted = 1 THEN @at ELSE last_attempt_at END,
                   updated_at = @at WHERE id = @id AND state = 'sending'`),
       insEvent: p('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, ?, ?, ?, ?)'),
-      suppress: p(`INSERT OR IGNORE INTO suppressions (address, scope, reason, source, created_at) VALUES (?, '', ?, 'bounce', ?)`),
       requeue: p(`UPDATE recipients SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'sending'`),
       messageOf: p('SELECT message_id FROM recipients WHERE id = ?'),
       recoverEvents: p(`INSERT INTO events (at, message_id, recipient_id, type, detail)
@@ -184,7 +184,6 @@ export class SqliteQueue implements QueueStore {
       if (changed !== 1) continue;
       applied++;
       this.st['insEvent']!.run(o.at, o.queueId, o.recipientId, o.kind, JSON.stringify({ reply: o.reply, ...o.detail }));
-      if (o.suppress) this.st['suppress']!.run(o.suppress.address, o.suppress.reason, o.at);
       this.notify.outcome(o);
     }
     return applied;
