@@ -8,8 +8,8 @@
  * bounce_category). Times are UTC and written "YYYY-MM-DD HH:mm:ss", DirectMail's form,
  * in both formats so a receiver parses one shape.
  *
- * Pure functions only: the spool builds payloads inside its transactions with these, and
- * must never wait on anything here.
+ * Pure functions only: the rules (events/effects.ts) build payloads with these inside the
+ * spool's transactions, which must never wait on anything here.
  */
 import { createHmac } from 'node:crypto';
 
@@ -118,14 +118,20 @@ export interface RecipientEventInput {
   source?: unknown;
 }
 
+/** The Message-ID header as DirectMail sends it: without angle brackets. */
+function msgIdOf(messageId: string): string { return messageId.replace(/^\s*<|>\s*$/g, ''); }
+
+/** Whose mail it is: the authenticated user, else the envelope sender. */
+function accountOf(authUser: string | null, sender: string): string { return authUser ?? sender; }
+
 export function recipientPayload(i: RecipientEventInput): RecipientEventPayload {
   const code = /^(\d{3})\b/.exec(i.reply)?.[1];
   const status: DirectMailStatus = i.event === 'delivered' ? 0 : i.status === 2 || i.status === 3 ? i.status : 4;
   return {
     event: i.event,
     env_id: i.queueId,
-    msg_id: i.messageId.replace(/^\s*<|>\s*$/g, ''),
-    account: i.authUser ?? i.sender,
+    msg_id: msgIdOf(i.messageId),
+    account: accountOf(i.authUser, i.sender),
     from: i.sender,
     rcpt: i.rcpt,
     recv_time: formatTime(i.receivedAt),
@@ -138,6 +144,27 @@ export function recipientPayload(i: RecipientEventInput): RecipientEventPayload 
     bounce_category: i.event === 'delivered' || typeof i.category !== 'string' ? null : i.category,
     task_id: i.taskId ?? null,
     ...(typeof i.source === 'string' ? { egress_source: i.source } : {}),
+  };
+}
+
+/** The message an unsubscribe came from, as far as it is still known (a purged one is not). */
+export interface UnsubscribeEventInput {
+  queueId: string;
+  message: { messageId: string; authUser: string | null; sender: string; rcpt: string; tag: string | null; taskId: string | null } | undefined;
+  /** the unsubscribed address: the recipient's when the message is known */
+  address: string;
+  /** the suppression's scope, the sender domain */
+  domain: string;
+  at: number;
+  method: string;
+}
+
+export function unsubscribePayload(i: UnsubscribeEventInput): UnsubscribeEventPayload {
+  const m = i.message;
+  return {
+    event: 'unsubscribe', env_id: i.queueId, msg_id: m ? msgIdOf(m.messageId) : null, account: m ? accountOf(m.authUser, m.sender) : null,
+    from: m?.sender ?? null, rcpt: m?.rcpt ?? i.address, domain: i.domain, tag: m?.tag ?? null, task_id: m?.taskId ?? null,
+    time: formatTime(i.at), method: i.method,
   };
 }
 

@@ -3,12 +3,14 @@
  * program gets a store, and what it gets is the backend-neutral `Store` contract
  * (spool/types.ts) whose errors are catalogue errors (spool/errors.ts). Nothing outside
  * src/spool may import a backend module (sqlite-*, better-sqlite3) or see its handle;
- * test/store-boundary.test.ts keeps it so.
+ * test/store-boundary.test.ts keeps it so. It injects the rules (events/effects.ts) the
+ * backend applies inside its transactions.
  */
 import type { Config } from '../config/config.js';
 import { mappingErrors } from './errors.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './types.js';
+import { createRules } from '../events/effects.js';
 
 export type { Store } from './types.js';
 export { DataDirLock } from './data-dir-lock.js';
@@ -28,5 +30,6 @@ export interface OpenStoreOptions {
 export function openStore(config: Pick<Config, 'dataDir' | 'timeZone' | 'spool'>, opts: OpenStoreOptions = {}): OpenStore {
   return mappingErrors(SqliteStore.open(config.dataDir, {
     commitWindowMs: config.spool.commitWindowMs, maxCommitBatch: config.spool.maxCommitBatch, writerThread: opts.writerThread ?? false, timeZone: config.timeZone,
+    rules: createRules({ timeZone: config.timeZone }),
   }));
 }

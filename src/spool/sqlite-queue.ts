@@ -2,12 +2,14 @@
  * spool/sqlite-queue — the SQLite side of `QueueStore`: claiming due recipients,
  * recording attempt outcomes, start-up recovery and operator queue operations.
  *
- * Every state change goes through states.ts `transition()` semantics expressed as
- * guarded UPDATEs (`WHERE state IN (...)`), so a recipient that an operator deleted while
- * its delivery was in flight is never resurrected by the late outcome.
+ * Every state change is a guarded UPDATE (`WHERE state IN (...)`) following the one
+ * declaration of states.ts (`TRANSITIONS`; test/recipient-states.test.ts checks each guard
+ * against it), so a final recipient never changes again and a late outcome applies only to
+ * a recipient still `sending`.
  *
- * Statistics and webhook events for an outcome or an operator delete are written in the
- * same transaction (spool/sqlite-notify.ts); the dispatcher is woken after the commit.
+ * What an outcome or an operator delete means (counters, suppressions, webhook events) is
+ * written in the same transaction (the rules, through spool/sqlite-notify.ts); the
+ * dispatcher is woken after the commit.
  *
  * Outcomes and hand-backs (`requeue`) go through one group commit (spool/group-commit.ts):
  * the writes of jobs that finish close together share a transaction and its fsync, and
@@ -19,7 +21,7 @@ import type { Db } from './db.js';
 import type { Statement } from 'better-sqlite3';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import type { RecipientState } from './states.js';
-import { QUEUE_OP_STATES, transition } from './states.js';
+import { QUEUE_OP_STATES, TRANSITIONS, transition } from './states.js';
 import type { EventType } from './types-events.js';
 import type { QueueEntry, QueueOp, QueueSelector, QueueShapeRow, QueueStore, QueueTarget, RecipientOutcome } from './types-queue.js';
 import { assertNever } from '../util/errors.js';
@@ -56,11 +58,11 @@ export function toEntry(r: RecipientRow): QueueEntry {
   };
 }
 
-/** Which states an operator op acts on, the state it leads to and the event it writes. */
+/** Which states an operator op acts on and the state it leads to (states.ts), and the event it writes. */
 const OPS: Record<Exclude<QueueOp, 'flush'>, { from: readonly RecipientState[]; to: RecipientState; event: EventType }> = {
-  hold: { from: QUEUE_OP_STATES.hold, to: 'held', event: 'held' },
-  release: { from: QUEUE_OP_STATES.release, to: 'queued', event: 'released' },
-  delete: { from: QUEUE_OP_STATES.delete, to: 'failed', event: 'deleted' },
+  hold: { ...TRANSITIONS.hold, event: 'held' },
+  release: { ...TRANSITIONS.release, event: 'released' },
+  delete: { ...TRANSITIONS.delete, event: 'deleted' },
 };
 
 /**
@@ -76,6 +78,11 @@ export function selectorSql(sel: QueueSelector, r: string): { sql: string; args:
   if (sel.sender !== undefined) { where.push(`EXISTS (SELECT 1 FROM messages sm WHERE sm.id = ${r}.message_id AND sm.sender = ? COLLATE NOCASE)`); args.push(sel.sender); }
   if (sel.taskId !== undefined) { where.push(`EXISTS (SELECT 1 FROM messages tm WHERE tm.id = ${r}.message_id AND tm.task_id = ?)`); args.push(sel.taskId); }
   return { sql: where.length ? where.join(' AND ') : '1 = 1', args };
+}
+
+/** States as an SQL list; they come from states.ts, never from input. */
+function stateList(states: readonly RecipientState[]): string {
+  return states.map((s) => `'${s}'`).join(',');
 }
 
 function targetSql(t: QueueTarget): { sql: string; args: (string | number)[] } {
@@ -107,7 +114,6 @@ export class SqliteQueue implements QueueStore {
                   last_reply = @reply, last_attempt_at = CASE WHEN @attempted = 1 THEN @at ELSE last_attempt_at END,
                   updated_at = @at WHERE id = @id AND state = 'sending'`),
       insEvent: p('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, ?, ?, ?, ?)'),
-      suppress: p(`INSERT OR IGNORE INTO suppressions (address, scope, reason, source, created_at) VALUES (?, '', ?, 'bounce', ?)`),
       requeue: p(`UPDATE recipients SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'sending'`),
       messageOf: p('SELECT message_id FROM recipients WHERE id = ?'),
       recoverEvents: p(`INSERT INTO events (at, message_id, recipient_id, type, detail)
@@ -185,7 +191,6 @@ export class SqliteQueue implements QueueStore {
       if (changed !== 1) continue;
       applied++;
       this.st['insEvent']!.run(o.at, o.queueId, o.recipientId, o.kind, JSON.stringify({ reply: o.reply, ...o.detail }));
-      if (o.suppress) this.st['suppress']!.run(o.suppress.address, o.suppress.reason, o.at);
       this.notify.outcome(o);
     }
     return applied;
@@ -215,12 +220,12 @@ export class SqliteQueue implements QueueStore {
     const t = targetSql(target);
     if (op === 'flush') {
       return this.db.prepare(`UPDATE recipients SET next_attempt_at = ?, updated_at = ?
-                              WHERE state IN ('queued','deferred') AND next_attempt_at > ? AND ${t.sql}`)
+                              WHERE state IN (${stateList(QUEUE_OP_STATES.flush)}) AND next_attempt_at > ? AND ${t.sql}`)
         .run(now, now, now, ...t.args).changes;
     }
     const spec = OPS[op];
     if (!spec) return assertNever(op as never, 'queue op');
-    const states = spec.from.map((s) => `'${s}'`).join(',');
+    const states = stateList(spec.from);
     const reply = 'deleted by the operator';
     const detail = JSON.stringify(op === 'delete' ? { reply } : {});
     const changed = this.db.transaction(() => {

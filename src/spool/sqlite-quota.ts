@@ -3,7 +3,7 @@
  * (requests per sending domain, bumped in the intake commit), so it is exactly what was
  * acknowledged, survives crashes and needs no counter of its own. Spam bounces are counted
  * here (quota_daily) in the transaction that records the outcome, through the hook
- * SqliteNotify calls. The reputation row is written compare-and-set, with its history.
+ * sqlite-effects.ts calls. The reputation row is written compare-and-set, with its history.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
@@ -51,7 +51,7 @@ export class SqliteQuota {
     return { ...f, spamBounces: spam, complaints: 0, opens: 0 };
   }
 
-  /** Inside the caller's transaction (SqliteNotify.outcome). */
+  /** Inside the caller's transaction (sqlite-effects.ts). */
   spamBounce(k: StatsKey): void {
     this.st['bumpSpam']!.run(k.day, k.domain);
   }

@@ -2,7 +2,7 @@
  * spool/sqlite-rcpt-stats — counters per recipient domain (tables of migration 13): per
  * day of receipt (configured timezone), sender domain and recipient domain, the same
  * counters as stats_daily, final failures per category, and a delivery-latency histogram
- * in the fixed buckets of stats/latency.ts. Bumped by sqlite-notify.ts inside the
+ * in the fixed buckets of stats/latency.ts. Bumped by sqlite-effects.ts inside the
  * transactions that accept mail and record outcomes; a query reads these small rows and
  * never scans events or recipients.
  */
@@ -13,9 +13,6 @@ import type { StatsCounter, StatsKey } from './sqlite-stats.js';
 import { latencyBucket } from '../stats/latency.js';
 
 const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled'];
-
-/** The recipient domain, as the recipients table keeps it (lower case). */
-export function rcptDomainOf(rcpt: string): string { return rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase(); }
 
 export class SqliteRcptStats {
   private readonly bumps: Record<StatsCounter, Statement>;

@@ -19,21 +19,14 @@ import type { SpoolEvent } from './types-events.js';
 import type { AddressMatch, PurgeResult, Rejection, RejectionFilter, SendDetail, SendDetailFilter, StatsGroup, StatsQuery, StatsRow } from './types-stats.js';
 import type { RecipientState } from './states.js';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
-import { dayIn } from '../util/time.js';
 import { SqliteRcptStats } from './sqlite-rcpt-stats.js';
 
-export type StatsCounter = 'requests' | 'delivered' | 'failed' | 'invalid' | 'deferred' | 'expired' | 'cancelled';
+import type { StatsCounter, StatsKey } from './types-effects.js';
+
+export type { StatsCounter, StatsKey } from './types-effects.js';
 const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled'];
 const GROUP_COLUMN: Record<StatsGroup, string> = { day: 'day', domain: 'domain', sender: 'sender', tag: 'tag' };
 const PURGE_BATCH = 500;
-
-/** Where a message's counts go. Senders are compared in lower case. */
-export interface StatsKey { day: string; domain: string; sender: string; tag: string }
-
-export function statsKey(sender: string, receivedAt: number, tag: string | null, timeZone = 'UTC'): StatsKey {
-  const s = sender.toLowerCase();
-  return { day: dayIn(receivedAt, timeZone), domain: s.slice(s.lastIndexOf('@') + 1), sender: s, tag: tag ?? '' };
-}
 
 /** One address condition: `= ? COLLATE NOCASE`, or a LIKE (case-insensitive for ASCII, `\\` escapes). */
 function matchAddress(where: string[], args: (string | number)[], column: string, m: AddressMatch | undefined): void {
@@ -47,7 +40,7 @@ export class SqliteStats {
   /** the same outcomes per recipient domain */
   readonly rcpt: SqliteRcptStats;
 
-  constructor(private readonly db: Db, readonly timeZone = 'UTC') {
+  constructor(private readonly db: Db) {
     const p = (sql: string): Statement => db.prepare(sql);
     this.rcpt = new SqliteRcptStats(db);
     this.bumps = Object.fromEntries(COUNTERS.map((c) => [c, p(`
@@ -67,9 +60,6 @@ export class SqliteStats {
       delStats: p('DELETE FROM stats_daily WHERE day < ?'),
     };
   }
-
-  /** Where a message's counts go, on this spool's calendar. */
-  keyOf(sender: string, receivedAt: number, tag: string | null): StatsKey { return statsKey(sender, receivedAt, tag, this.timeZone); }
 
   /** Inside the caller's transaction. */
   bump(k: StatsKey, counter: StatsCounter, n = 1): void {

@@ -25,6 +25,8 @@ import { SqliteDomains } from './sqlite-domains.js';
 import { SqliteWebhooks } from './sqlite-webhooks.js';
 import { SqliteStats } from './sqlite-stats.js';
 import { SqliteNotify } from './sqlite-notify.js';
+import type { EffectRules } from './types-effects.js';
+import { createRules } from './default-rules.js';
 import { SqliteApi } from './sqlite-api.js';
 import { SqliteLists } from './sqlite-lists.js';
 import type { ListMember, ListRecord, MemberWrite } from './types-lists.js';
@@ -73,6 +75,8 @@ export interface SqliteStoreOptions {
   writerThread?: boolean;
   /** the IANA zone whose days the statistics counters use (default UTC) */
   timeZone?: string | undefined;
+  /** what facts mean (events/effects.ts), injected by openStore; a direct open (the backend's own tests) gets the program's */
+  rules?: EffectRules;
 }
 
 /** What the writer thread runs on its own connection (spool/writer-thread.ts). */
@@ -171,9 +175,10 @@ export class SqliteStore implements Store {
       delSuppressionAll: p('DELETE FROM suppressions WHERE address = ?'),
       isSuppressed: p(`SELECT * FROM suppressions WHERE address = ? AND (scope = '' OR scope = ?) LIMIT 1`),
     };
-    this.hooks = new SqliteWebhooks(db);
-    this.stats = new SqliteStats(db, opts.timeZone);
-    this.notify = new SqliteNotify(db, this.hooks, this.stats);
+    const rules = opts.rules ?? createRules({ timeZone: opts.timeZone });
+    this.hooks = new SqliteWebhooks(db, rules);
+    this.stats = new SqliteStats(db);
+    this.notify = new SqliteNotify(db, this.hooks, this.stats, rules);
     const commit = { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 };
     this.queue = new SqliteQueue(db, this.notify, commit);
     this.domainChecks = new SqliteDomains(db, this.notify);
@@ -181,10 +186,10 @@ export class SqliteStore implements Store {
     this.lists = new SqliteLists(db);
     this.templates = new SqliteTemplates(db);
     this.tasks = new SqliteTasks(db, this.notify);
-    this.notify.taskOutcome = (id, counter) => this.tasks.countOutcome(id, counter);
+    this.notify.effects.taskOutcome = (id, counter) => this.tasks.countOutcome(id, counter);
     this.quota = new SqliteQuota(db, this.notify);
-    this.notify.spamBounce = (k) => this.quota.spamBounce(k);
-    this.inbound = new SqliteInbound(db, this.hooks);
+    this.notify.effects.spamBounce = (k) => this.quota.spamBounce(k);
+    this.inbound = new SqliteInbound(db, this.notify);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
     this.intake = new GroupCommit<IncomingMessage>(

@@ -10,13 +10,13 @@
  * nor skips a member.
  *
  * Must never: write a task message outside that transaction, or count an outcome twice
- * (countOutcome is called by sqlite-notify.ts for final outcomes only, each recipient
+ * (countOutcome is called by sqlite-effects.ts for final outcomes only, each recipient
  * has exactly one).
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import type { SqliteNotify } from './sqlite-notify.js';
-import type { StatsCounter } from './sqlite-stats.js';
+import type { TaskCounter } from './types-effects.js';
 import type { AliasTaskRequest, IncomingMessage } from './types-queue.js';
 import type { TaskChunk, TaskContent, TaskFilter, TaskRecord, TaskState, TaskStateChange } from './types-tasks.js';
 import type { QueueId, TaskId } from '../util/ids.js';
@@ -138,9 +138,8 @@ export class SqliteTasks {
   }
 
   /** A final outcome of one of the task's recipients (inside the transaction recording it). */
-  countOutcome(taskId: string, counter: StatsCounter): void {
-    const st = counter === 'delivered' ? 'delivered' : counter === 'invalid' ? 'invalid' : 'failed';
-    this.st[st]!.run(taskId);
+  countOutcome(taskId: string, counter: TaskCounter): void {
+    this.st[counter]!.run(taskId);
   }
 }
 

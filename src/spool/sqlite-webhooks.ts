@@ -4,21 +4,20 @@
  * outcome or a domain check), so an event exists exactly when what it reports does; the
  * caller calls `signal()` after its commit to wake the dispatcher.
  *
- * Targeting (DirectMail's rule): the enabled sender-level webhooks of the message's sender
- * if there are any, else the enabled account-level ones; then each webhook's filter.
- * Domain events go to account-level webhooks only.
+ * Which webhooks get an event, and when a failing one's other events are held back, are
+ * the rules' (events/effects.ts, injected): this module lists the candidates (`targets`)
+ * and writes the rows it is told to (`insert`).
  *
  * A claimed row keeps its state and gets a lease (`claimed_until`): a crash leaves it
  * pending, and start-up voids the leases, so nothing claimed is ever lost.
  *
- * A failed POST holds back the webhook's other waiting events until its retry time (no
- * attempt counted), so one dead endpoint costs one timeout per retry, not one per event,
- * and cannot fill every dispatcher slot while other webhooks wait.
+ * A held-back webhook's other waiting events move to its retry time (no attempt counted),
+ * so one dead endpoint cannot fill every dispatcher slot while other webhooks wait.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
-import { filterAccepts, type WebhookEventName, type WebhookFormat, type WebhookPayload } from '../events/payload.js';
+import type { EffectRules, WebhookEventName, WebhookFormat, WebhookPayload, WebhookTarget } from './types-effects.js';
 
 interface HookRow { id: number; url: string; sender: string | null; events: string; format: WebhookFormat; secret: string; created_at: number; disabled: number }
 
@@ -47,7 +46,7 @@ export class SqliteWebhooks {
   /** parsed filters by their stored text: parsing once per outcome would be waste */
   private readonly filters = new Map<string, '*' | WebhookEventName[]>();
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly rules: Pick<EffectRules, 'holdBackUntil'>) {
     const p = (sql: string): Statement => db.prepare(sql);
     this.st = {
       // The next id after the highest ever given out, deleted ones included (migration: webhook_ids).
@@ -95,22 +94,18 @@ export class SqliteWebhooks {
     return f;
   }
 
-  /** Queues `payload` for the webhooks that take it; `sender` null means a domain event. */
-  enqueue(event: WebhookEventName, payload: WebhookPayload, sender: string | null, at: number): number {
+  /** The enabled webhooks that may hear of an event of `sender`: its own and the account-level ones (null: those only). */
+  targets(sender: string | null): WebhookTarget[] {
     const rows = (sender === null ? this.st['accountTargets']!.all() : this.st['senderTargets']!.all(sender.toLowerCase())) as
       { id: number; sender: string | null; events: string }[];
-    const senderLevel = rows.filter((r) => r.sender !== null);
-    const targets = senderLevel.length > 0 ? senderLevel : rows;
-    let n = 0;
-    let json: string | undefined;
-    for (const t of targets) {
-      if (!filterAccepts(this.filterOf(t.events), event)) continue;
-      json ??= JSON.stringify(payload);
-      this.st['insOutbox']!.run(t.id, event, json, at, at, at);
-      n++;
-    }
-    this.enqueued += n;
-    return n;
+    return rows.map((r) => ({ id: r.id, sender: r.sender, events: this.filterOf(r.events) }));
+  }
+
+  /** Queues `payload` for each of these webhooks, inside the caller's transaction. */
+  insert(webhookIds: readonly number[], event: WebhookEventName, payload: WebhookPayload, at: number): void {
+    const json = JSON.stringify(payload);
+    for (const id of webhookIds) this.st['insOutbox']!.run(id, event, json, at, at, at);
+    this.enqueued += webhookIds.length;
   }
 
   /** The writer thread's count, handed over with its reply (spool/writer.ts). */
@@ -188,7 +183,8 @@ export class SqliteWebhooks {
       this.st['moveOn']!.run({
         id: a.outboxId, state: next.state, next: next.state === 'failed' ? next.nextAttemptAt : a.at, last, at: a.at,
       });
-      if (next.state === 'failed') this.st['holdBack']!.run({ hook: a.webhookId, id: a.outboxId, next: next.nextAttemptAt, at: a.at });
+      const until = this.rules.holdBackUntil(next);
+      if (until !== undefined) this.st['holdBack']!.run({ hook: a.webhookId, id: a.outboxId, next: until, at: a.at });
     }).immediate();
   }
 

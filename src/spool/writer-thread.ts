@@ -6,13 +6,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from './db.js';
 import { SqliteStore } from './sqlite-store.js';
+import { createRules } from './default-rules.js';
 import type { IncomingMessage } from './types-queue.js';
 import type { WriterReply, WriterRequest } from './writer.js';
 
 const port = parentPort;
 if (!port) throw new Error('spool/writer-thread must run as a worker thread');
 const data = workerData as { dataDir: string; timeZone?: string };
-const store = new SqliteStore(openDatabase(data.dataDir), { timeZone: data.timeZone });
+// The same rules openStore gives the main thread's store: a function cannot cross to this thread, so it builds them.
+const store = new SqliteStore(openDatabase(data.dataDir), { timeZone: data.timeZone, rules: createRules({ timeZone: data.timeZone }) });
 const side = store.writerSide();
 
 /** Structured cloning turns Buffers into Uint8Arrays; SQLite binds only Buffers as BLOBs. */
