@@ -10,6 +10,7 @@ import type { AliasTaskRequest, TaskStore } from './types-tasks.js';
 import type { QuotaStore } from './types-quota.js';
 import type { EgressStore } from './types-egress.js';
 import type { MtaStsStore } from './types-mtasts.js';
+import type { LeaseStore } from './types-leases.js';
 import type { InboundStore } from './types-inbound.js';
 
 export type Lane = 'trigger' | 'batch';
@@ -180,15 +181,18 @@ export interface QueueShapeRow {
 
 /** What the scheduler and queue control need from the spool. */
 export interface QueueStore {
-  /** Marks up to `limit` due recipients 'sending' and returns them: trigger lane first, oldest due first (`triggerOnly`: that lane alone). */
+  /**
+   * Marks up to `limit` due recipients 'sending', leased to this node (types-leases.ts), and returns them: trigger lane
+   * first, oldest due first (`triggerOnly`: that lane alone). Other nodes' claims whose lease ran out are taken back first.
+   */
   claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]>;
   /** The earliest next-attempt time among waiting recipients, if any. */
   nextDueAt(): Promise<number | undefined>;
-  /** Applies outcomes to recipients still 'sending', with their events; returns how many applied. */
+  /** Applies outcomes to recipients this node still holds ('sending' under its claim), with their events; returns how many applied. */
   recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number>;
-  /** 'sending' → 'queued' without counting an attempt (withdrawn from memory, shutdown). */
+  /** 'sending' → 'queued' without counting an attempt (withdrawn from memory, shutdown); only recipients this node still holds. */
   requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number>;
-  /** At start-up: every 'sending' row left by a crash goes back to 'queued'. */
+  /** At start-up: this node's claims left by a crash, and claims whose lease ran out, go back to 'queued'; other nodes' live claims stay. */
   recoverSending(now: number, reason: string): Promise<number>;
   applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number>;
   queueShape(now: number, ageBucketsMs: readonly number[]): Promise<QueueShapeRow[]>;
@@ -328,11 +332,11 @@ export interface WebhookStore {
   claimWebhookDue(req: { now: number; limit: number; leaseMs: number }): Promise<OutboxItem[]>;
   /** The earliest time an outbox row becomes due (or its lease runs out), if any. */
   nextWebhookDueAt(): Promise<number | undefined>;
-  /** Logs one POST and, for an outbox row, moves it on; one transaction. */
+  /** Logs one POST and, for an outbox row this node still holds, moves it on; one transaction. */
   recordWebhookAttempt(a: Omit<WebhookAttempt, 'id'>, next?: OutboxNext): Promise<void>;
-  /** Gives leased rows back without counting an attempt (shutdown). */
+  /** Gives leased rows this node still holds back without counting an attempt (shutdown). */
   releaseWebhookClaims(ids: readonly number[]): Promise<void>;
-  /** At start-up: every lease left by an unclean stop is void. */
+  /** At start-up: the leases this node left by an unclean stop are void (other nodes' stay until they run out). */
   recoverWebhookClaims(): Promise<number>;
   listWebhookAttempts(filter: { webhookId?: number; limit?: number }): Promise<WebhookAttempt[]>;
   webhookBacklog(): Promise<Record<WebhookOutboxState, number>>;
@@ -526,6 +530,6 @@ export interface ListStore {
 }
 
 export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore,
-  TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore {
+  TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore, LeaseStore {
   close(): Promise<void>;
 }

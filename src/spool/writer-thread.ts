@@ -11,8 +11,9 @@ import type { WriterReply, WriterRequest } from './writer.js';
 
 const port = parentPort;
 if (!port) throw new Error('spool/writer-thread must run as a worker thread');
-const data = workerData as { dataDir: string; timeZone?: string };
-const store = new SqliteStore(openDatabase(data.dataDir), { timeZone: data.timeZone });
+const data = workerData as { dataDir: string; timeZone?: string; nodeId: string };
+// The same node as the store that started it: its claims are that node's.
+const store = new SqliteStore(openDatabase(data.dataDir), { timeZone: data.timeZone, nodeId: data.nodeId });
 const side = store.writerSide();
 
 /** Structured cloning turns Buffers into Uint8Arrays; SQLite binds only Buffers as BLOBs. */
