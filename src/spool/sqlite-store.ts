@@ -22,6 +22,7 @@ import { RECIPIENT_SELECT, SqliteQueue, selectorSql, toEntry, type ClaimRequest,
 import { WriterThread } from './writer.js';
 import { ClaimTokens } from './claims.js';
 import { nodeIdOf } from './node-id.js';
+import { secureDataDir } from '../util/files.js';
 import { CLAIM_LEASE_MS } from './types-leases.js';
 import { SqliteDomains } from './sqlite-domains.js';
 import { SqliteWebhooks } from './sqlite-webhooks.js';
@@ -108,8 +109,10 @@ export class SqliteStore implements Store {
   private writer: WriterThread | undefined;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
-    const db = openDatabase(dataDir);
-    const store = new SqliteStore(db, { ...opts, nodeId: nodeIdOf(dataDir, opts.nodeId) });
+    // The node id first (its file is in the data dir): a bad one is refused before the database is touched.
+    secureDataDir(dataDir);
+    const nodeId = nodeIdOf(dataDir, opts.nodeId);
+    const store = new SqliteStore(openDatabase(dataDir), { ...opts, nodeId });
     if (opts.writerThread) store.startWriterThread(dataDir, opts.timeZone);
     return store;
   }
