@@ -51,6 +51,8 @@ export interface Config {
     tls: { cert?: string; key?: string; minVersion: 'TLSv1.2' | 'TLSv1.3' };
   };
   spool: { commitWindowMs: number; maxCommitBatch: number; writerThread: boolean };
+  /** `nodeId`: the name claims carry in the spool; undefined: the data dir's node-id file */
+  storage: { nodeId: string | undefined };
   delivery: {
     enabled: boolean;
     port: number;
@@ -239,6 +241,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       },
     },
     spool: { commitWindowMs: parseDuration(c.spool.commit_window)!, maxCommitBatch: c.spool.max_commit_batch, writerThread: c.spool.writer_thread },
+    storage: { nodeId: c.storage.node_id },
     delivery: {
       port: c.delivery.port,
       maxConnections: c.delivery.max_connections,

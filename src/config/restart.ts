@@ -27,6 +27,7 @@ const RESTART_ONLY: readonly { key: string; of: (c: Config) => unknown }[] = [
   { key: 'spool.writer_thread', of: (c) => c.spool.writerThread },
   { key: 'spool.commit_window', of: (c) => c.spool.commitWindowMs },
   { key: 'spool.max_commit_batch', of: (c) => c.spool.maxCommitBatch },
+  { key: 'storage.node_id', of: (c) => c.storage.nodeId ?? null },
 ];
 
 /** The restart-only settings whose value in `next` differs from the one the daemon started with. */

@@ -11,6 +11,7 @@ import { parseIpEntry } from '../util/ipset.js';
 import { validate as validCron } from 'node-cron';
 import { isIP } from 'node:net';
 import { isTimeZone } from '../util/time.js';
+import { NODE_ID_PATTERN } from '../spool/types-leases.js';
 
 const size = z.union([z.string(), z.number().int().nonnegative()]).refine((v) => parseSize(v) !== undefined, {
   message: 'must be a size such as "25MB", "512KB" or a number of bytes',
@@ -158,6 +159,10 @@ export const configSchema = z.strictObject({
     commit_window: duration.default('0ms'),
     max_commit_batch: z.number().int().min(1).max(10_000).default(256),
     writer_thread: z.boolean().default(true),
+  }).prefault({}),
+  // the name this node's claims carry in the spool (spool/node-id.ts); default: <data_dir>/node-id
+  storage: z.strictObject({
+    node_id: z.string().regex(NODE_ID_PATTERN, 'letters, digits, ".", "_" and "-", at most 64, starting with a letter or digit').optional(),
   }).prefault({}),
   delivery: z.strictObject({
     enabled: z.boolean().default(true),

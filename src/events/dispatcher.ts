@@ -8,9 +8,10 @@
  * repeats, each delay stretched by up to `retry_jitter`), the last try placed at
  * `max_age` after the event; a failure then makes the row `dead`.
  *
- * Durability: a claimed row only gets a lease. On stop, requests still running after a
- * short grace are cut and their rows given back; after a crash, start-up voids every
- * lease. Either way the row is sent again: receivers may see an event twice (same
+ * Durability: a claimed row only gets a lease, in this node's name (spool/types-leases.ts).
+ * On stop, requests still running after a short grace are cut and their rows given back;
+ * after a crash, start-up voids this node's leases (another node's run out by themselves,
+ * `timeout` + 30 s after its claim). Either way the row is sent again: receivers may see an event twice (same
  * X-Mta-Delivery id), never zero times. Order between events is not guaranteed.
  *
  *   idle ─start─▶ running ─stop─▶ stopping ─▶ stopped

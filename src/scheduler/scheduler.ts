@@ -14,6 +14,7 @@ import type { QueueEntry, QueueOp, QueueSelector, QueueTarget } from '../spool/t
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
 import { Destination, Pacer, type DeliveryJob } from './destination.js';
+import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
 
 export type SchedulerState = 'idle' | 'running' | 'stopping' | 'stopped';
 
@@ -51,6 +52,8 @@ export class Scheduler {
   /** Operator queue operations in progress; no claim starts meanwhile. */
   private holding = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Renews the leases of the claims this node holds (spool/types-leases.ts): one timer for all of them. */
+  private renewer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
 
   constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
@@ -72,12 +75,26 @@ export class Scheduler {
   get activeConnections(): number { return this.active; }
 
   async start(): Promise<void> {
+    // This node's claims (it is starting, so none is in flight) and claims whose lease ran out; other nodes' live claims stay theirs.
     const recovered = await this.store.recoverSending(Date.now(), 'returned to the queue at start-up after an unclean stop');
-    if (recovered > 0) this.log.warn({ recipients: recovered }, 'recipients left in delivery by an unclean stop are queued again (they may be delivered twice, never lost)');
+    if (recovered > 0) this.log.warn({ recipients: recovered, node: this.store.nodeId }, 'recipients left in delivery by an unclean stop are queued again (they may be delivered twice, never lost)');
     await this.agent.egress.start();
     this.state = 'running';
+    this.renewer = setInterval(() => void this.renewClaims(), CLAIM_RENEW_MS);
+    this.renewer.unref();
     this.unsubscribe = this.store.onCommit(() => this.wake());
     this.wake();
+  }
+
+  /** While claimed recipients wait in memory or are on the wire, their leases must not run out. */
+  private async renewClaims(): Promise<void> {
+    if (this.ready === 0) return;
+    try {
+      await this.store.renewClaims(Date.now());
+    } catch (e) {
+      // The next tick tries again; the lease is several ticks long.
+      this.log.warn({ err: (e as Error).message }, 'could not renew the leases of the recipients in delivery');
+    }
   }
 
   reload(config: Config): void {
@@ -297,6 +314,7 @@ export class Scheduler {
       await Promise.race([all, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
     this.agent.close();
+    clearInterval(this.renewer);
     this.state = 'stopped';
   }
 }

@@ -27,9 +27,13 @@ export interface OpenStoreOptions {
   writerThread?: boolean;
 }
 
-export function openStore(config: Pick<Config, 'dataDir' | 'timeZone' | 'spool'>, opts: OpenStoreOptions = {}): OpenStore {
+/** What opening a store reads of the configuration (`storage` is optional: tools and tests pass the rest alone). */
+export type StoreConfig = Pick<Config, 'dataDir' | 'timeZone' | 'spool'> & { storage?: Partial<Config['storage']> };
+
+export function openStore(config: StoreConfig, opts: OpenStoreOptions = {}): OpenStore {
   return mappingErrors(SqliteStore.open(config.dataDir, {
     commitWindowMs: config.spool.commitWindowMs, maxCommitBatch: config.spool.maxCommitBatch, writerThread: opts.writerThread ?? false, timeZone: config.timeZone,
     rules: createRules({ timeZone: config.timeZone }),
+    nodeId: config.storage?.nodeId,
   }));
 }

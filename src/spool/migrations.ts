@@ -393,4 +393,18 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 15: leased claims (spool/sqlite-queue.ts, spool/sqlite-webhooks.ts): a claimed recipient or
+  // outbox row records the claiming node, a token of the claim and (recipients) when its lease
+  // runs out, so start-up recovery takes back only this node's claims and expired ones, and a
+  // late outcome of a lost claim is not recorded over the new claimer's. Rows 'sending' from
+  // before have no owner: their lease is expired at once (0), so any node may take them back.
+  `
+  ALTER TABLE recipients ADD COLUMN claimed_by TEXT;
+  ALTER TABLE recipients ADD COLUMN claim_token INTEGER;
+  ALTER TABLE recipients ADD COLUMN lease_until INTEGER;
+  UPDATE recipients SET lease_until = 0 WHERE state = 'sending';
+  CREATE INDEX recipients_lease ON recipients(lease_until) WHERE state = 'sending';
+  ALTER TABLE webhook_outbox ADD COLUMN claimed_by TEXT;
+  ALTER TABLE webhook_outbox ADD COLUMN claim_token INTEGER;
+  `,
 ];

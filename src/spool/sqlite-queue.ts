@@ -16,6 +16,12 @@
  * each caller's promise settles after that commit, with its own count. A batch that fails
  * writes nothing and rejects every caller in it. The queue is FIFO, so a hand-back never
  * overtakes an outcome submitted before it (a shutdown cannot requeue delivered mail).
+ *
+ * Claims are leased (spool/types-leases.ts): a claimed row records the node, the claim's
+ * token (spool/claims.ts) and `lease_until`. Outcomes and hand-backs apply only where node
+ * and token still match, so a claim lost to another node never overwrites that node's
+ * outcome; a claim takes back other nodes' expired claims first; start-up recovery takes
+ * this node's own claims and expired ones, never another node's live claim.
  */
 import type { Db } from './db.js';
 import type { Statement } from 'better-sqlite3';
@@ -27,6 +33,7 @@ import type { QueueEntry, QueueOp, QueueSelector, QueueShapeRow, QueueStore, Que
 import { assertNever } from '../util/errors.js';
 import type { SqliteNotify } from './sqlite-notify.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
+import type { ClaimTokens } from './claims.js';
 
 /** One caller's write in the outcome group commit; `applied` is its count once committed. */
 export type QueueWrite =
@@ -98,7 +105,8 @@ export class SqliteQueue implements QueueStore {
   private readonly writes: GroupCommit<QueueWrite>;
   offThread: QueueOffThread | undefined;
 
-  constructor(private readonly db: Db, private readonly notify: SqliteNotify, commit: Omit<GroupCommitOptions, 'name'>) {
+  constructor(private readonly db: Db, private readonly notify: SqliteNotify, commit: Omit<GroupCommitOptions, 'name'>,
+    private readonly claims: ClaimTokens, private readonly leaseMs: number) {
     this.writes = new GroupCommit<QueueWrite>((batch) => this.writeBatch(batch), { ...commit, name: 'outcomes' }, () => this.notify.signal());
     const p = (sql: string): Statement => db.prepare(sql);
     const due = (lane: string): string => `${RECIPIENT_SELECT}
@@ -107,18 +115,30 @@ export class SqliteQueue implements QueueStore {
     this.st = {
       dueTrigger: p(due('trigger')),
       dueBatch: p(due('batch')),
-      markSending: p(`UPDATE recipients SET state = 'sending', updated_at = ? WHERE id = ? AND state IN ('queued','deferred')`),
+      markSending: p(`UPDATE recipients SET state = 'sending', claimed_by = @node, claim_token = @token, lease_until = @until, updated_at = @now
+                      WHERE id = @id AND state IN ('queued','deferred')`),
+      // Other nodes' claims whose lease ran out (the node died or stalled) go back to the queue.
+      reclaimEvents: p(`INSERT INTO events (at, message_id, recipient_id, type, detail)
+                        SELECT @now, message_id, id, 'requeued', json_object('reason', 'the claim of node ' || coalesce(claimed_by, '(none)') || ' ran out')
+                        FROM recipients WHERE state = 'sending' AND lease_until <= @now AND claimed_by IS NOT @node`),
+      reclaim: p(`UPDATE recipients SET state = 'queued', claimed_by = NULL, claim_token = NULL, lease_until = NULL, updated_at = @now
+                  WHERE state = 'sending' AND lease_until <= @now AND claimed_by IS NOT @node`),
+      renew: p(`UPDATE recipients SET lease_until = @until WHERE state = 'sending' AND claimed_by = @node`),
       nextDue: p(`SELECT MIN(next_attempt_at) AS t FROM recipients
                   WHERE state IN ('queued','deferred') AND lane = ?`),
       outcome: p(`UPDATE recipients SET state = @state, attempts = attempts + @attempted, next_attempt_at = @next,
                   last_reply = @reply, last_attempt_at = CASE WHEN @attempted = 1 THEN @at ELSE last_attempt_at END,
-                  updated_at = @at WHERE id = @id AND state = 'sending'`),
+                  claimed_by = NULL, claim_token = NULL, lease_until = NULL,
+                  updated_at = @at WHERE id = @id AND state = 'sending' AND claimed_by = @node AND claim_token = @token`),
       insEvent: p('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES (?, ?, ?, ?, ?)'),
-      requeue: p(`UPDATE recipients SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'sending'`),
+      requeue: p(`UPDATE recipients SET state = 'queued', next_attempt_at = @next, updated_at = @now, claimed_by = NULL, claim_token = NULL, lease_until = NULL
+                  WHERE id = @id AND state = 'sending' AND claimed_by = @node AND claim_token = @token`),
       messageOf: p('SELECT message_id FROM recipients WHERE id = ?'),
       recoverEvents: p(`INSERT INTO events (at, message_id, recipient_id, type, detail)
-                        SELECT ?, message_id, id, 'requeued', ? FROM recipients WHERE state = 'sending'`),
-      recover: p(`UPDATE recipients SET state = 'queued', updated_at = ? WHERE state = 'sending'`),
+                        SELECT @now, message_id, id, 'requeued', @detail FROM recipients
+                        WHERE state = 'sending' AND (claimed_by IS @node OR lease_until <= @now)`),
+      recover: p(`UPDATE recipients SET state = 'queued', claimed_by = NULL, claim_token = NULL, lease_until = NULL, updated_at = @now
+                  WHERE state = 'sending' AND (claimed_by IS @node OR lease_until <= @now)`),
     };
   }
 
@@ -127,15 +147,23 @@ export class SqliteQueue implements QueueStore {
   }
 
   claimDueHere(req: ClaimRequest): QueueEntry[] {
-    return this.db.transaction(() => {
+    const node = this.claims.nodeId;
+    const token = this.claims.issue();
+    const claimed = this.db.transaction(() => {
+      this.st['reclaimEvents']!.run({ now: req.now, node });
+      this.st['reclaim']!.run({ now: req.now, node });
       const rows = this.st['dueTrigger']!.all(req.now, req.limit) as RecipientRow[];
       if (rows.length < req.limit && !req.triggerOnly) rows.push(...(this.st['dueBatch']!.all(req.now, req.limit - rows.length) as RecipientRow[]));
-      const claimed: QueueEntry[] = [];
+      const out: QueueEntry[] = [];
       for (const r of rows) {
-        if (this.st['markSending']!.run(req.now, r.id).changes === 1) claimed.push(toEntry({ ...r, state: 'sending' }));
+        const changed = this.st['markSending']!.run({ id: r.id, node, token, until: req.now + this.leaseMs, now: req.now }).changes;
+        if (changed === 1) out.push(toEntry({ ...r, state: 'sending' }));
       }
-      return claimed;
+      return out;
     }).immediate();
+    // Held from the commit on: the rows are this node's now.
+    for (const e of claimed) this.claims.hold(e.recipientId, token);
+    return claimed;
   }
 
   async nextDueAt(): Promise<number | undefined> {
@@ -169,7 +197,10 @@ export class SqliteQueue implements QueueStore {
 
   /** The batch's transaction, on this connection; the count each write applied. */
   writeBatchHere(batch: readonly QueueWrite[]): number[] {
-    return this.db.transaction(() => batch.map((w) => this.apply(w))).immediate();
+    const counts = this.db.transaction(() => batch.map((w) => this.apply(w))).immediate();
+    // Committed: these claims ended, applied or not (a lost claim is not ours any more either).
+    for (const w of batch) this.claims.forget(w.kind === 'outcomes' ? w.outcomes.map((o) => o.recipientId) : w.ids);
+    return counts;
   }
 
   private apply(w: QueueWrite): number {
@@ -187,6 +218,7 @@ export class SqliteQueue implements QueueStore {
       if (!state) continue;
       const changed = this.st['outcome']!.run({
         id: o.recipientId, state, attempted: o.attempted ? 1 : 0, next: o.nextAttemptAt ?? o.at, reply: o.reply, at: o.at,
+        node: this.claims.nodeId, token: this.claims.tokenOf(o.recipientId),
       }).changes;
       if (changed !== 1) continue;
       applied++;
@@ -199,7 +231,8 @@ export class SqliteQueue implements QueueStore {
   private applyRequeue(ids: readonly RecipientId[], nextAttemptAt: number, now: number, reason: string | undefined): number {
     let n = 0;
     for (const id of ids) {
-      if (this.st['requeue']!.run(nextAttemptAt, now, id).changes !== 1) continue;
+      const guard = { id, node: this.claims.nodeId, token: this.claims.tokenOf(id) };
+      if (this.st['requeue']!.run({ ...guard, next: nextAttemptAt, now }).changes !== 1) continue;
       n++;
       if (reason) {
         const mid = (this.st['messageOf']!.get(id) as { message_id: string }).message_id;
@@ -210,10 +243,15 @@ export class SqliteQueue implements QueueStore {
   }
 
   async recoverSending(now: number, reason: string): Promise<number> {
+    const node = this.claims.nodeId;
     return this.db.transaction(() => {
-      this.st['recoverEvents']!.run(now, JSON.stringify({ reason }));
-      return this.st['recover']!.run(now).changes;
+      this.st['recoverEvents']!.run({ now, node, detail: JSON.stringify({ reason }) });
+      return this.st['recover']!.run({ now, node }).changes;
     }).immediate();
+  }
+
+  async renewClaims(now: number): Promise<number> {
+    return this.st['renew']!.run({ until: now + this.leaseMs, node: this.claims.nodeId }).changes;
   }
 
   async applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> {

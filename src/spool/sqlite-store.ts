@@ -21,6 +21,10 @@ import type { RecipientId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
 import { RECIPIENT_SELECT, SqliteQueue, selectorSql, toEntry, type ClaimRequest, type QueueWrite, type RecipientRow } from './sqlite-queue.js';
 import { WriterThread } from './writer.js';
+import { ClaimTokens } from './claims.js';
+import { nodeIdOf } from './node-id.js';
+import { secureDataDir } from '../util/files.js';
+import { CLAIM_LEASE_MS } from './types-leases.js';
 import { SqliteDomains } from './sqlite-domains.js';
 import { SqliteWebhooks } from './sqlite-webhooks.js';
 import { SqliteStats } from './sqlite-stats.js';
@@ -77,6 +81,8 @@ export interface SqliteStoreOptions {
   timeZone?: string | undefined;
   /** what facts mean (events/effects.ts), injected by openStore; a direct open (the backend's own tests) gets the program's */
   rules?: EffectRules;
+  /** the name claims are made under (`storage.node_id`); default the data dir's node-id file (spool/node-id.ts) */
+  nodeId?: string | undefined;
 }
 
 /** What the writer thread runs on its own connection (spool/writer-thread.ts). */
@@ -107,13 +113,16 @@ export class SqliteStore implements Store {
   private writer: WriterThread | undefined;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
-    const store = new SqliteStore(openDatabase(dataDir), opts);
+    // The node id first (its file is in the data dir): a bad one is refused before the database is touched.
+    secureDataDir(dataDir);
+    const nodeId = nodeIdOf(dataDir, opts.nodeId);
+    const store = new SqliteStore(openDatabase(dataDir), { ...opts, nodeId });
     if (opts.writerThread) store.startWriterThread(dataDir, opts.timeZone);
     return store;
   }
 
   private startWriterThread(dataDir: string, timeZone: string | undefined): void {
-    const writer = new WriterThread({ dataDir, timeZone, onEnqueued: (n) => this.hooks.noteEnqueued(n) });
+    const writer = new WriterThread({ dataDir, timeZone, nodeId: this.nodeId, onEnqueued: (n) => this.hooks.noteEnqueued(n) });
     this.writer = writer;
     this.queue.offThread = { write: (batch) => writer.queue(batch), claim: (req) => writer.claim(req) };
   }
@@ -140,7 +149,10 @@ export class SqliteStore implements Store {
    */
   static connectionOf(store: SqliteStore): Db { return store.db; }
 
-  constructor(private readonly db: Db, opts: SqliteStoreOptions = {}) {
+  readonly nodeId: string;
+
+  constructor(private readonly db: Db, opts: SqliteStoreOptions & { nodeId: string }) {
+    this.nodeId = opts.nodeId;
     const p = (sql: string): Statement => db.prepare(sql);
     this.st = {
       insMessage: p(`INSERT INTO messages (id, received_at, sender, auth_user, client_ip, helo, message_id, size, lane, tag, subject)
@@ -176,11 +188,11 @@ export class SqliteStore implements Store {
       isSuppressed: p(`SELECT * FROM suppressions WHERE address = ? AND (scope = '' OR scope = ?) LIMIT 1`),
     };
     const rules = opts.rules ?? createRules({ timeZone: opts.timeZone });
-    this.hooks = new SqliteWebhooks(db, rules);
+    this.hooks = new SqliteWebhooks(db, rules, new ClaimTokens(opts.nodeId));
     this.stats = new SqliteStats(db);
     this.notify = new SqliteNotify(db, this.hooks, this.stats, rules);
     const commit = { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 };
-    this.queue = new SqliteQueue(db, this.notify, commit);
+    this.queue = new SqliteQueue(db, this.notify, commit, new ClaimTokens(opts.nodeId), CLAIM_LEASE_MS);
     this.domainChecks = new SqliteDomains(db, this.notify);
     this.api = new SqliteApi(db);
     this.lists = new SqliteLists(db);
@@ -285,6 +297,7 @@ export class SqliteStore implements Store {
   recordOutcomes(o: readonly RecipientOutcome[]): Promise<number> { return this.queue.recordOutcomes(o); }
   requeue(ids: readonly RecipientId[], at: number, reason?: string): Promise<number> { return this.queue.requeue(ids, at, reason); }
   recoverSending(now: number, reason: string): Promise<number> { return this.queue.recoverSending(now, reason); }
+  renewClaims(now: number): Promise<number> { return this.queue.renewClaims(now); }
   applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> { return this.queue.applyQueueOp(op, target, now); }
   queueShape(now: number, buckets: readonly number[]): Promise<QueueShapeRow[]> { return this.queue.queueShape(now, buckets); }
 

@@ -8,14 +8,17 @@
  * the rules' (events/effects.ts, injected): this module lists the candidates (`targets`)
  * and writes the rows it is told to (`insert`).
  *
- * A claimed row keeps its state and gets a lease (`claimed_until`): a crash leaves it
- * pending, and start-up voids the leases, so nothing claimed is ever lost.
+ * A claimed row keeps its state and gets a lease (`claimed_until`) with the claiming node and
+ * the claim's token (spool/claims.ts): a crash leaves it pending, and start-up voids this
+ * node's leases (another node's run out by themselves), so nothing claimed is ever lost. An
+ * attempt whose lease ran out and was taken meanwhile is logged but does not move the row on.
  *
  * A held-back webhook's other waiting events move to its retry time (no attempt counted),
  * so one dead endpoint cannot fill every dispatcher slot while other webhooks wait.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
+import type { ClaimTokens } from './claims.js';
 import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
 import type { EffectRules, WebhookEventName, WebhookFormat, WebhookPayload, WebhookTarget } from './types-effects.js';
 
@@ -46,7 +49,7 @@ export class SqliteWebhooks {
   /** parsed filters by their stored text: parsing once per outcome would be waste */
   private readonly filters = new Map<string, '*' | WebhookEventName[]>();
 
-  constructor(private readonly db: Db, private readonly rules: Pick<EffectRules, 'holdBackUntil'>) {
+  constructor(private readonly db: Db, private readonly rules: Pick<EffectRules, 'holdBackUntil'>, private readonly claims: ClaimTokens) {
     const p = (sql: string): Statement => db.prepare(sql);
     this.st = {
       // The next id after the highest ever given out, deleted ones included (migration: webhook_ids).
@@ -67,19 +70,23 @@ export class SqliteWebhooks {
               WHERE o.state IN ('pending','failed') AND o.next_attempt_at <= ? AND (o.claimed_until IS NULL OR o.claimed_until <= ?)
                 AND w.disabled = 0
               ORDER BY o.next_attempt_at, o.id LIMIT ?`),
-      lease: p('UPDATE webhook_outbox SET claimed_until = ? WHERE id = ?'),
+      lease: p('UPDATE webhook_outbox SET claimed_until = @until, claimed_by = @node, claim_token = @token WHERE id = @id'),
       nextDue: p(`SELECT MIN(MAX(o.next_attempt_at, COALESCE(o.claimed_until, 0))) AS t
                   FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
                   WHERE o.state IN ('pending','failed') AND w.disabled = 0`),
       insAttempt: p(`INSERT INTO webhook_attempts (webhook_id, outbox_id, event, at, status, error, duration_ms)
                      VALUES (@webhookId, @outboxId, @event, @at, @status, @error, @durationMs)`),
-      moveOn: p(`UPDATE webhook_outbox SET state = @state, attempts = attempts + 1, next_attempt_at = @next, claimed_until = NULL,
-                 last_status = @last, updated_at = @at WHERE id = @id`),
+      moveOn: p(`UPDATE webhook_outbox SET state = @state, attempts = attempts + 1, next_attempt_at = @next,
+                 claimed_until = NULL, claimed_by = NULL, claim_token = NULL,
+                 last_status = @last, updated_at = @at WHERE id = @id AND claimed_by = @node AND claim_token = @token`),
       holdBack: p(`UPDATE webhook_outbox SET next_attempt_at = @next
                    WHERE webhook_id = @hook AND id != @id AND state IN ('pending','failed') AND next_attempt_at < @next
                      AND (claimed_until IS NULL OR claimed_until <= @at)`),
-      release: p('UPDATE webhook_outbox SET claimed_until = NULL WHERE id = ?'),
-      recover: p('UPDATE webhook_outbox SET claimed_until = NULL WHERE claimed_until IS NOT NULL'),
+      release: p(`UPDATE webhook_outbox SET claimed_until = NULL, claimed_by = NULL, claim_token = NULL
+                  WHERE id = @id AND claimed_by = @node AND claim_token = @token`),
+      // Rows of before leases (no node) count as this node's: a single node left them.
+      recover: p(`UPDATE webhook_outbox SET claimed_until = NULL, claimed_by = NULL, claim_token = NULL
+                  WHERE claimed_until IS NOT NULL AND (claimed_by IS NULL OR claimed_by = ?)`),
       attemptsAll: p('SELECT * FROM webhook_attempts ORDER BY id DESC LIMIT ?'),
       attemptsOf: p('SELECT * FROM webhook_attempts WHERE webhook_id = ? ORDER BY id DESC LIMIT ?'),
       backlog: p('SELECT state, COUNT(*) AS n FROM webhook_outbox GROUP BY state'),
@@ -156,17 +163,25 @@ export class SqliteWebhooks {
   // ---- the dispatcher's side ----
 
   claim(now: number, limit: number, leaseMs: number): OutboxItem[] {
-    return this.db.transaction(() => {
-      const rows = this.st['due']!.all(now, now, limit) as {
+    const token = this.claims.issue();
+    const rows = this.db.transaction(() => {
+      const due = this.st['due']!.all(now, now, limit) as {
         id: number; webhook_id: number; event: WebhookEventName; payload: string; attempts: number; created_at: number;
         url: string; secret: string; format: WebhookFormat;
       }[];
-      for (const r of rows) this.st['lease']!.run(now + leaseMs, r.id);
-      return rows.map((r) => ({
-        id: r.id, webhookId: r.webhook_id, url: r.url, secret: r.secret, format: r.format, event: r.event,
-        payload: JSON.parse(r.payload) as Record<string, unknown>, attempts: r.attempts, createdAt: r.created_at,
-      }));
+      for (const r of due) this.st['lease']!.run({ until: now + leaseMs, node: this.claims.nodeId, token, id: r.id });
+      return due;
     }).immediate();
+    for (const r of rows) this.claims.hold(r.id, token);
+    return rows.map((r) => ({
+      id: r.id, webhookId: r.webhook_id, url: r.url, secret: r.secret, format: r.format, event: r.event,
+      payload: JSON.parse(r.payload) as Record<string, unknown>, attempts: r.attempts, createdAt: r.created_at,
+    }));
+  }
+
+  /** The guard of a write that ends this store's claim on outbox row `id`. */
+  private held(id: number): { id: number; node: string; token: number } {
+    return { id, node: this.claims.nodeId, token: this.claims.tokenOf(id) };
   }
 
   nextDueAt(): number | undefined {
@@ -180,20 +195,22 @@ export class SqliteWebhooks {
       this.st['insAttempt']!.run(a);
       if (a.outboxId === null || !next) return;
       const last = a.status !== null ? `HTTP ${a.status}` : a.error;
-      this.st['moveOn']!.run({
-        id: a.outboxId, state: next.state, next: next.state === 'failed' ? next.nextAttemptAt : a.at, last, at: a.at,
-      });
+      const moved = this.st['moveOn']!.run({
+        ...this.held(a.outboxId), state: next.state, next: next.state === 'failed' ? next.nextAttemptAt : a.at, last, at: a.at,
+      }).changes;
       const until = this.rules.holdBackUntil(next);
-      if (until !== undefined) this.st['holdBack']!.run({ hook: a.webhookId, id: a.outboxId, next: until, at: a.at });
+      if (moved === 1 && until !== undefined) this.st['holdBack']!.run({ hook: a.webhookId, id: a.outboxId, next: until, at: a.at });
     }).immediate();
+    if (a.outboxId !== null && next) this.claims.forget([a.outboxId]);
   }
 
   release(ids: readonly number[]): void {
-    this.db.transaction(() => { for (const id of ids) this.st['release']!.run(id); }).immediate();
+    this.db.transaction(() => { for (const id of ids) this.st['release']!.run(this.held(id)); }).immediate();
+    this.claims.forget(ids);
   }
 
   recover(): number {
-    return this.st['recover']!.run().changes;
+    return this.st['recover']!.run(this.claims.nodeId).changes;
   }
 
   attempts(f: { webhookId?: number; limit?: number }): WebhookAttempt[] {

@@ -108,15 +108,18 @@ export interface QueueShapeRow {
 
 /** What the scheduler and queue control need from the spool. */
 export interface QueueStore {
-  /** Marks up to `limit` due recipients 'sending' and returns them: trigger lane first, oldest due first (`triggerOnly`: that lane alone). */
+  /**
+   * Marks up to `limit` due recipients 'sending', leased to this node (types-leases.ts), and returns them: trigger lane
+   * first, oldest due first (`triggerOnly`: that lane alone). Other nodes' claims whose lease ran out are taken back first.
+   */
   claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]>;
   /** The earliest next-attempt time among waiting recipients, if any. */
   nextDueAt(): Promise<number | undefined>;
-  /** Applies outcomes to recipients still 'sending', with their events; returns how many applied. */
+  /** Applies outcomes to recipients this node still holds ('sending' under its claim), with their events; returns how many applied. */
   recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number>;
-  /** 'sending' → 'queued' without counting an attempt (withdrawn from memory, shutdown). */
+  /** 'sending' → 'queued' without counting an attempt (withdrawn from memory, shutdown); only recipients this node still holds. */
   requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number>;
-  /** At start-up: every 'sending' row left by a crash goes back to 'queued'. */
+  /** At start-up: this node's claims left by a crash, and claims whose lease ran out, go back to 'queued'; other nodes' live claims stay. */
   recoverSending(now: number, reason: string): Promise<number>;
   applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number>;
   queueShape(now: number, ageBucketsMs: readonly number[]): Promise<QueueShapeRow[]>;

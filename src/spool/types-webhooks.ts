@@ -59,11 +59,11 @@ export interface WebhookStore {
   claimWebhookDue(req: { now: number; limit: number; leaseMs: number }): Promise<OutboxItem[]>;
   /** The earliest time an outbox row becomes due (or its lease runs out), if any. */
   nextWebhookDueAt(): Promise<number | undefined>;
-  /** Logs one POST and, for an outbox row, moves it on; one transaction. */
+  /** Logs one POST and, for an outbox row this node still holds, moves it on; one transaction. */
   recordWebhookAttempt(a: Omit<WebhookAttempt, 'id'>, next?: OutboxNext): Promise<void>;
-  /** Gives leased rows back without counting an attempt (shutdown). */
+  /** Gives leased rows this node still holds back without counting an attempt (shutdown). */
   releaseWebhookClaims(ids: readonly number[]): Promise<void>;
-  /** At start-up: every lease left by an unclean stop is void. */
+  /** At start-up: the leases this node left by an unclean stop are void (other nodes' stay until they run out). */
   recoverWebhookClaims(): Promise<number>;
   listWebhookAttempts(filter: { webhookId?: number; limit?: number }): Promise<WebhookAttempt[]>;
   webhookBacklog(): Promise<Record<WebhookOutboxState, number>>;

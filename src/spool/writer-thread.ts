@@ -12,9 +12,10 @@ import type { WriterReply, WriterRequest } from './writer.js';
 
 const port = parentPort;
 if (!port) throw new Error('spool/writer-thread must run as a worker thread');
-const data = workerData as { dataDir: string; timeZone?: string };
-// The same rules openStore gives the main thread's store: a function cannot cross to this thread, so it builds them.
-const store = new SqliteStore(openDatabase(data.dataDir), { timeZone: data.timeZone, rules: createRules({ timeZone: data.timeZone }) });
+const data = workerData as { dataDir: string; timeZone?: string; nodeId: string };
+// The same rules openStore gives the main thread's store (a function cannot cross to this thread, so it builds
+// them), and the same node as the store that started it: its claims are that node's.
+const store = new SqliteStore(openDatabase(data.dataDir), { timeZone: data.timeZone, nodeId: data.nodeId, rules: createRules({ timeZone: data.timeZone }) });
 const side = store.writerSide();
 
 /** Structured cloning turns Buffers into Uint8Arrays; SQLite binds only Buffers as BLOBs. */

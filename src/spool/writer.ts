@@ -47,6 +47,8 @@ export interface WriterThreadOptions {
   dataDir: string;
   /** the calendar of the statistics counters the worker's transactions bump */
   timeZone?: string | undefined;
+  /** the node the worker's claims are made under (the opening store's) */
+  nodeId: string;
   /** webhook outbox rows the worker's transaction wrote (the dispatcher is woken after the commit) */
   onEnqueued: (n: number) => void;
   onFailure?: (e: Error) => void;
@@ -63,7 +65,7 @@ export class WriterThread {
 
   constructor(private readonly opts: WriterThreadOptions) {
     this.onFailure = opts.onFailure;
-    this.worker = startThread('writer-thread', { workerData: { dataDir: opts.dataDir, timeZone: opts.timeZone }, execArgv: threadExecArgv() });
+    this.worker = startThread('writer-thread', { workerData: { dataDir: opts.dataDir, timeZone: opts.timeZone, nodeId: opts.nodeId }, execArgv: threadExecArgv() });
     this.worker.on('message', (r: WriterReply) => this.settle(r));
     this.worker.on('error', (e) => this.fail(e));
     this.exited = new Promise((resolve) => this.worker.once('exit', (code) => {
