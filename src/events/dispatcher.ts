@@ -4,9 +4,9 @@
  * most `webhooks.concurrency` requests in flight, each with `webhooks.timeout`. Mail
  * delivery never waits for it: the spool only writes outbox rows; this runs beside it.
  *
- * 2xx → delivered. Anything else → retried on `webhooks.retry_schedule` (the last step
- * repeats, each delay stretched by up to `retry_jitter`), the last try placed at
- * `max_age` after the event; a failure then makes the row `dead`.
+ * 2xx → delivered. Anything else → retried on `webhooks.retry_schedule` with the daemon's
+ * one retry formula (util/backoff.ts: the last step repeats, each delay stretched by up to
+ * `retry_jitter`), the last try placed at `max_age` after the event; a failure then makes the row `dead`.
  *
  * Durability: a claimed row only gets a lease. On stop, requests still running after a
  * short grace are cut and their rows given back; after a crash, start-up voids every
@@ -21,6 +21,7 @@ import type { OutboxItem, OutboxNext, WebhookStore } from '../spool/types.js';
 import { postEvent } from './post.js';
 import { redactUrl } from './webhooks.js';
 import { metrics } from '../metrics/metrics.js';
+import { retryAt } from '../util/backoff.js';
 import type { WebhookPayload } from './payload.js';
 
 export type DispatcherState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -34,11 +35,8 @@ export type RetryPolicy = Pick<Config['webhooks'], 'retryScheduleMs' | 'retryJit
 
 /** What happens to an outbox row after its `attempts`-th failed POST at `now`. */
 export function afterFailure(attempts: number, now: number, createdAt: number, p: RetryPolicy, random: () => number = Math.random): OutboxNext {
-  const deadline = createdAt + p.maxAgeMs;
-  if (now >= deadline) return { state: 'dead' };
-  const base = p.retryScheduleMs[Math.min(attempts, p.retryScheduleMs.length) - 1] ?? p.retryScheduleMs[p.retryScheduleMs.length - 1]!;
-  const delay = Math.round(base * (1 + p.retryJitter * random()));
-  return { state: 'failed', nextAttemptAt: Math.min(now + delay, deadline) };
+  const next = retryAt(attempts, now, createdAt, { scheduleMs: p.retryScheduleMs, jitter: p.retryJitter, lifetimeMs: p.maxAgeMs }, random);
+  return next === undefined ? { state: 'dead' } : { state: 'failed', nextAttemptAt: next };
 }
 
 export class WebhookDispatcher {
