@@ -22,6 +22,7 @@ import { postEvent } from './post.js';
 import { redactUrl } from './webhooks.js';
 import { metrics } from '../metrics/metrics.js';
 import { retryAt } from '../util/backoff.js';
+import { WakeLoop } from '../util/wake-loop.js';
 import type { WebhookPayload } from './payload.js';
 
 export type DispatcherState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -44,10 +45,12 @@ export class WebhookDispatcher {
   /** since start: for metrics and status */
   readonly counts = { delivered: 0, failed: 0, dead: 0 };
   private readonly inFlight = new Map<number, { abort: AbortController; done: Promise<void> }>();
-  private wakeQueued = false;
-  private pumping = false;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** claims due rows when woken (an enqueue, a finished request) and by timer for retries */
+  private readonly loop = new WakeLoop({
+    pass: () => this.pump(),
+    nextDelay: () => this.nextLook(),
+    onError: (e) => { this.log.error({ err: (e as Error).message }, 'webhook outbox could not be read; trying again in 1s'); return 1000; },
+  });
   private unsubscribe: (() => void) | undefined;
 
   constructor(private config: Config, private readonly store: WebhookStore, private readonly log: Logger, private readonly random: () => number = Math.random) {}
@@ -59,7 +62,7 @@ export class WebhookDispatcher {
     if (recovered > 0) this.log.warn({ events: recovered }, 'webhook events left in flight by an unclean stop are sent again');
     this.state = 'running';
     this.unsubscribe = this.store.onWebhookEnqueued(() => this.wake());
-    this.wake();
+    this.loop.start();
   }
 
   reload(config: Config): void {
@@ -69,49 +72,23 @@ export class WebhookDispatcher {
 
   /** Looks at the outbox soon (coalesced). */
   wake(): void {
-    if (this.state !== 'running') return;
-    if (this.pumping) { this.again = true; return; }
-    if (this.wakeQueued) return;
-    this.wakeQueued = true;
-    setImmediate(() => { this.wakeQueued = false; void this.pump(); });
+    this.loop.wake();
   }
 
   private async pump(): Promise<void> {
-    if (this.state !== 'running' || this.pumping) return;
-    this.pumping = true;
-    let retryIn: number | undefined;
-    try {
-      do {
-        this.again = false;
-        while (this.state === 'running' && this.inFlight.size < this.config.webhooks.concurrency) {
-          const limit = this.config.webhooks.concurrency - this.inFlight.size;
-          const items = await this.store.claimWebhookDue({ now: Date.now(), limit, leaseMs: this.config.webhooks.timeoutMs + 30_000 });
-          for (const item of items) this.send(item);
-          if (items.length < limit) break;
-        }
-      } while (this.again && this.state === 'running');
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'webhook outbox could not be read; trying again in 1s');
-      retryIn = 1000;
-    } finally {
-      this.pumping = false;
+    while (this.state === 'running' && this.inFlight.size < this.config.webhooks.concurrency) {
+      const limit = this.config.webhooks.concurrency - this.inFlight.size;
+      const items = await this.store.claimWebhookDue({ now: Date.now(), limit, leaseMs: this.config.webhooks.timeoutMs + 30_000 });
+      for (const item of items) this.send(item);
+      if (items.length < limit) break;
     }
-    if (this.state === 'running') await this.armTimer(retryIn);
   }
 
-  private async armTimer(forced?: number): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    // Full: a finishing request wakes us.
-    if (forced === undefined && this.inFlight.size >= this.config.webhooks.concurrency) return;
-    let delay = forced ?? IDLE_LOOK_MS;
-    if (forced === undefined) {
-      const next = await this.store.nextWebhookDueAt().catch(() => undefined);
-      if (next !== undefined) delay = Math.min(delay, next - Date.now());
-    }
-    if (this.state !== 'running') return;
-    this.timer = setTimeout(() => this.wake(), Math.max(delay, 5));
-    this.timer.unref();
+  /** The next unprompted look: the next retry's due time; none while full (a finishing request wakes us). */
+  private async nextLook(): Promise<number | undefined> {
+    if (this.inFlight.size >= this.config.webhooks.concurrency) return undefined;
+    const next = await this.store.nextWebhookDueAt().catch(() => undefined);
+    return next === undefined ? IDLE_LOOK_MS : Math.min(IDLE_LOOK_MS, next - Date.now());
   }
 
   private send(item: OutboxItem): void {
@@ -142,7 +119,8 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     if (this.state !== 'running') { this.state = 'stopped'; return; }
     this.state = 'stopping';
-    clearTimeout(this.timer);
+    // Not awaited: requests in flight get their grace below; a claim in progress ends by itself.
+    void this.loop.stop();
     this.unsubscribe?.();
     const all = (): Promise<unknown> => Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
     let timer: NodeJS.Timeout | undefined;
