@@ -23,9 +23,11 @@ import { redactUrl } from './webhooks.js';
 import { metrics } from '../metrics/metrics.js';
 import { retryAt } from '../util/backoff.js';
 import { WakeLoop } from '../util/wake-loop.js';
+import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
 import type { WebhookPayload } from './payload.js';
 
-export type DispatcherState = 'idle' | 'running' | 'stopping' | 'stopped';
+/** The dispatcher's life cycle is every service's (util/lifecycle.ts). */
+export type DispatcherState = ServiceState;
 
 /** Without a known due time the outbox is still looked at this often. */
 const IDLE_LOOK_MS = 60_000;
@@ -41,7 +43,7 @@ export function afterFailure(attempts: number, now: number, createdAt: number, p
 }
 
 export class WebhookDispatcher {
-  state: DispatcherState = 'idle';
+  private readonly life: Lifecycle;
   /** since start: for metrics and status */
   readonly counts = { delivered: 0, failed: 0, dead: 0 };
   private readonly inFlight = new Map<number, { abort: AbortController; done: Promise<void> }>();
@@ -53,14 +55,18 @@ export class WebhookDispatcher {
   });
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private config: Config, private readonly store: WebhookStore, private readonly log: Logger, private readonly random: () => number = Math.random) {}
+  constructor(private config: Config, private readonly store: WebhookStore, private readonly log: Logger, private readonly random: () => number = Math.random) {
+    this.life = new Lifecycle('webhook dispatcher', log);
+  }
+
+  get state(): DispatcherState { return this.life.state; }
 
   get running(): number { return this.inFlight.size; }
 
   async start(): Promise<void> {
     const recovered = await this.store.recoverWebhookClaims();
     if (recovered > 0) this.log.warn({ events: recovered }, 'webhook events left in flight by an unclean stop are sent again');
-    this.state = 'running';
+    this.life.to('running');
     this.unsubscribe = this.store.onWebhookEnqueued(() => this.wake());
     this.loop.start();
   }
@@ -117,8 +123,8 @@ export class WebhookDispatcher {
 
   /** Stops claiming; requests in flight get a short grace, then are cut and given back. */
   async stop(): Promise<void> {
-    if (this.state !== 'running') { this.state = 'stopped'; return; }
-    this.state = 'stopping';
+    if (!this.life.running) { if (this.life.state === 'idle') this.life.to('stopped'); return; }
+    this.life.to('stopping');
     // Not awaited: requests in flight get their grace below; a claim in progress ends by itself.
     void this.loop.stop();
     this.unsubscribe?.();
@@ -128,6 +134,6 @@ export class WebhookDispatcher {
     clearTimeout(timer);
     for (const f of this.inFlight.values()) f.abort.abort();
     await all();
-    this.state = 'stopped';
+    this.life.to('stopped');
   }
 }

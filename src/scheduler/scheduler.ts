@@ -15,8 +15,10 @@ import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
 import { Destination, Pacer, type DeliveryJob } from './destination.js';
 import { WakeLoop } from '../util/wake-loop.js';
+import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
 
-export type SchedulerState = 'idle' | 'running' | 'stopping' | 'stopped';
+/** The scheduler's life cycle is every service's (util/lifecycle.ts). */
+export type SchedulerState = ServiceState;
 
 /** Without any known due time the scheduler still looks at the spool this often. */
 const IDLE_LOOK_MS = 60_000;
@@ -35,7 +37,7 @@ function selects(sel: QueueSelector, j: DeliveryJob): boolean {
 }
 
 export class Scheduler {
-  state: SchedulerState = 'idle';
+  private readonly life: Lifecycle;
   readonly agent: DeliveryAgent;
   private readonly dests = new Map<string, Destination>();
   private readonly pacers = new Map<string, Pacer>();
@@ -57,6 +59,7 @@ export class Scheduler {
   private unsubscribe: (() => void) | undefined;
 
   constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
+    this.life = new Lifecycle('scheduler', log);
     this.agent = new DeliveryAgent(config, store, router, log, {
       settled: (job) => this.settled(job),
       stopping: () => this.state !== 'running',
@@ -64,6 +67,7 @@ export class Scheduler {
     });
   }
 
+  get state(): SchedulerState { return this.life.state; }
   get readyCount(): number { return this.ready; }
 
   /** What the scheduler holds per destination right now (status, metrics, tests). */
@@ -78,7 +82,7 @@ export class Scheduler {
     const recovered = await this.store.recoverSending(Date.now(), 'returned to the queue at start-up after an unclean stop');
     if (recovered > 0) this.log.warn({ recipients: recovered }, 'recipients left in delivery by an unclean stop are queued again (they may be delivered twice, never lost)');
     await this.agent.egress.start();
-    this.state = 'running';
+    this.life.to('running');
     this.unsubscribe = this.store.onCommit(() => this.wake());
     this.loop.start();
   }
@@ -253,8 +257,8 @@ export class Scheduler {
    * the deadline, then their connections are cut and they go back too.
    */
   async stop(deadlineMs = this.config.delivery.shutdownTimeoutMs): Promise<void> {
-    if (this.state !== 'running') { this.state = 'stopped'; return; }
-    this.state = 'stopping';
+    if (!this.life.running) { if (this.life.state === 'idle') this.life.to('stopped'); return; }
+    this.life.to('stopping');
     // Not awaited: a claim on its way is awaited just below; nothing else of a pass may delay the stop.
     void this.loop.stop();
     this.unsubscribe?.();
@@ -276,6 +280,6 @@ export class Scheduler {
       await Promise.race([all, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
     this.agent.close();
-    this.state = 'stopped';
+    this.life.to('stopped');
   }
 }

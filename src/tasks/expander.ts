@@ -25,6 +25,7 @@ import { transition, type TaskEvent } from './states.js';
 import { tasksIn } from './tasks.js';
 import { assertNever, isRetryable } from '../util/errors.js';
 import { WakeLoop } from '../util/wake-loop.js';
+import { Lifecycle } from '../util/lifecycle.js';
 
 /** The quota check the expander needs (quota/quota.ts QuotaService has this shape). */
 export interface QuotaGate {
@@ -52,7 +53,7 @@ export interface ExpanderDeps {
 type Step = 'progress' | 'idle';
 
 export class TaskExpander {
-  private stopped = true;
+  private readonly life = new Lifecycle('task expander');
   /** runs the passes when woken, and every IDLE_LOOK_MS (outcomes free a task's window unannounced) */
   private readonly loop = new WakeLoop({
     pass: () => this.pass(),
@@ -66,7 +67,7 @@ export class TaskExpander {
   }
 
   start(): void {
-    this.stopped = false;
+    this.life.to('running');
     this.loop.start();
   }
 
@@ -77,18 +78,20 @@ export class TaskExpander {
 
   /** Stops after the chunk in progress (which commits or not, whole). */
   async stop(): Promise<void> {
-    this.stopped = true;
+    if (!this.life.running) { if (this.life.state === 'idle') this.life.to('stopped'); return; }
+    this.life.to('stopping');
     await this.loop.stop();
+    this.life.to('stopped');
   }
 
   /** One pass over every live task, repeated while any made progress. */
   private async pass(): Promise<void> {
     for (;;) {
-      if (this.stopped) return;
+      if (!this.life.running) return;
       const tasks = await tasksIn(this.deps.store, ['queued', 'sending', 'paused_quota']);
       let progress = false;
       for (const t of tasks) { // oldest first
-        if (this.stopped) return;
+        if (!this.life.running) return;
         try {
           if ((await this.step(t)) === 'progress') progress = true;
         } catch (e) {
