@@ -2,7 +2,9 @@
  * daemon — wires the stages together and owns the process life cycle:
  *   starting → running → draining → stopped
  * SIGHUP reloads the configuration (an invalid file is logged and ignored); SIGTERM and
- * SIGINT drain and exit. Only this module installs signal handlers.
+ * SIGINT drain and exit. Only this module installs signal handlers. Every long-running
+ * service has the one life cycle of util/lifecycle.ts; this module starts them and names
+ * the order they stop in (STOP_ORDER).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -38,6 +40,7 @@ import { Tasks } from '../tasks/tasks.js';
 import { MtaError, assertNever } from '../util/errors.js';
 import { secureDataDir } from '../util/files.js';
 import { notifyReady } from './sd-notify.js';
+import { ServiceSet, type StopOptions } from '../util/lifecycle.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -55,6 +58,14 @@ function deliveryMode(c: Config): string {
   const smarthost = c.routes.find((r) => r.domains.includes('*'));
   return smarthost ? `smarthost ${smarthost.host}:${smarthost.port}` : `recipients' MX hosts, port ${c.delivery.port}`;
 }
+
+/**
+ * The order services stop in (util/lifecycle.ts): the front-ends first, so no new work
+ * arrives; then what produces and delivers mail; the webhook outbox last, so the events of
+ * the final outcomes still go out.
+ */
+const STOP_ORDER = ['submission', 'admin', 'tasks', 'public', 'inbound', 'scheduler', 'dev-sink', 'verifier', 'retention', 'reputation', 'webhooks'] as const;
+type ServiceName = typeof STOP_ORDER[number];
 
 export interface DaemonOptions { configPath?: string | undefined; config?: Config; logger?: Logger }
 
@@ -100,6 +111,8 @@ export class Daemon {
   private recordFile: string | undefined;
   /** set by installSignalHandlers: this daemon is the process (`mta start`), so it may exit */
   private ownsProcess = false;
+  /** every service started, for stop() and for a start-up that fails half-way */
+  private readonly services = new ServiceSet<ServiceName>(STOP_ORDER);
 
   constructor(opts: DaemonOptions) {
     this.configPath = opts.configPath;
@@ -135,7 +148,7 @@ export class Daemon {
       this.reputation = new ReputationService(this.config, this.store, this.log.child({ component: 'reputation' }));
       this.quota = new QuotaService(() => this.config, this.store, this.reputation);
       this.submission = new SubmissionService({ config: this.config, store: this.store as Store, log: this.log.child({ component: 'submission' }), quota: this.quota });
-      await this.submission.start();
+      await this.services.start('submission', this.submission);
       this.dns = new DnsClient({ servers: this.config.dns.servers });
       if (this.config.delivery.enabled) {
         // A source address not on this machine would fail every connection: refuse to start, naming it.
@@ -145,12 +158,14 @@ export class Daemon {
         this.mtaSts = new MtaStsPolicies(this.config, this.dns, this.store, this.log.child({ component: 'mta-sts' }));
         router.mtaSts = this.mtaSts;
         if (this.config.delivery.sink) {
-          this.devSink = new DevSink(this.config.delivery.sink);
-          router.sink = await this.devSink.start();
+          const devSink = this.devSink = new DevSink(this.config.delivery.sink);
+          this.services.track('dev-sink', { stop: () => devSink.close() });
+          router.sink = await devSink.start();
           this.log.warn({ sink: this.config.delivery.sink }, 'development sink: no mail leaves this machine; each message is kept as an .eml file there');
         }
-        this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
-        await this.scheduler.start();
+        const scheduler = this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
+        // A failed start-up hands waiting and in-flight deliveries back at once (deadline 0).
+        await this.services.start('scheduler', { start: () => scheduler.start(), stop: (o?: StopOptions) => scheduler.stop(o?.abort ? 0 : undefined) });
       } else {
         this.log.warn('delivery.enabled = false: mail is accepted and spooled but not delivered');
       }
@@ -160,13 +175,13 @@ export class Daemon {
         store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }),
         dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota, egress: () => this.scheduler?.agent.egress, pendingRestart: () => this.pendingRestart,
       });
-      await this.admin.start();
+      await this.services.start('admin', this.admin);
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
-      this.verifier.start();
+      await this.services.start('verifier', this.verifier);
       this.webhooks = new WebhookDispatcher(this.config, this.store, this.log.child({ component: 'webhooks' }));
-      await this.webhooks.start();
+      await this.services.start('webhooks', this.webhooks);
       this.retention = new RetentionJob(this.config, this.store, this.log.child({ component: 'retention' }));
-      this.retention.start();
+      await this.services.start('retention', this.retention);
       // batch tasks (src/tasks)
       const cleaned = await new Tasks(this.store, () => this.config, () => this.scheduler).finishCancelled();
       if (cleaned > 0) this.log.warn({ recipients: cleaned }, 'recipients of cancelled tasks deleted after an interrupted cancel');
@@ -181,34 +196,24 @@ export class Daemon {
           get maxRenderedSize() { return daemon.config.templates.maxRenderedSize; },
         },
       });
-      this.tasks.start();
+      await this.services.start('tasks', this.tasks);
       // quotas and reputation (src/quota)
-      this.reputation.start();
+      await this.services.start('reputation', this.reputation);
       // public endpoint and inbound mail (src/public, src/inbound)
       if (this.config.public.baseUrl) {
         this.publicServer = new PublicServer({ config: () => this.config, store: this.store, secret: this.secret, log: this.log.child({ component: 'public' }) });
-        await this.publicServer.start();
+        await this.services.start('public', this.publicServer);
       }
       if (this.config.inbound.listen.length > 0) {
         this.inbound = new InboundService({
           config: () => this.config, store: this.store, secret: this.secret, log: this.log.child({ component: 'inbound' }),
           ...(this.publicServer ? { unsubscriber: this.publicServer.unsubscriber } : {}),
         });
-        await this.inbound.start();
+        await this.services.start('inbound', this.inbound);
       }
     } catch (e) {
       // A later listener failing must not leave the earlier ones serving.
-      await this.submission?.stop().catch(() => undefined);
-      await this.admin?.stop().catch(() => undefined);
-      await this.tasks?.stop().catch(() => undefined);
-      await this.publicServer?.stop().catch(() => undefined);
-      await this.inbound?.stop().catch(() => undefined);
-      await this.scheduler?.stop(0).catch(() => undefined);
-      await this.devSink?.close();
-      this.verifier?.stop();
-      this.retention?.stop();
-    this.reputation?.stop();
-      await this.webhooks?.stop().catch(() => undefined);
+      await this.services.stopAll({ abort: true, onError: (service, err) => this.log.warn({ service, err: (err as Error).message }, 'service did not stop cleanly after the failed start') });
       this.dns?.close();
       this.setState('stopped');
       await this.store?.close();
@@ -281,17 +286,7 @@ export class Daemon {
     }
     this.setState('draining');
     removeRecord(this.recordFile);
-    await this.submission.stop();
-    await this.admin?.stop();
-    await this.tasks?.stop();
-    await this.publicServer?.stop();
-    await this.inbound?.stop();
-    await this.scheduler?.stop();
-    await this.devSink?.close();
-    this.verifier?.stop();
-    this.retention?.stop();
-    this.reputation?.stop();
-    await this.webhooks?.stop();
+    await this.services.stopAll();
     this.dns.close();
     await this.store.close();
     this.lock?.release();

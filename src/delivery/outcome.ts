@@ -1,11 +1,13 @@
 /**
  * delivery/outcome — from one reply for one recipient to what happens next: delivered,
  * deferred until when, failed, or expired; whether to suppress the address. This is the
- * only place the retry schedule is read, so retry timing has one definition, and the only
+ * only place the delivery retry schedule is read (the formula is util/backoff.ts, shared with
+ * webhooks), so retry timing has one definition, and the only
  * place a delivery adds a suppression entry: never for mail from the null sender.
  */
 import type { QueueEntry, RecipientOutcome } from '../spool/types-queue.js';
 import { classifyReply, type ReplyClass } from './classify.js';
+import { retryAt, type Backoff } from '../util/backoff.js';
 
 export interface RetryPolicy {
   retryScheduleMs: readonly number[];
@@ -13,17 +15,9 @@ export interface RetryPolicy {
   maxQueueLifetimeMs: number;
 }
 
-/**
- * When to try again after the `attempts`-th failed attempt (1-based), or undefined when the
- * queue lifetime is over. The last attempt is placed at the end of the lifetime rather than
- * skipped, so a long final step never cuts the lifetime short.
- */
-export function nextAttemptAt(attempts: number, now: number, receivedAt: number, p: RetryPolicy, random: () => number = Math.random): number | undefined {
-  const deadline = receivedAt + p.maxQueueLifetimeMs;
-  if (now >= deadline) return undefined;
-  const base = p.retryScheduleMs[Math.min(attempts, p.retryScheduleMs.length) - 1] ?? p.retryScheduleMs[p.retryScheduleMs.length - 1]!;
-  const delay = base * (1 + p.retryJitter * random());
-  return Math.min(now + Math.round(delay), deadline);
+/** The retry formula (util/backoff.ts) on the delivery settings. */
+export function deliveryBackoff(p: RetryPolicy): Backoff {
+  return { scheduleMs: p.retryScheduleMs, jitter: p.retryJitter, lifetimeMs: p.maxQueueLifetimeMs };
 }
 
 export interface AttemptContext {
@@ -54,7 +48,7 @@ export function decide(entry: QueueEntry, reply: string, ctx: AttemptContext, p:
     const suppress = cls.suppress && entry.sender !== '' ? { address: entry.rcpt.toLowerCase(), reason: reply.slice(0, 500) } : undefined;
     return { outcome: { ...base, kind: 'failed', ...(suppress ? { suppress } : {}) }, cls };
   }
-  const next = nextAttemptAt(Math.max(attempts, 1), ctx.at, entry.receivedAt, p, opts.random);
+  const next = retryAt(Math.max(attempts, 1), ctx.at, entry.receivedAt, deliveryBackoff(p), opts.random);
   if (next === undefined) {
     return { outcome: { ...base, kind: 'expired', detail: { ...detail, lifetime_ms: p.maxQueueLifetimeMs } }, cls };
   }

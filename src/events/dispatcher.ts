@@ -4,9 +4,9 @@
  * most `webhooks.concurrency` requests in flight, each with `webhooks.timeout`. Mail
  * delivery never waits for it: the spool only writes outbox rows; this runs beside it.
  *
- * 2xx → delivered. Anything else → retried on `webhooks.retry_schedule` (the last step
- * repeats, each delay stretched by up to `retry_jitter`), the last try placed at
- * `max_age` after the event; a failure then makes the row `dead`.
+ * 2xx → delivered. Anything else → retried on `webhooks.retry_schedule` with the daemon's
+ * one retry formula (util/backoff.ts: the last step repeats, each delay stretched by up to
+ * `retry_jitter`), the last try placed at `max_age` after the event; a failure then makes the row `dead`.
  *
  * Durability: a claimed row only gets a lease, in this node's name (spool/types-leases.ts).
  * On stop, requests still running after a short grace are cut and their rows given back;
@@ -22,9 +22,13 @@ import type { OutboxItem, OutboxNext, WebhookStore } from '../spool/types-webhoo
 import { postEvent } from './post.js';
 import { redactUrl } from './webhooks.js';
 import { metrics } from '../metrics/metrics.js';
+import { retryAt } from '../util/backoff.js';
+import { WakeLoop } from '../util/wake-loop.js';
+import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
 import type { WebhookPayload } from './payload.js';
 
-export type DispatcherState = 'idle' | 'running' | 'stopping' | 'stopped';
+/** The dispatcher's life cycle is every service's (util/lifecycle.ts). */
+export type DispatcherState = ServiceState;
 
 /** Without a known due time the outbox is still looked at this often. */
 const IDLE_LOOK_MS = 60_000;
@@ -35,34 +39,37 @@ export type RetryPolicy = Pick<Config['webhooks'], 'retryScheduleMs' | 'retryJit
 
 /** What happens to an outbox row after its `attempts`-th failed POST at `now`. */
 export function afterFailure(attempts: number, now: number, createdAt: number, p: RetryPolicy, random: () => number = Math.random): OutboxNext {
-  const deadline = createdAt + p.maxAgeMs;
-  if (now >= deadline) return { state: 'dead' };
-  const base = p.retryScheduleMs[Math.min(attempts, p.retryScheduleMs.length) - 1] ?? p.retryScheduleMs[p.retryScheduleMs.length - 1]!;
-  const delay = Math.round(base * (1 + p.retryJitter * random()));
-  return { state: 'failed', nextAttemptAt: Math.min(now + delay, deadline) };
+  const next = retryAt(attempts, now, createdAt, { scheduleMs: p.retryScheduleMs, jitter: p.retryJitter, lifetimeMs: p.maxAgeMs }, random);
+  return next === undefined ? { state: 'dead' } : { state: 'failed', nextAttemptAt: next };
 }
 
 export class WebhookDispatcher {
-  state: DispatcherState = 'idle';
+  private readonly life: Lifecycle;
   /** since start: for metrics and status */
   readonly counts = { delivered: 0, failed: 0, dead: 0 };
   private readonly inFlight = new Map<number, { abort: AbortController; done: Promise<void> }>();
-  private wakeQueued = false;
-  private pumping = false;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** claims due rows when woken (an enqueue, a finished request) and by timer for retries */
+  private readonly loop = new WakeLoop({
+    pass: () => this.pump(),
+    nextDelay: () => this.nextLook(),
+    onError: (e) => { this.log.error({ err: (e as Error).message }, 'webhook outbox could not be read; trying again in 1s'); return 1000; },
+  });
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private config: Config, private readonly store: WebhookStore, private readonly log: Logger, private readonly random: () => number = Math.random) {}
+  constructor(private config: Config, private readonly store: WebhookStore, private readonly log: Logger, private readonly random: () => number = Math.random) {
+    this.life = new Lifecycle('webhook dispatcher', log);
+  }
+
+  get state(): DispatcherState { return this.life.state; }
 
   get running(): number { return this.inFlight.size; }
 
   async start(): Promise<void> {
     const recovered = await this.store.recoverWebhookClaims();
     if (recovered > 0) this.log.warn({ events: recovered }, 'webhook events left in flight by an unclean stop are sent again');
-    this.state = 'running';
+    this.life.to('running');
     this.unsubscribe = this.store.onWebhookEnqueued(() => this.wake());
-    this.wake();
+    this.loop.start();
   }
 
   reload(config: Config): void {
@@ -72,49 +79,23 @@ export class WebhookDispatcher {
 
   /** Looks at the outbox soon (coalesced). */
   wake(): void {
-    if (this.state !== 'running') return;
-    if (this.pumping) { this.again = true; return; }
-    if (this.wakeQueued) return;
-    this.wakeQueued = true;
-    setImmediate(() => { this.wakeQueued = false; void this.pump(); });
+    this.loop.wake();
   }
 
   private async pump(): Promise<void> {
-    if (this.state !== 'running' || this.pumping) return;
-    this.pumping = true;
-    let retryIn: number | undefined;
-    try {
-      do {
-        this.again = false;
-        while (this.state === 'running' && this.inFlight.size < this.config.webhooks.concurrency) {
-          const limit = this.config.webhooks.concurrency - this.inFlight.size;
-          const items = await this.store.claimWebhookDue({ now: Date.now(), limit, leaseMs: this.config.webhooks.timeoutMs + 30_000 });
-          for (const item of items) this.send(item);
-          if (items.length < limit) break;
-        }
-      } while (this.again && this.state === 'running');
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'webhook outbox could not be read; trying again in 1s');
-      retryIn = 1000;
-    } finally {
-      this.pumping = false;
+    while (this.state === 'running' && this.inFlight.size < this.config.webhooks.concurrency) {
+      const limit = this.config.webhooks.concurrency - this.inFlight.size;
+      const items = await this.store.claimWebhookDue({ now: Date.now(), limit, leaseMs: this.config.webhooks.timeoutMs + 30_000 });
+      for (const item of items) this.send(item);
+      if (items.length < limit) break;
     }
-    if (this.state === 'running') await this.armTimer(retryIn);
   }
 
-  private async armTimer(forced?: number): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    // Full: a finishing request wakes us.
-    if (forced === undefined && this.inFlight.size >= this.config.webhooks.concurrency) return;
-    let delay = forced ?? IDLE_LOOK_MS;
-    if (forced === undefined) {
-      const next = await this.store.nextWebhookDueAt().catch(() => undefined);
-      if (next !== undefined) delay = Math.min(delay, next - Date.now());
-    }
-    if (this.state !== 'running') return;
-    this.timer = setTimeout(() => this.wake(), Math.max(delay, 5));
-    this.timer.unref();
+  /** The next unprompted look: the next retry's due time; none while full (a finishing request wakes us). */
+  private async nextLook(): Promise<number | undefined> {
+    if (this.inFlight.size >= this.config.webhooks.concurrency) return undefined;
+    const next = await this.store.nextWebhookDueAt().catch(() => undefined);
+    return next === undefined ? IDLE_LOOK_MS : Math.min(IDLE_LOOK_MS, next - Date.now());
   }
 
   private send(item: OutboxItem): void {
@@ -143,9 +124,10 @@ export class WebhookDispatcher {
 
   /** Stops claiming; requests in flight get a short grace, then are cut and given back. */
   async stop(): Promise<void> {
-    if (this.state !== 'running') { this.state = 'stopped'; return; }
-    this.state = 'stopping';
-    clearTimeout(this.timer);
+    if (!this.life.running) { if (this.life.state === 'idle') this.life.to('stopped'); return; }
+    this.life.to('stopping');
+    // Not awaited: requests in flight get their grace below; a claim in progress ends by itself.
+    void this.loop.stop();
     this.unsubscribe?.();
     const all = (): Promise<unknown> => Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
     let timer: NodeJS.Timeout | undefined;
@@ -153,6 +135,6 @@ export class WebhookDispatcher {
     clearTimeout(timer);
     for (const f of this.inFlight.values()) f.abort.abort();
     await all();
-    this.state = 'stopped';
+    this.life.to('stopped');
   }
 }

@@ -2,8 +2,9 @@
  * scheduler — decides what is delivered when (Postfix's qmgr). It keeps a bounded ready set
  * in memory, refilled from the spool by next-attempt time (trigger lane first), so a queue
  * of a million deferred recipients costs no memory until they are due. Fresh mail wakes it
- * through the spool's commit observer, not by polling. Work is grouped per destination
- * domain and handed to delivery workers within the connection limits.
+ * through the spool's commit observer, not by polling (the wake/timer loop is util/wake-loop.ts).
+ * Work is grouped per destination domain and handed to delivery workers within the
+ * connection limits.
  *
  *   idle ─start─▶ running ─stop─▶ stopping ─▶ stopped
  */
@@ -15,8 +16,11 @@ import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
 import { Destination, Pacer, type DeliveryJob } from './destination.js';
 import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
+import { WakeLoop } from '../util/wake-loop.js';
+import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
 
-export type SchedulerState = 'idle' | 'running' | 'stopping' | 'stopped';
+/** The scheduler's life cycle is every service's (util/lifecycle.ts). */
+export type SchedulerState = ServiceState;
 
 /** Without any known due time the scheduler still looks at the spool this often. */
 const IDLE_LOOK_MS = 60_000;
@@ -35,7 +39,7 @@ function selects(sel: QueueSelector, j: DeliveryJob): boolean {
 }
 
 export class Scheduler {
-  state: SchedulerState = 'idle';
+  private readonly life: Lifecycle;
   readonly agent: DeliveryAgent;
   private readonly dests = new Map<string, Destination>();
   private readonly pacers = new Map<string, Pacer>();
@@ -44,19 +48,22 @@ export class Scheduler {
   /** the largest the ready set has been, for tests and metrics */
   readyMax = 0;
   private active = 0;
-  private wakeQueued = false;
-  private refilling = false;
-  private again = false;
   /** A claim whose rows are not yet in the ready set (claims are asynchronous with the writer thread). */
   private claiming: Promise<number> | undefined;
   /** Operator queue operations in progress; no claim starts meanwhile. */
   private holding = 0;
-  private timer: NodeJS.Timeout | undefined;
   /** Renews the leases of the claims this node holds (spool/types-leases.ts): one timer for all of them. */
   private renewer: NodeJS.Timeout | undefined;
+  /** refills the ready set when woken, and by timer when the next due time comes */
+  private readonly loop = new WakeLoop({
+    pass: () => this.refill(),
+    nextDelay: () => this.nextLook(),
+    onError: (e) => { this.log.error({ err: (e as Error).message }, 'scheduler could not read the spool; trying again in 1s'); return 1000; },
+  });
   private unsubscribe: (() => void) | undefined;
 
   constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
+    this.life = new Lifecycle('scheduler', log);
     this.agent = new DeliveryAgent(config, store, router, log, {
       settled: (job) => this.settled(job),
       stopping: () => this.state !== 'running',
@@ -64,6 +71,7 @@ export class Scheduler {
     });
   }
 
+  get state(): SchedulerState { return this.life.state; }
   get readyCount(): number { return this.ready; }
 
   /** What the scheduler holds per destination right now (status, metrics, tests). */
@@ -79,11 +87,11 @@ export class Scheduler {
     const recovered = await this.store.recoverSending(Date.now(), 'returned to the queue at start-up after an unclean stop');
     if (recovered > 0) this.log.warn({ recipients: recovered, node: this.store.nodeId }, 'recipients left in delivery by an unclean stop are queued again (they may be delivered twice, never lost)');
     await this.agent.egress.start();
-    this.state = 'running';
+    this.life.to('running');
     this.renewer = setInterval(() => void this.renewClaims(), CLAIM_RENEW_MS);
     this.renewer.unref();
     this.unsubscribe = this.store.onCommit(() => this.wake());
-    this.wake();
+    this.loop.start();
   }
 
   /** While claimed recipients wait in memory or are on the wire, their leases must not run out. */
@@ -107,34 +115,16 @@ export class Scheduler {
 
   /** Looks at the spool soon (coalesced): new mail, a finished job, an operator's flush. */
   wake(): void {
-    if (this.state !== 'running') return;
-    if (this.refilling) { this.again = true; return; }
-    if (this.wakeQueued) return;
-    this.wakeQueued = true;
-    setImmediate(() => { this.wakeQueued = false; void this.refill(); });
+    this.loop.wake();
   }
 
   private async refill(): Promise<void> {
-    if (this.state !== 'running' || this.refilling) return;
-    this.refilling = true;
-    let retryIn: number | undefined;
-    try {
-      do {
-        this.again = false;
-        const cap = this.config.delivery.readySetSize;
-        while (this.claimsAllowed() && this.ready < cap) {
-          const limit = Math.min(cap - this.ready, CLAIM_BATCH);
-          if (await this.claim(limit, false) < limit) break;
-        }
-        await this.claimTriggerReserve();
-      } while (this.again && this.claimsAllowed());
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'scheduler could not read the spool; trying again in 1s');
-      retryIn = 1000;
-    } finally {
-      this.refilling = false;
+    const cap = this.config.delivery.readySetSize;
+    while (this.claimsAllowed() && this.ready < cap) {
+      const limit = Math.min(cap - this.ready, CLAIM_BATCH);
+      if (await this.claim(limit, false) < limit) break;
     }
-    if (this.state === 'running') await this.armTimer(retryIn);
+    await this.claimTriggerReserve();
   }
 
   /**
@@ -165,18 +155,11 @@ export class Scheduler {
     return p.finally(() => { if (this.claiming === p) this.claiming = undefined; });
   }
 
-  private async armTimer(forced?: number): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const now = Date.now();
-    let delay = forced ?? IDLE_LOOK_MS;
-    if (forced === undefined && this.ready < this.config.delivery.readySetSize) {
-      const next = await this.store.nextDueAt().catch(() => undefined);
-      if (next !== undefined) delay = Math.min(delay, next - now);
-    }
-    if (this.state !== 'running') return;
-    this.timer = setTimeout(() => this.wake(), Math.max(delay, 5));
-    this.timer.unref();
+  /** The next unprompted look: the next due time while the ready set has room, else the idle look. */
+  private async nextLook(): Promise<number> {
+    if (this.ready >= this.config.delivery.readySetSize) return IDLE_LOOK_MS;
+    const next = await this.store.nextDueAt().catch(() => undefined);
+    return next === undefined ? IDLE_LOOK_MS : Math.min(IDLE_LOOK_MS, next - Date.now());
   }
 
   /** Groups claimed recipients into transactions: one message, one domain, up to N RCPTs. */
@@ -292,9 +275,10 @@ export class Scheduler {
    * the deadline, then their connections are cut and they go back too.
    */
   async stop(deadlineMs = this.config.delivery.shutdownTimeoutMs): Promise<void> {
-    if (this.state !== 'running') { this.state = 'stopped'; return; }
-    this.state = 'stopping';
-    clearTimeout(this.timer);
+    if (!this.life.running) { if (this.life.state === 'idle') this.life.to('stopped'); return; }
+    this.life.to('stopping');
+    // Not awaited: a claim on its way is awaited just below; nothing else of a pass may delay the stop.
+    void this.loop.stop();
     this.unsubscribe?.();
     // Rows of a claim on its way are handed back with the rest, not left 'sending' until the next start.
     await this.claiming?.catch(() => 0);
@@ -315,6 +299,6 @@ export class Scheduler {
     }
     this.agent.close();
     clearInterval(this.renewer);
-    this.state = 'stopped';
+    this.life.to('stopped');
   }
 }

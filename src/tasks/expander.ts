@@ -24,6 +24,8 @@ import { renderMember, type RenderEnv, type TaskFrame } from './render.js';
 import { transition, type TaskEvent } from './states.js';
 import { tasksIn } from './tasks.js';
 import { assertNever, isRetryable } from '../util/errors.js';
+import { WakeLoop } from '../util/wake-loop.js';
+import { Lifecycle } from '../util/lifecycle.js';
 
 /** The quota check the expander needs (quota/quota.ts QuotaService has this shape). */
 export interface QuotaGate {
@@ -51,10 +53,13 @@ export interface ExpanderDeps {
 type Step = 'progress' | 'idle';
 
 export class TaskExpander {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
+  private readonly life = new Lifecycle('task expander');
+  /** runs the passes when woken, and every IDLE_LOOK_MS (outcomes free a task's window unannounced) */
+  private readonly loop = new WakeLoop({
+    pass: () => this.pass(),
+    nextDelay: () => IDLE_LOOK_MS,
+    onError: (e) => { this.deps.log.error({ err: (e as Error).message }, 'task expander could not read the spool; trying again shortly'); return IDLE_LOOK_MS; },
+  });
   private readonly now: () => number;
 
   constructor(private readonly deps: ExpanderDeps) {
@@ -62,52 +67,39 @@ export class TaskExpander {
   }
 
   start(): void {
-    this.stopped = false;
-    this.wake();
+    this.life.to('running');
+    this.loop.start();
   }
 
   /** Looks at the tasks soon (coalesced): a task created, resumed, or a clock moved. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) { this.again = true; return; }
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.running = this.loop().finally(() => {
-      this.running = undefined;
-      if (this.stopped) return;
-      if (this.again) { this.again = false; setImmediate(() => this.wake()); return; }
-      this.timer = setTimeout(() => this.wake(), IDLE_LOOK_MS);
-      this.timer.unref();
-    });
+    this.loop.wake();
   }
 
   /** Stops after the chunk in progress (which commits or not, whole). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    if (!this.life.running) { if (this.life.state === 'idle') this.life.to('stopped'); return; }
+    this.life.to('stopping');
+    await this.loop.stop();
+    this.life.to('stopped');
   }
 
   /** One pass over every live task, repeated while any made progress. */
-  private async loop(): Promise<void> {
-    try {
-      for (;;) {
-        if (this.stopped) return;
-        const tasks = await tasksIn(this.deps.store, ['queued', 'sending', 'paused_quota']);
-        let progress = false;
-        for (const t of tasks) { // oldest first
-          if (this.stopped) return;
-          try {
-            if ((await this.step(t)) === 'progress') progress = true;
-          } catch (e) {
-            await this.pauseForError(t, e);
-          }
+  private async pass(): Promise<void> {
+    for (;;) {
+      if (!this.life.running) return;
+      const tasks = await tasksIn(this.deps.store, ['queued', 'sending', 'paused_quota']);
+      let progress = false;
+      for (const t of tasks) { // oldest first
+        if (!this.life.running) return;
+        try {
+          if ((await this.step(t)) === 'progress') progress = true;
+        } catch (e) {
+          await this.pauseForError(t, e);
         }
-        if (!progress) return;
-        await new Promise((r) => setImmediate(r)); // let delivery and the API breathe between chunks
       }
-    } catch (e) {
-      this.deps.log.error({ err: (e as Error).message }, 'task expander could not read the spool; trying again shortly');
+      if (!progress) return;
+      await new Promise((r) => setImmediate(r)); // let delivery and the API breathe between chunks
     }
   }
 
