@@ -20,10 +20,10 @@ import type { AddressMatch, PurgeResult, Rejection, RejectionFilter, SendDetail,
 import type { RecipientState } from './states.js';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { SqliteRcptStats } from './sqlite-rcpt-stats.js';
-
 import type { StatsCounter, StatsKey } from './types-effects.js';
 
 export type { StatsCounter, StatsKey } from './types-effects.js';
+
 const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled'];
 const GROUP_COLUMN: Record<StatsGroup, string> = { day: 'day', domain: 'domain', sender: 'sender', tag: 'tag' };
 const PURGE_BATCH = 500;
