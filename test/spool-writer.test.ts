@@ -1,7 +1,8 @@
 // The spool's writer thread (spool/writer.ts, `spool.writer_thread`): intake commits, claims
 // and outcomes run on a worker's own connection, and the main connection reads what they
 // wrote as soon as their promises settle. Errors keep their SQLite codes, a failed batch
-// writes nothing, and a dead thread fails every write with MTA_ERR_SPOOL_WRITER.
+// writes nothing, and a dead thread fails every write with MTA_ERR_SPOOL_WRITER. Its claims
+// are the opening store's node's (leased claims): the main connection renews them.
 import t from 'tap';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { newQueueId } from '../src/util/ids.js';
 import type { IncomingMessage, QueueEntry, RecipientOutcome } from '../src/spool/types-queue.js';
 import type { CommitSample } from '../src/spool/group-commit.js';
 import { tempDir } from './helpers/daemon.js';
+import { CLAIM_LEASE_MS } from '../src/spool/types-leases.js';
 
 const dir = tempDir('mta-spool-writer-');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -121,4 +123,18 @@ t.test('threads start without the module hooks of the process (util/threads.ts)'
   t.same(threadExecArgv(['--import=file:///x.mjs', '--enable-source-maps', '--import', 'y', '--cpu-prof', '-r', 'z', '--loader=l', '--require=q']),
     ['--enable-source-maps', '--cpu-prof'], 'hooks (both spellings) go, other flags stay');
   t.same(threadExecArgv([]), []);
+});
+
+t.test("claims made on the writer thread are the opening store's node's: renewed from the main connection, kept from another node, recorded", async (t) => {
+  const dataDir = join(dir, 'lease');
+  const store = SqliteStore.open(dataDir, { writerThread: true, nodeId: 'node-a' });
+  const other = SqliteStore.open(dataDir, { nodeId: 'node-b' });
+  t.teardown(async () => { await store.close(); await other.close(); });
+  await store.commitIncoming(msg(['x@dest.test']));
+  const now = Date.now() + 1;
+  const [claim] = await store.claimDue({ now, limit: 10 });
+  t.ok(claim, 'claimed on the thread');
+  t.equal(await store.renewClaims(now + CLAIM_LEASE_MS - 1), 1, "the main connection renews the thread's claim");
+  t.same(await other.claimDue({ now: now + CLAIM_LEASE_MS, limit: 10 }), [], 'another node cannot take it at the first expiry');
+  t.equal(await store.recordOutcomes([delivered(claim!)]), 1, 'the thread records its outcome');
 });

@@ -25,6 +25,8 @@ export type SchedulerState = ServiceState;
 /** Without any known due time the scheduler still looks at the spool this often. */
 const IDLE_LOOK_MS = 60_000;
 const CLAIM_BATCH = 1000;
+/** Tests shorten the lease renewal interval (test/claim-renewal.test.ts): a minute is too long to wait for. */
+export const TEST_RENEW_ENV = 'MTA_TEST_CLAIM_RENEW_MS';
 
 /**
  * Whether a job in memory falls under an operator's selector. Its recipients are
@@ -88,7 +90,7 @@ export class Scheduler {
     if (recovered > 0) this.log.warn({ recipients: recovered, node: this.store.nodeId }, 'recipients left in delivery by an unclean stop are queued again (they may be delivered twice, never lost)');
     await this.agent.egress.start();
     this.life.to('running');
-    this.renewer = setInterval(() => void this.renewClaims(), CLAIM_RENEW_MS);
+    this.renewer = setInterval(() => void this.renewClaims(), Number(process.env[TEST_RENEW_ENV]) || CLAIM_RENEW_MS);
     this.renewer.unref();
     this.unsubscribe = this.store.onCommit(() => this.wake());
     this.loop.start();

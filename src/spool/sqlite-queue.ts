@@ -118,10 +118,11 @@ export class SqliteQueue implements QueueStore {
       markSending: p(`UPDATE recipients SET state = 'sending', claimed_by = @node, claim_token = @token, lease_until = @until, updated_at = @now
                       WHERE id = @id AND state IN ('queued','deferred')`),
       // Other nodes' claims whose lease ran out (the node died or stalled) go back to the queue.
+      // Every claim asks, so through the lease index: a range of (usually) nothing, not a scan of all 'sending' rows.
       reclaimEvents: p(`INSERT INTO events (at, message_id, recipient_id, type, detail)
                         SELECT @now, message_id, id, 'requeued', json_object('reason', 'the claim of node ' || coalesce(claimed_by, '(none)') || ' ran out')
-                        FROM recipients WHERE state = 'sending' AND lease_until <= @now AND claimed_by IS NOT @node`),
-      reclaim: p(`UPDATE recipients SET state = 'queued', claimed_by = NULL, claim_token = NULL, lease_until = NULL, updated_at = @now
+                        FROM recipients INDEXED BY recipients_lease WHERE state = 'sending' AND lease_until <= @now AND claimed_by IS NOT @node`),
+      reclaim: p(`UPDATE recipients INDEXED BY recipients_lease SET state = 'queued', claimed_by = NULL, claim_token = NULL, lease_until = NULL, updated_at = @now
                   WHERE state = 'sending' AND lease_until <= @now AND claimed_by IS NOT @node`),
       renew: p(`UPDATE recipients SET lease_until = @until WHERE state = 'sending' AND claimed_by = @node`),
       nextDue: p(`SELECT MIN(next_attempt_at) AS t FROM recipients

@@ -4,6 +4,7 @@
  */
 import { openStore, type OpenStore } from '../../src/spool/index.js';
 
-export function openTestStore(dataDir: string, opts: { timeZone?: string | undefined; writerThread?: boolean } = {}): OpenStore {
-  return openStore({ dataDir, timeZone: opts.timeZone ?? 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false } }, { writerThread: opts.writerThread ?? false });
+export function openTestStore(dataDir: string, opts: { timeZone?: string | undefined; writerThread?: boolean; nodeId?: string } = {}): OpenStore {
+  return openStore({ dataDir, timeZone: opts.timeZone ?? 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false }, storage: { nodeId: opts.nodeId } },
+    { writerThread: opts.writerThread ?? false });
 }
