@@ -274,6 +274,13 @@ t.test('queue: list with filters and cursor, show with events, summary, hold/rel
   t.match(r.json.items[0], { queue_id: ids[0], state: 'queued', sender: 'app@example.com', domain: 'one.test', lane: 'trigger', attempts: 0 });
   r = await call('GET', `/api/v1/queue?limit=3&cursor=${r.json.next_cursor}`);
   t.same([r.json.items.map((x: { rcpt: string }) => x.rcpt), r.json.next_cursor], [['d@one.test'], null]);
+  // A cursor is the store's opaque string: a recipient id (what a cursor held before), a
+  // string the store did not make, or garbage is a 400 on `cursor`, not a page.
+  const wrapped = (v: unknown): string => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
+  for (const bad of [wrapped(1), wrapped('x1'), wrapped(''), 'garbage']) {
+    r = await call('GET', `/api/v1/queue?cursor=${bad}`);
+    t.match([r.status, r.json.error], [400, { code: 'MTA_ERR_INVALID', field: 'cursor' }], `cursor ${bad}`);
+  }
   r = await call('GET', '/api/v1/queue?domain=ONE.test&state=queued');
   t.equal(r.json.items.length, 3);
   t.equal((await call('GET', '/api/v1/queue?state=lost')).json.error.field, 'state');

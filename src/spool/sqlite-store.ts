@@ -47,6 +47,7 @@ import type { TemplateRecord } from './types-templates.js';
 import type { IdempotencyRecord } from './types-idempotency.js';
 import type { PurgeResult, RcptStatsQuery, RcptStatsRow, Rejection, RejectionFilter, SendDetail, SendDetailFilter, StatsQuery, StatsRow } from './types-stats.js';
 import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
+import { cursorRow } from './sqlite-cursor.js';
 
 const CHUNK = 64 * 1024;
 
@@ -234,7 +235,7 @@ export class SqliteStore implements Store {
     const sel = selectorSql(f, 'r');
     const where = [sel.sql];
     const args = [...sel.args];
-    if (f.after !== undefined) { where.push('r.id > ?'); args.push(f.after); }
+    if (f.after !== undefined) { where.push('r.id > ?'); args.push(cursorRow(f.after)); }
     const sql = `${RECIPIENT_SELECT} WHERE ${where.join(' AND ')} ORDER BY r.id ${f.newest ? 'DESC' : ''} LIMIT ?`;
     args.push(Math.min(Math.max(f.limit ?? 1000, 1), 100_000));
     const rows = (this.db.prepare(sql).all(...args) as RecipientRow[]).map(toEntry);

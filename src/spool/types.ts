@@ -5,6 +5,11 @@
  * at once, a PostgreSQL backend will not, and callers must not be able to tell. Nothing
  * outside src/spool/ touches tables. This file must not define or re-export aggregate
  * types: a module imports the aggregate it uses from its own file.
+ *
+ * Paging cursors (QueueEntry.cursor, SendDetail.cursor, Rejection.cursor) are opaque
+ * strings of base64url characters that the backend makes and reads: callers pass them back
+ * unchanged and never rely on ids being row ids or on id order being commit order. A cursor
+ * the backend did not make is MTA_ERR_INVALID with field `cursor`.
  */
 import type { MessageStore, QueueStore } from './types-queue.js';
 import type { EventStore } from './types-events.js';
