@@ -11,9 +11,8 @@
  * so do its outcomes.
  */
 import type { Config } from '../config/config.js';
-import type { Store } from '../spool/types.js';
-import type { SpoolEvent } from '../spool/types-events.js';
-import type { AddressMatch, PurgeResult, Rejection, SendDetail, StatsCounters, StatsGroup, StatsRow } from '../spool/types-stats.js';
+import type { EventStore, SpoolEvent } from '../spool/types-events.js';
+import type { AddressMatch, PurgeResult, Rejection, SendDetail, StatsCounters, StatsGroup, StatsRow, StatsStore } from '../spool/types-stats.js';
 import type { RecipientState } from '../spool/states.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
@@ -45,7 +44,7 @@ export function resultOf(state: RecipientState): SendResult {
   return 'queued';
 }
 
-export type StatsServiceStore = Pick<Store, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'eventsOfRecipients' | 'purge'>;
+export type StatsServiceStore = Pick<StatsStore, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'purge'> & Pick<EventStore, 'eventsOfRecipients'>;
 
 export interface StatsQueryInput { from?: unknown; to?: unknown; domain?: unknown; sender?: unknown; tag?: unknown; by?: unknown }
 
