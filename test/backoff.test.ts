@@ -40,7 +40,7 @@ t.test('the lifetime: the last try is placed at its end, after it nothing', asyn
 t.test('delivery outcomes and webhook retries use the same formula', async (t) => {
   const entry: QueueEntry = {
     recipientId: 1 as RecipientId, queueId: '0'.repeat(18) as QueueId, sender: 'a@example.com', rcpt: 'b@example.net', domain: 'example.net',
-    state: 'sending', attempts: 1, nextAttemptAt: T0, lastReply: null, receivedAt: T0, size: 100, lane: 'trigger',
+    state: 'sending', attempts: 1, nextAttemptAt: T0, lastReply: null, receivedAt: T0, size: 100, lane: 'trigger', cursor: 'c1',
   };
   const now = T0 + 20 * MIN;
   const ctx = { at: now, mx: null, ip: null, tls: null, durationMs: 1 };

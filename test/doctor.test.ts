@@ -10,7 +10,7 @@ import { tempDir } from './helpers/daemon.js';
 import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
 import { runMta } from './helpers/run.js';
 import { freePort } from './helpers/sink.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { newQueueId } from '../src/util/ids.js';
 
 interface Item { check: string; verdict: string; detail: string; fix?: string }
@@ -34,14 +34,15 @@ t.before(async () => {
     '[admin]', 'listen = "127.0.0.1:1"', '[dns]', `servers = ["${dns.server}"]`, '',
   ].join('\n'));
   // A recipient deferred for two days, as a stuck queue looks.
-  const store = SqliteStore.open(join(dir, 'data'));
+  const store = openTestStore(join(dir, 'data'));
   const id = newQueueId(Date.now() - 2 * DAY);
   const body = Buffer.from('Subject: x\r\n\r\nx\r\n');
   await store.commitIncoming({
     id, receivedAt: Date.now() - 2 * DAY, sender: 'app@example.com', authUser: 'app@example.com', clientIp: null, helo: null, messageId: `<${id}@x>`,
     subject: 'x', size: body.length, lane: 'batch', tag: null, chunks: [body], recipients: ['x@slow.test'],
   });
-  SqliteStore.connectionOf(store).prepare(`UPDATE recipients SET state = 'deferred', attempts = 9, last_reply = '421 4.7.0 try again later', next_attempt_at = ?`).run(Date.now() + DAY);
+  const [r] = await store.claimDue({ now: Date.now(), limit: 1 });
+  await store.recordOutcomes([{ recipientId: r!.recipientId, queueId: id, kind: 'deferred', at: Date.now(), nextAttemptAt: Date.now() + DAY, reply: '421 4.7.0 try again later', attempted: true, detail: {} }]);
   await store.close();
 });
 t.teardown(async () => { await dns.close(); rmSync(dir, { recursive: true, force: true }); });

@@ -7,7 +7,6 @@ import { RawSmtp } from './helpers/smtp-client.js';
 import { startDaemon, PASSWORD, type TestDaemon } from './helpers/daemon.js';
 import { apiClient, type Call } from './helpers/api.js';
 import type { QueueId } from '../src/util/ids.js';
-import { sqliteDb } from './helpers/spool-backend.js';
 
 const TOKEN = 'identity-test-token-0123';
 let d: TestDaemon;
@@ -112,7 +111,7 @@ t.test('the send API applies the same policy, with the SMTP reply in the body', 
     // The composer encodes this whole value as one encoded word: no readable address left.
     [{ headers: { 'Resent-Sender': '"ceo@bank.test" <ops@example.com>' } }, /^5\.7\.1 Identity header refused: Resent-Sender /],
   ];
-  const before = (sqliteDb(d.daemon.store).prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
+  const before = (await d.daemon.store.auditMessageIds()).length;
   for (const [over, reason] of cases) {
     const r = await call('POST', '/api/v1/send', { from: 'app@example.com', to: 'x@dest.test', subject: 's', text: 'hi', ...over });
     t.equal(r.status, 422, `${JSON.stringify(over)}: ${r.text}`);
@@ -122,5 +121,5 @@ t.test('the send API applies the same policy, with the SMTP reply in the body', 
   const r = await call('POST', '/api/v1/send/raw', raw, { 'content-type': 'message/rfc822', 'x-mta-from': 'app@example.com', 'x-mta-to': 'x@dest.test' });
   t.equal(r.status, 422, r.text);
   t.match(r.json?.error, { smtp_code: 553, reason: /Sender address boss@evil\.test is not on/ });
-  t.equal((sqliteDb(d.daemon.store).prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n, before, 'nothing stored');
+  t.equal((await d.daemon.store.auditMessageIds()).length, before, 'nothing stored');
 });

@@ -12,11 +12,10 @@ import { startReceiver } from './helpers/receiver.js';
 import { compileConfig, type Config } from '../src/config/config.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { createLogger } from '../src/util/log.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
 import { newQueueId } from '../src/util/ids.js';
 import { QuotaService, monthOf } from '../src/quota/quota.js';
 import { limitsFor } from '../src/quota/limits.js';
-import { sqliteDb } from './helpers/spool-backend.js';
 
 const BASE = 'hostname = "mta.test"\n[[smtp.listen]]\naddress = "127.0.0.1:2587"\ntls = "none"\n';
 
@@ -37,7 +36,7 @@ t.test('[quota] compiles: unlimited by default, monthly = daily × 30, per-domai
 
 t.test('usage per domain per UTC day and month, from committed mail (controllable clock)', async (t) => {
   const dir = tempDir();
-  const store = SqliteStore.open(join(dir, 'data'));
+  const store = openTestStore(join(dir, 'data'));
   t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
   const at = (iso: string): number => Date.parse(iso);
   const commit = async (receivedAt: number, sender: string, n: number): Promise<void> => {
@@ -149,8 +148,8 @@ t.test('SMTP 552 daily and monthly, the send API 429, nothing stored, quota.reac
     // nothing committed yet: a@ and b@ are in the open transaction, c@ makes 3
     { event: 'quota.reached', domain: 'monthly.test', which: 'monthly', period: /^\d{4}-\d{2}$/, limit: 2, used: 0, requested: 3 },
   ]);
-  const stored = sqliteDb(d.daemon.store).prepare(`SELECT COUNT(*) AS n FROM events WHERE type = 'quota.reached'`).get() as { n: number };
-  t.equal(stored.n, 2, 'one event per domain and period, not one per refusal');
+  const stored = await d.daemon.store.auditEvents('quota.reached');
+  t.equal(stored.length, 2, 'one event per domain and period, not one per refusal');
 
   // Usage is in the spool: a restart on the same data keeps refusing.
   const config = d.daemon.config;
@@ -164,7 +163,7 @@ t.test('SMTP 552 daily and monthly, the send API 429, nothing stored, quota.reac
   await c.quit();
   t.same(await again.quota.usage('example.com', Date.now()), { day: 3, month: 3 });
   await again.quota.reached('example.com', 'daily', Date.now());
-  t.equal((sqliteDb(again.store).prepare(`SELECT COUNT(*) AS n FROM events WHERE type = 'quota.reached'`).get() as { n: number }).n, 2, 'not again after the restart');
+  t.equal((await again.store.auditEvents('quota.reached')).length, 2, 'not again after the restart');
 });
 
 t.test('no [quota]: nothing is refused', async (t) => {

@@ -16,7 +16,7 @@ import { createLogger } from '../src/util/log.js';
 import { runMta } from './helpers/run.js';
 import { PassThrough } from 'node:stream';
 import type { RecipientEventPayload } from '../src/events/payload.js';
-import { sqliteDb } from './helpers/spool-backend.js';
+import type { AuditEvent } from '../src/spool/types-audit.js';
 
 const SECRET = 'a-test-secret-of-some-length';
 let d: TestDaemon;
@@ -35,8 +35,7 @@ t.teardown(async () => { await d.stop(); await rx.close(); });
 
 const rejected = (): RecipientEventPayload[] =>
   rx.acked('/all').map((r) => JSON.parse(r.body) as RecipientEventPayload).filter((e) => e.event === 'rejected');
-const rows = (): { message_id: string | null; recipient_id: number | null; detail: string }[] =>
-  sqliteDb(d.daemon.store).prepare(`SELECT message_id, recipient_id, detail FROM events WHERE type = 'rejected' ORDER BY id`).all() as never;
+const rows = (): Promise<AuditEvent[]> => d.daemon.store.auditEvents('rejected');
 
 t.test('SMTP: 559 at RCPT, one event row and one webhook event', async (t) => {
   const c = await RawSmtp.connect(d.port);
@@ -53,10 +52,10 @@ t.test('SMTP: 559 at RCPT, one event row and one webhook event', async (t) => {
     status: 2, err_code: 559, err_msg: '559 5.1.1 Invalid rcptto', bounce_category: 'suppressed', attempts: 0, tag: null, task_id: null,
   });
   t.ok(verifySignature(rx.acked('/all').find((r) => JSON.parse(r.body).event === 'rejected')!, SECRET), 'signed like every event');
-  const r = rows();
+  const r = await rows();
   t.equal(r.length, 1, 'one event row, none for the accepted recipient');
-  t.same([r[0]!.message_id, r[0]!.recipient_id], [null, null], 'no message exists');
-  t.match(JSON.parse(r[0]!.detail), { rcpt: 'Gone@dest.test', sender: 'app@example.com', via: 'smtp', suppression: { reason: 'user unknown', source: 'bounce', scope: '' } });
+  t.same([r[0]!.queueId, r[0]!.recipientId], [null, null], 'no message exists');
+  t.match(r[0]!.detail, { rcpt: 'Gone@dest.test', sender: 'app@example.com', via: 'smtp', suppression: { reason: 'user unknown', source: 'bounce', scope: '' } });
 });
 
 t.test('send API: each suppressed recipient of a request makes its own event', async (t) => {
@@ -67,7 +66,7 @@ t.test('send API: each suppressed recipient of a request makes its own event', a
   t.match(r.json.recipients, [{ code: 559 }, { code: 559 }, { code: 250 }]);
   const got = await waitFor('two more rejected events', () => rejected().length >= before + 2 && rejected().slice(before));
   t.same(got.map((e) => e.rcpt).sort(), ['gone@dest.test', 'left@dest.test']);
-  t.match(rows().slice(-2).map((x) => JSON.parse(x.detail)), [{ via: 'api', rcpt: 'gone@dest.test' }, { via: 'api', rcpt: 'left@dest.test', suppression: { scope: 'example.com', source: 'unsubscribe' } }]);
+  t.match((await rows()).slice(-2).map((x) => x.detail), [{ via: 'api', rcpt: 'gone@dest.test' }, { via: 'api', rcpt: 'left@dest.test', suppression: { scope: 'example.com', source: 'unsubscribe' } }]);
 });
 
 t.test('the 559 log line and `mta log --rcpt` name the suppression entry and how to remove it', async (t) => {

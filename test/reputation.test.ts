@@ -12,7 +12,9 @@ import { RawSmtp } from './helpers/smtp-client.js';
 import { apiClient } from './helpers/api.js';
 import { runMta } from './helpers/run.js';
 import { compileConfig } from '../src/config/config.js';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { openTestStore } from './helpers/store.js';
+import type { Store } from '../src/spool/types.js';
+import type { RecipientOutcome } from '../src/spool/types-queue.js';
 import { createLogger } from '../src/util/log.js';
 import { newQueueId } from '../src/util/ids.js';
 import { capOfLevel, evaluate, LEVEL_CAPS, MAX_LEVEL } from '../src/quota/levels.js';
@@ -72,21 +74,44 @@ t.test('evaluate: the seed rules at their boundaries', async (t) => {
 });
 
 /** A spool with daily figures seeded per (day, domain), and the services over it with a clock. */
-function world(t: { teardown(fn: () => Promise<void>): void }): { store: SqliteStore; rep: ReputationService; quota: QuotaService; seed: (day: string, domain: string, f: Partial<DailyFigures>) => void } {
+function world(t: { teardown(fn: () => Promise<void>): void }): { store: Store; rep: ReputationService; quota: QuotaService; seed: (day: string, domain: string, f: Partial<DailyFigures>) => Promise<void> } {
   const dir = tempDir();
-  const store = SqliteStore.open(join(dir, 'data'));
+  const store = openTestStore(join(dir, 'data'));
   t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
   const config = compileConfig('hostname = "mta.test"\n[[smtp.listen]]\naddress = "127.0.0.1:2587"\ntls = "none"\n[reputation]\nenabled = true\n', 'x.toml');
   const rep = new ReputationService(config, store, createLogger('silent'), () => { throw new Error('the tests pass the time'); });
   const quota = new QuotaService(() => config, store, rep);
-  // The counters are the spool's own tables; the tests write a day's totals in one go.
-  const seed = (day: string, domain: string, f: Partial<DailyFigures>): void => {
-    SqliteStore.connectionOf(store).prepare(`INSERT INTO stats_daily (day, domain, sender, tag, requests, delivered, failed, invalid, expired) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)
-                      ON CONFLICT (day, domain, sender, tag) DO UPDATE SET requests = excluded.requests, delivered = excluded.delivered,
-                      failed = excluded.failed, invalid = excluded.invalid, expired = excluded.expired`)
-      .run(day, domain, `app@${domain}`, f.volume ?? 0, f.delivered ?? 0, f.failed ?? 0, f.invalid ?? 0, f.expired ?? 0);
-    SqliteStore.connectionOf(store).prepare(`INSERT INTO quota_daily (day, domain, spam_bounces) VALUES (?, ?, ?)
-                      ON CONFLICT (day, domain) DO UPDATE SET spam_bounces = excluded.spam_bounces`).run(day, domain, f.spamBounces ?? 0);
+  // The figures come from real mail, as in production: one message received that day with
+  // as many recipients as the volume grows by, and outcomes for as many as each figure
+  // grows by; the rest are deferred past every day the tests look at.
+  const seed = async (day: string, domain: string, f: Partial<DailyFigures>): Promise<void> => {
+    const have = await store.dailyFigures(domain, day);
+    const grow = (k: keyof DailyFigures): number => {
+      const n = (f[k] ?? 0) - have[k];
+      if (n < 0) throw new Error(`seed: ${k} can only grow (${have[k]} -> ${f[k]})`);
+      return n;
+    };
+    const at = Date.parse(`${day}T12:00:00Z`);
+    const id = newQueueId(at);
+    const body = Buffer.from('Subject: x\r\n\r\nx\r\n');
+    const volume = grow('volume');
+    if (volume === 0) return;
+    await store.commitIncoming({
+      id, receivedAt: at, sender: `app@${domain}`, authUser: null, clientIp: null, helo: null, messageId: `<${id}@x>`, subject: 'x',
+      size: body.length, lane: 'batch', tag: null, chunks: [body], recipients: Array.from({ length: volume }, (_, i) => `r${i}@dest.test`),
+    });
+    const claimed = await store.claimDue({ now: at, limit: volume });
+    if (claimed.length !== volume || claimed.some((r) => r.queueId !== id)) throw new Error(`seed: claimed ${claimed.length} of ${volume}`);
+    const spam = grow('spamBounces');
+    const kinds: [RecipientOutcome['kind'], number, number][] = [
+      ['delivered', grow('delivered'), 0], ['failed', spam, 3], ['failed', grow('failed') - spam, 4], ['failed', grow('invalid'), 2], ['expired', grow('expired'), 4],
+    ];
+    const outcomes: RecipientOutcome[] = [];
+    for (const [kind, n, status] of kinds) {
+      for (const r of claimed.splice(0, n)) outcomes.push({ recipientId: r.recipientId, queueId: id, kind, at, reply: kind === 'delivered' ? '250 ok' : '550 no', attempted: true, detail: { status } });
+    }
+    for (const r of claimed) outcomes.push({ recipientId: r.recipientId, queueId: id, kind: 'deferred', at, nextAttemptAt: Date.parse('2100-01-01T00:00:00Z'), reply: '451 later', attempted: true, detail: {} });
+    await store.recordOutcomes(outcomes);
   };
   return { store, rep, quota, seed };
 }
@@ -96,15 +121,15 @@ const at = (iso: string): number => Date.parse(iso);
 t.test('a new domain starts at level 1; an upgrade applies at once, as a quota check nears the cap', async (t) => {
   const { store, rep, quota, seed } = world(t);
   t.same(await rep.capOf('up.test', at('2026-03-10T08:00:00Z')), { level: 1, cap: 500, reason: 'reputation level 1 allows 500 a day' });
-  seed('2026-03-10', 'up.test', { volume: 340, delivered: 330, invalid: 5 });
+  await seed('2026-03-10', 'up.test', { volume: 340, delivered: 330, invalid: 5 });
   t.same(await quota.check('up.test', 10, at('2026-03-10T09:00:00Z')), { ok: true, left: 160 }, 'near the cap: evaluated, but today\'s volume 340 is below 350');
-  seed('2026-03-10', 'up.test', { volume: 360, delivered: 350, invalid: 5 });
+  await seed('2026-03-10', 'up.test', { volume: 360, delivered: 350, invalid: 5 });
   // 360 of 500 is past 70 %: the check upgrades before it answers.
   t.same(await quota.check('up.test', 1, at('2026-03-10T10:00:00Z')), { ok: true, left: 640 }, 'level 2: 1000 - 360');
   t.match(await store.getReputation('up.test'), { level: 2, day: '2026-03-10', bannedUntil: null });
   t.match(await store.listReputationHistory('up.test', 5), [{ fromLevel: 1, toLevel: 2, change: 'up', reason: /volume 360: invalid-address rate 1\.41% < 5%, delivery rate 98\.59% > 92%/ }]);
   // Several levels in one day, as the seed says ("1 级...当天也可以自动提升至 20 级").
-  seed('2026-03-10', 'up.test', { volume: 3600, delivered: 3500, invalid: 10 });
+  await seed('2026-03-10', 'up.test', { volume: 3600, delivered: 3500, invalid: 10 });
   t.equal(await rep.tryUpgrade('up.test', at('2026-03-10T11:00:00Z')), true);
   t.match(await store.getReputation('up.test'), { level: 5 }, '3600 >= 700, 1400, 3500 (70 % of levels 2-4), < 7000 (level 5)');
   t.equal(await rep.tryUpgrade('up.test', at('2026-03-10T11:01:00Z')), false, 'nothing more until the volume grows');
@@ -116,8 +141,8 @@ t.test('a downgrade applies the next day; the minimum volume is respected; sever
   const { store, rep, quota, seed } = world(t);
   await rep.setLevel('down.test', 3, at('2026-03-10T00:00:00Z'), 'test');
   await rep.setLevel('small.test', 3, at('2026-03-10T00:00:00Z'), 'test');
-  seed('2026-03-10', 'down.test', { volume: 400, delivered: 240, failed: 160 }); // delivery 60 %
-  seed('2026-03-10', 'small.test', { volume: 300, delivered: 60, invalid: 240 }); // terrible, but volume 300
+  await seed('2026-03-10', 'down.test', { volume: 400, delivered: 240, failed: 160 }); // delivery 60 %
+  await seed('2026-03-10', 'small.test', { volume: 300, delivered: 60, invalid: 240 }); // terrible, but volume 300
   await rep.tick(at('2026-03-10T20:00:00Z'));
   t.match(await rep.capOf('down.test', at('2026-03-10T23:59:59Z')), { level: 3, cap: 2000 }, 'the same day: still level 3');
   t.match(await rep.view('down.test', at('2026-03-10T23:59:59Z')), { verdict: { change: 'down', level: 2 } }, 'show says what tomorrow brings');
@@ -130,8 +155,8 @@ t.test('a downgrade applies the next day; the minimum volume is respected; sever
   t.match(await quota.check('down.test', 1001, at('2026-03-11T01:00:00Z')), { ok: false, which: 'daily', limit: 1000, used: 0, reason: 'reputation level 2 allows 1000 a day' });
 
   // Two bad days while nobody asked: both apply at the next look, one level each.
-  seed('2026-03-11', 'down.test', { volume: 500, delivered: 100, failed: 400 });
-  seed('2026-03-12', 'down.test', { volume: 500, delivered: 100, failed: 400 });
+  await seed('2026-03-11', 'down.test', { volume: 500, delivered: 100, failed: 400 });
+  await seed('2026-03-12', 'down.test', { volume: 500, delivered: 100, failed: 400 });
   t.match(await rep.capOf('down.test', at('2026-03-13T12:00:00Z')), { level: 0, cap: 0, reason: /level 0 and may not send until an operator sets a level/ });
   t.match(await quota.check('down.test', 1, at('2026-03-13T12:00:00Z')), { ok: false, which: 'daily', limit: 0 }, 'level 0: nothing goes');
   t.equal((await store.listReputationHistory('down.test', 10)).filter((h) => h.change === 'down').length, 3);
@@ -144,7 +169,7 @@ t.test('a downgrade applies the next day; the minimum volume is respected; sever
 t.test('a ban lasts the rest of the day and is lifted after, with the next-day downgrade', async (t) => {
   const { store, rep, quota, seed } = world(t);
   await rep.setLevel('ban.test', 5, at('2026-03-10T00:00:00Z'), 'test');
-  seed('2026-03-10', 'ban.test', { volume: 400, delivered: 350, invalid: 50 }); // invalid 12.5 %
+  await seed('2026-03-10', 'ban.test', { volume: 400, delivered: 350, invalid: 50 }); // invalid 12.5 %
   t.match(await quota.check('ban.test', 1, at('2026-03-10T11:59:00Z')), { ok: true }, 'not evaluated yet: far from the cap, no pass run');
   await rep.tick(at('2026-03-10T12:00:00Z'));
   const r = await store.getReputation('ban.test');

@@ -4,10 +4,11 @@
 // one by one, Idempotency-Key replays instead of sending twice, and /send/raw takes a
 // ready-made message as base64 JSON or as message/rfc822.
 import t from 'tap';
-import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { PASSWORD, startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { apiClient, type Call } from './helpers/api.js';
 import type { QueueId } from '../src/util/ids.js';
-import { sqliteDb } from './helpers/spool-backend.js';
+import { Senders } from '../src/accounts/senders.js';
+import { ACCOUNT } from '../src/admin/idempotency.js';
 
 const TOKEN = 'send-api-test-token-0123';
 const ADMIN = `[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n`;
@@ -19,7 +20,7 @@ async function body(d: TestDaemon, id: string): Promise<string> {
 }
 
 const unfold = (s: string): string => s.replace(/\r\n[ \t]+/g, ' ');
-const messageCount = (d: TestDaemon): number => (sqliteDb(d.daemon.store).prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
+const messageCount = async (d: TestDaemon): Promise<number> => (await d.daemon.store.auditMessageIds()).length;
 
 let d: TestDaemon;
 let call: Call;
@@ -70,8 +71,7 @@ t.test('happy path: composed through intake, durable, with headers, tag and atta
 });
 
 t.test('the sender\'s reply-to is used when the request has none; a batch sender goes to the batch lane', async (t) => {
-  await d.addSender('news@example.com', 'batch');
-  sqliteDb(d.daemon.store).prepare("UPDATE senders SET reply_to = 'replies@example.com' WHERE address = 'news@example.com'").run();
+  await new Senders(d.daemon.store).add({ address: 'news@example.com', type: 'batch', password: PASSWORD, replyTo: 'replies@example.com' });
   const r = await call('POST', '/api/v1/send', { from: 'news@example.com', to: 'x@dest.test', subject: 's', html: '<p>x</p>' });
   t.equal(r.status, 200, r.text);
   t.match(unfold(await body(d, r.json.queue_id)), /\r\nReply-To: replies@example\.com\r\n/);
@@ -89,15 +89,15 @@ t.test('suppressed recipients are refused one by one (559); none left is an erro
   ]);
   t.same((await d.daemon.store.getMessage(r.json.queue_id))!.recipients.map((x) => x.rcpt), ['ok@dest.test'], 'only the accepted one is in the envelope');
   t.match(await body(d, r.json.queue_id), /\r\nTo: ok@dest\.test\r\n/);
-  const before = messageCount(d);
+  const before = await messageCount(d);
   r = await call('POST', '/api/v1/send', { from: 'app@example.com', to: 'gone@dest.test', subject: 's', text: 'x' });
   t.equal(r.status, 422);
   t.match(r.json.error, { code: 'MTA_ERR_REFUSED', field: 'to', smtp_code: 559, reason: '5.1.1 Invalid rcptto: no recipient was accepted', recipients: [{ rcpt: 'gone@dest.test', accepted: false, code: 559 }] });
-  t.equal(messageCount(d), before, 'nothing stored');
+  t.equal(await messageCount(d), before, 'nothing stored');
 });
 
 t.test('each refusal carries the SMTP code and reason', async (t) => {
-  const before = messageCount(d);
+  const before = await messageCount(d);
   const cases: [string, Record<string, unknown>, number, string, number, RegExp, string | undefined][] = [
     ['unknown sender', { from: 'nobody@example.com' }, 422, 'MTA_ERR_REFUSED', 553, /^5\.7\.1 Sender address is not the authenticated user: nobody@example\.com is not a sender address here$/, 'from'],
     ['disabled sender', { from: 'off@example.com' }, 422, 'MTA_ERR_REFUSED', 551, /^5\.7\.1 Main account unavailable$/, 'from'],
@@ -116,7 +116,7 @@ t.test('each refusal carries the SMTP code and reason', async (t) => {
   const r = await call('POST', '/api/v1/send', big);
   t.equal(r.status, 413);
   t.match(r.json.error, { code: 'MTA_ERR_TOO_LARGE', smtp_code: 552, reason: /^5\.3\.4 Message size exceeds fixed maximum message size \(20480 bytes\): \d+ bytes declared$/ });
-  t.equal(messageCount(d), before, 'nothing stored');
+  t.equal(await messageCount(d), before, 'nothing stored');
 });
 
 t.test('malformed requests: 400 naming the field, 415 for other media types', async (t) => {
@@ -137,7 +137,7 @@ t.test('malformed requests: 400 naming the field, 415 for other media types', as
     [{ ...base, reply_to: 'nope' }, 'reply_to', /not an address/],
     [{ ...base, carbon_copy: 'y@dest.test' }, 'carbon_copy', /unknown field "carbon_copy"/],
   ];
-  const before = messageCount(d);
+  const before = await messageCount(d);
   for (const [b, field, msg] of cases) {
     const r = await call('POST', '/api/v1/send', b);
     t.equal(r.status, 400, `${field}: ${r.json?.error?.message}`);
@@ -145,12 +145,12 @@ t.test('malformed requests: 400 naming the field, 415 for other media types', as
   }
   const r = await call('POST', '/api/v1/send', 'from=app@example.com', { 'content-type': 'text/plain' });
   t.same([r.status, r.json.error.code], [415, 'MTA_ERR_UNSUPPORTED_MEDIA']);
-  t.equal(messageCount(d), before);
+  t.equal(await messageCount(d), before);
 });
 
 t.test('Idempotency-Key: the same key returns the first response and sends once', async (t) => {
   const req = { from: 'app@example.com', to: ['i1@dest.test'], subject: 'once', text: 'x' };
-  const before = messageCount(d);
+  const before = await messageCount(d);
   const [a, b] = await Promise.all([
     call('POST', '/api/v1/send', req, { 'idempotency-key': 'order-42' }),
     call('POST', '/api/v1/send', req, { 'idempotency-key': 'order-42' }),
@@ -162,7 +162,7 @@ t.test('Idempotency-Key: the same key returns the first response and sends once'
   t.same(again.json, first.json, 'the same response');
   t.equal(again.headers.get('idempotent-replayed'), 'true');
   t.equal(first.headers.get('idempotent-replayed'), null);
-  t.equal(messageCount(d), before + 1, 'one message');
+  t.equal(await messageCount(d), before + 1, 'one message');
   const other = await call('POST', '/api/v1/send', { ...req, subject: 'changed' }, { 'idempotency-key': 'order-42' });
   t.match([other.status, other.json.error], [422, { code: 'MTA_ERR_IDEMPOTENCY', field: 'Idempotency-Key' }]);
   const fresh = await call('POST', '/api/v1/send', req, { 'idempotency-key': 'order-43' });
@@ -173,10 +173,13 @@ t.test('Idempotency-Key: the same key returns the first response and sends once'
   t.equal((await call('POST', '/api/v1/send', req, { 'idempotency-key': 'order-44' })).status, 200);
   t.equal((await call('POST', '/api/v1/send', req, { 'idempotency-key': 'bad key with spaces' })).json.error.field, 'Idempotency-Key');
   // Past 24 hours a key is free again.
-  sqliteDb(d.daemon.store).prepare("UPDATE api_idempotency SET created_at = created_at - 25 * 3600 * 1000 WHERE key = 'order-43'").run();
-  const later = await call('POST', '/api/v1/send', req, { 'idempotency-key': 'order-43' });
-  t.not(later.json.queue_id, fresh.json.queue_id);
-  t.equal(messageCount(d), before + 4);
+  // The same record as order-43's, saved 25 hours ago: within the window it would replay `fresh`.
+  const stale = { ...(await d.daemon.store.getIdempotency(ACCOUNT, 'order-43', 0))!, key: 'order-45', createdAt: Date.now() - 25 * 3600 * 1000 };
+  t.ok(await d.daemon.store.saveIdempotency(stale, 0), 'an old record stored');
+  const later = await call('POST', '/api/v1/send', req, { 'idempotency-key': 'order-45' });
+  t.equal(later.status, 200, later.text);
+  t.not(later.json.queue_id, fresh.json.queue_id, 'sent again, not replayed');
+  t.equal(await messageCount(d), before + 4);
 });
 
 t.test('Idempotency-Key: the key is committed with the message, not written after it', async (t) => {
@@ -185,28 +188,27 @@ t.test('Idempotency-Key: the key is committed with the message, not written afte
   const realSave = store.saveIdempotency.bind(store);
   store.saveIdempotency = async () => { throw new Error('the separate save must not be needed'); };
   t.teardown(() => { store.saveIdempotency = realSave; });
-  const keyRow = (key: string): { response: string; status: number } | undefined =>
-    sqliteDb(store).prepare('SELECT response, status FROM api_idempotency WHERE key = ?').get(key) as never;
-  const before = messageCount(d);
+  const keyRow = (key: string): Promise<{ response: string; status: number } | undefined> => store.getIdempotency(ACCOUNT, key, 0);
+  const before = await messageCount(d);
   const req = { from: 'app@example.com', to: ['c1@dest.test'], subject: 'committed', text: 'x' };
   const first = await call('POST', '/api/v1/send', req, { 'idempotency-key': 'commit-1' });
   t.equal(first.status, 200, first.text);
-  t.same(JSON.parse(keyRow('commit-1')!.response), first.json, 'the stored response is the one sent');
-  t.equal(keyRow('commit-1')!.status, 200);
+  t.same(JSON.parse((await keyRow('commit-1'))!.response), first.json, 'the stored response is the one sent');
+  t.equal((await keyRow('commit-1'))!.status, 200);
   const again = await call('POST', '/api/v1/send', req, { 'idempotency-key': 'commit-1' });
   t.same([again.status, again.json, again.headers.get('idempotent-replayed')], [200, first.json, 'true']);
   const raw = await call('POST', '/api/v1/send/raw', 'From: app@example.com\r\nSubject: r\r\n\r\nx\r\n', {
     'content-type': 'message/rfc822', 'x-mta-from': 'app@example.com', 'x-mta-to': 'c2@dest.test', 'idempotency-key': 'commit-2',
   });
   t.equal(raw.status, 200, raw.text);
-  t.same(JSON.parse(keyRow('commit-2')!.response), raw.json);
-  t.equal(messageCount(d), before + 2, 'one message per key');
+  t.same(JSON.parse((await keyRow('commit-2'))!.response), raw.json);
+  t.equal(await messageCount(d), before + 2, 'one message per key');
   // A refused message stores no key, whatever its stage.
   const refused = await call('POST', '/api/v1/send/raw', 'From: boss@other.test\r\nSubject: r\r\n\r\nx\r\n', {
     'content-type': 'message/rfc822', 'x-mta-from': 'app@example.com', 'x-mta-to': 'c3@dest.test', 'idempotency-key': 'commit-3',
   });
   t.equal(refused.status, 422);
-  t.equal(keyRow('commit-3'), undefined);
+  t.equal(await keyRow('commit-3'), undefined);
 });
 
 t.test('raw: base64 JSON and message/rfc822, through the same checks', async (t) => {
@@ -245,7 +247,7 @@ t.test('raw: base64 JSON and message/rfc822, through the same checks', async (t)
     [{ 'x-mta-from': 'app@example.com', 'x-mta-to': 'r@dest.test' }, `${msg}${'y\n'.repeat(12 * 1024)}`, 413, 552, /^5\.3\.4 Message size exceeds fixed maximum message size \(20480 bytes\): \d+ bytes declared$/],
     [{ 'x-mta-from': 'off@example.com', 'x-mta-to': 'r@dest.test' }, msg, 422, 551, /Main account unavailable/],
   ];
-  const before = messageCount(d);
+  const before = await messageCount(d);
   for (const [h, text, status, smtp, reason] of refusals) {
     r = await call('POST', '/api/v1/send/raw', text, { 'content-type': 'message/rfc822', ...h });
     t.equal(r.status, status, `${JSON.stringify(h)} → ${status}: ${r.json?.error?.message}`);
@@ -264,7 +266,7 @@ t.test('raw: base64 JSON and message/rfc822, through the same checks', async (t)
   t.match([r.status, r.json.error], [413, { smtp_code: 557 }], 'a decoded raw message over the limit');
   r = await call('POST', '/api/v1/send/raw', { from: 'app@example.com', to: 'r@dest.test', message: 'not base64' });
   t.same([r.status, r.json.error.field], [400, 'message']);
-  t.equal(messageCount(d), before, 'refused messages are not stored');
+  t.equal(await messageCount(d), before, 'refused messages are not stored');
 });
 
 t.test('smtp.allowed_ips applies to the send API (554); the rest of the API is unaffected', async (t) => {

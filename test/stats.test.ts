@@ -150,6 +150,9 @@ t.test('mta log lists recipients with their result and history, with filters and
     [['--from', '2026-01-01', '--to', '2026-03-01'], /more than 31 days/],
     [['--result', 'bounced'], /result must be one of delivered, failed, expired, deferred, queued/],
     [['--cursor', 'abc'], /"abc" is not a cursor/],
+    // well-formed, but not a cursor the store made: refused whole, not taken as "from the start"
+    [['--cursor', '0.'], /"0\." is not a cursor from an earlier page/],
+    [['--cursor', '1.x'], /"1\.x" is not a cursor from an earlier page/],
     [['--rcpt', '@no_domain'], /rcpt: "no_domain" is not a domain name/],
     [['--rcpt', ' '], /rcpt must be an address, @domain or part of an address/],
   ] as [string[], RegExp][]) {

@@ -10,13 +10,13 @@
  * Must never: send a template with a placeholder left unfilled.
  */
 import type { Config } from '../config/config.js';
-import type { Store } from '../spool/types.js';
+import type { TemplateStore } from '../spool/types-templates.js';
 import { MtaError } from '../util/errors.js';
 import { renderTemplate, variablesOf } from '../templates/templates.js';
 
 export interface TemplateContent { subject: string; html: string; text: string; fromName: string | undefined }
 
-export async function renderForSend(store: Pick<Store, 'getTemplate'>, config: Config, name: string, variables: Record<string, string>, from: string): Promise<TemplateContent> {
+export async function renderForSend(store: Pick<TemplateStore, 'getTemplate'>, config: Config, name: string, variables: Record<string, string>, from: string): Promise<TemplateContent> {
   const tpl = await store.getTemplate(name);
   if (!tpl) throw new MtaError('MTA_ERR_NOT_FOUND', `no template ${name} (see mta template list)`, 'template');
   if (config.templates.requireApproval && tpl.state !== 'approved') {

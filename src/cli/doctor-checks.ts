@@ -10,8 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
-import type { Store } from '../spool/types.js';
-import type { QueueEntry } from '../spool/types-queue.js';
+import type { MessageStore, QueueEntry } from '../spool/types-queue.js';
 
 export type Verdict = 'ok' | 'fail' | 'warn' | 'skip';
 export interface DoctorItem { check: string; verdict: Verdict; detail: string; fix?: string }
@@ -71,7 +70,7 @@ export function postureItems(config: Config): DoctorItem[] {
 }
 
 /** Deferred mail older than an hour is worth a look; older than a day, something is wrong. */
-export async function queueItem(store: Pick<Store, 'listQueue'>, now: number): Promise<DoctorItem> {
+export async function queueItem(store: Pick<MessageStore, 'listQueue'>, now: number): Promise<DoctorItem> {
   const deferred = await store.listQueue({ states: ['deferred'], limit: 10_000 });
   const old = deferred.filter((r) => now - r.receivedAt >= HOUR);
   if (old.length === 0) return { check: 'queue', verdict: 'ok', detail: deferred.length ? `${deferred.length} deferred, none older than an hour` : 'no deferred mail' };

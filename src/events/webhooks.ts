@@ -10,15 +10,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import type { Store } from '../spool/types.js';
-import type { WebhookAttempt, WebhookListRow, WebhookRecord } from '../spool/types-webhooks.js';
+import type { SenderStore } from '../spool/types-senders.js';
+import type { WebhookAttempt, WebhookListRow, WebhookRecord, WebhookStore } from '../spool/types-webhooks.js';
 import { canonicalAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 import { formatTime, SUBSCRIBABLE_EVENTS, type WebhookEventName, type WebhookFormat } from './payload.js';
 import { postEvent, type PostResult } from './post.js';
 import { refusedTarget } from './target.js';
 
-export type WebhookServiceStore = Pick<Store, 'addWebhook' | 'getWebhook' | 'listWebhooks' | 'removeWebhook' | 'recordWebhookAttempt' | 'listWebhookAttempts' | 'getSender'>;
+export type WebhookServiceStore = Pick<WebhookStore, 'addWebhook' | 'getWebhook' | 'listWebhooks' | 'removeWebhook' | 'recordWebhookAttempt' | 'listWebhookAttempts'> & Pick<SenderStore, 'getSender'>;
 
 export interface AddWebhookInput { url?: unknown; sender?: unknown; events?: unknown; format?: unknown; secret?: unknown }
 

@@ -4,8 +4,8 @@
  * NickName, Gender, Birthday, Mobile and any other column of the imported file). Shared by
  * `mta list ...` and the admin API; members are imported by lists/import.ts.
  */
-import type { Store } from '../spool/types.js';
-import type { ListMember, ListRecord } from '../spool/types-lists.js';
+import type { TaskStore } from '../spool/types-tasks.js';
+import type { ListMember, ListRecord, ListStore } from '../spool/types-lists.js';
 import { canonicalAddress } from '../util/address.js';
 import { columnName } from './import.js';
 import { MtaError } from '../util/errors.js';
@@ -19,7 +19,7 @@ export function checkListName(name: string): string {
   return name;
 }
 
-export type ListStoreApi = Pick<Store, 'addList' | 'getList' | 'listLists' | 'removeList' | 'upsertListMembers' | 'listMembers' | 'listTasks' | 'putListMember' | 'removeListMember'>;
+export type ListStoreApi = Pick<ListStore, 'addList' | 'getList' | 'listLists' | 'removeList' | 'upsertListMembers' | 'listMembers' | 'putListMember' | 'removeListMember'> & Pick<TaskStore, 'listTasks'>;
 
 /** Longest variable value (as for an imported row). */
 export const MAX_VALUE = 1024;

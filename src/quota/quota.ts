@@ -19,7 +19,7 @@
  * `smtp.max_recipients`).
  */
 import type { Config } from '../config/config.js';
-import type { Store } from '../spool/types.js';
+import type { QuotaStore } from '../spool/types-quota.js';
 import { dayIn } from '../util/time.js';
 import { limitsFor, type DomainLimits } from './limits.js';
 import type { ReputationService } from './reputation-service.js';
@@ -53,7 +53,7 @@ export function monthOf(now: number, tz = 'UTC'): { period: string; from: string
 export class QuotaService {
   constructor(
     private config: () => Config,
-    private readonly store: Pick<Store, 'quotaUsage' | 'markQuotaReached'>,
+    private readonly store: Pick<QuotaStore, 'quotaUsage' | 'markQuotaReached'>,
     readonly reputation?: ReputationService,
   ) {}
 

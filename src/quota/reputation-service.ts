@@ -13,13 +13,12 @@
 import type { Logger } from 'pino';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config/config.js';
-import type { Store } from '../spool/types.js';
-import type { DailyFigures, ReputationChange, ReputationRecord } from '../spool/types-quota.js';
+import type { DailyFigures, QuotaStore, ReputationChange, ReputationRecord } from '../spool/types-quota.js';
 import { DAY_MS, dayBefore, dayIn, dayStartIn, eachDay, nextDayStartIn } from '../util/time.js';
 import { MtaError } from '../util/errors.js';
 import { capOfLevel, evaluate, holds, describe, MAX_LEVEL, MIN_VOLUME, RULES, START_LEVEL, UPGRADE_SHARE, type Rates, type Verdict } from './levels.js';
 
-export type ReputationStore = Pick<Store, 'getReputation' | 'saveReputation' | 'dailyFigures' | 'domainsActiveOn' | 'listReputationHistory'>;
+export type ReputationStore = Pick<QuotaStore, 'getReputation' | 'saveReputation' | 'dailyFigures' | 'domainsActiveOn' | 'listReputationHistory'>;
 
 /** Days looked back at rollover: older counters may be purged, and idle days change nothing. */
 const ROLLOVER_DAYS = 31;

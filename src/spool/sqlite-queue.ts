@@ -34,6 +34,7 @@ import { assertNever } from '../util/errors.js';
 import type { SqliteNotify } from './sqlite-notify.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import type { ClaimTokens } from './claims.js';
+import { rowCursor } from './sqlite-cursor.js';
 
 /** One caller's write in the outcome group commit; `applied` is its count once committed. */
 export type QueueWrite =
@@ -61,7 +62,7 @@ export function toEntry(r: RecipientRow): QueueEntry {
     recipientId: asRecipientId(r.id), queueId: r.message_id as QueueId, sender: r.sender, rcpt: r.rcpt,
     domain: r.domain, state: r.state, attempts: r.attempts, nextAttemptAt: r.next_attempt_at,
     lastReply: r.last_reply, receivedAt: r.received_at, size: r.size, lane: r.lane,
-    ...(r.task_id ? { taskId: r.task_id } : {}), ...(r.return_path ? { returnPath: r.return_path } : {}),
+    ...(r.task_id ? { taskId: r.task_id } : {}), ...(r.return_path ? { returnPath: r.return_path } : {}), cursor: rowCursor(r.id),
   };
 }
 

@@ -20,6 +20,7 @@ import type { AddressMatch, PurgeResult, Rejection, RejectionFilter, SendDetail,
 import type { RecipientState } from './states.js';
 import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { SqliteRcptStats } from './sqlite-rcpt-stats.js';
+import { cursorRow, rowCursor } from './sqlite-cursor.js';
 import type { StatsCounter, StatsKey } from './types-effects.js';
 
 export type { StatsCounter, StatsKey } from './types-effects.js';
@@ -86,7 +87,7 @@ export class SqliteStats {
     if (f.messageId !== undefined) { where.push("m.message_id IN (?, '<' || ? || '>')"); args.push(f.messageId, f.messageId); }
     if (f.tag !== undefined) { where.push(f.tag === '' ? 'm.tag IS NULL' : 'm.tag = ?'); if (f.tag !== '') args.push(f.tag); }
     if (f.states?.length) { where.push(`r.state IN (${f.states.map(() => '?').join(',')})`); args.push(...f.states); }
-    if (f.before !== undefined) { where.push('r.id < ?'); args.push(f.before); }
+    if (f.before !== undefined) { where.push('r.id < ?'); args.push(cursorRow(f.before)); }
     args.push(Math.min(Math.max(f.limit, 1), 10_000));
     const rows = this.db.prepare(`SELECT r.id, r.message_id, r.rcpt, r.state, r.attempts, r.last_reply, r.updated_at,
                                          m.received_at, m.sender, m.tag, m.message_id AS msg_id, m.subject
@@ -98,6 +99,7 @@ export class SqliteStats {
     return rows.map((r) => ({
       recipientId: asRecipientId(r.id), queueId: r.message_id as QueueId, receivedAt: r.received_at, sender: r.sender, rcpt: r.rcpt,
       tag: r.tag, messageId: r.msg_id, subject: r.subject, state: r.state, attempts: r.attempts, lastReply: r.last_reply, updatedAt: r.updated_at,
+      cursor: rowCursor(r.id),
     }));
   }
 
@@ -106,12 +108,12 @@ export class SqliteStats {
     const args: (string | number)[] = [f.from, f.to];
     matchAddress(where, args, "json_extract(detail, '$.sender')", f.sender);
     matchAddress(where, args, "json_extract(detail, '$.rcpt')", f.rcpt);
-    if (f.before !== undefined) { where.push('id < ?'); args.push(f.before); }
+    if (f.before !== undefined) { where.push('id < ?'); args.push(cursorRow(f.before)); }
     args.push(Math.min(Math.max(f.limit, 1), 10_000));
     const rows = this.db.prepare(`SELECT id, at, detail FROM events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`).all(...args) as { id: number; at: number; detail: string }[];
     return rows.map((r) => {
       const d = JSON.parse(r.detail) as { sender?: string; rcpt?: string; reply?: string };
-      return { id: r.id, at: r.at, sender: d.sender ?? '', rcpt: d.rcpt ?? '', reply: d.reply ?? '' };
+      return { cursor: rowCursor(r.id), at: r.at, sender: d.sender ?? '', rcpt: d.rcpt ?? '', reply: d.reply ?? '' };
     });
   }
 

@@ -45,12 +45,15 @@ import { SqliteEgress } from './sqlite-egress.js';
 import type { EgressCount } from './types-egress.js';
 import { SqliteMtaSts } from './sqlite-mtasts.js';
 import type { MtaStsPolicyRecord } from './types-mtasts.js';
+import { SqliteAudit } from './sqlite-audit.js';
+import type { AuditEvent, OutboxFigures } from './types-audit.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord } from './types-tags.js';
 import type { TemplateRecord } from './types-templates.js';
 import type { IdempotencyRecord } from './types-idempotency.js';
 import type { PurgeResult, RcptStatsQuery, RcptStatsRow, Rejection, RejectionFilter, SendDetail, SendDetailFilter, StatsQuery, StatsRow } from './types-stats.js';
 import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
+import { cursorRow } from './sqlite-cursor.js';
 
 const CHUNK = 64 * 1024;
 
@@ -109,6 +112,7 @@ export class SqliteStore implements Store {
   private readonly quota: SqliteQuota;
   private readonly egress: SqliteEgress;
   private readonly mtaSts: SqliteMtaSts;
+  private readonly audit: SqliteAudit;
   private readonly inbound: SqliteInbound;
   private writer: WriterThread | undefined;
 
@@ -204,6 +208,7 @@ export class SqliteStore implements Store {
     this.inbound = new SqliteInbound(db, this.notify);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
+    this.audit = new SqliteAudit(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -247,7 +252,7 @@ export class SqliteStore implements Store {
     const sel = selectorSql(f, 'r');
     const where = [sel.sql];
     const args = [...sel.args];
-    if (f.after !== undefined) { where.push('r.id > ?'); args.push(f.after); }
+    if (f.after !== undefined) { where.push('r.id > ?'); args.push(cursorRow(f.after)); }
     const sql = `${RECIPIENT_SELECT} WHERE ${where.join(' AND ')} ORDER BY r.id ${f.newest ? 'DESC' : ''} LIMIT ?`;
     args.push(Math.min(Math.max(f.limit ?? 1000, 1), 100_000));
     const rows = (this.db.prepare(sql).all(...args) as RecipientRow[]).map(toEntry);
@@ -480,6 +485,12 @@ export class SqliteStore implements Store {
   // ---- MTA-STS policies (spool/sqlite-mtasts.ts) ----
   async mtaStsPolicy(domain: string): Promise<MtaStsPolicyRecord | undefined> { return this.mtaSts.get(domain); }
   async saveMtaStsPolicy(p: MtaStsPolicyRecord): Promise<void> { this.mtaSts.put(p); }
+
+  // ---- audit reads (spool/sqlite-audit.ts) ----
+  async auditMessageIds(): Promise<QueueId[]> { return this.audit.messageIds(); }
+  async auditEvents(type: string, limit?: number): Promise<AuditEvent[]> { return this.audit.events(type, limit); }
+  async auditOutbox(): Promise<OutboxFigures> { return this.audit.outbox(); }
+  async auditDigest(): Promise<string> { return this.audit.digest(); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

@@ -52,6 +52,8 @@ export interface QueueEntry {
   taskId?: string | undefined;
   /** the envelope MAIL FROM when it is not `sender` (a batch task's VERP address) */
   returnPath?: string | undefined;
+  /** where this entry is in listQueue's order: pass as `after` to continue past it (opaque, made by the backend) */
+  cursor: string;
 }
 
 /** Which recipients an operator means (every given field must match); empty means all. */
@@ -68,8 +70,8 @@ export interface QueueSelector {
 
 export interface QueueFilter extends QueueSelector {
   limit?: number | undefined;
-  /** cursor: recipient id to start after */
-  after?: number | undefined;
+  /** the `cursor` of the last entry of the previous page, passed back unchanged; one the backend did not make is MTA_ERR_INVALID */
+  after?: string | undefined;
   /** the newest `limit` rows (still returned newest last) instead of the oldest */
   newest?: boolean | undefined;
 }

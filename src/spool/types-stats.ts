@@ -41,8 +41,8 @@ export interface SendDetailFilter {
   messageId?: string | undefined;
   states?: readonly RecipientState[] | undefined;
   limit: number;
-  /** cursor: recipient id to continue below (newest first) */
-  before?: number | undefined;
+  /** the `cursor` of the last detail of the previous page (newest first), passed back unchanged; one the backend did not make is MTA_ERR_INVALID */
+  before?: string | undefined;
 }
 
 export interface SendDetail {
@@ -58,12 +58,14 @@ export interface SendDetail {
   attempts: number;
   lastReply: string | null;
   updatedAt: number;
+  /** where this detail is in the listing: pass as `before` to continue past it (opaque, made by the backend) */
+  cursor: string;
 }
 
 /** A recipient refused at submission (559, suppressed): no message exists, only its event. */
 export interface Rejection {
-  /** the event row id (the paging key) */
-  id: number;
+  /** where this refusal is in the listing: pass as `before` to continue past it (opaque, made by the backend) */
+  cursor: string;
   at: number;
   sender: string;
   rcpt: string;
@@ -76,8 +78,8 @@ export interface RejectionFilter {
   sender?: AddressMatch | undefined;
   rcpt?: AddressMatch | undefined;
   limit: number;
-  /** cursor: event id to continue below (newest first) */
-  before?: number | undefined;
+  /** the `cursor` of the last refusal of the previous page (newest first), passed back unchanged */
+  before?: string | undefined;
 }
 
 /** `statsRows`: rows of the daily counters; `rcptStatsRows`: of the per-recipient-domain counters, categories and histograms. */

@@ -5,6 +5,11 @@
  * at once, a PostgreSQL backend will not, and callers must not be able to tell. Nothing
  * outside src/spool/ touches tables. This file must not define or re-export aggregate
  * types: a module imports the aggregate it uses from its own file.
+ *
+ * Paging cursors (QueueEntry.cursor, SendDetail.cursor, Rejection.cursor) are opaque
+ * strings of base64url characters that the backend makes and reads: callers pass them back
+ * unchanged and never rely on ids being row ids or on id order being commit order. A cursor
+ * the backend did not make is MTA_ERR_INVALID with field `cursor`.
  */
 import type { MessageStore, QueueStore } from './types-queue.js';
 import type { EventStore } from './types-events.js';
@@ -23,9 +28,11 @@ import type { EgressStore } from './types-egress.js';
 import type { MtaStsStore } from './types-mtasts.js';
 import type { LeaseStore } from './types-leases.js';
 import type { InboundStore } from './types-inbound.js';
+import type { AuditStore } from './types-audit.js';
 
 export interface Store extends MessageStore, QueueStore, EventStore, DomainStore, SenderStore, SuppressionStore, WebhookStore,
-  StatsStore, IdempotencyStore, TagStore, TemplateStore, ListStore, TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore, LeaseStore {
+  StatsStore, IdempotencyStore, TagStore, TemplateStore, ListStore, TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore,
+  LeaseStore, AuditStore {
   /** A small write in a transaction that is rolled back: throws when the database does not take writes now. */
   probeWritable(): Promise<void>;
   close(): Promise<void>;

@@ -11,9 +11,8 @@
  * so do its outcomes.
  */
 import type { Config } from '../config/config.js';
-import type { Store } from '../spool/types.js';
-import type { SpoolEvent } from '../spool/types-events.js';
-import type { AddressMatch, PurgeResult, Rejection, SendDetail, StatsCounters, StatsGroup, StatsRow } from '../spool/types-stats.js';
+import type { EventStore, SpoolEvent } from '../spool/types-events.js';
+import type { AddressMatch, PurgeResult, Rejection, SendDetail, StatsCounters, StatsGroup, StatsRow, StatsStore } from '../spool/types-stats.js';
 import type { RecipientState } from '../spool/states.js';
 import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
@@ -45,7 +44,7 @@ export function resultOf(state: RecipientState): SendResult {
   return 'queued';
 }
 
-export type StatsServiceStore = Pick<Store, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'eventsOfRecipients' | 'purge'>;
+export type StatsServiceStore = Pick<StatsStore, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'purge'> & Pick<EventStore, 'eventsOfRecipients'>;
 
 export interface StatsQueryInput { from?: unknown; to?: unknown; domain?: unknown; sender?: unknown; tag?: unknown; by?: unknown }
 
@@ -199,16 +198,18 @@ export class StatsService {
     const wantRecipients = input.result !== 'rejected';
     // Rejections have no message: a tag, a Message-ID or another result cannot match one.
     const wantRejections = (input.result === undefined || input.result === 'rejected') && tag === undefined && messageId === undefined;
-    const rows = wantRecipients ? await this.store.listSendDetails({ from, to, sender, rcpt, tag, messageId, states, limit, before: cursor.recipient }) : [];
-    const refused = wantRejections ? await this.store.listRejections({ from, to, sender, rcpt, limit, before: cursor.rejection }) : [];
+    const [rows, refused] = await cursorChecked(input.cursor, Promise.all([
+      wantRecipients ? this.store.listSendDetails({ from, to, sender, rcpt, tag, messageId, states, limit, before: cursor.recipient }) : [],
+      wantRejections ? this.store.listRejections({ from, to, sender, rcpt, limit, before: cursor.rejection }) : [],
+    ]));
     const events = input.events ? groupEvents(await this.store.eventsOfRecipients(rows.map((r) => r.recipientId))) : undefined;
     // Newest first across both; each source's cursor moves past what this page took.
     const merged = [...rows.map((r) => ({ at: r.receivedAt, r })), ...refused.map((x) => ({ at: x.at, x }))]
       .sort((a, b) => b.at - a.at).slice(0, limit);
     const next = { ...cursor };
     const items = merged.map((m) => {
-      if ('r' in m) { next.recipient = m.r.recipientId; return detailView(m.r, events?.get(m.r.recipientId)); }
-      next.rejection = m.x.id;
+      if ('r' in m) { next.recipient = m.r.cursor; return detailView(m.r, events?.get(m.r.recipientId)); }
+      next.rejection = m.x.cursor;
       return rejectionView(m.x, input.events === true);
     });
     const more = rows.length === limit || refused.length === limit;
@@ -221,16 +222,29 @@ export class StatsService {
   }
 }
 
-/** Where a page of send details stopped: below this recipient id, below this event id. */
-interface Cursor { recipient?: number | undefined; rejection?: number | undefined }
+/** Where a page of send details stopped: the store's cursors of the last recipient and the last refusal taken. */
+interface Cursor { recipient?: string | undefined; rejection?: string | undefined }
 
-/** `R` (recipients only) or `R.E`; either part may be empty (that source not started). */
+const badCursor = (v: unknown): MtaError => new MtaError('MTA_ERR_INVALID', `${JSON.stringify(v)} is not a cursor from an earlier page`, 'cursor');
+
+/**
+ * `R` (recipients only) or `R.E`; either part may be empty (that source not started). The
+ * parts are the store's opaque cursors (base64url characters); the store checks them.
+ */
 function parseCursor(v: unknown): Cursor {
   if (v === undefined) return {};
-  const m = typeof v === 'string' ? /^(\d{0,15})(?:\.(\d{0,15}))?$/.exec(v) : null;
-  const n = (x: string | undefined): number | undefined => (x ? Number(x) : undefined);
-  if (!m || v === '' || v === '.') throw new MtaError('MTA_ERR_INVALID', `${JSON.stringify(v)} is not a cursor from an earlier page`, 'cursor');
-  return { recipient: n(m[1]), rejection: n(m[2]) };
+  const m = typeof v === 'string' ? /^([\w-]{0,64})(?:\.([\w-]{0,64}))?$/.exec(v) : null;
+  if (!m || v === '' || v === '.') throw badCursor(v);
+  return { recipient: m[1] || undefined, rejection: m[2] || undefined };
+}
+
+/** A part the store refuses is reported as the whole cursor the client sent. */
+async function cursorChecked<T>(v: unknown, read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (e) {
+    throw e instanceof MtaError && e.code === 'MTA_ERR_INVALID' && e.field === 'cursor' ? badCursor(v) : e;
+  }
 }
 
 function formatCursor(c: Cursor, withRejections: boolean): string {

@@ -6,7 +6,8 @@
  * each front-end turns them into its own wire format.
  */
 import type { Config } from '../config/config.js';
-import type { Store } from '../spool/types.js';
+import type { TagStore } from '../spool/types-tags.js';
+import type { DomainStore } from '../spool/types-domains.js';
 import type { SenderRecord } from '../spool/types-senders.js';
 import type { IntakeResult } from '../intake/intake.js';
 import type { ReplyName } from '../mail/replies.js';
@@ -20,7 +21,7 @@ export interface Refusal { reply: ReplyName; detail?: string | undefined }
  * The domain check says what fails, from the last DNS check, so the user knows what to
  * publish.
  */
-export async function senderRefusal(store: Pick<Store, 'getDomain' | 'getDomainChecks'>, config: Config, sender: SenderRecord | undefined, address: string): Promise<Refusal | undefined> {
+export async function senderRefusal(store: Pick<DomainStore, 'getDomain' | 'getDomainChecks'>, config: Config, sender: SenderRecord | undefined, address: string): Promise<Refusal | undefined> {
   if (!sender) return { reply: 'SENDER_MISMATCH', detail: `${address} is not a sender address here` };
   if (sender.disabled) return { reply: 'SENDER_DISABLED' };
   if (!config.domains.requireVerified) return undefined;
@@ -38,7 +39,7 @@ export async function senderRefusal(store: Pick<Store, 'getDomain' | 'getDomainC
  * The tag check intake applies to a message's X-Mta-Tag (SMTP) or `tag` (send API): known
  * tags pass; unknown ones are refused (UNKNOWN_TAG) unless `[tags] auto_create`.
  */
-export function tagCheck(store: Pick<Store, 'addTag' | 'getTag' | 'listTags' | 'removeTag'>, config: () => Config): (tag: string) => Promise<string | undefined> {
+export function tagCheck(store: Pick<TagStore, 'addTag' | 'getTag' | 'listTags' | 'removeTag'>, config: () => Config): (tag: string) => Promise<string | undefined> {
   const tags = new Tags(store);
   return (tag) => tags.admit(tag, config().tags.autoCreate);
 }

@@ -6,8 +6,7 @@
  * Cells that a spreadsheet would run as a formula are escaped (util/csv-cells.ts).
  */
 import { csvRows } from '../util/csv-cells.js';
-import type { Store } from '../spool/types.js';
-import type { SuppressionFilter, SuppressionRecord } from '../spool/types-suppression.js';
+import type { SuppressionFilter, SuppressionRecord, SuppressionStore } from '../spool/types-suppression.js';
 import { MtaError } from '../util/errors.js';
 import { parseTime } from '../util/time.js';
 
@@ -30,7 +29,7 @@ export function suppressionFilter(input: SuppressionQueryInput): SuppressionFilt
 }
 
 /** Every matching entry, in (address, scope) order. */
-export async function* allSuppressions(store: Pick<Store, 'listSuppressions'>, filter: SuppressionFilter): AsyncIterable<SuppressionRecord[]> {
+export async function* allSuppressions(store: Pick<SuppressionStore, 'listSuppressions'>, filter: SuppressionFilter): AsyncIterable<SuppressionRecord[]> {
   let after: { address: string; scope: string } | undefined;
   for (;;) {
     const page = await store.listSuppressions({ ...filter, limit: PAGE, ...(after ? { after: after.address, afterScope: after.scope } : {}) });
@@ -42,7 +41,7 @@ export async function* allSuppressions(store: Pick<Store, 'listSuppressions'>, f
 }
 
 /** Writes the CSV (with a header line) to `out`; returns how many entries it wrote. */
-export async function writeSuppressionCsv(store: Pick<Store, 'listSuppressions'>, filter: SuppressionFilter, out: { write(s: string): unknown }): Promise<number> {
+export async function writeSuppressionCsv(store: Pick<SuppressionStore, 'listSuppressions'>, filter: SuppressionFilter, out: { write(s: string): unknown }): Promise<number> {
   out.write(csvRows([[...CSV_COLUMNS]]));
   let n = 0;
   for await (const page of allSuppressions(store, filter)) {

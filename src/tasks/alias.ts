@@ -6,10 +6,10 @@
  * same transaction as the message, so the 250 promises the expansion; the expander
  * (tasks/expander.ts) sends each member a personalised copy of the message.
  */
-import type { Store } from '../spool/types.js';
+import type { TaskStore } from '../spool/types-tasks.js';
 
 /** The recipients that are not list aliases, and the lists named by those that are (each once). */
-export async function splitAliases(store: Pick<Store, 'listByAlias'>, recipients: readonly string[]): Promise<{ recipients: string[]; aliasLists: string[] }> {
+export async function splitAliases(store: Pick<TaskStore, 'listByAlias'>, recipients: readonly string[]): Promise<{ recipients: string[]; aliasLists: string[] }> {
   const plain: string[] = [];
   const lists = new Set<string>();
   for (const r of recipients) {

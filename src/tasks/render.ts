@@ -14,7 +14,7 @@
  *
  * Must never: render a variable that is not the member's own, or reuse a queue id.
  */
-import type { Store } from '../spool/types.js';
+import type { MessageStore } from '../spool/types-queue.js';
 import type { ListMember } from '../spool/types-lists.js';
 import type { SenderRecord } from '../spool/types-senders.js';
 import type { TaskMessage, TaskRecord } from '../spool/types-tasks.js';
@@ -30,7 +30,7 @@ import { checkDisplayName } from '../intake/identity.js';
 
 export interface RenderEnv {
   hostname: string;
-  store: Pick<Store, 'readBody'>;
+  store: Pick<MessageStore, 'readBody'>;
   /** the server's secret (util/secret.ts), for VERP addresses and unsubscribe tokens */
   secret: () => Buffer;
   baseUrl: string | undefined;

@@ -13,7 +13,7 @@ import type { Config } from '../config/config.js';
 import type { Store } from '../spool/types.js';
 import type { QueueOp, QueueTarget } from '../spool/types-queue.js';
 import type { SenderRecord } from '../spool/types-senders.js';
-import type { AddressType, TaskKind, TaskRecord, TaskState } from '../spool/types-tasks.js';
+import type { AddressType, TaskKind, TaskRecord, TaskState, TaskStore } from '../spool/types-tasks.js';
 import { variablesOf } from '../templates/templates.js';
 import { Tags, validTagName } from '../templates/tags.js';
 import { senderRefusal } from '../submission/policy.js';
@@ -186,7 +186,7 @@ export interface TaskView {
 function iso(ms: number | null): string | null { return ms === null ? null : new Date(ms).toISOString(); }
 
 /** Every task in these states, oldest first, read a page at a time (listTasks pages newest first). */
-export async function tasksIn(store: Pick<Store, 'listTasks'>, states: readonly TaskState[]): Promise<TaskRecord[]> {
+export async function tasksIn(store: Pick<TaskStore, 'listTasks'>, states: readonly TaskState[]): Promise<TaskRecord[]> {
   const PAGE = 1000;
   const all: TaskRecord[] = [];
   let before: string | undefined;

@@ -32,7 +32,7 @@ async function pool<T, R>(items: readonly T[], width: number, fn: (x: T) => Prom
 t.test('password guessing from 300 addresses at once: each throttled, one limiter entry per address, others served', async (t) => {
   const d = await startDaemon('[smtp]\nallow_insecure_auth = true\nauth_failure_limit = 2\nauth_failure_window = "10m"\nauth_cooldown = "1h"\n');
   t.teardown(() => d.stop());
-  cheapenPassword(d.daemon.store); // the KDF's cost is not what is measured here
+  await cheapenPassword(d.daemon.store); // the KDF's cost is not what is measured here
   const ips = Array.from({ length: 300 }, (_, i) => `127.10.${Math.floor(i / 250)}.${(i % 250) + 1}`);
   const results = await pool(ips, 30, async (ip) => {
     const c = await session(d.port, ip);
@@ -87,7 +87,7 @@ t.test('slowloris clients are cut off by the session deadline, whatever they tri
   // The idle timeout (60s) never fires: each client sends a byte every 700 ms.
   const d = await startDaemon('[smtp]\nallow_insecure_auth = true\nsession_deadline = "2s"\nidle_timeout = "60s"\n');
   t.teardown(() => d.stop());
-  const before = storedIds(d.daemon.store).length;
+  const before = (await storedIds(d.daemon.store)).length;
   const trickle = async (c: RawSmtp, text: string): Promise<{ cut: boolean; ms: number; last: string }> => {
     const started = Date.now();
     const replies: string[] = [];
@@ -113,7 +113,7 @@ t.test('slowloris clients are cut off by the session deadline, whatever they tri
     t.ok(r.ms < 30_000, `${name}: cut after ${r.ms} ms, long before the 60 s idle timeout`);
     t.match(r.last, /^421 4\.4\.2 Session deadline exceeded/, `${name}: told why (${r.last})`);
   }
-  t.equal(storedIds(d.daemon.store).length, before + 1, 'only the normal client\'s message was stored');
+  t.equal((await storedIds(d.daemon.store)).length, before + 1, 'only the normal client\'s message was stored');
   await until(() => sessionsOf(d).size === 0 && guardsOf(d).connections.size === 0, 10_000, 'session state released');
   t.pass('no session state or connection count left behind');
 });

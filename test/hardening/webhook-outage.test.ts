@@ -4,11 +4,10 @@
 // the (short) retry schedule, none is given up, and once the endpoint is back every final
 // event arrives at least once.
 import t from 'tap';
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import type { ChildDaemon } from '../helpers/child.js';
 import { audit, settled, spoolCounts, startFaultWorld, startLoad, stopChild, until, type Acked, type FaultWorld } from '../helpers/fault-world.js';
-import { DB_FILE } from '../../src/spool/db.js';
+import { openTestStore } from '../helpers/store.js';
+import type { OutboxFigures } from '../../src/spool/types-audit.js';
 
 let w: FaultWorld;
 let d: ChildDaemon | undefined;
@@ -20,11 +19,9 @@ t.before(async () => {
 t.teardown(async () => { if (d) await stopChild(d); await w.close(); });
 
 /** Outbox rows, POST attempts so far (a failing endpoint's other events wait for its next retry), rows given up. */
-function outbox(): { rows: number; attempts: number; dead: number } {
-  const db = new Database(join(w.dataDir, DB_FILE), { readonly: true });
-  try {
-    return db.prepare(`SELECT COUNT(*) AS rows, COALESCE(SUM(attempts), 0) AS attempts, COALESCE(SUM(state = 'dead'), 0) AS dead FROM webhook_outbox`).get() as never;
-  } finally { db.close(); }
+async function outbox(): Promise<OutboxFigures> {
+  const store = openTestStore(w.dataDir);
+  try { return await store.auditOutbox(); } finally { await store.close(); }
 }
 
 async function send(port: number, prefix: string, n: number): Promise<Acked[]> {
@@ -39,9 +36,9 @@ t.test('webhook endpoint down, daemon restarted meanwhile: every event arrives a
   acked.push(...await send(d.port, 'w1', 5));
   await until('delivery, an event for each recipient, and several refused POSTs', async () => {
     const c = await spoolCounts(w.dataDir);
-    const o = outbox();
+    const o = await outbox();
     return Object.keys(c.waiting).length === 0 && o.rows >= acked.flatMap((a) => a.rcpts).length && o.attempts >= 3;
-  }, 60_000, 100).catch(async (e: unknown) => { t.comment(JSON.stringify({ c: await spoolCounts(w.dataDir), o: outbox(), acked: acked.length, rx: w.rx.requests.length })); throw e; });
+  }, 60_000, 100).catch(async (e: unknown) => { t.comment(JSON.stringify({ c: await spoolCounts(w.dataDir), o: await outbox(), acked: acked.length, rx: w.rx.requests.length })); throw e; });
   t.equal(w.rx.acked(w.hookPath).length, 0, 'nothing acknowledged while the endpoint is down');
 
   // Requests that hang: SIGTERM with POSTs in flight.
@@ -58,7 +55,7 @@ t.test('webhook endpoint down, daemon restarted meanwhile: every event arrives a
   d.proc.kill('SIGKILL');
   await d.exited;
   t.equal(w.rx.acked(w.hookPath).length, 0, 'still nothing acknowledged');
-  t.equal(outbox().dead, 0, 'no event given up');
+  t.equal((await outbox()).dead, 0, 'no event given up');
 
   // The endpoint is back.
   mode = 'ok';
@@ -70,7 +67,7 @@ t.test('webhook endpoint down, daemon restarted meanwhile: every event arrives a
   t.equal(row.badFinal, 0, 'one final event each');
   t.equal(row.webhookMissing, 0, `every final event arrived (${row.webhookEvents} distinct events)${row.webhookMissing ? `; missing ${row.missingList.slice(0, 5).join(', ')}` : ''}`);
   t.equal((await spoolCounts(w.dataDir)).outboxOpen, 0, 'the outbox is empty');
-  t.equal(outbox().dead, 0, 'none given up');
+  t.equal((await outbox()).dead, 0, 'none given up');
   const ids = w.rx.acked(w.hookPath).map((r) => r.headers['x-mta-delivery']);
   t.comment(`${ids.length} acknowledged POSTs for ${new Set(ids).size} outbox rows`);
   t.equal(await stopChild(d), 0, 'clean exit');

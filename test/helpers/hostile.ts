@@ -10,12 +10,11 @@ import { RawSmtp, message, type Reply } from './smtp-client.js';
 import { PASSWORD, tempDir } from './daemon.js';
 import { spawnDaemon, type ChildDaemon } from './child.js';
 import { readAdminToken } from '../../src/admin/token.js';
-import { SqliteStore } from '../../src/spool/sqlite-store.js';
 import type { Store } from '../../src/spool/types.js';
 import { Domains } from '../../src/accounts/domains.js';
 import { Senders } from '../../src/accounts/senders.js';
 import type { QueueId } from '../../src/util/ids.js';
-import { sqliteDb } from './spool-backend.js';
+import { openTestStore } from './store.js';
 
 export const SENDER = 'app@example.com';
 
@@ -54,16 +53,16 @@ export async function goodTransaction(port: number, rcpt = 'canary@dest.test'): 
  * carries its parameters), so property tests that log in hundreds of times measure the
  * listener, not the KDF. Never used where the cost itself is under test.
  */
-export function cheapenPassword(store: Store, address = SENDER, password = PASSWORD): void {
+export async function cheapenPassword(store: Store, address = SENDER, password = PASSWORD): Promise<void> {
   const salt = randomBytes(16);
   const key = scryptSync(password, salt, 32, { N: 1024, r: 8, p: 1 });
   const hash = `scrypt$1024$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
-  sqliteDb(store).prepare('UPDATE senders SET password_hash = ? WHERE address = ?').run(hash, address);
+  if (!await store.setSenderPassword(address, hash)) throw new Error(`no sender ${address}`);
 }
 
 /** Every stored message id, oldest first. */
-export function storedIds(store: Store): QueueId[] {
-  return (sqliteDb(store).prepare('SELECT id FROM messages ORDER BY id').all() as { id: QueueId }[]).map((r) => r.id);
+export function storedIds(store: Store): Promise<QueueId[]> {
+  return store.auditMessageIds();
 }
 
 export async function storedBody(store: Store, id: QueueId): Promise<Buffer> {
@@ -101,7 +100,7 @@ export async function prepareChild(opts: { smtp?: string; domains?: string; extr
   writeFileSync(configPath, `hostname = "mta.test"\ndata_dir = "${dataDir}"\n[log]\nlevel = "${opts.logLevel ?? 'info'}"\n${listeners}`
     + `[smtp]\nallow_insecure_auth = true\n${opts.smtp ?? ''}\n[domains]\nrequire_verified = false\n${opts.domains ?? ''}\n[delivery]\nenabled = false\n`
     + `[dns]\nservers = ["127.0.0.1:1"]\n${opts.extra ?? '[admin]\nlisten = "127.0.0.1:0"\n'}`);
-  const store = SqliteStore.open(dataDir);
+  const store = openTestStore(dataDir);
   await new Domains(store).add('example.com', { algorithm: 'ed25519' });
   await new Senders(store).add({ address: SENDER, type: 'trigger', password: PASSWORD });
   await store.close();

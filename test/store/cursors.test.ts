@@ -16,17 +16,16 @@ conformance('a queue cursor is stable while messages are committed between pages
   for (let i = 0; i < 5; i++) await store.commitIncoming(incoming(Array.from({ length: 6 }, (_, j) => `old${i}-${j}@dest.test`)));
   const there = (await store.listQueue({ limit: 1000 })).map((e) => e.recipientId);
   const seen: RecipientId[] = [];
-  let after: number | undefined;
+  let after: string | undefined;
   for (let page = 0; page < 100; page++) {
     const rows = await store.listQueue({ limit: 7, ...(after !== undefined ? { after } : {}) });
     if (rows.length === 0) break;
     seen.push(...rows.map((r) => r.recipientId));
-    after = rows[rows.length - 1]!.recipientId;
+    after = rows[rows.length - 1]!.cursor; // opaque: the backend's, passed back unchanged
     await store.commitIncoming(incoming([`new${page}@dest.test`])); // another writer, between pages
   }
   t.same(seen.filter((id) => there.includes(id)), there, 'every recipient that was there, once, in order');
   t.equal(new Set(seen).size, seen.length, 'none twice');
-  t.same([...seen].sort((a, b) => a - b), seen, 'ascending');
 });
 
 conformance('a suppression cursor is stable while suppressions are added between pages', async (t, s) => {

@@ -86,9 +86,10 @@ export function queueRoutes(ctx: ApiContext): Route[] {
       handler: async ({ query }) => {
         const sel = selectorOf('flush', { domain: query.domain, sender: query.sender, task_id: query.task_id });
         const states = query.state ? [query.state] : query.all === 'true' ? undefined : PENDING_STATES;
-        const after = decodeCursor(query.cursor, z.number().int());
+        // The store's own cursor, wrapped like every listing's; a wrapped string the store did not make is its 400.
+        const after = decodeCursor(query.cursor, z.string().min(1).max(256));
         const rows = await ctx.store.listQueue({ ...sel, states, after, limit: query.limit + 1 });
-        return toPage(rows, query.limit, (r) => r.recipientId, entryView);
+        return toPage(rows, query.limit, (r) => r.cursor, entryView);
       },
     }),
     defineRoute({
