@@ -13,7 +13,7 @@ import type { Config } from '../config/config.js';
 import type { QueueEntry, QueueOp, QueueSelector, QueueTarget, Store } from '../spool/types.js';
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
-import { Destination, Pacer, type DeliveryJob } from './destination.js';
+import { Destination, Pacer, type DeliveryJob, type DestinationFeedback } from './destination.js';
 import { WakeLoop } from '../util/wake-loop.js';
 import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
 
@@ -64,6 +64,7 @@ export class Scheduler {
       settled: (job) => this.settled(job),
       stopping: () => this.state !== 'running',
       pacerFor: (d) => this.pacerFor(d),
+      feedback: (d, fb) => this.feedback(d, fb),
     });
   }
 
@@ -209,6 +210,16 @@ export class Scheduler {
   private settled(job: DeliveryJob): void {
     this.ready -= job.recipients.length;
     if (this.ready <= this.config.delivery.readySetSize * 0.75) this.wake();
+  }
+
+  /** Delivery's news about a destination, turned into limits with this scheduler's time spans. */
+  private feedback(dest: Destination, fb: DestinationFeedback): void {
+    dest.apply(fb, this.config.delivery, Date.now());
+    if (fb.kind === 'unreachable') {
+      this.log.warn({ domain: dest.domain, reply: fb.reply, until: new Date(dest.unreachableUntil).toISOString() }, 'destination unreachable; its mail defers without new connections for a while');
+    } else if (fb.kind === 'slow-down') {
+      this.log.warn({ domain: dest.domain, until: dest.slowUntil }, 'destination asked us to slow down: one connection, one message per second for a while');
+    }
   }
 
   private pacerFor(dest: Destination): Pacer | undefined {
