@@ -8,7 +8,8 @@
  */
 import type { Logger } from 'pino';
 import type { QueueEntry, RecipientOutcome, Store } from '../spool/types.js';
-import type { DeliveryJob, Destination, DestinationFeedback, Pacer } from '../scheduler/destination.js';
+// Delivery sees a destination read-only (its limits change only through feedback to the scheduler).
+import type { DeliveryJob, DeliveryDestination as Destination, DestinationFeedback, Pacer } from '../scheduler/destination.js';
 import { SourceShaping, providerOf, whereOf } from './source-shaping.js';
 import { decide, type AttemptContext, type RetryPolicy } from './outcome.js';
 import { SessionPool, sessionKey } from './pool.js';
@@ -30,7 +31,7 @@ export interface AgentHooks {
   stopping(): boolean;
   pacerFor(dest: Destination): Pacer | undefined;
   /** what this worker learnt about the destination; the scheduler applies it (and decides for how long) */
-  feedback(dest: Destination, fb: DestinationFeedback): void;
+  feedback(domain: string, fb: DestinationFeedback): void;
 }
 
 /** How often a job the spool would not take back (disk full, locked) is offered again. */
@@ -98,7 +99,7 @@ export class DeliveryAgent {
       await this.settleAll(dest.drain(), plan.reply, { mx: null, ip: null, tls: null }, true);
       return;
     }
-    this.hooks.feedback(dest, { kind: 'shaping', shaping: plan.shaping });
+    this.hooks.feedback(dest.domain, { kind: 'shaping', shaping: plan.shaping });
     const mxNames = plan.hops.map((h) => h.hostName);
     let session: SmtpSession | undefined;
     // Sessions held per source for this destination (counted from before connecting): a source shaping entry caps them.
@@ -140,7 +141,7 @@ export class DeliveryAgent {
           }
           if ('reply' in c) {
             if (c.unreachable) {
-              this.hooks.feedback(dest, { kind: 'unreachable', reply: c.reply });
+              this.hooks.feedback(dest.domain, { kind: 'unreachable', reply: c.reply });
               await this.settleAll([job], c.reply, whereOf(c.hop), true);
               await this.deferUnreachable(dest.drain(), dest);
               break;
@@ -290,7 +291,7 @@ export class DeliveryAgent {
       if (cls.slowDown) slow = true;
       outcomes.push(outcome);
     }
-    if (slow) this.hooks.feedback(dest, { kind: 'slow-down' });
+    if (slow) this.hooks.feedback(dest.domain, { kind: 'slow-down' });
     await this.record(job, outcomes, info.headers);
     if (!keep) { this.live.delete(session); session.destroy(); }
     return keep;

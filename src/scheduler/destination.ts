@@ -38,6 +38,28 @@ export type DestinationFeedback =
   | { kind: 'slow-down' }
   | { kind: 'unreachable'; reply: string };
 
+/**
+ * A destination as delivery sees it: the queue its worker takes jobs from, its limits
+ * read-only, and the per-source session count delivery keeps while it holds connections.
+ * Everything else goes back as DestinationFeedback; this type makes a write to a limit a
+ * compile error in delivery/.
+ */
+export interface DeliveryDestination {
+  readonly domain: string;
+  readonly shaping: Shaping | undefined;
+  readonly unreachableUntil: number;
+  readonly unreachableReply: string;
+  /** while slowed down: one message per second, shared by this destination's workers */
+  readonly slowPacer: Pacer;
+  next(): DeliveryJob | undefined;
+  drain(): DeliveryJob[];
+  isSlow(now: number): boolean;
+  isUnreachable(now: number): boolean;
+  messagesPerConnection(cfg: Config['delivery']): number;
+  sourceSessions(source: string): number;
+  countSourceSession(source: string, delta: 1 | -1): void;
+}
+
 /** Pacing shared by every destination matched to the same shaping entry. */
 export class Pacer {
   private nextAt = 0;
@@ -50,7 +72,7 @@ export class Pacer {
   }
 }
 
-export class Destination {
+export class Destination implements DeliveryDestination {
   readonly trigger: DeliveryJob[] = [];
   readonly batch: DeliveryJob[] = [];
   active = 0;

@@ -13,7 +13,7 @@ import type { Config } from '../config/config.js';
 import type { QueueEntry, QueueOp, QueueSelector, QueueTarget, Store } from '../spool/types.js';
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
-import { Destination, Pacer, type DeliveryJob, type DestinationFeedback } from './destination.js';
+import { Destination, Pacer, type DeliveryDestination, type DeliveryJob, type DestinationFeedback } from './destination.js';
 import { WakeLoop } from '../util/wake-loop.js';
 import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
 
@@ -64,7 +64,7 @@ export class Scheduler {
       settled: (job) => this.settled(job),
       stopping: () => this.state !== 'running',
       pacerFor: (d) => this.pacerFor(d),
-      feedback: (d, fb) => this.feedback(d, fb),
+      feedback: (domain, fb) => this.feedback(domain, fb),
     });
   }
 
@@ -213,7 +213,10 @@ export class Scheduler {
   }
 
   /** Delivery's news about a destination, turned into limits with this scheduler's time spans. */
-  private feedback(dest: Destination, fb: DestinationFeedback): void {
+  private feedback(domain: string, fb: DestinationFeedback): void {
+    // A destination with a worker running is never forgotten (forgetIfIdle), so it is here.
+    const dest = this.dests.get(domain);
+    if (!dest) return;
     dest.apply(fb, this.config.delivery, Date.now());
     if (fb.kind === 'unreachable') {
       this.log.warn({ domain: dest.domain, reply: fb.reply, until: new Date(dest.unreachableUntil).toISOString() }, 'destination unreachable; its mail defers without new connections for a while');
@@ -222,7 +225,7 @@ export class Scheduler {
     }
   }
 
-  private pacerFor(dest: Destination): Pacer | undefined {
+  private pacerFor(dest: DeliveryDestination): Pacer | undefined {
     const s = dest.shaping;
     if (!s?.maxMessagesPerSecond) return undefined;
     let p = this.pacers.get(s.name);
