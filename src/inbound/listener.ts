@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import type { Config, ListenAddress } from '../config/config.js';
 import type { Store } from '../spool/types.js';
 import { MtaError } from '../util/errors.js';
-import { formatHostPort } from '../admin/address.js';
+import { formatHostPort } from '../util/host-port.js';
 import { parseVerp, VERP_PREFIX } from '../mail/verp.js';
 import { MAILTO_PREFIX } from '../mail/tokens.js';
 import { INBOUND_REPLIES, replyError, replyLine } from '../mail/replies.js';
