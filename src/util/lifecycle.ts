@@ -3,7 +3,8 @@
  * dispatcher, task expander, listeners, periodic jobs) and the set the daemon composes them
  * with:
  *
- *   idle ─start─▶ running ─stop─▶ stopping ─▶ stopped       (idle ─stop─▶ stopped: never started)
+ *   idle ─start─▶ running ─stop─▶ stopping ─▶ stopped       (idle ─stop─▶ stopped: never started;
+ *                                                              stopped ─start─▶ running: restartable only)
  *
  * `Lifecycle` holds a service's state as one union with one checked transition function (a
  * wrong one throws MTA_ERR_STATE naming the service), not as a bag of booleans; it is a
@@ -25,6 +26,8 @@ const NEXT: Record<ServiceState, readonly ServiceState[]> = {
   stopping: ['stopped'],
   stopped: [],
 };
+/** A service that may be started again after a stop (the task expander: stop holds expansion back). */
+const NEXT_RESTARTABLE: Record<ServiceState, readonly ServiceState[]> = { ...NEXT, stopped: ['running'] };
 
 /** A state union with its allowed transitions; every change is checked and reported. */
 export class StateMachine<S extends string> {
@@ -47,8 +50,8 @@ export class StateMachine<S extends string> {
 
 /** A long-running service's life cycle, each transition logged at debug. */
 export class Lifecycle extends StateMachine<ServiceState> {
-  constructor(service: string, log?: Pick<Logger, 'debug'>) {
-    super(service, NEXT, 'idle', log && ((from, to) => log.debug({ service, from, to }, 'service state')));
+  constructor(service: string, log?: Pick<Logger, 'debug'>, opts: { restartable?: boolean } = {}) {
+    super(service, opts.restartable ? NEXT_RESTARTABLE : NEXT, 'idle', log && ((from, to) => log.debug({ service, from, to }, 'service state')));
   }
 
   get running(): boolean { return this.state === 'running'; }
