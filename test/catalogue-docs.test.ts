@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { CATALOGUE, type ErrorEntry } from '../src/mail/errors.js';
-import { LIBRARY_REPLIES, REPLIES, type Reply } from '../src/mail/replies.js';
+import { INBOUND_REPLIES, LIBRARY_REPLIES, REPLIES, replyError, replyLine, type Reply } from '../src/mail/replies.js';
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -98,4 +98,14 @@ t.test('a README row that differs from the catalogue is named', async (t) => {
   t.same(errorTableProblems(notRetryable), ['row MTA_ERR_SPOOL_BUSY: retryable is "no", the catalogue says "yes"']);
   const missing = README.replace(/^\| `MTA_ERR_CONFIRM` \|.*\n/m, '');
   t.same(errorTableProblems(missing), ['code MTA_ERR_CONFIRM has no row in the README\'s error-code table']);
+});
+
+t.test('the inbound listener\'s replies keep the wire text they had before the catalogue held them', async (t) => {
+  const wire = (e: Error & { responseCode: number }): string => `${e.responseCode} ${e.message}`;
+  t.equal(wire(replyError(INBOUND_REPLIES.RELAY_DENIED)), '550 5.7.1 relay not permitted');
+  t.equal(wire(replyError(INBOUND_REPLIES.TOO_MANY_RCPTS)), '452 4.5.3 Too many recipients');
+  t.equal(wire(replyError(INBOUND_REPLIES.TOO_BIG, '(max 1048576 bytes)')), '552 5.3.4 Message too big for this server (max 1048576 bytes)');
+  t.equal(wire(replyError(INBOUND_REPLIES.LOCAL_ERROR)), '451 4.3.0 Local error in processing, try again later');
+  t.equal(wire(replyError(INBOUND_REPLIES.SHUTTING_DOWN)), '421 4.3.2 Service shutting down, try again later');
+  t.equal(replyLine(INBOUND_REPLIES.RECORDED), '2.0.0 Ok: recorded');
 });

@@ -25,6 +25,10 @@ t.test('a service goes idle → running → stopping → stopped, and nowhere el
   const never = new Lifecycle('expander');
   never.to('stopped');
   t.equal(never.state, 'stopped', 'a service never started may stop');
+  const again = new Lifecycle('task expander', undefined, { restartable: true });
+  again.to('running'); again.to('stopping'); again.to('stopped'); again.to('running');
+  t.equal(again.state, 'running', 'a restartable service starts again after a stop');
+  t.throws(() => again.to('stopped'), /task expander cannot go from running to stopped/, 'and still never skips a step');
 });
 
 type Name = 'front' | 'work' | 'events';

@@ -8,6 +8,4 @@
 export interface AdminAddress { host: string; port: number; pid: number }
 export const ADMIN_FILE = 'admin.json';
 
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { formatHostPort } from '../util/host-port.js';

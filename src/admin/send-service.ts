@@ -18,7 +18,7 @@ import { Senders } from '../accounts/senders.js';
 import { Suppression } from '../suppression/suppression.js';
 import { receiveMessage } from '../intake/intake.js';
 import { intakeRefusal, senderRefusal, tagCheck } from '../submission/policy.js';
-import { REPLIES, replyText, type Reply as SmtpReply, type ReplyName } from '../mail/replies.js';
+import { REPLIES, replyLine as formatReply, replyText, type Reply as SmtpReply, type ReplyName } from '../mail/replies.js';
 import type { SenderRecord } from '../spool/types-senders.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError, errorEntry, type ErrorCode } from '../util/errors.js';
@@ -41,7 +41,7 @@ export interface PreparedSend {
 
 function replyLine(name: ReplyName, detail?: string): { code: number; reason: string } {
   const r: SmtpReply = REPLIES[name];
-  return { code: r.code, reason: `${r.enhanced} ${r.text}${detail ? `${r.sep ?? ': '}${detail}` : ''}` };
+  return { code: r.code, reason: formatReply(r, detail) };
 }
 
 /** A refusal as SMTP would have answered it, counted in the metrics. */

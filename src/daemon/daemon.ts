@@ -40,7 +40,7 @@ import { Tasks } from '../tasks/tasks.js';
 import { MtaError, assertNever } from '../util/errors.js';
 import { secureDataDir } from '../util/files.js';
 import { notifyReady } from './sd-notify.js';
-import { ServiceSet, type StopOptions } from '../util/lifecycle.js';
+import { ServiceSet, StateMachine, type StopOptions } from '../util/lifecycle.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -70,7 +70,7 @@ type ServiceName = typeof STOP_ORDER[number];
 export interface DaemonOptions { configPath?: string | undefined; config?: Config; logger?: Logger }
 
 export class Daemon {
-  state: DaemonState = 'starting';
+  private readonly life: StateMachine<DaemonState>;
   config: Config;
   readonly log: Logger;
   store!: OpenStore;
@@ -119,12 +119,13 @@ export class Daemon {
     this.config = opts.config ?? loadConfig({ path: opts.configPath, discover: false });
     this.startedWith = this.config;
     this.log = opts.logger ?? createLogger(this.config.logLevel);
+    this.life = new StateMachine('daemon', ALLOWED, 'starting', (from, to) => this.log.info({ from, to }, 'daemon state'));
   }
 
+  get state(): DaemonState { return this.life.state; }
+
   private setState(next: DaemonState): void {
-    if (!ALLOWED[this.state].includes(next)) throw new MtaError('MTA_ERR_STATE', `daemon cannot go from ${this.state} to ${next}`);
-    this.log.info({ from: this.state, to: next }, 'daemon state');
-    this.state = next;
+    this.life.to(next);
   }
 
   async start(): Promise<void> {

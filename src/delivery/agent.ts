@@ -9,7 +9,8 @@
 import type { Logger } from 'pino';
 import type { Store } from '../spool/types.js';
 import type { QueueEntry, RecipientOutcome } from '../spool/types-queue.js';
-import type { DeliveryJob, Destination, Pacer } from '../scheduler/destination.js';
+// Delivery sees a destination read-only (its limits change only through feedback to the scheduler).
+import type { DeliveryJob, DeliveryDestination as Destination, DestinationFeedback, Pacer } from '../scheduler/destination.js';
 import { SourceShaping, providerOf, whereOf } from './source-shaping.js';
 import { decide, type AttemptContext, type RetryPolicy } from './outcome.js';
 import { SessionPool, sessionKey } from './pool.js';
@@ -30,6 +31,8 @@ export interface AgentHooks {
   /** stop taking new jobs: the daemon is shutting down */
   stopping(): boolean;
   pacerFor(dest: Destination): Pacer | undefined;
+  /** what this worker learnt about the destination; the scheduler applies it (and decides for how long) */
+  feedback(domain: string, fb: DestinationFeedback): void;
 }
 
 /** How often a job the spool would not take back (disk full, locked) is offered again. */
@@ -97,7 +100,7 @@ export class DeliveryAgent {
       await this.settleAll(dest.drain(), plan.reply, { mx: null, ip: null, tls: null }, true);
       return;
     }
-    dest.shaping = plan.shaping;
+    this.hooks.feedback(dest.domain, { kind: 'shaping', shaping: plan.shaping });
     const mxNames = plan.hops.map((h) => h.hostName);
     let session: SmtpSession | undefined;
     // Sessions held per source for this destination (counted from before connecting): a source shaping entry caps them.
@@ -139,9 +142,7 @@ export class DeliveryAgent {
           }
           if ('reply' in c) {
             if (c.unreachable) {
-              dest.unreachableUntil = Date.now() + this.config.delivery.unreachableBackoffMs;
-              dest.unreachableReply = c.reply;
-              this.log.warn({ domain: dest.domain, reply: c.reply, until: new Date(dest.unreachableUntil).toISOString() }, 'destination unreachable; its mail defers without new connections for a while');
+              this.hooks.feedback(dest.domain, { kind: 'unreachable', reply: c.reply });
               await this.settleAll([job], c.reply, whereOf(c.hop), true);
               await this.deferUnreachable(dest.drain(), dest);
               break;
@@ -291,10 +292,7 @@ export class DeliveryAgent {
       if (cls.slowDown) slow = true;
       outcomes.push(outcome);
     }
-    if (slow) {
-      dest.slowUntil = Date.now() + this.config.delivery.slowdownMs;
-      this.log.warn({ domain: dest.domain, until: dest.slowUntil }, 'destination asked us to slow down: one connection, one message per second for a while');
-    }
+    if (slow) this.hooks.feedback(dest.domain, { kind: 'slow-down' });
     await this.record(job, outcomes, info.headers);
     if (!keep) { this.live.delete(session); session.destroy(); }
     return keep;

@@ -7,7 +7,7 @@
  * It also counts each source's connections being opened, which the selector's limits see.
  * Must never: hold a session or decide which source is used (delivery/egress.ts does).
  */
-import type { Destination } from '../scheduler/destination.js';
+import type { DeliveryDestination as Destination } from '../scheduler/destination.js';
 import { Pacer } from '../scheduler/destination.js';
 import type { Router } from './router.js';
 import type { SessionTarget, SmtpSession } from './transport.js';

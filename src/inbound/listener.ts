@@ -24,9 +24,10 @@ import type { Logger } from 'pino';
 import type { Config, ListenAddress } from '../config/config.js';
 import type { Store } from '../spool/types.js';
 import { MtaError } from '../util/errors.js';
-import { formatHostPort } from '../admin/address.js';
+import { formatHostPort } from '../util/host-port.js';
 import { parseVerp, VERP_PREFIX } from '../mail/verp.js';
 import { MAILTO_PREFIX } from '../mail/tokens.js';
+import { INBOUND_REPLIES, replyError, replyLine } from '../mail/replies.js';
 import { Unsubscriber } from '../public/unsubscribe.js';
 import { BounceRecorder } from './bounce.js';
 
@@ -39,10 +40,6 @@ function sameTarget(a: InboundTarget, b: InboundTarget): boolean {
   return a.kind === b.kind && a.rcpt.toLowerCase() === b.rcpt.toLowerCase();
 }
 
-/** smtp-server error → reply: the enhanced code is in our text (see onConnect). */
-function reply(code: number, text: string): Error {
-  return Object.assign(new Error(text), { responseCode: code });
-}
 
 interface PatchableConnection { id: string; send(code: number, data?: string | string[], context?: string | false): void }
 const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
@@ -120,7 +117,7 @@ export class InboundService {
   }
 
   private onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
-    if (!this.accepting) { cb(reply(421, '4.3.2 Service shutting down, try again later')); return; }
+    if (!this.accepting) { cb(replyError(INBOUND_REPLIES.SHUTTING_DOWN)); return; }
     // smtp-server adds an enhanced code chosen from the basic code; ours is in the text.
     for (const { server } of this.servers) {
       for (const conn of server.connections as unknown as Set<PatchableConnection>) {
@@ -136,7 +133,7 @@ export class InboundService {
   private onRcptTo(address: string, session: SMTPServerSession): void {
     const local = address.slice(0, Math.max(address.lastIndexOf('@'), 0)).toLowerCase();
     const list = this.targets.get(session.id) ?? [];
-    if (list.length >= 50) throw reply(452, '4.5.3 Too many recipients');
+    if (list.length >= 50) throw replyError(INBOUND_REPLIES.TOO_MANY_RCPTS);
     // A repeated RCPT (the same address again, or in another case) is acknowledged but
     // kept once: the message is parsed and recorded once per message, not once per RCPT.
     const add = (target: InboundTarget): void => {
@@ -150,7 +147,7 @@ export class InboundService {
       return add({ kind: 'unsubscribe', rcpt: address });
     }
     this.deps.log.info({ client_ip: session.remoteAddress, rcpt: address.slice(0, 320), mail_from: session.envelope.mailFrom ? session.envelope.mailFrom.address : null }, 'inbound recipient refused');
-    throw reply(550, '5.7.1 relay not permitted');
+    throw replyError(INBOUND_REPLIES.RELAY_DENIED);
   }
 
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
@@ -158,7 +155,7 @@ export class InboundService {
     const keep = targets.some((t) => t.kind === 'bounce') ? PARSE_BUDGET : 0;
     const { message, size } = await readHead(stream, keep);
     if ((stream as SMTPServerDataStream & { sizeExceeded?: boolean }).sizeExceeded) {
-      throw reply(552, `5.3.4 Message too big for this server (max ${this.deps.config().inbound.maxMessageSize} bytes)`);
+      throw replyError(INBOUND_REPLIES.TOO_BIG, `(max ${this.deps.config().inbound.maxMessageSize} bytes)`);
     }
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const log = { client_ip: session.remoteAddress, mail_from: from, size, ...(size > message.length && keep > 0 ? { parsed: message.length } : {}) };
@@ -169,9 +166,9 @@ export class InboundService {
       }
     } catch (e) {
       this.deps.log.error({ ...log, err: e }, 'inbound message could not be recorded; asking the sender to retry');
-      throw reply(451, '4.3.0 Local error in processing, try again later');
+      throw replyError(INBOUND_REPLIES.LOCAL_ERROR);
     }
-    return '2.0.0 Ok: recorded';
+    return replyLine(INBOUND_REPLIES.RECORDED);
   }
 
   private async mailtoUnsubscribe(rcpt: string, log: Record<string, unknown>): Promise<void> {

@@ -57,14 +57,37 @@ export const LIBRARY_REPLIES = {
   SIZE_DECLARED:      { code: 552, enhanced: '5.3.4', text: 'Error: message exceeds fixed maximum message size' },
 } as const satisfies Record<string, Reply>;
 
+/**
+ * The inbound listener's own replies (inbound/listener.ts): it takes nothing but our signed
+ * bounce and unsubscribe addresses, and answers a spool error as submission does.
+ */
+export const INBOUND_REPLIES = {
+  RELAY_DENIED:       { code: 550, enhanced: '5.7.1', text: 'relay not permitted' },
+  TOO_MANY_RCPTS:     { code: 452, enhanced: '4.5.3', text: 'Too many recipients' },
+  TOO_BIG:            { code: 552, enhanced: '5.3.4', text: 'Message too big for this server', sep: ' ' },
+  LOCAL_ERROR:        REPLIES.LOCAL_ERROR,
+  SHUTTING_DOWN:      REPLIES.SHUTTING_DOWN,
+  RECORDED:           { code: 250, enhanced: '2.0.0', text: 'Ok: recorded' },
+} as const satisfies Record<string, Reply>;
+
+/** A reply's text after its basic code: the enhanced code, the text, and the detail if any. */
+export function replyLine(r: Reply, detail?: string): string {
+  return `${r.enhanced} ${r.text}${detail ? `${r.sep ?? ': '}${detail}` : ''}`;
+}
+
 /** An error smtp-server turns into a reply; the text carries our enhanced code. */
 export class SmtpReplyError extends Error {
   readonly responseCode: number;
   constructor(readonly reply: ReplyName, detail?: string) {
     const r: Reply = REPLIES[reply];
-    super(`${r.enhanced} ${r.text}${detail ? `${r.sep ?? ': '}${detail}` : ''}`);
+    super(replyLine(r, detail));
     this.responseCode = r.code;
   }
+}
+
+/** The same for a reply of another table (the inbound listener's). */
+export function replyError(r: Reply, detail?: string): Error & { responseCode: number } {
+  return Object.assign(new Error(replyLine(r, detail)), { responseCode: r.code });
 }
 
 export function replyText(name: ReplyName, detail?: string): string {

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Store } from '../spool/types.js';
 import { MtaError } from '../util/errors.js';
-import { formatHostPort } from '../admin/address.js';
+import { formatHostPort } from '../util/host-port.js';
 import { UNSUBSCRIBE_PATH } from './unsubscribe-links.js';
 import { Unsubscriber, maskAddress } from './unsubscribe.js';
 import { confirmPage, donePage, errorPage } from './page.js';

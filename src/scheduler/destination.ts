@@ -3,10 +3,14 @@
  * per-destination queue in qmgr): its waiting jobs in two lanes, how many connections it
  * has, whether it is slowed down after a rate-limit reply or remembered as unreachable, and
  * the pacing of its shaping entry.
+ *
+ * Delivery does not set these limits: it reports what it learnt as DestinationFeedback and
+ * the scheduler applies it here (`apply`), deciding every time span from its configuration.
  */
 import type { Config, Shaping } from '../config/config.js';
 import type { QueueId } from '../util/ids.js';
 import type { Lane, QueueEntry } from '../spool/types-queue.js';
+import { assertNever } from '../util/errors.js';
 
 /** One SMTP transaction's worth of work: one message, one domain, up to N recipients. */
 export interface DeliveryJob {
@@ -23,6 +27,39 @@ export interface DeliveryJob {
   returnPath?: string | undefined;
 }
 
+/**
+ * What delivery tells the scheduler about a destination: the route's shaping entry once
+ * planned, a rate-limit reply (slow down), or every MX unreachable. It carries no times:
+ * how long each lasts is the scheduler's decision (`delivery.slowdown`,
+ * `delivery.unreachable_backoff`).
+ */
+export type DestinationFeedback =
+  | { kind: 'shaping'; shaping: Shaping | undefined }
+  | { kind: 'slow-down' }
+  | { kind: 'unreachable'; reply: string };
+
+/**
+ * A destination as delivery sees it: the queue its worker takes jobs from, its limits
+ * read-only, and the per-source session count delivery keeps while it holds connections.
+ * Everything else goes back as DestinationFeedback; this type makes a write to a limit a
+ * compile error in delivery/.
+ */
+export interface DeliveryDestination {
+  readonly domain: string;
+  readonly shaping: Shaping | undefined;
+  readonly unreachableUntil: number;
+  readonly unreachableReply: string;
+  /** while slowed down: one message per second, shared by this destination's workers */
+  readonly slowPacer: Pacer;
+  next(): DeliveryJob | undefined;
+  drain(): DeliveryJob[];
+  isSlow(now: number): boolean;
+  isUnreachable(now: number): boolean;
+  messagesPerConnection(cfg: Config['delivery']): number;
+  sourceSessions(source: string): number;
+  countSourceSession(source: string, delta: 1 | -1): void;
+}
+
 /** Pacing shared by every destination matched to the same shaping entry. */
 export class Pacer {
   private nextAt = 0;
@@ -35,7 +72,7 @@ export class Pacer {
   }
 }
 
-export class Destination {
+export class Destination implements DeliveryDestination {
   readonly trigger: DeliveryJob[] = [];
   readonly batch: DeliveryJob[] = [];
   active = 0;
@@ -73,6 +110,16 @@ export class Destination {
   countSourceSession(source: string, delta: 1 | -1): void {
     const n = (this.bySource.get(source) ?? 0) + delta;
     if (n > 0) this.bySource.set(source, n); else this.bySource.delete(source);
+  }
+
+  /** Applies delivery's feedback at `now` with the scheduler's time spans. */
+  apply(fb: DestinationFeedback, cfg: Pick<Config['delivery'], 'slowdownMs' | 'unreachableBackoffMs'>, now: number): void {
+    switch (fb.kind) {
+      case 'shaping': this.shaping = fb.shaping; return;
+      case 'slow-down': this.slowUntil = now + cfg.slowdownMs; return;
+      case 'unreachable': this.unreachableUntil = now + cfg.unreachableBackoffMs; this.unreachableReply = fb.reply; return;
+      default: assertNever(fb, 'destination feedback');
+    }
   }
 
   isSlow(now: number): boolean { return this.slowUntil > now; }

@@ -14,7 +14,7 @@ import type { Store } from '../spool/types.js';
 import type { QueueEntry, QueueOp, QueueSelector, QueueTarget } from '../spool/types-queue.js';
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
-import { Destination, Pacer, type DeliveryJob } from './destination.js';
+import { Destination, Pacer, type DeliveryDestination, type DeliveryJob, type DestinationFeedback } from './destination.js';
 import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
 import { WakeLoop } from '../util/wake-loop.js';
 import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
@@ -70,6 +70,7 @@ export class Scheduler {
       settled: (job) => this.settled(job),
       stopping: () => this.state !== 'running',
       pacerFor: (d) => this.pacerFor(d),
+      feedback: (domain, fb) => this.feedback(domain, fb),
     });
   }
 
@@ -231,7 +232,20 @@ export class Scheduler {
     if (this.ready <= this.config.delivery.readySetSize * 0.75) this.wake();
   }
 
-  private pacerFor(dest: Destination): Pacer | undefined {
+  /** Delivery's news about a destination, turned into limits with this scheduler's time spans. */
+  private feedback(domain: string, fb: DestinationFeedback): void {
+    // A destination with a worker running is never forgotten (forgetIfIdle), so it is here.
+    const dest = this.dests.get(domain);
+    if (!dest) return;
+    dest.apply(fb, this.config.delivery, Date.now());
+    if (fb.kind === 'unreachable') {
+      this.log.warn({ domain: dest.domain, reply: fb.reply, until: new Date(dest.unreachableUntil).toISOString() }, 'destination unreachable; its mail defers without new connections for a while');
+    } else if (fb.kind === 'slow-down') {
+      this.log.warn({ domain: dest.domain, until: dest.slowUntil }, 'destination asked us to slow down: one connection, one message per second for a while');
+    }
+  }
+
+  private pacerFor(dest: DeliveryDestination): Pacer | undefined {
     const s = dest.shaping;
     if (!s?.maxMessagesPerSecond) return undefined;
     let p = this.pacers.get(s.name);

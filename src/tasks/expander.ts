@@ -53,7 +53,8 @@ export interface ExpanderDeps {
 type Step = 'progress' | 'idle';
 
 export class TaskExpander {
-  private readonly life = new Lifecycle('task expander');
+  /** restartable: stop() then start() holds expansion back and resumes it */
+  private readonly life = new Lifecycle('task expander', undefined, { restartable: true });
   /** runs the passes when woken, and every IDLE_LOOK_MS (outcomes free a task's window unannounced) */
   private readonly loop = new WakeLoop({
     pass: () => this.pass(),

@@ -3,10 +3,13 @@
  * dispatcher, task expander, listeners, periodic jobs) and the set the daemon composes them
  * with:
  *
- *   idle ─start─▶ running ─stop─▶ stopping ─▶ stopped       (idle ─stop─▶ stopped: never started)
+ *   idle ─start─▶ running ─stop─▶ stopping ─▶ stopped       (idle ─stop─▶ stopped: never started;
+ *                                                              stopped ─start─▶ running: restartable only)
  *
  * `Lifecycle` holds a service's state as one union with one checked transition function (a
- * wrong one throws MTA_ERR_STATE naming the service), not as a bag of booleans. `ServiceSet`
+ * wrong one throws MTA_ERR_STATE naming the service), not as a bag of booleans; it is a
+ * `StateMachine`, which the daemon's own life cycle (starting → running → draining →
+ * stopped) uses too. `ServiceSet`
  * is how daemon/daemon.ts starts services and stops them again, in the order it names (front
  * ends first, the webhook outbox last), whether the daemon drains or its start-up failed.
  *
@@ -23,21 +26,35 @@ const NEXT: Record<ServiceState, readonly ServiceState[]> = {
   stopping: ['stopped'],
   stopped: [],
 };
+/** A service that may be started again after a stop (the task expander: stop holds expansion back). */
+const NEXT_RESTARTABLE: Record<ServiceState, readonly ServiceState[]> = { ...NEXT, stopped: ['running'] };
 
-export class Lifecycle {
-  private current: ServiceState = 'idle';
+/** A state union with its allowed transitions; every change is checked and reported. */
+export class StateMachine<S extends string> {
+  private current: S;
 
-  constructor(readonly service: string, private readonly log?: Pick<Logger, 'debug'>) {}
-
-  get state(): ServiceState { return this.current; }
-  get running(): boolean { return this.current === 'running'; }
-
-  /** Moves to `next`; throws MTA_ERR_STATE when the life cycle does not allow it. */
-  to(next: ServiceState): void {
-    if (!NEXT[this.current].includes(next)) throw new MtaError('MTA_ERR_STATE', `${this.service} cannot go from ${this.current} to ${next}`);
-    this.log?.debug({ service: this.service, from: this.current, to: next }, 'service state');
-    this.current = next;
+  constructor(readonly name: string, private readonly allowed: Readonly<Record<S, readonly S[]>>, initial: S, private readonly onChange?: (from: S, to: S) => void) {
+    this.current = initial;
   }
+
+  get state(): S { return this.current; }
+
+  /** Moves to `next`; throws MTA_ERR_STATE when the table does not allow it. */
+  to(next: S): void {
+    if (!this.allowed[this.current].includes(next)) throw new MtaError('MTA_ERR_STATE', `${this.name} cannot go from ${this.current} to ${next}`);
+    const from = this.current;
+    this.current = next;
+    this.onChange?.(from, next);
+  }
+}
+
+/** A long-running service's life cycle, each transition logged at debug. */
+export class Lifecycle extends StateMachine<ServiceState> {
+  constructor(service: string, log?: Pick<Logger, 'debug'>, opts: { restartable?: boolean } = {}) {
+    super(service, opts.restartable ? NEXT_RESTARTABLE : NEXT, 'idle', log && ((from, to) => log.debug({ service, from, to }, 'service state')));
+  }
+
+  get running(): boolean { return this.state === 'running'; }
 }
 
 export interface StopOptions {
