@@ -4,12 +4,10 @@
 // without giving it a second final state. Everything that is not a valid bounce+ or
 // unsubscribe+ address is refused at RCPT: no relay, nothing stored.
 import t from 'tap';
-import { join } from 'node:path';
-import { startWorld, allFinal, type World } from './helpers/delivery.js';
-import { startReceiver, type Receiver } from './helpers/receiver.js';
+import { allFinal, type World } from './helpers/delivery.js';
+import { startInboundWorld } from './helpers/inbound.js';
+import type { Receiver } from './helpers/receiver.js';
 import { RawSmtp } from './helpers/smtp-client.js';
-import { WebhookService } from '../src/events/webhooks.js';
-import { loadSecret } from '../src/util/secret.js';
 import { verpAddress } from '../src/inbound/verp.js';
 import { unsubscribeLinks } from '../src/public/unsubscribe-links.js';
 import { buildDsn, type DsnRecipient } from '../src/delivery/dsn.js';
@@ -25,14 +23,7 @@ let secret: Buffer;
 let inbound: number;
 
 t.before(async () => {
-  w = await startWorld('send_dsn = false\n', {
-    extraToml: '[inbound]\nlisten = ["127.0.0.1:0"]\nmax_message_size = "64KB"\n[webhooks]\nallow_private = true\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\n',
-  });
-  await w.addDomain('dest.test', 2);
-  rx = await startReceiver();
-  await new WebhookService(w.daemon.daemon.store, () => w.daemon.daemon.config).add({ url: rx.url('/hook'), secret: 'a-test-secret-of-some-length' });
-  secret = loadSecret(join(w.daemon.dir, 'data'));
-  inbound = w.daemon.daemon.inbound!.ports[0]!;
+  ({ w, rx, secret, inbound } = await startInboundWorld('max_message_size = "64KB"\n'));
 });
 t.teardown(async () => { await w.stop(); await rx.close(); });
 

@@ -30,7 +30,7 @@ export type ParsedBounce =
   | { kind: 'failed'; format: 'dsn' | 'text'; recipients: BouncedRecipient[]; reportingMta: string | undefined }
   | { kind: 'ignored'; reason: string };
 
-interface Part { node: MimeNode; chunks: Buffer[]; size: number }
+export interface Part { node: MimeNode; chunks: Buffer[]; size: number }
 
 const REPLY_WITH_ENHANCED = /(?:^|[\s:('"])([45]\d\d)([ -])([45]\.\d{1,3}\.\d{1,3}\b[^\r\n]*)/m;
 const REPLY_BARE = /(?:^|[\s:('"])([45]\d\d)([ -])([^\r\n]*)/m;
@@ -38,7 +38,8 @@ const REPLY_BARE = /(?:^|[\s:('"])([45]\d\d)([ -])([^\r\n]*)/m;
 /** Keep at most this much of any one part: a DSN's fields and a bounce's text are small. */
 const PART_LIMIT = 256 * 1024;
 
-async function parts(message: Buffer): Promise<Part[]> {
+/** The message's MIME parts in order (the root first), each body kept up to PART_LIMIT; an embedded message is one part. */
+export async function parts(message: Buffer): Promise<Part[]> {
   const out: Part[] = [];
   const byNode = new Map<MimeNode, Part>();
   // ignoreEmbedded: a returned original (message/rfc822) is not read; its text may quote anything.
@@ -57,7 +58,7 @@ async function parts(message: Buffer): Promise<Part[]> {
   return out;
 }
 
-function header(node: MimeNode, name: string): string {
+export function header(node: MimeNode, name: string): string {
   return node.headers.get(name).map((l) => l.slice(l.indexOf(':') + 1).replace(/\r?\n[ \t]/g, ' ').trim()).join(', ');
 }
 
@@ -66,7 +67,7 @@ function decodeQp(s: string): string {
 }
 
 /** The part's body as text, transfer encoding undone (charset ignored: we only read ASCII fields). */
-function bodyText(p: Part): string {
+export function bodyText(p: Part): string {
   const raw = Buffer.concat(p.chunks);
   const cte = header(p.node, 'content-transfer-encoding').toLowerCase();
   if (cte === 'base64') return Buffer.from(raw.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('latin1');
@@ -101,7 +102,8 @@ function replyOf(diagnostic: string | undefined, status: string | undefined): st
   return [code, status, d].filter(Boolean).join(' ');
 }
 
-export async function parseBounce(message: Buffer, envelopeSender: string): Promise<ParsedBounce> {
+/** The parts with the root, or why there are none (never throws). */
+export async function mimeParts(message: Buffer): Promise<{ all: Part[]; root: Part } | { kind: 'ignored'; reason: string }> {
   let all: Part[];
   try {
     all = await parts(message);
@@ -109,7 +111,13 @@ export async function parseBounce(message: Buffer, envelopeSender: string): Prom
     return { kind: 'ignored', reason: `unparseable MIME: ${(e as Error).message}` };
   }
   const root = all[0];
-  if (!root) return { kind: 'ignored', reason: 'empty message' };
+  return root ? { all, root } : { kind: 'ignored', reason: 'empty message' };
+}
+
+export async function parseBounce(message: Buffer, envelopeSender: string): Promise<ParsedBounce> {
+  const mime = await mimeParts(message);
+  if ('kind' in mime) return mime;
+  const { all, root } = mime;
 
   const report = all.find((p) => p.node.contentType === 'message/delivery-status' || p.node.contentType === 'message/global-delivery-status');
   if (report) {

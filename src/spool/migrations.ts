@@ -393,4 +393,10 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 15 (issue 17, complaints): complaints per day of receipt in the daily counters (statistics,
+  // the reputation's complaint rate), and an index to find a reported message by its Message-ID.
+  `
+  ALTER TABLE stats_daily ADD COLUMN complaints INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX messages_message_id ON messages(message_id);
+  `,
 ];

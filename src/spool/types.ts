@@ -11,6 +11,7 @@ import type { QuotaStore } from './types-quota.js';
 import type { EgressStore } from './types-egress.js';
 import type { MtaStsStore } from './types-mtasts.js';
 import type { InboundStore } from './types-inbound.js';
+import type { FeedbackStore } from './types-feedback.js';
 
 export type Lane = 'trigger' | 'batch';
 export type SenderType = 'trigger' | 'batch';
@@ -356,7 +357,8 @@ export interface StatsQuery {
   by: StatsGroup;
 }
 
-export interface StatsRow extends StatsCounters { key: string }
+/** `complaints`: feedback reports of type abuse (spool/sqlite-feedback.ts), on the day the message was received */
+export interface StatsRow extends StatsCounters { key: string; complaints: number }
 
 /** Statistics per recipient domain (days inclusive; `domain`: only mail from this sender domain). */
 export interface RcptStatsQuery { fromDay: string; toDay: string; domain?: string | undefined }
@@ -526,6 +528,6 @@ export interface ListStore {
 }
 
 export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore,
-  TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore {
+  TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore, FeedbackStore {
   close(): Promise<void>;
 }
