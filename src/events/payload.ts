@@ -113,7 +113,20 @@ export interface ComplaintEventPayload {
   suppressed: boolean;
 }
 
-export type WebhookPayload = RecipientEventPayload | DomainEventPayload | TestEventPayload | UnsubscribeEventPayload | ComplaintEventPayload;
+/**
+ * An asynchronous bounce of mail already delivered (inbound/): its own event, not a second
+ * outcome. It carries the recipient fields except `status` (receivers keyed on `status`
+ * read every event with one as the outcome), with the bounce's DirectMail status in
+ * `bounce_status` and `after_delivery: true`.
+ */
+export type LateBounceEventPayload = Omit<RecipientEventPayload, 'status' | 'event'> & { event: 'bounce'; bounce_status: DirectMailStatus; after_delivery: true };
+
+export function lateBouncePayload(i: RecipientEventInput & { event: 'bounce' }): LateBounceEventPayload {
+  const { status, event: _event, ...rest } = recipientPayload(i);
+  return { event: 'bounce', ...rest, bounce_status: status, after_delivery: true };
+}
+
+export type WebhookPayload = LateBounceEventPayload | RecipientEventPayload | DomainEventPayload | TestEventPayload | UnsubscribeEventPayload | ComplaintEventPayload;
 
 export type WebhookFormat = 'json' | 'form';
 

@@ -393,10 +393,16 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
-  // 15 (issue 17, complaints): complaints per day of receipt in the daily counters (statistics,
-  // the reputation's complaint rate), and an index to find a reported message by its Message-ID.
+  // 15 (issue 17, complaints and late bounces): complaints and late bounces per day of receipt in
+  // the daily counters (statistics, the reputation's rates), late bounces per task, and an index
+  // to find a reported message by its Message-ID.
   `
   ALTER TABLE stats_daily ADD COLUMN complaints INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX messages_message_id ON messages(message_id);
+  -- Late bounces (spool/late-bounce.ts): asynchronous bounces of delivered mail, counted apart
+  -- from the outcomes (late_invalid: those for an invalid address), and per batch task.
+  ALTER TABLE stats_daily ADD COLUMN late_bounces INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE stats_daily ADD COLUMN late_invalid INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE tasks ADD COLUMN bounced_after_delivery INTEGER NOT NULL DEFAULT 0;
   `,
 ];

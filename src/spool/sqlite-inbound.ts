@@ -13,7 +13,8 @@ import type { Db } from './db.js';
 import type { SqliteWebhooks } from './sqlite-webhooks.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import { asRecipientId } from '../util/ids.js';
-import { formatTime, recipientPayload, type UnsubscribeEventPayload } from '../events/payload.js';
+import { formatTime, lateBouncePayload, type UnsubscribeEventPayload } from '../events/payload.js';
+import type { LateBounceMessage } from './late-bounce.js';
 
 interface RcptRow {
   id: number; rcpt: string; attempts: number; sender: string; auth_user: string | null; msg_id: string; tag: string | null; received_at: number;
@@ -25,6 +26,8 @@ const RCPT_SELECT = `SELECT r.id, r.rcpt, r.attempts, m.sender, m.auth_user, m.m
 
 export class SqliteInbound {
   private readonly st: Record<string, Statement>;
+  /** Counts a late bounce (spool/late-bounce.ts), in the same transaction. */
+  lateBounce: ((m: LateBounceMessage, status: number) => void) | undefined;
 
   constructor(private readonly db: Db, private readonly hooks: SqliteWebhooks) {
     const p = (sql: string): Statement => db.prepare(sql);
@@ -77,8 +80,9 @@ export class SqliteInbound {
         ...b.detail, reply: b.reply, status: b.status, category: b.category, suppressed: b.suppress,
       }));
       if (b.suppress) this.st['insSuppression']!.run(r.rcpt.toLowerCase(), '', b.reply.slice(0, 500), 'bounce', b.at);
+      this.lateBounce?.({ sender: r.sender, receivedAt: r.received_at, tag: r.tag, taskId: r.task_id }, b.status);
       if (r.sender !== '') {
-        this.hooks.enqueue('bounce', recipientPayload({
+        this.hooks.enqueue('bounce', lateBouncePayload({
           event: 'bounce', queueId: b.queueId, messageId: r.msg_id, authUser: r.auth_user, sender: r.sender, rcpt: r.rcpt,
           receivedAt: r.received_at, at: b.at, reply: b.reply, status: b.status, category: b.category, attempts: r.attempts, tag: r.tag, taskId: r.task_id,
         }), r.sender, b.at);

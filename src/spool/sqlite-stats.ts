@@ -21,8 +21,8 @@ import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { dayIn } from '../util/time.js';
 import { SqliteRcptStats } from './sqlite-rcpt-stats.js';
 
-export type StatsCounter = 'requests' | 'delivered' | 'failed' | 'invalid' | 'deferred' | 'expired' | 'cancelled' | 'complaints';
-const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'complaints'];
+export type StatsCounter = 'requests' | 'delivered' | 'failed' | 'invalid' | 'deferred' | 'expired' | 'cancelled' | 'complaints' | 'late_bounces' | 'late_invalid';
+const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'complaints', 'late_bounces', 'late_invalid'];
 const GROUP_COLUMN: Record<StatsGroup, string> = { day: 'day', domain: 'domain', sender: 'sender', tag: 'tag' };
 const PURGE_BATCH = 500;
 

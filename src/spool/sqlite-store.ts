@@ -35,6 +35,7 @@ import { SqliteQuota } from './sqlite-quota.js';
 import type { DailyFigures, QuotaReachedMark, ReputationChange, ReputationRecord } from './types-quota.js';
 import { SqliteInbound } from './sqlite-inbound.js';
 import { SqliteFeedback } from './sqlite-feedback.js';
+import { countLateBounce } from './late-bounce.js';
 import type { FeedbackRecord, FeedbackResult } from './types-feedback.js';
 import { SqliteEgress } from './sqlite-egress.js';
 import type { EgressCount } from './types-egress.js';
@@ -183,6 +184,7 @@ export class SqliteStore implements Store {
     this.notify.spamBounce = (k) => this.quota.spamBounce(k);
     this.inbound = new SqliteInbound(db, this.hooks);
     this.feedback = new SqliteFeedback(db, this.hooks, this.stats);
+    this.inbound.lateBounce = (m, status) => countLateBounce(this.stats, (id) => this.tasks.countLateBounce(id), m, status);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
     this.intake = new GroupCommit<IncomingMessage>(

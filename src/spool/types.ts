@@ -357,8 +357,12 @@ export interface StatsQuery {
   by: StatsGroup;
 }
 
-/** `complaints`: feedback reports of type abuse (spool/sqlite-feedback.ts), on the day the message was received */
-export interface StatsRow extends StatsCounters { key: string; complaints: number }
+/**
+ * Also counted on the day the message was received, apart from the outcomes: `complaints`,
+ * feedback reports of type abuse (spool/sqlite-feedback.ts); `late_bounces`, asynchronous
+ * bounces of delivered mail (spool/late-bounce.ts), `late_invalid` those for an invalid address.
+ */
+export interface StatsRow extends StatsCounters { key: string; complaints: number; late_bounces: number; late_invalid: number }
 
 /** Statistics per recipient domain (days inclusive; `domain`: only mail from this sender domain). */
 export interface RcptStatsQuery { fromDay: string; toDay: string; domain?: string | undefined }

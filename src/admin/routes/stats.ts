@@ -23,6 +23,7 @@ const rowSchema = z.object({
 const mainRowSchema = rowSchema.extend({
   complaints: z.number().int().describe('feedback reports of type abuse (ARF complaints) about mail received that day'),
   complaint_rate: z.number().describe('complaints / delivered (0..1), as the reputation reads it'),
+  late_bounces: z.number().int().describe('asynchronous bounces of delivered mail (still counted in delivered)'),
 });
 
 const rcptRowSchema = rowSchema.extend({

@@ -31,7 +31,7 @@ function rcptTable(r: RcptStatsReport): string {
     ['DAY', 'RCPT_DOMAIN', 'REQUESTS', 'DELIVERED', 'DEFERRED', 'FAILED', 'INVALID', 'EXPIRED', 'DELIVERY_RATE', 'LATENCY_P50', 'LATENCY_P95', 'FAILED_BY_CATEGORY']);
 }
 
-const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'complaints', 'delivery_rate', 'invalid_rate', 'complaint_rate'];
+const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'complaints', 'late_bounces', 'delivery_rate', 'invalid_rate', 'complaint_rate'];
 
 export function statsCommand(): Command {
   return new Command('stats').description('sending statistics per day (of the configured timezone), domain, sender, tag or recipient domain; at most 31 days at once')
@@ -55,7 +55,7 @@ export function statsCommand(): Command {
         });
         const rows = [...r.rows.map(shown), shown(r.total)];
         print(r.rows.length === 0 ? `no mail from ${r.from} to ${r.to}` : table(rows, COLUMNS,
-          [r.by.toUpperCase(), 'REQUESTS', 'DELIVERED', 'FAILED', 'INVALID', 'DEFERRED', 'EXPIRED', 'CANCELLED', 'COMPLAINTS', 'DELIVERY_RATE', 'INVALID_RATE', 'COMPLAINT_RATE']));
+          [r.by.toUpperCase(), 'REQUESTS', 'DELIVERED', 'FAILED', 'INVALID', 'DEFERRED', 'EXPIRED', 'CANCELLED', 'COMPLAINTS', 'LATE_BOUNCES', 'DELIVERY_RATE', 'INVALID_RATE', 'COMPLAINT_RATE']));
         print(`(days of ${r.time_zone}, the configured timezone)`);
       }));
 }
