@@ -93,6 +93,8 @@ t.test('bounces without an SMTP reply: a lone enhanced code, the words alone, a 
     kind: 'failed', recipients: [{ rcpt: 'b@dest.test', reply: /^550 5\.1\.1 .*Unknown Recipient$/, status: '5.1.1' }],
   });
   t.match(await parseBounce(crlf([...daemon, 'THIS IS A WARNING MESSAGE ONLY.', 'Delivery to the following recipient has been delayed:', '  c@dest.test', '']), ''), { kind: 'ignored', reason: /delay warning/ });
+  t.match(await parseBounce(crlf(['From: postmaster@dest.test', 'Subject: Re: hello', '', "I'm out of the office until Monday; your mail could not be delivered to me in person.", '']), ''),
+    { kind: 'ignored', reason: /out of office/ }, 'an away notice without Auto-Submitted is not a bounce');
   const oneGroup = crlf([
     'From: MAILER-DAEMON@mx.dest.test', 'Content-Type: multipart/report; report-type=delivery-status; boundary="b"', '', '--b', 'Content-Type: text/plain', '', 'failed', '',
     '--b', 'Content-Type: message/delivery-status', '', 'Reporting-MTA: dns; mx.dest.test', 'Final-Recipient: rfc822; d@dest.test', 'Status: 5.1.1', 'Diagnostic-Code: smtp; 550 5.1.1 no such user', '', '--b--', '',

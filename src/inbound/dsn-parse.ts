@@ -173,6 +173,7 @@ export async function parseBounce(message: Buffer, envelopeSender: string): Prom
   for (const text of bodies) {
     const v = phraseReply(text);
     if (v?.kind === 'delayed') return { kind: 'ignored', reason: 'a delay warning, not a bounce' };
+    if (v?.kind === 'away') return { kind: 'ignored', reason: 'auto-reply (out of office), not a bounce' };
     if (!v) continue;
     const addrs = [...text.slice(0, text.indexOf(v.line) + v.line.length + 500).matchAll(/<?([^\s<>@"':;,()]+@[^\s<>@"':;,()]+\.[A-Za-z]{2,})>?/g)].map((x) => x[1]!);
     return {
