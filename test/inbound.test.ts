@@ -15,7 +15,7 @@ import { newQueueId, type QueueId } from '../src/util/ids.js';
 import type { LateBounceEventPayload, RecipientEventPayload, UnsubscribeEventPayload } from '../src/events/payload.js';
 import { StatsService } from '../src/stats/stats.js';
 import { dayIn } from '../src/util/time.js';
-import { lateBounceEffects } from '../src/spool/late-bounce.js';
+import { lateBounceEffects } from '../src/stats/late-bounce.js';
 import { checkContext } from '../src/accounts/verification.js';
 import { recordsToPublish } from '../src/dns/records.js';
 import { checkDomain } from '../src/dns/checker.js';

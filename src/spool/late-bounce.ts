@@ -1,18 +1,10 @@
 /**
- * spool/late-bounce — what an asynchronous bounce of mail already delivered (a "late
- * bounce", spool/sqlite-inbound.ts) counts for, as a pure rule plus its application inside
- * the transaction that records the bounce. It is never a second outcome: `delivered`
- * stays counted, and the bounce is counted apart (stats_daily.late_bounces, and
- * late_invalid for an invalid address, which the reputation reads as invalid rather than
- * delivered; tasks.bounced_after_delivery).
+ * spool/late-bounce — applies the late-bounce rule (stats/late-bounce.ts) inside the
+ * transaction that records an asynchronous bounce of delivered mail
+ * (spool/sqlite-inbound.ts): the daily counters and the batch task's counter.
  */
-import type { SqliteStats, StatsCounter } from './sqlite-stats.js';
-
-/** Our own DSNs (null sender) belong to nobody and count nowhere. */
-export function lateBounceEffects(status: number, sender: string, taskId: string | null): { counters: StatsCounter[]; task: boolean } {
-  if (sender === '') return { counters: [], task: false };
-  return { counters: status === 2 ? ['late_bounces', 'late_invalid'] : ['late_bounces'], task: taskId !== null };
-}
+import type { SqliteStats } from './sqlite-stats.js';
+import { lateBounceEffects } from '../stats/late-bounce.js';
 
 export interface LateBounceMessage { sender: string; receivedAt: number; tag: string | null; taskId: string | null }
 
