@@ -83,3 +83,21 @@ t.test('a bounce cut at the listener\'s parse budget (inside the returned messag
   t.match(await parseBounce(cut, ''), { kind: 'failed', format: 'dsn', recipients: [{ rcpt: 'cut@dest.test', reply: '550 5.1.1 no such user', status: '5.1.1' }] });
   t.match(await parseBounce(whole.subarray(0, head.length - 200), ''), { kind: /failed|ignored/ }, 'cut anywhere: an answer, never a throw');
 });
+
+t.test('bounces without an SMTP reply: a lone enhanced code, the words alone, a DSN without Action; delay warnings are not bounces', async (t) => {
+  const daemon = ['From: Mail Delivery System <MAILER-DAEMON@mx.dest.test>', 'Subject: Mail delivery failed', ''];
+  t.match(await parseBounce(crlf([...daemon, 'The following address failed:', '', '"a@dest.test":', '5.2.2 <a@dest.test>... Mailbox Full', '']), ''), {
+    kind: 'failed', format: 'text', recipients: [{ rcpt: 'a@dest.test', reply: '550 5.2.2 <a@dest.test>... Mailbox Full', status: '5.2.2' }],
+  });
+  t.match(await parseBounce(crlf([...daemon, 'Your message did not reach some or all of the intended recipients.', '', '  b@dest.test', '  Unknown Recipient', '']), ''), {
+    kind: 'failed', recipients: [{ rcpt: 'b@dest.test', reply: /^550 5\.1\.1 .*Unknown Recipient$/, status: '5.1.1' }],
+  });
+  t.match(await parseBounce(crlf([...daemon, 'THIS IS A WARNING MESSAGE ONLY.', 'Delivery to the following recipient has been delayed:', '  c@dest.test', '']), ''), { kind: 'ignored', reason: /delay warning/ });
+  t.match(await parseBounce(crlf(['From: postmaster@dest.test', 'Subject: Re: hello', '', "I'm out of the office until Monday; your mail could not be delivered to me in person.", '']), ''),
+    { kind: 'ignored', reason: /out of office/ }, 'an away notice without Auto-Submitted is not a bounce');
+  const oneGroup = crlf([
+    'From: MAILER-DAEMON@mx.dest.test', 'Content-Type: multipart/report; report-type=delivery-status; boundary="b"', '', '--b', 'Content-Type: text/plain', '', 'failed', '',
+    '--b', 'Content-Type: message/delivery-status', '', 'Reporting-MTA: dns; mx.dest.test', 'Final-Recipient: rfc822; d@dest.test', 'Status: 5.1.1', 'Diagnostic-Code: smtp; 550 5.1.1 no such user', '', '--b--', '',
+  ]);
+  t.match(await parseBounce(oneGroup, ''), { kind: 'failed', format: 'dsn', recipients: [{ rcpt: 'd@dest.test', reply: '550 5.1.1 no such user' }] }, 'one group, no Action, a permanent Status');
+});

@@ -4,17 +4,18 @@
 // without giving it a second final state. Everything that is not a valid bounce+ or
 // unsubscribe+ address is refused at RCPT: no relay, nothing stored.
 import t from 'tap';
-import { join } from 'node:path';
-import { startWorld, allFinal, type World } from './helpers/delivery.js';
-import { startReceiver, type Receiver } from './helpers/receiver.js';
+import { allFinal, type World } from './helpers/delivery.js';
+import { startInboundWorld } from './helpers/inbound.js';
+import type { Receiver } from './helpers/receiver.js';
 import { RawSmtp } from './helpers/smtp-client.js';
-import { WebhookService } from '../src/events/webhooks.js';
-import { loadSecret } from '../src/util/secret.js';
 import { verpAddress } from '../src/mail/verp.js';
 import { unsubscribeLinks } from '../src/public/unsubscribe-links.js';
 import { buildDsn, type DsnRecipient } from '../src/delivery/dsn.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
-import type { RecipientEventPayload, UnsubscribeEventPayload } from '../src/events/payload.js';
+import type { LateBounceEventPayload, RecipientEventPayload, UnsubscribeEventPayload } from '../src/events/payload.js';
+import { StatsService } from '../src/stats/stats.js';
+import { dayIn } from '../src/util/time.js';
+import { lateBounceEffects } from '../src/stats/late-bounce.js';
 import { checkContext } from '../src/accounts/verification.js';
 import { recordsToPublish } from '../src/dns/records.js';
 import { checkDomain } from '../src/dns/checker.js';
@@ -25,14 +26,7 @@ let secret: Buffer;
 let inbound: number;
 
 t.before(async () => {
-  w = await startWorld('send_dsn = false\n', {
-    extraToml: '[inbound]\nlisten = ["127.0.0.1:0"]\nmax_message_size = "64KB"\n[webhooks]\nallow_private = true\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\n',
-  });
-  await w.addDomain('dest.test', 2);
-  rx = await startReceiver();
-  await new WebhookService(w.daemon.daemon.store, () => w.daemon.daemon.config).add({ url: rx.url('/hook'), secret: 'a-test-secret-of-some-length' });
-  secret = loadSecret(join(w.daemon.dir, 'data'));
-  inbound = w.daemon.daemon.inbound!.ports[0]!;
+  ({ w, rx, secret, inbound } = await startInboundWorld('max_message_size = "64KB"\n'));
 });
 t.teardown(async () => { await w.stop(); await rx.close(); });
 
@@ -90,9 +84,11 @@ t.test('a DSN for a VERP address: the exact recipient gets a bounced event, a su
   t.match(await w.daemon.daemon.store.isSuppressed('x@dest.test', 'example.com'), { source: 'bounce', scope: '' }, '5.1.1: suppressed for every sender');
   t.notOk(await w.daemon.daemon.store.isSuppressed('y@dest.test', 'example.com'), 'y untouched');
   await w.waitFor('the bounce webhook', () => hookEvents('bounce').length === 1);
-  t.match(hookEvents<RecipientEventPayload>('bounce')[0], {
-    event: 'bounce', env_id: id, rcpt: 'x@dest.test', from: 'app@example.com', status: 2, err_code: 550, err_msg: /User unknown/, bounce_category: 'user_unknown',
+  const hook = hookEvents<LateBounceEventPayload>('bounce')[0]!;
+  t.match(hook, {
+    event: 'bounce', env_id: id, rcpt: 'x@dest.test', from: 'app@example.com', bounce_status: 2, after_delivery: true, err_code: 550, err_msg: /User unknown/, bounce_category: 'user_unknown',
   });
+  t.notOk('status' in hook, 'no status: a receiver keyed on status never reads it as a second outcome');
 
   // The same DSN again (a retrying server): nothing twice.
   const again = await send('', [verp], dsnFor(id, [{}]));
@@ -101,6 +97,28 @@ t.test('a DSN for a VERP address: the exact recipient gets a bounced event, a su
   t.equal((await w.message(id)).events.filter((e) => e.type === 'bounced').length, 1, 'no second event');
   t.equal(hookEvents('bounce').length, 1, 'no second webhook');
   t.equal((await w.daemon.daemon.store.listSuppressions({ search: 'x@dest.test' })).length, 1);
+});
+
+t.test('a late bounce counts apart: late_bounces in statistics, invalid (not delivered) for the reputation, one outcome event per recipient', async (t) => {
+  const stats = new StatsService(w.daemon.daemon.store, w.daemon.daemon.config.timeZone);
+  const today = dayIn(Date.now(), w.daemon.daemon.config.timeZone);
+  const id = await delivered('late@dest.test');
+  const before = (await stats.query({ by: 'domain', domain: 'example.com' })).total;
+  const figures = await w.daemon.daemon.store.dailyFigures('example.com', today);
+  const r = await send('', [verpAddress(secret, id, 'example.com', 'bounce')], dsnFor(id, [{ rcpt: 'late@dest.test' }]));
+  t.equal(r.data, 250);
+  const after = (await stats.query({ by: 'domain', domain: 'example.com' })).total;
+  t.equal(after.late_bounces, before.late_bounces + 1, 'one late bounce counted');
+  t.equal(after.delivered, before.delivered, 'still delivered: no second outcome');
+  t.equal(after.invalid, before.invalid, 'not an invalid outcome in the statistics');
+  const f2 = await w.daemon.daemon.store.dailyFigures('example.com', today);
+  t.same([f2.invalid - figures.invalid, f2.delivered - figures.delivered], [1, -1], 'the reputation reads it as invalid, not delivered');
+  await w.waitFor('the late bounce webhook', () => hookEvents<{ env_id: string }>('bounce').some((e) => e.env_id === id));
+  const outcomes = rx.acked('/hook').map((x) => JSON.parse(x.body) as Record<string, unknown>).filter((e) => e['env_id'] === id && 'status' in e);
+  t.same(outcomes.map((e) => e['event']), ['delivered'], 'exactly one event with a status: the delivery');
+  t.same(lateBounceEffects(2, 'a@example.com', 'T1'), { counters: ['late_bounces', 'late_invalid'], task: true }, 'a task\'s late bounce counts on the task');
+  t.same(lateBounceEffects(4, 'a@example.com', null), { counters: ['late_bounces'], task: false });
+  t.same(lateBounceEffects(2, '', null), { counters: [], task: false }, 'our own DSNs count nowhere');
 });
 
 t.test('a mailbox-full DSN records the bounce without suppressing; a delayed report records nothing', async (t) => {

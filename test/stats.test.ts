@@ -94,13 +94,13 @@ t.test('mta stats prints an aligned table and JSON; bad input is one error', asy
   const r = await mta('stats', '--from', yesterday, '--to', today);
   t.equal(r.code, 0, r.err);
   const lines = r.out.trimEnd().split('\n');
-  t.match(lines[0], /^DAY\s+REQUESTS\s+DELIVERED\s+FAILED\s+INVALID\s+DEFERRED\s+EXPIRED\s+CANCELLED\s+DELIVERY_RATE\s+INVALID_RATE$/);
-  t.match(lines[1], new RegExp(`^${yesterday}\\s+1\\s+1\\s+0\\s+0\\s+0\\s+0\\s+0\\s+100\\.00%\\s+0\\.00%$`));
-  t.match(lines[2], new RegExp(`^${today}\\s+9\\s+5\\s+1\\s+2\\s+1\\s+1\\s+0\\s+55\\.56%\\s+22\\.22%$`));
-  t.match(lines[3], /^TOTAL\s+10\s+6\s+1\s+2\s+1\s+1\s+0\s+60\.00%\s+20\.00%$/);
+  t.match(lines[0], /^DAY\s+REQUESTS\s+DELIVERED\s+FAILED\s+INVALID\s+DEFERRED\s+EXPIRED\s+CANCELLED\s+COMPLAINTS\s+LATE_BOUNCES\s+DELIVERY_RATE\s+INVALID_RATE\s+COMPLAINT_RATE$/);
+  t.match(lines[1], new RegExp(`^${yesterday}\\s+1\\s+1\\s+0\\s+0\\s+0\\s+0\\s+0\\s+0\\s+0\\s+100\\.00%\\s+0\\.00%\\s+0\\.00%$`));
+  t.match(lines[2], new RegExp(`^${today}\\s+9\\s+5\\s+1\\s+2\\s+1\\s+1\\s+0\\s+0\\s+0\\s+55\\.56%\\s+22\\.22%\\s+0\\.00%$`));
+  t.match(lines[3], /^TOTAL\s+10\s+6\s+1\s+2\s+1\s+1\s+0\s+0\s+0\s+60\.00%\s+20\.00%\s+0\.00%$/);
   t.equal(lines[0]!.indexOf('REQUESTS'), lines[3]!.indexOf('10'), 'columns aligned');
   const bySender = await mta('stats', '--from', yesterday, '--to', today, '--by', 'sender', '--domain', 'example.com');
-  t.match(bySender.out, /^SENDER\s+REQUESTS.*\napp@example\.com\s+6\s+4\s+1\s+1\s+0\s+0\s+0\s+66\.67%\s+16\.67%\nnews@example\.com\s+2\s+1/);
+  t.match(bySender.out, /^SENDER\s+REQUESTS.*\napp@example\.com\s+6\s+4\s+1\s+1\s+0\s+0\s+0\s+0\s+0\s+66\.67%\s+16\.67%\s+0\.00%\nnews@example\.com\s+2\s+1/);
   const json = JSON.parse((await mta('stats', '--from', yesterday, '--to', today, '--by', 'tag', '--json')).out) as StatsReport;
   t.same(json, await stats.query({ from: yesterday, to: today, by: 'tag' }), 'JSON is the service\'s answer');
   const quiet = await mta('stats', '--from', '2020-01-01', '--to', '2020-01-02');

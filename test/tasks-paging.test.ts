@@ -13,7 +13,7 @@ function task(at: number, state: TaskState, list: string): TaskRecord {
   return {
     id: newTaskId(at), kind: 'template', list, template: 'tpl', content: null, sourceId: null, sender: 'news@example.com', tag: null,
     addressType: 'sender', tracking: false, unsubscribe: false, state, pauseReason: null, resumeAt: null, cursor: null, exhausted: false,
-    listSize: null, requested: 0, suppressed: 0, invalid: 0, delivered: 0, failed: 0, bouncedInvalid: 0, createdAt: at, updatedAt: at, finishedAt: null,
+    listSize: null, requested: 0, suppressed: 0, invalid: 0, delivered: 0, failed: 0, bouncedInvalid: 0, bouncedAfterDelivery: 0, createdAt: at, updatedAt: at, finishedAt: null,
   };
 }
 

@@ -228,7 +228,7 @@ t.test('store: outbox rows are written with the outcome; deferred at most hourly
   t.same(after.filter((r) => r.webhookId === account.id), [], 'the failing endpoint\'s other events wait for its retry');
   t.equal(after.filter((r) => r.webhookId === sender.id).length, 2, 'another webhook is not held back');
   const stats = await store.queryStats({ fromDay: '2026-03-01', toDay: '2026-03-01', by: 'tag' });
-  t.same(stats, [{ key: 't1', requests: 2, delivered: 0, failed: 2, invalid: 0, deferred: 2, expired: 0, cancelled: 0 }], 'counted in the same transactions');
+  t.same(stats, [{ key: 't1', requests: 2, delivered: 0, failed: 2, invalid: 0, deferred: 2, expired: 0, cancelled: 0, complaints: 0, late_bounces: 0, late_invalid: 0 }], 'counted in the same transactions');
 });
 
 t.test('mta webhook add|list|test|log|remove, and their errors', async (t) => {

@@ -17,6 +17,7 @@ import { SessionPool, sessionKey } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
 import { MessageCache, wireBody } from './message.js';
+import { ReferenceStamp } from '../feedback/reference.js';
 import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
 import { countDelivery, metrics } from '../metrics/metrics.js';
@@ -71,6 +72,7 @@ export class DeliveryAgent {
   private closed = false;
   readonly egress: EgressSelector;
   private readonly sourceShaping: SourceShaping;
+  private readonly reference: ReferenceStamp;
 
   constructor(
     private config: Config,
@@ -85,6 +87,7 @@ export class DeliveryAgent {
     this.egress = new EgressSelector(config, store, log);
     this.sourceShaping = new SourceShaping(router);
     this.egress.inUse = (name) => this.sourceShaping.inUse(name, this.live);
+    this.reference = new ReferenceStamp(config.dataDir, (e) => log.error({ err: e.message }, 'no key for the feedback reference header; sending without it'));
   }
 
   reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); }
@@ -262,12 +265,15 @@ export class DeliveryAgent {
     }
     const byWire = new Map<string, QueueEntry>();
     for (const r of job.recipients) byWire.set(wireAddress(r.rcpt), r);
+    // The signed reference a complaint maps back by (feedback/reference.ts): it names the
+    // recipient only when this transaction carries just one.
+    const ref = this.reference.header(job.queueId, byWire.size === 1 ? job.recipients[0]!.recipientId : undefined);
     let replies: Map<string, string>;
     let keep: SmtpSession | undefined = session;
     try {
       const res = await session.send({
-        from: mailFrom ? wireAddress(mailFrom) : '', to: [...byWire.keys()], size: job.size + (info.signature?.length ?? 0),
-      }, wireBody(this.store, job.queueId, info));
+        from: mailFrom ? wireAddress(mailFrom) : '', to: [...byWire.keys()], size: job.size + ref.length + (info.signature?.length ?? 0),
+      }, wireBody(this.store, job.queueId, info, ref));
       replies = res.replies;
       if (res.accepted.length === 0) await session.reset().catch(() => { keep = undefined; });
     } catch (e) {

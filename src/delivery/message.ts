@@ -196,10 +196,15 @@ export class MessageCache {
   }
 }
 
-/** The bytes to put on the wire: the signature, then the stored message (kept or streamed from the spool). */
-export function wireBody(store: Store, id: QueueId, info: MessageInfo): Readable {
+/**
+ * The bytes to put on the wire: the signature, `added` (header lines added per transaction,
+ * such as the feedback reference; not signed), then the stored message (kept or streamed
+ * from the spool).
+ */
+export function wireBody(store: Store, id: QueueId, info: MessageInfo, added = ''): Readable {
   return Readable.from((async function* () {
     if (info.signature) yield Buffer.from(info.signature, 'latin1');
+    if (added) yield Buffer.from(added, 'latin1');
     if (info.body) yield info.body;
     else yield* store.readBody(id);
   })(), { objectMode: false });

@@ -14,6 +14,9 @@
  *               an event at most once an hour per recipient (no counter)
  *   final outcomes of a task's recipient count on the task too
  *
+ *   asynchronous bounce (after delivery) → late_bounces++ (late_invalid++ for status 2), on its task too; its own event
+ *   complaint (feedback report, abuse) → complaints++, a suppression scoped to the sender domain, a `complaint` event
+ *
  * Mail from the null sender (our own DSNs) is nobody's account: no counters, no events.
  * Webhook targeting (DirectMail's rule): the enabled sender-level webhooks of the message's
  * sender if there are any, else the enabled account-level ones; then each webhook's filter.
@@ -31,9 +34,11 @@ import type {
 import { assertNever } from '../util/errors.js';
 import { dayIn } from '../util/time.js';
 import {
-  domainPayload, filterAccepts, recipientPayload, unsubscribePayload, type DomainEventName, type RecipientEventName, type WebhookEventName,
-  type WebhookPayload,
+  domainPayload, filterAccepts, formatTime, lateBouncePayload, recipientPayload, unsubscribePayload, type ComplaintEventPayload, type DomainEventName,
+  type RecipientEventName, type WebhookEventName, type WebhookPayload,
 } from './payload.js';
+import { lateBounceEffects } from '../stats/late-bounce.js';
+import type { FeedbackRecord } from '../spool/types-feedback.js';
 
 /** A recipient that keeps deferring is reported again after this long. */
 export const DEFERRED_EVENT_INTERVAL_MS = 60 * 60 * 1000;
@@ -75,6 +80,13 @@ function counterOf(kind: Exclude<RecipientOutcome['kind'], 'deferred'>, status: 
 /** A task counts an expiry as a failure. */
 function taskCounterOf(c: StatsCounter): TaskCounter {
   return c === 'delivered' ? 'delivered' : c === 'invalid' ? 'invalid' : 'failed';
+}
+
+function complaintPayload(c: FeedbackRecord, f: RecipientFacts, domain: string, agent: string | null, suppressed: boolean): ComplaintEventPayload {
+  return {
+    event: 'complaint', env_id: f.queueId, msg_id: f.messageId.replace(/^\s*<|>\s*$/g, ''), account: f.authUser ?? f.sender, from: f.sender,
+    rcpt: f.rcpt, domain, tag: f.tag, task_id: f.taskId, time: formatTime(c.at), feedback_type: c.feedbackType, user_agent: agent, suppressed,
+  };
 }
 
 function isDomainEventName(t: string): t is DomainEventName {
@@ -171,7 +183,31 @@ export function createRules(opts: { timeZone?: string | undefined } = {}): Effec
       const out: Effect[] = b.suppress
         ? [{ kind: 'suppress', entry: { address: f.rcpt.toLowerCase(), scope: '', reason: b.reply.slice(0, BOUNCE_REASON_MAX), source: 'bounce', createdAt: b.at } }] : [];
       if (f.sender === '') return out;
-      return [...out, ...event('bounce', f, b.at, b.reply, { status: b.status, category: b.category }, hooks)];
+      // Never a second outcome (stats/late-bounce.ts): counted apart, and its event has no `status`.
+      const late = lateBounceEffects(b.status, f.sender, f.taskId);
+      const key = keyOf(f);
+      return [
+        ...out,
+        ...late.counters.map((counter): Effect => ({ kind: 'count', key, counter, n: 1 })),
+        ...(late.task && f.taskId !== null ? [{ kind: 'task-count', taskId: f.taskId, counter: 'bounced_after_delivery' } as const] : []),
+        ...outbox(hooks, 'bounce', lateBouncePayload({
+          event: 'bounce', queueId: f.queueId, messageId: f.messageId, authUser: f.authUser, sender: f.sender, rcpt: f.rcpt,
+          receivedAt: f.receivedAt, at: b.at, reply: b.reply, status: b.status, category: b.category, attempts: f.attempts, tag: f.tag, taskId: f.taskId,
+        }), f.sender, b.at),
+      ];
+    },
+
+    complaint(c, f, alreadySuppressed, hooks) {
+      // Only abuse reports are complaints; our own DSNs (null sender) belong to nobody.
+      if (!c.complaint || f.sender === '') return [];
+      const domain = f.sender.slice(f.sender.lastIndexOf('@') + 1).toLowerCase();
+      const agent = typeof c.detail['user_agent'] === 'string' ? c.detail['user_agent'] : null;
+      const reason = `complaint (feedback-type ${c.feedbackType}${agent !== null ? ` from ${agent}` : ''})`.slice(0, BOUNCE_REASON_MAX);
+      return [
+        { kind: 'suppress', entry: { address: f.rcpt.toLowerCase(), scope: domain, reason, source: 'complaint', createdAt: c.at } },
+        { kind: 'count', key: keyOf(f), counter: 'complaints', n: 1 },
+        ...outbox(hooks, 'complaint', complaintPayload(c, f, domain, agent, !alreadySuppressed), f.sender, c.at),
+      ];
     },
 
     holdBackUntil(next) {

@@ -23,12 +23,12 @@ export type RecipientEventName = 'delivered' | 'failed' | 'expired' | 'deferred'
 /** What happened to a sending domain (the DNS self-checker; quota.reached: src/quota). */
 export type DomainEventName = 'domain.dns_error' | 'domain.verified' | 'domain.dkim_rotated' | 'quota.reached';
 /** `test` is sent by `mta webhook test` whatever the webhook's filter says. */
-export type WebhookEventName = RecipientEventName | DomainEventName | 'unsubscribe' | 'test';
+export type WebhookEventName = RecipientEventName | DomainEventName | 'unsubscribe' | 'complaint' | 'test';
 
 /** Events a webhook can subscribe to (its filter). */
 export const SUBSCRIBABLE_EVENTS: readonly Exclude<WebhookEventName, 'test'>[] = [
   'delivered', 'failed', 'expired', 'deferred', 'deleted', 'domain.dns_error', 'domain.verified', 'domain.dkim_rotated',
-  'bounce', 'unsubscribe', 'quota.reached', 'rejected',
+  'bounce', 'unsubscribe', 'quota.reached', 'rejected', 'complaint',
 ];
 
 export type DirectMailStatus = 0 | 2 | 3 | 4;
@@ -89,7 +89,44 @@ export interface UnsubscribeEventPayload {
   method: string;
 }
 
-export type WebhookPayload = RecipientEventPayload | DomainEventPayload | TestEventPayload | UnsubscribeEventPayload;
+/**
+ * A recipient complained (a feedback report with Feedback-Type abuse, inbound/ and
+ * feedback/): they are suppressed for mail from `domain`. Not a delivery outcome, so it
+ * has no `status`.
+ */
+export interface ComplaintEventPayload {
+  event: 'complaint';
+  env_id: string;
+  msg_id: string;
+  account: string;
+  from: string;
+  rcpt: string;
+  /** the sender domain the suppression applies to */
+  domain: string;
+  tag: string | null;
+  task_id: string | null;
+  time: string;
+  feedback_type: string;
+  /** the reporter's User-Agent (e.g. "Yahoo!-Mail-Feedback/2.0") */
+  user_agent: string | null;
+  /** false when the address was suppressed for this domain already */
+  suppressed: boolean;
+}
+
+/**
+ * An asynchronous bounce of mail already delivered (inbound/): its own event, not a second
+ * outcome. It carries the recipient fields except `status` (receivers keyed on `status`
+ * read every event with one as the outcome), with the bounce's DirectMail status in
+ * `bounce_status` and `after_delivery: true`.
+ */
+export type LateBounceEventPayload = Omit<RecipientEventPayload, 'status' | 'event'> & { event: 'bounce'; bounce_status: DirectMailStatus; after_delivery: true };
+
+export function lateBouncePayload(i: RecipientEventInput & { event: 'bounce' }): LateBounceEventPayload {
+  const { status, event: _event, ...rest } = recipientPayload(i);
+  return { event: 'bounce', ...rest, bounce_status: status, after_delivery: true };
+}
+
+export type WebhookPayload = LateBounceEventPayload | RecipientEventPayload | DomainEventPayload | TestEventPayload | UnsubscribeEventPayload | ComplaintEventPayload;
 
 export type WebhookFormat = 'json' | 'form';
 

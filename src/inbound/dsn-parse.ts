@@ -15,6 +15,7 @@
  */
 import { Readable } from 'node:stream';
 import { Splitter, type MimeNode } from 'mailsplit';
+import { phraseReply } from './dsn-phrases.js';
 
 export interface BouncedRecipient {
   /** the address from Final-Recipient (else Original-Recipient), lower-cased domain untouched; undefined when the bounce names none */
@@ -30,15 +31,17 @@ export type ParsedBounce =
   | { kind: 'failed'; format: 'dsn' | 'text'; recipients: BouncedRecipient[]; reportingMta: string | undefined }
   | { kind: 'ignored'; reason: string };
 
-interface Part { node: MimeNode; chunks: Buffer[]; size: number }
+export interface Part { node: MimeNode; chunks: Buffer[]; size: number }
 
 const REPLY_WITH_ENHANCED = /(?:^|[\s:('"])([45]\d\d)([ -])([45]\.\d{1,3}\.\d{1,3}\b[^\r\n]*)/m;
 const REPLY_BARE = /(?:^|[\s:('"])([45]\d\d)([ -])([^\r\n]*)/m;
+const ENHANCED_ONLY = /(?:^|[\s:('"])([45]\.\d{1,3}\.\d{1,3})\s[^\r\n]*/m;
 
 /** Keep at most this much of any one part: a DSN's fields and a bounce's text are small. */
 const PART_LIMIT = 256 * 1024;
 
-async function parts(message: Buffer): Promise<Part[]> {
+/** The message's MIME parts in order (the root first), each body kept up to PART_LIMIT; an embedded message is one part. */
+export async function parts(message: Buffer): Promise<Part[]> {
   const out: Part[] = [];
   const byNode = new Map<MimeNode, Part>();
   // ignoreEmbedded: a returned original (message/rfc822) is not read; its text may quote anything.
@@ -57,7 +60,7 @@ async function parts(message: Buffer): Promise<Part[]> {
   return out;
 }
 
-function header(node: MimeNode, name: string): string {
+export function header(node: MimeNode, name: string): string {
   return node.headers.get(name).map((l) => l.slice(l.indexOf(':') + 1).replace(/\r?\n[ \t]/g, ' ').trim()).join(', ');
 }
 
@@ -66,7 +69,7 @@ function decodeQp(s: string): string {
 }
 
 /** The part's body as text, transfer encoding undone (charset ignored: we only read ASCII fields). */
-function bodyText(p: Part): string {
+export function bodyText(p: Part): string {
   const raw = Buffer.concat(p.chunks);
   const cte = header(p.node, 'content-transfer-encoding').toLowerCase();
   if (cte === 'base64') return Buffer.from(raw.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('latin1');
@@ -101,7 +104,8 @@ function replyOf(diagnostic: string | undefined, status: string | undefined): st
   return [code, status, d].filter(Boolean).join(' ');
 }
 
-export async function parseBounce(message: Buffer, envelopeSender: string): Promise<ParsedBounce> {
+/** The parts with the root, or why there are none (never throws). */
+export async function mimeParts(message: Buffer): Promise<{ all: Part[]; root: Part } | { kind: 'ignored'; reason: string }> {
   let all: Part[];
   try {
     all = await parts(message);
@@ -109,7 +113,13 @@ export async function parseBounce(message: Buffer, envelopeSender: string): Prom
     return { kind: 'ignored', reason: `unparseable MIME: ${(e as Error).message}` };
   }
   const root = all[0];
-  if (!root) return { kind: 'ignored', reason: 'empty message' };
+  return root ? { all, root } : { kind: 'ignored', reason: 'empty message' };
+}
+
+export async function parseBounce(message: Buffer, envelopeSender: string): Promise<ParsedBounce> {
+  const mime = await mimeParts(message);
+  if ('kind' in mime) return mime;
+  const { all, root } = mime;
 
   const report = all.find((p) => p.node.contentType === 'message/delivery-status' || p.node.contentType === 'message/global-delivery-status');
   if (report) {
@@ -117,11 +127,14 @@ export async function parseBounce(message: Buffer, envelopeSender: string): Prom
     const reportingMta = addressLike(msg?.get('reporting-mta'));
     const recipients: BouncedRecipient[] = [];
     const actions = new Set<string>();
-    for (const g of groups) {
+    // Some servers (AOL, McAfee) write the message and recipient fields as one group.
+    const perRecipient = groups.length === 0 && msg?.has('final-recipient') ? [msg] : groups;
+    for (const g of perRecipient) {
       const action = (g.get('action') ?? '').toLowerCase().split(/\s/)[0] ?? '';
       actions.add(action || '(none)');
-      if (action !== 'failed') continue;
       const status = /^[245]\.\d{1,3}\.\d{1,3}/.exec(g.get('status') ?? '')?.[0];
+      // Some servers (AOL, McAfee, SurfControl) leave Action out: a permanent Status says it.
+      if (action !== 'failed' && !(action === '' && status?.startsWith('5'))) continue;
       recipients.push({
         rcpt: addressField(g.get('final-recipient')) ?? addressField(g.get('original-recipient')),
         reply: replyOf(g.get('diagnostic-code'), status ?? '5.0.0'),
@@ -141,18 +154,31 @@ export async function parseBounce(message: Buffer, envelopeSender: string): Prom
   }
   const texts = all.filter((p) => !p.node.multipart && (p.node.contentType ?? 'text/plain').startsWith('text/') && p.node.contentType !== 'text/rfc822-headers');
   const bodies = texts.map((p) => bodyText(p).replace(/\r?\n[ \t]+/g, ' '));
-  // A reply with an enhanced code first ("550 5.1.1 ..."): a bare number is a weaker sign.
-  for (const re of [REPLY_WITH_ENHANCED, REPLY_BARE]) for (const text of bodies) {
+  // A reply with an enhanced code first ("550 5.1.1 ..."): a bare number is a weaker sign,
+  // and a lone enhanced code ("5.2.2 <a@b>... Mailbox Full", GMX, some Exim set-ups) weaker still.
+  for (const re of [REPLY_WITH_ENHANCED, REPLY_BARE, ENHANCED_ONLY]) for (const text of bodies) {
     const m = re.exec(text);
     if (!m) continue;
-    const code = m[1]!;
+    const code = re === ENHANCED_ONLY ? `${m[1]!.charAt(0)}50` : m[1]!;
     if (code.startsWith('4')) return { kind: 'ignored', reason: `a temporary failure report (${code}), not a bounce` };
-    const reply = `${code} ${m[3]!.trim().replace(/['"]+$/, '')}`.slice(0, 1000);
+    const reply = `${code} ${(re === ENHANCED_ONLY ? m[0] : m[3]!).trim().replace(/^[:('"]/, '').replace(/['"]+$/, '')}`.slice(0, 1000);
     const before = text.slice(Math.max(0, m.index - 500), m.index + m[0].length);
     const addrs = [...before.matchAll(/<([^\s<>@]+@[^\s<>@]+)>/g)].map((x) => x[1]!);
     return {
       kind: 'failed', format: 'text', reportingMta: undefined,
       recipients: [{ rcpt: addrs[addrs.length - 1], reply, status: /[45]\.\d{1,3}\.\d{1,3}/.exec(reply)?.[0], remoteMta: undefined }],
+    };
+  }
+  // No code anywhere: the words say it (inbound/dsn-phrases.ts).
+  for (const text of bodies) {
+    const v = phraseReply(text);
+    if (v?.kind === 'delayed') return { kind: 'ignored', reason: 'a delay warning, not a bounce' };
+    if (v?.kind === 'away') return { kind: 'ignored', reason: 'auto-reply (out of office), not a bounce' };
+    if (!v) continue;
+    const addrs = [...text.slice(0, text.indexOf(v.line) + v.line.length + 500).matchAll(/<?([^\s<>@"':;,()]+@[^\s<>@"':;,()]+\.[A-Za-z]{2,})>?/g)].map((x) => x[1]!);
+    return {
+      kind: 'failed', format: 'text', reportingMta: undefined,
+      recipients: [{ rcpt: addrs[0], reply: v.reply, status: /[45]\.\d{1,3}\.\d{1,3}/.exec(v.reply)?.[0], remoteMta: undefined }],
     };
   }
   return { kind: 'ignored', reason: 'no delivery report and no SMTP reply in the text' };

@@ -2,12 +2,15 @@
  * inbound/listener — the inbound SMTP service on `inbound.listen` (port 25 in
  * production, the MX of `<bounce_subdomain>.<domain>`), built on smtp-server without
  * AUTH. It takes exactly two kinds of recipient, both carrying a token sealed with the
- * server's secret:
+ server's secret, and the feedback-loop mailboxes:
  *
  *   bounce+<token>@...       asynchronous bounces of mail sent with a VERP sender
  *                            (mail/verp.ts): parsed (inbound/dsn-parse.ts), classified
- *                            (delivery/classify.ts) and recorded on that recipient
+ *                            (delivery/classify.ts) and recorded on that recipient; a
+ *                            feedback report arriving here is a complaint (inbound/complaint.ts)
  *   unsubscribe+<token>@...  the mailto of List-Unsubscribe (mail/tokens.ts)
+ *   abuse@ / fbl@<bounce_subdomain>.<domain>   feedback reports (ARF complaints) for a
+ *                            sending domain configured here (inbound/complaint.ts)
  *
  * Every other recipient gets `550 5.7.1 relay not permitted` at RCPT: it must never
  * relay or store other mail. A well-formed address whose token does not open (forged,
@@ -30,9 +33,13 @@ import { MAILTO_PREFIX } from '../mail/tokens.js';
 import { INBOUND_REPLIES, replyError, replyLine } from '../mail/replies.js';
 import { Unsubscriber } from '../public/unsubscribe.js';
 import { BounceRecorder } from './bounce.js';
+import { ComplaintRecorder } from './complaint.js';
 
 /** What one accepted recipient is for; decided at RCPT, acted on after DATA. */
-export type InboundTarget = { kind: 'bounce'; rcpt: string; queueId: string } | { kind: 'unsubscribe'; rcpt: string };
+export type InboundTarget = { kind: 'bounce'; rcpt: string; queueId: string } | { kind: 'unsubscribe'; rcpt: string } | { kind: 'feedback'; rcpt: string };
+
+/** The local parts feedback loops are registered with (RFC 2142's abuse, and the usual fbl). */
+export const FEEDBACK_MAILBOXES: readonly string[] = ['abuse', 'fbl'];
 
 /** Two RCPTs that mean the same thing: a bounce for one message, or one unsubscribe address. */
 function sameTarget(a: InboundTarget, b: InboundTarget): boolean {
@@ -51,11 +58,13 @@ export class InboundService {
   private readonly targets = new Map<string, InboundTarget[]>();
   private readonly unsubscriber: Unsubscriber;
   private readonly bounces: BounceRecorder;
+  private readonly complaints: ComplaintRecorder;
   private accepting = true;
 
   constructor(private readonly deps: InboundDeps) {
     this.unsubscriber = deps.unsubscriber ?? new Unsubscriber(deps.store, deps.secret, deps.log);
     this.bounces = new BounceRecorder(deps.store, deps.log);
+    this.complaints = new ComplaintRecorder(deps.store, deps.secret, deps.log);
   }
 
   /** Ports actually bound, in listener order (tests listen on port 0). */
@@ -110,7 +119,7 @@ export class InboundService {
       logger: false,
       onConnect: (session, cb) => this.onConnect(session, cb),
       onMailFrom: (_addr, session, cb) => { this.targets.set(session.id, []); cb(); },
-      onRcptTo: (addr, session, cb) => { try { this.onRcptTo(addr.address, session); cb(); } catch (e) { cb(e as Error); } },
+      onRcptTo: (addr, session, cb) => { this.onRcptTo(addr.address, session).then(() => cb(), (e: Error) => cb(e)); },
       onData: (stream, session, cb) => { this.onData(stream, session).then((m) => cb(null, m), (e: Error) => cb(e)); },
       onClose: (session) => { this.targets.delete(session.id); },
     };
@@ -130,7 +139,7 @@ export class InboundService {
   }
 
   /** Decides at RCPT, so nothing that is not ours is ever read. */
-  private onRcptTo(address: string, session: SMTPServerSession): void {
+  private async onRcptTo(address: string, session: SMTPServerSession): Promise<void> {
     const local = address.slice(0, Math.max(address.lastIndexOf('@'), 0)).toLowerCase();
     const list = this.targets.get(session.id) ?? [];
     if (list.length >= 50) throw replyError(INBOUND_REPLIES.TOO_MANY_RCPTS);
@@ -145,14 +154,29 @@ export class InboundService {
       if (v) return add({ kind: 'bounce', rcpt: address, queueId: v.queueId });
     } else if (local.startsWith(MAILTO_PREFIX) && this.unsubscriber.verifies(address)) {
       return add({ kind: 'unsubscribe', rcpt: address });
+    } else if (FEEDBACK_MAILBOXES.includes(local) && await this.isFeedbackDomain(address.slice(address.lastIndexOf('@') + 1))) {
+      return add({ kind: 'feedback', rcpt: address });
     }
     this.deps.log.info({ client_ip: session.remoteAddress, rcpt: address.slice(0, 320), mail_from: session.envelope.mailFrom ? session.envelope.mailFrom.address : null }, 'inbound recipient refused');
     throw replyError(INBOUND_REPLIES.RELAY_DENIED);
   }
 
+  /** `<bounce_subdomain>.<a sending domain of ours>`; a storage failure is a temporary refusal. */
+  private async isFeedbackDomain(domain: string): Promise<boolean> {
+    const prefix = `${this.deps.config().domains.bounceSubdomain.toLowerCase()}.`;
+    const d = domain.toLowerCase().replace(/\.$/, '');
+    if (!d.startsWith(prefix)) return false;
+    try {
+      return (await this.deps.store.getDomain(d.slice(prefix.length))) !== undefined;
+    } catch (e) {
+      this.deps.log.error({ err: e, domain: d }, 'inbound: cannot look up the domain of a feedback address');
+      throw replyError(INBOUND_REPLIES.LOCAL_ERROR);
+    }
+  }
+
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const targets = this.targets.get(session.id) ?? [];
-    const keep = targets.some((t) => t.kind === 'bounce') ? PARSE_BUDGET : 0;
+    const keep = targets.some((t) => t.kind !== 'unsubscribe') ? PARSE_BUDGET : 0;
     const { message, size } = await readHead(stream, keep);
     if ((stream as SMTPServerDataStream & { sizeExceeded?: boolean }).sizeExceeded) {
       throw replyError(INBOUND_REPLIES.TOO_BIG, `(max ${this.deps.config().inbound.maxMessageSize} bytes)`);
@@ -160,9 +184,14 @@ export class InboundService {
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const log = { client_ip: session.remoteAddress, mail_from: from, size, ...(size > message.length && keep > 0 ? { parsed: message.length } : {}) };
     try {
+      // Parsed once per message: a feedback report is a complaint wherever it arrives.
+      const feedback = keep > 0 ? await this.complaints.parse(message) : undefined;
       for (const t of targets) {
-        if (t.kind === 'bounce') await this.bounces.record(t.queueId, message, from, { ...log, rcpt: t.rcpt });
-        else await this.mailtoUnsubscribe(t.rcpt, log);
+        const report = feedback?.kind === 'report' ? feedback.report : undefined;
+        if (t.kind === 'unsubscribe') await this.mailtoUnsubscribe(t.rcpt, log);
+        else if (report) await this.complaints.record(report, t.kind === 'bounce' ? t.queueId : undefined, { ...log, rcpt: t.rcpt });
+        else if (t.kind === 'bounce') await this.bounces.record(t.queueId, message, from, { ...log, rcpt: t.rcpt });
+        else this.deps.log.info({ ...log, rcpt: t.rcpt, reason: feedback?.kind === 'ignored' ? feedback.reason : null }, 'inbound message for a feedback address is not a feedback report; dropped');
       }
     } catch (e) {
       this.deps.log.error({ ...log, err: e }, 'inbound message could not be recorded; asking the sender to retry');

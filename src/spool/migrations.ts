@@ -407,4 +407,16 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE webhook_outbox ADD COLUMN claimed_by TEXT;
   ALTER TABLE webhook_outbox ADD COLUMN claim_token INTEGER;
   `,
+  // 16 (issue 17, complaints and late bounces): complaints and late bounces per day of receipt in
+  // the daily counters (statistics, the reputation's rates), late bounces per task, and an index
+  // to find a reported message by its Message-ID.
+  `
+  ALTER TABLE stats_daily ADD COLUMN complaints INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX messages_message_id ON messages(message_id);
+  -- Late bounces (events/effects.ts): asynchronous bounces of delivered mail, counted apart
+  -- from the outcomes (late_invalid: those for an invalid address), and per batch task.
+  ALTER TABLE stats_daily ADD COLUMN late_bounces INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE stats_daily ADD COLUMN late_invalid INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE tasks ADD COLUMN bounced_after_delivery INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -21,8 +21,9 @@ export class SqliteQuota {
     this.st = {
       usage: p(`SELECT COALESCE(SUM(CASE WHEN day = @day THEN requests END), 0) AS day, COALESCE(SUM(requests), 0) AS month
                 FROM stats_daily WHERE ((day >= @from AND day <= @to) OR day = @day) AND domain = @domain`),
-      figures: p(`SELECT COALESCE(SUM(requests), 0) AS volume, COALESCE(SUM(delivered), 0) AS delivered, COALESCE(SUM(failed), 0) AS failed,
-                         COALESCE(SUM(invalid), 0) AS invalid, COALESCE(SUM(expired), 0) AS expired
+      // A late bounce for an invalid address was not really a delivery: the reputation reads it as invalid.
+      figures: p(`SELECT COALESCE(SUM(requests), 0) AS volume, COALESCE(SUM(delivered - late_invalid), 0) AS delivered, COALESCE(SUM(failed), 0) AS failed,
+                         COALESCE(SUM(invalid + late_invalid), 0) AS invalid, COALESCE(SUM(expired), 0) AS expired, COALESCE(SUM(complaints), 0) AS complaints
                   FROM stats_daily WHERE day = ? AND domain = ?`),
       spam: p('SELECT spam_bounces FROM quota_daily WHERE day = ? AND domain = ?'),
       bumpSpam: p(`INSERT INTO quota_daily (day, domain, spam_bounces) VALUES (?, ?, 1)
@@ -46,9 +47,9 @@ export class SqliteQuota {
   }
 
   figures(domain: string, day: string): DailyFigures {
-    const f = this.st['figures']!.get(day, domain) as Omit<DailyFigures, 'spamBounces' | 'complaints' | 'opens'>;
+    const f = this.st['figures']!.get(day, domain) as Omit<DailyFigures, 'spamBounces' | 'opens'>;
     const spam = (this.st['spam']!.get(day, domain) as { spam_bounces: number } | undefined)?.spam_bounces ?? 0;
-    return { ...f, spamBounces: spam, complaints: 0, opens: 0 };
+    return { ...f, spamBounces: spam, opens: 0 };
   }
 
   /** Inside the caller's transaction (sqlite-effects.ts). */

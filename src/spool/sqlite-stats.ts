@@ -25,7 +25,7 @@ import type { StatsCounter, StatsKey } from './types-effects.js';
 
 export type { StatsCounter, StatsKey } from './types-effects.js';
 
-const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled'];
+const COUNTERS: readonly StatsCounter[] = ['requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'complaints', 'late_bounces', 'late_invalid'];
 const GROUP_COLUMN: Record<StatsGroup, string> = { day: 'day', domain: 'domain', sender: 'sender', tag: 'tag' };
 const PURGE_BATCH = 500;
 

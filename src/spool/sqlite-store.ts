@@ -41,6 +41,8 @@ import type { TaskId } from '../util/ids.js';
 import { SqliteQuota } from './sqlite-quota.js';
 import type { DailyFigures, QuotaReachedMark, ReputationChange, ReputationRecord } from './types-quota.js';
 import { SqliteInbound } from './sqlite-inbound.js';
+import { SqliteFeedback } from './sqlite-feedback.js';
+import type { FeedbackRecord, FeedbackResult } from './types-feedback.js';
 import { SqliteEgress } from './sqlite-egress.js';
 import type { EgressCount } from './types-egress.js';
 import { SqliteMtaSts } from './sqlite-mtasts.js';
@@ -114,6 +116,7 @@ export class SqliteStore implements Store {
   private readonly mtaSts: SqliteMtaSts;
   private readonly audit: SqliteAudit;
   private readonly inbound: SqliteInbound;
+  private readonly feedback: SqliteFeedback;
   private writer: WriterThread | undefined;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
@@ -206,6 +209,7 @@ export class SqliteStore implements Store {
     this.quota = new SqliteQuota(db, this.notify);
     this.notify.effects.spamBounce = (k) => this.quota.spamBounce(k);
     this.inbound = new SqliteInbound(db, this.notify);
+    this.feedback = new SqliteFeedback(db, this.notify);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
     this.audit = new SqliteAudit(db);
@@ -495,6 +499,9 @@ export class SqliteStore implements Store {
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }
   async recordAsyncBounce(b: AsyncBounce): Promise<AsyncBounceResult> { return this.inbound.asyncBounce(b); }
+  // ---- feedback reports (spool/sqlite-feedback.ts) ----
+  async recordFeedback(f: FeedbackRecord): Promise<FeedbackResult> { return this.feedback.record(f); }
+  async messagesByMessageId(messageId: string): Promise<QueueId[]> { return this.feedback.messagesByMessageId(messageId); }
 
   async close(): Promise<void> {
     await Promise.allSettled([this.intake.drain(), this.queue.drain()]);

@@ -53,6 +53,7 @@ export class SqliteTasks {
       delivered: p('UPDATE tasks SET delivered = delivered + 1 WHERE id = ?'),
       failed: p('UPDATE tasks SET failed = failed + 1 WHERE id = ?'),
       invalid: p('UPDATE tasks SET bounced_invalid = bounced_invalid + 1 WHERE id = ?'),
+      bounced_after_delivery: p('UPDATE tasks SET bounced_after_delivery = bounced_after_delivery + 1 WHERE id = ?'),
     };
   }
 
@@ -122,7 +123,7 @@ export class SqliteTasks {
     this.st['ins']!.run(toRow({
       id: a.id, kind: 'alias', list: a.list, template: null, content: null, sourceId: m.id, sender: m.sender, tag: m.tag,
       addressType: 'sender', tracking: false, unsubscribe: false, state: 'queued', pauseReason: null, resumeAt: null, cursor: null,
-      exhausted: false, listSize: null, requested: 0, suppressed: 0, invalid: 0, delivered: 0, failed: 0, bouncedInvalid: 0,
+      exhausted: false, listSize: null, requested: 0, suppressed: 0, invalid: 0, delivered: 0, failed: 0, bouncedInvalid: 0, bouncedAfterDelivery: 0,
       createdAt: m.receivedAt, updatedAt: m.receivedAt, finishedAt: null,
     }));
   }
@@ -141,6 +142,7 @@ export class SqliteTasks {
   countOutcome(taskId: string, counter: TaskCounter): void {
     this.st[counter]!.run(taskId);
   }
+
 }
 
 function toRow(t: TaskRecord): Record<string, unknown> {
@@ -159,7 +161,8 @@ function fromRow(r: Record<string, unknown>): TaskRecord {
     pauseReason: r['pause_reason'] as string | null, resumeAt: r['resume_at'] as number | null, cursor: r['cursor'] as string | null,
     exhausted: r['exhausted'] === 1, listSize: r['list_size'] as number | null, requested: r['requested'] as number,
     suppressed: r['suppressed'] as number, invalid: r['invalid'] as number, delivered: r['delivered'] as number,
-    failed: r['failed'] as number, bouncedInvalid: r['bounced_invalid'] as number, createdAt: r['created_at'] as number,
+    failed: r['failed'] as number, bouncedInvalid: r['bounced_invalid'] as number,
+    bouncedAfterDelivery: r['bounced_after_delivery'] as number, createdAt: r['created_at'] as number,
     updatedAt: r['updated_at'] as number, finishedAt: r['finished_at'] as number | null,
   };
 }

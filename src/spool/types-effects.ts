@@ -17,17 +17,20 @@ import type { OutboxNext } from './types-webhooks.js';
 import type { RecipientOutcome } from './types-queue.js';
 import type { RecipientRefusal, SuppressionRecord } from './types-suppression.js';
 import type { AsyncBounce, UnsubscribeRequest } from './types-inbound.js';
+import type { FeedbackRecord } from './types-feedback.js';
 
 export type { WebhookEventName, WebhookFormat, WebhookPayload } from '../events/payload.js';
 
 /** The per-day counters of stats_daily and of the per-recipient-domain statistics. */
-export type StatsCounter = 'requests' | 'delivered' | 'failed' | 'invalid' | 'deferred' | 'expired' | 'cancelled';
+export type StatsCounter = 'requests' | 'delivered' | 'failed' | 'invalid' | 'deferred' | 'expired' | 'cancelled'
+  /** feedback reports of abuse; asynchronous bounces after delivery (late_invalid: for an invalid address) */
+  | 'complaints' | 'late_bounces' | 'late_invalid';
 
 /** Where a message's counts go: the day of receipt (configured zone), the sender's domain, the sender, the tag. */
 export interface StatsKey { day: string; domain: string; sender: string; tag: string }
 
-/** A batch task's outcome counters. */
-export type TaskCounter = 'delivered' | 'failed' | 'invalid';
+/** A batch task's outcome counters, and its bounces after delivery (not outcomes). */
+export type TaskCounter = 'delivered' | 'failed' | 'invalid' | 'bounced_after_delivery';
 
 export type Effect =
   /** a per-sender daily counter (stats_daily) */
@@ -100,6 +103,11 @@ export interface EffectRules {
   unsubscribed(u: UnsubscribeRequest, f: RecipientFacts | undefined, hooks: WebhookDirectory): Effect[];
   /** An asynchronous bounce recorded for the recipient. */
   asyncBounce(b: AsyncBounce, f: RecipientFacts, hooks: WebhookDirectory): Effect[];
+  /**
+   * A feedback report on the recipient (complaint when Feedback-Type is abuse); `alreadySuppressed`: the address was on
+   * the list for the sender's domain before (the backend reads it in the transaction).
+   */
+  complaint(c: FeedbackRecord, f: RecipientFacts, alreadySuppressed: boolean, hooks: WebhookDirectory): Effect[];
   /** After a webhook POST: until when the webhook's other waiting events are held back, if at all. */
   holdBackUntil(next: OutboxNext): number | undefined;
 }

@@ -19,7 +19,12 @@ export interface StatsQuery {
   by: StatsGroup;
 }
 
-export interface StatsRow extends StatsCounters { key: string }
+/**
+ * Also counted on the day the message was received, apart from the outcomes: `complaints`,
+ * feedback reports of type abuse; `late_bounces`, asynchronous bounces of delivered mail,
+ * `late_invalid` those for an invalid address (the rules: events/effects.ts).
+ */
+export interface StatsRow extends StatsCounters { key: string; complaints: number; late_bounces: number; late_invalid: number }
 
 /** Statistics per recipient domain (days inclusive; `domain`: only mail from this sender domain). */
 export interface RcptStatsQuery { fromDay: string; toDay: string; domain?: string | undefined }

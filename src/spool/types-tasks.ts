@@ -48,6 +48,8 @@ export interface TaskRecord {
   failed: number;
   /** failed as an invalid address (DirectMail status 2) */
   bouncedInvalid: number;
+  /** delivered, then bounced asynchronously (still counted in delivered) */
+  bouncedAfterDelivery: number;
   createdAt: number;
   updatedAt: number;
   finishedAt: number | null;

@@ -29,10 +29,11 @@ import type { MtaStsStore } from './types-mtasts.js';
 import type { LeaseStore } from './types-leases.js';
 import type { InboundStore } from './types-inbound.js';
 import type { AuditStore } from './types-audit.js';
+import type { FeedbackStore } from './types-feedback.js';
 
 export interface Store extends MessageStore, QueueStore, EventStore, DomainStore, SenderStore, SuppressionStore, WebhookStore,
   StatsStore, IdempotencyStore, TagStore, TemplateStore, ListStore, TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore,
-  LeaseStore, AuditStore {
+  LeaseStore, AuditStore, FeedbackStore {
   /** A small write in a transaction that is rolled back: throws when the database does not take writes now. */
   probeWritable(): Promise<void>;
   close(): Promise<void>;

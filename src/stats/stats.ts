@@ -57,9 +57,16 @@ export interface StatsReport {
   to: string;
   by: StatsGroup;
   filter: { domain?: string; sender?: string; tag?: string };
-  rows: StatsReportRow[];
-  total: StatsReportRow;
+  rows: ComplaintReportRow[];
+  total: ComplaintReportRow;
 }
+
+/**
+ * With complaints (feedback reports of type abuse) and complaint rate = complaints /
+ * delivered, as the reputation reads it, and late bounces (asynchronous bounces of
+ * delivered mail; still counted in delivered).
+ */
+export type ComplaintReportRow = StatsReportRow & { complaints: number; complaint_rate: number; late_bounces: number };
 
 export interface SendDetailInput {
   from?: unknown; to?: unknown; sender?: unknown; rcpt?: unknown; tag?: unknown; result?: unknown; message_id?: unknown;
@@ -162,16 +169,19 @@ export class StatsService {
     }
     const filter = { domain: domainFilter(input.domain), sender: senderFilter(input.sender), tag: tagFilter(input.tag) };
     const rows: StatsRow[] = await this.store.queryStats({ fromDay: from, toDay: to, by: by as StatsGroup, ...filter });
-    let out = rows.map((r) => withRates(r.key, r));
+    type Counted = StatsCounters & Pick<StatsRow, 'complaints' | 'late_bounces'>;
+    const withComplaints = (key: string, c: Counted): ComplaintReportRow =>
+      ({ ...withRates(key, c), complaints: c.complaints, complaint_rate: rate(c.complaints, c.delivered), late_bounces: c.late_bounces });
+    let out = rows.map((r) => withComplaints(r.key, r));
     if (by === 'day') {
       // Every day of the range, quiet ones as zeros (as DirectMail shows them).
       const byDay = new Map(out.map((r) => [r.key, r]));
-      out = eachDay(from, to).map((d) => byDay.get(d) ?? withRates(d, ZERO));
+      out = eachDay(from, to).map((d) => byDay.get(d) ?? withComplaints(d, { ...ZERO, complaints: 0, late_bounces: 0 }));
     }
-    const total = { ...ZERO };
-    for (const r of rows) for (const k of Object.keys(ZERO) as (keyof StatsCounters)[]) total[k] += r[k];
+    const total: Counted = { ...ZERO, complaints: 0, late_bounces: 0 };
+    for (const r of rows) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += r[k];
     const f = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)) as StatsReport['filter'];
-    return { time_zone: this.timeZone, from, to, by: by as StatsGroup, filter: f, rows: out, total: withRates('TOTAL', total) };
+    return { time_zone: this.timeZone, from, to, by: by as StatsGroup, filter: f, rows: out, total: withComplaints('TOTAL', total) };
   }
 
   /** Send details: recipients received in a time range (default: the last 24 hours), newest first. */

@@ -78,7 +78,7 @@ export class Tasks {
       content: { subject: tpl.subject, fromName: tpl.fromName, html: tpl.html, text: tpl.text },
       sourceId: null, sender: sender.address, tag, addressType: input.addressType ?? 'sender', tracking: input.tracking ?? false,
       unsubscribe: input.unsubscribe ?? false, state: 'queued', pauseReason: null, resumeAt: null, cursor: null, exhausted: false,
-      listSize: null, requested: 0, suppressed: 0, invalid: 0, delivered: 0, failed: 0, bouncedInvalid: 0,
+      listSize: null, requested: 0, suppressed: 0, invalid: 0, delivered: 0, failed: 0, bouncedInvalid: 0, bouncedAfterDelivery: 0,
       createdAt: at, updatedAt: at, finishedAt: null,
     };
     await this.store.addTask(task);
@@ -167,7 +167,7 @@ export function taskView(t: TaskRecord, waiting?: { queued: number; sending: num
     pause_reason: t.pauseReason, resume_at: iso(t.resumeAt), list_size: t.listSize, expanded, exhausted: t.exhausted,
     progress: `${expanded} / ${t.listSize ?? '?'}`,
     requested: t.requested, delivered: t.delivered, failed: t.failed, invalid: t.invalid + t.bouncedInvalid, suppressed: t.suppressed,
-    waiting: t.requested - t.delivered - t.failed - t.bouncedInvalid,
+    waiting: t.requested - t.delivered - t.failed - t.bouncedInvalid, bounced_after_delivery: t.bouncedAfterDelivery,
     ...(waiting ? { deferred: waiting.deferred, held: waiting.held } : {}),
     tracking_note: t.tracking ? 'tracking is recorded on the task; open and click tracking are not implemented yet' : null,
     created_at: iso(t.createdAt)!, updated_at: iso(t.updatedAt)!, finished_at: iso(t.finishedAt),
@@ -180,7 +180,7 @@ export interface TaskView {
   address_type: AddressType; tracking: boolean; unsubscribe: boolean; state: TaskState; state_shown: string;
   pause_reason: string | null; resume_at: string | null; list_size: number | null; expanded: number; exhausted: boolean; progress: string;
   requested: number; delivered: number; failed: number; invalid: number; suppressed: number; waiting: number;
-  deferred?: number; held?: number; tracking_note: string | null; created_at: string; updated_at: string; finished_at: string | null; finished: boolean;
+  bounced_after_delivery: number; deferred?: number; held?: number; tracking_note: string | null; created_at: string; updated_at: string; finished_at: string | null; finished: boolean;
 }
 
 function iso(ms: number | null): string | null { return ms === null ? null : new Date(ms).toISOString(); }

@@ -20,6 +20,12 @@ const rowSchema = z.object({
   invalid_rate: z.number().describe('invalid / (requests - cancelled) (0..1)'),
 });
 
+const mainRowSchema = rowSchema.extend({
+  complaints: z.number().int().describe('feedback reports of type abuse (ARF complaints) about mail received that day'),
+  complaint_rate: z.number().describe('complaints / delivered (0..1), as the reputation reads it'),
+  late_bounces: z.number().int().describe('asynchronous bounces of delivered mail (still counted in delivered)'),
+});
+
 const rcptRowSchema = rowSchema.extend({
   day: z.string().describe('the day of receipt (YYYY-MM-DD); empty in total'),
   key: z.string().describe('the recipient domain; TOTAL in total'),
@@ -49,8 +55,8 @@ export function statsRoutes(ctx: ApiContext): Route[] {
         z.object({
           time_zone: z.string(), from: z.string(), to: z.string(), by: groups,
           filter: z.object({ domain: z.string().optional(), sender: z.string().optional(), tag: z.string().optional() }),
-          rows: z.array(rowSchema),
-          total: rowSchema,
+          rows: z.array(mainRowSchema),
+          total: mainRowSchema,
         }),
         z.object({
           time_zone: z.string(), from: z.string(), to: z.string(), by: z.literal('rcpt-domain'),

@@ -37,6 +37,7 @@ const taskSchema = z.object({
   invalid: z.number().int().describe('invalid member addresses plus deliveries refused as invalid addresses'),
   suppressed: z.number().int().describe('members skipped: on the suppression list'),
   waiting: z.number().int().describe('recipients not yet in a final state'),
+  bounced_after_delivery: z.number().int().describe('delivered recipients whose mail bounced later (asynchronous bounce); still counted in delivered'),
   deferred: z.number().int().optional(),
   held: z.number().int().optional(),
   tracking_note: z.string().nullable(),

@@ -13,7 +13,7 @@
 import { Command } from 'commander';
 import { withContext } from '../context.js';
 import { print, printJson, table } from '../output.js';
-import { StatsService, REPORT_GROUPS, type StatsReportRow } from '../../stats/stats.js';
+import { StatsService, REPORT_GROUPS, type ComplaintReportRow } from '../../stats/stats.js';
 import type { RcptReportRow, RcptStatsReport } from '../../stats/rcpt-stats.js';
 import { formatDuration } from '../../util/units.js';
 
@@ -31,7 +31,7 @@ function rcptTable(r: RcptStatsReport): string {
     ['DAY', 'RCPT_DOMAIN', 'REQUESTS', 'DELIVERED', 'DEFERRED', 'FAILED', 'INVALID', 'EXPIRED', 'DELIVERY_RATE', 'LATENCY_P50', 'LATENCY_P95', 'FAILED_BY_CATEGORY']);
 }
 
-const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'delivery_rate', 'invalid_rate'];
+const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'complaints', 'late_bounces', 'delivery_rate', 'invalid_rate', 'complaint_rate'];
 
 export function statsCommand(): Command {
   return new Command('stats').description('sending statistics per day (of the configured timezone), domain, sender, tag or recipient domain; at most 31 days at once')
@@ -50,10 +50,12 @@ export function statsCommand(): Command {
           print(r.rows.length === 0 ? `no mail from ${r.from} to ${r.to}` : rcptTable(r));
           return print(`(days of ${r.time_zone}, the configured timezone; latency: receipt to delivery, upper bound of its histogram bucket)`);
         }
-        const shown = (x: StatsReportRow): Record<string, unknown> => ({ ...x, delivery_rate: percent(x.delivery_rate), invalid_rate: percent(x.invalid_rate) });
+        const shown = (x: ComplaintReportRow): Record<string, unknown> => ({
+          ...x, delivery_rate: percent(x.delivery_rate), invalid_rate: percent(x.invalid_rate), complaint_rate: percent(x.complaint_rate),
+        });
         const rows = [...r.rows.map(shown), shown(r.total)];
         print(r.rows.length === 0 ? `no mail from ${r.from} to ${r.to}` : table(rows, COLUMNS,
-          [r.by.toUpperCase(), 'REQUESTS', 'DELIVERED', 'FAILED', 'INVALID', 'DEFERRED', 'EXPIRED', 'CANCELLED', 'DELIVERY_RATE', 'INVALID_RATE']));
+          [r.by.toUpperCase(), 'REQUESTS', 'DELIVERED', 'FAILED', 'INVALID', 'DEFERRED', 'EXPIRED', 'CANCELLED', 'COMPLAINTS', 'LATE_BOUNCES', 'DELIVERY_RATE', 'INVALID_RATE', 'COMPLAINT_RATE']));
         print(`(days of ${r.time_zone}, the configured timezone)`);
       }));
 }

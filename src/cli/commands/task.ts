@@ -50,6 +50,7 @@ function showText(v: AdminReply): string {
     ['progress', `${String(v['progress'])} members expanded${v['exhausted'] ? ' (list done)' : ''}`],
     ['requested', v['requested']], ['delivered', v['delivered']], ['failed', v['failed']], ['invalid', v['invalid']],
     ['suppressed', v['suppressed']], ['waiting', v['waiting']], ['deferred', v['deferred'] ?? '-'], ['held', v['held'] ?? '-'],
+    ['bounced after delivery', v['bounced_after_delivery'] ?? 0],
     ['created', v['created_at']], ['finished', v['finished_at'] ?? '-'],
   ];
   // A FIELD/VALUE table, as every other `show` prints.
