@@ -9,6 +9,7 @@ import { createRules, DEFERRED_EVENT_INTERVAL_MS, statsKey, webhookTargets } fro
 import type { Effect, RecipientFacts, WebhookDirectory, WebhookTarget } from '../src/spool/types-effects.js';
 import type { RecipientOutcome } from '../src/spool/types-queue.js';
 import type { AsyncBounce, UnsubscribeRequest } from '../src/spool/types-inbound.js';
+import type { FeedbackRecord } from '../src/spool/types-feedback.js';
 import { asRecipientId, type QueueId } from '../src/util/ids.js';
 import { tsFiles } from './helpers/store-boundary.js';
 
@@ -55,6 +56,9 @@ const bounce = (over: Partial<AsyncBounce> = {}): AsyncBounce => ({
   queueId: 'Q1' as QueueId, rcpt: 'rcpt@x.test', at: AT, reply: '550 5.1.1 user unknown', status: 2, category: 'user_unknown', suppress: true, detail: {}, ...over,
 });
 const alice = facts({ sender: 'Alice@Shop.test' });
+const report = (over: Partial<FeedbackRecord> = {}): FeedbackRecord => ({
+  queueId: 'Q1' as QueueId, recipientId: undefined, candidates: [], feedbackType: 'abuse', complaint: true, at: AT, detail: { user_agent: 'Yahoo!-Mail-Feedback/2.0' }, ...over,
+});
 
 type Row = [rule: string, effects: () => Effect[], expected: string[]];
 const ROWS: Row[] = [
@@ -102,10 +106,17 @@ const ROWS: Row[] = [
   ['unsubscribe: the sender\'s own webhook', () => rules.unsubscribed(unsub(), alice, directory), ['outbox unsubscribe -> 3']],
   ['unsubscribe from a purged message: account-level webhooks', () => rules.unsubscribed(unsub(), undefined, directory), ['outbox unsubscribe -> 1']],
   ['unsubscribe from our own DSN: nothing', () => rules.unsubscribed(unsub(), facts({ sender: '' }), directory), []],
-  ['async bounce: suppression (the address in lower case) and the bounce event', () => rules.asyncBounce(bounce(), alice, directory),
-    ['suppress rcpt@x.test scope= bounce: 550 5.1.1 user unknown', 'outbox bounce -> 3']],
-  ['async bounce not to suppress', () => rules.asyncBounce(bounce({ suppress: false }), facts(), directory), ['outbox bounce -> 1']],
+  ['async bounce (after delivery), invalid address: suppression (the address in lower case), late bounce and late invalid, the bounce event', () => rules.asyncBounce(bounce(), alice, directory),
+    ['suppress rcpt@x.test scope= bounce: 550 5.1.1 user unknown', 'count late_bounces+1', 'count late_invalid+1', 'outbox bounce -> 3']],
+  ['async bounce not to suppress, not an invalid address: a late bounce only', () => rules.asyncBounce(bounce({ suppress: false, status: 3, category: 'spam_block' }), facts(), directory),
+    ['count late_bounces+1', 'outbox bounce -> 1']],
+  ['async bounce of a task\'s recipient: counted on the task, apart from its outcomes', () => rules.asyncBounce(bounce({ suppress: false }), facts({ taskId: 'T1' }), directory),
+    ['count late_bounces+1', 'count late_invalid+1', 'task T1 bounced_after_delivery', 'outbox bounce -> 1']],
   ['async bounce of our own DSN: the suppression only', () => rules.asyncBounce(bounce(), facts({ sender: '' }), directory), ['suppress rcpt@x.test scope= bounce: 550 5.1.1 user unknown']],
+  ['complaint (abuse): suppressed for the sender domain, counted, complaint event', () => rules.complaint(report(), facts(), false, directory),
+    ['suppress rcpt@x.test scope=shop.test complaint: complaint (feedback-type abuse from Yahoo!-Mail-Feedback/2.0)', 'count complaints+1', 'outbox complaint -> 1']],
+  ['another feedback type (opt-out): recorded by the backend, nothing else', () => rules.complaint(report({ feedbackType: 'opt-out', complaint: false }), facts(), false, directory), []],
+  ['complaint about our own DSN: nothing', () => rules.complaint(report(), facts({ sender: '' }), false, directory), []],
 ];
 
 t.test('each rule, fact in, effects out', async (t) => {
@@ -177,4 +188,14 @@ t.test('the backend decides nothing: no spool module but the contract and openSt
   const contract = spool.filter((f) => /^types(-[a-z]+)?\.ts$/.test(basename(f)));
   const valueImports = contract.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => /^import\s+(?!type\b).*['"]\.\.\/events\//.test(l)).map((l) => `${f}: ${l}`));
   t.same(valueImports, [], valueImports.join('\n'));
+});
+
+t.test('late bounce and complaint payloads: no `status` (not an outcome); `suppressed` false when the address was on the list', async (t) => {
+  const late = rules.asyncBounce(bounce(), facts(), directory).find((e) => e.kind === 'outbox');
+  t.ok(late && late.kind === 'outbox' && !('status' in late.payload), 'the late bounce has no status');
+  t.match(late, { payload: { event: 'bounce', bounce_status: 2, after_delivery: true, rcpt: 'Rcpt@X.test' } });
+  const fresh = rules.complaint(report(), facts(), false, directory).find((e) => e.kind === 'outbox');
+  t.match(fresh, { payload: { event: 'complaint', domain: 'shop.test', feedback_type: 'abuse', user_agent: 'Yahoo!-Mail-Feedback/2.0', suppressed: true, msg_id: 'm1@shop.test' } });
+  const again = rules.complaint(report(), facts(), true, directory).find((e) => e.kind === 'outbox');
+  t.match(again, { payload: { suppressed: false } });
 });
