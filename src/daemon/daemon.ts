@@ -144,6 +144,7 @@ export class Daemon {
         const router = new Router(this.config, this.mx);
         this.mtaSts = new MtaStsPolicies(this.config, this.dns, this.store, this.log.child({ component: 'mta-sts' }));
         router.mtaSts = this.mtaSts;
+        this.mtaSts.start();
         if (this.config.delivery.sink) {
           this.devSink = new DevSink(this.config.delivery.sink);
           router.sink = await this.devSink.start();
@@ -205,6 +206,7 @@ export class Daemon {
       await this.inbound?.stop().catch(() => undefined);
       await this.scheduler?.stop(0).catch(() => undefined);
       await this.devSink?.close();
+      this.mtaSts?.stop();
       this.verifier?.stop();
       this.retention?.stop();
     this.reputation?.stop();
@@ -288,6 +290,7 @@ export class Daemon {
     await this.inbound?.stop();
     await this.scheduler?.stop();
     await this.devSink?.close();
+    this.mtaSts?.stop();
     this.verifier?.stop();
     this.retention?.stop();
     this.reputation?.stop();

@@ -19,6 +19,7 @@ import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
 import { countDelivery, metrics } from '../metrics/metrics.js';
 import { mtaStsDetail } from './mta-sts.js';
+import { tlsPolicyDetail } from './tls-policy.js';
 import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
 import type { Config, EgressSource } from '../config/config.js';
 import { isIP } from 'node:net';
@@ -145,7 +146,7 @@ export class DeliveryAgent {
               await this.deferUnreachable(dest.drain(), dest);
               break;
             }
-            await this.settleAll([job], c.reply, whereOf(c.hop), true);
+            await this.settleAll([job], c.reply, whereOf(c.hop), true, 0, c.hop ? tlsPolicyDetail(c.hop) : {});
             continue;
           }
           session = c.session;
@@ -278,7 +279,7 @@ export class DeliveryAgent {
       replies = new Map([...byWire.keys()].map((k) => [k, reply]));
     }
     const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: Date.now() - started };
-    const mtaSts = mtaStsDetail(t, session.secure);
+    const mtaSts = { ...tlsPolicyDetail(t), ...mtaStsDetail(t, session.secure) };
     const outcomes: RecipientOutcome[] = [];
     let slow = false;
     for (const [wire, entry] of byWire) {

@@ -28,6 +28,8 @@ export interface SessionTarget {
   ca?: string[];
   /** the recipient domain's MTA-STS policy (delivery/mta-sts.ts) and whether it lists this host */
   mtaSts?: { mode: 'enforce' | 'testing'; id: string; label: string; allowed: boolean };
+  /** the host's usable TLSA records (delivery/dane.ts): TLS required, the certificate checked against them */
+  dane?: { usages: (2 | 3)[] };
   /** the egress source (delivery/egress.ts) to leave from: its name, local address and HELO name */
   source?: { name: string; address: string; helo: string };
 }

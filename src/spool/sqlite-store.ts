@@ -456,6 +456,7 @@ export class SqliteStore implements Store {
   // ---- MTA-STS policies (spool/sqlite-mtasts.ts) ----
   async mtaStsPolicy(domain: string): Promise<MtaStsPolicyRecord | undefined> { return this.mtaSts.get(domain); }
   async saveMtaStsPolicy(p: MtaStsPolicyRecord): Promise<void> { this.mtaSts.put(p); }
+  async liveMtaStsPolicies(now: number, limit: number): Promise<MtaStsPolicyRecord[]> { return this.mtaSts.live(now, limit); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }
