@@ -79,13 +79,15 @@ export interface Config {
     sink?: string;
     /** MTA-STS (delivery/mta-sts.ts): caFile is an extra trusted CA (PEM); httpsPort is 443 except in tests */
     mtaSts: { enabled: boolean; caFile?: string; httpsPort: number };
+    /** DANE (delivery/dane.ts): needs dns.dnssecResolver */
+    dane: { enabled: boolean };
   };
   routes: Route[];
   /** where mail leaves from (delivery/egress.ts); no sources: the kernel picks the address, as before */
   egress: EgressConfig;
   /** this node's id: a source with a `node` is used by that node only */
   node: { id: string };
-  dns: { servers: string[] };
+  dns: { servers: string[]; dnssecResolver?: string };
   domains: {
     requireVerified: boolean;
     dkimAlgorithm: 'rsa' | 'ed25519';
@@ -274,11 +276,12 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
         enabled: c.delivery.mta_sts.enabled, httpsPort: c.delivery.mta_sts.https_port,
         ...(c.delivery.mta_sts.ca_file ? { caFile: resolve(baseDir, c.delivery.mta_sts.ca_file) } : {}),
       },
+      dane: { enabled: c.delivery.dane.enabled },
     },
     routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
     egress: compileEgress(c.egress),
     node: { id: c.node.id ?? c.hostname ?? osHostname() },
-    dns: { servers: c.dns.servers },
+    dns: { servers: c.dns.servers, ...(c.dns.dnssec_resolver ? { dnssecResolver: c.dns.dnssec_resolver } : {}) },
     domains: {
       requireVerified: c.domains.require_verified,
       dkimAlgorithm: c.domains.dkim_algorithm,

@@ -190,6 +190,8 @@ export const configSchema = z.strictObject({
       ca_file: z.string().min(1).optional(),
       https_port: z.number().int().min(1).max(65535).default(443),
     }).prefault({}),
+    // DANE (RFC 7672, delivery/dane.ts): TLSA records of MX hosts, trusted only from dns.dnssec_resolver
+    dane: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
   }).prefault({}),
   route: z.array(routeSchema).default([]),
   // egress sources and pools (src/delivery/egress.ts); node.id: which sources are this node's
@@ -197,6 +199,10 @@ export const configSchema = z.strictObject({
   node: z.strictObject({ id: z.string().min(1).optional() }).prefault({}),
   dns: z.strictObject({
     servers: z.array(hostAndPort).default([]),
+    // a DNSSEC-validating resolver: its AD bit is the only one trusted (DANE's TLSA lookups)
+    dnssec_resolver: hostAndPort.refine((v) => isIP(v.replace(/^\[(.*)\](?::\d+)?$/, '$1').replace(/^([\d.]+):\d+$/, '$1')) !== 0, {
+      message: 'must be an IP address, "ip:port" or "[ipv6]:port" (a resolver found by name could not be trusted)',
+    }).optional(),
   }).prefault({}),
   domains: z.strictObject({
     require_verified: z.boolean().default(true),
@@ -275,6 +281,9 @@ export const configSchema = z.strictObject({
   c.delivery.shaping.forEach((sh, i) => sh.egress.forEach((n, j) => {
     if (!egressNames.has(n)) ctx.addIssue({ code: 'custom', path: ['delivery', 'shaping', i, 'egress', j], message: `no egress source or pool named "${n}"` });
   }));
+  if (c.delivery.dane.enabled && !c.dns.dnssec_resolver) {
+    ctx.addIssue({ code: 'custom', path: ['dns', 'dnssec_resolver'], message: 'delivery.dane.enabled needs a DNSSEC-validating resolver here (its AD bit is trusted for TLSA records)' });
+  }
   const needsTls = c.smtp.listen.some((l) => l.tls !== 'none');
   if (needsTls && (!c.smtp.tls.cert || !c.smtp.tls.key)) {
     ctx.addIssue({

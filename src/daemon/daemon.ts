@@ -18,6 +18,7 @@ import { Router } from '../delivery/router.js';
 import { EgressSelector, checkSourceAddresses } from '../delivery/egress.js';
 import { MxResolver } from '../delivery/mx.js';
 import { MtaStsPolicies } from '../delivery/mta-sts.js';
+import { Dane } from '../delivery/dane.js';
 import { DnsClient, serverList } from '../delivery/dns.js';
 import { DevSink } from '../delivery/dev-sink.js';
 import { restartNeeded } from '../config/restart.js';
@@ -72,6 +73,7 @@ export class Daemon {
   /** delivery's MX cache (absent when delivery.enabled = false) */
   private mx: MxResolver | undefined;
   private mtaSts: MtaStsPolicies | undefined;
+  private dane: Dane | undefined;
   /** the configuration start() ran with: what restart-only settings are compared against */
   private readonly startedWith: Config;
   /** restart-only settings changed in the file since start (config/restart.ts), for `mta status` */
@@ -145,6 +147,8 @@ export class Daemon {
         this.mtaSts = new MtaStsPolicies(this.config, this.dns, this.store, this.log.child({ component: 'mta-sts' }));
         router.mtaSts = this.mtaSts;
         this.mtaSts.start();
+        this.dane = new Dane(this.config, this.log.child({ component: 'dane' }));
+        router.dane = this.dane;
         if (this.config.delivery.sink) {
           this.devSink = new DevSink(this.config.delivery.sink);
           router.sink = await this.devSink.start();
@@ -207,6 +211,7 @@ export class Daemon {
       await this.scheduler?.stop(0).catch(() => undefined);
       await this.devSink?.close();
       this.mtaSts?.stop();
+      this.dane?.close();
       this.verifier?.stop();
       this.retention?.stop();
     this.reputation?.stop();
@@ -266,6 +271,7 @@ export class Daemon {
     }
     this.scheduler?.reload(next);
     this.mtaSts?.reload(next);
+    this.dane?.reload(next);
     this.verifier?.reload(next);
     this.webhooks?.reload(next);
     this.retention?.reload(next);
@@ -291,6 +297,7 @@ export class Daemon {
     await this.scheduler?.stop();
     await this.devSink?.close();
     this.mtaSts?.stop();
+    this.dane?.close();
     this.verifier?.stop();
     this.retention?.stop();
     this.reputation?.stop();

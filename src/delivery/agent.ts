@@ -18,8 +18,7 @@ import { MessageCache, wireBody } from './message.js';
 import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
 import { countDelivery, metrics } from '../metrics/metrics.js';
-import { mtaStsDetail } from './mta-sts.js';
-import { tlsPolicyDetail } from './tls-policy.js';
+import { sessionTlsDetail, tlsPolicyDetail, tlsRequiredReply } from './tls-policy.js';
 import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
 import type { Config, EgressSource } from '../config/config.js';
 import { isIP } from 'node:net';
@@ -213,8 +212,7 @@ export class DeliveryAgent {
           lastHop = hop;
           if (se.tlsFailed && hop.requireTls) {
             allUnreachable = false;
-            if (hop.mtaSts) metrics.mtaSts.inc({ mode: 'enforce', result: 'tls_failed' });
-            lastReply = `421 4.7.10 ${hop.mtaSts ? `verified TLS is required by the ${hop.mtaSts.label}` : `TLS is required for ${dest.domain}`}, but ${hop.hostName}[${hop.address}] failed it: ${se.reply ?? se.message}`;
+            lastReply = tlsRequiredReply(hop, dest.domain, se.reply ?? se.message);
             break;
           }
           if (se.tlsFailed && !hop.skipTls) {
@@ -279,7 +277,7 @@ export class DeliveryAgent {
       replies = new Map([...byWire.keys()].map((k) => [k, reply]));
     }
     const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: Date.now() - started };
-    const mtaSts = { ...tlsPolicyDetail(t), ...mtaStsDetail(t, session.secure) };
+    const mtaSts = sessionTlsDetail(t, session.secure);
     const outcomes: RecipientOutcome[] = [];
     let slow = false;
     for (const [wire, entry] of byWire) {

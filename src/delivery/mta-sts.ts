@@ -257,9 +257,10 @@ export function loadCa(config: Pick<Config, 'delivery'>): string[] | undefined {
  */
 export function applyMtaSts(d: MtaStsDecision, domain: string, mxNames: string[], hops: SessionTarget[], ca: string[] | undefined, shaping: Shaping | undefined): Plan {
   if (d.mode === 'none') return { ok: true, via: 'mx', hops, shaping };
-  const marked = hops.map((h) => ({ ...h, mtaSts: { mode: d.mode, id: d.id, label: d.label, allowed: d.allows(h.hostName) } }));
+  // A host with TLSA records is governed by DANE alone (RFC 8461 §2): never marked, never left out.
+  const marked: SessionTarget[] = hops.map((h) => (h.dane ? h : { ...h, mtaSts: { mode: d.mode, id: d.id, label: d.label, allowed: d.allows(h.hostName) } }));
   if (d.mode === 'testing') return { ok: true, via: 'mx', hops: marked, shaping };
-  const allowed = marked.filter((h) => h.mtaSts.allowed).map((h) => ({ ...h, requireTls: true, verifyCertificate: true, ...(ca ? { ca } : {}) }));
+  const allowed = marked.filter((h) => h.dane || h.mtaSts?.allowed).map((h) => (h.dane ? h : { ...h, requireTls: true, verifyCertificate: true, ...(ca ? { ca } : {}) }));
   if (allowed.length === 0) {
     metrics.mtaSts.inc({ mode: 'enforce', result: 'no_matching_mx' });
     return { ok: false, permanent: false, reply: `451 4.7.5 ${d.label}: none of the MX hosts of ${domain} (${[...new Set(mxNames)].join(', ') || 'none'}) is allowed by it; the mail waits` };

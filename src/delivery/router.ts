@@ -9,6 +9,7 @@ import type { Config, Route, Shaping } from '../config/config.js';
 import type { MxResolver } from './mx.js';
 import type { SessionTarget } from './transport.js';
 import { applyMtaSts, type MtaStsPolicies } from './mta-sts.js';
+import type { Dane } from './dane.js';
 
 export type Plan =
   | { ok: true; hops: SessionTarget[]; via: 'mx' | 'route' | 'sink'; shaping: Shaping | undefined }
@@ -30,6 +31,8 @@ export class Router {
   sink: SessionTarget | undefined;
   /** MTA-STS policies (delivery/mta-sts.ts), applied to MX plans; unset: none */
   mtaSts: MtaStsPolicies | undefined;
+  /** DANE (delivery/dane.ts), applied to MX hosts before MTA-STS; unset or disabled: none */
+  dane: Dane | undefined;
 
   constructor(private config: Pick<Config, 'delivery' | 'routes'>, private readonly mx: MxResolver) {}
 
@@ -68,11 +71,17 @@ export class Router {
     if (!r.ok) return { ok: false, permanent: r.permanent, reply: r.reply };
     const shaping = this.shapingFor(domain, r.hosts.map((h) => h.name));
     const requireTls = shaping?.requireTls ?? this.config.delivery.requireTls;
-    const hops: SessionTarget[] = [];
+    let hops: SessionTarget[] = [];
     for (const h of r.hosts) {
       for (const address of h.addresses) {
         if (hops.length < MAX_HOPS) hops.push({ address, port: this.config.delivery.port, hostName: h.name, tls: 'starttls', requireTls });
       }
+    }
+    if (this.dane?.enabled) {
+      // A host whose TLSA lookup failed is not used; with none left the mail waits (RFC 7672 §2.2).
+      const d = await this.dane.apply(hops);
+      if (d.hops.length === 0 && d.failed.length > 0) return { ok: false, permanent: false, reply: `451 4.7.5 DANE: no MX host of ${domain} can be used: ${d.failed.join('; ')}` };
+      hops = d.hops;
     }
     if (!this.mtaSts) return { ok: true, via: 'mx', hops, shaping };
     return applyMtaSts(await this.mtaSts.decide(asciiDomain(domain)), domain, r.hosts.map((h) => h.name), hops, this.mtaSts.trusted, shaping);

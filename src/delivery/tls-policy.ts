@@ -2,13 +2,16 @@
  * delivery/tls-policy — what an attempt records about transport security: which policy
  * governed the host (DANE, MTA-STS or none), in which mode, whether TLS was required, and
  * how the certificate was checked. `mta queue show` prints these with every attempt, so an
- * operator can tell why mail waits for a host (or went to it unverified).
+ * operator can tell why mail waits for a host (or went to it unverified). Also the reply
+ * for a host that failed the TLS its policy requires.
  *
- * Must never: decide anything (delivery/mta-sts.ts and the router do) or count metrics.
+ * Must never: decide anything (the router, delivery/mta-sts.ts and delivery/dane.ts do).
  */
 import type { SessionTarget } from './transport.js';
+import { mtaStsDetail } from './mta-sts.js';
+import { metrics } from '../metrics/metrics.js';
 
-export type CertCheck = 'none' | 'pki' | 'dane-ee' | 'dane-ta';
+export type CertCheck = 'none' | 'pki' | 'dane-ee' | 'dane-ta' | 'dane';
 
 /** The policy fields of an attempt (connected or not). */
 export function tlsPolicyDetail(t: SessionTarget): Record<string, unknown> {
@@ -18,10 +21,29 @@ export function tlsPolicyDetail(t: SessionTarget): Record<string, unknown> {
 }
 
 /**
- * How the host's certificate is checked: against its TLSA records (DANE), against the trusted
- * CAs and the host name (pki: MTA-STS enforce, routes), or not at all (opportunistic TLS).
+ * How the host's certificate is checked: against its TLSA records (DANE; none when all were
+ * unusable), against the trusted CAs and the host name (pki: MTA-STS enforce, routes), or
+ * not at all (opportunistic TLS).
  */
 export function certCheck(t: SessionTarget): CertCheck {
-  if (t.dane) return t.dane.usages.includes(3) ? 'dane-ee' : 'dane-ta';
+  if (t.dane) {
+    const usages = new Set(t.dane.records.map((r) => r.usage));
+    return usages.size === 0 ? 'none' : usages.size === 2 ? 'dane' : usages.has(3) ? 'dane-ee' : 'dane-ta';
+  }
   return t.verifyCertificate ? 'pki' : 'none';
+}
+
+/** The detail of an attempt over an open session, counted by policy and result. */
+export function sessionTlsDetail(t: SessionTarget, secure: boolean): Record<string, unknown> {
+  if (t.dane) metrics.dane.inc({ result: t.dane.records.length > 0 ? 'ok' : 'encrypted_only' });
+  return { ...tlsPolicyDetail(t), ...mtaStsDetail(t, secure) };
+}
+
+/** The reply for a host that failed the TLS its policy (or require_tls) asks for; counted. */
+export function tlsRequiredReply(hop: SessionTarget, domain: string, why: string): string {
+  if (hop.dane) metrics.dane.inc({ result: 'tls_failed' });
+  else if (hop.mtaSts) metrics.mtaSts.inc({ mode: 'enforce', result: 'tls_failed' });
+  const by = hop.dane ? `TLS${hop.dane.records.length > 0 ? ' with a certificate matching its TLSA records' : ''} is required by DANE (_25._tcp.${hop.hostName})`
+    : hop.mtaSts ? `verified TLS is required by the ${hop.mtaSts.label}` : `TLS is required for ${domain}`;
+  return `421 4.7.10 ${by}, but ${hop.hostName}[${hop.address}] failed it: ${why}`;
 }

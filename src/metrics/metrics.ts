@@ -107,6 +107,11 @@ export const metrics = {
     name: 'mta_mta_sts_fetches_total', help: 'MTA-STS policy fetches by result (new, renewed: same id, changed: new id, failed_kept: failed with a cached policy kept, failed)',
     labelNames: ['result'] as const, registers: [registry],
   }),
+  /** DANE (delivery/dane.ts) per MX host attempt: ok (matched), encrypted_only (all records unusable), tls_failed (no TLS or no match), lookup_failed. */
+  dane: new Counter({
+    name: 'mta_dane_results_total', help: 'DANE results per MX host attempt (ok, encrypted_only, tls_failed, lookup_failed)',
+    labelNames: ['result'] as const, registers: [registry],
+  }),
   /** Incremented by the webhook dispatcher for every failed POST. */
   webhookFailures: new Counter({
     name: 'mta_webhook_failures_total', help: 'Webhook deliveries that failed (HTTP error or no answer)', registers: [registry],
@@ -123,6 +128,7 @@ metrics.webhookFailures.inc(0);
 for (const result of ['ok', 'no_matching_mx', 'tls_failed'] as const) metrics.mtaSts.inc({ mode: 'enforce', result }, 0);
 for (const result of ['ok', 'would_defer'] as const) metrics.mtaSts.inc({ mode: 'testing', result }, 0);
 for (const result of ['new', 'renewed', 'changed', 'failed_kept', 'failed'] as const) metrics.mtaStsFetches.inc({ result }, 0);
+for (const result of ['ok', 'encrypted_only', 'tls_failed', 'lookup_failed'] as const) metrics.dane.inc({ result }, 0);
 
 /** One line at each refusal site. Replies that are not refusals (QUEUED) count nothing. */
 export function countRejection(source: RejectionSource, reply: ReplyName): void {
