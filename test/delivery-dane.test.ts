@@ -13,6 +13,7 @@ import { makeCa, makeCert, makeLeaf } from './helpers/tls.js';
 import { daneVerify, usableTlsa, type TlsaRecord } from '../src/delivery/dane.js';
 import { applyMtaSts } from '../src/delivery/mta-sts.js';
 import { metrics } from '../src/metrics/metrics.js';
+import { compileConfig, ConfigError } from '../src/config/config.js';
 import type { DetailedPeerCertificate } from 'node:tls';
 import type { QueueId } from '../src/util/ids.js';
 
@@ -165,4 +166,13 @@ t.test('DANE wins over MTA-STS: a host with TLSA records is neither marked nor l
   const plan = applyMtaSts({ mode: 'enforce', id: '1', allows: () => false, label: 'MTA-STS policy of x.test' }, 'x.test', ['mx.ee.test', 'mx.unlisted.test'], [daneHop, plainHop], undefined, undefined);
   t.ok(plan.ok);
   if (plan.ok) t.same(plan.hops, [daneHop], 'the DANE host only, untouched');
+});
+
+t.test('config: DANE needs a DNSSEC resolver given by IP address', async (t) => {
+  const base = 'hostname = "mta.example.com"\n[[smtp.listen]]\naddress = "127.0.0.1:2587"\ntls = "none"\n[delivery.dane]\nenabled = true\n';
+  const problems = (toml: string): string => { try { compileConfig(toml, 'dane.toml'); } catch (e) { if (e instanceof ConfigError) return e.message; throw e; } return ''; };
+  t.match(problems(base), /dns\.dnssec_resolver: delivery\.dane\.enabled needs a DNSSEC-validating resolver/);
+  t.match(problems(`${base}[dns]\ndnssec_resolver = "resolver.example.com:53"\n`), /dns\.dnssec_resolver: must be an IP address/);
+  for (const ok of ['127.0.0.1', '127.0.0.1:5353', '[::1]:53']) t.equal(problems(`${base}[dns]\ndnssec_resolver = "${ok}"\n`), '', ok);
+  t.equal(compileConfig(`${base}[dns]\ndnssec_resolver = "127.0.0.1:5353"\n`, 'dane.toml').dns.dnssecResolver, '127.0.0.1:5353');
 });

@@ -201,7 +201,7 @@ export const configSchema = z.strictObject({
     servers: z.array(hostAndPort).default([]),
     // a DNSSEC-validating resolver: its AD bit is the only one trusted (DANE's TLSA lookups)
     dnssec_resolver: hostAndPort.refine((v) => isIP(v.replace(/^\[(.*)\](?::\d+)?$/, '$1').replace(/^([\d.]+):\d+$/, '$1')) !== 0, {
-      message: 'must be an IP address, "ip:port" or "[ipv6]:port" (a resolver found by name could not be trusted)',
+      message: 'must be an IP address: "ip", "ip:port" or "[ipv6]:port" (a resolver found by name could not be trusted)',
     }).optional(),
   }).prefault({}),
   domains: z.strictObject({
