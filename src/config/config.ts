@@ -81,6 +81,8 @@ export interface Config {
     mtaSts: { enabled: boolean; caFile?: string; httpsPort: number };
     /** DANE (delivery/dane.ts): needs dns.dnssecResolver */
     dane: { enabled: boolean };
+    /** TLS reports (delivery/tls-rpt*.ts) */
+    tlsRpt: { enabled: boolean; from?: string; organization: string; sendWindowMs: number };
   };
   routes: Route[];
   /** where mail leaves from (delivery/egress.ts); no sources: the kernel picks the address, as before */
@@ -277,6 +279,10 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
         ...(c.delivery.mta_sts.ca_file ? { caFile: resolve(baseDir, c.delivery.mta_sts.ca_file) } : {}),
       },
       dane: { enabled: c.delivery.dane.enabled },
+      tlsRpt: {
+        enabled: c.delivery.tls_rpt.enabled, ...(c.delivery.tls_rpt.from ? { from: c.delivery.tls_rpt.from.toLowerCase() } : {}),
+        organization: c.delivery.tls_rpt.organization ?? c.hostname ?? osHostname(), sendWindowMs: parseDuration(c.delivery.tls_rpt.send_window)!,
+      },
     },
     routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
     egress: compileEgress(c.egress),

@@ -192,6 +192,14 @@ export const configSchema = z.strictObject({
     }).prefault({}),
     // DANE (RFC 7672, delivery/dane.ts): TLSA records of MX hosts, trusted only from dns.dnssec_resolver
     dane: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
+    // TLS reports (RFC 8460, delivery/tls-rpt*.ts): daily, to the rua of _smtp._tls.<domain>; from: a
+    // sender address on one of our domains (its DKIM key signs them); send_window: spread after midnight UTC
+    tls_rpt: z.strictObject({
+      enabled: z.boolean().default(false),
+      from: z.string().regex(/^[^\s@<>]+@[a-z0-9.-]+$/i, { message: 'must be an address such as "tls-reports@example.com"' }).optional(),
+      organization: z.string().min(1).optional(),
+      send_window: duration.default('4h'),
+    }).refine((r) => !r.enabled || r.from !== undefined, { message: 'enabled needs from (the reports\' sender, on a domain of ours)', path: ['from'] }).prefault({}),
   }).prefault({}),
   route: z.array(routeSchema).default([]),
   // egress sources and pools (src/delivery/egress.ts); node.id: which sources are this node's

@@ -19,6 +19,7 @@ import { EgressSelector, checkSourceAddresses } from '../delivery/egress.js';
 import { MxResolver } from '../delivery/mx.js';
 import { MtaStsPolicies } from '../delivery/mta-sts.js';
 import { Dane } from '../delivery/dane.js';
+import { TlsRptReporter } from '../delivery/tls-rpt-send.js';
 import { DnsClient, serverList } from '../delivery/dns.js';
 import { DevSink } from '../delivery/dev-sink.js';
 import { restartNeeded } from '../config/restart.js';
@@ -74,6 +75,7 @@ export class Daemon {
   private mx: MxResolver | undefined;
   private mtaSts: MtaStsPolicies | undefined;
   private dane: Dane | undefined;
+  tlsRpt: TlsRptReporter | undefined;
   /** the configuration start() ran with: what restart-only settings are compared against */
   private readonly startedWith: Config;
   /** restart-only settings changed in the file since start (config/restart.ts), for `mta status` */
@@ -155,6 +157,9 @@ export class Daemon {
           this.log.warn({ sink: this.config.delivery.sink }, 'development sink: no mail leaves this machine; each message is kept as an .eml file there');
         }
         this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
+        this.tlsRpt = new TlsRptReporter(this.config, this.store, this.dns, this.mx, this.log.child({ component: 'tls-rpt' }));
+        if (this.config.delivery.tlsRpt.enabled) this.scheduler.agent.tlsRpt = this.tlsRpt.tally;
+        this.tlsRpt.start();
         await this.scheduler.start();
       } else {
         this.log.warn('delivery.enabled = false: mail is accepted and spooled but not delivered');
@@ -212,6 +217,7 @@ export class Daemon {
       await this.devSink?.close();
       this.mtaSts?.stop();
       this.dane?.close();
+      await this.tlsRpt?.stop().catch(() => undefined);
       this.verifier?.stop();
       this.retention?.stop();
     this.reputation?.stop();
@@ -272,6 +278,8 @@ export class Daemon {
     this.scheduler?.reload(next);
     this.mtaSts?.reload(next);
     this.dane?.reload(next);
+    this.tlsRpt?.reload(next);
+    if (this.scheduler) this.scheduler.agent.tlsRpt = next.delivery.tlsRpt.enabled ? this.tlsRpt?.tally : undefined;
     this.verifier?.reload(next);
     this.webhooks?.reload(next);
     this.retention?.reload(next);
@@ -298,6 +306,7 @@ export class Daemon {
     await this.devSink?.close();
     this.mtaSts?.stop();
     this.dane?.close();
+    await this.tlsRpt?.stop().catch(() => undefined);
     this.verifier?.stop();
     this.retention?.stop();
     this.reputation?.stop();

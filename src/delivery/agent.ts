@@ -17,8 +17,9 @@ import { asciiDomain, type Plan, type Router } from './router.js';
 import { MessageCache, wireBody } from './message.js';
 import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
-import { countDelivery, metrics } from '../metrics/metrics.js';
-import { sessionTlsDetail, tlsPolicyDetail, tlsRequiredReply } from './tls-policy.js';
+import { countDelivery } from '../metrics/metrics.js';
+import { countSession, sessionTlsDetail, tlsPolicyDetail, tlsRequiredReply } from './tls-policy.js';
+import type { TlsRptTally } from './tls-rpt.js';
 import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
 import type { Config, EgressSource } from '../config/config.js';
 import { isIP } from 'node:net';
@@ -67,6 +68,8 @@ export class DeliveryAgent {
   private closed = false;
   readonly egress: EgressSelector;
   private readonly sourceShaping: SourceShaping;
+  /** TLS-RPT session counts (delivery/tls-rpt.ts), set by the daemon when reports are on */
+  tlsRpt: TlsRptTally | undefined;
 
   constructor(
     private config: Config,
@@ -92,6 +95,7 @@ export class DeliveryAgent {
     if (dest.isUnreachable(Date.now())) { await this.deferUnreachable(dest.drain(), dest); return; }
     const plan = await this.router.plan(dest.domain);
     if (!plan.ok) {
+      if (plan.report) this.tlsRpt?.failure(plan.report.policy, plan.report.result);
       // One DNS answer decides every waiting job of the domain.
       await this.settleAll(dest.drain(), plan.reply, { mx: null, ip: null, tls: null }, true);
       return;
@@ -206,13 +210,14 @@ export class DeliveryAgent {
             ehloName: this.config.hostname, connectTimeoutMs: this.config.delivery.connectTimeoutMs, socketTimeoutMs: this.config.delivery.socketTimeoutMs,
           });
           this.pool.opened++;
+          countSession(this.tlsRpt, hop, session.secure);
           return { session };
         } catch (e) {
           const se = e instanceof SessionError ? e : new SessionError('ECONNECTION', (e as Error).message, undefined, false, true, true);
           lastHop = hop;
           if (se.tlsFailed && hop.requireTls) {
             allUnreachable = false;
-            lastReply = tlsRequiredReply(hop, dest.domain, se.reply ?? se.message);
+            lastReply = tlsRequiredReply(hop, dest.domain, se.reply ?? se.message, this.tlsRpt);
             break;
           }
           if (se.tlsFailed && !hop.skipTls) {

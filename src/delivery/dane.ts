@@ -19,6 +19,7 @@ import type { Config } from '../config/config.js';
 import { DnsClient, DnsError, type TlsaData } from './dns.js';
 import type { SessionTarget } from './transport.js';
 import { metrics } from '../metrics/metrics.js';
+import { tlsaPolicy } from './tls-rpt.js';
 
 export interface TlsaRecord { usage: number; selector: number; matchingType: number; data: Buffer }
 
@@ -100,7 +101,7 @@ export class Dane {
    * The hops under DANE: hosts with validated TLSA records get TLS required and their
    * records; hosts whose lookup failed are left out (`failed` says why); the rest unchanged.
    */
-  async apply(hops: SessionTarget[]): Promise<{ hops: SessionTarget[]; failed: string[] }> {
+  async apply(hops: SessionTarget[], domain: string): Promise<{ hops: SessionTarget[]; failed: string[] }> {
     const byHost = new Map<string, Promise<TlsaLookup>>();
     for (const h of hops) if (!byHost.has(h.hostName)) byHost.set(h.hostName, this.lookup(h.hostName));
     const out: SessionTarget[] = [];
@@ -109,7 +110,7 @@ export class Dane {
       const l = await byHost.get(h.hostName)!;
       if (l.kind === 'failed') { failed.add(`${h.hostName}: ${l.why}`); continue; }
       // DANE checks the certificate itself: no CA verification, which a DANE-EE self-signed certificate would fail.
-      out.push(l.kind === 'none' ? h : { ...h, requireTls: true, verifyCertificate: false, dane: { records: l.usable } });
+      out.push(l.kind === 'none' ? h : { ...h, requireTls: true, verifyCertificate: false, dane: { records: l.usable }, report: tlsaPolicy(domain, h.hostName, l.usable) });
     }
     if (failed.size > 0) {
       metrics.dane.inc({ result: 'lookup_failed' }, failed.size);

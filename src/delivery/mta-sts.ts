@@ -25,6 +25,7 @@ import { asciiDomain, type Plan } from './router.js';
 import type { SessionTarget } from './transport.js';
 import type { Shaping } from '../config/config.js';
 import { metrics } from '../metrics/metrics.js';
+import { stsPolicy, type ReportPolicy } from './tls-rpt.js';
 
 const MAX_POLICY_BYTES = 64 * 1024;
 const FETCH_TIMEOUT_MS = 10_000;
@@ -45,7 +46,7 @@ export type MtaStsMode = MtaStsPolicyRecord['mode'];
 export type MtaStsDecision =
   | { mode: 'none' }
   /** allows: whether the policy lists an MX name (enforce: only those are tried); label: the policy, for replies */
-  | { mode: 'enforce' | 'testing'; id: string; allows(mx: string): boolean; label: string };
+  | { mode: 'enforce' | 'testing'; id: string; allows(mx: string): boolean; label: string; report?: ReportPolicy };
 
 type Cached = { policy: MtaStsPolicyRecord; checkedAt: number };
 
@@ -84,7 +85,10 @@ export class MtaStsPolicies {
     if (!this.enabled) return { mode: 'none' };
     const p = await this.policyFor(domain.toLowerCase());
     if (!p || p.mode === 'none') return { mode: 'none' };
-    return { mode: p.mode, id: p.id, allows: (mx) => mxMatches(mx, p.mx), label: `MTA-STS policy of ${domain} (id ${p.id}, mode ${p.mode}, mx ${p.mx.join(' ')})` };
+    return {
+      mode: p.mode, id: p.id, allows: (mx) => mxMatches(mx, p.mx), label: `MTA-STS policy of ${domain} (id ${p.id}, mode ${p.mode}, mx ${p.mx.join(' ')})`,
+      report: stsPolicy(domain.toLowerCase(), p.mode, p.mx, p.maxAgeS),
+    };
   }
 
   /** Sweeps every SWEEP_MS (or `everyMs`) until stop(); a sweep never overlaps the previous one. */
@@ -258,12 +262,15 @@ export function loadCa(config: Pick<Config, 'delivery'>): string[] | undefined {
 export function applyMtaSts(d: MtaStsDecision, domain: string, mxNames: string[], hops: SessionTarget[], ca: string[] | undefined, shaping: Shaping | undefined): Plan {
   if (d.mode === 'none') return { ok: true, via: 'mx', hops, shaping };
   // A host with TLSA records is governed by DANE alone (RFC 8461 §2): never marked, never left out.
-  const marked: SessionTarget[] = hops.map((h) => (h.dane ? h : { ...h, mtaSts: { mode: d.mode, id: d.id, label: d.label, allowed: d.allows(h.hostName) } }));
+  const marked: SessionTarget[] = hops.map((h) => (h.dane ? h : { ...h, mtaSts: { mode: d.mode, id: d.id, label: d.label, allowed: d.allows(h.hostName) }, ...(d.report ? { report: d.report } : {}) }));
   if (d.mode === 'testing') return { ok: true, via: 'mx', hops: marked, shaping };
   const allowed = marked.filter((h) => h.dane || h.mtaSts?.allowed).map((h) => (h.dane ? h : { ...h, requireTls: true, verifyCertificate: true, ...(ca ? { ca } : {}) }));
   if (allowed.length === 0) {
     metrics.mtaSts.inc({ mode: 'enforce', result: 'no_matching_mx' });
-    return { ok: false, permanent: false, reply: `451 4.7.5 ${d.label}: none of the MX hosts of ${domain} (${[...new Set(mxNames)].join(', ') || 'none'}) is allowed by it; the mail waits` };
+    return {
+      ok: false, permanent: false, reply: `451 4.7.5 ${d.label}: none of the MX hosts of ${domain} (${[...new Set(mxNames)].join(', ') || 'none'}) is allowed by it; the mail waits`,
+      ...(d.report ? { report: { policy: d.report, result: 'validation-failure' } } : {}),
+    };
   }
   return { ok: true, via: 'mx', hops: allowed, shaping };
 }

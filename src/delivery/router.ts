@@ -10,10 +10,12 @@ import type { MxResolver } from './mx.js';
 import type { SessionTarget } from './transport.js';
 import { applyMtaSts, type MtaStsPolicies } from './mta-sts.js';
 import type { Dane } from './dane.js';
+import { tlsaPolicy, type ReportPolicy } from './tls-rpt.js';
 
 export type Plan =
   | { ok: true; hops: SessionTarget[]; via: 'mx' | 'route' | 'sink'; shaping: Shaping | undefined }
-  | { ok: false; permanent: boolean; reply: string };
+  /** report: the policy that refused every host, for TLS-RPT (delivery/tls-rpt.ts) */
+  | { ok: false; permanent: boolean; reply: string; report?: { policy: ReportPolicy; result: string } };
 
 /** Hops beyond this many are not tried in one attempt (Postfix: smtp_mx_address_limit). */
 const MAX_HOPS = 10;
@@ -79,8 +81,10 @@ export class Router {
     }
     if (this.dane?.enabled) {
       // A host whose TLSA lookup failed is not used; with none left the mail waits (RFC 7672 §2.2).
-      const d = await this.dane.apply(hops);
-      if (d.hops.length === 0 && d.failed.length > 0) return { ok: false, permanent: false, reply: `451 4.7.5 DANE: no MX host of ${domain} can be used: ${d.failed.join('; ')}` };
+      const d = await this.dane.apply(hops, asciiDomain(domain));
+      if (d.hops.length === 0 && d.failed.length > 0) {
+        return { ok: false, permanent: false, reply: `451 4.7.5 DANE: no MX host of ${domain} can be used: ${d.failed.join('; ')}`, report: { policy: tlsaPolicy(asciiDomain(domain), r.hosts[0]?.name ?? '', []), result: 'dnssec-invalid' } };
+      }
       hops = d.hops;
     }
     if (!this.mtaSts) return { ok: true, via: 'mx', hops, shaping };

@@ -10,6 +10,7 @@
 import type { SessionTarget } from './transport.js';
 import { mtaStsDetail } from './mta-sts.js';
 import { metrics } from '../metrics/metrics.js';
+import { resultType, type TlsRptTally } from './tls-rpt.js';
 
 export type CertCheck = 'none' | 'pki' | 'dane-ee' | 'dane-ta' | 'dane';
 
@@ -39,8 +40,16 @@ export function sessionTlsDetail(t: SessionTarget, secure: boolean): Record<stri
   return { ...tlsPolicyDetail(t), ...mtaStsDetail(t, secure) };
 }
 
-/** The reply for a host that failed the TLS its policy (or require_tls) asks for; counted. */
-export function tlsRequiredReply(hop: SessionTarget, domain: string, why: string): string {
+/** A new session to a host under a policy, for TLS-RPT: testing-mode sessions enforce would refuse are failures. */
+export function countSession(tally: TlsRptTally | undefined, hop: SessionTarget, secure: boolean): void {
+  if (!tally || !hop.report) return;
+  const refused = hop.mtaSts?.mode === 'testing' && (!secure ? 'starttls-not-supported' : !hop.mtaSts.allowed ? 'validation-failure' : undefined);
+  if (refused) tally.failure(hop.report, refused, hop.hostName, hop.address); else tally.success(hop);
+}
+
+/** The reply for a host that failed the TLS its policy (or require_tls) asks for; counted (and tallied for TLS-RPT). */
+export function tlsRequiredReply(hop: SessionTarget, domain: string, why: string, tally?: TlsRptTally): string {
+  tally?.failure(hop.report, resultType(why), hop.hostName, hop.address);
   if (hop.dane) metrics.dane.inc({ result: 'tls_failed' });
   else if (hop.mtaSts) metrics.mtaSts.inc({ mode: 'enforce', result: 'tls_failed' });
   const by = hop.dane ? `TLS${hop.dane.records.length > 0 ? ' with a certificate matching its TLSA records' : ''} is required by DANE (_25._tcp.${hop.hostName})`

@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { TlsMode } from '../config/config.js';
 import { daneVerify, type TlsaRecord } from './dane.js';
+import type { ReportPolicy } from './tls-rpt.js';
 
 export interface SessionTarget {
   /** the address to connect to (an IP for MX delivery) */
@@ -32,6 +33,8 @@ export interface SessionTarget {
   mtaSts?: { mode: 'enforce' | 'testing'; id: string; label: string; allowed: boolean };
   /** the host's validated TLSA records (delivery/dane.ts): TLS required, the certificate checked against the usable ones (none: unauthenticated) */
   dane?: { records: TlsaRecord[] };
+  /** the policy this host is reported under (TLS-RPT, delivery/tls-rpt.ts) */
+  report?: ReportPolicy;
   /** the egress source (delivery/egress.ts) to leave from: its name, local address and HELO name */
   source?: { name: string; address: string; helo: string };
 }

@@ -37,6 +37,8 @@ import { SqliteInbound } from './sqlite-inbound.js';
 import { SqliteEgress } from './sqlite-egress.js';
 import type { EgressCount } from './types-egress.js';
 import { SqliteMtaSts } from './sqlite-mtasts.js';
+import { SqliteTlsRpt } from './sqlite-tlsrpt.js';
+import type { TlsRptCount } from './types-tlsrpt.js';
 import type { MtaStsPolicyRecord } from './types-mtasts.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord, TemplateRecord } from './types.js';
@@ -99,6 +101,7 @@ export class SqliteStore implements Store {
   private readonly quota: SqliteQuota;
   private readonly egress: SqliteEgress;
   private readonly mtaSts: SqliteMtaSts;
+  private readonly tlsRpt: SqliteTlsRpt;
   private readonly inbound: SqliteInbound;
   private writer: WriterThread | undefined;
 
@@ -181,6 +184,7 @@ export class SqliteStore implements Store {
     this.inbound = new SqliteInbound(db, this.hooks);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
+    this.tlsRpt = new SqliteTlsRpt(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -457,6 +461,11 @@ export class SqliteStore implements Store {
   async mtaStsPolicy(domain: string): Promise<MtaStsPolicyRecord | undefined> { return this.mtaSts.get(domain); }
   async saveMtaStsPolicy(p: MtaStsPolicyRecord): Promise<void> { this.mtaSts.put(p); }
   async liveMtaStsPolicies(now: number, limit: number): Promise<MtaStsPolicyRecord[]> { return this.mtaSts.live(now, limit); }
+  async addTlsRptCounts(rows: readonly TlsRptCount[]): Promise<void> { this.tlsRpt.add(rows); }
+  async tlsRptPending(beforeDay: string, limit: number): Promise<{ domain: string; day: string }[]> { return this.tlsRpt.pending(beforeDay, limit); }
+  async tlsRptCounts(domain: string, day: string): Promise<TlsRptCount[]> { return this.tlsRpt.counts(domain, day); }
+  async claimTlsRptReport(domain: string, day: string, node: string, now: number, staleBefore: number): Promise<boolean> { return this.tlsRpt.claim(domain, day, node, now, staleBefore); }
+  async finishTlsRptReport(domain: string, day: string, outcome: { sentAt: number } | { error: string }): Promise<void> { this.tlsRpt.finish(domain, day, outcome); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }
