@@ -27,6 +27,8 @@ export type TlsMode = 'starttls' | 'implicit' | 'none';
 export interface ListenAddress { host: string; port: number }
 export interface Listener extends ListenAddress { tls: TlsMode; text: string }
 
+export interface OurMtaSts { enabled: boolean; mode: 'testing' | 'enforce' | 'none'; maxAgeS: number; mx: string[]; tlsRptRua?: string }
+
 export interface Config {
   source: string;                 // file path, or "(development defaults)"
   hostname: string;
@@ -102,6 +104,8 @@ export interface Config {
     mxHost: string;
     /** VERP bounces and mailto unsubscribes go to <bounceSubdomain>.<domain> (its MX is this server) */
     bounceSubdomain: string;
+    /** our MTA-STS policy for the bounce domains (public/mta-sts-policy.ts); mx: mxHost unless configured */
+    mtaSts: OurMtaSts;
   };
   /**
    * allowedIps: IP protection for the whole admin API (empty: off); metricsPublic: /metrics without the token;
@@ -298,6 +302,11 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       ...(c.domains.tracking_host ? { trackingHost: c.domains.tracking_host } : {}),
       mxHost: c.domains.mx_host ?? c.hostname ?? osHostname(),
       bounceSubdomain: c.domains.bounce_subdomain.toLowerCase(),
+      mtaSts: {
+        enabled: c.domains.mta_sts.enabled, mode: c.domains.mta_sts.mode, maxAgeS: Math.floor(parseDuration(c.domains.mta_sts.max_age)! / 1000),
+        mx: c.domains.mta_sts.mx.length > 0 ? c.domains.mta_sts.mx.map((m) => m.toLowerCase()) : [(c.domains.mx_host ?? c.hostname ?? osHostname()).toLowerCase()],
+        ...(c.domains.mta_sts.tls_rpt_rua ? { tlsRptRua: c.domains.mta_sts.tls_rpt_rua } : {}),
+      },
     },
     admin: { ...parseListen(c.admin.listen), token, ...(c.admin.token_file ? { tokenFile: resolve(baseDir, c.admin.token_file) } : {}), allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public, hosts: c.admin.hosts },
     public: { ...parseListen(c.public.listen), ...(c.public.base_url ? { baseUrl: c.public.base_url } : {}) },

@@ -222,6 +222,14 @@ export const configSchema = z.strictObject({
     tracking_host: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, { message: 'must be a DNS label such as "track"' }).optional(),
     mx_host: hostname.optional(),
     bounce_subdomain: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, { message: 'must be a DNS label such as "bounce"' }).default('bounce'),
+    // our MTA-STS policy for the bounce domains (public/mta-sts-policy.ts), served at mta-sts.<bounce>.<domain>
+    mta_sts: z.strictObject({
+      enabled: z.boolean().default(false),
+      mode: z.enum(['testing', 'enforce', 'none']).default('testing'),
+      max_age: duration.refine((v) => parseDuration(v)! >= 1000 && parseDuration(v)! <= 31_557_600_000, { message: 'must be between 1s and 1 year (RFC 8461)' }).default('7d'),
+      mx: z.array(hostname).default([]),
+      tls_rpt_rua: z.string().regex(/^(mailto:[^\s@,;]+@[^\s@,;]+|https:\/\/[^\s,;]+)$/, { message: 'must be "mailto:address" or an https URL' }).optional(),
+    }).prefault({}),
   }).prefault({}),
   admin: z.strictObject({
     listen: listenAddress.default('127.0.0.1:8025'),
