@@ -35,30 +35,55 @@ const tlsa = (usage: number, selector: number, matchingType: number, certificate
 let world: World;
 let validator: TestDnsServer;
 
+/** The validator vouches for the domain's MX RRset and its MX host's address (RFC 7672 §2.2), as world.addDomain publishes them. */
+function secured(domain: string, n: number, parts: { mx?: boolean; address?: boolean } = {}): void {
+  validator.set(domain, { ad: parts.mx ?? true, MX: [{ preference: 10, exchange: `mx.${domain}` }] });
+  validator.set(`mx.${domain}`, { ad: parts.address ?? true, A: [`127.0.0.${n}`] });
+}
+
 t.before(async () => {
   validator = await startDnsServer({});
   world = await startWorld('[delivery.dane]\nenabled = true\n', { extraToml: `dnssec_resolver = "${validator.server}"\n` });
   await world.addDomain('ee.test', 21, { tls: ee });
+  secured('ee.test', 21);
   validator.set('_25._tcp.mx.ee.test', { ad: true, TLSA: [tlsa(3, 1, 1, sha256(spki(ee.cert)))] });
   await world.addDomain('mismatch.test', 22, { tls: ee });
+  secured('mismatch.test', 22);
   validator.set('_25._tcp.mx.mismatch.test', { ad: true, TLSA: [tlsa(3, 1, 1, sha256(spki(other.cert)))] });
   await world.addDomain('bogus.test', 23, { tls: ee });
+  secured('bogus.test', 23);
   validator.set('_25._tcp.mx.bogus.test', { rcode: 'SERVFAIL' });
   // Records that do not match, but not validated: DANE does not apply, opportunistic TLS as before.
   await world.addDomain('insecure.test', 24, { tls: ee });
+  secured('insecure.test', 24);
   validator.set('_25._tcp.mx.insecure.test', { TLSA: [tlsa(3, 1, 1, sha256(spki(other.cert)))] });
   await world.addDomain('ta.test', 25, { tls: taChain });
+  secured('ta.test', 25);
   validator.set('_25._tcp.mx.ta.test', { ad: true, TLSA: [tlsa(2, 0, 1, sha256(der(ca.cert)))] });
   // A CA-issued certificate for other names: DANE-TA checks the name.
   await world.addDomain('taname.test', 26, { tls: taChain });
+  secured('taname.test', 26);
   validator.set('_25._tcp.mx.taname.test', { ad: true, TLSA: [tlsa(2, 0, 1, sha256(der(ca.cert)))] });
   // Only unusable records (PKIX-EE): TLS still required, not authenticated.
   await world.addDomain('unusable.test', 27, { tls: ee });
+  secured('unusable.test', 27);
   validator.set('_25._tcp.mx.unusable.test', { ad: true, TLSA: [tlsa(1, 1, 1, sha256(spki(other.cert)))] });
   await world.addDomain('unusableplain.test', 28);
+  secured('unusableplain.test', 28);
   validator.set('_25._tcp.mx.unusableplain.test', { ad: true, TLSA: [tlsa(1, 1, 1, sha256(spki(other.cert)))] });
+  // TLSA records that would refuse the host, but the MX RRset or the host's address is not validated: no DANE.
+  await world.addDomain('insecuremx.test', 30, { tls: ee });
+  secured('insecuremx.test', 30, { mx: false });
+  validator.set('_25._tcp.mx.insecuremx.test', { ad: true, TLSA: [tlsa(3, 1, 1, sha256(spki(other.cert)))] });
+  await world.addDomain('insecureaddr.test', 31, { tls: ee });
+  secured('insecureaddr.test', 31, { address: false });
+  validator.set('_25._tcp.mx.insecureaddr.test', { ad: true, TLSA: [tlsa(3, 1, 1, sha256(spki(other.cert)))] });
+  // A bogus MX RRset (the validator's SERVFAIL): the mail waits.
+  await world.addDomain('bogusmx.test', 32, { tls: ee });
+  validator.set('bogusmx.test', { rcode: 'SERVFAIL' });
   // No answer at all from the validator: a failed lookup.
   await world.addDomain('silent.test', 29, { tls: ee });
+  secured('silent.test', 29);
   validator.set('_25._tcp.mx.silent.test', { drop: true });
 });
 
@@ -94,6 +119,7 @@ t.test('DANE-EE: a certificate matching no record defers, nothing is sent', asyn
 for (const [domain, n, why, pattern] of [
   ['bogus.test', 23, 'a bogus answer (SERVFAIL from the validator)', /SERVFAIL for TLSA _25\._tcp\.mx\.bogus\.test/],
   ['silent.test', 29, 'no answer from the validator', /TLSA _25\._tcp\.mx\.silent\.test: timeout/],
+  ['bogusmx.test', 32, 'a bogus MX RRset', /SERVFAIL for MX bogusmx\.test from the DNSSEC resolver/],
 ] as const) {
   t.test(`a failed TLSA lookup (${why}) defers; the host is not used`, async (t) => {
     const a = await attempt(await world.submit(`a@${domain}`));
@@ -110,6 +136,15 @@ t.test('records without AD are ignored: opportunistic TLS as without DANE', asyn
   t.same([a.detail['tls_policy'], a.detail['tls_required'], a.detail['cert_check']], ['none', false, 'none']);
   t.ok(validator.queries.some((q) => q.name === '_25._tcp.mx.insecure.test' && q.type === 'TLSA'), 'asked the validating resolver');
   t.notOk(world.dns.queries.some((q) => q.type === 'TLSA'), 'TLSA is never asked of the ordinary resolvers');
+});
+
+t.test('an MX RRset or an MX address not validated: the TLSA records are not used (RFC 7672 §2.2)', async (t) => {
+  for (const domain of ['insecuremx.test', 'insecureaddr.test']) {
+    const a = await attempt(await world.submit(`a@${domain}`));
+    t.equal(a.type, 'delivered', `${domain}: ${a.reply}`);
+    t.same([a.detail['tls_policy'], a.detail['tls_required'], a.detail['cert_check']], ['none', false, 'none'], domain);
+  }
+  t.notOk(validator.queries.some((q) => q.name === '_25._tcp.mx.insecuremx.test'), 'no TLSA query behind an insecure MX RRset');
 });
 
 t.test('DANE-TA: a chain up to the CA in the record, for the MX name, gets the mail; another name defers', async (t) => {

@@ -50,6 +50,11 @@ t.before(async () => {
   );
   await world.addDomain('ee.test', 41, { tls: ee });
   validator.set('_25._tcp.mx.ee.test', { ad: true, TLSA: [tlsa(spkiHash(ee.cert))] });
+  // The validator vouches for the MX RRsets and the MX addresses too (RFC 7672 §2.2).
+  for (const [domain, n] of [['ee.test', 41], ['mismatch.test', 42]] as const) {
+    validator.set(domain, { ad: true, MX: [{ preference: 10, exchange: `mx.${domain}` }] });
+    validator.set(`mx.${domain}`, { ad: true, A: [`127.0.0.${n}`] });
+  }
   await world.addDomain('mismatch.test', 42, { tls: ee });
   validator.set('_25._tcp.mx.mismatch.test', { ad: true, TLSA: [tlsa(spkiHash(other.cert))] });
   await world.addDomain('reports.test', 43);

@@ -1,7 +1,8 @@
 /**
  * delivery/dane — DANE for SMTP (RFC 7672) when delivering: the TLSA records of each MX host
  * (`_25._tcp.<mx>`), asked of the DNSSEC-validating resolver the operator names
- * (`dns.dnssec_resolver`, off unless `[delivery.dane] enabled`). Validated, usable records
+ * (`dns.dnssec_resolver`, off unless `[delivery.dane] enabled`), and only when the domain's
+ * MX RRset and the host's address records are validated too (§2.2.1, §2.2.2). Validated, usable records
  * (DANE-TA(2), DANE-EE(3); selector 0/1; matching 0/1/2) make TLS required for that host and
  * its certificate checked against them (`daneVerify`, called by delivery/transport.ts before
  * any mail is sent); validated records that are all unusable still require TLS, without
@@ -13,6 +14,7 @@
  * used (the mail defers when no host is left).
  */
 import { createHash, X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { DetailedPeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
@@ -48,6 +50,7 @@ export class Dane {
   private dns: DnsClient | undefined;
   private resolver: string | undefined;
   private readonly cache = new Map<string, { lookup: TlsaLookup; until: number }>();
+  private readonly secured = new Map<string, { secure: boolean; until: number }>();
 
   constructor(private config: Pick<Config, 'delivery' | 'dns'>, private readonly log: Logger, private readonly now: () => number = Date.now) {
     this.reload(config);
@@ -61,6 +64,7 @@ export class Dane {
     this.resolver = resolver;
     this.dns = resolver ? new DnsClient({ servers: [resolver], dnssec: true }) : undefined;
     this.cache.clear();
+    this.secured.clear();
   }
 
   get enabled(): boolean { return !!this.dns; }
@@ -102,8 +106,11 @@ export class Dane {
    * records; hosts whose lookup failed are left out (`failed` says why); the rest unchanged.
    */
   async apply(hops: SessionTarget[], domain: string): Promise<{ hops: SessionTarget[]; failed: string[] }> {
+    // An MX RRset (or its absence) that is not validated may be an attacker's: no DANE (§2.2.1).
+    const mx = await this.secure(domain, 'MX');
+    if (mx !== true) return mx === false ? { hops, failed: [] } : this.fail(hops.map((h) => `${h.hostName}: ${mx}`), []);
     const byHost = new Map<string, Promise<TlsaLookup>>();
-    for (const h of hops) if (!byHost.has(h.hostName)) byHost.set(h.hostName, this.lookup(h.hostName));
+    for (const h of hops) if (!byHost.has(h.hostName)) byHost.set(h.hostName, this.hostLookup(h));
     const out: SessionTarget[] = [];
     const failed = new Set<string>();
     for (const h of hops) {
@@ -112,11 +119,42 @@ export class Dane {
       // DANE checks the certificate itself: no CA verification, which a DANE-EE self-signed certificate would fail.
       out.push(l.kind === 'none' ? h : { ...h, requireTls: true, verifyCertificate: false, dane: { records: l.usable }, report: tlsaPolicy(domain, h.hostName, l.usable) });
     }
-    if (failed.size > 0) {
-      metrics.dane.inc({ result: 'lookup_failed' }, failed.size);
-      this.log.warn({ failed: [...failed] }, 'DANE: TLSA lookup failed; those MX hosts are not used');
+    return this.fail([...failed], out);
+  }
+
+  private fail(failed: string[], hops: SessionTarget[]): { hops: SessionTarget[]; failed: string[] } {
+    if (failed.length > 0) {
+      metrics.dane.inc({ result: 'lookup_failed' }, failed.length);
+      this.log.warn({ failed }, 'DANE: DNSSEC lookup failed; those MX hosts are not used');
     }
-    return { hops: out, failed: [...failed] };
+    return { hops, failed };
+  }
+
+  /** TLSA records of a host whose address records are validated; others get none (§2.2.2). */
+  private async hostLookup(h: SessionTarget): Promise<TlsaLookup> {
+    const addr = await this.secure(h.hostName, isIP(h.address) === 6 ? 'AAAA' : 'A');
+    if (addr !== true) return addr === false ? { kind: 'none' } : { kind: 'failed', why: addr };
+    return this.lookup(h.hostName);
+  }
+
+  /** Whether the validating resolver vouches for (name, type): true, false (insecure), or why the lookup failed (bogus, no answer). */
+  private async secure(name: string, type: 'MX' | 'A' | 'AAAA'): Promise<boolean | string> {
+    const key = `${type} ${name.toLowerCase()}`;
+    const hit = this.secured.get(key);
+    if (hit && hit.until > this.now()) return hit.secure;
+    if (!this.dns) return false;
+    let answer;
+    try {
+      answer = await this.dns.query(name, type);
+    } catch (e) {
+      if (!(e instanceof DnsError)) throw e;
+      return `${type} ${name}: ${e.message}`;
+    }
+    if (answer.rcode !== 'NOERROR' && answer.rcode !== 'NXDOMAIN') return `${answer.rcode} for ${type} ${name} from the DNSSEC resolver (bogus or unreachable zone)`;
+    const secure = !!answer.authentic;
+    if (this.secured.size >= MAX_CACHED) this.secured.clear();
+    this.secured.set(key, { secure, until: this.now() + Math.min(Math.max(answer.ttl, 0), MAX_CACHE_S) * 1000 });
+    return secure;
   }
 }
 
