@@ -16,7 +16,8 @@ import { startDnsServer, mailauthResolver, type TestDnsServer } from './helpers/
 import { freePort } from './helpers/sink.js';
 import { makeCa, makeCert, makeLeaf } from './helpers/tls.js';
 import { TlsRptReporter, parseRua } from '../src/delivery/tls-rpt-send.js';
-import { resultType, stsPolicy } from '../src/delivery/tls-rpt.js';
+import { buildReport, resultType, stsPolicy, TlsRptTally } from '../src/delivery/tls-rpt.js';
+import { countSession, tlsRequiredReply } from '../src/delivery/tls-policy.js';
 import { DnsClient } from '../src/delivery/dns.js';
 import { MxResolver } from '../src/delivery/mx.js';
 import type { QueueId } from '../src/util/ids.js';
@@ -159,6 +160,32 @@ t.test('a day of sessions is reported the next day: mailto (DKIM-signed) and htt
   t.equal(await r.run(), 0);
   t.equal(await reporter(() => dayEnd + 3 * 3600_000).run(), 0);
   t.equal(sink.messages.length + policySink.messages.length, 2);
+  // Two weeks on, the day's counts and report rows are gone.
+  t.equal(await reporter(() => dayEnd + 14 * 86_400_000).run(), 0);
+  t.same(await world.daemon.daemon.store.tlsRptCounts('ee.test', today), []);
+  t.equal(await world.daemon.daemon.store.claimTlsRptReport('ee.test', today, 'x', 1, 0), true, 'the report row went too');
+});
+
+t.test('sessions under MTA-STS are tallied as the report counts them: testing mode records what enforce would refuse', async (t) => {
+  const report = stsPolicy('s.test', 'testing', ['mx.s.test'], 86400);
+  const hop = { address: '192.0.2.1', port: 25, hostName: 'mx.s.test', tls: 'starttls' as const, requireTls: false, report };
+  const testing = (allowed: boolean): typeof hop & { mtaSts: { mode: 'testing'; id: string; label: string; allowed: boolean } } => ({ ...hop, mtaSts: { mode: 'testing', id: '1', label: 'x', allowed } });
+  const tally = new TlsRptTally(() => Date.parse('2026-03-01T12:00:00Z'));
+  countSession(tally, testing(true), true);
+  countSession(tally, testing(true), true);
+  countSession(tally, testing(false), true);
+  countSession(tally, testing(true), false);
+  countSession(tally, { ...hop, report: undefined }, true);
+  tlsRequiredReply({ ...hop, requireTls: true, mtaSts: { mode: 'enforce', id: '1', label: 'x', allowed: true } }, 's.test', 'self-signed certificate in certificate chain', tally);
+  const rows = tally.drain();
+  t.same(rows.map((r) => [r.day, r.result, r.mx, r.count]).sort(), [
+    ['2026-03-01', 'certificate-not-trusted', 'mx.s.test', 1], ['2026-03-01', 'starttls-not-supported', 'mx.s.test', 1],
+    ['2026-03-01', 'success', '', 2], ['2026-03-01', 'validation-failure', 'mx.s.test', 1],
+  ]);
+  t.equal(tally.size, 0, 'drained once');
+  const json = buildReport('2026-03-01', rows, { organization: 'o', contact: 'mailto:a@b.test', reportId: 'r' }) as any;
+  t.same(json.policies[0].summary, { 'total-successful-session-count': 2, 'total-failure-session-count': 3 });
+  t.equal(json.policies[0].policy['policy-type'], 'sts');
 });
 
 t.test('the report row is claimed by one node; a stale unsent claim can be taken over', async (t) => {

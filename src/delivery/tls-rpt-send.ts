@@ -29,6 +29,8 @@ const DAY_MS = 86_400_000;
 /** A claim not finished within this long (a crash, a failed send) may be taken again. */
 const CLAIM_STALE_MS = 3600_000;
 const POST_TIMEOUT_MS = 30_000;
+/** Counts and report rows are kept this long (a report not sent by then is given up). */
+const KEEP_DAYS = 14;
 
 export type ReportTarget = { kind: 'mailto'; address: string } | { kind: 'https'; url: URL };
 
@@ -111,6 +113,8 @@ export class TlsRptReporter {
           this.log.warn({ domain, day, err: (e as Error).message }, 'TLS report not sent; tried again within the hour');
         }
       }
+      const pruned = await this.store.pruneTlsRpt(utcDay(now - KEEP_DAYS * DAY_MS));
+      if (pruned > 0) this.log.info({ rows: pruned, before: utcDay(now - KEEP_DAYS * DAY_MS) }, 'old TLS-RPT counts and report rows removed');
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'TLS-RPT run failed; the next one tries again');
     }

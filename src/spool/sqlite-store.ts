@@ -466,6 +466,7 @@ export class SqliteStore implements Store {
   async tlsRptCounts(domain: string, day: string): Promise<TlsRptCount[]> { return this.tlsRpt.counts(domain, day); }
   async claimTlsRptReport(domain: string, day: string, node: string, now: number, staleBefore: number): Promise<boolean> { return this.tlsRpt.claim(domain, day, node, now, staleBefore); }
   async finishTlsRptReport(domain: string, day: string, outcome: { sentAt: number } | { error: string }): Promise<void> { this.tlsRpt.finish(domain, day, outcome); }
+  async pruneTlsRpt(beforeDay: string): Promise<number> { return this.tlsRpt.prune(beforeDay); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

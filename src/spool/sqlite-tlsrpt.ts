@@ -23,6 +23,8 @@ export class SqliteTlsRpt {
                          WHERE tls_rpt_reports.sent_at IS NULL AND tls_rpt_reports.claimed_at < @staleBefore`),
       sent: db.prepare('UPDATE tls_rpt_reports SET sent_at = ?, error = NULL WHERE domain = ? AND day = ?'),
       failed: db.prepare('UPDATE tls_rpt_reports SET error = ? WHERE domain = ? AND day = ?'),
+      pruneCounts: db.prepare('DELETE FROM tls_rpt_counts WHERE day < ?'),
+      pruneReports: db.prepare('DELETE FROM tls_rpt_reports WHERE day < ?'),
     };
   }
 
@@ -43,6 +45,10 @@ export class SqliteTlsRpt {
 
   claim(domain: string, day: string, node: string, now: number, staleBefore: number): boolean {
     return this.st['claim']!.run({ domain, day, node, now, staleBefore }).changes === 1;
+  }
+
+  prune(beforeDay: string): number {
+    return this.db.transaction(() => this.st['pruneCounts']!.run(beforeDay).changes + this.st['pruneReports']!.run(beforeDay).changes)();
   }
 
   finish(domain: string, day: string, outcome: { sentAt: number } | { error: string }): void {

@@ -32,4 +32,6 @@ export interface TlsRptStore {
   claimTlsRptReport(domain: string, day: string, node: string, now: number, staleBefore: number): Promise<boolean>;
   /** The claimed report went out (sentAt) or failed (error; claimable again once stale). */
   finishTlsRptReport(domain: string, day: string, outcome: { sentAt: number } | { error: string }): Promise<void>;
+  /** Forgets counts and report rows of days before `beforeDay` (sent or not); resolves with the rows removed. */
+  pruneTlsRpt(beforeDay: string): Promise<number>;
 }
