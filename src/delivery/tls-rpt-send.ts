@@ -62,11 +62,10 @@ export class TlsRptReporter {
     this.timer.unref();
   }
 
-  /** Stops the timer and writes what was counted. */
+  /** Stops the timer and writes what was counted (a send under way is not waited for: its claim goes stale and is retried). */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.running;
     await this.flush();
   }
 

@@ -107,9 +107,9 @@ export const metrics = {
     name: 'mta_mta_sts_fetches_total', help: 'MTA-STS policy fetches by result (new, renewed: same id, changed: new id, failed_kept: failed with a cached policy kept, failed)',
     labelNames: ['result'] as const, registers: [registry],
   }),
-  /** DANE (delivery/dane.ts) per MX host attempt: ok (matched), encrypted_only (all records unusable), tls_failed (no TLS or no match), lookup_failed. */
+  /** DANE (delivery/dane.ts): ok (matched) and encrypted_only (all records unusable) per message sent, tls_failed per refused connection, lookup_failed per host left out. */
   dane: new Counter({
-    name: 'mta_dane_results_total', help: 'DANE results per MX host attempt (ok, encrypted_only, tls_failed, lookup_failed)',
+    name: 'mta_dane_results_total', help: 'DANE results: ok, encrypted_only (per message sent), tls_failed (per refused connection), lookup_failed (per MX host left out)',
     labelNames: ['result'] as const, registers: [registry],
   }),
   /** Incremented by the webhook dispatcher for every failed POST. */
