@@ -18,10 +18,11 @@ import { compileConfig } from '../src/config/config.js';
 import { createLogger } from '../src/util/log.js';
 import { metrics } from '../src/metrics/metrics.js';
 import type { QueueId } from '../src/util/ids.js';
+import { runMta } from './helpers/run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtasts-'));
 const ca = makeCa(dir);
-const DOMAINS = ['ok', 'nomatch', 'plain', 'badcert', 'testing', 'redirect', 'html', 'big', 'cache', 'wrongname', 'refresh', 'restart'].map((d) => `${d}.test`);
+const DOMAINS = ['ok', 'nomatch', 'plain', 'badcert', 'testing', 'redirect', 'html', 'big', 'cache', 'wrongname', 'refresh', 'restart', 'sweep'].map((d) => `${d}.test`);
 const policyCert = makeLeaf(dir, ca, 'policies', DOMAINS.map((d) => `mta-sts.${d}`));
 const mxCert = makeLeaf(dir, ca, 'mx', DOMAINS.filter((d) => d !== 'wrongname.test').map((d) => `mx.${d}`));
 const selfSigned = makeCert(dir, 'mx.badcert.test');
@@ -210,6 +211,71 @@ t.test('a policy nearing its end is fetched again (same id); enabled = false ign
   t.equal(fetched.filter((h) => h === 'mta-sts.refresh.test').length, before + 1);
   t.equal((await world.daemon.daemon.store.mtaStsPolicy('refresh.test'))?.expiresAt, now + 3600_000);
   t.same(await policies(() => now, false).decide('refresh.test'), { mode: 'none' });
+});
+
+t.test('mta queue show: each attempt names the TLS policy, its mode and the certificate check', async (t) => {
+  const show = async (id: QueueId): Promise<string> => {
+    const r = await runMta(['queue', 'show', id, '--config', world.daemon.configPath]);
+    t.equal(r.code, 0, r.err);
+    return r.out;
+  };
+  const delivered = await world.submit('b@ok.test');
+  t.equal((await attempt(delivered)).type, 'delivered');
+  t.match(await show(delivered), /delivered\s+b@ok\.test\s+mx\.ok\.test\[127\.0\.0\.11\] 250 .*tls=true.* tls_policy=mta-sts tls_mode=enforce tls_required=true cert_check=pki mta_sts=enforce mta_sts_id=20260101/);
+  // Not connected (the certificate failed): the attempt still says which policy refused the host.
+  const waiting = await world.submit('b@badcert.test');
+  t.equal((await attempt(waiting)).type, 'deferred');
+  t.match(await show(waiting), /deferred\s+b@badcert\.test\s+mx\.badcert\.test\[127\.0\.0\.14\] 4\d\d 4\.7\.10 .* tls_policy=mta-sts tls_mode=enforce tls_required=true cert_check=pki/);
+  const plain = await world.submit('b@testing.test');
+  t.equal((await attempt(plain)).type, 'delivered');
+  t.match(await show(plain), /tls_policy=mta-sts tls_mode=testing tls_required=false cert_check=none mta_sts=testing/);
+});
+
+t.test('the background sweep renews policies nearing their end and follows a changed id without any mail; a failed fetch keeps the cached one', async (t) => {
+  let now = Date.now();
+  const fetches = (): number => fetched.filter((h) => h === 'mta-sts.sweep.test').length;
+  const counted = async (result: string): Promise<number> => (await metrics.mtaStsFetches.get()).values.find((v) => v.labels['result'] === result)?.value ?? 0;
+  const stored = (): ReturnType<typeof world.daemon.daemon.store.mtaStsPolicy> => world.daemon.daemon.store.mtaStsPolicy('sweep.test');
+  world.dns.set('_mta-sts.sweep.test', { TXT: ['v=STSv1; id=s1'] });
+  world.dns.set('mta-sts.sweep.test', { A: ['127.0.0.1'] });
+  answers.set('mta-sts.sweep.test', { status: 200, type: 'text/plain', body: policy('enforce', ['mx.sweep.test'], 3600) });
+  t.equal((await policies(() => now).decide('sweep.test')).mode, 'enforce');
+  const first = fetches();
+  // A restarted daemon, 35 minutes on, no mail for the domain: the sweep finds it in the spool and renews it.
+  now += 35 * 60_000;
+  const p = policies(() => now);
+  const renewed = await counted('renewed');
+  t.ok(await p.sweep() >= 1);
+  t.equal(fetches(), first + 1);
+  t.equal((await stored())?.expiresAt, now + 3600_000);
+  t.equal(await counted('renewed'), renewed + 1);
+  // A new TXT id: the sweep fetches the new policy.
+  now += 10 * 60_000;
+  world.dns.set('_mta-sts.sweep.test', { TXT: ['v=STSv1; id=s2'] });
+  answers.set('mta-sts.sweep.test', { status: 200, type: 'text/plain', body: policy('testing', ['mx.sweep.test'], 3600) });
+  const changed = await counted('changed');
+  await p.sweep();
+  t.same([(await stored())?.id, (await stored())?.mode], ['s2', 'testing']);
+  t.equal(await counted('changed'), changed + 1);
+  // Another id, but the policy server fails: the cached policy stays, in memory and in the spool.
+  now += 10 * 60_000;
+  world.dns.set('_mta-sts.sweep.test', { TXT: ['v=STSv1; id=s3'] });
+  answers.set('mta-sts.sweep.test', { status: 503, type: 'text/plain', body: 'down' });
+  const kept = await counted('failed_kept');
+  const tries = fetches();
+  await p.sweep();
+  t.equal(fetches(), tries + 1, 'the fetch was tried');
+  t.equal((await stored())?.id, 's2');
+  const d = await p.decide('sweep.test');
+  t.equal(d.mode === 'testing' && d.id, 's2');
+  t.equal(await counted('failed_kept'), kept + 1);
+  // start() runs the sweep on a timer: the server back, the next run takes the new policy.
+  now += 10 * 60_000;
+  answers.set('mta-sts.sweep.test', { status: 200, type: 'text/plain', body: policy('enforce', ['mx.sweep.test'], 3600) });
+  p.start(50);
+  t.teardown(() => p.stop());
+  await world.waitFor('the timed sweep to fetch id s3', async () => (await stored())?.id === 's3');
+  t.equal((await stored())?.mode, 'enforce');
 });
 
 // Last: it stops the world's daemon and runs another one on the same data dir.

@@ -27,6 +27,7 @@ export function checkContext(config: Config, dns: DnsClient): CheckContext {
     ...(publicHost ? { publicHost } : {}),
     // Only when this server takes inbound mail: an MX pointing at a closed port 25 would lose bounces.
     ...(config.inbound.listen.length > 0 ? { bounceSubdomain: config.domains.bounceSubdomain } : {}),
+    ...(config.domains.mtaSts.enabled ? { ourMtaSts: config.domains.mtaSts } : {}),
   };
 }
 

@@ -27,6 +27,8 @@ export type TlsMode = 'starttls' | 'implicit' | 'none';
 export interface ListenAddress { host: string; port: number }
 export interface Listener extends ListenAddress { tls: TlsMode; text: string }
 
+export interface OurMtaSts { enabled: boolean; mode: 'testing' | 'enforce' | 'none'; maxAgeS: number; mx: string[]; tlsRptRua?: string }
+
 export interface Config {
   source: string;                 // file path, or "(development defaults)"
   hostname: string;
@@ -81,13 +83,17 @@ export interface Config {
     sink?: string;
     /** MTA-STS (delivery/mta-sts.ts): caFile is an extra trusted CA (PEM); httpsPort is 443 except in tests */
     mtaSts: { enabled: boolean; caFile?: string; httpsPort: number };
+    /** DANE (delivery/dane.ts): needs dns.dnssecResolver */
+    dane: { enabled: boolean };
+    /** TLS reports (delivery/tls-rpt*.ts) */
+    tlsRpt: { enabled: boolean; from?: string; organization: string; sendWindowMs: number };
   };
   routes: Route[];
   /** where mail leaves from (delivery/egress.ts); no sources: the kernel picks the address, as before */
   egress: EgressConfig;
   /** this node's id: a source with a `node` is used by that node only */
   node: { id: string };
-  dns: { servers: string[] };
+  dns: { servers: string[]; dnssecResolver?: string };
   domains: {
     requireVerified: boolean;
     dkimAlgorithm: 'rsa' | 'ed25519';
@@ -100,6 +106,8 @@ export interface Config {
     mxHost: string;
     /** VERP bounces and mailto unsubscribes go to <bounceSubdomain>.<domain> (its MX is this server) */
     bounceSubdomain: string;
+    /** our MTA-STS policy for the bounce domains (public/mta-sts-policy.ts); mx: mxHost unless configured */
+    mtaSts: OurMtaSts;
   };
   /**
    * allowedIps: IP protection for the whole admin API (empty: off); metricsPublic: /metrics without the token;
@@ -277,11 +285,16 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
         enabled: c.delivery.mta_sts.enabled, httpsPort: c.delivery.mta_sts.https_port,
         ...(c.delivery.mta_sts.ca_file ? { caFile: resolve(baseDir, c.delivery.mta_sts.ca_file) } : {}),
       },
+      dane: { enabled: c.delivery.dane.enabled },
+      tlsRpt: {
+        enabled: c.delivery.tls_rpt.enabled, ...(c.delivery.tls_rpt.from ? { from: c.delivery.tls_rpt.from.toLowerCase() } : {}),
+        organization: c.delivery.tls_rpt.organization ?? c.hostname ?? osHostname(), sendWindowMs: parseDuration(c.delivery.tls_rpt.send_window)!,
+      },
     },
     routes: c.route.map((r, i) => compileRoute(r, i, source, baseDir)),
     egress: compileEgress(c.egress),
     node: { id: c.node.id ?? c.hostname ?? osHostname() },
-    dns: { servers: c.dns.servers },
+    dns: { servers: c.dns.servers, ...(c.dns.dnssec_resolver ? { dnssecResolver: c.dns.dnssec_resolver } : {}) },
     domains: {
       requireVerified: c.domains.require_verified,
       dkimAlgorithm: c.domains.dkim_algorithm,
@@ -292,6 +305,11 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       ...(c.domains.tracking_host ? { trackingHost: c.domains.tracking_host } : {}),
       mxHost: c.domains.mx_host ?? c.hostname ?? osHostname(),
       bounceSubdomain: c.domains.bounce_subdomain.toLowerCase(),
+      mtaSts: {
+        enabled: c.domains.mta_sts.enabled, mode: c.domains.mta_sts.mode, maxAgeS: Math.floor(parseDuration(c.domains.mta_sts.max_age)! / 1000),
+        mx: c.domains.mta_sts.mx.length > 0 ? c.domains.mta_sts.mx.map((m) => m.toLowerCase()) : [(c.domains.mx_host ?? c.hostname ?? osHostname()).toLowerCase()],
+        ...(c.domains.mta_sts.tls_rpt_rua ? { tlsRptRua: c.domains.mta_sts.tls_rpt_rua } : {}),
+      },
     },
     admin: { ...parseListen(c.admin.listen), token, ...(c.admin.token_file ? { tokenFile: resolve(baseDir, c.admin.token_file) } : {}), allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public, hosts: c.admin.hosts },
     public: { ...parseListen(c.public.listen), ...(c.public.base_url ? { baseUrl: c.public.base_url } : {}) },

@@ -195,6 +195,16 @@ export const configSchema = z.strictObject({
       ca_file: z.string().min(1).optional(),
       https_port: z.number().int().min(1).max(65535).default(443),
     }).prefault({}),
+    // DANE (RFC 7672, delivery/dane.ts): TLSA records of MX hosts, trusted only from dns.dnssec_resolver
+    dane: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
+    // TLS reports (RFC 8460, delivery/tls-rpt*.ts): daily, to the rua of _smtp._tls.<domain>; from: a
+    // sender address on one of our domains (its DKIM key signs them); send_window: spread after midnight UTC
+    tls_rpt: z.strictObject({
+      enabled: z.boolean().default(false),
+      from: z.string().regex(/^[^\s@<>]+@[a-z0-9.-]+$/i, { message: 'must be an address such as "tls-reports@example.com"' }).optional(),
+      organization: z.string().min(1).optional(),
+      send_window: duration.default('4h'),
+    }).refine((r) => !r.enabled || r.from !== undefined, { message: 'enabled needs from (the reports\' sender, on a domain of ours)', path: ['from'] }).prefault({}),
   }).prefault({}),
   route: z.array(routeSchema).default([]),
   // egress sources and pools (src/delivery/egress.ts); node.id: which sources are this node's
@@ -202,6 +212,10 @@ export const configSchema = z.strictObject({
   node: z.strictObject({ id: z.string().min(1).optional() }).prefault({}),
   dns: z.strictObject({
     servers: z.array(hostAndPort).default([]),
+    // a DNSSEC-validating resolver: its AD bit is the only one trusted (DANE's TLSA lookups)
+    dnssec_resolver: hostAndPort.refine((v) => isIP(v.replace(/^\[(.*)\](?::\d+)?$/, '$1').replace(/^([\d.]+):\d+$/, '$1')) !== 0, {
+      message: 'must be an IP address: "ip", "ip:port" or "[ipv6]:port" (a resolver found by name could not be trusted)',
+    }).optional(),
   }).prefault({}),
   domains: z.strictObject({
     require_verified: z.boolean().default(true),
@@ -213,6 +227,14 @@ export const configSchema = z.strictObject({
     tracking_host: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, { message: 'must be a DNS label such as "track"' }).optional(),
     mx_host: hostname.optional(),
     bounce_subdomain: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/i, { message: 'must be a DNS label such as "bounce"' }).default('bounce'),
+    // our MTA-STS policy for the bounce domains (public/mta-sts-policy.ts), served at mta-sts.<bounce>.<domain>
+    mta_sts: z.strictObject({
+      enabled: z.boolean().default(false),
+      mode: z.enum(['testing', 'enforce', 'none']).default('testing'),
+      max_age: duration.refine((v) => parseDuration(v)! >= 1000 && parseDuration(v)! <= 31_557_600_000, { message: 'must be between 1s and 1 year (RFC 8461)' }).default('7d'),
+      mx: z.array(hostname).default([]),
+      tls_rpt_rua: z.string().regex(/^(mailto:[^\s@,;]+@[^\s@,;]+|https:\/\/[^\s,;]+)$/, { message: 'must be "mailto:address" or an https URL' }).optional(),
+    }).prefault({}),
   }).prefault({}),
   admin: z.strictObject({
     listen: listenAddress.default('127.0.0.1:8025'),
@@ -280,6 +302,9 @@ export const configSchema = z.strictObject({
   c.delivery.shaping.forEach((sh, i) => sh.egress.forEach((n, j) => {
     if (!egressNames.has(n)) ctx.addIssue({ code: 'custom', path: ['delivery', 'shaping', i, 'egress', j], message: `no egress source or pool named "${n}"` });
   }));
+  if (c.delivery.dane.enabled && !c.dns.dnssec_resolver) {
+    ctx.addIssue({ code: 'custom', path: ['dns', 'dnssec_resolver'], message: 'delivery.dane.enabled needs a DNSSEC-validating resolver here (its AD bit is trusted for TLSA records)' });
+  }
   const needsTls = c.smtp.listen.some((l) => l.tls !== 'none');
   if (needsTls && (!c.smtp.tls.cert || !c.smtp.tls.key)) {
     ctx.addIssue({

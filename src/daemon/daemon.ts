@@ -20,6 +20,8 @@ import { Router } from '../delivery/router.js';
 import { EgressSelector, checkSourceAddresses } from '../delivery/egress.js';
 import { MxResolver } from '../dns/mx.js';
 import { MtaStsPolicies } from '../delivery/mta-sts.js';
+import { Dane } from '../delivery/dane.js';
+import { TlsRptReporter } from '../delivery/tls-rpt-send.js';
 import { DnsClient, serverList } from '../dns/client.js';
 import { DevSink } from '../delivery/dev-sink.js';
 import { restartNeeded } from '../config/restart.js';
@@ -64,7 +66,7 @@ function deliveryMode(c: Config): string {
  * arrives; then what produces and delivers mail; the webhook outbox last, so the events of
  * the final outcomes still go out.
  */
-const STOP_ORDER = ['submission', 'admin', 'tasks', 'public', 'inbound', 'scheduler', 'dev-sink', 'verifier', 'retention', 'reputation', 'webhooks'] as const;
+const STOP_ORDER = ['submission', 'admin', 'tasks', 'public', 'inbound', 'scheduler', 'dev-sink', 'mta-sts', 'dane', 'tls-rpt', 'verifier', 'retention', 'reputation', 'webhooks'] as const;
 type ServiceName = typeof STOP_ORDER[number];
 
 export interface DaemonOptions { configPath?: string | undefined; config?: Config; logger?: Logger }
@@ -83,6 +85,8 @@ export class Daemon {
   /** delivery's MX cache (absent when delivery.enabled = false) */
   private mx: MxResolver | undefined;
   private mtaSts: MtaStsPolicies | undefined;
+  private dane: Dane | undefined;
+  tlsRpt: TlsRptReporter | undefined;
   /** the configuration start() ran with: what restart-only settings are compared against */
   private readonly startedWith: Config;
   /** restart-only settings changed in the file since start (config/restart.ts), for `mta status` */
@@ -158,6 +162,11 @@ export class Daemon {
         const router = new Router(this.config, this.mx);
         this.mtaSts = new MtaStsPolicies(this.config, this.dns, this.store, this.log.child({ component: 'mta-sts' }));
         router.mtaSts = this.mtaSts;
+        const mtaSts = this.mtaSts;
+        await this.services.start('mta-sts', { start: () => mtaSts.start(), stop: () => mtaSts.stop() });
+        const dane = this.dane = new Dane(this.config, this.log.child({ component: 'dane' }));
+        this.services.track('dane', { stop: () => dane.close() });
+        router.dane = dane;
         if (this.config.delivery.sink) {
           const devSink = this.devSink = new DevSink(this.config.delivery.sink);
           this.services.track('dev-sink', { stop: () => devSink.close() });
@@ -165,6 +174,9 @@ export class Daemon {
           this.log.warn({ sink: this.config.delivery.sink }, 'development sink: no mail leaves this machine; each message is kept as an .eml file there');
         }
         const scheduler = this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
+        const tlsRpt = this.tlsRpt = new TlsRptReporter(this.config, this.store, this.dns, this.mx, this.log.child({ component: 'tls-rpt' }));
+        if (this.config.delivery.tlsRpt.enabled) scheduler.agent.tlsRpt = tlsRpt.tally;
+        await this.services.start('tls-rpt', { start: () => tlsRpt.start(), stop: () => tlsRpt.stop() });
         // A failed start-up hands waiting and in-flight deliveries back at once (deadline 0).
         await this.services.start('scheduler', { start: () => scheduler.start(), stop: (o?: StopOptions) => scheduler.stop(o?.abort ? 0 : undefined) });
       } else {
@@ -270,6 +282,9 @@ export class Daemon {
     }
     this.scheduler?.reload(next);
     this.mtaSts?.reload(next);
+    this.dane?.reload(next);
+    this.tlsRpt?.reload(next);
+    if (this.scheduler) this.scheduler.agent.tlsRpt = next.delivery.tlsRpt.enabled ? this.tlsRpt?.tally : undefined;
     this.verifier?.reload(next);
     this.webhooks?.reload(next);
     this.retention?.reload(next);

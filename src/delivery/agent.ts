@@ -20,8 +20,9 @@ import { MessageCache, wireBody } from './message.js';
 import { ReferenceStamp } from '../feedback/reference.js';
 import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
-import { countDelivery, metrics } from '../metrics/metrics.js';
-import { mtaStsDetail } from './mta-sts.js';
+import { countDelivery } from '../metrics/metrics.js';
+import { countSession, sessionTlsDetail, tlsPolicyDetail, tlsRequiredReply } from './tls-policy.js';
+import type { TlsRptTally } from './tls-rpt.js';
 import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
 import type { Config, EgressSource } from '../config/config.js';
 import { isIP } from 'node:net';
@@ -73,6 +74,8 @@ export class DeliveryAgent {
   readonly egress: EgressSelector;
   private readonly sourceShaping: SourceShaping;
   private readonly reference: ReferenceStamp;
+  /** TLS-RPT session counts (delivery/tls-rpt.ts), set by the daemon when reports are on */
+  tlsRpt: TlsRptTally | undefined;
 
   constructor(
     private config: Config,
@@ -99,6 +102,7 @@ export class DeliveryAgent {
     if (dest.isUnreachable(Date.now())) { await this.deferUnreachable(dest.drain(), dest); return; }
     const plan = await this.router.plan(dest.domain);
     if (!plan.ok) {
+      if (plan.report) this.tlsRpt?.failure(plan.report.policy, plan.report.result);
       // One DNS answer decides every waiting job of the domain.
       await this.settleAll(dest.drain(), plan.reply, { mx: null, ip: null, tls: null }, true);
       return;
@@ -150,7 +154,7 @@ export class DeliveryAgent {
               await this.deferUnreachable(dest.drain(), dest);
               break;
             }
-            await this.settleAll([job], c.reply, whereOf(c.hop), true);
+            await this.settleAll([job], c.reply, whereOf(c.hop), true, 0, c.hop ? tlsPolicyDetail(c.hop) : {});
             continue;
           }
           session = c.session;
@@ -211,14 +215,14 @@ export class DeliveryAgent {
             ehloName: this.config.hostname, connectTimeoutMs: this.config.delivery.connectTimeoutMs, socketTimeoutMs: this.config.delivery.socketTimeoutMs,
           });
           this.pool.opened++;
+          countSession(this.tlsRpt, hop, session.secure);
           return { session };
         } catch (e) {
           const se = e instanceof SessionError ? e : new SessionError('ECONNECTION', (e as Error).message, undefined, false, true, true);
           lastHop = hop;
           if (se.tlsFailed && hop.requireTls) {
             allUnreachable = false;
-            if (hop.mtaSts) metrics.mtaSts.inc({ mode: 'enforce', result: 'tls_failed' });
-            lastReply = `421 4.7.10 ${hop.mtaSts ? `verified TLS is required by the ${hop.mtaSts.label}` : `TLS is required for ${dest.domain}`}, but ${hop.hostName}[${hop.address}] failed it: ${se.reply ?? se.message}`;
+            lastReply = tlsRequiredReply(hop, dest.domain, se.reply ?? se.message, this.tlsRpt);
             break;
           }
           if (se.tlsFailed && !hop.skipTls) {
@@ -286,7 +290,7 @@ export class DeliveryAgent {
       replies = new Map([...byWire.keys()].map((k) => [k, reply]));
     }
     const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: Date.now() - started };
-    const mtaSts = mtaStsDetail(t, session.secure);
+    const mtaSts = sessionTlsDetail(t, session.secure);
     const outcomes: RecipientOutcome[] = [];
     let slow = false;
     for (const [wire, entry] of byWire) {

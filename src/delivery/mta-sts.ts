@@ -4,6 +4,8 @@
  * in memory and in the spool for its max_age, refetches it when the TXT id changes or the
  * policy nears its end, and applies it to a delivery plan: in "enforce" mode only MX hosts
  * the policy lists are tried, with TLS required and the certificate verified for the MX name.
+ * A background sweep (start/stop) revalidates every cached policy by its TXT id and renews
+ * those nearing their end, so a domain that gets mail rarely does not lose its policy (§5.1).
  *
  * Must never: follow a redirect, accept a policy that is not 200 text/plain within 64 KiB,
  * or drop a cached, unexpired policy because a fetch or a DNS lookup failed (§5.1) — a
@@ -23,6 +25,7 @@ import { asciiDomain, type Plan } from './router.js';
 import type { SessionTarget } from './transport.js';
 import type { Shaping } from '../config/config.js';
 import { metrics } from '../metrics/metrics.js';
+import { stsPolicy, type ReportPolicy } from './tls-rpt.js';
 
 const MAX_POLICY_BYTES = 64 * 1024;
 const FETCH_TIMEOUT_MS = 10_000;
@@ -32,6 +35,10 @@ const RECHECK_MS = 5 * 60_000;
 const REFRESH_BEFORE_MS = 24 * 3600_000;
 /** Bound on the memory of domains without a policy (it is simply forgotten past this). */
 const MAX_ABSENT = 100_000;
+/** How often the background sweep looks at the cached policies. */
+const SWEEP_MS = 60 * 60_000;
+/** At most this many policies per sweep (the ones ending first); the rest wait for the next. */
+const SWEEP_LIMIT = 5000;
 
 export type MtaStsMode = MtaStsPolicyRecord['mode'];
 
@@ -39,7 +46,7 @@ export type MtaStsMode = MtaStsPolicyRecord['mode'];
 export type MtaStsDecision =
   | { mode: 'none' }
   /** allows: whether the policy lists an MX name (enforce: only those are tried); label: the policy, for replies */
-  | { mode: 'enforce' | 'testing'; id: string; allows(mx: string): boolean; label: string };
+  | { mode: 'enforce' | 'testing'; id: string; allows(mx: string): boolean; label: string; report?: ReportPolicy };
 
 type Cached = { policy: MtaStsPolicyRecord; checkedAt: number };
 
@@ -51,6 +58,8 @@ export class MtaStsPolicies {
   private readonly absent = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<MtaStsPolicyRecord | undefined>>();
   private ca: string[] | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<number> | undefined;
 
   constructor(private config: Pick<Config, 'delivery'>, private readonly dns: DnsClient, private readonly store: MtaStsStore,
     private readonly log: Logger, private readonly now: () => number = Date.now) {
@@ -76,7 +85,43 @@ export class MtaStsPolicies {
     if (!this.enabled) return { mode: 'none' };
     const p = await this.policyFor(domain.toLowerCase());
     if (!p || p.mode === 'none') return { mode: 'none' };
-    return { mode: p.mode, id: p.id, allows: (mx) => mxMatches(mx, p.mx), label: `MTA-STS policy of ${domain} (id ${p.id}, mode ${p.mode}, mx ${p.mx.join(' ')})` };
+    return {
+      mode: p.mode, id: p.id, allows: (mx) => mxMatches(mx, p.mx), label: `MTA-STS policy of ${domain} (id ${p.id}, mode ${p.mode}, mx ${p.mx.join(' ')})`,
+      report: stsPolicy(domain.toLowerCase(), p.mode, p.mx, p.maxAgeS),
+    };
+  }
+
+  /** Sweeps every SWEEP_MS (or `everyMs`) until stop(); a sweep never overlaps the previous one. */
+  start(everyMs = SWEEP_MS): void {
+    this.stop();
+    this.timer = setInterval(() => { void this.sweep(); }, everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }
+
+  /**
+   * Looks at every unexpired cached policy (the spool's, so those of before a restart too)
+   * as a delivery would: the TXT id is checked and the policy fetched again when the id
+   * changed or its end nears; a failure keeps it. Resolves with the number looked at.
+   */
+  sweep(): Promise<number> {
+    if (!this.enabled) return Promise.resolve(0);
+    this.sweeping ??= (async () => {
+      let n = 0;
+      try {
+        for (const p of await this.store.liveMtaStsPolicies(this.now(), SWEEP_LIMIT)) {
+          await this.policyFor(p.domain).catch((e: Error) => this.log.warn({ domain: p.domain, err: e.message }, 'MTA-STS refresh failed'));
+          n++;
+        }
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'MTA-STS refresh sweep failed; the next one tries again');
+      } finally {
+        this.sweeping = undefined;
+      }
+      return n;
+    })();
+    return this.sweeping;
   }
 
   private async policyFor(domain: string): Promise<MtaStsPolicyRecord | undefined> {
@@ -121,10 +166,12 @@ export class MtaStsPolicies {
       };
       await this.store.saveMtaStsPolicy(policy);
       this.memory.set(domain, { policy, checkedAt: now });
+      metrics.mtaStsFetches.inc({ result: !live ? 'new' : live.id === id ? 'renewed' : 'changed' });
       this.log.info({ domain, id, mode: policy.mode, mx: policy.mx, expires: new Date(policy.expiresAt).toISOString() }, 'MTA-STS policy fetched');
       return policy;
     } catch (e) {
       this.log.warn({ domain, id, err: (e as Error).message, kept: live?.id ?? null }, 'MTA-STS policy fetch failed; the cached policy, if any, stays');
+      metrics.mtaStsFetches.inc({ result: live ? 'failed_kept' : 'failed' });
       return this.keep(domain, live, now);
     }
   }
@@ -214,12 +261,16 @@ export function loadCa(config: Pick<Config, 'delivery'>): string[] | undefined {
  */
 export function applyMtaSts(d: MtaStsDecision, domain: string, mxNames: string[], hops: SessionTarget[], ca: string[] | undefined, shaping: Shaping | undefined): Plan {
   if (d.mode === 'none') return { ok: true, via: 'mx', hops, shaping };
-  const marked = hops.map((h) => ({ ...h, mtaSts: { mode: d.mode, id: d.id, label: d.label, allowed: d.allows(h.hostName) } }));
+  // A host with TLSA records is governed by DANE alone (RFC 8461 §2): never marked, never left out.
+  const marked: SessionTarget[] = hops.map((h) => (h.dane ? h : { ...h, mtaSts: { mode: d.mode, id: d.id, label: d.label, allowed: d.allows(h.hostName) }, ...(d.report ? { report: d.report } : {}) }));
   if (d.mode === 'testing') return { ok: true, via: 'mx', hops: marked, shaping };
-  const allowed = marked.filter((h) => h.mtaSts.allowed).map((h) => ({ ...h, requireTls: true, verifyCertificate: true, ...(ca ? { ca } : {}) }));
+  const allowed = marked.filter((h) => h.dane || h.mtaSts?.allowed).map((h) => (h.dane ? h : { ...h, requireTls: true, verifyCertificate: true, ...(ca ? { ca } : {}) }));
   if (allowed.length === 0) {
     metrics.mtaSts.inc({ mode: 'enforce', result: 'no_matching_mx' });
-    return { ok: false, permanent: false, reply: `451 4.7.5 ${d.label}: none of the MX hosts of ${domain} (${[...new Set(mxNames)].join(', ') || 'none'}) is allowed by it; the mail waits` };
+    return {
+      ok: false, permanent: false, reply: `451 4.7.5 ${d.label}: none of the MX hosts of ${domain} (${[...new Set(mxNames)].join(', ') || 'none'}) is allowed by it; the mail waits`,
+      ...(d.report ? { report: { policy: d.report, result: 'validation-failure' } } : {}),
+    };
   }
   return { ok: true, via: 'mx', hops: allowed, shaping };
 }

@@ -10,7 +10,7 @@ import type { SessionTarget, SmtpSession } from './transport.js';
 interface Idle { session: SmtpSession; timer: NodeJS.Timeout }
 
 export function sessionKey(t: SessionTarget): string {
-  return `${t.address}|${t.port}|${t.tls}|${t.requireTls ? 'req' : 'opp'}|${t.skipTls ? 'plain' : ''}|${t.verifyCertificate ? 'verified' : ''}|${t.auth?.user ?? ''}|${t.source?.name ?? ''}`;
+  return `${t.address}|${t.port}|${t.tls}|${t.requireTls ? 'req' : 'opp'}|${t.skipTls ? 'plain' : ''}|${t.verifyCertificate ? 'verified' : ''}|${t.auth?.user ?? ''}|${t.source?.name ?? ''}|${t.dane ? `dane:${t.hostName}` : ''}`;
 }
 
 export class SessionPool {

@@ -9,10 +9,13 @@ import type { Config, Route, Shaping } from '../config/config.js';
 import type { MxResolver } from '../dns/mx.js';
 import type { SessionTarget } from './transport.js';
 import { applyMtaSts, type MtaStsPolicies } from './mta-sts.js';
+import type { Dane } from './dane.js';
+import { tlsaPolicy, type ReportPolicy } from './tls-rpt.js';
 
 export type Plan =
   | { ok: true; hops: SessionTarget[]; via: 'mx' | 'route' | 'sink'; shaping: Shaping | undefined }
-  | { ok: false; permanent: boolean; reply: string };
+  /** report: the policy that refused every host, for TLS-RPT (delivery/tls-rpt.ts) */
+  | { ok: false; permanent: boolean; reply: string; report?: { policy: ReportPolicy; result: string } };
 
 /** Hops beyond this many are not tried in one attempt (Postfix: smtp_mx_address_limit). */
 const MAX_HOPS = 10;
@@ -30,6 +33,8 @@ export class Router {
   sink: SessionTarget | undefined;
   /** MTA-STS policies (delivery/mta-sts.ts), applied to MX plans; unset: none */
   mtaSts: MtaStsPolicies | undefined;
+  /** DANE (delivery/dane.ts), applied to MX hosts before MTA-STS; unset or disabled: none */
+  dane: Dane | undefined;
 
   constructor(private config: Pick<Config, 'delivery' | 'routes'>, private readonly mx: MxResolver) {}
 
@@ -68,11 +73,19 @@ export class Router {
     if (!r.ok) return { ok: false, permanent: r.permanent, reply: r.reply };
     const shaping = this.shapingFor(domain, r.hosts.map((h) => h.name));
     const requireTls = shaping?.requireTls ?? this.config.delivery.requireTls;
-    const hops: SessionTarget[] = [];
+    let hops: SessionTarget[] = [];
     for (const h of r.hosts) {
       for (const address of h.addresses) {
         if (hops.length < MAX_HOPS) hops.push({ address, port: this.config.delivery.port, hostName: h.name, tls: 'starttls', requireTls });
       }
+    }
+    if (this.dane?.enabled) {
+      // A host whose TLSA lookup failed is not used; with none left the mail waits (RFC 7672 §2.2).
+      const d = await this.dane.apply(hops, asciiDomain(domain));
+      if (d.hops.length === 0 && d.failed.length > 0) {
+        return { ok: false, permanent: false, reply: `451 4.7.5 DANE: no MX host of ${domain} can be used: ${d.failed.join('; ')}`, report: { policy: tlsaPolicy(asciiDomain(domain), r.hosts[0]?.name ?? '', []), result: 'dnssec-invalid' } };
+      }
+      hops = d.hops;
     }
     if (!this.mtaSts) return { ok: true, via: 'mx', hops, shaping };
     return applyMtaSts(await this.mtaSts.decide(asciiDomain(domain)), domain, r.hosts.map((h) => h.name), hops, this.mtaSts.trusted, shaping);

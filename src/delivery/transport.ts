@@ -10,7 +10,10 @@
  */
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { TlsMode } from '../config/config.js';
+import { daneVerify, type TlsaRecord } from './dane.js';
+import type { ReportPolicy } from './tls-rpt.js';
 
 export interface SessionTarget {
   /** the address to connect to (an IP for MX delivery) */
@@ -28,6 +31,10 @@ export interface SessionTarget {
   ca?: string[];
   /** the recipient domain's MTA-STS policy (delivery/mta-sts.ts) and whether it lists this host */
   mtaSts?: { mode: 'enforce' | 'testing'; id: string; label: string; allowed: boolean };
+  /** the host's validated TLSA records (delivery/dane.ts): TLS required, the certificate checked against the usable ones (none: unauthenticated) */
+  dane?: { records: TlsaRecord[] };
+  /** the policy this host is reported under (TLS-RPT, delivery/tls-rpt.ts) */
+  report?: ReportPolicy;
   /** the egress source (delivery/egress.ts) to leave from: its name, local address and HELO name */
   source?: { name: string; address: string; helo: string };
 }
@@ -119,6 +126,13 @@ export class SmtpSession {
           conn.removeListener('error', onError);
           resolve(new SmtpSession(conn, target, Date.now()));
         };
+        // DANE: the certificate is checked against the TLSA records here, after the handshake
+        // (which cannot verify a DANE-EE self-signed certificate) and before anything is sent.
+        if (target.dane && target.dane.records.length > 0) {
+          const socket = (conn as unknown as { _socket: TLSSocket })._socket;
+          const why = conn.secure ? daneVerify(socket.getPeerCertificate(true), target.hostName, target.dane.records) : 'no TLS';
+          if (why) return onError(Object.assign(new Error(`DANE: ${why}`), { code: 'ETLS' }));
+        }
         if (!target.auth) return finish();
         conn.login({ user: target.auth.user, pass: target.auth.pass }, (e) => (e ? onError(e as NodemailerError) : finish()));
       });

@@ -15,15 +15,16 @@ import { getServers } from 'node:dns';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 
-export type RrType = 'MX' | 'A' | 'AAAA' | 'TXT' | 'PTR' | 'CNAME';
+export type RrType = 'MX' | 'A' | 'AAAA' | 'TXT' | 'PTR' | 'CNAME' | 'TLSA';
 export type MxData = { preference: number; exchange: string };
+export type TlsaData = { usage: number; selector: number; matchingType: number; certificate: Buffer };
 
 export interface DnsRecord {
   name: string;
   type: RrType;
   ttl: number;
-  /** A/AAAA/PTR/CNAME: string; MX: MxData ("" exchange for a null MX); TXT: its character-strings. */
-  data: string | MxData | string[];
+  /** A/AAAA/PTR/CNAME: string; MX: MxData ("" exchange for a null MX); TXT: its character-strings; TLSA: TlsaData. */
+  data: string | MxData | string[] | TlsaData;
 }
 
 export interface DnsAnswer {
@@ -32,6 +33,8 @@ export interface DnsAnswer {
   records: DnsRecord[];
   /** Lowest TTL involved; for a negative answer the SOA negative TTL (RFC 2308), else 60. */
   ttl: number;
+  /** present when the server set AD: it validated the answer with DNSSEC (meaningful only from a `dnssec` client's server) */
+  authentic?: true;
 }
 
 export type DnsErrorCode = 'E_DNS_TIMEOUT' | 'E_DNS_NETWORK' | 'E_DNS_FORMAT';
@@ -45,7 +48,8 @@ export class DnsError extends Error {
   }
 }
 
-export interface DnsClientOptions { servers: string[]; timeoutMs?: number; tries?: number }
+/** dnssec: queries ask for validation (AD and DO set), for a validating resolver's AD bit */
+export interface DnsClientOptions { servers: string[]; timeoutMs?: number; tries?: number; dnssec?: boolean }
 
 export interface Server { host: string; port: number; family: 4 | 6; label: string }
 
@@ -102,6 +106,8 @@ function recordData(a: dnsPacket.Answer): DnsRecord['data'] | undefined {
       const parts = Array.isArray(a.data) ? a.data : [a.data];
       return parts.map((p) => (typeof p === 'string' ? p : p.toString('utf8')));
     }
+    case 'TLSA':
+      return { usage: a.data.usage, selector: a.data.selector, matchingType: a.data.matchingType, certificate: a.data.certificate };
     default:
       return undefined;
   }
@@ -134,7 +140,7 @@ export function interpretReply(reply: dnsPacket.DecodedPacket, qname: string, ty
     ttl = soa ? Math.min(soa.ttl ?? DEFAULT_NEGATIVE_TTL, soa.data.minimum ?? DEFAULT_NEGATIVE_TTL) : DEFAULT_NEGATIVE_TTL;
     if (Number.isFinite(chainTtl)) ttl = Math.min(ttl, chainTtl);
   }
-  return { rcode, records, ttl };
+  return { rcode, records, ttl, ...((reply as { flag_ad?: boolean }).flag_ad ? { authentic: true as const } : {}) };
 }
 
 function matches(reply: dnsPacket.DecodedPacket, id: number, qname: string, type: RrType): boolean {
@@ -166,6 +172,7 @@ export class DnsClient {
   private servers: readonly Server[];
   private readonly timeoutMs: number;
   private readonly tries: number;
+  private readonly dnssec: boolean;
   /** Abort functions of the tries in flight, for close(). */
   private readonly pending = new Set<() => void>();
 
@@ -173,6 +180,7 @@ export class DnsClient {
     this.servers = serverList(opts.servers);
     this.timeoutMs = opts.timeoutMs ?? 2000;
     this.tries = Math.max(1, opts.tries ?? 2);
+    this.dnssec = !!opts.dnssec;
   }
 
   /** A reloaded `dns.servers` (from serverList, so it was checked before anything changed). */
@@ -227,9 +235,9 @@ export class DnsClient {
     const query = dnsPacket.encode({
       type: 'query',
       id,
-      flags: dnsPacket.RECURSION_DESIRED,
+      flags: dnsPacket.RECURSION_DESIRED | (this.dnssec ? dnsPacket.AUTHENTIC_DATA : 0),
       questions: [{ type, name: name.replace(/\.$/, ''), class: 'IN' }],
-      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
+      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: this.dnssec ? dnsPacket.DNSSEC_OK : 0, flag_do: this.dnssec, options: [] }],
     });
     const reply = await this.askUdp(server, query, id, name, type);
     return reply.flag_tc ? this.askTcp(server, query, id, name, type) : reply;

@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net';
 import type { DnsClient } from './client.js';
+import type { OurMtaSts } from '../config/config.js';
 import type { DomainCheckName, DomainCheckRecord, DomainCheckStatus, DomainStatus } from '../spool/types-domains.js';
 import { lookup, normIp, type DnsQuery } from './resolver.js';
 
@@ -27,6 +28,8 @@ export interface CheckContext {
   publicHost?: string | undefined;
   /** label, e.g. "bounce": set when inbound.listen is on, so <label>.<domain> gets an MX to mxHost (VERP bounces) */
   bounceSubdomain?: string | undefined;
+  /** our MTA-STS policy for the bounce domains, when [domains.mta_sts] is enabled (records proposed for it) */
+  ourMtaSts?: OurMtaSts | undefined;
   now?: (() => number) | undefined;
   /**
    * Egress sources (delivery/egress.ts) mail of `domain` may leave from (every one without

@@ -12,13 +12,14 @@ import type { CheckContext } from './context.js';
 import { lookup, lookupTxt, memoDns, normHost } from './resolver.js';
 import { isSpfRecord, mergeSpfRecords, spfProposal } from './spf.js';
 import { dkimKeyType } from './tags.js';
+import { ourPolicyId } from '../public/mta-sts-policy.js';
 
 export { spfProposal } from './spf.js';
 
 export interface PublishRecord { type: 'TXT' | 'MX' | 'CNAME'; host: string; value: string; purpose: DomainCheckName; note?: string }
 
 /** What the offline proposal needs: the server's identity, without a DNS client. */
-export type RecordSettings = Pick<CheckContext, 'hostname' | 'sendingIps' | 'ownershipRecord' | 'mxHost' | 'dmarcRua' | 'trackingHost' | 'publicHost' | 'bounceSubdomain'>;
+export type RecordSettings = Pick<CheckContext, 'hostname' | 'sendingIps' | 'ownershipRecord' | 'mxHost' | 'dmarcRua' | 'trackingHost' | 'publicHost' | 'bounceSubdomain' | 'ourMtaSts'>;
 
 /** The records to publish, from configuration alone. */
 export function proposedRecords(d: DomainRecord, s: RecordSettings): PublishRecord[] {
@@ -43,9 +44,29 @@ export function proposedRecords(d: DomainRecord, s: RecordSettings): PublishReco
     // even when the domain's own mail is hosted elsewhere.
     recs.push({ type: 'MX', host: `${s.bounceSubdomain}.${d.name}`, value: `10 ${normHost(s.mxHost)}.`, purpose: 'mx', note: 'asynchronous bounces and mailto unsubscribes (inbound.listen)' });
   }
+  if (s.bounceSubdomain && s.ourMtaSts?.enabled) recs.push(...mtaStsRecords(`${s.bounceSubdomain}.${d.name}`, s));
   if (s.trackingHost && s.publicHost) {
     recs.push({ type: 'CNAME', host: `${s.trackingHost}.${d.name}`, value: `${normHost(s.publicHost)}.`, purpose: 'tracking' });
   }
+  return recs;
+}
+
+/**
+ * Our MTA-STS policy for a bounce domain (its MX is this server): the `_mta-sts` TXT with the
+ * policy's id, the `mta-sts` host serving it (public.listen behind HTTPS), and the TLS-RPT
+ * record when a rua is configured.
+ */
+function mtaStsRecords(bounce: string, s: RecordSettings): PublishRecord[] {
+  const p = s.ourMtaSts!;
+  const front = s.publicHost ? normHost(s.publicHost) : normHost(s.mxHost);
+  const recs: PublishRecord[] = [
+    { type: 'TXT', host: `_mta-sts.${bounce}`, value: `v=STSv1; id=${ourPolicyId(p)}`, purpose: 'mta-sts', note: 'the id changes with [domains.mta_sts]: publish the new one after a change' },
+    {
+      type: 'CNAME', host: `mta-sts.${bounce}`, value: `${front}.`, purpose: 'mta-sts',
+      note: `the policy is fetched over HTTPS from public.listen${s.publicHost ? '' : ' (public.base_url not set: the MX host is assumed)'}: its TLS front needs a certificate for mta-sts.${bounce}`,
+    },
+  ];
+  if (p.tlsRptRua) recs.push({ type: 'TXT', host: `_smtp._tls.${bounce}`, value: `v=TLSRPTv1; rua=${p.tlsRptRua}`, purpose: 'tls-rpt' });
   return recs;
 }
 

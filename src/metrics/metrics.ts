@@ -102,6 +102,16 @@ export const metrics = {
     name: 'mta_mta_sts_results_total', help: 'MTA-STS decisions by policy mode (enforce, testing) and result (ok, no_matching_mx, tls_failed, would_defer)',
     labelNames: ['mode', 'result'] as const, registers: [registry],
   }),
+  /** MTA-STS policy fetches (on demand and by the refresh sweep) by result. */
+  mtaStsFetches: new Counter({
+    name: 'mta_mta_sts_fetches_total', help: 'MTA-STS policy fetches by result (new, renewed: same id, changed: new id, failed_kept: failed with a cached policy kept, failed)',
+    labelNames: ['result'] as const, registers: [registry],
+  }),
+  /** DANE (delivery/dane.ts): ok (matched) and encrypted_only (all records unusable) per message sent, tls_failed per refused connection, lookup_failed per host left out. */
+  dane: new Counter({
+    name: 'mta_dane_results_total', help: 'DANE results: ok, encrypted_only (per message sent), tls_failed (per refused connection), lookup_failed (per MX host left out)',
+    labelNames: ['result'] as const, registers: [registry],
+  }),
   /** Incremented by the webhook dispatcher for every failed POST. */
   webhookFailures: new Counter({
     name: 'mta_webhook_failures_total', help: 'Webhook deliveries that failed (HTTP error or no answer)', registers: [registry],
@@ -117,6 +127,8 @@ for (const endpoint of ['send', 'raw'] as const) metrics.apiSends.inc({ endpoint
 metrics.webhookFailures.inc(0);
 for (const result of ['ok', 'no_matching_mx', 'tls_failed'] as const) metrics.mtaSts.inc({ mode: 'enforce', result }, 0);
 for (const result of ['ok', 'would_defer'] as const) metrics.mtaSts.inc({ mode: 'testing', result }, 0);
+for (const result of ['new', 'renewed', 'changed', 'failed_kept', 'failed'] as const) metrics.mtaStsFetches.inc({ result }, 0);
+for (const result of ['ok', 'encrypted_only', 'tls_failed', 'lookup_failed'] as const) metrics.dane.inc({ result }, 0);
 
 /** One line at each refusal site. Replies that are not refusals (QUEUED) count nothing. */
 export function countRejection(source: RejectionSource, reply: ReplyName): void {

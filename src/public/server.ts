@@ -8,6 +8,9 @@
  *                        POST with body `List-Unsubscribe=One-Click` (urlencoded or
  *                        multipart/form-data); 200 and a confirmation page
  *
+ *   GET|HEAD /.well-known/mta-sts.txt  our MTA-STS policy, for Host mta-sts.<bounce domain>
+ *                        (public/mta-sts-policy.ts)
+ *
  * Anything else is 404 (405 for other methods); a token that does not open is 400 and
  * changes nothing. Bodies are capped at MAX_BODY; the token is the only input trusted.
  * Must never: reveal a full address, redirect anywhere, or act on a GET.
@@ -22,6 +25,7 @@ import { formatHostPort } from '../util/host-port.js';
 import { UNSUBSCRIBE_PATH } from './unsubscribe-links.js';
 import { Unsubscriber, maskAddress } from './unsubscribe.js';
 import { confirmPage, donePage, errorPage } from './page.js';
+import { MTA_STS_PATH, policyForHost } from './mta-sts-policy.js';
 
 /** A one-click body is 26 bytes; a browser's form post a few more. */
 export const MAX_BODY = 8 * 1024;
@@ -88,6 +92,13 @@ export class PublicServer {
     const method = (req.method ?? 'GET').toUpperCase();
     try {
       const path = new URL(req.url ?? '/', 'http://public.invalid').pathname;
+      if (path === MTA_STS_PATH && (method === 'GET' || method === 'HEAD')) {
+        req.resume();
+        const policy = await policyForHost(req.headers.host, this.deps.config(), this.deps.store);
+        if (!policy) throw new HttpError(404, 'Page not found');
+        res.writeHead(200, { 'content-type': 'text/plain; charset=us-ascii', 'content-length': Buffer.byteLength(policy), 'cache-control': 'max-age=300' });
+        return void res.end(method === 'HEAD' ? undefined : policy);
+      }
       if (!path.startsWith(UNSUBSCRIBE_PATH)) throw new HttpError(404, 'Page not found');
       const token = path.slice(UNSUBSCRIBE_PATH.length);
       if (method === 'GET' || method === 'HEAD') {

@@ -419,4 +419,28 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE stats_daily ADD COLUMN late_invalid INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE tasks ADD COLUMN bounced_after_delivery INTEGER NOT NULL DEFAULT 0;
   `,
+  // 17: TLS reporting (RFC 8460, delivery/tls-rpt*.ts): sessions counted per policy domain
+  // and UTC day; one report row per domain and day, claimed by the node that sends it.
+  `
+  CREATE TABLE tls_rpt_counts (
+    domain TEXT NOT NULL,
+    day    TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    result TEXT NOT NULL,
+    mx     TEXT NOT NULL,
+    ip     TEXT NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (domain, day, policy, result, mx, ip)
+  ) WITHOUT ROWID;
+  CREATE INDEX tls_rpt_counts_day ON tls_rpt_counts (day);
+  CREATE TABLE tls_rpt_reports (
+    domain     TEXT NOT NULL,
+    day        TEXT NOT NULL,
+    node       TEXT NOT NULL,
+    claimed_at INTEGER NOT NULL,
+    sent_at    INTEGER,
+    error      TEXT,
+    PRIMARY KEY (domain, day)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -12,6 +12,7 @@ export class SqliteMtaSts {
   constructor(db: Db) {
     this.st = {
       get: db.prepare('SELECT * FROM mta_sts_policies WHERE domain = ?'),
+      live: db.prepare('SELECT * FROM mta_sts_policies WHERE expires_at > ? ORDER BY expires_at LIMIT ?'),
       put: db.prepare(`INSERT INTO mta_sts_policies (domain, id, mode, mx, max_age, fetched_at, expires_at)
                        VALUES (@domain, @id, @mode, @mx, @maxAgeS, @fetchedAt, @expiresAt)
                        ON CONFLICT (domain) DO UPDATE SET id = excluded.id, mode = excluded.mode, mx = excluded.mx,
@@ -21,13 +22,20 @@ export class SqliteMtaSts {
 
   get(domain: string): MtaStsPolicyRecord | undefined {
     const r = this.st['get']!.get(domain) as Record<string, unknown> | undefined;
-    if (!r) return undefined;
-    return {
-      domain: String(r['domain']), id: String(r['id']), mode: r['mode'] as MtaStsPolicyRecord['mode'],
-      mx: JSON.parse(String(r['mx'])) as string[], maxAgeS: Number(r['max_age']),
-      fetchedAt: Number(r['fetched_at']), expiresAt: Number(r['expires_at']),
-    };
+    return r ? row(r) : undefined;
+  }
+
+  live(now: number, limit: number): MtaStsPolicyRecord[] {
+    return (this.st['live']!.all(now, limit) as Record<string, unknown>[]).map(row);
   }
 
   put(p: MtaStsPolicyRecord): void { this.st['put']!.run({ ...p, mx: JSON.stringify(p.mx) }); }
+}
+
+function row(r: Record<string, unknown>): MtaStsPolicyRecord {
+  return {
+    domain: String(r['domain']), id: String(r['id']), mode: r['mode'] as MtaStsPolicyRecord['mode'],
+    mx: JSON.parse(String(r['mx'])) as string[], maxAgeS: Number(r['max_age']),
+    fetchedAt: Number(r['fetched_at']), expiresAt: Number(r['expires_at']),
+  };
 }

@@ -46,6 +46,8 @@ import type { FeedbackRecord, FeedbackResult } from './types-feedback.js';
 import { SqliteEgress } from './sqlite-egress.js';
 import type { EgressCount } from './types-egress.js';
 import { SqliteMtaSts } from './sqlite-mtasts.js';
+import { SqliteTlsRpt } from './sqlite-tlsrpt.js';
+import type { TlsRptCount } from './types-tlsrpt.js';
 import type { MtaStsPolicyRecord } from './types-mtasts.js';
 import { SqliteAudit } from './sqlite-audit.js';
 import type { AuditEvent, OutboxFigures } from './types-audit.js';
@@ -115,6 +117,7 @@ export class SqliteStore implements Store {
   private readonly egress: SqliteEgress;
   private readonly mtaSts: SqliteMtaSts;
   private readonly audit: SqliteAudit;
+  private readonly tlsRpt: SqliteTlsRpt;
   private readonly inbound: SqliteInbound;
   private readonly feedback: SqliteFeedback;
   private writer: WriterThread | undefined;
@@ -213,6 +216,7 @@ export class SqliteStore implements Store {
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
     this.audit = new SqliteAudit(db);
+    this.tlsRpt = new SqliteTlsRpt(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -489,6 +493,13 @@ export class SqliteStore implements Store {
   // ---- MTA-STS policies (spool/sqlite-mtasts.ts) ----
   async mtaStsPolicy(domain: string): Promise<MtaStsPolicyRecord | undefined> { return this.mtaSts.get(domain); }
   async saveMtaStsPolicy(p: MtaStsPolicyRecord): Promise<void> { this.mtaSts.put(p); }
+  async liveMtaStsPolicies(now: number, limit: number): Promise<MtaStsPolicyRecord[]> { return this.mtaSts.live(now, limit); }
+  async addTlsRptCounts(rows: readonly TlsRptCount[]): Promise<void> { this.tlsRpt.add(rows); }
+  async tlsRptPending(beforeDay: string, limit: number): Promise<{ domain: string; day: string }[]> { return this.tlsRpt.pending(beforeDay, limit); }
+  async tlsRptCounts(domain: string, day: string): Promise<TlsRptCount[]> { return this.tlsRpt.counts(domain, day); }
+  async claimTlsRptReport(domain: string, day: string, node: string, now: number, staleBefore: number): Promise<boolean> { return this.tlsRpt.claim(domain, day, node, now, staleBefore); }
+  async finishTlsRptReport(domain: string, day: string, outcome: { sentAt: number } | { error: string }): Promise<void> { this.tlsRpt.finish(domain, day, outcome); }
+  async pruneTlsRpt(beforeDay: string): Promise<number> { return this.tlsRpt.prune(beforeDay); }
 
   // ---- audit reads (spool/sqlite-audit.ts) ----
   async auditMessageIds(): Promise<QueueId[]> { return this.audit.messageIds(); }

@@ -21,7 +21,7 @@ export interface DomainRecord {
   nextDkim?: { selector: string; privateKey: string; publicKey: string } | null;
 }
 
-export type DomainCheckName = 'ownership' | 'spf' | 'dkim' | 'dmarc' | 'mx' | 'tracking' | 'ptr' | 'hostname';
+export type DomainCheckName = 'ownership' | 'spf' | 'dkim' | 'dmarc' | 'mx' | 'tracking' | 'ptr' | 'hostname' | 'mta-sts' | 'tls-rpt';
 export type DomainCheckStatus = 'ok' | 'missing' | 'mismatch' | 'error' | 'skipped';
 
 export interface DomainCheckRecord {

@@ -22,4 +22,6 @@ export interface MtaStsStore {
   mtaStsPolicy(domain: string): Promise<MtaStsPolicyRecord | undefined>;
   /** Stores (or replaces) the domain's policy. */
   saveMtaStsPolicy(p: MtaStsPolicyRecord): Promise<void>;
+  /** Policies not expired at `now`, those ending first first, at most `limit` (the refresh sweep's work). */
+  liveMtaStsPolicies(now: number, limit: number): Promise<MtaStsPolicyRecord[]>;
 }

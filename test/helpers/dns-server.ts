@@ -17,7 +17,10 @@ export interface ZoneEntry {
   TXT?: (string | string[])[];
   PTR?: string[];
   CNAME?: string;
+  TLSA?: { usage: number; selector: number; matchingType: number; certificate: Buffer }[];
   ttl?: number;
+  /** Set AD in the answer: the stand-in for a DNSSEC-validating resolver that validated this name. */
+  ad?: boolean;
   rcode?: 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED';
   /** Never answer: for timeout tests. */
   drop?: boolean;
@@ -67,6 +70,7 @@ function recordsOf(name: string, type: string, e: ZoneEntry): dnsPacket.Answer[]
     case 'CNAME': return e.CNAME ? [{ type: 'CNAME', name, ttl, data: e.CNAME }] : [];
     case 'MX': return (e.MX ?? []).map((m) => ({ type: 'MX', name, ttl, data: { preference: m.preference, exchange: m.exchange } }));
     case 'TXT': return (e.TXT ?? []).map((t) => ({ type: 'TXT', name, ttl, data: Array.isArray(t) ? t : [t] }));
+    case 'TLSA': return (e.TLSA ?? []).map((data) => ({ type: 'TLSA', name, ttl, data }));
     default: return [];
   }
 }
@@ -109,6 +113,10 @@ async function start(initial: Record<string, ZoneEntry>, attempt: number): Promi
       authorities.push(soa(question.name));
     } else if (entry.rcode) {
       rcode = RCODES[entry.rcode];
+    } else if (entry.ad) {
+      flags |= dnsPacket.AUTHENTIC_DATA;
+      answers.push(...recordsOf(question.name, question.type, entry));
+      if (answers.length === 0) authorities.push(soa(question.name));
     } else if (entry.truncate && transport === 'udp') {
       flags |= dnsPacket.TRUNCATED_RESPONSE;
     } else {
