@@ -160,9 +160,8 @@ export class Daemon {
         await checkSourceAddresses(new EgressSelector(this.config, this.store, this.log).ownSources());
         this.mx = new MxResolver(this.dns);
         const router = new Router(this.config, this.mx);
-        this.mtaSts = new MtaStsPolicies(this.config, this.dns, this.store, this.log.child({ component: 'mta-sts' }));
-        router.mtaSts = this.mtaSts;
-        const mtaSts = this.mtaSts;
+        const mtaSts = this.mtaSts = new MtaStsPolicies(this.config, this.dns, this.store, this.log.child({ component: 'mta-sts' }));
+        router.mtaSts = mtaSts;
         await this.services.start('mta-sts', { start: () => mtaSts.start(), stop: () => mtaSts.stop() });
         const dane = this.dane = new Dane(this.config, this.log.child({ component: 'dane' }));
         this.services.track('dane', { stop: () => dane.close() });
