@@ -27,6 +27,10 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as 
 export interface HttpHooks {
   /** access control for a request to a route with this access (throws a catalogue error) */
   gate: (request: FastifyRequest, access: Access, route: Route | undefined) => void | Promise<void>;
+  /** plugins the gate needs (cookies), registered before it */
+  plugins?: (app: FastifyInstance) => void | Promise<void>;
+  /** hooks that run once the gate has let a request in (CSRF) */
+  afterGate?: (app: FastifyInstance) => void;
   /** after the route table: more routes or plugins (the console) */
   extend?: (app: FastifyInstance) => void | Promise<void>;
   /** a response that does not match its route's schema (throws to refuse it) */
@@ -72,10 +76,12 @@ export async function buildAdminApp(routes: readonly Route[], hooks: HttpHooks):
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
 
+  await hooks.plugins?.(app);
   app.addHook('onRequest', async (request) => {
     const route = routeOf(request);
     await hooks.gate(request, route?.access ?? 'token', route);
   });
+  hooks.afterGate?.(app);
   app.setErrorHandler((e, request, reply) => { replyError(request, reply, e, hooks); });
   app.setNotFoundHandler((request) => {
     throw new MtaError('MTA_ERR_NOT_FOUND', `no such endpoint: ${request.method} ${new URL(request.url, 'http://x').pathname}`);
@@ -83,7 +89,9 @@ export async function buildAdminApp(routes: readonly Route[], hooks: HttpHooks):
 
   const byPath = new Map<string, Set<string>>();
   for (const r of routes) {
-    app.route({ method: r.method, url: r.path, config: { route: r } satisfies RouteConfig, handler: (request, reply) => handle(r, request, reply, hooks) });
+    const limit = r.rateLimit;
+    const rateLimit = limit ? { rateLimit: { max: () => limit.max(), timeWindow: limit.windowMs } } : {};
+    app.route({ method: r.method, url: r.path, config: { route: r, ...rateLimit }, handler: (request, reply) => handle(r, request, reply, hooks) });
     const set = byPath.get(r.path) ?? new Set<string>();
     set.add(r.method);
     if (r.method === 'GET') set.add('HEAD');
@@ -115,7 +123,7 @@ async function handle(r: Route, request: FastifyRequest, reply: FastifyReply, ho
   const query = parseWith(r.query, request.query ?? {}, 'query');
   r.before?.(req, client);
   const { body, raw } = await readRequestBody(req, r, method);
-  const result = await r.handler({ params, query, body, req, client, raw });
+  const result = await r.handler({ params, query, body, req, client, raw, http: { request, reply } });
   const out = result instanceof Reply ? result : new Reply(r.status, result);
   if (out.contentType.startsWith('application/json') && out.status < 300) hooks.checkResponse(r, out.body, method, new URL(request.url, 'http://x').pathname);
   sendReply(reply, out.status, out.body, out.headers, out.contentType);
@@ -131,7 +139,9 @@ export function sendReply(reply: FastifyReply, status: number, body: unknown, he
 function fromFramework(e: unknown): unknown {
   const code = (e as FastifyError | undefined)?.code;
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new MtaError('MTA_ERR_UNSUPPORTED_MEDIA', 'the Content-Type is not a valid media type; send application/json');
-  if (code === 'FST_ERR_RATE_LIMIT' || (e as { statusCode?: number })?.statusCode === 429) return new MtaError('MTA_ERR_QUOTA', (e as Error).message);
+  if (code === 'FST_CSRF_MISSING_SECRET' || code === 'FST_CSRF_INVALID_TOKEN') {
+    return new MtaError('MTA_ERR_FORBIDDEN', `a change from a console session needs its CSRF token in X-CSRF-Token (from signing in or GET /api/v1/session); ${code === 'FST_CSRF_MISSING_SECRET' ? 'the CSRF cookie is missing' : 'the token is missing or wrong'}`);
+  }
   return e;
 }
 

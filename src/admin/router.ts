@@ -14,12 +14,18 @@
  * may name another status and add fields.
  */
 import type { IncomingMessage } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { MtaError, isMtaError, type ErrorCode } from '../util/errors.js';
+import type { UserRole } from '../spool/types-users.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
-/** token: the admin token (admin.token or the generated one); public: nobody is asked; metrics: public when admin.metrics_public */
-export type Access = 'token' | 'public' | 'metrics';
+/**
+ * token: the admin token (admin.token or the generated one) or a console session whose
+ * role allows the call (admin/roles.ts); public: nobody is asked; metrics: public when
+ * admin.metrics_public; login: nobody is asked but the browser checks apply (sign-in)
+ */
+export type Access = 'token' | 'public' | 'metrics' | 'login';
 
 /** HTTP status per error code; codes not listed (configuration, start-up) are 500. */
 export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -40,6 +46,7 @@ export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
   MTA_ERR_TEMPLATE_VAR: 400,
   MTA_ERR_TEMPLATE_STATE: 409,
   MTA_ERR_QUOTA: 429,
+  MTA_ERR_THROTTLED: 429,
   MTA_ERR_TASK_STATE: 409,
   MTA_ERR_TASK: 422,
   MTA_ERR_WEBHOOK: 502,
@@ -68,6 +75,8 @@ export interface Input<P, Q, B> {
   client: string;
   /** the JSON body's bytes as received (for fingerprints); undefined for raw media types */
   raw: Buffer | undefined;
+  /** fastify's request and reply, for the few routes that need more than JSON (sign-in sets a cookie) */
+  http: { request: FastifyRequest; reply: FastifyReply };
 }
 
 const EMPTY = z.strictObject({});
@@ -97,6 +106,10 @@ export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B extends z.
   responseType?: string;
   status?: 200 | 201;
   access?: Access;
+  /** the least console role that may call it (default: viewer for GET, else operator; admin/roles.ts) */
+  role?: UserRole;
+  /** at most `max` calls per client address in `windowMs` (then 429 MTA_ERR_THROTTLED) */
+  rateLimit?: { max: () => number; windowMs: number };
   handler: (input: Input<z.output<P>, z.output<Q>, B extends z.ZodType ? z.output<B> : undefined>) => Promise<z.input<R> | Reply>;
 }
 
@@ -118,6 +131,8 @@ export interface Route {
   responseType: string;
   status: number;
   access: Access;
+  role: UserRole | undefined;
+  rateLimit: { max: () => number; windowMs: number } | undefined;
   handler: (input: Input<unknown, unknown, unknown>) => Promise<unknown>;
 }
 
@@ -129,7 +144,7 @@ export function defineRoute<P extends z.ZodType = Empty, Q extends z.ZodType = E
     method: def.method, path: def.path, summary: def.summary, tag: def.tag, description: def.description,
     params: def.params ?? EMPTY, query: def.query ?? EMPTY, body: def.body, rawBodyTypes: def.rawBodyTypes ?? [],
     maxBody: def.maxBody ?? (() => MAX_BODY), tooLarge: def.tooLarge, before: def.before, response: def.response, responseType: def.responseType ?? 'application/json',
-    status: def.status ?? 200, access: def.access ?? 'token',
+    status: def.status ?? 200, access: def.access ?? 'token', role: def.role, rateLimit: def.rateLimit,
     handler: def.handler as Route['handler'],
   };
 }

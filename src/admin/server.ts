@@ -12,16 +12,13 @@
  * The daemon's actual address goes to `<data_dir>/admin.json`, so the CLI finds a daemon
  * that listens on port 0 (tests) or on an address changed since it started.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
-import { countRejection } from '../metrics/metrics.js';
-import { checkAllowlist, checkToken, isPublic } from './auth.js';
-import { allowedHosts, checkBrowser } from './browser.js';
 import { ensureAdminToken } from './token.js';
-import { Router, type Access, type Route } from './router.js';
-import { buildAdminApp, clientOf } from './http.js';
+import { Router, type Route } from './router.js';
+import { buildAdminApp } from './http.js';
 import type { AdminDeps, ApiContext } from './context.js';
 import { ADMIN_FILE, formatHostPort, type AdminAddress } from './address.js';
 import { systemRoutes } from './routes/system.js';
@@ -37,8 +34,14 @@ import { templateRoutes } from './routes/templates.js';
 import { listRoutes } from './routes/lists.js';
 import { taskRoutes } from './routes/tasks.js';
 import { egressRoutes } from './routes/egress.js';
+import { sessionRoutes } from './routes/session.js';
+import { userRoutes } from './routes/users.js';
+import { Sessions } from './session.js';
+import { addCsrfCheck, gate, registerAccessPlugins, type AccessDeps } from './access.js';
 
 export type { AdminDeps } from './context.js';
+
+const PURGE_EVERY_MS = 10 * 60_000;
 
 export class AdminServer {
   private app: FastifyInstance | undefined;
@@ -54,8 +57,15 @@ export class AdminServer {
    */
   checkResponses = false;
 
+  readonly sessions: Sessions;
+  private purgeTimer: NodeJS.Timeout | undefined;
+  private readonly access: AccessDeps;
+
   constructor(private readonly deps: AdminDeps) {
     const ctx: ApiContext = { ...deps, startedAt: () => this.startedAt };
+    this.sessions = new Sessions(deps.store, () => ({ idleMs: deps.config().admin.sessionIdleMs, lifetimeMs: deps.config().admin.sessionLifetimeMs }));
+    this.access = { config: deps.config, token: () => this.token, sessions: this.sessions };
+    this.router.add(...sessionRoutes(ctx, this.sessions), ...userRoutes(ctx));
     this.router.add(
       ...systemRoutes(ctx, () => this.router.routes),
       ...domainRoutes(ctx), ...senderRoutes(ctx), ...suppressionRoutes(ctx), ...queueRoutes(ctx), ...sendRoutes(ctx),
@@ -94,7 +104,9 @@ export class AdminServer {
     void this.token; // before listening: a data dir where it cannot be made stops the start
     const where = formatHostPort(host, port);
     const app = await buildAdminApp(this.router.routes, {
-      gate: (request, access) => this.gate(request, access),
+      plugins: (app) => registerAccessPlugins(app, this.access),
+      gate: (request, access, route) => gate(this.access, request, access, route),
+      afterGate: addCsrfCheck,
       checkResponse: (r, body, method, path) => this.checkResponse(r, body, method, path),
       log: this.deps.log,
     });
@@ -106,6 +118,11 @@ export class AdminServer {
     }
     app.server.on('error', (e) => this.deps.log.warn({ err: e }, 'admin listener error'));
     this.app = app;
+    // Sessions past their limits are refused when used; this removes the ones never used again.
+    this.purgeTimer = setInterval(() => {
+      this.sessions.purge().catch((e: unknown) => this.deps.log.warn({ err: e }, 'cannot purge expired console sessions'));
+    }, PURGE_EVERY_MS);
+    this.purgeTimer.unref();
     this.startedAt = Date.now();
     this.writeAddressFile(host);
     const admin = this.deps.config().admin;
@@ -118,6 +135,7 @@ export class AdminServer {
     const app = this.app;
     if (!app) return;
     this.app = undefined;
+    clearInterval(this.purgeTimer);
     this.removeAddressFile();
     // A request still running after this is cut: the daemon is going down anyway.
     const cut = setTimeout(() => app.server.closeAllConnections(), 2000);
@@ -148,17 +166,6 @@ export class AdminServer {
       if (cur.pid === process.pid) rmSync(this.file, { force: true });
     } catch { /* already gone */ }
     this.file = undefined;
-  }
-
-  /** Access control, before anything else about the request is looked at (admin/auth.ts). */
-  private gate(request: FastifyRequest, access: Access): void {
-    const admin = this.deps.config().admin;
-    try { checkAllowlist(clientOf(request), admin); } catch (e) { countRejection('api', 'IP_NOT_ALLOWED'); throw e; }
-    if (isPublic(access, admin)) return;
-    try {
-      checkBrowser(request.headers, allowedHosts(this.deps.config()));
-      checkToken(request.headers.authorization, this.token);
-    } catch (e) { countRejection('api', 'AUTH_FAILED'); throw e; }
   }
 
   private checkResponse(r: Route, body: unknown, method: string, path: string): void {

@@ -38,6 +38,8 @@ import { SqliteEgress } from './sqlite-egress.js';
 import type { EgressCount } from './types-egress.js';
 import { SqliteMtaSts } from './sqlite-mtasts.js';
 import type { MtaStsPolicyRecord } from './types-mtasts.js';
+import { SqliteUsers } from './sqlite-users.js';
+import type { ConsoleUserRecord, SessionRecord } from './types-users.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
@@ -99,6 +101,7 @@ export class SqliteStore implements Store {
   private readonly quota: SqliteQuota;
   private readonly egress: SqliteEgress;
   private readonly mtaSts: SqliteMtaSts;
+  private readonly users: SqliteUsers;
   private readonly inbound: SqliteInbound;
   private writer: WriterThread | undefined;
 
@@ -181,6 +184,7 @@ export class SqliteStore implements Store {
     this.inbound = new SqliteInbound(db, this.hooks);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
+    this.users = new SqliteUsers(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -456,6 +460,18 @@ export class SqliteStore implements Store {
   // ---- MTA-STS policies (spool/sqlite-mtasts.ts) ----
   async mtaStsPolicy(domain: string): Promise<MtaStsPolicyRecord | undefined> { return this.mtaSts.get(domain); }
   async saveMtaStsPolicy(p: MtaStsPolicyRecord): Promise<void> { this.mtaSts.put(p); }
+
+  // ---- console users and sessions (spool/sqlite-users.ts) ----
+  async addUser(u: ConsoleUserRecord): Promise<void> { this.users.add(u); }
+  async getUser(name: string): Promise<ConsoleUserRecord | undefined> { return this.users.get(name); }
+  async listUsers(): Promise<ConsoleUserRecord[]> { return this.users.list(); }
+  async removeUser(name: string): Promise<boolean> { return this.users.remove(name); }
+  async setUserPassword(name: string, hash: string, now: number): Promise<boolean> { return this.users.setPassword(name, hash, now); }
+  async addSession(s: SessionRecord): Promise<void> { this.users.addSession(s); }
+  async getSession(idHash: string): Promise<SessionRecord | undefined> { return this.users.getSession(idHash); }
+  async touchSession(idHash: string, now: number): Promise<void> { this.users.touch(idHash, now); }
+  async removeSession(idHash: string): Promise<void> { this.users.removeSession(idHash); }
+  async purgeSessions(idleBefore: number, createdBefore: number): Promise<number> { return this.users.purge(idleBefore, createdBefore); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

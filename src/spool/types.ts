@@ -10,6 +10,7 @@ import type { AliasTaskRequest, TaskStore } from './types-tasks.js';
 import type { QuotaStore } from './types-quota.js';
 import type { EgressStore } from './types-egress.js';
 import type { MtaStsStore } from './types-mtasts.js';
+import type { UserStore } from './types-users.js';
 import type { InboundStore } from './types-inbound.js';
 
 export type Lane = 'trigger' | 'batch';
@@ -526,6 +527,6 @@ export interface ListStore {
 }
 
 export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore,
-  TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore {
+  TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore, UserStore {
   close(): Promise<void>;
 }

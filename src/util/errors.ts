@@ -43,6 +43,7 @@ export const ERRORS = {
   MTA_ERR_EGRESS_ADDRESS: 'an egress source address is not on this machine',
   MTA_ERR_IMPORT_PARTIAL: 'some rows of the import were not written (the report lists them)',
   MTA_ERR_CONFIRM: 'a destructive operation was not confirmed',
+  MTA_ERR_THROTTLED: 'too many attempts in a short time; wait and try again',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
