@@ -2,7 +2,8 @@
  * admin/access — who may make a request on the admin listener, decided before anything
  * else is looked at (admin/auth.ts has the rules for the allowlist and the token):
  *
- *   allowlist → public routes stop here → Host/Origin (admin/browser.ts) → sign-in routes
+ *   allowlist → public routes stop here → the console's pages and assets check only Host →
+ *   Host/Origin (admin/browser.ts) → sign-in routes
  *   stop here → `Authorization: Bearer` (the admin token, acts as admin) or else the
  *   console's session cookie (admin/session.ts), whose role must allow the call
  *   (admin/roles.ts) → a call that changes something from a session needs its CSRF token
@@ -22,7 +23,7 @@ import type { Config } from '../config/config.js';
 import { countRejection } from '../metrics/metrics.js';
 import { MtaError } from '../util/errors.js';
 import { checkAllowlist, checkToken, isPublic } from './auth.js';
-import { allowedHosts, checkBrowser } from './browser.js';
+import { allowedHosts, checkBrowser, checkHost } from './browser.js';
 import { clientOf } from './http.js';
 import { checkRole, isReadOnly } from './roles.js';
 import { CSRF_HEADER, SESSION_COOKIE, type Sessions } from './session.js';
@@ -71,6 +72,7 @@ export async function gate(deps: AccessDeps, request: FastifyRequest, access: Ac
   try { checkAllowlist(clientOf(request), config.admin); } catch (e) { countRejection('api', 'IP_NOT_ALLOWED'); throw e; }
   if (isPublic(access, config.admin)) return;
   try {
+    if (access === 'page') return checkHost(request.headers, allowedHosts(config));
     checkBrowser(request.headers, allowedHosts(config));
     if (access === 'login') return;
     const cookieValue = request.cookies[SESSION_COOKIE];

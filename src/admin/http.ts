@@ -79,7 +79,9 @@ export async function buildAdminApp(routes: readonly Route[], hooks: HttpHooks):
   await hooks.plugins?.(app);
   app.addHook('onRequest', async (request) => {
     const route = routeOf(request);
-    await hooks.gate(request, route?.access ?? 'token', route);
+    // Routes not declared with defineRoute (the console's) name their access in their config.
+    const access = route?.access ?? (request.routeOptions.config as { access?: Access } | undefined)?.access ?? 'token';
+    await hooks.gate(request, access, route);
   });
   hooks.afterGate?.(app);
   app.setErrorHandler((e, request, reply) => { replyError(request, reply, e, hooks); });

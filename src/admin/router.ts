@@ -23,9 +23,10 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 /**
  * token: the admin token (admin.token or the generated one) or a console session whose
  * role allows the call (admin/roles.ts); public: nobody is asked; metrics: public when
- * admin.metrics_public; login: nobody is asked but the browser checks apply (sign-in)
+ * admin.metrics_public; login: nobody is asked but the browser checks apply (sign-in);
+ * page: the console's page and assets, which only check Host (admin/console.ts)
  */
-export type Access = 'token' | 'public' | 'metrics' | 'login';
+export type Access = 'token' | 'public' | 'metrics' | 'login' | 'page';
 
 /** HTTP status per error code; codes not listed (configuration, start-up) are 500. */
 export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {

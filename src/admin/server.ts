@@ -37,6 +37,7 @@ import { egressRoutes } from './routes/egress.js';
 import { sessionRoutes } from './routes/session.js';
 import { userRoutes } from './routes/users.js';
 import { Sessions } from './session.js';
+import { registerConsole } from './console.js';
 import { addCsrfCheck, gate, registerAccessPlugins, type AccessDeps } from './access.js';
 
 export type { AdminDeps } from './context.js';
@@ -107,6 +108,7 @@ export class AdminServer {
       plugins: (app) => registerAccessPlugins(app, this.access),
       gate: (request, access, route) => gate(this.access, request, access, route),
       afterGate: addCsrfCheck,
+      extend: registerConsole,
       checkResponse: (r, body, method, path) => this.checkResponse(r, body, method, path),
       log: this.deps.log,
     });
