@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
 import { ensureAdminToken } from './token.js';
 import { Router, type Route } from './router.js';
-import { buildAdminApp } from './http.js';
 import type { AdminDeps, ApiContext } from './context.js';
 import { ADMIN_FILE, formatHostPort, type AdminAddress } from './address.js';
 import { systemRoutes } from './routes/system.js';
@@ -37,8 +36,7 @@ import { egressRoutes } from './routes/egress.js';
 import { sessionRoutes } from './routes/session.js';
 import { userRoutes } from './routes/users.js';
 import { Sessions } from './session.js';
-import { registerConsole } from './console.js';
-import { addCsrfCheck, gate, registerAccessPlugins, type AccessDeps } from './access.js';
+import type { AccessDeps } from './access.js';
 
 export type { AdminDeps } from './context.js';
 
@@ -104,6 +102,10 @@ export class AdminServer {
     const { host, port } = this.deps.config().admin;
     void this.token; // before listening: a data dir where it cannot be made stops the start
     const where = formatHostPort(host, port);
+    // fastify and its plugins load only here: the CLI, which imports this module, never needs them.
+    const [{ buildAdminApp }, { addCsrfCheck, gate, registerAccessPlugins }, { registerConsole }] = await Promise.all([
+      import('./http.js'), import('./access.js'), import('./console.js'),
+    ]);
     const app = await buildAdminApp(this.router.routes, {
       plugins: (app) => registerAccessPlugins(app, this.access),
       gate: (request, access, route) => gate(this.access, request, access, route),
