@@ -29,7 +29,7 @@ const sessionSchema = z.object({
 
 function view(p: Principal, reply: FastifyReply): z.input<typeof sessionSchema> {
   if (p.kind === 'token') return { kind: 'token', user: null, role: 'admin', csrf_token: null, expires_at: null };
-  return { kind: 'session', user: p.user, role: p.role, csrf_token: reply.generateCsrf({ userInfo: p.sessionHash }), expires_at: iso(p.expiresAt) };
+  return { kind: 'session', user: p.user, role: p.role, csrf_token: reply.generateCsrf({ userInfo: p.sessionHash, secure: reply.request.protocol === 'https' }), expires_at: iso(p.expiresAt) };
 }
 
 export function sessionRoutes(ctx: ApiContext, sessions: Sessions): Route[] {
