@@ -19,7 +19,7 @@ export function checkUserName(name: string): string {
   return n;
 }
 
-export function checkRole(role: string): UserRole {
+export function parseRole(role: string): UserRole {
   if (!(USER_ROLES as readonly string[]).includes(role)) throw new MtaError('MTA_ERR_INVALID', `role must be one of ${USER_ROLES.join(', ')}`, 'role');
   return role as UserRole;
 }
@@ -31,7 +31,7 @@ export class Users {
 
   async add(name: string, role: string, password: string): Promise<ConsoleUserRecord> {
     const n = checkUserName(name);
-    const r = checkRole(role);
+    const r = parseRole(role);
     checkPasswordStrength(password);
     const now = Date.now();
     const u: ConsoleUserRecord = { name: n, role: r, passwordHash: await hashPassword(password), createdAt: now, passwordChangedAt: now };

@@ -16,6 +16,7 @@ import { MtaError } from '../util/errors.js';
 
 export const SESSION_COOKIE = 'mta_session';
 export const CSRF_HEADER = 'x-csrf-token';
+const TOUCH_EVERY_MS = 60_000;
 
 /** Who is calling, once the access hook has let a request in. */
 export type Principal =
@@ -59,7 +60,9 @@ export class Sessions {
     else if (s) {
       const user = await this.store.getUser(s.user);
       if (user) {
-        await this.store.touchSession(hash, now);
+        // One write a minute at most (a busy console page must not write on every call),
+        // and often enough that a short idle timeout still counts each use.
+        if (now - s.lastSeenAt >= Math.min(TOUCH_EVERY_MS, idleMs / 4)) await this.store.touchSession(hash, now);
         return { kind: 'session', role: user.role, user: user.name, sessionHash: hash, expiresAt: this.expiry(s.createdAt, now) };
       }
     }
