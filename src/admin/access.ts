@@ -75,7 +75,8 @@ export async function gate(deps: AccessDeps, request: FastifyRequest, access: Ac
     if (access === 'page') return checkHost(request.headers, allowedHosts(config));
     checkBrowser(request.headers, allowedHosts(config));
     if (access === 'login') return;
-    const cookieValue = request.cookies[SESSION_COOKIE];
+    // undefined for a request fastify refused before its hooks (a malformed URL): no cookies parsed then.
+    const cookieValue = (request.cookies as Record<string, string | undefined> | undefined)?.[SESSION_COOKIE];
     if (request.headers.authorization !== undefined || !cookieValue) {
       checkToken(request.headers.authorization, deps.token());
       request.principal = { kind: 'token', role: 'admin' };

@@ -64,7 +64,7 @@ export async function buildAdminApp(routes: readonly Route[], hooks: HttpHooks):
       void (async () => {
         try {
           await hooks.gate(request, 'token', undefined);
-          throw new MtaError('MTA_ERR_INVALID', `malformed path: ${e.message}`);
+          throw new MtaError('MTA_ERR_INVALID', `malformed path segment (not percent-encoded UTF-8): ${safePath(request.url)}`);
         } catch (err) { replyError(request, reply, err, hooks); }
       })();
     },
@@ -100,7 +100,9 @@ export async function buildAdminApp(routes: readonly Route[], hooks: HttpHooks):
     byPath.set(r.path, set);
   }
   for (const [path, have] of byPath) {
-    const missing = METHODS.filter((m) => !have.has(m));
+    // A method another route serves through a capture (GET /queue/flush is GET /queue/:id)
+    // goes there, as fastify keeps one tree per method: no 405 in its way.
+    const missing = METHODS.filter((m) => !have.has(m) && !routes.some((r) => (r.method === m || (m === 'HEAD' && r.method === 'GET')) && captures(r.path, path)));
     const allow = [...have].filter((m) => m !== 'HEAD').join(', ');
     if (!missing.length) continue;
     // Routed like the real ones (access control first), answered 405 with Allow.
@@ -115,6 +117,12 @@ export async function buildAdminApp(routes: readonly Route[], hooks: HttpHooks):
   }
   await hooks.extend?.(app);
   return app;
+}
+
+/** Whether the route pattern `pattern` (`/queue/:id`) matches `path` taken literally. */
+function captures(pattern: string, path: string): boolean {
+  const p = pattern.split('/'), s = path.split('/');
+  return p.length === s.length && p.every((seg, i) => seg === s[i] || seg.startsWith(':'));
 }
 
 async function handle(r: Route, request: FastifyRequest, reply: FastifyReply, hooks: HttpHooks): Promise<void> {
