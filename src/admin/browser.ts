@@ -37,13 +37,19 @@ export function hostName(host: string): string {
   return name.replace(/\.$/, '');
 }
 
-/** Throws MTA_ERR_FORBIDDEN (403) for a foreign Host, a cross-site Origin or Sec-Fetch-Site. */
-export function checkBrowser(headers: IncomingHttpHeaders, hosts: Set<string>): void {
+/** Throws MTA_ERR_FORBIDDEN (403) for a foreign Host (all the console's pages ask: a link from elsewhere may open them). */
+export function checkHost(headers: IncomingHttpHeaders, hosts: Set<string>): void {
   const host = headers.host ?? '';
   const name = hostName(host);
   if (!(hosts.has(name) || isLoopback(name))) {
     throw new MtaError('MTA_ERR_FORBIDDEN', `Host ${JSON.stringify(host)} is not a name of this admin API; add it to admin.hosts if it is one`);
   }
+}
+
+/** Throws MTA_ERR_FORBIDDEN (403) for a foreign Host, a cross-site Origin or Sec-Fetch-Site. */
+export function checkBrowser(headers: IncomingHttpHeaders, hosts: Set<string>): void {
+  checkHost(headers, hosts);
+  const host = headers.host ?? '';
   const origin = headers.origin;
   if (origin !== undefined && !sameOrigin(origin, host)) {
     throw new MtaError('MTA_ERR_FORBIDDEN', `cross-origin request from ${JSON.stringify(origin)} refused: the admin API is not for web pages`);

@@ -63,7 +63,7 @@ export function openApiDocument(routes: readonly Route[], version: string): Json
     const responseContent = r.responseType === 'application/json'
       ? { 'application/json': { schema: jsonSchema(r.response, 'output') } }
       : { [r.responseType]: { schema: { type: 'string' } } };
-    const security = r.access === 'public' ? { security: [] } : r.access === 'metrics' ? { security: [{ bearerAuth: [] }, {}] } : {};
+    const security = r.access === 'public' || r.access === 'login' ? { security: [] } : r.access === 'metrics' ? { security: [{ bearerAuth: [] }, {}] } : {};
     (paths[path] ??= {})[r.method.toLowerCase()] = {
       operationId: operationId(r),
       summary: r.summary,
@@ -89,11 +89,14 @@ export function openApiDocument(routes: readonly Route[], version: string): Json
         + 'Listings take ?limit and ?cursor and return {"items", "next_cursor"}.',
     },
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
-    security: [{ bearerAuth: [] }],
+    security: [{ bearerAuth: [] }, { sessionCookie: [] }],
     tags: [...tags].map((name) => ({ name })),
     paths,
     components: {
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'admin.token (or admin.token_file)' } },
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'admin.token (or admin.token_file)' },
+        sessionCookie: { type: 'apiKey', in: 'cookie', name: 'mta_session', description: 'a web console session (POST /api/v1/session); changes also need X-CSRF-Token' },
+      },
       schemas: { Error: jsonSchema(errorSchema, 'output') },
       responses: { Error: { description: 'an error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } },
     },

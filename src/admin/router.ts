@@ -1,6 +1,6 @@
 /**
- * admin/router — the admin API's plumbing, kept apart from its routes so the API can grow
- * without growing a framework. A route is declared once, with zod schemas for its path
+ * admin/router — how admin API routes are declared, kept apart from the HTTP layer
+ * (fastify, admin/http.ts) so a route file needs no framework. A route is declared once, with zod schemas for its path
  * parameters, query, body and response (`defineRoute`); the same declaration validates
  * requests here and generates the OpenAPI document (admin/openapi.ts), so the document
  * cannot drift from what the server accepts.
@@ -13,13 +13,20 @@
  * Handlers throw MtaError; its code decides the HTTP status (the catalogue, mail/errors.ts), an ApiError
  * may name another status and add fields.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { MtaError, errorEntry, isMtaError, type ErrorCode } from '../util/errors.js';
+import type { UserRole } from '../spool/types-users.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
-/** token: the admin token (admin.token or the generated one); public: nobody is asked; metrics: public when admin.metrics_public */
-export type Access = 'token' | 'public' | 'metrics';
+/**
+ * token: the admin token (admin.token or the generated one) or a console session whose
+ * role allows the call (admin/roles.ts); public: nobody is asked; metrics: public when
+ * admin.metrics_public; login: nobody is asked but the browser checks apply (sign-in);
+ * page: the console's page and assets, which only check Host (admin/console.ts)
+ */
+export type Access = 'token' | 'public' | 'metrics' | 'login' | 'page';
 
 /** An MtaError with its own HTTP status and extra fields in the error object. */
 export class ApiError extends MtaError {
@@ -42,6 +49,8 @@ export interface Input<P, Q, B> {
   client: string;
   /** the JSON body's bytes as received (for fingerprints); undefined for raw media types */
   raw: Buffer | undefined;
+  /** fastify's request and reply, for the few routes that need more than JSON (sign-in sets a cookie) */
+  http: { request: FastifyRequest; reply: FastifyReply };
 }
 
 const EMPTY = z.strictObject({});
@@ -71,6 +80,10 @@ export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B extends z.
   responseType?: string;
   status?: 200 | 201;
   access?: Access;
+  /** the least console role that may call it (default: viewer for GET, else operator; admin/roles.ts) */
+  role?: UserRole;
+  /** at most `max` calls per client address in `windowMs` (then 429 MTA_ERR_THROTTLED) */
+  rateLimit?: { max: () => number; windowMs: number };
   handler: (input: Input<z.output<P>, z.output<Q>, B extends z.ZodType ? z.output<B> : undefined>) => Promise<z.input<R> | Reply>;
 }
 
@@ -92,70 +105,36 @@ export interface Route {
   responseType: string;
   status: number;
   access: Access;
+  role: UserRole | undefined;
+  rateLimit: { max: () => number; windowMs: number } | undefined;
   handler: (input: Input<unknown, unknown, unknown>) => Promise<unknown>;
-  parts: string[];
-  captures: number;
 }
 
 /** Request bodies beyond this are refused with 413: every admin call but the send API is small. */
 export const MAX_BODY = 64 * 1024;
 
 export function defineRoute<P extends z.ZodType = Empty, Q extends z.ZodType = Empty, B extends z.ZodType | undefined = undefined, R extends z.ZodType = z.ZodType>(def: RouteDef<P, Q, B, R>): Route {
-  const parts = def.path.split('/').filter(Boolean);
   return {
     method: def.method, path: def.path, summary: def.summary, tag: def.tag, description: def.description,
     params: def.params ?? EMPTY, query: def.query ?? EMPTY, body: def.body, rawBodyTypes: def.rawBodyTypes ?? [],
     maxBody: def.maxBody ?? (() => MAX_BODY), tooLarge: def.tooLarge, before: def.before, response: def.response, responseType: def.responseType ?? 'application/json',
-    status: def.status ?? 200, access: def.access ?? 'token',
-    handler: def.handler as Route['handler'], parts, captures: parts.filter((p) => p.startsWith(':')).length,
+    status: def.status ?? 200, access: def.access ?? 'token', role: def.role, rateLimit: def.rateLimit,
+    handler: def.handler as Route['handler'],
   };
 }
 
-export type Match =
-  | { kind: 'found'; route: Route; params: Record<string, string> }
-  | { kind: 'method'; allow: string[] }
-  | { kind: 'none' };
-
+/**
+ * The route table: route files' declarations, in the order added. admin/http.ts mounts
+ * them on fastify (whose router matches literal segments before captures, so
+ * `/queue/summary` wins over `/queue/:id`); the OpenAPI document lists them.
+ */
 export class Router {
   readonly routes: Route[] = [];
 
   add(...routes: Route[]): this {
     this.routes.push(...routes);
-    // Literal segments win over captures (`/queue/summary` before `/queue/:id`).
-    this.routes.sort((a, b) => a.captures - b.captures);
     return this;
   }
-
-  match(method: string, path: string): Match {
-    const segs = path.split('/').filter(Boolean);
-    const allow = new Set<string>();
-    for (const r of this.routes) {
-      const params = matchParts(r.parts, segs);
-      if (!params) continue;
-      if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { kind: 'found', route: r, params };
-      allow.add(r.method);
-    }
-    return allow.size ? { kind: 'method', allow: [...allow] } : { kind: 'none' };
-  }
-}
-
-function matchParts(parts: string[], segs: string[]): Record<string, string> | undefined {
-  if (parts.length !== segs.length) return undefined;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    const s = segs[i]!;
-    if (p.startsWith(':')) {
-      try {
-        params[p.slice(1)] = decodeURIComponent(s);
-      } catch {
-        throw new MtaError('MTA_ERR_INVALID', `malformed path segment: ${s}`, p.slice(1));
-      }
-    } else if (p !== s) {
-      return undefined;
-    }
-  }
-  return params;
 }
 
 /** `a.b[2].c` for a zod issue path. */
@@ -236,18 +215,6 @@ export function parseJson(buf: Buffer): unknown {
   } catch (e) {
     throw new MtaError('MTA_ERR_INVALID', `request body is not valid JSON: ${(e as Error).message}`);
   }
-}
-
-export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, contentType = 'application/json; charset=utf-8'): void {
-  if (res.headersSent || res.destroyed) return;
-  const text = typeof body === 'string' && !contentType.startsWith('application/json') ? body : JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': contentType,
-    'content-length': String(Buffer.byteLength(text)),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
 export interface ErrorBody { error: { code: string; message: string; field?: string; [k: string]: unknown } }

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { domainCommand } from './commands/domain.js';
 import { senderCommand } from './commands/sender.js';
+import { userCommand } from './commands/user.js';
 import { suppressionCommand } from './commands/suppression.js';
 import { queueCommand } from './commands/queue.js';
 import { startCommand } from './commands/start.js';
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   program.addCommand(taskCommand());
   program.addCommand(egressCommand());
   program.addCommand(backupCommand());
+  program.addCommand(userCommand());
   addConfigOption(program);
   addExamples(program);
   program.exitOverride();

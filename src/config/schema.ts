@@ -244,6 +244,10 @@ export const configSchema = z.strictObject({
     metrics_public: z.boolean().default(false),
     // further names the API answers to (Host header), besides localhost, loopback, the bind address and hostname
     hosts: z.array(z.string().refine((v) => isIP(v) !== 0 || hostname.safeParse(v).success, { message: 'must be a host name or an IP address' })).default([]),
+    // web console sessions: signed out after this long without a request, and this long after signing in
+    session_idle_timeout: duration.default('30m'),
+    session_lifetime: duration.default('12h'),
+    sign_in_attempts: z.number().int().min(1).max(10_000).default(10),
   }).prefault({}),
   public: z.strictObject({
     listen: listenAddress.default('0.0.0.0:8080'),

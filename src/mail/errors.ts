@@ -62,6 +62,7 @@ export const CATALOGUE = {
   MTA_ERR_EGRESS_ADDRESS: { text: 'an egress source address is not on this machine', http: 500 },
   MTA_ERR_IMPORT_PARTIAL: { text: 'some rows of the import were not written (the report lists them)', http: 500 },
   MTA_ERR_CONFIRM: { text: 'a destructive operation was not confirmed', http: 500 },
+  MTA_ERR_THROTTLED: { text: 'too many attempts in a short time; wait and try again', http: 429, retryable: true },
 } as const satisfies Record<string, ErrorEntry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;

@@ -443,4 +443,22 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (domain, day)
   ) WITHOUT ROWID;
   `,
+  // 18: web console users and their sessions (spool/sqlite-users.ts). A session row holds
+  // only the SHA-256 of its cookie; it goes with its user.
+  `
+  CREATE TABLE console_users (
+    name                TEXT PRIMARY KEY,
+    role                TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+    password_hash       TEXT NOT NULL,
+    created_at          INTEGER NOT NULL,
+    password_changed_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE console_sessions (
+    id_hash      TEXT PRIMARY KEY,
+    user         TEXT NOT NULL REFERENCES console_users (name) ON DELETE CASCADE,
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX console_sessions_user ON console_sessions (user);
+  `,
 ];

@@ -51,6 +51,8 @@ import type { TlsRptCount } from './types-tlsrpt.js';
 import type { MtaStsPolicyRecord } from './types-mtasts.js';
 import { SqliteAudit } from './sqlite-audit.js';
 import type { AuditEvent, OutboxFigures } from './types-audit.js';
+import { SqliteUsers } from './sqlite-users.js';
+import type { ConsoleUserRecord, SessionRecord } from './types-users.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord } from './types-tags.js';
 import type { TemplateRecord } from './types-templates.js';
@@ -118,6 +120,7 @@ export class SqliteStore implements Store {
   private readonly mtaSts: SqliteMtaSts;
   private readonly audit: SqliteAudit;
   private readonly tlsRpt: SqliteTlsRpt;
+  private readonly users: SqliteUsers;
   private readonly inbound: SqliteInbound;
   private readonly feedback: SqliteFeedback;
   private writer: WriterThread | undefined;
@@ -217,6 +220,7 @@ export class SqliteStore implements Store {
     this.mtaSts = new SqliteMtaSts(db);
     this.audit = new SqliteAudit(db);
     this.tlsRpt = new SqliteTlsRpt(db);
+    this.users = new SqliteUsers(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -506,6 +510,18 @@ export class SqliteStore implements Store {
   async auditEvents(type: string, limit?: number): Promise<AuditEvent[]> { return this.audit.events(type, limit); }
   async auditOutbox(): Promise<OutboxFigures> { return this.audit.outbox(); }
   async auditDigest(): Promise<string> { return this.audit.digest(); }
+
+  // ---- console users and sessions (spool/sqlite-users.ts) ----
+  async addUser(u: ConsoleUserRecord): Promise<void> { this.users.add(u); }
+  async getUser(name: string): Promise<ConsoleUserRecord | undefined> { return this.users.get(name); }
+  async listUsers(): Promise<ConsoleUserRecord[]> { return this.users.list(); }
+  async removeUser(name: string): Promise<boolean> { return this.users.remove(name); }
+  async setUserPassword(name: string, hash: string, now: number): Promise<boolean> { return this.users.setPassword(name, hash, now); }
+  async addSession(s: SessionRecord): Promise<void> { this.users.addSession(s); }
+  async getSession(idHash: string): Promise<SessionRecord | undefined> { return this.users.getSession(idHash); }
+  async touchSession(idHash: string, now: number): Promise<void> { this.users.touch(idHash, now); }
+  async removeSession(idHash: string): Promise<void> { this.users.removeSession(idHash); }
+  async purgeSessions(idleBefore: number, createdBefore: number): Promise<number> { return this.users.purge(idleBefore, createdBefore); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

@@ -28,13 +28,14 @@ import type { EgressStore } from './types-egress.js';
 import type { MtaStsStore } from './types-mtasts.js';
 import type { LeaseStore } from './types-leases.js';
 import type { TlsRptStore } from './types-tlsrpt.js';
+import type { UserStore } from './types-users.js';
 import type { InboundStore } from './types-inbound.js';
 import type { AuditStore } from './types-audit.js';
 import type { FeedbackStore } from './types-feedback.js';
 
 export interface Store extends MessageStore, QueueStore, EventStore, DomainStore, SenderStore, SuppressionStore, WebhookStore,
   StatsStore, IdempotencyStore, TagStore, TemplateStore, ListStore, TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore,
-  LeaseStore, AuditStore, FeedbackStore, TlsRptStore {
+  LeaseStore, AuditStore, FeedbackStore, TlsRptStore, UserStore {
   /** A small write in a transaction that is rolled back: throws when the database does not take writes now. */
   probeWritable(): Promise<void>;
   close(): Promise<void>;

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import { MtaError } from './errors.js';
 
 export interface BuildInfo {
@@ -74,6 +75,12 @@ function readBuildInfo(): BuildInfo {
   const generated = read('../../build-info.json');
   const pkg = read('../../../package.json');
   return { version: generated?.version ?? pkg?.version ?? 'unknown', commit: generated?.commit ?? 'unknown' };
+}
+
+/** The built web console (dist/console, scripts/build-console.mjs); undefined in the single executable, which does not carry it yet. */
+export function consoleDir(): string | undefined {
+  if (BUNDLED) return undefined;
+  return fileURLToPath(new URL('../../console', import.meta.url));
 }
 
 /** Starts a worker thread running one of the program's thread scripts. */
