@@ -42,7 +42,7 @@ export interface PreparedSend {
 /** The HTTP side of each refusal; 422 unless listed. */
 const STATUS: Partial<Record<ReplyName, [number, ErrorCode]>> = {
   TOO_BIG: [413, 'MTA_ERR_TOO_LARGE'], HEADER_TOO_BIG: [413, 'MTA_ERR_TOO_LARGE'],
-  UNKNOWN_TAG: [400, 'MTA_ERR_INVALID'], IP_NOT_ALLOWED: [403, 'MTA_ERR_FORBIDDEN'], DAILY_QUOTA: [429, 'MTA_ERR_QUOTA'], MONTHLY_QUOTA: [429, 'MTA_ERR_QUOTA'],
+  UNKNOWN_TAG: [400, 'MTA_ERR_INVALID'], TRACKING_REFUSED: [400, 'MTA_ERR_INVALID'], IP_NOT_ALLOWED: [403, 'MTA_ERR_FORBIDDEN'], DAILY_QUOTA: [429, 'MTA_ERR_QUOTA'], MONTHLY_QUOTA: [429, 'MTA_ERR_QUOTA'],
   NO_STORAGE: [503, 'MTA_ERR_UNAVAILABLE'], LOCAL_ERROR: [503, 'MTA_ERR_UNAVAILABLE'], SHUTTING_DOWN: [503, 'MTA_ERR_UNAVAILABLE'],
 };
 
@@ -143,13 +143,13 @@ export class SendService {
       sender: p.sender.address, recipients: split.recipients, aliasLists: split.aliasLists, authUser: p.sender.address, clientIp: client, clientHostname: null,
       helo: null, protocol: 'HTTP', lane: p.sender.type === 'trigger' ? 'trigger' : 'batch',
     }, { maxMessageSize: config.smtp.maxMessageSize, maxHeaderSize: config.smtp.maxHeaderSize, hostname: config.hostname,
-      checkTag: tagCheck(this.ctx.store, () => this.ctx.config()),
+      checkTag: tagCheck(this.ctx.store, () => this.ctx.config()), tracking: config,
       keyRecord: record ? (queueId, messageId) => record(200, accepted(p, queueId, messageId)) : undefined }, this.ctx.store);
     const logBase = { client_ip: client, user: p.sender.address, rcpts: p.accepted, endpoint, duration_ms: Date.now() - started };
     if (!result.ok) {
       const r = intakeRefusal(result);
       this.ctx.log[r.reply === 'LOCAL_ERROR' || r.reply === 'NO_STORAGE' ? 'error' : 'info']({ ...logBase, result: 'refused', reason: result.detail, reply: REPLIES[r.reply].code }, 'api send');
-      throw refusal(r.reply, { detail: r.detail, ...(r.reply === 'UNKNOWN_TAG' ? { field: 'tag' } : {}) });
+      throw refusal(r.reply, { detail: r.detail, ...(r.reply === 'UNKNOWN_TAG' ? { field: 'tag' } : r.reply === 'TRACKING_REFUSED' ? { field: 'tracking' } : {}) });
     }
     metrics.accepted.inc({ source: 'api' });
     metrics.apiSends.inc({ endpoint });

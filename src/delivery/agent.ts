@@ -15,6 +15,7 @@ import { SessionPool, sessionKey } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
 import { MessageCache, wireBody } from './message.js';
+import { TrackedSender, type PartialSendError } from './tracked.js';
 import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
 import { countDelivery, metrics } from '../metrics/metrics.js';
@@ -54,6 +55,8 @@ function wireAddress(addr: string): string {
 export class DeliveryAgent {
   readonly pool: SessionPool;
   readonly messages: MessageCache;
+  /** tracked messages: a rewritten, signed copy per recipient */
+  readonly tracked: TrackedSender;
   /** DKIM signing threads (delivery.dkim_threads; read at start-up only), none when 0 */
   private readonly dkim: DkimPool | undefined;
   private readonly tlsBroken = new Map<string, number>();
@@ -78,12 +81,13 @@ export class DeliveryAgent {
     this.pool = new SessionPool({ idleTimeoutMs: config.delivery.idleTimeoutMs });
     this.dkim = config.delivery.dkimThreads > 0 ? new DkimPool(config.delivery.dkimThreads) : undefined;
     this.messages = new MessageCache(store, log, undefined, this.dkim);
+    this.tracked = new TrackedSender(() => this.config, store, this.messages);
     this.egress = new EgressSelector(config, store, log);
     this.sourceShaping = new SourceShaping(router);
     this.egress.inUse = (name) => this.sourceShaping.inUse(name, this.live);
   }
 
-  reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); }
+  reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); this.tracked.copies.reloadKeys(); }
 
   private get policy(): RetryPolicy { return this.config.delivery; }
 
@@ -262,10 +266,12 @@ export class DeliveryAgent {
     for (const r of job.recipients) byWire.set(wireAddress(r.rcpt), r);
     let replies: Map<string, string>;
     let keep: SmtpSession | undefined = session;
+    const trackingDetail: Record<string, unknown> = {};
     try {
-      const res = await session.send({
-        from: mailFrom ? wireAddress(mailFrom) : '', to: [...byWire.keys()], size: job.size + (info.signature?.length ?? 0),
-      }, wireBody(this.store, job.queueId, info));
+      const from = mailFrom ? wireAddress(mailFrom) : '';
+      const tracking = info.tracking;
+      const res = tracking ? await this.tracked.send(session, from, byWire, { ...info, tracking }, job.queueId, trackingDetail)
+        : await session.send({ from, to: [...byWire.keys()], size: job.size + (info.signature?.length ?? 0) }, wireBody(this.store, job.queueId, info));
       replies = res.replies;
       if (res.accepted.length === 0) await session.reset().catch(() => { keep = undefined; });
     } catch (e) {
@@ -275,7 +281,9 @@ export class DeliveryAgent {
       session.destroy();
       if (this.aborting) { if (this.onWire.delete(job)) await this.handBack([job], 'shutdown'); return undefined; }
       const reply = se.reply ?? `451 4.4.2 connection to ${t.hostName}[${t.address}] failed during the transaction: ${se.message}`;
-      replies = new Map([...byWire.keys()].map((k) => [k, reply]));
+      // A tracked message's recipients sent before the failure keep their replies.
+      const sent = (e as PartialSendError).partial;
+      replies = new Map([...byWire.keys()].map((k) => [k, sent?.get(k) ?? reply]));
     }
     const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: Date.now() - started };
     const mtaSts = mtaStsDetail(t, session.secure);
@@ -285,8 +293,8 @@ export class DeliveryAgent {
       const reply = replies.get(wire) ?? '451 4.3.0 no reply for this recipient';
       if (t.source) this.egress.recordReply(t.source.name, providerOf(dest), reply);
       const { outcome, cls } = decide(entry, reply, ctx, this.policy);
-      Object.assign(outcome.detail, mtaSts);
-      if (info.signature === null && info.fromDomain) outcome.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
+      Object.assign(outcome.detail, mtaSts, trackingDetail);
+      if (info.signature === null && !info.dkimKey && info.fromDomain) outcome.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
       if (cls.slowDown) slow = true;
       outcomes.push(outcome);
     }

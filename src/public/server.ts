@@ -8,6 +8,8 @@
  *                        POST with body `List-Unsubscribe=One-Click` (urlencoded or
  *                        multipart/form-data); 200 and a confirmation page
  *
+ * and the open and click tracking paths /o/ and /c/ (tracking/endpoint.ts).
+ *
  * Anything else is 404 (405 for other methods); a token that does not open is 400 and
  * changes nothing. Bodies are capped at MAX_BODY; the token is the only input trusted.
  * Must never: reveal a full address, redirect anywhere, or act on a GET.
@@ -22,6 +24,7 @@ import { formatHostPort } from '../admin/address.js';
 import { UNSUBSCRIBE_PATH } from './unsubscribe-links.js';
 import { Unsubscriber, maskAddress } from './unsubscribe.js';
 import { confirmPage, donePage, errorPage } from './page.js';
+import { TrackingEndpoint } from '../tracking/endpoint.js';
 
 /** A one-click body is 26 bytes; a browser's form post a few more. */
 export const MAX_BODY = 8 * 1024;
@@ -44,9 +47,11 @@ class HttpError extends Error {
 export class PublicServer {
   private server: Server | undefined;
   readonly unsubscriber: Unsubscriber;
+  readonly tracking: TrackingEndpoint;
 
   constructor(private readonly deps: PublicDeps) {
     this.unsubscriber = new Unsubscriber(deps.store, deps.secret, deps.log);
+    this.tracking = new TrackingEndpoint(deps);
   }
 
   /** The bound port (the configured one, or the one the OS chose for port 0). */
@@ -88,6 +93,12 @@ export class PublicServer {
     const method = (req.method ?? 'GET').toUpperCase();
     try {
       const path = new URL(req.url ?? '/', 'http://public.invalid').pathname;
+      if (this.tracking.handles(path)) {
+        req.resume();
+        if (method !== 'GET' && method !== 'HEAD') { res.setHeader('allow', 'GET, HEAD'); throw new HttpError(405, 'Method not allowed'); }
+        if (!this.tracking.handle(req, res, method, path)) throw new HttpError(404, 'This link is not valid');
+        return;
+      }
       if (!path.startsWith(UNSUBSCRIBE_PATH)) throw new HttpError(404, 'Page not found');
       const token = path.slice(UNSUBSCRIBE_PATH.length);
       if (method === 'GET' || method === 'HEAD') {

@@ -38,6 +38,8 @@ import { SqliteEgress } from './sqlite-egress.js';
 import type { EgressCount } from './types-egress.js';
 import { SqliteMtaSts } from './sqlite-mtasts.js';
 import type { MtaStsPolicyRecord } from './types-mtasts.js';
+import { SqliteTracking } from './sqlite-tracking.js';
+import type { HitClass, TrackingCounts, TrackingHit, TrackingHitRecord } from './types-tracking.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
@@ -99,6 +101,7 @@ export class SqliteStore implements Store {
   private readonly quota: SqliteQuota;
   private readonly egress: SqliteEgress;
   private readonly mtaSts: SqliteMtaSts;
+  private readonly tracking: SqliteTracking;
   private readonly inbound: SqliteInbound;
   private writer: WriterThread | undefined;
 
@@ -181,6 +184,7 @@ export class SqliteStore implements Store {
     this.inbound = new SqliteInbound(db, this.hooks);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
+    this.tracking = new SqliteTracking(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -456,6 +460,11 @@ export class SqliteStore implements Store {
   // ---- MTA-STS policies (spool/sqlite-mtasts.ts) ----
   async mtaStsPolicy(domain: string): Promise<MtaStsPolicyRecord | undefined> { return this.mtaSts.get(domain); }
   async saveMtaStsPolicy(p: MtaStsPolicyRecord): Promise<void> { this.mtaSts.put(p); }
+  // ---- open and click hits (spool/sqlite-tracking.ts) ----
+  async recordTrackingHit(h: TrackingHit): Promise<TrackingHitRecord> { return this.tracking.add(h); }
+  async reclassifyTrackingHits(ids: readonly number[], cls: HitClass, reason: string): Promise<void> { this.tracking.reclassify(ids, cls, reason); }
+  async trackingHitsOf(recipientId: RecipientId): Promise<TrackingHitRecord[]> { return this.tracking.of(recipientId); }
+  async trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsOf(queueId); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

@@ -11,6 +11,7 @@ import type { QuotaStore } from './types-quota.js';
 import type { EgressStore } from './types-egress.js';
 import type { MtaStsStore } from './types-mtasts.js';
 import type { InboundStore } from './types-inbound.js';
+import type { TrackingStore } from './types-tracking.js';
 
 export type Lane = 'trigger' | 'batch';
 export type SenderType = 'trigger' | 'batch';
@@ -526,6 +527,6 @@ export interface ListStore {
 }
 
 export interface Store extends MessageStore, QueueStore, DomainStore, SenderStore, SuppressionStore, WebhookStore, StatsStore, ApiStore, TemplateStore, ListStore,
-  TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore {
+  TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore, TrackingStore {
   close(): Promise<void>;
 }

@@ -52,6 +52,7 @@ export function intakeRefusal(result: Extract<IntakeResult, { ok: false }>): Ref
       case 'bad-mime': return 'BAD_MIME';
       case 'identity': return result.identityProblem?.header === 'from' ? 'FROM_REFUSED' : 'IDENTITY_REFUSED';
       case 'tag': return 'UNKNOWN_TAG';
+      case 'tracking': return 'TRACKING_REFUSED';
       case 'store': return isNoSpace(result.error) ? 'NO_STORAGE' : 'LOCAL_ERROR';
     }
   })();

@@ -35,6 +35,7 @@ export const REPLIES = {
   LOCAL_ERROR:        { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' },
   SHUTTING_DOWN:      { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
   UNKNOWN_TAG:        { code: 550, enhanced: '5.7.1', text: 'Unknown tag', sep: ' ' },
+  TRACKING_REFUSED:   { code: 554, enhanced: '5.6.0', text: 'Tracking refused' },
   QUEUED:             { code: 250, enhanced: '2.0.0', text: 'Ok: queued as' },
 } as const satisfies Record<string, Reply>;
 

@@ -1,0 +1,64 @@
+/**
+ * spool/sqlite-tracking — the SQLite side of `TrackingStore`: the tracking_hits table.
+ * A hit and its `first` flag are written in one transaction, so two hits arriving together
+ * cannot both be first. Must never: classify hits or build event payloads (src/tracking).
+ */
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.js';
+import type { QueueId, RecipientId } from '../util/ids.js';
+import type { HitClass, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingKind } from './types-tracking.js';
+
+const CLASSES: readonly HitClass[] = ['human', 'machine', 'scanner'];
+
+export class SqliteTracking {
+  private readonly ins: Statement;
+  private readonly seen: Statement;
+  private readonly ofRcpt: Statement;
+  private readonly counts: Statement;
+  private readonly setClass: Statement;
+  private readonly record: (h: TrackingHit) => TrackingHitRecord;
+
+  constructor(private readonly db: Db) {
+    this.ins = db.prepare(`INSERT INTO tracking_hits (at, kind, queue_id, recipient_id, link, url, ip, user_agent, method, class, reason, first)
+                           VALUES (@at, @kind, @queueId, @recipientId, @link, @url, @ip, @userAgent, @method, @class, @reason, @first)`);
+    this.seen = db.prepare('SELECT 1 FROM tracking_hits WHERE recipient_id = ? AND kind = ? LIMIT 1');
+    this.ofRcpt = db.prepare('SELECT * FROM tracking_hits WHERE recipient_id = ? ORDER BY at, id');
+    this.counts = db.prepare(`SELECT class, kind, COUNT(*) AS n, COUNT(DISTINCT recipient_id) AS u
+                              FROM tracking_hits WHERE queue_id = ? GROUP BY class, kind`);
+    this.setClass = db.prepare('UPDATE tracking_hits SET class = ?, reason = ? WHERE id = ?');
+    this.record = db.transaction((h: TrackingHit): TrackingHitRecord => {
+      const first = this.seen.get(h.recipientId, h.kind) === undefined;
+      const r = this.ins.run({ ...h, link: h.link ?? null, url: h.url ?? null, first: first ? 1 : 0 });
+      return { ...h, id: Number(r.lastInsertRowid), first };
+    });
+  }
+
+  add(h: TrackingHit): TrackingHitRecord { return this.record(h); }
+
+  reclassify(ids: readonly number[], cls: HitClass, reason: string): void {
+    this.db.transaction(() => { for (const id of ids) this.setClass.run(cls, reason, id); })();
+  }
+
+  of(recipientId: RecipientId): TrackingHitRecord[] {
+    return (this.ofRcpt.all(recipientId) as Record<string, unknown>[]).map(rowToHit);
+  }
+
+  countsOf(queueId: QueueId): Record<HitClass, TrackingCounts> {
+    const out = Object.fromEntries(CLASSES.map((c) => [c, { opens: 0, uniqueOpens: 0, clicks: 0, uniqueClicks: 0 }])) as Record<HitClass, TrackingCounts>;
+    for (const r of this.counts.all(queueId) as { class: HitClass; kind: TrackingKind; n: number; u: number }[]) {
+      const c = out[r.class];
+      if (!c) continue;
+      if (r.kind === 'open') { c.opens = r.n; c.uniqueOpens = r.u; } else { c.clicks = r.n; c.uniqueClicks = r.u; }
+    }
+    return out;
+  }
+}
+
+function rowToHit(r: Record<string, unknown>): TrackingHitRecord {
+  return {
+    id: Number(r['id']), at: Number(r['at']), kind: r['kind'] as TrackingKind, queueId: r['queue_id'] as QueueId,
+    recipientId: Number(r['recipient_id']) as RecipientId, link: r['link'] === null ? undefined : Number(r['link']),
+    url: (r['url'] as string | null) ?? undefined, ip: r['ip'] as string | null, userAgent: r['user_agent'] as string | null,
+    method: String(r['method']), class: r['class'] as HitClass, reason: r['reason'] as string | null, first: r['first'] === 1,
+  };
+}
