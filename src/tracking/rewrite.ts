@@ -13,6 +13,7 @@
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Splitter, Joiner, type MimeNode } from 'mailsplit';
+import { escapeLeadingDash } from '../util/qp.js';
 import { LinkCounter, rewriteHtml, rewriteText, type LinkRewriter } from './links.js';
 
 export const TRACK_HEADER = 'x-mta-track';
@@ -88,11 +89,14 @@ class PartRewriter extends Transform {
       : rewriteText(decoded, this.o, this.counter);
     let body: Buffer;
     const enc = n.encoding || '7bit';
-    if (enc === 'base64' || enc === 'quoted-printable') {
+    // Longer links can push a 7bit/8bit line past the limit: such a part goes out quoted-printable.
+    const qp = enc === 'quoted-printable' || (enc !== 'base64' && text.split(/\r?\n/).some((l) => l.length > MAX_LINE));
+    if (enc === 'base64') {
       body = await through(n.getEncoder(), Buffer.from(text, 'latin1'));
-    } else if (text.split(/\r?\n/).some((l) => l.length > MAX_LINE)) {
-      // Longer links can push a line past the limit: such a part goes out quoted-printable.
-      body = await through(n.getEncoder('quoted-printable'), Buffer.from(text, 'latin1'));
+    } else if (qp) {
+      // A decoded "=2D" line start must not come back as "--": it could read as a boundary (util/qp.ts).
+      const encoded = await through(n.getEncoder('quoted-printable'), Buffer.from(text, 'latin1'));
+      body = Buffer.from(escapeLeadingDash(encoded.toString('latin1')), 'latin1');
     } else {
       body = Buffer.from(text, 'latin1');
     }
