@@ -16,7 +16,10 @@ import { dkimpyAvailable, verifyDkimpy } from './helpers/dkimpy.js';
 import type { Sink } from './helpers/sink.js';
 import type { QueueId } from '../src/util/ids.js';
 import { DEFAULT_RULES } from '../src/tracking/rules-data.js';
-import { PASSWORD } from './helpers/daemon.js';
+import { PASSWORD, startDaemon } from './helpers/daemon.js';
+import { apiClient } from './helpers/api.js';
+import { runMta } from './helpers/run.js';
+import { loadTrackingKeys } from '../src/tracking/keys.js';
 
 interface HttpReply { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
 function http(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<HttpReply> {
@@ -104,14 +107,16 @@ async function deliver(t: Test, rcpts: string[], headers: string, body: string):
 }
 
 /** The decoded HTML part of a copy (base64 / quoted-printable / 7bit). */
+function decode(enc: string, body: string): string {
+  if (enc === 'base64') return Buffer.from(body, 'base64').toString('utf8');
+  if (enc === 'quoted-printable') return body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return body;
+}
 function htmlOf(raw: string): string {
   const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
-  if (!/^Content-Type: multipart/im.test(head)) return raw.slice(head.length + 4);
+  if (!/^Content-Type: multipart/im.test(head)) return decode(/^Content-Transfer-Encoding: ([\w-]+)/im.exec(head)?.[1]?.toLowerCase() ?? '7bit', raw.slice(head.length + 4));
   const m = /Content-Type: text\/html; charset=utf-8\r\n(?:Content-Transfer-Encoding: ([\w-]+)\r\n)?\r\n([\s\S]*?)(?:\r\n--|$)/.exec(raw)!;
-  const enc = m[1] ?? '7bit';
-  if (enc === 'base64') return Buffer.from(m[2]!, 'base64').toString('utf8');
-  if (enc === 'quoted-printable') return m[2]!.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16)));
-  return m[2]!;
+  return decode(m[1] ?? '7bit', m[2]!);
 }
 
 const dkimOk = dkimpyAvailable();
@@ -233,4 +238,79 @@ t.test('intake: an unknown X-Mta-Track value is refused with a clear reply', asy
   t.match(r.text, /5\.6\.0 Tracking refused: X-Mta-Track: unknown value "pixels"/);
   const none = await submitRaw(['x@dest.test'], 'X-Mta-Track: none\r\n', 'hi\r\n');
   t.equal(none.code, 250, '"none" is a value');
+});
+
+t.test('send API: `tracking` becomes the message\'s tracking; opens only adds the pixel and leaves links', async (t) => {
+  const call = apiClient(w.daemon);
+  const r = await call('POST', '/api/v1/send', { from: 'app@example.com', to: 'api.1@dest.test', subject: 'api', html: HTML, tracking: { opens: true } });
+  t.equal(r.status, 200, JSON.stringify(r.json));
+  const id = (r.json as { queue_id: QueueId }).queue_id;
+  await w.waitFor('delivered', async () => allFinal(await w.message(id)));
+  const raw = sink.messages.find((m) => m.raw.toString('latin1').includes(id))!.raw.toString('latin1');
+  t.notMatch(raw, /^X-Mta-Track:/im);
+  const html = htmlOf(raw);
+  t.match(html, /<img src="http:\/\/links\.example\.com\/o\//, 'the pixel');
+  t.match(html, 'https://shop.example.net/item?id=7&amp;ref=mail', 'links as written');
+  if (dkimOk.ok) t.ok(verifyDkimpy(Buffer.from(raw, 'latin1'), txt, dkimName), 'dkimpy verifies it');
+  const bad = await call('POST', '/api/v1/send', { from: 'app@example.com', to: 'api.1@dest.test', subject: 'api', html: HTML, tracking: { pixels: true } });
+  t.equal(bad.status, 400, 'an unknown tracking field is refused');
+});
+
+t.test('without a tracking host, tracked mail is refused (SMTP 554, send API 400), never sent untracked', async (t) => {
+  const d = await startDaemon();
+  t.teardown(() => d.stop());
+  const c = await RawSmtp.connect(d.port);
+  await c.greet(); await c.ehlo();
+  await c.authPlain('app@example.com', PASSWORD);
+  await c.cmd('MAIL FROM:<app@example.com>');
+  await c.cmd('RCPT TO:<x@dest.test>');
+  const r = await c.data(Buffer.from('From: app@example.com\r\nTo: x@dest.test\r\nSubject: s\r\nX-Mta-Track: opens\r\n\r\nhi\r\n.\r\n'));
+  await c.quit();
+  t.equal(r.code, 554);
+  t.match(r.text, '5.6.0 Tracking refused: tracking needs a tracking host: set public.base_url');
+  const api = await apiClient(d)('POST', '/api/v1/send', { from: 'app@example.com', to: 'x@dest.test', subject: 's', text: 'hi', tracking: { clicks: true } });
+  t.equal(api.status, 400);
+  t.match(api.json, { error: { code: 'MTA_ERR_INVALID', field: 'tracking', smtp_code: 554 } });
+  t.same(await d.daemon.store.listQueue({}), [], 'nothing was queued');
+});
+
+t.test('mta tracking rotate-key: a new signing key; the old one still opens links until the overlap ends', async (t) => {
+  const before = loadTrackingKeys(join(w.daemon.dir, 'data'));
+  const r = await runMta(['tracking', 'rotate-key', '--json', '--config', w.daemon.configPath]);
+  t.equal(r.code, 0, r.err);
+  const out = JSON.parse(r.out) as { current: string; keys: { id: string; created_at: string }[]; dropped: string[] };
+  t.not(out.current, before.current.id);
+  t.same(out.keys.map((k) => k.id), [before.current.id, out.current], 'the old key kept for the overlap');
+  t.match(out.keys[1]!.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  t.notMatch(r.out, /[0-9a-f]{64}/, 'no key printed');
+  // A link signed before the rotation still redirects.
+  const old = links.values().next().value!;
+  const res = await http(pub, 'GET', path(old.click));
+  t.equal(res.status, 302);
+  // After a reload, new copies are signed with the new key, and the endpoint knows it.
+  w.daemon.daemon.reload();
+  const { copies } = await deliver(t, ['rot.1@dest.test'], 'X-Mta-Track: clicks\r\nContent-Type: text/html\r\n', `${HTML}\r\n`);
+  const click = path(/href="(http:\/\/links\.example\.com\/c\/[^"]+)"/.exec(htmlOf(copies.get('rot.1@dest.test')!))![1]!);
+  t.ok(click.startsWith(`/c/${out.current}.`), 'signed with the new key');
+  t.equal((await http(pub, 'GET', click)).status, 302);
+});
+
+t.test('send details: opens and clicks are on the recipient\'s timeline', async (t) => {
+  const r = await apiClient(w.daemon)('GET', '/api/v1/messages?rcpt=open.1@dest.test&events=true');
+  t.equal(r.status, 200, r.text);
+  const item = (r.json as { items: { rcpt: string; events: { at: string; type: string; class?: string; first?: boolean }[] }[] }).items[0]!;
+  const opens = item.events.filter((e) => e.type === 'open');
+  t.equal(opens.length, 2, 'both opens');
+  t.same(opens.map((e) => [e.class, e.first]), [['human', true], ['human', false]]);
+  t.match(opens[0]!.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'ISO 8601');
+  const types = item.events.map((e) => e.type);
+  t.ok(types.indexOf('delivered') < types.indexOf('open'), `in time order: ${types.join(', ')}`);
+});
+
+t.test('hits follow the details retention', async (t) => {
+  const store = w.daemon.daemon.store;
+  const m = (await store.listSendDetails({ from: 0, to: Date.now(), rcpt: { exact: 'open.1@dest.test' }, limit: 1 }))[0]!;
+  t.equal((await store.trackingHitsOf(m.recipientId)).length, 2);
+  await store.purge({ detailsBefore: Date.now() + 1, statsBeforeDay: '1970-01-01' });
+  t.same(await store.trackingHitsOf(m.recipientId), [], 'purged with the send details');
 });

@@ -67,6 +67,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   egress: ['mta egress status'],
   'egress status': ['mta egress status', 'mta egress status --json'],
   backup: ['sudo -u mta mta backup /var/backups/mta/$(date +%F)', 'mta backup ./backup-today --json'],
+  tracking: ['sudo -u mta mta tracking rotate-key && sudo systemctl reload mta'],
+  'tracking rotate-key': ['sudo -u mta mta tracking rotate-key', 'mta tracking rotate-key --json'],
   tag: ['mta tag add spring.promo', 'mta tag list'],
   'tag add': ['mta tag add spring.promo --description "spring campaign"'],
   'tag list': ['mta tag list', 'mta tag list --json'],

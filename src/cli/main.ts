@@ -20,6 +20,7 @@ import { templateCommand } from './commands/template.js';
 import { taskCommand } from './commands/task.js';
 import { egressCommand } from './commands/egress.js';
 import { backupCommand } from './commands/backup.js';
+import { trackingCommand } from './commands/tracking.js';
 import { isMtaError } from '../util/errors.js';
 import { addExamples } from './examples.js';
 import { ConfigError } from '../config/config.js';
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   program.addCommand(taskCommand());
   program.addCommand(egressCommand());
   program.addCommand(backupCommand());
+  program.addCommand(trackingCommand());
   addConfigOption(program);
   addExamples(program);
   program.exitOverride();

@@ -331,7 +331,12 @@ export class SqliteStore implements Store {
   async listSendDetails(f: SendDetailFilter): Promise<SendDetail[]> { return this.stats.sendDetails(f); }
   async listRejections(f: RejectionFilter): Promise<Rejection[]> { return this.stats.rejections(f); }
   async eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]> { return this.stats.eventsOf(ids); }
-  purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult> { return this.stats.purge(req); }
+  async purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult> {
+    const r = await this.stats.purge(req);
+    // Opens and clicks are send details: they follow the details retention.
+    await this.tracking.purge(req.detailsBefore);
+    return r;
+  }
 
   // ---- senders ----
   async addSender(s: SenderRecord): Promise<void> {
@@ -464,6 +469,7 @@ export class SqliteStore implements Store {
   async recordTrackingHit(h: TrackingHit): Promise<TrackingHitRecord> { return this.tracking.add(h); }
   async reclassifyTrackingHits(ids: readonly number[], cls: HitClass, reason: string): Promise<void> { this.tracking.reclassify(ids, cls, reason); }
   async trackingHitsOf(recipientId: RecipientId): Promise<TrackingHitRecord[]> { return this.tracking.of(recipientId); }
+  async trackingHitsOfRecipients(ids: readonly RecipientId[]): Promise<TrackingHitRecord[]> { return this.tracking.ofMany(ids); }
   async trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsOf(queueId); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----

@@ -16,6 +16,7 @@ export class SqliteTracking {
   private readonly ofRcpt: Statement;
   private readonly counts: Statement;
   private readonly setClass: Statement;
+  private readonly delBefore: Statement;
   private readonly record: (h: TrackingHit) => TrackingHitRecord;
 
   constructor(private readonly db: Db) {
@@ -25,6 +26,7 @@ export class SqliteTracking {
     this.ofRcpt = db.prepare('SELECT * FROM tracking_hits WHERE recipient_id = ? ORDER BY at, id');
     this.counts = db.prepare(`SELECT class, kind, COUNT(*) AS n, COUNT(DISTINCT recipient_id) AS u
                               FROM tracking_hits WHERE queue_id = ? GROUP BY class, kind`);
+    this.delBefore = db.prepare('DELETE FROM tracking_hits WHERE id IN (SELECT id FROM tracking_hits WHERE at < ? LIMIT 5000)');
     this.setClass = db.prepare('UPDATE tracking_hits SET class = ?, reason = ? WHERE id = ?');
     this.record = db.transaction((h: TrackingHit): TrackingHitRecord => {
       const first = this.seen.get(h.recipientId, h.kind) === undefined;
@@ -35,12 +37,34 @@ export class SqliteTracking {
 
   add(h: TrackingHit): TrackingHitRecord { return this.record(h); }
 
+  /** Deletes hits older than `before`, a few thousand per transaction, yielding between them. */
+  async purge(before: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = this.delBefore.run(before).changes;
+      total += n;
+      if (n < 5000) return total;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   reclassify(ids: readonly number[], cls: HitClass, reason: string): void {
     this.db.transaction(() => { for (const id of ids) this.setClass.run(cls, reason, id); })();
   }
 
   of(recipientId: RecipientId): TrackingHitRecord[] {
     return (this.ofRcpt.all(recipientId) as Record<string, unknown>[]).map(rowToHit);
+  }
+
+  ofMany(ids: readonly RecipientId[]): TrackingHitRecord[] {
+    const out: TrackingHitRecord[] = [];
+    // In slices: SQLite caps the number of bound parameters.
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      const rows = this.db.prepare(`SELECT * FROM tracking_hits WHERE recipient_id IN (${part.map(() => '?').join(',')}) ORDER BY at, id`).all(...part) as Record<string, unknown>[];
+      out.push(...rows.map(rowToHit));
+    }
+    return out.sort((a, b) => a.at - b.at || a.id - b.id);
   }
 
   countsOf(queueId: QueueId): Record<HitClass, TrackingCounts> {

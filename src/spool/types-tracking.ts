@@ -43,6 +43,8 @@ export interface TrackingStore {
   reclassifyTrackingHits(ids: readonly number[], cls: HitClass, reason: string): Promise<void>;
   /** A recipient's hits, oldest first. */
   trackingHitsOf(recipientId: RecipientId): Promise<TrackingHitRecord[]>;
+  /** The hits of these recipients (a page of send details), oldest first. */
+  trackingHitsOfRecipients(ids: readonly RecipientId[]): Promise<TrackingHitRecord[]>;
   /** Counts over the hits of one message (every recipient), per class. */
   trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>>;
 }

@@ -10,6 +10,7 @@
  * Requests count on the day the message was received, in the configured `timezone`, and
  * so do its outcomes.
  */
+import type { TrackingHitRecord } from '../spool/types-tracking.js';
 import type { Config } from '../config/config.js';
 import type { AddressMatch, PurgeResult, Rejection, SendDetail, SpoolEvent, StatsCounters, StatsGroup, StatsRow, Store } from '../spool/types.js';
 import type { RecipientState } from '../spool/states.js';
@@ -43,7 +44,7 @@ export function resultOf(state: RecipientState): SendResult {
   return 'queued';
 }
 
-export type StatsServiceStore = Pick<Store, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'eventsOfRecipients' | 'purge'>;
+export type StatsServiceStore = Pick<Store, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'eventsOfRecipients' | 'trackingHitsOfRecipients' | 'purge'>;
 
 export interface StatsQueryInput { from?: unknown; to?: unknown; domain?: unknown; sender?: unknown; tag?: unknown; by?: unknown }
 
@@ -199,7 +200,9 @@ export class StatsService {
     const wantRejections = (input.result === undefined || input.result === 'rejected') && tag === undefined && messageId === undefined;
     const rows = wantRecipients ? await this.store.listSendDetails({ from, to, sender, rcpt, tag, messageId, states, limit, before: cursor.recipient }) : [];
     const refused = wantRejections ? await this.store.listRejections({ from, to, sender, rcpt, limit, before: cursor.rejection }) : [];
-    const events = input.events ? groupEvents(await this.store.eventsOfRecipients(rows.map((r) => r.recipientId))) : undefined;
+    const ids = rows.map((r) => r.recipientId);
+    // Opens and clicks join each recipient's timeline (tracking/endpoint.ts stores them).
+    const events = input.events ? groupEvents([...await this.store.eventsOfRecipients(ids), ...hitEvents(await this.store.trackingHitsOfRecipients(ids))]) : undefined;
     // Newest first across both; each source's cursor moves past what this page took.
     const merged = [...rows.map((r) => ({ at: r.receivedAt, r })), ...refused.map((x) => ({ at: x.at, x }))]
       .sort((a, b) => b.at - a.at).slice(0, limit);
@@ -244,9 +247,17 @@ function rejectionView(x: Rejection, events: boolean): SendDetailView {
   };
 }
 
+/** Tracking hits as timeline events: `open` / `click` with class, reason and who asked. */
+function hitEvents(hits: readonly TrackingHitRecord[]): SpoolEvent[] {
+  return hits.map((h) => ({
+    id: h.id, at: h.at, recipientId: h.recipientId, type: h.kind,
+    detail: { class: h.class, reason: h.reason, ...(h.kind === 'click' ? { link: h.link ?? null, url: h.url ?? null } : {}), ip: h.ip, user_agent: h.userAgent, method: h.method, first: h.first },
+  }));
+}
+
 function groupEvents(events: SpoolEvent[]): Map<number, SpoolEvent[]> {
   const m = new Map<number, SpoolEvent[]>();
-  for (const e of events) {
+  for (const e of [...events].sort((a, b) => a.at - b.at)) {
     if (e.recipientId === null) continue;
     const list = m.get(e.recipientId);
     if (list) list.push(e); else m.set(e.recipientId, [e]);
