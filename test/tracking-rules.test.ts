@@ -13,6 +13,7 @@ import { openToken, sealToken } from '../src/tracking/token.js';
 import { parseTrackHeader, resolveTracking } from '../src/tracking/request.js';
 import { rewriteMessage } from '../src/tracking/rewrite.js';
 import { LinkCounter, rewriteHtml } from '../src/tracking/links.js';
+import { truncateIp } from '../src/tracking/endpoint.js';
 import type { TrackingHitRecord } from '../src/spool/types-tracking.js';
 import type { QueueId, RecipientId } from '../src/util/ids.js';
 
@@ -124,7 +125,7 @@ t.test('X-Mta-Track: accepted values, refusals, domain default, tracking host', 
   t.same(resolveTracking([], 'news.example.com', cfg), { track: { opens: true, clicks: false } }, 'the domain default');
   t.same(resolveTracking(['none'], 'news.example.com', cfg), {}, '"none" overrides the default');
   t.same(resolveTracking([], 'other.example.com', cfg), {});
-  t.match(resolveTracking(['opens'], 'x.example', { ...cfg, public: { host: '', port: 0 } }), { error: /tracking needs a tracking host: set public\.base_url/ });
+  t.match(resolveTracking(['opens'], 'x.example', { ...cfg, public: {} }), { error: /tracking needs a tracking host: set public\.base_url/ });
   t.match(resolveTracking(['opens'], 'x.example', undefined), { error: /tracking host/ });
   t.match(resolveTracking(['opens', 'clicks'], 'x.example', cfg), { error: /once/ });
 });
@@ -165,4 +166,12 @@ t.test('MIME: text links on request, long 7bit lines go quoted-printable, UTF-16
   const utf16 = Buffer.from('<a href="https://a.example/">a</a>', 'utf16le').toString('base64');
   const u = (await rewriteMessage(msg('Content-Type: text/html; charset=utf-16le\r\nContent-Transfer-Encoding: base64\r\n', `${utf16}\r\n`), opts)).toString();
   t.match(u, utf16, 'a UTF-16 part is left as it was');
+});
+
+t.test('tracking.privacy: IPs are cut to their network', async (t) => {
+  t.equal(truncateIp('203.0.113.77'), '203.0.113.0');
+  t.equal(truncateIp('2001:db8:abcd:12::1'), '2001:db8:abcd::');
+  t.equal(truncateIp('2001:db8::1'), '2001:db8:0::');
+  t.equal(truncateIp(null), null);
+  t.equal(truncateIp('not-an-ip'), null, 'anything else is not kept');
 });

@@ -16,6 +16,9 @@ import { dkimpyAvailable, verifyDkimpy } from './helpers/dkimpy.js';
 import type { Sink } from './helpers/sink.js';
 import type { QueueId } from '../src/util/ids.js';
 import { DEFAULT_RULES } from '../src/tracking/rules-data.js';
+import { startReceiver, type Receiver } from './helpers/receiver.js';
+import { WebhookService } from '../src/events/webhooks.js';
+import type { TrackingEventPayload } from '../src/events/payload.js';
 import { PASSWORD, startDaemon } from './helpers/daemon.js';
 import { apiClient } from './helpers/api.js';
 import { runMta } from './helpers/run.js';
@@ -37,6 +40,7 @@ function http(port: number, method: string, path: string, headers: Record<string
 const BASE = 'http://links.example.com';
 const dir = tempDir('mta-track-');
 let w: World;
+let rx: Receiver;
 let sink: Sink;
 let pub: number;
 let txt: string;
@@ -46,14 +50,17 @@ t.before(async () => {
   // Opens within seconds of delivery count as machine opens by default; this test opens at once.
   const rules = join(dir, 'rules.json');
   writeFileSync(rules, JSON.stringify({ ...DEFAULT_RULES, machineOpens: { ...DEFAULT_RULES.machineOpens, withinSecondsOfDelivery: 0 } }));
-  w = await startWorld('', { extraToml: `[public]\nlisten = "127.0.0.1:0"\nbase_url = "${BASE}"\n[tracking]\nrules_file = "${rules}"\n` });
+  w = await startWorld('', { extraToml: `[public]\nlisten = "127.0.0.1:0"\nbase_url = "${BASE}"\n[tracking]\nrules_file = "${rules}"\n`
+    + '[webhooks]\nallow_private = true\nretry_schedule = ["50ms"]\nretry_jitter = 0\ntimeout = "3s"\n' });
+  rx = await startReceiver();
+  await new WebhookService(w.daemon.daemon.store, () => w.daemon.daemon.config).add({ url: rx.url('/hook'), secret: 'a-test-secret-of-some-length', events: ['open', 'click'] });
   sink = await w.addDomain('dest.test', 61);
   pub = w.daemon.daemon.publicServer!.port;
   const d = (await w.daemon.daemon.store.getDomain('example.com'))!;
   txt = `v=DKIM1; k=ed25519; p=${d.dkimPublicKey}`;
   dkimName = `${d.dkimSelector}._domainkey.example.com`;
 });
-t.teardown(async () => { await w.stop(); });
+t.teardown(async () => { await w.stop(); await rx.close(); });
 
 const HTML = '<html><body><p>Hello <a href="https://shop.example.net/item?id=7&amp;ref=mail">the item</a>, '
   + '<a href="mailto:help@example.com">write to us</a>, <a href="#top">top</a>, '
@@ -293,6 +300,25 @@ t.test('mta tracking rotate-key: a new signing key; the old one still opens link
   const click = path(/href="(http:\/\/links\.example\.com\/c\/[^"]+)"/.exec(htmlOf(copies.get('rot.1@dest.test')!))![1]!);
   t.ok(click.startsWith(`/c/${out.current}.`), 'signed with the new key');
   t.equal((await http(pub, 'GET', click)).status, 302);
+});
+
+t.test('webhooks: open and click events, the first hit of each kind per recipient, with class and reason', async (t) => {
+  const { id, copies } = await deliver(t, ['hook.1@dest.test'], 'X-Mta-Track: opens, clicks\r\nX-Mta-Tag: spring\r\nContent-Type: text/html\r\n', `${HTML}\r\n`);
+  const html = htmlOf(copies.get('hook.1@dest.test')!);
+  const pixel = path(/<img src="([^"]+)"/.exec(html)![1]!);
+  const click = path(/href="(http:\/\/links\.example\.com\/c\/[^"]+)"/.exec(html)![1]!);
+  await http(pub, 'GET', pixel, { 'user-agent': 'Mozilla/5.0 (GoogleImageProxy)' });
+  await http(pub, 'GET', pixel);
+  await http(pub, 'GET', click, { 'user-agent': 'Mozilla/5.0 Firefox/120.0' });
+  await http(pub, 'GET', click, { 'user-agent': 'Mozilla/5.0 Firefox/120.0' });
+  await w.waitFor('four hits stored', async () => { const c = await w.daemon.daemon.store.trackingCountsOf(id); return c.human.opens + c.machine.opens + c.human.clicks === 4; });
+  const mine = (): TrackingEventPayload[] => rx.acked('/hook').map((r) => JSON.parse(r.body) as TrackingEventPayload).filter((e) => e.env_id === id);
+  const events = await w.waitFor('an open and a click event', () => mine().length >= 2 && mine());
+  t.same(events.map((e) => [e.event, e.class, e.reason, e.first]).sort(), [['click', 'human', null, true], ['open', 'machine', 'Gmail image proxy', true]]);
+  const c = events.find((e) => e.event === 'click')!;
+  t.match(c, { rcpt: 'hook.1@dest.test', from: 'app@example.com', tag: 'spring', url: 'https://shop.example.net/item?id=7&ref=mail', ip: '127.0.0.1' });
+  t.match(c.time, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/, 'DirectMail time form, as every event');
+  t.equal(mine().length, 2, 'repeated hits emit nothing more');
 });
 
 t.test('send details: opens and clicks are on the recipient\'s timeline', async (t) => {

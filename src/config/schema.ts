@@ -271,6 +271,8 @@ export const configSchema = z.strictObject({
     text_links: z.boolean().default(false),
     key_overlap: duration.default('90d'),
     rules_file: z.string().min(1).optional(),
+    webhook_every_hit: z.boolean().default(false),
+    privacy: z.boolean().default(false),
     domain: z.array(z.strictObject({
       name: z.string().regex(/^[a-z0-9.-]+$/i, { message: 'must be a domain name such as "example.com"' }),
       track: z.array(z.enum(['opens', 'clicks'])),

@@ -18,7 +18,6 @@ import { STRIPPED_HEADERS, checkIdentity, describeIdentityProblem, type Identity
 import type { IncomingMessage, Lane, MessageStore } from '../spool/types.js';
 import { newQueueId, newTaskId, type QueueId } from '../util/ids.js';
 import { metrics } from '../metrics/metrics.js';
-import type { Config } from '../config/config.js';
 import { resolveTracking, trackHeaderValue } from '../tracking/request.js';
 import { TRACK_HEADER } from '../tracking/rewrite.js';
 
@@ -40,7 +39,7 @@ export interface IntakeLimits {
   /** The tag policy (submission/policy.ts tagCheck): undefined admits the message's tag, a string refuses it with that detail. */
   checkTag?: ((tag: string) => Promise<string | undefined>) | undefined;
   /** What tracking may ask for (tracking/request.ts): the per-domain defaults and whether a tracking host exists. */
-  tracking?: Pick<Config, 'tracking' | 'public'> | undefined;
+  tracking?: Parameters<typeof resolveTracking>[2];
   /** The send API's Idempotency-Key record for this message, committed with it (admin/idempotency.ts). */
   keyRecord?: ((queueId: QueueId, messageId: string) => NonNullable<IncomingMessage['idempotency']>) | undefined;
 }

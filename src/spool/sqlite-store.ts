@@ -184,7 +184,7 @@ export class SqliteStore implements Store {
     this.inbound = new SqliteInbound(db, this.hooks);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
-    this.tracking = new SqliteTracking(db);
+    this.tracking = new SqliteTracking(db, this.hooks);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },

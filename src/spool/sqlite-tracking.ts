@@ -6,6 +6,8 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import type { QueueId, RecipientId } from '../util/ids.js';
+import type { SqliteWebhooks } from './sqlite-webhooks.js';
+import { formatTime, type TrackingEventPayload } from '../events/payload.js';
 import type { HitClass, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingKind } from './types-tracking.js';
 
 const CLASSES: readonly HitClass[] = ['human', 'machine', 'scanner'];
@@ -19,7 +21,11 @@ export class SqliteTracking {
   private readonly delBefore: Statement;
   private readonly record: (h: TrackingHit) => TrackingHitRecord;
 
-  constructor(private readonly db: Db) {
+  private readonly message: Statement;
+
+  constructor(private readonly db: Db, private readonly hooks: SqliteWebhooks) {
+    this.message = db.prepare(`SELECT r.rcpt, m.sender, m.auth_user, m.message_id AS msg_id, m.tag, m.task_id
+                                FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?`);
     this.ins = db.prepare(`INSERT INTO tracking_hits (at, kind, queue_id, recipient_id, link, url, ip, user_agent, method, class, reason, first)
                            VALUES (@at, @kind, @queueId, @recipientId, @link, @url, @ip, @userAgent, @method, @class, @reason, @first)`);
     this.seen = db.prepare('SELECT 1 FROM tracking_hits WHERE recipient_id = ? AND kind = ? LIMIT 1');
@@ -30,12 +36,29 @@ export class SqliteTracking {
     this.setClass = db.prepare('UPDATE tracking_hits SET class = ?, reason = ? WHERE id = ?');
     this.record = db.transaction((h: TrackingHit): TrackingHitRecord => {
       const first = this.seen.get(h.recipientId, h.kind) === undefined;
-      const r = this.ins.run({ ...h, link: h.link ?? null, url: h.url ?? null, first: first ? 1 : 0 });
-      return { ...h, id: Number(r.lastInsertRowid), first };
+      const { notify, ...hit } = h;
+      const r = this.ins.run({ ...hit, link: h.link ?? null, url: h.url ?? null, first: first ? 1 : 0 });
+      if (notify === 'every' || (notify === 'first' && first)) this.enqueue(h, first);
+      return { ...hit, id: Number(r.lastInsertRowid), first };
     });
   }
 
-  add(h: TrackingHit): TrackingHitRecord { return this.record(h); }
+  add(h: TrackingHit): TrackingHitRecord {
+    const rec = this.record(h);
+    if (h.notify) this.hooks.signal();
+    return rec;
+  }
+
+  /** The webhook of a hit, in its transaction; none once the message is purged (nobody to name). */
+  private enqueue(h: TrackingHit, first: boolean): void {
+    const m = this.message.get(h.recipientId) as { rcpt: string; sender: string; auth_user: string | null; msg_id: string; tag: string | null; task_id: string | null } | undefined;
+    if (!m || m.sender === '') return;
+    const payload: TrackingEventPayload = {
+      event: h.kind, env_id: h.queueId, msg_id: m.msg_id.replace(/^\s*<|>\s*$/g, ''), account: m.auth_user ?? m.sender, from: m.sender, rcpt: m.rcpt,
+      tag: m.tag, task_id: m.task_id, time: formatTime(h.at), class: h.class, reason: h.reason, url: h.url ?? null, ip: h.ip, user_agent: h.userAgent, first,
+    };
+    this.hooks.enqueue(h.kind, payload, m.sender, h.at);
+  }
 
   /** Deletes hits older than `before`, a few thousand per transaction, yielding between them. */
   async purge(before: number): Promise<number> {

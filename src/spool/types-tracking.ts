@@ -23,6 +23,8 @@ export interface TrackingHit {
   method: string;
   class: HitClass;
   reason: string | null;
+  /** which hits emit an `open`/`click` webhook: the recipient's first of the kind, or every one */
+  notify?: 'first' | 'every' | undefined;
 }
 
 export interface TrackingHitRecord extends TrackingHit {

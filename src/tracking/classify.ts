@@ -23,6 +23,8 @@ export interface HitFacts {
   honeypot: boolean;
   method: string;
   ip: string | null;
+  /** the IP as hits are stored (truncated with tracking.privacy): what earlier hits are compared by */
+  storedIp?: string | null | undefined;
   userAgent: string | null;
   at: number;
   /** when the copy was handed to the receiving server (from the token) */
@@ -95,8 +97,9 @@ export class Classifier {
     if (clicks.some((e) => e.link === HONEYPOT_LINK && Math.abs(e.at - h.at) <= window)) {
       return { class: 'scanner', reason: 'honeypot link clicked within the window', alsoScanner: [] };
     }
-    if (r.burstLinks > 0 && h.ip) {
-      const burst = clicks.filter((e) => e.ip === h.ip && e.link !== undefined && e.link !== HONEYPOT_LINK && h.at - e.at <= r.burstSeconds * 1000 && e.at <= h.at);
+    const ip = h.storedIp === undefined ? h.ip : h.storedIp;
+    if (r.burstLinks > 0 && ip) {
+      const burst = clicks.filter((e) => e.ip === ip && e.link !== undefined && e.link !== HONEYPOT_LINK && h.at - e.at <= r.burstSeconds * 1000 && e.at <= h.at);
       const links = new Set([...burst.map((e) => e.link), h.link]);
       if (links.size >= r.burstLinks) {
         return { class: 'scanner', reason: `${links.size} links from one address within ${r.burstSeconds} s`, alsoScanner: burst.filter((e) => e.class !== 'scanner').map((e) => e.id) };

@@ -14,6 +14,7 @@
  * redirect.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Store } from '../spool/types.js';
@@ -80,10 +81,13 @@ export class TrackingEndpoint {
     const link = t.kind === 'h' ? HONEYPOT_LINK : t.link;
     const clientIp = ip?.replace(/^::ffff:/, '') ?? null;
     try {
+      // With tracking.privacy the stored IPs are truncated: the burst rule then compares those.
       const earlier = kind === 'click' ? await this.deps.store.trackingHitsOf(t.recipientId) : [];
-      const v = this.classifier.classify({ kind, honeypot: t.kind === 'h', method, ip: clientIp, userAgent, at, sentAt: t.sentAt, link }, earlier);
+      const v = this.classifier.classify({ kind, honeypot: t.kind === 'h', method, ip: clientIp, storedIp: this.deps.config().tracking.privacy ? truncateIp(clientIp) : clientIp, userAgent, at, sentAt: t.sentAt, link }, earlier);
+      const c = this.deps.config().tracking;
       await this.deps.store.recordTrackingHit({
-        at, kind, queueId: t.queueId, recipientId: t.recipientId, link, url: t.url, ip: clientIp, userAgent, method, class: v.class, reason: v.reason,
+        at, kind, queueId: t.queueId, recipientId: t.recipientId, link, url: t.url, ip: c.privacy ? truncateIp(clientIp) : clientIp, userAgent, method,
+        class: v.class, reason: v.reason, notify: c.webhookEveryHit ? 'every' : 'first',
       });
       if (v.alsoScanner.length > 0) await this.deps.store.reclassifyTrackingHits(v.alsoScanner, 'scanner', v.reason ?? 'scanner');
     } catch (e) {
@@ -91,4 +95,22 @@ export class TrackingEndpoint {
       this.deps.log.error({ err: (e as Error).message, queue_id: t.queueId, kind }, 'tracking hit could not be recorded');
     }
   }
+}
+
+/** The address with its host part cut (tracking.privacy): IPv4 to /24, IPv6 to /48. */
+export function truncateIp(ip: string | null): string | null {
+  if (!ip) return ip;
+  if (isIPv4(ip)) return ip.replace(/\.\d+$/, '.0');
+  if (isIPv6(ip)) {
+    const full = ip.includes('::') ? expandV6(ip) : ip.split(':');
+    return `${full.slice(0, 3).join(':')}::`;
+  }
+  return null;
+}
+
+function expandV6(ip: string): string[] {
+  const [head, tail] = ip.split('::') as [string, string];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  return [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
 }

@@ -35,7 +35,8 @@ export function parseTrackHeader(value: string): TrackSetting | { error: string 
  * The tracking of a message from its X-Mta-Track lines and the sender's domain: undefined
  * for none, an error for a bad value or tracking without a tracking host.
  */
-export function resolveTracking(lines: readonly string[], senderDomain: string, config: Pick<Config, 'tracking' | 'public'> | undefined): { track?: TrackSetting; error?: string } {
+export function resolveTracking(lines: readonly string[], senderDomain: string,
+  config: { tracking: Pick<Config['tracking'], 'domains'>; public: Pick<Config['public'], 'baseUrl'> } | undefined): { track?: TrackSetting; error?: string } {
   if (lines.length > 1) return { error: 'X-Mta-Track: give the header once' };
   const asked = lines.length === 1 ? parseTrackHeader(lines[0]!) : config?.tracking.domains.get(senderDomain.toLowerCase());
   if (asked && 'error' in asked) return { error: asked.error };
