@@ -14,7 +14,7 @@ import { tempDir } from './helpers/daemon.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { dkimpyAvailable, verifyDkimpy } from './helpers/dkimpy.js';
 import type { Sink } from './helpers/sink.js';
-import type { QueueId } from '../src/util/ids.js';
+import { newTaskId, type QueueId } from '../src/util/ids.js';
 import { DEFAULT_RULES } from '../src/tracking/rules-data.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 import { WebhookService } from '../src/events/webhooks.js';
@@ -22,12 +22,14 @@ import type { TrackingEventPayload } from '../src/events/payload.js';
 import { PASSWORD, startDaemon } from './helpers/daemon.js';
 import { apiClient } from './helpers/api.js';
 import { runMta } from './helpers/run.js';
+import { BATCH, addBatchSender, getTask, makeList, makeTemplate } from './helpers/tasks.js';
 import { loadTrackingKeys } from '../src/tracking/keys.js';
 
 interface HttpReply { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
 function http(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+    // A fresh connection each time: a kept-alive one may be closed by the server as it is reused (ECONNRESET).
+    const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -339,4 +341,44 @@ t.test('hits follow the details retention', async (t) => {
   t.equal((await store.trackingHitsOf(m.recipientId)).length, 2);
   await store.purge({ detailsBefore: Date.now() + 1, statsBeforeDay: '1970-01-01' });
   t.same(await store.trackingHitsOf(m.recipientId), [], 'purged with the send details');
+});
+
+t.test('a batch task with --tracking: every copy tracked; mta tracking show and the API give counts, rates and clicks per link', async (t) => {
+  const store = w.daemon.daemon.store;
+  await addBatchSender(store);
+  await makeList(store, 'club', 4, (i) => ({ address: `member${i}@dest.test`, vars: {} }));
+  await makeTemplate(store, 'promo', { subject: 'Promo', html: `<html><body><a href="https://shop.example.net/a">a</a> <a href="https://shop.example.net/b">b</a></body></html>` });
+  const call = apiClient(w.daemon);
+  const created = await call('POST', '/api/v1/tasks', { list: 'club', template: 'promo', from: BATCH, tracking: true });
+  t.equal(created.status, 201, created.text);
+  const taskId = (created.json as { id: string }).id;
+  await w.waitFor('the task delivered', async () => (await getTask(store, taskId)).delivered === 4 && true, 60_000);
+  const copies = sink.messages.filter((m) => m.to[0]?.startsWith('member'));
+  t.equal(copies.length, 4);
+  const linksOf = (i: number): string[] => [...htmlOf(copies[i]!.raw.toString('latin1')).matchAll(/href="(http:\/\/links\.example\.com\/c\/[^"]+)"/g)].map((x) => path(x[1]!));
+  if (dkimOk.ok) t.ok(copies.every((m) => verifyDkimpy(m.raw, txt, dkimName)), 'every copy verifies');
+  // Two members open; one clicks link a twice and link b once; another clicks link a.
+  const pixelOf = (i: number): string => path(/<img src="([^"]+)"/.exec(htmlOf(copies[i]!.raw.toString('latin1')))![1]!);
+  await http(pub, 'GET', pixelOf(0)); await http(pub, 'GET', pixelOf(0)); await http(pub, 'GET', pixelOf(1));
+  await http(pub, 'GET', linksOf(0)[0]!); await http(pub, 'GET', linksOf(0)[0]!); await http(pub, 'GET', linksOf(0)[1]!);
+  await http(pub, 'GET', linksOf(1)[0]!);
+  const r = await w.waitFor('seven hits counted', async () => {
+    const x = await call('GET', `/api/v1/tasks/${taskId}/tracking`);
+    return x.json?.human?.opens + x.json?.human?.clicks === 7 && x;
+  });
+  t.match(r.json, {
+    task_id: taskId, tracking: true, delivered: 4,
+    human: { opens: 3, unique_opens: 2, open_rate: 0.5, clicks: 4, unique_clicks: 2, click_rate: 0.5 },
+    machine: { opens: 0 }, scanner: { clicks: 0 },
+  });
+  t.same(r.json.links, [
+    { link: 0, url: 'https://shop.example.net/a', class: 'human', clicks: 3, unique_clicks: 2 },
+    { link: 1, url: 'https://shop.example.net/b', class: 'human', clicks: 1, unique_clicks: 1 },
+  ], 'clicks per link');
+  const cli = await runMta(['tracking', 'show', taskId, '--config', w.daemon.configPath]);
+  t.equal(cli.code, 0, cli.err);
+  t.match(cli.out, /human\s+3\s+2\s+50\.00%\s+4\s+2\s+50\.00%/);
+  t.match(cli.out, /0\s+human\s+3\s+2\s+https:\/\/shop\.example\.net\/a/);
+  const missing = await call('GET', `/api/v1/tasks/${newTaskId(Date.now())}/tracking`);
+  t.equal(missing.status, 404);
 });

@@ -37,6 +37,7 @@ import { messageRoutes } from './routes/messages.js';
 import { templateRoutes } from './routes/templates.js';
 import { listRoutes } from './routes/lists.js';
 import { taskRoutes } from './routes/tasks.js';
+import { trackingRoutes } from './routes/tracking.js';
 import { egressRoutes } from './routes/egress.js';
 
 export type { AdminDeps } from './context.js';
@@ -66,6 +67,7 @@ export class AdminServer {
       ...templateRoutes(ctx),
       ...listRoutes(ctx),
       ...taskRoutes(ctx),
+      ...trackingRoutes(ctx),
       ...egressRoutes(ctx),
     );
   }

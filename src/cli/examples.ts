@@ -68,6 +68,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'egress status': ['mta egress status', 'mta egress status --json'],
   backup: ['sudo -u mta mta backup /var/backups/mta/$(date +%F)', 'mta backup ./backup-today --json'],
   tracking: ['sudo -u mta mta tracking rotate-key && sudo systemctl reload mta'],
+  'tracking show': ['mta tracking show T01M8337DMG00AB2ATA', 'mta tracking show T01M8337DMG00AB2ATA --json'],
   'tracking rotate-key': ['sudo -u mta mta tracking rotate-key', 'mta tracking rotate-key --json'],
   tag: ['mta tag add spring.promo', 'mta tag list'],
   'tag add': ['mta tag add spring.promo --description "spring campaign"'],

@@ -39,7 +39,7 @@ import type { EgressCount } from './types-egress.js';
 import { SqliteMtaSts } from './sqlite-mtasts.js';
 import type { MtaStsPolicyRecord } from './types-mtasts.js';
 import { SqliteTracking } from './sqlite-tracking.js';
-import type { HitClass, TrackingCounts, TrackingHit, TrackingHitRecord } from './types-tracking.js';
+import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord } from './types-tracking.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord, TemplateRecord } from './types.js';
 import type { IdempotencyRecord } from './types.js';
@@ -470,6 +470,7 @@ export class SqliteStore implements Store {
   async reclassifyTrackingHits(ids: readonly number[], cls: HitClass, reason: string): Promise<void> { this.tracking.reclassify(ids, cls, reason); }
   async trackingHitsOf(recipientId: RecipientId): Promise<TrackingHitRecord[]> { return this.tracking.of(recipientId); }
   async trackingHitsOfRecipients(ids: readonly RecipientId[]): Promise<TrackingHitRecord[]> { return this.tracking.ofMany(ids); }
+  async trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }> { return this.tracking.ofTask(taskId); }
   async trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsOf(queueId); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----

@@ -8,7 +8,7 @@ import type { Db } from './db.js';
 import type { QueueId, RecipientId } from '../util/ids.js';
 import type { SqliteWebhooks } from './sqlite-webhooks.js';
 import { formatTime, type TrackingEventPayload } from '../events/payload.js';
-import type { HitClass, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingKind } from './types-tracking.js';
+import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingKind } from './types-tracking.js';
 
 const CLASSES: readonly HitClass[] = ['human', 'machine', 'scanner'];
 
@@ -22,6 +22,8 @@ export class SqliteTracking {
   private readonly record: (h: TrackingHit) => TrackingHitRecord;
 
   private readonly message: Statement;
+  private readonly taskCounts: Statement;
+  private readonly taskLinks: Statement;
 
   constructor(private readonly db: Db, private readonly hooks: SqliteWebhooks) {
     this.message = db.prepare(`SELECT r.rcpt, m.sender, m.auth_user, m.message_id AS msg_id, m.tag, m.task_id
@@ -32,6 +34,10 @@ export class SqliteTracking {
     this.ofRcpt = db.prepare('SELECT * FROM tracking_hits WHERE recipient_id = ? ORDER BY at, id');
     this.counts = db.prepare(`SELECT class, kind, COUNT(*) AS n, COUNT(DISTINCT recipient_id) AS u
                               FROM tracking_hits WHERE queue_id = ? GROUP BY class, kind`);
+    const ofTask = 'FROM tracking_hits h JOIN messages m ON m.id = h.queue_id WHERE m.task_id = ?';
+    this.taskCounts = db.prepare(`SELECT h.class, h.kind, COUNT(*) AS n, COUNT(DISTINCT h.recipient_id) AS u ${ofTask} GROUP BY h.class, h.kind`);
+    this.taskLinks = db.prepare(`SELECT h.link, h.url, h.class, COUNT(*) AS n, COUNT(DISTINCT h.recipient_id) AS u ${ofTask}
+                                 AND h.kind = 'click' AND h.link >= 0 GROUP BY h.link, h.url, h.class ORDER BY h.link, h.class`);
     this.delBefore = db.prepare('DELETE FROM tracking_hits WHERE id IN (SELECT id FROM tracking_hits WHERE at < ? LIMIT 5000)');
     this.setClass = db.prepare('UPDATE tracking_hits SET class = ?, reason = ? WHERE id = ?');
     this.record = db.transaction((h: TrackingHit): TrackingHitRecord => {
@@ -90,15 +96,23 @@ export class SqliteTracking {
     return out.sort((a, b) => a.at - b.at || a.id - b.id);
   }
 
-  countsOf(queueId: QueueId): Record<HitClass, TrackingCounts> {
-    const out = Object.fromEntries(CLASSES.map((c) => [c, { opens: 0, uniqueOpens: 0, clicks: 0, uniqueClicks: 0 }])) as Record<HitClass, TrackingCounts>;
-    for (const r of this.counts.all(queueId) as { class: HitClass; kind: TrackingKind; n: number; u: number }[]) {
-      const c = out[r.class];
-      if (!c) continue;
-      if (r.kind === 'open') { c.opens = r.n; c.uniqueOpens = r.u; } else { c.clicks = r.n; c.uniqueClicks = r.u; }
-    }
-    return out;
+  countsOf(queueId: QueueId): Record<HitClass, TrackingCounts> { return tally(this.counts.all(queueId)); }
+
+  ofTask(taskId: string): { counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] } {
+    const links = (this.taskLinks.all(taskId) as { link: number; url: string; class: HitClass; n: number; u: number }[])
+      .map((r) => ({ link: r.link, url: r.url, class: r.class, clicks: r.n, uniqueClicks: r.u }));
+    return { counts: tally(this.taskCounts.all(taskId)), links };
   }
+}
+
+function tally(rows: unknown[]): Record<HitClass, TrackingCounts> {
+  const out = Object.fromEntries(CLASSES.map((c) => [c, { opens: 0, uniqueOpens: 0, clicks: 0, uniqueClicks: 0 }])) as Record<HitClass, TrackingCounts>;
+  for (const r of rows as { class: HitClass; kind: TrackingKind; n: number; u: number }[]) {
+    const c = out[r.class];
+    if (!c) continue;
+    if (r.kind === 'open') { c.opens = r.n; c.uniqueOpens = r.u; } else { c.clicks = r.n; c.uniqueClicks = r.u; }
+  }
+  return out;
 }
 
 function rowToHit(r: Record<string, unknown>): TrackingHitRecord {

@@ -38,7 +38,12 @@ export interface TrackingCounts {
   opens: number; uniqueOpens: number; clicks: number; uniqueClicks: number;
 }
 
+/** Clicks on one link of a task's mail (per class). */
+export interface LinkClicks { link: number; url: string; class: HitClass; clicks: number; uniqueClicks: number }
+
 export interface TrackingStore {
+  /** Counts over the hits of a batch task's mail, per class, and its clicks per link. */
+  trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }>;
   /** Stores a hit; `first` says whether the recipient had no hit of this kind before. */
   recordTrackingHit(hit: TrackingHit): Promise<TrackingHitRecord>;
   /** Marks stored hits with another class (a honeypot click shows earlier clicks were a scanner's). */

@@ -49,6 +49,9 @@ export function openToken(keys: TrackingKeys, token: string): TrackingToken | un
   const key = keys.get(m[1]!);
   if (!key) return undefined;
   const given = Buffer.from(m[3]!, 'base64url');
+  // The last base64url character carries 2 bits of the MAC and 4 unused ones: a token
+  // differing only there must not open (one token per hit link, nothing malleable).
+  if (given.toString('base64url') !== m[3]) return undefined;
   const want = mac(key, `${m[1]}.${m[2]}`);
   if (given.length !== want.length || !timingSafeEqual(given, want)) return undefined;
   let b: Record<string, unknown>;
