@@ -15,6 +15,7 @@ import { RawSmtp } from './helpers/smtp-client.js';
 import { dkimpyAvailable, verifyDkimpy } from './helpers/dkimpy.js';
 import type { Sink } from './helpers/sink.js';
 import { newTaskId, type QueueId } from '../src/util/ids.js';
+import { dayIn } from '../src/util/time.js';
 import { DEFAULT_RULES } from '../src/tracking/rules-data.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 import { WebhookService } from '../src/events/webhooks.js';
@@ -321,6 +322,19 @@ t.test('webhooks: open and click events, the first hit of each kind per recipien
   t.match(c, { rcpt: 'hook.1@dest.test', from: 'app@example.com', tag: 'spring', url: 'https://shop.example.net/item?id=7&ref=mail', ip: '127.0.0.1' });
   t.match(c.time, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/, 'DirectMail time form, as every event');
   t.equal(mine().length, 2, 'repeated hits emit nothing more');
+});
+
+t.test('reputation: the open rate counts recipients with a human open, not machine opens', async (t) => {
+  const store = w.daemon.daemon.store;
+  const day = dayIn(Date.now(), w.daemon.daemon.config.timeZone);
+  const before = (await store.dailyFigures('example.com', day)).opens;
+  const { id, copies } = await deliver(t, ['rep.1@dest.test', 'rep.2@dest.test'], 'X-Mta-Track: opens\r\nContent-Type: text/html\r\n', `${HTML}\r\n`);
+  const pixelOf = (to: string): string => path(/<img src="([^"]+)"/.exec(htmlOf(copies.get(to)!))![1]!);
+  await http(pub, 'GET', pixelOf('rep.1@dest.test'), { 'user-agent': 'Mozilla/5.0 Thunderbird' });
+  await http(pub, 'GET', pixelOf('rep.1@dest.test'), { 'user-agent': 'Mozilla/5.0 Thunderbird' });
+  await http(pub, 'GET', pixelOf('rep.2@dest.test'), { 'user-agent': 'Mozilla/5.0 (GoogleImageProxy)' });
+  await w.waitFor('three opens stored', async () => { const c = await store.trackingCountsOf(id); return c.human.opens + c.machine.opens === 3; });
+  t.equal((await store.dailyFigures('example.com', day)).opens, before + 1, 'one more recipient with a human open');
 });
 
 t.test('send details: opens and clicks are on the recipient\'s timeline', async (t) => {

@@ -184,7 +184,8 @@ export class SqliteStore implements Store {
     this.inbound = new SqliteInbound(db, this.hooks);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
-    this.tracking = new SqliteTracking(db, this.hooks);
+    this.tracking = new SqliteTracking(db, this.hooks, opts.timeZone);
+    this.quota.humanOpens = (domain, day) => this.tracking.humanOpens(domain, day);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },

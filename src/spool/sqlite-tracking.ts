@@ -7,6 +7,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import type { QueueId, RecipientId } from '../util/ids.js';
 import type { SqliteWebhooks } from './sqlite-webhooks.js';
+import { dayStartIn, nextDayStartIn } from '../util/time.js';
 import { formatTime, type TrackingEventPayload } from '../events/payload.js';
 import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingKind } from './types-tracking.js';
 
@@ -22,10 +23,14 @@ export class SqliteTracking {
   private readonly record: (h: TrackingHit) => TrackingHitRecord;
 
   private readonly message: Statement;
+  private readonly opensOfDomain: Statement;
   private readonly taskCounts: Statement;
   private readonly taskLinks: Statement;
 
-  constructor(private readonly db: Db, private readonly hooks: SqliteWebhooks) {
+  constructor(private readonly db: Db, private readonly hooks: SqliteWebhooks, private readonly timeZone = 'UTC') {
+    this.opensOfDomain = db.prepare(`SELECT COUNT(DISTINCT h.recipient_id) AS n FROM messages m JOIN tracking_hits h ON h.queue_id = m.id
+                                     WHERE m.received_at >= ? AND m.received_at < ? AND lower(substr(m.sender, instr(m.sender, '@') + 1)) = ?
+                                       AND h.kind = 'open' AND h.class = 'human'`);
     this.message = db.prepare(`SELECT r.rcpt, m.sender, m.auth_user, m.message_id AS msg_id, m.tag, m.task_id
                                 FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?`);
     this.ins = db.prepare(`INSERT INTO tracking_hits (at, kind, queue_id, recipient_id, link, url, ip, user_agent, method, class, reason, first)
@@ -94,6 +99,12 @@ export class SqliteTracking {
       out.push(...rows.map(rowToHit));
     }
     return out.sort((a, b) => a.at - b.at || a.id - b.id);
+  }
+
+  /** Recipients of `domain`'s mail received on `day` (configured time zone) with a human open: the reputation's open rate. */
+  humanOpens(domain: string, day: string): number {
+    const from = dayStartIn(day, this.timeZone);
+    return (this.opensOfDomain.get(from, nextDayStartIn(from, this.timeZone), domain.toLowerCase()) as { n: number }).n;
   }
 
   countsOf(queueId: QueueId): Record<HitClass, TrackingCounts> { return tally(this.counts.all(queueId)); }
