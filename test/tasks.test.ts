@@ -71,6 +71,7 @@ t.test('creation refusals: each one precise, with its code and field', async (t)
     ['unknown tag', { tag: 'spring' }, 404, 'MTA_ERR_NOT_FOUND', /no tag spring/, 'tag'],
     ['bad tag', { tag: 'a b' }, 400, 'MTA_ERR_INVALID', /not valid/, 'tag'],
     ['unsubscribe without base_url', { unsubscribe: true }, 422, 'MTA_ERR_TASK', /need \[public\] base_url/, 'unsubscribe'],
+    ['tracking without a tracking host', { tracking: true }, 422, 'MTA_ERR_TASK', /tracking needs a tracking host: set \[public\] base_url/, 'tracking'],
     ['bad address type', { address_type: 'weird' }, 400, 'MTA_ERR_INVALID', /address_type/, 'address_type'],
   ];
   for (const [what, body, status, code, message, field] of cases) {
@@ -108,7 +109,8 @@ t.test('require_approval = false lets a draft template run', async (t) => {
 });
 
 t.test('CLI: create (refusal and success), list with the seed columns, show, pause, resume, cancel', async (t) => {
-  const d = await startDaemon();
+  // Tracking needs a tracking host.
+  const d = await startDaemon('[public]\nlisten = "127.0.0.1:0"\nbase_url = "http://links.example.com"\n');
   t.teardown(() => d.stop());
   await fixtures(d);
   const mta = (args: string[]): ReturnType<typeof runMta> => runMta([...args, '--config', d.configPath]);
@@ -127,7 +129,7 @@ t.test('CLI: create (refusal and success), list with the seed columns, show, pau
   t.equal(r.code, 0, r.err);
   t.match(r.out, /^FIELD\s+VALUE\nid\s+T/, 'a FIELD/VALUE table like every show');
   t.match(r.out, /\nprogress\s+3 \/ 3 members expanded \(list done\)/);
-  t.match(r.out, /\ntracking\s+on \(tracking is recorded on the task; open and click tracking are not implemented yet\)/);
+  t.match(r.out, /\ntracking\s+on \(opens and clicks\)/);
   t.match(r.out, /\ndeferred\s+0/);
   r = await mta(['task', 'pause', id]);
   t.equal(r.code, 0, r.err);

@@ -24,13 +24,15 @@ export interface ComposeInput {
   replyTo?: string | undefined;
   headers: Record<string, string>;
   tag?: string | undefined;
+  /** the X-Mta-Track value ("opens, clicks", "none"): the `tracking` field */
+  track?: string | undefined;
   attachments: readonly { filename: string; contentType?: string | undefined; content: Buffer }[];
 }
 
 /** Headers the request may not set: the composer, intake or the envelope own them. */
 export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'from', 'to', 'cc', 'bcc', 'subject', 'reply-to', 'sender', 'date', 'received', 'return-path', 'mime-version',
-  'content-type', 'content-transfer-encoding', 'content-disposition', 'dkim-signature', 'x-mta-tag',
+  'content-type', 'content-transfer-encoding', 'content-disposition', 'dkim-signature', 'x-mta-tag', 'x-mta-track',
 ]);
 
 export function composeMessage(input: ComposeInput): Readable {
@@ -45,7 +47,7 @@ export function composeMessage(input: ComposeInput): Readable {
     ...(input.html !== undefined ? { html: input.html } : {}),
     ...(input.replyTo ? { replyTo: input.replyTo } : {}),
     ...(messageId ? { messageId } : {}),
-    headers: [...headers.map(([key, value]) => ({ key, value })), ...(input.tag ? [{ key: 'X-Mta-Tag', value: input.tag }] : [])],
+    headers: [...headers.map(([key, value]) => ({ key, value })), ...(input.tag ? [{ key: 'X-Mta-Tag', value: input.tag }] : []), ...(input.track ? [{ key: 'X-Mta-Track', value: input.track }] : [])],
     attachments: input.attachments.map((a) => ({ filename: a.filename, content: a.content, ...(a.contentType ? { contentType: a.contentType } : {}) })),
     disableFileAccess: true,
     disableUrlAccess: true,

@@ -136,13 +136,13 @@ export class SendService {
       sender: p.sender.address, recipients: split.recipients, aliasLists: split.aliasLists, authUser: p.sender.address, clientIp: client, clientHostname: null,
       helo: null, protocol: 'HTTP', lane: p.sender.type === 'trigger' ? 'trigger' : 'batch',
     }, { maxMessageSize: config.smtp.maxMessageSize, maxHeaderSize: config.smtp.maxHeaderSize, hostname: config.hostname,
-      checkTag: tagCheck(this.ctx.store, () => this.ctx.config()),
+      checkTag: tagCheck(this.ctx.store, () => this.ctx.config()), tracking: config,
       keyRecord: record ? (queueId, messageId) => record(200, accepted(p, queueId, messageId)) : undefined }, this.ctx.store);
     const logBase = { client_ip: client, user: p.sender.address, rcpts: p.accepted, endpoint, duration_ms: Date.now() - started };
     if (!result.ok) {
       const r = intakeRefusal(result);
       this.ctx.log[r.reply === 'LOCAL_ERROR' || r.reply === 'NO_STORAGE' ? 'error' : 'info']({ ...logBase, result: 'refused', reason: result.detail, reply: REPLIES[r.reply].code }, 'api send');
-      throw refusal(r.reply, { detail: r.detail, ...(r.reply === 'UNKNOWN_TAG' ? { field: 'tag' } : {}) });
+      throw refusal(r.reply, { detail: r.detail, ...(r.reply === 'UNKNOWN_TAG' ? { field: 'tag' } : r.reply === 'TRACKING_REFUSED' ? { field: 'tracking' } : {}) });
     }
     metrics.accepted.inc({ source: 'api' });
     metrics.apiSends.inc({ endpoint });

@@ -32,6 +32,7 @@ import { messageRoutes } from './routes/messages.js';
 import { templateRoutes } from './routes/templates.js';
 import { listRoutes } from './routes/lists.js';
 import { taskRoutes } from './routes/tasks.js';
+import { trackingRoutes } from './routes/tracking.js';
 import { egressRoutes } from './routes/egress.js';
 import { sessionRoutes } from './routes/session.js';
 import { userRoutes } from './routes/users.js';
@@ -74,6 +75,7 @@ export class AdminServer {
       ...templateRoutes(ctx),
       ...listRoutes(ctx),
       ...taskRoutes(ctx),
+      ...trackingRoutes(ctx),
       ...egressRoutes(ctx),
     );
   }

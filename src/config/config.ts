@@ -136,6 +136,10 @@ export interface Config {
   quota: QuotaConfig;
   /** enabled: per-domain reputation levels cap the daily volume; schedule: cron of the evaluation */
   reputation: { enabled: boolean; schedule: string };
+  /** textLinks: rewrite links of text/plain parts too; keyOverlapMs: a replaced key keeps verifying this long; domains: per sending domain, what is tracked when a message does not say */
+  tracking: { textLinks: boolean; keyOverlapMs: number; /** JSON rules replacing the shipped ones (tracking/rules-data.ts) */ rulesFile?: string;
+    /** every hit emits an open/click webhook, not only the recipient's first */ webhookEveryHit: boolean;
+    /** hits keep truncated IPs (IPv4 /24, IPv6 /48) */ privacy: boolean; domains: Map<string, { opens: boolean; clicks: boolean }> };
 }
 
 export interface QuotaLimits { daily: number | null; monthly: number | null }
@@ -330,6 +334,12 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
     templates: { maxBodySize: parseSize(c.templates.max_body_size)!, maxRenderedSize: parseSize(c.templates.max_rendered_size)!, requireApproval: c.templates.require_approval },
     quota: compileQuota(c.quota),
     reputation: { enabled: c.reputation.enabled, schedule: c.reputation.schedule },
+    tracking: {
+      textLinks: c.tracking.text_links, keyOverlapMs: parseDuration(c.tracking.key_overlap)!,
+      ...(c.tracking.rules_file ? { rulesFile: resolve(baseDir, c.tracking.rules_file) } : {}),
+      webhookEveryHit: c.tracking.webhook_every_hit, privacy: c.tracking.privacy,
+      domains: new Map(c.tracking.domain.map((d) => [d.name.toLowerCase(), { opens: d.track.includes('opens'), clicks: d.track.includes('clicks') }])),
+    },
   };
 }
 

@@ -297,6 +297,18 @@ export const configSchema = z.strictObject({
       monthly: z.number().int().nonnegative().optional(),
     })).default([]),
   }).prefault({}),
+  // open and click tracking (src/tracking)
+  tracking: z.strictObject({
+    text_links: z.boolean().default(false),
+    key_overlap: duration.default('90d'),
+    rules_file: z.string().min(1).optional(),
+    webhook_every_hit: z.boolean().default(false),
+    privacy: z.boolean().default(false),
+    domain: z.array(z.strictObject({
+      name: z.string().regex(/^[a-z0-9.-]+$/i, { message: 'must be a domain name such as "example.com"' }),
+      track: z.array(z.enum(['opens', 'clicks'])),
+    })).default([]),
+  }).prefault({}),
   reputation: z.strictObject({
     enabled: z.boolean().default(false),
     schedule: z.string().refine((v) => validCron(v), { message: 'must be a cron expression such as "*/5 * * * *"' }).default('*/5 * * * *'),

@@ -289,6 +289,8 @@ export class Daemon {
     this.retention?.reload(next);
     this.inbound?.reload(next);
     this.reputation?.reload(next);
+    // A rotated tracking key (mta tracking rotate-key) is read again.
+    this.publicServer?.tracking.reloadKeys();
     this.log.info({ config: next.source, pending_restart: this.pendingRestart }, 'configuration reloaded');
     return undefined;
   }

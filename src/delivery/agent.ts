@@ -18,6 +18,7 @@ import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
 import { MessageCache, wireBody } from './message.js';
 import { ReferenceStamp } from '../feedback/reference.js';
+import { TrackedSender, type PartialSendError } from './tracked.js';
 import { DkimPool } from './dkim-pool.js';
 import { sendDsnFor } from './notify.js';
 import { countDelivery } from '../metrics/metrics.js';
@@ -60,6 +61,8 @@ function wireAddress(addr: string): string {
 export class DeliveryAgent {
   readonly pool: SessionPool;
   readonly messages: MessageCache;
+  /** tracked messages: a rewritten, signed copy per recipient */
+  readonly tracked: TrackedSender;
   /** DKIM signing threads (delivery.dkim_threads; read at start-up only), none when 0 */
   private readonly dkim: DkimPool | undefined;
   private readonly tlsBroken = new Map<string, number>();
@@ -87,13 +90,14 @@ export class DeliveryAgent {
     this.pool = new SessionPool({ idleTimeoutMs: config.delivery.idleTimeoutMs });
     this.dkim = config.delivery.dkimThreads > 0 ? new DkimPool(config.delivery.dkimThreads) : undefined;
     this.messages = new MessageCache(store, log, undefined, this.dkim);
+    this.tracked = new TrackedSender(() => this.config, store, this.messages);
     this.egress = new EgressSelector(config, store, log);
     this.sourceShaping = new SourceShaping(router);
     this.egress.inUse = (name) => this.sourceShaping.inUse(name, this.live);
     this.reference = new ReferenceStamp(config.dataDir, (e) => log.error({ err: e.message }, 'no key for the feedback reference header; sending without it'));
   }
 
-  reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); }
+  reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); this.tracked.copies.reloadKeys(); }
 
   private get policy(): RetryPolicy { return this.config.delivery; }
 
@@ -274,10 +278,14 @@ export class DeliveryAgent {
     const ref = this.reference.header(job.queueId, byWire.size === 1 ? job.recipients[0]!.recipientId : undefined);
     let replies: Map<string, string>;
     let keep: SmtpSession | undefined = session;
+    const trackingDetail: Record<string, unknown> = {};
     try {
-      const res = await session.send({
-        from: mailFrom ? wireAddress(mailFrom) : '', to: [...byWire.keys()], size: job.size + ref.length + (info.signature?.length ?? 0),
-      }, wireBody(this.store, job.queueId, info, ref));
+      const from = mailFrom ? wireAddress(mailFrom) : '';
+      const tracking = info.tracking;
+      // A tracked message goes as one copy per recipient, each with its own reference.
+      const res = tracking
+        ? await this.tracked.send(session, from, byWire, { ...info, tracking }, job.queueId, trackingDetail, (e) => this.reference.header(job.queueId, e.recipientId))
+        : await session.send({ from, to: [...byWire.keys()], size: job.size + ref.length + (info.signature?.length ?? 0) }, wireBody(this.store, job.queueId, info, ref));
       replies = res.replies;
       if (res.accepted.length === 0) await session.reset().catch(() => { keep = undefined; });
     } catch (e) {
@@ -287,7 +295,9 @@ export class DeliveryAgent {
       session.destroy();
       if (this.aborting) { if (this.onWire.delete(job)) await this.handBack([job], 'shutdown'); return undefined; }
       const reply = se.reply ?? `451 4.4.2 connection to ${t.hostName}[${t.address}] failed during the transaction: ${se.message}`;
-      replies = new Map([...byWire.keys()].map((k) => [k, reply]));
+      // A tracked message's recipients sent before the failure keep their replies.
+      const sent = (e as PartialSendError).partial;
+      replies = new Map([...byWire.keys()].map((k) => [k, sent?.get(k) ?? reply]));
     }
     const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: Date.now() - started };
     const mtaSts = sessionTlsDetail(t, session.secure);
@@ -297,8 +307,8 @@ export class DeliveryAgent {
       const reply = replies.get(wire) ?? '451 4.3.0 no reply for this recipient';
       if (t.source) this.egress.recordReply(t.source.name, providerOf(dest), reply);
       const { outcome, cls } = decide(entry, reply, ctx, this.policy);
-      Object.assign(outcome.detail, mtaSts);
-      if (info.signature === null && info.fromDomain) outcome.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
+      Object.assign(outcome.detail, mtaSts, trackingDetail);
+      if (info.signature === null && !info.dkimKey && info.fromDomain) outcome.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
       if (cls.slowDown) slow = true;
       outcomes.push(outcome);
     }

@@ -18,6 +18,7 @@ import type { QueueId } from '../util/ids.js';
 import type { Store } from '../spool/types.js';
 import { dkimSignature, type DkimKey } from './dkim.js';
 import type { DkimPool } from './dkim-pool.js';
+import { parseTrackHeader, type TrackSetting } from '../tracking/request.js';
 
 /** The header block of a stored message (CRLF separated, without the blank line). */
 export async function headerBlock(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promise<string> {
@@ -55,6 +56,12 @@ export interface MessageInfo {
   signError?: string;
   /** the stored message, when it is small enough to keep (one spool chunk) */
   body?: Buffer;
+  /**
+   * A tracked message (X-Mta-Track): each recipient gets its own copy, rewritten and
+   * signed with `dkimKey` at sending (delivery/tracked.ts); `signature` is then null.
+   */
+  tracking?: TrackSetting;
+  dkimKey?: DkimKey;
 }
 
 /** Messages up to this size keep their bytes in the cache (the spool's chunk size). */
@@ -166,6 +173,16 @@ export class MessageCache {
     const { headers } = head;
     const fromDomain = fromDomainOf(headers);
     const domain = fromDomain ? await this.store.getDomain(fromDomain) : undefined;
+    const track = headerField(headers, 'x-mta-track');
+    if (track !== undefined) {
+      // Signed per recipient copy: signing the stored message would be wasted work.
+      await head.rest[Symbol.asyncIterator]().return?.();
+      const parsed = parseTrackHeader(track);
+      return {
+        headers, fromDomain, signature: null, tracking: 'error' in parsed ? { opens: false, clicks: false } : parsed,
+        ...(domain ? { dkimKey: { domain: domain.name, selector: domain.dkimSelector, algorithm: domain.dkimAlgorithm, privateKeyPem: domain.dkimPrivateKey } } : {}),
+      };
+    }
     const small = (): Buffer | undefined => {
       // Only a message read to its end in one chunk is kept (the usual transactional mail).
       const only = head.seen[0];
@@ -189,7 +206,7 @@ export class MessageCache {
   }
 
   /** On a DKIM thread when the message fits in THREAD_SIGN_MAX, else streamed through the signer here. */
-  private async sign(message: AsyncIterable<Buffer>, key: DkimKey): Promise<string> {
+  async sign(message: AsyncIterable<Buffer>, key: DkimKey): Promise<string> {
     if (!this.dkim) return dkimSignature(message, key);
     const read = await readUpTo(message, THREAD_SIGN_MAX);
     return 'whole' in read ? this.dkim.sign(read.whole, key) : dkimSignature(read.stream, key);

@@ -15,6 +15,7 @@
  *   final outcomes of a task's recipient count on the task too
  *
  *   asynchronous bounce (after delivery) → late_bounces++ (late_invalid++ for status 2), on its task too; its own event
+ *   open / click (tracking hit) → an `open` / `click` event, the recipient's first of its kind (or every one)
  *   complaint (feedback report, abuse) → complaints++, a suppression scoped to the sender domain, a `complaint` event
  *
  * Mail from the null sender (our own DSNs) is nobody's account: no counters, no events.
@@ -208,6 +209,15 @@ export function createRules(opts: { timeZone?: string | undefined } = {}): Effec
         { kind: 'count', key: keyOf(f), counter: 'complaints', n: 1 },
         ...outbox(hooks, 'complaint', complaintPayload(c, f, domain, agent, !alreadySuppressed), f.sender, c.at),
       ];
+    },
+
+    trackingHit(h, f, first, hooks) {
+      // First hit of its kind per recipient by default, every hit when asked; nobody to name once purged or for our own DSNs.
+      if (!f || f.sender === '' || !(h.notify === 'every' || (h.notify === 'first' && first))) return [];
+      return outbox(hooks, h.kind, {
+        event: h.kind, env_id: h.queueId, msg_id: f.messageId.replace(/^\s*<|>\s*$/g, ''), account: f.authUser ?? f.sender, from: f.sender, rcpt: f.rcpt,
+        tag: f.tag, task_id: f.taskId, time: formatTime(h.at), class: h.class, reason: h.reason, url: h.url ?? null, ip: h.ip, user_agent: h.userAgent, first,
+      }, f.sender, h.at);
     },
 
     holdBackUntil(next) {

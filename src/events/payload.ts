@@ -23,12 +23,12 @@ export type RecipientEventName = 'delivered' | 'failed' | 'expired' | 'deferred'
 /** What happened to a sending domain (the DNS self-checker; quota.reached: src/quota). */
 export type DomainEventName = 'domain.dns_error' | 'domain.verified' | 'domain.dkim_rotated' | 'quota.reached';
 /** `test` is sent by `mta webhook test` whatever the webhook's filter says. */
-export type WebhookEventName = RecipientEventName | DomainEventName | 'unsubscribe' | 'complaint' | 'test';
+export type WebhookEventName = RecipientEventName | DomainEventName | 'unsubscribe' | 'complaint' | 'open' | 'click' | 'test';
 
 /** Events a webhook can subscribe to (its filter). */
 export const SUBSCRIBABLE_EVENTS: readonly Exclude<WebhookEventName, 'test'>[] = [
   'delivered', 'failed', 'expired', 'deferred', 'deleted', 'domain.dns_error', 'domain.verified', 'domain.dkim_rotated',
-  'bounce', 'unsubscribe', 'quota.reached', 'rejected', 'complaint',
+  'bounce', 'unsubscribe', 'quota.reached', 'rejected', 'complaint', 'open', 'click',
 ];
 
 export type DirectMailStatus = 0 | 2 | 3 | 4;
@@ -126,7 +126,32 @@ export function lateBouncePayload(i: RecipientEventInput & { event: 'bounce' }):
   return { event: 'bounce', ...rest, bounce_status: status, after_delivery: true };
 }
 
-export type WebhookPayload = LateBounceEventPayload | RecipientEventPayload | DomainEventPayload | TestEventPayload | UnsubscribeEventPayload | ComplaintEventPayload;
+/**
+ * A recipient opened the mail or clicked a link (src/tracking): its first hit of the kind,
+ * or every hit with `tracking.webhook_every_hit`. `class` says who it was: `human`,
+ * `machine` (a proxy fetched the pixel) or `scanner` (a gateway followed the link).
+ */
+export interface TrackingEventPayload {
+  event: 'open' | 'click';
+  env_id: string;
+  msg_id: string;
+  account: string;
+  from: string;
+  rcpt: string;
+  tag: string | null;
+  task_id: string | null;
+  time: string;
+  class: 'human' | 'machine' | 'scanner';
+  reason: string | null;
+  /** the link's target (clicks; null for the hidden honeypot link) */
+  url: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  first: boolean;
+}
+
+export type WebhookPayload = LateBounceEventPayload | RecipientEventPayload | DomainEventPayload | TestEventPayload | UnsubscribeEventPayload | ComplaintEventPayload
+  | TrackingEventPayload;
 
 export type WebhookFormat = 'json' | 'form';
 

@@ -18,6 +18,8 @@ import { STRIPPED_HEADERS, checkIdentity, describeIdentityProblem, type Identity
 import type { IncomingMessage, Lane, MessageStore } from '../spool/types-queue.js';
 import { newQueueId, newTaskId, type QueueId } from '../util/ids.js';
 import { metrics } from '../metrics/metrics.js';
+import { resolveTracking, trackHeaderValue } from '../tracking/request.js';
+import { TRACK_HEADER } from '../tracking/rewrite.js';
 
 export interface IntakeEnvelope {
   sender: string;
@@ -36,19 +38,22 @@ export interface IntakeLimits {
   maxMessageSize: number; maxHeaderSize: number; hostname: string;
   /** The tag policy (submission/policy.ts tagCheck): undefined admits the message's tag, a string refuses it with that detail. */
   checkTag?: ((tag: string) => Promise<string | undefined>) | undefined;
+  /** What tracking may ask for (tracking/request.ts): the per-domain defaults and whether a tracking host exists. */
+  tracking?: Parameters<typeof resolveTracking>[2];
   /** The send API's Idempotency-Key record for this message, committed with it (admin/idempotency.ts). */
   keyRecord?: ((queueId: QueueId, messageId: string) => NonNullable<IncomingMessage['idempotency']>) | undefined;
 }
 
 export type IntakeResult =
   | { ok: true; queueId: QueueId; size: number; messageId: string }
-  | { ok: false; reason: GuardViolation | 'header-too-big' | 'bad-mime' | 'identity' | 'tag' | 'store'; detail: string; identityProblem?: IdentityProblem; error?: unknown };
+  | { ok: false; reason: GuardViolation | 'header-too-big' | 'bad-mime' | 'identity' | 'tag' | 'tracking' | 'store'; detail: string; identityProblem?: IdentityProblem; error?: unknown };
 
 class HeaderPolicy extends Transform {
   identityProblem: IdentityProblem | undefined;
   messageId = '';
   subject: string | null = null;
   tag: string | null = null;
+  trackingProblem: string | undefined;
   private seenRoot = false;
 
   constructor(private readonly env: IntakeEnvelope, private readonly queueId: QueueId, private readonly limits: IntakeLimits, private readonly now: Date) {
@@ -63,6 +68,13 @@ class HeaderPolicy extends Transform {
       for (const name of STRIPPED_HEADERS) h.remove(name);
       const tagLines = h.get('x-mta-tag');
       if (tagLines.length > 0) { this.tag = headerValue(tagLines[0]!); h.remove('x-mta-tag'); }
+      // The decision travels with the message as one normalised header (tracking/request.ts).
+      const track = resolveTracking(h.get(TRACK_HEADER).map((l) => headerValue(l)), this.env.sender.slice(this.env.sender.lastIndexOf('@') + 1),
+        this.limits.tracking);
+      h.remove(TRACK_HEADER);
+      this.trackingProblem = track.error;
+      const trackValue = track.track && trackHeaderValue(track.track);
+      if (trackValue) h.add('X-Mta-Track', trackValue, Infinity);
       const subj = h.get('subject');
       this.subject = subj.length > 0 ? headerValue(subj[0]!).slice(0, 998) : null;
       const mid = h.get('message-id');
@@ -131,6 +143,7 @@ export function receiveMessage(
         const p = policy.identityProblem;
         return resolve({ ok: false, reason: 'identity', detail: describeIdentityProblem(p), identityProblem: p });
       }
+      if (policy.trackingProblem) return resolve({ ok: false, reason: 'tracking', detail: policy.trackingProblem });
       if (policy.tag !== null && limits.checkTag) {
         let refused: string | undefined;
         try { refused = await limits.checkTag(policy.tag); } catch (error) {

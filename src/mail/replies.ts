@@ -43,6 +43,7 @@ export const REPLIES = {
   LOCAL_ERROR:        { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later', error: 'MTA_ERR_UNAVAILABLE' },
   SHUTTING_DOWN:      { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later', error: 'MTA_ERR_UNAVAILABLE' },
   UNKNOWN_TAG:        { code: 550, enhanced: '5.7.1', text: 'Unknown tag', sep: ' ', error: 'MTA_ERR_INVALID' },
+  TRACKING_REFUSED:   { code: 554, enhanced: '5.6.0', text: 'Tracking refused', error: 'MTA_ERR_INVALID' },
   QUEUED:             { code: 250, enhanced: '2.0.0', text: 'Ok: queued as' },
 } as const satisfies Record<string, Reply>;
 

@@ -34,7 +34,7 @@ export type RejectionSource = 'smtp' | 'api';
 /** Every reply the submission side can refuse with, and the reason label it counts under. */
 const REASON_OF: Record<ReplyName, RejectionReason | null> = {
   AUTH_FAILED: 'auth', AUTH_THROTTLED: 'auth', ACCOUNT_THROTTLED: 'auth', ENCRYPTION_REQUIRED: 'auth',
-  TOO_MANY_RCPTS: 'recipients', TOO_BIG: 'size', HEADER_TOO_BIG: 'size', UNKNOWN_TAG: null,
+  TOO_MANY_RCPTS: 'recipients', TOO_BIG: 'size', HEADER_TOO_BIG: 'size', UNKNOWN_TAG: null, TRACKING_REFUSED: null,
   SUPPRESSED: 'suppressed', DAILY_QUOTA: 'quota', MONTHLY_QUOTA: 'quota',
   SENDER_DISABLED: 'sender', SENDER_MISMATCH: 'sender', NULL_SENDER: 'sender',
   DOMAIN_NOT_VERIFIED: 'unverified_domain', FROM_REFUSED: 'from_header', IDENTITY_REFUSED: 'from_header', IP_NOT_ALLOWED: 'allowlist',

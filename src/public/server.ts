@@ -10,6 +10,7 @@
  *
  *   GET|HEAD /.well-known/mta-sts.txt  our MTA-STS policy, for Host mta-sts.<bounce domain>
  *                        (public/mta-sts-policy.ts)
+ * and the open and click tracking paths /o/ and /c/ (tracking/endpoint.ts).
  *
  * Anything else is 404 (405 for other methods); a token that does not open is 400 and
  * changes nothing. Bodies are capped at MAX_BODY; the token is the only input trusted.
@@ -26,6 +27,7 @@ import { UNSUBSCRIBE_PATH } from './unsubscribe-links.js';
 import { Unsubscriber, maskAddress } from './unsubscribe.js';
 import { confirmPage, donePage, errorPage } from './page.js';
 import { MTA_STS_PATH, policyForHost } from './mta-sts-policy.js';
+import { TrackingEndpoint } from '../tracking/endpoint.js';
 
 /** A one-click body is 26 bytes; a browser's form post a few more. */
 export const MAX_BODY = 8 * 1024;
@@ -48,9 +50,11 @@ class HttpError extends Error {
 export class PublicServer {
   private server: Server | undefined;
   readonly unsubscriber: Unsubscriber;
+  readonly tracking: TrackingEndpoint;
 
   constructor(private readonly deps: PublicDeps) {
     this.unsubscriber = new Unsubscriber(deps.store, deps.secret, deps.log);
+    this.tracking = new TrackingEndpoint(deps);
   }
 
   /** The bound port (the configured one, or the one the OS chose for port 0). */
@@ -98,6 +102,12 @@ export class PublicServer {
         if (!policy) throw new HttpError(404, 'Page not found');
         res.writeHead(200, { 'content-type': 'text/plain; charset=us-ascii', 'content-length': Buffer.byteLength(policy), 'cache-control': 'max-age=300' });
         return void res.end(method === 'HEAD' ? undefined : policy);
+      }
+      if (this.tracking.handles(path)) {
+        req.resume();
+        if (method !== 'GET' && method !== 'HEAD') { res.setHeader('allow', 'GET, HEAD'); throw new HttpError(405, 'Method not allowed'); }
+        if (!this.tracking.handle(req, res, method, path)) throw new HttpError(404, 'This link is not valid');
+        return;
       }
       if (!path.startsWith(UNSUBSCRIBE_PATH)) throw new HttpError(404, 'Page not found');
       const token = path.slice(UNSUBSCRIBE_PATH.length);

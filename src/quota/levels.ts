@@ -7,8 +7,8 @@
  * invalid + expired), so mail still waiting neither helps nor hurts; complaint and open
  * rates are over delivered. With no known outcome there is no rate, and no rule fires.
  * Complaints are the feedback reports of type abuse (ARF, src/feedback) about the day's
- * mail. Opens are not recorded yet and count as 0: the second upgrade rule (open rate > 50 %)
- * never fires.
+ * mail. Opens are recipients with a human open (tracked mail only; machine opens by privacy
+ * proxies do not count), so the second upgrade rule (open rate > 50 %) needs tracking.
  *
  *   upgrade (one level, at once) when volume >= 70 % of today's cap and either
  *     invalid < 5 %, delivery > 92 %, spam bounces < 2.5 %, complaints < 0.1 %, or

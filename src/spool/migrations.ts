@@ -461,4 +461,27 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX console_sessions_user ON console_sessions (user);
   `,
+  // 19: open and click hits (spool/sqlite-tracking.ts, src/tracking): one row per request
+  // to a tracking link, with who asked (IP, user agent) and whether it was a person or a
+  // machine; `first` marks a recipient's first hit of a kind (the unique counts).
+  `
+  CREATE TABLE tracking_hits (
+    id           INTEGER PRIMARY KEY,
+    at           INTEGER NOT NULL,
+    kind         TEXT NOT NULL,             -- open, click
+    queue_id     TEXT NOT NULL,
+    recipient_id INTEGER NOT NULL,
+    link         INTEGER,                   -- the link's index in the message (clicks)
+    url          TEXT,                      -- where the click went
+    ip           TEXT,
+    user_agent   TEXT,
+    method       TEXT NOT NULL,
+    class        TEXT NOT NULL,             -- human, machine, scanner
+    reason       TEXT,
+    first        INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX tracking_hits_rcpt ON tracking_hits (recipient_id, kind, at);
+  CREATE INDEX tracking_hits_queue ON tracking_hits (queue_id);
+  CREATE INDEX tracking_hits_at ON tracking_hits (at);
+  `,
 ];

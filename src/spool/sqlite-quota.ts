@@ -15,6 +15,8 @@ interface RepRow { domain: string; level: number; day: string; banned_until: num
 
 export class SqliteQuota {
   private readonly st: Record<string, Statement>;
+  /** unique human opens of a domain's mail of a day (spool/sqlite-tracking.ts) */
+  humanOpens: ((domain: string, day: string) => number) | undefined;
 
   constructor(private readonly db: Db, private readonly notify: SqliteNotify) {
     const p = (sql: string): Statement => db.prepare(sql);
@@ -49,7 +51,7 @@ export class SqliteQuota {
   figures(domain: string, day: string): DailyFigures {
     const f = this.st['figures']!.get(day, domain) as Omit<DailyFigures, 'spamBounces' | 'opens'>;
     const spam = (this.st['spam']!.get(day, domain) as { spam_bounces: number } | undefined)?.spam_bounces ?? 0;
-    return { ...f, spamBounces: spam, opens: 0 };
+    return { ...f, spamBounces: spam, opens: this.humanOpens?.(domain, day) ?? 0 };
   }
 
   /** Inside the caller's transaction (sqlite-effects.ts). */

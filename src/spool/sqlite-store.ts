@@ -59,6 +59,8 @@ import { SqliteAudit } from './sqlite-audit.js';
 import type { AuditEvent, OutboxFigures } from './types-audit.js';
 import { SqliteUsers } from './sqlite-users.js';
 import type { ConsoleUserRecord, SessionRecord } from './types-users.js';
+import { SqliteTracking } from './sqlite-tracking.js';
+import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord } from './types-tracking.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord } from './types-tags.js';
 import type { TemplateRecord } from './types-templates.js';
@@ -127,6 +129,7 @@ export class SqliteStore implements Store {
   private readonly audit: SqliteAudit;
   private readonly tlsRpt: SqliteTlsRpt;
   private readonly users: SqliteUsers;
+  private readonly tracking: SqliteTracking;
   private readonly inbound: SqliteInbound;
   private readonly feedback: SqliteFeedback;
   private writer: WriterThread | undefined;
@@ -227,6 +230,8 @@ export class SqliteStore implements Store {
     this.audit = new SqliteAudit(db);
     this.tlsRpt = new SqliteTlsRpt(db);
     this.users = new SqliteUsers(db);
+    this.tracking = new SqliteTracking(db, this.notify, opts.timeZone);
+    this.quota.humanOpens = (domain, day) => this.tracking.humanOpens(domain, day);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -374,7 +379,12 @@ export class SqliteStore implements Store {
   async listSendDetails(f: SendDetailFilter): Promise<SendDetail[]> { return this.stats.sendDetails(f); }
   async listRejections(f: RejectionFilter): Promise<Rejection[]> { return this.stats.rejections(f); }
   async eventsOfRecipients(ids: readonly RecipientId[]): Promise<SpoolEvent[]> { return this.stats.eventsOf(ids); }
-  purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult> { return this.stats.purge(req); }
+  async purge(req: { detailsBefore: number; statsBeforeDay: string }): Promise<PurgeResult> {
+    const r = await this.stats.purge(req);
+    // Opens and clicks are send details: they follow the details retention.
+    await this.tracking.purge(req.detailsBefore);
+    return r;
+  }
 
   // ---- senders ----
   async addSender(s: SenderRecord): Promise<void> {
@@ -528,6 +538,13 @@ export class SqliteStore implements Store {
   async touchSession(idHash: string, now: number): Promise<void> { this.users.touch(idHash, now); }
   async removeSession(idHash: string): Promise<void> { this.users.removeSession(idHash); }
   async purgeSessions(idleBefore: number, createdBefore: number): Promise<number> { return this.users.purge(idleBefore, createdBefore); }
+  // ---- open and click hits (spool/sqlite-tracking.ts) ----
+  async recordTrackingHit(h: TrackingHit): Promise<TrackingHitRecord> { return this.tracking.add(h); }
+  async reclassifyTrackingHits(ids: readonly number[], cls: HitClass, reason: string): Promise<void> { this.tracking.reclassify(ids, cls, reason); }
+  async trackingHitsOf(recipientId: RecipientId): Promise<TrackingHitRecord[]> { return this.tracking.of(recipientId); }
+  async trackingHitsOfRecipients(ids: readonly RecipientId[]): Promise<TrackingHitRecord[]> { return this.tracking.ofMany(ids); }
+  async trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }> { return this.tracking.ofTask(taskId); }
+  async trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsOf(queueId); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

@@ -18,6 +18,7 @@ import type { RecipientOutcome } from './types-queue.js';
 import type { RecipientRefusal, SuppressionRecord } from './types-suppression.js';
 import type { AsyncBounce, UnsubscribeRequest } from './types-inbound.js';
 import type { FeedbackRecord } from './types-feedback.js';
+import type { TrackingHit } from './types-tracking.js';
 
 export type { WebhookEventName, WebhookFormat, WebhookPayload } from '../events/payload.js';
 
@@ -108,6 +109,8 @@ export interface EffectRules {
    * the list for the sender's domain before (the backend reads it in the transaction).
    */
   complaint(c: FeedbackRecord, f: RecipientFacts, alreadySuppressed: boolean, hooks: WebhookDirectory): Effect[];
+  /** A tracking hit was stored (`first`: the recipient's first of its kind); `f` undefined when the message is purged. */
+  trackingHit(h: TrackingHit, f: RecipientFacts | undefined, first: boolean, hooks: WebhookDirectory): Effect[];
   /** After a webhook POST: until when the webhook's other waiting events are held back, if at all. */
   holdBackUntil(next: OutboxNext): number | undefined;
 }

@@ -19,7 +19,7 @@ export interface DailyFigures {
   spamBounces: number;
   /** not recorded yet: always 0 (see quota/levels.ts) */
   complaints: number;
-  /** unique opens; not recorded yet: always 0 */
+  /** recipients with a human open (machine opens by proxies do not count; src/tracking) */
   opens: number;
 }
 

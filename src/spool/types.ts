@@ -32,10 +32,11 @@ import type { UserStore } from './types-users.js';
 import type { InboundStore } from './types-inbound.js';
 import type { AuditStore } from './types-audit.js';
 import type { FeedbackStore } from './types-feedback.js';
+import type { TrackingStore } from './types-tracking.js';
 
 export interface Store extends MessageStore, QueueStore, EventStore, DomainStore, SenderStore, SuppressionStore, WebhookStore,
   StatsStore, IdempotencyStore, TagStore, TemplateStore, ListStore, TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore,
-  LeaseStore, AuditStore, FeedbackStore, TlsRptStore, UserStore {
+  LeaseStore, AuditStore, FeedbackStore, TlsRptStore, UserStore, TrackingStore {
   /** A small write in a transaction that is rolled back: throws when the database does not take writes now. */
   probeWritable(): Promise<void>;
   close(): Promise<void>;

@@ -10,6 +10,7 @@
  * Requests count on the day the message was received, in the configured `timezone`, and
  * so do its outcomes.
  */
+import type { TrackingHitRecord, TrackingStore } from '../spool/types-tracking.js';
 import type { Config } from '../config/config.js';
 import type { EventStore, SpoolEvent } from '../spool/types-events.js';
 import type { AddressMatch, PurgeResult, Rejection, SendDetail, StatsCounters, StatsGroup, StatsRow, StatsStore } from '../spool/types-stats.js';
@@ -44,7 +45,8 @@ export function resultOf(state: RecipientState): SendResult {
   return 'queued';
 }
 
-export type StatsServiceStore = Pick<StatsStore, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'purge'> & Pick<EventStore, 'eventsOfRecipients'>;
+export type StatsServiceStore = Pick<StatsStore, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'purge'> & Pick<EventStore, 'eventsOfRecipients'>
+  & Pick<TrackingStore, 'trackingHitsOfRecipients'>;
 
 export interface StatsQueryInput { from?: unknown; to?: unknown; domain?: unknown; sender?: unknown; tag?: unknown; by?: unknown }
 
@@ -212,7 +214,9 @@ export class StatsService {
       wantRecipients ? this.store.listSendDetails({ from, to, sender, rcpt, tag, messageId, states, limit, before: cursor.recipient }) : [],
       wantRejections ? this.store.listRejections({ from, to, sender, rcpt, limit, before: cursor.rejection }) : [],
     ]));
-    const events = input.events ? groupEvents(await this.store.eventsOfRecipients(rows.map((r) => r.recipientId))) : undefined;
+    const ids = rows.map((r) => r.recipientId);
+    // Opens and clicks join each recipient's timeline (tracking/endpoint.ts stores them).
+    const events = input.events ? groupEvents([...await this.store.eventsOfRecipients(ids), ...hitEvents(await this.store.trackingHitsOfRecipients(ids))]) : undefined;
     // Newest first across both; each source's cursor moves past what this page took.
     const merged = [...rows.map((r) => ({ at: r.receivedAt, r })), ...refused.map((x) => ({ at: x.at, x }))]
       .sort((a, b) => b.at - a.at).slice(0, limit);
@@ -270,9 +274,17 @@ function rejectionView(x: Rejection, events: boolean): SendDetailView {
   };
 }
 
+/** Tracking hits as timeline events: `open` / `click` with class, reason and who asked. */
+function hitEvents(hits: readonly TrackingHitRecord[]): SpoolEvent[] {
+  return hits.map((h) => ({
+    id: h.id, at: h.at, recipientId: h.recipientId, type: h.kind,
+    detail: { class: h.class, reason: h.reason, ...(h.kind === 'click' ? { link: h.link ?? null, url: h.url ?? null } : {}), ip: h.ip, user_agent: h.userAgent, method: h.method, first: h.first },
+  }));
+}
+
 function groupEvents(events: SpoolEvent[]): Map<number, SpoolEvent[]> {
   const m = new Map<number, SpoolEvent[]>();
-  for (const e of events) {
+  for (const e of [...events].sort((a, b) => a.at - b.at)) {
     if (e.recipientId === null) continue;
     const list = m.get(e.recipientId);
     if (list) list.push(e); else m.set(e.recipientId, [e]);

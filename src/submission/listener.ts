@@ -300,7 +300,7 @@ export class SubmissionService {
       clientHostname: session.clientHostname, helo: session.hostNameAppearsAs ?? null,
       protocol: session.transmissionType || 'ESMTPA', lane: sender?.type === 'trigger' ? 'trigger' : 'batch',
     }, { maxMessageSize: this.config.smtp.maxMessageSize, maxHeaderSize: this.config.smtp.maxHeaderSize, hostname: this.config.hostname,
-      checkTag: tagCheck(this.deps.store, () => this.config) },
+      checkTag: tagCheck(this.deps.store, () => this.config), tracking: this.config },
     this.deps.store);
     const logBase = {
       client_ip: session.remoteAddress, user: sender?.address, sender: sender?.address, rcpts: recipients,

@@ -54,6 +54,7 @@ export function intakeRefusal(result: Extract<IntakeResult, { ok: false }>): Ref
       case 'bad-mime': return 'BAD_MIME';
       case 'identity': return result.identityProblem?.header === 'from' ? 'FROM_REFUSED' : 'IDENTITY_REFUSED';
       case 'tag': return 'UNKNOWN_TAG';
+      case 'tracking': return 'TRACKING_REFUSED';
       case 'store': return storeReply(result.error);
     }
   })();

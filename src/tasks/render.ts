@@ -67,6 +67,8 @@ export async function renderMember(env: RenderEnv, frame: TaskFrame, m: ListMemb
   const extra: Record<string, string> = {
     ...(sender.replyTo && task.kind === 'template' ? { 'Reply-To': sender.replyTo } : {}),
     ...(unsub?.headers ?? {}),
+    // Delivery rewrites each copy's links and adds the pixel (src/tracking).
+    ...(task.tracking ? { 'X-Mta-Track': 'opens, clicks' } : {}),
   };
   let body: Buffer;
   let subject: string | null;
@@ -88,7 +90,7 @@ export async function renderMember(env: RenderEnv, frame: TaskFrame, m: ListMemb
     const parts: Buffer[] = [];
     for await (const c of personalise(env.store.readBody(task.sourceId), vars)) parts.push(c as Buffer);
     subject = frame.sourceSubject === null ? null : fillPlaceholders(frame.sourceSubject, vars).text;
-    body = editHeaders(Buffer.concat(parts), ['message-id'], { 'Message-ID': messageId, ...extra });
+    body = editHeaders(Buffer.concat(parts), ['message-id', ...(task.tracking ? ['x-mta-track'] : [])], { 'Message-ID': messageId, ...extra });
   }
   return {
     id, receivedAt: now, sender: task.sender, authUser: task.sender, clientIp: null, helo: null, messageId, subject,

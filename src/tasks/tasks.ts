@@ -67,6 +67,9 @@ export class Tasks {
         throw new MtaError('MTA_ERR_NOT_FOUND', `no tag ${tag} (add it with "mta tag add ${tag}", or set [tags] auto_create = true)`, 'tag');
       }
     }
+    if (input.tracking && !config.public.baseUrl) {
+      throw new MtaError('MTA_ERR_TASK', 'tracking needs a tracking host: set [public] base_url (a domain\'s tracking CNAME points at it)', 'tracking');
+    }
     if (input.unsubscribe && !config.public.baseUrl) {
       throw new MtaError('MTA_ERR_TASK', 'unsubscribe links need [public] base_url (the https address of the public endpoint)', 'unsubscribe');
     }
@@ -169,7 +172,7 @@ export function taskView(t: TaskRecord, waiting?: { queued: number; sending: num
     requested: t.requested, delivered: t.delivered, failed: t.failed, invalid: t.invalid + t.bouncedInvalid, suppressed: t.suppressed,
     waiting: t.requested - t.delivered - t.failed - t.bouncedInvalid, bounced_after_delivery: t.bouncedAfterDelivery,
     ...(waiting ? { deferred: waiting.deferred, held: waiting.held } : {}),
-    tracking_note: t.tracking ? 'tracking is recorded on the task; open and click tracking are not implemented yet' : null,
+    tracking_note: t.tracking ? 'opens and clicks' : null,
     created_at: iso(t.createdAt)!, updated_at: iso(t.updatedAt)!, finished_at: iso(t.finishedAt),
     finished: isFinished(t.state),
   };

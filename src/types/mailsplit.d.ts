@@ -13,7 +13,11 @@ declare module 'mailsplit' {
     update(key: string, value: string): void;
     build(lineEnd?: string): Buffer;
   }
-  export interface MimeNode { type: 'node'; root: boolean; headers: Headers; contentType?: string; multipart?: string | false }
+  export interface MimeNode {
+    type: 'node'; root: boolean; headers: Headers; contentType?: string; multipart?: string | false;
+    /** transfer-encoding decoder and encoder streams (tracking/rewrite.ts) */
+    getDecoder(): Transform; getEncoder(encoding?: string): Transform;
+  }
   export class Splitter extends Transform { constructor(config?: { maxHeadSize?: number; maxChildNodes?: number; ignoreEmbedded?: boolean }) }
   export class Joiner extends Transform { constructor() }
 }

@@ -17,6 +17,7 @@ import { parseAddress } from '../../util/address.js';
 import { MtaError } from '../../util/errors.js';
 import { Reply, defineRoute, mediaType, readBody, type Route } from '../router.js';
 import type { ApiContext } from '../context.js';
+import { trackHeaderValue } from '../../tracking/request.js';
 import { RESERVED_HEADERS, composeMessage, toCrlf } from '../compose.js';
 import { Idempotency, fingerprint, idempotencyKey } from '../idempotency.js';
 import { SendService } from '../send-service.js';
@@ -46,6 +47,8 @@ const sendBody = z.strictObject({
   reply_to: z.string().max(320).optional().describe('default: the sender\'s reply-to address, if it has one'),
   headers: z.record(headerName, headerValue).optional().describe(`extra header fields; not: ${[...RESERVED_HEADERS].join(', ')}`),
   tag: tag.optional().describe('recorded like X-Mta-Tag on SMTP; statistics can be filtered by it'),
+  tracking: z.strictObject({ opens: z.boolean().default(false), clicks: z.boolean().default(false) }).optional()
+    .describe('open and click tracking, as X-Mta-Track on SMTP; absent: the sending domain\'s default; needs public.base_url'),
   attachments: z.array(z.strictObject({
     filename: z.string().min(1).max(255).regex(/^[^\r\n\0/\\]+$/, { message: 'must be a file name' }),
     content_type: z.string().regex(/^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/, { message: 'must be a media type such as "application/pdf"' }).optional(),
@@ -119,6 +122,7 @@ export function sendRoutes(ctx: ApiContext): Route[] {
         const source = composeMessage({
           from: { name: prepared.fromName ?? content.fromName, address: prepared.sender.address }, to: shown(list(body.to)), cc: shown(cc),
           subject: content.subject, text: content.text, html: content.html, replyTo, headers: body.headers ?? {}, tag: body.tag, attachments,
+          ...(body.tracking ? { track: trackHeaderValue(body.tracking) ?? 'none' } : {}),
         });
         return svc.submit(prepared, source, 'send', client, record);
       }),

@@ -2,7 +2,7 @@
  * mta backup DIR — a consistent copy of a live data dir, safe while the daemon runs:
  * DIR/spool.sqlite (spool/backup.ts: online, a snapshot of committed transactions)
  * and DIR/secret.key (without it, unsubscribe links and VERP bounce addresses in mail
- * already sent stop verifying). DIR is created 0700, both files 0600; the copy is opened
+ * already sent stop verifying) and DIR/tracking.keys when tracking was used. DIR is created 0700, both files 0600; the copy is opened
  * and integrity-checked before the command says it is done.
  *
  * Must never: write into an existing non-empty DIR, or into the data dir.
@@ -14,6 +14,7 @@ import { configPathOf } from '../context.js';
 import { loadConfig } from '../../config/config.js';
 import { backupStore, storeFile } from '../../spool/index.js';
 import { SECRET_FILE } from '../../util/secret.js';
+import { TRACKING_KEYS_FILE } from '../../tracking/keys.js';
 import { MtaError } from '../../util/errors.js';
 import { print, printJson } from '../output.js';
 
@@ -36,14 +37,16 @@ export function backupCommand(): Command {
       const { file: spool, bytes, schemaVersion: schema } = await backupStore(config.dataDir, dir);
       const files = [spool];
       const secret = join(config.dataDir, SECRET_FILE);
-      if (existsSync(secret)) {
-        copyFileSync(secret, join(dir, SECRET_FILE));
-        chmodSync(join(dir, SECRET_FILE), 0o600);
-        files.push(join(dir, SECRET_FILE));
+      // tracking.keys: without it, open and click links in mail already sent stop verifying.
+      for (const name of [SECRET_FILE, TRACKING_KEYS_FILE]) {
+        if (!existsSync(join(config.dataDir, name))) continue;
+        copyFileSync(join(config.dataDir, name), join(dir, name));
+        chmodSync(join(dir, name), 0o600);
+        files.push(join(dir, name));
       }
       const result = { dir, files, bytes, integrity: 'ok', schema_version: schema };
       if (o.json) return printJson(result);
       print(`wrote ${files.join(' and ')} (${result.bytes} bytes, integrity ok, schema version ${String(schema)})`);
-      if (files.length === 1) print('no secret.key in the data dir yet (the daemon creates it at first start)');
+      if (!existsSync(secret)) print('no secret.key in the data dir yet (the daemon creates it at first start)');
     });
 }

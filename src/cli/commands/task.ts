@@ -65,7 +65,7 @@ export function taskCommand(): Command {
     .requiredOption('--from <address>', 'batch sender address')
     .option('--tag <tag>', 'tag for the statistics')
     .addOption(new Option('--address-type <type>', 'envelope sender: the sender address, or a per-recipient VERP address').choices(['sender', 'random']).default('sender'))
-    .option('--tracking', 'mark the task for open/click tracking (stored only: tracking is not built yet)')
+    .option('--tracking', 'track opens and clicks of the task\'s mail (needs [public] base_url)')
     .option('--unsubscribe', 'List-Unsubscribe headers and a footer link')
     .option('--json', 'JSON output')
     .action(async (o: { list: string; template: string; from: string; tag?: string; addressType: 'sender' | 'random'; tracking?: boolean; unsubscribe?: boolean; json?: boolean }, c: Command) => {
