@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import t from 'tap';
 import pg from 'pg';
-import { postgresBin, startPostgres } from './helpers/postgres.js';
+import { pgFactory, postgresBin, startPostgres } from './helpers/postgres.js';
 
 t.test('PostgreSQL binaries are installed (Debian package "postgresql")', async (t) => {
   const found = postgresBin();
@@ -40,4 +40,15 @@ t.test('a throwaway cluster: own databases, fsync and synchronous_commit on, gon
     s.once('error', () => resolve(true));
   });
   t.ok(refused, 'the server is stopped');
+});
+
+t.test('the conformance suite\'s PostgreSQL factory: a database per storage, stores through openStore, dropped on remove', async (t) => {
+  const a = await pgFactory.fresh();
+  const b = await pgFactory.fresh();
+  // openStore refuses the backend until its ports exist; the refusal proves the factory's config reaches it.
+  await t.rejects(Promise.resolve().then(() => a.open('node-a')), { code: 'MTA_ERR_STORAGE_BACKEND', message: /queue and intake/ });
+  t.match(pgFactory.todo?.('any'), /no Store port yet/, 'the suite lists its tests as todo, with the reason');
+  await a.remove();
+  await b.remove();
+  t.pass('both databases dropped');
 });
