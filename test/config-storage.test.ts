@@ -7,6 +7,7 @@ import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileConfig, ConfigError, DEFAULT_PG_POOL_SIZE } from '../src/config/config.js';
 import { configWarnings } from '../src/config/checks.js';
+import { restartNeeded } from '../src/config/restart.js';
 import { tempDir } from './helpers/daemon.js';
 import { runMta } from './helpers/run.js';
 
@@ -70,4 +71,13 @@ t.test('the daemon refuses backend = "postgres" while ports are missing, naming 
   t.match(r.err, /storage\.backend = "postgres" is not usable yet: .*not these parts of the store: queue and intake, leases \(claims\), .*; use backend = "sqlite" \(MTA_ERR_STORAGE_BACKEND\)/);
   t.notMatch(r.out, /listening/, 'no listener opened');
   t.notOk(existsSync(join(dataDir, 'spool.db')), 'no SQLite spool made instead');
+});
+
+t.test('the backend, server and pool size need a restart, and are named when changed', async (t) => {
+  const sqlite = compileConfig(BASE + LISTEN, 'test.toml');
+  const pgA = compileConfig(`${BASE}[storage]\nbackend = "postgres"\npostgres_url = "postgres://db-a/mta"\n${LISTEN}`, 'test.toml');
+  const pgB = compileConfig(`${BASE}[storage]\nbackend = "postgres"\npostgres_url = "postgres://db-b/mta"\npool_size = 3\n${LISTEN}`, 'test.toml');
+  t.same(restartNeeded(sqlite, pgA), ['storage.backend', 'storage.postgres_url', 'storage.pool_size']);
+  t.same(restartNeeded(pgA, pgB), ['storage.postgres_url', 'storage.pool_size']);
+  t.same(restartNeeded(pgB, pgB), []);
 });
