@@ -22,6 +22,59 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       heartbeat_at BIGINT NOT NULL
     )`,
   },
+  {
+    name: 'queue',
+    // Messages, their bodies as chunked bytea (spool/chunks.ts), recipients with the lease a
+    // claim takes (node, expiry, token: types-leases.ts), and the append-only event history.
+    sql: `
+    CREATE TABLE messages (
+      id          TEXT PRIMARY KEY,
+      received_at BIGINT NOT NULL,
+      sender      TEXT NOT NULL,
+      auth_user   TEXT,
+      client_ip   TEXT,
+      helo        TEXT,
+      message_id  TEXT NOT NULL,
+      size        BIGINT NOT NULL,
+      lane        TEXT NOT NULL CHECK (lane IN ('trigger','batch')),
+      tag         TEXT,
+      subject     TEXT
+    );
+    CREATE TABLE message_chunks (
+      message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+      seq        INTEGER NOT NULL,
+      data       BYTEA NOT NULL,
+      PRIMARY KEY (message_id, seq)
+    );
+    CREATE TABLE recipients (
+      id               BIGSERIAL PRIMARY KEY,
+      message_id       TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+      rcpt             TEXT NOT NULL,
+      domain           TEXT NOT NULL,
+      lane             TEXT NOT NULL CHECK (lane IN ('trigger','batch')),
+      state            TEXT NOT NULL CHECK (state IN ('queued','sending','deferred','held','delivered','failed','suppressed','expired')),
+      attempts         INTEGER NOT NULL DEFAULT 0,
+      next_attempt_at  BIGINT NOT NULL,
+      last_reply       TEXT,
+      updated_at       BIGINT NOT NULL,
+      claimed_by       TEXT,
+      lease_expires_at BIGINT,
+      lease_token      TEXT
+    );
+    CREATE INDEX recipients_due ON recipients (state, lane, next_attempt_at);
+    CREATE INDEX recipients_message ON recipients (message_id);
+    CREATE INDEX recipients_lease ON recipients (lease_expires_at) WHERE state = 'sending';
+    CREATE TABLE events (
+      id           BIGSERIAL PRIMARY KEY,
+      at           BIGINT NOT NULL,
+      message_id   TEXT,
+      recipient_id BIGINT,
+      type         TEXT NOT NULL,
+      detail       JSONB NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_message ON events (message_id, id);
+    CREATE INDEX events_recipient ON events (recipient_id, id)`,
+  },
 ];
 
 /** The advisory lock key the migration run holds ("mta" "migr" as two int4s). */
