@@ -38,7 +38,9 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       size        BIGINT NOT NULL,
       lane        TEXT NOT NULL CHECK (lane IN ('trigger','batch')),
       tag         TEXT,
-      subject     TEXT
+      subject     TEXT,
+      task_id     TEXT,             -- the batch task the message belongs to
+      return_path TEXT              -- the envelope MAIL FROM when not sender (a task's VERP address)
     );
     CREATE TABLE message_chunks (
       message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
@@ -56,14 +58,15 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       attempts         INTEGER NOT NULL DEFAULT 0,
       next_attempt_at  BIGINT NOT NULL,
       last_reply       TEXT,
+      last_attempt_at  BIGINT,
       updated_at       BIGINT NOT NULL,
-      claimed_by       TEXT,
-      lease_expires_at BIGINT,
-      lease_token      TEXT
+      claimed_by       TEXT,      -- the claim's node, token and lease end (types-leases.ts, spool/claims.ts)
+      claim_token      BIGINT,
+      lease_until      BIGINT
     );
     CREATE INDEX recipients_due ON recipients (state, lane, next_attempt_at);
     CREATE INDEX recipients_message ON recipients (message_id);
-    CREATE INDEX recipients_lease ON recipients (lease_expires_at) WHERE state = 'sending';
+    CREATE INDEX recipients_lease ON recipients (lease_until) WHERE state = 'sending';
     CREATE TABLE events (
       id           BIGSERIAL PRIMARY KEY,
       at           BIGINT NOT NULL,
