@@ -68,7 +68,7 @@ t.test('the daemon refuses backend = "postgres" while ports are missing, naming 
     + `[delivery]\nenabled = false\n[dns]\nservers = ["127.0.0.1:1"]\n[admin]\nlisten = "127.0.0.1:0"\n[storage]\nbackend = "postgres"\npostgres_url = "postgres://mta@127.0.0.1:1/mta"\n`);
   const r = await runMta(['start', '--config', config]);
   t.equal(r.code, 1);
-  t.match(r.err, /storage\.backend = "postgres" is not usable yet: .*not these parts of the store: queue and intake, leases \(claims\), .*; use backend = "sqlite" \(MTA_ERR_STORAGE_BACKEND\)/);
+  t.match(r.err, /storage\.backend = "postgres" is not usable yet: .*not the whole of these parts of the store: queue and intake, leases \(claims\), .*; use backend = "sqlite" \(MTA_ERR_STORAGE_BACKEND\)/);
   t.notMatch(r.out, /listening/, 'no listener opened');
   t.notOk(existsSync(join(dataDir, 'spool.db')), 'no SQLite spool made instead');
 });

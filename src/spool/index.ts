@@ -35,7 +35,7 @@ export type StoreConfig = Pick<Config, 'dataDir' | 'timeZone' | 'spool'> & { sto
 export function openStore(config: StoreConfig, opts: OpenStoreOptions = {}): OpenStore {
   if (config.storage?.backend === 'postgres') {
     // Refused before anything is opened: a store that lacked a port would fail mid-delivery, or worse, lose mail.
-    throw new MtaError('MTA_ERR_STORAGE_BACKEND', `storage.backend = "postgres" is not usable yet: the PostgreSQL backend has its pool, migrations and error mapping, but not these parts of the store: ${PG_MISSING_PORTS.join(', ')}; use backend = "sqlite"`);
+    throw new MtaError('MTA_ERR_STORAGE_BACKEND', `storage.backend = "postgres" is not usable yet: the PostgreSQL backend has its pool, migrations, error mapping, intake commits and claims, but not the whole of these parts of the store: ${PG_MISSING_PORTS.join(', ')}; use backend = "sqlite"`);
   }
   return mappingErrors(SqliteStore.open(config.dataDir, {
     commitWindowMs: config.spool.commitWindowMs, maxCommitBatch: config.spool.maxCommitBatch, writerThread: opts.writerThread ?? false, timeZone: config.timeZone,

@@ -71,7 +71,7 @@ export class PgClaims {
       if (ids.length < req.limit && !req.triggerOnly) ids.push(...(await client.query<{ id: string }>(DUE, ['batch', req.now, req.limit - ids.length])).rows.map((r) => r.id));
       const { rows } = await client.query<Row>(
         `WITH up AS (UPDATE recipients SET state = 'sending', claimed_by = $2, claim_token = $3, lease_until = $4, updated_at = $5
-                     WHERE id = ANY($1::bigint[]) RETURNING *)
+                     WHERE id = ANY($1::bigint[]) AND state IN ('queued','deferred') RETURNING *)
          SELECT up.*, m.sender, m.received_at, m.size, m.task_id, m.return_path FROM up JOIN messages m ON m.id = up.message_id
          ORDER BY array_position($1::bigint[], up.id)`,
         [ids, node, token, req.now + this.leaseMs, req.now],

@@ -1,15 +1,16 @@
 /**
  * spool/pg-store — the PostgreSQL backend (issue 19), opened asynchronously: the pool
  * (spool/pg-pool.ts), its durability checked, its schema migrated (spool/pg-migrations.ts),
- * errors mapped to catalogue errors (spool/errors.ts). The Store contract's ports are not
- * on PostgreSQL yet: `PG_MISSING_PORTS` names them, and openStore refuses the backend with
- * that list. It must never pretend a port exists by answering from somewhere else.
+ * errors mapped to catalogue errors (spool/errors.ts). Of the Store contract's ports only
+ * intake commits (spool/pg-intake.ts) and claims (spool/pg-claims.ts) are on PostgreSQL,
+ * not yet composed into a Store: `PG_MISSING_PORTS` names what is missing, and openStore
+ * refuses the backend with that list. It must never pretend a port exists by answering from somewhere else.
  */
 import { mappingErrors } from './errors.js';
 import { migratePg } from './pg-migrations.js';
 import { checkDurability, createPgPool, type PgPoolOptions, type PgPool } from './pg-pool.js';
 
-/** The Store contract's aggregates (spool/types-*.ts) still to be ported to PostgreSQL. */
+/** The Store contract's aggregates (spool/types-*.ts) not (or not wholly) ported to PostgreSQL. */
 export const PG_MISSING_PORTS: readonly string[] = [
   'queue and intake', 'leases (claims)', 'effects', 'events and cursors', 'webhooks', 'domains', 'senders', 'suppression',
   'templates', 'lists', 'tasks', 'tags', 'quota', 'stats', 'egress', 'inbound', 'idempotency', 'audit', 'mta-sts',
