@@ -58,9 +58,11 @@ t.test('the trigger lane is claimed first; triggerOnly leaves the batch lane', a
   await intake.commitIncoming(incoming(['batch@dest.test'], { lane: 'batch', receivedAt: now - 2000 }));
   await intake.commitIncoming(incoming(['trigger@dest.test'], { lane: 'trigger', receivedAt: now - 1000 }));
   const claims = PgClaims.open(pool, 'n1', LEASE);
+  t.equal(await claims.nextDueAt(), now - 2000, 'the oldest waiting recipient is due first');
   t.same((await claims.claimDue({ now, limit: 5, triggerOnly: true })).map((e) => e.rcpt), ['trigger@dest.test']);
   const rest = await claims.claimDue({ now, limit: 5 });
   t.same(rest.map((e) => [e.rcpt, e.state, e.lane]), [['batch@dest.test', 'sending', 'batch']]);
+  t.equal(await claims.nextDueAt(), undefined, 'nothing waits');
 });
 
 t.test('an expired claim goes to another node with a requeued event; a live one never does', async (t) => {

@@ -89,6 +89,12 @@ export class PgClaims {
     return entries;
   }
 
+  /** When the next queued or deferred recipient falls due (either lane); undefined when none waits. */
+  async nextDueAt(): Promise<number | undefined> {
+    const { rows } = await this.pool.query<{ t: string | null }>(`SELECT min(next_attempt_at) AS t FROM recipients WHERE state IN ('queued','deferred')`);
+    return rows[0]?.t == null ? undefined : Number(rows[0].t);
+  }
+
   /** Extends the lease of every recipient this node holds. */
   async renewClaims(now: number): Promise<number> {
     const r = await this.pool.query(`UPDATE recipients SET lease_until = $1 WHERE state = 'sending' AND claimed_by = $2`, [now + this.leaseMs, this.nodeId]);
