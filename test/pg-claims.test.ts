@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap';
 import { PgClaims } from '../src/spool/pg-claims.js';
 import { PgIntake } from '../src/spool/pg-intake.js';
+import { PgMessages } from '../src/spool/pg-messages.js';
 import { migratePg } from '../src/spool/pg-migrations.js';
 import { createPgPool, type PgPool } from '../src/spool/pg-pool.js';
 import { startPostgres } from './helpers/postgres.js';
@@ -103,4 +104,26 @@ t.test('recovery takes back this node\'s own claims and expired ones, not anothe
   const { rows } = await w.pool().query<{ claimed_by: string | null; state: string }>('SELECT claimed_by, state FROM recipients ORDER BY id');
   t.same(rows.filter((r) => r.state === 'sending').map((r) => r.claimed_by), ['node-b']);
   t.equal(rows.filter((r) => r.state === 'queued').length, 2);
+});
+
+t.test('a message reads back whole on any node: envelope, recipients as claimed, and their history', async (t) => {
+  const url = await cluster.createDatabase();
+  const pool = createPgPool({ url, poolSize: 2 });
+  t.teardown(() => pool.end());
+  await migratePg(pool);
+  const now = Date.now();
+  const m = incoming(['a@dest.test', 'b@dest.test'], { receivedAt: now - 1000, tag: 'welcome', subject: 'Hi' });
+  await PgIntake.open(pool, { windowMs: 0, maxBatch: 10 }).commitIncoming(m);
+  const a = PgClaims.open(pool, 'node-a', LEASE);
+  const [claimed] = await a.claimDue({ now, limit: 1 });
+  t.equal((await PgClaims.open(pool, 'node-b', LEASE).claimDue({ now: now + LEASE, limit: 2 })).length, 2, 'node-b takes both, one after node-a\'s lease ran out');
+  const other = PgMessages.open(pool);
+  const got = await other.getMessage(m.id);
+  t.match(got, { id: m.id, receivedAt: m.receivedAt, sender: m.sender, authUser: m.authUser, clientIp: m.clientIp, helo: m.helo, messageId: m.messageId, subject: 'Hi', size: m.size, lane: 'trigger', tag: 'welcome' });
+  t.same(got!.recipients.map((r) => [r.rcpt, r.state, r.domain]), [['a@dest.test', 'sending', 'dest.test'], ['b@dest.test', 'sending', 'dest.test']]);
+  t.same(got!.events.map((e) => e.type), ['reception', 'reception', 'requeued']);
+  t.match(got!.events[0]!.detail, { sender: m.sender, rcpt: 'a@dest.test', size: m.size });
+  const history = await other.eventsOfRecipients([claimed!.recipientId]);
+  t.same(history.map((e) => [e.type, e.recipientId]), [['reception', claimed!.recipientId], ['requeued', claimed!.recipientId]]);
+  t.equal(await other.getMessage('Qnonexistent' as typeof m.id), undefined);
 });

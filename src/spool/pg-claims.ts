@@ -16,12 +16,13 @@ import type { RecipientState } from './states.js';
 import type { Lane, QueueEntry } from './types-queue.js';
 import { CLAIM_LEASE_MS } from './types-leases.js';
 
-interface Row {
+export interface RecipientRow {
   id: string; message_id: string; rcpt: string; domain: string; state: RecipientState; attempts: number; next_attempt_at: string;
   last_reply: string | null; lane: Lane; sender: string; received_at: string; size: string; task_id: string | null; return_path: string | null;
 }
 
-function toEntry(r: Row): QueueEntry {
+/** A recipients row joined with its message (ids and times arrive as strings: BIGINT) as a queue entry. */
+export function toEntry(r: RecipientRow): QueueEntry {
   return {
     recipientId: asRecipientId(Number(r.id)), queueId: r.message_id as QueueId, sender: r.sender, rcpt: r.rcpt, domain: r.domain,
     state: r.state, attempts: r.attempts, nextAttemptAt: Number(r.next_attempt_at), lastReply: r.last_reply,
@@ -69,7 +70,7 @@ export class PgClaims {
       );
       const ids = (await client.query<{ id: string }>(DUE, ['trigger', req.now, req.limit])).rows.map((r) => r.id);
       if (ids.length < req.limit && !req.triggerOnly) ids.push(...(await client.query<{ id: string }>(DUE, ['batch', req.now, req.limit - ids.length])).rows.map((r) => r.id));
-      const { rows } = await client.query<Row>(
+      const { rows } = await client.query<RecipientRow>(
         `WITH up AS (UPDATE recipients SET state = 'sending', claimed_by = $2, claim_token = $3, lease_until = $4, updated_at = $5
                      WHERE id = ANY($1::bigint[]) AND state IN ('queued','deferred') RETURNING *)
          SELECT up.*, m.sender, m.received_at, m.size, m.task_id, m.return_path FROM up JOIN messages m ON m.id = up.message_id
