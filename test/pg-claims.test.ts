@@ -27,6 +27,14 @@ async function world(t: Test, n: number, lane: 'trigger' | 'batch' = 'trigger'):
   return { pool, now };
 }
 
+/** A fresh, empty database: one pool, intake on it, and the time. */
+async function emptyWorld(t: Test): Promise<{ pool: PgPool; intake: PgIntake; now: number }> {
+  const pool = createPgPool({ url: await cluster.createDatabase(), poolSize: 2 });
+  t.teardown(() => pool.end());
+  await migratePg(pool);
+  return { pool, intake: PgIntake.open(pool, { windowMs: 0, maxBatch: 10 }), now: Date.now() };
+}
+
 async function requeuedEvents(pool: PgPool): Promise<string[]> {
   const { rows } = await pool.query<{ reason: string }>(`SELECT detail->>'reason' AS reason FROM events WHERE type = 'requeued' ORDER BY id`);
   return rows.map((r) => r.reason);
@@ -50,12 +58,7 @@ t.test('three nodes claiming at once take disjoint recipients, and all of them',
 });
 
 t.test('the trigger lane is claimed first; triggerOnly leaves the batch lane', async (t) => {
-  const url = await cluster.createDatabase();
-  const pool = createPgPool({ url, poolSize: 2 });
-  t.teardown(() => pool.end());
-  await migratePg(pool);
-  const intake = PgIntake.open(pool, { windowMs: 0, maxBatch: 10 });
-  const now = Date.now();
+  const { pool, intake, now } = await emptyWorld(t);
   await intake.commitIncoming(incoming(['batch@dest.test'], { lane: 'batch', receivedAt: now - 2000 }));
   await intake.commitIncoming(incoming(['trigger@dest.test'], { lane: 'trigger', receivedAt: now - 1000 }));
   const claims = PgClaims.open(pool, 'n1', LEASE);
@@ -107,13 +110,9 @@ t.test('recovery takes back this node\'s own claims and expired ones, not anothe
 });
 
 t.test('a message reads back whole on any node: envelope, recipients as claimed, and their history', async (t) => {
-  const url = await cluster.createDatabase();
-  const pool = createPgPool({ url, poolSize: 2 });
-  t.teardown(() => pool.end());
-  await migratePg(pool);
-  const now = Date.now();
+  const { pool, intake, now } = await emptyWorld(t);
   const m = incoming(['a@dest.test', 'b@dest.test'], { receivedAt: now - 1000, tag: 'welcome', subject: 'Hi' });
-  await PgIntake.open(pool, { windowMs: 0, maxBatch: 10 }).commitIncoming(m);
+  await intake.commitIncoming(m);
   const a = PgClaims.open(pool, 'node-a', LEASE);
   const [claimed] = await a.claimDue({ now, limit: 1 });
   t.equal((await PgClaims.open(pool, 'node-b', LEASE).claimDue({ now: now + LEASE, limit: 2 })).length, 2, 'node-b takes both, one after node-a\'s lease ran out');
@@ -126,4 +125,22 @@ t.test('a message reads back whole on any node: envelope, recipients as claimed,
   const history = await other.eventsOfRecipients([claimed!.recipientId]);
   t.same(history.map((e) => [e.type, e.recipientId]), [['reception', claimed!.recipientId], ['requeued', claimed!.recipientId]]);
   t.equal(await other.getMessage('Qnonexistent' as typeof m.id), undefined);
+});
+
+t.test('the queue lists by selector a page at a time; a cursor stays stable while mail arrives; a foreign cursor is MTA_ERR_INVALID', async (t) => {
+  const { pool, intake, now } = await emptyWorld(t);
+  for (let i = 0; i < 5; i++) await intake.commitIncoming(incoming([`r${i}@dest.test`, `x${i}@Other.test`], { sender: i % 2 ? 'App@Example.com' : 'news@example.com', receivedAt: now - 1000 }));
+  const q = PgMessages.open(pool);
+  const first = await q.listQueue({ domain: 'dest.test', limit: 2 });
+  t.same(first.map((e) => e.rcpt), ['r0@dest.test', 'r1@dest.test']);
+  await intake.commitIncoming(incoming(['late@dest.test']));
+  const second = await q.listQueue({ domain: 'dest.test', limit: 2, after: first[1]!.cursor });
+  t.same(second.map((e) => e.rcpt), ['r2@dest.test', 'r3@dest.test'], 'the next page continues where the first ended');
+  t.equal(await q.countQueue({ domain: 'OTHER.test' }), 5, 'domains case-insensitive');
+  t.equal(await q.countQueue({ sender: 'APP@example.com' }), 5, 'senders case-insensitive (App@Example.com twice, two recipients each, and the late one)');
+  t.same((await q.listQueue({ newest: true, limit: 2 })).map((e) => e.rcpt), ['x4@Other.test', 'late@dest.test'], 'the newest, newest last');
+  await PgClaims.open(pool, 'n1', LEASE).claimDue({ now, limit: 3 });
+  t.equal(await q.countQueue({ states: ['sending'] }), 3);
+  t.equal(await q.countQueue({ states: [] }), 0, 'no state: nothing');
+  await t.rejects(q.listQueue({ after: 'not-ours' }), { code: 'MTA_ERR_INVALID', message: /not a cursor/ });
 });

@@ -3,7 +3,7 @@
  * (spool/pg-pool.ts), its durability checked, its schema migrated (spool/pg-migrations.ts),
  * errors mapped to catalogue errors (spool/errors.ts). Of the Store contract's ports only
  * intake commits (spool/pg-intake.ts), claims (spool/pg-claims.ts) and message reads
- * (spool/pg-messages.ts) are on PostgreSQL,
+ * and queue listing (spool/pg-messages.ts) are on PostgreSQL,
  * not yet composed into a Store: `PG_MISSING_PORTS` names what is missing, and openStore
  * refuses the backend with that list. It must never pretend a port exists by answering from somewhere else.
  */
