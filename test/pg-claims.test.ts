@@ -144,3 +144,20 @@ t.test('the queue lists by selector a page at a time; a cursor stays stable whil
   t.equal(await q.countQueue({ states: [] }), 0, 'no state: nothing');
   await t.rejects(q.listQueue({ after: 'not-ours' }), { code: 'MTA_ERR_INVALID', message: /not a cursor/ });
 });
+
+t.test('a hand-back requeues only what this node still holds; a lost claim stays the new claimer\'s', async (t) => {
+  const w = await world(t, 2);
+  const a = PgClaims.open(w.pool(), 'node-a', LEASE);
+  const b = PgClaims.open(w.pool(), 'node-b', LEASE);
+  const mine = await a.claimDue({ now: w.now, limit: 2 });
+  t.equal(mine.length, 2);
+  // node-a stalls past its lease; node-b takes both; node-a's late hand-back must change nothing.
+  t.equal((await b.claimDue({ now: w.now + LEASE, limit: 5 })).length, 2);
+  t.equal(await a.requeue(mine.map((e) => e.recipientId), w.now + 1, 'shutdown'), 0, 'nothing handed back');
+  t.equal(await PgMessages.open(w.pool()).countQueue({ states: ['sending'] }), 2, 'both still node-b\'s');
+  t.equal(await b.requeue([mine[0]!.recipientId], w.now + 5000, 'shutdown'), 1, 'node-b hands back its own');
+  const q = PgMessages.open(w.pool());
+  t.match(await q.listQueue({ states: ['queued'] }), [{ recipientId: mine[0]!.recipientId, nextAttemptAt: w.now + 5000, attempts: 0 }]);
+  t.same((await q.eventsOfRecipients([mine[0]!.recipientId])).map((e) => [e.type, e.detail['reason']]),
+    [['reception', undefined], ['requeued', 'the claim of node node-a ran out'], ['requeued', 'shutdown']]);
+});

@@ -8,7 +8,7 @@
  * and expired ones, never another node's live claim. It must never hand one row to two
  * claimers, and holds no rules (outcomes and their effects are another port).
  */
-import { asRecipientId, type QueueId } from '../util/ids.js';
+import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { ClaimTokens } from './claims.js';
 import { mappingErrors } from './errors.js';
 import type { PgPool } from './pg-pool.js';
@@ -88,6 +88,30 @@ export class PgClaims {
     // Held from the commit on: the rows are this node's now.
     for (const e of entries) this.claims.hold(e.recipientId, token);
     return entries;
+  }
+
+  /**
+   * Hands claimed recipients back ('sending' → 'queued', no attempt counted), only those this
+   * node still holds under its latest claim: a recipient whose lease ran out and that another
+   * node claimed since keeps that node's claim. With `reason`, each gets a `requeued` event.
+   * (On SQLite hand-backs share the outcomes' group commit, so one cannot overtake an outcome;
+   * that ordering comes with the outcomes port.)
+   */
+  async requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number> {
+    const now = Date.now();
+    const tokens = ids.map((id) => this.claims.tokenOf(id));
+    const { rows } = await this.pool.query<{ id: string }>(
+      `WITH up AS (UPDATE recipients r SET state = 'queued', next_attempt_at = $3, updated_at = $4, claimed_by = NULL, claim_token = NULL, lease_until = NULL
+                   FROM unnest($1::bigint[], $2::bigint[]) AS g(id, token)
+                   WHERE r.id = g.id AND r.state = 'sending' AND r.claimed_by = $5 AND r.claim_token = g.token RETURNING r.id, r.message_id),
+            ev AS (INSERT INTO events (at, message_id, recipient_id, type, detail)
+                   SELECT $4, message_id, id, 'requeued', jsonb_build_object('reason', $6::text) FROM up WHERE $6::text IS NOT NULL)
+       SELECT id FROM up`,
+      [ids, tokens, nextAttemptAt, now, this.nodeId, reason ?? null],
+    );
+    // After the commit: the claims it ended are no longer held.
+    this.claims.forget(ids);
+    return rows.length;
   }
 
   /** When the next queued or deferred recipient falls due (either lane); undefined when none waits. */
