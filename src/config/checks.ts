@@ -83,6 +83,7 @@ export function configProblems(config: Config): ConfigProblem[] {
     }
   }
   if (config.admin.tokenFile) readable(config.admin.tokenFile, 'admin.token_file', who, problems);
+  if (config.storage.postgres?.urlFile) readable(config.storage.postgres.urlFile, 'storage.postgres_url_file', who, problems);
   const ca = config.delivery.mtaSts.caFile;
   if (ca && readable(ca, 'delivery.mta_sts.ca_file', who, problems)) {
     try { new X509Certificate(readFileSync(ca)); } catch (e) { problems.push({ path: 'delivery.mta_sts.ca_file', message: `no CA certificate in ${ca}: ${(e as Error).message}` }); }
@@ -102,18 +103,22 @@ function placeholders(value: unknown, path: string, out: string[]): void {
   }
 }
 
+/** A warning when a file holding a secret is readable by others than the service. */
+function secretFileWarning(config: Config, key: string, file: string | undefined, what: string, out: string[]): void {
+  if (!file) return;
+  try {
+    const st = statSync(file);
+    const gids = serviceUser(config.dataDir)?.gids ?? [process.getgid?.() ?? -1];
+    if (st.mode & 0o004) out.push(`${key} ${file} is mode ${octal(st.mode)}: every local user can read ${what}; chmod 0600 (or 0640 with the service's group)`);
+    else if (st.mode & 0o040 && !gids.includes(st.gid)) out.push(`${key} ${file} is mode ${octal(st.mode)}: group ${st.gid}, not the service's, can read ${what}`);
+  } catch { /* unreadable: a problem, reported by configProblems */ }
+}
+
 /** Things worth fixing that do not stop the daemon. `text`: the file, for placeholders. */
 export function configWarnings(config: Config, text: string | undefined): string[] {
   const out: string[] = [];
-  const file = config.admin.tokenFile;
-  if (file) {
-    try {
-      const st = statSync(file);
-      const gids = serviceUser(config.dataDir)?.gids ?? [process.getgid?.() ?? -1];
-      if (st.mode & 0o004) out.push(`admin.token_file ${file} is mode ${octal(st.mode)}: every local user can read the admin token; chmod 0600 (or 0640 with the service's group)`);
-      else if (st.mode & 0o040 && !gids.includes(st.gid)) out.push(`admin.token_file ${file} is mode ${octal(st.mode)}: group ${st.gid}, not the service's, can read the admin token`);
-    } catch { /* unreadable: a problem, reported by configProblems */ }
-  }
+  secretFileWarning(config, 'admin.token_file', config.admin.tokenFile, 'the admin token', out);
+  secretFileWarning(config, 'storage.postgres_url_file', config.storage.postgres?.urlFile, 'the PostgreSQL password', out);
   for (const w of authWarnings(config)) out.push(`${w.path}: ${w.message}`);
   if (text !== undefined) {
     try { placeholders(parseToml(text), '', out); } catch { /* invalid TOML is a problem, reported elsewhere */ }

@@ -54,7 +54,12 @@ export interface Config {
   };
   spool: { commitWindowMs: number; maxCommitBatch: number; writerThread: boolean };
   /** `nodeId`: the name claims carry in the spool; undefined: the data dir's node-id file */
-  storage: { nodeId: string | undefined };
+  storage: {
+    nodeId: string | undefined;
+    backend: 'sqlite' | 'postgres';
+    /** with backend "postgres": the server's URL (from postgres_url or postgres_url_file) and the pool's size */
+    postgres?: { url: string; urlFile?: string; poolSize: number };
+  };
   delivery: {
     enabled: boolean;
     port: number;
@@ -253,7 +258,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       },
     },
     spool: { commitWindowMs: parseDuration(c.spool.commit_window)!, maxCommitBatch: c.spool.max_commit_batch, writerThread: c.spool.writer_thread },
-    storage: { nodeId: c.storage.node_id },
+    storage: { nodeId: c.storage.node_id, backend: c.storage.backend, ...postgresStorage(c.storage, baseDir, source) },
     delivery: {
       port: c.delivery.port,
       maxConnections: c.delivery.max_connections,
@@ -369,6 +374,19 @@ function compileRoute(r: ConfigFile['route'][number], i: number, source: string,
     domains: r.domains.map((d) => d.toLowerCase()), host: m[1] ?? m[2]!, port, tls: r.tls, requireTls: r.require_tls,
     ...(auth ? { auth } : {}),
   };
+}
+
+/** Pool connections per node unless `pool_size` says otherwise: enough for intake, claims and the API at once. */
+export const DEFAULT_PG_POOL_SIZE = 10;
+
+function postgresStorage(s: ConfigFile['storage'], baseDir: string, source: string): Pick<Config['storage'], 'postgres'> {
+  if (s.backend !== 'postgres') return {};
+  const urlFile = s.postgres_url_file ? resolve(baseDir, s.postgres_url_file) : undefined;
+  const url = urlFile ? readSecretFile(urlFile, source, 'storage.postgres_url_file') : s.postgres_url!;
+  if (urlFile && !/^postgres(ql)?:\/\/\S+$/.test(url)) {
+    throw new ConfigError(source, [{ path: 'storage.postgres_url_file', message: `${urlFile} must hold one URL such as "postgres://mta:secret@db.example.com:5432/mta"` }]);
+  }
+  return { postgres: { url, ...(urlFile ? { urlFile } : {}), poolSize: s.pool_size ?? DEFAULT_PG_POOL_SIZE } };
 }
 
 function readSecretFile(path: string, source: string, key: string): string {

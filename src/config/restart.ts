@@ -28,6 +28,10 @@ const RESTART_ONLY: readonly { key: string; of: (c: Config) => unknown }[] = [
   { key: 'spool.commit_window', of: (c) => c.spool.commitWindowMs },
   { key: 'spool.max_commit_batch', of: (c) => c.spool.maxCommitBatch },
   { key: 'storage.node_id', of: (c) => c.storage.nodeId ?? null },
+  // The store is opened once: another backend, server or pool needs a new one.
+  { key: 'storage.backend', of: (c) => c.storage.backend },
+  { key: 'storage.postgres_url', of: (c) => c.storage.postgres?.url ?? null },
+  { key: 'storage.pool_size', of: (c) => c.storage.postgres?.poolSize ?? null },
 ];
 
 /** The restart-only settings whose value in `next` differs from the one the daemon started with. */

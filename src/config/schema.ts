@@ -163,6 +163,20 @@ export const configSchema = z.strictObject({
   // the name this node's claims carry in the spool (spool/node-id.ts); default: <data_dir>/node-id
   storage: z.strictObject({
     node_id: z.string().regex(NODE_ID_PATTERN, 'letters, digits, ".", "_" and "-", at most 64, starting with a letter or digit').optional(),
+    // sqlite: the embedded spool in data_dir; postgres: shared by every node of a cluster (spool/pg-*.ts)
+    backend: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    postgres_url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, { message: 'must be a URL such as "postgres://mta@db.example.com:5432/mta"' }).optional(),
+    postgres_url_file: z.string().min(1).optional(),
+    pool_size: z.number().int().min(1).max(1000).optional(),
+  }).superRefine((s, ctx) => {
+    const pgKeys = (['postgres_url', 'postgres_url_file', 'pool_size'] as const).filter((k) => s[k] !== undefined);
+    if (s.backend === 'sqlite') {
+      for (const k of pgKeys) ctx.addIssue({ code: 'custom', path: [k], message: `${k} is for backend = "postgres", but backend is "sqlite": set backend = "postgres" or remove ${k}` });
+    } else if (s.postgres_url !== undefined && s.postgres_url_file !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['postgres_url_file'], message: 'postgres_url and postgres_url_file are both set: keep one (the file keeps the password out of the config)' });
+    } else if (s.postgres_url === undefined && s.postgres_url_file === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['backend'], message: 'backend = "postgres" needs postgres_url or postgres_url_file' });
+    }
   }).prefault({}),
   delivery: z.strictObject({
     enabled: z.boolean().default(true),

@@ -1,5 +1,5 @@
 /**
- * spool/errors — turns the SQLite backend's errors into catalogue errors (util/errors.ts),
+ * spool/errors — turns the backends' errors (SQLite's here, PostgreSQL's by spool/pg-errors.ts) into catalogue errors (util/errors.ts),
  * so callers decide on a code and its `retryable` flag, never on SQLite's own codes or
  * messages: a full disk is MTA_ERR_SPOOL_FULL (452 4.3.1 at submission), a lock held by
  * another writer MTA_ERR_SPOOL_BUSY (451 4.3.0), an I/O failure MTA_ERR_SPOOL_IO. The
@@ -8,6 +8,7 @@
  * retryable one.
  */
 import { MtaError, type ErrorCode } from '../util/errors.js';
+import { pgErrorCode } from './pg-errors.js';
 
 const BY_SQLITE_CODE: ReadonlyArray<[RegExp, ErrorCode]> = [
   [/^SQLITE_FULL/, 'MTA_ERR_SPOOL_FULL'],
@@ -23,7 +24,8 @@ export function storeError(e: unknown): unknown {
   // ENOSPC: a file beside the database (the WAL, a temporary file) could not grow.
   if (code === 'ENOSPC' || /disk is full/i.test(message)) return new MtaError('MTA_ERR_SPOOL_FULL', message);
   for (const [pattern, mapped] of BY_SQLITE_CODE) if (pattern.test(code)) return new MtaError(mapped, message);
-  return e;
+  const pg = pgErrorCode(code, message);
+  return pg ? new MtaError(pg, message) : e;
 }
 
 /**

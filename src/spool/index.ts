@@ -7,7 +7,9 @@
  * backend applies inside its transactions.
  */
 import type { Config } from '../config/config.js';
+import { MtaError } from '../util/errors.js';
 import { mappingErrors } from './errors.js';
+import { PG_MISSING_PORTS } from './pg-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './types.js';
 import { createRules } from '../events/effects.js';
@@ -31,6 +33,10 @@ export interface OpenStoreOptions {
 export type StoreConfig = Pick<Config, 'dataDir' | 'timeZone' | 'spool'> & { storage?: Partial<Config['storage']> };
 
 export function openStore(config: StoreConfig, opts: OpenStoreOptions = {}): OpenStore {
+  if (config.storage?.backend === 'postgres') {
+    // Refused before anything is opened: a store that lacked a port would fail mid-delivery, or worse, lose mail.
+    throw new MtaError('MTA_ERR_STORAGE_BACKEND', `storage.backend = "postgres" is not usable yet: the PostgreSQL backend has its pool, migrations, error mapping, intake commits and claims, but not the whole of these parts of the store: ${PG_MISSING_PORTS.join(', ')}; use backend = "sqlite"`);
+  }
   return mappingErrors(SqliteStore.open(config.dataDir, {
     commitWindowMs: config.spool.commitWindowMs, maxCommitBatch: config.spool.maxCommitBatch, writerThread: opts.writerThread ?? false, timeZone: config.timeZone,
     rules: createRules({ timeZone: config.timeZone }),

@@ -68,26 +68,7 @@ import type { IdempotencyRecord } from './types-idempotency.js';
 import type { PurgeResult, RcptStatsQuery, RcptStatsRow, Rejection, RejectionFilter, SendDetail, SendDetailFilter, StatsQuery, StatsRow } from './types-stats.js';
 import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
 import { cursorRow } from './sqlite-cursor.js';
-
-const CHUNK = 64 * 1024;
-
-/** Re-chunks small stream pieces into rows of at most CHUNK bytes. */
-function rechunk(chunks: Buffer[]): Buffer[] {
-  const out: Buffer[] = [];
-  let acc: Buffer[] = [];
-  let len = 0;
-  for (const c of chunks) {
-    let off = 0;
-    while (off < c.length) {
-      const take = Math.min(CHUNK - len, c.length - off);
-      acc.push(c.subarray(off, off + take));
-      len += take; off += take;
-      if (len === CHUNK) { out.push(Buffer.concat(acc, len)); acc = []; len = 0; }
-    }
-  }
-  if (len > 0 || out.length === 0) out.push(Buffer.concat(acc, len));
-  return out;
-}
+import { rechunk } from './chunks.js';
 
 export interface SqliteStoreOptions {
   commitWindowMs?: number;

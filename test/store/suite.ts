@@ -9,6 +9,7 @@ import type { OpenStore } from '../../src/spool/index.js';
 import type { IncomingMessage, QueueEntry, RecipientOutcome } from '../../src/spool/types-queue.js';
 import type { Store } from '../../src/spool/types.js';
 import { newQueueId } from '../../src/util/ids.js';
+import { pgFactory } from '../helpers/postgres.js';
 import { sqliteFactory } from '../helpers/spool-backend.js';
 
 type Undo = () => void | Promise<void>;
@@ -27,16 +28,24 @@ export interface Storage {
   remove(): void | Promise<void>;
 }
 
-export interface StoreFactory { name: string; fresh(): Storage | Promise<Storage> }
+export interface StoreFactory {
+  name: string;
+  fresh(): Storage | Promise<Storage>;
+  /** Why this backend cannot pass the test titled so yet (a port not done): the test is listed as todo, not run. */
+  todo?(title: string): string | undefined;
+}
 
-/** The backends the suite runs against; issue 19 adds PostgreSQL's factory here. */
-export const BACKENDS: readonly StoreFactory[] = [sqliteFactory];
+/** The backends the suite runs against. */
+export const BACKENDS: readonly StoreFactory[] = [sqliteFactory, pgFactory];
 
 export interface Suite { storage: Storage; open(nodeId?: string): Promise<OpenStore> }
 
 /** `fn` once per backend, on a fresh storage; its stores are closed and the storage dropped afterwards. */
 export function conformance(title: string, fn: (t: Test, s: Suite) => Promise<void>): void {
   for (const factory of BACKENDS) {
+    const todo = factory.todo?.(title);
+    // Listed, with the reason, so a missing port shows in every run instead of vanishing.
+    if (todo) { t.test(`${factory.name}: ${title}`, { todo }, () => undefined); continue; }
     t.test(`${factory.name}: ${title}`, async (t) => {
       const storage = await factory.fresh();
       const opened: OpenStore[] = [];

@@ -1,0 +1,139 @@
+/**
+ * spool/pg-claims — leased claims on PostgreSQL (contract: types-leases.ts): any node
+ * claims any due recipient. A claim locks the due rows with `FOR UPDATE SKIP LOCKED`, so
+ * nodes claiming at once take disjoint rows without waiting for each other, and marks them
+ * 'sending' with the lease (node, token, expiry) in the same transaction. Other nodes'
+ * claims whose lease ran out go back to the queue first, each with a `requeued` event.
+ * Renewal extends this node's leases; start-up recovery takes back this node's own claims
+ * and expired ones, never another node's live claim. It must never hand one row to two
+ * claimers, and holds no rules (outcomes and their effects are another port).
+ */
+import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
+import { ClaimTokens } from './claims.js';
+import { mappingErrors } from './errors.js';
+import type { PgPool } from './pg-pool.js';
+import type { RecipientState } from './states.js';
+import type { Lane, QueueEntry } from './types-queue.js';
+import { CLAIM_LEASE_MS } from './types-leases.js';
+
+export interface RecipientRow {
+  id: string; message_id: string; rcpt: string; domain: string; state: RecipientState; attempts: number; next_attempt_at: string;
+  last_reply: string | null; lane: Lane; sender: string; received_at: string; size: string; task_id: string | null; return_path: string | null;
+}
+
+/** A recipients row joined with its message (ids and times arrive as strings: BIGINT) as a queue entry. */
+export function toEntry(r: RecipientRow): QueueEntry {
+  return {
+    recipientId: asRecipientId(Number(r.id)), queueId: r.message_id as QueueId, sender: r.sender, rcpt: r.rcpt, domain: r.domain,
+    state: r.state, attempts: r.attempts, nextAttemptAt: Number(r.next_attempt_at), lastReply: r.last_reply,
+    receivedAt: Number(r.received_at), size: Number(r.size), lane: r.lane,
+    ...(r.task_id ? { taskId: r.task_id } : {}), ...(r.return_path ? { returnPath: r.return_path } : {}), cursor: r.id,
+  };
+}
+
+const DUE = `SELECT id FROM recipients WHERE state IN ('queued','deferred') AND lane = $1 AND next_attempt_at <= $2
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED`;
+
+export class PgClaims {
+  private readonly claims: ClaimTokens;
+
+  private constructor(private readonly pool: PgPool, nodeId: string, private readonly leaseMs: number) {
+    this.claims = new ClaimTokens(nodeId);
+  }
+
+  /** Claims on `pool` (migrated) as node `nodeId`, its errors catalogue errors. */
+  static open(pool: PgPool, nodeId: string, leaseMs = CLAIM_LEASE_MS): PgClaims {
+    return mappingErrors(new PgClaims(pool, nodeId, leaseMs));
+  }
+
+  get nodeId(): string { return this.claims.nodeId; }
+
+  /** The token this node holds `id` under (-1: none): the guard of the outcome that ends the claim. */
+  tokenOf(id: number): number { return this.claims.tokenOf(id); }
+
+  async claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]> {
+    const node = this.nodeId;
+    const token = this.claims.issue();
+    const client = await this.pool.connect();
+    let entries: QueueEntry[];
+    try {
+      await client.query('BEGIN');
+      // Expired claims of other nodes first; a row another claimer has locked is its business (SKIP LOCKED).
+      await client.query(
+        `WITH old AS (SELECT id, message_id, claimed_by FROM recipients
+                      WHERE state = 'sending' AND lease_until <= $1 AND claimed_by IS DISTINCT FROM $2 FOR UPDATE SKIP LOCKED),
+              up AS (UPDATE recipients r SET state = 'queued', claimed_by = NULL, claim_token = NULL, lease_until = NULL, updated_at = $1
+                     FROM old WHERE r.id = old.id)
+         INSERT INTO events (at, message_id, recipient_id, type, detail)
+         SELECT $1, message_id, id, 'requeued', jsonb_build_object('reason', 'the claim of node ' || coalesce(claimed_by, '(none)') || ' ran out') FROM old`,
+        [req.now, node],
+      );
+      const ids = (await client.query<{ id: string }>(DUE, ['trigger', req.now, req.limit])).rows.map((r) => r.id);
+      if (ids.length < req.limit && !req.triggerOnly) ids.push(...(await client.query<{ id: string }>(DUE, ['batch', req.now, req.limit - ids.length])).rows.map((r) => r.id));
+      const { rows } = await client.query<RecipientRow>(
+        `WITH up AS (UPDATE recipients SET state = 'sending', claimed_by = $2, claim_token = $3, lease_until = $4, updated_at = $5
+                     WHERE id = ANY($1::bigint[]) AND state IN ('queued','deferred') RETURNING *)
+         SELECT up.*, m.sender, m.received_at, m.size, m.task_id, m.return_path FROM up JOIN messages m ON m.id = up.message_id
+         ORDER BY array_position($1::bigint[], up.id)`,
+        [ids, node, token, req.now + this.leaseMs, req.now],
+      );
+      await client.query('COMMIT');
+      entries = rows.map(toEntry);
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+    // Held from the commit on: the rows are this node's now.
+    for (const e of entries) this.claims.hold(e.recipientId, token);
+    return entries;
+  }
+
+  /**
+   * Hands claimed recipients back ('sending' → 'queued', no attempt counted), only those this
+   * node still holds under its latest claim: a recipient whose lease ran out and that another
+   * node claimed since keeps that node's claim. With `reason`, each gets a `requeued` event.
+   * (On SQLite hand-backs share the outcomes' group commit, so one cannot overtake an outcome;
+   * that ordering comes with the outcomes port.)
+   */
+  async requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number> {
+    const now = Date.now();
+    const tokens = ids.map((id) => this.claims.tokenOf(id));
+    const { rows } = await this.pool.query<{ id: string }>(
+      `WITH up AS (UPDATE recipients r SET state = 'queued', next_attempt_at = $3, updated_at = $4, claimed_by = NULL, claim_token = NULL, lease_until = NULL
+                   FROM unnest($1::bigint[], $2::bigint[]) AS g(id, token)
+                   WHERE r.id = g.id AND r.state = 'sending' AND r.claimed_by = $5 AND r.claim_token = g.token RETURNING r.id, r.message_id),
+            ev AS (INSERT INTO events (at, message_id, recipient_id, type, detail)
+                   SELECT $4, message_id, id, 'requeued', jsonb_build_object('reason', $6::text) FROM up WHERE $6::text IS NOT NULL)
+       SELECT id FROM up`,
+      [ids, tokens, nextAttemptAt, now, this.nodeId, reason ?? null],
+    );
+    // After the commit: the claims it ended are no longer held.
+    this.claims.forget(ids);
+    return rows.length;
+  }
+
+  /** When the next queued or deferred recipient falls due (either lane); undefined when none waits. */
+  async nextDueAt(): Promise<number | undefined> {
+    const { rows } = await this.pool.query<{ t: string | null }>(`SELECT min(next_attempt_at) AS t FROM recipients WHERE state IN ('queued','deferred')`);
+    return rows[0]?.t == null ? undefined : Number(rows[0].t);
+  }
+
+  /** Extends the lease of every recipient this node holds. */
+  async renewClaims(now: number): Promise<number> {
+    const r = await this.pool.query(`UPDATE recipients SET lease_until = $1 WHERE state = 'sending' AND claimed_by = $2`, [now + this.leaseMs, this.nodeId]);
+    return r.rowCount ?? 0;
+  }
+
+  /** Start-up: this node's own claims (it stopped uncleanly) and expired ones back to the queue, each with a `requeued` event. */
+  async recoverSending(now: number, reason: string): Promise<number> {
+    const r = await this.pool.query(
+      `WITH up AS (UPDATE recipients SET state = 'queued', claimed_by = NULL, claim_token = NULL, lease_until = NULL, updated_at = $1
+                   WHERE state = 'sending' AND (claimed_by = $2 OR lease_until <= $1) RETURNING id, message_id)
+       INSERT INTO events (at, message_id, recipient_id, type, detail) SELECT $1, message_id, id, 'requeued', $3::jsonb FROM up`,
+      [now, this.nodeId, JSON.stringify({ reason })],
+    );
+    return r.rowCount ?? 0;
+  }
+}
