@@ -146,9 +146,15 @@ t.test('redirects, other content types and oversize policies are refused', async
   world.dns.set('mta-sts.unnamed.test', { A: ['127.0.0.1'] });
   answers.set('mta-sts.unnamed.test', { status: 200, type: 'text/plain', body: policy('enforce', ['mx.unnamed.test']) });
   await t.rejects(p.fetchPolicy('unnamed.test'), /mta-sts\.unnamed\.test/);
-  // A refused policy is no policy: the domain gets mail as before.
+  // A refused policy is no policy: the domain gets mail as before, its sessions reported (TLS-RPT) as a fetch error.
   world.dns.set('_mta-sts.html.test', { TXT: ['v=STSv1; id=1'] });
-  t.same(await p.decide('html.test'), { mode: 'none' });
+  t.match(await p.decide('html.test'), { mode: 'none', failed: { result: 'sts-policy-fetch-error', report: { domain: 'html.test' } } });
+  // A certificate not valid for the policy host, and a policy text that does not parse, are reported as such.
+  world.dns.set('_mta-sts.unnamed.test', { TXT: ['v=STSv1; id=1'] });
+  t.match(await p.decide('unnamed.test'), { mode: 'none', failed: { result: 'sts-webpki-invalid' } });
+  answers.set('mta-sts.big.test', { status: 200, type: 'text/plain', body: 'version: STSv9\r\nmode: enforce\r\nmx: mx.big.test\r\nmax_age: 86400\r\n' });
+  world.dns.set('_mta-sts.big.test', { TXT: ['v=STSv1; id=1'] });
+  t.match(await p.decide('big.test'), { mode: 'none', failed: { result: 'sts-policy-invalid' } });
 });
 
 t.test('a failed fetch keeps the cached policy until max_age; the spool keeps it across a restart', async (t) => {

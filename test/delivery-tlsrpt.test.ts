@@ -16,7 +16,7 @@ import { startDnsServer, mailauthResolver, type TestDnsServer } from './helpers/
 import { freePort } from './helpers/sink.js';
 import { makeCa, makeCert, makeLeaf } from './helpers/tls.js';
 import { TlsRptReporter, parseRua } from '../src/delivery/tls-rpt-send.js';
-import { buildReport, resultType, stsPolicy, TlsRptTally } from '../src/delivery/tls-rpt.js';
+import { buildReport, noPolicyFound, resultType, stsFetchResult, stsPolicy, TlsRptTally } from '../src/delivery/tls-rpt.js';
 import { countSession, tlsRequiredReply } from '../src/delivery/tls-policy.js';
 import { DnsClient } from '../src/dns/client.js';
 import { MxResolver } from '../src/dns/mx.js';
@@ -208,4 +208,31 @@ t.test('rua records, result types and the STS policy object', async (t) => {
   t.same(JSON.parse(stsPolicy('x.test', 'enforce', ['mx.x.test', '*.y.test'], 86400).policy), {
     'policy-type': 'sts', 'policy-string': ['version: STSv1', 'mode: enforce', 'mx: mx.x.test', 'mx: *.y.test', 'max_age: 86400'], 'policy-domain': 'x.test', 'mx-host': ['mx.x.test', '*.y.test'],
   });
+});
+
+t.test('a domain whose announced MTA-STS policy cannot be fetched: delivered as without one, each session reported as sts-policy-fetch-error under no-policy-found', async (t) => {
+  await world.addDomain('nofetch.test', 44);
+  // The TXT record announces a policy; mta-sts.nofetch.test has an address where nothing answers HTTPS.
+  world.dns.set('_mta-sts.nofetch.test', { TXT: ['v=STSv1; id=20260101'] });
+  world.dns.set('mta-sts.nofetch.test', { A: ['127.0.0.44'] });
+  const id = await world.submit('a@nofetch.test');
+  await world.waitFor('delivery to nofetch.test', async () => (await world.message(id)).recipients[0]!.state === 'delivered');
+  await world.daemon.daemon.tlsRpt!.run(); // today's tally into the spool
+  const today = new Date().toISOString().slice(0, 10);
+  const rows = await world.daemon.daemon.store.tlsRptCounts('nofetch.test', today);
+  t.same(rows.map((r) => [r.result, r.mx, r.count]), [['sts-policy-fetch-error', 'mx.nofetch.test', 1]], 'the session is a failure of that type');
+  const json = buildReport(today, rows, { organization: 'o', contact: 'mailto:a@b.test', reportId: 'r' }) as any;
+  t.same(schemaProblems(json), []);
+  t.equal(json.policies[0].policy['policy-type'], 'no-policy-found');
+  t.equal(json.policies[0].policy['policy-domain'], 'nofetch.test');
+  t.same(json.policies[0].summary, { 'total-successful-session-count': 0, 'total-failure-session-count': 1 });
+  t.equal(json.policies[0]['failure-details'][0]['result-type'], 'sts-policy-fetch-error');
+});
+
+t.test('why a policy fetch failed, as a result type: a refused certificate is sts-webpki-invalid', async (t) => {
+  t.equal(stsFetchResult(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })), 'sts-webpki-invalid');
+  t.equal(stsFetchResult(Object.assign(new Error('Hostname/IP does not match'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })), 'sts-webpki-invalid');
+  t.equal(stsFetchResult(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), 'sts-policy-fetch-error');
+  t.equal(stsFetchResult(new Error('HTTP 404')), 'sts-policy-fetch-error');
+  t.same(JSON.parse(noPolicyFound('x.test').policy), { 'policy-type': 'no-policy-found', 'policy-string': [], 'policy-domain': 'x.test' });
 });

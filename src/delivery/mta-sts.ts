@@ -25,7 +25,7 @@ import { asciiDomain, type Plan } from './router.js';
 import type { SessionTarget } from './transport.js';
 import type { Shaping } from '../config/config.js';
 import { metrics } from '../metrics/metrics.js';
-import { stsPolicy, type ReportPolicy } from './tls-rpt.js';
+import { noPolicyFound, stsFetchResult, stsPolicy, type ReportPolicy, type StsFetchResult } from './tls-rpt.js';
 
 const MAX_POLICY_BYTES = 64 * 1024;
 const FETCH_TIMEOUT_MS = 10_000;
@@ -44,7 +44,8 @@ export type MtaStsMode = MtaStsPolicyRecord['mode'];
 
 /** What delivery must do for one destination. */
 export type MtaStsDecision =
-  | { mode: 'none' }
+  /** failed: the domain announces a policy (TXT) that could not be had; its sessions are TLS-RPT failures of that type */
+  | { mode: 'none'; failed?: { report: ReportPolicy; result: StsFetchResult } }
   /** allows: whether the policy lists an MX name (enforce: only those are tried); label: the policy, for replies */
   | { mode: 'enforce' | 'testing'; id: string; allows(mx: string): boolean; label: string; report?: ReportPolicy };
 
@@ -57,6 +58,8 @@ export class MtaStsPolicies {
   /** domains found without a policy (or whose lookup failed), and when: asked again after RECHECK_MS */
   private readonly absent = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<MtaStsPolicyRecord | undefined>>();
+  /** domains whose announced policy could not be fetched or parsed, and why (TLS-RPT); cleared when one is had or none is announced */
+  private readonly fetchFailed = new Map<string, StsFetchResult>();
   private ca: string[] | undefined;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
@@ -83,7 +86,10 @@ export class MtaStsPolicies {
 
   async decide(domain: string): Promise<MtaStsDecision> {
     if (!this.enabled) return { mode: 'none' };
-    const p = await this.policyFor(domain.toLowerCase());
+    const d = domain.toLowerCase();
+    const p = await this.policyFor(d);
+    const failed = this.fetchFailed.get(d);
+    if (!p && failed) return { mode: 'none', failed: { report: noPolicyFound(d), result: failed } };
     if (!p || p.mode === 'none') return { mode: 'none' };
     return {
       mode: p.mode, id: p.id, allows: (mx) => mxMatches(mx, p.mx), label: `MTA-STS policy of ${domain} (id ${p.id}, mode ${p.mode}, mx ${p.mx.join(' ')})`,
@@ -156,22 +162,28 @@ export class MtaStsPolicies {
       return this.keep(domain, live, now);
     }
     // No record: a cached policy still holds until it expires (§5.1); without one there is no policy.
-    if (id === undefined) return this.keep(domain, live, now);
+    if (id === undefined) { this.fetchFailed.delete(domain); return this.keep(domain, live, now); }
     if (live && fresh && live.id === id) return this.keep(domain, live, now);
+    let result: StsFetchResult = 'sts-policy-fetch-error';
     try {
-      const text = await this.fetchPolicy(domain);
+      let text: string;
+      try { text = await this.fetchPolicy(domain); } catch (e) { result = stsFetchResult(e); throw e; }
+      result = 'sts-policy-invalid';
       const parsed = parsePolicy(text) as { mode: MtaStsMode; mx?: string[]; maxAge: number };
       const policy: MtaStsPolicyRecord = {
         domain, id, mode: parsed.mode, mx: parsed.mx ?? [], maxAgeS: parsed.maxAge, fetchedAt: now, expiresAt: now + parsed.maxAge * 1000,
       };
       await this.store.saveMtaStsPolicy(policy);
       this.memory.set(domain, { policy, checkedAt: now });
+      this.fetchFailed.delete(domain);
       metrics.mtaStsFetches.inc({ result: !live ? 'new' : live.id === id ? 'renewed' : 'changed' });
       this.log.info({ domain, id, mode: policy.mode, mx: policy.mx, expires: new Date(policy.expiresAt).toISOString() }, 'MTA-STS policy fetched');
       return policy;
     } catch (e) {
       this.log.warn({ domain, id, err: (e as Error).message, kept: live?.id ?? null }, 'MTA-STS policy fetch failed; the cached policy, if any, stays');
       metrics.mtaStsFetches.inc({ result: live ? 'failed_kept' : 'failed' });
+      if (live) this.fetchFailed.delete(domain); else this.fetchFailed.set(domain, result);
+      if (this.fetchFailed.size > MAX_ABSENT) this.fetchFailed.clear();
       return this.keep(domain, live, now);
     }
   }
@@ -260,7 +272,8 @@ export function loadCa(config: Pick<Config, 'delivery'>): string[] | undefined {
  * the policy or the MX records may be fixed). testing: the plan as it was, hops marked.
  */
 export function applyMtaSts(d: MtaStsDecision, domain: string, mxNames: string[], hops: SessionTarget[], ca: string[] | undefined, shaping: Shaping | undefined): Plan {
-  if (d.mode === 'none') return { ok: true, via: 'mx', hops, shaping };
+  // A policy announced but not had: delivery goes on as without one (§5), each session reported as that failure.
+  if (d.mode === 'none') return { ok: true, via: 'mx', hops: d.failed ? hops.map((h) => (h.dane ? h : { ...h, report: d.failed!.report, reportFailure: d.failed!.result })) : hops, shaping };
   // A host with TLSA records is governed by DANE alone (RFC 8461 §2): never marked, never left out.
   const marked: SessionTarget[] = hops.map((h) => (h.dane ? h : { ...h, mtaSts: { mode: d.mode, id: d.id, label: d.label, allowed: d.allows(h.hostName) }, ...(d.report ? { report: d.report } : {}) }));
   if (d.mode === 'testing') return { ok: true, via: 'mx', hops: marked, shaping };

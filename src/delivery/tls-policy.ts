@@ -43,7 +43,7 @@ export function sessionTlsDetail(t: SessionTarget, secure: boolean): Record<stri
 /** A new session to a host under a policy, for TLS-RPT: testing-mode sessions enforce would refuse are failures. */
 export function countSession(tally: TlsRptTally | undefined, hop: SessionTarget, secure: boolean): void {
   if (!tally || !hop.report) return;
-  const refused = hop.mtaSts?.mode === 'testing' && (!secure ? 'starttls-not-supported' : !hop.mtaSts.allowed ? 'validation-failure' : undefined);
+  const refused = hop.reportFailure ?? (hop.mtaSts?.mode === 'testing' && (!secure ? 'starttls-not-supported' : !hop.mtaSts.allowed ? 'validation-failure' : undefined));
   if (refused) tally.failure(hop.report, refused, hop.hostName, hop.address); else tally.success(hop);
 }
 

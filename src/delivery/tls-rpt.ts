@@ -3,7 +3,10 @@
  * (or refusal) under an MTA-STS or DANE policy is tallied in memory by policy domain, UTC
  * day, policy, result type and host, and flushed to the spool by the reporter
  * (delivery/tls-rpt-send.ts); `buildReport` turns a domain's day of counts into the RFC 8460
- * JSON. Domains without a policy are not counted (no "no-policy-found" entries yet).
+ * JSON. A domain that publishes an MTA-STS record whose policy cannot be fetched (or is not
+ * valid) has its sessions counted as failures under a "no-policy-found" policy, with result
+ * `sts-policy-fetch-error`, `sts-policy-invalid` or `sts-webpki-invalid` (§4.3). Domains
+ * with no policy at all are not counted (no successful "no-policy-found" sessions).
  *
  * Must never: block or fail a delivery (counting is memory only), or count a session twice.
  */
@@ -17,6 +20,20 @@ export interface ReportPolicy { domain: string; policy: string }
 export function stsPolicy(domain: string, mode: string, mx: readonly string[], maxAgeS: number): ReportPolicy {
   const lines = ['version: STSv1', `mode: ${mode}`, ...mx.map((m) => `mx: ${m}`), `max_age: ${maxAgeS}`];
   return { domain, policy: JSON.stringify({ 'policy-type': 'sts', 'policy-string': lines, 'policy-domain': domain, 'mx-host': [...mx] }) };
+}
+
+/** The "policy" object for a domain whose MTA-STS policy could not be had (RFC 8460 §4.3, "no-policy-found"). */
+export function noPolicyFound(domain: string): ReportPolicy {
+  return { domain, policy: JSON.stringify({ 'policy-type': 'no-policy-found', 'policy-string': [], 'policy-domain': domain }) };
+}
+
+/** Why an announced MTA-STS policy could not be used (RFC 8460 §4.3): its text, its HTTPS certificate, or the fetch. */
+export type StsFetchResult = 'sts-policy-invalid' | 'sts-webpki-invalid' | 'sts-policy-fetch-error';
+
+/** The result type of a failed policy fetch: a certificate Node refused is `sts-webpki-invalid`. */
+export function stsFetchResult(e: unknown): Exclude<StsFetchResult, 'sts-policy-invalid'> {
+  const code = String((e as NodeJS.ErrnoException | undefined)?.code ?? '');
+  return /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|HOSTNAME/.test(code) ? 'sts-webpki-invalid' : 'sts-policy-fetch-error';
 }
 
 /** The "policy" object of an MX host's TLSA records (presentation format, hex in upper case). */

@@ -35,6 +35,8 @@ export interface SessionTarget {
   dane?: { records: TlsaRecord[] };
   /** the policy this host is reported under (TLS-RPT, delivery/tls-rpt.ts) */
   report?: ReportPolicy;
+  /** a failure every session to this host is reported as (a policy announced but not had: sts-policy-fetch-error ...) */
+  reportFailure?: string;
   /** the egress source (delivery/egress.ts) to leave from: its name, local address and HELO name */
   source?: { name: string; address: string; helo: string };
 }
