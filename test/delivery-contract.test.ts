@@ -10,7 +10,11 @@ import { outcomeOf } from '../src/scheduler/outcomes.js';
 import { OutcomeRecorder } from '../src/scheduler/recorder.js';
 import type { DeliveryJob, DeliveryResult } from '../src/scheduler/contract.js';
 import { retryAt } from '../src/util/backoff.js';
-import { loadConfig } from '../src/config/config.js';
+import { compileConfig, loadConfig } from '../src/config/config.js';
+import { SourceShaping } from '../src/delivery/source-shaping.js';
+import { Router } from '../src/delivery/router.js';
+import { Destination } from '../src/scheduler/destination.js';
+import { sourceToml } from './helpers/egress.js';
 import { newQueueId, type QueueId, type RecipientId } from '../src/util/ids.js';
 import type { QueueEntry } from '../src/spool/types-queue.js';
 import { openTestStore } from './helpers/store.js';
@@ -100,4 +104,23 @@ t.test('the recorder writes the outcomes of a result to the store and settles th
   t.equal(byRcpt.get('b@dest.test')?.state, 'deferred');
   t.equal(byRcpt.get('b@dest.test')?.nextAttemptAt, at + 20 * MIN, 'the scheduler\'s not-before, past the 10-minute step');
   t.equal(byRcpt.get('b@dest.test')?.attempts, 1);
+});
+
+t.test('per-source session counts are delivery\'s own, per destination and source', async (t) => {
+  const dir = tempDir('mta-contract-shaping-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = compileConfig(`hostname = "mta.test"\ndata_dir = "${join(dir, 'data')}"\n[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n` +
+    '[delivery]\n[[delivery.shaping]]\nname = "new-ip"\ndomains = ["a.test", "b.test"]\negress = ["p"]\nmax_connections = 1\n' +
+    `[egress]\ndefault_pool = "p"\n${sourceToml('s1', 2)}[[egress.pool]]\nname = "p"\nsources = [{ source = "s1" }]\n`, 'test.toml');
+  const ss = new SourceShaping(new Router(cfg, { resolve: async () => ({ ok: false, permanent: false, reply: 'unused' }) } as never));
+  const a = new Destination('a.test');
+  const b = new Destination('b.test');
+  t.notOk(ss.full(a, [], undefined)('s1'));
+  ss.countSession(a, 's1', 1);
+  t.ok(ss.full(a, [], undefined)('s1'), 'one session from s1 to a.test: at its limit of 1');
+  t.notOk(ss.full(b, [], undefined)('s1'), 'another destination has its own count');
+  t.notOk(ss.full(a, [], 's1')('s1'), 'the caller\'s own session is not counted');
+  ss.countSession(a, 's1', -1);
+  t.notOk(ss.full(a, [], undefined)('s1'), 'given up: below the limit again');
+  t.notOk('countSourceSession' in a || 'sourceSessions' in a, 'the scheduler\'s destination keeps no delivery session counts');
 });

@@ -95,25 +95,25 @@ export class DeliveryAgent {
   /** One worker: runs the request's jobs until none is left or the daemon stops. */
   async run(req: DeliveryRequest): Promise<void> {
     const dest = req.destination;
-    if (dest.isUnreachable(Date.now())) { await this.deferUnreachable(dest.drain(), dest); return; }
+    if (dest.isUnreachable(Date.now())) { await this.deferUnreachable(req.rest(), dest); return; }
     const plan = await this.router.plan(dest.domain);
     if (!plan.ok) {
       if (plan.report) this.tlsRpt?.failure(plan.report.policy, plan.report.result);
       // One DNS answer decides every waiting job of the domain.
-      await this.settleAll(dest.drain(), plan.reply, { mx: null, ip: null, tls: null }, { attempted: true });
+      await this.settleAll(req.rest(), plan.reply, { mx: null, ip: null, tls: null }, { attempted: true });
       return;
     }
     this.hooks.feedback(dest.domain, { kind: 'shaping', shaping: plan.shaping });
     const mxNames = plan.hops.map((h) => h.hostName);
     let session: SmtpSession | undefined;
     // Sessions held per source for this destination (counted from before connecting): a source shaping entry caps them.
-    const drop = (s: SmtpSession | undefined): undefined => { if (s?.target.source) dest.countSourceSession(s.target.source.name, -1); return undefined; };
+    const drop = (s: SmtpSession | undefined): undefined => { if (s?.target.source) this.sourceShaping.countSession(dest, s.target.source.name, -1); return undefined; };
     try {
       while (!this.hooks.stopping()) {
-        const job = dest.next();
+        const job = req.next();
         if (!job) break;
         if (dest.isUnreachable(Date.now())) {
-          await this.deferUnreachable([job, ...dest.drain()], dest);
+          await this.deferUnreachable([job, ...req.rest()], dest);
           break;
         }
         if (session && (!session.usable || session.messages >= dest.messagesPerConnection(this.config.delivery))) {
@@ -141,13 +141,13 @@ export class DeliveryAgent {
           if (source) {
             this.sourceShaping.opening(dest, source.name, -1);
             // No connection, nothing sent: the recipients no longer count toward the source's warm-up cap.
-            if ('reply' in c) this.egress.refund(source.name, providerOf(dest), job.recipients.length); else dest.countSourceSession(source.name, 1);
+            if ('reply' in c) this.egress.refund(source.name, providerOf(dest), job.recipients.length); else this.sourceShaping.countSession(dest, source.name, 1);
           }
           if ('reply' in c) {
             if (c.unreachable) {
-              // The scheduler applies the feedback before the outcome, so the drain below sees the memory.
+              // The scheduler applies the feedback before the outcome, so the deferral below sees the memory.
               await this.settleAll([job], c.reply, whereOf(c.hop), { attempted: true, feedback: { kind: 'unreachable', reply: c.reply } });
-              await this.deferUnreachable(dest.drain(), dest);
+              await this.deferUnreachable(req.rest(), dest);
               break;
             }
             await this.settleAll([job], c.reply, whereOf(c.hop), { attempted: true, extra: c.hop ? tlsPolicyDetail(c.hop) : {} });

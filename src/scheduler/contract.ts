@@ -16,12 +16,17 @@ import type { DeliveryDestination, DeliveryJob, DestinationFeedback, Pacer } fro
 export type { DeliveryDestination, DeliveryJob, DestinationFeedback };
 
 /**
- * One destination's work for one delivery worker: the destination (its waiting jobs, taken
- * one at a time, and its limits, read-only) and the message pacer its shaping entry shares
- * with other destinations, looked up once the route is planned.
+ * One destination's work for one delivery worker: the destination's limits (read-only), its
+ * jobs handed out by the scheduler one at a time for the session the worker keeps open, and
+ * the message pacer its shaping entry shares with other destinations, looked up once the
+ * route is planned. Delivery never takes a job from the destination's queue itself.
  */
 export interface DeliveryRequest {
   readonly destination: DeliveryDestination;
+  /** the next job for this worker (trigger mail first); undefined when none is waiting */
+  next(): DeliveryJob | undefined;
+  /** every job still waiting, for one verdict that decides them all (DNS failure, unreachable) */
+  rest(): DeliveryJob[];
   pacer(): Pacer | undefined;
 }
 

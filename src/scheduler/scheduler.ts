@@ -217,7 +217,7 @@ export class Scheduler {
   private startWorker(dest: Destination): void {
     dest.active++;
     this.active++;
-    const p: Promise<void> = this.agent.run({ destination: dest, pacer: () => this.pacerFor(dest) })
+    const p: Promise<void> = this.agent.run({ destination: dest, next: () => dest.next(), rest: () => dest.drain(), pacer: () => this.pacerFor(dest) })
       .catch((e: unknown) => this.log.error({ domain: dest.domain, err: (e as Error).stack ?? String(e) }, 'delivery worker failed'))
       .finally(() => {
         dest.active--;
