@@ -75,16 +75,17 @@ t.test('expiry against the queue lifetime, and a not-before time within it', asy
 
 t.test('the recorder writes the outcomes of a result to the store and settles the job once', async (t) => {
   const dir = tempDir('mta-contract-');
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const store = openTestStore(join(dir, 'data'));
-  t.teardown(() => store.close());
+  // Closed before its files are removed.
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
   const id = newQueueId();
   const now = Date.now();
   await store.commitIncoming({
     id, receivedAt: now, sender: 'app@example.com', authUser: null, clientIp: null, helo: null, messageId: '<c@x>', subject: 's',
     size: 10, lane: 'trigger', tag: null, chunks: [Buffer.from('Subject: s\r\n\r\nhi\r\n')], recipients: ['a@dest.test', 'b@dest.test'],
   });
-  const rows = await store.claimDue({ now: now + 1, limit: 10 });
+  // Due from its commit on, which may come a few milliseconds after `now`.
+  const rows = await store.claimDue({ now: Date.now() + 60_000, limit: 10 });
   t.equal(rows.length, 2);
   const job: DeliveryJob = { queueId: id, domain: 'dest.test', lane: 'trigger', sender: 'app@example.com', size: 10, receivedAt: now, recipients: rows };
   const config = { ...loadConfig({ discover: false }) };

@@ -15,6 +15,7 @@ import type { QueueEntry } from '../spool/types-queue.js';
 import type { DeliveryJob, DeliveryDestination as Destination, DestinationFeedback, DeliveryRequest, DeliveryResult, RecipientResult } from '../scheduler/contract.js';
 import { SourceShaping, providerOf, whereOf } from './source-shaping.js';
 import { recipientResult, type AttemptContext } from './outcome.js';
+import { classifyReply } from './classify.js';
 import { SessionPool, sessionKey } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
@@ -321,10 +322,12 @@ export class DeliveryAgent {
    */
   private async settleAll(jobs: DeliveryJob[], reply: string, where: Omit<AttemptContext, 'at' | 'durationMs'>,
     how: { attempted: boolean; held?: boolean; notBefore?: number; feedback?: DestinationFeedback; extra?: Record<string, unknown> }): Promise<void> {
+    // One reply for all: classified once (a DNS failure may decide thousands of recipients).
+    const cls = classifyReply(reply);
     const one = (job: DeliveryJob): Promise<void> => {
       const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: 0 };
       const recipients = job.recipients.map((r) => {
-        const res = recipientResult(r, reply, ctx, how.attempted);
+        const res = recipientResult(r, reply, ctx, how.attempted, cls);
         Object.assign(res.detail, how.extra);
         return res;
       });

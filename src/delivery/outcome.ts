@@ -6,7 +6,7 @@
  */
 import type { QueueEntry } from '../spool/types-queue.js';
 import type { RecipientResult } from '../scheduler/contract.js';
-import { classifyReply } from './classify.js';
+import { classifyReply, type ReplyClass } from './classify.js';
 
 export interface AttemptContext {
   at: number;
@@ -18,9 +18,8 @@ export interface AttemptContext {
   source?: { name: string; address: string } | undefined;
 }
 
-/** One recipient's result, given the reply that decides it. */
-export function recipientResult(entry: QueueEntry, reply: string, ctx: AttemptContext, attempted = true): RecipientResult {
-  const cls = classifyReply(reply);
+/** One recipient's result, given the reply that decides it (`cls`: its classification, when already known). */
+export function recipientResult(entry: QueueEntry, reply: string, ctx: AttemptContext, attempted = true, cls: ReplyClass = classifyReply(reply)): RecipientResult {
   const detail: Record<string, unknown> = {
     attempt: entry.attempts + (attempted ? 1 : 0), mx: ctx.mx, ip: ctx.ip, tls: ctx.tls, duration_ms: ctx.durationMs,
     ...(ctx.source ? { source: ctx.source.name, source_ip: ctx.source.address } : {}),

@@ -28,7 +28,8 @@ export function deliveryBackoff(p: RetryPolicy): Backoff {
  */
 export function outcomeOf(r: RecipientResult, p: RetryPolicy, opts: { notBefore?: number; random?: () => number } = {}): RecipientOutcome {
   const { entry, reply, cls, attempted, at } = r;
-  const base = { recipientId: entry.recipientId, queueId: entry.queueId, at, reply, attempted, detail: { ...r.detail } };
+  // The result is handed over to the scheduler: its detail becomes the outcome's, uncopied.
+  const base = { recipientId: entry.recipientId, queueId: entry.queueId, at, reply, attempted, detail: r.detail };
   if (cls.code >= 200 && cls.code < 300) return { ...base, kind: 'delivered' };
   if (!cls.retry) {
     // Mail from the null sender (our DSNs) never suppresses: its recipient is one of our own
