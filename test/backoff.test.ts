@@ -2,7 +2,8 @@
 // webhook dispatcher compute the same times from the same schedule, jitter and lifetime.
 import t from 'tap';
 import { backoffStep, retryAt, type Backoff } from '../src/util/backoff.js';
-import { decide } from '../src/delivery/outcome.js';
+import { recipientResult } from '../src/delivery/outcome.js';
+import { outcomeOf } from '../src/scheduler/outcomes.js';
 import { afterFailure } from '../src/events/dispatcher.js';
 import type { QueueEntry } from '../src/spool/types-queue.js';
 import type { QueueId, RecipientId } from '../src/util/ids.js';
@@ -45,7 +46,8 @@ t.test('delivery outcomes and webhook retries use the same formula', async (t) =
   const now = T0 + 20 * MIN;
   const ctx = { at: now, mx: null, ip: null, tls: null, durationMs: 1 };
   const random = (): number => 0.25;
-  const mail = decide(entry, '451 4.3.0 try later', ctx, { retryScheduleMs: B.scheduleMs, retryJitter: B.jitter, maxQueueLifetimeMs: B.lifetimeMs }, { random }).outcome;
+  const policy = { retryScheduleMs: B.scheduleMs, retryJitter: B.jitter, maxQueueLifetimeMs: B.lifetimeMs };
+  const mail = outcomeOf(recipientResult(entry, '451 4.3.0 try later', ctx), policy, { random });
   t.equal(mail.kind, 'deferred');
   t.equal(mail.kind === 'deferred' ? mail.nextAttemptAt : undefined, retryAt(2, now, T0, B, random), 'second attempt of the mail: step 2');
   const webhooks = { retryScheduleMs: [...B.scheduleMs], retryJitter: B.jitter, maxAgeMs: B.lifetimeMs };
@@ -53,5 +55,5 @@ t.test('delivery outcomes and webhook retries use the same formula', async (t) =
   t.same(hook, { state: 'failed', nextAttemptAt: retryAt(2, now, T0, B, random) });
   t.same(afterFailure(2, T0 + B.lifetimeMs, T0, webhooks), { state: 'dead' });
   const late = { ...ctx, at: T0 + B.lifetimeMs };
-  t.equal(decide(entry, '451 4.3.0 try later', late, { retryScheduleMs: B.scheduleMs, retryJitter: B.jitter, maxQueueLifetimeMs: B.lifetimeMs }).outcome.kind, 'expired');
+  t.equal(outcomeOf(recipientResult(entry, '451 4.3.0 try later', late), policy).kind, 'expired');
 });

@@ -1,18 +1,21 @@
 /**
  * delivery/agent — carries out the scheduler's decisions for one destination (Postfix's
- * smtp(8)): finds where its mail goes, connects (reusing pooled sessions), sends job after
- * job, turns every reply into an outcome, records it with its event, logs one line per
- * recipient attempt, and queues a DSN for final failures. Each job leaves from the egress
+ * smtp(8)): given a DeliveryRequest (scheduler/contract.ts), finds where its mail goes,
+ * connects (reusing pooled sessions), sends job after job and hands back one DeliveryResult
+ * per job: each recipient's reply, classification and attempt details, plus what it learnt
+ * about the destination. It never computes a retry time and never writes an outcome: the
+ * scheduler does both (scheduler/outcomes.ts, scheduler/recorder.ts). Each job leaves from the egress
  * source the selector picks for it (delivery/egress.ts); a session of another source is
  * put back and one of the picked source taken or opened.
  */
 import type { Logger } from 'pino';
 import type { Store } from '../spool/types.js';
-import type { QueueEntry, RecipientOutcome } from '../spool/types-queue.js';
+import type { QueueEntry } from '../spool/types-queue.js';
 // Delivery sees a destination read-only (its limits change only through feedback to the scheduler).
-import type { DeliveryJob, DeliveryDestination as Destination, DestinationFeedback, Pacer } from '../scheduler/destination.js';
+import type { DeliveryJob, DeliveryDestination as Destination, DestinationFeedback, DeliveryRequest, DeliveryResult, RecipientResult } from '../scheduler/contract.js';
 import { SourceShaping, providerOf, whereOf } from './source-shaping.js';
-import { decide, type AttemptContext, type RetryPolicy } from './outcome.js';
+import { recipientResult, type AttemptContext } from './outcome.js';
+import { classifyReply } from './classify.js';
 import { SessionPool, sessionKey } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
@@ -20,8 +23,6 @@ import { MessageCache, wireBody } from './message.js';
 import { ReferenceStamp } from '../feedback/reference.js';
 import { TrackedSender, type PartialSendError } from './tracked.js';
 import { DkimPool } from './dkim-pool.js';
-import { sendDsnFor } from './notify.js';
-import { countDelivery } from '../metrics/metrics.js';
 import { countSession, sessionTlsDetail, tlsPolicyDetail, tlsRequiredReply } from './tls-policy.js';
 import type { TlsRptTally } from './tls-rpt.js';
 import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
@@ -29,20 +30,20 @@ import type { Config, EgressSource } from '../config/config.js';
 import { isIP } from 'node:net';
 
 export interface AgentHooks {
-  /** a job's recipients all have their outcome recorded (or were handed back) */
-  settled(job: DeliveryJob): void;
   /** stop taking new jobs: the daemon is shutting down */
   stopping(): boolean;
-  pacerFor(dest: Destination): Pacer | undefined;
-  /** what this worker learnt about the destination; the scheduler applies it (and decides for how long) */
+  /** what this worker learnt about the destination outside any one job (its route's shaping entry) */
   feedback(domain: string, fb: DestinationFeedback): void;
+  /** one job's result: the scheduler applies its feedback, decides every time and records the outcomes */
+  result(r: DeliveryResult): Promise<void>;
+  /** returns jobs to the queue untouched (shutdown; `delayMs` after egress sources were all busy) */
+  handBack(jobs: DeliveryJob[], reason: string, delayMs?: number): Promise<void>;
+  /** returns a job whose delivery failed on a bug, for a later try */
+  afterError(job: DeliveryJob, reason: string): Promise<void>;
 }
 
-/** How often a job the spool would not take back (disk full, locked) is offered again. */
-const HAND_BACK_RETRY_MS = 2000;
-
 /**
- * Jobs settled with one reply are recorded this many at a time: enough to fill a spool
+ * Jobs settled with one reply are handed back this many at a time: enough to fill a spool
  * commit, few enough that the messages read for their DSNs stay bounded.
  */
 const SETTLE_TOGETHER = 256;
@@ -71,9 +72,6 @@ export class DeliveryAgent {
   /** jobs on the wire, so a shutdown past its deadline can hand them back */
   private readonly onWire = new Set<DeliveryJob>();
   aborting = false;
-  /** jobs already reported to the scheduler as settled (exactly once each) */
-  private readonly settledJobs = new WeakSet<DeliveryJob>();
-  private closed = false;
   readonly egress: EgressSelector;
   private readonly sourceShaping: SourceShaping;
   private readonly reference: ReferenceStamp;
@@ -99,29 +97,28 @@ export class DeliveryAgent {
 
   reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); this.tracked.copies.reloadKeys(); }
 
-  private get policy(): RetryPolicy { return this.config.delivery; }
-
-  /** One worker: runs jobs for `dest` until none is left or the daemon stops. */
-  async run(dest: Destination): Promise<void> {
-    if (dest.isUnreachable(Date.now())) { await this.deferUnreachable(dest.drain(), dest); return; }
+  /** One worker: runs the request's jobs until none is left or the daemon stops. */
+  async run(req: DeliveryRequest): Promise<void> {
+    const dest = req.destination;
+    if (dest.isUnreachable(Date.now())) { await this.deferUnreachable(req.rest(), dest); return; }
     const plan = await this.router.plan(dest.domain);
     if (!plan.ok) {
       if (plan.report) this.tlsRpt?.failure(plan.report.policy, plan.report.result);
       // One DNS answer decides every waiting job of the domain.
-      await this.settleAll(dest.drain(), plan.reply, { mx: null, ip: null, tls: null }, true);
+      await this.settleAll(req.rest(), plan.reply, { mx: null, ip: null, tls: null }, { attempted: true });
       return;
     }
     this.hooks.feedback(dest.domain, { kind: 'shaping', shaping: plan.shaping });
     const mxNames = plan.hops.map((h) => h.hostName);
     let session: SmtpSession | undefined;
     // Sessions held per source for this destination (counted from before connecting): a source shaping entry caps them.
-    const drop = (s: SmtpSession | undefined): undefined => { if (s?.target.source) dest.countSourceSession(s.target.source.name, -1); return undefined; };
+    const drop = (s: SmtpSession | undefined): undefined => { if (s?.target.source) this.sourceShaping.countSession(dest, s.target.source.name, -1); return undefined; };
     try {
       while (!this.hooks.stopping()) {
-        const job = dest.next();
+        const job = req.next();
         if (!job) break;
         if (dest.isUnreachable(Date.now())) {
-          await this.deferUnreachable([job, ...dest.drain()], dest);
+          await this.deferUnreachable([job, ...req.rest()], dest);
           break;
         }
         if (session && (!session.usable || session.messages >= dest.messagesPerConnection(this.config.delivery))) {
@@ -135,10 +132,10 @@ export class DeliveryAgent {
           (name) => { if (name !== holding) this.sourceShaping.opening(dest, name, 1); });
         if (pick.kind === 'capped') {
           // Over the warm-up cap everywhere in its pool: the job waits for tomorrow's cap, unattempted.
-          await this.settleAll([job], pick.reply, { mx: null, ip: null, tls: null }, false, pick.until, { egress_pool: pick.pool });
+          await this.settleAll([job], pick.reply, { mx: null, ip: null, tls: null }, { attempted: false, notBefore: pick.until, extra: { egress_pool: pick.pool } });
           continue;
         }
-        if (pick.kind === 'busy') { await this.handBack([job], 'egress sources at their connection limit', BUSY_RETRY_MS); continue; }
+        if (pick.kind === 'busy') { await this.hooks.handBack([job], 'egress sources at their connection limit', BUSY_RETRY_MS); continue; }
         const source = pick.kind === 'source' ? pick.source : undefined;
         if (session && session.target.source?.name !== source?.name) {
           this.release(session, dest);
@@ -149,16 +146,16 @@ export class DeliveryAgent {
           if (source) {
             this.sourceShaping.opening(dest, source.name, -1);
             // No connection, nothing sent: the recipients no longer count toward the source's warm-up cap.
-            if ('reply' in c) this.egress.refund(source.name, providerOf(dest), job.recipients.length); else dest.countSourceSession(source.name, 1);
+            if ('reply' in c) this.egress.refund(source.name, providerOf(dest), job.recipients.length); else this.sourceShaping.countSession(dest, source.name, 1);
           }
           if ('reply' in c) {
             if (c.unreachable) {
-              this.hooks.feedback(dest.domain, { kind: 'unreachable', reply: c.reply });
-              await this.settleAll([job], c.reply, whereOf(c.hop), true);
-              await this.deferUnreachable(dest.drain(), dest);
+              // The scheduler applies the feedback before the outcome, so the deferral below sees the memory.
+              await this.settleAll([job], c.reply, whereOf(c.hop), { attempted: true, feedback: { kind: 'unreachable', reply: c.reply } });
+              await this.deferUnreachable(req.rest(), dest);
               break;
             }
-            await this.settleAll([job], c.reply, whereOf(c.hop), true, 0, c.hop ? tlsPolicyDetail(c.hop) : {});
+            await this.settleAll([job], c.reply, whereOf(c.hop), { attempted: true, extra: c.hop ? tlsPolicyDetail(c.hop) : {} });
             continue;
           }
           session = c.session;
@@ -167,12 +164,12 @@ export class DeliveryAgent {
         this.onWire.add(job);
         try {
           const used: SmtpSession = session;
-          session = (await this.sendJob(used, job, dest)) ?? drop(used);
+          session = (await this.sendJob(used, job, req)) ?? drop(used);
         } catch (e) {
           if (!this.onWire.has(job)) { session = drop(session); continue; }
           // A bug must not strand the job in 'sending': it goes back, a minute later.
           this.log.error({ queue_id: job.queueId, err: (e as Error).stack ?? String(e) }, 'delivery failed unexpectedly; the job is queued again');
-          await this.handBackLater([job], `internal error: ${(e as Error).message}`, 60_000);
+          await this.hooks.afterError(job, `internal error: ${(e as Error).message}`);
           session = drop(session);
         } finally {
           this.onWire.delete(job);
@@ -189,10 +186,11 @@ export class DeliveryAgent {
     else this.pool.put(session, dest.messagesPerConnection(this.config.delivery));
   }
 
-  private async pace(dest: Destination, t: SessionTarget): Promise<void> {
+  private async pace(req: DeliveryRequest, t: SessionTarget): Promise<void> {
+    const dest = req.destination;
     const now = Date.now();
     const waits = [dest.isSlow(now) ? dest.slowPacer.reserve(now) : 0];
-    const shared = this.hooks.pacerFor(dest);
+    const shared = req.pacer();
     if (shared) waits.push(shared.reserve(now));
     waits.push(this.sourceShaping.wait(dest, t, now));
     const wait = Math.max(...waits);
@@ -252,7 +250,8 @@ export class DeliveryAgent {
   }
 
   /** Sends one job; returns the session if it can carry the next one. */
-  private async sendJob(session: SmtpSession, job: DeliveryJob, dest: Destination): Promise<SmtpSession | undefined> {
+  private async sendJob(session: SmtpSession, job: DeliveryJob, req: DeliveryRequest): Promise<SmtpSession | undefined> {
+    const dest = req.destination;
     const started = Date.now();
     const t = session.target;
     const where = { ...whereOf(t), tls: session.secure };
@@ -260,15 +259,15 @@ export class DeliveryAgent {
     try {
       info = await this.messages.get(job.queueId);
     } catch (e) {
-      await this.settleAll([job], `451 4.3.0 the spooled message cannot be read: ${(e as Error).message}`, where, false);
+      await this.settleAll([job], `451 4.3.0 the spooled message cannot be read: ${(e as Error).message}`, where, { attempted: false });
       return session;
     }
     // Paced after connecting and signing, so the pace governs the messages themselves.
-    await this.pace(dest, t);
+    await this.pace(req, t);
     const mailFrom = job.returnPath ?? job.sender; // a batch task's VERP address, else the sender
     const needsUtf8 = NON_ASCII.test(localPart(mailFrom)) || job.recipients.some((r) => NON_ASCII.test(localPart(r.rcpt)));
     if (needsUtf8 && !session.offersSmtpUtf8) {
-      await this.settleAll([job], `553 5.6.7 ${t.hostName} does not offer SMTPUTF8, which this message needs for its non-ASCII addresses`, where, true);
+      await this.settleAll([job], `553 5.6.7 ${t.hostName} does not offer SMTPUTF8, which this message needs for its non-ASCII addresses`, where, { attempted: true });
       return session;
     }
     const byWire = new Map<string, QueueEntry>();
@@ -293,7 +292,7 @@ export class DeliveryAgent {
       keep = undefined;
       this.live.delete(session);
       session.destroy();
-      if (this.aborting) { if (this.onWire.delete(job)) await this.handBack([job], 'shutdown'); return undefined; }
+      if (this.aborting) { if (this.onWire.delete(job)) await this.hooks.handBack([job], 'shutdown'); return undefined; }
       const reply = se.reply ?? `451 4.4.2 connection to ${t.hostName}[${t.address}] failed during the transaction: ${se.message}`;
       // A tracked message's recipients sent before the failure keep their replies.
       const sent = (e as PartialSendError).partial;
@@ -301,128 +300,51 @@ export class DeliveryAgent {
     }
     const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: Date.now() - started };
     const mtaSts = sessionTlsDetail(t, session.secure);
-    const outcomes: RecipientOutcome[] = [];
+    const results: RecipientResult[] = [];
     let slow = false;
     for (const [wire, entry] of byWire) {
       const reply = replies.get(wire) ?? '451 4.3.0 no reply for this recipient';
       if (t.source) this.egress.recordReply(t.source.name, providerOf(dest), reply);
-      const { outcome, cls } = decide(entry, reply, ctx, this.policy);
-      Object.assign(outcome.detail, mtaSts, trackingDetail);
-      if (info.signature === null && !info.dkimKey && info.fromDomain) outcome.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
-      if (cls.slowDown) slow = true;
-      outcomes.push(outcome);
+      const r = recipientResult(entry, reply, ctx);
+      Object.assign(r.detail, mtaSts, trackingDetail);
+      if (info.signature === null && !info.dkimKey && info.fromDomain) r.detail['dkim'] = info.signError ? `error: ${info.signError}` : 'none';
+      if (r.cls.slowDown) slow = true;
+      results.push(r);
     }
-    if (slow) this.hooks.feedback(dest.domain, { kind: 'slow-down' });
-    await this.record(job, outcomes, info.headers);
+    const headers = info.headers;
+    await this.hooks.result({ job, recipients: results, ...(slow ? { feedback: { kind: 'slow-down' } } : {}), headers: () => Promise.resolve(headers) });
     if (!keep) { this.live.delete(session); session.destroy(); }
     return keep;
   }
 
   /**
    * Mail for a destination remembered as unreachable defers at once, without a connection
-   * attempt (not counted as one), and not before the memory of the failure runs out.
+   * attempt (not counted as one); the scheduler holds them until the memory runs out.
    */
   private deferUnreachable(jobs: DeliveryJob[], dest: Destination): Promise<void> {
-    return this.settleAll(jobs, dest.unreachableReply, { mx: null, ip: null, tls: null }, false, dest.unreachableUntil, { remembered: true });
+    return this.settleAll(jobs, dest.unreachableReply, { mx: null, ip: null, tls: null }, { attempted: false, held: true, extra: { remembered: true } });
   }
 
   /**
    * Gives every recipient of these jobs the same reply (DNS failure, unreachable, ...).
-   * The jobs are recorded concurrently, SETTLE_TOGETHER at a time, so their outcomes share
+   * The jobs are handed back concurrently, SETTLE_TOGETHER at a time, so their outcomes share
    * the spool's commits: deferring 5,000 recipients costs a few fsyncs, not 5,000.
    */
-  private async settleAll(jobs: DeliveryJob[], reply: string, where: Omit<AttemptContext, 'at' | 'durationMs'>, attempted: boolean, notBefore = 0, extra: Record<string, unknown> = {}): Promise<void> {
-    const one = async (job: DeliveryJob): Promise<void> => {
+  private async settleAll(jobs: DeliveryJob[], reply: string, where: Omit<AttemptContext, 'at' | 'durationMs'>,
+    how: { attempted: boolean; held?: boolean; notBefore?: number; feedback?: DestinationFeedback; extra?: Record<string, unknown> }): Promise<void> {
+    // One reply for all: classified once (a DNS failure may decide thousands of recipients).
+    const cls = classifyReply(reply);
+    const one = (job: DeliveryJob): Promise<void> => {
       const ctx: AttemptContext = { at: Date.now(), ...where, durationMs: 0 };
-      const outcomes = job.recipients.map((r) => {
-        const o = decide(r, reply, ctx, this.policy, { attempted }).outcome;
-        Object.assign(o.detail, extra);
-        if (o.kind === 'deferred' && o.nextAttemptAt !== undefined && o.nextAttemptAt < notBefore) {
-          o.nextAttemptAt = Math.min(notBefore, r.receivedAt + this.policy.maxQueueLifetimeMs);
-          o.detail['next_attempt_at'] = o.nextAttemptAt;
-        }
-        return o;
+      const recipients = job.recipients.map((r) => {
+        const res = recipientResult(r, reply, ctx, how.attempted, cls);
+        Object.assign(res.detail, how.extra);
+        return res;
       });
-      const headers = outcomes.some((o) => o.kind === 'failed' || o.kind === 'expired')
-        ? (await this.messages.get(job.queueId).catch(() => undefined))?.headers ?? '' : '';
-      await this.record(job, outcomes, headers);
+      const headers = async (): Promise<string> => (await this.messages.get(job.queueId).catch(() => undefined))?.headers ?? '';
+      return this.hooks.result({ job, recipients, feedback: how.feedback, held: how.held, notBefore: how.notBefore, headers });
     };
     for (let i = 0; i < jobs.length; i += SETTLE_TOGETHER) await Promise.all(jobs.slice(i, i + SETTLE_TOGETHER).map(one));
-  }
-
-  private async record(job: DeliveryJob, outcomes: RecipientOutcome[], headers: string): Promise<void> {
-    let handedBack = false;
-    try {
-      try {
-        await this.store.recordOutcomes(outcomes);
-      } catch (e) {
-        // The spool cannot take the outcome now (disk full, locked past busy_timeout): the
-        // job must not stay 'sending' until a restart. It goes back to the queue (offered
-        // again until the spool takes that write too); delivered mail may go out twice.
-        this.log.error({ queue_id: job.queueId, err: (e as Error).message }, 'delivery outcome could not be recorded; the job goes back to the queue');
-        handedBack = true;
-        await this.handBackLater([job], `outcome not recorded: ${(e as Error).message}`, this.policy.retryScheduleMs[0] ?? 60_000);
-        return;
-      }
-      for (const o of outcomes) {
-        const r = job.recipients.find((e) => e.recipientId === o.recipientId)!;
-        countDelivery(o.kind, o.detail['category'], r.receivedAt, o.at);
-        this.log.info({
-          queue_id: job.queueId, rcpt: r.rcpt, state: o.kind, mx: o.detail['mx'], ip: o.detail['ip'], tls: o.detail['tls'],
-          reply: o.reply, duration_ms: o.detail['duration_ms'], attempt: o.detail['attempt'],
-          ...(o.nextAttemptAt ? { next_attempt: new Date(o.nextAttemptAt).toISOString() } : {}),
-        }, `delivery ${o.kind}`);
-      }
-      const finals = outcomes.filter((o) => o.kind === 'failed' || o.kind === 'expired');
-      // Batch task mail gets no DSN: its outcomes are reported by events, and a VERP return path is ours.
-      if (finals.length && this.config.delivery.sendDsn && job.sender !== '' && !job.taskId) {
-        await sendDsnFor(this.store, this.config.hostname, job, finals, headers, this.log);
-      }
-    } finally {
-      if (!handedBack) this.settle(job);
-    }
-  }
-
-  private settle(job: DeliveryJob): void {
-    if (this.settledJobs.has(job)) return;
-    this.settledJobs.add(job);
-    this.hooks.settled(job);
-  }
-
-  /**
-   * Like handBack, but when the spool refuses the write too, offers it again every few
-   * seconds until it takes it; each job is settled once it is back in the queue (which
-   * wakes the scheduler). Once the agent is closed, start-up recovery queues the rows.
-   */
-  private async handBackLater(jobs: DeliveryJob[], reason: string, delayMs: number): Promise<void> {
-    const left = [...jobs];
-    try {
-      while (left.length > 0) {
-        const job = left[0]!;
-        await this.store.requeue(job.recipients.map((r) => r.recipientId), Date.now() + delayMs, reason);
-        left.shift();
-        this.settle(job);
-      }
-    } catch (e) {
-      if (this.closed) { for (const job of left) this.settle(job); return; }
-      this.log.error({ queue_ids: left.map((j) => j.queueId), err: (e as Error).message, retry_ms: HAND_BACK_RETRY_MS }, 'jobs could not be returned to the queue; trying again');
-      setTimeout(() => { void this.handBackLater(left, reason, delayMs); }, HAND_BACK_RETRY_MS).unref();
-    }
-  }
-
-  /**
-   * Returns jobs to the queue untouched (shutdown, operator ops): no attempt is counted.
-   * One spool write for all of them, so a shutdown with a full ready set costs one fsync.
-   * Every job is settled even if the write fails; its rows then stay 'sending' until
-   * start-up recovery queues them again (as before, when each job had its own write).
-   */
-  async handBack(jobs: DeliveryJob[], reason?: string, delayMs = 0): Promise<void> {
-    if (jobs.length === 0) return;
-    try {
-      await this.store.requeue(jobs.flatMap((j) => j.recipients.map((r) => r.recipientId)), Date.now() + delayMs, reason);
-    } finally {
-      for (const job of jobs) this.settle(job);
-    }
   }
 
   /** Cuts every session in use (shutdown deadline passed) and hands their jobs back. */
@@ -433,8 +355,8 @@ export class DeliveryAgent {
     this.pool.closeAll();
     const jobs = [...this.onWire];
     this.onWire.clear();
-    await this.handBack(jobs, 'shutdown');
+    await this.hooks.handBack(jobs, 'shutdown');
   }
 
-  close(): void { this.closed = true; this.pool.closeAll(); void this.dkim?.close(); void this.egress.close(); }
+  close(): void { this.pool.closeAll(); void this.dkim?.close(); void this.egress.close(); }
 }

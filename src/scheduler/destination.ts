@@ -39,9 +39,9 @@ export type DestinationFeedback =
   | { kind: 'unreachable'; reply: string };
 
 /**
- * A destination as delivery sees it: the queue its worker takes jobs from, its limits
- * read-only, and the per-source session count delivery keeps while it holds connections.
- * Everything else goes back as DestinationFeedback; this type makes a write to a limit a
+ * A destination as delivery sees it: its limits, read-only. Its jobs reach delivery through
+ * the DeliveryRequest (scheduler/contract.ts), and what delivery learns goes back as
+ * DestinationFeedback; this type makes a write to a limit or a take from the queue a
  * compile error in delivery/.
  */
 export interface DeliveryDestination {
@@ -51,13 +51,9 @@ export interface DeliveryDestination {
   readonly unreachableReply: string;
   /** while slowed down: one message per second, shared by this destination's workers */
   readonly slowPacer: Pacer;
-  next(): DeliveryJob | undefined;
-  drain(): DeliveryJob[];
   isSlow(now: number): boolean;
   isUnreachable(now: number): boolean;
   messagesPerConnection(cfg: Config['delivery']): number;
-  sourceSessions(source: string): number;
-  countSourceSession(source: string, delta: 1 | -1): void;
 }
 
 /** Pacing shared by every destination matched to the same shaping entry. */
@@ -82,8 +78,6 @@ export class Destination implements DeliveryDestination {
   shaping: Shaping | undefined;
   /** Pacer used while slowed down (1 message per second), shared by this destination's workers. */
   readonly slowPacer = new Pacer(1);
-  /** sessions in use per egress source, for a source shaping entry's max_connections */
-  private readonly bySource = new Map<string, number>();
 
   constructor(readonly domain: string) {}
 
@@ -104,12 +98,6 @@ export class Destination implements DeliveryDestination {
       for (let i = list.length - 1; i >= 0; i--) if (pred(list[i]!)) out.push(...list.splice(i, 1));
     }
     return out;
-  }
-
-  sourceSessions(source: string): number { return this.bySource.get(source) ?? 0; }
-  countSourceSession(source: string, delta: 1 | -1): void {
-    const n = (this.bySource.get(source) ?? 0) + delta;
-    if (n > 0) this.bySource.set(source, n); else this.bySource.delete(source);
   }
 
   /** Applies delivery's feedback at `now` with the scheduler's time spans. */

@@ -4,7 +4,9 @@
  * of a million deferred recipients costs no memory until they are due. Fresh mail wakes it
  * through the spool's commit observer, not by polling (the wake/timer loop is util/wake-loop.ts).
  * Work is grouped per destination domain and handed to delivery workers within the
- * connection limits.
+ * connection limits, as one DeliveryRequest per worker; what comes back (DeliveryResult,
+ * scheduler/contract.ts) the scheduler turns into outcomes with all timing and records
+ * (scheduler/recorder.ts).
  *
  *   idle ─start─▶ running ─stop─▶ stopping ─▶ stopped
  */
@@ -15,6 +17,8 @@ import type { QueueEntry, QueueOp, QueueSelector, QueueTarget } from '../spool/t
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
 import { Destination, Pacer, type DeliveryDestination, type DeliveryJob, type DestinationFeedback } from './destination.js';
+import type { DeliveryResult } from './contract.js';
+import { OutcomeRecorder } from './recorder.js';
 import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
 import { WakeLoop } from '../util/wake-loop.js';
 import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
@@ -43,6 +47,7 @@ function selects(sel: QueueSelector, j: DeliveryJob): boolean {
 export class Scheduler {
   private readonly life: Lifecycle;
   readonly agent: DeliveryAgent;
+  private readonly recorder: OutcomeRecorder;
   private readonly dests = new Map<string, Destination>();
   private readonly pacers = new Map<string, Pacer>();
   private readonly workers = new Set<Promise<void>>();
@@ -66,11 +71,13 @@ export class Scheduler {
 
   constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
     this.life = new Lifecycle('scheduler', log);
+    this.recorder = new OutcomeRecorder(() => this.config, store, log, (job) => this.settled(job));
     this.agent = new DeliveryAgent(config, store, router, log, {
-      settled: (job) => this.settled(job),
       stopping: () => this.state !== 'running',
-      pacerFor: (d) => this.pacerFor(d),
       feedback: (domain, fb) => this.feedback(domain, fb),
+      result: (r) => this.result(r),
+      handBack: (jobs, reason, delayMs) => this.recorder.handBack(jobs, reason, delayMs),
+      afterError: (job, reason) => this.recorder.afterError(job, reason),
     });
   }
 
@@ -210,7 +217,7 @@ export class Scheduler {
   private startWorker(dest: Destination): void {
     dest.active++;
     this.active++;
-    const p: Promise<void> = this.agent.run(dest)
+    const p: Promise<void> = this.agent.run({ destination: dest, next: () => dest.next(), rest: () => dest.drain(), pacer: () => this.pacerFor(dest) })
       .catch((e: unknown) => this.log.error({ domain: dest.domain, err: (e as Error).stack ?? String(e) }, 'delivery worker failed'))
       .finally(() => {
         dest.active--;
@@ -245,6 +252,18 @@ export class Scheduler {
     }
   }
 
+  /**
+   * One job's result: its destination feedback first (so mail still waiting sees it), then
+   * its outcomes; held mail (destination remembered unreachable) defers no earlier than the
+   * end of that memory.
+   */
+  private result(r: DeliveryResult): Promise<void> {
+    if (r.feedback) this.feedback(r.job.domain, r.feedback);
+    const held = r.held ? this.dests.get(r.job.domain)?.unreachableUntil ?? 0 : 0;
+    const notBefore = Math.max(held, r.notBefore ?? 0);
+    return this.recorder.record(r, notBefore > 0 ? notBefore : undefined);
+  }
+
   private pacerFor(dest: DeliveryDestination): Pacer | undefined {
     const s = dest.shaping;
     if (!s?.maxMessagesPerSecond) return undefined;
@@ -268,7 +287,7 @@ export class Scheduler {
       if (op !== 'flush' && this.state === 'running') {
         const jobs: DeliveryJob[] = [];
         for (const dest of this.dests.values()) jobs.push(...dest.withdraw(matches));
-        await this.agent.handBack(jobs);
+        await this.recorder.handBack(jobs);
       }
       n = await this.store.applyQueueOp(op, target, Date.now());
     } finally {
@@ -300,7 +319,7 @@ export class Scheduler {
     await this.claiming?.catch(() => 0);
     const waiting: DeliveryJob[] = [];
     for (const dest of this.dests.values()) waiting.push(...dest.drain());
-    await this.agent.handBack(waiting, 'shutdown');
+    await this.recorder.handBack(waiting, 'shutdown');
     const all = Promise.allSettled([...this.workers]);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -314,6 +333,7 @@ export class Scheduler {
       await Promise.race([all, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
     this.agent.close();
+    this.recorder.closed = true;
     clearInterval(this.renewer);
     this.life.to('stopped');
   }

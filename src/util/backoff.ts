@@ -1,6 +1,6 @@
 /**
  * backoff — when to try something again: the one retry formula of the daemon, used for mail
- * (delivery/outcome.ts, on `delivery.retry_schedule`) and for webhooks (events/dispatcher.ts,
+ * (scheduler/outcomes.ts, on `delivery.retry_schedule`) and for webhooks (events/dispatcher.ts,
  * on `webhooks.retry_schedule`), and by anything else that retries on a schedule.
  *
  * The `attempts`-th failure (1-based) waits the schedule's `attempts`-th step, the last step
