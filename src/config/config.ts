@@ -5,6 +5,9 @@
  *
  * Errors name the key path and, where it can be found, the file line:
  *   mta.toml:12: smtp.max_message_size: must be a size such as "25MB" ...
+ *
+ * A little over the ~400 lines the house allows: most of it is the `Config` type, one
+ * commented field per key, which is the reference the rest of the program reads.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
