@@ -84,7 +84,7 @@ export class InboundService {
         server.listen(listen.port, listen.host, () => { server.server.off('error', onError); bound = true; resolve(); });
       });
       this.servers.push({ listen, server });
-      this.deps.log.info({ listener: where, port: this.ports[this.ports.length - 1] }, 'inbound smtp listening (bounces and unsubscribes only)');
+      this.deps.log.info({ listener: where, port: this.ports[this.ports.length - 1] }, 'inbound smtp listening (bounces, unsubscribes and feedback reports only)');
     }
   }
 
@@ -103,7 +103,7 @@ export class InboundService {
     const c = this.deps.config();
     return {
       name: c.hostname,
-      banner: 'mta (bounces and unsubscribes only)',
+      banner: 'mta (bounces, unsubscribes and feedback reports only)',
       secure: false,
       // No certificate is configured for this listener: sending servers deliver in clear,
       // as they do to any MX that does not offer STARTTLS.
