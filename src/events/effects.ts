@@ -35,7 +35,7 @@ import type {
 import { assertNever } from '../util/errors.js';
 import { dayIn } from '../util/time.js';
 import {
-  domainPayload, filterAccepts, formatTime, lateBouncePayload, recipientPayload, unsubscribePayload, type ComplaintEventPayload, type DomainEventName,
+  domainPayload, filterAccepts, formatTime, lateBouncePayload, messageFields, recipientPayload, unsubscribePayload, type ComplaintEventPayload, type DomainEventName,
   type RecipientEventName, type WebhookEventName, type WebhookPayload,
 } from './payload.js';
 import { lateBounceEffects } from '../stats/late-bounce.js';
@@ -85,8 +85,7 @@ function taskCounterOf(c: StatsCounter): TaskCounter {
 
 function complaintPayload(c: FeedbackRecord, f: RecipientFacts, domain: string, agent: string | null, suppressed: boolean): ComplaintEventPayload {
   return {
-    event: 'complaint', env_id: f.queueId, msg_id: f.messageId.replace(/^\s*<|>\s*$/g, ''), account: f.authUser ?? f.sender, from: f.sender,
-    rcpt: f.rcpt, domain, tag: f.tag, task_id: f.taskId, time: formatTime(c.at), feedback_type: c.feedbackType, user_agent: agent, suppressed,
+    event: 'complaint', ...messageFields(f), domain, tag: f.tag, task_id: f.taskId, time: formatTime(c.at), feedback_type: c.feedbackType, user_agent: agent, suppressed,
   };
 }
 
@@ -215,8 +214,7 @@ export function createRules(opts: { timeZone?: string | undefined } = {}): Effec
       // First hit of its kind per recipient by default, every hit when asked; nobody to name once purged or for our own DSNs.
       if (!f || f.sender === '' || !(h.notify === 'every' || (h.notify === 'first' && first))) return [];
       return outbox(hooks, h.kind, {
-        event: h.kind, env_id: h.queueId, msg_id: f.messageId.replace(/^\s*<|>\s*$/g, ''), account: f.authUser ?? f.sender, from: f.sender, rcpt: f.rcpt,
-        tag: f.tag, task_id: f.taskId, time: formatTime(h.at), class: h.class, reason: h.reason, url: h.url ?? null, ip: h.ip, user_agent: h.userAgent, first,
+        event: h.kind, ...messageFields({ ...f, queueId: h.queueId }), tag: f.tag, task_id: f.taskId, time: formatTime(h.at), class: h.class, reason: h.reason, url: h.url ?? null, ip: h.ip, user_agent: h.userAgent, first,
       }, f.sender, h.at);
     },
 

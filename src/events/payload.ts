@@ -186,6 +186,13 @@ function msgIdOf(messageId: string): string { return messageId.replace(/^\s*<|>\
 /** Whose mail it is: the authenticated user, else the envelope sender. */
 function accountOf(authUser: string | null, sender: string): string { return authUser ?? sender; }
 
+/** The fields that name a recipient's message in every event about it (complaint, open, click), in payload order. */
+export function messageFields(m: { queueId: string; messageId: string; authUser: string | null; sender: string; rcpt: string }): {
+  env_id: string; msg_id: string; account: string; from: string; rcpt: string;
+} {
+  return { env_id: m.queueId, msg_id: msgIdOf(m.messageId), account: accountOf(m.authUser, m.sender), from: m.sender, rcpt: m.rcpt };
+}
+
 export function recipientPayload(i: RecipientEventInput): RecipientEventPayload {
   const code = /^(\d{3})\b/.exec(i.reply)?.[1];
   const status: DirectMailStatus = i.event === 'delivered' ? 0 : i.status === 2 || i.status === 3 ? i.status : 4;
