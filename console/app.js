@@ -1,62 +1,28 @@
 // console/app — the web console's shell: sign-in, navigation, language switch, and the
-// pages (Overview first). Preact with htm templates, bundled by scripts/build-console.mjs;
+// hash router over routes.js's pages. Preact with htm templates, bundled by scripts/build-console.mjs;
 // every number comes from the admin API (console/api.js), nothing is computed on the side.
-import { h, render } from 'preact';
+import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import htm from 'htm';
-import { STRINGS, initialLanguage } from './i18n.js';
-import { ApiError, api, session } from './api.js';
+import { initialLanguage, wordsFor } from './i18n.js';
+import { ApiError, session } from './api.js';
+import { ROUTES } from './routes.js';
+import { html } from './ui.js';
 
-const html = htm.bind(h);
-const QUEUE_STATES = ['queued', 'sending', 'deferred', 'held'];
-
-function dayBefore(day, n) {
-  const d = new Date(`${day}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() - n);
-  return d.toISOString().slice(0, 10);
+/** The page the location's hash names (#/domains, #/sends/ID...), Overview when none does. */
+function currentRoute() {
+  const [path = '', ...rest] = location.hash.replace(/^#\/?/, '').split('/');
+  const route = ROUTES.find((r) => r.path === path) ?? ROUTES[0];
+  return { route, args: rest.map(decodeURIComponent) };
 }
 
-function Empty({ t, text }) {
-  return html`<div class="empty" data-testid="empty"><strong>${t.emptyTitle}</strong><p>${text}</p></div>`;
-}
-
-function Figures({ t, row, id }) {
-  const cells = [['sent', row.requests], ['delivered', row.delivered], ['failed', row.failed], ['deferred', row.deferred], ['invalid', row.invalid]];
-  return html`<dl class="figures" data-testid=${id}>${cells.map(([k, v]) => html`<div><dt>${t[k]}</dt><dd data-key=${k}>${v}</dd></div>`)}</dl>`;
-}
-
-function Overview({ t, role }) {
-  const [data, setData] = useState(null);
-  const [error, setError] = useState(null);
-  const [notice, setNotice] = useState(null);
+function useHashRoute() {
+  const [where, setWhere] = useState(currentRoute());
   useEffect(() => {
-    (async () => {
-      const today = await api('GET', '/api/v1/stats');
-      const week = await api('GET', `/api/v1/stats?from=${dayBefore(today.to, 6)}&to=${today.to}`);
-      const status = await api('GET', '/api/v1/status');
-      setData({ today: today.total, week: week.total, counts: status.counts });
-    })().catch((e) => setError(e.message));
+    const onHash = () => setWhere(currentRoute());
+    addEventListener('hashchange', onHash);
+    return () => removeEventListener('hashchange', onHash);
   }, []);
-  const flush = async () => {
-    try { await api('POST', '/api/v1/queue/flush', {}); setNotice(t.done); } catch (e) { setNotice(e instanceof ApiError && e.status === 403 ? t.forbidden : e.message); }
-  };
-  if (error) return html`<p class="error" role="alert">${t.error}: ${error}</p>`;
-  if (!data) return html`<p>${t.loading}</p>`;
-  const depth = QUEUE_STATES.map((s) => [s, data.counts[s] ?? 0]);
-  const waiting = depth.reduce((n, [, c]) => n + c, 0);
-  return html`<section>
-    <h1>${t.overview}</h1>
-    <h2>${t.today}</h2>
-    ${data.today.requests ? html`<${Figures} t=${t} row=${data.today} id="today" />` : html`<${Empty} t=${t} text=${t.emptyStats} />`}
-    <h2>${t.last7}</h2>
-    ${data.week.requests ? html`<${Figures} t=${t} row=${data.week} id="week" />` : html`<${Empty} t=${t} text=${t.emptyStats} />`}
-    <h2>${t.queueDepth}</h2>
-    ${waiting ? html`<table data-testid="queue"><thead><tr><th>${t.state}</th><th>${t.count}</th></tr></thead>
-      <tbody>${depth.map(([s, c]) => html`<tr><td>${s}</td><td data-state=${s}>${c}</td></tr>`)}</tbody></table>`
-      : html`<${Empty} t=${t} text=${t.emptyQueue} />`}
-    <p><button onClick=${flush} data-testid="flush">${t.flush}</button> ${notice && html`<span role="status">${notice}</span>`}</p>
-    <p class="muted">${role}</p>
-  </section>`;
+  return where;
 }
 
 function SignIn({ t, onDone }) {
@@ -82,7 +48,8 @@ function SignIn({ t, onDone }) {
 function App() {
   const [lang, setLang] = useState(initialLanguage());
   const [who, setWho] = useState(undefined);
-  const t = STRINGS[lang];
+  const { route, args } = useHashRoute();
+  const t = wordsFor(lang, route);
   useEffect(() => { session.current().then(setWho, () => setWho(null)); }, []);
   useEffect(() => { document.documentElement.lang = lang; document.title = t.title; }, [lang]);
   const choose = (l) => { localStorage.setItem('mta.lang', l); setLang(l); };
@@ -91,12 +58,12 @@ function App() {
   if (who === undefined) return html`<p>${t.loading}</p>`;
   if (!who) return html`<div class="bar">${switcher}</div><${SignIn} t=${t} onDone=${setWho} />`;
   return html`<header class="bar">
-      <nav><a href="#/overview" aria-current="page">${t.overview}</a></nav>
+      <nav>${ROUTES.map((r) => html`<a href=${`#/${r.path}`} aria-current=${r === route ? 'page' : undefined}>${r.title[lang]}</a>`)}</nav>
       <span class="user">${t.signedInAs} <strong data-testid="user">${who.user ?? 'token'}</strong> (${who.role})</span>
       ${switcher}
       <button data-testid="signout" onClick=${async () => { await session.signOut(); setWho(null); }}>${t.signOut}</button>
     </header>
-    <main><${Overview} t=${t} role=${who.role} /></main>`;
+    <main><${route.page} t=${t} role=${who.role} args=${args} lang=${lang} key=${route.path} /></main>`;
 }
 
 render(html`<${App} />`, document.getElementById('app'));

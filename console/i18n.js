@@ -1,6 +1,7 @@
 // console/i18n — the console's words in English and Chinese. The first language is the
 // one the server picked from Accept-Language (<html lang>); a choice made in the console
-// is kept in localStorage and wins from then on.
+// is kept in localStorage and wins from then on. A page's own words live beside it
+// (routes.js `words`); these are the shared ones.
 export const STRINGS = {
   en: {
     title: 'mta console', signIn: 'Sign in', signOut: 'Sign out', name: 'User name', password: 'Password',
@@ -23,6 +24,11 @@ export const STRINGS = {
     forbidden: '您的角色无权执行此操作。', flush: '立即重试延迟邮件', done: '完成',
   },
 };
+
+/** The strings for `lang`: the shared ones with the page's own words over them. */
+export function wordsFor(lang, route) {
+  return { ...STRINGS[lang], ...(route?.words?.[lang] ?? {}) };
+}
 
 export function initialLanguage() {
   const saved = globalThis.localStorage?.getItem('mta.lang');

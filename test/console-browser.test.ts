@@ -5,26 +5,21 @@
 // sign-out, and a viewer whose change the server refuses.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'node:http';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { browserSkip, buildConsole, openBrowser, signIn } from './helpers/browser.js';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { apiClient } from './helpers/api.js';
 import { Users } from '../src/accounts/users.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 let d: TestDaemon;
 let base: string;
 t.before(async () => {
   // The console is built with the program (npm run build / prepare); build it here too, so
   // the test sees the current sources after a plain tsc.
-  execFileSync(process.execPath, [join(process.cwd(), 'scripts', 'build-console.mjs')], { stdio: 'inherit' });
+  buildConsole();
   d = await startDaemon();
   base = `http://127.0.0.1:${d.daemon.admin!.port}`;
   const users = new Users(d.daemon.store);
@@ -83,22 +78,10 @@ t.test('the page and its assets: hashed, gzip\'d, cached, same-origin only, lang
   t.equal((await get('/', { host: 'rebind.evil.example' })).status, 403, 'a foreign Host gets no page');
 });
 
-async function signIn(page: Page, name: string, password: string): Promise<void> {
-  await page.fill('input[name=name]', name);
-  await page.fill('input[name=password]', password);
-  await page.click('button[type=submit]');
-}
-
-t.test('in chromium: sign in, overview (empty, then numbers), language switch, sign out; a viewer is refused a change', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)` }, async (t) => {
-  const profile = mkdtempSync(join(tmpdir(), 'mta-chromium-'));
-  let ctx: BrowserContext | undefined;
-  t.teardown(async () => { await ctx?.close(); rmSync(profile, { recursive: true, force: true }); });
-  ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: FLAGS, headless: true, locale: 'en-US' });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
-  const outside: string[] = [];
-  page.on('request', (r) => { if (!r.url().startsWith(base)) outside.push(r.url()); });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
+t.test('in chromium: sign in, overview (empty, then numbers), language switch, sign out; a viewer is refused a change', { skip: browserSkip }, async (t) => {
+  const b = await openBrowser(base);
+  t.teardown(() => b.close());
+  const { page, outside, errors } = b;
 
   await page.goto(`${base}/`);
   await page.waitForSelector('form.signin');
