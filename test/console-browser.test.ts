@@ -5,7 +5,6 @@
 // sign-out, and a viewer whose change the server refuses.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'node:http';
 import { browserSkip, buildConsole, openBrowser, signIn } from './helpers/browser.js';
