@@ -13,9 +13,8 @@ import type { QueueId, RecipientId } from '../util/ids.js';
 import { dayStartIn, nextDayStartIn } from '../util/time.js';
 import { effectsOf, inTransaction, num, PG_FACTS_SELECT, toPgFacts, type PgEffectsPort, type PgFactsRow } from './pg-facts.js';
 import type { PgPool } from './pg-pool.js';
-import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingKind, TrackingStore } from './types-tracking.js';
-
-const CLASSES: readonly HitClass[] = ['human', 'machine', 'scanner'];
+import { tally, toHitRecord, type TallyRow } from './tracking-rows.js';
+import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingStore } from './types-tracking.js';
 
 /** The advisory lock class of a recipient's hits ("trkh"); the recipient id is the second key. */
 const HIT_LOCK = 0x74726b68;
@@ -24,25 +23,6 @@ const HIT_LOCK = 0x74726b68;
 const PURGE_BATCH = 5000;
 
 const OF_TASK = 'FROM tracking_hits h JOIN messages m ON m.id = h.queue_id WHERE m.task_id = $1';
-
-function tally(rows: readonly { class: HitClass; kind: TrackingKind; n: number; u: number }[]): Record<HitClass, TrackingCounts> {
-  const out = Object.fromEntries(CLASSES.map((c) => [c, { opens: 0, uniqueOpens: 0, clicks: 0, uniqueClicks: 0 }])) as Record<HitClass, TrackingCounts>;
-  for (const r of rows) {
-    const c = out[r.class];
-    if (!c) continue;
-    if (r.kind === 'open') { c.opens = r.n; c.uniqueOpens = r.u; } else { c.clicks = r.n; c.uniqueClicks = r.u; }
-  }
-  return out;
-}
-
-function toHit(r: Record<string, unknown>): TrackingHitRecord {
-  return {
-    id: num(r['id']), at: num(r['at']), kind: r['kind'] as TrackingKind, queueId: r['queue_id'] as QueueId,
-    recipientId: num(r['recipient_id']) as RecipientId, link: r['link'] === null ? undefined : num(r['link']),
-    url: (r['url'] as string | null) ?? undefined, ip: r['ip'] as string | null, userAgent: r['user_agent'] as string | null,
-    method: String(r['method']), class: r['class'] as HitClass, reason: r['reason'] as string | null, first: r['first'] === true,
-  };
-}
 
 export class PgTracking implements TrackingStore {
   constructor(private readonly pool: PgPool, private readonly effects?: PgEffectsPort) {}
@@ -72,21 +52,21 @@ export class PgTracking implements TrackingStore {
   }
 
   async trackingHitsOf(recipientId: RecipientId): Promise<TrackingHitRecord[]> {
-    return (await this.pool.query('SELECT * FROM tracking_hits WHERE recipient_id = $1 ORDER BY at, id', [recipientId])).rows.map(toHit);
+    return (await this.pool.query('SELECT * FROM tracking_hits WHERE recipient_id = $1 ORDER BY at, id', [recipientId])).rows.map(toHitRecord);
   }
 
   async trackingHitsOfRecipients(ids: readonly RecipientId[]): Promise<TrackingHitRecord[]> {
-    return (await this.pool.query('SELECT * FROM tracking_hits WHERE recipient_id = ANY($1::bigint[]) ORDER BY at, id', [ids])).rows.map(toHit);
+    return (await this.pool.query('SELECT * FROM tracking_hits WHERE recipient_id = ANY($1::bigint[]) ORDER BY at, id', [ids])).rows.map(toHitRecord);
   }
 
   async trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>> {
-    const { rows } = await this.pool.query<{ class: HitClass; kind: TrackingKind; n: number; u: number }>(
+    const { rows } = await this.pool.query<TallyRow>(
       `SELECT class, kind, count(*)::int AS n, count(DISTINCT recipient_id)::int AS u FROM tracking_hits WHERE queue_id = $1 GROUP BY class, kind`, [queueId]);
     return tally(rows);
   }
 
   async trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }> {
-    const counts = await this.pool.query<{ class: HitClass; kind: TrackingKind; n: number; u: number }>(
+    const counts = await this.pool.query<TallyRow>(
       `SELECT h.class, h.kind, count(*)::int AS n, count(DISTINCT h.recipient_id)::int AS u ${OF_TASK} GROUP BY h.class, h.kind`, [taskId]);
     const links = await this.pool.query<{ link: number; url: string; class: HitClass; n: number; u: number }>(
       `SELECT h.link, h.url, h.class, count(*)::int AS n, count(DISTINCT h.recipient_id)::int AS u ${OF_TASK}
