@@ -7,6 +7,7 @@
 // that writes nothing and fails when asked to (`noEffects`): where the rules decide no
 // effect the scenario compares the backends, and where they decide one the PostgreSQL port
 // must store nothing at all. Without PostgreSQL's binaries startPostgres throws saying why.
+import pg from 'pg';
 import t, { type Test } from 'tap';
 import { createRules } from '../src/events/effects.js';
 import { openStore } from '../src/spool/index.js';
@@ -53,8 +54,25 @@ async function sqliteSide(t: Test): Promise<Side> {
   return { name: 'sqlite', store, intake: (m) => store.commitIncoming(m), queue: () => store.listQueue({ limit: 1000 }) };
 }
 
+let databases = 0;
+
+/**
+ * A fresh database whose default collation is ICU's en-US, not the test cluster's C: names
+ * and addresses sorting as SQLite's bytes there shows the schema's COLLATE "C" at work (a
+ * production database is seldom made with locale C).
+ */
+async function icuDatabase(): Promise<string> {
+  const name = `mta_accounts_${process.pid}_${++databases}`;
+  const admin = new pg.Client({ connectionString: cluster.url('postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'`);
+  } finally { await admin.end(); }
+  return cluster.url(name);
+}
+
 async function pgPool(t: Test): Promise<PgPool> {
-  const pool = createPgPool({ url: await cluster.createDatabase(), poolSize: 4 });
+  const pool = createPgPool({ url: await icuDatabase(), poolSize: 4 });
   t.teardown(() => pool.end());
   await migratePg(pool);
   return pool;
