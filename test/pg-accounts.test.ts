@@ -233,6 +233,31 @@ t.test('PostgreSQL: two nodes recording hits of one recipient at once: exactly o
   t.equal((await side.store.trackingHitsOf(r!.recipientId)).length, 6);
 });
 
+t.test('PostgreSQL: nodes racing on one task or one list take turns', async (t) => {
+  const side = await pgSide(t);
+  const nodes = [side.store, pgPorts(side.pool, noEffects), pgPorts(side.pool, noEffects)];
+  const task = taskRecord({ state: 'sending' });
+  await side.store.addTask(task);
+  // Another node is committing a chunk of this task: it holds the row, and moves the cursor.
+  const other = await side.pool.connect();
+  await other.query('BEGIN');
+  await other.query('SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE', [task.id]);
+  const racing = nodes[1]!.commitTaskChunk({ taskId: task.id, after: null, cursor: 'm1@x.test', exhausted: false, messages: [], suppressed: 1, invalid: 0, at: 5 });
+  // Until the racing commit waits for that row (a condition, not a delay).
+  const waiting = async (): Promise<number> => (await side.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)).rows[0]!.n;
+  while (await waiting() === 0) await new Promise((r) => setImmediate(r));
+  await other.query(`UPDATE tasks SET cursor = 'm0@x.test', suppressed = 7 WHERE id = $1`, [task.id]);
+  await other.query('COMMIT');
+  other.release();
+  t.equal(await racing, false, 'the chunk read after the old cursor is refused once the other node moved it');
+  t.same([(await side.store.getTask(task.id))?.cursor, (await side.store.getTask(task.id))?.suppressed], ['m0@x.test', 7], 'the other node\'s chunk stands alone');
+  await side.store.addList({ name: 'l', alias: 'l@lists.test', description: null, createdAt: 1 });
+  await Promise.all(['A', 'B', 'C', 'D', 'E', 'F'].map((col, i) => nodes[i % 3]!.upsertListMembers('l', `imp${col}`, [col], [{ address: `${col}@x.test`, variables: { [col]: '1' } }], 2)));
+  const l = await side.store.getList('l');
+  t.same([l?.members, [...(l?.columns ?? [])].sort()], [6, ['A', 'B', 'C', 'D', 'E', 'F']], 'no import lost another\'s columns');
+});
+
 t.test('PostgreSQL: facts with effects and no way to write them are refused whole', async (t) => {
   const side = await pgSide(t, 'none');
   const q = await withMail(side);
