@@ -7,6 +7,7 @@
 // that writes nothing and fails when asked to (`noEffects`): where the rules decide no
 // effect the scenario compares the backends, and where they decide one the PostgreSQL port
 // must store nothing at all. Without PostgreSQL's binaries startPostgres throws saying why.
+import { rmSync } from 'node:fs';
 import pg from 'pg';
 import t, { type Test } from 'tap';
 import { createRules } from '../src/events/effects.js';
@@ -49,8 +50,9 @@ const noEffects: PgEffectsPort = {
 };
 
 async function sqliteSide(t: Test): Promise<Side> {
-  const store = openStore({ dataDir: tempDir('mta-pg-accounts-'), timeZone: 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false } });
-  t.teardown(() => store.close());
+  const dataDir = tempDir('mta-pg-accounts-');
+  const store = openStore({ dataDir, timeZone: 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false } });
+  t.teardown(async () => { await store.close(); rmSync(dataDir, { recursive: true, force: true }); });
   return { name: 'sqlite', store, intake: (m) => store.commitIncoming(m), queue: () => store.listQueue({ limit: 1000 }) };
 }
 
