@@ -11,9 +11,9 @@ import { MtaError } from '../util/errors.js';
 import { RECIPIENT_STATES, type RecipientState } from './states.js';
 import type { QueueId } from '../util/ids.js';
 import type { IncomingMessage } from './types-queue.js';
-import { rechunk } from './chunks.js';
 import { mappingErrors } from './errors.js';
 import { GroupCommit } from './group-commit.js';
+import { insertMessage } from './pg-message-rows.js';
 import type { PgPool } from './pg-pool.js';
 
 export interface PgIntakeOptions { windowMs: number; maxBatch: number }
@@ -42,26 +42,7 @@ export class PgIntake {
     try {
       await client.query('BEGIN');
       for (const m of batch) {
-        await client.query(
-          `INSERT INTO messages (id, received_at, sender, auth_user, client_ip, helo, message_id, size, lane, tag, subject)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-          [m.id, m.receivedAt, m.sender, m.authUser, m.clientIp, m.helo, m.messageId, m.size, m.lane, m.tag, m.subject],
-        );
-        const chunks = rechunk(m.chunks);
-        await client.query('INSERT INTO message_chunks (message_id, seq, data) SELECT $1, s - 1, d FROM unnest($2::bytea[]) WITH ORDINALITY AS c(d, s)', [m.id, chunks]);
-        const domains = m.recipients.map((r) => r.slice(r.lastIndexOf('@') + 1).toLowerCase());
-        const details = m.recipients.map((rcpt) => JSON.stringify({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
-        // One statement per message for all its recipients and their reception events.
-        // x is used twice, so PostgreSQL materialises it: each recipient's id is drawn once, for its row and its event.
-        await client.query(
-          `WITH x AS (SELECT nextval('recipients_id_seq') AS id, rcpt, domain, detail
-                      FROM (SELECT * FROM unnest($2::text[], $3::text[], $6::text[]) WITH ORDINALITY AS u(rcpt, domain, detail, n) ORDER BY n) o),
-           r AS (INSERT INTO recipients (id, message_id, rcpt, domain, lane, state, next_attempt_at, updated_at)
-                 SELECT id, $1, rcpt, domain, $4, 'queued', $5, $5 FROM x)
-           INSERT INTO events (at, message_id, recipient_id, type, detail)
-           SELECT $5, $1, id, 'reception', detail::jsonb FROM x ORDER BY id`,
-          [m.id, m.recipients, domains, m.lane, m.receivedAt, details],
-        );
+        await insertMessage(client, m, (rcpt) => ({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
       }
       await client.query('COMMIT');
     } catch (e) {

@@ -8,6 +8,7 @@
  */
 import { MtaError } from '../util/errors.js';
 import type { PgPool } from './pg-pool.js';
+import { PG_ACCOUNTS_MIGRATION } from './pg-schema-accounts.js';
 
 export interface PgMigration { name: string; sql: string }
 
@@ -78,6 +79,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     CREATE INDEX events_message ON events (message_id, id);
     CREATE INDEX events_recipient ON events (recipient_id, id)`,
   },
+  PG_ACCOUNTS_MIGRATION, // step 4, after the core ports' step 3 (spool/pg-schema-accounts.ts)
 ];
 
 /** The advisory lock key the migration run holds ("mta" "migr" as two int4s). */

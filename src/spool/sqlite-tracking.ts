@@ -9,9 +9,8 @@ import type { Db } from './db.js';
 import type { QueueId, RecipientId } from '../util/ids.js';
 import { FACTS_SELECT, toFacts, type FactsRow, type SqliteNotify } from './sqlite-notify.js';
 import { dayStartIn, nextDayStartIn } from '../util/time.js';
-import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingKind } from './types-tracking.js';
-
-const CLASSES: readonly HitClass[] = ['human', 'machine', 'scanner'];
+import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord } from './types-tracking.js';
+import { tally, toHitRecord, type TallyRow } from './tracking-rows.js';
 
 export class SqliteTracking {
   private readonly ins: Statement;
@@ -77,7 +76,7 @@ export class SqliteTracking {
   }
 
   of(recipientId: RecipientId): TrackingHitRecord[] {
-    return (this.ofRcpt.all(recipientId) as Record<string, unknown>[]).map(rowToHit);
+    return (this.ofRcpt.all(recipientId) as Record<string, unknown>[]).map(toHitRecord);
   }
 
   ofMany(ids: readonly RecipientId[]): TrackingHitRecord[] {
@@ -86,7 +85,7 @@ export class SqliteTracking {
     for (let i = 0; i < ids.length; i += 500) {
       const part = ids.slice(i, i + 500);
       const rows = this.db.prepare(`SELECT * FROM tracking_hits WHERE recipient_id IN (${part.map(() => '?').join(',')}) ORDER BY at, id`).all(...part) as Record<string, unknown>[];
-      out.push(...rows.map(rowToHit));
+      out.push(...rows.map(toHitRecord));
     }
     return out.sort((a, b) => a.at - b.at || a.id - b.id);
   }
@@ -97,30 +96,11 @@ export class SqliteTracking {
     return (this.opensOfDomain.get(from, nextDayStartIn(from, this.timeZone), domain.toLowerCase()) as { n: number }).n;
   }
 
-  countsOf(queueId: QueueId): Record<HitClass, TrackingCounts> { return tally(this.counts.all(queueId)); }
+  countsOf(queueId: QueueId): Record<HitClass, TrackingCounts> { return tally(this.counts.all(queueId) as TallyRow[]); }
 
   ofTask(taskId: string): { counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] } {
     const links = (this.taskLinks.all(taskId) as { link: number; url: string; class: HitClass; n: number; u: number }[])
       .map((r) => ({ link: r.link, url: r.url, class: r.class, clicks: r.n, uniqueClicks: r.u }));
-    return { counts: tally(this.taskCounts.all(taskId)), links };
+    return { counts: tally(this.taskCounts.all(taskId) as TallyRow[]), links };
   }
-}
-
-function tally(rows: unknown[]): Record<HitClass, TrackingCounts> {
-  const out = Object.fromEntries(CLASSES.map((c) => [c, { opens: 0, uniqueOpens: 0, clicks: 0, uniqueClicks: 0 }])) as Record<HitClass, TrackingCounts>;
-  for (const r of rows as { class: HitClass; kind: TrackingKind; n: number; u: number }[]) {
-    const c = out[r.class];
-    if (!c) continue;
-    if (r.kind === 'open') { c.opens = r.n; c.uniqueOpens = r.u; } else { c.clicks = r.n; c.uniqueClicks = r.u; }
-  }
-  return out;
-}
-
-function rowToHit(r: Record<string, unknown>): TrackingHitRecord {
-  return {
-    id: Number(r['id']), at: Number(r['at']), kind: r['kind'] as TrackingKind, queueId: r['queue_id'] as QueueId,
-    recipientId: Number(r['recipient_id']) as RecipientId, link: r['link'] === null ? undefined : Number(r['link']),
-    url: (r['url'] as string | null) ?? undefined, ip: r['ip'] as string | null, userAgent: r['user_agent'] as string | null,
-    method: String(r['method']), class: r['class'] as HitClass, reason: r['reason'] as string | null, first: r['first'] === 1,
-  };
 }
