@@ -147,7 +147,9 @@ t.test('per sender and per tag: the unique counts add up to the total', async (t
   ], 'links of the spring mail only');
   const other = await cli('--domain', 'elsewhere.example');
   t.same([other.total.delivered, other.total.human.opens, other.links], [0, 0, []], 'another sending domain: nothing');
-  t.equal((await cli('--domain', 'example.com')).total.human.opens, 5, 'the sending domain');
+  t.equal((await cli('--domain', 'EXAMPLE.com')).total.human.opens, 5, 'the sending domain, any case');
+  const byDomain = await cli('--by', 'domain');
+  t.same(byDomain.rows.map((x) => [x.key, x.delivered, x.human.unique_opens, x.machine.unique_opens]), [['example.com', 7, 4, 2]], 'one sending domain');
 });
 
 t.test('per task, and one task alone', async (t) => {

@@ -40,7 +40,7 @@ function rcptTable(r: RcptStatsReport): string {
 const COLUMNS = ['key', 'requests', 'delivered', 'failed', 'invalid', 'deferred', 'expired', 'cancelled', 'complaints', 'late_bounces', 'delivery_rate', 'invalid_rate', 'complaint_rate'];
 
 export function statsCommand(): Command {
-  return new Command('stats').description('sending statistics per day (of the configured timezone), domain, sender, tag or recipient domain; at most 31 days at once')
+  return new Command('stats').description('sending statistics per day (of the configured timezone), domain, sender, tag or recipient domain; with --tracking, opens and clicks per day, domain, sender, tag or task; at most 31 days at once')
     .option('--from <date>', 'first day, YYYY-MM-DD (default: --to)')
     .option('--to <date>', 'last day, YYYY-MM-DD (default: today)')
     .option('--domain <domain>', 'only mail from this sender domain')
