@@ -186,7 +186,23 @@ both('tracking: first hits, reclassified hits, counts', async (t, side) => {
   t.same([c2.machine.opens, c2.scanner.clicks, c2.human.opens], [1, 1, 0]);
   const none = await store.trackingCountsOfTask(newTaskId());
   t.same([none.counts.human.opens, none.counts.scanner.clicks, none.links], [0, 0, []], 'a task without hits');
-  return { recs, of1, many, c1, c2 };
+  const days = [{ day: '2026-12-01', from: Date.UTC(2026, 11, 1), to: Date.UTC(2026, 11, 2) }, { day: '2026-12-02', from: Date.UTC(2026, 11, 2), to: Date.UTC(2026, 11, 3) }];
+  const byDay = await store.trackingStats({ days, by: 'day' });
+  const sortRows = <T>(rows: T[]): T[] => rows.map((r) => JSON.stringify(r)).sort().map((r) => JSON.parse(r) as T);
+  t.same(sortRows(byDay.hits), sortRows([
+    { day: '2026-12-01', key: '2026-12-01', kind: 'open', human: true, hits: 2, recipients: 1 },
+    { day: '2026-12-01', key: '2026-12-01', kind: 'open', human: false, hits: 1, recipients: 1 },
+    { day: '2026-12-01', key: '2026-12-01', kind: 'click', human: true, hits: 1, recipients: 1 },
+    { day: '2026-12-01', key: '2026-12-01', kind: 'click', human: false, hits: 1, recipients: 1 },
+  ]), 'statistics: hits per day, kind and human or not');
+  t.same(sortRows(byDay.urls), sortRows([
+    { day: '2026-12-01', url: 'https://a.test/', human: true, clicks: 1, recipients: 1 },
+    { day: '2026-12-01', url: 'https://b.test/', human: false, clicks: 1, recipients: 1 },
+  ]), 'statistics: clicks per URL');
+  t.same(byDay.delivered, [], 'nothing delivered yet');
+  const bySender = await store.trackingStats({ days, by: 'domain', sender: mail[0]!.sender.toUpperCase() });
+  t.ok(bySender.hits.length > 0 && bySender.hits.every((r) => r.key === mail[0]!.sender.split('@')[1]!.toLowerCase()), 'grouped by sending domain, the sender compared in lower case');
+  return { recs, of1, many, c1, c2, byDay: { hits: sortRows(byDay.hits), urls: sortRows(byDay.urls) }, bySender: sortRows(bySender.hits) };
 });
 
 both('feedback and bounces: finding the message, and nothing recorded without a recipient', async (t, side) => {

@@ -9,7 +9,8 @@ import { tempDir } from './helpers/daemon.js';
 import { runMta } from './helpers/run.js';
 import { compileConfig } from '../src/config/config.js';
 import { openTestStore } from './helpers/store.js';
-import { newQueueId } from '../src/util/ids.js';
+import { newQueueId, type QueueId } from '../src/util/ids.js';
+import { trackingStats } from '../src/stats/tracking-stats.js';
 import { QuotaService, monthOf } from '../src/quota/quota.js';
 import { StatsService } from '../src/stats/stats.js';
 import { dayIn, dayStartIn, nextDayStartIn } from '../src/util/time.js';
@@ -23,16 +24,17 @@ for (const writerThread of [false, true]) t.test(`Asia/Shanghai: a message at 23
   t.equal(config.timeZone, 'Asia/Shanghai');
   const store = openTestStore(join(dir, 'data'), { timeZone: config.timeZone, writerThread });
   t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
-  const commit = async (receivedAt: number, n: number): Promise<void> => {
+  const commit = async (receivedAt: number, n: number): Promise<QueueId> => {
     const id = newQueueId(receivedAt);
     const body = Buffer.from('Subject: x\r\n\r\nx\r\n');
     await store.commitIncoming({
       id, receivedAt, sender: 'a@q.test', authUser: 'a@q.test', clientIp: null, helo: null, messageId: `<${id}@x>`, subject: 'x', size: body.length,
       lane: 'batch', tag: null, chunks: [body], recipients: Array.from({ length: n }, (_, i) => `r${i}@dest.test`),
     });
+    return id;
   };
-  await commit(at('2026-03-19T15:30:00Z'), 1); // 23:30 on the 19th in Beijing
-  await commit(at('2026-03-19T23:30:00Z'), 4); // 07:30 on the 20th in Beijing
+  const early = await commit(at('2026-03-19T15:30:00Z'), 1); // 23:30 on the 19th in Beijing
+  const late = await commit(at('2026-03-19T23:30:00Z'), 4); // 07:30 on the 20th in Beijing
 
   const stats = new StatsService(store, config.timeZone);
   const r = await stats.query({ from: '2026-03-19', to: '2026-03-20' }, at('2026-03-20T01:00:00Z'));
@@ -46,6 +48,16 @@ for (const writerThread of [false, true]) t.test(`Asia/Shanghai: a message at 23
   t.same(await quota.check('q.test', 2, now), { ok: false, which: 'daily', limit: 5, used: 4 }, 'the daily quota counts it too');
   t.same(await quota.check('q.test', 2, at('2026-03-19T15:45:00Z')), { ok: true, left: 4 }, 'on the 19th in Beijing only the first counts');
   t.same(monthOf(at('2026-02-28T16:30:00Z'), 'Asia/Shanghai'), { period: '2026-03', from: '2026-03-01', to: '2026-03-31' }, 'months follow the zone too');
+
+  // Opens count on the Beijing day their message was received, whenever they come.
+  for (const [id, times] of [[early, 1], [late, 2]] as const) {
+    const r = (await store.getMessage(id))!.recipients[0]!;
+    for (let i = 0; i < times; i++) {
+      await store.recordTrackingHit({ at: at('2026-03-20T02:00:00Z'), kind: 'open', queueId: id, recipientId: r.recipientId, ip: null, userAgent: null, method: 'GET', class: 'human', reason: null });
+    }
+  }
+  const tr = await trackingStats(store, { from: '2026-03-19', to: '2026-03-20' }, config.timeZone, now);
+  t.same(tr.trend.map((x) => [x.key, x.human.opens, x.human.unique_opens]), [['2026-03-19', 1, 1], ['2026-03-20', 2, 1]], 'tracking statistics: the Beijing days of receipt');
   if (writerThread) return;
   const path = join(dir, 'mta.toml');
   writeFileSync(path, `timezone = "Asia/Shanghai"\ndata_dir = "${join(dir, 'data')}"\n${BASE}`);

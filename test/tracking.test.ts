@@ -8,10 +8,10 @@
 import t, { type Test } from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'node:http';
 import { startWorld, allFinal, type World } from './helpers/delivery.js';
 import { tempDir } from './helpers/daemon.js';
 import { RawSmtp } from './helpers/smtp-client.js';
+import { deliverTracked, htmlOf, http, submitTracked, urlPath as path } from './helpers/tracking.js';
 import { dkimpyAvailable, verifyDkimpy } from './helpers/dkimpy.js';
 import type { Sink } from './helpers/sink.js';
 import { newTaskId, type QueueId } from '../src/util/ids.js';
@@ -25,20 +25,6 @@ import { apiClient } from './helpers/api.js';
 import { runMta } from './helpers/run.js';
 import { BATCH, addBatchSender, getTask, makeList, makeTemplate } from './helpers/tasks.js';
 import { loadTrackingKeys } from '../src/tracking/keys.js';
-
-interface HttpReply { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
-function http(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<HttpReply> {
-  return new Promise((resolve, reject) => {
-    // A fresh connection each time: a kept-alive one may be closed by the server as it is reused (ECONNRESET).
-    const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const BASE = 'http://links.example.com';
 const dir = tempDir('mta-track-');
@@ -94,40 +80,8 @@ const SHAPES: Record<string, { headers: string; body: string }> = {
   },
 };
 
-async function submitRaw(rcpts: string[], headers: string, body: string): Promise<{ code: number; text: string }> {
-  const c = await RawSmtp.connect(w.daemon.port);
-  await c.greet(); await c.ehlo();
-  await c.authPlain('app@example.com', PASSWORD);
-  await c.cmd('MAIL FROM:<app@example.com>');
-  for (const r of rcpts) await c.cmd(`RCPT TO:<${r}>`);
-  const d = await c.data(Buffer.from(`From: app@example.com\r\nTo: ${rcpts[0]}\r\nSubject: tracked\r\n${headers}\r\n${body}.\r\n`));
-  await c.quit();
-  return d;
-}
-
-async function deliver(t: Test, rcpts: string[], headers: string, body: string): Promise<{ id: QueueId; copies: Map<string, string> }> {
-  const r = await submitRaw(rcpts, headers, body);
-  if (r.code !== 250) throw new Error(`DATA: ${r.text}`);
-  const id = r.text.split(' ').pop() as QueueId;
-  const m = await w.waitFor('delivered', async () => { const x = await w.message(id); return allFinal(x) && x; });
-  const copies = new Map<string, string>();
-  for (const msg of sink.messages) if (msg.raw.toString('latin1').includes(id)) for (const to of msg.to) copies.set(to, msg.raw.toString('latin1'));
-  t.same(m.recipients.map((x) => x.state), rcpts.map(() => 'delivered'), 'every recipient delivered');
-  return { id, copies };
-}
-
-/** The decoded HTML part of a copy (base64 / quoted-printable / 7bit). */
-function decode(enc: string, body: string): string {
-  if (enc === 'base64') return Buffer.from(body, 'base64').toString('utf8');
-  if (enc === 'quoted-printable') return body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16)));
-  return body;
-}
-function htmlOf(raw: string): string {
-  const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
-  if (!/^Content-Type: multipart/im.test(head)) return decode(/^Content-Transfer-Encoding: ([\w-]+)/im.exec(head)?.[1]?.toLowerCase() ?? '7bit', raw.slice(head.length + 4));
-  const m = /Content-Type: text\/html; charset=utf-8\r\n(?:Content-Transfer-Encoding: ([\w-]+)\r\n)?\r\n([\s\S]*?)(?:\r\n--|$)/.exec(raw)!;
-  return decode(m[1] ?? '7bit', m[2]!);
-}
+const submitRaw = (rcpts: string[], headers: string, body: string): ReturnType<typeof submitTracked> => submitTracked(w.daemon.port, rcpts, headers, body);
+const deliver = (t: Test, rcpts: string[], headers: string, body: string): ReturnType<typeof deliverTracked> => deliverTracked(t, w, sink, rcpts, headers, body);
 
 const dkimOk = dkimpyAvailable();
 const links = new Map<string, { pixel: string; click: string; honeypot: string; rid: string }>();
@@ -157,8 +111,6 @@ for (const [shape, { headers, body }] of Object.entries(SHAPES)) {
   });
 }
 t.test('dkimpy present', async (t) => { t.ok(dkimOk.ok, `python3-dkim is installed (${dkimOk.detail})`); });
-
-const path = (url: string): string => new URL(url).pathname;
 
 t.test('the pixel: a GIF, never cached; raw opens every time, unique once per recipient', async (t) => {
   const { id, copies } = await deliver(t, ['open.1@dest.test', 'open.2@dest.test'], 'X-Mta-Track: opens, clicks\r\nContent-Type: text/html\r\n', `${HTML}\r\n`);

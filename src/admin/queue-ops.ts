@@ -13,6 +13,8 @@ import { canonicalAddress, normaliseDomain } from '../util/address.js';
 import { headerBlock } from '../delivery/message.js';
 import { MtaError } from '../util/errors.js';
 import { iso } from './context.js';
+import type { TrackingStore } from '../spool/types-tracking.js';
+import { withHits } from '../tracking/timeline.js';
 
 /** What the operator asks for; `retry` is a flush of one message. */
 export type QueueCommand = 'flush' | 'retry' | 'hold' | 'release' | 'delete';
@@ -36,9 +38,12 @@ export async function findMessage(store: Pick<MessageStore, 'getMessage'>, text:
   return message;
 }
 
-/** A message with its recipients, events and top-level header block (CRLF, as stored). */
-export async function messageWithHeaders(store: Pick<MessageStore, 'getMessage' | 'readBody'>, text: string): Promise<{ message: MessageDetail; headers: string }> {
-  const message = await findMessage(store, text);
+/** A message with its recipients, events (opens and clicks among them, tracking/timeline.ts) and top-level header block (CRLF, as stored). */
+export async function messageWithHeaders(store: Pick<MessageStore, 'getMessage' | 'readBody'> & Pick<TrackingStore, 'trackingHitsOfRecipients'>, text: string):
+  Promise<{ message: MessageDetail; headers: string }> {
+  const found = await findMessage(store, text);
+  const hits = await store.trackingHitsOfRecipients(found.recipients.map((r) => r.recipientId));
+  const message = hits.length === 0 ? found : { ...found, events: withHits(found.events, hits) };
   return { message, headers: await headerBlock(store.readBody(message.id)) };
 }
 

@@ -14,7 +14,8 @@ import { dayStartIn, nextDayStartIn } from '../util/time.js';
 import { effectsOf, inTransaction, num, PG_FACTS_SELECT, toPgFacts, type PgEffectsPort, type PgFactsRow } from './pg-facts.js';
 import type { PgPool } from './pg-pool.js';
 import { tally, toHitRecord, type TallyRow } from './tracking-rows.js';
-import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingStore } from './types-tracking.js';
+import { pgTrackingStats } from './pg-tracking-stats.js';
+import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingStatsQuery, TrackingStatsRows, TrackingStore } from './types-tracking.js';
 
 /** The advisory lock class of a recipient's hits ("trkh"); the recipient id is the second key. */
 const HIT_LOCK = 0x74726b68;
@@ -46,6 +47,8 @@ export class PgTracking implements TrackingStore {
     if (h.notify) port.signal();
     return rec;
   }
+
+  async trackingStats(q: TrackingStatsQuery): Promise<TrackingStatsRows> { return pgTrackingStats(this.pool, q); }
 
   async reclassifyTrackingHits(ids: readonly number[], cls: HitClass, reason: string): Promise<void> {
     await this.pool.query('UPDATE tracking_hits SET class = $1, reason = $2 WHERE id = ANY($3::bigint[])', [cls, reason, ids]);

@@ -60,7 +60,7 @@ import type { AuditEvent, OutboxFigures } from './types-audit.js';
 import { SqliteUsers } from './sqlite-users.js';
 import type { ConsoleUserRecord, SessionRecord } from './types-users.js';
 import { SqliteTracking } from './sqlite-tracking.js';
-import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord } from './types-tracking.js';
+import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingStatsQuery, TrackingStatsRows } from './types-tracking.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord } from './types-tags.js';
 import type { TemplateRecord } from './types-templates.js';
@@ -525,6 +525,7 @@ export class SqliteStore implements Store {
   async trackingHitsOf(recipientId: RecipientId): Promise<TrackingHitRecord[]> { return this.tracking.of(recipientId); }
   async trackingHitsOfRecipients(ids: readonly RecipientId[]): Promise<TrackingHitRecord[]> { return this.tracking.ofMany(ids); }
   async trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }> { return this.tracking.ofTask(taskId); }
+  async trackingStats(q: TrackingStatsQuery): Promise<TrackingStatsRows> { return this.tracking.stats(q); }
   async trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsOf(queueId); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----

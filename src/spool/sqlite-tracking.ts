@@ -9,8 +9,17 @@ import type { Db } from './db.js';
 import type { QueueId, RecipientId } from '../util/ids.js';
 import { FACTS_SELECT, toFacts, type FactsRow, type SqliteNotify } from './sqlite-notify.js';
 import { dayStartIn, nextDayStartIn } from '../util/time.js';
-import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord } from './types-tracking.js';
+import type {
+  HitClass, LinkClicks, TrackingCounts, TrackingGroup, TrackingHit, TrackingHitRecord, TrackingKind, TrackingStatsQuery, TrackingStatsRows,
+} from './types-tracking.js';
 import { tally, toHitRecord, type TallyRow } from './tracking-rows.js';
+
+/** The sending domain: after the sender's last '@' (rtrim strips every character but '@' from the right), as statsKey takes it. */
+const DOMAIN_OF_SENDER = "lower(substr(m.sender, length(rtrim(m.sender, replace(m.sender, '@', ''))) + 1))";
+/** Each group's key; a day's key is its label, filled in by the caller. */
+const GROUP_KEY: Record<TrackingGroup, string> = {
+  day: "''", domain: DOMAIN_OF_SENDER, sender: 'lower(m.sender)', tag: "COALESCE(m.tag, '')", task: "COALESCE(m.task_id, '')",
+};
 
 export class SqliteTracking {
   private readonly ins: Statement;
@@ -94,6 +103,42 @@ export class SqliteTracking {
   humanOpens(domain: string, day: string): number {
     const from = dayStartIn(day, this.timeZone);
     return (this.opensOfDomain.get(from, nextDayStartIn(from, this.timeZone), domain.toLowerCase()) as { n: number }).n;
+  }
+
+  /**
+   * Tracking statistics: per day of receipt, three grouped reads over that day's messages
+   * (found by messages_received, their hits by tracking_hits_queue), all in one read
+   * transaction so hits and deliveries are of the same moment.
+   */
+  stats(q: TrackingStatsQuery): TrackingStatsRows {
+    const where = ['m.received_at >= ?', 'm.received_at < ?'];
+    const args: string[] = [];
+    if (q.domain !== undefined) { where.push(`${DOMAIN_OF_SENDER} = ?`); args.push(q.domain.toLowerCase()); }
+    if (q.sender !== undefined) { where.push('lower(m.sender) = ?'); args.push(q.sender.toLowerCase()); }
+    if (q.tag !== undefined) { if (q.tag === '') where.push('m.tag IS NULL'); else { where.push('m.tag = ?'); args.push(q.tag); } }
+    if (q.task !== undefined) { where.push('m.task_id = ?'); args.push(q.task); }
+    const key = GROUP_KEY[q.by];
+    const cond = where.join(' AND ');
+    const hits = this.db.prepare(`SELECT ${key} AS key, h.kind, h.class = 'human' AS human, COUNT(*) AS hits, COUNT(DISTINCT h.recipient_id) AS recipients
+                                  FROM messages m JOIN tracking_hits h ON h.queue_id = m.id WHERE ${cond} GROUP BY 1, 2, 3`);
+    const delivered = this.db.prepare(`SELECT ${key} AS key, COUNT(*) AS delivered
+                                       FROM messages m JOIN recipients r ON r.message_id = m.id WHERE ${cond} AND r.state = 'delivered' GROUP BY 1`);
+    const urls = this.db.prepare(`SELECT h.url, h.class = 'human' AS human, COUNT(*) AS clicks, COUNT(DISTINCT h.recipient_id) AS recipients
+                                  FROM messages m JOIN tracking_hits h ON h.queue_id = m.id WHERE ${cond} AND h.kind = 'click' AND h.link >= 0 GROUP BY 1, 2`);
+    const out: TrackingStatsRows = { hits: [], delivered: [], urls: [] };
+    this.db.transaction(() => {
+      for (const d of q.days) {
+        const dayKey = <T extends { key: string }>(r: T): T => (q.by === 'day' ? { ...r, key: d.day } : r);
+        for (const r of hits.all(d.from, d.to, ...args) as { key: string; kind: TrackingKind; human: number; hits: number; recipients: number }[]) {
+          out.hits.push(dayKey({ day: d.day, key: r.key, kind: r.kind, human: r.human === 1, hits: r.hits, recipients: r.recipients }));
+        }
+        for (const r of delivered.all(d.from, d.to, ...args) as { key: string; delivered: number }[]) out.delivered.push(dayKey({ day: d.day, key: r.key, delivered: r.delivered }));
+        for (const r of urls.all(d.from, d.to, ...args) as { url: string; human: number; clicks: number; recipients: number }[]) {
+          out.urls.push({ day: d.day, url: r.url, human: r.human === 1, clicks: r.clicks, recipients: r.recipients });
+        }
+      }
+    })();
+    return out;
   }
 
   countsOf(queueId: QueueId): Record<HitClass, TrackingCounts> { return tally(this.counts.all(queueId) as TallyRow[]); }

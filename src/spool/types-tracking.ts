@@ -41,7 +41,40 @@ export interface TrackingCounts {
 /** Clicks on one link of a task's mail (per class). */
 export interface LinkClicks { link: number; url: string; class: HitClass; clicks: number; uniqueClicks: number }
 
+/** What tracking statistics group by: the day of receipt, the sending domain, the sender, the tag or the batch task. */
+export type TrackingGroup = 'day' | 'domain' | 'sender' | 'tag' | 'task';
+
+/** One day of receipt, as the caller's calendar bounds it: messages received in [from, to) (ms). */
+export interface DayBounds { day: string; from: number; to: number }
+
+export interface TrackingStatsQuery {
+  days: readonly DayBounds[];
+  by: TrackingGroup;
+  /** sending domain, sender (both compared in lower case), tag ('' = none), task id */
+  domain?: string | undefined;
+  sender?: string | undefined;
+  tag?: string | undefined;
+  task?: string | undefined;
+}
+
+/**
+ * The hits on the mail of one day of receipt and group key (the day itself, the sending
+ * domain, the lower-case sender, the tag or the task id; '' for none) of one kind: raw
+ * (`hits`) and distinct recipients, of people (`human`: class human) or not (every other
+ * class). A recipient belongs to one message, so distinct counts of different days or keys
+ * add up.
+ */
+export interface TrackingStatsRow { day: string; key: string; kind: TrackingKind; human: boolean; hits: number; recipients: number }
+/** Delivered recipients of the mail of one day of receipt and group key (the rates' base). */
+export interface DeliveredRow { day: string; key: string; delivered: number }
+/** Clicks on one URL by the mail of one day of receipt (the honeypot left out). */
+export interface UrlClicksRow { day: string; url: string; human: boolean; clicks: number; recipients: number }
+
+export interface TrackingStatsRows { hits: TrackingStatsRow[]; delivered: DeliveredRow[]; urls: UrlClicksRow[] }
+
 export interface TrackingStore {
+  /** Grouped counts for tracking statistics over the given days (src/stats/tracking-stats.ts does the sums and rates). */
+  trackingStats(q: TrackingStatsQuery): Promise<TrackingStatsRows>;
   /** Counts over the hits of a batch task's mail, per class, and its clicks per link. */
   trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }>;
   /** Stores a hit; `first` says whether the recipient had no hit of this kind before. */

@@ -10,7 +10,8 @@
  * Requests count on the day the message was received, in the configured `timezone`, and
  * so do its outcomes.
  */
-import type { TrackingHitRecord, TrackingStore } from '../spool/types-tracking.js';
+import type { TrackingStore } from '../spool/types-tracking.js';
+import { hitEvents } from '../tracking/timeline.js';
 import type { Config } from '../config/config.js';
 import type { EventStore, SpoolEvent } from '../spool/types-events.js';
 import type { AddressMatch, PurgeResult, Rejection, SendDetail, StatsCounters, StatsGroup, StatsRow, StatsStore } from '../spool/types-stats.js';
@@ -107,15 +108,15 @@ function withRates(key: string, c: StatsCounters): StatsReportRow {
   };
 }
 
-function optionalText(v: unknown, field: string, parse: (s: string) => string | undefined, what: string): string | undefined {
+export function optionalText(v: unknown, field: string, parse: (s: string) => string | undefined, what: string): string | undefined {
   if (v === undefined || v === null) return undefined;
   const r = typeof v === 'string' ? parse(v) : undefined;
   if (r === undefined) throw new MtaError('MTA_ERR_INVALID', `${field} must be ${what} (got ${JSON.stringify(v)})`, field);
   return r;
 }
 
-const domainFilter = (v: unknown): string | undefined => optionalText(v, 'domain', normaliseDomain, 'a domain name');
-const senderFilter = (v: unknown, field = 'sender'): string | undefined => optionalText(v, field, canonicalAddress, 'an address');
+export const domainFilter = (v: unknown): string | undefined => optionalText(v, 'domain', normaliseDomain, 'a domain name');
+export const senderFilter = (v: unknown, field = 'sender'): string | undefined => optionalText(v, field, canonicalAddress, 'an address');
 /**
  * An address search: a whole address matches that address (any case); `@example.org`
  * matches every address at that domain; any other text matches addresses containing it.
@@ -135,7 +136,18 @@ export function addressFilter(v: unknown, field: string): AddressMatch | undefin
   return { like: `%${like}%` };
 }
 
-const tagFilter = (v: unknown): string | undefined => optionalText(v, 'tag', (s) => (s.length <= 256 ? s : undefined), 'a tag of at most 256 characters');
+/** The days a statistics query covers: `to` defaults to today, `from` to `to`; at most 31 days. */
+export function dayRange(input: { from?: unknown; to?: unknown }, now: number, timeZone: string): { from: string; to: string } {
+  const given = input.from === undefined ? undefined : parseDay(input.from, 'from');
+  const to = input.to === undefined ? dayIn(now, timeZone) : parseDay(input.to, 'to');
+  const from = given ?? to;
+  if (from > to) throw new MtaError('MTA_ERR_INVALID', `from (${from}) is after to (${to})`, 'from');
+  const days = daysBetween(from, to);
+  if (days > MAX_RANGE_DAYS) throw new MtaError('MTA_ERR_INVALID', `the range ${from} to ${to} covers ${days} days; at most ${MAX_RANGE_DAYS} in one query`, 'to');
+  return { from, to };
+}
+
+export const tagFilter = (v: unknown): string | undefined => optionalText(v, 'tag', (s) => (s.length <= 256 ? s : undefined), 'a tag of at most 256 characters');
 
 export class StatsService {
   /** `timeZone`: the spool's counting calendar (config `timezone`) */
@@ -149,13 +161,7 @@ export class StatsService {
   async query(input: StatsQueryInput & { by?: StatsGroup }, now?: number): Promise<StatsReport>;
   async query(input: StatsQueryInput, now?: number): Promise<StatsReport | RcptStatsReport>;
   async query(input: StatsQueryInput, now = Date.now()): Promise<StatsReport | RcptStatsReport> {
-    const today = dayIn(now, this.timeZone);
-    const given = input.from === undefined ? undefined : parseDay(input.from, 'from');
-    const to = input.to === undefined ? today : parseDay(input.to, 'to');
-    const from = given ?? to;
-    if (from > to) throw new MtaError('MTA_ERR_INVALID', `from (${from}) is after to (${to})`, 'from');
-    const days = daysBetween(from, to);
-    if (days > MAX_RANGE_DAYS) throw new MtaError('MTA_ERR_INVALID', `the range ${from} to ${to} covers ${days} days; at most ${MAX_RANGE_DAYS} in one query`, 'to');
+    const { from, to } = dayRange(input, now, this.timeZone);
     const by = input.by === undefined ? 'day' : input.by;
     if (typeof by !== 'string' || !(REPORT_GROUPS as readonly string[]).includes(by)) {
       throw new MtaError('MTA_ERR_INVALID', `by must be one of ${REPORT_GROUPS.join(', ')} (got ${JSON.stringify(input.by)})`, 'by');
@@ -272,14 +278,6 @@ function rejectionView(x: Rejection, events: boolean): SendDetailView {
     result: 'rejected', state: null, attempts: 0, last_reply: x.reply, updated_at: at,
     ...(events ? { events: [{ at, type: 'rejected', reply: x.reply }] } : {}),
   };
-}
-
-/** Tracking hits as timeline events: `open` / `click` with class, reason and who asked. */
-function hitEvents(hits: readonly TrackingHitRecord[]): SpoolEvent[] {
-  return hits.map((h) => ({
-    id: h.id, at: h.at, recipientId: h.recipientId, type: h.kind,
-    detail: { class: h.class, reason: h.reason, ...(h.kind === 'click' ? { link: h.link ?? null, url: h.url ?? null } : {}), ip: h.ip, user_agent: h.userAgent, method: h.method, first: h.first },
-  }));
 }
 
 function groupEvents(events: SpoolEvent[]): Map<number, SpoolEvent[]> {

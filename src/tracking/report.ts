@@ -26,8 +26,8 @@ export interface TaskTrackingView {
   links: { link: number; url: string; class: HitClass; clicks: number; unique_clicks: number }[];
 }
 
-/** A share as a fraction with 4 decimals; null when nothing was delivered. */
-function rate(n: number, of: number): number | null {
+/** A share as a fraction with 4 decimals; null when its base is zero (nothing delivered). */
+export function rate(n: number, of: number): number | null {
   return of > 0 ? Math.round((n / of) * 10_000) / 10_000 : null;
 }
 

@@ -42,8 +42,10 @@ const messageSchema = z.object({
   headers: z.string().describe('the top-level header block as stored (CRLF line ends)'),
   recipients: z.array(entrySchema),
   events: z.array(z.object({
-    id: z.number().int(), at: isoTime, rcpt: z.string().nullable(), type: z.string(), detail: z.record(z.string(), z.unknown()),
-  })),
+    id: z.number().int().describe('the event\'s row; for an open or click, its row in tracking_hits'), at: isoTime, rcpt: z.string().nullable(),
+    type: z.string().describe('reception, delivered, deferred, ..., and open / click (each tracking hit, with class, reason, method, ip, user_agent, first)'),
+    detail: z.record(z.string(), z.unknown()),
+  })).describe('the recipients\' history, opens and clicks among it, in time order'),
 });
 
 const countsSchema = z.object(Object.fromEntries(RECIPIENT_STATES.map((s) => [s, z.number().int()])) as Record<RecipientState, z.ZodNumber>);
