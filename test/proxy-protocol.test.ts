@@ -7,7 +7,7 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { rmSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { startDaemon, tempDir, PASSWORD, type TestDaemon } from './helpers/daemon.js';
 import { makeCert } from './helpers/tls.js';
@@ -17,6 +17,8 @@ import { v2Header } from './helpers/proxy.js';
 import { createLogger } from '../src/util/log.js';
 import { compileConfig, ConfigError } from '../src/config/config.js';
 import { v1Line, type ProxyHeader } from '../src/submission/proxy-header.js';
+import { installProxyGate } from '../src/submission/proxy-gate.js';
+import { IpSet } from '../src/util/ipset.js';
 
 const logLines: Record<string, unknown>[] = [];
 const sink = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n')) if (l) logLines.push(JSON.parse(l) as Record<string, unknown>); done(); } });
@@ -171,6 +173,49 @@ t.test('a direct client outside proxy_trusted keeps its address and cannot pass 
   for (let x = await early.read(); x; x = await early.read()) replies.push(x.text);
   t.ok(replies.length > 0 && /^(421|554) /.test(replies.at(-1)!), `refused: ${replies.join(' | ')}`);
   t.notOk(replies.some((x) => /^250/.test(x)), 'nothing of it was taken');
+});
+
+t.test('the gate alone: a silent trusted peer is refused at the deadline; waiting peers are capped', async (t) => {
+  // smtp-server's place taken by a plain handler: what reaches it is what the gate passed on.
+  const passed: string[] = [];
+  // It answers once it has two lines (the header line and the client's first); the gate
+  // hands sockets on paused (smtp-server reads with 'readable'), so this one resumes.
+  const server = createServer((socket) => {
+    let got = '';
+    socket.on('data', (b: Buffer) => {
+      got += b.toString('latin1');
+      if (got.split('\r\n').length > 2) { passed.push(got); socket.end('220 passed\r\n'); }
+    }).resume();
+  });
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger('info', new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
+  // Read at each connection: each phase below sets what it needs before connecting.
+  const settings = { trusted: IpSet.parse(['127.0.0.1']), headerTimeoutMs: 60_000, maxPending: 1 };
+  installProxyGate(server, () => settings, log, 'test');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+
+  const waiting = await RawSmtp.connect(port);
+  const second = await RawSmtp.connect(port);
+  t.equal(await second.read(), undefined, 'while one trusted peer waits for its header, a second over maxPending is dropped');
+  t.match(lines, [{ msg: /too many connections waiting for their PROXY header/, client_ip: '127.0.0.1' }], 'and logged');
+  waiting.socket.destroy();
+
+  Object.assign(settings, { headerTimeoutMs: 200, maxPending: 10 });
+  const silent = await RawSmtp.connect(port);
+  t.equal((await silent.read())?.text, '554 5.7.1 PROXY protocol header refused', 'a silent trusted peer is refused once its time is up');
+  t.equal(await silent.read(), undefined, 'and closed');
+  t.match(lines.at(-1), { reason: 'no PROXY header within 200 ms', client_ip: '127.0.0.1' }, 'logged with the reason');
+
+  const ok = await RawSmtp.connect(port);
+  ok.write(`${v1Line(proxied('203.0.113.7'))}EHLO x\r\n`);
+  t.equal((await ok.read())?.text, '220 passed');
+  t.same(passed, [`${v1Line(proxied('203.0.113.7'))}EHLO x\r\n`], 'the header goes on as one v1 line, with the bytes after it');
+  const direct = await RawSmtp.connect(port, { localAddress: '127.0.0.2' });
+  direct.write('EHLO y\r\n');
+  t.equal((await direct.read())?.text, '220 passed');
+  t.equal(passed[1], 'PROXY UNKNOWN\r\nEHLO y\r\n', 'a direct client is passed on as UNKNOWN: its own address');
 });
 
 t.test('configuration: precise errors, and proxy_protocol needs a restart', async (t) => {

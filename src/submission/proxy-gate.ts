@@ -43,7 +43,9 @@ type Handler = (socket: Socket) => void;
 /**
  * Puts the gate in front of the connection handler of smtp-server's net.Server (its only
  * 'connection' listener when called, before listen). `settings` is read at each
- * connection, so a reloaded proxy_trusted applies to the next one.
+ * connection, so a reloaded proxy_trusted applies to the next one. The handler gets each
+ * socket with the v1 line unshifted in front of its unread bytes, paused when the gate
+ * has read from it (smtp-server reads with 'readable', which does not care).
  */
 export function installProxyGate(server: Server, settings: () => ProxyGateSettings, log: Logger, listener: string): void {
   const handlers = server.listeners('connection') as Handler[];
