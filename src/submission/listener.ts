@@ -196,16 +196,16 @@ export class SubmissionService {
     if (conn) {
       const send = conn.send.bind(conn);
       conn.send = (code, data, context) => {
-        // smtp-server answers a disabled command "500 command not recognized"; RFC 4954 §6 has 538 for this.
         // A PROXY header on a connection that is not from proxy_trusted (or with
         // proxy_protocol off) arrives as a command: refused, the connection closed, never believed.
         if (context === 'PROXY') {
-          this.deps.log.warn({ client_ip: ip, listener: listener.text }, 'smtp connection refused: PROXY header from an address outside smtp.proxy_trusted');
+          this.deps.log.warn({ client_ip: ip, listener: listener.text }, 'smtp connection refused: a PROXY header from an address outside smtp.proxy_trusted (or with proxy_protocol off) is never believed');
           countRejection('smtp', 'PROXY_REFUSED');
           const r = REPLIES.PROXY_REFUSED;
           send(r.code, `${r.enhanced} ${r.text}`, false);
           return conn.close();
         }
+        // smtp-server answers a disabled command "500 command not recognized"; RFC 4954 §6 has 538 for this.
         if (code === 500 && context === 'AUTH' && session.disabledCommands?.includes('AUTH')) {
           this.deps.log.info({ client_ip: ip, listener: listener.text }, 'smtp auth refused: connection not encrypted');
           countRejection('smtp', 'ENCRYPTION_REQUIRED');
