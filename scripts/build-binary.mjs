@@ -4,7 +4,8 @@
 // 1. esbuild bundles the program into one CommonJS script (Node 20's SEA runs only that)
 //    from src/cli/sea-main.ts, plus one bundle per worker thread (spool writer, DKIM);
 // 2. `node --experimental-sea-config` packs the script and the assets (the two thread
-//    bundles and better-sqlite3's native addon) into a preparation blob;
+//    bundles, better-sqlite3's native addon and the web console's files) into a
+//    preparation blob;
 // 3. postject injects the blob into a copy of this very node binary, behind the SEA fuse.
 //
 // The binary is for the architecture of the node that runs this script: a SEA must be made
@@ -13,9 +14,9 @@
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { ROOT, buildInfo } from './build-info.mjs';
 
 const require = createRequire(import.meta.url);
@@ -58,6 +59,15 @@ await build({
   logLevel: 'warning',
 });
 
+// The web console (dist/console, made by scripts/build-console.mjs just before this in
+// `npm run build:binary`): every file as an asset `console/<path>`, and the list of paths,
+// which is all src/util/assets.ts will ever ask for.
+const CONSOLE = join(ROOT, 'dist', 'console');
+if (!existsSync(join(CONSOLE, 'manifest.json'))) throw new Error(`${CONSOLE} has no manifest.json: run "node scripts/build-console.mjs" (npm run build:binary does)`);
+const consolePaths = readdirSync(CONSOLE, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
+  .map((e) => relative(CONSOLE, join(e.parentPath ?? e.path, e.name)).split(sep).join('/')).sort();
+writeFileSync(join(work, 'console-files.json'), JSON.stringify(consolePaths));
+
 const config = {
   main: join(work, 'mta.js'),
   output: join(work, 'mta.blob'),
@@ -67,6 +77,8 @@ const config = {
     'writer-thread.js': join(work, 'writer-thread.js'),
     'dkim-thread.js': join(work, 'dkim-thread.js'),
     'better_sqlite3.node': ADDON,
+    'console/files.json': join(work, 'console-files.json'),
+    ...Object.fromEntries(consolePaths.map((p) => [`console/${p}`, join(CONSOLE, p)])),
   },
 };
 writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2));

@@ -6,10 +6,10 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { request } from 'node:http';
 import { browserSkip, buildConsole, openBrowser, signIn } from './helpers/browser.js';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { apiClient } from './helpers/api.js';
+import { httpGet, type RawResponse } from './helpers/http-get.js';
 import { Users } from '../src/accounts/users.js';
 
 
@@ -27,20 +27,7 @@ t.before(async () => {
 });
 t.teardown(async () => { await d.stop(); });
 
-interface Raw { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
-
-function get(path: string, headers: Record<string, string> = {}): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (path: string, headers: Record<string, string> = {}): Promise<RawResponse> => httpGet(`${base}${path}`, headers);
 
 t.test('the page and its assets: hashed, gzip\'d, cached, same-origin only, language from Accept-Language', async (t) => {
   const zh = await get('/', { 'accept-language': 'zh-CN,zh;q=0.9,en;q=0.8' });

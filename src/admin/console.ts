@@ -4,6 +4,8 @@
  * scripts and styles, built by scripts/build-console.mjs into dist/console with a content
  * hash in every name, served gzip'd to clients that take it and cached for a year
  * (immutable); the page itself is never cached, so a new build shows at the next load.
+ * The npm package serves them from dist/console (@fastify/static); the single executable
+ * from the copies it carries (util/assets.ts consoleFiles), with the same headers.
  * Nothing comes from elsewhere: the Content-Security-Policy allows this origin only.
  *
  * The page's first language comes from Accept-Language (Chinese or English). Pages and
@@ -17,7 +19,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
-import { consoleDir } from '../util/assets.js';
+import { consoleFiles, type ConsoleFiles } from '../util/assets.js';
 import { MtaError } from '../util/errors.js';
 
 export const CONSOLE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -36,9 +38,43 @@ export function pickLanguage(acceptLanguage: string | undefined): 'zh' | 'en' {
   return first?.tag.startsWith('zh') ? 'zh' : 'en';
 }
 
-function readManifest(dir: string | undefined): Manifest | undefined {
-  if (!dir || !existsSync(join(dir, 'manifest.json'))) return undefined;
-  return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+function readManifest(files: ConsoleFiles): Manifest | undefined {
+  const text = files.kind === 'dir'
+    ? (existsSync(join(files.dir, 'manifest.json')) ? readFileSync(join(files.dir, 'manifest.json')) : undefined)
+    : files.read('manifest.json');
+  return text ? JSON.parse(text.toString('utf8')) as Manifest : undefined;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', svg: 'image/svg+xml', png: 'image/png',
+  ico: 'image/x-icon', woff2: 'font/woff2', json: 'application/json; charset=utf-8',
+};
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+/**
+ * The assets of the single executable, served from memory with the headers @fastify/static
+ * gives the files of the npm package: a year's immutable caching, the gzip'd copy to a
+ * client that takes it. Read once here: the build's files never change under a running binary.
+ */
+function embeddedAssets(scope: FastifyInstance, read: (path: string) => Buffer | undefined): void {
+  const cache = new Map<string, Buffer | undefined>();
+  const file = (path: string): Buffer | undefined => {
+    if (!cache.has(path)) cache.set(path, read(path));
+    return cache.get(path);
+  };
+  scope.get<{ Params: { name: string } }>('/assets/:name', (request, reply) => {
+    const { name } = request.params;
+    // One path segment of the build's own names: nothing else is ever looked up.
+    const plain = /^[\w.-]+$/.test(name) && !name.endsWith('.gz') ? file(`assets/${name}`) : undefined;
+    if (!plain) throw new MtaError('MTA_ERR_NOT_FOUND', `no console asset ${name}`);
+    const gz = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? '')) ? file(`assets/${name}.gz`) : undefined;
+    reply.headers({
+      'content-type': CONTENT_TYPES[name.slice(name.lastIndexOf('.') + 1)] ?? 'application/octet-stream',
+      'cache-control': IMMUTABLE, vary: 'accept-encoding',
+    });
+    if (gz) reply.header('content-encoding', 'gzip');
+    return reply.send(gz ?? plain);
+  });
 }
 
 function escapeAttr(s: string): string {
@@ -63,18 +99,19 @@ function page(lang: 'zh' | 'en', m: Manifest): string {
 }
 
 export async function registerConsole(app: FastifyInstance): Promise<void> {
-  const dir = consoleDir();
-  const manifest = readManifest(dir);
+  const files = consoleFiles();
+  const manifest = readManifest(files);
   await app.register(async (scope) => {
     // Every route of this scope is a page or an asset: Host check only, no credentials.
     scope.addHook('onRoute', (o) => { o.config = { ...(o.config as object | undefined), access: 'page' } as typeof o.config; });
     scope.addHook('onSend', async (_request, reply) => { reply.header('content-security-policy', CONSOLE_CSP); });
-    if (manifest && dir) {
+    if (manifest && files.kind === 'dir') {
       await scope.register(fastifyStatic, {
-        root: join(dir, 'assets'), prefix: '/assets/', preCompressed: true, index: false, dotfiles: 'deny',
+        root: join(files.dir, 'assets'), prefix: '/assets/', preCompressed: true, index: false, dotfiles: 'deny',
         immutable: true, maxAge: 365 * 24 * 3600 * 1000, decorateReply: false, list: false,
       });
     }
+    if (manifest && files.kind === 'embedded') embeddedAssets(scope, files.read);
     scope.get('/', (request: FastifyRequest, reply: FastifyReply) => {
       if (!manifest) throw new MtaError('MTA_ERR_UNAVAILABLE', 'the web console is not built (run "npm run build"); the API works without it');
       const lang = pickLanguage(request.headers['accept-language']);

@@ -53,6 +53,9 @@ export interface Config {
     authCooldownMs: number;
     sessionDeadlineMs: number;
     idleTimeoutMs: number;
+    /** PROXY protocol on the submission listeners, believed from `proxyTrusted` only */
+    proxyProtocol: boolean;
+    proxyTrusted: IpSet;
     tls: { cert?: string; key?: string; minVersion: 'TLSv1.2' | 'TLSv1.3' };
   };
   spool: { commitWindowMs: number; maxCommitBatch: number; writerThread: boolean };
@@ -254,6 +257,8 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       authCooldownMs: parseDuration(c.smtp.auth_cooldown)!,
       sessionDeadlineMs: parseDuration(c.smtp.session_deadline)!,
       idleTimeoutMs: parseDuration(c.smtp.idle_timeout)!,
+      proxyProtocol: c.smtp.proxy_protocol,
+      proxyTrusted: IpSet.parse(c.smtp.proxy_trusted),
       tls: {
         ...(c.smtp.tls.cert ? { cert: resolve(baseDir, c.smtp.tls.cert) } : {}),
         ...(c.smtp.tls.key ? { key: resolve(baseDir, c.smtp.tls.key) } : {}),

@@ -13,6 +13,8 @@ import type { Config } from './config.js';
 const RESTART_ONLY: readonly { key: string; of: (c: Config) => unknown }[] = [
   { key: 'data_dir', of: (c) => c.dataDir },
   { key: 'smtp.listen', of: (c) => c.smtp.listen.map((l) => [l.text, l.tls]) },
+  // The gate is put in front of the listeners when they are made (proxy_trusted reloads).
+  { key: 'smtp.proxy_protocol', of: (c) => c.smtp.proxyProtocol },
   { key: 'admin.listen', of: (c) => [c.admin.host, c.admin.port] },
   { key: 'public.listen', of: (c) => [c.public.host, c.public.port] },
   // The unsubscribe server starts only with a base_url; a changed URL itself applies at once.

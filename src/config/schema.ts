@@ -149,11 +149,21 @@ export const configSchema = z.strictObject({
     auth_cooldown: duration.default('15m'),
     session_deadline: duration.default('10m'),
     idle_timeout: duration.default('2m'),
+    // HAProxy's PROXY protocol (v1/v2) from the load balancers in proxy_trusted (submission/proxy-gate.ts)
+    proxy_protocol: z.boolean().default(false),
+    proxy_trusted: z.array(ipEntry).default([]),
     tls: z.strictObject({
       cert: z.string().min(1).optional(),
       key: z.string().min(1).optional(),
       min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
     }).prefault({}),
+  }).superRefine((s, ctx) => {
+    if (s.proxy_protocol && s.proxy_trusted.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['proxy_trusted'], message: 'proxy_protocol = true needs the load balancers\' addresses here, e.g. ["10.0.0.5/32"]: a header is believed from these only' });
+    }
+    if (!s.proxy_protocol && s.proxy_trusted.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['proxy_trusted'], message: 'proxy_trusted is for proxy_protocol = true, but proxy_protocol is false: set proxy_protocol = true or remove proxy_trusted' });
+    }
   }).prefault({}),
   spool: z.strictObject({
     commit_window: duration.default('0ms'),

@@ -33,6 +33,7 @@ export const REPLIES = {
   ENCRYPTION_REQUIRED:{ code: 538, enhanced: '5.7.11', text: 'Encryption required for requested authentication mechanism' },
   IP_NOT_ALLOWED:     { code: 554, enhanced: '5.7.1', text: 'Your address is not allowed to connect', error: 'MTA_ERR_FORBIDDEN' },
   TOO_MANY_CONNS:     { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address' },
+  PROXY_REFUSED:      { code: 554, enhanced: '5.7.1', text: 'PROXY protocol header refused' },
   DEADLINE:           { code: 421, enhanced: '4.4.2', text: 'Session deadline exceeded, closing connection' },
   BAD_RCPT:           { code: 501, enhanced: '5.1.3', text: 'Bad recipient address syntax' },
   BAD_SENDER:         { code: 501, enhanced: '5.1.7', text: 'Bad sender address syntax' },

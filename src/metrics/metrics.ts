@@ -38,7 +38,7 @@ const REASON_OF: Record<ReplyName, RejectionReason | null> = {
   SUPPRESSED: 'suppressed', DAILY_QUOTA: 'quota', MONTHLY_QUOTA: 'quota',
   SENDER_DISABLED: 'sender', SENDER_MISMATCH: 'sender', NULL_SENDER: 'sender',
   DOMAIN_NOT_VERIFIED: 'unverified_domain', FROM_REFUSED: 'from_header', IDENTITY_REFUSED: 'from_header', IP_NOT_ALLOWED: 'allowlist',
-  TOO_MANY_CONNS: 'connections', DEADLINE: 'deadline', BAD_RCPT: 'syntax', BAD_SENDER: 'syntax',
+  TOO_MANY_CONNS: 'connections', PROXY_REFUSED: 'connections', DEADLINE: 'deadline', BAD_RCPT: 'syntax', BAD_SENDER: 'syntax',
   BAD_CONTENT: 'smuggling', BAD_MIME: 'mime', NO_STORAGE: 'local_error', LOCAL_ERROR: 'local_error',
   SHUTTING_DOWN: 'shutdown', QUEUED: null,
 };

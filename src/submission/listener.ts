@@ -22,6 +22,7 @@ import { receiveMessage, type IntakeResult } from '../intake/intake.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 import { intakeRefusal, senderRefusal, tagCheck } from './policy.js';
+import { installProxyGate, type ProxyGateSettings } from './proxy-gate.js';
 import { countRejection, metrics } from '../metrics/metrics.js';
 import { splitAliases } from '../tasks/alias.js';
 import type { QuotaService } from '../quota/quota.js';
@@ -66,6 +67,11 @@ export class SubmissionService {
     };
   }
 
+  private proxySettings(): ProxyGateSettings {
+    const s = this.config.smtp;
+    return { trusted: s.proxyTrusted, headerTimeoutMs: s.idleTimeoutMs, maxPending: s.maxConnections };
+  }
+
   private tlsMaterial(config: Config = this.config): { key?: Buffer; cert?: Buffer } {
     const t = config.smtp.tls;
     if (!t.cert || !t.key) return {};
@@ -81,6 +87,7 @@ export class SubmissionService {
     for (const w of authWarnings(this.config)) this.deps.log.warn({ key: w.path }, w.message);
     for (const listener of this.config.smtp.listen) {
       const server = new SMTPServer(this.options(listener, material));
+      if (this.config.smtp.proxyProtocol) installProxyGate(server.server, () => this.proxySettings(), this.deps.log, listener.text);
       // smtp-server re-emits socket errors on itself, so it needs a listener from the
       // start; a bind failure is reported once, by the rejection below.
       let bound = false;
@@ -156,6 +163,8 @@ export class SubmissionService {
       socketTimeout: c.smtp.idleTimeoutMs,
       closeTimeout: 5000,
       disableReverseLookup: true,
+      // The gate has read and checked the header; smtp-server takes the line it puts back (proxy-gate.ts).
+      ...(c.smtp.proxyProtocol ? { useProxy: ['*'] } : {}),
       logger: false,
       onConnect: (session, cb) => this.onConnect(listener, session, cb),
       onSecure: (_socket, session, cb) => { session.disabledCommands = ['STARTTLS']; cb(); },
@@ -187,6 +196,15 @@ export class SubmissionService {
     if (conn) {
       const send = conn.send.bind(conn);
       conn.send = (code, data, context) => {
+        // A PROXY header on a connection that is not from proxy_trusted (or with
+        // proxy_protocol off) arrives as a command: refused, the connection closed, never believed.
+        if (context === 'PROXY') {
+          this.deps.log.warn({ client_ip: ip, listener: listener.text }, 'smtp connection refused: a PROXY header from an address outside smtp.proxy_trusted (or with proxy_protocol off) is never believed');
+          countRejection('smtp', 'PROXY_REFUSED');
+          const r = REPLIES.PROXY_REFUSED;
+          send(r.code, `${r.enhanced} ${r.text}`, false);
+          return conn.close();
+        }
         // smtp-server answers a disabled command "500 command not recognized"; RFC 4954 §6 has 538 for this.
         if (code === 500 && context === 'AUTH' && session.disabledCommands?.includes('AUTH')) {
           this.deps.log.info({ client_ip: ip, listener: listener.text }, 'smtp auth refused: connection not encrypted');

@@ -5,8 +5,9 @@
  *   threads start from the file beside the code, better-sqlite3 loads its addon from
  *   node_modules, and the build's commit is read from dist/build-info.json;
  * - the single executable (`npm run build:binary`, a Node SEA): one bundled script inside
- *   the node binary, the worker scripts and better-sqlite3's addon carried as `node:sea`
- *   assets, the version and commit put into the bundle by esbuild (`__MTA_BUILD__`).
+ *   the node binary, the worker scripts, better-sqlite3's addon and the web console's
+ *   files carried as `node:sea` assets, the version and commit put into the bundle by
+ *   esbuild (`__MTA_BUILD__`).
  *
  * This is the only module that looks at `import.meta.url` or the SEA assets: every other
  * module asks here, so nothing breaks when there is no file next to the code.
@@ -77,10 +78,23 @@ function readBuildInfo(): BuildInfo {
   return { version: generated?.version ?? pkg?.version ?? 'unknown', commit: generated?.commit ?? 'unknown' };
 }
 
-/** The built web console (dist/console, scripts/build-console.mjs); undefined in the single executable, which does not carry it yet. */
-export function consoleDir(): string | undefined {
-  if (BUNDLED) return undefined;
-  return fileURLToPath(new URL('../../console', import.meta.url));
+/**
+ * The built web console (scripts/build-console.mjs): the directory dist/console in the npm
+ * package; in the single executable its files carried as assets named `console/<path>`,
+ * with `console/files.json` listing the paths (scripts/build-binary.mjs).
+ */
+export type ConsoleFiles =
+  | { kind: 'dir'; dir: string }
+  | { kind: 'embedded'; /** a file by its path under dist/console ("manifest.json", "assets/app-<hash>.js"), or undefined */ read(path: string): Buffer | undefined };
+
+const CONSOLE_INDEX_ASSET = 'console/files.json';
+
+export function consoleFiles(): ConsoleFiles {
+  if (!BUNDLED) return { kind: 'dir', dir: fileURLToPath(new URL('../../console', import.meta.url)) };
+  const names = new Set(JSON.parse(seaAssets().getAsset(CONSOLE_INDEX_ASSET, 'utf8') as string) as string[]);
+  // Only listed names are asked for: getAsset throws on any other, and a request path never
+  // reaches it unless the build put that very file in.
+  return { kind: 'embedded', read: (path) => names.has(path) ? Buffer.from(seaAssets().getAsset(`console/${path}`) as ArrayBuffer) : undefined };
 }
 
 /** Starts a worker thread running one of the program's thread scripts. */

@@ -32,6 +32,9 @@ export class RawSmtp {
     });
   }
 
+  /** A client on a socket opened by the caller (TLS started after bytes of its own, such as a PROXY header). */
+  static over(socket: Socket | TLSSocket): RawSmtp { return new RawSmtp(socket); }
+
   private parse(): void {
     for (;;) {
       const lines: string[] = [];

@@ -3,13 +3,15 @@
 // whole product: the CLI adds a domain and a sender, the daemon takes mail over SMTP with
 // AUTH, signs it on its DKIM thread, spools it through its writer thread and delivers it
 // to a sink (the signature checked by python3-dkim), survives kill -9 with its spool, and
-// reuses the SQLite addon it extracted. Then the Debian package made from that binary
+// reuses the SQLite addon it extracted; its admin listener serves the web console it
+// carries (the page, the hashed assets, gzip'd). Then the Debian package made from that binary
 // installs, creates its user, answers --version and leaves /var/lib/mta on removal; and
 // the npm tarball installs globally into a temporary prefix and runs `mta --help`.
 // The binary is built once for the whole file (about 20 s on an idle machine).
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { gunzipSync } from 'node:zlib';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,6 +21,7 @@ import { PASSWORD } from '../helpers/daemon.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { freePort, startSink, type Sink } from '../helpers/sink.js';
 import { RawSmtp, message } from '../helpers/smtp-client.js';
+import { httpGet, type RawResponse } from '../helpers/http-get.js';
 import { dkimpyAvailable, verifyDkimpy } from '../helpers/dkimpy.js';
 
 const ROOT = process.cwd();
@@ -48,6 +51,34 @@ async function until<T>(what: string, fn: () => T | false | Promise<T | false>, 
     if (v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const get = (port: number, path: string, headers: Record<string, string> = {}): Promise<RawResponse> => httpGet(`http://127.0.0.1:${port}${path}`, headers);
+
+/** The web console from inside the binary: the page names the hashed assets the binary carries, served as dist/console's. */
+async function consoleServed(t: Test, daemon: ChildDaemon): Promise<void> {
+  const port = Number(/"port":(\d+)[^\n]*"msg":"admin api listening"/.exec(daemon.output())?.[1]);
+  t.ok(port > 0, `the admin listener is on port ${port}`);
+  const built = JSON.parse(readFileSync(join(ROOT, 'dist', 'console', 'manifest.json'), 'utf8')) as Record<'app.js' | 'style.css', string>;
+  const page = await get(port, '/');
+  t.equal(page.status, 200, 'GET / answers 200 from the binary');
+  t.match(page.headers['content-type'], /^text\/html/);
+  t.ok(page.body.toString().includes(`src="${built['app.js']}"`), `the page names the hashed ${built['app.js']}`);
+  for (const [path, type] of [[built['app.js'], /^text\/javascript/], [built['style.css'], /^text\/css/]] as const) {
+    const file = readFileSync(join(ROOT, 'dist', 'console', path));
+    const plain = await get(port, path);
+    t.equal(plain.status, 200, `${path}: 200`);
+    t.match(plain.headers['content-type'], type, `${path}: ${plain.headers['content-type']}`);
+    t.match(plain.headers['cache-control'], /max-age=31536000.*immutable/, `${path}: cached for a year`);
+    t.notOk(plain.headers['content-encoding'], `${path}: plain to a client that takes no gzip`);
+    t.same(plain.body, file, `${path}: the bytes of dist/console`);
+    const gz = await get(port, path, { 'accept-encoding': 'gzip, deflate' });
+    t.equal(gz.headers['content-encoding'], 'gzip', `${path}: gzip'd for a client that takes it`);
+    t.same(gunzipSync(gz.body), file, `${path}: the same bytes, gzip'd`);
+  }
+  for (const bad of ['/assets/nothing.js', `${built['app.js']}.gz`, '/assets/..%2Fmanifest.json', '/assets/manifest.json']) {
+    t.equal((await get(port, bad)).status, 404, `${bad}: 404`);
   }
 }
 
@@ -136,6 +167,7 @@ if (missing) {
     };
 
     daemon = await spawnDaemon(config, {}, dir, { exe });
+    await consoleServed(t, daemon);
     const first = await submit(daemon.port, 'someone@dest.test');
     const got = await until('delivery to the sink', () => sink!.messages[0] ?? false);
     t.same(got.to, ['someone@dest.test'], 'the sink got the message');
