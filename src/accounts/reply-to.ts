@@ -238,11 +238,13 @@ export class ReplyTos {
   private async queue(s: SenderRecord, send: Omit<ReplyToSend, 'usedAt'>, config: Config): Promise<void> {
     const token = sealReplyToToken(this.deps.secret, { sender: s.address, address: send.address, nonce: send.nonce, expiresAt: send.expiresAt });
     const link = `${config.public.baseUrl!.replace(/\/+$/, '')}${REPLY_TO_PATH}${token}`;
-    const id = newQueueId(send.sentAt);
+    // The spool's own times are the wall clock's (the scheduler's): only the link follows the injected one.
+    const at = Date.now();
+    const id = newQueueId(at);
     const messageId = messageIdFor(id, config.hostname);
     const message = await verificationMail({ sender: s.address, address: send.address, link, expiresAt: send.expiresAt, messageId, now: send.sentAt });
     await this.deps.store.commitIncoming({
-      id, receivedAt: send.sentAt, sender: s.address, authUser: null, clientIp: null, helo: null, messageId, subject: VERIFICATION_SUBJECT,
+      id, receivedAt: at, sender: s.address, authUser: null, clientIp: null, helo: null, messageId, subject: VERIFICATION_SUBJECT,
       size: message.length, lane: 'trigger', tag: null, chunks: [message], recipients: [send.address],
     });
     this.deps.log?.info({ sender: s.address, reply_to: send.address, queue_id: id, expires_at: new Date(send.expiresAt).toISOString() }, 'reply-to verification mail queued');

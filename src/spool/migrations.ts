@@ -508,6 +508,6 @@ export const MIGRATIONS: readonly string[] = [
     used_at    INTEGER
   ) WITHOUT ROWID;
   CREATE INDEX reply_to_sends_sender ON reply_to_sends (sender, sent_at);
-  CREATE INDEX reply_to_sends_address ON reply_to_sends (address, sent_at);
+  CREATE INDEX reply_to_sends_address ON reply_to_sends (address COLLATE NOCASE, sent_at);
   `,
 ];

@@ -80,7 +80,8 @@ export class SqliteSenders {
     this.insSend = p('INSERT INTO reply_to_sends (nonce, sender, address, sent_at, expires_at) VALUES (@nonce, @sender, @address, @sentAt, @expiresAt)');
     this.getSend = p('SELECT * FROM reply_to_sends WHERE nonce = ?');
     this.sendsBySender = p('SELECT sent_at FROM reply_to_sends WHERE sender = ? AND sent_at > ? ORDER BY sent_at');
-    this.sendsToAddress = p('SELECT sent_at FROM reply_to_sends WHERE address = ? AND sent_at > ? ORDER BY sent_at');
+    // One mailbox whatever the case of its local part: the limit protects the person, not a spelling.
+    this.sendsToAddress = p('SELECT sent_at FROM reply_to_sends WHERE address = ? COLLATE NOCASE AND sent_at > ? ORDER BY sent_at');
     this.verify = p(`UPDATE senders SET reply_to_state = 'verified', reply_to_verified_at = @now, reply_to_nonce = NULL, reply_to_sent_at = NULL,
                        reply_to_expires_at = NULL
                      WHERE address = @sender AND reply_to_state = 'pending' AND reply_to_nonce = @nonce AND reply_to_expires_at >= @now`);

@@ -114,7 +114,7 @@ export function sendRoutes(ctx: ApiContext): Route[] {
           ? await renderForSend(ctx.store, ctx.config(), body.template, body.variables ?? {}, prepared.sender.address)
           : { subject: body.subject!, text: body.text, html: body.html, fromName: undefined };
         // Only the sender's verified reply-to (accounts/reply-to.ts): asked for while unverified, 409.
-        const replyTo = replyToFor(prepared.sender, body.reply_to);
+        const replyTo = replyToFor(prepared.sender, body.reply_to, (ctx.now ?? Date.now)());
         const attachments = (body.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.content_type, content: Buffer.from(a.content, 'base64') }));
         const approx = attachments.reduce((n, a) => n + a.content.length, 0) + Buffer.byteLength(content.text ?? '') + Buffer.byteLength(content.html ?? '');
         if (approx > ctx.config().smtp.maxMessageSize) throw svc.contentTooBig();
