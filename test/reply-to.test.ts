@@ -230,7 +230,8 @@ t.test('CLI: set through the running daemon, list shows the state, clear', async
   const list = JSON.parse((await mta('sender list --domain other.com --json')).out) as { address: string; reply_to: string | null; reply_to_state: string }[];
   t.match(list.find((s) => s.address === 'a@other.com'), { reply_to: 'cli@dest.test', reply_to_state: 'pending' });
   const table = await mta('sender list --domain other.com');
-  t.match(table.out, /REPLY_TO_STATE|REPLY-TO STATE|REPLY TO STATE/i);
+  t.match(table.out, /^ADDRESS\s+TYPE\s+REPLY_TO\s+REPLY_TO_STATE\s+SMTP\s+CREATED$/m);
+  t.match(table.out, /^a@other\.com\s+trigger\s+cli@dest\.test\s+pending\s/m);
   const cleared = await mta('sender reply-to clear a@other.com');
   t.equal(cleared.code, 0, cleared.err);
   t.match(cleared.out, /a@other\.com has no reply-to address/);

@@ -11,7 +11,7 @@
  * a token (the canonical base64url only).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { deriveKey } from '../util/secret.js';
+import { cachedKey, deriveKey } from '../util/secret.js';
 
 export interface ReplyToToken {
   sender: string;
@@ -25,12 +25,7 @@ const MAC_BYTES = 16;
 /** A link of a few hundred characters; anything far longer is refused before any work. */
 const MAX_TOKEN = 2048;
 
-const keys = new WeakMap<Buffer, Buffer>();
-function keyOf(secret: Buffer): Buffer {
-  let k = keys.get(secret);
-  if (!k) { k = deriveKey(secret, 'reply-to verification v1'); keys.set(secret, k); }
-  return k;
-}
+const keyOf = cachedKey((secret) => deriveKey(secret, 'reply-to verification v1'));
 
 function mac(secret: Buffer, payload: string): Buffer {
   return createHmac('sha256', keyOf(secret)).update(`mta-reply-to ${payload}`).digest().subarray(0, MAC_BYTES);
