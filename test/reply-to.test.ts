@@ -15,6 +15,7 @@ import { runMta } from './helpers/run.js';
 import { mimeParts } from './helpers/mime.js';
 import { Senders } from '../src/accounts/senders.js';
 import { openReplyToToken, sealReplyToToken } from '../src/accounts/reply-to-token.js';
+import { rateRefusal, replyToView } from '../src/accounts/reply-to.js';
 import { loadSecret } from '../src/util/secret.js';
 
 interface HttpReply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
@@ -219,6 +220,13 @@ t.test('bad input changes nothing; no public endpoint or an unknown sender is a 
   const disabled = await call('PUT', '/api/v1/senders/b@other.com/reply-to', { address: 'fresh@dest.test' });
   t.same([disabled.status, disabled.json.error.code], [409, 'MTA_ERR_STATE']);
   t.match(disabled.json.error.message, /b@other\.com cannot send the verification mail now: 551/);
+
+  // A sender added with a reply-to that cannot be mailed is not added at all.
+  await d.daemon.store.addSuppression({ address: 'blocked@dest.test', scope: '', reason: 'test', source: 'manual', createdAt: Date.now() });
+  const add = await call('POST', '/api/v1/senders', { address: 'g@other.com', reply_to: 'blocked@dest.test' });
+  t.same([add.status, add.json.error.code, add.json.error.field], [409, 'MTA_ERR_STATE', 'reply_to']);
+  t.match(add.json.error.message, /blocked@dest\.test is on the suppression list for other\.com/);
+  t.equal((await call('GET', '/api/v1/senders/g@other.com')).status, 404, 'all or nothing');
 });
 
 t.test('CLI: set through the running daemon, list shows the state, clear', async (t) => {
@@ -235,7 +243,34 @@ t.test('CLI: set through the running daemon, list shows the state, clear', async
   const cleared = await mta('sender reply-to clear a@other.com');
   t.equal(cleared.code, 0, cleared.err);
   t.match(cleared.out, /a@other\.com has no reply-to address/);
+  const added = await mta('sender add e@other.com --reply-to added@dest.test --json');
+  t.equal(added.code, 0, added.err);
+  t.match(JSON.parse(added.out), { address: 'e@other.com', reply_to: 'added@dest.test', reply_to_state: 'pending' });
+  await linkMailedTo('added@dest.test', 1);
+  const blocked = await mta('sender add f@other.com --reply-to blocked@dest.test');
+  t.equal(blocked.code, 1);
+  t.match(blocked.err, /blocked@dest\.test is on the suppression list for other\.com.*\(MTA_ERR_STATE\)/);
+  t.notMatch((await mta('sender list --domain other.com')).out, /f@other\.com/, 'all or nothing: the sender was not kept');
   const unknown = await mta('sender reply-to resend a@other.com');
   t.equal(unknown.code, 1);
   t.match(unknown.err, /a@other\.com has no reply-to address; set one: mta sender reply-to set a@other\.com ADDRESS \(MTA_ERR_STATE\)/);
+});
+
+t.test('the rules alone: which limit refuses and for how long; what a stored reply-to shows at a time', async (t) => {
+  const H = 3600_000, now = 10 * H;
+  const limits = { maxPerSender: 2, maxPerAddress: 2 };
+  const cases: [string, { sender: number[]; address: number[] }, ReturnType<typeof rateRefusal>][] = [
+    ['room', { sender: [now - 10], address: [now - 10] }, undefined],
+    ['old sends do not count', { sender: [now - H - 1, now - H, now - 5], address: [] }, undefined],
+    ['sender full: the older of the last two must leave', { sender: [now - 50 * MIN, now - 5 * MIN], address: [] }, { scope: 'sender', retryAfterMs: 10 * MIN }],
+    ['both full: the longer wait', { sender: [now - 50 * MIN, now - 40 * MIN], address: [now - 30 * MIN, now - 1] }, { scope: 'address', retryAfterMs: 30 * MIN }],
+    ['at least a second', { sender: [now - H + 1, now - H + 2], address: [] }, { scope: 'sender', retryAfterMs: 1000 }],
+  ];
+  for (const [name, times, want] of cases) t.same(rateRefusal(times, limits, now), want, name);
+
+  const pending = { address: 'h@dest.test', state: 'pending' as const, nonce: 'n', sentAt: now - MIN, expiresAt: now + 9 * MIN };
+  t.equal(replyToView(null, now).state, 'none');
+  t.equal(replyToView(pending, now + 9 * MIN).state, 'pending', 'its last millisecond');
+  t.equal(replyToView(pending, now + 9 * MIN + 1).state, 'expired');
+  t.match(replyToView({ address: 'h@dest.test', state: 'verified', verifiedAt: null }, now), { state: 'verified', expiresAt: null });
 });
