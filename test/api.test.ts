@@ -163,12 +163,12 @@ t.test('domains: add, list, show, records, check, last checks, dkim-rotate, remo
 });
 
 t.test('senders: add, list (paged), show, password, disable/enable (SMTP sees it), remove', async (t) => {
-  const d = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n`);
+  const d = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n[public]\nlisten = "127.0.0.1:0"\nbase_url = "https://links.example.com"\n`);
   t.teardown(() => d.stop());
   const call = apiClient(d, TOKEN);
   let r = await call('POST', '/api/v1/senders', { address: 'News@Example.com', type: 'batch', reply_to: 'help@example.com', password: 'first password' });
   t.equal(r.status, 201);
-  t.match(r.json, { address: 'news@example.com', domain: 'example.com', type: 'batch', reply_to: 'help@example.com', smtp_enabled: true, disabled: false });
+  t.match(r.json, { address: 'news@example.com', domain: 'example.com', type: 'batch', reply_to: 'help@example.com', reply_to_state: 'pending', smtp_enabled: true, disabled: false });
   t.notMatch(r.text, /scrypt|password/i, 'no password or hash in replies');
   for (const a of ['a', 'b', 'c', 'd']) t.equal((await call('POST', '/api/v1/senders', { address: `${a}@example.com` })).status, 201);
   for (const [body, field] of [

@@ -36,7 +36,10 @@ t.test('domain add prints the records; list/show with --json', async (t) => {
 });
 
 t.test('sender add/list/passwd/remove', async (t) => {
-  const r = await mta('sender add App@Example.com --type batch --reply-to help@example.com --password-stdin', 'a good password\n');
+  // A reply-to is verified through a link to the public endpoint: without one, refused, nothing added.
+  const noBase = await mta('sender add App@Example.com --type batch --reply-to help@example.com --password-stdin', 'a good password\n');
+  t.equal(noBase.code, 1); t.match(noBase.err, /public\.base_url is not set.*\(MTA_ERR_STATE\)/);
+  const r = await mta('sender add App@Example.com --type batch --password-stdin', 'a good password\n');
   t.equal(r.code, 0, r.err);
   t.match(r.out, /added app@example\.com \(batch, SMTP enabled\)/);
   const noDomain = await mta('sender add a@unknown.test', undefined);
@@ -45,8 +48,8 @@ t.test('sender add/list/passwd/remove', async (t) => {
   t.equal(short.code, 1); t.match(short.err, /at least 8 characters/);
   const badType = await mta('sender add c@example.com --type bulk');
   t.not(badType.code, 0);
-  const list = JSON.parse((await mta('sender list --json')).out) as { address: string; type: string; reply_to: string; smtp: string }[];
-  t.same(list, [{ ...list[0]!, address: 'app@example.com', type: 'batch', reply_to: 'help@example.com', smtp: 'enabled' }]);
+  const list = JSON.parse((await mta('sender list --json')).out) as { address: string; type: string; reply_to: string | null; reply_to_state: string; smtp: string }[];
+  t.same(list, [{ ...list[0]!, address: 'app@example.com', type: 'batch', reply_to: null, reply_to_state: 'none', smtp: 'enabled' }]);
   t.equal(list.length, 1, 'refused adds changed nothing');
   t.equal((await mta('sender passwd app@example.com', 'another good one')).code, 0);
   t.equal((await mta('sender passwd nobody@example.com', 'another good one')).code, 1);

@@ -27,6 +27,8 @@ let call: Call;
 t.before(async () => {
   d = await startDaemon(`${ADMIN}[smtp]\nallow_insecure_auth = true\nmax_recipients = 3\nmax_message_size = "20KB"\n`);
   await d.daemon.store.setSenderDisabled('app@example.com', false);
+  // Only a verified reply-to may be used (test/reply-to.test.ts runs the verification itself).
+  await d.daemon.store.setSenderReplyTo('app@example.com', { address: 'help@example.com', state: 'verified', verifiedAt: Date.now() });
   await d.addSender('off@example.com', 'batch');
   await d.daemon.store.setSenderDisabled('off@example.com', true);
   call = apiClient(d, TOKEN);
@@ -71,7 +73,8 @@ t.test('happy path: composed through intake, durable, with headers, tag and atta
 });
 
 t.test('the sender\'s reply-to is used when the request has none; a batch sender goes to the batch lane', async (t) => {
-  await new Senders(d.daemon.store).add({ address: 'news@example.com', type: 'batch', password: PASSWORD, replyTo: 'replies@example.com' });
+  await new Senders(d.daemon.store).add({ address: 'news@example.com', type: 'batch', password: PASSWORD });
+  await d.daemon.store.setSenderReplyTo('news@example.com', { address: 'replies@example.com', state: 'verified', verifiedAt: null });
   const r = await call('POST', '/api/v1/send', { from: 'news@example.com', to: 'x@dest.test', subject: 's', html: '<p>x</p>' });
   t.equal(r.status, 200, r.text);
   t.match(unfold(await body(d, r.json.queue_id)), /\r\nReply-To: replies@example\.com\r\n/);

@@ -1,7 +1,7 @@
 // The spool on a real SQLite file: durability pragmas, migrations, group commit,
 // bodies stored once in chunks, and the schema-version guard.
 import t from 'tap';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
@@ -103,4 +103,23 @@ t.test('recipient state machine: final states never change', async (t) => {
   t.equal(transition('sending', 'deferred'), 'deferred');
   t.equal(transition('held', 'pick'), undefined);
   t.equal(transition('held', 'release'), 'queued');
+});
+
+t.test('migration 20: reply-to addresses stored before verification existed count as verified; none stay none', async (t) => {
+  const p = join(dir, 'reply-to-upgrade');
+  const step = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE reply_to_sends'));
+  t.equal(step + 1, 20, 'the reply-to step is migration 20');
+  mkdirSync(p, { recursive: true, mode: 0o700 });
+  const old = new Database(join(p, DB_FILE));
+  old.pragma('journal_mode = WAL');
+  for (let v = 0; v < step; v++) { old.exec(MIGRATIONS[v]!); old.pragma(`user_version = ${v + 1}`); }
+  old.prepare("INSERT INTO domains (name, dkim_selector, dkim_algorithm, dkim_private_key, dkim_public_key, ownership_token, status, created_at) VALUES ('example.com', 's', 'ed25519', 'k', 'p', 't', 'verified', 0)").run();
+  const ins = old.prepare("INSERT INTO senders (address, domain, type, reply_to, created_at) VALUES (?, 'example.com', 'trigger', ?, 0)");
+  ins.run('old@example.com', 'help@example.com');
+  ins.run('bare@example.com', null);
+  old.close();
+  const store = SqliteStore.open(p);
+  t.teardown(() => store.close());
+  t.same((await store.getSender('old@example.com'))!.replyTo, { address: 'help@example.com', state: 'verified', verifiedAt: null });
+  t.equal((await store.getSender('bare@example.com'))!.replyTo, null);
 });

@@ -151,7 +151,8 @@ t.test('a small task end to end: personalised, own Message-ID, Reply-To, stats a
   t.teardown(() => w.stop());
   const sink = await w.addDomain('dest.test', 40, { rcpt: (a) => (a.startsWith('m4@') ? '550 5.1.1 User unknown' : undefined) });
   const store = w.daemon.daemon.store;
-  await new Senders(store).add({ address: BATCH, type: 'batch', replyTo: 'help@example.com' });
+  await new Senders(store).add({ address: BATCH, type: 'batch' });
+  await store.setSenderReplyTo(BATCH, { address: 'help@example.com', state: 'verified', verifiedAt: Date.now() });
   await makeList(store, 'club', 6, (i) => ({ address: i === 5 ? 'not-an-address' : `m${i}@dest.test`, vars: { UserName: `<M${i}> & co` } }));
   await store.addSuppression({ address: 'm3@dest.test', scope: '', reason: 'test', source: 'manual', createdAt: Date.now() });
   await makeTemplate(store, 'hello', { subject: 'Hi {UserName}', html: '<html><body><p>Hello {UserName} ({EAddr})</p></body></html>', text: 'Hello {UserName}' });

@@ -4,12 +4,13 @@
  * r=8, p=1; older hashes verify with the parameters they record and are upgraded at the
  * next successful login).
  * `verifyLogin` is the AUTH check the submission listener uses. The CLI and the admin API
- * both manage senders through this class.
+ * both manage senders through this class; a reply-to address is set through
+ * accounts/reply-to.ts, which verifies it before it is used.
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { Store } from '../spool/types.js';
 import type { SenderRecord, SenderType } from '../spool/types-senders.js';
-import { canonicalAddress, parseAddress } from '../util/address.js';
+import { canonicalAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 
 export interface ScryptCost { N: number; r: number; p: number }
@@ -81,7 +82,6 @@ export function checkPasswordStrength(password: string): void {
 export interface AddSenderInput {
   address: string;
   type: SenderType;
-  replyTo?: string | undefined;
   password?: string | undefined;
 }
 
@@ -98,15 +98,9 @@ export class Senders {
     if (!(await this.store.getDomain(domain))) {
       throw new MtaError('MTA_ERR_NOT_FOUND', `domain ${domain} is not a sending domain; add it first with "mta domain add ${domain}"`, 'address');
     }
-    let replyTo: string | null = null;
-    if (input.replyTo !== undefined) {
-      const r = parseAddress(input.replyTo);
-      if (!r) throw new MtaError('MTA_ERR_INVALID', `"${input.replyTo}" is not a valid reply-to address`, 'reply_to');
-      replyTo = r.address;
-    }
     if (input.password !== undefined) checkPasswordStrength(input.password);
     const rec: SenderRecord = {
-      address, domain, type: input.type, replyTo,
+      address, domain, type: input.type, replyTo: null,
       passwordHash: input.password !== undefined ? await hashPassword(input.password) : null,
       disabled: false, createdAt: Date.now(),
     };

@@ -32,6 +32,8 @@ export interface AdminDeps {
   egress?: () => EgressSelector | undefined;
   /** settings changed by a reload that take effect only at the next restart (config/restart.ts) */
   pendingRestart?: () => string[];
+  /** the clock of time-limited links (reply-to verification); tests inject one */
+  now?: () => number;
 }
 
 /** What a route file builds its routes from. */

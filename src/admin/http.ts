@@ -164,6 +164,8 @@ export function replyError(request: FastifyRequest, reply: FastifyReply, e: unkn
   if (r.status >= 500 && r.status !== 503) hooks.log.error({ err: e, method, path }, 'admin request failed');
   else hooks.log.debug({ method, path, status: r.status, err_code: r.body.error.code, client }, 'admin request refused');
   const headers: Record<string, string> = r.status === 401 ? { 'www-authenticate': 'Bearer realm="mta"' } : {};
+  // A limit that names its wait (reply-to verification mails) says it in HTTP's own way too.
+  if (r.status === 429 && typeof r.body.error['retry_after'] === 'number') headers['retry-after'] = String(r.body.error['retry_after']);
   // A refused request body may still be arriving: do not keep the connection for it.
   if (r.status === 413 || r.status === 403 || !req.complete) headers['connection'] = 'close';
   if (!req.complete) req.resume();

@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
 import { openStore, type Store } from '../spool/index.js';
 import { MtaError } from '../util/errors.js';
+import { callAdmin, type AdminReply } from './admin-client.js';
 
 export interface CliContext { config: Config; store: Store }
 
@@ -41,6 +42,25 @@ export async function withContext<T>(cmd: Command, fn: (ctx: CliContext) => Prom
   const store = openStore(config);
   try {
     return await fn({ config, store });
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The running daemon's answer to an admin API call, or, when no daemon answers, the same
+ * answer computed on the spool by `offline` (a change is then said on stderr: the daemon
+ * acts on it when it starts). For commands whose effect the daemon must see at once.
+ */
+export async function daemonOrSpool(cmd: Command, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body: unknown, offline: (ctx: CliContext) => Promise<unknown>): Promise<AdminReply> {
+  const config = loadConfig({ path: configPathOf(cmd) });
+  const reply = await callAdmin(config, method, path, body);
+  if (reply) return reply;
+  const store = openStore(config);
+  try {
+    const r = (await offline({ config, store })) as AdminReply;
+    if (method !== 'GET') process.stderr.write('mta: daemon not running; changed the spool directly (the daemon acts on it when it starts)\n');
+    return r;
   } finally {
     await store.close();
   }

@@ -147,6 +147,8 @@ export interface Config {
   quota: QuotaConfig;
   /** enabled: per-domain reputation levels cap the daily volume; schedule: cron of the evaluation */
   reputation: { enabled: boolean; schedule: string };
+  /** reply-to verification: a link works linkValidityMs; at most maxPerSender / maxPerAddress mails per rolling hour */
+  replyTo: { linkValidityMs: number; maxPerSender: number; maxPerAddress: number };
   /** textLinks: rewrite links of text/plain parts too; keyOverlapMs: a replaced key keeps verifying this long; domains: per sending domain, what is tracked when a message does not say */
   tracking: { textLinks: boolean; keyOverlapMs: number; /** JSON rules replacing the shipped ones (tracking/rules-data.ts) */ rulesFile?: string;
     /** every hit emits an open/click webhook, not only the recipient's first */ webhookEveryHit: boolean;
@@ -347,6 +349,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
     templates: { maxBodySize: parseSize(c.templates.max_body_size)!, maxRenderedSize: parseSize(c.templates.max_rendered_size)!, requireApproval: c.templates.require_approval },
     quota: compileQuota(c.quota),
     reputation: { enabled: c.reputation.enabled, schedule: c.reputation.schedule },
+    replyTo: { linkValidityMs: parseDuration(c.reply_to.link_validity)!, maxPerSender: c.reply_to.max_per_sender, maxPerAddress: c.reply_to.max_per_address },
     tracking: {
       textLinks: c.tracking.text_links, keyOverlapMs: parseDuration(c.tracking.key_overlap)!,
       ...(c.tracking.rules_file ? { rulesFile: resolve(baseDir, c.tracking.rules_file) } : {}),

@@ -333,6 +333,12 @@ export const configSchema = z.strictObject({
       track: z.array(z.enum(['opens', 'clicks'])),
     })).default([]),
   }).prefault({}),
+  // reply-to verification (accounts/reply-to.ts): how long a link works, how many mails per hour
+  reply_to: z.strictObject({
+    link_validity: duration.refine((v) => { const ms = parseDuration(v) ?? 0; return ms >= 60_000 && ms <= 86_400_000; }, { message: 'must be between "1m" and "24h"' }).default('10m'),
+    max_per_sender: z.number().int().min(1).max(1000).default(5),
+    max_per_address: z.number().int().min(1).max(1000).default(3),
+  }).prefault({}),
   reputation: z.strictObject({
     enabled: z.boolean().default(false),
     schedule: z.string().refine((v) => validCron(v), { message: 'must be a cron expression such as "*/5 * * * *"' }).default('*/5 * * * *'),

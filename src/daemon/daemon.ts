@@ -69,7 +69,8 @@ function deliveryMode(c: Config): string {
 const STOP_ORDER = ['submission', 'admin', 'tasks', 'public', 'inbound', 'scheduler', 'dev-sink', 'mta-sts', 'dane', 'tls-rpt', 'verifier', 'retention', 'reputation', 'webhooks'] as const;
 type ServiceName = typeof STOP_ORDER[number];
 
-export interface DaemonOptions { configPath?: string | undefined; config?: Config; logger?: Logger }
+/** now: the clock of time-limited links (reply-to verification), for tests; default Date.now */
+export interface DaemonOptions { configPath?: string | undefined; config?: Config; logger?: Logger; now?: () => number }
 
 export class Daemon {
   private readonly life: StateMachine<DaemonState>;
@@ -109,6 +110,7 @@ export class Daemon {
   /** expands running batch tasks into queued mail */
   tasks: TaskExpander | undefined;
   private readonly configPath: string | undefined;
+  private readonly now: () => number;
   /** one daemon per data_dir (spool/data-dir-lock.ts), held from start to stop */
   private lock: DataDirLock | undefined;
   /** config/runtime.ts: tells CLI commands without a configuration which one this daemon uses */
@@ -120,6 +122,7 @@ export class Daemon {
 
   constructor(opts: DaemonOptions) {
     this.configPath = opts.configPath;
+    this.now = opts.now ?? Date.now;
     this.config = opts.config ?? loadConfig({ path: opts.configPath, discover: false });
     this.startedWith = this.config;
     this.log = opts.logger ?? createLogger(this.config.logLevel);
@@ -186,6 +189,7 @@ export class Daemon {
       this.admin = new AdminServer({
         store: this.store, scheduler: () => this.scheduler, state: () => this.state, config: () => this.config, log: this.log.child({ component: 'admin' }),
         dns: () => this.dns, smtpPorts: () => this.submission.ports, quota: () => this.quota, egress: () => this.scheduler?.agent.egress, pendingRestart: () => this.pendingRestart,
+        now: this.now,
       });
       await this.services.start('admin', this.admin);
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
@@ -213,7 +217,7 @@ export class Daemon {
       await this.services.start('reputation', this.reputation);
       // public endpoint and inbound mail (src/public, src/inbound)
       if (this.config.public.baseUrl) {
-        this.publicServer = new PublicServer({ config: () => this.config, store: this.store, secret: this.secret, log: this.log.child({ component: 'public' }) });
+        this.publicServer = new PublicServer({ config: () => this.config, store: this.store, secret: this.secret, log: this.log.child({ component: 'public' }), now: this.now });
         await this.services.start('public', this.publicServer);
       }
       if (this.config.inbound.listen.length > 0) {

@@ -8,7 +8,10 @@
  *   Sender, Resent-From,       every address on the sender's domain (Sender at most once)
  *   Resent-Sender
  *   Reply-To                   any domain (replies may go to a help desk), but no display
- *                              name showing an address
+ *                              name showing an address; a header the client wrote itself
+ *                              (SMTP, /send/raw) as before, while the send API's own
+ *                              `reply_to` takes only the sender's verified reply-to
+ *                              (accounts/reply-to.ts)
  *   Bcc, Authentication-Results, ARC-*   taken out: Bcc must not reach the visible
  *                              recipients (the envelope keeps them); the others only a
  *                              receiver may add, so a submitted one is a forgery

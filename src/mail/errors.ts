@@ -64,6 +64,8 @@ export const CATALOGUE = {
   MTA_ERR_IMPORT_PARTIAL: { text: 'some rows of the import were not written (the report lists them)', http: 500 },
   MTA_ERR_CONFIRM: { text: 'a destructive operation was not confirmed', http: 500 },
   MTA_ERR_THROTTLED: { text: 'too many attempts in a short time; wait and try again', http: 429, retryable: true },
+  MTA_ERR_REPLY_TO_UNVERIFIED: { text: 'the sender\'s reply-to address is not verified', http: 409 },
+  MTA_ERR_REPLY_TO_RATE: { text: 'too many reply-to verification mails in the last hour; wait and try again', http: 429, retryable: true },
 } as const satisfies Record<string, ErrorEntry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;

@@ -1,6 +1,6 @@
 /**
- * public/page — the few HTML pages the public endpoint serves: the unsubscribe
- * confirmation (GET), the result (POST) and errors. Self-contained (inline style, no
+ * public/page — the few HTML pages the public endpoint serves: the unsubscribe and the
+ * reply-to verification confirmations (GET), their results (POST) and errors. Self-contained (inline style, no
  * scripts, no external resources), so the Content-Security-Policy can forbid everything.
  */
 import { escapeHtml } from './unsubscribe-links.js';
@@ -30,7 +30,23 @@ export function donePage(maskedAddress: string, domain: string, already: boolean
 <p><strong>${escapeHtml(maskedAddress)}</strong> ${already ? 'was already unsubscribed' : 'will no longer receive mail'} from <strong>${escapeHtml(domain)}</strong>.</p>`);
 }
 
-export function errorPage(status: number, message: string): string {
+const CUT_LINK = 'If you followed a link from an email, it may have been cut or changed; try copying the whole link.';
+
+/** `hint`: what to do next, when the cause is known (default: the link may have been cut). */
+export function errorPage(status: number, message: string, hint = CUT_LINK): string {
   return page(`Error ${status}`, `<h1>${escapeHtml(message)}</h1>
-<p class="muted">If you followed a link from an email, it may have been cut or changed; try copying the whole link.</p>`);
+<p class="muted">${escapeHtml(hint)}</p>`);
+}
+
+/** GET of a reply-to verification link: names what would be confirmed; only the button's POST confirms. */
+export function replyToConfirmPage(sender: string, address: string, action: string): string {
+  return page('Confirm reply-to address', `<h1>Confirm your reply-to address</h1>
+<p>Replies to mail from <strong>${escapeHtml(sender)}</strong> will go to <strong>${escapeHtml(address)}</strong>.</p>
+<form method="post" action="${escapeHtml(action)}"><input type="hidden" name="confirm" value="yes"><button type="submit" style="background:#2e7d32">Confirm</button></form>
+<p class="muted">If you did not ask for this, close this page: nothing changes until you press the button.</p>`);
+}
+
+export function replyToDonePage(sender: string, address: string): string {
+  return page('Reply-to address confirmed', `<h1>Reply-to address confirmed</h1>
+<p>Replies to mail from <strong>${escapeHtml(sender)}</strong> now go to <strong>${escapeHtml(address)}</strong>.</p>`);
 }

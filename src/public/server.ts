@@ -10,6 +10,8 @@
  *
  *   GET|HEAD /.well-known/mta-sts.txt  our MTA-STS policy, for Host mta-sts.<bounce domain>
  *                        (public/mta-sts-policy.ts)
+ *   GET|HEAD|POST /reply-to/<token>  a sender's reply-to verification: the page, and the
+ *                        confirmation its button posts (public/reply-to.ts)
  * and the open and click tracking paths /o/ and /c/ (tracking/endpoint.ts).
  *
  * Anything else is 404 (405 for other methods); a token that does not open is 400 and
@@ -28,11 +30,14 @@ import { Unsubscriber, maskAddress } from './unsubscribe.js';
 import { confirmPage, donePage, errorPage } from './page.js';
 import { MTA_STS_PATH, policyForHost } from './mta-sts-policy.js';
 import { TrackingEndpoint } from '../tracking/endpoint.js';
+import { REPLY_TO_PATH, ReplyTos } from '../accounts/reply-to.js';
+import { replyToPage } from './reply-to.js';
 
 /** A one-click body is 26 bytes; a browser's form post a few more. */
 export const MAX_BODY = 8 * 1024;
 
-export interface PublicDeps { config: () => Config; store: Store; secret: Buffer; log: Logger }
+/** now: the clock of time-limited links (reply-to verification); tests inject one */
+export interface PublicDeps { config: () => Config; store: Store; secret: Buffer; log: Logger; now?: () => number }
 
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -51,10 +56,12 @@ export class PublicServer {
   private server: Server | undefined;
   readonly unsubscriber: Unsubscriber;
   readonly tracking: TrackingEndpoint;
+  private readonly replyTos: ReplyTos;
 
   constructor(private readonly deps: PublicDeps) {
     this.unsubscriber = new Unsubscriber(deps.store, deps.secret, deps.log);
     this.tracking = new TrackingEndpoint(deps);
+    this.replyTos = new ReplyTos(deps);
   }
 
   /** The bound port (the configured one, or the one the OS chose for port 0). */
@@ -108,6 +115,13 @@ export class PublicServer {
         if (method !== 'GET' && method !== 'HEAD') { res.setHeader('allow', 'GET, HEAD'); throw new HttpError(405, 'Method not allowed'); }
         if (!this.tracking.handle(req, res, method, path)) throw new HttpError(404, 'This link is not valid');
         return;
+      }
+      if (path.startsWith(REPLY_TO_PATH)) {
+        if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') { req.resume(); res.setHeader('allow', 'GET, HEAD, POST'); throw new HttpError(405, 'Method not allowed'); }
+        // The form's body says nothing the token does not: read (bounded) and dropped.
+        if (method === 'POST') await readLimited(req, MAX_BODY); else req.resume();
+        const page = await replyToPage(this.replyTos, method, path.slice(REPLY_TO_PATH.length));
+        return this.reply(res, method, page.status, page.html);
       }
       if (!path.startsWith(UNSUBSCRIBE_PATH)) throw new HttpError(404, 'Page not found');
       const token = path.slice(UNSUBSCRIBE_PATH.length);

@@ -487,4 +487,27 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX tracking_hits_queue ON tracking_hits (queue_id);
   CREATE INDEX tracking_hits_at ON tracking_hits (at);
   `,
+  // 20: reply-to verification (accounts/reply-to.ts, spool/sqlite-senders.ts): a sender's
+  // reply-to is pending (a link is out: its nonce, when sent, until when) or verified; one
+  // row per verification mail sent, for the rate limits and the "already used" page.
+  // Reply-to addresses set before this step were set by the operator and have been in use:
+  // they count as verified (verified_at unknown) rather than vanishing from mail at upgrade.
+  `
+  ALTER TABLE senders ADD COLUMN reply_to_state TEXT CHECK (reply_to_state IN ('pending', 'verified'));
+  ALTER TABLE senders ADD COLUMN reply_to_nonce TEXT;
+  ALTER TABLE senders ADD COLUMN reply_to_sent_at INTEGER;
+  ALTER TABLE senders ADD COLUMN reply_to_expires_at INTEGER;
+  ALTER TABLE senders ADD COLUMN reply_to_verified_at INTEGER;
+  UPDATE senders SET reply_to_state = 'verified' WHERE reply_to IS NOT NULL;
+  CREATE TABLE reply_to_sends (
+    nonce      TEXT PRIMARY KEY,
+    sender     TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    sent_at    INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+  ) WITHOUT ROWID;
+  CREATE INDEX reply_to_sends_sender ON reply_to_sends (sender, sent_at);
+  CREATE INDEX reply_to_sends_address ON reply_to_sends (address COLLATE NOCASE, sent_at);
+  `,
 ];

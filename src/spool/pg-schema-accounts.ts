@@ -47,11 +47,26 @@ export const PG_ACCOUNTS_MIGRATION: PgMigration = {
       domain        TEXT COLLATE "C" NOT NULL REFERENCES domains(name),
       type          TEXT NOT NULL CHECK (type IN ('trigger','batch')),
       reply_to      TEXT,
+      reply_to_state       TEXT CHECK (reply_to_state IN ('pending','verified')),
+      reply_to_nonce       TEXT,
+      reply_to_sent_at     BIGINT,
+      reply_to_expires_at  BIGINT,
+      reply_to_verified_at BIGINT,
       password_hash TEXT,
       disabled      BOOLEAN NOT NULL DEFAULT false,
       created_at    BIGINT NOT NULL
     );
     CREATE INDEX senders_domain ON senders (domain);
+    CREATE TABLE reply_to_sends (
+      nonce      TEXT PRIMARY KEY,
+      sender     TEXT COLLATE "C" NOT NULL,
+      address    TEXT NOT NULL,
+      sent_at    BIGINT NOT NULL,
+      expires_at BIGINT NOT NULL,
+      used_at    BIGINT
+    );
+    CREATE INDEX reply_to_sends_sender ON reply_to_sends (sender, sent_at);
+    CREATE INDEX reply_to_sends_address ON reply_to_sends (lower(address), sent_at);
     CREATE TABLE tags (
       name        TEXT COLLATE "C" PRIMARY KEY,
       description TEXT NOT NULL DEFAULT '',

@@ -7,8 +7,8 @@
  * Why it is long (over the ~400 lines the house allows): it is the one place that composes
  * the per-aggregate SQLite modules (sqlite-*.ts) into `Store`, and most of its lines are
  * one-line delegations, one per port method, grouped by aggregate. The logic of each
- * aggregate lives in its own module; the senders, domains and suppression statements still
- * inline here are the next to move out.
+ * aggregate lives in its own module; the domains and suppression statements still inline
+ * here are the next to move out.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
@@ -21,7 +21,8 @@ import type { Store } from './types.js';
 import type { DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus } from './types-domains.js';
 import type { SpoolEvent } from './types-events.js';
 import type { CommitObserver, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow, QueueTarget, RecipientOutcome } from './types-queue.js';
-import type { SenderRecord } from './types-senders.js';
+import type { ReplyToGuard, ReplyToRecord, ReplyToSend, SenderRecord } from './types-senders.js';
+import { SqliteSenders } from './sqlite-senders.js';
 import type { RecipientRefusal, SuppressionFilter, SuppressionRecord } from './types-suppression.js';
 import type { RecipientId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
@@ -113,6 +114,7 @@ export class SqliteStore implements Store {
   private readonly tracking: SqliteTracking;
   private readonly inbound: SqliteInbound;
   private readonly feedback: SqliteFeedback;
+  private readonly senders: SqliteSenders;
   private writer: WriterThread | undefined;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
@@ -175,15 +177,6 @@ export class SqliteStore implements Store {
       listDomains: p('SELECT * FROM domains ORDER BY name'),
       delDomain: p('DELETE FROM domains WHERE name = ?'),
       sendersOfDomain: p('SELECT COUNT(*) AS n FROM senders WHERE domain = ?'),
-      insSender: p(`INSERT INTO senders (address, domain, type, reply_to, password_hash, disabled, created_at)
-                    VALUES (@address, @domain, @type, @replyTo, @passwordHash, @disabled, @createdAt)`),
-      getSender: p('SELECT * FROM senders WHERE address = ?'),
-      listSenders: p('SELECT * FROM senders ORDER BY address'),
-      listSendersOf: p('SELECT * FROM senders WHERE domain = ? ORDER BY address'),
-      setPassword: p('UPDATE senders SET password_hash = ? WHERE address = ?'),
-      rehashPassword: p('UPDATE senders SET password_hash = ? WHERE address = ? AND password_hash = ?'),
-      delSender: p('DELETE FROM senders WHERE address = ?'),
-      setDisabled: p('UPDATE senders SET disabled = ? WHERE address = ?'),
       insSuppression: p(`INSERT OR IGNORE INTO suppressions (address, scope, reason, source, created_at)
                          VALUES (@address, @scope, @reason, @source, @createdAt)`),
       delSuppression: p('DELETE FROM suppressions WHERE address = ? AND scope = ?'),
@@ -206,6 +199,7 @@ export class SqliteStore implements Store {
     this.notify.effects.spamBounce = (k) => this.quota.spamBounce(k);
     this.inbound = new SqliteInbound(db, this.notify);
     this.feedback = new SqliteFeedback(db, this.notify);
+    this.senders = new SqliteSenders(db);
     this.egress = new SqliteEgress(db);
     this.mtaSts = new SqliteMtaSts(db);
     this.audit = new SqliteAudit(db);
@@ -367,33 +361,19 @@ export class SqliteStore implements Store {
     return r;
   }
 
-  // ---- senders ----
-  async addSender(s: SenderRecord): Promise<void> {
-    try {
-      this.st['insSender']!.run({ ...s, disabled: s.disabled ? 1 : 0 });
-    } catch (e) {
-      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new MtaError('MTA_ERR_EXISTS', `sender ${s.address} exists already`);
-      throw e;
-    }
-  }
-  async getSender(address: string): Promise<SenderRecord | undefined> {
-    const r = this.st['getSender']!.get(address) as Record<string, unknown> | undefined;
-    return r ? rowToSender(r) : undefined;
-  }
-  async listSenders(domain?: string): Promise<SenderRecord[]> {
-    const rows = domain ? this.st['listSendersOf']!.all(domain) : this.st['listSenders']!.all();
-    return (rows as Record<string, unknown>[]).map(rowToSender);
-  }
-  async setSenderPassword(address: string, hash: string | null, expected?: string): Promise<boolean> {
-    if (expected !== undefined) return this.st['rehashPassword']!.run(hash, address, expected).changes > 0;
-    return this.st['setPassword']!.run(hash, address).changes > 0;
-  }
-  async removeSender(address: string): Promise<boolean> {
-    return this.st['delSender']!.run(address).changes > 0;
-  }
-  async setSenderDisabled(address: string, disabled: boolean): Promise<boolean> {
-    return this.st['setDisabled']!.run(disabled ? 1 : 0, address).changes > 0;
-  }
+  // ---- senders (spool/sqlite-senders.ts) ----
+  async addSender(s: SenderRecord): Promise<void> { this.senders.add(s); }
+  async getSender(address: string): Promise<SenderRecord | undefined> { return this.senders.one(address); }
+  async listSenders(domain?: string): Promise<SenderRecord[]> { return this.senders.all(domain); }
+  async setSenderPassword(address: string, hash: string | null, expected?: string): Promise<boolean> { return this.senders.password(address, hash, expected); }
+  async removeSender(address: string): Promise<boolean> { return this.senders.remove(address); }
+  async setSenderDisabled(address: string, disabled: boolean): Promise<boolean> { return this.senders.disabled(address, disabled); }
+  async setSenderReplyTo(address: string, replyTo: ReplyToRecord | null): Promise<boolean> { return this.senders.replyTo(address, replyTo); }
+  async startReplyToVerification(send: Omit<ReplyToSend, 'usedAt'>, guard: ReplyToGuard): Promise<boolean> { return this.senders.startVerification(send, guard); }
+  async replyToSendTimes(sender: string, address: string, since: number): Promise<{ sender: number[]; address: number[] }> { return this.senders.times(sender, address, since); }
+  async getReplyToSend(nonce: string): Promise<ReplyToSend | undefined> { return this.senders.send(nonce); }
+  async confirmReplyTo(sender: string, nonce: string, now: number): Promise<boolean> { return this.senders.confirm(sender, nonce, now); }
+  async pruneReplyToSends(before: number): Promise<number> { return this.senders.pruneSends(before); }
 
   // ---- suppression ----
   async addSuppression(s: SuppressionRecord): Promise<boolean> {
@@ -554,13 +534,5 @@ function rowToDomain(r: Record<string, unknown>): DomainRecord {
     nextDkim: r['next_dkim_selector'] ? {
       selector: r['next_dkim_selector'] as string, privateKey: r['next_dkim_private_key'] as string, publicKey: r['next_dkim_public_key'] as string,
     } : null,
-  };
-}
-
-function rowToSender(r: Record<string, unknown>): SenderRecord {
-  return {
-    address: r['address'] as string, domain: r['domain'] as string, type: r['type'] as SenderRecord['type'],
-    replyTo: r['reply_to'] as string | null, passwordHash: r['password_hash'] as string | null,
-    disabled: r['disabled'] === 1, createdAt: r['created_at'] as number,
   };
 }

@@ -8,7 +8,7 @@
  *                    (lists/personalise.ts)
  *
  * Every copy gets its own Message-ID (webhooks report it per recipient), the sender's
- * Reply-To, and with unsubscribe on the List-Unsubscribe headers (RFC 8058) and
+ * verified Reply-To, and with unsubscribe on the List-Unsubscribe headers (RFC 8058) and
  * a footer link. Address type `random` makes the envelope MAIL FROM a VERP address
  * sealed with this message's queue id, so an asynchronous bounce names the member.
  *
@@ -27,6 +27,7 @@ import { messageIdFor } from '../intake/headers.js';
 import { newQueueId, type QueueId } from '../util/ids.js';
 import { MtaError } from '../util/errors.js';
 import { checkDisplayName } from '../intake/identity.js';
+import { usableReplyTo } from '../accounts/reply-to.js';
 
 export interface RenderEnv {
   hostname: string;
@@ -64,8 +65,10 @@ export async function renderMember(env: RenderEnv, frame: TaskFrame, m: ListMemb
   const vars = memberVars(frame, m);
   const unsub = task.unsubscribe ? unsubscribeFor(env, sender.domain, m.address, id) : undefined;
   const messageId = messageIdFor(id, env.hostname);
+  // Only a verified reply-to (accounts/reply-to.ts); a pending one leaves Reply-To out.
+  const replyTo = task.kind === 'template' ? usableReplyTo(sender) : undefined;
   const extra: Record<string, string> = {
-    ...(sender.replyTo && task.kind === 'template' ? { 'Reply-To': sender.replyTo } : {}),
+    ...(replyTo ? { 'Reply-To': replyTo } : {}),
     ...(unsub?.headers ?? {}),
     // Delivery rewrites each copy's links and adds the pixel (src/tracking).
     ...(task.tracking ? { 'X-Mta-Track': 'opens, clicks' } : {}),

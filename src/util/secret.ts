@@ -87,6 +87,16 @@ export function deriveKey(secret: Buffer, purpose: string, bytes = 32): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `mta ${purpose}`, bytes));
 }
 
+/** `derive`, computed once per secret (HKDF on every token would be wasted work). */
+export function cachedKey(derive: (secret: Buffer) => Buffer): (secret: Buffer) => Buffer {
+  const cache = new WeakMap<Buffer, Buffer>();
+  return (secret) => {
+    let k = cache.get(secret);
+    if (!k) { k = derive(secret); cache.set(secret, k); }
+    return k;
+  };
+}
+
 const SIV_TAG = 12;
 
 /**

@@ -103,7 +103,35 @@ export async function sendersScenario(t: Test, { store }: Side): Promise<unknown
   const z = await store.getSender('z@a.test');
   t.same([z?.disabled, (await store.getSender('b@a.test'))?.passwordHash], [true, null]);
   t.same([await store.removeSender('z@a.test'), await store.removeSender('z@a.test')], [true, false]);
-  return { dup, cas, z, all: await store.listSenders() };
+  // Reply-to verification: the guard counts sends per sender and per mailbox (any case), one use per link.
+  const guard = { since: 0, maxPerSender: 2, maxPerAddress: 1 };
+  const send = (nonce: string, address: string, sentAt: number) => ({ nonce, sender: 'b@a.test', address, sentAt, expiresAt: sentAt + 600_000 });
+  const started = [
+    await store.startReplyToVerification(send('n1', 'Reply@x.test', 1000), guard),
+    await store.startReplyToVerification(send('n2', 'reply@X.test', 2000), guard),
+    await store.startReplyToVerification(send('n3', 'other@x.test', 3000), guard),
+    await store.startReplyToVerification(send('n4', 'third@x.test', 4000), guard),
+  ];
+  t.same(started, [true, false, true, false], 'one mail per mailbox, two per sender');
+  t.equal(await codeOf(store.startReplyToVerification({ ...send('n5', 'r@x.test', 5000), sender: 'nobody@a.test' }, guard)), 'MTA_ERR_NOT_FOUND');
+  const pending = (await store.getSender('b@a.test'))?.replyTo;
+  t.same(pending, { address: 'other@x.test', state: 'pending', nonce: 'n3', sentAt: 3000, expiresAt: 603_000 }, 'the newest send is pending');
+  const times = await store.replyToSendTimes('b@a.test', 'REPLY@x.test', 0);
+  t.same(times, { sender: [1000, 3000], address: [1000] });
+  const confirms = [
+    await store.confirmReplyTo('b@a.test', 'n1', 2000), await store.confirmReplyTo('b@a.test', 'n3', 700_000),
+    await store.confirmReplyTo('b@a.test', 'n3', 4000), await store.confirmReplyTo('b@a.test', 'n3', 4001),
+  ];
+  t.same(confirms, [false, false, true, false], 'a replaced link, a late one, the right one once');
+  const verified = (await store.getSender('b@a.test'))?.replyTo;
+  t.same(verified, { address: 'other@x.test', state: 'verified', verifiedAt: 4000 });
+  const used = await store.getReplyToSend('n3');
+  t.equal(used?.usedAt, 4000, 'the send is marked used');
+  t.equal(await store.getReplyToSend('n9'), undefined);
+  t.same([await store.setSenderReplyTo('b@a.test', null), await store.setSenderReplyTo('nobody@a.test', null)], [true, false]);
+  t.equal((await store.getSender('b@a.test'))?.replyTo, null, 'cleared');
+  t.equal(await store.pruneReplyToSends(2500), 1, 'sends before the bound forgotten');
+  return { dup, cas, z, all: await store.listSenders(), started, pending, times, confirms, verified, used };
 }
 
 export async function tagsScenario(t: Test, { store }: Side): Promise<unknown> {

@@ -28,7 +28,7 @@ export function tempDir(prefix = 'mta-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startDaemon(extraToml = '', opts: { listeners?: string; domains?: string[]; logger?: Logger } = {}): Promise<TestDaemon> {
+export async function startDaemon(extraToml = '', opts: { listeners?: string; domains?: string[]; logger?: Logger; now?: () => number } = {}): Promise<TestDaemon> {
   const dir = tempDir();
   const listeners = opts.listeners ?? '[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n';
   const toml = `hostname = "mta.test"\ndata_dir = "${join(dir, 'data')}"\n[log]\nlevel = "silent"\n${listeners}\n${extraToml}`;
@@ -47,7 +47,7 @@ export async function startDaemon(extraToml = '', opts: { listeners?: string; do
   const configPath = join(dir, 'mta.toml');
   writeFileSync(configPath, withDomains);
   const config = compileConfig(withDomains, configPath);
-  const daemon = new Daemon({ configPath, config, logger: opts.logger ?? createLogger('silent') });
+  const daemon = new Daemon({ configPath, config, logger: opts.logger ?? createLogger('silent'), ...(opts.now ? { now: opts.now } : {}) });
   await daemon.start();
   const domains = new Domains(daemon.store);
   for (const d of opts.domains ?? ['example.com']) await domains.add(d, { algorithm: 'ed25519' });

@@ -22,6 +22,7 @@ import { RESERVED_HEADERS, composeMessage, toCrlf } from '../compose.js';
 import { Idempotency, fingerprint, idempotencyKey } from '../idempotency.js';
 import { SendService } from '../send-service.js';
 import { renderForSend } from '../send-template.js';
+import { replyToFor } from '../../accounts/reply-to.js';
 
 const TAG = 'send';
 const RFC822 = 'message/rfc822';
@@ -44,7 +45,8 @@ const sendBody = z.strictObject({
   template: z.string().min(1).max(64).optional().describe('a stored template (mta template): its subject, HTML and text, rendered as `mta template render` does'),
   variables: z.record(z.string().max(128), z.string().max(100_000)).optional()
     .describe('the template\'s {name} values: every variable it uses, and no others'),
-  reply_to: z.string().max(320).optional().describe('default: the sender\'s reply-to address, if it has one'),
+  reply_to: z.string().max(320).optional()
+    .describe('the sender\'s verified reply-to address (mta sender reply-to set); absent: that address when verified, else no Reply-To; any other or an unverified one is 409 MTA_ERR_REPLY_TO_UNVERIFIED'),
   headers: z.record(headerName, headerValue).optional().describe(`extra header fields; not: ${[...RESERVED_HEADERS].join(', ')}`),
   tag: tag.optional().describe('recorded like X-Mta-Tag on SMTP; statistics can be filtered by it'),
   tracking: z.strictObject({ opens: z.boolean().default(false), clicks: z.boolean().default(false) }).optional()
@@ -111,9 +113,8 @@ export function sendRoutes(ctx: ApiContext): Route[] {
         const content = body.template !== undefined
           ? await renderForSend(ctx.store, ctx.config(), body.template, body.variables ?? {}, prepared.sender.address)
           : { subject: body.subject!, text: body.text, html: body.html, fromName: undefined };
-        let replyTo = body.reply_to;
-        if (replyTo !== undefined && !parseAddress(replyTo)) throw new MtaError('MTA_ERR_INVALID', `reply_to: "${replyTo}" is not an address`, 'reply_to');
-        replyTo ??= prepared.sender.replyTo ?? undefined;
+        // Only the sender's verified reply-to (accounts/reply-to.ts): asked for while unverified, 409.
+        const replyTo = replyToFor(prepared.sender, body.reply_to, (ctx.now ?? Date.now)());
         const attachments = (body.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.content_type, content: Buffer.from(a.content, 'base64') }));
         const approx = attachments.reduce((n, a) => n + a.content.length, 0) + Buffer.byteLength(content.text ?? '') + Buffer.byteLength(content.html ?? '');
         if (approx > ctx.config().smtp.maxMessageSize) throw svc.contentTooBig();

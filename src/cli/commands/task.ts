@@ -5,11 +5,9 @@
  * the daemon starts a queued task when it next runs.
  */
 import { Command, Option } from 'commander';
-import { configPathOf } from '../context.js';
+import { daemonOrSpool } from '../context.js';
 import { print, printJson, table } from '../output.js';
-import { callAdmin, type AdminReply } from '../admin-client.js';
-import { loadConfig } from '../../config/config.js';
-import { openStore } from '../../spool/index.js';
+import type { AdminReply } from '../admin-client.js';
 import { Tasks, taskView } from '../../tasks/tasks.js';
 import { TASK_STATES, type TaskState } from '../../spool/types-tasks.js';
 import { MtaError } from '../../util/errors.js';
@@ -17,18 +15,8 @@ import { MtaError } from '../../util/errors.js';
 type Method = 'GET' | 'POST';
 
 /** The daemon's answer, or the same answer computed on the spool when no daemon runs. */
-async function call(c: Command, method: Method, path: string, body: unknown, offline: (tasks: Tasks) => Promise<unknown>): Promise<AdminReply> {
-  const config = loadConfig({ path: configPathOf(c) });
-  const reply = await callAdmin(config, method, path, body);
-  if (reply) return reply;
-  const store = openStore(config);
-  try {
-    const r = (await offline(new Tasks(store, () => config))) as AdminReply;
-    if (method === 'POST') process.stderr.write('mta: daemon not running; changed the spool directly (the daemon acts on it when it starts)\n');
-    return r;
-  } finally {
-    await store.close();
-  }
+function call(c: Command, method: Method, path: string, body: unknown, offline: (tasks: Tasks) => Promise<unknown>): Promise<AdminReply> {
+  return daemonOrSpool(c, method, path, body, ({ config, store }) => offline(new Tasks(store, () => config)));
 }
 
 const LIST_COLUMNS = ['id', 'list', 'template', 'address_type', 'tag', 'state_shown', 'requested', 'delivered', 'failed', 'invalid', 'created_at'];
