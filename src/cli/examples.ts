@@ -77,6 +77,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   egress: ['mta egress status'],
   'egress status': ['mta egress status', 'mta egress status --json'],
   backup: ['sudo -u mta mta backup /var/backups/mta/$(date +%F)', 'mta backup ./backup-today --json'],
+  storage: ['mta storage migrate --to postgres --url-file /etc/mta/postgres.url --dry-run'],
+  'storage migrate': ['systemctl stop mta && mta storage migrate --to postgres --url-file /etc/mta/postgres.url', 'mta storage migrate --to postgres --url postgres://mta@db.example.com/mta --dry-run --json'],
   tracking: ['sudo -u mta mta tracking rotate-key && sudo systemctl reload mta'],
   'tracking show': ['mta tracking show T01M8337DMG00AB2ATA', 'mta tracking show T01M8337DMG00AB2ATA --json'],
   'tracking rotate-key': ['sudo -u mta mta tracking rotate-key', 'mta tracking rotate-key --json'],

@@ -21,6 +21,7 @@ import { templateCommand } from './commands/template.js';
 import { taskCommand } from './commands/task.js';
 import { egressCommand } from './commands/egress.js';
 import { backupCommand } from './commands/backup.js';
+import { storageCommand } from './commands/storage.js';
 import { trackingCommand } from './commands/tracking.js';
 import { isMtaError } from '../util/errors.js';
 import { addExamples } from './examples.js';
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
   program.addCommand(taskCommand());
   program.addCommand(egressCommand());
   program.addCommand(backupCommand());
+  program.addCommand(storageCommand());
   program.addCommand(userCommand());
   program.addCommand(trackingCommand());
   addConfigOption(program);

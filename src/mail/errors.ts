@@ -32,6 +32,7 @@ export const CATALOGUE = {
   MTA_ERR_DB_DURABILITY: { text: 'database durability settings could not be applied', http: 500 },
   MTA_ERR_DB_SCHEMA: { text: 'database schema is newer than this program', http: 500 },
   MTA_ERR_STORAGE_BACKEND: { text: 'the configured storage backend cannot be used yet', http: 500 },
+  MTA_ERR_MIGRATE: { text: 'the SQLite spool cannot be copied to PostgreSQL as it is; nothing was written', http: 500 },
   MTA_ERR_NATIVE: { text: 'the SQLite native addon cannot be written or loaded (single executable)', http: 500 },
   MTA_ERR_SPOOL_WRITER: { text: 'the spool writer thread has stopped', http: 500, smtp: 'LOCAL_ERROR' },
   MTA_ERR_SPOOL_FULL: { text: 'the spool\'s disk or database is full', http: 500, retryable: true, smtp: 'NO_STORAGE' },

@@ -17,6 +17,7 @@ import { createRules } from '../events/effects.js';
 export type { Store } from './types.js';
 export { DataDirLock } from './data-dir-lock.js';
 export { backupStore, storeFile } from './backup.js';
+export { migrateToPg, type MigrateSummary } from './migrate-to-pg.js';
 
 /** The store as the daemon holds it: the contract plus the fatal-failure hook. */
 export interface OpenStore extends Store {
