@@ -80,10 +80,12 @@ t.test('a dry run on an empty spool: every column of every table PostgreSQL has 
   t.same(s.tables.filter((x) => x.pg_table === null).map((x) => x.table), COPY_TABLES.filter((c) => !have.has(c.pg ?? c.table)).map((c) => c.table),
     'the tables PostgreSQL lacks are named as such (and hold nothing here)');
   t.same(await query(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"), [], 'the dry run left the database as it was: no schema');
+  t.match(await codeOf(migrateToPg({ dataDir: dir, url: cluster.url('no_such_db') })),
+    /^MTA_ERR_MIGRATE: PostgreSQL at postgres:\/\/.*\/no_such_db: database "no_such_db" does not exist; nothing was committed$/, 'a database that is not there is named');
 });
 
 /** A data dir filled by a real daemon: over SMTP and through its store. */
-async function fill(d: TestDaemon): Promise<{ bigId: string }> {
+async function fill(d: TestDaemon): Promise<{ bigId: string; lastWebhook: number }> {
   const store = d.daemon.store;
   await new Domains(store).add('rsa.example.com', { algorithm: 'rsa' });
   await d.addSender('news@example.com', 'batch');
@@ -119,14 +121,18 @@ async function fill(d: TestDaemon): Promise<{ bigId: string }> {
   await store.addSession({ idHash: 'a'.repeat(64), user: 'alice', createdAt: now, lastSeenAt: now });
   await store.recordTrackingHit({ at: now, kind: 'open', queueId: a.queueId, recipientId: a.recipientId, ip: '192.0.2.1', userAgent: 'UA', method: 'GET', class: 'human', reason: null });
   await store.recordTrackingHit({ at: now + 1, kind: 'click', queueId: a.queueId, recipientId: a.recipientId, link: 0, url: 'https://example.com/', ip: '192.0.2.1', userAgent: 'UA', method: 'GET', class: 'human', reason: null });
-  return { bigId };
+  // webhook ids are never reused: the last one given out (removed since) must outlive the move
+  await store.addWebhook({ url: 'http://127.0.0.1:1/kept', sender: null, events: '*', format: 'json', secret: 's1', createdAt: now });
+  const gone = await store.addWebhook({ url: 'http://127.0.0.1:1/gone', sender: null, events: '*', format: 'json', secret: 's2', createdAt: now });
+  await store.removeWebhook(gone.id);
+  return { bigId, lastWebhook: gone.id };
 }
 
 t.test('a spool moves to PostgreSQL whole; a second run, a running daemon and a database with data are refused', async (t) => {
   const d = await startDaemon();
   let running = true;
   t.teardown(async () => { if (running) await d.daemon.stop(); rmSync(d.dir, { recursive: true, force: true }); });
-  const { bigId } = await fill(d);
+  const { bigId, lastWebhook } = await fill(d);
   const dataDir = d.daemon.config.dataDir;
   const url = await cluster.createDatabase();
 
@@ -140,8 +146,14 @@ t.test('a spool moves to PostgreSQL whole; a second run, a running daemon and a 
   const want = sqliteCounts(dataDir);
   t.ok(want['message_chunks']! > want['messages']!, 'a body spans several chunks');
 
+  const dry = await runMta(['storage', 'migrate', '--to', 'postgres', '--url', url, '--dry-run', '-c', d.configPath]);
+  t.equal(dry.code, 0, 'a dry run');
+  t.match(dry.out, new RegExp(`would copy .*spool\\.sqlite to postgres://.*\\n(.|\\n)*  message_chunks +${want['message_chunks']} rows\\n(.|\\n)*rows would be copied; nothing was written`));
+  t.same(await query(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"), [], 'and it wrote nothing');
+
   const run = await runMta(['storage', 'migrate', '--to', 'postgres', '--url', url, '--json', '-c', d.configPath]);
-  t.equal(run.code, 0, run.err);
+  t.equal(run.code, 0, 'the copy succeeds');
+  if (run.code !== 0) t.comment(run.err);
   const summary = JSON.parse(run.out) as { tables: { table: string; rows: number; copied: number | null }[]; sequences: { table: string; last: number }[]; target: string };
   t.match(run.err, /mta: message_chunks: \d+\/\d+ rows \(100%\)/, 'progress on stderr');
   const got: Record<string, number> = {};
@@ -157,6 +169,7 @@ t.test('a spool moves to PostgreSQL whole; a second run, a running daemon and a 
   const original = Buffer.concat(src.prepare('SELECT data FROM message_chunks WHERE message_id = ? ORDER BY seq').pluck().all(bigId) as Buffer[]);
   const srcStates = src.prepare('SELECT state, count(*) AS n FROM recipients GROUP BY state ORDER BY state').all();
   const srcEvent = src.prepare('SELECT id, detail FROM events ORDER BY id DESC LIMIT 1').get() as { id: number; detail: string };
+  const srcTask = src.prepare('SELECT tracking, unsubscribe, exhausted FROM tasks').get() as Record<string, number>;
   src.close();
   t.ok(original.length > 3 * 64 * 1024, 'the big body is over three chunks');
   const chunks = await query<{ data: Buffer }>(url, 'SELECT data FROM message_chunks WHERE message_id = $1 ORDER BY seq', [bigId]);
@@ -165,7 +178,7 @@ t.test('a spool moves to PostgreSQL whole; a second run, a running daemon and a 
   t.same(new Set((srcStates as { state: string }[]).map((s) => s.state)), new Set(['delivered', 'failed', 'deferred', 'sending', 'held', 'queued']), 'in six states');
   t.same((await query<{ detail: unknown }>(url, 'SELECT detail FROM events WHERE id = $1', [srcEvent.id]))[0]!.detail, JSON.parse(srcEvent.detail), 'event details as JSON');
   t.same(await query(url, "SELECT address, disabled FROM senders ORDER BY address"), [{ address: 'app@example.com', disabled: false }, { address: 'news@example.com', disabled: true }], 'flags become booleans');
-  t.same(await query(url, 'SELECT tracking, exhausted FROM tasks'), [{ tracking: true, exhausted: false }]);
+  t.same(await query(url, 'SELECT tracking, unsubscribe, exhausted FROM tasks'), [Object.fromEntries(Object.entries(srcTask).map(([k, v]) => [k, v === 1]))], 'a task\'s flags too');
   t.same(await query(url, 'SELECT user_name FROM console_sessions'), [{ user_name: 'alice' }], 'a renamed column');
   const keys = await query<{ dkim_algorithm: string; dkim_private_key: string }>(url, 'SELECT dkim_algorithm, dkim_private_key FROM domains ORDER BY name');
   t.same(keys.map((k) => k.dkim_algorithm), ['ed25519', 'rsa'], 'domains with their DKIM keys');
@@ -178,6 +191,8 @@ t.test('a spool moves to PostgreSQL whole; a second run, a running daemon and a 
   const maxRcpt = Number((await query<{ m: string }>(url, 'SELECT max(id) AS m FROM recipients'))[0]!.m);
   const rcpt = await query<{ id: string }>(url, "INSERT INTO recipients (message_id, rcpt, domain, lane, state, next_attempt_at, updated_at) VALUES ($1, 'n@dest.test', 'dest.test', 'trigger', 'queued', 1, 1) RETURNING id", [bigId]);
   t.ok(Number(rcpt[0]!.id) > maxRcpt, 'so does a recipient');
+  const hook = await query<{ id: string }>(url, "INSERT INTO webhooks (url, secret, created_at) VALUES ('http://127.0.0.1:1/new', 's3', 1) RETURNING id");
+  t.equal(Number(hook[0]!.id), lastWebhook + 1, 'a webhook added after the move gets an id never given out before (SQLite\'s webhook_ids floor, above the highest row)');
   t.ok(summary.sequences.some((s) => s.table === 'tracking_hits' && s.last === want['tracking_hits']), 'the summary names the sequences set');
   t.notMatch(summary.target, /secret/, 'no password printed');
 
@@ -191,7 +206,7 @@ t.test('a spool moves to PostgreSQL whole; a second run, a running daemon and a 
   const lacking = await cluster.createDatabase();
   const pool = createPgPool({ url: lacking, poolSize: 1 });
   try { await migratePg(pool); await pool.query('DROP TABLE templates'); } finally { await pool.end(); }
-  t.match(await codeOf(migrateToPg({ dataDir, url: lacking })), /^MTA_ERR_MIGRATE: .*table templates \(1 rows\): PostgreSQL has no table templates.*nothing was written/);
+  t.match(await codeOf(migrateToPg({ dataDir, url: lacking })), /^MTA_ERR_MIGRATE: .*table templates \(1 row\): PostgreSQL has no table templates.*nothing was written/);
   t.same(await query(lacking, 'SELECT count(*)::int AS n FROM messages'), [{ n: 0 }], 'nothing copied');
 
   // counts that differ (a trigger drops list members on the way in): rolled back, the database left empty

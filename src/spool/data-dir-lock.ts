@@ -12,8 +12,9 @@
  * It lives in the spool module because the lock is a SQLite file; the daemon takes it
  * through spool/index.ts.
  *
- * Must never: be taken by CLI commands (they share the spool through WAL), or delete
- * another holder's pid file.
+ * Must never: be taken by CLI commands (they share the spool through WAL), except
+ * `mta storage migrate` (spool/migrate-to-pg.ts), which must keep a daemon from starting
+ * mid-copy; or delete another holder's pid file.
  */
 import Database from 'better-sqlite3';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';

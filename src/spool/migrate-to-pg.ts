@@ -80,6 +80,22 @@ export function redactUrl(url: string): string {
 
 function refuse(message: string): MtaError { return new MtaError('MTA_ERR_MIGRATE', message); }
 
+const rowsOf = (n: number): string => `${n} row${n === 1 ? '' : 's'}`;
+
+/**
+ * An error met on the target, saying which server: the catalogue's own pass as they are, the
+ * server unreachable or failing keeps its storage code (retryable), and the server's other
+ * refusals (no such database, authentication, a constraint) become MTA_ERR_MIGRATE.
+ */
+function targetError(e: unknown, url: string): unknown {
+  const mapped = storeError(e);
+  const where = `PostgreSQL at ${redactUrl(url)}`;
+  if (mapped instanceof MtaError) {
+    return mapped.code.startsWith('MTA_ERR_SPOOL_') ? new MtaError(mapped.code, `${where}: ${mapped.message}; nothing was committed`) : mapped;
+  }
+  return refuse(`${where}: ${(mapped as Error).message}; nothing was committed`);
+}
+
 /** The SQLite spool's tables, internal ones included (the ignore-list names those). */
 export function sqliteTables(db: Db): string[] {
   return db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[];
@@ -117,7 +133,7 @@ export async function migrateToPg(o: MigrateOptions): Promise<MigrateSummary> {
         try {
           return await copy(db, pool, o);
         } catch (e) {
-          throw storeError(e);
+          throw targetError(e, o.url);
         } finally {
           await pool.end().catch(() => undefined);
         }
@@ -212,7 +228,7 @@ export function plan(db: Db, target: ReadonlyMap<string, ReadonlyMap<string, str
     const rows = Number(db.prepare(`SELECT count(*) FROM ${ident(spec.table)}`).pluck().get());
     const cols = target.get(pgName);
     if (!cols) {
-      if (rows > 0) missing.push(`table ${spec.table} (${rows} rows): PostgreSQL has no table ${pgName}`);
+      if (rows > 0) missing.push(`table ${spec.table} (${rowsOf(rows)}): PostgreSQL has no table ${pgName}`);
       out.push({ spec, pg: pgName, rows, columns: null });
       continue;
     }
@@ -347,7 +363,7 @@ async function verify(client: Client, planned: readonly Planned[]): Promise<Migr
   for (const p of planned) {
     if (!p.columns) { out.push({ table: p.spec.table, pg_table: null, rows: p.rows, copied: null }); continue; }
     const n = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ident(p.pg)}`)).rows[0]!.n);
-    if (n !== p.rows) differ.push(`${p.spec.table}: ${p.rows} rows in SQLite, ${n} in PostgreSQL's ${p.pg}`);
+    if (n !== p.rows) differ.push(`${p.spec.table}: ${rowsOf(p.rows)} in SQLite, ${n} in PostgreSQL's ${p.pg}`);
     out.push({ table: p.spec.table, pg_table: p.pg, rows: p.rows, copied: n });
   }
   if (differ.length) throw refuse(`the copy does not match its source (${differ.join('; ')}); rolled back, the PostgreSQL database is left empty`);

@@ -31,15 +31,17 @@ function targetUrl(o: MigrateFlags, config: Config): string {
   return url;
 }
 
+const rows = (n: number): string => `${n} row${n === 1 ? '' : 's'}`;
+
 function report(s: MigrateSummary): void {
   const width = Math.max(...s.tables.map((t) => t.table.length));
   print(`${s.dry_run ? 'would copy' : 'copied'} ${s.source} to ${s.target}`);
   for (const t of s.tables) {
-    const where = t.pg_table === null ? 'no PostgreSQL table (nothing to copy)' : s.dry_run ? `${t.rows} rows` : `${t.rows} rows, ${t.copied ?? 0} in PostgreSQL`;
+    const where = t.pg_table === null ? 'no PostgreSQL table (nothing to copy)' : s.dry_run ? rows(t.rows) : `${rows(t.rows)}, ${t.copied ?? 0} in PostgreSQL`;
     print(`  ${t.table.padEnd(width)}  ${where}`);
   }
   for (const q of s.sequences) print(`  ${q.table}.${q.column} ids continue after ${q.last}`);
-  print(s.dry_run ? `${s.rows} rows would be copied; nothing was written` : `${s.rows} rows copied, counts verified: point every node's [storage] at this database (backend = "postgres")`);
+  print(s.dry_run ? `${rows(s.rows)} would be copied; nothing was written` : `${rows(s.rows)} copied, counts verified: point every node's [storage] at this database (backend = "postgres")`);
 }
 
 export function storageCommand(): Command {
