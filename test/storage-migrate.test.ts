@@ -7,12 +7,12 @@
 // ids continuing after the copied ones. The refusals are checked to write nothing: a daemon on
 // the data dir, a database that holds data, a table PostgreSQL lacks, and counts that differ.
 import Database from 'better-sqlite3';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import { Domains } from '../src/accounts/domains.js';
-import { migrateToPg, sqliteTables, unknownTables } from '../src/spool/migrate-to-pg.js';
+import { converter, migrateToPg, sqliteTables, unknownTables } from '../src/spool/migrate-to-pg.js';
 import { COPY_SEQUENCES, COPY_TABLES, NOT_COPIED } from '../src/spool/migrate-tables.js';
 import { openDatabase } from '../src/spool/db.js';
 import { migratePg } from '../src/spool/pg-migrations.js';
@@ -62,6 +62,26 @@ t.test('every table of the SQLite spool is copied, a sequence floor, or not copi
     t.same(listed.filter((n) => !tables.includes(n)), [], 'every entry names a table the spool has');
     t.same(Object.keys(NOT_COPIED).filter((n) => !n.startsWith('sqlite_')), [], 'only SQLite\'s own bookkeeping is left out');
   } finally { db.close(); }
+});
+
+t.test('values convert by the PostgreSQL column\'s type, exactly, or are refused naming table, column and row', async (t) => {
+  const conv = (type: string, v: unknown): string => {
+    try { return JSON.stringify(converter(type, 't.c')(v, 7), (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x)); } catch (e) { return (e as MtaError).message; }
+  };
+  const rows: [string, unknown, string][] = [
+    ['boolean', 1n, 'true'], ['boolean', 0n, 'false'], ['boolean', null, 'null'],
+    ['boolean', 2n, 't.c, row 7 in key order: 2 (bigint) cannot become a boolean (0 or 1); nothing was written'],
+    ['bigint', 9007199254740993n, '"9007199254740993"'], ['integer', 5n, '"5"'],
+    ['bigint', 1.5, 't.c, row 7 in key order: 1.5 (number) cannot become an integer (bigint); nothing was written'],
+    ['bigint', 'x', 't.c, row 7 in key order: "x" (string) cannot become an integer (bigint); nothing was written'],
+    ['bytea', Buffer.from([0, 255]), '{"type":"Buffer","data":[0,255]}'],
+    ['bytea', 'text', 't.c, row 7 in key order: "text" (string) cannot become bytea (SQLite holds no blob there); nothing was written'],
+    ['jsonb', '{"b":1,"a":2}', '"{\\"b\\":1,\\"a\\":2}"'],
+    ['jsonb', '{oops', 't.c, row 7 in key order: "{oops" (string) cannot become jsonb (it is not JSON); nothing was written'],
+    ['text', 'é', '"é"'], ['text', 3n, 't.c, row 7 in key order: 3 (bigint) cannot become text (SQLite holds no text there); nothing was written'],
+    ['point', 'x', 't.c: the copier does not know PostgreSQL\'s type point; nothing was written'],
+  ];
+  for (const [type, v, want] of rows) t.equal(conv(type, v), want, `${type} ← ${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)}`);
 });
 
 t.test('a dry run on an empty spool: every column of every table PostgreSQL has maps, and nothing is written', async (t) => {
@@ -196,10 +216,14 @@ t.test('a spool moves to PostgreSQL whole; a second run, a running daemon and a 
   t.ok(summary.sequences.some((s) => s.table === 'tracking_hits' && s.last === want['tracking_hits']), 'the summary names the sequences set');
   t.notMatch(summary.target, /secret/, 'no password printed');
 
-  // again, into the database that now holds data
-  const again = await runMta(['storage', 'migrate', '--to', 'postgres', '--url', url, '-c', d.configPath]);
+  // again, into the database that now holds data; its URL from the config's [storage] this time
+  const urlFile = join(d.dir, 'postgres.url');
+  writeFileSync(urlFile, `${url}\n`, { mode: 0o600 });
+  const config2 = join(d.dir, 'mta-pg.toml');
+  writeFileSync(config2, `${readFileSync(d.configPath, 'utf8')}\n[storage]\nbackend = "postgres"\npostgres_url_file = "${urlFile}"\n`);
+  const again = await runMta(['storage', 'migrate', '--to', 'postgres', '-c', config2]);
   t.equal(again.code, 1);
-  t.match(again.err, /already holds data \(in .*messages.*\): copy into an empty database .*\(MTA_ERR_EXISTS\)/);
+  t.match(again.err, new RegExp(`the PostgreSQL database ${url.replace(/[/.]/g, '\\$&')} already holds data \\(in .*messages.*\\): copy into an empty database .*\\(MTA_ERR_EXISTS\\)`));
   t.equal(Number((await query<{ n: string }>(url, 'SELECT count(*) AS n FROM messages'))[0]!.n), want['messages'], 'nothing added');
 
   // a table PostgreSQL lacks: named, nothing written

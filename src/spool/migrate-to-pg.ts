@@ -310,7 +310,7 @@ export function converter(type: string, column: string): (v: unknown, row: numbe
         if (v === null) return null;
         if (typeof v === 'bigint') return v.toString();
         if (typeof v === 'number' && Number.isInteger(v)) return String(v);
-        throw bad(v, row, `an ${type}`);
+        throw bad(v, row, `an integer (${type})`);
       };
     case 'double precision': case 'real': case 'numeric':
       return (v, row) => {
@@ -323,8 +323,17 @@ export function converter(type: string, column: string): (v: unknown, row: numbe
         if (v === null || Buffer.isBuffer(v)) return v;
         throw bad(v, row, 'bytea (SQLite holds no blob there)');
       };
-    // JSON text: jsonb parses it (and refuses what is not JSON); a json or text column keeps it as written.
-    case 'jsonb': case 'json': case 'text': case 'character varying':
+    // JSON text: checked here so a bad one is named by table and row (jsonb would refuse it
+    // without saying where); a json or text column keeps it as written.
+    case 'jsonb': case 'json':
+      return (v, row) => {
+        if (v === null) return null;
+        if (typeof v === 'string') {
+          try { JSON.parse(v); return v; } catch { throw bad(v, row, `${type} (it is not JSON)`); }
+        }
+        throw bad(v, row, `${type} (SQLite holds no text there)`);
+      };
+    case 'text': case 'character varying':
       return (v, row) => {
         if (v === null || typeof v === 'string') return v;
         throw bad(v, row, `${type} (SQLite holds no text there)`);

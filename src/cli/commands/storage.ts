@@ -57,9 +57,16 @@ export function storageCommand(): Command {
     .action(async (o: MigrateFlags, c: Command) => {
       const config = loadConfig({ path: configPathOf(c) });
       const url = targetUrl(o, config);
+      // one line per table and whole percent: a million rows make a hundred lines, not a thousand
+      let last = '';
       const summary = await migrateToPg({
         dataDir: config.dataDir, url, dryRun: o.dryRun ?? false,
-        progress: ({ table, copied, rows }) => process.stderr.write(`mta: ${table}: ${copied}/${rows} rows (${Math.floor((copied / rows) * 100)}%)\n`),
+        progress: ({ table, copied, rows }) => {
+          const pct = Math.floor((copied / rows) * 100);
+          if (`${table} ${pct}` === last) return;
+          last = `${table} ${pct}`;
+          process.stderr.write(`mta: ${table}: ${copied}/${rows} rows (${pct}%)\n`);
+        },
       });
       if (o.json) return printJson(summary);
       report(summary);
