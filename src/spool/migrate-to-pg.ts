@@ -170,7 +170,7 @@ async function copy(db: Db, pool: PgPool, o: MigrateOptions): Promise<MigrateSum
       if (o.dryRun) { await client.query('ROLLBACK'); return summary; }
       for (const p of planned) if (p.columns && p.rows > 0) await copyTable(db, client, p, o.progress);
       summary.sequences = await setSequences(client, planned, floors);
-      summary.tables = await verify(client, planned);
+      summary.tables = await verify(db, client, planned);
       await client.query('COMMIT');
       return summary;
     } catch (e) {
@@ -365,14 +365,20 @@ async function setSequences(client: Client, planned: readonly Planned[], floors:
   return out;
 }
 
-/** Rows per table on PostgreSQL, inside the copy's transaction, against SQLite's; any difference refuses the commit. */
-async function verify(client: Client, planned: readonly Planned[]): Promise<MigrateSummary['tables']> {
+/** Rows per table (and bytes of blobs) on PostgreSQL, inside the copy's transaction, against SQLite's; any difference refuses the commit. */
+async function verify(db: Db, client: Client, planned: readonly Planned[]): Promise<MigrateSummary['tables']> {
   const out: MigrateSummary['tables'] = [];
   const differ: string[] = [];
   for (const p of planned) {
     if (!p.columns) { out.push({ table: p.spec.table, pg_table: null, rows: p.rows, copied: null }); continue; }
     const n = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ident(p.pg)}`)).rows[0]!.n);
     if (n !== p.rows) differ.push(`${p.spec.table}: ${rowsOf(p.rows)} in SQLite, ${n} in PostgreSQL's ${p.pg}`);
+    // bodies are what a move must not lose even a byte of: their total length is compared too
+    for (const c of p.columns.filter((x) => x.type === 'bytea')) {
+      const want = String(db.prepare(`SELECT coalesce(sum(length(${ident(c.sqlite)})), 0) FROM ${ident(p.spec.table)}`).pluck().get());
+      const got = (await client.query<{ b: string }>(`SELECT coalesce(sum(octet_length(${ident(c.pg)})), 0)::text AS b FROM ${ident(p.pg)}`)).rows[0]!.b;
+      if (got !== want) differ.push(`${p.spec.table}.${c.sqlite}: ${want} bytes in SQLite, ${got} in PostgreSQL`);
+    }
     out.push({ table: p.spec.table, pg_table: p.pg, rows: p.rows, copied: n });
   }
   if (differ.length) throw refuse(`the copy does not match its source (${differ.join('; ')}); rolled back, the PostgreSQL database is left empty`);
