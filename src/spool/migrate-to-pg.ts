@@ -1,7 +1,8 @@
 /**
  * spool/migrate-to-pg — `mta storage migrate --to postgres`: copies one node's SQLite spool
  * into an empty PostgreSQL database (the move from one machine to a cluster), then checks the
- * row counts of every table against the source before committing.
+ * row counts of every table (and the bytes of every blob column: the bodies) against the
+ * source before committing.
  *
  * Order of work, each step refusing before anything is written:
  * 1. the data dir's lock (spool/data-dir-lock.ts) is taken, so no daemon runs on the spool and
@@ -19,7 +20,7 @@
  *    precondition of a retry is the one checked in step 3. PostgreSQL has no limit on a
  *    transaction's size that a single machine's spool could reach; what it costs (WAL volume,
  *    rows invisible until COMMIT) is what a move wants anyway. Id sequences are set past the
- *    highest id copied (and past SQLite's never-reuse floors), then the counts are compared.
+ *    highest id copied (and past SQLite's never-reuse floors), then counts and bytes are compared.
  * `dryRun` does steps 1–4 with the schema created inside a transaction that is rolled back:
  * it writes nothing at all, and says what would be copied.
  *
