@@ -252,4 +252,14 @@ t.test('a spool moves to PostgreSQL whole; a second run, a running daemon and a 
     /^MTA_ERR_MIGRATE: the copy does not match its source \(list_members: 2 rows in SQLite, 0 in PostgreSQL's list_members\); rolled back/, 'a row lost');
   t.match(await tampered('message_chunks', 'NEW.data := substring(NEW.data from 1 for 10); RETURN NEW;'),
     /^MTA_ERR_MIGRATE: the copy does not match its source \(message_chunks\.data: \d+ bytes in SQLite, \d+ in PostgreSQL\); rolled back/, 'bytes of a body lost');
+
+  // a column SQLite has and PostgreSQL lacks, into a blank database: refused by the rehearsal, not even the schema written
+  const spool = new Database(join(dataDir, 'spool.sqlite'));
+  spool.exec("ALTER TABLE tags ADD COLUMN colour TEXT; ALTER TABLE senders ADD COLUMN note TEXT DEFAULT 'x'");
+  spool.close();
+  const blank = await cluster.createDatabase();
+  t.match(await codeOf(migrateToPg({ dataDir, url: blank })),
+    /^MTA_ERR_MIGRATE: PostgreSQL's schema cannot take all of this spool's data: column senders\.note: PostgreSQL's senders has no column note; column tags\.colour: PostgreSQL's tags has no column colour; nothing was written/,
+    'every missing column named at once');
+  t.same(await query(blank, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"), [], 'nothing written, not even the schema');
 });

@@ -21,8 +21,9 @@
  *    transaction's size that a single machine's spool could reach; what it costs (WAL volume,
  *    rows invisible until COMMIT) is what a move wants anyway. Id sequences are set past the
  *    highest id copied (and past SQLite's never-reuse floors), then counts and bytes are compared.
- * `dryRun` does steps 1–4 with the schema created inside a transaction that is rolled back:
- * it writes nothing at all, and says what would be copied.
+ * Step 4 is rehearsed first with the schema created inside a transaction that is rolled back,
+ * so its refusals write nothing at all, not even the schema; `dryRun` stops after the rehearsal
+ * and says what would be copied.
  *
  * Values are converted by the PostgreSQL column's type (convert below); integers are read as
  * BigInt so no id or time loses a digit. It must never write to the SQLite spool, skip a row
@@ -155,25 +156,40 @@ async function copy(db: Db, pool: PgPool, o: MigrateOptions): Promise<MigrateSum
   if (occupied.length) {
     throw new MtaError('MTA_ERR_EXISTS', `the PostgreSQL database ${redactUrl(o.url)} already holds data (in ${occupied.join(', ')}): copy into an empty database (CREATE DATABASE mta OWNER mta); nothing was written`);
   }
-  if (!o.dryRun) await migratePg(pool);
+  // Planned first against the schema made inside a transaction that is rolled back: a refusal
+  // (a table or column PostgreSQL lacks) leaves the database as it was, without even the schema.
+  const rehearsal = await inTransaction(pool, async (client) => {
+    await schemaInTransaction(client);
+    const planned = plan(db, await targetColumns(client));
+    sequenceFloors(db, planned);
+    return planned;
+  }, 'ROLLBACK');
+  const summary: MigrateSummary = {
+    dry_run: o.dryRun ?? false, source: storeFile(o.dataDir).path, target: redactUrl(o.url), sequences: [],
+    tables: rehearsal.map((p) => ({ table: p.spec.table, pg_table: p.columns ? p.pg : null, rows: p.rows, copied: null })),
+    rows: rehearsal.reduce((n, p) => n + p.rows, 0),
+  };
+  if (o.dryRun) return summary;
+  await migratePg(pool);
+  return inTransaction(pool, async (client) => {
+    const planned = plan(db, await targetColumns(client));
+    const floors = sequenceFloors(db, planned);
+    for (const p of planned) if (p.columns && p.rows > 0) await copyTable(db, client, p, o.progress);
+    summary.sequences = await setSequences(client, planned, floors);
+    summary.tables = await verify(db, client, planned);
+    return summary;
+  }, 'COMMIT');
+}
+
+/** `fn` in a transaction of one client, ended by `end` when it succeeds and rolled back when it throws. */
+async function inTransaction<T>(pool: PgPool, fn: (client: Client) => Promise<T>, end: 'COMMIT' | 'ROLLBACK'): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     try {
-      if (o.dryRun) await schemaInTransaction(client);
-      const planned = plan(db, await targetColumns(client));
-      const floors = sequenceFloors(db, planned);
-      const summary: MigrateSummary = {
-        dry_run: o.dryRun ?? false, source: storeFile(o.dataDir).path, target: redactUrl(o.url), sequences: [],
-        tables: planned.map((p) => ({ table: p.spec.table, pg_table: p.columns ? p.pg : null, rows: p.rows, copied: null })),
-        rows: planned.reduce((n, p) => n + p.rows, 0),
-      };
-      if (o.dryRun) { await client.query('ROLLBACK'); return summary; }
-      for (const p of planned) if (p.columns && p.rows > 0) await copyTable(db, client, p, o.progress);
-      summary.sequences = await setSequences(client, planned, floors);
-      summary.tables = await verify(db, client, planned);
-      await client.query('COMMIT');
-      return summary;
+      const out = await fn(client);
+      await client.query(end);
+      return out;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;
@@ -195,7 +211,7 @@ async function tablesWithRows(pool: PgPool): Promise<string[]> {
   return out;
 }
 
-/** For a dry run: the schema a real run would migrate to, made inside the caller's transaction (rolled back). */
+/** The schema a real run migrates to, made inside the caller's transaction (rolled back: the rehearsal). */
 async function schemaInTransaction(client: Client): Promise<void> {
   const reg = await client.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
   let current = 0;
