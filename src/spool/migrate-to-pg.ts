@@ -26,8 +26,9 @@
  * and says what would be copied.
  *
  * Values are converted by the PostgreSQL column's type (convert below); integers are read as
- * BigInt so no id or time loses a digit. It must never write to the SQLite spool, skip a row
- * or a table silently, or commit a copy whose counts differ.
+ * BigInt so no id or time loses a digit. It must never change the SQLite spool's rows (opening
+ * it brings its schema up to date, as every command does), skip a row or a table silently, or
+ * commit a copy whose counts differ.
  */
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
