@@ -113,7 +113,7 @@ async function fill(d: TestDaemon): Promise<{ bigId: string; lastWebhook: number
   await d.addSender('news@example.com', 'batch');
   await store.setSenderDisabled('news@example.com', true);
   for (let i = 0; i < 5; i++) await submitMail(d, [`r${i}a@dest.test`, `r${i}b@dest.test`]);
-  // a body of several chunks (spool/chunks.ts: 64 KiB each), lines of every byte value a body may hold
+  // a body of several chunks (spool/chunks.ts: 64 KiB each), with non-ASCII text in it
   const line = (i: number): string => `${String(i).padStart(6, '0')} ${'abcdefghijklmnopqrstuvwxyz0123456789é'.repeat(2)}\r\n`;
   const body = Array.from({ length: 4000 }, (_, i) => line(i)).join('');
   const c = await RawSmtp.connect(d.port);
