@@ -25,7 +25,7 @@
  * so its refusals write nothing at all, not even the schema; `dryRun` stops after the rehearsal
  * and says what would be copied.
  *
- * Values are converted by the PostgreSQL column's type (convert below); integers are read as
+ * Values are converted by the PostgreSQL column's type (spool/migrate-values.ts); integers are read as
  * BigInt so no id or time loses a digit. It must never change the SQLite spool's rows (opening
  * it brings its schema up to date, as every command does), skip a row or a table silently, or
  * commit a copy whose counts differ.
@@ -38,6 +38,7 @@ import { DataDirLock } from './data-dir-lock.js';
 import { openDatabase } from './db.js';
 import { storeError } from './errors.js';
 import { COPY_SEQUENCES, COPY_TABLES, NOT_COPIED, type CopyTable } from './migrate-tables.js';
+import { converter } from './migrate-values.js';
 import { migratePg, PG_MIGRATIONS } from './pg-migrations.js';
 import { checkDurability, createPgPool, type PgPool } from './pg-pool.js';
 
@@ -81,7 +82,7 @@ export function redactUrl(url: string): string {
   }
 }
 
-function refuse(message: string): MtaError { return new MtaError('MTA_ERR_MIGRATE', message); }
+const refuse = (message: string): MtaError => new MtaError('MTA_ERR_MIGRATE', message);
 
 const rowsOf = (n: number): string => `${n} row${n === 1 ? '' : 's'}`;
 
@@ -255,7 +256,10 @@ export function plan(db: Db, target: ReadonlyMap<string, ReadonlyMap<string, str
       const pgCol = spec.rename?.[name] ?? name;
       const type = cols.get(pgCol);
       if (type === undefined) missing.push(`column ${spec.table}.${name}: PostgreSQL's ${pgName} has no column ${pgCol}`);
-      else columns.push({ sqlite: name, pg: pgCol, type });
+      else {
+        converter(type, `${spec.table}.${name}`); // a type the copier cannot convert to is refused here, before any row goes in
+        columns.push({ sqlite: name, pg: pgCol, type });
+      }
     }
     out.push({ spec, pg: pgName, rows, columns });
   }
@@ -306,59 +310,6 @@ async function copyTable(db: Db, client: Client, p: Planned, progress: MigrateOp
     if (batch.length >= perBatch || bytes >= BATCH_BYTES) await flush();
   }
   await flush();
-}
-
-/**
- * SQLite's value as the PostgreSQL column's type wants it; anything that would not survive
- * the move exactly (a 2 in a flag, a fraction in an integer, text in a bytea) is refused,
- * naming the table, column and row.
- */
-export function converter(type: string, column: string): (v: unknown, row: number) => unknown {
-  const bad = (v: unknown, row: number, as: string): MtaError =>
-    refuse(`${column}, row ${row} in key order: ${typeof v === 'bigint' ? v.toString() : JSON.stringify(v)} (${Buffer.isBuffer(v) ? 'a blob' : typeof v}) cannot become ${as}; nothing was written`);
-  switch (type) {
-    case 'boolean':
-      return (v, row) => {
-        if (v === null) return null;
-        if (v === 0n || v === 1n) return v === 1n;
-        throw bad(v, row, 'a boolean (0 or 1)');
-      };
-    case 'bigint': case 'integer': case 'smallint':
-      return (v, row) => {
-        if (v === null) return null;
-        if (typeof v === 'bigint') return v.toString();
-        if (typeof v === 'number' && Number.isInteger(v)) return String(v);
-        throw bad(v, row, `an integer (${type})`);
-      };
-    case 'double precision': case 'real': case 'numeric':
-      return (v, row) => {
-        if (v === null) return null;
-        if (typeof v === 'bigint' || typeof v === 'number') return String(v);
-        throw bad(v, row, `a ${type}`);
-      };
-    case 'bytea':
-      return (v, row) => {
-        if (v === null || Buffer.isBuffer(v)) return v;
-        throw bad(v, row, 'bytea (SQLite holds no blob there)');
-      };
-    // JSON text: checked here so a bad one is named by table and row (jsonb would refuse it
-    // without saying where); a json or text column keeps it as written.
-    case 'jsonb': case 'json':
-      return (v, row) => {
-        if (v === null) return null;
-        if (typeof v === 'string') {
-          try { JSON.parse(v); return v; } catch { throw bad(v, row, `${type} (it is not JSON)`); }
-        }
-        throw bad(v, row, `${type} (SQLite holds no text there)`);
-      };
-    case 'text': case 'character varying':
-      return (v, row) => {
-        if (v === null || typeof v === 'string') return v;
-        throw bad(v, row, `${type} (SQLite holds no text there)`);
-      };
-    default:
-      throw refuse(`${column}: the copier does not know PostgreSQL's type ${type}; nothing was written`);
-  }
 }
 
 /** Each copied table's id sequence set to the highest id copied (or SQLite's floor, when higher). */
