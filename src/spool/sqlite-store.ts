@@ -448,7 +448,7 @@ export class SqliteStore implements Store {
   async upsertListMembers(list: string, importId: string, columns: readonly string[], rows: readonly { address: string; variables: Record<string, string> }[], now: number): Promise<MemberWrite[]> {
     return this.lists.upsert(list, importId, columns, rows, now);
   }
-  async listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]> { return this.lists.members(list, opts); }
+  async listMembers(list: string, opts: { after?: string | undefined; limit: number; contains?: string | undefined }): Promise<ListMember[]> { return this.lists.members(list, opts); }
   async putListMember(list: string, address: string, variables: Record<string, string>, mode: 'add' | 'update', now: number): Promise<{ write: 'inserted' | 'updated' | 'exists' | 'missing'; member?: ListMember }> {
     return this.lists.putMember(list, address, variables, mode, now);
   }

@@ -72,7 +72,7 @@ export type ComplaintReportRow = StatsReportRow & { complaints: number; complain
 
 export interface SendDetailInput {
   from?: unknown; to?: unknown; sender?: unknown; rcpt?: unknown; tag?: unknown; result?: unknown; message_id?: unknown;
-  limit?: unknown; cursor?: unknown; events?: boolean;
+  limit?: unknown; cursor?: unknown; events?: boolean; task_id?: unknown;
 }
 
 export interface SendDetailView {
@@ -207,11 +207,12 @@ export class StatsService {
     const sender = addressFilter(input.sender, 'sender');
     const rcpt = addressFilter(input.rcpt, 'rcpt');
     const tag = tagFilter(input.tag);
+    const taskId = optionalText(input.task_id, 'task_id', (t) => (t.length >= 1 && t.length <= 64 ? t : undefined), 'a task id');
     const wantRecipients = input.result !== 'rejected';
-    // Rejections have no message: a tag, a Message-ID or another result cannot match one.
-    const wantRejections = (input.result === undefined || input.result === 'rejected') && tag === undefined && messageId === undefined;
+    // Rejections have no message: a tag, a Message-ID, a task or another result cannot match one.
+    const wantRejections = (input.result === undefined || input.result === 'rejected') && tag === undefined && messageId === undefined && taskId === undefined;
     const [rows, refused] = await cursorChecked(input.cursor, Promise.all([
-      wantRecipients ? this.store.listSendDetails({ from, to, sender, rcpt, tag, messageId, states, limit, before: cursor.recipient }) : [],
+      wantRecipients ? this.store.listSendDetails({ from, to, sender, rcpt, tag, messageId, taskId, states, limit, before: cursor.recipient }) : [],
       wantRejections ? this.store.listRejections({ from, to, sender, rcpt, limit, before: cursor.rejection }) : [],
     ]));
     const ids = rows.map((r) => r.recipientId);
