@@ -62,6 +62,10 @@ t.test('search by @domain, by part of an address, by Message-ID', async (t) => {
   const r = await call('GET', '/api/v1/messages?rcpt=%40dest.test');
   t.equal(r.status, 200, r.text);
   t.same((r.json as Page).items.map((i) => i.result).sort(), ['queued', 'rejected'], 'the API too, checked against its schema');
+  const byTask = await call('GET', '/api/v1/messages?task_id=nosuch&rcpt=%40dest.test');
+  t.equal(byTask.status, 200, byTask.text);
+  t.same((byTask.json as Page).items, [], 'task_id: only that task\'s mail (rejections never belong to one)');
+  t.match(await call('GET', '/api/v1/messages?task_id='), { status: 400, json: { error: { code: 'MTA_ERR_INVALID', field: 'task_id' } } }, 'an empty task id is refused');
 });
 
 t.test('pages run across recipients and rejections without overlap', async (t) => {

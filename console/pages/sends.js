@@ -34,16 +34,19 @@ const utc = (local) => (local ? new Date(local).toISOString() : '');
 
 function Search({ t, lang, initial }) {
   const [filter, setFilter] = useState(initial);
+  // Searching again with the same filter reads again (new mail since): `asked` counts the searches.
+  const [asked, setAsked] = useState(0);
   const [pages, setPages] = useState([]);
   const list = useLoad(async () => {
     const first = await api('GET', `/api/v1/messages${query({ ...filter, from: utc(filter.from), to: utc(filter.to) })}`);
     setPages([]);
     return first;
-  }, [JSON.stringify(filter)]);
+  }, [JSON.stringify(filter), asked]);
   const [error, setError] = useState(null);
   const submit = (ev) => {
     ev.preventDefault();
     setFilter(Object.fromEntries([...new FormData(ev.target)].filter(([, v]) => v !== '')));
+    setAsked(asked + 1);
   };
   const all = list.data ? [list.data, ...pages] : [];
   const items = all.flatMap((p) => p.items);

@@ -43,12 +43,19 @@ function chartOf(t, r) {
 }
 
 export function Stats({ t }) {
-  const today = new Date().toISOString().slice(0, 10);
-  const [filter, setFilter] = useState({ from: dayBefore(today, 6), to: today, by: 'day' });
-  const r = useLoad(() => api('GET', `/api/v1/stats${query(filter)}`), [JSON.stringify(filter)]);
+  // No dates yet: the last 7 days up to today as the server counts days (its configured zone).
+  const [filter, setFilter] = useState({ by: 'day' });
+  // Asking again with the same filter reads again (new mail since): `asked` counts the asks.
+  const [asked, setAsked] = useState(0);
+  const r = useLoad(async () => {
+    if (filter.to) return api('GET', `/api/v1/stats${query(filter)}`);
+    const today = (await api('GET', '/api/v1/stats')).to;
+    return api('GET', `/api/v1/stats${query({ ...filter, from: dayBefore(today, 6), to: today })}`);
+  }, [JSON.stringify(filter), asked]);
   const submit = (ev) => {
     ev.preventDefault();
     setFilter(Object.fromEntries([...new FormData(ev.target)].filter(([, v]) => v !== '')));
+    setAsked(asked + 1);
   };
   const rcpt = r.data?.by === 'rcpt-domain';
   const head = [...(rcpt ? ['day'] : []), 'key', ...COLUMNS];
@@ -58,8 +65,8 @@ export function Stats({ t }) {
   return html`<section>
     <h1>${t.stats}</h1>
     <form class="row" onSubmit=${submit} data-testid="stats-form">
-      <label>${t.from}<input type="date" name="from" value=${filter.from} required /></label>
-      <label>${t.to}<input type="date" name="to" value=${filter.to} required /></label>
+      <label>${t.from}<input type="date" name="from" value=${filter.from ?? r.data?.from ?? ''} /></label>
+      <label>${t.to}<input type="date" name="to" value=${filter.to ?? r.data?.to ?? ''} /></label>
       <label>${t.by}<select name="by" value=${filter.by}>${GROUPS.map((g) => html`<option value=${g}>${t[g === 'domain' ? 'domain' : g]}</option>`)}</select></label>
       <label>${t.domain}<input name="domain" value=${filter.domain ?? ''} /></label>
       <label>${t.sender}<input name="sender" value=${filter.sender ?? ''} /></label>
