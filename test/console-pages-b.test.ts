@@ -23,12 +23,18 @@ async function withUsers(d: TestDaemon): Promise<void> {
   await users.add('vic', 'viewer', PASSWORDS.vic);
 }
 
-async function signedIn(base: string, name: keyof typeof PASSWORDS): Promise<BrowserSession> {
+/** A fresh chromium signed in as `name` at 1280×800, closed when `t` ends; with `hash`, on that page once `ready` shows. */
+async function signedIn(t: { teardown(fn: () => unknown): void }, base: string, name: keyof typeof PASSWORDS, hash?: string, ready?: string): Promise<BrowserSession> {
   const b = await openBrowser(base, { viewport: { width: 1280, height: 800 } });
+  t.teardown(() => b.close());
   await b.page.goto(`${base}/`);
   await b.page.waitForSelector('form.signin');
   await signIn(b.page, name, PASSWORDS[name]);
   await b.page.waitForSelector('[data-testid=user]');
+  if (hash) {
+    await b.page.goto(`${base}/${hash}`);
+    await b.page.waitForSelector(ready!);
+  }
   return b;
 }
 
@@ -72,8 +78,7 @@ t.before(async () => {
 t.teardown(async () => { await d.stop(); await still.stop(); });
 
 t.test('send from the form, then find the recipient\'s timeline; statistics change with more mail', { skip: browserSkip }, async (t) => {
-  const b = await signedIn(base, 'olga');
-  t.teardown(() => b.close());
+  const b = await signedIn(t, base, 'olga');
   const { page } = b;
 
   await page.goto(`${base}/#/send`);
@@ -141,11 +146,22 @@ t.test('send from the form, then find the recipient\'s timeline; statistics chan
 });
 
 t.test('upload a list and read its report; a task from it reaches done against the sink', { skip: browserSkip }, async (t) => {
-  const b = await signedIn(base, 'olga');
-  t.teardown(() => b.close());
+  const b = await signedIn(t, base, 'olga');
   const { page } = b;
   t.equal((await api('POST', '/api/v1/templates', { name: 'hello', subject: 'Hello {UserName}', html: '<p>Hi {UserName}</p>' })).status, 201);
   t.equal((await api('POST', '/api/v1/templates/hello/approve')).status, 200);
+
+  // The Send form with the template: its variables come up as rows to fill in.
+  await page.goto(`${base}/#/send`);
+  await page.waitForSelector('[data-testid=send-form]');
+  await page.check('input[name=mode][value=template]');
+  await page.selectOption('select[name=template]', 'hello');
+  t.equal(await page.inputValue('[data-var-name="0"]'), 'UserName', 'the template\'s variable, ready for a value');
+  await page.fill('[data-var-value="0"]', 'Ada');
+  await page.fill('textarea[name=to]', 'tpl@dest.test');
+  await page.click('[data-testid=send-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=send-result]');
+  t.equal((await api('GET', '/api/v1/messages?rcpt=tpl@dest.test')).json.items[0].subject, 'Hello Ada', 'rendered with the variable');
 
   await page.goto(`${base}/#/lists`);
   await page.waitForSelector('[data-testid=list-create]');
@@ -203,11 +219,8 @@ t.test('upload a list and read its report; a task from it reaches done against t
 t.test('queue: by state and destination; hold, release, delete after confirming, flush', { skip: browserSkip }, async (t) => {
   t.equal((await stillApi('POST', '/api/v1/send', { from: 'app@example.com', to: ['a@one.test', 'b@one.test'], subject: 's', text: 'x' })).status, 200);
   t.equal((await stillApi('POST', '/api/v1/send', { from: 'app@example.com', to: ['c@two.test'], subject: 's', text: 'x' })).status, 200);
-  const b = await signedIn(stillBase, 'olga');
-  t.teardown(() => b.close());
+  const b = await signedIn(t, stillBase, 'olga', '#/queue', '[data-testid=qshape]');
   const { page } = b;
-  await page.goto(`${stillBase}/#/queue`);
-  await page.waitForSelector('[data-testid=qshape]');
   t.equal(await text(page, '[data-testid=qshape] tr[data-domain="one.test"] [data-col=total]'), '2', 'qshape: two waiting for one.test');
   t.equal(await text(page, '[data-testid=queue-states] [data-state=queued]'), '3');
 
@@ -232,11 +245,8 @@ t.test('queue: by state and destination; hold, release, delete after confirming,
 });
 
 t.test('a viewer: no change buttons, and the server refuses a change asked for directly', { skip: browserSkip }, async (t) => {
-  const b = await signedIn(stillBase, 'vic');
-  t.teardown(() => b.close());
+  const b = await signedIn(t, stillBase, 'vic', '#/queue', '[data-testid=qshape]');
   const { page } = b;
-  await page.goto(`${stillBase}/#/queue`);
-  await page.waitForSelector('[data-testid=qshape]');
   t.equal(await page.locator('[data-testid=flush-all], [data-testid^=hold-], [data-testid^=delete-]').count(), 0, 'no queue buttons');
   await page.goto(`${stillBase}/#/send`);
   await page.waitForSelector('[data-testid=send-form]');
@@ -261,11 +271,8 @@ t.test('a viewer: no change buttons, and the server refuses a change asked for d
 });
 
 t.test('a session ended on the server sends the page back to sign-in', { skip: browserSkip }, async (t) => {
-  const b = await signedIn(stillBase, 'olga');
-  t.teardown(() => b.close());
+  const b = await signedIn(t, stillBase, 'olga', '#/queue', '[data-testid=qshape]');
   const { page } = b;
-  await page.goto(`${stillBase}/#/queue`);
-  await page.waitForSelector('[data-testid=qshape]');
   // Every session is past its limits as of a moment from now: what the idle timeout does, without waiting for it.
   const later = Date.now() + 1000;
   t.ok(await still.daemon.store.purgeSessions(later, later) >= 1, 'the session is gone from the store');

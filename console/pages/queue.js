@@ -76,6 +76,6 @@ export function Queue({ t, role, lang }) {
         <td>${e.attempts}</td><td>${when(e.next_attempt_at, lang)}</td><td>${e.last_reply}</td>
         ${change && html`<td><${Levers} t=${t} act=${act} id=${e.queue_id} what=${t.message(e.queue_id)} after=${reload}
           actions=${['retry', 'hold', 'release', 'delete']} path=${(a) => `/api/v1/queue/${encodeURIComponent(e.queue_id)}/${a}`} /></td>`}</tr>`)}</tbody></table></div>`
-      : html`<${ErrorLine} t=${t} error=${waiting.error} />`}
+      : waiting.data ? html`<${Empty} t=${t} text=${t.emptyQueue} />` : html`<${ErrorLine} t=${t} error=${waiting.error} />`}
   </section>`;
 }

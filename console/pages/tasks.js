@@ -122,7 +122,7 @@ function One({ t, role, lang, id }) {
     <p><a href="#/tasks">${t.back}</a></p>
     <h1>${t.id} ${x.id}</h1>
     <p>${t.state}: <strong data-testid="task-state">${x.state_shown}</strong> · ${t.list} ${x.list} · ${x.template} · ${x.sender}${x.tag ? ` · ${x.tag}` : ''}</p>
-    <p><progress max=${Math.max(p.total, 1)} value=${p.done} data-testid="task-progress"></progress> <span data-testid="task-count">${p.done} / ${p.total}</span>
+    <p><progress max=${Math.max(p.total, 1)} value=${p.done} data-testid="task-progress"></progress> <span data-testid="task-count">${p.done} / ${p.total}</span>${' '}
       · ${t.rate} ${p.rate.toFixed(1)}${t.perMinute} · ${t.timeLeft} <span data-testid="time-left">${x.finished ? t.none : p.rate ? duration(p.left) : t.none}</span></p>
     <dl class="figures">${figures.map((k) => html`<div><dt>${t[k]}</dt><dd data-key=${k}>${x[k]}</dd></div>`)}</dl>
     ${tracking.data && html`<dl class="figures" data-testid="task-tracking"><div><dt>${t.opens}</dt><dd>${tracking.data.human.opens} (${tracking.data.human.unique_opens})</dd></div>
