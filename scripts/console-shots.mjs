@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -107,6 +108,10 @@ try {
       n++;
     }
   }
+  // The console names no web font (nothing from elsewhere): Chinese needs a system font with its glyphs.
+  let zh = '';
+  try { zh = execFileSync('fc-list', [':lang=zh'], { encoding: 'utf8' }); } catch { /* no fontconfig: cannot tell */ zh = '?'; }
+  if (!zh.trim()) console.log('note: no Chinese font is installed, so the .zh pictures show boxes (apt-get install fonts-noto-cjk)');
   console.log(`${n} screenshots (${routes.length} pages in the navigation and ${extra.length} behind links, English and Chinese) in ${OUT}`);
 } finally {
   await browser?.close();

@@ -14,6 +14,7 @@ import { browserSkip, buildConsole, openBrowser, signIn, type BrowserSession } f
 import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { apiClient, type Call } from './helpers/api.js';
 import { Users } from '../src/accounts/users.js';
+import { asRecipientId, type QueueId } from '../src/util/ids.js';
 
 const PASSWORDS = { ada: 'ada signs in here', olga: 'olga operates things', vic: 'vic only watches' };
 
@@ -142,6 +143,20 @@ t.test('send from the form, then find the recipient\'s timeline; statistics chan
   for await (const c of csv) body += String(c);
   t.match(body, /^day,key,requests,delivered/, 'CSV export with a header row');
   t.match(body, /,dest\.test,2,/, 'and the rows the table shows');
+
+  await page.goto(`${base}/#/overview`);
+  await page.waitForSelector('[data-testid=engagement]');
+  t.match(await text(page, '[data-testid=engagement]'), /No opens or clicks/, 'no opens yet: said so, with how to get them');
+  const ann = (await api('GET', '/api/v1/messages?rcpt=ann@dest.test')).json.items[0] as { queue_id: string; recipient_id: number };
+  await d.daemon.store.recordTrackingHit({
+    at: Date.now(), kind: 'open', queueId: ann.queue_id as QueueId, recipientId: asRecipientId(ann.recipient_id),
+    ip: '192.0.2.1', userAgent: 'a mail reader', method: 'GET', class: 'human', reason: null,
+  });
+  await page.reload();
+  await page.waitForSelector('[data-testid=engagement-chart]');
+  const opens = JSON.parse((await page.getAttribute('[data-testid=engagement-chart]', 'data-series'))!) as Record<string, number[]>;
+  t.same([opens['opens']!.at(-1), opens['clicks']!.at(-1)], [1, 0], 'the overview charts today\'s open');
+  t.equal(await text(page, '[data-testid=week] [data-key=sent]'), '3', 'and the week\'s three messages');
   t.same(b.errors, [], 'no script errors');
 });
 

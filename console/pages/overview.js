@@ -20,14 +20,16 @@ export const words = {
     dnsFailing: (d, f) => `Domain ${d}: ${f.join(', ')} — open Domains and check again once DNS is fixed.`,
     quotaNear: (d, k, used, limit) => `Domain ${d}: ${k} quota ${used} of ${limit} used.`,
     hookBacklog: (u, b, dead) => `Webhook ${u}: ${b} events waiting, ${dead} given up.`,
-    daily: 'daily', monthly: 'monthly', perDay: 'Per day',
+    daily: 'daily', monthly: 'monthly', perDay: 'Per day', engagement: 'Opens and clicks by people, per day', opens: 'Opens', clicks: 'Clicks',
+    noEngagement: 'No opens or clicks in these 7 days. They are counted for mail sent with tracking on (the Send form, a task, or X-Mta-Track).',
   },
   zh: {
     attention: '需要关注', allWell: '暂无需要关注的事项：DNS 检查通过，配额充足，Webhook 推送正常。',
     dnsFailing: (d, f) => `域名 ${d}：${f.join('，')} — 修正 DNS 后到“域名”页面重新检查。`,
     quotaNear: (d, k, used, limit) => `域名 ${d}：${k}配额已用 ${used} / ${limit}。`,
     hookBacklog: (u, b, dead) => `Webhook ${u}：${b} 个事件待推送，${dead} 个已放弃。`,
-    daily: '每日', monthly: '每月', perDay: '按天',
+    daily: '每日', monthly: '每月', perDay: '按天', engagement: '按天的打开和点击（真人）', opens: '打开', clicks: '点击',
+    noEngagement: '最近 7 天没有打开或点击。开启跟踪发送的邮件才会统计（发送页面、批量任务或 X-Mta-Track）。',
   },
 };
 
@@ -62,7 +64,8 @@ export function Overview({ t, role }) {
       const from = dayBefore(today.to, 6);
       const week = await api('GET', `/api/v1/stats?from=${from}&to=${today.to}`);
       const status = await api('GET', '/api/v1/status');
-      setData({ today: today.total, week, days: daysBetween(from, today.to), counts: status.counts });
+      const engagement = await api('GET', `/api/v1/stats/engagement?from=${from}&to=${today.to}`);
+      setData({ today: today.total, week, engagement, days: daysBetween(from, today.to), counts: status.counts });
     })().catch(setError);
     attention(t).then(setNotes, () => setNotes([]));
   }, []);
@@ -80,6 +83,10 @@ export function Overview({ t, role }) {
     ${data.week.total.requests ? html`<${Figures} t=${t} row=${data.week.total} id="week" />
       <${Chart} id="week-chart" title=${t.perDay} labels=${data.days.map((d) => d.slice(5))} series=${series} />`
       : html`<${Empty} t=${t} text=${t.emptyStats} />`}
+    ${data.week.total.requests > 0 && html`<h2>${t.engagement}</h2>${data.engagement.total.opens + data.engagement.total.clicks
+      ? html`<${Chart} id="engagement-chart" labels=${data.days.map((d) => d.slice(5))} series=${['opens', 'clicks'].map((k) => ({
+        key: k, label: t[k], values: data.days.map((d) => data.engagement.rows.find((r) => r.day === d)?.[k] ?? 0) }))} />`
+      : html`<p class="muted" data-testid="engagement">${t.noEngagement}</p>`}`}
     <h2>${t.queueDepth}</h2>
     ${waiting ? html`<table data-testid="queue"><thead><tr><th>${t.state}</th><th>${t.count}</th></tr></thead>
       <tbody>${depth.map(([s, c]) => html`<tr><td>${s}</td><td data-state=${s}>${c}</td></tr>`)}</tbody></table>`

@@ -526,6 +526,7 @@ export class SqliteStore implements Store {
   async trackingHitsOfRecipients(ids: readonly RecipientId[]): Promise<TrackingHitRecord[]> { return this.tracking.ofMany(ids); }
   async trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }> { return this.tracking.ofTask(taskId); }
   async trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsOf(queueId); }
+  async trackingCountsBetween(from: number, to: number): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsBetween(from, to); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

@@ -48,6 +48,20 @@ export function resultOf(state: RecipientState): SendResult {
 export type StatsServiceStore = Pick<StatsStore, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'purge'> & Pick<EventStore, 'eventsOfRecipients'>
   & Pick<TrackingStore, 'trackingHitsOfRecipients'>;
 
+/**
+ * The days a report covers: `from` and `to` (YYYY-MM-DD, both included) checked, `to`
+ * defaulting to today in `timeZone` and `from` to `to`; at most MAX_RANGE_DAYS.
+ */
+export function dayRange(input: { from?: unknown; to?: unknown }, now: number, timeZone: string): { from: string; to: string } {
+  const given = input.from === undefined ? undefined : parseDay(input.from, 'from');
+  const to = input.to === undefined ? dayIn(now, timeZone) : parseDay(input.to, 'to');
+  const from = given ?? to;
+  if (from > to) throw new MtaError('MTA_ERR_INVALID', `from (${from}) is after to (${to})`, 'from');
+  const days = daysBetween(from, to);
+  if (days > MAX_RANGE_DAYS) throw new MtaError('MTA_ERR_INVALID', `the range ${from} to ${to} covers ${days} days; at most ${MAX_RANGE_DAYS} in one query`, 'to');
+  return { from, to };
+}
+
 export interface StatsQueryInput { from?: unknown; to?: unknown; domain?: unknown; sender?: unknown; tag?: unknown; by?: unknown }
 
 export type StatsReportRow = { key: string } & StatsCounters & { delivery_rate: number; invalid_rate: number };
@@ -149,13 +163,7 @@ export class StatsService {
   async query(input: StatsQueryInput & { by?: StatsGroup }, now?: number): Promise<StatsReport>;
   async query(input: StatsQueryInput, now?: number): Promise<StatsReport | RcptStatsReport>;
   async query(input: StatsQueryInput, now = Date.now()): Promise<StatsReport | RcptStatsReport> {
-    const today = dayIn(now, this.timeZone);
-    const given = input.from === undefined ? undefined : parseDay(input.from, 'from');
-    const to = input.to === undefined ? today : parseDay(input.to, 'to');
-    const from = given ?? to;
-    if (from > to) throw new MtaError('MTA_ERR_INVALID', `from (${from}) is after to (${to})`, 'from');
-    const days = daysBetween(from, to);
-    if (days > MAX_RANGE_DAYS) throw new MtaError('MTA_ERR_INVALID', `the range ${from} to ${to} covers ${days} days; at most ${MAX_RANGE_DAYS} in one query`, 'to');
+    const { from, to } = dayRange(input, now, this.timeZone);
     const by = input.by === undefined ? 'day' : input.by;
     if (typeof by !== 'string' || !(REPORT_GROUPS as readonly string[]).includes(by)) {
       throw new MtaError('MTA_ERR_INVALID', `by must be one of ${REPORT_GROUPS.join(', ')} (got ${JSON.stringify(input.by)})`, 'by');
