@@ -58,8 +58,8 @@ export function Queue({ t, role, lang }) {
       data-testid="flush-all" disabled=${act.busy}>${t.flushAll}</button>`}
       <button class="quiet" onClick=${reload}>${t.refresh}</button> <${act.Notice} /></p>
     <h2>${t.queueDepth}</h2>
-    <table data-testid="queue-states"><thead><tr>${STATES.map((x) => html`<th>${x}</th>`)}<th>${t.total}</th></tr></thead>
-      <tbody><tr>${STATES.map((x) => html`<td data-state=${x}>${s.counts[x]}</td>`)}<td data-state="waiting">${s.waiting}</td></tr></tbody></table>
+    <div class="scroll"><table data-testid="queue-states"><thead><tr>${STATES.map((x) => html`<th>${x}</th>`)}<th>${t.total}</th></tr></thead>
+      <tbody><tr>${STATES.map((x) => html`<td data-state=${x}>${s.counts[x]}</td>`)}<td data-state="waiting">${s.waiting}</td></tr></tbody></table></div>
     <h2>${t.byDomain}</h2>
     ${s.domains.length ? html`<div class="scroll"><table data-testid="qshape">
       <thead><tr><th>${t.domain}</th><th>${t.total}</th>${s.buckets.map((b) => html`<th>${b}</th>`)}${change && html`<th>${t.actions}</th>`}</tr></thead>
