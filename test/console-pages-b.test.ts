@@ -259,6 +259,32 @@ t.test('queue: by state and destination; hold, release, delete after confirming,
   t.same(b.errors, [], 'no script errors');
 });
 
+t.test('a task that cannot finish (nothing is delivered): pause, resume, cancel after confirming', { skip: browserSkip }, async (t) => {
+  await still.addSender('bulk@example.com', 'batch');
+  t.equal((await stillApi('POST', '/api/v1/templates', { name: 'note', subject: 'Note', html: '<p>Hi</p>' })).status, 201);
+  t.equal((await stillApi('POST', '/api/v1/templates/note/approve')).status, 200);
+  t.equal((await stillApi('POST', '/api/v1/lists', { name: 'few', alias: 'few@example.com' })).status, 201);
+  t.equal((await stillApi('POST', '/api/v1/lists/few/members', [{ EAddr: 'p@three.test' }, { EAddr: 'q@three.test' }])).status, 200);
+  const task = await stillApi('POST', '/api/v1/tasks', { list: 'few', template: 'note', from: 'bulk@example.com' });
+  t.equal(task.status, 201, 'a task (the daemon delivers nothing, so it stays unfinished)');
+  const b = await signedIn(t, stillBase, 'olga', `#/tasks/${task.json.id as string}`, '[data-testid=task-state]');
+  const { page } = b;
+  t.equal(await text(page, '[data-testid=time-left]'), '—', 'nothing handled yet: no time left to tell');
+  await page.click('[data-testid=pause]');
+  await waitText(page, '[data-testid=task-state]', 'paused');
+  t.equal((await stillApi('GET', `/api/v1/tasks/${task.json.id as string}`)).json.state, 'paused', 'paused on the server');
+  await page.click('[data-testid=resume]');
+  await waitText(page, '[data-testid=task-state]', 'sending');
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=yes-cancel]');
+  t.equal((await stillApi('GET', `/api/v1/tasks/${task.json.id as string}`)).json.state, 'sending', 'not cancelled before the second click');
+  await page.click('[data-testid=yes-cancel]');
+  await waitText(page, '[data-testid=task-state]', 'cancelled');
+  t.match(await text(page, '[role=status]'), /^Cancelled; \d+ waiting recipients deleted\.$/, 'the answer says how many waiting recipients went');
+  t.equal(await page.locator('[data-testid=pause], [data-testid=resume], [data-testid=cancel]').count(), 0, 'a finished task has no levers');
+  t.same(b.errors, [], 'no script errors');
+});
+
 t.test('a viewer: no change buttons, and the server refuses a change asked for directly', { skip: browserSkip }, async (t) => {
   const b = await signedIn(t, stillBase, 'vic', '#/queue', '[data-testid=qshape]');
   const { page } = b;

@@ -134,8 +134,8 @@ function One({ t, role, lang, id }) {
         : html`<button class="quiet" onClick=${() => change('pause')} data-testid="pause" disabled=${act.busy}>${t.pause}</button>`}
       ${asking ? html`<span>${t.confirmCancel} <button class="danger" onClick=${() => { setAsking(false); change('cancel'); }} data-testid="yes-cancel">${t.yes}</button>
         <button class="quiet" onClick=${() => setAsking(false)}>${t.no}</button></span>`
-        : html`<button class="danger" onClick=${() => setAsking(true)} data-testid="cancel">${t.cancel}</button>`}
-      <${act.Notice} /></p>`}
+        : html`<button class="danger" onClick=${() => setAsking(true)} data-testid="cancel">${t.cancel}</button>`}</p>`}
+    <p><${act.Notice} /></p>
     ${x.finished && html`<p><a href=${`#/sends?task_id=${encodeURIComponent(x.id)}`}>${t.detailsLink}</a></p>`}
   </section>`;
 }
