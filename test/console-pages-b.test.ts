@@ -14,6 +14,7 @@ import { browserSkip, buildConsole, openBrowser, signIn, type BrowserSession } f
 import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { apiClient, type Call } from './helpers/api.js';
 import { Users } from '../src/accounts/users.js';
+import { makeCert } from './helpers/tls.js';
 import { asRecipientId, type QueueId } from '../src/util/ids.js';
 
 const PASSWORDS = { ada: 'ada signs in here', olga: 'olga operates things', vic: 'vic only watches' };
@@ -71,7 +72,9 @@ t.before(async () => {
   await withUsers(d);
   api = apiClient(d);
   base = `http://127.0.0.1:${d.daemon.admin!.port}`;
-  still = await startDaemon();
+  // Its SMTP certificate (openssl, valid for 2 days) is near its end: the Overview says so.
+  const tls = makeCert(tempDir('mta-cert-'));
+  still = await startDaemon(`[smtp.tls]\ncert = "${tls.cert}"\nkey = "${tls.key}"\n`);
   await withUsers(still);
   stillApi = apiClient(still);
   stillBase = `http://127.0.0.1:${still.daemon.admin!.port}`;
@@ -307,6 +310,12 @@ t.test('a viewer: no change buttons, and the server refuses a change asked for d
     ];
   });
   t.same(statuses, [403, 403, 403], 'hold, send and a new list: each 403 for a viewer with a valid CSRF token');
+  const cert = (await stillApi('GET', '/api/v1/status')).json.tls_certificate as { days_left: number; valid_to: string; error: string | null };
+  t.ok(cert.days_left >= 0 && cert.days_left <= 2 && cert.error === null, `status: the certificate's days left (${cert.days_left})`);
+  await page.goto(`${stillBase}/#/overview`);
+  await page.waitForSelector('[data-testid=attention] .notice');
+  t.match(await text(page, '[data-testid=attention]'), new RegExp(`TLS certificate \\S+ expires in ${cert.days_left} days \\(${cert.valid_to.slice(0, 10)}\\)`),
+    'the Overview: the certificate needs renewing (a viewer may read it)');
   t.equal((await stillApi('GET', '/api/v1/queue/summary')).json.counts.held, 0, 'nothing held');
   t.same(b.errors, [], 'no script errors');
 });

@@ -1,7 +1,8 @@
 // console/pages/overview — today and the last 7 days (figures and a chart per day), queue
 // depth by state, and what needs attention: domains failing DNS checks, quotas nearly used,
-// webhooks with a backlog or dead events. Everything from the admin API; a source that
-// fails (a role without access, say) leaves its part out instead of the whole page.
+// webhooks with a backlog or dead events, a TLS certificate near its end. Everything from
+// the admin API; a source that fails (a role without access, say) leaves its part out
+// instead of the whole page.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Chart } from '../chart.js';
@@ -11,6 +12,8 @@ import { Empty, ErrorLine, html } from '../ui.js';
 const QUEUE_STATES = ['queued', 'sending', 'deferred', 'held'];
 /** A quota this far used is worth a look before it stops mail. */
 const QUOTA_WARN = 0.8;
+/** A certificate this close to its end needs renewing now (as `mta doctor` says). */
+const CERT_WARN_DAYS = 14;
 /** Domains whose quota is read (one call each). */
 const QUOTA_DOMAINS = 20;
 
@@ -20,6 +23,9 @@ export const words = {
     dnsFailing: (d, f) => `Domain ${d}: ${f.join(', ')} — open Domains and check again once DNS is fixed.`,
     quotaNear: (d, k, used, limit) => `Domain ${d}: ${k} quota ${used} of ${limit} used.`,
     hookBacklog: (u, b, dead) => `Webhook ${u}: ${b} events waiting, ${dead} given up.`,
+    certEnds: (p, days, end) => (days < 0 ? `TLS certificate ${p} expired on ${end}: renew it, then reload mta.`
+      : `TLS certificate ${p} expires in ${days} days (${end}): renew it, then reload mta.`),
+    certBad: (p, e) => `TLS certificate ${p} cannot be read: ${e}`,
     daily: 'daily', monthly: 'monthly', perDay: 'Per day', engagement: 'Opens and clicks by people, per day', opens: 'Opens', clicks: 'Clicks',
     noEngagement: 'No opens or clicks in these 7 days. They are counted for mail sent with tracking on (the Send form, a task, or X-Mta-Track).',
   },
@@ -28,6 +34,9 @@ export const words = {
     dnsFailing: (d, f) => `域名 ${d}：${f.join('，')} — 修正 DNS 后到“域名”页面重新检查。`,
     quotaNear: (d, k, used, limit) => `域名 ${d}：${k}配额已用 ${used} / ${limit}。`,
     hookBacklog: (u, b, dead) => `Webhook ${u}：${b} 个事件待推送，${dead} 个已放弃。`,
+    certEnds: (p, days, end) => (days < 0 ? `TLS 证书 ${p} 已于 ${end} 过期：请续期后重新加载 mta。`
+      : `TLS 证书 ${p} 将在 ${days} 天后（${end}）过期：请续期后重新加载 mta。`),
+    certBad: (p, e) => `无法读取 TLS 证书 ${p}：${e}`,
     daily: '每日', monthly: '每月', perDay: '按天', engagement: '按天的打开和点击（真人）', opens: '打开', clicks: '点击',
     noEngagement: '最近 7 天没有打开或点击。开启跟踪发送的邮件才会统计（发送页面、批量任务或 X-Mta-Track）。',
   },
@@ -40,6 +49,9 @@ function Figures({ t, row, id }) {
 /** What needs attention, as lines of text; each source that cannot be read is skipped. */
 async function attention(t) {
   const lines = [];
+  const cert = (await api('GET', '/api/v1/status').catch(() => null))?.tls_certificate;
+  if (cert?.error) lines.push(t.certBad(cert.path, cert.error));
+  else if (cert && cert.days_left < CERT_WARN_DAYS) lines.push(t.certEnds(cert.path, cert.days_left, cert.valid_to.slice(0, 10)));
   const domains = await api('GET', '/api/v1/domains?limit=1000').catch(() => ({ items: [] }));
   for (const d of domains.items) if (d.failing.length) lines.push(t.dnsFailing(d.name, d.failing));
   for (const d of domains.items.slice(0, QUOTA_DOMAINS)) {
