@@ -79,7 +79,7 @@ export function Stats({ t }) {
       <${Chart} id="stats-chart" labels=${chart.labels} series=${chart.series} height=${260} />
       <p><button class="quiet" onClick=${exportCsv} data-testid="csv">${t.csv}</button></p>
       <div class="scroll"><table data-testid="stats-table">
-        <thead><tr>${head.map((c) => html`<th>${t[c] ?? c}</th>`)}</tr></thead>
+        <thead><tr>${head.map((c) => html`<th>${c === 'key' ? t[r.data.by] : t[c] ?? c}</th>`)}</tr></thead>
         <tbody>${r.data.rows.map((row) => html`<tr data-key=${row.key}>${rowCells(row).map((v, i) => html`<td data-col=${head[i]}>${cell(head[i], v)}</td>`)}</tr>`)}</tbody>
         <tfoot><tr data-key="TOTAL">${rowCells(r.data.total).map((v, i) => html`<td data-col=${head[i]}>${i === 0 ? t.total : cell(head[i], v)}</td>`)}</tr></tfoot>
       </table></div>` : html`<${Empty} t=${t} text=${t.emptyStats} />`)}
