@@ -56,6 +56,7 @@ t.test('search by @domain, by part of an address, by Message-ID', async (t) => {
   t.same(rcpts(await page('--message-id', 'abc123@app.example.com')), ['fine@dest.test=queued'], 'Message-ID without brackets');
   t.same(rcpts(await page('--message-id', '<abc123@app.example.com>')), ['fine@dest.test=queued'], 'and with them');
   t.same(rcpts(await page('--message-id', 'nope@app.example.com')), []);
+  t.same(rcpts(await page('--task', 'T0NOSUCHTASK', '--rcpt', '@dest.test')), [], '--task: only that task\'s mail, so no rejection either');
   const bad = await mta('log', '--rcpt', '@not_a_domain');
   t.same([bad.code, bad.err], [1, 'mta: rcpt: "not_a_domain" is not a domain name (MTA_ERR_INVALID)\n']);
   const call = apiClient(d);
