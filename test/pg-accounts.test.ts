@@ -186,6 +186,8 @@ both('tracking: first hits, reclassified hits, counts', async (t, side) => {
   t.same([c2.machine.opens, c2.scanner.clicks, c2.human.opens], [1, 1, 0]);
   const none = await store.trackingCountsOfTask(newTaskId());
   t.same([none.counts.human.opens, none.counts.scanner.clicks, none.links], [0, 0, []], 'a task without hits');
+  const between = await store.trackingCountsBetween(MAIL_AT + 10, MAIL_AT + 13);
+  t.same([between.human, between.machine.opens], [{ opens: 2, uniqueOpens: 1, clicks: 1, uniqueClicks: 1 }, 0], 'hits made in [from, to), whatever mail');
   const days = [{ day: '2026-12-01', from: Date.UTC(2026, 11, 1), to: Date.UTC(2026, 11, 2) }, { day: '2026-12-02', from: Date.UTC(2026, 11, 2), to: Date.UTC(2026, 11, 3) }];
   const byDay = await store.trackingStats({ days, by: 'day' });
   const sortRows = <T>(rows: T[]): T[] => rows.map((r) => JSON.stringify(r)).sort().map((r) => JSON.parse(r) as T);
@@ -202,7 +204,7 @@ both('tracking: first hits, reclassified hits, counts', async (t, side) => {
   t.same(byDay.delivered, [], 'nothing delivered yet');
   const bySender = await store.trackingStats({ days, by: 'domain', sender: mail[0]!.sender.toUpperCase() });
   t.ok(bySender.hits.length > 0 && bySender.hits.every((r) => r.key === mail[0]!.sender.split('@')[1]!.toLowerCase()), 'grouped by sending domain, the sender compared in lower case');
-  return { recs, of1, many, c1, c2, byDay: { hits: sortRows(byDay.hits), urls: sortRows(byDay.urls) }, bySender: sortRows(bySender.hits) };
+  return { recs, of1, many, c1, c2, between, byDay: { hits: sortRows(byDay.hits), urls: sortRows(byDay.urls) }, bySender: sortRows(bySender.hits) };
 });
 
 both('feedback and bounces: finding the message, and nothing recorded without a recipient', async (t, side) => {

@@ -62,7 +62,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'webhook log': ['mta webhook log', 'mta webhook log 3 --limit 20'],
   stats: ['mta stats', 'mta stats --from 2026-03-01 --to 2026-03-07 --by domain', 'mta stats --sender app@example.com --json', 'mta stats --by rcpt-domain --from 2026-03-01 --to 2026-03-07',
     'mta stats --tracking --by tag --from 2026-03-01 --to 2026-03-07', 'mta stats --tracking --task T01M8ZQ3X4K2B7C9D0E --json'],
-  log: ['mta log --rcpt bob@example.org', 'mta log --rcpt @example.org --result failed --events', 'mta log --message-id "<abc@app.example.com>"'],
+  log: ['mta log --rcpt bob@example.org', 'mta log --rcpt @example.org --result failed --events', 'mta log --message-id "<abc@app.example.com>"', 'mta log --task T01HZX4K8M2Q --result failed'],
   list: ['mta list create news --alias news@lists.example.com', 'mta list import news members.csv'],
   'list create': ['mta list create news --alias news@lists.example.com --description "monthly news"'],
   'list import': ['mta list import news members.csv', 'mta list import news members.csv --encoding gbk --strict'],

@@ -428,7 +428,7 @@ export class SqliteStore implements Store {
   async upsertListMembers(list: string, importId: string, columns: readonly string[], rows: readonly { address: string; variables: Record<string, string> }[], now: number): Promise<MemberWrite[]> {
     return this.lists.upsert(list, importId, columns, rows, now);
   }
-  async listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]> { return this.lists.members(list, opts); }
+  async listMembers(list: string, opts: { after?: string | undefined; limit: number; contains?: string | undefined }): Promise<ListMember[]> { return this.lists.members(list, opts); }
   async putListMember(list: string, address: string, variables: Record<string, string>, mode: 'add' | 'update', now: number): Promise<{ write: 'inserted' | 'updated' | 'exists' | 'missing'; member?: ListMember }> {
     return this.lists.putMember(list, address, variables, mode, now);
   }
@@ -507,6 +507,7 @@ export class SqliteStore implements Store {
   async trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }> { return this.tracking.ofTask(taskId); }
   async trackingStats(q: TrackingStatsQuery): Promise<TrackingStatsRows> { return this.tracking.stats(q); }
   async trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsOf(queueId); }
+  async trackingCountsBetween(from: number, to: number): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsBetween(from, to); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

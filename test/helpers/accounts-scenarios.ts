@@ -193,6 +193,9 @@ export async function listsScenario(t: Test, { store }: Side): Promise<unknown> 
   t.same([...page1, ...page2].map((m) => m.address), ['m0000@x.test', 'm0001@x.test', 'm0002@x.test', 'm0003@x.test', 'm0004@x.test']);
   const odd = (await store.listMembers('news', { after: 'm9999@x.test', limit: 5 })).find((m) => m.address === 'new@x.test');
   t.equal(odd?.variables['__proto__'], 'p', 'a variable named __proto__ is a variable');
+  const found = await store.listMembers('news', { contains: 'm000', after: 'm0003@x.test', limit: 10 });
+  t.same(found.map((m) => m.address), ['m0004@x.test', 'm0005@x.test', 'm0006@x.test', 'm0007@x.test', 'm0008@x.test', 'm0009@x.test'], 'a search, paged');
+  t.same(await store.listMembers('news', { contains: '%', limit: 5 }), [], 'the search text is text, not a pattern');
   t.same([await store.removeListMember('news', 'solo@x.test'), await store.removeListMember('news', 'solo@x.test')], [true, false]);
   t.same(await store.listMembers('nope', { limit: 5 }), [], 'no such list: no members');
   t.same((await store.listLists()).map((l) => [l.name, l.members]), [['alpha', 0], ['news', 2301]]);

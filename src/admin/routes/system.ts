@@ -1,5 +1,6 @@
 /**
- * admin/routes/system — the daemon itself: status (what `mta status` prints), the OpenAPI
+ * admin/routes/system — the daemon itself: status (what `mta status` prints, with the TLS
+ * certificate's end for the console's "needs attention"), the OpenAPI
  * document, `/healthz` for load balancers and systemd watchdogs, and `/metrics` for
  * Prometheus.
  *
@@ -13,6 +14,7 @@ import { renderMetrics } from '../../metrics/metrics.js';
 import { Reply, defineRoute, type Route } from '../router.js';
 import { VERSION, iso, isoTime, type ApiContext } from '../context.js';
 import { openApiDocument } from '../openapi.js';
+import { certificateEnd } from '../../util/certificate.js';
 
 const TAG = 'system';
 
@@ -49,6 +51,10 @@ export function systemRoutes(ctx: ApiContext, routes: () => readonly Route[]): R
         ready: z.number().int().nullable().describe('recipients in the ready set (null: delivery disabled)'),
         active_connections: z.number().int().nullable(),
         pending_restart: z.array(z.string()).describe('settings changed in the file that take effect at the next restart, e.g. "smtp.listen"'),
+        tls_certificate: z.object({
+          path: z.string(), valid_to: isoTime.nullable(), days_left: z.number().int().nullable().describe('negative once expired'),
+          error: z.string().nullable().describe('why the file could not be read as a certificate'),
+        }).nullable().describe('smtp.tls.cert as the file on disk says now; null when none is configured'),
       }),
       handler: async () => {
         const s = ctx.scheduler();
@@ -57,6 +63,7 @@ export function systemRoutes(ctx: ApiContext, routes: () => readonly Route[]): R
           uptime_s: Math.floor((Date.now() - ctx.startedAt()) / 1000), delivery: s ? 'enabled' as const : 'disabled' as const,
           counts: await ctx.store.countByState(), ready: s ? s.readyCount : null, active_connections: s ? s.activeConnections : null,
           pending_restart: ctx.pendingRestart?.() ?? [],
+          tls_certificate: ctx.config().smtp.tls.cert ? certificateEnd(ctx.config().smtp.tls.cert!) : null,
         };
       },
     }),
