@@ -1,6 +1,6 @@
 /**
- * admin/routes/system — the daemon itself: status (what `mta status` prints), the OpenAPI
- * document, `/healthz` for load balancers and systemd watchdogs, and `/metrics` for
+ * admin/routes/system — the daemon itself: status (what `mta status` prints), the running
+ * configuration with its secrets redacted (admin/config-view.ts), the OpenAPI document, `/healthz` for load balancers and systemd watchdogs, and `/metrics` for
  * Prometheus.
  *
  * /healthz needs no token and answers 200 {"ok":true} only when the process is running
@@ -13,6 +13,7 @@ import { renderMetrics } from '../../metrics/metrics.js';
 import { Reply, defineRoute, type Route } from '../router.js';
 import { VERSION, iso, isoTime, type ApiContext } from '../context.js';
 import { openApiDocument } from '../openapi.js';
+import { configView } from '../config-view.js';
 
 const TAG = 'system';
 
@@ -58,6 +59,16 @@ export function systemRoutes(ctx: ApiContext, routes: () => readonly Route[]): R
           counts: await ctx.store.countByState(), ready: s ? s.readyCount : null, active_connections: s ? s.activeConnections : null,
           pending_restart: ctx.pendingRestart?.() ?? [],
         };
+      },
+    }),
+    defineRoute({
+      method: 'GET', path: '/api/v1/config', tag: 'settings',
+      summary: 'The running configuration as compiled (defaults filled in, durations in ms, sizes in bytes), secrets shown as "[redacted]"',
+      description: 'Read-only: the configuration changes in the file, then SIGHUP or a restart (pending_restart in /api/v1/status).',
+      response: z.object({ version: z.string(), source: z.string(), config: z.record(z.string(), z.unknown()) }),
+      handler: async () => {
+        const config = ctx.config();
+        return { version: VERSION, source: config.source, config: configView(config) as Record<string, unknown> };
       },
     }),
     defineRoute({

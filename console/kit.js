@@ -1,0 +1,104 @@
+// console/kit — what the configuration pages (domains, senders, tags, templates,
+// suppression, webhooks, users, settings) share beyond ui.js: the role a change needs (a
+// mirror of src/admin/roles.ts, only to hide buttons: the server decides), an action
+// runner that reports the API's own message, a two-step remove button, a copy button, a
+// labelled field, and the words all of them use. Must never: decide anything the server
+// does not check again.
+import { useState } from 'preact/hooks';
+import { errorText, html } from './ui.js';
+
+const RANK = { viewer: 0, operator: 1, admin: 2 };
+
+/** Whether `role` may make changes that need `need` (the server checks again). */
+export function may(role, need) {
+  return (RANK[role] ?? -1) >= RANK[need];
+}
+
+/** A page's words with the kit's own under them (routes.js `words`). */
+export function withKitWords(words) {
+  return { en: { ...KIT_WORDS.en, ...words.en }, zh: { ...KIT_WORDS.zh, ...words.zh } };
+}
+
+const KIT_WORDS = {
+  en: {
+    add: 'Add', remove: 'Remove', cancel: 'Cancel', confirmRemove: 'Remove {x}?', yesRemove: 'Yes, remove', copy: 'Copy', copied: 'Copied',
+    save: 'Save', saved: 'Saved', removed: 'Removed', added: 'Added', actions: 'Actions', created: 'Created', never: 'never', working: 'Working…',
+  },
+  zh: {
+    add: '添加', remove: '删除', cancel: '取消', confirmRemove: '确定删除 {x}？', yesRemove: '确定删除', copy: '复制', copied: '已复制',
+    save: '保存', saved: '已保存', removed: '已删除', added: '已添加', actions: '操作', created: '创建时间', never: '从未', working: '处理中…',
+  },
+};
+
+/** `{x}` in a word replaced. */
+export function fill(text, vars) {
+  return text.replace(/\{(\w+)\}/g, (all, k) => (k in vars ? String(vars[k]) : all));
+}
+
+/** An ISO time in the reader's locale, or the word for "never". */
+export function when(t, iso, lang) {
+  return iso ? new Date(iso).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB') : t.never;
+}
+
+/**
+ * Runs API calls on a user's action and keeps one line about the last: `run(fn, ok)` awaits
+ * fn(), shows `ok` (a word, a function of fn's result, or nothing for null) and returns the result; a refused
+ * call shows the API's message (or that the role does not allow it) and returns undefined.
+ */
+export function useAction(t) {
+  const [notice, setNotice] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (fn, ok) => {
+    setBusy(true);
+    try {
+      const r = await fn();
+      if (ok !== null) setNotice({ ok: true, text: typeof ok === 'function' ? ok(r) : ok ?? t.done });
+      return r;
+    } catch (e) {
+      setNotice({ ok: false, text: errorText(t, e) });
+      return undefined;
+    } finally { setBusy(false); }
+  };
+  const line = notice && html`<p class=${notice.ok ? 'notice' : 'error'} role=${notice.ok ? 'status' : 'alert'} data-testid="notice">${notice.ok ? '' : `${t.error}: `}${notice.text}</p>`;
+  return { run, busy, line, clear: () => setNotice(null) };
+}
+
+/** Remove, then "Remove X? Yes / Cancel": a slip of the keyboard removes nothing. */
+export function RemoveButton({ t, what, onConfirm, testid = 'remove' }) {
+  const [asking, setAsking] = useState(false);
+  if (!asking) return html`<button type="button" class="danger-outline" data-testid=${testid} onClick=${() => setAsking(true)}>${t.remove}</button>`;
+  return html`<span class="confirm" role="group" aria-label=${fill(t.confirmRemove, { x: what })}>
+    ${fill(t.confirmRemove, { x: what })}
+    <button type="button" class="danger" data-testid="confirm" autofocus onClick=${async () => { setAsking(false); await onConfirm(); }}>${t.yesRemove}</button>
+    <button type="button" class="plain" onClick=${() => setAsking(false)}>${t.cancel}</button>
+  </span>`;
+}
+
+/** Copies `text`; where the clipboard is not offered (plain HTTP off loopback) it selects the text beside it instead. */
+export function CopyButton({ t, text, label }) {
+  const [done, setDone] = useState(false);
+  const copy = async (ev) => {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      const code = ev.currentTarget.parentElement?.querySelector('code');
+      if (code) getSelection()?.selectAllChildren(code);
+    }
+    setDone(true);
+    setTimeout(() => setDone(false), 1500);
+  };
+  return html`<button type="button" class="plain copy" aria-label=${`${t.copy} ${label ?? ''}`.trim()} onClick=${copy}>${done ? t.copied : t.copy}</button>`;
+}
+
+/** A labelled input; `children` replaces the input (select, textarea). */
+export function Field({ label, children, ...input }) {
+  return html`<label class="field"><span>${label}</span>${children ?? html`<input ...${input} />`}</label>`;
+}
+
+/** The values of a submitted form as an object of strings, and the form reset. */
+export function formValues(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const values = Object.fromEntries([...new FormData(form)].map(([k, v]) => [k, String(v)]));
+  return { values, reset: () => form.reset() };
+}
