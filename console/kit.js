@@ -2,7 +2,8 @@
 // suppression, webhooks, users, settings) share beyond ui.js: the role a change needs (a
 // mirror of src/admin/roles.ts, only to hide buttons: the server decides), an action
 // runner that reports the API's own message, a two-step remove button, a copy button, a
-// labelled field, and the words all of them use. Must never: decide anything the server
+// labelled field, and the words all of them use. A button that changes nothing carries
+// `data-read` (or is a copy button): the browser test checks a viewer sees no other. Must never: decide anything the server
 // does not check again.
 import { useState } from 'preact/hooks';
 import { errorText, html } from './ui.js';

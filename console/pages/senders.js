@@ -43,7 +43,7 @@ function OnceBox({ t, shown, onDismiss }) {
   return html`<div class="once" role="status" data-testid="once">
     <p>${fill(t.newPassword, { a: shown.address })}</p>
     <p class="copyable"><code data-testid="password">${shown.password}</code><${CopyButton} t=${t} text=${shown.password} label=${t.smtp} /></p>
-    <button type="button" class="plain" onClick=${onDismiss}>${t.dismiss}</button>
+    <button type="button" class="plain" data-read data-testid="dismiss" onClick=${onDismiss}>${t.dismiss}</button>
   </div>`;
 }
 

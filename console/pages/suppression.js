@@ -63,7 +63,7 @@ export function Suppression({ t, role, lang }) {
     <h1>${t.suppression}</h1>
     <form class="inline-form" role="search" onSubmit=${(ev) => setSearch(formValues(ev).values.search.trim())}>
       <${Field} label=${t.search} name="search" type="search" placeholder=${t.searchHelp} />
-      <button type="submit" class="plain">${t.search}</button>
+      <button type="submit" class="plain" data-read>${t.search}</button>
       <a class="button plain" data-testid="export" href=${`${P}/export?${new URLSearchParams(search ? { search } : {})}`} download="suppressions.csv">${t.exportCsv}</a>
     </form>
     ${operator && html`<form class="inline-form" onSubmit=${add} data-testid="add-suppression">
@@ -80,7 +80,7 @@ export function Suppression({ t, role, lang }) {
         <td>${e.reason}</td><td>${when(t, e.created_at, lang)}</td>
         ${operator && html`<td><${RemoveButton} t=${t} what=${e.address} onConfirm=${() => remove(e)} /></td>`}</tr>`)}</tbody>
     </table></div>`)}
-    ${data && extra.cursor && html`<p><button type="button" class="plain" onClick=${more}>${t.more}</button></p>`}
+    ${data && extra.cursor && html`<p><button type="button" class="plain" data-read onClick=${more}>${t.more}</button></p>`}
     ${!data && !error && html`<p>${t.loading}</p>`}
   </section>`;
 }

@@ -41,7 +41,7 @@ function DeliveryLog({ t, lang, id, onAll, version }) {
   const { data, error } = useLoad(() => api('GET', id ? `${P}/${id}/log?limit=50` : `${P}/log?limit=50`), [id, version]);
   return html`<section data-testid="log">
     <h2>${id ? fill(t.logOf, { id }) : t.allLog}</h2>
-    ${id && html`<p><button type="button" class="plain" onClick=${onAll}>${t.showAll}</button></p>`}
+    ${id && html`<p><button type="button" class="plain" data-read onClick=${onAll}>${t.showAll}</button></p>`}
     <${ErrorLine} t=${t} error=${error} />
     ${data && (data.items.length === 0 ? html`<${Empty} t=${t} text=${t.emptyLog} />` : html`<div class="scroll"><table>
       <thead><tr><th>${t.at}</th><th>#</th><th>${t.event}</th><th>${t.httpStatus}</th><th>${t.attemptError}</th><th>${t.duration}</th></tr></thead>
@@ -87,14 +87,14 @@ export function Webhooks({ t, role, lang }) {
     ${secret && html`<div class="once" role="status" data-testid="once">
       <p>${fill(t.secret, { id: secret.id })}</p>
       <p class="copyable"><code data-testid="secret">${secret.secret}</code><${CopyButton} t=${t} text=${secret.secret} /></p>
-      <button type="button" class="plain" onClick=${() => setSecret(null)}>${t.dismiss}</button></div>`}
+      <button type="button" class="plain" data-read data-testid="dismiss" onClick=${() => setSecret(null)}>${t.dismiss}</button></div>`}
     <${ErrorLine} t=${t} error=${error} />
     ${data && (data.items.length === 0 ? html`<${Empty} t=${t} text=${t.emptyWebhooks} />` : html`<div class="scroll"><table data-testid="webhooks">
       <thead><tr><th>#</th><th>${t.url}</th><th>${t.scope}</th><th>${t.events}</th><th>${t.format}</th><th>${t.backlog}</th><th>${t.dead}</th><th>${t.state}</th><th>${t.actions}</th></tr></thead>
       <tbody>${data.items.map((w) => html`<tr data-webhook=${w.id}>
         <td>${w.id}</td><td><code>${w.url}</code></td><td>${w.scope}</td><td>${w.events === '*' ? '*' : w.events.join(', ')}</td><td>${w.format}</td>
         <td data-key="backlog">${w.backlog ?? 0}</td><td>${w.dead ?? 0}</td><td>${w.disabled ? t.disabled : t.enabled}</td>
-        <td class="row-actions"><button type="button" class="plain" onClick=${() => setLogOf(w.id)}>${t.log}</button>
+        <td class="row-actions"><button type="button" class="plain" data-read data-testid="log-btn" onClick=${() => setLogOf(w.id)}>${t.log}</button>
           ${admin && html`<button type="button" class="plain" data-testid="test" disabled=${act.busy} onClick=${() => test(w)}>${t.test}</button>
           <${RemoveButton} t=${t} what=${w.url} onConfirm=${() => remove(w)} />`}</td>
       </tr>`)}</tbody></table></div>`)}
