@@ -89,7 +89,7 @@ function Checks({ t, checks }) {
 function DomainPage({ t, role, lang, name }) {
   const path = `${P}/${enc(name)}`;
   const { data, error, reload } = useLoad(async () => {
-    const [domain, checks, records] = await Promise.all([api('GET', path), api('GET', `${path}/checks`), api('GET', `${path}/records?offline=true`)]);
+    const [domain, checks, records] = await Promise.all([api('GET', path), api('GET', `${path}/checks`), api('GET', `${path}/records`)]);
     return { domain, checks: checks.checks, records };
   }, [name]);
   const act = useAction(t);

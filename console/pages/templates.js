@@ -3,8 +3,10 @@
 // subject, sender name, HTML and text with {Variable} placeholders. The preview is the
 // server's (POST /api/v1/templates/preview, nothing stored) filled with the sample values
 // typed here, shown in an iframe with sandbox="" (no scripts, no forms, an opaque origin)
-// and srcdoc, so a template's HTML can never act on the console. Approve / reject move a
-// saved template between states; any edit sends it back to draft (the server's rule).
+// and srcdoc, so a template's HTML can never act on the console. A viewer, who may call
+// no POST, sees the saved parts in the same iframe with their placeholders as written.
+// Approve / reject move a saved template between states; any edit sends it back to draft
+// (the server's rule).
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Field, RemoveButton, fill, formValues, may, useAction, when, withKitWords } from '../kit.js';
@@ -57,24 +59,31 @@ function TemplateList({ t, role, lang }) {
   </section>`;
 }
 
-/** The server's preview of `draft` with `samples`, asked again once typing pauses. */
-function usePreview(draft, samples) {
+/**
+ * The server's preview of `draft` with `samples`, asked again once typing pauses; when
+ * not `live` (a viewer), the draft itself with its placeholders as written.
+ */
+function usePreview(draft, samples, live) {
   const [result, setResult] = useState({ preview: null, error: null });
   useEffect(() => {
+    if (!live) {
+      setResult({ preview: { subject: draft.subject, html: draft.html, text: draft.text, variables: [], missing: [], malformed: [] }, error: null });
+      return undefined;
+    }
     const timer = setTimeout(() => {
       const body = { subject: draft.subject, html: draft.html, text: draft.text === '' ? null : draft.text, vars: samples };
       api('POST', `${P}/preview`, body).then((preview) => setResult({ preview, error: null }), (error) => setResult((r) => ({ preview: r.preview, error })));
     }, PREVIEW_PAUSE_MS);
     return () => clearTimeout(timer);
-  }, [draft.subject, draft.html, draft.text, JSON.stringify(samples)]);
+  }, [draft.subject, draft.html, draft.text, JSON.stringify(samples), live]);
   return result;
 }
 
-function Preview({ t, preview, error, samples, setSample }) {
+function Preview({ t, preview, error, samples, setSample, live }) {
   const p = preview;
   return html`<div class="preview">
-    <h2>${t.variables}</h2>
-    ${p && (p.variables.length === 0 ? html`<p class="muted">${t.noVariables}</p>` : html`<div class="vars">${p.variables.map((v) => html`
+    ${live && html`<h2>${t.variables}</h2>`}
+    ${live && p && (p.variables.length === 0 ? html`<p class="muted">${t.noVariables}</p>` : html`<div class="vars">${p.variables.map((v) => html`
       <${Field} label=${v} name=${`var-${v}`} data-testid=${`var-${v}`} value=${samples[v] ?? ''} onInput=${(e) => setSample(v, e.currentTarget.value)} />`)}</div>`)}
     ${p?.missing.length > 0 && html`<p class="muted" data-testid="missing">${fill(t.missing, { x: p.missing.join(', ') })}</p>`}
     ${p?.malformed.length > 0 && html`<p class="error" data-testid="malformed">${fill(t.malformed, { x: p.malformed.join(', ') })}</p>`}
@@ -98,7 +107,7 @@ function Editor({ t, role, lang, name }) {
   useEffect(() => {
     if (data) setDraft({ subject: data.subject, from_name: data.from_name ?? '', html: data.html, text: data.text ?? '' });
   }, [data]);
-  const { preview, error: previewError } = usePreview(draft, samples);
+  const { preview, error: previewError } = usePreview(draft, samples, operator);
   const change = (k) => (e) => setDraft({ ...draft, [k]: e.currentTarget.value });
   const save = async (ev) => {
     const { values } = formValues(ev);
@@ -134,7 +143,7 @@ function Editor({ t, role, lang, name }) {
         ${operator && html`<div class="toolbar"><button type="submit" data-testid="save" disabled=${act.busy}>${isNew ? t.create : t.save}</button>
           ${!isNew && current.state !== 'draft' && html`<span class="muted">${t.editResets}</span>`}</div>`}
       </form>
-      <${Preview} t=${t} preview=${preview} error=${previewError} samples=${samples} setSample=${(k, v) => setSamples({ ...samples, [k]: v })} />
+      <${Preview} t=${t} live=${operator} preview=${preview} error=${previewError} samples=${samples} setSample=${(k, v) => setSamples({ ...samples, [k]: v })} />
     </div>
     ${operator && !isNew && html`<div class="toolbar decisions">
       ${current.state === 'draft' && html`<button type="button" data-testid="approve" disabled=${act.busy} onClick=${() => decide('approve', {}, t.approvedOk)}>${t.approve}</button>`}

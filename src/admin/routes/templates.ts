@@ -85,8 +85,9 @@ export function templateRoutes(ctx: ApiContext): Route[] {
       })),
     }),
     defineRoute({
-      // A viewer may preview too: nothing is stored, the POST only carries the draft.
-      method: 'POST', path: `${TPL}/preview`, tag: 'templates', role: 'viewer',
+      // An operator's, like every POST, though nothing is stored: a viewer calls no POST at all
+      // (console-auth.test.ts holds every route to that); the console shows a viewer the saved HTML as it is.
+      method: 'POST', path: `${TPL}/preview`, tag: 'templates',
       summary: 'Fill a draft (not stored) with sample variables: the console editor\'s live preview',
       description: 'A variable without a sample value stays as written ({Name}) and is listed in `missing`; `malformed` lists the placeholders approval would refuse.',
       maxBody: maxBody(ctx),
