@@ -5,7 +5,7 @@
 // labelled field, and the words all of them use. A button that changes nothing carries
 // `data-read` (or is a copy button): the browser test checks a viewer sees no other. Must never: decide anything the server
 // does not check again.
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText, html } from './ui.js';
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
@@ -64,14 +64,22 @@ export function useAction(t) {
   return { run, busy, line, clear: () => setNotice(null) };
 }
 
-/** Remove, then "Remove X? Yes / Cancel": a slip of the keyboard removes nothing. */
+/**
+ * Remove, then "Remove X? Yes / Cancel": a slip of the keyboard removes nothing. The focus
+ * moves to the question's "Yes" and, on Cancel, back to Remove (autofocus does not apply
+ * to elements added after the page loaded).
+ */
 export function RemoveButton({ t, what, onConfirm, testid = 'remove' }) {
   const [asking, setAsking] = useState(false);
-  if (!asking) return html`<button type="button" class="danger-outline" data-testid=${testid} onClick=${() => setAsking(true)}>${t.remove}</button>`;
+  const [touched, setTouched] = useState(false);
+  const focus = useRef(null);
+  useEffect(() => { if (touched) focus.current?.focus(); }, [asking, touched]);
+  const ask = (on) => { setTouched(true); setAsking(on); };
+  if (!asking) return html`<button type="button" class="danger-outline" ref=${focus} data-testid=${testid} onClick=${() => ask(true)}>${t.remove}</button>`;
   return html`<span class="confirm" role="group" aria-label=${fill(t.confirmRemove, { x: what })}>
     ${fill(t.confirmRemove, { x: what })}
-    <button type="button" class="danger" data-testid="confirm" autofocus onClick=${async () => { setAsking(false); await onConfirm(); }}>${t.yesRemove}</button>
-    <button type="button" class="plain" onClick=${() => setAsking(false)}>${t.cancel}</button>
+    <button type="button" class="danger" ref=${focus} data-testid="confirm" onClick=${async () => { setAsking(false); await onConfirm(); }}>${t.yesRemove}</button>
+    <button type="button" class="plain" onClick=${() => ask(false)}>${t.cancel}</button>
   </span>`;
 }
 
