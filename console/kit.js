@@ -3,8 +3,8 @@
 // mirror of src/admin/roles.ts, only to hide buttons: the server decides), an action
 // runner that reports the API's own message, a two-step remove button, a copy button, a
 // labelled field, and the words all of them use. A button that changes nothing carries
-// `data-read` (or is a copy button): the browser test checks a viewer sees no other. Must never: decide anything the server
-// does not check again.
+// `data-read` (or is a copy button): the browser test checks a viewer sees no other.
+// Must never: decide anything the server does not check again.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText, html } from './ui.js';
 
@@ -38,7 +38,7 @@ export function fill(text, vars) {
 
 /** An ISO time in the reader's locale, or the word for "never". */
 export function when(t, iso, lang) {
-  return iso ? new Date(iso).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB') : t.never;
+  return iso ? new Date(iso).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' }) : t.never;
 }
 
 /**

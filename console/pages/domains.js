@@ -19,7 +19,9 @@ export const DOMAIN_WORDS = withKitWords({
     checkNow: 'Check now', checked: 'Checked: {status}', noChecks: 'Not checked yet: publish the records below, then "Check now".',
     dkim: 'DKIM key', selector: 'Selector', algorithm: 'Algorithm', rotate: 'Rotate DKIM key',
     rotated: 'New key under selector {s}: publish its record; it replaces the current key once DNS shows it.',
-    pendingKey: 'A new key under selector {s} waits for its DNS record.', verified: 'verified', unverified: 'unverified', none: 'none',
+    pendingKey: 'A new key under selector {s} waits for its DNS record.', none: 'none',
+    st_verified: 'verified', st_unverified: 'unverified', st_ok: 'ok', st_missing: 'missing', st_mismatch: 'mismatch', st_error: 'DNS error',
+    st_skipped: 'skipped', st_unchecked: 'not checked',
   },
   zh: {
     domains: '发信域名', domain: '域名', status: '状态', lastChecked: '上次验证', failing: '未通过的检查',
@@ -29,14 +31,16 @@ export const DOMAIN_WORDS = withKitWords({
     checkNow: '立即验证', checked: '验证完成：{status}', noChecks: '尚未验证：请先配置下列记录，再点击“立即验证”。',
     dkim: 'DKIM 密钥', selector: '选择器', algorithm: '算法', rotate: '轮换 DKIM 密钥',
     rotated: '已生成选择器 {s} 下的新密钥：请添加其 DNS 记录，DNS 生效后将替换当前密钥。',
-    pendingKey: '选择器 {s} 下的新密钥正在等待其 DNS 记录。', verified: '验证通过', unverified: '未验证', none: '无',
+    pendingKey: '选择器 {s} 下的新密钥正在等待其 DNS 记录。', none: '无',
+    st_verified: '验证通过', st_unverified: '未验证', st_ok: '验证通过', st_missing: '未配置', st_mismatch: '记录值不符', st_error: 'DNS 查询失败',
+    st_skipped: '已跳过', st_unchecked: '未验证',
   },
 });
 
 /** A status word (domain or check) as a badge: ok/verified green, skipped/unchecked grey, the rest red. */
 function Badge({ t, status }) {
   const tone = status === 'ok' || status === 'verified' ? 'good' : status === 'skipped' || status === 'unchecked' ? 'quiet' : 'bad';
-  return html`<span class=${`badge ${tone}`} data-status=${status}>${t[status] ?? status}</span>`;
+  return html`<span class=${`badge ${tone}`} data-status=${status}>${t[`st_${status}`] ?? status}</span>`;
 }
 
 function DomainList({ t, role, lang }) {
@@ -70,8 +74,8 @@ function Records({ t, records }) {
     <thead><tr><th>${t.type}</th><th>${t.host}</th><th>${t.value}</th><th>${t.purpose}</th><th>${t.status}</th></tr></thead>
     <tbody>${records.map((r) => html`<tr data-purpose=${r.purpose}>
       <td>${r.type}</td>
-      <td class="copyable"><code>${r.host}</code><${CopyButton} t=${t} text=${r.host} label=${`${r.purpose} ${t.host}`} /></td>
-      <td class="copyable"><code class="value">${r.value}</code><${CopyButton} t=${t} text=${r.value} label=${`${r.purpose} ${t.value}`} />
+      <td><span class="copyable"><code>${r.host}</code><${CopyButton} t=${t} text=${r.host} label=${`${r.purpose} ${t.host}`} /></span></td>
+      <td><span class="copyable"><code class="value">${r.value}</code><${CopyButton} t=${t} text=${r.value} label=${`${r.purpose} ${t.value}`} /></span>
         ${r.note && html`<div class="muted">${r.note}</div>`}</td>
       <td>${r.purpose}</td><td><${Badge} t=${t} status=${r.status} /></td></tr>`)}</tbody>
   </table></div>`;
@@ -82,7 +86,7 @@ function Checks({ t, checks }) {
   return html`<div class="scroll"><table data-testid="checks">
     <thead><tr><th>${t.check}</th><th>${t.status}</th><th>${t.expected}</th><th>${t.found}</th><th>${t.detail}</th></tr></thead>
     <tbody>${checks.map((c) => html`<tr data-check=${c.name}><td>${c.name}</td><td><${Badge} t=${t} status=${c.status} /></td>
-      <td><code>${c.expected ?? ''}</code></td><td><code>${c.found ?? ''}</code></td><td>${c.detail ?? ''}</td></tr>`)}</tbody>
+      <td><code>${c.expected ?? ''}</code></td><td><code>${c.found ?? ''}</code></td><td class="wrap">${c.detail ?? ''}</td></tr>`)}</tbody>
   </table></div>`;
 }
 
@@ -94,7 +98,7 @@ function DomainPage({ t, role, lang, name }) {
   }, [name]);
   const act = useAction(t);
   const admin = may(role, 'admin');
-  const checkNow = async () => { if (await act.run(() => api('POST', `${path}/check`, {}), (r) => fill(t.checked, { status: t[r.status] ?? r.status }))) reload(); };
+  const checkNow = async () => { if (await act.run(() => api('POST', `${path}/check`, {}), (r) => fill(t.checked, { status: t[`st_${r.status}`] ?? r.status }))) reload(); };
   const rotate = async () => { if (await act.run(() => api('POST', `${path}/dkim-rotate`, {}), (r) => fill(t.rotated, { s: r.next_selector }))) reload(); };
   const remove = async () => { if (await act.run(() => api('DELETE', path), t.removed)) location.hash = '#/domains'; };
   if (error) return html`<section><p><a href="#/domains">← ${t.back}</a></p><${ErrorLine} t=${t} error=${error} /></section>`;

@@ -4,7 +4,7 @@
 // the admin API), the listeners, and settings waiting for a restart. Changing any of it
 // is the configuration file's job (then SIGHUP or a restart).
 import { api } from '../api.js';
-import { fill, withKitWords } from '../kit.js';
+import { fill, when, withKitWords } from '../kit.js';
 import { ErrorLine, html, useLoad } from '../ui.js';
 
 export const SETTINGS_WORDS = withKitWords({
@@ -52,7 +52,7 @@ export function Settings({ t, lang }) {
       <dt>${t.version}</dt><dd data-testid="version">${data.version}</dd>
       <dt>${t.state}</dt><dd>${s.state}</dd>
       <dt>${t.hostname}</dt><dd>${s.hostname}</dd>
-      <dt>${t.uptime}</dt><dd>${new Date(s.started_at).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB')}</dd>
+      <dt>${t.uptime}</dt><dd>${when(t, s.started_at, lang)}</dd>
       <dt>${t.delivery}</dt><dd>${s.delivery}</dd>
       ${s.pending_restart.length > 0 && html`<dt>${t.pending}</dt><dd>${s.pending_restart.join(', ')}</dd>`}
     </dl>
@@ -67,7 +67,8 @@ export function Settings({ t, lang }) {
       <tbody>${listeners.map(([what, where, tls]) => html`<tr><td>${what}</td><td><code>${where}</code></td><td>${tls}</td></tr>`)}</tbody>
     </table></div>
     <h2>${t.configuration}</h2>
-    ${Object.entries(c).map(([k, v]) => html`<details class="config-section"><summary>${k}</summary>
-      <pre data-section=${k}>${typeof v === 'object' ? JSON.stringify(v, null, 2) : String(v)}</pre></details>`)}
+    <dl class="facts">${Object.entries(c).filter(([, v]) => typeof v !== 'object' || v === null).map(([k, v]) => html`<dt>${k}</dt><dd><code>${String(v)}</code></dd>`)}</dl>
+    ${Object.entries(c).filter(([, v]) => typeof v === 'object' && v !== null).map(([k, v]) => html`<details class="config-section"><summary>${k}</summary>
+      <pre data-section=${k}>${JSON.stringify(v, null, 2)}</pre></details>`)}
   </section>`;
 }
