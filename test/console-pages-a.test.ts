@@ -1,9 +1,10 @@
 // The console's configuration pages in a real browser (Debian's chromium, playwright-core)
 // against the real daemon: an admin adds a domain and reads its records and checks, creates
 // a sender (the SMTP password shown once is the one the server verifies), a tag, a template
-// (previewed by the server in the sandboxed iframe, then approved), removes a suppression
-// with the keyboard, adds and tests a webhook against a real HTTP receiver, adds a user and
-// changes their role, and reads the settings; the API's own message shows on a refusal;
+// (previewed by the server in the sandboxed iframe, then approved; another rejected and
+// removed), removes a suppression with the keyboard, adds and tests a webhook against a
+// real HTTP receiver, adds a user, changes their role and password and removes them, and
+// reads the settings; the API's own message shows on a refusal and on a failed load;
 // pages render in Chinese and fit a 390 px phone; a viewer sees no change buttons on any
 // of these pages, and the server refuses each change made with the viewer's session.
 import t from 'tap';
@@ -94,6 +95,10 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     await page.waitForSelector('[data-testid=pending-key]');
     t.ok((await api('GET', '/api/v1/domains/news.example.org')).json.next_dkim_selector, 'a rotated key waits for its record');
 
+    await page.goto(`${base}/#/domains/nowhere.example`);
+    await page.waitForSelector('main [role=alert]');
+    t.equal(await page.textContent('main [role=alert]'), `Something went wrong: ${(await api('GET', '/api/v1/domains/nowhere.example')).json.error.message}`, 'an unknown domain: the API\'s message');
+
     await go(page, 'domains', 'Sending domains');
     await page.fill('[data-testid=add-domain] input[name=name]', 'news.example.org');
     await page.click('[data-testid=add-domain] button[type=submit]');
@@ -130,7 +135,7 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     t.same((await api('GET', '/api/v1/tags')).json.items.map((x: { name: string }) => x.name), ['newsletter']);
   });
 
-  t.test('templates: create, preview with a sample in the sandboxed iframe, approve', async (t) => {
+  t.test('templates: create, preview with a sample in the sandboxed iframe, approve; reject another with a reason, remove it', async (t) => {
     await go(page, 'templates', 'Templates');
     await page.click('[data-testid=new-template]');
     await page.waitForSelector('[data-testid=template-form]');
@@ -154,6 +159,19 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     t.equal((await api('GET', '/api/v1/templates/welcome')).json.state, 'approved', 'approved on the server');
     await go(page, 'templates', 'Templates');
     t.equal(await page.getAttribute('[data-template=welcome] [data-state]', 'data-state'), 'approved', 'the list shows the state');
+
+    t.equal((await api('POST', '/api/v1/templates', { name: 'promo', subject: 'Sale', html: '<p>50% off</p>' })).status, 201);
+    await go(page, 'templates/promo', 'promo');
+    await page.fill('[data-testid=reject-form] input[name=reason]', 'no prices in subjects');
+    await page.click('[data-testid=reject-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=reject-reason]');
+    t.equal(await page.textContent('[data-testid=reject-reason]'), 'Rejected: no prices in subjects');
+    t.equal((await api('GET', '/api/v1/templates/promo')).json.state, 'rejected', 'rejected on the server with the reason');
+    t.equal(await page.locator('[data-testid=approve]').count(), 0, 'a rejected template is edited before approval (the server\'s rule)');
+    await page.click('[data-testid=remove]');
+    await page.click('[data-testid=confirm]');
+    await page.waitForSelector('h1:has-text("Templates")');
+    t.equal((await api('GET', '/api/v1/templates/promo')).status, 404, 'removed');
   });
 
   t.test('suppression: search, export, remove with the keyboard', async (t) => {
@@ -180,7 +198,7 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     t.same(left.json.items.map((e: { address: string }) => e.address), ['kept@dest.test'], 'removed on the server, the other kept');
   });
 
-  t.test('webhooks: add (the secret shown once), test against a real receiver, read the log', async (t) => {
+  t.test('webhooks: add (the secret shown once), test against a real receiver, read the log, remove another', async (t) => {
     await go(page, 'webhooks', 'Webhooks');
     await page.fill('[data-testid=add-webhook] input[name=url]', receiverUrl);
     await page.click('[data-testid=add-webhook] button[type=submit]');
@@ -194,9 +212,17 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     t.match(received[0], /test/);
     await page.waitForSelector('[data-testid=log] tr[data-attempt]');
     t.equal(await page.textContent('[data-testid=log] [data-key=status]'), '200', 'the delivery log shows the attempt');
+
+    t.equal((await api('POST', '/api/v1/webhooks', { url: 'https://hooks.example.net/other' })).status, 201);
+    await page.reload();
+    const other = page.locator('tr[data-webhook]:has-text("hooks.example.net")');
+    await other.locator('[data-testid=remove]').click();
+    await other.locator('[data-testid=confirm]').click();
+    await page.waitForSelector('tr[data-webhook]:has-text("hooks.example.net")', { state: 'detached' });
+    t.same((await api('GET', '/api/v1/webhooks')).json.items.map((w: { url: string }) => w.url), [receiverUrl], 'removed, the first kept');
   });
 
-  t.test('users: add one with a role, change the role', async (t) => {
+  t.test('users: add one with a role, change the role and the password, remove', async (t) => {
     await go(page, 'users', 'Users');
     await page.fill('[data-testid=add-user] input[name=name]', 'olga');
     await page.selectOption('[data-testid=add-user] select[name=role]', 'operator');
@@ -207,6 +233,14 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     await page.selectOption('[data-user=olga] select[name=role]', 'viewer');
     await page.waitForSelector('[data-testid=notice]:has-text("Role changed")');
     t.equal((await api('GET', '/api/v1/users')).json.items.find((u: { name: string }) => u.name === 'olga').role, 'viewer', 'changed on the server');
+    await page.fill('[data-user=olga] input[name=password]', 'olga has a new one');
+    await page.press('[data-user=olga] input[name=password]', 'Enter');
+    await page.waitForSelector('[data-testid=notice]:has-text("Password set")');
+    t.ok(await new Users(d.daemon.store).verify('olga', 'olga has a new one'), 'the new password is the one the server checks');
+    await page.click('[data-user=olga] [data-testid=remove]');
+    await page.click('[data-user=olga] [data-testid=confirm]');
+    await page.waitForSelector('[data-user=olga]', { state: 'detached' });
+    t.notOk((await api('GET', '/api/v1/users')).json.items.some((u: { name: string }) => u.name === 'olga'), 'removed');
   });
 
   t.test('settings: version, IP protection and listeners; no secret on the page', async (t) => {
