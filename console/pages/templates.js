@@ -79,6 +79,7 @@ function usePreview(draft, samples, live) {
   return result;
 }
 
+/** keyed by the HTML: each rendering gets a fresh frame instead of navigating the last one. */
 function Preview({ t, preview, error, samples, setSample, live }) {
   const p = preview;
   return html`<div class="preview">
@@ -90,23 +91,28 @@ function Preview({ t, preview, error, samples, setSample, live }) {
     <h2>${t.preview}</h2>
     ${error && html`<p class="error" role="alert">${t.error}: ${errorText(t, error)}</p>`}
     ${p && html`<p><strong>${t.subject}:</strong> <span data-testid="preview-subject">${p.subject}</span></p>
-      <iframe sandbox="" srcdoc=${p.html} title=${t.preview} data-testid="preview"></iframe>
+      <iframe sandbox="" srcdoc=${p.html} title=${t.preview} data-testid="preview" key=${p.html}></iframe>
       <details><summary>${t.previewText}</summary><pre data-testid="preview-text">${p.text}</pre></details>`}
   </div>`;
 }
 
-function Editor({ t, role, lang, name }) {
+/** The template (none for a new one), loaded before the form so the form starts from it. */
+function Editor(props) {
+  const { t, name } = props;
   const isNew = name === NEW;
   const { data, error } = useLoad(() => (isNew ? Promise.resolve(null) : api('GET', `${P}/${enc(name)}`)), [name]);
+  if (error) return html`<section><p><a href="#/templates">← ${t.back}</a></p><${ErrorLine} t=${t} error=${error} /></section>`;
+  if (data === undefined) return html`<p>${t.loading}</p>`;
+  return html`<${EditorForm} ...${props} isNew=${isNew} data=${data} />`;
+}
+
+function EditorForm({ t, role, lang, name, isNew, data }) {
   const [saved, setSaved] = useState(null);
   const current = saved ?? data;
-  const [draft, setDraft] = useState({ subject: '', from_name: '', html: '', text: '' });
+  const [draft, setDraft] = useState(() => ({ subject: data?.subject ?? '', from_name: data?.from_name ?? '', html: data?.html ?? '', text: data?.text ?? '' }));
   const [samples, setSamples] = useState({});
   const act = useAction(t);
   const operator = may(role, 'operator');
-  useEffect(() => {
-    if (data) setDraft({ subject: data.subject, from_name: data.from_name ?? '', html: data.html, text: data.text ?? '' });
-  }, [data]);
   const { preview, error: previewError } = usePreview(draft, samples, operator);
   const change = (k) => (e) => setDraft({ ...draft, [k]: e.currentTarget.value });
   const save = async (ev) => {
@@ -124,8 +130,6 @@ function Editor({ t, role, lang, name }) {
   const decide = async (verb, body, ok) => { const r = await act.run(() => api('POST', `${P}/${enc(name)}/${verb}`, body), ok); if (r) setSaved(r); };
   const reject = (ev) => { const { values, reset } = formValues(ev); decide('reject', { reason: values.reason }, t.rejectedOk).then(reset); };
   const remove = async () => { if (await act.run(() => api('DELETE', `${P}/${enc(name)}`), t.removed)) location.hash = '#/templates'; };
-  if (error) return html`<section><p><a href="#/templates">← ${t.back}</a></p><${ErrorLine} t=${t} error=${error} /></section>`;
-  if (!isNew && !current) return html`<p>${t.loading}</p>`;
   const ro = !operator;
   return html`<section class="editor">
     <p><a href="#/templates">← ${t.back}</a></p>

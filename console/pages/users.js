@@ -15,25 +15,30 @@ export const USER_WORDS = withKitWords({
     users: 'Users', user: 'User name', role: 'Role', passwordChanged: 'Password changed', addUser: 'Add a user', newPassword: 'New password',
     setPassword: 'Set password', passwordHelp: 'at least 8 characters', adminOnly: 'Only an admin manages console users.',
     admin: 'admin: everything', operator: 'operator: all but users and configuration', viewer: 'viewer: read only',
-    roleSet: 'Role changed.', passwordSet: 'Password set; their sessions were ended.',
+    roleSet: 'Role changed.', changeRole: 'Change role', passwordSet: 'Password set; their sessions were ended.',
     emptyUsers: 'No console user yet. Add one above (or with mta user add on the server).',
   },
   zh: {
     users: '用户', user: '用户名', role: '角色', passwordChanged: '密码修改时间', addUser: '添加用户', newPassword: '新密码',
     setPassword: '设置密码', passwordHelp: '至少 8 个字符', adminOnly: '只有管理员可以管理控制台用户。',
     admin: '管理员：全部权限', operator: '操作员：除用户和配置外的全部权限', viewer: '只读：仅查看',
-    roleSet: '角色已修改。', passwordSet: '密码已设置，该用户的会话已结束。',
+    roleSet: '角色已修改。', changeRole: '修改角色', passwordSet: '密码已设置，该用户的会话已结束。',
     emptyUsers: '还没有控制台用户。请在上方添加（或在服务器上执行 mta user add）。',
   },
 });
 
 /** Uncontrolled (selected options): a re-render while the operator picks does not undo the pick. */
-function RoleSelect({ t, value, onChange, label }) {
-  return html`<select name="role" aria-label=${label} onChange=${onChange}>${ROLES.map((r) => html`<option value=${r} selected=${r === value}>${t[r]}</option>`)}</select>`;
+function RoleSelect({ t, value, label }) {
+  return html`<select name="role" aria-label=${label}>${ROLES.map((r) => html`<option value=${r} selected=${r === value}>${t[r]}</option>`)}</select>`;
 }
 
 function UserRow({ t, lang, u, act, reload }) {
-  const setRole = async (e) => { if (await act.run(() => api('PUT', `${P}/${enc(u.name)}/role`, { role: e.currentTarget.value }), t.roleSet)) reload(); };
+  // A button, not the select's change: arrow keys on a closed select fire a change for every step.
+  const setRole = async (ev) => {
+    const { values } = formValues(ev);
+    if (values.role === u.role) return;
+    if (await act.run(() => api('PUT', `${P}/${enc(u.name)}/role`, { role: values.role }), t.roleSet)) reload();
+  };
   const setPassword = async (ev) => {
     const { values, reset } = formValues(ev);
     if (await act.run(() => api('PUT', `${P}/${enc(u.name)}/password`, { password: values.password }), t.passwordSet)) { reset(); reload(); }
@@ -41,7 +46,8 @@ function UserRow({ t, lang, u, act, reload }) {
   const remove = async () => { if (await act.run(() => api('DELETE', `${P}/${enc(u.name)}`), t.removed)) reload(); };
   return html`<tr data-user=${u.name}>
     <td>${u.name}</td>
-    <td><${RoleSelect} t=${t} value=${u.role} onChange=${setRole} label=${`${t.role} ${u.name}`} /></td>
+    <td><form class="inline-form" onSubmit=${setRole} data-testid="role-form"><${RoleSelect} t=${t} value=${u.role} label=${`${t.role} ${u.name}`} />
+      <button type="submit" class="plain">${t.changeRole}</button></form></td>
     <td>${when(t, u.created, lang)}</td><td>${when(t, u.password_changed, lang)}</td>
     <td class="row-actions"><form class="inline-form" onSubmit=${setPassword}>
       <input name="password" type="password" autocomplete="new-password" minlength="8" required aria-label=${`${t.newPassword} ${u.name}`} placeholder=${t.newPassword} />
