@@ -142,7 +142,7 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     await page.waitForSelector('[data-testid=template-form]');
     await page.fill('input[name=name]', 'welcome');
     await page.fill('input[name=subject]', 'Hello {Name}');
-    await page.fill('textarea[name=html]', '<h1>Welcome {Name}</h1><p>Your code: {Code}</p><script>document.title = "ran"</script>');
+    await page.fill('textarea[name=html]', '<h1 style="color: rgb(0, 128, 0)">Welcome {Name}</h1><p>Your code: {Code}</p><script>document.title = "ran"</script>');
     await page.waitForSelector('[data-testid=var-Name]');
     const frame = page.frameLocator('iframe[data-testid=preview]');
     t.equal(await frame.locator('h1').textContent(), 'Welcome {Name}', 'without a sample the placeholder shows as written');
@@ -152,6 +152,7 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     t.equal(await frame.locator('h1').textContent(), 'Welcome Ann <Lee>', 'the server\'s rendering, escaped, in the iframe');
     t.equal(await page.getAttribute('iframe[data-testid=preview]', 'sandbox'), '', 'sandboxed: no scripts, an opaque origin');
     t.not(await page.title(), 'ran', 'the template\'s script did not run in the console');
+    t.equal(await frame.locator('h1').evaluate((e: unknown) => (globalThis as any).getComputedStyle(e).color), 'rgb(0, 128, 0)', 'the template\'s inline style applies (mail HTML is styled inline)');
     await page.click('[data-testid=save]');
     await page.waitForSelector('h1:has-text("welcome") [data-state=draft]');
     t.equal((await api('GET', '/api/v1/templates/welcome')).json.subject, 'Hello {Name}', 'stored as written');
