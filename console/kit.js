@@ -6,7 +6,8 @@
 // `data-read` (or is a copy button): the browser test checks a viewer sees no other.
 // Must never: decide anything the server does not check again.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { errorText, html } from './ui.js';
+import { api } from './api.js';
+import { errorText, html, useLoad } from './ui.js';
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 
@@ -23,11 +24,11 @@ export function withKitWords(words) {
 const KIT_WORDS = {
   en: {
     add: 'Add', remove: 'Remove', cancel: 'Cancel', confirmRemove: 'Remove {x}?', yesRemove: 'Yes, remove', copy: 'Copy', copied: 'Copied',
-    save: 'Save', saved: 'Saved', removed: 'Removed', added: 'Added', actions: 'Actions', created: 'Created', never: 'never', working: 'Working…',
+    save: 'Save', saved: 'Saved', removed: 'Removed', added: 'Added', actions: 'Actions', created: 'Created', never: 'never', more: 'More',
   },
   zh: {
     add: '添加', remove: '删除', cancel: '取消', confirmRemove: '确定删除 {x}？', yesRemove: '确定删除', copy: '复制', copied: '已复制',
-    save: '保存', saved: '已保存', removed: '已删除', added: '已添加', actions: '操作', created: '创建时间', never: '从未', working: '处理中…',
+    save: '保存', saved: '已保存', removed: '已删除', added: '已添加', actions: '操作', created: '创建时间', never: '从未', more: '更多',
   },
 };
 
@@ -110,4 +111,28 @@ export function formValues(ev) {
   const form = ev.currentTarget;
   const values = Object.fromEntries([...new FormData(form)].map(([k, v]) => [k, String(v)]));
   return { values, reset: () => form.reset() };
+}
+
+/**
+ * A paged listing (admin/pagination.ts): the first page of `url` now and again on reload(),
+ * further pages on next() while the API gives a next_cursor. Returns { items, error,
+ * reload, next }: items undefined while loading, next null on the last page.
+ */
+export function usePaged(url) {
+  const [extra, setExtra] = useState({ items: [], cursor: null });
+  const { data, error, reload } = useLoad(async () => {
+    const page = await api('GET', url);
+    setExtra({ items: [], cursor: page.next_cursor });
+    return page;
+  }, [url]);
+  const next = async () => {
+    const page = await api('GET', `${url}${url.includes('?') ? '&' : '?'}cursor=${encodeURIComponent(extra.cursor)}`);
+    setExtra({ items: [...extra.items, ...page.items], cursor: page.next_cursor });
+  };
+  return { items: data && [...data.items, ...extra.items], error, reload, next: extra.cursor ? next : null };
+}
+
+/** "More" under a paged listing while there is a next page. */
+export function More({ t, act, next }) {
+  return next && html`<p><button type="button" class="plain" data-read data-testid="more" onClick=${() => act.run(next, null)}>${t.more}</button></p>`;
 }

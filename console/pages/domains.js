@@ -4,7 +4,7 @@
 // rotation and removal. The API does the work (src/admin/routes/domains.ts); changes are
 // an admin's.
 import { api } from '../api.js';
-import { CopyButton, Field, RemoveButton, fill, formValues, may, useAction, when, withKitWords } from '../kit.js';
+import { CopyButton, Field, More, RemoveButton, fill, formValues, may, useAction, usePaged, when, withKitWords } from '../kit.js';
 import { Empty, ErrorLine, html, useLoad } from '../ui.js';
 
 const P = '/api/v1/domains';
@@ -44,7 +44,7 @@ function Badge({ t, status }) {
 }
 
 function DomainList({ t, role, lang }) {
-  const { data, error } = useLoad(() => api('GET', P));
+  const { items, error, next } = usePaged(P);
   const act = useAction(t);
   const add = async (ev) => {
     const { values, reset } = formValues(ev);
@@ -59,13 +59,14 @@ function DomainList({ t, role, lang }) {
     </form>`}
     ${act.line}
     <${ErrorLine} t=${t} error=${error} />
-    ${data && (data.items.length === 0 ? html`<${Empty} t=${t} text=${t.emptyDomains} />` : html`<div class="scroll"><table data-testid="domains">
+    ${items && (items.length === 0 ? html`<${Empty} t=${t} text=${t.emptyDomains} />` : html`<div class="scroll"><table data-testid="domains">
       <thead><tr><th>${t.domain}</th><th>${t.status}</th><th>${t.failing}</th><th>${t.lastChecked}</th></tr></thead>
-      <tbody>${data.items.map((d) => html`<tr data-domain=${d.name}>
+      <tbody>${items.map((d) => html`<tr data-domain=${d.name}>
         <td><a href=${`#/domains/${enc(d.name)}`}>${d.name}</a></td><td><${Badge} t=${t} status=${d.status} /></td>
         <td>${d.failing.length ? d.failing.join(', ') : t.none}</td><td>${when(t, d.checked_at, lang)}</td></tr>`)}</tbody>
     </table></div>`)}
-    ${!data && !error && html`<p>${t.loading}</p>`}
+    <${More} t=${t} act=${act} next=${next} />
+    ${!items && !error && html`<p>${t.loading}</p>`}
   </section>`;
 }
 

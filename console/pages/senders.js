@@ -5,8 +5,8 @@
 // shown once: neither the server nor this page can show it again. Changes are an admin's.
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { CopyButton, Field, RemoveButton, fill, formValues, may, useAction, when, withKitWords } from '../kit.js';
-import { Empty, ErrorLine, html, useLoad } from '../ui.js';
+import { CopyButton, Field, More, RemoveButton, fill, formValues, may, useAction, usePaged, when, withKitWords } from '../kit.js';
+import { Empty, ErrorLine, html } from '../ui.js';
 
 const P = '/api/v1/senders';
 const enc = encodeURIComponent;
@@ -48,7 +48,7 @@ function OnceBox({ t, shown, onDismiss }) {
 }
 
 export function Senders({ t, role, lang }) {
-  const { data, error, reload } = useLoad(() => api('GET', P));
+  const { items, error, reload, next } = usePaged(P);
   const act = useAction(t);
   const [shown, setShown] = useState(null);
   const admin = may(role, 'admin');
@@ -69,7 +69,7 @@ export function Senders({ t, role, lang }) {
   const toggle = async (s) => { if (await act.run(() => api('POST', `${P}/${enc(s.address)}/${s.disabled ? 'enable' : 'disable'}`, {}), t.saved)) reload(); };
   const remove = async (s) => { if (await act.run(() => api('DELETE', `${P}/${enc(s.address)}`), t.removed)) reload(); };
   // The listing may or may not carry reply-to (it grows with reply-to verification): the column shows when it does.
-  const replyTo = data?.items.some((s) => 'reply_to' in s);
+  const replyTo = items?.some((s) => 'reply_to' in s);
   return html`<section>
     <h1>${t.senders}</h1>
     ${admin && html`<form class="inline-form" onSubmit=${add} data-testid="add-sender">
@@ -82,9 +82,9 @@ export function Senders({ t, role, lang }) {
     ${act.line}
     ${shown && html`<${OnceBox} t=${t} shown=${shown} onDismiss=${() => setShown(null)} />`}
     <${ErrorLine} t=${t} error=${error} />
-    ${data && (data.items.length === 0 ? html`<${Empty} t=${t} text=${t.emptySenders} />` : html`<div class="scroll"><table data-testid="senders">
+    ${items && (items.length === 0 ? html`<${Empty} t=${t} text=${t.emptySenders} />` : html`<div class="scroll"><table data-testid="senders">
       <thead><tr><th>${t.address}</th><th>${t.type}</th>${replyTo && html`<th>${t.replyTo}</th>`}<th>${t.smtp}</th><th>${t.state}</th><th>${t.created}</th>${admin && html`<th>${t.actions}</th>`}</tr></thead>
-      <tbody>${data.items.map((s) => html`<tr data-sender=${s.address}>
+      <tbody>${items.map((s) => html`<tr data-sender=${s.address}>
         <td>${s.address}</td><td>${t[s.type]}</td>${replyTo && html`<td>${s.reply_to ?? ''}</td>`}
         <td data-key="smtp">${s.smtp_enabled ? t.set : t.notSet}</td>
         <td data-key="state"><span class=${`badge ${s.disabled ? 'bad' : 'good'}`}>${s.disabled ? t.disabled : t.enabled}</span></td>
@@ -95,6 +95,7 @@ export function Senders({ t, role, lang }) {
           <${RemoveButton} t=${t} what=${s.address} onConfirm=${() => remove(s)} />
         </td>`}
       </tr>`)}</tbody></table></div>`)}
-    ${!data && !error && html`<p>${t.loading}</p>`}
+    <${More} t=${t} act=${act} next=${next} />
+    ${!items && !error && html`<p>${t.loading}</p>`}
   </section>`;
 }

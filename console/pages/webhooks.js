@@ -5,7 +5,7 @@
 // are an admin's.
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { CopyButton, Field, RemoveButton, fill, formValues, may, useAction, when, withKitWords } from '../kit.js';
+import { CopyButton, Field, More, RemoveButton, fill, formValues, may, useAction, usePaged, when, withKitWords } from '../kit.js';
 import { Empty, ErrorLine, html, useLoad } from '../ui.js';
 
 const P = '/api/v1/webhooks';
@@ -52,7 +52,7 @@ function DeliveryLog({ t, lang, id, onAll, version }) {
 }
 
 export function Webhooks({ t, role, lang }) {
-  const { data, error, reload } = useLoad(() => api('GET', P));
+  const { items, error, reload, next } = usePaged(P);
   const act = useAction(t);
   const [secret, setSecret] = useState(null);
   const [logOf, setLogOf] = useState(null);
@@ -89,16 +89,17 @@ export function Webhooks({ t, role, lang }) {
       <p class="copyable"><code data-testid="secret">${secret.secret}</code><${CopyButton} t=${t} text=${secret.secret} /></p>
       <button type="button" class="plain" data-read data-testid="dismiss" onClick=${() => setSecret(null)}>${t.dismiss}</button></div>`}
     <${ErrorLine} t=${t} error=${error} />
-    ${data && (data.items.length === 0 ? html`<${Empty} t=${t} text=${t.emptyWebhooks} />` : html`<div class="scroll"><table data-testid="webhooks">
+    ${items && (items.length === 0 ? html`<${Empty} t=${t} text=${t.emptyWebhooks} />` : html`<div class="scroll"><table data-testid="webhooks">
       <thead><tr><th>#</th><th>${t.url}</th><th>${t.scope}</th><th>${t.events}</th><th>${t.format}</th><th>${t.backlog}</th><th>${t.dead}</th><th>${t.state}</th><th>${t.actions}</th></tr></thead>
-      <tbody>${data.items.map((w) => html`<tr data-webhook=${w.id}>
+      <tbody>${items.map((w) => html`<tr data-webhook=${w.id}>
         <td>${w.id}</td><td><code>${w.url}</code></td><td>${w.scope}</td><td>${w.events === '*' ? '*' : w.events.join(', ')}</td><td>${w.format}</td>
         <td data-key="backlog">${w.backlog ?? 0}</td><td>${w.dead ?? 0}</td><td>${w.disabled ? t.disabled : t.enabled}</td>
         <td class="row-actions"><button type="button" class="plain" data-read data-testid="log-btn" onClick=${() => setLogOf(w.id)}>${t.log}</button>
           ${admin && html`<button type="button" class="plain" data-testid="test" disabled=${act.busy} onClick=${() => test(w)}>${t.test}</button>
           <${RemoveButton} t=${t} what=${w.url} onConfirm=${() => remove(w)} />`}</td>
       </tr>`)}</tbody></table></div>`)}
-    ${!data && !error && html`<p>${t.loading}</p>`}
+    <${More} t=${t} act=${act} next=${next} />
+    ${!items && !error && html`<p>${t.loading}</p>`}
     <${DeliveryLog} t=${t} lang=${lang} id=${logOf} version=${version} onAll=${() => setLogOf(null)} />
   </section>`;
 }
