@@ -1,7 +1,7 @@
 /**
  * admin/routes/system — the daemon itself: status (what `mta status` prints), the running
- * configuration with its secrets redacted (admin/config-view.ts), the OpenAPI document, `/healthz` for load balancers and systemd watchdogs, and `/metrics` for
- * Prometheus.
+ * configuration with its secrets redacted (admin/config-view.ts), the OpenAPI document,
+ * `/healthz` for load balancers and systemd watchdogs, and `/metrics` for Prometheus.
  *
  * /healthz needs no token and answers 200 {"ok":true} only when the process is running
  * (not starting or draining), the spool takes a write (a small write rolled back) and
