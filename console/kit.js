@@ -5,7 +5,7 @@
 // labelled field, and the words all of them use. A button that changes nothing carries
 // `data-read` (or is a copy button): the browser test checks a viewer sees no other.
 // Must never: decide anything the server does not check again.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { errorText, html, useLoad } from './ui.js';
 
@@ -74,7 +74,8 @@ export function RemoveButton({ t, what, onConfirm, testid = 'remove' }) {
   const [asking, setAsking] = useState(false);
   const [touched, setTouched] = useState(false);
   const focus = useRef(null);
-  useEffect(() => { if (touched) focus.current?.focus(); }, [asking, touched]);
+  // A layout effect: the focus moves in the same frame the question appears.
+  useLayoutEffect(() => { if (touched) focus.current?.focus(); }, [asking, touched]);
   const ask = (on) => { setTouched(true); setAsking(on); };
   if (!asking) return html`<button type="button" class="danger-outline" ref=${focus} data-testid=${testid} onClick=${() => ask(true)}>${t.remove}</button>`;
   return html`<span class="confirm" role="group" aria-label=${fill(t.confirmRemove, { x: what })}>

@@ -58,6 +58,7 @@ async function loaded(page: Page): Promise<void> {
 async function go(page: Page, hash: string, heading: string): Promise<void> {
   await page.goto(`${base}/#/${hash}`);
   await page.waitForSelector(`h1:has-text("${heading}")`);
+  await loaded(page);
 }
 
 t.test('an admin in chromium: every page, each change through the API, errors in the API\'s words', { skip: browserSkip }, async (t) => {
@@ -120,7 +121,8 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     t.equal(await row.locator('[data-key=smtp]').textContent(), 'set');
     t.match(await row.textContent(), /batch/);
     await page.click('[data-testid=once] [data-testid=dismiss]');
-    t.equal(await page.locator('[data-testid=once]').count(), 0, 'gone once dismissed: it cannot be shown again');
+    await page.waitForSelector('[data-testid=once]', { state: 'detached' });
+    t.equal(await page.locator('[data-testid=password]').count(), 0, 'gone once dismissed: it cannot be shown again');
     await row.locator('[data-testid=toggle]').click();
     await page.waitForSelector('[data-sender="hello@news.example.org"] [data-key=state]:has-text("disabled")');
     t.equal((await api('GET', '/api/v1/senders/hello@news.example.org')).json.disabled, true, 'disabled on the server');
@@ -192,7 +194,7 @@ t.test('an admin in chromium: every page, each change through the API, errors in
 
     await page.focus('[data-address="gone@dest.test"] [data-testid=remove]');
     await page.keyboard.press('Enter');
-    await page.waitForSelector('[data-testid=confirm]');
+    await page.waitForSelector('[data-testid=confirm]:focus');
     t.equal(await page.evaluate('document.activeElement?.getAttribute("data-testid")'), 'confirm', 'the confirmation takes the focus');
     await page.keyboard.press('Enter');
     await page.waitForSelector('[data-address="gone@dest.test"]', { state: 'detached' });
