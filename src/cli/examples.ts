@@ -35,6 +35,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'user add': ['mta user add alice --role admin            # asks twice on a terminal', 'echo "a long password" | mta user add bob --role viewer --password-stdin'],
   'user list': ['mta user list', 'mta user list --json'],
   'user passwd': ['mta user passwd alice', 'echo "a new password" | mta user passwd alice --password-stdin'],
+  'user role': ['mta user role bob --role operator', 'mta user role bob --role viewer --json'],
   'user remove': ['mta user remove bob'],
   suppression: ['mta suppression add bob@example.org', 'mta suppression list --search example.org'],
   'suppression add': ['mta suppression add bob@example.org --reason "asked by phone"', 'mta suppression add bob@example.org --scope example.com'],

@@ -59,7 +59,7 @@ import type { MtaStsPolicyRecord } from './types-mtasts.js';
 import { SqliteAudit } from './sqlite-audit.js';
 import type { AuditEvent, OutboxFigures } from './types-audit.js';
 import { SqliteUsers } from './sqlite-users.js';
-import type { ConsoleUserRecord, SessionRecord } from './types-users.js';
+import type { ConsoleUserRecord, SessionRecord, UserRole } from './types-users.js';
 import { SqliteTracking } from './sqlite-tracking.js';
 import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingStatsQuery, TrackingStatsRows } from './types-tracking.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
@@ -494,6 +494,7 @@ export class SqliteStore implements Store {
   async listUsers(): Promise<ConsoleUserRecord[]> { return this.users.list(); }
   async removeUser(name: string): Promise<boolean> { return this.users.remove(name); }
   async setUserPassword(name: string, hash: string, now: number): Promise<boolean> { return this.users.setPassword(name, hash, now); }
+  async setUserRole(name: string, role: UserRole): Promise<boolean> { return this.users.setRole(name, role); }
   async addSession(s: SessionRecord): Promise<void> { this.users.addSession(s); }
   async getSession(idHash: string): Promise<SessionRecord | undefined> { return this.users.getSession(idHash); }
   async touchSession(idHash: string, now: number): Promise<void> { this.users.touch(idHash, now); }

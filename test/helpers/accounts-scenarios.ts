@@ -276,10 +276,13 @@ export async function usersScenario(t: Test, { store }: Side): Promise<unknown> 
   const passwd = [await store.setUserPassword('zoe', 'scrypt$new', 60), await store.setUserPassword('nobody', 'x', 60)];
   t.same(passwd, [true, false]);
   t.same([await store.getSession('h1'), (await store.getUser('zoe'))?.passwordChangedAt], [undefined, 60], 'a new password ends the sessions');
+  const roles = [await store.setUserRole('zoe', 'viewer'), await store.setUserRole('nobody', 'admin')];
+  t.same([roles, (await store.getUser('zoe'))?.role], [[true, false], 'viewer'], 'a role change');
+  t.not(await codeOf(store.setUserRole('zoe', 'root' as never)), 'resolved', 'an unknown role is refused by the schema');
   t.equal(await store.purgeSessions(30, 5), 0, 'nothing idle or too old');
   t.equal(await store.purgeSessions(20, 20), 1, 'created before the bound');
   await store.removeSession('h4');
   await store.addSession(s('h5', 'adam', 70, 70));
   t.same([await store.removeUser('adam'), await store.removeUser('adam'), await store.getSession('h5')], [true, false, undefined], 'sessions go with the user');
-  return { dup, passwd, users: await store.listUsers() };
+  return { dup, passwd, roles, users: await store.listUsers() };
 }

@@ -1,8 +1,8 @@
 /**
  * admin/routes/system — the daemon itself: status (what `mta status` prints, with the TLS
- * certificate's end for the console's "needs attention"), the OpenAPI
- * document, `/healthz` for load balancers and systemd watchdogs, and `/metrics` for
- * Prometheus.
+ * certificate's end for the console's "needs attention"), the running configuration with
+ * its secrets redacted (admin/config-view.ts), the OpenAPI document, `/healthz` for load
+ * balancers and systemd watchdogs, and `/metrics` for Prometheus.
  *
  * /healthz needs no token and answers 200 {"ok":true} only when the process is running
  * (not starting or draining), the spool takes a write (a small write rolled back) and
@@ -15,6 +15,7 @@ import { Reply, defineRoute, type Route } from '../router.js';
 import { VERSION, iso, isoTime, type ApiContext } from '../context.js';
 import { openApiDocument } from '../openapi.js';
 import { certificateEnd } from '../../util/certificate.js';
+import { configView } from '../config-view.js';
 
 const TAG = 'system';
 
@@ -65,6 +66,16 @@ export function systemRoutes(ctx: ApiContext, routes: () => readonly Route[]): R
           pending_restart: ctx.pendingRestart?.() ?? [],
           tls_certificate: ctx.config().smtp.tls.cert ? certificateEnd(ctx.config().smtp.tls.cert!) : null,
         };
+      },
+    }),
+    defineRoute({
+      method: 'GET', path: '/api/v1/config', tag: 'settings',
+      summary: 'The running configuration as compiled (defaults filled in, durations in ms, sizes in bytes), secrets shown as "[redacted]"',
+      description: 'Read-only: the configuration changes in the file, then SIGHUP or a restart (pending_restart in /api/v1/status).',
+      response: z.object({ version: z.string(), source: z.string(), config: z.record(z.string(), z.unknown()) }),
+      handler: async () => {
+        const config = ctx.config();
+        return { version: VERSION, source: config.source, config: configView(config) as Record<string, unknown> };
       },
     }),
     defineRoute({
