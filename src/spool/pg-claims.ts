@@ -12,6 +12,7 @@ import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { ClaimTokens } from './claims.js';
 import { mappingErrors } from './errors.js';
 import type { PgPool } from './pg-pool.js';
+import type { PgTx } from './pg-tx.js';
 import type { RecipientState } from './states.js';
 import type { Lane, QueueEntry } from './types-queue.js';
 import { CLAIM_LEASE_MS } from './types-leases.js';
@@ -37,7 +38,7 @@ const DUE = `SELECT id FROM recipients WHERE state IN ('queued','deferred') AND 
 export class PgClaims {
   private readonly claims: ClaimTokens;
 
-  private constructor(private readonly pool: PgPool, nodeId: string, private readonly leaseMs: number) {
+  constructor(private readonly pool: PgPool, nodeId: string, private readonly leaseMs: number = CLAIM_LEASE_MS) {
     this.claims = new ClaimTokens(nodeId);
   }
 
@@ -94,13 +95,20 @@ export class PgClaims {
    * Hands claimed recipients back ('sending' → 'queued', no attempt counted), only those this
    * node still holds under its latest claim: a recipient whose lease ran out and that another
    * node claimed since keeps that node's claim. With `reason`, each gets a `requeued` event.
-   * (On SQLite hand-backs share the outcomes' group commit, so one cannot overtake an outcome;
-   * that ordering comes with the outcomes port.)
+   * This is the hand-back on its own; the store's goes through the outcomes' group commit
+   * (spool/pg-outcomes.ts), so one cannot overtake an outcome submitted before it.
    */
   async requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number> {
-    const now = Date.now();
+    const n = await this.requeueIn(this.pool, ids, nextAttemptAt, Date.now(), reason);
+    // After the commit: the claims it ended are no longer held.
+    this.claims.forget(ids);
+    return n;
+  }
+
+  /** The hand-back's statement, in the caller's transaction (the outcomes' group commit, spool/pg-outcomes.ts). */
+  async requeueIn(tx: PgTx, ids: readonly RecipientId[], nextAttemptAt: number, now: number, reason: string | undefined): Promise<number> {
     const tokens = ids.map((id) => this.claims.tokenOf(id));
-    const { rows } = await this.pool.query<{ id: string }>(
+    const { rows } = await tx.query<{ id: string }>(
       `WITH up AS (UPDATE recipients r SET state = 'queued', next_attempt_at = $3, updated_at = $4, claimed_by = NULL, claim_token = NULL, lease_until = NULL
                    FROM unnest($1::bigint[], $2::bigint[]) AS g(id, token)
                    WHERE r.id = g.id AND r.state = 'sending' AND r.claimed_by = $5 AND r.claim_token = g.token RETURNING r.id, r.message_id),
@@ -109,10 +117,11 @@ export class PgClaims {
        SELECT id FROM up`,
       [ids, tokens, nextAttemptAt, now, this.nodeId, reason ?? null],
     );
-    // After the commit: the claims it ended are no longer held.
-    this.claims.forget(ids);
     return rows.length;
   }
+
+  /** Claims that ended (after the commit that ended them, never inside it: a rollback leaves them held). */
+  forget(ids: Iterable<number>): void { this.claims.forget(ids); }
 
   /** When the next queued or deferred recipient falls due (either lane); undefined when none waits. */
   async nextDueAt(): Promise<number | undefined> {

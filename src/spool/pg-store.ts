@@ -1,23 +1,140 @@
 /**
- * spool/pg-store — the PostgreSQL backend (issue 19), opened asynchronously: the pool
- * (spool/pg-pool.ts), its durability checked, its schema migrated (spool/pg-migrations.ts),
- * errors mapped to catalogue errors (spool/errors.ts). Of the Store contract's ports only
- * intake commits (spool/pg-intake.ts), claims (spool/pg-claims.ts) and message reads
- * and queue listing (spool/pg-messages.ts) are on PostgreSQL,
- * not yet composed into a Store: `PG_MISSING_PORTS` names what is missing, and openStore
- * refuses the backend with that list. It must never pretend a port exists by answering from somewhere else.
+ * spool/pg-store — the PostgreSQL backend as a `Store` (issue 19), opened asynchronously:
+ * the pool (spool/pg-pool.ts) with its durability checked, the schema migrated
+ * (spool/pg-migrations.ts), then one class per aggregate (spool/pg-<aggregate>.ts), each
+ * built on the pool, composed by naming the Store methods it answers — one line per port.
+ * The rules (events/effects.ts) are injected; spool/pg-effects.ts applies them in the
+ * transactions that record facts. Errors cross as catalogue errors (openStore wraps it).
+ *
+ * The accounts ports (PostgreSQL migration 4) are not composed yet: `PG_MISSING_PORTS`
+ * names them, their methods reject with MTA_ERR_STORAGE_BACKEND, and openStore refuses the
+ * backend for the daemon and the CLI while any is missing. A port joins by replacing its
+ * entry in `MISSING` with an `expose(new PgX(pool), ...)` line. It must never pretend a port
+ * exists by answering from somewhere else.
  */
+import { MtaError } from '../util/errors.js';
 import { mappingErrors } from './errors.js';
+import { createRules } from './default-rules.js';
+import { PgAudit } from './pg-audit.js';
+import { PgClaims } from './pg-claims.js';
+import { PgEffects } from './pg-effects.js';
+import { PgIdempotency } from './pg-idempotency.js';
+import { PgIntake } from './pg-intake.js';
+import { PgMessages } from './pg-messages.js';
 import { migratePg } from './pg-migrations.js';
+import { PgOutcomes } from './pg-outcomes.js';
 import { checkDurability, createPgPool, type PgPoolOptions, type PgPool } from './pg-pool.js';
+import { PgQuota } from './pg-quota.js';
+import { PgStats } from './pg-stats.js';
+import { PgSuppression } from './pg-suppression.js';
+import { PgWebhooks } from './pg-webhooks.js';
+import type { EffectRules } from './types-effects.js';
+import { CLAIM_LEASE_MS } from './types-leases.js';
+import type { Store } from './types.js';
 
-/** The Store contract's aggregates (spool/types-*.ts) not (or not wholly) ported to PostgreSQL. */
-export const PG_MISSING_PORTS: readonly string[] = [
-  'queue and intake', 'leases (claims)', 'effects', 'events and cursors', 'webhooks', 'domains', 'senders', 'suppression',
-  'templates', 'lists', 'tasks', 'tags', 'quota', 'stats', 'egress', 'inbound', 'idempotency', 'audit', 'mta-sts',
-];
+/** The Store methods of each aggregate not ported to PostgreSQL yet (the accounts ports). */
+const MISSING = {
+  domains: ['addDomain', 'getDomain', 'listDomains', 'removeDomain', 'saveDomainChecks', 'getDomainChecks', 'listDomainEvents', 'setNextDkimKey', 'promoteNextDkimKey'],
+  senders: ['addSender', 'getSender', 'listSenders', 'setSenderPassword', 'removeSender', 'setSenderDisabled'],
+  tags: ['addTag', 'getTag', 'listTags', 'removeTag'],
+  templates: ['addTemplate', 'getTemplate', 'listTemplates', 'updateTemplate', 'removeTemplate'],
+  lists: ['addList', 'getList', 'listLists', 'removeList', 'upsertListMembers', 'listMembers', 'putListMember', 'removeListMember'],
+  tasks: ['addTask', 'getTask', 'listTasks', 'setTaskState', 'commitTaskChunk', 'listByAlias', 'waitingOfTask'],
+  inbound: ['recordUnsubscribe', 'recordAsyncBounce'],
+  egress: ['egressCounts', 'addEgressCounts'],
+  'mta-sts': ['mtaStsPolicy', 'saveMtaStsPolicy', 'liveMtaStsPolicies'],
+  feedback: ['recordFeedback', 'messagesByMessageId'],
+  'tls-rpt': ['addTlsRptCounts', 'tlsRptPending', 'tlsRptCounts', 'claimTlsRptReport', 'finishTlsRptReport', 'pruneTlsRpt'],
+  users: ['addUser', 'getUser', 'listUsers', 'removeUser', 'setUserPassword', 'addSession', 'getSession', 'touchSession', 'removeSession', 'purgeSessions'],
+  tracking: ['trackingCountsOfTask', 'recordTrackingHit', 'reclassifyTrackingHits', 'trackingHitsOf', 'trackingHitsOfRecipients', 'trackingCountsOf'],
+} as const satisfies Record<string, readonly (keyof Store)[]>;
 
-/** What the PostgreSQL backend is so far: a migrated, durable pool. */
+type MissingMethod = (typeof MISSING)[keyof typeof MISSING][number];
+
+/** The Store contract's aggregates not ported to PostgreSQL yet. */
+export const PG_MISSING_PORTS: readonly string[] = Object.keys(MISSING);
+
+/** `names` of `port`, bound to it: the Store methods this port answers. */
+function expose<T extends object, K extends keyof T & keyof Store>(port: T, ...names: K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of names) {
+    const fn = port[k];
+    if (typeof fn !== 'function') throw new Error(`${String(k)} is not a method of ${port.constructor.name}`);
+    out[k] = fn.bind(port) as T[K];
+  }
+  return out;
+}
+
+/** Methods that reject, naming their aggregate, so nothing answers for a port that is not there. */
+function notPorted(): Pick<Store, MissingMethod> {
+  const out: Record<string, () => Promise<never>> = {};
+  for (const [port, names] of Object.entries(MISSING)) {
+    for (const name of names) {
+      out[name] = () => Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', `${name}: the ${port} port is not on PostgreSQL yet (issue 19)`));
+    }
+  }
+  return out as unknown as Pick<Store, MissingMethod>;
+}
+
+export interface PgStoreOptions extends PgPoolOptions {
+  /** the name claims are made under (`storage.node_id`); required: a cluster's nodes have no shared data dir to keep one in */
+  nodeId: string;
+  commitWindowMs?: number;
+  maxCommitBatch?: number;
+  /** what facts mean (events/effects.ts), injected by openStore; a direct open gets the program's */
+  rules?: EffectRules;
+  timeZone?: string | undefined;
+}
+
+/** A store on PostgreSQL whose methods answer from the ports on it (see the header for the missing ones). */
+export type PgStore = Store & { readonly nodeId: string; onWriterFailure(cb: (e: Error) => void): void };
+
+/** Connects, checks durability, migrates and composes the ports; a failure closes the pool and rejects with a catalogue error. */
+export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
+  const pool: PgPool = createPgPool(opts);
+  try {
+    await mappingErrors({ open: async () => { await checkDurability(pool); await migratePg(pool); } }).open();
+  } catch (e) {
+    await pool.end().catch(() => undefined);
+    throw e;
+  }
+  return mappingErrors(composePgStore(pool, opts));
+}
+
+function composePgStore(pool: PgPool, opts: PgStoreOptions): PgStore {
+  const rules = opts.rules ?? createRules({ timeZone: opts.timeZone });
+  const commit = { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 };
+  const webhooks = new PgWebhooks(pool, rules, opts.nodeId);
+  const effects = new PgEffects(rules, webhooks);
+  const idempotency = new PgIdempotency(pool);
+  const intake = new PgIntake(pool, commit, { effects, idempotency });
+  const claims = new PgClaims(pool, opts.nodeId, CLAIM_LEASE_MS);
+  const outcomes = new PgOutcomes(pool, claims, effects, commit);
+  const stats = new PgStats(pool);
+  return {
+    nodeId: opts.nodeId,
+    ...expose(intake, 'commitIncoming', 'onCommit', 'readBody', 'countByState'),
+    ...expose(new PgMessages(pool), 'listQueue', 'countQueue', 'getMessage', 'eventsOfRecipients'),
+    ...expose(claims, 'claimDue', 'nextDueAt', 'recoverSending', 'renewClaims'),
+    ...expose(outcomes, 'recordOutcomes', 'requeue', 'applyQueueOp', 'queueShape'),
+    ...expose(webhooks, 'addWebhook', 'getWebhook', 'listWebhooks', 'removeWebhook', 'claimWebhookDue', 'nextWebhookDueAt', 'recordWebhookAttempt',
+      'releaseWebhookClaims', 'recoverWebhookClaims', 'listWebhookAttempts', 'webhookBacklog', 'onWebhookEnqueued'),
+    ...expose(new PgSuppression(pool, effects), 'addSuppression', 'removeSuppression', 'listSuppressions', 'isSuppressed', 'recordRefusal'),
+    ...expose(stats, 'queryStats', 'queryRcptStats', 'listSendDetails', 'listRejections', 'purge'),
+    ...expose(idempotency, 'getIdempotency', 'saveIdempotency', 'probeWritable'),
+    ...expose(new PgQuota(pool, effects), 'quotaUsage', 'dailyFigures', 'domainsActiveOn', 'getReputation', 'saveReputation', 'listReputationHistory', 'markQuotaReached'),
+    ...expose(new PgAudit(pool), 'auditMessageIds', 'auditEvents', 'auditOutbox', 'auditDigest'),
+    ...notPorted(),
+    // Writes run on the pool's connections, not a thread of the store's: there is no writer to fail.
+    onWriterFailure: () => undefined,
+    async close() {
+      await Promise.allSettled([intake.drain(), outcomes.drain()]);
+      await pool.end();
+    },
+  };
+}
+
+/** The pool on its own, migrated and durable: for the backend's own tests and tools (migrations, durability). */
 export interface PgBackend {
   /** the steps applied by this open (0 when another node had applied them) */
   readonly migrated: number;

@@ -1,0 +1,31 @@
+/**
+ * spool/pg-tx — one transaction on one pooled connection for the PostgreSQL ports: BEGIN,
+ * the caller's statements, COMMIT (which returns only once the WAL is flushed:
+ * synchronous_commit, spool/pg-pool.ts), ROLLBACK on any throw. Ports that write what
+ * another port's transaction must include (effects, suppression, outbox rows) take the
+ * `PgTx` of that transaction instead of the pool, so a fact never commits without them.
+ * It must never commit after a throw, nor hand the connection back mid-transaction.
+ */
+import type pg from 'pg';
+import type { PgPool } from './pg-pool.js';
+
+/** A connection inside a transaction: what a port writes through when it is part of another's commit. */
+export type PgTx = Pick<pg.PoolClient, 'query'>;
+
+/** Runs `fn` in a transaction of its own; its result once committed. */
+export async function inTransaction<T>(pool: PgPool, fn: (tx: PgTx) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  // A connection whose ROLLBACK failed is in an unknown state: it is closed, not pooled.
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (e) {
+    await client.query('ROLLBACK').catch((r: unknown) => { broken = r instanceof Error ? r : new Error(String(r)); });
+    throw e;
+  } finally {
+    client.release(broken);
+  }
+}
