@@ -38,7 +38,7 @@ export class PgQuota {
   }
 
   async domainsActiveOn(day: string): Promise<string[]> {
-    const { rows } = await this.pool.query<{ domain: string }>('SELECT DISTINCT domain FROM stats_daily WHERE day = $1 AND requests > 0 ORDER BY domain COLLATE "C"', [day]);
+    const { rows } = await this.pool.query<{ domain: string }>('SELECT domain FROM stats_daily WHERE day = $1 AND requests > 0 GROUP BY domain ORDER BY domain COLLATE "C"', [day]);
     return rows.map((r) => r.domain);
   }
 
