@@ -12,7 +12,7 @@ import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { ClaimTokens } from './claims.js';
 import { mappingErrors } from './errors.js';
 import type { PgPool } from './pg-pool.js';
-import type { PgTx } from './pg-tx.js';
+import { inTransaction, type PgTx } from './pg-tx.js';
 import type { RecipientState } from './states.js';
 import type { Lane, QueueEntry } from './types-queue.js';
 import { CLAIM_LEASE_MS } from './types-leases.js';
@@ -55,10 +55,7 @@ export class PgClaims {
   async claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]> {
     const node = this.nodeId;
     const token = this.claims.issue();
-    const client = await this.pool.connect();
-    let entries: QueueEntry[];
-    try {
-      await client.query('BEGIN');
+    const entries = await inTransaction(this.pool, async (client) => {
       // Expired claims of other nodes first; a row another claimer has locked is its business (SKIP LOCKED).
       await client.query(
         `WITH old AS (SELECT id, message_id, claimed_by FROM recipients
@@ -78,14 +75,8 @@ export class PgClaims {
          ORDER BY array_position($1::bigint[], up.id)`,
         [ids, node, token, req.now + this.leaseMs, req.now],
       );
-      await client.query('COMMIT');
-      entries = rows.map(toEntry);
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+      return rows.map(toEntry);
+    });
     // Held from the commit on: the rows are this node's now.
     for (const e of entries) this.claims.hold(e.recipientId, token);
     return entries;

@@ -211,6 +211,10 @@ export const MIGRATION_LOCK: readonly [number, number] = [0x6d7461, 0x6d696772];
 export async function migratePg(pool: PgPool, migrations: readonly PgMigration[] = PG_MIGRATIONS): Promise<number> {
   const client = await pool.connect();
   let applied = 0;
+  // A server going away fails the statement; its 'error' event must not crash the process.
+  let lost: Error | undefined;
+  const onError = (e: Error): void => { lost = e; };
+  client.on('error', onError);
   try {
     // Session-level: held across the steps' transactions, released below or when the connection dies.
     await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
@@ -242,7 +246,8 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
       await client.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch(() => undefined);
     }
   } finally {
-    client.release();
+    client.removeListener('error', onError);
+    client.release(lost);
   }
   return applied;
 }

@@ -17,6 +17,10 @@ export async function inTransaction<T>(pool: PgPool, fn: (tx: PgTx) => Promise<T
   const client = await pool.connect();
   // A connection whose ROLLBACK failed is in an unknown state: it is closed, not pooled.
   let broken: Error | undefined;
+  // The server going away mid-transaction fails the statement; the client's 'error' event
+  // must not also crash the process (checked-out clients have no pool listener).
+  const onError = (e: Error): void => { broken = e; };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const out = await fn(client);
@@ -26,6 +30,7 @@ export async function inTransaction<T>(pool: PgPool, fn: (tx: PgTx) => Promise<T
     await client.query('ROLLBACK').catch((r: unknown) => { broken = r instanceof Error ? r : new Error(String(r)); });
     throw e;
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }

@@ -25,6 +25,10 @@ export interface PgCluster {
   url(database: string): string;
   /** A fresh, empty database; its URL. */
   createDatabase(name?: string): Promise<string>;
+  /** Stops the server (fast shutdown: connections are ended), keeping its data: PostgreSQL down. */
+  pause(): void;
+  /** Starts the paused server again on the same port. */
+  resume(): void;
   /** Stops the server and removes its dir (idempotent). */
   stop(): void;
 }
@@ -88,6 +92,8 @@ export async function startPostgres(teardown?: (fn: () => void) => void): Promis
     const url = (database: string): string => `postgres://postgres@127.0.0.1:${port}/${database}`;
     return {
       host: '127.0.0.1', port, url, stop,
+      pause: () => run('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w']),
+      resume: () => run('pg_ctl', ['start', '-D', data, '-l', log, '-w', '-t', '60', '-o', opts]),
       async createDatabase(name = `mta_test_${process.pid}_${++counter}`) {
         const admin = new pg.Client({ connectionString: url('postgres') });
         await admin.connect();
