@@ -18,12 +18,18 @@ import type { PgEffects } from './pg-effects.js';
 import type { PgIdempotency } from './pg-idempotency.js';
 import type { PgPool } from './pg-pool.js';
 import { inTransaction, type PgTx } from './pg-tx.js';
+import type { PgWakeups } from './pg-wakeups.js';
 import type { AliasTaskRequest, CommitObserver } from './types-queue.js';
 
 export interface PgIntakeOptions { windowMs: number; maxBatch: number }
 
 /** The ports whose rows a message commits with. */
-export interface PgIntakeDeps { effects: PgEffects; idempotency: PgIdempotency }
+export interface PgIntakeDeps {
+  effects: PgEffects;
+  idempotency: PgIdempotency;
+  /** tells the other nodes of the batch after its COMMIT (their schedulers wake) */
+  wakeups?: PgWakeups;
+}
 
 export class PgIntake {
   private readonly group: GroupCommit<IncomingMessage>;
@@ -83,6 +89,7 @@ export class PgIntake {
         for (const a of m.aliasTasks ?? []) await this.aliasTask!(client, m, a); // the 250 promises the expansion
         if (m.idempotency) await this.deps.idempotency.saveIn(client, m.idempotency.record, m.idempotency.expireBefore);
       }
+      await this.deps.wakeups?.notifyIn(client, 'mta_mail', batch.map((m) => m.id));
     });
   }
 

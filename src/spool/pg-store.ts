@@ -28,6 +28,7 @@ import { PgQuota } from './pg-quota.js';
 import { PgStats } from './pg-stats.js';
 import { PgSuppression } from './pg-suppression.js';
 import { PgWebhooks } from './pg-webhooks.js';
+import { PgWakeups } from './pg-wakeups.js';
 import type { EffectRules } from './types-effects.js';
 import { CLAIM_LEASE_MS } from './types-leases.js';
 import type { Store } from './types.js';
@@ -92,33 +93,43 @@ export type PgStore = Store & { readonly nodeId: string; onWriterFailure(cb: (e:
 /** Connects, checks durability, migrates and composes the ports; a failure closes the pool and rejects with a catalogue error. */
 export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
   const pool: PgPool = createPgPool(opts);
+  const wakeups = new PgWakeups(opts);
   try {
-    await mappingErrors({ open: async () => { await checkDurability(pool); await migratePg(pool); } }).open();
+    await mappingErrors({ open: async () => { await checkDurability(pool); await migratePg(pool); await wakeups.start(); } }).open();
   } catch (e) {
-    await pool.end().catch(() => undefined);
+    await Promise.allSettled([pool.end(), wakeups.close()]);
     throw e;
   }
-  return mappingErrors(composePgStore(pool, opts));
+  return mappingErrors(composePgStore(pool, wakeups, opts));
 }
 
-function composePgStore(pool: PgPool, opts: PgStoreOptions): PgStore {
+/** Both observers, one unsubscribe. */
+function both(a: () => void, b: () => void): () => void {
+  return () => { a(); b(); };
+}
+
+function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions): PgStore {
   const rules = opts.rules ?? createRules({ timeZone: opts.timeZone });
   const commit = { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 };
   const webhooks = new PgWebhooks(pool, rules, opts.nodeId);
+  webhooks.wakeups = wakeups;
   const effects = new PgEffects(rules, webhooks);
   const idempotency = new PgIdempotency(pool);
-  const intake = new PgIntake(pool, commit, { effects, idempotency });
+  const intake = new PgIntake(pool, commit, { effects, idempotency, wakeups });
   const claims = new PgClaims(pool, opts.nodeId, CLAIM_LEASE_MS);
   const outcomes = new PgOutcomes(pool, claims, effects, commit);
   const stats = new PgStats(pool);
   return {
     nodeId: opts.nodeId,
-    ...expose(intake, 'commitIncoming', 'onCommit', 'readBody', 'countByState'),
+    ...expose(intake, 'commitIncoming', 'readBody', 'countByState'),
+    // Fresh mail of this store at its commit, and of other nodes' stores by NOTIFY (their ids; none after a lost listener).
+    onCommit: (o) => both(intake.onCommit(o), wakeups.onRemoteMail(o)),
     ...expose(new PgMessages(pool), 'listQueue', 'countQueue', 'getMessage', 'eventsOfRecipients'),
     ...expose(claims, 'claimDue', 'nextDueAt', 'recoverSending', 'renewClaims'),
     ...expose(outcomes, 'recordOutcomes', 'requeue', 'applyQueueOp', 'queueShape'),
     ...expose(webhooks, 'addWebhook', 'getWebhook', 'listWebhooks', 'removeWebhook', 'claimWebhookDue', 'nextWebhookDueAt', 'recordWebhookAttempt',
-      'releaseWebhookClaims', 'recoverWebhookClaims', 'listWebhookAttempts', 'webhookBacklog', 'onWebhookEnqueued'),
+      'releaseWebhookClaims', 'recoverWebhookClaims', 'listWebhookAttempts', 'webhookBacklog'),
+    onWebhookEnqueued: (o) => both(webhooks.onWebhookEnqueued(o), wakeups.onRemoteOutbox(o)),
     ...expose(new PgSuppression(pool, effects), 'addSuppression', 'removeSuppression', 'listSuppressions', 'isSuppressed', 'recordRefusal'),
     ...expose(stats, 'queryStats', 'queryRcptStats', 'listSendDetails', 'listRejections', 'purge'),
     ...expose(idempotency, 'getIdempotency', 'saveIdempotency', 'probeWritable'),
@@ -129,7 +140,7 @@ function composePgStore(pool: PgPool, opts: PgStoreOptions): PgStore {
     onWriterFailure: () => undefined,
     async close() {
       await Promise.allSettled([intake.drain(), outcomes.drain()]);
-      await pool.end();
+      await Promise.allSettled([wakeups.close(), pool.end()]);
     },
   };
 }

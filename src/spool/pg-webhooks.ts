@@ -14,6 +14,7 @@ import { ClaimTokens } from './claims.js';
 import { mappingErrors } from './errors.js';
 import type { PgPool } from './pg-pool.js';
 import { inTransaction, type PgTx } from './pg-tx.js';
+import type { PgWakeups } from './pg-wakeups.js';
 import type { EffectRules, WebhookEventName, WebhookFormat, WebhookPayload, WebhookTarget } from './types-effects.js';
 import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
 
@@ -39,6 +40,8 @@ export class PgWebhooks {
   private readonly observers = new Set<() => void>();
   /** rows enqueued since the last signal() */
   private enqueued = 0;
+  /** tells the other nodes' dispatchers of new rows after the COMMIT (spool/pg-wakeups.ts) */
+  wakeups: PgWakeups | undefined;
 
   constructor(private readonly pool: PgPool, private readonly rules: Pick<EffectRules, 'holdBackUntil'>, nodeId: string) {
     this.claims = new ClaimTokens(nodeId);
@@ -61,6 +64,7 @@ export class PgWebhooks {
     await tx.query(`INSERT INTO webhook_outbox (webhook_id, event, payload, created_at, next_attempt_at, updated_at)
                     SELECT w, $2, $3, $4, $4, $4 FROM unnest($1::bigint[]) AS w`, [webhookIds, event, JSON.stringify(payload), at]);
     this.enqueued += webhookIds.length;
+    await this.wakeups?.notifyIn(tx, 'mta_outbox');
   }
 
   /** After the commit: wakes the dispatcher if anything was enqueued. */
