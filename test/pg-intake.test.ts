@@ -1,8 +1,8 @@
 // Intake on PostgreSQL (spool/pg-intake.ts) on a real server: messages arriving together
 // share one COMMIT and every caller resolves after it; bodies come back byte for byte as
-// chunked bytea; a batch that fails stores nothing of any message in it; what the port does
-// not store yet (alias tasks, idempotency) is refused, not dropped; an unreachable server is
-// MTA_ERR_SPOOL_BUSY (451 4.3.0).
+// chunked bytea; a message commits with its counters and its idempotency record; a batch
+// that fails stores nothing of any message in it; what the port does not store yet (alias
+// tasks) is refused, not dropped; an unreachable server is MTA_ERR_SPOOL_BUSY (451 4.3.0).
 import t, { type Test } from 'tap';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { CHUNK } from '../src/spool/chunks.js';
@@ -79,6 +79,20 @@ t.test('a batch that fails stores nothing of any of its messages', async (t) => 
   t.equal((await intake.countByState()).queued, 1, 'only the first message\'s recipient');
   await intake.commitIncoming(innocent);
   t.equal((await intake.countByState()).queued, 2, 'the innocent message goes through on its own');
+});
+
+t.test('a message commits with its counters and its idempotency record', async (t) => {
+  const pool = await freshPool(t);
+  const intake = pgIntake(pool, { windowMs: 0, maxBatch: 64 });
+  const m = incoming(['a@one.test', 'b@one.test', 'c@two.test'], { tag: 'news' });
+  const record = { account: 'app', key: 'k1', fingerprint: 'f'.repeat(64), status: 200, response: '{}', createdAt: m.receivedAt };
+  await intake.commitIncoming({ ...m, idempotency: { record, expireBefore: 0 } });
+  const stats = await pool.query<{ tag: string; requests: string }>('SELECT tag, requests FROM stats_daily');
+  t.same(stats.rows, [{ tag: 'news', requests: '3' }], 'the requests counted in the same commit');
+  const rcpt = await pool.query<{ rcpt_domain: string; requests: string }>('SELECT rcpt_domain, requests FROM stats_rcpt_daily ORDER BY rcpt_domain');
+  t.same(rcpt.rows, [{ rcpt_domain: 'one.test', requests: '2' }, { rcpt_domain: 'two.test', requests: '1' }], 'per recipient domain');
+  const saved = await pool.query<{ key: string }>('SELECT key FROM api_idempotency');
+  t.same(saved.rows, [{ key: 'k1' }], 'the idempotency record');
 });
 
 t.test('what the port does not store yet is refused, not dropped', async (t) => {

@@ -89,9 +89,10 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     CREATE INDEX recipients_ready ON recipients (lane, next_attempt_at) WHERE state IN ('queued','deferred');
     CREATE INDEX messages_received ON messages (received_at);
     CREATE INDEX events_type ON events (type, at);
+    -- Byte order ("C"), as SQLite's: the listing pages by (address, scope) on this index, whatever the database's locale.
     CREATE TABLE suppressions (
-      address    TEXT NOT NULL,
-      scope      TEXT NOT NULL DEFAULT '',  -- '' = every sender; else a sender domain
+      address    TEXT COLLATE "C" NOT NULL,
+      scope      TEXT COLLATE "C" NOT NULL DEFAULT '',  -- '' = every sender; else a sender domain
       reason     TEXT NOT NULL,
       source     TEXT NOT NULL CHECK (source IN ('bounce','complaint','unsubscribe','manual')),
       created_at BIGINT NOT NULL,

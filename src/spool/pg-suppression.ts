@@ -43,9 +43,9 @@ export class PgSuppression {
     if (f.since !== undefined) where.push(`created_at >= ${arg(f.since)}`);
     if (f.until !== undefined) where.push(`created_at <= ${arg(f.until)}`);
     const limit = arg(Math.min(Math.max(f.limit ?? 1000, 1), 100_000));
-    // COLLATE "C": byte order, as SQLite's BINARY, whatever the database's locale.
+    // The columns sort in byte order (migration 3), as SQLite's BINARY: the cursor and the order agree.
     const { rows } = await this.pool.query<Row>(`SELECT * FROM suppressions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                                                 ORDER BY address COLLATE "C", scope COLLATE "C" LIMIT ${limit}`, args);
+                                                 ORDER BY address, scope LIMIT ${limit}`, args);
     return rows.map(toRecord);
   }
 
