@@ -124,7 +124,6 @@ function sharedCluster(): Promise<PgCluster> {
  */
 const NEEDS_ACCOUNTS: Record<string, string> = {
   'intake commits the message, its alias tasks and its idempotency record together, or none of them': 'lists and tasks',
-  'webhook outbox: two nodes never hold one row; recovery voids only this node\'s leases; a lost claim does not move the row': 'domains (saveDomainChecks makes the outbox rows)',
 };
 
 function pgTodo(title: string): string | undefined {
