@@ -3,8 +3,9 @@
  * spool knows of the recipient (its facts) and the webhooks that may hear of it, asks the
  * injected rules (events/effects.ts) what the fact means, and writes the answer — counters,
  * per-recipient-domain statistics, suppressions, outbox rows, the deferral throttle, spam
- * bounces, task counters — inside the transaction (`PgTx`) that records the fact, so a
- * crash never separates them. The PostgreSQL twin of sqlite-notify.ts + sqlite-effects.ts.
+ * bounces, task counters — inside the transaction (`PgTx`, made by pg-tx.ts inTransaction)
+ * that records the fact, so a crash never separates them. The PostgreSQL twin of
+ * sqlite-notify.ts + sqlite-effects.ts.
  *
  * Task counters and a task's state live with the tasks port (PostgreSQL migration 4):
  * its class plugs them in (`taskOutcome`, `taskState`); until then a fact about a task's
@@ -17,7 +18,7 @@ import { assertNever, MtaError } from '../util/errors.js';
 import type { RecipientId } from '../util/ids.js';
 import { asRecipientId } from '../util/ids.js';
 import { latencyBucket } from '../stats/latency.js';
-import type { PgTx } from './pg-tx.js';
+import { beforeCommit, type PgTx } from './pg-tx.js';
 import type { PgWebhooks } from './pg-webhooks.js';
 import type { DomainEvent } from './types-domains.js';
 import type { Effect, EffectRules, RecipientFacts, StatsCounter, TaskCounter, WebhookDirectory, WebhookTarget } from './types-effects.js';
@@ -112,40 +113,64 @@ export class PgEffects {
     return { taskOutcome: this.taskOutcome, taskState: this.taskState };
   }
 
+  /**
+   * Counter and suppression rows are shared by every node's commits: they are written last in
+   * the transaction (pg-tx.ts `beforeCommit`), summed per row and in one order (table, key,
+   * column), so two nodes' transactions never lock them in opposite orders (no deadlock).
+   */
+  private readonly shared = new WeakMap<PgTx, Map<string, SharedWrite>>();
+
+  private later(tx: PgTx, table: string, keys: readonly unknown[], column: string, w: SharedWrite): void {
+    let writes = this.shared.get(tx);
+    if (!writes) {
+      const fresh = new Map<string, SharedWrite>();
+      this.shared.set(tx, fresh);
+      beforeCommit(tx, () => this.writeShared(tx, fresh));
+      writes = fresh;
+    }
+    const k = `${table}\u0000${JSON.stringify(keys)}\u0000${column}`;
+    const had = writes.get(k);
+    if (had) had.n += w.n; // a second suppression of one address adds nothing: its n is not read
+    else writes.set(k, w);
+  }
+
+  private async writeShared(tx: PgTx, writes: Map<string, SharedWrite>): Promise<void> {
+    this.shared.delete(tx);
+    for (const k of [...writes.keys()].sort()) {
+      const w = writes.get(k)!;
+      await tx.query(w.sql, w.args(w.n));
+    }
+  }
+
+  /** `n` more on one row of a counter table (`keys` its primary key, in `sql`'s order; `n` the last parameter). */
+  private bump(tx: PgTx, table: string, keyColumns: string, keys: readonly unknown[], column: string, n: number): void {
+    if (n <= 0) return;
+    const params = keys.map((_, i) => `$${i + 1}`).join(', ');
+    this.later(tx, table, keys, column, {
+      sql: `INSERT INTO ${table} (${keyColumns}, ${column}) VALUES (${params}, $${keys.length + 1})
+            ON CONFLICT (${keyColumns}) DO UPDATE SET ${column} = ${table}.${column} + excluded.${column}`,
+      args: (sum) => [...keys, sum], n,
+    });
+  }
+
   private async applyOne(tx: PgTx, e: Effect): Promise<void> {
     switch (e.kind) {
-      case 'count': {
-        if (e.n <= 0) return;
-        const c = column(DAILY, e.counter);
-        await tx.query(`INSERT INTO stats_daily (day, domain, sender, tag, ${c}) VALUES ($1, $2, $3, $4, $5)
-                        ON CONFLICT (day, domain, sender, tag) DO UPDATE SET ${c} = stats_daily.${c} + excluded.${c}`, [e.key.day, e.key.domain, e.key.sender, e.key.tag, e.n]);
-        return;
-      }
-      case 'count-rcpt-domain': {
-        if (e.n <= 0) return;
-        const c = column(RCPT_DAILY, e.counter);
-        await tx.query(`INSERT INTO stats_rcpt_daily (day, domain, rcpt_domain, ${c}) VALUES ($1, $2, $3, $4)
-                        ON CONFLICT (day, rcpt_domain, domain) DO UPDATE SET ${c} = stats_rcpt_daily.${c} + excluded.${c}`, [e.key.day, e.key.domain, e.rcptDomain, e.n]);
-        return;
-      }
-      case 'failure-category':
-        await tx.query(`INSERT INTO stats_rcpt_failed (day, domain, rcpt_domain, category, n) VALUES ($1, $2, $3, $4, 1)
-                        ON CONFLICT (day, rcpt_domain, domain, category) DO UPDATE SET n = stats_rcpt_failed.n + 1`, [e.key.day, e.key.domain, e.rcptDomain, e.category]);
-        return;
-      case 'latency':
-        await tx.query(`INSERT INTO stats_rcpt_latency (day, domain, rcpt_domain, bucket, n) VALUES ($1, $2, $3, $4, 1)
-                        ON CONFLICT (day, rcpt_domain, domain, bucket) DO UPDATE SET n = stats_rcpt_latency.n + 1`, [e.key.day, e.key.domain, e.rcptDomain, latencyBucket(e.ms)]);
-        return;
+      case 'count': return this.bump(tx, 'stats_daily', 'day, domain, sender, tag', [e.key.day, e.key.domain, e.key.sender, e.key.tag], column(DAILY, e.counter), e.n);
+      case 'count-rcpt-domain': return this.bump(tx, 'stats_rcpt_daily', 'day, rcpt_domain, domain', [e.key.day, e.rcptDomain, e.key.domain], column(RCPT_DAILY, e.counter), e.n);
+      case 'failure-category': return this.bump(tx, 'stats_rcpt_failed', 'day, rcpt_domain, domain, category', [e.key.day, e.rcptDomain, e.key.domain, e.category], 'n', 1);
+      case 'latency': return this.bump(tx, 'stats_rcpt_latency', 'day, rcpt_domain, domain, bucket', [e.key.day, e.rcptDomain, e.key.domain, latencyBucket(e.ms)], 'n', 1);
+      case 'spam-bounce': return this.bump(tx, 'quota_daily', 'day, domain', [e.key.day, e.key.domain], 'spam_bounces', 1);
       case 'task-count': return this.needTasks().taskOutcome(tx, e.taskId, e.counter);
-      case 'spam-bounce':
-        await tx.query(`INSERT INTO quota_daily (day, domain, spam_bounces) VALUES ($1, $2, 1)
-                        ON CONFLICT (day, domain) DO UPDATE SET spam_bounces = quota_daily.spam_bounces + 1`, [e.key.day, e.key.domain]);
-        return;
       case 'outbox': return this.hooks.insert(tx, e.webhookIds, e.event, e.payload, e.at);
-      case 'suppress':
-        await tx.query(`INSERT INTO suppressions (address, scope, reason, source, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-          [e.entry.address, e.entry.scope, e.entry.reason, e.entry.source, e.entry.createdAt]);
+      case 'suppress': {
+        const s = e.entry;
+        // The first entry for the address and scope is kept, as ON CONFLICT DO NOTHING keeps a stored one.
+        this.later(tx, 'suppressions', [s.address, s.scope], '', {
+          sql: 'INSERT INTO suppressions (address, scope, reason, source, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
+          args: () => [s.address, s.scope, s.reason, s.source, s.createdAt], n: 1,
+        });
         return;
+      }
       case 'deferral-reported':
         await tx.query('UPDATE recipients SET deferred_event_at = $1 WHERE id = $2', [e.at, e.recipientId]);
         return;
@@ -153,3 +178,6 @@ export class PgEffects {
     }
   }
 }
+
+/** A write to a row every node may write: its statement, its parameters given the summed `n`. */
+interface SharedWrite { sql: string; args(n: number): unknown[]; n: number }
