@@ -6,11 +6,10 @@
  * The rules (events/effects.ts) are injected; spool/pg-effects.ts applies them in the
  * transactions that record facts. Errors cross as catalogue errors (openStore wraps it).
  *
- * The accounts ports (PostgreSQL migration 4) are not composed yet: `PG_MISSING_PORTS`
- * names them, their methods reject with MTA_ERR_STORAGE_BACKEND, and openStore refuses the
- * backend for the daemon and the CLI while any is missing. A port joins by replacing its
- * entry in `MISSING` with an `expose(new PgX(pool), ...)` line. It must never pretend a port
- * exists by answering from somewhere else.
+ * The accounts ports (PostgreSQL migration 4) join with one line each in `ACCOUNT_PORTS`;
+ * until then `PG_MISSING_PORTS` names them, their methods reject with MTA_ERR_STORAGE_BACKEND,
+ * and openStoreAsync refuses the backend for the daemon while any is missing. It must never
+ * pretend a port exists by answering from somewhere else.
  */
 import { MtaError } from '../util/errors.js';
 import { mappingErrors } from './errors.js';
@@ -33,8 +32,8 @@ import type { EffectRules } from './types-effects.js';
 import { CLAIM_LEASE_MS } from './types-leases.js';
 import type { Store } from './types.js';
 
-/** The Store methods of each aggregate not ported to PostgreSQL yet (the accounts ports). */
-const MISSING = {
+/** The Store methods of each accounts aggregate (PostgreSQL migration 4). */
+const ACCOUNTS = {
   domains: ['addDomain', 'getDomain', 'listDomains', 'removeDomain', 'saveDomainChecks', 'getDomainChecks', 'listDomainEvents', 'setNextDkimKey', 'promoteNextDkimKey'],
   senders: ['addSender', 'getSender', 'listSenders', 'setSenderPassword', 'removeSender', 'setSenderDisabled'],
   tags: ['addTag', 'getTag', 'listTags', 'removeTag'],
@@ -50,10 +49,22 @@ const MISSING = {
   tracking: ['trackingCountsOfTask', 'recordTrackingHit', 'reclassifyTrackingHits', 'trackingHitsOf', 'trackingHitsOfRecipients', 'trackingCountsOf'],
 } as const satisfies Record<string, readonly (keyof Store)[]>;
 
-type MissingMethod = (typeof MISSING)[keyof typeof MISSING][number];
+type Account = keyof typeof ACCOUNTS;
+type AccountMethod = (typeof ACCOUNTS)[Account][number];
+
+/** What builds an accounts port: its class on the pool, answering the aggregate's Store methods. */
+type AccountPort<A extends Account> = (pool: PgPool, effects: PgEffects) => Pick<Store, (typeof ACCOUNTS)[A][number]>;
+
+/**
+ * The accounts ports on PostgreSQL: a port joins with one line here, e.g.
+ * `domains: (pool, effects) => new PgDomains(pool, effects),`. (The tasks port also plugs its
+ * hooks in: PgEffects.taskOutcome/taskState, PgIntake.aliasTask, PgStats.purgeKeeps; the
+ * tracking port PgQuota.humanOpens and PgStats.alsoPurge.)
+ */
+const ACCOUNT_PORTS: { [A in Account]?: AccountPort<A> } = {};
 
 /** The Store contract's aggregates not ported to PostgreSQL yet. */
-export const PG_MISSING_PORTS: readonly string[] = Object.keys(MISSING);
+export const PG_MISSING_PORTS: readonly string[] = (Object.keys(ACCOUNTS) as Account[]).filter((a) => !ACCOUNT_PORTS[a]);
 
 /** `names` of `port`, bound to it: the Store methods this port answers. */
 function expose<T extends object, K extends keyof T & keyof Store>(port: T, ...names: K[]): Pick<T, K> {
@@ -66,15 +77,17 @@ function expose<T extends object, K extends keyof T & keyof Store>(port: T, ...n
   return out;
 }
 
-/** Methods that reject, naming their aggregate, so nothing answers for a port that is not there. */
-function notPorted(): Pick<Store, MissingMethod> {
-  const out: Record<string, () => Promise<never>> = {};
-  for (const [port, names] of Object.entries(MISSING)) {
-    for (const name of names) {
-      out[name] = () => Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', `${name}: the ${port} port is not on PostgreSQL yet (issue 19)`));
+/** The accounts aggregates' methods: from their port where it exists; elsewhere rejecting, naming the aggregate, so nothing answers for a port that is not there. */
+function accounts(pool: PgPool, effects: PgEffects): Pick<Store, AccountMethod> {
+  const out: Record<string, unknown> = {};
+  for (const a of Object.keys(ACCOUNTS) as Account[]) {
+    const make = ACCOUNT_PORTS[a] as AccountPort<Account> | undefined;
+    if (make) { Object.assign(out, expose(make(pool, effects), ...ACCOUNTS[a])); continue; }
+    for (const name of ACCOUNTS[a]) {
+      out[name] = () => Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', `${name}: the ${a} port is not on PostgreSQL yet (issue 19)`));
     }
   }
-  return out as unknown as Pick<Store, MissingMethod>;
+  return out as Pick<Store, AccountMethod>;
 }
 
 export interface PgStoreOptions extends PgPoolOptions {
@@ -135,7 +148,7 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
     ...expose(idempotency, 'getIdempotency', 'saveIdempotency', 'probeWritable'),
     ...expose(new PgQuota(pool, effects), 'quotaUsage', 'dailyFigures', 'domainsActiveOn', 'getReputation', 'saveReputation', 'listReputationHistory', 'markQuotaReached'),
     ...expose(new PgAudit(pool), 'auditMessageIds', 'auditEvents', 'auditOutbox', 'auditDigest'),
-    ...notPorted(),
+    ...accounts(pool, effects),
     // Writes run on the pool's connections, not a thread of the store's: there is no writer to fail.
     onWriterFailure: () => undefined,
     async close() {
