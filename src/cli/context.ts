@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
-import { openStore, type Store } from '../spool/index.js';
+import { openStoreAsync, type Store } from '../spool/index.js';
 import { MtaError } from '../util/errors.js';
 
 export interface CliContext { config: Config; store: Store }
@@ -38,7 +38,7 @@ function assertDataDirExists(cmd: Command, config: Config): void {
 export async function withContext<T>(cmd: Command, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
   const config = loadConfig({ path: configPathOf(cmd) });
   assertDataDirExists(cmd, config);
-  const store = openStore(config);
+  const store = await openStoreAsync(config);
   try {
     return await fn({ config, store });
   } finally {

@@ -9,7 +9,7 @@ import { configPathOf } from '../context.js';
 import { print, printJson, table } from '../output.js';
 import { callAdmin, type AdminReply } from '../admin-client.js';
 import { loadConfig } from '../../config/config.js';
-import { openStore } from '../../spool/index.js';
+import { openStoreAsync } from '../../spool/index.js';
 import { Tasks, taskView } from '../../tasks/tasks.js';
 import { TASK_STATES, type TaskState } from '../../spool/types-tasks.js';
 import { MtaError } from '../../util/errors.js';
@@ -21,7 +21,7 @@ async function call(c: Command, method: Method, path: string, body: unknown, off
   const config = loadConfig({ path: configPathOf(c) });
   const reply = await callAdmin(config, method, path, body);
   if (reply) return reply;
-  const store = openStore(config);
+  const store = await openStoreAsync(config);
   try {
     const r = (await offline(new Tasks(store, () => config))) as AdminReply;
     if (method === 'POST') process.stderr.write('mta: daemon not running; changed the spool directly (the daemon acts on it when it starts)\n');
