@@ -120,9 +120,16 @@ export class PgClaims {
     return rows[0]?.t == null ? undefined : Number(rows[0].t);
   }
 
-  /** Extends the lease of every recipient this node holds. */
+  /**
+   * Extends the lease of every recipient this node holds. A row an outcome of this node has
+   * locked is skipped (that outcome ends the claim, or the next renewal takes it): waiting for
+   * it while holding other rows the outcome needs next could deadlock.
+   */
   async renewClaims(now: number): Promise<number> {
-    const r = await this.pool.query(`UPDATE recipients SET lease_until = $1 WHERE state = 'sending' AND claimed_by = $2`, [now + this.leaseMs, this.nodeId]);
+    const r = await this.pool.query(
+      `UPDATE recipients SET lease_until = $1
+       WHERE id IN (SELECT id FROM recipients WHERE state = 'sending' AND claimed_by = $2 FOR UPDATE SKIP LOCKED)`,
+      [now + this.leaseMs, this.nodeId]);
     return r.rowCount ?? 0;
   }
 
