@@ -18,6 +18,9 @@ import type { PgEffectsPort } from '../src/spool/pg-facts.js';
 import { PgFeedback } from '../src/spool/pg-feedback.js';
 import { PgInbound } from '../src/spool/pg-inbound.js';
 import { PgIntake } from '../src/spool/pg-intake.js';
+import { PgEffects } from '../src/spool/pg-effects.js';
+import { PgWebhooks } from '../src/spool/pg-webhooks.js';
+import { PgIdempotency } from '../src/spool/pg-idempotency.js';
 import { PgLists } from '../src/spool/pg-lists.js';
 import { PgMessages } from '../src/spool/pg-messages.js';
 import { migratePg } from '../src/spool/pg-migrations.js';
@@ -95,7 +98,9 @@ function pgPorts(pool: PgPool, effects: PgEffectsPort | undefined): Store {
 /** `effects` 'none': the ports get no effects port. */
 async function pgSide(t: Test, effects: PgEffectsPort | 'none' = noEffects): Promise<Side & { pool: PgPool }> {
   const pool = await pgPool(t);
-  const intake = PgIntake.open(pool, { windowMs: 0, maxBatch: 16 });
+  // The core's intake writes the mail these scenarios read; its effects are the program's rules.
+  const rules = createRules({ timeZone: 'UTC' });
+  const intake = PgIntake.open(pool, { windowMs: 0, maxBatch: 16 }, { effects: new PgEffects(rules, new PgWebhooks(pool, rules, 'node-a')), idempotency: new PgIdempotency(pool) });
   const messages = PgMessages.open(pool);
   return { name: 'postgres', pool, store: pgPorts(pool, effects === 'none' ? undefined : effects), intake: (m) => intake.commitIncoming(m), queue: () => messages.listQueue({ limit: 1000 }) };
 }

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
 import { recordDaemon, removeRecord } from '../config/runtime.js';
-import { DataDirLock, openStore, type OpenStore } from '../spool/index.js';
+import { DataDirLock, openStoreAsync, type OpenStore } from '../spool/index.js';
 import type { Store } from '../spool/types.js';
 import { SubmissionService } from '../submission/listener.js';
 import { createLogger } from '../util/log.js';
@@ -143,7 +143,7 @@ export class Daemon {
     // Before anything in the data dir is touched: a second daemon must change nothing there.
     this.lock = DataDirLock.acquire(this.config.dataDir);
     try {
-      this.store = openStore(this.config, { writerThread: this.config.spool.writerThread });
+      this.store = await openStoreAsync(this.config, { writerThread: this.config.spool.writerThread });
       this.store.onWriterFailure((e) => {
         // A spool that cannot write must not take mail: stop, and let systemd start us again.
         this.log.fatal({ err: e.message }, 'spool writer thread failed; stopping');
