@@ -487,4 +487,23 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX tracking_hits_queue ON tracking_hits (queue_id);
   CREATE INDEX tracking_hits_at ON tracking_hits (at);
   `,
+  // 22 (issue 19, clusters; steps 20 and 21 come from other branches): the nodes sharing the
+  // store, each with its last heartbeat (spool/sqlite-cluster.ts), and the leases of the
+  // one-at-a-time jobs (daemon/jobs.ts): one row per job, held by one node until lease_until.
+  `
+  CREATE TABLE nodes (
+    node_id      TEXT PRIMARY KEY,
+    version      TEXT NOT NULL,
+    hostname     TEXT NOT NULL,
+    listeners    TEXT NOT NULL,             -- JSON array of strings
+    started_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE job_leases (
+    job         TEXT PRIMARY KEY,
+    node_id     TEXT NOT NULL,
+    since       INTEGER NOT NULL,           -- when node_id took the job; renewals keep it
+    lease_until INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

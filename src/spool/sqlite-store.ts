@@ -60,6 +60,8 @@ import type { AuditEvent, OutboxFigures } from './types-audit.js';
 import { SqliteUsers } from './sqlite-users.js';
 import type { ConsoleUserRecord, SessionRecord } from './types-users.js';
 import { SqliteTracking } from './sqlite-tracking.js';
+import { SqliteCluster } from './sqlite-cluster.js';
+import type { JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';
 import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord } from './types-tracking.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord } from './types-tags.js';
@@ -113,6 +115,7 @@ export class SqliteStore implements Store {
   private readonly tracking: SqliteTracking;
   private readonly inbound: SqliteInbound;
   private readonly feedback: SqliteFeedback;
+  private readonly cluster: SqliteCluster;
   private writer: WriterThread | undefined;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
@@ -212,6 +215,7 @@ export class SqliteStore implements Store {
     this.tlsRpt = new SqliteTlsRpt(db);
     this.users = new SqliteUsers(db);
     this.tracking = new SqliteTracking(db, this.notify, opts.timeZone);
+    this.cluster = new SqliteCluster(db);
     this.quota.humanOpens = (domain, day) => this.tracking.humanOpens(domain, day);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
@@ -309,6 +313,14 @@ export class SqliteStore implements Store {
   renewClaims(now: number): Promise<number> { return this.queue.renewClaims(now); }
   applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> { return this.queue.applyQueueOp(op, target, now); }
   queueShape(now: number, buckets: readonly number[]): Promise<QueueShapeRow[]> { return this.queue.queueShape(now, buckets); }
+
+  // ---- cluster: heartbeats, job leases (spool/sqlite-cluster.ts) ----
+  heartbeat(nodeId: string, info: NodeInfo, now: number): Promise<void> { return this.cluster.heartbeat(nodeId, info, now); }
+  listNodes(): Promise<NodeRecord[]> { return this.cluster.listNodes(); }
+  tryLeadJob(job: string, nodeId: string, now: number, leaseMs: number): Promise<boolean> { return this.cluster.tryLeadJob(job, nodeId, now, leaseMs); }
+  releaseJob(job: string, nodeId: string): Promise<boolean> { return this.cluster.releaseJob(job, nodeId); }
+  listJobLeases(): Promise<JobLease[]> { return this.cluster.listJobLeases(); }
+  sendingByNode(now: number): Promise<SendingByNode[]> { return this.cluster.sendingByNode(now); }
 
   // ---- domains ----
   async addDomain(d: DomainRecord): Promise<void> {
