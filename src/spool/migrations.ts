@@ -489,7 +489,7 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 22 (issue 19, clusters; steps 20 and 21 come from other branches): the nodes sharing the
   // store, each with its last heartbeat (spool/sqlite-cluster.ts), and the leases of the
-  // one-at-a-time jobs (daemon/jobs.ts): one row per job, held by one node until lease_until.
+  // one-at-a-time jobs (util/cluster-jobs.ts): one row per job, held by one node until lease_until.
   `
   CREATE TABLE nodes (
     node_id      TEXT PRIMARY KEY,

@@ -5,7 +5,7 @@
  * the job is free, its lease ran out, or the caller holds it. PostgreSQL locks the
  * conflicting row and checks the WHERE on its latest version, so among nodes racing for one
  * job exactly one gets it. Must never: decide who should lead or when a node is dead
- * (daemon/jobs.ts, daemon/cluster.ts).
+ * (util/cluster-jobs.ts, daemon/cluster.ts).
  */
 import type { PgPool } from './pg-pool.js';
 import type { ClusterStore, JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';

@@ -5,7 +5,7 @@
  * delivery per claiming node, read from the claims' lease columns (migration 15). With SQLite
  * the store has one node, but the contract is the same as PostgreSQL's.
  *
- * Must never: decide who should lead or when a node is dead (daemon/jobs.ts, daemon/cluster.ts).
+ * Must never: decide who should lead or when a node is dead (util/cluster-jobs.ts, daemon/cluster.ts).
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';

@@ -6,7 +6,7 @@
  * (types-leases.ts). With SQLite there is one node, which always leads.
  *
  * Holds no rules: when a node counts as alive, which jobs exist and how long a lease lasts
- * are the daemon's (daemon/jobs.ts, daemon/cluster.ts). A backend must never let two nodes
+ * are the daemon's (util/cluster-jobs.ts, daemon/cluster.ts). A backend must never let two nodes
  * hold one job's unexpired lease.
  */
 
