@@ -27,6 +27,7 @@ const TEST_ALLOWLIST: Record<string, string> = {
   'test/api.test.ts': 'holds SQLite\'s write lock from another connection for /healthz',
   'test/outcome-batch.test.ts': 'a trigger makes an outcome write fail; counts rows',
   'test/pg-accounts.test.ts': 'the PostgreSQL accounts ports\' own test: composes the pg-<aggregate> classes beside a SQLite store, and counts rows a refused fact must not leave',
+  'test/cluster-store.test.ts': 'the cluster port\'s own test: composes PgCluster, PgIntake and PgClaims per node on a real PostgreSQL beside SQLite stores',
   'test/pg-backend.test.ts': 'the PostgreSQL backend\'s own test (migrations, durability, error mapping)',
   'test/pg-claims.test.ts': 'the PostgreSQL claims\' own test (SKIP LOCKED, leases): reads lease columns and events',
   'test/pg-intake.test.ts': 'the PostgreSQL intake\'s own test (group commit, chunked bodies): counts rows',
