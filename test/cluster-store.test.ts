@@ -16,6 +16,7 @@ import { migratePg } from '../src/spool/pg-migrations.js';
 import { createPgPool } from '../src/spool/pg-pool.js';
 import { tempDir } from './helpers/daemon.js';
 import { startPostgres } from './helpers/postgres.js';
+import { bothBackends } from './helpers/both-backends.js';
 import { heartbeatScenario, raceScenario, sendingScenario, takeoverScenario, type ClusterSide } from './helpers/cluster-scenarios.js';
 
 const pgServer = await startPostgres((fn) => t.teardown(fn));
@@ -50,18 +51,9 @@ async function pgSide(t: Test): Promise<ClusterSide> {
   };
 }
 
-type Scenario = (t: Test, side: ClusterSide) => Promise<unknown>;
-
 /** Runs `scenario` on SQLite and on PostgreSQL; their transcripts must be the same. */
-function both(name: string, scenario: Scenario): void {
-  t.test(name, async (t) => {
-    const seen: Record<string, unknown> = {};
-    for (const make of [sqliteSide, pgSide]) {
-      const side = await make(t);
-      await t.test(side.name, async (t) => { seen[side.name] = await scenario(t, side); });
-    }
-    t.same(seen['postgres'], seen['sqlite'], 'PostgreSQL answers as SQLite does');
-  });
+function both(name: string, scenario: (t: Test, side: ClusterSide) => Promise<unknown>): void {
+  bothBackends<ClusterSide>(name, [sqliteSide, pgSide], scenario);
 }
 
 both('nodes racing for a job: exactly one leads each time', raceScenario);

@@ -35,6 +35,7 @@ import type { IncomingMessage, QueueEntry } from '../src/spool/types-queue.js';
 import { newTaskId } from '../src/util/ids.js';
 import { tempDir } from './helpers/daemon.js';
 import { startPostgres } from './helpers/postgres.js';
+import { bothBackends } from './helpers/both-backends.js';
 import { incoming } from './store/suite.js';
 import { codeOf, domainsScenario, listsScenario, sendersScenario, tagsScenario, taskRecord, tasksScenario, templatesScenario, tlsRptScenario, usersScenario, type Side } from './helpers/accounts-scenarios.js';
 
@@ -100,18 +101,9 @@ async function pgSide(t: Test, effects: PgEffectsPort | 'none' = noEffects): Pro
   return { name: 'postgres', pool, store: pgPorts(pool, effects === 'none' ? undefined : effects), intake: (m) => intake.commitIncoming(m), queue: () => messages.listQueue({ limit: 1000 }) };
 }
 
-type Scenario = (t: Test, side: Side) => Promise<unknown>;
-
 /** Runs `scenario` on SQLite and on PostgreSQL; their transcripts must be the same. */
-function both(name: string, scenario: Scenario): void {
-  t.test(name, async (t) => {
-    const seen: Record<string, unknown> = {};
-    for (const make of [sqliteSide, pgSide]) {
-      const side = await make(t);
-      await t.test(side.name, async (t) => { seen[side.name] = await scenario(t, side); });
-    }
-    t.same(seen['postgres'], seen['sqlite'], 'PostgreSQL answers as SQLite does');
-  });
+function both(name: string, scenario: (t: Test, side: Side) => Promise<unknown>): void {
+  bothBackends<Side>(name, [sqliteSide, (t) => pgSide(t)], scenario);
 }
 
 both('domains: rows, checks, events, DKIM rotation, refusals', domainsScenario);

@@ -220,7 +220,7 @@ export class Daemon {
       if (cleaned > 0) this.log.warn({ recipients: cleaned }, 'recipients of cancelled tasks deleted after an interrupted cancel');
       const daemon = this; // eslint-disable-line @typescript-eslint/no-this-alias -- getters below follow SIGHUP reloads
       this.tasks = new TaskExpander({
-        store: this.store, config: () => this.config, log: this.log.child({ component: 'tasks' }), quota: this.quota,
+        store: this.store, config: () => this.config, log: this.log.child({ component: 'tasks' }), quota: this.quota, gate: this.jobs,
         render: {
           store: this.store, secret: () => this.secret,
           get hostname() { return daemon.config.hostname; },

@@ -10,7 +10,8 @@
  * jobs run as they did before clusters.
  *
  * Must never: run a job's scheduled pass on a node that does not hold its lease, or keep
- * leading a job this node does not run (only registered jobs are renewed).
+ * leading a job this node does not run (only registered jobs are renewed; a task's lease
+ * only while the expander still sees the task live).
  * Caveat: a lease is advisory. A leader stalled longer than the lease (a frozen VM) may
  * finish a run after another node started one; the jobs' writes are compare-and-set or
  * idempotent (reputation rows, purges by age, DNS check results), so that costs work, not
@@ -31,10 +32,33 @@ export type JobName = typeof JOBS[number];
  */
 export const JOB_LEASE_MS = 45_000;
 
+/**
+ * Expanding one batch task is a job too, one lease per task: nodes expanding one task would
+ * each read and render the same chunk, and all but one be refused at commit (the store
+ * commits a chunk only at the cursor it was read after, so this saves work, not members).
+ */
+export type TaskJob = `task-expand:${string}`;
+export type LeasedJob = JobName | TaskJob;
+export const taskJob = (taskId: string): TaskJob => `task-expand:${taskId}`;
+/**
+ * How long an answer about a task's lease is trusted without asking the store: the expander
+ * asks every pass (a few times a second); a third of the lease, so a lease trusted as held
+ * still has two thirds to run, and a lost one is noticed well before another node's expiry.
+ */
+export const TASK_ANSWER_MS = JOB_LEASE_MS / 3;
+
 /** What a job's service asks before a scheduled run. */
 export interface JobGate {
   /** True when this node leads `job` now (taking it when free or expired, renewing it when held). */
   lead(job: JobName): Promise<boolean>;
+}
+
+/** What the task expander asks (tasks/expander.ts). */
+export interface TaskGate {
+  /** True when this node leads the expansion of task `taskId` now (answers are kept TASK_ANSWER_MS). */
+  leadTask(taskId: string): Promise<boolean>;
+  /** Releases the leases of tasks this node led that are not in `live` (done, paused, cancelled, gone). */
+  releaseTasksBut(live: ReadonlySet<string>): Promise<void>;
 }
 
 /** Every node runs every job: for a service used outside the daemon (tests, one-off CLI runs). */
@@ -45,11 +69,13 @@ export async function ifLeading<T>(gate: JobGate, job: JobName, run: () => Promi
   return (await gate.lead(job)) ? run() : undefined;
 }
 
-export class JobLeader implements JobGate {
+export class JobLeader implements JobGate, TaskGate {
   /** jobs this node runs, for which it campaigns and renews at each heartbeat */
   private readonly registered = new Set<JobName>();
   /** jobs the last answer said this node leads: a change is logged once at info */
-  private readonly leading = new Set<JobName>();
+  private readonly leading = new Set<LeasedJob>();
+  /** the last answer about each task's lease, and when it was had */
+  private readonly taskAnswers = new Map<string, { at: number; leads: boolean }>();
 
   constructor(private readonly store: ClusterStore, readonly nodeId: string, private readonly log: Logger,
     private readonly now: () => number = Date.now, private readonly leaseMs = JOB_LEASE_MS) {}
@@ -59,7 +85,7 @@ export class JobLeader implements JobGate {
 
   get jobs(): readonly JobName[] { return [...this.registered]; }
 
-  async lead(job: JobName): Promise<boolean> {
+  async lead(job: LeasedJob): Promise<boolean> {
     let ok: boolean;
     try {
       ok = await this.store.tryLeadJob(job, this.nodeId, this.now(), this.leaseMs);
@@ -76,6 +102,23 @@ export class JobLeader implements JobGate {
     return ok;
   }
 
+  async leadTask(taskId: string): Promise<boolean> {
+    const now = this.now();
+    const known = this.taskAnswers.get(taskId);
+    if (known && now >= known.at && now - known.at < TASK_ANSWER_MS) return known.leads;
+    const leads = await this.lead(taskJob(taskId));
+    this.taskAnswers.set(taskId, { at: now, leads });
+    return leads;
+  }
+
+  async releaseTasksBut(live: ReadonlySet<string>): Promise<void> {
+    for (const [taskId, known] of this.taskAnswers) {
+      if (live.has(taskId)) continue;
+      this.taskAnswers.delete(taskId);
+      if (known.leads) await this.release(taskJob(taskId));
+    }
+  }
+
   /** Takes or renews every registered job it can (the heartbeat's campaign); the jobs led. */
   async campaign(): Promise<JobName[]> {
     const led: JobName[] = [];
@@ -85,9 +128,12 @@ export class JobLeader implements JobGate {
 
   /** Gives up every job this node leads (at stop), so another node need not wait for the leases to run out. */
   async releaseAll(): Promise<void> {
-    for (const job of this.leading) {
-      await this.store.releaseJob(job, this.nodeId).catch((e: Error) => this.log.warn({ job, err: e.message }, 'job lease not released; it runs out by itself'));
-    }
-    this.leading.clear();
+    for (const job of [...this.leading]) await this.release(job);
+    this.taskAnswers.clear();
+  }
+
+  private async release(job: LeasedJob): Promise<void> {
+    this.leading.delete(job);
+    await this.store.releaseJob(job, this.nodeId).catch((e: Error) => this.log.warn({ job, err: e.message }, 'job lease not released; it runs out by itself'));
   }
 }

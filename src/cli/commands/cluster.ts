@@ -24,7 +24,8 @@ that asks.
 
 Jobs that run on one node at a time: dns-check (domains.check_schedule), retention-purge
 (retention.purge_schedule), reputation (reputation.schedule), mta-sts-sweep (hourly) and
-tls-rpt-send (TLS reports). With SQLite the one node leads them all.`;
+tls-rpt-send (TLS reports), and task-expand:<task id> for each batch task being expanded.
+With SQLite the one node leads them all.`;
 
 export function clusterCommand(): Command {
   const cmd = new Command('cluster').description('the nodes sharing this store, and which of them runs each periodic job');
