@@ -1,7 +1,8 @@
 // `mta cluster status` against a running daemon (SQLite, so one node): after start the node
 // is registered (alive, its bound listeners, this version) and leads every periodic job it
 // runs; --json is the API's answer (GET /api/v1/cluster, which needs the admin token); the
-// table marks the answering node. A clean stop releases the jobs.
+// table marks the answering node. A clean stop releases the jobs; with no daemon the
+// command reads the store itself.
 import t from 'tap';
 import { startDaemon } from './helpers/daemon.js';
 import { apiClient } from './helpers/api.js';
@@ -44,4 +45,8 @@ t.test('after start the daemon is a registered node leading its jobs', async (t)
   t.teardown(() => after.close());
   t.same(await after.listJobLeases(), [], 'a clean stop released the jobs');
   t.equal((await after.listNodes())[0]?.nodeId, node, 'the node stays listed (stale once its beats stop)');
+  // No daemon to ask: the command reads the store itself.
+  const offline = await runMta(['cluster', 'status', '--json', '--config', d.configPath]);
+  t.equal(offline.code, 0, offline.err);
+  t.match(JSON.parse(offline.out), { nodes: [{ node, hostname: 'mta.test' }], jobs: [] }, 'from the store: the node, no leaders');
 });
