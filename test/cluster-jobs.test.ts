@@ -67,7 +67,7 @@ t.test('one node leads each job; the other skips, and takes over when the lease 
   t.same(await ja.campaign(), ['dns-check', 'retention-purge'], 'released jobs are taken at the next ask');
 });
 
-t.test('a job not registered is never campaigned for; ALWAYS_LEAD is what a service gets outside the daemon', async (t) => {
+t.test('a job not registered is never campaigned for, and one turned off is given up; ALWAYS_LEAD is what a service gets outside the daemon', async (t) => {
   const { a, b } = twoNodes(t);
   const ja = new JobLeader(a, 'node-a', pino({ level: 'silent' }), () => T0);
   ja.register('dns-check');
@@ -77,6 +77,12 @@ t.test('a job not registered is never campaigned for; ALWAYS_LEAD is what a serv
   t.same(await jb.campaign(), ['reputation'], 'b runs reputation alone, so it leads it');
   t.same((await a.listJobLeases()).map((l) => [l.job, l.nodeId]), [['dns-check', 'node-a'], ['reputation', 'node-b']]);
   t.equal(await ALWAYS_LEAD.lead('dns-check'), true);
+  // A reload turns reputation off on b: b gives it up and stops campaigning; a may take it.
+  await jb.runs('reputation', false);
+  t.same(await jb.campaign(), [], 'b campaigns for nothing now');
+  t.same((await a.listJobLeases()).map((l) => l.job), ['dns-check'], 'released at once');
+  await ja.runs('reputation', true);
+  t.same(await ja.campaign(), ['dns-check', 'reputation'], 'a node running it takes it');
 });
 
 t.test('the heartbeat registers the node at start; status says alive, then stale by the clock; stop releases its jobs', async (t) => {

@@ -43,7 +43,7 @@ import { MtaError, assertNever } from '../util/errors.js';
 import { secureDataDir } from '../util/files.js';
 import { notifyReady } from './sd-notify.js';
 import { ServiceSet, StateMachine, type StopOptions } from '../util/lifecycle.js';
-import { JobLeader } from '../util/cluster-jobs.js';
+import { JOBS, JobLeader, type JobName } from '../util/cluster-jobs.js';
 import { Heartbeat } from './cluster.js';
 import { formatHostPort } from '../util/host-port.js';
 import { VERSION } from '../admin/context.js';
@@ -163,7 +163,6 @@ export class Daemon {
       // Before the front-ends: no message may arrive unchecked.
       this.reputation = new ReputationService(this.config, this.store, this.log.child({ component: 'reputation' }));
       this.reputation.gate = this.jobs;
-      if (this.config.reputation.enabled) this.jobs.register('reputation');
       this.quota = new QuotaService(() => this.config, this.store, this.reputation);
       this.submission = new SubmissionService({ config: this.config, store: this.store as Store, log: this.log.child({ component: 'submission' }), quota: this.quota });
       await this.services.start('submission', this.submission);
@@ -176,7 +175,6 @@ export class Daemon {
         const mtaSts = this.mtaSts = new MtaStsPolicies(this.config, this.dns, this.store, this.log.child({ component: 'mta-sts' }));
         router.mtaSts = mtaSts;
         mtaSts.gate = this.jobs;
-        if (this.config.delivery.mtaSts.enabled) this.jobs.register('mta-sts-sweep');
         await this.services.start('mta-sts', { start: () => mtaSts.start(), stop: () => mtaSts.stop() });
         const dane = this.dane = new Dane(this.config, this.log.child({ component: 'dane' }));
         this.services.track('dane', { stop: () => dane.close() });
@@ -191,7 +189,6 @@ export class Daemon {
         const tlsRpt = this.tlsRpt = new TlsRptReporter(this.config, this.store, this.dns, this.mx, this.log.child({ component: 'tls-rpt' }));
         if (this.config.delivery.tlsRpt.enabled) scheduler.agent.tlsRpt = tlsRpt.tally;
         tlsRpt.gate = this.jobs;
-        if (this.config.delivery.tlsRpt.enabled && this.config.delivery.tlsRpt.from) this.jobs.register('tls-rpt-send');
         await this.services.start('tls-rpt', { start: () => tlsRpt.start(), stop: () => tlsRpt.stop() });
         // A failed start-up hands waiting and in-flight deliveries back at once (deadline 0).
         await this.services.start('scheduler', { start: () => scheduler.start(), stop: (o?: StopOptions) => scheduler.stop(o?.abort ? 0 : undefined) });
@@ -207,13 +204,11 @@ export class Daemon {
       await this.services.start('admin', this.admin);
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
       this.verifier.gate = this.jobs;
-      this.jobs.register('dns-check');
       await this.services.start('verifier', this.verifier);
       this.webhooks = new WebhookDispatcher(this.config, this.store, this.log.child({ component: 'webhooks' }));
       await this.services.start('webhooks', this.webhooks);
       this.retention = new RetentionJob(this.config, this.store, this.log.child({ component: 'retention' }));
       this.retention.gate = this.jobs;
-      this.jobs.register('retention-purge');
       await this.services.start('retention', this.retention);
       // batch tasks (src/tasks)
       const cleaned = await new Tasks(this.store, () => this.config, () => this.scheduler).finishCancelled();
@@ -245,6 +240,7 @@ export class Daemon {
         await this.services.start('inbound', this.inbound);
       }
       // Last: the node registers (first heartbeat) with its listeners bound and its jobs known.
+      this.runJobs(this.config);
       await this.services.start('cluster', new Heartbeat({
         store: this.store, jobs: this.jobs, log: this.log.child({ component: 'cluster' }),
         info: () => ({ version: VERSION, hostname: this.config.hostname, listeners: this.listeners(), startedAt: this.startedAt }),
@@ -264,6 +260,19 @@ export class Daemon {
       this.recordFile = recordDaemon({ config: source === DEV_SOURCE ? null : resolve(source), cwd: process.cwd(), data_dir: this.config.dataDir });
       notifyReady(this.log);
     }
+  }
+
+  /**
+   * The one-at-a-time jobs this node runs with `c` (util/cluster-jobs.ts): it campaigns for
+   * those and gives up any it led that `c` turns off, so a node with a job off never holds it.
+   */
+  private runJobs(c: Config): void {
+    const on: Record<JobName, boolean> = {
+      'dns-check': true, 'retention-purge': true, reputation: c.reputation.enabled,
+      'mta-sts-sweep': this.mtaSts !== undefined && c.delivery.mtaSts.enabled,
+      'tls-rpt-send': this.tlsRpt !== undefined && c.delivery.tlsRpt.enabled && Boolean(c.delivery.tlsRpt.from),
+    };
+    for (const job of JOBS) void this.jobs.runs(job, on[job]);
   }
 
   /** What this node listens on, with the bound ports (port 0 in the file means one the OS chose), for the cluster's node list. */
@@ -324,6 +333,7 @@ export class Daemon {
     this.retention?.reload(next);
     this.inbound?.reload(next);
     this.reputation?.reload(next);
+    this.runJobs(next);
     // A rotated tracking key (mta tracking rotate-key) is read again.
     this.publicServer?.tracking.reloadKeys();
     this.log.info({ config: next.source, pending_restart: this.pendingRestart }, 'configuration reloaded');

@@ -16,7 +16,8 @@
  * finish a run after another node started one; the jobs' writes are compare-and-set or
  * idempotent (reputation rows, purges by age, DNS check results), so that costs work, not
  * correctness. Nodes are expected to share one configuration of jobs: a node whose
- * configuration turns a job off does not register it and so never leads it.
+ * configuration turns a job off does not register it (a reload gives it up) and so never
+ * leads it; a job on nowhere has no leader.
  */
 import type { Logger } from 'pino';
 import type { ClusterStore } from '../spool/types-cluster.js';
@@ -82,6 +83,13 @@ export class JobLeader implements JobGate, TaskGate {
 
   /** This node runs `job`: it campaigns for it at each heartbeat. */
   register(job: JobName): void { this.registered.add(job); }
+
+  /** Registers `job` (on), or stops campaigning for it and gives it up if led (off: its configuration turned it off). */
+  async runs(job: JobName, on: boolean): Promise<void> {
+    if (on) { this.register(job); return; }
+    this.registered.delete(job);
+    if (this.leading.has(job)) await this.release(job);
+  }
 
   get jobs(): readonly JobName[] { return [...this.registered]; }
 
