@@ -67,8 +67,9 @@ function deliveryMode(c: Config): string {
 
 /**
  * The order services stop in (util/lifecycle.ts): the front-ends first, so no new work
- * arrives; then what produces and delivers mail; the webhook outbox last, so the events of
- * the final outcomes still go out.
+ * arrives; then what produces and delivers mail; the webhook outbox, so the events of
+ * the final outcomes still go out; the cluster heartbeat last, releasing this node's job
+ * leases once none of its jobs runs here any more.
  */
 const STOP_ORDER = ['submission', 'admin', 'tasks', 'public', 'inbound', 'scheduler', 'dev-sink', 'mta-sts', 'dane', 'tls-rpt', 'verifier', 'retention', 'reputation', 'webhooks', 'cluster'] as const;
 type ServiceName = typeof STOP_ORDER[number];
