@@ -12,12 +12,12 @@
  */
 import type { Logger } from 'pino';
 import type { ClusterStore, NodeInfo } from '../spool/types-cluster.js';
-import { JOB_LEASE_MS, type JobLeader } from '../util/cluster-jobs.js';
+import type { JobLeader } from '../util/cluster-jobs.js';
 import { WakeLoop } from '../util/wake-loop.js';
 
 /**
  * How often a node beats: often enough that a dead node shows as stale, and its jobs move
- * (their leases, JOB_LEASE_MS, are three beats), within a minute; rare enough that the
+ * (their leases, util/cluster-jobs.ts JOB_LEASE_MS, are three beats), within a minute; rare enough that the
  * beats of many nodes are no load (one upsert and a lease renewal per job, per node).
  */
 export const HEARTBEAT_MS = 15_000;
@@ -103,6 +103,3 @@ export async function clusterStatus(store: ClusterStore, thisNode: string, now: 
     sending: sending.map((s) => ({ node: s.nodeId, recipients: s.recipients, expired: s.expired })),
   };
 }
-
-/** The lease a job's leader holds lasts this long past its last renewal; shown by `mta cluster status --help`. */
-export const JOB_LEASE_S = JOB_LEASE_MS / 1000;

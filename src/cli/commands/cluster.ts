@@ -13,17 +13,19 @@ import { print, printJson, table, timeText } from '../output.js';
 import { callAdmin } from '../admin-client.js';
 import { loadConfig } from '../../config/config.js';
 import { openStore } from '../../spool/index.js';
-import { clusterStatus, JOB_LEASE_S, type ClusterStatus } from '../../daemon/cluster.js';
+import { clusterStatus, HEARTBEAT_MS, STALE_AFTER_MS, type ClusterStatus } from '../../daemon/cluster.js';
+import { JOB_LEASE_MS } from '../../util/cluster-jobs.js';
+import { CLAIM_LEASE_MS } from '../../spool/types-leases.js';
 
 const HELP = `
-A cluster is the set of nodes sharing one store (README "Running a cluster"). Each node
-beats every few seconds; one that has not beaten for "stale after" seconds is shown stale.
-Stale changes nothing by itself: a dead node's work moves when its leases run out, its
-recipients in delivery (5 minutes) and its jobs (${JOB_LEASE_S} seconds), to the next node
-that asks.
+A cluster is the set of nodes sharing one store (README, "Nodes and one-at-a-time jobs").
+Each node beats every ${HEARTBEAT_MS / 1000} seconds; one not heard from for ${STALE_AFTER_MS / 1000} seconds is shown
+stale. Stale changes nothing by itself: a dead node's work moves when its leases run out,
+its recipients in delivery after ${CLAIM_LEASE_MS / 60_000} minutes and its jobs after ${JOB_LEASE_MS / 1000} seconds, to the
+next node that asks.
 
 Jobs that run on one node at a time: dns-check (domains.check_schedule), retention-purge
-(retention.purge_schedule), reputation (reputation.schedule), mta-sts-sweep (hourly) and
+(retention.purge_schedule), reputation (reputation.schedule), mta-sts-sweep (hourly),
 tls-rpt-send (TLS reports), and task-expand:<task id> for each batch task being expanded.
 With SQLite the one node leads them all.`;
 
