@@ -47,7 +47,7 @@ t.test('one node leads each job; the other skips, and takes over when the lease 
   t.equal(await ifLeading(ja, 'dns-check', run('a')), 'a', 'the leader runs the job');
   t.equal(await ifLeading(jb, 'dns-check', run('b')), undefined, 'the other does not');
   t.same(ran, ['a']);
-  t.ok(lb.lines.some((l) => l['level'] === 20 && l['job'] === 'dns-check' && /another node leads this job; run skipped here/.test(String(l['msg']))), 'the skip is logged at debug');
+  t.ok(lb.lines.some((l) => l['level'] === 20 && l['job'] === 'dns-check' && /another node leads this job; this node skips its runs/.test(String(l['msg']))), 'the skip is logged at debug');
 
   // a keeps renewing (its heartbeats) until it stalls: its last renewal is at T0 + 30 s.
   now = T0 + 30_000;

@@ -91,8 +91,6 @@ export class JobLeader implements JobGate, TaskGate {
     if (this.leading.has(job)) await this.release(job);
   }
 
-  get jobs(): readonly JobName[] { return [...this.registered]; }
-
   async lead(job: LeasedJob): Promise<boolean> {
     let ok: boolean;
     try {
@@ -105,7 +103,7 @@ export class JobLeader implements JobGate, TaskGate {
     if (ok && !this.leading.has(job)) { this.leading.add(job); this.log.info({ job, node: this.nodeId }, 'this node leads the job now'); }
     if (!ok) {
       if (this.leading.delete(job)) this.log.info({ job, node: this.nodeId }, 'another node leads the job now');
-      this.log.debug({ job }, 'another node leads this job; run skipped here');
+      this.log.debug({ job }, 'another node leads this job; this node skips its runs');
     }
     return ok;
   }
