@@ -60,8 +60,6 @@ import type { AuditEvent, OutboxFigures } from './types-audit.js';
 import { SqliteUsers } from './sqlite-users.js';
 import type { ConsoleUserRecord, SessionRecord } from './types-users.js';
 import { SqliteTracking } from './sqlite-tracking.js';
-import { SqliteCluster } from './sqlite-cluster.js';
-import type { JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';
 import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord } from './types-tracking.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 import type { TagRecord } from './types-tags.js';
@@ -71,6 +69,8 @@ import type { PurgeResult, RcptStatsQuery, RcptStatsRow, Rejection, RejectionFil
 import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
 import { cursorRow } from './sqlite-cursor.js';
 import { rechunk } from './chunks.js';
+import { SqliteCluster } from './sqlite-cluster.js';
+import type { JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';
 
 export interface SqliteStoreOptions {
   commitWindowMs?: number;
@@ -115,8 +115,8 @@ export class SqliteStore implements Store {
   private readonly tracking: SqliteTracking;
   private readonly inbound: SqliteInbound;
   private readonly feedback: SqliteFeedback;
-  private readonly cluster: SqliteCluster;
   private writer: WriterThread | undefined;
+  private readonly cluster: SqliteCluster;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     // The node id first (its file is in the data dir): a bad one is refused before the database is touched.
@@ -215,8 +215,8 @@ export class SqliteStore implements Store {
     this.tlsRpt = new SqliteTlsRpt(db);
     this.users = new SqliteUsers(db);
     this.tracking = new SqliteTracking(db, this.notify, opts.timeZone);
-    this.cluster = new SqliteCluster(db);
     this.quota.humanOpens = (domain, day) => this.tracking.humanOpens(domain, day);
+    this.cluster = new SqliteCluster(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
