@@ -17,10 +17,6 @@ import { PgEgress } from '../src/spool/pg-egress.js';
 import type { PgEffectsPort } from '../src/spool/pg-facts.js';
 import { PgFeedback } from '../src/spool/pg-feedback.js';
 import { PgInbound } from '../src/spool/pg-inbound.js';
-import { PgIntake } from '../src/spool/pg-intake.js';
-import { PgEffects } from '../src/spool/pg-effects.js';
-import { PgWebhooks } from '../src/spool/pg-webhooks.js';
-import { PgIdempotency } from '../src/spool/pg-idempotency.js';
 import { PgLists } from '../src/spool/pg-lists.js';
 import { PgMessages } from '../src/spool/pg-messages.js';
 import { migratePg } from '../src/spool/pg-migrations.js';
@@ -37,7 +33,8 @@ import type { Store } from '../src/spool/types.js';
 import type { IncomingMessage, QueueEntry } from '../src/spool/types-queue.js';
 import { newTaskId } from '../src/util/ids.js';
 import { tempDir } from './helpers/daemon.js';
-import { startPostgres } from './helpers/postgres.js';
+import { pgIntake, startPostgres } from './helpers/postgres.js';
+import { bothBackends } from './helpers/both-backends.js';
 import { incoming } from './store/suite.js';
 import { codeOf, domainsScenario, listsScenario, sendersScenario, tagsScenario, taskRecord, tasksScenario, templatesScenario, tlsRptScenario, usersScenario, type Side } from './helpers/accounts-scenarios.js';
 
@@ -98,25 +95,14 @@ function pgPorts(pool: PgPool, effects: PgEffectsPort | undefined): Store {
 /** `effects` 'none': the ports get no effects port. */
 async function pgSide(t: Test, effects: PgEffectsPort | 'none' = noEffects): Promise<Side & { pool: PgPool }> {
   const pool = await pgPool(t);
-  // The core's intake writes the mail these scenarios read; its effects are the program's rules.
-  const rules = createRules({ timeZone: 'UTC' });
-  const intake = PgIntake.open(pool, { windowMs: 0, maxBatch: 16 }, { effects: new PgEffects(rules, new PgWebhooks(pool, rules, 'node-a')), idempotency: new PgIdempotency(pool) });
+  const intake = pgIntake(pool);
   const messages = PgMessages.open(pool);
   return { name: 'postgres', pool, store: pgPorts(pool, effects === 'none' ? undefined : effects), intake: (m) => intake.commitIncoming(m), queue: () => messages.listQueue({ limit: 1000 }) };
 }
 
-type Scenario = (t: Test, side: Side) => Promise<unknown>;
-
 /** Runs `scenario` on SQLite and on PostgreSQL; their transcripts must be the same. */
-function both(name: string, scenario: Scenario): void {
-  t.test(name, async (t) => {
-    const seen: Record<string, unknown> = {};
-    for (const make of [sqliteSide, pgSide]) {
-      const side = await make(t);
-      await t.test(side.name, async (t) => { seen[side.name] = await scenario(t, side); });
-    }
-    t.same(seen['postgres'], seen['sqlite'], 'PostgreSQL answers as SQLite does');
-  });
+function both(name: string, scenario: (t: Test, side: Side) => Promise<unknown>): void {
+  bothBackends<Side>(name, [sqliteSide, (t) => pgSide(t)], scenario);
 }
 
 both('domains: rows, checks, events, DKIM rotation, refusals', domainsScenario);

@@ -77,6 +77,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'list member remove': ['mta list member remove news bob@example.org'],
   egress: ['mta egress status'],
   'egress status': ['mta egress status', 'mta egress status --json'],
+  cluster: ['mta cluster status'],
+  'cluster status': ['mta cluster status', 'mta cluster status --json | jq \'.jobs[] | {job, leader}\''],
   backup: ['sudo -u mta mta backup /var/backups/mta/$(date +%F)', 'mta backup ./backup-today --json'],
   tracking: ['sudo -u mta mta tracking rotate-key && sudo systemctl reload mta'],
   'tracking show': ['mta tracking show T01M8337DMG00AB2ATA', 'mta tracking show T01M8337DMG00AB2ATA --json'],

@@ -20,6 +20,7 @@ import { tagCommand } from './commands/tag.js';
 import { templateCommand } from './commands/template.js';
 import { taskCommand } from './commands/task.js';
 import { egressCommand } from './commands/egress.js';
+import { clusterCommand } from './commands/cluster.js';
 import { backupCommand } from './commands/backup.js';
 import { trackingCommand } from './commands/tracking.js';
 import { isMtaError } from '../util/errors.js';
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
   for (const c of [tagCommand(), templateCommand()]) program.addCommand(c);
   program.addCommand(taskCommand());
   program.addCommand(egressCommand());
+  program.addCommand(clusterCommand());
   program.addCommand(backupCommand());
   program.addCommand(userCommand());
   program.addCommand(trackingCommand());

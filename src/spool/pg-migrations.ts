@@ -9,6 +9,7 @@
 import { MtaError } from '../util/errors.js';
 import type { PgPool } from './pg-pool.js';
 import { PG_ACCOUNTS_MIGRATION } from './pg-schema-accounts.js';
+import { PG_CLUSTER_MIGRATION } from './pg-schema-cluster.js';
 
 export interface PgMigration { name: string; sql: string }
 
@@ -205,6 +206,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     CREATE INDEX reputation_history_domain ON reputation_history (domain, id)`,
   },
   PG_ACCOUNTS_MIGRATION, // step 4, after the core ports' step 3 (spool/pg-schema-accounts.ts)
+  PG_CLUSTER_MIGRATION, // step 5: node heartbeats and job leases (spool/pg-schema-cluster.ts)
 ];
 
 /** The advisory lock key the migration run holds ("mta" "migr" as two int4s). */

@@ -16,6 +16,7 @@ import { mappingErrors } from './errors.js';
 import { createRules } from './default-rules.js';
 import { PgAudit } from './pg-audit.js';
 import { PgClaims } from './pg-claims.js';
+import { PgCluster } from './pg-cluster.js';
 import { PgEffects } from './pg-effects.js';
 import { PgIdempotency } from './pg-idempotency.js';
 import { PgIntake } from './pg-intake.js';
@@ -149,6 +150,7 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
     ...expose(idempotency, 'getIdempotency', 'saveIdempotency', 'probeWritable'),
     ...expose(new PgQuota(pool, effects), 'quotaUsage', 'dailyFigures', 'domainsActiveOn', 'getReputation', 'saveReputation', 'listReputationHistory', 'markQuotaReached'),
     ...expose(new PgAudit(pool), 'auditMessageIds', 'auditEvents', 'auditOutbox', 'auditDigest'),
+    ...expose(new PgCluster(pool), 'heartbeat', 'listNodes', 'tryLeadJob', 'releaseJob', 'listJobLeases', 'sendingByNode'),
     ...accounts(pool, effects),
     // Writes run on the pool's connections, not a thread of the store's: there is no writer to fail.
     onWriterFailure: () => undefined,

@@ -70,6 +70,8 @@ import type { PurgeResult, RcptStatsQuery, RcptStatsRow, Rejection, RejectionFil
 import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
 import { cursorRow } from './sqlite-cursor.js';
 import { rechunk } from './chunks.js';
+import { SqliteCluster } from './sqlite-cluster.js';
+import type { JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';
 
 export interface SqliteStoreOptions {
   commitWindowMs?: number;
@@ -116,6 +118,7 @@ export class SqliteStore implements Store {
   private readonly feedback: SqliteFeedback;
   private readonly senders: SqliteSenders;
   private writer: WriterThread | undefined;
+  private readonly cluster: SqliteCluster;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     // The node id first (its file is in the data dir): a bad one is refused before the database is touched.
@@ -207,6 +210,7 @@ export class SqliteStore implements Store {
     this.users = new SqliteUsers(db);
     this.tracking = new SqliteTracking(db, this.notify, opts.timeZone);
     this.quota.humanOpens = (domain, day) => this.tracking.humanOpens(domain, day);
+    this.cluster = new SqliteCluster(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -303,6 +307,14 @@ export class SqliteStore implements Store {
   renewClaims(now: number): Promise<number> { return this.queue.renewClaims(now); }
   applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> { return this.queue.applyQueueOp(op, target, now); }
   queueShape(now: number, buckets: readonly number[]): Promise<QueueShapeRow[]> { return this.queue.queueShape(now, buckets); }
+
+  // ---- cluster: heartbeats, job leases (spool/sqlite-cluster.ts) ----
+  heartbeat(nodeId: string, info: NodeInfo, now: number): Promise<void> { return this.cluster.heartbeat(nodeId, info, now); }
+  listNodes(): Promise<NodeRecord[]> { return this.cluster.listNodes(); }
+  tryLeadJob(job: string, nodeId: string, now: number, leaseMs: number): Promise<boolean> { return this.cluster.tryLeadJob(job, nodeId, now, leaseMs); }
+  releaseJob(job: string, nodeId: string): Promise<boolean> { return this.cluster.releaseJob(job, nodeId); }
+  listJobLeases(): Promise<JobLease[]> { return this.cluster.listJobLeases(); }
+  sendingByNode(now: number): Promise<SendingByNode[]> { return this.cluster.sendingByNode(now); }
 
   // ---- domains ----
   async addDomain(d: DomainRecord): Promise<void> {

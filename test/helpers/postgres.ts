@@ -14,6 +14,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import { openStoreAsync } from '../../src/spool/index.js';
+import { createRules } from '../../src/events/effects.js';
+import { PgEffects } from '../../src/spool/pg-effects.js';
+import { PgIdempotency } from '../../src/spool/pg-idempotency.js';
+import { PgIntake } from '../../src/spool/pg-intake.js';
+import type { PgPool } from '../../src/spool/pg-pool.js';
+import { PgWebhooks } from '../../src/spool/pg-webhooks.js';
 
 import type { Storage, StoreFactory } from '../store/suite.js';
 import { freePort } from './sink.js';
@@ -186,3 +192,12 @@ export const pgFactory: StoreFactory = {
     };
   },
 };
+
+/**
+ * PostgreSQL intake on `pool` alone, for the ports' own tests that need mail stored the way
+ * the core stores it: the program's rules and an outbox on the same pool.
+ */
+export function pgIntake(pool: PgPool, nodeId = 'node-a'): PgIntake {
+  const rules = createRules({ timeZone: 'UTC' });
+  return PgIntake.open(pool, { windowMs: 0, maxBatch: 16 }, { effects: new PgEffects(rules, new PgWebhooks(pool, rules, nodeId)), idempotency: new PgIdempotency(pool) });
+}
