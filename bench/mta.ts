@@ -75,7 +75,7 @@ ${s.extraToml ?? ''}
   return path;
 }
 
-function cli(configPath: string, args: string[], input?: string): string {
+export function cli(configPath: string, args: string[], input?: string): string {
   const r = spawnSync(process.execPath, [BIN, ...args, '--config', configPath], { input, encoding: 'utf8', cwd: ROOT });
   if (r.status !== 0) throw new Error(`mta ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
   return r.stdout;

@@ -22,13 +22,13 @@ import { mkdtempSync, mkdirSync, rmSync, readdirSync, chmodSync } from 'node:fs'
 import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { startDnsServer, type TestDnsServer } from '../test/helpers/dns-server.js';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
 import { DB_FILE } from '../src/spool/db.js';
 import { newQueueId } from '../src/util/ids.js';
 import { runLoad, percentile, type LoadResult } from './smtp-load.js';
+import { freePort, waitUntil } from './util.js';
 import { startOwnSink, startSmtpSink, type Sink } from './sinks.js';
 import { ensurePostfixPackage, startPostfix } from './postfix.js';
 import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
@@ -36,6 +36,7 @@ import { RETRY_E, SCENARIOS, SINK_DOMAIN, domainsOf, recipientsOf, type Scenario
 import { summariseProfile, formatProfile } from './cpuprofile.js';
 import type { ProbeReport } from './probe.js';
 import { watchForeignLoad, waitQuiet, cpuSeconds } from './machine.js';
+import { printTriggerLatency, runTriggerLatency, type TriggerLatencyOptions, type TriggerLatencyResult } from './trigger-latency.js';
 
 const SINK_HOST = '127.0.0.2';
 const RUN_LIMIT_MS = 10 * 60_000;
@@ -60,26 +61,6 @@ interface Row {
 }
 
 const log = (s: string): void => { process.stderr.write(`${s}\n`); };
-
-function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUntil(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<number> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return Date.now();
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** Per-scenario message factory: headers differ per message, the body is built once. */
 function messageFactory(s: Scenario, runId: string): (i: number) => Buffer {
@@ -196,15 +177,17 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
   } finally {
     await mta?.stop();
     await sink.stop();
-    if (o.cpuProf && mta) {
-      const files = readdirSync(o.cpuProf).filter((f) => f.endsWith('.cpuprofile')).sort();
-      const last = files[files.length - 1];
-      if (last) {
-        log(`\ncpu profile of the daemon: ${join(o.cpuProf, last)}`);
-        log(formatProfile(summariseProfile(join(o.cpuProf, last))));
-      }
-    }
+    if (o.cpuProf && mta) printLastProfile(o.cpuProf);
   }
+}
+
+/** The newest .cpuprofile in `dir` (the daemon's, written at its exit), summarised. */
+function printLastProfile(dir: string): void {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const last = files[files.length - 1];
+  if (!last) return;
+  log(`\ncpu profile of the daemon: ${join(dir, last)}`);
+  log(formatProfile(summariseProfile(join(dir, last))));
 }
 
 async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions: number }): Promise<Row> {
@@ -377,6 +360,9 @@ async function main(): Promise<number> {
       'mta-toml': { type: 'string' },
       'mta-delivery': { type: 'string' },
       'quiet-wait': { type: 'string', default: '60' },
+      members: { type: 'string', default: '100000' },
+      'slow-batch': { type: 'boolean', default: false },
+      seconds: { type: 'string', default: '600' },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: false,
@@ -384,7 +370,15 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
     for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
+    console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--seconds S (600)]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
     return 0;
+  }
+  if (values.scenario === 'trigger-latency') {
+    const extraLatency = {
+      extraToml: values['mta-toml']?.replace(/\\n/g, '\n'), extraDelivery: values['mta-delivery']?.replace(/\\n/g, '\n'), cpuProf: values['cpu-prof'],
+    };
+    return triggerLatencyMain({ members: Number(values.members), slowBatch: values['slow-batch'] ?? false, seconds: Number(values.seconds), ...extraLatency },
+      Math.max(1, Number(values.repeat)), Number(values['quiet-wait']), values.keep ?? false);
   }
   const ids = (values.scenario ?? 'a').split(',') as ScenarioId[];
   for (const id of ids) if (!SCENARIOS[id]) throw new Error(`unknown scenario "${id}" (a–e)`);
@@ -449,6 +443,29 @@ async function main(): Promise<number> {
         `(${fmt(mean(ours))} vs ${fmt(mean(theirs))} ${SCENARIOS[id].recipientsPerMessage > 1 ? 'recipients' : 'msgs'}/s${ours.length > 1 ? `, means of ${ours.length} runs` : ''}; goal 2×)`);
     }
   }
+  console.log(`\n${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores`);
+  return 0;
+}
+
+async function triggerLatencyMain(o: TriggerLatencyOptions, repeat: number, quietWait: number, keep: boolean): Promise<number> {
+  if (!Number.isInteger(o.members) || o.members < 1) throw new Error('--members takes a whole number of at least 1');
+  if (!(o.seconds > 0)) throw new Error('--seconds takes a number of seconds above 0');
+  const dir = mkdtempSync(join(tmpdir(), 'mta-bench-'));
+  const dns = await startDnsServer({});
+  const rows: TriggerLatencyResult[] = [];
+  try {
+    for (let k = 0; k < repeat; k++) {
+      await waitQuiet(quietWait * 1000, 0.15, log);
+      log(`trigger-latency: ${o.members} members${o.slowBatch ? ', slow batch destination' : ''} ...`);
+      rows.push(await runTriggerLatency({ dir, dns }, o, log));
+    }
+  } finally {
+    await dns.close();
+    if (!keep) rmSync(dir, { recursive: true, force: true }); else log(`kept ${dir}`);
+  }
+  console.log('');
+  printTriggerLatency(rows);
+  if (o.cpuProf) printLastProfile(o.cpuProf);
   console.log(`\n${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores`);
   return 0;
 }
