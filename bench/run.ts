@@ -4,6 +4,7 @@
  *
  *   npm run bench                          scenario (a), mta only
  *   npm run bench -- --compare postfix     the same load through Postfix too, and the ratio
+ *   npm run bench -- --compare postfix,postfix-dkim   and through Postfix + OpenDKIM (the same work as ours)
  *   npm run bench -- --scenario d          another scenario (a–e, see bench/scenarios.ts)
  *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR  --keep  --mta-toml TEXT (appended to the config)
  *            --mta-delivery TEXT (added to its [delivery] table)
@@ -30,7 +31,8 @@ import { newQueueId } from '../src/util/ids.js';
 import { runLoad, percentile, type LoadResult } from './smtp-load.js';
 import { freePort, waitUntil } from './util.js';
 import { startOwnSink, startSmtpSink, type Sink } from './sinks.js';
-import { ensurePostfixPackage, startPostfix } from './postfix.js';
+import { ensurePostfixPackage, startPostfix, type PostfixInstance } from './postfix.js';
+import { ensureOpendkimPackage, startOpendkim, type Opendkim } from './opendkim.js';
 import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
 import { RETRY_E, SCENARIOS, SINK_DOMAIN, domainsOf, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
 import { summariseProfile, formatProfile } from './cpuprofile.js';
@@ -40,6 +42,10 @@ import { printTriggerLatency, runTriggerLatency, type TriggerLatencyOptions, typ
 
 const SINK_HOST = '127.0.0.2';
 const RUN_LIMIT_MS = 10 * 60_000;
+const POSTFIX_DKIM = 'postfix + opendkim';
+/** What --compare takes: Postfix as a plain relay, and Postfix with OpenDKIM (the same work as ours). */
+const COMPARE = ['postfix', 'postfix-dkim'] as const;
+type Compare = typeof COMPARE[number];
 
 interface Row {
   scenario: ScenarioId;
@@ -190,23 +196,42 @@ function printLastProfile(dir: string): void {
   log(formatProfile(summariseProfile(join(dir, last))));
 }
 
-async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions: number }): Promise<Row> {
+/** Postfix as a plain relay, or with OpenDKIM signing as a milter (`dkim`: the same work as ours). */
+async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions: number; dkim: boolean }): Promise<Row> {
   const dir = join(w.dir, `postfix-${Date.now()}`);
   const sinkPort = await freePort(SINK_HOST);
   const sink = await startSink(s, sinkPort);
   const port = await freePort();
-  const pf = startPostfix(dir, port, SINK_HOST, sinkPort, { fastRetry: s.done === 'spool-final' });
+  let dkim: Opendkim | undefined;
+  let pf: PostfixInstance | undefined;
+  try {
+    if (o.dkim) {
+      dkim = await startOpendkim(join(dir, 'opendkim'), await freePort(), 'bench.test', 'pf');
+      w.dns.set('pf._domainkey.bench.test', { TXT: [dkim.txt] });
+    }
+    pf = startPostfix(dir, port, SINK_HOST, sinkPort, { fastRetry: s.done === 'spool-final', ...(dkim ? { milter: dkim.milter } : {}) });
+    return await loadPostfix(s, o, { sink, port, pf, extraPids: dkim ? [dkim.pid] : [] });
+  } finally {
+    pf?.stop();
+    await dkim?.stop();
+    await sink.stop();
+  }
+}
+
+async function loadPostfix(s: Scenario, o: { messages: number; sessions: number; dkim: boolean }, r: { sink: Sink; port: number; pf: PostfixInstance; extraPids: number[] }): Promise<Row> {
+  const { sink, port } = r;
+  const pids = (): number[] => [...r.pf.pids(), ...r.extraPids];
   let peak = 0;
   const sample = (): void => {
     let sum = 0;
-    for (const pid of pf.pids()) sum += procStatusBytes(pid, 'VmRSS');
+    for (const pid of pids()) sum += procStatusBytes(pid, 'VmRSS');
     peak = Math.max(peak, sum);
   };
   const sampler = setInterval(sample, 200);
   try {
     await waitPort(port, 10_000);
     const runId = Date.now().toString(36);
-    const watch = watchForeignLoad(() => pf.pids().slice(0, 1));
+    const watch = watchForeignLoad(() => [...r.pf.pids().slice(0, 1), ...r.extraPids]);
     const started = Date.now();
     let loadDone = false;
     const result = await runLoad({
@@ -218,19 +243,19 @@ async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions
       switch (s.done) {
         case 'sink-messages': return sink.messages() >= result.accepted;
         case 'sink-recipients': return sink.recipients() >= result.accepted * s.recipientsPerMessage;
-        case 'spool-final': return pf.queued() === 0;
+        case 'spool-final': return r.pf.queued() === 0;
       }
     }, RUN_LIMIT_MS, s.done === 'spool-final' ? 250 : 20);
     sample();
-    const cpu = pf.pids().reduce((a, pid) => a + cpuSeconds(pid), 0);
+    const cpu = pids().reduce((a, pid) => a + cpuSeconds(pid), 0);
     const seconds = (finished - started) / 1000;
     const machine = watch.stop();
     const notes = loadNotes(result);
     notes.push(`load average at the end: ${machine.loadAvg}`);
-    notes.push('peak RSS: sum of the VmRSS of all Postfix processes, sampled every 200 ms; CPU: all its processes still running at the end');
+    notes.push(`peak RSS: sum of the VmRSS of all Postfix processes${o.dkim ? ' and OpenDKIM' : ''}, sampled every 200 ms; CPU: all its processes still running at the end`);
     if (s.done === 'spool-final') notes.push(`sink accepted ${sink.messages()} transactions`);
     return {
-      scenario: s.id, system: 'postfix', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
+      scenario: s.id, system: o.dkim ? POSTFIX_DKIM : 'postfix', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
       e2eRate: (s.done === 'spool-final' ? result.accepted : result.accepted * s.recipientsPerMessage) / seconds,
       acceptRate: result.accepted / ((result.lastAccept - started) / 1000),
       p50: percentile(result.latencies, 50), p99: percentile(result.latencies, 99),
@@ -239,8 +264,6 @@ async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions
     };
   } finally {
     clearInterval(sampler);
-    pf.stop();
-    await sink.stop();
   }
 }
 
@@ -368,7 +391,7 @@ async function main(): Promise<number> {
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
+    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
     for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
     console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--seconds S (600)]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
     return 0;
@@ -382,8 +405,8 @@ async function main(): Promise<number> {
   }
   const ids = (values.scenario ?? 'a').split(',') as ScenarioId[];
   for (const id of ids) if (!SCENARIOS[id]) throw new Error(`unknown scenario "${id}" (a–e)`);
-  if (values.compare !== undefined && values.compare !== 'postfix') throw new Error('--compare takes "postfix"');
-  const compare = values.compare === 'postfix';
+  const compare = (values.compare ?? '').split(',').filter((c) => c !== '') as Compare[];
+  for (const c of compare) if (!COMPARE.includes(c)) throw new Error(`--compare takes a comma-separated list of ${COMPARE.join(', ')} (got "${c}")`);
   const sessions = Number(values.sessions);
   const repeat = Math.max(1, Number(values.repeat));
   const quiet = async (): Promise<void> => { await waitQuiet(Number(values['quiet-wait']) * 1000, 0.15, log); };
@@ -393,11 +416,15 @@ async function main(): Promise<number> {
   };
 
   ensurePostfixPackage(log);
+  // Without OpenDKIM the plain rows still run; the missing row is named in the output.
+  const skipped = compare.includes('postfix-dkim') ? ensureOpendkimPackage(log) : undefined;
+  if (skipped) log(`postfix-dkim: skipped: ${skipped}`);
   const dir = mkdtempSync(join(tmpdir(), 'mta-bench-'));
   chmodSync(dir, 0o755); // Postfix's unprivileged daemons must reach their queue below it
   const dns = await startDnsServer({});
   const w: World = { dir, dns };
   const rows: Row[] = [];
+  const failed: string[] = [];
   try {
     for (const id of ids) {
       const s = SCENARIOS[id];
@@ -416,10 +443,17 @@ async function main(): Promise<number> {
         await quiet();
         log(`  mta: ${messages} messages over ${sessions} sessions ...`);
         rows.push(await runMta(s, w, { messages, sessions, ...extra, ...(values['cpu-prof'] ? { cpuProf: values['cpu-prof'] } : {}) }));
-        if (compare && s.postfix) {
+        for (const c of s.postfix ? compare : []) {
+          if (c === 'postfix-dkim' && skipped) continue;
           await quiet();
-          log(`  postfix: ${messages} messages over ${sessions} sessions ...`);
-          rows.push(await runPostfix(s, w, { messages, sessions }));
+          log(`  ${c}: ${messages} messages over ${sessions} sessions ...`);
+          try {
+            rows.push(await runPostfix(s, w, { messages, sessions, dkim: c === 'postfix-dkim' }));
+          } catch (e) {
+            // The rows measured so far are worth printing; the failed one is named below the table.
+            failed.push(`${c}: ${(e as Error).message}`);
+            log(`  ${c} failed: ${(e as Error).message}`);
+          }
         }
       }
     }
@@ -433,14 +467,16 @@ async function main(): Promise<number> {
   console.log('CPU ms/msg: CPU time of the system under test (mta: the daemon with its threads; postfix: all its processes) per message');
   console.log('other CPU: cores used meanwhile by processes outside the run (0 = a quiet machine; above ~0.2 the row is disturbed)');
   for (const r of rows) for (const n of r.notes) console.log(`  ${r.scenario}/${r.system}: ${n}`);
-  if (compare) {
-    for (const id of ids) {
-      const ours = rows.filter((r) => r.scenario === id && r.system === 'mta');
-      const theirs = rows.filter((r) => r.scenario === id && r.system === 'postfix');
+  if (skipped) console.log(`\n${POSTFIX_DKIM}: not measured: ${skipped}`);
+  for (const f of failed) console.log(`\nnot measured: ${f}`);
+  for (const id of ids) {
+    const ours = rows.filter((r) => r.scenario === id && r.system === 'mta');
+    const mean = (xs: Row[]): number => xs.reduce((a, r) => a + r.e2eRate, 0) / xs.length;
+    for (const [system, what] of [['postfix', 'goal 2×'], [POSTFIX_DKIM, 'the same work: DKIM RSA-2048']] as const) {
+      const theirs = rows.filter((r) => r.scenario === id && r.system === system);
       if (!ours.length || !theirs.length) continue;
-      const mean = (xs: Row[]): number => xs.reduce((a, r) => a + r.e2eRate, 0) / xs.length;
-      console.log(`\nscenario ${id}: mta / postfix end to end = ${(mean(ours) / mean(theirs)).toFixed(2)}× ` +
-        `(${fmt(mean(ours))} vs ${fmt(mean(theirs))} ${SCENARIOS[id].recipientsPerMessage > 1 ? 'recipients' : 'msgs'}/s${ours.length > 1 ? `, means of ${ours.length} runs` : ''}; goal 2×)`);
+      console.log(`\nscenario ${id}: mta / ${system} end to end = ${(mean(ours) / mean(theirs)).toFixed(2)}× ` +
+        `(${fmt(mean(ours))} vs ${fmt(mean(theirs))} ${SCENARIOS[id].recipientsPerMessage > 1 ? 'recipients' : 'msgs'}/s${ours.length > 1 ? `, means of ${ours.length} runs` : ''}; ${what})`);
     }
   }
   console.log(`\n${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores`);

@@ -1,7 +1,8 @@
 /**
- * bench/util — small helpers every bench run needs: a free loopback port, and waiting for
- * a condition with a deadline.
+ * bench/util — small helpers every bench run needs: a free loopback port, waiting for a
+ * condition with a deadline, a precise wall clock, stopping a child process.
  */
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
 /** A port nothing listens on now, at `host` (and at every one of `alsoFreeAt`, for two sinks on one port). */
@@ -42,4 +43,16 @@ export async function waitUntil(what: string, fn: () => boolean | Promise<boolea
 /** Wall-clock time in milliseconds with sub-millisecond resolution, comparable between processes on one machine. */
 export function preciseNow(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after `graceMs`; resolves when it has exited. */
+export function stopChild(proc: ChildProcess, graceMs: number): () => Promise<void> {
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  return async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(t);
+  };
 }
