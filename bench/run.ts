@@ -6,7 +6,8 @@
  *   npm run bench -- --compare postfix     the same load through Postfix too, and the ratio
  *   npm run bench -- --compare postfix,postfix-dkim   and through Postfix + OpenDKIM (the same work as ours)
  *   npm run bench -- --scenario d          another scenario (a–e, see bench/scenarios.ts)
- *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR  --keep  --mta-toml TEXT (appended to the config)
+ *   npm run bench -- --profile             CPU per message by stage (SMTP in, intake, commit, claim, DKIM, SMTP out, outcome, webhook)
+ *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR (keep the profiles there)  --keep  --mta-toml TEXT (appended to the config)
  *            --mta-delivery TEXT (added to its [delivery] table)
  *            --quiet-wait S (60: before each run, wait up to S seconds for other processes to go quiet)
  *
@@ -19,7 +20,7 @@
  * could not complete.
  */
 import { parseArgs } from 'node:util';
-import { mkdtempSync, mkdirSync, rmSync, readdirSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, chmodSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,8 @@ import { ensurePostfixPackage, startPostfix, type PostfixInstance } from './post
 import { ensureOpendkimPackage, startOpendkim, type Opendkim } from './opendkim.js';
 import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
 import { RETRY_E, SCENARIOS, SINK_DOMAIN, domainsOf, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
-import { summariseProfile, formatProfile } from './cpuprofile.js';
+import { summariseProfile, formatProfile, profileFilesOf, readProfile } from './cpuprofile.js';
+import { attributeStages, formatStages } from './stages.js';
 import type { ProbeReport } from './probe.js';
 import { watchForeignLoad, waitQuiet, cpuSeconds } from './machine.js';
 import { printTriggerLatency, runTriggerLatency, type TriggerLatencyOptions, type TriggerLatencyResult } from './trigger-latency.js';
@@ -129,6 +131,7 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
   zoneFor(s, w.dns, dkim);
   const sink = await startSink(s, setup.sinkPort);
   let mta: RunningMta | undefined;
+  let accepted = 0;
   try {
     mta = await startMta(setup, config, o.cpuProf ? { cpuProfDir: o.cpuProf } : {});
     const runId = Date.now().toString(36);
@@ -140,6 +143,7 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
     });
     let loadDone = false;
     const result = await load.finally(() => { loadDone = true; });
+    accepted = result.accepted;
     const m = mta;
     const finished = await waitUntil('delivery of every message', async () => {
       if (!loadDone) return false;
@@ -183,17 +187,21 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
   } finally {
     await mta?.stop();
     await sink.stop();
-    if (o.cpuProf && mta) printLastProfile(o.cpuProf);
+    if (o.cpuProf && mta) printProfile(o.cpuProf, mta.pid, accepted);
   }
 }
 
-/** The newest .cpuprofile in `dir` (the daemon's, written at its exit), summarised. */
-function printLastProfile(dir: string): void {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
-  const last = files[files.length - 1];
-  if (!last) return;
-  log(`\ncpu profile of the daemon: ${join(dir, last)}`);
-  log(formatProfile(summariseProfile(join(dir, last))));
+/**
+ * The daemon's profiles (written at its exit, one per thread): the event loop's top places
+ * and functions, then CPU per message by stage over all its threads (bench/stages.ts).
+ */
+export function printProfile(dir: string, pid: number, messages: number): void {
+  const files = profileFilesOf(dir, pid);
+  if (files.length === 0) { log(`no CPU profile of process ${pid} in ${dir}`); return; }
+  log(`\ncpu profile of the daemon's event loop: ${files[0]}${files.length > 1 ? ` (and ${files.length - 1} worker threads beside it)` : ''}`);
+  log(formatProfile(summariseProfile(files[0]!)));
+  console.log('');
+  console.log(formatStages(attributeStages(files.map(readProfile)), messages));
 }
 
 /** Postfix as a plain relay, or with OpenDKIM signing as a milter (`dkim`: the same work as ours). */
@@ -379,6 +387,7 @@ async function main(): Promise<number> {
       sessions: { type: 'string', default: '20' },
       repeat: { type: 'string', default: '1' },
       'cpu-prof': { type: 'string' },
+      profile: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'mta-toml': { type: 'string' },
       'mta-delivery': { type: 'string' },
@@ -391,14 +400,14 @@ async function main(): Promise<number> {
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
+    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--profile] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
     for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
     console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--seconds S (600)]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
     return 0;
   }
   if (values.scenario === 'trigger-latency') {
     const extraLatency = {
-      extraToml: values['mta-toml']?.replace(/\\n/g, '\n'), extraDelivery: values['mta-delivery']?.replace(/\\n/g, '\n'), cpuProf: values['cpu-prof'],
+      extraToml: values['mta-toml']?.replace(/\\n/g, '\n'), extraDelivery: values['mta-delivery']?.replace(/\\n/g, '\n'), cpuProf: values['cpu-prof'], profile: values.profile ?? false,
     };
     return triggerLatencyMain({ members: Number(values.members), slowBatch: values['slow-batch'] ?? false, seconds: Number(values.seconds), ...extraLatency },
       Math.max(1, Number(values.repeat)), Number(values['quiet-wait']), values.keep ?? false);
@@ -423,6 +432,8 @@ async function main(): Promise<number> {
   chmodSync(dir, 0o755); // Postfix's unprivileged daemons must reach their queue below it
   const dns = await startDnsServer({});
   const w: World = { dir, dns };
+  // --profile alone: the profiles go to the run's temp dir (kept with --keep).
+  const cpuProf = values['cpu-prof'] ?? (values.profile ? join(dir, 'cpu-prof') : undefined);
   const rows: Row[] = [];
   const failed: string[] = [];
   try {
@@ -435,14 +446,14 @@ async function main(): Promise<number> {
           for (const q of sizes) {
             await quiet();
             log(`  mta: draining ${q} queued messages ...`);
-            rows.push(await runDrain(s, w, q, { ...extra, ...(values['cpu-prof'] ? { cpuProf: values['cpu-prof'] } : {}) }));
+            rows.push(await runDrain(s, w, q, { ...extra, ...(cpuProf ? { cpuProf } : {}) }));
           }
           continue;
         }
         const messages = values.messages ? Number(values.messages) : s.messages;
         await quiet();
         log(`  mta: ${messages} messages over ${sessions} sessions ...`);
-        rows.push(await runMta(s, w, { messages, sessions, ...extra, ...(values['cpu-prof'] ? { cpuProf: values['cpu-prof'] } : {}) }));
+        rows.push(await runMta(s, w, { messages, sessions, ...extra, ...(cpuProf ? { cpuProf } : {}) }));
         for (const c of s.postfix ? compare : []) {
           if (c === 'postfix-dkim' && skipped) continue;
           await quiet();
@@ -483,17 +494,20 @@ async function main(): Promise<number> {
   return 0;
 }
 
-async function triggerLatencyMain(o: TriggerLatencyOptions, repeat: number, quietWait: number, keep: boolean): Promise<number> {
-  if (!Number.isInteger(o.members) || o.members < 1) throw new Error('--members takes a whole number of at least 1');
-  if (!(o.seconds > 0)) throw new Error('--seconds takes a number of seconds above 0');
+async function triggerLatencyMain(opts: TriggerLatencyOptions & { profile: boolean }, repeat: number, quietWait: number, keep: boolean): Promise<number> {
+  if (!Number.isInteger(opts.members) || opts.members < 1) throw new Error('--members takes a whole number of at least 1');
+  if (!(opts.seconds > 0)) throw new Error('--seconds takes a number of seconds above 0');
   const dir = mkdtempSync(join(tmpdir(), 'mta-bench-'));
+  const o: TriggerLatencyOptions = { ...opts, cpuProf: opts.cpuProf ?? (opts.profile ? join(dir, 'cpu-prof') : undefined) };
   const dns = await startDnsServer({});
   const rows: TriggerLatencyResult[] = [];
   try {
     for (let k = 0; k < repeat; k++) {
       await waitQuiet(quietWait * 1000, 0.15, log);
       log(`trigger-latency: ${o.members} members${o.slowBatch ? ', slow batch destination' : ''} ...`);
-      rows.push(await runTriggerLatency({ dir, dns }, o, log));
+      const r = await runTriggerLatency({ dir, dns }, o, log);
+      rows.push(r);
+      if (o.cpuProf) printProfile(o.cpuProf, r.pid, r.messagesTotal);
     }
   } finally {
     await dns.close();
@@ -501,7 +515,6 @@ async function triggerLatencyMain(o: TriggerLatencyOptions, repeat: number, quie
   }
   console.log('');
   printTriggerLatency(rows);
-  if (o.cpuProf) printLastProfile(o.cpuProf);
   console.log(`\n${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores`);
   return 0;
 }

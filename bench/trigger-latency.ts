@@ -67,6 +67,10 @@ export interface TriggerLatencyResult {
   foreign: number;
   cpuPerMsg: number;
   notes: string[];
+  /** the daemon's process (its CPU profiles are named by it) */
+  pid: number;
+  /** every message the daemon delivered over its life: the whole campaign's so far and the triggers */
+  messagesTotal: number;
 }
 
 /** One trigger message every `everyMs` over as few sessions as keep up (usually one). */
@@ -206,6 +210,7 @@ export async function runTriggerLatency(w: { dir: string; dns: TestDnsServer }, 
       sent: sender.sent, accepted: sender.acceptedAt.size, latencies: Float64Array.from(lat), missing,
       acceptP99: percentile(Float64Array.from(sender.acceptMs), 99), foreign: machine.foreignCores,
       cpuPerMsg: (cpu * 1000) / Math.max(batchDelivered + sender.acceptedAt.size, 1), notes,
+      pid: mta.pid, messagesTotal: batchSink.messages() + receivedAt.size,
     };
   } finally {
     await mta?.stop();
