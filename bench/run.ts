@@ -24,100 +24,26 @@ import { mkdtempSync, mkdirSync, rmSync, chmodSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDnsServer, type TestDnsServer } from '../test/helpers/dns-server.js';
-import Database from 'better-sqlite3';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
-import { DB_FILE } from '../src/spool/db.js';
-import { newQueueId } from '../src/util/ids.js';
-import { runLoad, percentile, type LoadResult } from './smtp-load.js';
+import { startDnsServer } from '../test/helpers/dns-server.js';
+import { runLoad, percentile } from './smtp-load.js';
 import { freePort, waitUntil } from './util.js';
-import { startOwnSink, startSmtpSink, type Sink } from './sinks.js';
+import type { Sink } from './sinks.js';
 import { ensurePostfixPackage, startPostfix, type PostfixInstance } from './postfix.js';
 import { ensureOpendkimPackage, startOpendkim, type Opendkim } from './opendkim.js';
 import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
-import { RETRY_E, SCENARIOS, SINK_DOMAIN, domainsOf, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
+import { SCENARIOS, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
+import { RUN_LIMIT_MS, SINK_HOST, log, messageFactory, startSink, zoneFor, type World } from './world.js';
+import { batchText, fmt, histogram, loadNotes, printTable, type Row } from './rows.js';
+import { runDrain } from './drain.js';
 import { summariseProfile, formatProfile, profileFilesOf, readProfile } from './cpuprofile.js';
 import { attributeStages, formatStages } from './stages.js';
-import type { ProbeReport } from './probe.js';
 import { watchForeignLoad, waitQuiet, cpuSeconds } from './machine.js';
 import { printTriggerLatency, runTriggerLatency, type TriggerLatencyOptions, type TriggerLatencyResult } from './trigger-latency.js';
 
-const SINK_HOST = '127.0.0.2';
-const RUN_LIMIT_MS = 10 * 60_000;
 const POSTFIX_DKIM = 'postfix + opendkim';
 /** What --compare takes: Postfix as a plain relay, and Postfix with OpenDKIM (the same work as ours). */
 const COMPARE = ['postfix', 'postfix-dkim'] as const;
 type Compare = typeof COMPARE[number];
-
-interface Row {
-  scenario: ScenarioId;
-  system: string;
-  messages: number;
-  recipients: number;
-  seconds: number;
-  e2eRate: number;
-  acceptRate: number;
-  p50: number;
-  p99: number;
-  peakRssMb: number;
-  batches: string;
-  /** CPU used by processes that are not part of the run, in cores (0–2) */
-  foreign: number;
-  /** CPU time of the system under test (all its processes and threads) per message, ms */
-  cpuPerMsg: number;
-  notes: string[];
-}
-
-const log = (s: string): void => { process.stderr.write(`${s}\n`); };
-
-/** Per-scenario message factory: headers differ per message, the body is built once. */
-function messageFactory(s: Scenario, runId: string): (i: number) => Buffer {
-  const line = 'The quick brown fox jumps over the lazy dog; pack my box with five dozen\r\n';
-  const date = new Date().toUTCString().replace('GMT', '+0000');
-  const headerLen = 330;
-  const body = Buffer.from(line.repeat(Math.max(1, Math.ceil((s.size - headerLen) / line.length))), 'latin1');
-  return (i) => {
-    const rcpts = recipientsOf(s, i);
-    const to = rcpts.length === 1 ? `<${rcpts[0]}>` : 'undisclosed-recipients:;';
-    const head = `From: Bench <${SENDER}>\r\nTo: ${to}\r\nSubject: bench ${runId} message ${i}\r\nDate: ${date}\r\n` +
-      `Message-ID: <${i}.${runId}@bench.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n` +
-      'Content-Transfer-Encoding: 7bit\r\n\r\n';
-    return Buffer.concat([Buffer.from(head, 'latin1'), body]);
-  };
-}
-
-function zoneFor(s: Scenario, dns: TestDnsServer, dkim?: { selector: string; publicKey: string }): void {
-  dns.set(`mx.${SINK_DOMAIN}`, { A: [SINK_HOST] });
-  for (const d of [...domainsOf(s), 'bench.test']) dns.set(d, { MX: [{ preference: 10, exchange: `mx.${SINK_DOMAIN}` }] });
-  if (dkim) dns.set(`${dkim.selector}._domainkey.bench.test`, { TXT: [`v=DKIM1; k=rsa; p=${dkim.publicKey}`] });
-}
-
-function startSink(s: Scenario, port: number): Promise<Sink> {
-  return s.sink === 'smtp-sink' ? startSmtpSink(SINK_HOST, port) : startOwnSink(SINK_HOST, port, s.odds ?? {});
-}
-
-function batchText(p: ProbeReport | undefined): string {
-  if (!p || p.commits === 0) return '-';
-  return `${(p.messages / p.commits).toFixed(1)} avg, ${p.maxBatch} max`;
-}
-
-function histogram(p: ProbeReport): string {
-  const buckets: [string, number, number][] = [['1', 1, 1], ['2-3', 2, 3], ['4-7', 4, 7], ['8-15', 8, 15], ['16-31', 16, 31], ['32+', 32, Infinity]];
-  return buckets.map(([label, lo, hi]) => {
-    let n = 0;
-    for (const [size, count] of Object.entries(p.sizes)) if (Number(size) >= lo && Number(size) <= hi) n += count;
-    return `${label}: ${n}`;
-  }).join(', ');
-}
-
-function loadNotes(r: LoadResult): string[] {
-  const notes: string[] = [];
-  if (r.refused) notes.push(`${r.refused} refused at submission: ${[...r.refusals].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
-  if (r.errors.length) notes.push(`${r.errors.length} sessions failed: ${r.errors.slice(0, 3).join('; ')}`);
-  return notes;
-}
-
-interface World { dir: string; dns: TestDnsServer }
 
 async function runMta(s: Scenario, w: World, o: { messages: number; sessions: number; cpuProf?: string; extraToml?: string; extraDelivery?: string }): Promise<Row> {
   const dir = join(w.dir, `mta-${Date.now()}`);
@@ -273,109 +199,6 @@ async function loadPostfix(s: Scenario, o: { messages: number; sessions: number;
   } finally {
     clearInterval(sampler);
   }
-}
-
-/** Recipients in `state` in a running daemon's spool (a read-only connection beside it). */
-function countState(dataDir: string, state: string): number {
-  const db = new Database(join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT COUNT(*) AS n FROM recipients WHERE state = ?').get(state) as { n: number }).n;
-  } finally { db.close(); }
-}
-
-/**
- * Scenario (e): the queue is built while the sink is down. It is written through the spool's
- * own commit path (what intake calls after DATA, 1,000 messages per commit) with the daemon
- * stopped, then the daemon starts with the sink still down and defers every recipient
- * (connection refused). Then the sink comes up and the retries drain the queue. Peak RSS
- * covers both phases; the drain time runs from the sink coming up.
- */
-async function runDrain(s: Scenario, w: World, queued: number, o: { cpuProf?: string; extraToml?: string; extraDelivery?: string }): Promise<Row> {
-  const dir = join(w.dir, `mta-drain-${queued}-${Date.now()}`);
-  const setup: MtaSetup = {
-    dir, smtpPort: await freePort(), adminPort: await freePort(), sinkPort: await freePort(SINK_HOST), dnsServer: w.dns.server,
-    delivery: [...s.delivery, ...(o.extraDelivery ? [o.extraDelivery] : [])].join('\n'), extraToml: o.extraToml,
-  };
-  mkdirSync(dir, { recursive: true });
-  const config = writeConfig(setup);
-  const dkim = createSenderThroughCli(config);
-  zoneFor(s, w.dns, dkim);
-  const t0 = Date.now();
-  const dataDir = join(dir, 'data');
-  const store = SqliteStore.open(dataDir, { maxCommitBatch: 1000 });
-  const make = messageFactory(s, Date.now().toString(36));
-  for (let i = 0; i < queued;) {
-    const batch: Promise<void>[] = [];
-    for (const end = Math.min(queued, i + 1000); i < end; i++) {
-      const now = Date.now();
-      const id = newQueueId(now);
-      const raw = Buffer.concat([Buffer.from(`Received: from load.bench.test (127.0.0.1) by mta.bench.test with ESMTPA id ${id}\r\n`, 'latin1'), make(i)]);
-      batch.push(store.commitIncoming({
-        id, receivedAt: now, sender: SENDER, authUser: SENDER, clientIp: '127.0.0.1', helo: 'load.bench.test',
-        messageId: `<${i}@bench.test>`, subject: `bench message ${i}`, size: raw.length, lane: 'trigger', tag: null,
-        chunks: [raw], recipients: recipientsOf(s, i),
-      }));
-    }
-    await Promise.all(batch);
-  }
-  await store.close();
-  log(`  queued ${queued} messages in ${((Date.now() - t0) / 1000).toFixed(1)} s (daemon stopped, sink down)`);
-  let mta: RunningMta | undefined;
-  let sink: Sink | undefined;
-  try {
-    const watch = watchForeignLoad(() => []);
-    mta = await startMta(setup, config, o.cpuProf ? { cpuProfDir: o.cpuProf } : {});
-    const m = mta;
-    let maxRss = 0;
-    const t1 = Date.now();
-    // Deferred ones come back every RETRY_E and are deferred again, so "done" is: none left untried.
-    await waitUntil('every recipient deferred with the sink down', () => {
-      maxRss = Math.max(maxRss, m.rss());
-      return countState(dataDir, 'queued') === 0;
-    }, Math.max(RUN_LIMIT_MS, queued * 10), 500);
-    const deferSeconds = (Date.now() - t1) / 1000;
-    const deferRss = maxRss;
-    log(`  daemon started with the sink down: ${queued} recipients deferred in ${deferSeconds.toFixed(1)} s`);
-    const up = await startSink(s, setup.sinkPort);
-    sink = up;
-    const started = Date.now();
-    const finished = await waitUntil('the queue to drain', () => {
-      maxRss = Math.max(maxRss, m.rss());
-      return up.messages() >= queued;
-    }, Math.max(RUN_LIMIT_MS, queued * 10), 50);
-    const seconds = (finished - started) / 1000;
-    const machine = watch.stop();
-    const cpu = cpuSeconds(m.pid);
-    return {
-      scenario: s.id, system: `mta, ${queued / 1000}k queued`, messages: queued, recipients: queued, seconds,
-      e2eRate: queued / seconds, acceptRate: NaN, p50: NaN, p99: NaN, peakRssMb: m.peakRss() / 1048576, batches: '-', foreign: machine.foreignCores,
-      cpuPerMsg: (cpu * 1000) / queued,
-      notes: [
-        `sink down: every recipient deferred ${deferSeconds.toFixed(1)} s after the daemon started; RSS sampled max ${(deferRss / 1048576).toFixed(0)} MB`,
-        `drain: from the sink coming up to the last message at the sink, first retry due ${RETRY_E}; RSS sampled max ${(maxRss / 1048576).toFixed(0)} MB`,
-      ],
-    };
-  } finally {
-    await mta?.stop();
-    await sink?.stop();
-  }
-}
-
-function fmt(n: number, digits = 0): string {
-  return Number.isFinite(n) ? n.toFixed(digits) : '-';
-}
-
-function printTable(rows: Row[]): void {
-  const head = ['scenario', 'system', 'messages', 'seconds', 'msgs/s e2e', 'accepted/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'commit batch', 'CPU ms/msg', 'other CPU'];
-  const body = rows.map((r) => [
-    r.scenario, r.system, r.recipients !== r.messages ? `${r.messages} (${r.recipients} rcpts)` : String(r.messages),
-    fmt(r.seconds, 1), fmt(r.e2eRate), fmt(r.acceptRate), fmt(r.p50, 1), fmt(r.p99, 1), fmt(r.peakRssMb), r.batches, fmt(r.cpuPerMsg, 2), fmt(r.foreign, 2),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  console.log(line(head));
-  console.log(`|${widths.map((w, i) => (i < 2 ? ` ${'-'.repeat(w)} ` : ` ${'-'.repeat(w - 1)}: `)).join('|')}|`);
-  for (const b of body) console.log(line(b));
 }
 
 async function main(): Promise<number> {
