@@ -7,6 +7,8 @@
  *   npm run bench -- --compare postfix,postfix-dkim   and through Postfix + OpenDKIM (the same work as ours)
  *   npm run bench -- --scenario d          another scenario (a–e, see bench/scenarios.ts)
  *   npm run bench -- --profile             CPU per message by stage (SMTP in, intake, commit, claim, DKIM, SMTP out, outcome, webhook)
+ *   npm run bench -- --scenario trigger-latency [--members N] [--slow-batch] [--seconds S]
+ *                                          a login code every 100 ms while a batch task drains (bench/trigger-latency.ts)
  *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR (keep the profiles there)  --keep  --mta-toml TEXT (appended to the config)
  *            --mta-delivery TEXT (added to its [delivery] table)
  *            --quiet-wait S (60: before each run, wait up to S seconds for other processes to go quiet)

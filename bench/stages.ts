@@ -1,6 +1,7 @@
 /**
  * bench/stages — CPU per message by stage of the mail flow (issue 23): SMTP in, intake,
- * commit, claim, DKIM, SMTP out, outcome, webhook. Pure: it takes parsed V8 CPU profiles
+ * commit, claim, DKIM, SMTP out, outcome, webhook, and for batch tasks the expansion of the
+ * list into messages (rendering, MIME, html-to-text). Pure: it takes parsed V8 CPU profiles
  * (every thread of the daemon: the event loop, the spool writer, the DKIM signers) and
  * attributes each sample's time to a stage by its stack.
  *
@@ -18,7 +19,7 @@
  */
 import { groupOf, type CallFrame, type CpuProfile } from './cpuprofile.js';
 
-export const STAGES = ['SMTP in', 'intake', 'commit', 'claim', 'DKIM', 'SMTP out', 'outcome', 'webhook'] as const;
+export const STAGES = ['SMTP in', 'intake', 'commit', 'claim', 'DKIM', 'SMTP out', 'outcome', 'webhook', 'task expansion'] as const;
 export type Stage = typeof STAGES[number];
 
 export interface StageRule {
@@ -44,6 +45,9 @@ export const STAGE_RULES: readonly StageRule[] = [
   { stage: 'outcome', url: SPOOL, fn: /^(writeBatch|writeBatchHere|queue|applyOutcomes|SqliteQueue\.writes\b.*)$/ },
   { stage: 'claim', url: SPOOL, fn: /^(claimDue|claimDueHere|claim|nextDueAt|renewClaims)$/ },
   { stage: 'claim', url: SRC('scheduler/') },
+  { stage: 'task expansion', url: SPOOL, fn: /^commitTaskChunk$/ },
+  { stage: 'task expansion', url: SRC('(tasks|templates|lists)/') },
+  { stage: 'task expansion', url: /\/node_modules\/html-to-text\// },
   { stage: 'intake', url: SRC('intake/') },
   { stage: 'SMTP in', url: SRC('submission/') },
   { stage: 'SMTP in', url: /\/node_modules\/smtp-server\// },

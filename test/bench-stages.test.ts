@@ -35,7 +35,11 @@ const main = profile([
   [16, '(idle)', '', 1],
   [17, 'parse', `${DIST}/config/config.js`, 1],
   [18, '(program)', '', 1],
-], [[6, 100], [5, 10], [4, 20], [3, 30], [2, 40], [9, 50], [10, 60], [11, 70], [12, 80], [13, 90], [14, 110], [15, 120], [16, 1000], [17, 130], [18, 140]]);
+  [19, 'step', `${DIST}/tasks/expander.js`, 1],
+  [20, 'renderMember', `${DIST}/tasks/render.js`, 19],
+  [21, 'convert', 'file:///srv/mta/node_modules/html-to-text/lib/html-to-text.cjs', 20],
+  [22, 'isSuppressed', `${DIST}/spool/sqlite-store.js`, 19],
+], [[6, 100], [5, 10], [4, 20], [3, 30], [2, 40], [9, 50], [10, 60], [11, 70], [12, 80], [13, 90], [14, 110], [15, 120], [16, 1000], [17, 130], [18, 140], [21, 150], [22, 160]]);
 
 const writer = profile([
   [1, '(root)', ''],
@@ -65,12 +69,13 @@ t.test('each sample goes to the stage of its innermost named frame, across threa
     'SMTP out': 50 + 70, // readBody serves delivery, so it falls through to delivery/message
     outcome: 90 + 400, // the recorder; events/effects inside applyOutcomes is outcome work
     webhook: 110,
+    'task expansion': 150 + 160, // html-to-text under renderMember; a spool read for the expander
   });
   t.equal(b.gcUs, 120);
   t.equal(b.idleUs, 1000, 'idle is not busy time');
   t.equal(b.otherUs, 130 + 140 + 500, 'config parsing, (program), and the writer loop outside any request');
   t.equal(b.other.get('src/config'), 130);
-  t.equal(b.busyUs, 10 + 20 + 30 + 40 + 50 + 60 + 70 + 80 + 90 + 100 + 110 + 120 + 130 + 140 + 200 + 300 + 400 + 500 + 700);
+  t.equal(b.busyUs, 10 + 20 + 30 + 40 + 50 + 60 + 70 + 80 + 90 + 100 + 110 + 120 + 130 + 140 + 150 + 160 + 200 + 300 + 400 + 500 + 700);
 });
 
 t.test('the printed table has every stage, per message in ms', async (t) => {
