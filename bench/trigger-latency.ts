@@ -197,12 +197,18 @@ export async function runTriggerLatency(w: { dir: string; dns: TestDnsServer }, 
     const machine = watch.stop();
     const cpu = cpuSeconds(mta.pid) - cpu0;
     const lat: number[] = [];
+    const slowest: { i: number; after: number; ms: number }[] = [];
     let missing = 0;
     for (const [id, at] of sender.acceptedAt) {
       const got = receivedAt.get(id);
-      if (got === undefined) missing++; else lat.push(got - at);
+      if (got === undefined) { missing++; continue; }
+      lat.push(got - at);
+      slowest.push({ i: Number(/trig-(\d+)\./.exec(id)?.[1]), after: (at - started) / 1000, ms: got - at });
     }
     const notes = [`load average at the end: ${machine.loadAvg}`];
+    // When in the run the worst ones were accepted: a stall at one moment, or a queue that grew.
+    slowest.sort((a, b) => b.ms - a.ms);
+    if (slowest.length) notes.push(`slowest: ${slowest.slice(0, 5).map((x) => `#${x.i} (accepted ${x.after.toFixed(1)} s in) ${x.ms.toFixed(1)} ms`).join(', ')}`);
     if (sender.failures.length) notes.push(`${sender.failures.length} trigger submissions failed: ${sender.failures.slice(0, 3).join('; ')}`);
     if (batchSink.messages() < o.members) notes.push(`campaign not drained when the triggers stopped: ${batchSink.messages()} of ${o.members} at its sink after ${seconds.toFixed(0)} s`);
     return {
