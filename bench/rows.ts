@@ -39,6 +39,12 @@ export function histogram(p: ProbeReport): string {
   }).join(', ');
 }
 
+/** The event loop's delay over the daemon's life, as bench/probe.ts measured it. */
+export function loopNote(p: ProbeReport | undefined): string[] {
+  const d = p?.loopDelay;
+  return d ? [`event loop delay (timers running late): p50 ${d.p50.toFixed(1)} ms, p99 ${d.p99.toFixed(1)} ms, max ${d.max.toFixed(0)} ms`] : [];
+}
+
 export function loadNotes(r: LoadResult): string[] {
   const notes: string[] = [];
   if (r.refused) notes.push(`${r.refused} refused at submission: ${[...r.refusals].map(([k, v]) => `${v}× ${k}`).join('; ')}`);

@@ -35,7 +35,7 @@ import { ensureOpendkimPackage, startOpendkim, type Opendkim } from './opendkim.
 import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
 import { SCENARIOS, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
 import { RUN_LIMIT_MS, SINK_HOST, log, messageFactory, startSink, zoneFor, type World } from './world.js';
-import { batchText, fmt, histogram, loadNotes, printTable, type Row } from './rows.js';
+import { batchText, fmt, histogram, loadNotes, loopNote, printTable, type Row } from './rows.js';
 import { runDrain } from './drain.js';
 import { summariseProfile, formatProfile, profileFilesOf, readProfile } from './cpuprofile.js';
 import { attributeStages, formatStages } from './stages.js';
@@ -99,6 +99,7 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
     const mainCpu = cpuSeconds(m.pid, m.pid);
     await m.stop();
     const probe = m.probe();
+    notes.push(...loopNote(probe));
     if (probe?.commits) notes.push(`intake commits: ${probe.commits} for ${probe.messages} messages (${histogram(probe)}); ${(probe.commitMs / Math.max(probe.commits, 1)).toFixed(2)} ms per commit avg, ${probe.maxCommitMs.toFixed(1)} max`);
     const oc = probe?.outcomes;
     if (oc?.commits) notes.push(`outcome commits: ${oc.commits} for ${oc.writes} jobs (${(oc.writes / oc.commits).toFixed(1)} avg, ${oc.maxBatch} max); ${(oc.commitMs / oc.commits).toFixed(2)} ms per commit avg`);

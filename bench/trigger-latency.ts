@@ -27,6 +27,7 @@ import { startOwnSink, type Sink } from './sinks.js';
 import { cli, createSenderThroughCli, startMta, writeConfig, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
 import { freePort, preciseNow, waitUntil } from './util.js';
 import { watchForeignLoad, cpuSeconds } from './machine.js';
+import { loopNote } from './rows.js';
 
 const TRIGGER_HOST = '127.0.0.2';
 const BATCH_HOST = '127.0.0.3';
@@ -196,6 +197,10 @@ export async function runTriggerLatency(w: { dir: string; dns: TestDnsServer }, 
     await waitUntil('the trigger messages', () => [...sender.acceptedAt.keys()].every((id) => receivedAt.has(id)), 30_000, 50).catch(() => 0);
     const machine = watch.stop();
     const cpu = cpuSeconds(mta.pid) - cpu0;
+    const pid = mta.pid;
+    // The probe's last report (with the event loop's delay) is written as the daemon exits.
+    await mta.stop();
+    const loop = loopNote(mta.probe());
     const lat: number[] = [];
     const slowest: { i: number; after: number; ms: number }[] = [];
     let missing = 0;
@@ -205,7 +210,7 @@ export async function runTriggerLatency(w: { dir: string; dns: TestDnsServer }, 
       lat.push(got - at);
       slowest.push({ i: Number(/trig-(\d+)\./.exec(id)?.[1]), after: (at - started) / 1000, ms: got - at });
     }
-    const notes = [`load average at the end: ${machine.loadAvg}`];
+    const notes = [`load average at the end: ${machine.loadAvg}`, ...loop];
     // When in the run the worst ones were accepted: a stall at one moment, or a queue that grew.
     slowest.sort((a, b) => b.ms - a.ms);
     if (slowest.length) notes.push(`slowest: ${slowest.slice(0, 5).map((x) => `#${x.i} (accepted ${x.after.toFixed(1)} s in) ${x.ms.toFixed(1)} ms`).join(', ')}`);
@@ -216,7 +221,7 @@ export async function runTriggerLatency(w: { dir: string; dns: TestDnsServer }, 
       sent: sender.sent, accepted: sender.acceptedAt.size, latencies: Float64Array.from(lat), missing,
       acceptP99: percentile(Float64Array.from(sender.acceptMs), 99), foreign: machine.foreignCores,
       cpuPerMsg: (cpu * 1000) / Math.max(batchDelivered + sender.acceptedAt.size, 1), notes,
-      pid: mta.pid, messagesTotal: batchSink.messages() + receivedAt.size,
+      pid, messagesTotal: batchSink.messages() + receivedAt.size,
     };
   } finally {
     await mta?.stop();
