@@ -4,7 +4,7 @@
  * summary of the intake commits (batch sizes, time in the write + fsync), and beside it of
  * the delivery-outcome commits, to the file named by $MTA_BENCH_PROBE, a few times a second
  * and at exit. It also keeps the event loop's delay histogram (perf_hooks, 10 ms
- * resolution): a loop that stands still delays every SMTP reply, DKIM reply and dispatch
+ * resolution, from the first commit on): a loop that stands still delays every SMTP reply, DKIM reply and dispatch
  * behind it, which is where accept and trigger-latency tails come from. It changes nothing
  * in the daemon and costs one function call per commit and one timer.
  */
@@ -22,7 +22,7 @@ export interface ProbeReport {
   maxCommitMs: number;
   /** the delivery queue's commits: outcomes and hand-backs (writes = callers) */
   outcomes: { commits: number; writes: number; maxBatch: number; commitMs: number };
-  /** how late the event loop ran its timers, ms, over the daemon's life */
+  /** how late the event loop ran its timers, ms, from the first spool commit on (start-up left out) */
   loopDelay?: { p50: number; p99: number; max: number };
 }
 
@@ -32,9 +32,12 @@ if (out) {
   let dirty = true;
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
+  let first = true;
   subscribe('mta:spool:commit', (m) => {
     const { name, size, ms } = m as { name: string; size: number; ms: number };
     dirty = true;
+    // Start-up (loading modules, opening the spool) is not part of the run's delays.
+    if (first) { first = false; delay.reset(); }
     if (name === 'outcomes') {
       const o = r.outcomes;
       o.commits++; o.writes += size; o.maxBatch = Math.max(o.maxBatch, size); o.commitMs += ms;
