@@ -12,7 +12,8 @@
  * Message-ID contains TEXT is reported at once as "got <message-id> <epoch ms>", the time
  * its final "<CRLF>.<CRLF>" arrived (sub-millisecond; bench/util.ts preciseNow). With
  * --data-delay, the reply to the end of DATA comes that many ms later, and the session
- * reads nothing meanwhile (as a receiver busy scanning the message would).
+ * reads nothing meanwhile (as a receiver busy scanning the message would); with both, only
+ * the messages it does not report are answered late.
  */
 import { createServer, type Socket } from 'node:net';
 
@@ -55,6 +56,8 @@ function serve(s: Socket): void {
   let head = '';
   /** replying late to the end of DATA: input waits in buf */
   let stalled = false;
+  /** the message just ended was one of those reported (never answered late) */
+  let reported = false;
   const keepHead = (text: string): void => {
     if (reportIds !== undefined && head.length < HEAD_LIMIT && !head.includes('\r\n\r\n')) head += text;
   };
@@ -74,13 +77,14 @@ function serve(s: Socket): void {
         if (reportIds !== undefined) {
           const at = performance.timeOrigin + performance.now();
           const id = messageIdOf(head);
-          if (id !== undefined && id.includes(reportIds)) process.stdout.write(`got ${id} ${at.toFixed(3)}\n`);
+          reported = id !== undefined && id.includes(reportIds);
+          if (reported) process.stdout.write(`got ${id} ${at.toFixed(3)}\n`);
           head = '';
         }
         messages++;
         rcpts += accepted;
         accepted = 0;
-        if (dataDelay > 0) {
+        if (dataDelay > 0 && !reported) {
           if (out) { s.write(out); out = ''; }
           stalled = true;
           setTimeout(() => {

@@ -7,7 +7,7 @@
  *   npm run bench -- --compare postfix,postfix-dkim   and through Postfix + OpenDKIM (the same work as ours)
  *   npm run bench -- --scenario d          another scenario (a–e, see bench/scenarios.ts)
  *   npm run bench -- --profile             CPU per message by stage (SMTP in, intake, commit, claim, DKIM, SMTP out, outcome, webhook)
- *   npm run bench -- --scenario trigger-latency [--members N] [--slow-batch] [--seconds S]
+ *   npm run bench -- --scenario trigger-latency [--members N] [--slow-batch] [--shared] [--seconds S]
  *                                          a login code every 100 ms while a batch task drains (bench/trigger-latency.ts)
  *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR (keep the profiles there)  --keep  --mta-toml TEXT (appended to the config)
  *            --mta-delivery TEXT (added to its [delivery] table)
@@ -220,6 +220,7 @@ async function main(): Promise<number> {
       'quiet-wait': { type: 'string', default: '60' },
       members: { type: 'string', default: '100000' },
       'slow-batch': { type: 'boolean', default: false },
+      shared: { type: 'boolean', default: false },
       seconds: { type: 'string', default: '600' },
       help: { type: 'boolean', default: false },
     },
@@ -228,14 +229,14 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--profile] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
     for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
-    console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--seconds S (600)]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
+    console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--shared] [--seconds S (600)]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
     return 0;
   }
   if (values.scenario === 'trigger-latency') {
     const extraLatency = {
       extraToml: values['mta-toml']?.replace(/\\n/g, '\n'), extraDelivery: values['mta-delivery']?.replace(/\\n/g, '\n'), cpuProf: values['cpu-prof'], profile: values.profile ?? false,
     };
-    return triggerLatencyMain({ members: Number(values.members), slowBatch: values['slow-batch'] ?? false, seconds: Number(values.seconds), ...extraLatency },
+    return triggerLatencyMain({ members: Number(values.members), slowBatch: values['slow-batch'] ?? false, shared: values.shared ?? false, seconds: Number(values.seconds), ...extraLatency },
       Math.max(1, Number(values.repeat)), Number(values['quiet-wait']), values.keep ?? false);
   }
   const ids = (values.scenario ?? 'a').split(',') as ScenarioId[];
@@ -330,7 +331,7 @@ async function triggerLatencyMain(opts: TriggerLatencyOptions & { profile: boole
   try {
     for (let k = 0; k < repeat; k++) {
       await waitQuiet(quietWait * 1000, 0.15, log);
-      log(`trigger-latency: ${o.members} members${o.slowBatch ? ', slow batch destination' : ''} ...`);
+      log(`trigger-latency: ${o.members} members${o.slowBatch ? ', slow batch destination' : ''}${o.shared ? ', login codes to the same destination' : ''} ...`);
       const r = await runTriggerLatency({ dir, dns }, o, log);
       rows.push(r);
       if (o.cpuProf) printProfile(o.cpuProf, r.pid, r.messagesTotal);

@@ -2,7 +2,7 @@
  * bench/trigger-latency — issue 23's promise that a login code never waits behind a
  * campaign (SPEC §4, two lanes), measured from outside:
  *
- *   npm run bench -- --scenario trigger-latency [--members N] [--slow-batch] [--seconds S]
+ *   npm run bench -- --scenario trigger-latency [--members N] [--slow-batch] [--shared] [--seconds S]
  *
  * A batch task of N members (default 100,000; a list imported through the CLI, an approved
  * template, a batch sender) drains to one sink while a trigger sender submits one message
@@ -15,6 +15,11 @@
  * 127.0.0.3 and sink.test on 127.0.0.2 (one [delivery] port, two loopback addresses). With
  * --slow-batch the batch sink answers the end of DATA after 2 s, so connections to it pile
  * up to the per-domain limit while the trigger sink answers at once.
+ *
+ * With --shared the login codes go to the campaign's domain and receiver (as a login code
+ * for a gmail.com user during a campaign to gmail.com users): they then compete for that
+ * destination's connections, and with --slow-batch only the campaign's messages are
+ * answered late (the receiver's delay applies to what it does not report).
  *
  * Triggers start once the campaign reaches its sink and stop when every member's message
  * has arrived or after --seconds (a slow batch destination would take hours to drain).
@@ -43,6 +48,8 @@ const TRIGGER_MARK = 'trig-';
 export interface TriggerLatencyOptions {
   members: number;
   slowBatch: boolean;
+  /** login codes to the campaign's own domain and receiver */
+  shared: boolean;
   /** stop the triggers after this long even if the campaign is not done */
   seconds: number;
   cpuProf?: string | undefined;
@@ -53,6 +60,7 @@ export interface TriggerLatencyOptions {
 export interface TriggerLatencyResult {
   members: number;
   slowBatch: boolean;
+  shared: boolean;
   /** campaign messages at the batch sink while the triggers ran, per second */
   batchRate: number;
   batchDelivered: number;
@@ -84,7 +92,7 @@ class TriggerSender {
   private readonly inFlight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: { host: string; port: number; runId: string; everyMs: number }) {}
+  constructor(private readonly o: { host: string; port: number; runId: string; everyMs: number; domain: string }) {}
 
   start(): void {
     this.timer = setInterval(() => {
@@ -119,7 +127,7 @@ class TriggerSender {
   private async sendOne(i: number): Promise<void> {
     const c = await this.session();
     const id = `<${TRIGGER_MARK}${i}.${this.o.runId}@bench.test>`;
-    const to = `t${i}@${TRIGGER_DOMAIN}`;
+    const to = `t${i}@${this.o.domain}`;
     c.write(`MAIL FROM:<${SENDER}>\r\nRCPT TO:<${to}>\r\nDATA\r\n`);
     const replies = [await c.read(), await c.read(), await c.read()];
     if (replies[2]!.code !== 354) {
@@ -178,20 +186,23 @@ export async function runTriggerLatency(w: { dir: string; dns: TestDnsServer }, 
   const sinks: Sink[] = [];
   let mta: RunningMta | undefined;
   try {
-    sinks.push(await startOwnSink(TRIGGER_HOST, setup.sinkPort, { reportIds: TRIGGER_MARK, onReceipt: (id, at) => receivedAt.set(id, at) }));
-    const batchSink = await startOwnSink(BATCH_HOST, setup.sinkPort, o.slowBatch ? { dataDelayMs: SLOW_DATA_MS } : {});
+    const reports = { reportIds: TRIGGER_MARK, onReceipt: (id: string, at: number): void => { receivedAt.set(id, at); } };
+    if (!o.shared) sinks.push(await startOwnSink(TRIGGER_HOST, setup.sinkPort, reports));
+    const batchSink = await startOwnSink(BATCH_HOST, setup.sinkPort, { ...(o.slowBatch ? { dataDelayMs: SLOW_DATA_MS } : {}), ...(o.shared ? reports : {}) });
     sinks.push(batchSink);
+    // With --shared the login codes arrive at the campaign's receiver too.
+    const campaign = (): number => batchSink.messages() - (o.shared ? receivedAt.size : 0);
     mta = await startMta(setup, config, o.cpuProf ? { cpuProfDir: o.cpuProf } : {});
-    await waitUntil('the campaign to reach its sink', () => batchSink.messages() > 0, 120_000, 50);
+    await waitUntil('the campaign to reach its sink', () => campaign() > 0, 120_000, 50);
     const watch = watchForeignLoad(() => sinks.map((s) => s.pid));
     const cpu0 = cpuSeconds(mta.pid);
-    const batch0 = batchSink.messages();
+    const batch0 = campaign();
     const started = Date.now();
-    const sender = new TriggerSender({ host: '127.0.0.1', port: setup.smtpPort, runId: Date.now().toString(36), everyMs: TRIGGER_EVERY_MS });
+    const sender = new TriggerSender({ host: '127.0.0.1', port: setup.smtpPort, runId: Date.now().toString(36), everyMs: TRIGGER_EVERY_MS, domain: o.shared ? BATCH_DOMAIN : TRIGGER_DOMAIN });
     sender.start();
-    const ended = await waitUntil('the campaign to drain', () => batchSink.messages() >= o.members || Date.now() - started >= o.seconds * 1000, o.seconds * 1000 + 10_000, 50);
+    const ended = await waitUntil('the campaign to drain', () => campaign() >= o.members || Date.now() - started >= o.seconds * 1000, o.seconds * 1000 + 10_000, 50);
     await sender.stop();
-    const batchDelivered = batchSink.messages() - batch0;
+    const batchDelivered = campaign() - batch0;
     const seconds = (ended - started) / 1000;
     // Every accepted trigger message should arrive; the wait for stragglers is bounded.
     await waitUntil('the trigger messages', () => [...sender.acceptedAt.keys()].every((id) => receivedAt.has(id)), 30_000, 50).catch(() => 0);
@@ -215,13 +226,13 @@ export async function runTriggerLatency(w: { dir: string; dns: TestDnsServer }, 
     slowest.sort((a, b) => b.ms - a.ms);
     if (slowest.length) notes.push(`slowest: ${slowest.slice(0, 5).map((x) => `#${x.i} (accepted ${x.after.toFixed(1)} s in) ${x.ms.toFixed(1)} ms`).join(', ')}`);
     if (sender.failures.length) notes.push(`${sender.failures.length} trigger submissions failed: ${sender.failures.slice(0, 3).join('; ')}`);
-    if (batchSink.messages() < o.members) notes.push(`campaign not drained when the triggers stopped: ${batchSink.messages()} of ${o.members} at its sink after ${seconds.toFixed(0)} s`);
+    if (campaign() < o.members) notes.push(`campaign not drained when the triggers stopped: ${campaign()} of ${o.members} at its sink after ${seconds.toFixed(0)} s`);
     return {
-      members: o.members, slowBatch: o.slowBatch, batchRate: batchDelivered / seconds, batchDelivered, seconds,
+      members: o.members, slowBatch: o.slowBatch, shared: o.shared, batchRate: batchDelivered / seconds, batchDelivered, seconds,
       sent: sender.sent, accepted: sender.acceptedAt.size, latencies: Float64Array.from(lat), missing,
       acceptP99: percentile(Float64Array.from(sender.acceptMs), 99), foreign: machine.foreignCores,
       cpuPerMsg: (cpu * 1000) / Math.max(batchDelivered + sender.acceptedAt.size, 1), notes,
-      pid, messagesTotal: batchSink.messages() + receivedAt.size,
+      pid, messagesTotal: sinks.reduce((n, k) => n + k.messages(), 0),
     };
   } finally {
     await mta?.stop();
@@ -233,7 +244,7 @@ export function printTriggerLatency(rows: TriggerLatencyResult[]): void {
   const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '-');
   const head = ['batch destination', 'members', 'seconds', 'batch msgs/s', 'triggers', 'p50 ms', 'p99 ms', 'max ms', 'not arrived', 'trigger accept p99 ms', 'CPU ms/msg', 'other CPU'];
   const body = rows.map((r) => [
-    r.slowBatch ? `slow (DATA +${SLOW_DATA_MS / 1000} s)` : 'normal', String(r.members), f(r.seconds), f(r.batchRate, 0), String(r.latencies.length),
+    `${r.slowBatch ? `slow (DATA +${SLOW_DATA_MS / 1000} s)` : 'normal'}${r.shared ? ', shared' : ''}`, String(r.members), f(r.seconds), f(r.batchRate, 0), String(r.latencies.length),
     f(percentile(r.latencies, 50)), f(percentile(r.latencies, 99)), f(r.latencies.length ? Math.max(...r.latencies) : NaN), String(r.missing),
     f(r.acceptP99), f(r.cpuPerMsg, 2), f(r.foreign, 2),
   ]);
@@ -243,5 +254,5 @@ export function printTriggerLatency(rows: TriggerLatencyResult[]): void {
   console.log(`|${widths.map((w, i) => (i === 0 ? ` ${'-'.repeat(w)} ` : ` ${'-'.repeat(w - 1)}: `)).join('|')}|`);
   for (const b of body) console.log(line(b));
   console.log('p50/p99/max: from the trigger message\'s 250 to its arrival at the sink; triggers: how many arrived (one sent every 100 ms)');
-  for (const r of rows) for (const n of r.notes) console.log(`  trigger-latency${r.slowBatch ? '/slow' : ''}: ${n}`);
+  for (const r of rows) for (const n of r.notes) console.log(`  trigger-latency${r.slowBatch ? '/slow' : ''}${r.shared ? '/shared' : ''}: ${n}`);
 }
