@@ -139,6 +139,7 @@ export class Destination implements DeliveryDestination {
    */
   workerWanted(cfg: Config['delivery'], now: number, totalActive: number, triggerPass: boolean): WorkerKind | undefined {
     const unreachable = this.isUnreachable(now);
+    // An unreachable destination needs one worker only: to defer its mail without connecting.
     const limit = unreachable ? 1 : this.connectionLimit(cfg, now);
     const room = totalActive < cfg.maxConnections && this.active < limit;
     if (room && this.pending > this.active) return 'any';
