@@ -3,11 +3,12 @@
  * time went: the top functions by self time, and self time grouped by where the code
  * lives (our src/ folders, each npm package, node internals, GC, idle).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; hitCount?: number; children?: number[] }
-interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
+export interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
+export interface ProfileNode { id: number; callFrame: CallFrame; hitCount?: number; children?: number[] }
+export interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
 
 export interface ProfileSummary {
   totalMs: number;
@@ -16,7 +17,7 @@ export interface ProfileSummary {
   groups: { group: string; selfMs: number; share: number }[];
 }
 
-function groupOf(url: string, name: string): string {
+export function groupOf(url: string, name: string): string {
   if (name === '(idle)') return '(idle)';
   if (name === '(garbage collector)') return '(garbage collector)';
   if (name === '(program)') return '(program: native, outside JS)';
@@ -29,8 +30,24 @@ function groupOf(url: string, name: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
+/**
+ * The profiles one process wrote (node --cpu-prof names them CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile):
+ * the main thread's first, then its worker threads' (the spool writer, DKIM signing).
+ */
+export function profileFilesOf(dir: string, pid?: number): string[] {
+  const all = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  const pidOf = (f: string): number => Number(f.split('.')[3]);
+  const newest = pid ?? Math.max(...all.map(pidOf));
+  const thread = (f: string): number => Number(f.split('.')[4]);
+  return all.filter((f) => pidOf(f) === newest).sort((a, b) => thread(a) - thread(b)).map((f) => join(dir, f));
+}
+
+export function readProfile(file: string): CpuProfile {
+  return JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+}
+
 export function summariseProfile(file: string, top = 20): ProfileSummary {
-  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const p = readProfile(file);
   const byId = new Map<number, ProfileNode>();
   for (const n of p.nodes) byId.set(n.id, n);
   // Self time from the samples and their time deltas (more exact than hitCount × interval).

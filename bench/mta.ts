@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ProbeReport } from './probe.js';
+import { stopChild } from './util.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The repository root: dist/bench/ → ../.. */
@@ -75,7 +76,7 @@ ${s.extraToml ?? ''}
   return path;
 }
 
-function cli(configPath: string, args: string[], input?: string): string {
+export function cli(configPath: string, args: string[], input?: string): string {
   const r = spawnSync(process.execPath, [BIN, ...args, '--config', configPath], { input, encoding: 'utf8', cwd: ROOT });
   if (r.status !== 0) throw new Error(`mta ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
   return r.stdout;
@@ -138,7 +139,6 @@ export async function startMta(s: MtaSetup, configPath: string, opts: { cpuProfD
   delete env['NODE_OPTIONS'];
   const proc = spawn(process.execPath, [...nodeArgs, BIN, 'start', '--config', configPath], { stdio: ['ignore', fd, fd], env, cwd: ROOT });
   closeSync(fd);
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   try {
     await waitPort(s.smtpPort, 30_000, () => proc.exitCode === null && proc.signalCode === null);
     await waitPort(s.adminPort, 10_000, () => proc.exitCode === null);
@@ -166,12 +166,6 @@ export async function startMta(s: MtaSetup, configPath: string, opts: { cpuProfD
       }
       throw new Error('queue summary: the admin API has no queue summary');
     },
-    stop: async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 30_000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: stopChild(proc, 30_000),
   };
 }

@@ -3,9 +3,13 @@
  * start`). It subscribes to the spool's `mta:spool:commit` diagnostics channel and writes a
  * summary of the intake commits (batch sizes, time in the write + fsync), and beside it of
  * the delivery-outcome commits, to the file named by $MTA_BENCH_PROBE, a few times a second
- * and at exit. It changes nothing in the daemon and costs one function call per commit.
+ * and at exit. It also keeps the event loop's delay histogram (perf_hooks, 10 ms
+ * resolution, from the first commit on): a loop that stands still delays every SMTP reply, DKIM reply and dispatch
+ * behind it, which is where accept and trigger-latency tails come from. It changes nothing
+ * in the daemon and costs one function call per commit and one timer.
  */
 import { subscribe } from 'node:diagnostics_channel';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeFileSync, renameSync } from 'node:fs';
 
 export interface ProbeReport {
@@ -18,15 +22,22 @@ export interface ProbeReport {
   maxCommitMs: number;
   /** the delivery queue's commits: outcomes and hand-backs (writes = callers) */
   outcomes: { commits: number; writes: number; maxBatch: number; commitMs: number };
+  /** how late the event loop ran its timers, ms, from the first spool commit on (start-up left out) */
+  loopDelay?: { p50: number; p99: number; max: number };
 }
 
 const out = process.env['MTA_BENCH_PROBE'];
 if (out) {
   const r: ProbeReport = { commits: 0, messages: 0, maxBatch: 0, sizes: {}, commitMs: 0, maxCommitMs: 0, outcomes: { commits: 0, writes: 0, maxBatch: 0, commitMs: 0 } };
   let dirty = true;
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  let first = true;
   subscribe('mta:spool:commit', (m) => {
     const { name, size, ms } = m as { name: string; size: number; ms: number };
     dirty = true;
+    // Start-up (loading modules, opening the spool) is not part of the run's delays.
+    if (first) { first = false; delay.reset(); }
     if (name === 'outcomes') {
       const o = r.outcomes;
       o.commits++; o.writes += size; o.maxBatch = Math.max(o.maxBatch, size); o.commitMs += ms;
@@ -42,11 +53,14 @@ if (out) {
   const write = (): void => {
     if (!dirty) return;
     dirty = false;
+    // nanoseconds; the 10 ms sampling interval itself is not a delay
+    const ms = (ns: number): number => Math.max(0, ns / 1e6 - 10);
+    r.loopDelay = { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) };
     try {
       writeFileSync(`${out}.tmp`, JSON.stringify(r));
       renameSync(`${out}.tmp`, out);
     } catch { /* the bench reads what it finds */ }
   };
   setInterval(write, 250).unref();
-  process.on('exit', write);
+  process.on('exit', () => { dirty = true; write(); });
 }

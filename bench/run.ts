@@ -4,8 +4,12 @@
  *
  *   npm run bench                          scenario (a), mta only
  *   npm run bench -- --compare postfix     the same load through Postfix too, and the ratio
+ *   npm run bench -- --compare postfix,postfix-dkim   and through Postfix + OpenDKIM (the same work as ours)
  *   npm run bench -- --scenario d          another scenario (a–e, see bench/scenarios.ts)
- *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR  --keep  --mta-toml TEXT (appended to the config)
+ *   npm run bench -- --profile             CPU per message by stage (SMTP in, intake, commit, claim, DKIM, SMTP out, outcome, webhook)
+ *   npm run bench -- --scenario trigger-latency [--members N] [--slow-batch] [--shared] [--seconds S]
+ *                                          a login code every 100 ms while a batch task drains (bench/trigger-latency.ts)
+ *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR (keep the profiles there)  --keep  --mta-toml TEXT (appended to the config)
  *            --mta-delivery TEXT (added to its [delivery] table)
  *            --quiet-wait S (60: before each run, wait up to S seconds for other processes to go quiet)
  *
@@ -18,117 +22,30 @@
  * could not complete.
  */
 import { parseArgs } from 'node:util';
-import { mkdtempSync, mkdirSync, rmSync, readdirSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, chmodSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import { startDnsServer, type TestDnsServer } from '../test/helpers/dns-server.js';
-import Database from 'better-sqlite3';
-import { SqliteStore } from '../src/spool/sqlite-store.js';
-import { DB_FILE } from '../src/spool/db.js';
-import { newQueueId } from '../src/util/ids.js';
-import { runLoad, percentile, type LoadResult } from './smtp-load.js';
-import { startOwnSink, startSmtpSink, type Sink } from './sinks.js';
-import { ensurePostfixPackage, startPostfix } from './postfix.js';
+import { startDnsServer } from '../test/helpers/dns-server.js';
+import { runLoad, percentile } from './smtp-load.js';
+import { freePort, waitUntil } from './util.js';
+import type { Sink } from './sinks.js';
+import { ensurePostfixPackage, startPostfix, type PostfixInstance } from './postfix.js';
+import { ensureOpendkimPackage, startOpendkim, type Opendkim } from './opendkim.js';
 import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
-import { RETRY_E, SCENARIOS, SINK_DOMAIN, domainsOf, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
-import { summariseProfile, formatProfile } from './cpuprofile.js';
-import type { ProbeReport } from './probe.js';
+import { SCENARIOS, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
+import { RUN_LIMIT_MS, SINK_HOST, log, messageFactory, startSink, zoneFor, type World } from './world.js';
+import { batchText, fmt, histogram, loadNotes, loopNote, printTable, type Row } from './rows.js';
+import { runDrain } from './drain.js';
+import { summariseProfile, formatProfile, profileFilesOf, readProfile } from './cpuprofile.js';
+import { attributeStages, formatStages } from './stages.js';
 import { watchForeignLoad, waitQuiet, cpuSeconds } from './machine.js';
+import { printTriggerLatency, runTriggerLatency, type TriggerLatencyOptions, type TriggerLatencyResult } from './trigger-latency.js';
 
-const SINK_HOST = '127.0.0.2';
-const RUN_LIMIT_MS = 10 * 60_000;
-
-interface Row {
-  scenario: ScenarioId;
-  system: string;
-  messages: number;
-  recipients: number;
-  seconds: number;
-  e2eRate: number;
-  acceptRate: number;
-  p50: number;
-  p99: number;
-  peakRssMb: number;
-  batches: string;
-  /** CPU used by processes that are not part of the run, in cores (0–2) */
-  foreign: number;
-  /** CPU time of the system under test (all its processes and threads) per message, ms */
-  cpuPerMsg: number;
-  notes: string[];
-}
-
-const log = (s: string): void => { process.stderr.write(`${s}\n`); };
-
-function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUntil(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<number> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return Date.now();
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-/** Per-scenario message factory: headers differ per message, the body is built once. */
-function messageFactory(s: Scenario, runId: string): (i: number) => Buffer {
-  const line = 'The quick brown fox jumps over the lazy dog; pack my box with five dozen\r\n';
-  const date = new Date().toUTCString().replace('GMT', '+0000');
-  const headerLen = 330;
-  const body = Buffer.from(line.repeat(Math.max(1, Math.ceil((s.size - headerLen) / line.length))), 'latin1');
-  return (i) => {
-    const rcpts = recipientsOf(s, i);
-    const to = rcpts.length === 1 ? `<${rcpts[0]}>` : 'undisclosed-recipients:;';
-    const head = `From: Bench <${SENDER}>\r\nTo: ${to}\r\nSubject: bench ${runId} message ${i}\r\nDate: ${date}\r\n` +
-      `Message-ID: <${i}.${runId}@bench.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n` +
-      'Content-Transfer-Encoding: 7bit\r\n\r\n';
-    return Buffer.concat([Buffer.from(head, 'latin1'), body]);
-  };
-}
-
-function zoneFor(s: Scenario, dns: TestDnsServer, dkim?: { selector: string; publicKey: string }): void {
-  dns.set(`mx.${SINK_DOMAIN}`, { A: [SINK_HOST] });
-  for (const d of [...domainsOf(s), 'bench.test']) dns.set(d, { MX: [{ preference: 10, exchange: `mx.${SINK_DOMAIN}` }] });
-  if (dkim) dns.set(`${dkim.selector}._domainkey.bench.test`, { TXT: [`v=DKIM1; k=rsa; p=${dkim.publicKey}`] });
-}
-
-function startSink(s: Scenario, port: number): Promise<Sink> {
-  return s.sink === 'smtp-sink' ? startSmtpSink(SINK_HOST, port) : startOwnSink(SINK_HOST, port, s.odds ?? {});
-}
-
-function batchText(p: ProbeReport | undefined): string {
-  if (!p || p.commits === 0) return '-';
-  return `${(p.messages / p.commits).toFixed(1)} avg, ${p.maxBatch} max`;
-}
-
-function histogram(p: ProbeReport): string {
-  const buckets: [string, number, number][] = [['1', 1, 1], ['2-3', 2, 3], ['4-7', 4, 7], ['8-15', 8, 15], ['16-31', 16, 31], ['32+', 32, Infinity]];
-  return buckets.map(([label, lo, hi]) => {
-    let n = 0;
-    for (const [size, count] of Object.entries(p.sizes)) if (Number(size) >= lo && Number(size) <= hi) n += count;
-    return `${label}: ${n}`;
-  }).join(', ');
-}
-
-function loadNotes(r: LoadResult): string[] {
-  const notes: string[] = [];
-  if (r.refused) notes.push(`${r.refused} refused at submission: ${[...r.refusals].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
-  if (r.errors.length) notes.push(`${r.errors.length} sessions failed: ${r.errors.slice(0, 3).join('; ')}`);
-  return notes;
-}
-
-interface World { dir: string; dns: TestDnsServer }
+const POSTFIX_DKIM = 'postfix + opendkim';
+/** What --compare takes: Postfix as a plain relay, and Postfix with OpenDKIM (the same work as ours). */
+const COMPARE = ['postfix', 'postfix-dkim'] as const;
+type Compare = typeof COMPARE[number];
 
 async function runMta(s: Scenario, w: World, o: { messages: number; sessions: number; cpuProf?: string; extraToml?: string; extraDelivery?: string }): Promise<Row> {
   const dir = join(w.dir, `mta-${Date.now()}`);
@@ -142,6 +59,7 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
   zoneFor(s, w.dns, dkim);
   const sink = await startSink(s, setup.sinkPort);
   let mta: RunningMta | undefined;
+  let accepted = 0;
   try {
     mta = await startMta(setup, config, o.cpuProf ? { cpuProfDir: o.cpuProf } : {});
     const runId = Date.now().toString(36);
@@ -153,6 +71,7 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
     });
     let loadDone = false;
     const result = await load.finally(() => { loadDone = true; });
+    accepted = result.accepted;
     const m = mta;
     const finished = await waitUntil('delivery of every message', async () => {
       if (!loadDone) return false;
@@ -180,6 +99,7 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
     const mainCpu = cpuSeconds(m.pid, m.pid);
     await m.stop();
     const probe = m.probe();
+    notes.push(...loopNote(probe));
     if (probe?.commits) notes.push(`intake commits: ${probe.commits} for ${probe.messages} messages (${histogram(probe)}); ${(probe.commitMs / Math.max(probe.commits, 1)).toFixed(2)} ms per commit avg, ${probe.maxCommitMs.toFixed(1)} max`);
     const oc = probe?.outcomes;
     if (oc?.commits) notes.push(`outcome commits: ${oc.commits} for ${oc.writes} jobs (${(oc.writes / oc.commits).toFixed(1)} avg, ${oc.maxBatch} max); ${(oc.commitMs / oc.commits).toFixed(2)} ms per commit avg`);
@@ -196,34 +116,59 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
   } finally {
     await mta?.stop();
     await sink.stop();
-    if (o.cpuProf && mta) {
-      const files = readdirSync(o.cpuProf).filter((f) => f.endsWith('.cpuprofile')).sort();
-      const last = files[files.length - 1];
-      if (last) {
-        log(`\ncpu profile of the daemon: ${join(o.cpuProf, last)}`);
-        log(formatProfile(summariseProfile(join(o.cpuProf, last))));
-      }
-    }
+    if (o.cpuProf && mta) printProfile(o.cpuProf, mta.pid, accepted);
   }
 }
 
-async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions: number }): Promise<Row> {
+/**
+ * The daemon's profiles (written at its exit, one per thread): the event loop's top places
+ * and functions, then CPU per message by stage over all its threads (bench/stages.ts).
+ */
+export function printProfile(dir: string, pid: number, messages: number): void {
+  const files = profileFilesOf(dir, pid);
+  if (files.length === 0) { log(`no CPU profile of process ${pid} in ${dir}`); return; }
+  log(`\ncpu profile of the daemon's event loop: ${files[0]}${files.length > 1 ? ` (and ${files.length - 1} worker threads beside it)` : ''}`);
+  log(formatProfile(summariseProfile(files[0]!)));
+  console.log('');
+  console.log(formatStages(attributeStages(files.map(readProfile)), messages));
+}
+
+/** Postfix as a plain relay, or with OpenDKIM signing as a milter (`dkim`: the same work as ours). */
+async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions: number; dkim: boolean }): Promise<Row> {
   const dir = join(w.dir, `postfix-${Date.now()}`);
   const sinkPort = await freePort(SINK_HOST);
   const sink = await startSink(s, sinkPort);
   const port = await freePort();
-  const pf = startPostfix(dir, port, SINK_HOST, sinkPort, { fastRetry: s.done === 'spool-final' });
+  let dkim: Opendkim | undefined;
+  let pf: PostfixInstance | undefined;
+  try {
+    if (o.dkim) {
+      dkim = await startOpendkim(join(dir, 'opendkim'), await freePort(), 'bench.test', 'pf');
+      w.dns.set('pf._domainkey.bench.test', { TXT: [dkim.txt] });
+    }
+    pf = startPostfix(dir, port, SINK_HOST, sinkPort, { fastRetry: s.done === 'spool-final', ...(dkim ? { milter: dkim.milter } : {}) });
+    return await loadPostfix(s, o, { sink, port, pf, extraPids: dkim ? [dkim.pid] : [] });
+  } finally {
+    pf?.stop();
+    await dkim?.stop();
+    await sink.stop();
+  }
+}
+
+async function loadPostfix(s: Scenario, o: { messages: number; sessions: number; dkim: boolean }, r: { sink: Sink; port: number; pf: PostfixInstance; extraPids: number[] }): Promise<Row> {
+  const { sink, port } = r;
+  const pids = (): number[] => [...r.pf.pids(), ...r.extraPids];
   let peak = 0;
   const sample = (): void => {
     let sum = 0;
-    for (const pid of pf.pids()) sum += procStatusBytes(pid, 'VmRSS');
+    for (const pid of pids()) sum += procStatusBytes(pid, 'VmRSS');
     peak = Math.max(peak, sum);
   };
   const sampler = setInterval(sample, 200);
   try {
     await waitPort(port, 10_000);
     const runId = Date.now().toString(36);
-    const watch = watchForeignLoad(() => pf.pids().slice(0, 1));
+    const watch = watchForeignLoad(() => [...r.pf.pids().slice(0, 1), ...r.extraPids]);
     const started = Date.now();
     let loadDone = false;
     const result = await runLoad({
@@ -235,19 +180,19 @@ async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions
       switch (s.done) {
         case 'sink-messages': return sink.messages() >= result.accepted;
         case 'sink-recipients': return sink.recipients() >= result.accepted * s.recipientsPerMessage;
-        case 'spool-final': return pf.queued() === 0;
+        case 'spool-final': return r.pf.queued() === 0;
       }
     }, RUN_LIMIT_MS, s.done === 'spool-final' ? 250 : 20);
     sample();
-    const cpu = pf.pids().reduce((a, pid) => a + cpuSeconds(pid), 0);
+    const cpu = pids().reduce((a, pid) => a + cpuSeconds(pid), 0);
     const seconds = (finished - started) / 1000;
     const machine = watch.stop();
     const notes = loadNotes(result);
     notes.push(`load average at the end: ${machine.loadAvg}`);
-    notes.push('peak RSS: sum of the VmRSS of all Postfix processes, sampled every 200 ms; CPU: all its processes still running at the end');
+    notes.push(`peak RSS: sum of the VmRSS of all Postfix processes${o.dkim ? ' and OpenDKIM' : ''}, sampled every 200 ms; CPU: all its processes still running at the end`);
     if (s.done === 'spool-final') notes.push(`sink accepted ${sink.messages()} transactions`);
     return {
-      scenario: s.id, system: 'postfix', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
+      scenario: s.id, system: o.dkim ? POSTFIX_DKIM : 'postfix', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
       e2eRate: (s.done === 'spool-final' ? result.accepted : result.accepted * s.recipientsPerMessage) / seconds,
       acceptRate: result.accepted / ((result.lastAccept - started) / 1000),
       p50: percentile(result.latencies, 50), p99: percentile(result.latencies, 99),
@@ -256,112 +201,7 @@ async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions
     };
   } finally {
     clearInterval(sampler);
-    pf.stop();
-    await sink.stop();
   }
-}
-
-/** Recipients in `state` in a running daemon's spool (a read-only connection beside it). */
-function countState(dataDir: string, state: string): number {
-  const db = new Database(join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT COUNT(*) AS n FROM recipients WHERE state = ?').get(state) as { n: number }).n;
-  } finally { db.close(); }
-}
-
-/**
- * Scenario (e): the queue is built while the sink is down. It is written through the spool's
- * own commit path (what intake calls after DATA, 1,000 messages per commit) with the daemon
- * stopped, then the daemon starts with the sink still down and defers every recipient
- * (connection refused). Then the sink comes up and the retries drain the queue. Peak RSS
- * covers both phases; the drain time runs from the sink coming up.
- */
-async function runDrain(s: Scenario, w: World, queued: number, o: { cpuProf?: string; extraToml?: string; extraDelivery?: string }): Promise<Row> {
-  const dir = join(w.dir, `mta-drain-${queued}-${Date.now()}`);
-  const setup: MtaSetup = {
-    dir, smtpPort: await freePort(), adminPort: await freePort(), sinkPort: await freePort(SINK_HOST), dnsServer: w.dns.server,
-    delivery: [...s.delivery, ...(o.extraDelivery ? [o.extraDelivery] : [])].join('\n'), extraToml: o.extraToml,
-  };
-  mkdirSync(dir, { recursive: true });
-  const config = writeConfig(setup);
-  const dkim = createSenderThroughCli(config);
-  zoneFor(s, w.dns, dkim);
-  const t0 = Date.now();
-  const dataDir = join(dir, 'data');
-  const store = SqliteStore.open(dataDir, { maxCommitBatch: 1000 });
-  const make = messageFactory(s, Date.now().toString(36));
-  for (let i = 0; i < queued;) {
-    const batch: Promise<void>[] = [];
-    for (const end = Math.min(queued, i + 1000); i < end; i++) {
-      const now = Date.now();
-      const id = newQueueId(now);
-      const raw = Buffer.concat([Buffer.from(`Received: from load.bench.test (127.0.0.1) by mta.bench.test with ESMTPA id ${id}\r\n`, 'latin1'), make(i)]);
-      batch.push(store.commitIncoming({
-        id, receivedAt: now, sender: SENDER, authUser: SENDER, clientIp: '127.0.0.1', helo: 'load.bench.test',
-        messageId: `<${i}@bench.test>`, subject: `bench message ${i}`, size: raw.length, lane: 'trigger', tag: null,
-        chunks: [raw], recipients: recipientsOf(s, i),
-      }));
-    }
-    await Promise.all(batch);
-  }
-  await store.close();
-  log(`  queued ${queued} messages in ${((Date.now() - t0) / 1000).toFixed(1)} s (daemon stopped, sink down)`);
-  let mta: RunningMta | undefined;
-  let sink: Sink | undefined;
-  try {
-    const watch = watchForeignLoad(() => []);
-    mta = await startMta(setup, config, o.cpuProf ? { cpuProfDir: o.cpuProf } : {});
-    const m = mta;
-    let maxRss = 0;
-    const t1 = Date.now();
-    // Deferred ones come back every RETRY_E and are deferred again, so "done" is: none left untried.
-    await waitUntil('every recipient deferred with the sink down', () => {
-      maxRss = Math.max(maxRss, m.rss());
-      return countState(dataDir, 'queued') === 0;
-    }, Math.max(RUN_LIMIT_MS, queued * 10), 500);
-    const deferSeconds = (Date.now() - t1) / 1000;
-    const deferRss = maxRss;
-    log(`  daemon started with the sink down: ${queued} recipients deferred in ${deferSeconds.toFixed(1)} s`);
-    const up = await startSink(s, setup.sinkPort);
-    sink = up;
-    const started = Date.now();
-    const finished = await waitUntil('the queue to drain', () => {
-      maxRss = Math.max(maxRss, m.rss());
-      return up.messages() >= queued;
-    }, Math.max(RUN_LIMIT_MS, queued * 10), 50);
-    const seconds = (finished - started) / 1000;
-    const machine = watch.stop();
-    const cpu = cpuSeconds(m.pid);
-    return {
-      scenario: s.id, system: `mta, ${queued / 1000}k queued`, messages: queued, recipients: queued, seconds,
-      e2eRate: queued / seconds, acceptRate: NaN, p50: NaN, p99: NaN, peakRssMb: m.peakRss() / 1048576, batches: '-', foreign: machine.foreignCores,
-      cpuPerMsg: (cpu * 1000) / queued,
-      notes: [
-        `sink down: every recipient deferred ${deferSeconds.toFixed(1)} s after the daemon started; RSS sampled max ${(deferRss / 1048576).toFixed(0)} MB`,
-        `drain: from the sink coming up to the last message at the sink, first retry due ${RETRY_E}; RSS sampled max ${(maxRss / 1048576).toFixed(0)} MB`,
-      ],
-    };
-  } finally {
-    await mta?.stop();
-    await sink?.stop();
-  }
-}
-
-function fmt(n: number, digits = 0): string {
-  return Number.isFinite(n) ? n.toFixed(digits) : '-';
-}
-
-function printTable(rows: Row[]): void {
-  const head = ['scenario', 'system', 'messages', 'seconds', 'msgs/s e2e', 'accepted/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'commit batch', 'CPU ms/msg', 'other CPU'];
-  const body = rows.map((r) => [
-    r.scenario, r.system, r.recipients !== r.messages ? `${r.messages} (${r.recipients} rcpts)` : String(r.messages),
-    fmt(r.seconds, 1), fmt(r.e2eRate), fmt(r.acceptRate), fmt(r.p50, 1), fmt(r.p99, 1), fmt(r.peakRssMb), r.batches, fmt(r.cpuPerMsg, 2), fmt(r.foreign, 2),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  console.log(line(head));
-  console.log(`|${widths.map((w, i) => (i < 2 ? ` ${'-'.repeat(w)} ` : ` ${'-'.repeat(w - 1)}: `)).join('|')}|`);
-  for (const b of body) console.log(line(b));
 }
 
 async function main(): Promise<number> {
@@ -373,23 +213,36 @@ async function main(): Promise<number> {
       sessions: { type: 'string', default: '20' },
       repeat: { type: 'string', default: '1' },
       'cpu-prof': { type: 'string' },
+      profile: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'mta-toml': { type: 'string' },
       'mta-delivery': { type: 'string' },
       'quiet-wait': { type: 'string', default: '60' },
+      members: { type: 'string', default: '100000' },
+      'slow-batch': { type: 'boolean', default: false },
+      shared: { type: 'boolean', default: false },
+      seconds: { type: 'string', default: '600' },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
+    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--profile] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
     for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
+    console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--shared] [--seconds S (600)]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
     return 0;
+  }
+  if (values.scenario === 'trigger-latency') {
+    const extraLatency = {
+      extraToml: values['mta-toml']?.replace(/\\n/g, '\n'), extraDelivery: values['mta-delivery']?.replace(/\\n/g, '\n'), cpuProf: values['cpu-prof'], profile: values.profile ?? false,
+    };
+    return triggerLatencyMain({ members: Number(values.members), slowBatch: values['slow-batch'] ?? false, shared: values.shared ?? false, seconds: Number(values.seconds), ...extraLatency },
+      Math.max(1, Number(values.repeat)), Number(values['quiet-wait']), values.keep ?? false);
   }
   const ids = (values.scenario ?? 'a').split(',') as ScenarioId[];
   for (const id of ids) if (!SCENARIOS[id]) throw new Error(`unknown scenario "${id}" (a–e)`);
-  if (values.compare !== undefined && values.compare !== 'postfix') throw new Error('--compare takes "postfix"');
-  const compare = values.compare === 'postfix';
+  const compare = (values.compare ?? '').split(',').filter((c) => c !== '') as Compare[];
+  for (const c of compare) if (!COMPARE.includes(c)) throw new Error(`--compare takes a comma-separated list of ${COMPARE.join(', ')} (got "${c}")`);
   const sessions = Number(values.sessions);
   const repeat = Math.max(1, Number(values.repeat));
   const quiet = async (): Promise<void> => { await waitQuiet(Number(values['quiet-wait']) * 1000, 0.15, log); };
@@ -399,11 +252,17 @@ async function main(): Promise<number> {
   };
 
   ensurePostfixPackage(log);
+  // Without OpenDKIM the plain rows still run; the missing row is named in the output.
+  const skipped = compare.includes('postfix-dkim') ? ensureOpendkimPackage(log) : undefined;
+  if (skipped) log(`postfix-dkim: skipped: ${skipped}`);
   const dir = mkdtempSync(join(tmpdir(), 'mta-bench-'));
   chmodSync(dir, 0o755); // Postfix's unprivileged daemons must reach their queue below it
   const dns = await startDnsServer({});
   const w: World = { dir, dns };
+  // --profile alone: the profiles go to the run's temp dir (kept with --keep).
+  const cpuProf = values['cpu-prof'] ?? (values.profile ? join(dir, 'cpu-prof') : undefined);
   const rows: Row[] = [];
+  const failed: string[] = [];
   try {
     for (const id of ids) {
       const s = SCENARIOS[id];
@@ -414,18 +273,25 @@ async function main(): Promise<number> {
           for (const q of sizes) {
             await quiet();
             log(`  mta: draining ${q} queued messages ...`);
-            rows.push(await runDrain(s, w, q, { ...extra, ...(values['cpu-prof'] ? { cpuProf: values['cpu-prof'] } : {}) }));
+            rows.push(await runDrain(s, w, q, { ...extra, ...(cpuProf ? { cpuProf } : {}) }));
           }
           continue;
         }
         const messages = values.messages ? Number(values.messages) : s.messages;
         await quiet();
         log(`  mta: ${messages} messages over ${sessions} sessions ...`);
-        rows.push(await runMta(s, w, { messages, sessions, ...extra, ...(values['cpu-prof'] ? { cpuProf: values['cpu-prof'] } : {}) }));
-        if (compare && s.postfix) {
+        rows.push(await runMta(s, w, { messages, sessions, ...extra, ...(cpuProf ? { cpuProf } : {}) }));
+        for (const c of s.postfix ? compare : []) {
+          if (c === 'postfix-dkim' && skipped) continue;
           await quiet();
-          log(`  postfix: ${messages} messages over ${sessions} sessions ...`);
-          rows.push(await runPostfix(s, w, { messages, sessions }));
+          log(`  ${c}: ${messages} messages over ${sessions} sessions ...`);
+          try {
+            rows.push(await runPostfix(s, w, { messages, sessions, dkim: c === 'postfix-dkim' }));
+          } catch (e) {
+            // The rows measured so far are worth printing; the failed one is named below the table.
+            failed.push(`${c}: ${(e as Error).message}`);
+            log(`  ${c} failed: ${(e as Error).message}`);
+          }
         }
       }
     }
@@ -439,16 +305,43 @@ async function main(): Promise<number> {
   console.log('CPU ms/msg: CPU time of the system under test (mta: the daemon with its threads; postfix: all its processes) per message');
   console.log('other CPU: cores used meanwhile by processes outside the run (0 = a quiet machine; above ~0.2 the row is disturbed)');
   for (const r of rows) for (const n of r.notes) console.log(`  ${r.scenario}/${r.system}: ${n}`);
-  if (compare) {
-    for (const id of ids) {
-      const ours = rows.filter((r) => r.scenario === id && r.system === 'mta');
-      const theirs = rows.filter((r) => r.scenario === id && r.system === 'postfix');
+  if (skipped) console.log(`\n${POSTFIX_DKIM}: not measured: ${skipped}`);
+  for (const f of failed) console.log(`\nnot measured: ${f}`);
+  for (const id of ids) {
+    const ours = rows.filter((r) => r.scenario === id && r.system === 'mta');
+    const mean = (xs: Row[]): number => xs.reduce((a, r) => a + r.e2eRate, 0) / xs.length;
+    for (const [system, what] of [['postfix', 'goal 2×'], [POSTFIX_DKIM, 'the same work: DKIM RSA-2048']] as const) {
+      const theirs = rows.filter((r) => r.scenario === id && r.system === system);
       if (!ours.length || !theirs.length) continue;
-      const mean = (xs: Row[]): number => xs.reduce((a, r) => a + r.e2eRate, 0) / xs.length;
-      console.log(`\nscenario ${id}: mta / postfix end to end = ${(mean(ours) / mean(theirs)).toFixed(2)}× ` +
-        `(${fmt(mean(ours))} vs ${fmt(mean(theirs))} ${SCENARIOS[id].recipientsPerMessage > 1 ? 'recipients' : 'msgs'}/s${ours.length > 1 ? `, means of ${ours.length} runs` : ''}; goal 2×)`);
+      console.log(`\nscenario ${id}: mta / ${system} end to end = ${(mean(ours) / mean(theirs)).toFixed(2)}× ` +
+        `(${fmt(mean(ours))} vs ${fmt(mean(theirs))} ${SCENARIOS[id].recipientsPerMessage > 1 ? 'recipients' : 'msgs'}/s${ours.length > 1 ? `, means of ${ours.length} runs` : ''}; ${what})`);
     }
   }
+  console.log(`\n${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores`);
+  return 0;
+}
+
+async function triggerLatencyMain(opts: TriggerLatencyOptions & { profile: boolean }, repeat: number, quietWait: number, keep: boolean): Promise<number> {
+  if (!Number.isInteger(opts.members) || opts.members < 1) throw new Error('--members takes a whole number of at least 1');
+  if (!(opts.seconds > 0)) throw new Error('--seconds takes a number of seconds above 0');
+  const dir = mkdtempSync(join(tmpdir(), 'mta-bench-'));
+  const o: TriggerLatencyOptions = { ...opts, cpuProf: opts.cpuProf ?? (opts.profile ? join(dir, 'cpu-prof') : undefined) };
+  const dns = await startDnsServer({});
+  const rows: TriggerLatencyResult[] = [];
+  try {
+    for (let k = 0; k < repeat; k++) {
+      await waitQuiet(quietWait * 1000, 0.15, log);
+      log(`trigger-latency: ${o.members} members${o.slowBatch ? ', slow batch destination' : ''}${o.shared ? ', login codes to the same destination' : ''} ...`);
+      const r = await runTriggerLatency({ dir, dns }, o, log);
+      rows.push(r);
+      if (o.cpuProf) printProfile(o.cpuProf, r.pid, r.messagesTotal);
+    }
+  } finally {
+    await dns.close();
+    if (!keep) rmSync(dir, { recursive: true, force: true }); else log(`kept ${dir}`);
+  }
+  console.log('');
+  printTriggerLatency(rows);
   console.log(`\n${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores`);
   return 0;
 }

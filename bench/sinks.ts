@@ -74,13 +74,29 @@ export async function startSmtpSink(host: string, port: number): Promise<Sink> {
   return { kind: 'smtp-sink', host, port, pid: proc.pid!, messages: () => mesg, recipients: () => mesg, stop: stopper(proc) };
 }
 
+export interface OwnSinkOptions {
+  /** shares of RCPT replies refused with 4xx and 5xx */
+  temp?: number;
+  perm?: number;
+  /** report the receipt of messages whose Message-ID contains this text */
+  reportIds?: string;
+  /** answer the end of DATA this many ms late */
+  dataDelayMs?: number;
+  /** called for each reported message: its Message-ID and when it arrived (epoch ms, sub-ms) */
+  onReceipt?(messageId: string, at: number): void;
+}
+
 /** bench/own-sink.ts in its own node process. */
-export async function startOwnSink(host: string, port: number, odds: { temp?: number; perm?: number } = {}): Promise<Sink> {
-  const proc = spawn(process.execPath, [join(HERE, 'own-sink.js'), `${host}:${port}`, '--temp', String(odds.temp ?? 0), '--perm', String(odds.perm ?? 0)],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startOwnSink(host: string, port: number, o: OwnSinkOptions = {}): Promise<Sink> {
+  const args = [join(HERE, 'own-sink.js'), `${host}:${port}`, '--temp', String(o.temp ?? 0), '--perm', String(o.perm ?? 0)];
+  if (o.reportIds !== undefined) args.push('--report-ids', o.reportIds);
+  if (o.dataDelayMs) args.push('--data-delay', String(o.dataDelayMs));
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let mesg = 0;
   let rcpt = 0;
   follow(proc, (line) => {
+    const got = /^got (\S+) ([\d.]+)$/.exec(line);
+    if (got) { o.onReceipt?.(got[1]!, Number(got[2])); return; }
     const m = /mesg=(\d+) rcpt=(\d+)/.exec(line);
     if (m) { mesg = Number(m[1]); rcpt = Number(m[2]); }
   });

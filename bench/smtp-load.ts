@@ -39,9 +39,9 @@ export interface LoadResult {
   errors: string[];
 }
 
-interface Reply { code: number; text: string }
+export interface Reply { code: number; text: string }
 
-class Client {
+export class Client {
   private buf = '';
   private readonly waiting: ((r: Reply) => void)[] = [];
   private readonly ready: Reply[] = [];

@@ -4,15 +4,19 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { initialLanguage, wordsFor } from './i18n.js';
-import { ApiError, session } from './api.js';
+import { ApiError, SESSION_ENDED, session } from './api.js';
 import { ROUTES } from './routes.js';
 import { html } from './ui.js';
 
-/** The page the location's hash names (#/domains, #/sends/ID...), Overview when none does. */
+/**
+ * The page the location's hash names (#/domains, #/sends/ID, #/sends?rcpt=...), Overview
+ * when none does; what follows `?` is the page's query (a search it can be linked to).
+ */
 function currentRoute() {
-  const [path = '', ...rest] = location.hash.replace(/^#\/?/, '').split('/');
+  const [where, qs = ''] = location.hash.replace(/^#\/?/, '').split('?');
+  const [path = '', ...rest] = where.split('/');
   const route = ROUTES.find((r) => r.path === path) ?? ROUTES[0];
-  return { route, args: rest.map(decodeURIComponent) };
+  return { route, args: rest.map(decodeURIComponent), query: Object.fromEntries(new URLSearchParams(qs)) };
 }
 
 function useHashRoute() {
@@ -48,9 +52,14 @@ function SignIn({ t, onDone }) {
 function App() {
   const [lang, setLang] = useState(initialLanguage());
   const [who, setWho] = useState(undefined);
-  const { route, args } = useHashRoute();
+  const { route, args, query } = useHashRoute();
   const t = wordsFor(lang, route);
   useEffect(() => { session.current().then(setWho, () => setWho(null)); }, []);
+  useEffect(() => {
+    const onEnded = () => setWho(null);
+    addEventListener(SESSION_ENDED, onEnded);
+    return () => removeEventListener(SESSION_ENDED, onEnded);
+  }, []);
   useEffect(() => { document.documentElement.lang = lang; document.title = t.title; }, [lang]);
   const choose = (l) => { localStorage.setItem('mta.lang', l); setLang(l); };
   const switcher = html`<select aria-label=${t.language} data-testid="lang" value=${lang} onChange=${(e) => choose(e.target.value)}>
@@ -63,7 +72,7 @@ function App() {
       ${switcher}
       <button data-testid="signout" onClick=${async () => { await session.signOut(); setWho(null); }}>${t.signOut}</button>
     </header>
-    <main><${route.page} t=${t} role=${who.role} args=${args} lang=${lang} key=${route.path} /></main>`;
+    <main><${route.page} t=${t} role=${who.role} args=${args} query=${query} lang=${lang} key=${route.path} /></main>`;
 }
 
 render(html`<${App} />`, document.getElementById('app'));

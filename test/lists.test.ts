@@ -238,6 +238,13 @@ t.test('API: create, list, show with a member page, members as JSON rows, remove
   t.equal(p2.json.members.next_cursor, null);
   t.equal((await api('GET', '/api/v1/lists/vip?cursor=forged')).status, 400);
   t.equal((await api('GET', '/api/v1/lists/nosuch')).status, 404);
+  const found = await api('GET', '/api/v1/lists/vip?q=B%40EXAMPLE');
+  t.same(found.json.members.items.map((x: { EAddr: string }) => x.EAddr), ['b@example.com'], 'q: members whose address holds the text, any case');
+  t.equal(found.json.member_count, 3, 'the count is the whole list\'s');
+  t.same((await api('GET', '/api/v1/lists/vip?q=%25')).json.members.items, [], 'q: % is a plain character, not a wildcard');
+  const q1 = await api('GET', '/api/v1/lists/vip?q=example&limit=2');
+  const q2 = await api('GET', `/api/v1/lists/vip?q=example&limit=2&cursor=${q1.json.members.next_cursor as string}`);
+  t.same([...q1.json.members.items, ...q2.json.members.items].map((x: { EAddr: string }) => x.EAddr), ['a@example.com', 'b@example.com', 'c@example.com'], 'q pages like the whole list');
 
   t.same((await api('DELETE', '/api/v1/lists/vip')).json, { removed: true });
   t.equal((await api('DELETE', '/api/v1/lists/vip')).status, 404);

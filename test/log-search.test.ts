@@ -56,12 +56,17 @@ t.test('search by @domain, by part of an address, by Message-ID', async (t) => {
   t.same(rcpts(await page('--message-id', 'abc123@app.example.com')), ['fine@dest.test=queued'], 'Message-ID without brackets');
   t.same(rcpts(await page('--message-id', '<abc123@app.example.com>')), ['fine@dest.test=queued'], 'and with them');
   t.same(rcpts(await page('--message-id', 'nope@app.example.com')), []);
+  t.same(rcpts(await page('--task', 'T0NOSUCHTASK', '--rcpt', '@dest.test')), [], '--task: only that task\'s mail, so no rejection either');
   const bad = await mta('log', '--rcpt', '@not_a_domain');
   t.same([bad.code, bad.err], [1, 'mta: rcpt: "not_a_domain" is not a domain name (MTA_ERR_INVALID)\n']);
   const call = apiClient(d);
   const r = await call('GET', '/api/v1/messages?rcpt=%40dest.test');
   t.equal(r.status, 200, r.text);
   t.same((r.json as Page).items.map((i) => i.result).sort(), ['queued', 'rejected'], 'the API too, checked against its schema');
+  const byTask = await call('GET', '/api/v1/messages?task_id=nosuch&rcpt=%40dest.test');
+  t.equal(byTask.status, 200, byTask.text);
+  t.same((byTask.json as Page).items, [], 'task_id: only that task\'s mail (rejections never belong to one)');
+  t.match(await call('GET', '/api/v1/messages?task_id='), { status: 400, json: { error: { code: 'MTA_ERR_INVALID', field: 'task_id' } } }, 'an empty task id is refused');
 });
 
 t.test('pages run across recipients and rejections without overlap', async (t) => {

@@ -17,7 +17,6 @@ import { PgEgress } from '../src/spool/pg-egress.js';
 import type { PgEffectsPort } from '../src/spool/pg-facts.js';
 import { PgFeedback } from '../src/spool/pg-feedback.js';
 import { PgInbound } from '../src/spool/pg-inbound.js';
-import { PgIntake } from '../src/spool/pg-intake.js';
 import { PgLists } from '../src/spool/pg-lists.js';
 import { PgMessages } from '../src/spool/pg-messages.js';
 import { migratePg } from '../src/spool/pg-migrations.js';
@@ -34,7 +33,8 @@ import type { Store } from '../src/spool/types.js';
 import type { IncomingMessage, QueueEntry } from '../src/spool/types-queue.js';
 import { newTaskId } from '../src/util/ids.js';
 import { tempDir } from './helpers/daemon.js';
-import { startPostgres } from './helpers/postgres.js';
+import { pgIntake, startPostgres } from './helpers/postgres.js';
+import { bothBackends } from './helpers/both-backends.js';
 import { incoming } from './store/suite.js';
 import { codeOf, domainsScenario, listsScenario, sendersScenario, tagsScenario, taskRecord, tasksScenario, templatesScenario, tlsRptScenario, usersScenario, type Side } from './helpers/accounts-scenarios.js';
 
@@ -95,23 +95,14 @@ function pgPorts(pool: PgPool, effects: PgEffectsPort | undefined): Store {
 /** `effects` 'none': the ports get no effects port. */
 async function pgSide(t: Test, effects: PgEffectsPort | 'none' = noEffects): Promise<Side & { pool: PgPool }> {
   const pool = await pgPool(t);
-  const intake = PgIntake.open(pool, { windowMs: 0, maxBatch: 16 });
+  const intake = pgIntake(pool);
   const messages = PgMessages.open(pool);
   return { name: 'postgres', pool, store: pgPorts(pool, effects === 'none' ? undefined : effects), intake: (m) => intake.commitIncoming(m), queue: () => messages.listQueue({ limit: 1000 }) };
 }
 
-type Scenario = (t: Test, side: Side) => Promise<unknown>;
-
 /** Runs `scenario` on SQLite and on PostgreSQL; their transcripts must be the same. */
-function both(name: string, scenario: Scenario): void {
-  t.test(name, async (t) => {
-    const seen: Record<string, unknown> = {};
-    for (const make of [sqliteSide, pgSide]) {
-      const side = await make(t);
-      await t.test(side.name, async (t) => { seen[side.name] = await scenario(t, side); });
-    }
-    t.same(seen['postgres'], seen['sqlite'], 'PostgreSQL answers as SQLite does');
-  });
+function both(name: string, scenario: (t: Test, side: Side) => Promise<unknown>): void {
+  bothBackends<Side>(name, [sqliteSide, (t) => pgSide(t)], scenario);
 }
 
 both('domains: rows, checks, events, DKIM rotation, refusals', domainsScenario);
@@ -186,6 +177,8 @@ both('tracking: first hits, reclassified hits, counts', async (t, side) => {
   t.same([c2.machine.opens, c2.scanner.clicks, c2.human.opens], [1, 1, 0]);
   const none = await store.trackingCountsOfTask(newTaskId());
   t.same([none.counts.human.opens, none.counts.scanner.clicks, none.links], [0, 0, []], 'a task without hits');
+  const between = await store.trackingCountsBetween(MAIL_AT + 10, MAIL_AT + 13);
+  t.same([between.human, between.machine.opens], [{ opens: 2, uniqueOpens: 1, clicks: 1, uniqueClicks: 1 }, 0], 'hits made in [from, to), whatever mail');
   const days = [{ day: '2026-12-01', from: Date.UTC(2026, 11, 1), to: Date.UTC(2026, 11, 2) }, { day: '2026-12-02', from: Date.UTC(2026, 11, 2), to: Date.UTC(2026, 11, 3) }];
   const byDay = await store.trackingStats({ days, by: 'day' });
   const sortRows = <T>(rows: T[]): T[] => rows.map((r) => JSON.stringify(r)).sort().map((r) => JSON.parse(r) as T);
@@ -202,7 +195,7 @@ both('tracking: first hits, reclassified hits, counts', async (t, side) => {
   t.same(byDay.delivered, [], 'nothing delivered yet');
   const bySender = await store.trackingStats({ days, by: 'domain', sender: mail[0]!.sender.toUpperCase() });
   t.ok(bySender.hits.length > 0 && bySender.hits.every((r) => r.key === mail[0]!.sender.split('@')[1]!.toLowerCase()), 'grouped by sending domain, the sender compared in lower case');
-  return { recs, of1, many, c1, c2, byDay: { hits: sortRows(byDay.hits), urls: sortRows(byDay.urls) }, bySender: sortRows(bySender.hits) };
+  return { recs, of1, many, c1, c2, between, byDay: { hits: sortRows(byDay.hits), urls: sortRows(byDay.urls) }, bySender: sortRows(bySender.hits) };
 });
 
 both('feedback and bounces: finding the message, and nothing recorded without a recipient', async (t, side) => {

@@ -86,6 +86,7 @@ t.test('SQLSTATEs map to catalogue codes; programming errors pass unchanged', as
     ['08006', 'connection failure', 'MTA_ERR_SPOOL_BUSY'],
     ['53300', 'too many connections', 'MTA_ERR_SPOOL_BUSY'],
     ['40P01', 'deadlock detected', 'MTA_ERR_SPOOL_BUSY'],
+    ['55P03', 'canceling statement due to lock timeout', 'MTA_ERR_SPOOL_BUSY'],
     ['ECONNREFUSED', 'connect ECONNREFUSED', 'MTA_ERR_SPOOL_BUSY'],
     ['', 'Connection terminated unexpectedly', 'MTA_ERR_SPOOL_BUSY'],
     ['53200', 'out of memory', 'MTA_ERR_SPOOL_IO'],

@@ -5,14 +5,24 @@
 // recovery takes back this node's own claims and expired ones only.
 import t, { type Test } from 'tap';
 import { PgClaims } from '../src/spool/pg-claims.js';
-import { PgIntake } from '../src/spool/pg-intake.js';
 import { PgMessages } from '../src/spool/pg-messages.js';
+import { PgIntake, type PgIntakeOptions } from '../src/spool/pg-intake.js';
+import { createRules } from '../src/spool/default-rules.js';
+import { PgEffects } from '../src/spool/pg-effects.js';
+import { PgIdempotency } from '../src/spool/pg-idempotency.js';
+import { PgWebhooks } from '../src/spool/pg-webhooks.js';
 import { migratePg } from '../src/spool/pg-migrations.js';
 import { createPgPool, type PgPool } from '../src/spool/pg-pool.js';
 import { startPostgres } from './helpers/postgres.js';
 import { incoming } from './store/suite.js';
 
 const cluster = await startPostgres((fn) => t.teardown(fn));
+const rules = createRules({ timeZone: 'UTC' });
+
+/** Intake with the ports a message commits with (its counters, its idempotency record). */
+function pgIntake(pool: PgPool, opts: PgIntakeOptions): PgIntake {
+  return PgIntake.open(pool, opts, { effects: new PgEffects(rules, new PgWebhooks(pool, rules, 'test')), idempotency: new PgIdempotency(pool) });
+}
 const LEASE = 60_000;
 
 /** A fresh database with `n` one-recipient messages; a pool per node on it. */
@@ -21,7 +31,7 @@ async function world(t: Test, n: number, lane: 'trigger' | 'batch' = 'trigger'):
   const pool = (): PgPool => { const p = createPgPool({ url, poolSize: 4 }); t.teardown(() => p.end()); return p; };
   const first = pool();
   await migratePg(first);
-  const intake = PgIntake.open(first, { windowMs: 0, maxBatch: 500 });
+  const intake = pgIntake(first, { windowMs: 0, maxBatch: 500 });
   const now = Date.now();
   await Promise.all(Array.from({ length: n }, (_, i) => intake.commitIncoming(incoming([`r${i}@dest.test`], { receivedAt: now - 1000, lane }))));
   return { pool, now };
@@ -32,7 +42,7 @@ async function emptyWorld(t: Test): Promise<{ pool: PgPool; intake: PgIntake; no
   const pool = createPgPool({ url: await cluster.createDatabase(), poolSize: 2 });
   t.teardown(() => pool.end());
   await migratePg(pool);
-  return { pool, intake: PgIntake.open(pool, { windowMs: 0, maxBatch: 10 }), now: Date.now() };
+  return { pool, intake: pgIntake(pool, { windowMs: 0, maxBatch: 10 }), now: Date.now() };
 }
 
 async function requeuedEvents(pool: PgPool): Promise<string[]> {

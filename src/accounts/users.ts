@@ -59,6 +59,14 @@ export class Users {
     await this.store.setUserPassword(u.name, await hashPassword(password), Date.now());
   }
 
+  /** The role applies from the user's next request on (sessions read it anew each time). */
+  async setRole(name: string, role: string): Promise<ConsoleUserRecord> {
+    const r = parseRole(role);
+    const u = await this.get(name);
+    await this.store.setUserRole(u.name, r);
+    return { ...u, role: r };
+  }
+
   /** The user when the password is right, else undefined (at the same cost for an unknown name). */
   async verify(name: string, password: string): Promise<ConsoleUserRecord | undefined> {
     const u = await this.store.getUser(name.trim().toLowerCase());

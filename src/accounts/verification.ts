@@ -14,6 +14,7 @@ import type { DomainEvent, DomainRecord } from '../spool/types-domains.js';
 import type { DnsClient } from '../dns/client.js';
 import { checkDomain, dkimPublished, type CheckContext, type DomainCheckResult } from '../dns/checker.js';
 import { sourcesForDomain } from '../delivery/egress.js';
+import { ALWAYS_LEAD, ifLeading, type JobGate } from '../util/cluster-jobs.js';
 
 export function checkContext(config: Config, dns: DnsClient): CheckContext {
   let publicHost: string | undefined;
@@ -36,6 +37,8 @@ export interface VerificationOutcome extends DomainCheckResult { previous: strin
 export class DomainVerifier {
   private task: ScheduledTask | undefined;
   private running = false;
+  /** whether this node runs the scheduled re-check (one node of a cluster does: util/cluster-jobs.ts) */
+  gate: JobGate = ALWAYS_LEAD;
 
   constructor(private config: Config, private readonly store: Store, private readonly dns: DnsClient, private readonly log: Logger) {}
 
@@ -85,7 +88,7 @@ export class DomainVerifier {
   }
 
   start(): void {
-    this.task = cron.schedule(this.config.domains.checkSchedule, () => this.checkAll(), { name: 'domain-checks', noOverlap: true, unref: true });
+    this.task = cron.schedule(this.config.domains.checkSchedule, () => ifLeading(this.gate, 'dns-check', () => this.checkAll()), { name: 'domain-checks', noOverlap: true, unref: true });
   }
 
   stop(): void {

@@ -22,7 +22,11 @@ import fastifyStatic from '@fastify/static';
 import { consoleFiles, type ConsoleFiles } from '../util/assets.js';
 import { MtaError } from '../util/errors.js';
 
-export const CONSOLE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+// style-src allows inline styles for one reason: the template editor's preview is an
+// <iframe sandbox="" srcdoc>, whose document inherits this policy, and mail HTML is styled
+// inline. The console's own markup is escaped by Preact (nothing of the API is inlined as
+// HTML), scripts stay 'self' only, and a template's remote images and style sheets stay blocked.
+export const CONSOLE_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
   + "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 interface Manifest { 'app.js': string; 'style.css': string }

@@ -34,6 +34,7 @@ import { listRoutes } from './routes/lists.js';
 import { taskRoutes } from './routes/tasks.js';
 import { trackingRoutes } from './routes/tracking.js';
 import { egressRoutes } from './routes/egress.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { sessionRoutes } from './routes/session.js';
 import { userRoutes } from './routes/users.js';
 import { Sessions } from './session.js';
@@ -77,6 +78,7 @@ export class AdminServer {
       ...taskRoutes(ctx),
       ...trackingRoutes(ctx),
       ...egressRoutes(ctx),
+      ...clusterRoutes(ctx),
     );
   }
 

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
-import { openStore, type Store } from '../spool/index.js';
+import { openStoreAsync, type Store } from '../spool/index.js';
 import { MtaError } from '../util/errors.js';
 import { callAdmin, type AdminReply } from './admin-client.js';
 
@@ -39,7 +39,7 @@ function assertDataDirExists(cmd: Command, config: Config): void {
 export async function withContext<T>(cmd: Command, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
   const config = loadConfig({ path: configPathOf(cmd) });
   assertDataDirExists(cmd, config);
-  const store = openStore(config);
+  const store = await openStoreAsync(config);
   try {
     return await fn({ config, store });
   } finally {
@@ -56,7 +56,7 @@ export async function daemonOrSpool(cmd: Command, method: 'GET' | 'POST' | 'PUT'
   const config = loadConfig({ path: configPathOf(cmd) });
   const reply = await callAdmin(config, method, path, body);
   if (reply) return reply;
-  const store = openStore(config);
+  const store = await openStoreAsync(config);
   try {
     const r = (await offline({ config, store })) as AdminReply;
     if (method !== 'GET') process.stderr.write('mta: daemon not running; changed the spool directly (the daemon acts on it when it starts)\n');

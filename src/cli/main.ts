@@ -20,6 +20,7 @@ import { tagCommand } from './commands/tag.js';
 import { templateCommand } from './commands/template.js';
 import { taskCommand } from './commands/task.js';
 import { egressCommand } from './commands/egress.js';
+import { clusterCommand } from './commands/cluster.js';
 import { backupCommand } from './commands/backup.js';
 import { storageCommand } from './commands/storage.js';
 import { trackingCommand } from './commands/tracking.js';
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
   for (const c of [tagCommand(), templateCommand()]) program.addCommand(c);
   program.addCommand(taskCommand());
   program.addCommand(egressCommand());
+  program.addCommand(clusterCommand());
   program.addCommand(backupCommand());
   program.addCommand(storageCommand());
   program.addCommand(userCommand());

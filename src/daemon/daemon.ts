@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { DEV_SOURCE, loadConfig, type Config } from '../config/config.js';
 import { recordDaemon, removeRecord } from '../config/runtime.js';
-import { DataDirLock, openStore, type OpenStore } from '../spool/index.js';
+import { DataDirLock, openStoreAsync, type OpenStore } from '../spool/index.js';
 import type { Store } from '../spool/types.js';
 import { SubmissionService } from '../submission/listener.js';
 import { createLogger } from '../util/log.js';
@@ -43,6 +43,10 @@ import { MtaError, assertNever } from '../util/errors.js';
 import { secureDataDir } from '../util/files.js';
 import { notifyReady } from './sd-notify.js';
 import { ServiceSet, StateMachine, type StopOptions } from '../util/lifecycle.js';
+import { JOBS, JobLeader, type JobName } from '../util/cluster-jobs.js';
+import { Heartbeat } from './cluster.js';
+import { formatHostPort } from '../util/host-port.js';
+import { VERSION } from '../admin/context.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -63,10 +67,11 @@ function deliveryMode(c: Config): string {
 
 /**
  * The order services stop in (util/lifecycle.ts): the front-ends first, so no new work
- * arrives; then what produces and delivers mail; the webhook outbox last, so the events of
- * the final outcomes still go out.
+ * arrives; then what produces and delivers mail; the webhook outbox, so the events of
+ * the final outcomes still go out; the cluster heartbeat last, releasing this node's job
+ * leases once none of its jobs runs here any more.
  */
-const STOP_ORDER = ['submission', 'admin', 'tasks', 'public', 'inbound', 'scheduler', 'dev-sink', 'mta-sts', 'dane', 'tls-rpt', 'verifier', 'retention', 'reputation', 'webhooks'] as const;
+const STOP_ORDER = ['submission', 'admin', 'tasks', 'public', 'inbound', 'scheduler', 'dev-sink', 'mta-sts', 'dane', 'tls-rpt', 'verifier', 'retention', 'reputation', 'webhooks', 'cluster'] as const;
 type ServiceName = typeof STOP_ORDER[number];
 
 /** now: the clock of time-limited links (reply-to verification), for tests; default Date.now */
@@ -107,6 +112,8 @@ export class Daemon {
   publicServer: PublicServer | undefined;
   /** inbound SMTP for bounces and mailto unsubscribes (absent when inbound.listen is empty) */
   inbound: InboundService | undefined;
+  /** which one-at-a-time jobs (DNS re-check, purge, ...) this node leads (util/cluster-jobs.ts) */
+  jobs!: JobLeader;
   /** expands running batch tasks into queued mail */
   tasks: TaskExpander | undefined;
   private readonly configPath: string | undefined;
@@ -119,6 +126,8 @@ export class Daemon {
   private ownsProcess = false;
   /** every service started, for stop() and for a start-up that fails half-way */
   private readonly services = new ServiceSet<ServiceName>(STOP_ORDER);
+  /** when start() began, ms since epoch (the cluster's node list shows it) */
+  private startedAt = 0;
 
   constructor(opts: DaemonOptions) {
     this.configPath = opts.configPath;
@@ -136,6 +145,7 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    this.startedAt = Date.now();
     this.log.info({ config: this.config.source, data_dir: this.config.dataDir, hostname: this.config.hostname, delivery: deliveryMode(this.config) }, 'mta starting');
     for (const w of configWarnings(this.config, this.configText())) this.log.warn({ config: this.config.source }, w);
     const dir = secureDataDir(this.config.dataDir);
@@ -143,7 +153,7 @@ export class Daemon {
     // Before anything in the data dir is touched: a second daemon must change nothing there.
     this.lock = DataDirLock.acquire(this.config.dataDir);
     try {
-      this.store = openStore(this.config, { writerThread: this.config.spool.writerThread });
+      this.store = await openStoreAsync(this.config, { writerThread: this.config.spool.writerThread });
       this.store.onWriterFailure((e) => {
         // A spool that cannot write must not take mail: stop, and let systemd start us again.
         this.log.fatal({ err: e.message }, 'spool writer thread failed; stopping');
@@ -152,8 +162,11 @@ export class Daemon {
       });
       observeCommits(this.store);
       this.secret = loadSecret(this.config.dataDir);
+      // Each periodic job below runs on the one node that leads it; with SQLite that is this one.
+      this.jobs = new JobLeader(this.store, this.store.nodeId, this.log.child({ component: 'cluster' }));
       // Before the front-ends: no message may arrive unchecked.
       this.reputation = new ReputationService(this.config, this.store, this.log.child({ component: 'reputation' }));
+      this.reputation.gate = this.jobs;
       this.quota = new QuotaService(() => this.config, this.store, this.reputation);
       this.submission = new SubmissionService({ config: this.config, store: this.store as Store, log: this.log.child({ component: 'submission' }), quota: this.quota });
       await this.services.start('submission', this.submission);
@@ -165,6 +178,7 @@ export class Daemon {
         const router = new Router(this.config, this.mx);
         const mtaSts = this.mtaSts = new MtaStsPolicies(this.config, this.dns, this.store, this.log.child({ component: 'mta-sts' }));
         router.mtaSts = mtaSts;
+        mtaSts.gate = this.jobs;
         await this.services.start('mta-sts', { start: () => mtaSts.start(), stop: () => mtaSts.stop() });
         const dane = this.dane = new Dane(this.config, this.log.child({ component: 'dane' }));
         this.services.track('dane', { stop: () => dane.close() });
@@ -178,6 +192,7 @@ export class Daemon {
         const scheduler = this.scheduler = new Scheduler(this.config, this.store, router, this.log.child({ component: 'delivery' }));
         const tlsRpt = this.tlsRpt = new TlsRptReporter(this.config, this.store, this.dns, this.mx, this.log.child({ component: 'tls-rpt' }));
         if (this.config.delivery.tlsRpt.enabled) scheduler.agent.tlsRpt = tlsRpt.tally;
+        tlsRpt.gate = this.jobs;
         await this.services.start('tls-rpt', { start: () => tlsRpt.start(), stop: () => tlsRpt.stop() });
         // A failed start-up hands waiting and in-flight deliveries back at once (deadline 0).
         await this.services.start('scheduler', { start: () => scheduler.start(), stop: (o?: StopOptions) => scheduler.stop(o?.abort ? 0 : undefined) });
@@ -193,17 +208,19 @@ export class Daemon {
       });
       await this.services.start('admin', this.admin);
       this.verifier = new DomainVerifier(this.config, this.store, this.dns, this.log.child({ component: 'dns-check' }));
+      this.verifier.gate = this.jobs;
       await this.services.start('verifier', this.verifier);
       this.webhooks = new WebhookDispatcher(this.config, this.store, this.log.child({ component: 'webhooks' }));
       await this.services.start('webhooks', this.webhooks);
       this.retention = new RetentionJob(this.config, this.store, this.log.child({ component: 'retention' }));
+      this.retention.gate = this.jobs;
       await this.services.start('retention', this.retention);
       // batch tasks (src/tasks)
       const cleaned = await new Tasks(this.store, () => this.config, () => this.scheduler).finishCancelled();
       if (cleaned > 0) this.log.warn({ recipients: cleaned }, 'recipients of cancelled tasks deleted after an interrupted cancel');
       const daemon = this; // eslint-disable-line @typescript-eslint/no-this-alias -- getters below follow SIGHUP reloads
       this.tasks = new TaskExpander({
-        store: this.store, config: () => this.config, log: this.log.child({ component: 'tasks' }), quota: this.quota,
+        store: this.store, config: () => this.config, log: this.log.child({ component: 'tasks' }), quota: this.quota, gate: this.jobs,
         render: {
           store: this.store, secret: () => this.secret,
           get hostname() { return daemon.config.hostname; },
@@ -227,6 +244,12 @@ export class Daemon {
         });
         await this.services.start('inbound', this.inbound);
       }
+      // Last: the node registers (first heartbeat) with its listeners bound and its jobs known.
+      this.runJobs(this.config);
+      await this.services.start('cluster', new Heartbeat({
+        store: this.store, jobs: this.jobs, log: this.log.child({ component: 'cluster' }),
+        info: () => ({ version: VERSION, hostname: this.config.hostname, listeners: this.listeners(), startedAt: this.startedAt }),
+      }));
     } catch (e) {
       // A later listener failing must not leave the earlier ones serving.
       await this.services.stopAll({ abort: true, onError: (service, err) => this.log.warn({ service, err: (err as Error).message }, 'service did not stop cleanly after the failed start') });
@@ -242,6 +265,28 @@ export class Daemon {
       this.recordFile = recordDaemon({ config: source === DEV_SOURCE ? null : resolve(source), cwd: process.cwd(), data_dir: this.config.dataDir });
       notifyReady(this.log);
     }
+  }
+
+  /**
+   * The one-at-a-time jobs this node runs with `c` (util/cluster-jobs.ts): it campaigns for
+   * those and gives up any it led that `c` turns off, so a node with a job off never holds it.
+   */
+  private runJobs(c: Config): void {
+    const on: Record<JobName, boolean> = {
+      'dns-check': true, 'retention-purge': true, reputation: c.reputation.enabled,
+      'mta-sts-sweep': this.mtaSts !== undefined && c.delivery.mtaSts.enabled,
+      'tls-rpt-send': this.tlsRpt !== undefined && c.delivery.tlsRpt.enabled && Boolean(c.delivery.tlsRpt.from),
+    };
+    for (const job of JOBS) void this.jobs.runs(job, on[job]);
+  }
+
+  /** What this node listens on, with the bound ports (port 0 in the file means one the OS chose), for the cluster's node list. */
+  private listeners(): string[] {
+    const smtp = this.submission.ports.map((port, i) => `smtp ${formatHostPort(this.config.smtp.listen[i]?.host ?? '', port)}`);
+    const admin = this.admin ? [`admin ${formatHostPort(this.config.admin.host, this.admin.port)}`] : [];
+    const pub = this.publicServer ? [`public ${formatHostPort(this.config.public.host, this.publicServer.port)}`] : [];
+    const inbound = (this.inbound?.ports ?? []).map((port, i) => `inbound ${formatHostPort(this.config.inbound.listen[i]?.host ?? '', port)}`);
+    return [...smtp, ...admin, ...pub, ...inbound];
   }
 
   private configText(): string | undefined {
@@ -293,6 +338,7 @@ export class Daemon {
     this.retention?.reload(next);
     this.inbound?.reload(next);
     this.reputation?.reload(next);
+    this.runJobs(next);
     // A rotated tracking key (mta tracking rotate-key) is read again.
     this.publicServer?.tracking.reloadKeys();
     this.log.info({ config: next.source, pending_restart: this.pendingRestart }, 'configuration reloaded');

@@ -26,6 +26,7 @@ import type { SessionTarget } from './transport.js';
 import type { Shaping } from '../config/config.js';
 import { metrics } from '../metrics/metrics.js';
 import { noPolicyFound, stsFetchResult, stsPolicy, type ReportPolicy, type StsFetchResult } from './tls-rpt.js';
+import { ALWAYS_LEAD, ifLeading, type JobGate } from '../util/cluster-jobs.js';
 
 const MAX_POLICY_BYTES = 64 * 1024;
 const FETCH_TIMEOUT_MS = 10_000;
@@ -63,6 +64,11 @@ export class MtaStsPolicies {
   private ca: string[] | undefined;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
+  /**
+   * whether this node runs the background sweep (one node of a cluster does: util/cluster-jobs.ts;
+   * the spool's policies it renews are the cluster's, and other nodes recheck theirs on delivery)
+   */
+  gate: JobGate = ALWAYS_LEAD;
 
   constructor(private config: Pick<Config, 'delivery'>, private readonly dns: DnsClient, private readonly store: MtaStsStore,
     private readonly log: Logger, private readonly now: () => number = Date.now) {
@@ -100,7 +106,7 @@ export class MtaStsPolicies {
   /** Sweeps every SWEEP_MS (or `everyMs`) until stop(); a sweep never overlaps the previous one. */
   start(everyMs = SWEEP_MS): void {
     this.stop();
-    this.timer = setInterval(() => { void this.sweep(); }, everyMs);
+    this.timer = setInterval(() => { void ifLeading(this.gate, 'mta-sts-sweep', () => this.sweep()); }, everyMs);
     this.timer.unref();
   }
 

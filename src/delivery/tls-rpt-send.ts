@@ -23,6 +23,7 @@ import { dkimSignature } from './dkim.js';
 import { SmtpSession } from './transport.js';
 import { loadCa } from './mta-sts.js';
 import { buildReport, TlsRptTally, utcDay } from './tls-rpt.js';
+import { ALWAYS_LEAD, type JobGate } from '../util/cluster-jobs.js';
 
 const FLUSH_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -48,6 +49,11 @@ export class TlsRptReporter {
   readonly tally: TlsRptTally;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | undefined;
+  /**
+   * whether this node sends the due reports (one node of a cluster does: util/cluster-jobs.ts);
+   * every node still writes its own session counts, which are the cluster's together
+   */
+  gate: JobGate = ALWAYS_LEAD;
 
   constructor(private config: Config, private readonly store: Store, private readonly dns: DnsClient, private readonly mx: MxResolver,
     private readonly log: Logger, private readonly now: () => number = Date.now) {
@@ -96,6 +102,7 @@ export class TlsRptReporter {
     await this.flush();
     const cfg = this.config.delivery.tlsRpt;
     if (!cfg.enabled || !cfg.from) return 0;
+    if (!(await this.gate.lead('tls-rpt-send'))) return 0;
     let sent = 0;
     const now = this.now();
     try {

@@ -93,8 +93,9 @@ export class Lists {
     if (!(await this.store.removeListMember(checkListName(name), a))) throw new MtaError('MTA_ERR_NOT_FOUND', `${a} is not a member of list ${name}`, 'EAddr');
   }
 
-  members(name: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]> {
-    return this.store.listMembers(name, opts);
+  /** A page of members by address; `contains` keeps the addresses with that text (any case). */
+  members(name: string, opts: { after?: string | undefined; limit: number; contains?: string | undefined }): Promise<ListMember[]> {
+    return this.store.listMembers(name, { ...opts, contains: opts.contains?.toLowerCase() || undefined });
   }
 
   /** Every member, page by page, in address order. */

@@ -16,6 +16,7 @@ import type { Config } from '../config/config.js';
 import type { DailyFigures, QuotaStore, ReputationChange, ReputationRecord } from '../spool/types-quota.js';
 import { DAY_MS, dayBefore, dayIn, dayStartIn, eachDay, nextDayStartIn } from '../util/time.js';
 import { MtaError } from '../util/errors.js';
+import { ALWAYS_LEAD, ifLeading, type JobGate } from '../util/cluster-jobs.js';
 import { capOfLevel, evaluate, holds, describe, MAX_LEVEL, MIN_VOLUME, RULES, START_LEVEL, UPGRADE_SHARE, type Rates, type Verdict } from './levels.js';
 
 export type ReputationStore = Pick<QuotaStore, 'getReputation' | 'saveReputation' | 'dailyFigures' | 'domainsActiveOn' | 'listReputationHistory'>;
@@ -42,6 +43,8 @@ export interface ReputationView {
 export class ReputationService {
   private task: ScheduledTask | undefined;
   private running = false;
+  /** whether this node runs the scheduled pass (one node of a cluster does: util/cluster-jobs.ts) */
+  gate: JobGate = ALWAYS_LEAD;
 
   constructor(private config: Config, private readonly store: ReputationStore, private readonly log: Logger, private readonly now: () => number = Date.now) {}
 
@@ -176,7 +179,7 @@ export class ReputationService {
 
   start(): void {
     if (!this.enabled()) return;
-    this.task = cron.schedule(this.config.reputation.schedule, () => this.tick(), { name: 'reputation', noOverlap: true, unref: true });
+    this.task = cron.schedule(this.config.reputation.schedule, () => ifLeading(this.gate, 'reputation', () => this.tick()), { name: 'reputation', noOverlap: true, unref: true });
   }
 
   stop(): void {

@@ -1,8 +1,9 @@
 /**
  * scheduler/destination — the in-memory queue and limits of one recipient domain (Postfix's
  * per-destination queue in qmgr): its waiting jobs in two lanes, how many connections it
- * has, whether it is slowed down after a rate-limit reply or remembered as unreachable, and
- * the pacing of its shaping entry.
+ * has and when it wants another (trigger mail gets one of its own rather than wait behind
+ * batch mail on the wire), whether it is slowed down after a rate-limit reply or
+ * remembered as unreachable, and the pacing of its shaping entry.
  *
  * Delivery does not set these limits: it reports what it learnt as DestinationFeedback and
  * the scheduler applies it here (`apply`), deciding every time span from its configuration.
@@ -56,6 +57,22 @@ export interface DeliveryDestination {
   messagesPerConnection(cfg: Config['delivery']): number;
 }
 
+/**
+ * What kind of worker a destination wants next: 'any' takes its jobs trigger first, within
+ * the connection limits; 'trigger' is one beyond them that takes only trigger mail (and ends
+ * when none is left), because every worker within them is busy.
+ */
+export type WorkerKind = 'any' | 'trigger';
+
+/**
+ * Connections beyond a limit that trigger mail may open when every one within it is busy
+ * (a tenth of the limit, at least one): a login code must not wait for a campaign's
+ * transaction to a slow receiver to end (SPEC §4), and the excess stays small and brief.
+ */
+export function triggerReserve(limit: number): number {
+  return Math.max(1, Math.ceil(limit / 10));
+}
+
 /** Pacing shared by every destination matched to the same shaping entry. */
 export class Pacer {
   private nextAt = 0;
@@ -72,6 +89,8 @@ export class Destination implements DeliveryDestination {
   readonly trigger: DeliveryJob[] = [];
   readonly batch: DeliveryJob[] = [];
   active = 0;
+  /** workers started that have not asked for their first job yet: the jobs they will take are spoken for */
+  fresh = 0;
   slowUntil = 0;
   unreachableUntil = 0;
   unreachableReply = '';
@@ -108,6 +127,41 @@ export class Destination implements DeliveryDestination {
       case 'unreachable': this.unreachableUntil = now + cfg.unreachableBackoffMs; this.unreachableReply = fb.reply; return;
       default: assertNever(fb, 'destination feedback');
     }
+  }
+
+  /**
+   * Whether to start another worker now, and which kind, with `totalActive` workers running
+   * over all destinations. Within the limits, one worker per waiting job (the old rule).
+   * Beyond that, trigger mail (asked for in the scheduler's trigger pass) never waits for a
+   * busy worker: each trigger job that no fresh worker will take gets a worker of its own,
+   * within the limits if there is room, else within the trigger reserve. Not for a
+   * destination that asked us to slow down or that is unreachable: their limits stand.
+   */
+  workerWanted(cfg: Config['delivery'], now: number, totalActive: number, triggerPass: boolean): WorkerKind | undefined {
+    const unreachable = this.isUnreachable(now);
+    // An unreachable destination needs one worker only: to defer its mail without connecting.
+    const limit = unreachable ? 1 : this.connectionLimit(cfg, now);
+    const room = totalActive < cfg.maxConnections && this.active < limit;
+    if (room && this.pending > this.active) return 'any';
+    if (!triggerPass || unreachable || this.isSlow(now) || this.trigger.length <= this.fresh) return undefined;
+    if (room) return 'any';
+    const reserve = this.active < limit + triggerReserve(limit) && totalActive < cfg.maxConnections + triggerReserve(cfg.maxConnections);
+    return reserve ? 'trigger' : undefined;
+  }
+
+  /**
+   * A worker's view of the queue: `next` hands out its jobs (a 'trigger' worker gets trigger
+   * mail only); `ended` when the worker is gone. Keeps `active` and `fresh` true.
+   */
+  startWorker(kind: WorkerKind): { next(): DeliveryJob | undefined; ended(): void } {
+    this.active++;
+    this.fresh++;
+    let first = true;
+    const asked = (): void => { if (first) { first = false; this.fresh--; } };
+    return {
+      next: () => { asked(); return kind === 'trigger' ? this.trigger.shift() : this.next(); },
+      ended: () => { asked(); this.active--; },
+    };
   }
 
   isSlow(now: number): boolean { return this.slowUntil > now; }

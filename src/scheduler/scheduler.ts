@@ -16,7 +16,7 @@ import type { Store } from '../spool/types.js';
 import type { QueueEntry, QueueOp, QueueSelector, QueueTarget } from '../spool/types-queue.js';
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
-import { Destination, Pacer, type DeliveryDestination, type DeliveryJob, type DestinationFeedback } from './destination.js';
+import { Destination, Pacer, type DeliveryDestination, type DeliveryJob, type DestinationFeedback, type WorkerKind } from './destination.js';
 import type { DeliveryResult } from './contract.js';
 import { OutcomeRecorder } from './recorder.js';
 import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
@@ -201,26 +201,24 @@ export class Scheduler {
     if (this.state !== 'running') return;
     const now = Date.now();
     const d = this.config.delivery;
-    // Two passes: destinations with trigger mail get connections first.
+    // Two passes: destinations with trigger mail get connections first (and a worker per trigger job, destination.ts).
     for (const triggerPass of [true, false]) {
       for (const dest of this.dests.values()) {
         if (triggerPass && dest.trigger.length === 0) continue;
-        // An unreachable destination needs one worker only: to defer its mail without connecting.
-        const limit = dest.isUnreachable(now) ? 1 : dest.connectionLimit(d, now);
-        while (this.active < d.maxConnections && dest.pending > dest.active && dest.active < limit) {
-          this.startWorker(dest);
+        for (let kind = dest.workerWanted(d, now, this.active, triggerPass); kind; kind = dest.workerWanted(d, now, this.active, triggerPass)) {
+          this.startWorker(dest, kind);
         }
       }
     }
   }
 
-  private startWorker(dest: Destination): void {
-    dest.active++;
+  private startWorker(dest: Destination, kind: WorkerKind): void {
+    const worker = dest.startWorker(kind);
     this.active++;
-    const p: Promise<void> = this.agent.run({ destination: dest, next: () => dest.next(), rest: () => dest.drain(), pacer: () => this.pacerFor(dest) })
+    const p: Promise<void> = this.agent.run({ destination: dest, next: () => worker.next(), rest: () => dest.drain(), pacer: () => this.pacerFor(dest) })
       .catch((e: unknown) => this.log.error({ domain: dest.domain, err: (e as Error).stack ?? String(e) }, 'delivery worker failed'))
       .finally(() => {
-        dest.active--;
+        worker.ended();
         this.active--;
         this.workers.delete(p);
         this.forgetIfIdle(dest);

@@ -1,6 +1,7 @@
 /**
- * spool — the way in to the storage: `openStore(config)` is the only way the rest of the
- * program gets a store, and what it gets is the backend-neutral `Store` contract
+ * spool — the way in to the storage: `openStore(config)` (SQLite, synchronous) and
+ * `openStoreAsync(config)` (either backend: PostgreSQL connects and migrates first) are the
+ * only ways the rest of the program gets a store, and what it gets is the backend-neutral `Store` contract
  * (spool/types.ts) whose errors are catalogue errors (spool/errors.ts). Nothing outside
  * src/spool may import a backend module (sqlite-*, better-sqlite3) or see its handle;
  * test/store-boundary.test.ts keeps it so. It injects the rules (events/effects.ts) the
@@ -9,7 +10,8 @@
 import type { Config } from '../config/config.js';
 import { MtaError } from '../util/errors.js';
 import { mappingErrors } from './errors.js';
-import { PG_MISSING_PORTS } from './pg-store.js';
+import { nodeIdOf } from './node-id.js';
+import { openPgStore, PG_MISSING_PORTS } from './pg-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './types.js';
 import { createRules } from '../events/effects.js';
@@ -28,6 +30,11 @@ export interface OpenStore extends Store {
 export interface OpenStoreOptions {
   /** the daemon's hot writes on a thread of their own (`spool.writer_thread`); CLI commands leave it off */
   writerThread?: boolean;
+  /**
+   * PostgreSQL with ports still missing (PG_MISSING_PORTS), their methods rejecting with
+   * MTA_ERR_STORAGE_BACKEND: only for the conformance suite, which runs what the ports cover.
+   */
+  allowMissingPorts?: boolean;
 }
 
 /** What opening a store reads of the configuration (`storage` is optional: tools and tests pass the rest alone). */
@@ -35,12 +42,28 @@ export type StoreConfig = Pick<Config, 'dataDir' | 'timeZone' | 'spool'> & { sto
 
 export function openStore(config: StoreConfig, opts: OpenStoreOptions = {}): OpenStore {
   if (config.storage?.backend === 'postgres') {
-    // Refused before anything is opened: a store that lacked a port would fail mid-delivery, or worse, lose mail.
-    throw new MtaError('MTA_ERR_STORAGE_BACKEND', `storage.backend = "postgres" is not usable yet: the PostgreSQL backend has its pool, migrations, error mapping, intake commits and claims, but not the whole of these parts of the store: ${PG_MISSING_PORTS.join(', ')}; use backend = "sqlite"`);
+    throw new MtaError('MTA_ERR_STORAGE_BACKEND', 'storage.backend = "postgres" is opened asynchronously: this command does not support it yet; use backend = "sqlite"');
   }
   return mappingErrors(SqliteStore.open(config.dataDir, {
     commitWindowMs: config.spool.commitWindowMs, maxCommitBatch: config.spool.maxCommitBatch, writerThread: opts.writerThread ?? false, timeZone: config.timeZone,
     rules: createRules({ timeZone: config.timeZone }),
     nodeId: config.storage?.nodeId,
   }));
+}
+
+/** A store on the configured backend; PostgreSQL is connected to, checked for durability and migrated first. */
+export async function openStoreAsync(config: StoreConfig, opts: OpenStoreOptions = {}): Promise<OpenStore> {
+  if (config.storage?.backend !== 'postgres') return openStore(config, opts);
+  if (PG_MISSING_PORTS.length > 0 && !opts.allowMissingPorts) {
+    // Refused before anything is opened: a store that lacked a port would fail mid-delivery, or worse, lose mail.
+    throw new MtaError('MTA_ERR_STORAGE_BACKEND', `storage.backend = "postgres" is not usable yet: these parts of the store are not on PostgreSQL: ${PG_MISSING_PORTS.join(', ')}; use backend = "sqlite"`);
+  }
+  const pgConf = config.storage.postgres;
+  if (!pgConf) throw new MtaError('MTA_ERR_STORAGE_BACKEND', 'storage.backend = "postgres" needs storage.postgres_url or storage.postgres_url_file');
+  // Each node keeps its own data dir (lock, secret): its node-id file names it unless configured.
+  const nodeId = nodeIdOf(config.dataDir, config.storage.nodeId);
+  return openPgStore({
+    url: pgConf.url, poolSize: pgConf.poolSize, nodeId, timeZone: config.timeZone,
+    commitWindowMs: config.spool.commitWindowMs, maxCommitBatch: config.spool.maxCommitBatch, rules: createRules({ timeZone: config.timeZone }),
+  });
 }

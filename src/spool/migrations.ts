@@ -510,4 +510,23 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX reply_to_sends_sender ON reply_to_sends (sender, sent_at);
   CREATE INDEX reply_to_sends_address ON reply_to_sends (address COLLATE NOCASE, sent_at);
   `,
+  // 21 (issue 19, clusters): the nodes sharing the
+  // store, each with its last heartbeat (spool/sqlite-cluster.ts), and the leases of the
+  // one-at-a-time jobs (util/cluster-jobs.ts): one row per job, held by one node until lease_until.
+  `
+  CREATE TABLE nodes (
+    node_id      TEXT PRIMARY KEY,
+    version      TEXT NOT NULL,
+    hostname     TEXT NOT NULL,
+    listeners    TEXT NOT NULL,             -- JSON array of strings
+    started_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE job_leases (
+    job         TEXT PRIMARY KEY,
+    node_id     TEXT NOT NULL,
+    since       INTEGER NOT NULL,           -- when node_id took the job; renewals keep it
+    lease_until INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

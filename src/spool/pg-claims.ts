@@ -12,6 +12,7 @@ import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import { ClaimTokens } from './claims.js';
 import { mappingErrors } from './errors.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction, type PgTx } from './pg-tx.js';
 import type { RecipientState } from './states.js';
 import type { Lane, QueueEntry } from './types-queue.js';
 import { CLAIM_LEASE_MS } from './types-leases.js';
@@ -37,7 +38,7 @@ const DUE = `SELECT id FROM recipients WHERE state IN ('queued','deferred') AND 
 export class PgClaims {
   private readonly claims: ClaimTokens;
 
-  private constructor(private readonly pool: PgPool, nodeId: string, private readonly leaseMs: number) {
+  constructor(private readonly pool: PgPool, nodeId: string, private readonly leaseMs: number = CLAIM_LEASE_MS) {
     this.claims = new ClaimTokens(nodeId);
   }
 
@@ -54,10 +55,7 @@ export class PgClaims {
   async claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]> {
     const node = this.nodeId;
     const token = this.claims.issue();
-    const client = await this.pool.connect();
-    let entries: QueueEntry[];
-    try {
-      await client.query('BEGIN');
+    const entries = await inTransaction(this.pool, async (client) => {
       // Expired claims of other nodes first; a row another claimer has locked is its business (SKIP LOCKED).
       await client.query(
         `WITH old AS (SELECT id, message_id, claimed_by FROM recipients
@@ -77,14 +75,8 @@ export class PgClaims {
          ORDER BY array_position($1::bigint[], up.id)`,
         [ids, node, token, req.now + this.leaseMs, req.now],
       );
-      await client.query('COMMIT');
-      entries = rows.map(toEntry);
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+      return rows.map(toEntry);
+    });
     // Held from the commit on: the rows are this node's now.
     for (const e of entries) this.claims.hold(e.recipientId, token);
     return entries;
@@ -94,13 +86,20 @@ export class PgClaims {
    * Hands claimed recipients back ('sending' → 'queued', no attempt counted), only those this
    * node still holds under its latest claim: a recipient whose lease ran out and that another
    * node claimed since keeps that node's claim. With `reason`, each gets a `requeued` event.
-   * (On SQLite hand-backs share the outcomes' group commit, so one cannot overtake an outcome;
-   * that ordering comes with the outcomes port.)
+   * This is the hand-back on its own; the store's goes through the outcomes' group commit
+   * (spool/pg-outcomes.ts), so one cannot overtake an outcome submitted before it.
    */
   async requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number> {
-    const now = Date.now();
+    const n = await this.requeueIn(this.pool, ids, nextAttemptAt, Date.now(), reason);
+    // After the commit: the claims it ended are no longer held.
+    this.claims.forget(ids);
+    return n;
+  }
+
+  /** The hand-back's statement, in the caller's transaction (the outcomes' group commit, spool/pg-outcomes.ts). */
+  async requeueIn(tx: PgTx, ids: readonly RecipientId[], nextAttemptAt: number, now: number, reason: string | undefined): Promise<number> {
     const tokens = ids.map((id) => this.claims.tokenOf(id));
-    const { rows } = await this.pool.query<{ id: string }>(
+    const { rows } = await tx.query<{ id: string }>(
       `WITH up AS (UPDATE recipients r SET state = 'queued', next_attempt_at = $3, updated_at = $4, claimed_by = NULL, claim_token = NULL, lease_until = NULL
                    FROM unnest($1::bigint[], $2::bigint[]) AS g(id, token)
                    WHERE r.id = g.id AND r.state = 'sending' AND r.claimed_by = $5 AND r.claim_token = g.token RETURNING r.id, r.message_id),
@@ -109,10 +108,11 @@ export class PgClaims {
        SELECT id FROM up`,
       [ids, tokens, nextAttemptAt, now, this.nodeId, reason ?? null],
     );
-    // After the commit: the claims it ended are no longer held.
-    this.claims.forget(ids);
     return rows.length;
   }
+
+  /** Claims that ended (after the commit that ended them, never inside it: a rollback leaves them held). */
+  forget(ids: Iterable<number>): void { this.claims.forget(ids); }
 
   /** When the next queued or deferred recipient falls due (either lane); undefined when none waits. */
   async nextDueAt(): Promise<number | undefined> {
@@ -120,9 +120,16 @@ export class PgClaims {
     return rows[0]?.t == null ? undefined : Number(rows[0].t);
   }
 
-  /** Extends the lease of every recipient this node holds. */
+  /**
+   * Extends the lease of every recipient this node holds. A row an outcome of this node has
+   * locked is skipped (that outcome ends the claim, or the next renewal takes it): waiting for
+   * it while holding other rows the outcome needs next could deadlock.
+   */
   async renewClaims(now: number): Promise<number> {
-    const r = await this.pool.query(`UPDATE recipients SET lease_until = $1 WHERE state = 'sending' AND claimed_by = $2`, [now + this.leaseMs, this.nodeId]);
+    const r = await this.pool.query(
+      `UPDATE recipients SET lease_until = $1
+       WHERE id IN (SELECT id FROM recipients WHERE state = 'sending' AND claimed_by = $2 FOR UPDATE SKIP LOCKED)`,
+      [now + this.leaseMs, this.nodeId]);
     return r.rowCount ?? 0;
   }
 

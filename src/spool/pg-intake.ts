@@ -14,43 +14,64 @@ import type { IncomingMessage } from './types-queue.js';
 import { mappingErrors } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { insertMessage } from './pg-message-rows.js';
+import type { PgEffects } from './pg-effects.js';
+import type { PgIdempotency } from './pg-idempotency.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction, type PgTx } from './pg-tx.js';
+import type { PgWakeups } from './pg-wakeups.js';
+import type { AliasTaskRequest, CommitObserver } from './types-queue.js';
 
 export interface PgIntakeOptions { windowMs: number; maxBatch: number }
 
+/** The ports whose rows a message commits with. */
+export interface PgIntakeDeps {
+  effects: PgEffects;
+  idempotency: PgIdempotency;
+  /** tells the other nodes of the batch after its COMMIT (their schedulers wake) */
+  wakeups?: PgWakeups;
+}
+
 export class PgIntake {
   private readonly group: GroupCommit<IncomingMessage>;
+  private readonly observers = new Set<CommitObserver>();
+  /** Writes an alias task of a message inside intake's transaction (the tasks port, PostgreSQL migration 4). */
+  aliasTask: ((tx: PgTx, m: IncomingMessage, a: AliasTaskRequest) => Promise<void>) | undefined;
 
-  private constructor(private readonly pool: PgPool, opts: PgIntakeOptions) {
-    this.group = new GroupCommit<IncomingMessage>((batch) => this.write(batch), { name: 'intake', windowMs: opts.windowMs, maxBatch: opts.maxBatch });
+  constructor(private readonly pool: PgPool, opts: PgIntakeOptions, private readonly deps: PgIntakeDeps) {
+    this.group = new GroupCommit<IncomingMessage>((batch) => this.write(batch), { name: 'intake', windowMs: opts.windowMs, maxBatch: opts.maxBatch },
+      (batch) => { const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids); });
   }
 
   /** Intake on `pool` (migrated), its errors catalogue errors. */
-  static open(pool: PgPool, opts: PgIntakeOptions): PgIntake {
-    return mappingErrors(new PgIntake(pool, opts));
+  static open(pool: PgPool, opts: PgIntakeOptions, deps: PgIntakeDeps): PgIntake {
+    return mappingErrors(new PgIntake(pool, opts, deps));
   }
 
   commitIncoming(msg: IncomingMessage): Promise<void> {
     // Before the batch: a message whose 250 promises more than this port stores is refused whole.
-    if (msg.aliasTasks?.length) return Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', 'alias tasks are not ported to PostgreSQL yet'));
-    if (msg.idempotency) return Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', 'idempotency records are not ported to PostgreSQL yet'));
+    if (msg.aliasTasks?.length && !this.aliasTask) return Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', 'alias tasks (batch tasks) are not ported to PostgreSQL yet'));
     return this.group.submit(msg);
   }
 
+  /** Called with the ids of each committed batch (the scheduler hears of fresh mail). */
+  onCommit(observer: CommitObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Writes what is pending, and waits for it (shutdown). */
+  drain(): Promise<void> { return this.group.drain(); }
+
   private async write(batch: readonly IncomingMessage[]): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       for (const m of batch) {
         await insertMessage(client, m, (rcpt) => ({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
+        await this.deps.effects.accepted(client, { sender: m.sender, receivedAt: m.receivedAt, tag: m.tag, recipients: m.recipients });
+        for (const a of m.aliasTasks ?? []) await this.aliasTask!(client, m, a); // the 250 promises the expansion
+        if (m.idempotency) await this.deps.idempotency.saveIn(client, m.idempotency.record, m.idempotency.expireBefore);
       }
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+      await this.deps.wakeups?.notifyIn(client, 'mta_mail', batch.map((m) => m.id));
+    });
   }
 
   /** The body, CHUNK bytes at a time, a few chunks per query so memory stays flat. */

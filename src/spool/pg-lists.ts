@@ -111,11 +111,12 @@ export class PgLists implements ListStore {
     return out;
   }
 
-  async listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]> {
+  async listMembers(list: string, opts: { after?: string | undefined; limit: number; contains?: string | undefined }): Promise<ListMember[]> {
+    // `contains` is plain text, never a pattern: strpos, not LIKE, so % and _ match themselves.
     const { rows } = await this.pool.query<{ address: string; variables: string; updated_at: string }>(
       `SELECT m.address, m.variables, m.updated_at FROM list_members m JOIN lists l ON l.id = m.list_id
-       WHERE l.name = $1 AND m.address > $2 ORDER BY m.address LIMIT $3`,
-      [list, opts.after ?? '', Math.min(Math.max(opts.limit, 1), 100_000)],
+       WHERE l.name = $1 AND m.address > $2 AND ($4::text IS NULL OR strpos(m.address, $4) > 0) ORDER BY m.address LIMIT $3`,
+      [list, opts.after ?? '', Math.min(Math.max(opts.limit, 1), 100_000), opts.contains || null],
     );
     return rows.map((r) => ({ address: r.address, variables: variablesOf(r.variables), updatedAt: num(r.updated_at) }));
   }

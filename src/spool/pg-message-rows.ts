@@ -5,7 +5,7 @@
  * (spool/pg-intake.ts) and a batch task's chunk (spool/pg-tasks.ts), which store mail the
  * same way. It must never commit, and decides nothing (what a reception means is the rules').
  */
-import type { PoolClient } from 'pg';
+import type { PgTx } from './pg-tx.js';
 import { rechunk } from './chunks.js';
 import type { IncomingMessage } from './types-queue.js';
 
@@ -13,7 +13,7 @@ import type { IncomingMessage } from './types-queue.js';
 export interface MessageRows extends IncomingMessage { taskId?: string | null; returnPath?: string | null }
 
 /** Writes `m`; `detail(rcpt)` is each recipient's reception event detail. */
-export async function insertMessage(client: PoolClient, m: MessageRows, detail: (rcpt: string) => Record<string, unknown>): Promise<void> {
+export async function insertMessage(client: PgTx, m: MessageRows, detail: (rcpt: string) => Record<string, unknown>): Promise<void> {
   await client.query(
     `INSERT INTO messages (id, received_at, sender, auth_user, client_ip, helo, message_id, size, lane, tag, subject, task_id, return_path)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,

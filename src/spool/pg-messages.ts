@@ -16,7 +16,7 @@ import { cursorRow } from './sqlite-cursor.js';
 const RECIPIENT_SELECT = 'SELECT r.*, m.sender, m.received_at, m.size, m.task_id, m.return_path FROM recipients r JOIN messages m ON m.id = r.message_id';
 
 /** A selector as conditions on recipients `r` joined with messages `m`; `args` grows with the values ($n placeholders). */
-function selectorSql(sel: QueueSelector, args: unknown[]): string {
+export function selectorSql(sel: QueueSelector, args: unknown[]): string {
   const where: string[] = [];
   const arg = (v: unknown): string => { args.push(v); return `$${args.length}`; };
   if (sel.domain !== undefined) where.push(`r.domain = ${arg(sel.domain.toLowerCase())}`);
@@ -33,7 +33,7 @@ function toEvent(e: EventRow): SpoolEvent {
 }
 
 export class PgMessages {
-  private constructor(private readonly pool: PgPool) {}
+  constructor(private readonly pool: PgPool) {}
 
   static open(pool: PgPool): PgMessages { return mappingErrors(new PgMessages(pool)); }
 

@@ -1,23 +1,167 @@
 /**
- * spool/pg-store — the PostgreSQL backend (issue 19), opened asynchronously: the pool
- * (spool/pg-pool.ts), its durability checked, its schema migrated (spool/pg-migrations.ts),
- * errors mapped to catalogue errors (spool/errors.ts). Of the Store contract's ports only
- * intake commits (spool/pg-intake.ts), claims (spool/pg-claims.ts) and message reads
- * and queue listing (spool/pg-messages.ts) are on PostgreSQL,
- * not yet composed into a Store: `PG_MISSING_PORTS` names what is missing, and openStore
- * refuses the backend with that list. It must never pretend a port exists by answering from somewhere else.
+ * spool/pg-store — the PostgreSQL backend as a `Store` (issue 19), opened asynchronously:
+ * the pool (spool/pg-pool.ts) with its durability checked, the schema migrated
+ * (spool/pg-migrations.ts), then one class per aggregate (spool/pg-<aggregate>.ts), each
+ * built on the pool, composed by naming the Store methods it answers — one line per port.
+ * The rules (events/effects.ts) are injected; spool/pg-effects.ts applies them in the
+ * transactions that record facts. Errors cross as catalogue errors (openStore wraps it).
+ *
+ * The accounts ports (PostgreSQL migration 4) join with one line each in `ACCOUNT_PORTS`;
+ * until then `PG_MISSING_PORTS` names them, their methods reject with MTA_ERR_STORAGE_BACKEND,
+ * and openStoreAsync refuses the backend for the daemon while any is missing. It must never
+ * pretend a port exists by answering from somewhere else.
  */
+import { MtaError } from '../util/errors.js';
 import { mappingErrors } from './errors.js';
+import { createRules } from './default-rules.js';
+import { PgAudit } from './pg-audit.js';
+import { PgClaims } from './pg-claims.js';
+import { PgCluster } from './pg-cluster.js';
+import { PgEffects } from './pg-effects.js';
+import { PgIdempotency } from './pg-idempotency.js';
+import { PgIntake } from './pg-intake.js';
+import { PgMessages } from './pg-messages.js';
 import { migratePg } from './pg-migrations.js';
+import { PgOutcomes } from './pg-outcomes.js';
 import { checkDurability, createPgPool, type PgPoolOptions, type PgPool } from './pg-pool.js';
+import { PgQuota } from './pg-quota.js';
+import { PgStats } from './pg-stats.js';
+import { PgSuppression } from './pg-suppression.js';
+import { PgWebhooks } from './pg-webhooks.js';
+import { PgWakeups } from './pg-wakeups.js';
+import type { EffectRules } from './types-effects.js';
+import { CLAIM_LEASE_MS } from './types-leases.js';
+import type { Store } from './types.js';
 
-/** The Store contract's aggregates (spool/types-*.ts) not (or not wholly) ported to PostgreSQL. */
-export const PG_MISSING_PORTS: readonly string[] = [
-  'queue and intake', 'leases (claims)', 'effects', 'events and cursors', 'webhooks', 'domains', 'senders', 'suppression',
-  'templates', 'lists', 'tasks', 'tags', 'quota', 'stats', 'egress', 'inbound', 'idempotency', 'audit', 'mta-sts',
-];
+/** The Store methods of each accounts aggregate (PostgreSQL migration 4). */
+const ACCOUNTS = {
+  domains: ['addDomain', 'getDomain', 'listDomains', 'removeDomain', 'saveDomainChecks', 'getDomainChecks', 'listDomainEvents', 'setNextDkimKey', 'promoteNextDkimKey'],
+  senders: ['addSender', 'getSender', 'listSenders', 'setSenderPassword', 'removeSender', 'setSenderDisabled', 'setSenderReplyTo', 'startReplyToVerification',
+    'replyToSendTimes', 'getReplyToSend', 'confirmReplyTo', 'pruneReplyToSends'],
+  tags: ['addTag', 'getTag', 'listTags', 'removeTag'],
+  templates: ['addTemplate', 'getTemplate', 'listTemplates', 'updateTemplate', 'removeTemplate'],
+  lists: ['addList', 'getList', 'listLists', 'removeList', 'upsertListMembers', 'listMembers', 'putListMember', 'removeListMember'],
+  tasks: ['addTask', 'getTask', 'listTasks', 'setTaskState', 'commitTaskChunk', 'listByAlias', 'waitingOfTask'],
+  inbound: ['recordUnsubscribe', 'recordAsyncBounce'],
+  egress: ['egressCounts', 'addEgressCounts'],
+  'mta-sts': ['mtaStsPolicy', 'saveMtaStsPolicy', 'liveMtaStsPolicies'],
+  feedback: ['recordFeedback', 'messagesByMessageId'],
+  'tls-rpt': ['addTlsRptCounts', 'tlsRptPending', 'tlsRptCounts', 'claimTlsRptReport', 'finishTlsRptReport', 'pruneTlsRpt'],
+  users: ['addUser', 'getUser', 'listUsers', 'removeUser', 'setUserPassword', 'setUserRole', 'addSession', 'getSession', 'touchSession', 'removeSession', 'purgeSessions'],
+  tracking: ['trackingStats', 'trackingCountsBetween', 'trackingCountsOfTask', 'recordTrackingHit', 'reclassifyTrackingHits', 'trackingHitsOf', 'trackingHitsOfRecipients', 'trackingCountsOf'],
+} as const satisfies Record<string, readonly (keyof Store)[]>;
 
-/** What the PostgreSQL backend is so far: a migrated, durable pool. */
+type Account = keyof typeof ACCOUNTS;
+type AccountMethod = (typeof ACCOUNTS)[Account][number];
+
+/** What builds an accounts port: its class on the pool, answering the aggregate's Store methods. */
+type AccountPort<A extends Account> = (pool: PgPool, effects: PgEffects) => Pick<Store, (typeof ACCOUNTS)[A][number]>;
+
+/**
+ * The accounts ports on PostgreSQL: a port joins with one line here, e.g.
+ * `domains: (pool, effects) => new PgDomains(pool, effects),`. (The tasks port also plugs its
+ * hooks in: PgEffects.taskOutcome/taskState, PgIntake.aliasTask, PgStats.purgeKeeps; the
+ * tracking port PgQuota.humanOpens and PgStats.alsoPurge.)
+ */
+const ACCOUNT_PORTS: { [A in Account]?: AccountPort<A> } = {};
+
+/** The Store contract's aggregates not ported to PostgreSQL yet. */
+export const PG_MISSING_PORTS: readonly string[] = (Object.keys(ACCOUNTS) as Account[]).filter((a) => !ACCOUNT_PORTS[a]);
+
+/** `names` of `port`, bound to it: the Store methods this port answers. */
+function expose<T extends object, K extends keyof T & keyof Store>(port: T, ...names: K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of names) {
+    const fn = port[k];
+    if (typeof fn !== 'function') throw new Error(`${String(k)} is not a method of ${port.constructor.name}`);
+    out[k] = fn.bind(port) as T[K];
+  }
+  return out;
+}
+
+/** The accounts aggregates' methods: from their port where it exists; elsewhere rejecting, naming the aggregate, so nothing answers for a port that is not there. */
+function accounts(pool: PgPool, effects: PgEffects): Pick<Store, AccountMethod> {
+  const out: Record<string, unknown> = {};
+  for (const a of Object.keys(ACCOUNTS) as Account[]) {
+    const make = ACCOUNT_PORTS[a] as AccountPort<Account> | undefined;
+    if (make) { Object.assign(out, expose(make(pool, effects), ...ACCOUNTS[a])); continue; }
+    for (const name of ACCOUNTS[a]) {
+      out[name] = () => Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', `${name}: the ${a} port is not on PostgreSQL yet (issue 19)`));
+    }
+  }
+  return out as Pick<Store, AccountMethod>;
+}
+
+export interface PgStoreOptions extends PgPoolOptions {
+  /** the name claims are made under (`storage.node_id`); required: a cluster's nodes have no shared data dir to keep one in */
+  nodeId: string;
+  commitWindowMs?: number;
+  maxCommitBatch?: number;
+  /** what facts mean (events/effects.ts), injected by openStore; a direct open gets the program's */
+  rules?: EffectRules;
+  timeZone?: string | undefined;
+}
+
+/** A store on PostgreSQL whose methods answer from the ports on it (see the header for the missing ones). */
+export type PgStore = Store & { readonly nodeId: string; onWriterFailure(cb: (e: Error) => void): void };
+
+/** Connects, checks durability, migrates and composes the ports; a failure closes the pool and rejects with a catalogue error. */
+export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
+  const pool: PgPool = createPgPool(opts);
+  const wakeups = new PgWakeups(opts);
+  try {
+    await mappingErrors({ open: async () => { await checkDurability(pool); await migratePg(pool); await wakeups.start(); } }).open();
+  } catch (e) {
+    await Promise.allSettled([pool.end(), wakeups.close()]);
+    throw e;
+  }
+  return mappingErrors(composePgStore(pool, wakeups, opts));
+}
+
+/** Both observers, one unsubscribe. */
+function both(a: () => void, b: () => void): () => void {
+  return () => { a(); b(); };
+}
+
+function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions): PgStore {
+  const rules = opts.rules ?? createRules({ timeZone: opts.timeZone });
+  const commit = { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 };
+  const webhooks = new PgWebhooks(pool, rules, opts.nodeId);
+  webhooks.wakeups = wakeups;
+  const effects = new PgEffects(rules, webhooks);
+  const idempotency = new PgIdempotency(pool);
+  const intake = new PgIntake(pool, commit, { effects, idempotency, wakeups });
+  const claims = new PgClaims(pool, opts.nodeId, CLAIM_LEASE_MS);
+  const outcomes = new PgOutcomes(pool, claims, effects, commit);
+  const stats = new PgStats(pool);
+  return {
+    nodeId: opts.nodeId,
+    ...expose(intake, 'commitIncoming', 'readBody', 'countByState'),
+    // Fresh mail of this store at its commit, and of other nodes' stores by NOTIFY (their ids; none after a lost listener).
+    onCommit: (o) => both(intake.onCommit(o), wakeups.onRemoteMail(o)),
+    ...expose(new PgMessages(pool), 'listQueue', 'countQueue', 'getMessage', 'eventsOfRecipients'),
+    ...expose(claims, 'claimDue', 'nextDueAt', 'recoverSending', 'renewClaims'),
+    ...expose(outcomes, 'recordOutcomes', 'requeue', 'applyQueueOp', 'queueShape'),
+    ...expose(webhooks, 'addWebhook', 'getWebhook', 'listWebhooks', 'removeWebhook', 'claimWebhookDue', 'nextWebhookDueAt', 'recordWebhookAttempt',
+      'releaseWebhookClaims', 'recoverWebhookClaims', 'listWebhookAttempts', 'webhookBacklog'),
+    onWebhookEnqueued: (o) => both(webhooks.onWebhookEnqueued(o), wakeups.onRemoteOutbox(o)),
+    ...expose(new PgSuppression(pool, effects), 'addSuppression', 'removeSuppression', 'listSuppressions', 'isSuppressed', 'recordRefusal'),
+    ...expose(stats, 'queryStats', 'queryRcptStats', 'listSendDetails', 'listRejections', 'purge'),
+    ...expose(idempotency, 'getIdempotency', 'saveIdempotency', 'probeWritable'),
+    ...expose(new PgQuota(pool, effects), 'quotaUsage', 'dailyFigures', 'domainsActiveOn', 'getReputation', 'saveReputation', 'listReputationHistory', 'markQuotaReached'),
+    ...expose(new PgAudit(pool), 'auditMessageIds', 'auditEvents', 'auditOutbox', 'auditDigest'),
+    ...expose(new PgCluster(pool), 'heartbeat', 'listNodes', 'tryLeadJob', 'releaseJob', 'listJobLeases', 'sendingByNode'),
+    ...accounts(pool, effects),
+    // Writes run on the pool's connections, not a thread of the store's: there is no writer to fail.
+    onWriterFailure: () => undefined,
+    async close() {
+      await Promise.allSettled([intake.drain(), outcomes.drain()]);
+      await Promise.allSettled([wakeups.close(), pool.end()]);
+    },
+  };
+}
+
+/** The pool on its own, migrated and durable: for the backend's own tests and tools (migrations, durability). */
 export interface PgBackend {
   /** the steps applied by this open (0 when another node had applied them) */
   readonly migrated: number;

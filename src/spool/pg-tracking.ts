@@ -68,6 +68,12 @@ export class PgTracking implements TrackingStore {
     return tally(rows);
   }
 
+  async trackingCountsBetween(from: number, to: number): Promise<Record<HitClass, TrackingCounts>> {
+    const { rows } = await this.pool.query<TallyRow>(
+      `SELECT class, kind, count(*)::int AS n, count(DISTINCT recipient_id)::int AS u FROM tracking_hits WHERE at >= $1 AND at < $2 GROUP BY class, kind`, [from, to]);
+    return tally(rows);
+  }
+
   async trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }> {
     const counts = await this.pool.query<TallyRow>(
       `SELECT h.class, h.kind, count(*)::int AS n, count(DISTINCT h.recipient_id)::int AS u ${OF_TASK} GROUP BY h.class, h.kind`, [taskId]);

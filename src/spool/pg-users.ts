@@ -42,6 +42,10 @@ export class PgUsers implements UserStore {
     return ((await this.pool.query('DELETE FROM console_users WHERE name = $1', [name])).rowCount ?? 0) > 0;
   }
 
+  async setUserRole(name: string, role: UserRole): Promise<boolean> {
+    return ((await this.pool.query('UPDATE console_users SET role = $1 WHERE name = $2', [role, name])).rowCount ?? 0) > 0;
+  }
+
   async setUserPassword(name: string, passwordHash: string, now: number): Promise<boolean> {
     return inTransaction(this.pool, async (c) => {
       await c.query('DELETE FROM console_sessions WHERE user_name = $1', [name]);

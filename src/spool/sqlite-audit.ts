@@ -9,6 +9,7 @@ import type { Db } from './db.js';
 import type { QueueId } from '../util/ids.js';
 import { asRecipientId } from '../util/ids.js';
 import type { AuditEvent, OutboxFigures } from './types-audit.js';
+import { LIVENESS_TABLES } from './cluster-rows.js';
 
 export class SqliteAudit {
   private readonly st: Record<string, Statement>;
@@ -44,6 +45,7 @@ export class SqliteAudit {
     const cell = (_k: string, v: unknown): unknown => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'bigint' ? String(v) : v);
     this.db.transaction(() => {
       for (const { name } of this.st['tables']!.all() as { name: string }[]) {
+        if (LIVENESS_TABLES.includes(name)) continue;
         const rows = this.db.prepare(`SELECT * FROM "${name.replace(/"/g, '""')}"`).raw().all().map((r) => JSON.stringify(r, cell));
         h.update(`${name}\n${rows.sort().join('\n')}\n`);
       }

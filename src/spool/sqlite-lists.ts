@@ -24,6 +24,8 @@ export class SqliteLists {
       insMember: p('INSERT INTO list_members (list_id, address, variables, updated_at, import_id) VALUES (?, ?, ?, ?, ?)'),
       updMember: p('UPDATE list_members SET variables = ?, updated_at = ?, import_id = ? WHERE list_id = ? AND address = ?'),
       members: p('SELECT address, variables, updated_at FROM list_members WHERE list_id = ? AND address > ? ORDER BY address LIMIT ?'),
+      // instr, not LIKE: a search for "a_b" or "50%" means those characters.
+      membersContaining: p('SELECT address, variables, updated_at FROM list_members WHERE list_id = ? AND address > ? AND instr(address, ?) > 0 ORDER BY address LIMIT ?'),
       member: p('SELECT variables FROM list_members WHERE list_id = ? AND address = ?'),
       delMember: p('DELETE FROM list_members WHERE list_id = ? AND address = ?'),
     };
@@ -101,10 +103,11 @@ export class SqliteLists {
     }).immediate();
   }
 
-  members(list: string, opts: { after?: string | undefined; limit: number }): ListMember[] {
+  members(list: string, opts: { after?: string | undefined; limit: number; contains?: string | undefined }): ListMember[] {
     const l = this.st['id']!.get(list) as { id: number } | undefined;
     if (!l) return [];
-    const rows = this.st['members']!.all(l.id, opts.after ?? '', Math.min(Math.max(opts.limit, 1), 100_000)) as { address: string; variables: string; updated_at: number }[];
+    const limit = Math.min(Math.max(opts.limit, 1), 100_000);
+    const rows = (opts.contains ? this.st['membersContaining']!.all(l.id, opts.after ?? '', opts.contains, limit) : this.st['members']!.all(l.id, opts.after ?? '', limit)) as { address: string; variables: string; updated_at: number }[];
     // Null-prototype: variable names come from imported files (`constructor`, `__proto__` are names like any other).
     return rows.map((r) => ({ address: r.address, variables: Object.assign(Object.create(null), JSON.parse(r.variables)) as Record<string, string>, updatedAt: r.updated_at }));
   }

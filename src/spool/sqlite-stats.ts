@@ -86,6 +86,7 @@ export class SqliteStats {
     matchAddress(where, args, 'r.rcpt', f.rcpt);
     if (f.messageId !== undefined) { where.push("m.message_id IN (?, '<' || ? || '>')"); args.push(f.messageId, f.messageId); }
     if (f.tag !== undefined) { where.push(f.tag === '' ? 'm.tag IS NULL' : 'm.tag = ?'); if (f.tag !== '') args.push(f.tag); }
+    if (f.taskId !== undefined) { where.push('m.task_id = ?'); args.push(f.taskId); }
     if (f.states?.length) { where.push(`r.state IN (${f.states.map(() => '?').join(',')})`); args.push(...f.states); }
     if (f.before !== undefined) { where.push('r.id < ?'); args.push(cursorRow(f.before)); }
     args.push(Math.min(Math.max(f.limit, 1), 10_000));

@@ -59,7 +59,7 @@ import type { MtaStsPolicyRecord } from './types-mtasts.js';
 import { SqliteAudit } from './sqlite-audit.js';
 import type { AuditEvent, OutboxFigures } from './types-audit.js';
 import { SqliteUsers } from './sqlite-users.js';
-import type { ConsoleUserRecord, SessionRecord } from './types-users.js';
+import type { ConsoleUserRecord, SessionRecord, UserRole } from './types-users.js';
 import { SqliteTracking } from './sqlite-tracking.js';
 import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingStatsQuery, TrackingStatsRows } from './types-tracking.js';
 import type { AsyncBounce, AsyncBounceResult, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
@@ -70,6 +70,8 @@ import type { PurgeResult, RcptStatsQuery, RcptStatsRow, Rejection, RejectionFil
 import type { OutboxItem, OutboxNext, WebhookAttempt, WebhookListRow, WebhookOutboxState, WebhookRecord } from './types-webhooks.js';
 import { cursorRow } from './sqlite-cursor.js';
 import { rechunk } from './chunks.js';
+import { SqliteCluster } from './sqlite-cluster.js';
+import type { JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';
 
 export interface SqliteStoreOptions {
   commitWindowMs?: number;
@@ -116,6 +118,7 @@ export class SqliteStore implements Store {
   private readonly feedback: SqliteFeedback;
   private readonly senders: SqliteSenders;
   private writer: WriterThread | undefined;
+  private readonly cluster: SqliteCluster;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     // The node id first (its file is in the data dir): a bad one is refused before the database is touched.
@@ -207,6 +210,7 @@ export class SqliteStore implements Store {
     this.users = new SqliteUsers(db);
     this.tracking = new SqliteTracking(db, this.notify, opts.timeZone);
     this.quota.humanOpens = (domain, day) => this.tracking.humanOpens(domain, day);
+    this.cluster = new SqliteCluster(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -303,6 +307,14 @@ export class SqliteStore implements Store {
   renewClaims(now: number): Promise<number> { return this.queue.renewClaims(now); }
   applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> { return this.queue.applyQueueOp(op, target, now); }
   queueShape(now: number, buckets: readonly number[]): Promise<QueueShapeRow[]> { return this.queue.queueShape(now, buckets); }
+
+  // ---- cluster: heartbeats, job leases (spool/sqlite-cluster.ts) ----
+  heartbeat(nodeId: string, info: NodeInfo, now: number): Promise<void> { return this.cluster.heartbeat(nodeId, info, now); }
+  listNodes(): Promise<NodeRecord[]> { return this.cluster.listNodes(); }
+  tryLeadJob(job: string, nodeId: string, now: number, leaseMs: number): Promise<boolean> { return this.cluster.tryLeadJob(job, nodeId, now, leaseMs); }
+  releaseJob(job: string, nodeId: string): Promise<boolean> { return this.cluster.releaseJob(job, nodeId); }
+  listJobLeases(): Promise<JobLease[]> { return this.cluster.listJobLeases(); }
+  sendingByNode(now: number): Promise<SendingByNode[]> { return this.cluster.sendingByNode(now); }
 
   // ---- domains ----
   async addDomain(d: DomainRecord): Promise<void> {
@@ -428,7 +440,7 @@ export class SqliteStore implements Store {
   async upsertListMembers(list: string, importId: string, columns: readonly string[], rows: readonly { address: string; variables: Record<string, string> }[], now: number): Promise<MemberWrite[]> {
     return this.lists.upsert(list, importId, columns, rows, now);
   }
-  async listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]> { return this.lists.members(list, opts); }
+  async listMembers(list: string, opts: { after?: string | undefined; limit: number; contains?: string | undefined }): Promise<ListMember[]> { return this.lists.members(list, opts); }
   async putListMember(list: string, address: string, variables: Record<string, string>, mode: 'add' | 'update', now: number): Promise<{ write: 'inserted' | 'updated' | 'exists' | 'missing'; member?: ListMember }> {
     return this.lists.putMember(list, address, variables, mode, now);
   }
@@ -494,6 +506,7 @@ export class SqliteStore implements Store {
   async listUsers(): Promise<ConsoleUserRecord[]> { return this.users.list(); }
   async removeUser(name: string): Promise<boolean> { return this.users.remove(name); }
   async setUserPassword(name: string, hash: string, now: number): Promise<boolean> { return this.users.setPassword(name, hash, now); }
+  async setUserRole(name: string, role: UserRole): Promise<boolean> { return this.users.setRole(name, role); }
   async addSession(s: SessionRecord): Promise<void> { this.users.addSession(s); }
   async getSession(idHash: string): Promise<SessionRecord | undefined> { return this.users.getSession(idHash); }
   async touchSession(idHash: string, now: number): Promise<void> { this.users.touch(idHash, now); }
@@ -507,6 +520,7 @@ export class SqliteStore implements Store {
   async trackingCountsOfTask(taskId: string): Promise<{ counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] }> { return this.tracking.ofTask(taskId); }
   async trackingStats(q: TrackingStatsQuery): Promise<TrackingStatsRows> { return this.tracking.stats(q); }
   async trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsOf(queueId); }
+  async trackingCountsBetween(from: number, to: number): Promise<Record<HitClass, TrackingCounts>> { return this.tracking.countsBetween(from, to); }
 
   // ---- inbound mail and unsubscribe (spool/sqlite-inbound.ts) ----
   async recordUnsubscribe(u: UnsubscribeRequest): Promise<UnsubscribeResult> { return this.inbound.unsubscribe(u); }

@@ -33,6 +33,7 @@ export class SqliteTracking {
   private readonly message: Statement;
   private readonly opensOfDomain: Statement;
   private readonly taskCounts: Statement;
+  private readonly between: Statement;
   private readonly taskLinks: Statement;
 
   constructor(private readonly db: Db, private readonly notify: SqliteNotify, private readonly timeZone = 'UTC') {
@@ -47,6 +48,8 @@ export class SqliteTracking {
     this.counts = db.prepare(`SELECT class, kind, COUNT(*) AS n, COUNT(DISTINCT recipient_id) AS u
                               FROM tracking_hits WHERE queue_id = ? GROUP BY class, kind`);
     const ofTask = 'FROM tracking_hits h JOIN messages m ON m.id = h.queue_id WHERE m.task_id = ?';
+    this.between = db.prepare(`SELECT class, kind, COUNT(*) AS n, COUNT(DISTINCT recipient_id) AS u
+                                FROM tracking_hits WHERE at >= ? AND at < ? GROUP BY class, kind`);
     this.taskCounts = db.prepare(`SELECT h.class, h.kind, COUNT(*) AS n, COUNT(DISTINCT h.recipient_id) AS u ${ofTask} GROUP BY h.class, h.kind`);
     this.taskLinks = db.prepare(`SELECT h.link, h.url, h.class, COUNT(*) AS n, COUNT(DISTINCT h.recipient_id) AS u ${ofTask}
                                  AND h.kind = 'click' AND h.link >= 0 GROUP BY h.link, h.url, h.class ORDER BY h.link, h.class`);
@@ -142,6 +145,8 @@ export class SqliteTracking {
   }
 
   countsOf(queueId: QueueId): Record<HitClass, TrackingCounts> { return tally(this.counts.all(queueId) as TallyRow[]); }
+
+  countsBetween(from: number, to: number): Record<HitClass, TrackingCounts> { return tally(this.between.all(from, to) as TallyRow[]); }
 
   ofTask(taskId: string): { counts: Record<HitClass, TrackingCounts>; links: LinkClicks[] } {
     const links = (this.taskLinks.all(taskId) as { link: number; url: string; class: HitClass; n: number; u: number }[])

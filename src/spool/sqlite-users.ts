@@ -26,6 +26,7 @@ export class SqliteUsers {
       list: db.prepare('SELECT * FROM console_users ORDER BY name'),
       del: db.prepare('DELETE FROM console_users WHERE name = ?'),
       delSessionsOf: db.prepare('DELETE FROM console_sessions WHERE user = ?'),
+      role: db.prepare('UPDATE console_users SET role = ? WHERE name = ?'),
       passwd: db.prepare('UPDATE console_users SET password_hash = ?, password_changed_at = ? WHERE name = ?'),
       addSession: db.prepare('INSERT INTO console_sessions (id_hash, user, created_at, last_seen_at) VALUES (@idHash, @user, @createdAt, @lastSeenAt)'),
       getSession: db.prepare('SELECT * FROM console_sessions WHERE id_hash = ?'),
@@ -64,6 +65,8 @@ export class SqliteUsers {
       return this.st['passwd']!.run(hash, now, name).changes > 0;
     }).immediate();
   }
+
+  setRole(name: string, role: UserRole): boolean { return this.st['role']!.run(role, name).changes > 0; }
 
   addSession(s: SessionRecord): void { this.st['addSession']!.run(s); }
 

@@ -21,6 +21,10 @@ export interface AuditStore {
   /** Events of one type, oldest first, at most `limit` (default 1000). */
   auditEvents(type: string, limit?: number): Promise<AuditEvent[]>;
   auditOutbox(): Promise<OutboxFigures>;
-  /** A digest of everything stored: equal digests mean nothing was written in between. */
+  /**
+   * A digest of everything stored: equal digests mean nothing was written in between. The
+   * cluster's heartbeats and job leases (types-cluster.ts) are left out: they change every
+   * few seconds on their own.
+   */
   auditDigest(): Promise<string>;
 }

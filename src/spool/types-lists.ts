@@ -32,8 +32,8 @@ export interface ListStore {
    * duplicate and left alone. `columns` are merged into the list's. One status per row.
    */
   upsertListMembers(list: string, importId: string, columns: readonly string[], rows: readonly { address: string; variables: Record<string, string> }[], now: number): Promise<MemberWrite[]>;
-  /** Members by address, after the cursor. */
-  listMembers(list: string, opts: { after?: string | undefined; limit: number }): Promise<ListMember[]>;
+  /** Members by address, after the cursor; `contains`: only addresses with this text in them (as stored: lower case). */
+  listMembers(list: string, opts: { after?: string | undefined; limit: number; contains?: string | undefined }): Promise<ListMember[]>;
   /** One member added (`exists` when the address is there) or its variables updated, merged (`missing` when it is not). */
   putListMember(list: string, address: string, variables: Record<string, string>, mode: 'add' | 'update', now: number): Promise<{ write: 'inserted' | 'updated' | 'exists' | 'missing'; member?: ListMember }>;
   removeListMember(list: string, address: string): Promise<boolean>;

@@ -44,6 +44,8 @@ export interface SendDetailFilter {
   tag?: string | undefined;
   /** the Message-ID header, without angle brackets */
   messageId?: string | undefined;
+  /** only the recipients of this batch task's messages */
+  taskId?: string | undefined;
   states?: readonly RecipientState[] | undefined;
   limit: number;
   /** the `cursor` of the last detail of the previous page (newest first), passed back unchanged; one the backend did not make is MTA_ERR_INVALID */

@@ -87,4 +87,6 @@ export interface TrackingStore {
   trackingHitsOfRecipients(ids: readonly RecipientId[]): Promise<TrackingHitRecord[]>;
   /** Counts over the hits of one message (every recipient), per class. */
   trackingCountsOf(queueId: QueueId): Promise<Record<HitClass, TrackingCounts>>;
+  /** Counts over the hits made in [from, to) (ms), whatever mail they came from, per class. */
+  trackingCountsBetween(from: number, to: number): Promise<Record<HitClass, TrackingCounts>>;
 }

@@ -34,6 +34,8 @@ export interface UserStore {
   removeUser(name: string): Promise<boolean>;
   /** Sets the hash and ends every session of the user; false when there is no such user. */
   setUserPassword(name: string, passwordHash: string, now: number): Promise<boolean>;
+  /** Sets the role (sessions keep going: each request reads the role anew); false when there is no such user. */
+  setUserRole(name: string, role: UserRole): Promise<boolean>;
   addSession(s: SessionRecord): Promise<void>;
   getSession(idHash: string): Promise<SessionRecord | undefined>;
   touchSession(idHash: string, now: number): Promise<void>;

@@ -9,11 +9,14 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config/config.js';
 import type { PurgeResult } from '../spool/types-stats.js';
 import { StatsService, type StatsServiceStore } from './stats.js';
+import { ALWAYS_LEAD, ifLeading, type JobGate } from '../util/cluster-jobs.js';
 
 export class RetentionJob {
   private task: ScheduledTask | undefined;
   private running = false;
   private readonly stats: StatsService;
+  /** whether this node runs the scheduled purge (one node of a cluster does: util/cluster-jobs.ts) */
+  gate: JobGate = ALWAYS_LEAD;
 
   constructor(private config: Config, store: StatsServiceStore, private readonly log: Logger) {
     this.stats = new StatsService(store, config.timeZone);
@@ -43,7 +46,7 @@ export class RetentionJob {
   }
 
   start(): void {
-    this.task = cron.schedule(this.config.retention.purgeSchedule, () => this.run(), { name: 'retention-purge', noOverlap: true, unref: true });
+    this.task = cron.schedule(this.config.retention.purgeSchedule, () => ifLeading(this.gate, 'retention-purge', () => this.run()), { name: 'retention-purge', noOverlap: true, unref: true });
   }
 
   stop(): void {

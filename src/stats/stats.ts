@@ -49,6 +49,20 @@ export function resultOf(state: RecipientState): SendResult {
 export type StatsServiceStore = Pick<StatsStore, 'queryStats' | 'queryRcptStats' | 'listSendDetails' | 'listRejections' | 'purge'> & Pick<EventStore, 'eventsOfRecipients'>
   & Pick<TrackingStore, 'trackingHitsOfRecipients'>;
 
+/**
+ * The days a report covers: `from` and `to` (YYYY-MM-DD, both included) checked, `to`
+ * defaulting to today in `timeZone` and `from` to `to`; at most MAX_RANGE_DAYS.
+ */
+export function dayRange(input: { from?: unknown; to?: unknown }, now: number, timeZone: string): { from: string; to: string } {
+  const given = input.from === undefined ? undefined : parseDay(input.from, 'from');
+  const to = input.to === undefined ? dayIn(now, timeZone) : parseDay(input.to, 'to');
+  const from = given ?? to;
+  if (from > to) throw new MtaError('MTA_ERR_INVALID', `from (${from}) is after to (${to})`, 'from');
+  const days = daysBetween(from, to);
+  if (days > MAX_RANGE_DAYS) throw new MtaError('MTA_ERR_INVALID', `the range ${from} to ${to} covers ${days} days; at most ${MAX_RANGE_DAYS} in one query`, 'to');
+  return { from, to };
+}
+
 export interface StatsQueryInput { from?: unknown; to?: unknown; domain?: unknown; sender?: unknown; tag?: unknown; by?: unknown }
 
 export type StatsReportRow = { key: string } & StatsCounters & { delivery_rate: number; invalid_rate: number };
@@ -73,7 +87,7 @@ export type ComplaintReportRow = StatsReportRow & { complaints: number; complain
 
 export interface SendDetailInput {
   from?: unknown; to?: unknown; sender?: unknown; rcpt?: unknown; tag?: unknown; result?: unknown; message_id?: unknown;
-  limit?: unknown; cursor?: unknown; events?: boolean;
+  limit?: unknown; cursor?: unknown; events?: boolean; task_id?: unknown;
 }
 
 export interface SendDetailView {
@@ -134,17 +148,6 @@ export function addressFilter(v: unknown, field: string): AddressMatch | undefin
     return { like: `%${like}` };
   }
   return { like: `%${like}%` };
-}
-
-/** The days a statistics query covers: `to` defaults to today, `from` to `to`; at most 31 days. */
-export function dayRange(input: { from?: unknown; to?: unknown }, now: number, timeZone: string): { from: string; to: string } {
-  const given = input.from === undefined ? undefined : parseDay(input.from, 'from');
-  const to = input.to === undefined ? dayIn(now, timeZone) : parseDay(input.to, 'to');
-  const from = given ?? to;
-  if (from > to) throw new MtaError('MTA_ERR_INVALID', `from (${from}) is after to (${to})`, 'from');
-  const days = daysBetween(from, to);
-  if (days > MAX_RANGE_DAYS) throw new MtaError('MTA_ERR_INVALID', `the range ${from} to ${to} covers ${days} days; at most ${MAX_RANGE_DAYS} in one query`, 'to');
-  return { from, to };
 }
 
 export const tagFilter = (v: unknown): string | undefined => optionalText(v, 'tag', (s) => (s.length <= 256 ? s : undefined), 'a tag of at most 256 characters');
@@ -213,11 +216,12 @@ export class StatsService {
     const sender = addressFilter(input.sender, 'sender');
     const rcpt = addressFilter(input.rcpt, 'rcpt');
     const tag = tagFilter(input.tag);
+    const taskId = optionalText(input.task_id, 'task_id', (t) => (t.length >= 1 && t.length <= 64 ? t : undefined), 'a task id');
     const wantRecipients = input.result !== 'rejected';
-    // Rejections have no message: a tag, a Message-ID or another result cannot match one.
-    const wantRejections = (input.result === undefined || input.result === 'rejected') && tag === undefined && messageId === undefined;
+    // Rejections have no message: a tag, a Message-ID, a task or another result cannot match one.
+    const wantRejections = (input.result === undefined || input.result === 'rejected') && tag === undefined && messageId === undefined && taskId === undefined;
     const [rows, refused] = await cursorChecked(input.cursor, Promise.all([
-      wantRecipients ? this.store.listSendDetails({ from, to, sender, rcpt, tag, messageId, states, limit, before: cursor.recipient }) : [],
+      wantRecipients ? this.store.listSendDetails({ from, to, sender, rcpt, tag, messageId, taskId, states, limit, before: cursor.recipient }) : [],
       wantRejections ? this.store.listRejections({ from, to, sender, rcpt, limit, before: cursor.rejection }) : [],
     ]));
     const ids = rows.map((r) => r.recipientId);

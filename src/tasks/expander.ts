@@ -12,8 +12,12 @@
  * with resume_at 24 hours later, and this loop resumes it then by itself. A task whose
  * list is expanded and whose recipients are all final is `done`.
  *
+ * In a cluster one node expands a given task: the one holding its lease (`gate`,
+ * util/cluster-jobs.ts); the others skip it, and take over when that lease runs out.
+ *
  * Must never: commit a chunk for a task that is no longer `sending` at the cursor it was
- * read after (the store refuses it, so a pause or cancel wins over a chunk being built).
+ * read after (the store refuses it, so a pause or cancel wins over a chunk being built, and
+ * a node expanding after its lease was lost cannot queue a member twice).
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
@@ -26,6 +30,7 @@ import { tasksIn } from './tasks.js';
 import { assertNever, isRetryable } from '../util/errors.js';
 import { WakeLoop } from '../util/wake-loop.js';
 import { Lifecycle } from '../util/lifecycle.js';
+import type { TaskGate } from '../util/cluster-jobs.js';
 
 /** The quota check the expander needs (quota/quota.ts QuotaService has this shape). */
 export interface QuotaGate {
@@ -47,6 +52,8 @@ export interface ExpanderDeps {
   render: RenderEnv;
   /** undefined: no quota applies */
   quota?: QuotaGate | undefined;
+  /** which tasks this node expands (one node per task in a cluster: util/cluster-jobs.ts); undefined: every task */
+  gate?: TaskGate | undefined;
   now?: () => number;
 }
 
@@ -90,6 +97,7 @@ export class TaskExpander {
     for (;;) {
       if (!this.life.running) return;
       const tasks = await tasksIn(this.deps.store, ['queued', 'sending', 'paused_quota']);
+      await this.deps.gate?.releaseTasksBut(new Set(tasks.map((t) => t.id)));
       let progress = false;
       for (const t of tasks) { // oldest first
         if (!this.life.running) return;
@@ -121,7 +129,10 @@ export class TaskExpander {
       case 'paused_quota':
         if (t.resumeAt !== null && now < t.resumeAt) return 'idle';
         return (await this.change(t, 'resume', { pauseReason: null, resumeAt: null })) ? 'progress' : 'idle';
-      case 'sending': return this.expand(t, now);
+      case 'sending':
+        // Another node expands it: this one would render the chunk only to have its commit refused.
+        if (this.deps.gate && !(await this.deps.gate.leadTask(t.id))) return 'idle';
+        return this.expand(t, now);
       case 'paused': case 'done': case 'cancelled': return 'idle';
       default: return assertNever(t.state, 'task state');
     }

@@ -106,6 +106,22 @@ export function fillTemplate(t: { subject: string; html: string; text: string | 
   return { subject, html, text, textGenerated: t.text === null };
 }
 
+/** What the console's editor shows while a template is written: nothing is stored. */
+export interface Preview extends FilledParts { variables: string[]; missing: string[]; malformed: string[] }
+
+/**
+ * A draft's parts filled with sample values; a variable without a sample stays as written
+ * (`{Name}`: one pass, so it is not filled again) and is listed in `missing`, so a half-written
+ * template still previews. `malformed`: the placeholders approval would refuse.
+ */
+export function previewTemplate(t: { subject: string; html: string; text: string | null }, samples: Readonly<Record<string, string>>, maxBytes = DEFAULT_MAX_RENDERED): Preview {
+  const variables = variablesOf(t.subject, t.html, t.text);
+  const missing = variables.filter((v) => !Object.hasOwn(samples, v));
+  const vars: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, samples);
+  for (const v of missing) vars[v] = `{${v}}`;
+  return { ...fillTemplate(t, vars, 'the preview', maxBytes), variables, missing, malformed: [...new Set(malformedPlaceholders(t.subject, t.html, t.text))] };
+}
+
 export interface TemplateInput {
   subject?: string | undefined;
   fromName?: string | null | undefined;

@@ -55,7 +55,8 @@ export function parseIpEntry(entry: string): Span | string {
 }
 
 export class IpSet {
-  private constructor(private readonly spans: Span[]) {}
+  /** `entries`: the text it was parsed from, to show it again (the console's settings). */
+  private constructor(private readonly spans: Span[], readonly entries: readonly string[]) {}
 
   /** Throws an Error listing the first bad entry. */
   static parse(entries: readonly string[]): IpSet {
@@ -65,7 +66,7 @@ export class IpSet {
       if (typeof r === 'string') throw new Error(r);
       spans.push(r);
     }
-    return new IpSet(spans);
+    return new IpSet(spans, [...entries]);
   }
 
   get empty(): boolean { return this.spans.length === 0; }

@@ -193,6 +193,9 @@ export async function listsScenario(t: Test, { store }: Side): Promise<unknown> 
   t.same([...page1, ...page2].map((m) => m.address), ['m0000@x.test', 'm0001@x.test', 'm0002@x.test', 'm0003@x.test', 'm0004@x.test']);
   const odd = (await store.listMembers('news', { after: 'm9999@x.test', limit: 5 })).find((m) => m.address === 'new@x.test');
   t.equal(odd?.variables['__proto__'], 'p', 'a variable named __proto__ is a variable');
+  const found = await store.listMembers('news', { contains: 'm000', after: 'm0003@x.test', limit: 10 });
+  t.same(found.map((m) => m.address), ['m0004@x.test', 'm0005@x.test', 'm0006@x.test', 'm0007@x.test', 'm0008@x.test', 'm0009@x.test'], 'a search, paged');
+  t.same(await store.listMembers('news', { contains: '%', limit: 5 }), [], 'the search text is text, not a pattern');
   t.same([await store.removeListMember('news', 'solo@x.test'), await store.removeListMember('news', 'solo@x.test')], [true, false]);
   t.same(await store.listMembers('nope', { limit: 5 }), [], 'no such list: no members');
   t.same((await store.listLists()).map((l) => [l.name, l.members]), [['alpha', 0], ['news', 2301]]);
@@ -273,10 +276,13 @@ export async function usersScenario(t: Test, { store }: Side): Promise<unknown> 
   const passwd = [await store.setUserPassword('zoe', 'scrypt$new', 60), await store.setUserPassword('nobody', 'x', 60)];
   t.same(passwd, [true, false]);
   t.same([await store.getSession('h1'), (await store.getUser('zoe'))?.passwordChangedAt], [undefined, 60], 'a new password ends the sessions');
+  const roles = [await store.setUserRole('zoe', 'viewer'), await store.setUserRole('nobody', 'admin')];
+  t.same([roles, (await store.getUser('zoe'))?.role], [[true, false], 'viewer'], 'a role change');
+  t.not(await codeOf(store.setUserRole('zoe', 'root' as never)), 'resolved', 'an unknown role is refused by the schema');
   t.equal(await store.purgeSessions(30, 5), 0, 'nothing idle or too old');
   t.equal(await store.purgeSessions(20, 20), 1, 'created before the bound');
   await store.removeSession('h4');
   await store.addSession(s('h5', 'adam', 70, 70));
   t.same([await store.removeUser('adam'), await store.removeUser('adam'), await store.getSession('h5')], [true, false, undefined], 'sessions go with the user');
-  return { dup, passwd, users: await store.listUsers() };
+  return { dup, passwd, roles, users: await store.listUsers() };
 }

@@ -34,6 +34,29 @@ conformance('intake commits the message, its alias tasks and its idempotency rec
   t.same(await stored(accepted), { message: true, task: true, idempotency: true }, 'all of it is stored');
 });
 
+conformance('intake commits the message with its idempotency record and its counters, or none of them', async (t, s) => {
+  const store = await s.open();
+  const at = Date.now();
+  const withKey = (key: string) => {
+    const m = incoming(['r@dest.test', 's@other.test'], { chunks: [big], size: big.length, tag: 'k', receivedAt: at });
+    const record = { account: 'app@example.com', key, fingerprint: 'f'.repeat(64), status: 200, response: JSON.stringify({ id: m.id }), createdAt: m.receivedAt };
+    return { ...m, idempotency: { record, expireBefore: 0 } };
+  };
+  const day = utcDay(at);
+  const requests = async () => (await store.queryStats({ fromDay: day, toDay: day, by: 'tag' })).map((r) => r.requests);
+  const refused = withKey('k1');
+  const undo = await s.storage.fillDisk(store);
+  const err = await store.commitIncoming(refused).then(() => undefined, (e: unknown) => e);
+  await undo();
+  t.match(err, { code: 'MTA_ERR_SPOOL_FULL', retryable: true });
+  t.same([await store.getMessage(refused.id), await store.getIdempotency('app@example.com', 'k1', 0), await requests()], [undefined, undefined, []], 'nothing of it');
+  const accepted = withKey('k2');
+  await store.commitIncoming(accepted);
+  t.ok(await store.getMessage(accepted.id), 'the message');
+  t.equal((await store.getIdempotency('app@example.com', 'k2', 0))?.response, JSON.stringify({ id: accepted.id }), 'its record');
+  t.same(await requests(), [2], 'its counters');
+});
+
 conformance('an outcome commits with its suppression, webhook event and statistics; a refused batch writes none of them', async (t, s) => {
   const store = await s.open();
   await store.addWebhook({ url: 'http://127.0.0.1:1/h', sender: null, events: '*', format: 'json', secret: 's'.repeat(48), createdAt: 0 });

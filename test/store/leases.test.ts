@@ -108,10 +108,12 @@ conformance('webhook outbox: two nodes never hold one row; recovery voids only t
   const a = await s.open('node-a');
   const b = await s.open('node-b');
   await a.addWebhook({ url: 'http://127.0.0.1:1/h', sender: null, events: '*', format: 'json', secret: 's'.repeat(48), createdAt: 0 });
-  const events = Array.from({ length: 6 }, (_, i) => ({ at: T, type: 'domain.dns_error', domain: `d${i}.test`, detail: {} }));
-  await a.saveDomainChecks('d.test', [], 'unverified', events);
+  // Six deliveries, six webhook events in the outbox; two nodes claiming three each at once take disjoint halves.
+  await a.commitIncoming(incoming(Array.from({ length: 6 }, (_, i) => `w${i}@dest.test`)));
+  const delivered = await a.recordOutcomes((await a.claimDue({ now: T, limit: 10 })).map((e) => outcome(e, 'delivered', T)));
+  t.equal(delivered, 6);
   const lease = 30_000;
-  const [fromA, fromB] = await Promise.all([a.claimWebhookDue({ now: T, limit: 3, leaseMs: lease }), b.claimWebhookDue({ now: T, limit: 10, leaseMs: lease })]);
+  const [fromA, fromB] = await Promise.all([a.claimWebhookDue({ now: T, limit: 3, leaseMs: lease }), b.claimWebhookDue({ now: T, limit: 3, leaseMs: lease })]);
   t.same([fromA.length, fromB.length], [3, 3], 'the six rows are split');
   t.same(fromA.map((r) => r.id).filter((id) => fromB.some((x) => x.id === id)), [], 'no row held by both');
 

@@ -84,12 +84,12 @@ export function listRoutes(ctx: ApiContext): Route[] {
     defineRoute({
       method: 'GET', path: `${P}/:name`, tag: TAG, summary: 'A list with its member count and a page of members (by address)',
       params: nameParam,
-      query: z.strictObject({ ...pageQuery }),
+      query: z.strictObject({ ...pageQuery, q: z.string().max(320).optional().describe('only members whose address contains this text (any case)') }),
       response: listSchema.extend({ members: pageSchema(memberSchema) }),
       handler: async ({ params, query }) => {
         const l = await lists.get(params.name);
         const after = decodeCursor(query.cursor, z.string());
-        const rows = await lists.members(params.name, { after, limit: query.limit + 1 });
+        const rows = await lists.members(params.name, { after, limit: query.limit + 1, contains: query.q });
         return { ...listView(l), members: toPage(rows, query.limit, (m) => m.address, memberView) };
       },
     }),

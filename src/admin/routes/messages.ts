@@ -2,7 +2,7 @@
  * admin/routes/messages — send details over the API: one item per recipient with its
  * result and last reply (and one per recipient refused at submission, `rejected`), newest
  * first, filtered by time received, sender, recipient (whole, @domain or part), Message-ID,
- * tag and result; `events=true` adds each recipient's history. The same page `mta log --json`
+ * tag, batch task and result; `events=true` adds each recipient's history. The same page `mta log --json`
  * prints ({from, to, items, next_cursor}); stats/stats.ts does the work and the checks.
  */
 import { z } from 'zod';
@@ -47,6 +47,7 @@ export function messageRoutes(ctx: ApiContext): Route[] {
         rcpt: z.string().max(320).optional().describe('only this recipient: an address, @domain (every address there), or part of an address'),
         message_id: z.string().max(998).optional().describe('only the message with this Message-ID (angle brackets optional)'),
         tag: z.string().max(256).optional().describe('only mail with this tag'),
+        task_id: z.string().max(64).optional().describe('only the mail of this batch task'),
         result: results.optional().describe('only recipients with this result'),
         limit: z.coerce.number().int().min(1).max(10_000).optional().describe('items per page, 1..10000 (default 100)'),
         cursor: z.string().max(40).optional().describe('next_cursor of the previous page'),

@@ -1,7 +1,8 @@
 /**
- * admin/routes/system — the daemon itself: status (what `mta status` prints), the OpenAPI
- * document, `/healthz` for load balancers and systemd watchdogs, and `/metrics` for
- * Prometheus.
+ * admin/routes/system — the daemon itself: status (what `mta status` prints, with the TLS
+ * certificate's end for the console's "needs attention"), the running configuration with
+ * its secrets redacted (admin/config-view.ts), the OpenAPI document, `/healthz` for load
+ * balancers and systemd watchdogs, and `/metrics` for Prometheus.
  *
  * /healthz needs no token and answers 200 {"ok":true} only when the process is running
  * (not starting or draining), the spool takes a write (a small write rolled back) and
@@ -13,6 +14,8 @@ import { renderMetrics } from '../../metrics/metrics.js';
 import { Reply, defineRoute, type Route } from '../router.js';
 import { VERSION, iso, isoTime, type ApiContext } from '../context.js';
 import { openApiDocument } from '../openapi.js';
+import { certificateEnd } from '../../util/certificate.js';
+import { configView } from '../config-view.js';
 
 const TAG = 'system';
 
@@ -49,6 +52,10 @@ export function systemRoutes(ctx: ApiContext, routes: () => readonly Route[]): R
         ready: z.number().int().nullable().describe('recipients in the ready set (null: delivery disabled)'),
         active_connections: z.number().int().nullable(),
         pending_restart: z.array(z.string()).describe('settings changed in the file that take effect at the next restart, e.g. "smtp.listen"'),
+        tls_certificate: z.object({
+          path: z.string(), valid_to: isoTime.nullable(), days_left: z.number().int().nullable().describe('negative once expired'),
+          error: z.string().nullable().describe('why the file could not be read as a certificate'),
+        }).nullable().describe('smtp.tls.cert as the file on disk says now; null when none is configured'),
       }),
       handler: async () => {
         const s = ctx.scheduler();
@@ -57,7 +64,18 @@ export function systemRoutes(ctx: ApiContext, routes: () => readonly Route[]): R
           uptime_s: Math.floor((Date.now() - ctx.startedAt()) / 1000), delivery: s ? 'enabled' as const : 'disabled' as const,
           counts: await ctx.store.countByState(), ready: s ? s.readyCount : null, active_connections: s ? s.activeConnections : null,
           pending_restart: ctx.pendingRestart?.() ?? [],
+          tls_certificate: ctx.config().smtp.tls.cert ? certificateEnd(ctx.config().smtp.tls.cert!) : null,
         };
+      },
+    }),
+    defineRoute({
+      method: 'GET', path: '/api/v1/config', tag: 'settings',
+      summary: 'The running configuration as compiled (defaults filled in, durations in ms, sizes in bytes), secrets shown as "[redacted]"',
+      description: 'Read-only: the configuration changes in the file, then SIGHUP or a restart (pending_restart in /api/v1/status).',
+      response: z.object({ version: z.string(), source: z.string(), config: z.record(z.string(), z.unknown()) }),
+      handler: async () => {
+        const config = ctx.config();
+        return { version: VERSION, source: config.source, config: configView(config) as Record<string, unknown> };
       },
     }),
     defineRoute({

@@ -1,12 +1,13 @@
 /**
  * admin/routes/templates — tags and templates over the API: tags list/add/remove;
- * templates list/show/create/edit/remove, approve/reject and render.
+ * templates list/show/create/edit/remove, approve/reject and render; and the preview of a
+ * draft that is not stored (the console's editor).
  * templates/tags.ts and templates/templates.ts do the work, as for `mta tag|template ...`.
  */
 import { z } from 'zod';
 import { variablesSchema } from '../variables.js';
 import { Tags, TAG_NAME } from '../../templates/tags.js';
-import { Templates, TEMPLATE_NAME, variablesOf } from '../../templates/templates.js';
+import { Templates, TEMPLATE_NAME, previewTemplate, variablesOf } from '../../templates/templates.js';
 import type { TagRecord } from '../../spool/types-tags.js';
 import type { TemplateRecord } from '../../spool/types-templates.js';
 import { defineRoute, type Route } from '../router.js';
@@ -82,6 +83,27 @@ export function templateRoutes(ctx: ApiContext): Route[] {
       handler: async ({ body }) => templateView(await templates.create(body.name, {
         subject: body.subject, html: body.html, text: body.text ?? null, fromName: body.from_name ?? null,
       })),
+    }),
+    defineRoute({
+      // An operator's, like every POST, though nothing is stored: a viewer calls no POST at all
+      // (console-auth.test.ts holds every route to that); the console shows a viewer the saved HTML as it is.
+      method: 'POST', path: `${TPL}/preview`, tag: 'templates',
+      summary: 'Fill a draft (not stored) with sample variables: the console editor\'s live preview',
+      description: 'A variable without a sample value stays as written ({Name}) and is listed in `missing`; `malformed` lists the placeholders approval would refuse.',
+      maxBody: maxBody(ctx),
+      body: z.strictObject({
+        subject: z.string().max(998), html: z.string(),
+        text: z.string().nullable().optional().describe('null or absent: generated from the HTML'),
+        vars: variablesSchema().default({}).describe('sample values by variable name'),
+      }),
+      response: z.object({
+        subject: z.string(), html: z.string(), text: z.string(), text_generated: z.boolean(),
+        variables: z.array(z.string()), missing: z.array(z.string()), malformed: z.array(z.string()),
+      }),
+      handler: async ({ body }) => {
+        const p = previewTemplate({ subject: body.subject, html: body.html, text: body.text ?? null }, body.vars, ctx.config().templates.maxRenderedSize);
+        return { subject: p.subject, html: p.html, text: p.text, text_generated: p.textGenerated, variables: p.variables, missing: p.missing, malformed: p.malformed };
+      },
     }),
     defineRoute({
       method: 'GET', path: `${TPL}/:name`, tag: 'templates', summary: 'Show one template',

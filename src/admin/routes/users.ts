@@ -41,6 +41,12 @@ export function userRoutes(ctx: ApiContext): Route[] {
       },
     }),
     defineRoute({
+      method: 'PUT', path: '/api/v1/users/:name/role', tag: TAG, role: 'admin', summary: 'Change a console user\'s role (applies from their next request)',
+      params: nameParam, body: z.strictObject({ role: z.enum(USER_ROLES) }),
+      response: userSchema,
+      handler: async ({ params, body }) => view(await users.setRole(params.name, body.role)),
+    }),
+    defineRoute({
       method: 'DELETE', path: '/api/v1/users/:name', tag: TAG, role: 'admin', summary: 'Remove a console user (and end their sessions)',
       params: nameParam, response: deletedSchema,
       handler: async ({ params }) => {

@@ -13,7 +13,7 @@ import { configPathOf } from '../context.js';
 import { print, printJson, table, type Row } from '../output.js';
 import { callAdmin } from '../admin-client.js';
 import { loadConfig } from '../../config/config.js';
-import { openStore } from '../../spool/index.js';
+import { openStoreAsync } from '../../spool/index.js';
 import { EgressSelector, type EgressSourceStatus } from '../../delivery/egress.js';
 import { createLogger } from '../../util/log.js';
 
@@ -28,7 +28,7 @@ export function egressCommand(): Command {
       const config = loadConfig({ path: configPathOf(c) });
       let status = (await callAdmin(config, 'GET', '/api/v1/egress')) as { day: string; node: string; sources: EgressSourceStatus[] } | undefined;
       if (!status) {
-        const store = openStore(config);
+        const store = await openStoreAsync(config);
         try {
           status = await new EgressSelector(config, store, createLogger('silent')).status();
         } finally {

@@ -2,7 +2,7 @@
  * mta log — send details: one line per recipient with its result and last reply, newest
  * first, recipients refused at submission (559, suppressed) among them as `rejected`;
  * filtered by time received, sender, recipient (whole address, @domain or part of one),
- * Message-ID, tag and result; `--events` adds each recipient's history (every attempt with
+ * Message-ID, tag, batch task and result; `--events` adds each recipient's history (every attempt with
  * MX, IP and the remote reply). Pages with --limit and the cursor printed at the end.
  * Thin: stats/stats.ts, shared with the API.
  */
@@ -30,14 +30,15 @@ export function logCommand(): Command {
     .option('--rcpt <address>', 'only this recipient: an address, @domain (every address there), or any part of an address')
     .option('--message-id <id>', 'only the message with this Message-ID header (angle brackets optional)')
     .option('--tag <tag>', 'only mail with this tag')
+    .option('--task <id>', 'only the mail of this batch task (mta task list)')
     .option('--result <result>', `only ${Object.keys(SEND_RESULTS).join(' | ')}`)
     .option('--events', 'show every recipient\'s attempt history')
     .option('--limit <n>', 'at most this many recipients', positive, 100)
     .option('--cursor <cursor>', 'continue after an earlier page (its next_cursor)')
     .option('--json', 'JSON output: { items, next_cursor }')
-    .action(async (o: { from?: string; to?: string; sender?: string; rcpt?: string; messageId?: string; tag?: string; result?: string; events?: boolean; limit: number; cursor?: string; json?: boolean }, c: Command) =>
+    .action(async (o: { from?: string; to?: string; sender?: string; rcpt?: string; messageId?: string; tag?: string; task?: string; result?: string; events?: boolean; limit: number; cursor?: string; json?: boolean }, c: Command) =>
       withContext(c, async ({ store }) => {
-        const page = await new StatsService(store).details({ ...o, message_id: o.messageId, events: !!o.events });
+        const page = await new StatsService(store).details({ ...o, message_id: o.messageId, task_id: o.task, events: !!o.events });
         // A suppressed recipient is refused (559) before any message exists: say which entry and how to lift it.
         const suppressed = o.rcpt ? await new Suppression(store).entriesOf(o.rcpt) : [];
         if (o.json) return printJson(o.rcpt ? { ...page, suppressions: suppressed.map((r) => ({ address: r.address, ...suppressionFacts(r) })) } : page);

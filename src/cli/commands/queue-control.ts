@@ -14,7 +14,7 @@ import { callAdmin, type AdminReply } from '../admin-client.js';
 import { canAsk, confirm } from '../prompt.js';
 import { MtaError } from '../../util/errors.js';
 import { loadConfig, type Config } from '../../config/config.js';
-import { openStore, type Store } from '../../spool/index.js';
+import { openStoreAsync, type Store } from '../../spool/index.js';
 import type { QueueSelector, QueueTarget } from '../../spool/types-queue.js';
 import {
   countAffected, describeSelector, queueIdTarget, runQueueCommand, selectorOf, type QueueCommand,
@@ -41,7 +41,7 @@ function describe(cmd: QueueCommand, target: QueueTarget, affected: number): str
 }
 
 async function withSpool<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = openStore(config);
+  const store = await openStoreAsync(config);
   try {
     return await fn(store);
   } finally {

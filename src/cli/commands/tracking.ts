@@ -17,7 +17,7 @@ import { loadConfig } from '../../config/config.js';
 import { rotateTrackingKeys } from '../../tracking/keys.js';
 import { print, printJson, table } from '../output.js';
 import { callAdmin } from '../admin-client.js';
-import { openStore } from '../../spool/index.js';
+import { openStoreAsync } from '../../spool/index.js';
 import { Tasks } from '../../tasks/tasks.js';
 import { taskTracking, type TaskTrackingView } from '../../tracking/report.js';
 
@@ -41,7 +41,7 @@ export function trackingCommand(): Command {
       const config = loadConfig({ path: configPathOf(c) });
       let v = await callAdmin(config, 'GET', `/api/v1/tasks/${encodeURIComponent(id)}/tracking`, undefined) as TaskTrackingView | undefined;
       if (!v) {
-        const store = openStore(config);
+        const store = await openStoreAsync(config);
         try { v = await taskTracking(store, new Tasks(store, () => config), id); } finally { await store.close(); }
       }
       if (o.json) return printJson(v);

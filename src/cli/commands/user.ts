@@ -1,5 +1,5 @@
 /**
- * mta user add|list|passwd|remove — the web console's users (accounts/users.ts): a name, a
+ * mta user add|list|passwd|role|remove — the web console's users (accounts/users.ts): a name, a
  * role (admin: everything; operator: everything but users and configuration; viewer: read
  * only) and a password, never given on the command line.
  */
@@ -53,6 +53,14 @@ export function userCommand(): Command {
         print(`password set for ${name}; their sessions were ended`);
       });
     });
+  cmd.command('role <name>').description('change a console user\'s role; it applies from their next request (no new sign-in needed)')
+    .addOption(new Option('--role <role>', 'admin, operator or viewer').choices([...USER_ROLES]).makeOptionMandatory())
+    .option('--json', 'JSON output')
+    .action(async (name: string, o: { role: string; json?: boolean }, c: Command) => withContext(c, async ({ store }) => {
+      const u = await new Users(store).setRole(name, o.role);
+      if (o.json) return printJson(userView(u));
+      print(`${u.name} is now ${u.role}`);
+    }));
   cmd.command('remove <name>').description('remove a console user (and end their sessions)')
     .action(async (name: string, _o: unknown, c: Command) => withContext(c, async ({ store }) => {
       await new Users(store).remove(name);

@@ -1,0 +1,70 @@
+/**
+ * bench/rows — one result row per run (mta, Postfix, Postfix + OpenDKIM), its notes, and
+ * the table they print as.
+ */
+import type { LoadResult } from './smtp-load.js';
+import type { ProbeReport } from './probe.js';
+import type { ScenarioId } from './scenarios.js';
+
+export interface Row {
+  scenario: ScenarioId;
+  system: string;
+  messages: number;
+  recipients: number;
+  seconds: number;
+  e2eRate: number;
+  acceptRate: number;
+  p50: number;
+  p99: number;
+  peakRssMb: number;
+  batches: string;
+  /** CPU used by processes that are not part of the run, in cores (0–2) */
+  foreign: number;
+  /** CPU time of the system under test (all its processes and threads) per message, ms */
+  cpuPerMsg: number;
+  notes: string[];
+}
+
+export function batchText(p: ProbeReport | undefined): string {
+  if (!p || p.commits === 0) return '-';
+  return `${(p.messages / p.commits).toFixed(1)} avg, ${p.maxBatch} max`;
+}
+
+export function histogram(p: ProbeReport): string {
+  const buckets: [string, number, number][] = [['1', 1, 1], ['2-3', 2, 3], ['4-7', 4, 7], ['8-15', 8, 15], ['16-31', 16, 31], ['32+', 32, Infinity]];
+  return buckets.map(([label, lo, hi]) => {
+    let n = 0;
+    for (const [size, count] of Object.entries(p.sizes)) if (Number(size) >= lo && Number(size) <= hi) n += count;
+    return `${label}: ${n}`;
+  }).join(', ');
+}
+
+/** The event loop's delay over the daemon's life, as bench/probe.ts measured it. */
+export function loopNote(p: ProbeReport | undefined): string[] {
+  const d = p?.loopDelay;
+  return d ? [`event loop delay (timers running late): p50 ${d.p50.toFixed(1)} ms, p99 ${d.p99.toFixed(1)} ms, max ${d.max.toFixed(0)} ms`] : [];
+}
+
+export function loadNotes(r: LoadResult): string[] {
+  const notes: string[] = [];
+  if (r.refused) notes.push(`${r.refused} refused at submission: ${[...r.refusals].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
+  if (r.errors.length) notes.push(`${r.errors.length} sessions failed: ${r.errors.slice(0, 3).join('; ')}`);
+  return notes;
+}
+
+export function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '-';
+}
+
+export function printTable(rows: Row[]): void {
+  const head = ['scenario', 'system', 'messages', 'seconds', 'msgs/s e2e', 'accepted/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'commit batch', 'CPU ms/msg', 'other CPU'];
+  const body = rows.map((r) => [
+    r.scenario, r.system, r.recipients !== r.messages ? `${r.messages} (${r.recipients} rcpts)` : String(r.messages),
+    fmt(r.seconds, 1), fmt(r.e2eRate), fmt(r.acceptRate), fmt(r.p50, 1), fmt(r.p99, 1), fmt(r.peakRssMb), r.batches, fmt(r.cpuPerMsg, 2), fmt(r.foreign, 2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  console.log(line(head));
+  console.log(`|${widths.map((w, i) => (i < 2 ? ` ${'-'.repeat(w)} ` : ` ${'-'.repeat(w - 1)}: `)).join('|')}|`);
+  for (const b of body) console.log(line(b));
+}
