@@ -90,7 +90,7 @@ export const NOT_COPIED: Readonly<Record<string, string>> = {
   sqlite_sequence: 'SQLite bookkeeping (AUTOINCREMENT counters)',
   sqlite_stat1: 'SQLite bookkeeping (ANALYZE statistics)',
   sqlite_stat4: 'SQLite bookkeeping (ANALYZE statistics)',
-  // The cluster port's liveness rows (SQLite step 22, spool/sqlite-cluster.ts), state of a running
+  // The cluster port's liveness rows (SQLite step 21, spool/sqlite-cluster.ts), state of a running
   // node rather than data: a stopped node copied in would show as a dead cluster member, and its
   // job leases (minutes long) would only hold jobs back. Nodes on PostgreSQL write their own.
   nodes: 'this node\'s heartbeat: nodes on PostgreSQL register themselves when they start',
