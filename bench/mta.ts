@@ -129,6 +129,20 @@ export function waitPort(port: number, timeoutMs: number, alive: () => boolean =
   });
 }
 
+/**
+ * The memory settings of the systemd unit (config/mta.service: NODE_OPTIONS, MALLOC_ARENA_MAX),
+ * so the daemon's RSS is measured as it runs in production. $MTA_BENCH_NODE_OPTIONS, when
+ * set (even empty), replaces the unit's NODE_OPTIONS: `MTA_BENCH_NODE_OPTIONS= npm run bench`
+ * measures V8's own defaults.
+ */
+export function unitMemoryEnv(unit = readFileSync(join(ROOT, 'config', 'mta.service'), 'utf8')): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment="?(NODE_OPTIONS|MALLOC_ARENA_MAX)=([^"\n]*)"?$/gm)) out[m[1]!] = m[2]!;
+  const override = process.env['MTA_BENCH_NODE_OPTIONS'];
+  if (override !== undefined) out['NODE_OPTIONS'] = override;
+  return out;
+}
+
 export async function startMta(s: MtaSetup, configPath: string, opts: { cpuProfDir?: string } = {}): Promise<RunningMta> {
   const logFile = join(s.dir, 'mta.log');
   const probeFile = join(s.dir, 'probe.json');
@@ -137,6 +151,7 @@ export async function startMta(s: MtaSetup, configPath: string, opts: { cpuProfD
   if (opts.cpuProfDir) { mkdirSync(opts.cpuProfDir, { recursive: true }); nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`); }
   const env: NodeJS.ProcessEnv = { ...process.env, MTA_BENCH_PROBE: probeFile };
   delete env['NODE_OPTIONS'];
+  Object.assign(env, unitMemoryEnv());
   const proc = spawn(process.execPath, [...nodeArgs, BIN, 'start', '--config', configPath], { stdio: ['ignore', fd, fd], env, cwd: ROOT });
   closeSync(fd);
   try {

@@ -64,3 +64,6 @@ if (out) {
   setInterval(write, 250).unref();
   process.on('exit', () => { dirty = true; write(); });
 }
+
+// Memory samples and heap snapshots on SIGUSR2 (bench/heap-probe.ts), only when asked for.
+if (process.env['MTA_BENCH_HEAP']) await import('./heap-probe.js');

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { MtaError } from './errors.js';
+import { THREAD_RESOURCE_LIMITS } from './threads.js';
 
 export interface BuildInfo {
   version: string;
@@ -97,8 +98,9 @@ export function consoleFiles(): ConsoleFiles {
   return { kind: 'embedded', read: (path) => names.has(path) ? Buffer.from(seaAssets().getAsset(`console/${path}`) as ArrayBuffer) : undefined };
 }
 
-/** Starts a worker thread running one of the program's thread scripts. */
-export function startThread(script: ThreadScript, opts: WorkerOptions): Worker {
+/** Starts a worker thread running one of the program's thread scripts, with the threads' heap limits unless `opts` sets others. */
+export function startThread(script: ThreadScript, given: WorkerOptions): Worker {
+  const opts: WorkerOptions = { resourceLimits: THREAD_RESOURCE_LIMITS, ...given };
   if (!BUNDLED) return new Worker(new URL(THREAD_FILES[script], import.meta.url), opts);
   // The asset is a self-contained CommonJS bundle; eval'd, its require() reaches Node's built-ins.
   return new Worker(seaAssets().getAsset(`${script}.js`, 'utf8') as string, { ...opts, eval: true });
