@@ -19,6 +19,7 @@ const TEST_ALLOWLIST: Record<string, string> = {
   'test/store-errors.test.ts': 'the SQLite backend\'s error mapping: makes SQLite full and locked',
   'test/store-boundary.test.ts': 'its samples are violations on purpose',
   'test/helpers/spool-backend.ts': 'the one door from tests to the SQLite backend',
+  'test/memory-limits.test.ts': 'reads the page cache every SQLite connection is opened with (PRAGMA cache_size)',
   'test/helpers/postgres.ts': 'the test PostgreSQL, and pgIntake: the core\'s intake alone on a pool, for the PostgreSQL ports\' own tests',
   'test/helpers/fault-world.ts': 'integrity(): PRAGMA integrity_check on the daemon\'s file',
   'test/hardening/db-locked.test.ts': 'holds SQLite\'s write lock from another process',
