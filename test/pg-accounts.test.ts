@@ -45,7 +45,7 @@ const rules = createRules({ timeZone: 'UTC' });
 const noEffects: PgEffectsPort = {
   rules,
   directory: async () => () => [],
-  write: async (_c, fx) => { if (fx.length) throw new Error(`effects ${fx.map((e) => e.kind).join(', ')} need the core ports' tables`); },
+  apply: async (_c, fx) => { if (fx.length) throw new Error(`effects ${fx.map((e) => e.kind).join(', ')} need the core ports' tables`); },
   signal: () => undefined,
 };
 

@@ -16,8 +16,8 @@
  */
 import { assertNever, MtaError } from '../util/errors.js';
 import type { RecipientId } from '../util/ids.js';
-import { asRecipientId } from '../util/ids.js';
 import { latencyBucket } from '../stats/latency.js';
+import { PG_FACTS_SELECT, toPgFacts, type PgFactsRow } from './pg-facts.js';
 import { beforeCommit, type PgTx } from './pg-tx.js';
 import type { PgWebhooks } from './pg-webhooks.js';
 import type { DomainEvent } from './types-domains.js';
@@ -32,16 +32,6 @@ const RCPT_DAILY: ReadonlySet<StatsCounter> = new Set(['requests', 'delivered', 
 function column(set: ReadonlySet<StatsCounter>, c: StatsCounter): string {
   if (!set.has(c)) throw new Error(`no counter column ${c}`);
   return c;
-}
-
-/** A recipient's facts, for a WHERE on recipients `r` joined to messages `m`. */
-export const PG_FACTS_SELECT = `SELECT r.id, r.rcpt, r.domain AS rcpt_domain, r.attempts, r.deferred_event_at, r.message_id AS queue_id, m.sender,
-                                       m.auth_user, m.message_id AS msg_id, m.tag, m.received_at, m.task_id
-                                FROM recipients r JOIN messages m ON m.id = r.message_id`;
-
-interface FactsRow {
-  id: string; rcpt: string; rcpt_domain: string; attempts: number; deferred_event_at: string | null; queue_id: string;
-  sender: string; auth_user: string | null; msg_id: string; tag: string | null; received_at: string; task_id: string | null;
 }
 
 export class PgEffects {
@@ -62,12 +52,8 @@ export class PgEffects {
   }
 
   async facts(tx: PgTx, id: RecipientId): Promise<RecipientFacts | undefined> {
-    const { rows: [r] } = await tx.query<FactsRow>(`${PG_FACTS_SELECT} WHERE r.id = $1`, [id]);
-    return r ? {
-      recipientId: asRecipientId(Number(r.id)), queueId: r.queue_id, rcpt: r.rcpt, rcptDomain: r.rcpt_domain, attempts: r.attempts,
-      deferredEventAt: r.deferred_event_at === null ? null : Number(r.deferred_event_at), sender: r.sender, authUser: r.auth_user,
-      messageId: r.msg_id, tag: r.tag, receivedAt: Number(r.received_at), taskId: r.task_id,
-    } : undefined;
+    const { rows: [r] } = await tx.query<PgFactsRow>(`${PG_FACTS_SELECT} WHERE r.id = $1`, [id]);
+    return r ? toPgFacts(r) : undefined;
   }
 
   /** Recipients accepted (intake, a task's chunk). */
