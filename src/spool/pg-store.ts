@@ -159,9 +159,23 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
     await mappingErrors({ open: async () => { await checkDurability(pool); await migratePg(pool); await wakeups.start(); } }).open();
   } catch (e) {
     await Promise.allSettled([pool.end(), wakeups.close()]);
-    throw e;
+    throw atServer(e, opts.url);
   }
   return mappingErrors(composePgStore(pool, wakeups, opts));
+}
+
+/**
+ * A failed open's catalogue error, naming the server it could not use (the URL without its
+ * password): "connect ECONNREFUSED" alone does not say which setting to look at.
+ */
+function atServer(e: unknown, url: string): unknown {
+  if (!(e instanceof MtaError)) return e;
+  let where = 'the server of storage.postgres_url';
+  try {
+    const u = new URL(url);
+    where = `PostgreSQL at ${u.hostname}:${u.port || '5432'}${u.pathname} (storage.postgres_url)`;
+  } catch { /* the config checked the URL; a socket path has no host to name */ }
+  return new MtaError(e.code, `cannot open the store on ${where}: ${e.message}`, e.field);
 }
 
 /** Both observers, one unsubscribe. */
