@@ -7,9 +7,11 @@
  * that records the fact, so a crash never separates them. The PostgreSQL twin of
  * sqlite-notify.ts + sqlite-effects.ts.
  *
- * Task counters and a task's state live with the tasks port (PostgreSQL migration 4):
- * its class plugs them in (`taskOutcome`, `taskState`); until then a fact about a task's
- * recipient is refused (MTA_ERR_STORAGE_BACKEND) rather than committed without them.
+ * Task counters and a task's state live with the tasks port (PostgreSQL migration 4): the
+ * composed store plugs them in (`taskOutcome`, `taskState`: pg-store.ts plugTasks); an
+ * instance without them (a port's own test) refuses a fact about a task's recipient
+ * (MTA_ERR_STORAGE_BACKEND) rather than commit it without them. The accounts ports write
+ * their facts' effects through this class too (pg-facts.ts `PgEffectsPort`).
  *
  * Must never decide anything (which counter, which webhook, whether to report a deferral):
  * that is the rules'; an applier only writes what it is given.
