@@ -3,14 +3,16 @@
 // and delivered to a sink MX on loopback, the admin API showing it delivered and counted, a
 // suppression added through the API refusing the next RCPT. Then a second daemon (node-b) on
 // the same database: what one node stores, the other shows and enforces — no cache stands
-// between a node and the shared store. Without PostgreSQL's binaries startPostgres throws
-// saying why.
+// between a node and the shared store. Last, a message to a list alias: its task commits with
+// the message, expands, and its chunk's mail wakes the schedulers (as intake's does) and
+// counts on the task as delivered. Without PostgreSQL's binaries startPostgres throws saying why.
 import t from 'tap';
 import { startDaemon, PASSWORD, type TestDaemon } from './helpers/daemon.js';
 import { startWorld, type World } from './helpers/delivery.js';
 import { apiClient, type Call } from './helpers/api.js';
 import { startPostgres } from './helpers/postgres.js';
 import { RawSmtp } from './helpers/smtp-client.js';
+import { getTask, header, makeList } from './helpers/tasks.js';
 
 const cluster = await startPostgres((fn) => t.teardown(fn));
 const url = await cluster.createDatabase();
@@ -95,4 +97,19 @@ t.test('node B on the same database sees node A\'s mail and enforces its suppres
   t.equal((await rcptReply(nodeB, 'blocked@dest.test')).code, 559, 'and the suppression added earlier on node A');
   const statsB = await apiB('GET', '/api/v1/stats');
   t.same([statsB.json.total.requests, statsB.json.total.delivered], [2, 2], 'node B\'s statistics are the cluster\'s');
+});
+
+t.test('a list alias on PostgreSQL: the alias task commits with the message, expands, and counts its members\' deliveries', async (t) => {
+  const sink = await world.addDomain('club.test', 30);
+  const store = world.daemon.daemon.store;
+  await makeList(store, 'club', 4, (i) => ({ address: `m${i}@club.test`, vars: { Name: `M${i}` } }), 'club@lists.example.com');
+  // Suppressed on node B: node A's expansion skips it, counting it.
+  await nodeB!.daemon.store.addSuppression({ address: 'm3@club.test', scope: '', reason: 'test', source: 'manual', createdAt: Date.now() });
+  const id = await world.submit('club@lists.example.com', { subject: 'Hello {Name}' });
+  const task = (await nodeB!.daemon.store.listTasks({})).find((x) => x.sourceId === id);
+  t.ok(task, 'node B sees the alias task node A committed with the message');
+  const done = await world.waitFor('the alias task to finish', async () => { const x = await getTask(store, task!.id); return x.state === 'done' && x.delivered === 3 && x; }, 30_000);
+  t.match(done, { kind: 'alias', list: 'club', requested: 3, suppressed: 1, delivered: 3, failed: 0, listSize: 4 }, 'requested, suppressed and delivered counted on the task');
+  t.same(sink.messages.map((m) => [m.to[0], header(m.raw, 'Subject')]).sort(), [['m0@club.test', 'Hello M0'], ['m1@club.test', 'Hello M1'], ['m2@club.test', 'Hello M2']],
+    'one personalised copy per member not suppressed');
 });

@@ -39,7 +39,7 @@ export class PgIntake {
 
   constructor(private readonly pool: PgPool, opts: PgIntakeOptions, private readonly deps: PgIntakeDeps) {
     this.group = new GroupCommit<IncomingMessage>((batch) => this.write(batch), { name: 'intake', windowMs: opts.windowMs, maxBatch: opts.maxBatch },
-      (batch) => { const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids); });
+      (batch) => this.announce(batch.map((m) => m.id)));
   }
 
   /** Intake on `pool` (migrated), its errors catalogue errors. */
@@ -51,6 +51,11 @@ export class PgIntake {
     // Before the batch: a message whose 250 promises more than this port stores is refused whole.
     if (msg.aliasTasks?.length && !this.aliasTask) return Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', 'alias tasks (batch tasks) are not ported to PostgreSQL yet'));
     return this.group.submit(msg);
+  }
+
+  /** Tells this node's observers of mail another port committed (a task's chunk), as of a batch of intake's. */
+  announce(ids: readonly QueueId[]): void {
+    for (const o of this.observers) o(ids);
   }
 
   /** Called with the ids of each committed batch (the scheduler hears of fresh mail). */

@@ -69,7 +69,7 @@ type Account = keyof typeof ACCOUNTS;
 type AccountMethod = (typeof ACCOUNTS)[Account][number];
 
 /** The core ports an accounts port may plug a hook into, and the effects its facts are written with. */
-interface PgCore { effects: PgEffects; intake: PgIntake; stats: PgStats; quota: PgQuota; timeZone: string }
+interface PgCore { effects: PgEffects; intake: PgIntake; stats: PgStats; quota: PgQuota; wakeups: PgWakeups; timeZone: string }
 
 /** What builds an accounts port: its class on the pool, answering the aggregate's Store methods. */
 type AccountPort<A extends Account> = (pool: PgPool, core: PgCore) => Pick<Store, (typeof ACCOUNTS)[A][number]>;
@@ -94,9 +94,11 @@ const ACCOUNT_PORTS: { [A in Account]?: AccountPort<A> } = {
 /**
  * The tasks port's hooks in the core: a task recipient's final outcome counts on its task and
  * an operator's delete reads its state (PgEffects), a message to a list alias stores its task
- * in intake's transaction (PgIntake), and the purge keeps an unfinished alias task's source.
+ * in intake's transaction (PgIntake), the purge keeps an unfinished alias task's source, and a
+ * chunk's fresh mail wakes the schedulers of every node as intake's does.
  */
-function plugTasks(tasks: PgTasks, { effects, intake, stats }: PgCore): PgTasks {
+function plugTasks(tasks: PgTasks, { effects, intake, stats, wakeups }: PgCore): PgTasks {
+  tasks.freshMail = { inTx: (tx, ids) => wakeups.notifyIn(tx, 'mta_mail', ids), committed: (ids) => intake.announce(ids) };
   effects.taskOutcome = countTaskOutcome;
   effects.taskState = taskStateIn;
   intake.aliasTask = addAliasTask;
@@ -212,7 +214,7 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
     ...expose(quota, 'quotaUsage', 'dailyFigures', 'domainsActiveOn', 'getReputation', 'saveReputation', 'listReputationHistory', 'markQuotaReached'),
     ...expose(new PgAudit(pool), 'auditMessageIds', 'auditEvents', 'auditOutbox', 'auditDigest'),
     ...expose(new PgCluster(pool), 'heartbeat', 'listNodes', 'tryLeadJob', 'releaseJob', 'listJobLeases', 'sendingByNode'),
-    ...accounts(pool, { effects, intake, stats, quota, timeZone: opts.timeZone ?? 'UTC' }),
+    ...accounts(pool, { effects, intake, stats, quota, wakeups, timeZone: opts.timeZone ?? 'UTC' }),
     // Writes run on the pool's connections, not a thread of the store's: there is no writer to fail.
     onWriterFailure: () => undefined,
     async close() {

@@ -74,7 +74,16 @@ export async function addAliasTask(client: PgTx, m: IncomingMessage, a: AliasTas
   }));
 }
 
+/** How a chunk's fresh mail is told of: to other nodes inside its transaction (NOTIFY), to this node's scheduler after the commit. */
+export interface FreshMail {
+  inTx(tx: PgTx, ids: readonly QueueId[]): Promise<void>;
+  committed(ids: readonly QueueId[]): void;
+}
+
 export class PgTasks implements TaskStore {
+  /** Set by the composed store (pg-store.ts plugTasks); without it a chunk's mail waits for the schedulers' next scan. */
+  freshMail: FreshMail | undefined;
+
   constructor(private readonly pool: PgPool, private readonly effects?: PgEffectsPort) {}
 
   async addTask(t: TaskRecord): Promise<void> {
@@ -115,7 +124,8 @@ export class PgTasks implements TaskStore {
   async commitTaskChunk(c: TaskChunk): Promise<boolean> {
     // Refused before anything is written: the accepted mail's counters are part of the chunk.
     const port = c.messages.length > 0 ? effectsOf(this.effects, 'a task chunk with messages') : undefined;
-    return inTransaction(this.pool, async (client) => {
+    const ids = c.messages.map((m) => m.id);
+    const ok = await inTransaction(this.pool, async (client) => {
       const { rows: [head] } = await client.query<{ state: TaskState; cursor: string | null }>('SELECT state, cursor FROM tasks WHERE id = $1 FOR UPDATE', [c.taskId]);
       if (!head || head.state !== 'sending' || head.cursor !== c.after) return false;
       for (const m of c.messages) {
@@ -127,8 +137,12 @@ export class PgTasks implements TaskStore {
          WHERE id = $1`,
         [c.taskId, c.cursor, c.exhausted, c.messages.reduce((n, m) => n + m.recipients.length, 0), c.suppressed, c.invalid, c.at],
       );
+      if (ids.length) await this.freshMail?.inTx(client, ids);
       return true;
     });
+    // The scheduler hears of the chunk's mail as of intake's.
+    if (ok && ids.length) this.freshMail?.committed(ids);
+    return ok;
   }
 
   async listByAlias(address: string): Promise<string | undefined> {
