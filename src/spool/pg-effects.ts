@@ -97,7 +97,7 @@ export class PgEffects {
   }
 
   private needTasks(): { taskOutcome: NonNullable<PgEffects['taskOutcome']>; taskState: NonNullable<PgEffects['taskState']> } {
-    if (!this.taskOutcome || !this.taskState) throw new MtaError('MTA_ERR_STORAGE_BACKEND', 'batch tasks are not ported to PostgreSQL yet: a task recipient\'s outcome cannot be counted');
+    if (!this.taskOutcome || !this.taskState) throw new MtaError('MTA_ERR_STORAGE_BACKEND', 'this store was not given the tasks port (PgEffects.taskOutcome): a task recipient\'s outcome cannot be counted');
     return { taskOutcome: this.taskOutcome, taskState: this.taskState };
   }
 
