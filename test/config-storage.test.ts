@@ -59,7 +59,7 @@ t.test('postgres_url_file: read relative to the config, checked, and warned abou
   t.match(problems(toml.slice(BASE.length), dir), /storage\.postgres_url_file.*cannot read/);
 });
 
-t.test('the daemon refuses backend = "postgres" while ports are missing, naming them, and touches nothing', async (t) => {
+t.test('the daemon on an unreachable PostgreSQL: refused, naming the server, and touches nothing', async (t) => {
   const dir = tempDir('mta-pgstart-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const dataDir = join(dir, 'data');
@@ -68,7 +68,7 @@ t.test('the daemon refuses backend = "postgres" while ports are missing, naming 
     + `[delivery]\nenabled = false\n[dns]\nservers = ["127.0.0.1:1"]\n[admin]\nlisten = "127.0.0.1:0"\n[storage]\nbackend = "postgres"\npostgres_url = "postgres://mta@127.0.0.1:1/mta"\n`);
   const r = await runMta(['start', '--config', config]);
   t.equal(r.code, 1);
-  t.match(r.err, /storage\.backend = "postgres" is not usable yet: .*not the whole of these parts of the store: queue and intake, leases \(claims\), .*; use backend = "sqlite" \(MTA_ERR_STORAGE_BACKEND\)/);
+  t.match(r.err, /cannot open the store on PostgreSQL at 127\.0\.0\.1:1\/mta \(storage\.postgres_url\): connect ECONNREFUSED .*\(MTA_ERR_SPOOL_BUSY\)/);
   t.notMatch(r.out, /listening/, 'no listener opened');
   t.notOk(existsSync(join(dataDir, 'spool.db')), 'no SQLite spool made instead');
 });

@@ -6,12 +6,14 @@
 // effects (counters, suppressions, webhooks) belong to the core ports get an effects port
 // that writes nothing and fails when asked to (`noEffects`): where the rules decide no
 // effect the scenario compares the backends, and where they decide one the PostgreSQL port
-// must store nothing at all. Without PostgreSQL's binaries startPostgres throws saying why.
+// must store nothing at all. Facts with effects are also run through the whole store
+// (openStoreAsync, PgEffects composed in) and held to SQLite's counters, suppressions and
+// task counts. Without PostgreSQL's binaries startPostgres throws saying why.
 import { rmSync } from 'node:fs';
 import pg from 'pg';
 import t, { type Test } from 'tap';
 import { createRules } from '../src/events/effects.js';
-import { openStore } from '../src/spool/index.js';
+import { openStore, openStoreAsync } from '../src/spool/index.js';
 import { PgDomains } from '../src/spool/pg-domains.js';
 import { PgEgress } from '../src/spool/pg-egress.js';
 import type { PgEffectsPort } from '../src/spool/pg-facts.js';
@@ -45,7 +47,7 @@ const rules = createRules({ timeZone: 'UTC' });
 const noEffects: PgEffectsPort = {
   rules,
   directory: async () => () => [],
-  write: async (_c, fx) => { if (fx.length) throw new Error(`effects ${fx.map((e) => e.kind).join(', ')} need the core ports' tables`); },
+  apply: async (_c, fx) => { if (fx.length) throw new Error(`effects ${fx.map((e) => e.kind).join(', ')} need the core ports' tables`); },
   signal: () => undefined,
 };
 
@@ -214,6 +216,46 @@ both('feedback and bounces: finding the message, and nothing recorded without a 
   ];
   t.same(answers.map((a) => a.kind), ['no-message', 'no-recipient', 'no-message', 'no-recipient']);
   return { byId, answers };
+});
+
+/** The whole PostgreSQL store (openStoreAsync): the accounts ports composed with the core ports and their effects. */
+async function pgWholeSide(t: Test): Promise<Side> {
+  const store = await openStoreAsync({
+    dataDir: '/nonexistent', timeZone: 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false },
+    storage: { nodeId: 'node-a', backend: 'postgres', postgres: { url: await icuDatabase(), poolSize: 4 } },
+  });
+  t.teardown(() => store.close());
+  return { name: 'postgres', store, intake: (m) => store.commitIncoming(m), queue: () => store.listQueue({ limit: 1000 }) };
+}
+
+/** One task and its chunk's two messages, the same ids on both backends. */
+const TASK = taskRecord({ state: 'sending', sender: 'news@example.com' });
+const CHUNK = ['a@dest.test', 'b@dest.test'].map((rcpt) => ({ ...incoming([rcpt], { lane: 'batch', receivedAt: MAIL_AT + 5, sender: 'news@example.com' }), taskId: TASK.id, returnPath: null }));
+
+bothBackends<Side>('facts with effects through the whole store: a task chunk and its outcome, an unsubscribe, a bounce, a complaint', [sqliteSide, pgWholeSide], async (t, side) => {
+  const q = await withMail(side);
+  const { store } = side;
+  const by = (rcpt: string): QueueEntry => q.find((e) => e.rcpt === rcpt)!;
+  await store.addTask(TASK);
+  t.equal(await store.commitTaskChunk({ taskId: TASK.id, after: null, cursor: 'b@dest.test', exhausted: true, messages: CHUNK, suppressed: 1, invalid: 0, at: MAIL_AT + 6 }), true, 'the chunk commits');
+  const claimed = await store.claimDue({ now: MAIL_AT + 100, limit: 100 });
+  const outcome = (e: QueueEntry) => ({ recipientId: e.recipientId, queueId: e.queueId, kind: 'delivered' as const, at: MAIL_AT + 7, reply: '250 ok', attempted: true, detail: {} });
+  t.equal(await store.recordOutcomes(claimed.filter((e) => ['a@dest.test', 'two@dest.test', 'four@dest.test'].includes(e.rcpt)).map(outcome)), 3, 'three delivered');
+  const task = await store.getTask(TASK.id);
+  t.same([task?.requested, task?.suppressed, task?.delivered], [2, 1, 1], 'the task counts its chunk and its delivered recipient');
+  const unsub = await store.recordUnsubscribe({ address: by('one@dest.test').rcpt, senderDomain: 'example.com', queueId: by('one@dest.test').queueId, method: 'link', at: MAIL_AT + 20 });
+  t.equal(unsub.added, true, 'an unsubscribe suppresses');
+  const bounce = await store.recordAsyncBounce({ queueId: by('two@dest.test').queueId, rcpt: 'two@dest.test', at: MAIL_AT + 30, reply: '550 5.1.1 user unknown', status: 2,
+    category: 'invalid', suppress: true, detail: {} });
+  t.match(bounce, { kind: 'recorded', suppressed: true }, 'a late bounce is recorded, suppressing');
+  const complaint = await store.recordFeedback({ queueId: by('four@dest.test').queueId, recipientId: by('four@dest.test').recipientId, candidates: [], feedbackType: 'abuse',
+    complaint: true, at: MAIL_AT + 40, detail: {} });
+  t.equal(complaint.kind, 'recorded', 'a complaint is recorded');
+  const stats = await store.queryStats({ fromDay: '2026-12-01', toDay: '2026-12-01', by: 'day' });
+  t.match(stats[0], { requests: 6, delivered: 3, complaints: 1, late_bounces: 1 }, 'the counters of every fact');
+  const suppressions = (await store.listSuppressions({ limit: 100 })).map((s) => [s.address, s.scope, s.source]);
+  t.equal(suppressions.length, 3, 'unsubscribe, bounce and complaint each suppress');
+  return { task: [task?.requested, task?.suppressed, task?.delivered], unsub, bounce: { ...bounce, recipientId: undefined }, complaint: complaint.kind, stats, suppressions };
 });
 
 // ---- PostgreSQL alone: what SQLite does differently by nature, or what needs the core ports ----

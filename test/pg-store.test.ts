@@ -22,7 +22,7 @@ t.test('PostgreSQL down: refusals are 451 4.3.0 and store nothing; back up: the 
   const store = await openStoreAsync({
     dataDir: '/nonexistent', timeZone: 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false },
     storage: { nodeId: 'n1', backend: 'postgres', postgres: { url, poolSize: 2 } },
-  }, { allowMissingPorts: true });
+  });
   t.teardown(() => store.close());
   const first = incoming(['a@dest.test']);
   await store.commitIncoming(first);
@@ -51,7 +51,7 @@ t.test('two nodes recording outcomes at once on the same counters never deadlock
   const open = (nodeId: string) => openStoreAsync({
     dataDir: '/nonexistent', timeZone: 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false },
     storage: { nodeId, backend: 'postgres', postgres: { url, poolSize: 4 } },
-  }, { allowMissingPorts: true });
+  });
   const [a, b] = await Promise.all([open('node-a'), open('node-b')]);
   t.teardown(() => Promise.all([a.close(), b.close()]));
   const domains = ['d1.test', 'd2.test', 'd3.test', 'd4.test', 'd5.test'];

@@ -14,7 +14,7 @@ async function node(url: string, nodeId: string): Promise<OpenStore> {
   return openStoreAsync({
     dataDir: '/nonexistent', timeZone: 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false },
     storage: { nodeId, backend: 'postgres', postgres: { url, poolSize: 2 } },
-  }, { allowMissingPorts: true });
+  });
 }
 
 /** Every call's ids, and a promise for the moment `until` holds. */

@@ -30,11 +30,6 @@ export interface OpenStore extends Store {
 export interface OpenStoreOptions {
   /** the daemon's hot writes on a thread of their own (`spool.writer_thread`); CLI commands leave it off */
   writerThread?: boolean;
-  /**
-   * PostgreSQL with ports still missing (PG_MISSING_PORTS), their methods rejecting with
-   * MTA_ERR_STORAGE_BACKEND: only for the conformance suite, which runs what the ports cover.
-   */
-  allowMissingPorts?: boolean;
 }
 
 /** What opening a store reads of the configuration (`storage` is optional: tools and tests pass the rest alone). */
@@ -54,7 +49,7 @@ export function openStore(config: StoreConfig, opts: OpenStoreOptions = {}): Ope
 /** A store on the configured backend; PostgreSQL is connected to, checked for durability and migrated first. */
 export async function openStoreAsync(config: StoreConfig, opts: OpenStoreOptions = {}): Promise<OpenStore> {
   if (config.storage?.backend !== 'postgres') return openStore(config, opts);
-  if (PG_MISSING_PORTS.length > 0 && !opts.allowMissingPorts) {
+  if (PG_MISSING_PORTS.length > 0) {
     // Refused before anything is opened: a store that lacked a port would fail mid-delivery, or worse, lose mail.
     throw new MtaError('MTA_ERR_STORAGE_BACKEND', `storage.backend = "postgres" is not usable yet: these parts of the store are not on PostgreSQL: ${PG_MISSING_PORTS.join(', ')}; use backend = "sqlite"`);
   }

@@ -6,10 +6,10 @@
  * run's transaction through the effects port (spool/pg-facts.ts); a run with events and no
  * port is refused whole. It must never decide a domain's status (src/dns does).
  */
-import type { PoolClient } from 'pg';
 import { MtaError } from '../util/errors.js';
-import { effectsOf, inTransaction, isUniqueViolation, num, numOrNull, type PgEffectsPort } from './pg-facts.js';
+import { effectsOf, isUniqueViolation, num, numOrNull, type PgEffectsPort } from './pg-facts.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction, type PgTx } from './pg-tx.js';
 import type { DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus, DomainStore } from './types-domains.js';
 
 type NextKey = { selector: string; privateKey: string; publicKey: string };
@@ -80,13 +80,13 @@ export class PgDomains implements DomainStore {
     port?.signal();
   }
 
-  private async recordEvents(c: PoolClient, port: PgEffectsPort, events: readonly DomainEvent[]): Promise<void> {
+  private async recordEvents(c: PgTx, port: PgEffectsPort, events: readonly DomainEvent[]): Promise<void> {
     for (const e of events) {
       await c.query('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES ($1, NULL, NULL, $2, $3::jsonb)',
         [e.at, e.type, JSON.stringify({ domain: e.domain, ...e.detail })]);
     }
     const directory = await port.directory(c);
-    await port.write(c, events.flatMap((e) => port.rules.domainEvent(e, directory)));
+    await port.apply(c, events.flatMap((e) => port.rules.domainEvent(e, directory)));
   }
 
   async getDomainChecks(domain: string): Promise<DomainCheckRecord[]> {

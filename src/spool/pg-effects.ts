@@ -7,17 +7,19 @@
  * that records the fact, so a crash never separates them. The PostgreSQL twin of
  * sqlite-notify.ts + sqlite-effects.ts.
  *
- * Task counters and a task's state live with the tasks port (PostgreSQL migration 4):
- * its class plugs them in (`taskOutcome`, `taskState`); until then a fact about a task's
- * recipient is refused (MTA_ERR_STORAGE_BACKEND) rather than committed without them.
+ * Task counters and a task's state live with the tasks port (PostgreSQL migration 4): the
+ * composed store plugs them in (`taskOutcome`, `taskState`: pg-store.ts plugTasks); an
+ * instance without them (a port's own test) refuses a fact about a task's recipient
+ * (MTA_ERR_STORAGE_BACKEND) rather than commit it without them. The accounts ports write
+ * their facts' effects through this class too (pg-facts.ts `PgEffectsPort`).
  *
  * Must never decide anything (which counter, which webhook, whether to report a deferral):
  * that is the rules'; an applier only writes what it is given.
  */
 import { assertNever, MtaError } from '../util/errors.js';
 import type { RecipientId } from '../util/ids.js';
-import { asRecipientId } from '../util/ids.js';
 import { latencyBucket } from '../stats/latency.js';
+import { PG_FACTS_SELECT, toPgFacts, type PgFactsRow } from './pg-facts.js';
 import { beforeCommit, type PgTx } from './pg-tx.js';
 import type { PgWebhooks } from './pg-webhooks.js';
 import type { DomainEvent } from './types-domains.js';
@@ -32,16 +34,6 @@ const RCPT_DAILY: ReadonlySet<StatsCounter> = new Set(['requests', 'delivered', 
 function column(set: ReadonlySet<StatsCounter>, c: StatsCounter): string {
   if (!set.has(c)) throw new Error(`no counter column ${c}`);
   return c;
-}
-
-/** A recipient's facts, for a WHERE on recipients `r` joined to messages `m`. */
-export const PG_FACTS_SELECT = `SELECT r.id, r.rcpt, r.domain AS rcpt_domain, r.attempts, r.deferred_event_at, r.message_id AS queue_id, m.sender,
-                                       m.auth_user, m.message_id AS msg_id, m.tag, m.received_at, m.task_id
-                                FROM recipients r JOIN messages m ON m.id = r.message_id`;
-
-interface FactsRow {
-  id: string; rcpt: string; rcpt_domain: string; attempts: number; deferred_event_at: string | null; queue_id: string;
-  sender: string; auth_user: string | null; msg_id: string; tag: string | null; received_at: string; task_id: string | null;
 }
 
 export class PgEffects {
@@ -62,12 +54,8 @@ export class PgEffects {
   }
 
   async facts(tx: PgTx, id: RecipientId): Promise<RecipientFacts | undefined> {
-    const { rows: [r] } = await tx.query<FactsRow>(`${PG_FACTS_SELECT} WHERE r.id = $1`, [id]);
-    return r ? {
-      recipientId: asRecipientId(Number(r.id)), queueId: r.queue_id, rcpt: r.rcpt, rcptDomain: r.rcpt_domain, attempts: r.attempts,
-      deferredEventAt: r.deferred_event_at === null ? null : Number(r.deferred_event_at), sender: r.sender, authUser: r.auth_user,
-      messageId: r.msg_id, tag: r.tag, receivedAt: Number(r.received_at), taskId: r.task_id,
-    } : undefined;
+    const { rows: [r] } = await tx.query<PgFactsRow>(`${PG_FACTS_SELECT} WHERE r.id = $1`, [id]);
+    return r ? toPgFacts(r) : undefined;
   }
 
   /** Recipients accepted (intake, a task's chunk). */
@@ -109,7 +97,7 @@ export class PgEffects {
   }
 
   private needTasks(): { taskOutcome: NonNullable<PgEffects['taskOutcome']>; taskState: NonNullable<PgEffects['taskState']> } {
-    if (!this.taskOutcome || !this.taskState) throw new MtaError('MTA_ERR_STORAGE_BACKEND', 'batch tasks are not ported to PostgreSQL yet: a task recipient\'s outcome cannot be counted');
+    if (!this.taskOutcome || !this.taskState) throw new MtaError('MTA_ERR_STORAGE_BACKEND', 'this store was not given the tasks port (PgEffects.taskOutcome): a task recipient\'s outcome cannot be counted');
     return { taskOutcome: this.taskOutcome, taskState: this.taskState };
   }
 

@@ -1,45 +1,30 @@
 /**
- * spool/pg-facts — what the PostgreSQL account ports share: a transaction on one pooled
- * client, the recipient facts the rules read (types-effects.ts `RecipientFacts`), and the
- * seam to the effects port. A fact these ports record (a domain check's events, a task
- * chunk's accepted mail, an unsubscribe, a bounce, a complaint, a tracking hit) has
- * effects the rules decide (counters, suppressions, webhook outbox rows) that must be
- * written in the same transaction; the tables and appliers of those effects belong to the
- * core ports, so a port here is given them as a `PgEffectsPort`. Without one, such a
- * method refuses (MTA_ERR_STORAGE_BACKEND) before writing anything: a fact is never stored
- * without what it means. It must never decide what a fact means.
+ * spool/pg-facts — what the PostgreSQL account ports share: the recipient facts the rules
+ * read (types-effects.ts `RecipientFacts`) and the seam to the effects port. A fact these
+ * ports record (a domain check's events, a task chunk's accepted mail, an unsubscribe, a
+ * bounce, a complaint, a tracking hit) has effects the rules decide (counters,
+ * suppressions, webhook outbox rows) that must be written in the same transaction
+ * (spool/pg-tx.ts `inTransaction`, so shared counter rows are written last and in one
+ * order, by `beforeCommit`); the tables and appliers of those effects belong to the core
+ * ports, so a port here is given them as a `PgEffectsPort` — in the composed store,
+ * spool/pg-effects.ts `PgEffects` itself. Without one, such a method refuses
+ * (MTA_ERR_STORAGE_BACKEND) before writing anything: a fact is never stored without what
+ * it means. It must never decide what a fact means.
  */
-import type { PoolClient } from 'pg';
 import { MtaError } from '../util/errors.js';
 import { asRecipientId } from '../util/ids.js';
-import type { PgPool } from './pg-pool.js';
+import type { PgTx } from './pg-tx.js';
 import type { Effect, EffectRules, RecipientFacts, WebhookDirectory } from './types-effects.js';
 
-/** Runs `fn` in one transaction on one client: committed when it resolves, rolled back when it throws. */
-export async function inTransaction<T>(pool: PgPool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    client.release();
-  }
-}
-
 /**
- * The effects port as these ports need it: the injected rules, the webhook directory as the
- * transaction on `client` sees it, and the writing of the rules' effects on `client` (before
- * the caller commits). `signal` runs after the commit: it wakes the webhook dispatcher.
+ * The effects port as these ports need it (PgEffects answers it): the injected rules, the
+ * webhook directory as the transaction `tx` sees it, and the writing of the rules' effects in
+ * `tx` (before the caller commits). `signal` runs after the commit: it wakes the webhook dispatcher.
  */
 export interface PgEffectsPort {
   readonly rules: EffectRules;
-  directory(client: PoolClient): Promise<WebhookDirectory>;
-  write(client: PoolClient, effects: readonly Effect[]): Promise<void>;
+  directory(tx: PgTx): Promise<WebhookDirectory>;
+  apply(tx: PgTx, effects: readonly Effect[]): Promise<void>;
   signal(): void;
 }
 
@@ -49,12 +34,8 @@ export function effectsOf(port: PgEffectsPort | undefined, what: string): PgEffe
   return port;
 }
 
-/**
- * A recipient's facts, for a WHERE on recipients `r` joined to messages `m`. The deferral
- * throttle's column belongs to the outcomes port's schema; read through to_jsonb, it is
- * null until that column exists, and the column's value once it does.
- */
-export const PG_FACTS_SELECT = `SELECT r.id, r.rcpt, r.domain AS rcpt_domain, r.attempts, (to_jsonb(r)->>'deferred_event_at')::bigint AS deferred_event_at,
+/** A recipient's facts, for a WHERE on recipients `r` joined to messages `m`. */
+export const PG_FACTS_SELECT = `SELECT r.id, r.rcpt, r.domain AS rcpt_domain, r.attempts, r.deferred_event_at,
                                        r.message_id AS queue_id, m.sender, m.auth_user, m.message_id AS msg_id, m.tag, m.received_at, m.task_id
                                 FROM recipients r JOIN messages m ON m.id = r.message_id`;
 

@@ -8,11 +8,11 @@
  * nothing (the recipient's row is locked while that is decided). It reads the suppression
  * port's table (the core step's schema) to tell the rules whether the address was there.
  */
-import type { PoolClient } from 'pg';
 import type { QueueId } from '../util/ids.js';
-import { effectsOf, inTransaction, PG_FACTS_SELECT, toPgFacts, type PgEffectsPort, type PgFactsRow } from './pg-facts.js';
+import { effectsOf, PG_FACTS_SELECT, toPgFacts, type PgEffectsPort, type PgFactsRow } from './pg-facts.js';
 import { messageExists, recipientByAddress, recipientsOf } from './pg-inbound.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction, type PgTx } from './pg-tx.js';
 import type { FeedbackRecord, FeedbackResult, FeedbackStore } from './types-feedback.js';
 
 export class PgFeedback implements FeedbackStore {
@@ -24,7 +24,7 @@ export class PgFeedback implements FeedbackStore {
     return rows.map((r) => r.id as QueueId);
   }
 
-  private async recipient(c: PoolClient, f: FeedbackRecord): Promise<PgFactsRow | undefined> {
+  private async recipient(c: PgTx, f: FeedbackRecord): Promise<PgFactsRow | undefined> {
     if (f.recipientId !== undefined) {
       const { rows: [r] } = await c.query<PgFactsRow>(`${PG_FACTS_SELECT} WHERE r.message_id = $1 AND r.id = $2 FOR UPDATE OF r`, [f.queueId, f.recipientId]);
       if (r) return r;
@@ -55,7 +55,7 @@ export class PgFeedback implements FeedbackStore {
       const suppressed = fx.some((e) => e.kind === 'suppress') && !already;
       await c.query('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES ($1, $2, $3, $4, $5::jsonb)',
         [f.at, f.queueId, r.id, f.complaint ? 'complaint' : 'feedback', JSON.stringify({ ...f.detail, feedback_type: f.feedbackType, domain, suppressed })]);
-      await port.write(c, fx);
+      await port.apply(c, fx);
       return { kind: 'recorded', recipientId, rcpt: r.rcpt, suppressed };
     });
     if (result.kind === 'recorded') port.signal();

@@ -11,23 +11,23 @@
  * The suppression entry goes into the suppression port's table (its schema is the core
  * step's), as SQLite's inbound writes its own.
  */
-import type { PoolClient } from 'pg';
-import { effectsOf, inTransaction, PG_FACTS_SELECT, toPgFacts, type PgEffectsPort, type PgFactsRow } from './pg-facts.js';
+import { effectsOf, PG_FACTS_SELECT, toPgFacts, type PgEffectsPort, type PgFactsRow } from './pg-facts.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction, type PgTx } from './pg-tx.js';
 import type { AsyncBounce, AsyncBounceResult, InboundStore, UnsubscribeRequest, UnsubscribeResult } from './types-inbound.js';
 
 /** The message's recipient with this address (case-insensitive), the first by id; its row locked. */
-export async function recipientByAddress(c: PoolClient, queueId: string, address: string): Promise<PgFactsRow | undefined> {
+export async function recipientByAddress(c: PgTx, queueId: string, address: string): Promise<PgFactsRow | undefined> {
   const { rows: [r] } = await c.query<PgFactsRow>(`${PG_FACTS_SELECT} WHERE r.message_id = $1 AND lower(r.rcpt) = lower($2) ORDER BY r.id LIMIT 1 FOR UPDATE OF r`, [queueId, address]);
   return r;
 }
 
 /** The message's recipients, at most two (one decides; two mean nobody was named), their rows locked. */
-export async function recipientsOf(c: PoolClient, queueId: string): Promise<PgFactsRow[]> {
+export async function recipientsOf(c: PgTx, queueId: string): Promise<PgFactsRow[]> {
   return (await c.query<PgFactsRow>(`${PG_FACTS_SELECT} WHERE r.message_id = $1 ORDER BY r.id LIMIT 2 FOR UPDATE OF r`, [queueId])).rows;
 }
 
-export async function messageExists(c: PoolClient, queueId: string): Promise<boolean> {
+export async function messageExists(c: PgTx, queueId: string): Promise<boolean> {
   return (await c.query('SELECT 1 FROM messages WHERE id = $1', [queueId])).rows.length > 0;
 }
 
@@ -47,7 +47,7 @@ export class PgInbound implements InboundStore {
         await c.query('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES ($1, $2, $3, $4, $5::jsonb)',
           [u.at, u.queueId, r.id, 'unsubscribe', JSON.stringify({ domain: entry.scope, method: u.method })]);
       }
-      await port.write(c, port.rules.unsubscribed(u, r && toPgFacts(r), await port.directory(c)));
+      await port.apply(c, port.rules.unsubscribed(u, r && toPgFacts(r), await port.directory(c)));
       return true;
     });
     if (added) port.signal();
@@ -71,7 +71,7 @@ export class PgInbound implements InboundStore {
       if ((await c.query(`SELECT 1 FROM events WHERE recipient_id = $1 AND type = 'bounced' LIMIT 1`, [r.id])).rows.length) return { kind: 'duplicate', recipientId, rcpt: r.rcpt };
       await c.query('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES ($1, $2, $3, $4, $5::jsonb)', [b.at, b.queueId, r.id, 'bounced',
         JSON.stringify({ ...b.detail, reply: b.reply, status: b.status, category: b.category, suppressed: b.suppress })]);
-      await port.write(c, port.rules.asyncBounce(b, f, await port.directory(c)));
+      await port.apply(c, port.rules.asyncBounce(b, f, await port.directory(c)));
       return { kind: 'recorded', recipientId, rcpt: r.rcpt, suppressed: b.suppress };
     });
     if (result.kind === 'recorded') port.signal();

@@ -4,8 +4,9 @@
  * whose DATA ended together share one transaction and one COMMIT (spool/group-commit.ts),
  * and each caller's promise settles only after that COMMIT (synchronous_commit on,
  * spool/pg-pool.ts), so a `250` never precedes durability. A failed batch stores nothing of
- * any of its messages. What intake commits with a message on SQLite and is not ported yet
- * (alias tasks, idempotency records, statistics) is refused, never dropped.
+ * any of its messages, together with what it commits with: its counters (the rules'
+ * effects), its idempotency record and its alias tasks (the tasks port's `aliasTask`; an
+ * intake not given one refuses such a message, never drops its tasks).
  */
 import { MtaError } from '../util/errors.js';
 import { RECIPIENT_STATES, type RecipientState } from './states.js';
@@ -34,12 +35,12 @@ export interface PgIntakeDeps {
 export class PgIntake {
   private readonly group: GroupCommit<IncomingMessage>;
   private readonly observers = new Set<CommitObserver>();
-  /** Writes an alias task of a message inside intake's transaction (the tasks port, PostgreSQL migration 4). */
+  /** Writes an alias task of a message inside intake's transaction (the tasks port plugs it in: pg-store.ts plugTasks). */
   aliasTask: ((tx: PgTx, m: IncomingMessage, a: AliasTaskRequest) => Promise<void>) | undefined;
 
   constructor(private readonly pool: PgPool, opts: PgIntakeOptions, private readonly deps: PgIntakeDeps) {
     this.group = new GroupCommit<IncomingMessage>((batch) => this.write(batch), { name: 'intake', windowMs: opts.windowMs, maxBatch: opts.maxBatch },
-      (batch) => { const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids); });
+      (batch) => this.announce(batch.map((m) => m.id)));
   }
 
   /** Intake on `pool` (migrated), its errors catalogue errors. */
@@ -49,8 +50,13 @@ export class PgIntake {
 
   commitIncoming(msg: IncomingMessage): Promise<void> {
     // Before the batch: a message whose 250 promises more than this port stores is refused whole.
-    if (msg.aliasTasks?.length && !this.aliasTask) return Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', 'alias tasks (batch tasks) are not ported to PostgreSQL yet'));
+    if (msg.aliasTasks?.length && !this.aliasTask) return Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', 'alias tasks need the tasks port (PgIntake.aliasTask), which this intake was not given'));
     return this.group.submit(msg);
+  }
+
+  /** Tells this node's observers of mail another port committed (a task's chunk), as of a batch of intake's. */
+  announce(ids: readonly QueueId[]): void {
+    for (const o of this.observers) o(ids);
   }
 
   /** Called with the ids of each committed batch (the scheduler hears of fresh mail). */

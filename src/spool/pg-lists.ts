@@ -6,10 +6,10 @@
  * list's row is locked first: two imports into one list (from two nodes) take turns, and
  * neither loses the other's columns. It must never validate addresses (lists/ does).
  */
-import type { PoolClient } from 'pg';
 import { MtaError } from '../util/errors.js';
-import { inTransaction, isUniqueViolation, num } from './pg-facts.js';
+import { isUniqueViolation, num } from './pg-facts.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction, type PgTx } from './pg-tx.js';
 import type { ListMember, ListRecord, ListStore, MemberWrite } from './types-lists.js';
 
 /** Rows per batch of an import: a few hundred kB of parameters per statement. */
@@ -56,14 +56,14 @@ export class PgLists implements ListStore {
   }
 
   /** The list's id and columns, its row locked until the transaction ends; NOT_FOUND when there is none. */
-  private async lockList(c: PoolClient, name: string): Promise<{ id: string; columns: string[] }> {
+  private async lockList(c: PgTx, name: string): Promise<{ id: string; columns: string[] }> {
     const { rows: [l] } = await c.query<{ id: string; columns: string }>('SELECT id, columns FROM lists WHERE name = $1 FOR UPDATE', [name]);
     if (!l) throw new MtaError('MTA_ERR_NOT_FOUND', `no list named ${name}`);
     return { id: l.id, columns: JSON.parse(l.columns) as string[] };
   }
 
   /** Adds the names the list lacks to its columns, in first-seen order. */
-  private async mergeColumns(c: PoolClient, l: { id: string; columns: string[] }, names: Iterable<string>): Promise<void> {
+  private async mergeColumns(c: PgTx, l: { id: string; columns: string[] }, names: Iterable<string>): Promise<void> {
     const merged = [...l.columns];
     for (const n of names) if (!merged.includes(n)) merged.push(n);
     if (merged.length !== l.columns.length) await c.query('UPDATE lists SET columns = $1 WHERE id = $2', [JSON.stringify(merged), l.id]);
@@ -84,7 +84,7 @@ export class PgLists implements ListStore {
    * inserted, one of another import updated, one of this import (before, or earlier in this
    * batch) a duplicate left alone, exactly as row-by-row writing would decide.
    */
-  private async upsertBatch(c: PoolClient, listId: string, importId: string, rows: readonly MemberRow[], now: number): Promise<MemberWrite[]> {
+  private async upsertBatch(c: PgTx, listId: string, importId: string, rows: readonly MemberRow[], now: number): Promise<MemberWrite[]> {
     const { rows: found } = await c.query<{ address: string; import_id: string | null }>(
       'SELECT address, import_id FROM list_members WHERE list_id = $1 AND address = ANY($2::text[])', [listId, rows.map((r) => r.address)]);
     const writer = new Map(found.map((f) => [f.address, f.import_id]));

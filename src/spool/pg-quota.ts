@@ -14,7 +14,7 @@ import type { DailyFigures, QuotaReachedMark, ReputationChange, ReputationRecord
 interface RepRow { domain: string; level: number; day: string; banned_until: string | null; ban_reason: string | null; updated_at: string }
 
 export class PgQuota {
-  /** Unique human opens of a domain's mail of a day (the tracking port, PostgreSQL migration 4); 0 until it is plugged in. */
+  /** Unique human opens of a domain's mail of a day (the tracking port plugs it in: pg-store.ts plugTracking); 0 without it. */
   humanOpens: ((domain: string, day: string) => Promise<number>) | undefined;
 
   constructor(private readonly pool: PgPool, private readonly effects: PgEffects) {}

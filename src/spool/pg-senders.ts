@@ -5,14 +5,14 @@
  * check a password (accounts/senders.ts) or decide whether a link is valid or a limit
  * reached beyond the guard the caller hands in (accounts/reply-to.ts).
  */
-import type { PoolClient } from 'pg';
 import { MtaError } from '../util/errors.js';
-import { inTransaction, isUniqueViolation } from './pg-facts.js';
+import { isUniqueViolation } from './pg-facts.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction, type PgTx } from './pg-tx.js';
 import { replyToColumns, rowToSend, rowToSender } from './sender-rows.js';
 import type { ReplyToGuard, ReplyToRecord, ReplyToSend, SenderRecord, SenderStore } from './types-senders.js';
 
-type Queryable = Pick<PgPool, 'query'> | PoolClient;
+type Queryable = Pick<PgPool, 'query'> | PgTx;
 
 const SET_REPLY_TO = `UPDATE senders SET reply_to = $2, reply_to_state = $3, reply_to_nonce = $4, reply_to_sent_at = $5,
                         reply_to_expires_at = $6, reply_to_verified_at = $7 WHERE address = $1`;

@@ -6,10 +6,11 @@
  * The rules (events/effects.ts) are injected; spool/pg-effects.ts applies them in the
  * transactions that record facts. Errors cross as catalogue errors (openStore wraps it).
  *
- * The accounts ports (PostgreSQL migration 4) join with one line each in `ACCOUNT_PORTS`;
- * until then `PG_MISSING_PORTS` names them, their methods reject with MTA_ERR_STORAGE_BACKEND,
- * and openStoreAsync refuses the backend for the daemon while any is missing. It must never
- * pretend a port exists by answering from somewhere else.
+ * The accounts ports (PostgreSQL migration 4) join with one line each in `ACCOUNT_PORTS`,
+ * given the core ports whose hooks they plug into; were one missing, `PG_MISSING_PORTS` would
+ * name it, its methods would reject with MTA_ERR_STORAGE_BACKEND, and openStoreAsync would
+ * refuse the backend for the daemon. It must never pretend a port exists by answering from
+ * somewhere else.
  */
 import { MtaError } from '../util/errors.js';
 import { mappingErrors } from './errors.js';
@@ -17,16 +18,29 @@ import { createRules } from './default-rules.js';
 import { PgAudit } from './pg-audit.js';
 import { PgClaims } from './pg-claims.js';
 import { PgCluster } from './pg-cluster.js';
+import { PgDomains } from './pg-domains.js';
 import { PgEffects } from './pg-effects.js';
+import { PgEgress } from './pg-egress.js';
+import { PgFeedback } from './pg-feedback.js';
 import { PgIdempotency } from './pg-idempotency.js';
+import { PgInbound } from './pg-inbound.js';
 import { PgIntake } from './pg-intake.js';
+import { PgLists } from './pg-lists.js';
 import { PgMessages } from './pg-messages.js';
 import { migratePg } from './pg-migrations.js';
+import { PgMtaSts } from './pg-mtasts.js';
 import { PgOutcomes } from './pg-outcomes.js';
 import { checkDurability, createPgPool, type PgPoolOptions, type PgPool } from './pg-pool.js';
 import { PgQuota } from './pg-quota.js';
+import { PgSenders } from './pg-senders.js';
 import { PgStats } from './pg-stats.js';
 import { PgSuppression } from './pg-suppression.js';
+import { PgTags } from './pg-tags.js';
+import { addAliasTask, countTaskOutcome, KEEP_TASK_SOURCES, PgTasks, taskStateIn } from './pg-tasks.js';
+import { PgTemplates } from './pg-templates.js';
+import { PgTlsRpt } from './pg-tlsrpt.js';
+import { PgTracking } from './pg-tracking.js';
+import { PgUsers } from './pg-users.js';
 import { PgWebhooks } from './pg-webhooks.js';
 import { PgWakeups } from './pg-wakeups.js';
 import type { EffectRules } from './types-effects.js';
@@ -54,16 +68,50 @@ const ACCOUNTS = {
 type Account = keyof typeof ACCOUNTS;
 type AccountMethod = (typeof ACCOUNTS)[Account][number];
 
+/** The core ports an accounts port may plug a hook into, and the effects its facts are written with. */
+interface PgCore { effects: PgEffects; intake: PgIntake; stats: PgStats; quota: PgQuota; wakeups: PgWakeups; timeZone: string }
+
 /** What builds an accounts port: its class on the pool, answering the aggregate's Store methods. */
-type AccountPort<A extends Account> = (pool: PgPool, effects: PgEffects) => Pick<Store, (typeof ACCOUNTS)[A][number]>;
+type AccountPort<A extends Account> = (pool: PgPool, core: PgCore) => Pick<Store, (typeof ACCOUNTS)[A][number]>;
+
+/** The accounts ports on PostgreSQL, one line each (those whose facts have effects are given PgEffects). */
+const ACCOUNT_PORTS: { [A in Account]?: AccountPort<A> } = {
+  domains: (pool, { effects }) => new PgDomains(pool, effects),
+  senders: (pool) => new PgSenders(pool),
+  tags: (pool) => new PgTags(pool),
+  templates: (pool) => new PgTemplates(pool),
+  lists: (pool) => new PgLists(pool),
+  tasks: (pool, core) => plugTasks(new PgTasks(pool, core.effects), core),
+  inbound: (pool, { effects }) => new PgInbound(pool, effects),
+  egress: (pool) => new PgEgress(pool),
+  'mta-sts': (pool) => new PgMtaSts(pool),
+  feedback: (pool, { effects }) => new PgFeedback(pool, effects),
+  'tls-rpt': (pool) => new PgTlsRpt(pool),
+  users: (pool) => new PgUsers(pool),
+  tracking: (pool, core) => plugTracking(new PgTracking(pool, core.effects), core),
+};
 
 /**
- * The accounts ports on PostgreSQL: a port joins with one line here, e.g.
- * `domains: (pool, effects) => new PgDomains(pool, effects),`. (The tasks port also plugs its
- * hooks in: PgEffects.taskOutcome/taskState, PgIntake.aliasTask, PgStats.purgeKeeps; the
- * tracking port PgQuota.humanOpens and PgStats.alsoPurge.)
+ * The tasks port's hooks in the core: a task recipient's final outcome counts on its task and
+ * an operator's delete reads its state (PgEffects), a message to a list alias stores its task
+ * in intake's transaction (PgIntake), the purge keeps an unfinished alias task's source, and a
+ * chunk's fresh mail wakes the schedulers of every node as intake's does.
  */
-const ACCOUNT_PORTS: { [A in Account]?: AccountPort<A> } = {};
+function plugTasks(tasks: PgTasks, { effects, intake, stats, wakeups }: PgCore): PgTasks {
+  tasks.freshMail = { inTx: (tx, ids) => wakeups.notifyIn(tx, 'mta_mail', ids), committed: (ids) => intake.announce(ids) };
+  effects.taskOutcome = countTaskOutcome;
+  effects.taskState = taskStateIn;
+  intake.aliasTask = addAliasTask;
+  stats.purgeKeeps.push(KEEP_TASK_SOURCES);
+  return tasks;
+}
+
+/** The tracking port's hooks: the reputation's open rate (PgQuota) and the hits' share of the retention purge (PgStats). */
+function plugTracking(tracking: PgTracking, { quota, stats, timeZone }: PgCore): PgTracking {
+  quota.humanOpens = (domain, day) => tracking.humanOpens(domain, day, timeZone);
+  stats.alsoPurge.push((before) => tracking.purgeTrackingHits(before));
+  return tracking;
+}
 
 /** The Store contract's aggregates not ported to PostgreSQL yet. */
 export const PG_MISSING_PORTS: readonly string[] = (Object.keys(ACCOUNTS) as Account[]).filter((a) => !ACCOUNT_PORTS[a]);
@@ -80,11 +128,11 @@ function expose<T extends object, K extends keyof T & keyof Store>(port: T, ...n
 }
 
 /** The accounts aggregates' methods: from their port where it exists; elsewhere rejecting, naming the aggregate, so nothing answers for a port that is not there. */
-function accounts(pool: PgPool, effects: PgEffects): Pick<Store, AccountMethod> {
+function accounts(pool: PgPool, core: PgCore): Pick<Store, AccountMethod> {
   const out: Record<string, unknown> = {};
   for (const a of Object.keys(ACCOUNTS) as Account[]) {
     const make = ACCOUNT_PORTS[a] as AccountPort<Account> | undefined;
-    if (make) { Object.assign(out, expose(make(pool, effects), ...ACCOUNTS[a])); continue; }
+    if (make) { Object.assign(out, expose(make(pool, core), ...ACCOUNTS[a])); continue; }
     for (const name of ACCOUNTS[a]) {
       out[name] = () => Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', `${name}: the ${a} port is not on PostgreSQL yet (issue 19)`));
     }
@@ -113,9 +161,23 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
     await mappingErrors({ open: async () => { await checkDurability(pool); await migratePg(pool); await wakeups.start(); } }).open();
   } catch (e) {
     await Promise.allSettled([pool.end(), wakeups.close()]);
-    throw e;
+    throw atServer(e, opts.url);
   }
   return mappingErrors(composePgStore(pool, wakeups, opts));
+}
+
+/**
+ * A failed open's catalogue error, naming the server it could not use (the URL without its
+ * password): "connect ECONNREFUSED" alone does not say which setting to look at.
+ */
+function atServer(e: unknown, url: string): unknown {
+  if (!(e instanceof MtaError)) return e;
+  let where = 'the server of storage.postgres_url';
+  try {
+    const u = new URL(url);
+    where = `PostgreSQL at ${u.hostname}:${u.port || '5432'}${u.pathname} (storage.postgres_url)`;
+  } catch { /* the config checked the URL; a socket path has no host to name */ }
+  return new MtaError(e.code, `cannot open the store on ${where}: ${e.message}`, e.field);
 }
 
 /** Both observers, one unsubscribe. */
@@ -134,6 +196,7 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
   const claims = new PgClaims(pool, opts.nodeId, CLAIM_LEASE_MS);
   const outcomes = new PgOutcomes(pool, claims, effects, commit);
   const stats = new PgStats(pool);
+  const quota = new PgQuota(pool, effects);
   return {
     nodeId: opts.nodeId,
     ...expose(intake, 'commitIncoming', 'readBody', 'countByState'),
@@ -148,10 +211,10 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
     ...expose(new PgSuppression(pool, effects), 'addSuppression', 'removeSuppression', 'listSuppressions', 'isSuppressed', 'recordRefusal'),
     ...expose(stats, 'queryStats', 'queryRcptStats', 'listSendDetails', 'listRejections', 'purge'),
     ...expose(idempotency, 'getIdempotency', 'saveIdempotency', 'probeWritable'),
-    ...expose(new PgQuota(pool, effects), 'quotaUsage', 'dailyFigures', 'domainsActiveOn', 'getReputation', 'saveReputation', 'listReputationHistory', 'markQuotaReached'),
+    ...expose(quota, 'quotaUsage', 'dailyFigures', 'domainsActiveOn', 'getReputation', 'saveReputation', 'listReputationHistory', 'markQuotaReached'),
     ...expose(new PgAudit(pool), 'auditMessageIds', 'auditEvents', 'auditOutbox', 'auditDigest'),
     ...expose(new PgCluster(pool), 'heartbeat', 'listNodes', 'tryLeadJob', 'releaseJob', 'listJobLeases', 'sendingByNode'),
-    ...accounts(pool, effects),
+    ...accounts(pool, { effects, intake, stats, quota, wakeups, timeZone: opts.timeZone ?? 'UTC' }),
     // Writes run on the pool's connections, not a thread of the store's: there is no writer to fail.
     onWriterFailure: () => undefined,
     async close() {

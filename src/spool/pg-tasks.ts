@@ -10,12 +10,12 @@
  * Must never: write a task message outside that transaction, or count an outcome twice
  * (`countTaskOutcome` is for the effects port's `task-count` applier, final outcomes only).
  */
-import type { PoolClient } from 'pg';
 import { MtaError } from '../util/errors.js';
 import type { QueueId, TaskId } from '../util/ids.js';
-import { effectsOf, inTransaction, isUniqueViolation, num, numOrNull, type PgEffectsPort } from './pg-facts.js';
+import { effectsOf, isUniqueViolation, num, numOrNull, type PgEffectsPort } from './pg-facts.js';
 import { insertMessage } from './pg-message-rows.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction, type PgTx } from './pg-tx.js';
 import type { TaskCounter } from './types-effects.js';
 import type { AliasTaskRequest, IncomingMessage } from './types-queue.js';
 import type { TaskChunk, TaskContent, TaskFilter, TaskRecord, TaskState, TaskStateChange, TaskStore } from './types-tasks.js';
@@ -51,13 +51,21 @@ const COUNTER_COLUMN: Record<TaskCounter, string> = {
 };
 
 /** The effects port's `task-count` applier: a final outcome of one of the task's recipients, inside the transaction recording it. */
-export async function countTaskOutcome(client: PoolClient, taskId: string, counter: TaskCounter): Promise<void> {
+export async function countTaskOutcome(client: PgTx, taskId: string, counter: TaskCounter): Promise<void> {
   const col = COUNTER_COLUMN[counter];
   await client.query(`UPDATE tasks SET ${col} = ${col} + 1 WHERE id = $1`, [taskId]);
 }
 
+/** A task's state in the caller's transaction (the effects port asks it for an operator's delete of a task's recipient). */
+export async function taskStateIn(tx: PgTx, taskId: string): Promise<string | undefined> {
+  return (await tx.query<{ state: string }>('SELECT state FROM tasks WHERE id = $1', [taskId])).rows[0]?.state;
+}
+
+/** The statistics purge keeps a message `m` that is the source of an alias task not finished yet (its expansion reads the body). */
+export const KEEP_TASK_SOURCES = "NOT EXISTS (SELECT 1 FROM tasks t WHERE t.source_id = m.id AND t.state NOT IN ('done','cancelled'))";
+
 /** Intake's, inside its transaction: the task a message to a list alias starts (the 250 promises the expansion). */
-export async function addAliasTask(client: PoolClient, m: IncomingMessage, a: AliasTaskRequest): Promise<void> {
+export async function addAliasTask(client: PgTx, m: IncomingMessage, a: AliasTaskRequest): Promise<void> {
   await client.query(INSERT, params({
     id: a.id, kind: 'alias', list: a.list, template: null, content: null, sourceId: m.id, sender: m.sender, tag: m.tag,
     addressType: 'sender', tracking: false, unsubscribe: false, state: 'queued', pauseReason: null, resumeAt: null, cursor: null,
@@ -66,7 +74,16 @@ export async function addAliasTask(client: PoolClient, m: IncomingMessage, a: Al
   }));
 }
 
+/** How a chunk's fresh mail is told of: to other nodes inside its transaction (NOTIFY), to this node's scheduler after the commit. */
+export interface FreshMail {
+  inTx(tx: PgTx, ids: readonly QueueId[]): Promise<void>;
+  committed(ids: readonly QueueId[]): void;
+}
+
 export class PgTasks implements TaskStore {
+  /** Set by the composed store (pg-store.ts plugTasks); without it a chunk's mail waits for the schedulers' next scan. */
+  freshMail: FreshMail | undefined;
+
   constructor(private readonly pool: PgPool, private readonly effects?: PgEffectsPort) {}
 
   async addTask(t: TaskRecord): Promise<void> {
@@ -107,20 +124,25 @@ export class PgTasks implements TaskStore {
   async commitTaskChunk(c: TaskChunk): Promise<boolean> {
     // Refused before anything is written: the accepted mail's counters are part of the chunk.
     const port = c.messages.length > 0 ? effectsOf(this.effects, 'a task chunk with messages') : undefined;
-    return inTransaction(this.pool, async (client) => {
+    const ids = c.messages.map((m) => m.id);
+    const ok = await inTransaction(this.pool, async (client) => {
       const { rows: [head] } = await client.query<{ state: TaskState; cursor: string | null }>('SELECT state, cursor FROM tasks WHERE id = $1 FOR UPDATE', [c.taskId]);
       if (!head || head.state !== 'sending' || head.cursor !== c.after) return false;
       for (const m of c.messages) {
         await insertMessage(client, m, (rcpt) => ({ sender: m.sender, rcpt, size: m.size, task_id: m.taskId, ...(m.returnPath ? { return_path: m.returnPath } : {}) }));
-        await port!.write(client, port!.rules.accepted({ sender: m.sender, receivedAt: m.receivedAt, tag: m.tag, recipients: m.recipients }));
+        await port!.apply(client, port!.rules.accepted({ sender: m.sender, receivedAt: m.receivedAt, tag: m.tag, recipients: m.recipients }));
       }
       await client.query(
         `UPDATE tasks SET cursor = $2, exhausted = $3, requested = requested + $4, suppressed = suppressed + $5, invalid = invalid + $6, updated_at = $7
          WHERE id = $1`,
         [c.taskId, c.cursor, c.exhausted, c.messages.reduce((n, m) => n + m.recipients.length, 0), c.suppressed, c.invalid, c.at],
       );
+      if (ids.length) await this.freshMail?.inTx(client, ids);
       return true;
     });
+    // The scheduler hears of the chunk's mail as of intake's.
+    if (ok && ids.length) this.freshMail?.committed(ids);
+    return ok;
   }
 
   async listByAlias(address: string): Promise<string | undefined> {

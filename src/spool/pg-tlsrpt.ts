@@ -5,8 +5,9 @@
  * exactly one wins and a report goes out once. Must never: decide what a report says or when
  * it is sent (delivery/tls-rpt*.ts does).
  */
-import { inTransaction, num } from './pg-facts.js';
+import { num } from './pg-facts.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction } from './pg-tx.js';
 import type { TlsRptCount, TlsRptStore } from './types-tlsrpt.js';
 
 export class PgTlsRpt implements TlsRptStore {

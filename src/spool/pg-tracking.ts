@@ -11,8 +11,9 @@
  */
 import type { QueueId, RecipientId } from '../util/ids.js';
 import { dayStartIn, nextDayStartIn } from '../util/time.js';
-import { effectsOf, inTransaction, num, PG_FACTS_SELECT, toPgFacts, type PgEffectsPort, type PgFactsRow } from './pg-facts.js';
+import { effectsOf, num, PG_FACTS_SELECT, toPgFacts, type PgEffectsPort, type PgFactsRow } from './pg-facts.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction } from './pg-tx.js';
 import { tally, toHitRecord, type TallyRow } from './tracking-rows.js';
 import { pgTrackingStats } from './pg-tracking-stats.js';
 import type { HitClass, LinkClicks, TrackingCounts, TrackingHit, TrackingHitRecord, TrackingStatsQuery, TrackingStatsRows, TrackingStore } from './types-tracking.js';
@@ -41,7 +42,7 @@ export class PgTracking implements TrackingStore {
         [h.at, h.kind, h.queueId, h.recipientId, h.link ?? null, h.url ?? null, h.ip, h.userAgent, h.method, h.class, h.reason, first],
       );
       const { rows: [m] } = await c.query<PgFactsRow>(`${PG_FACTS_SELECT} WHERE r.id = $1`, [h.recipientId]);
-      await port.write(c, port.rules.trackingHit(h, m && toPgFacts(m), first, await port.directory(c)));
+      await port.apply(c, port.rules.trackingHit(h, m && toPgFacts(m), first, await port.directory(c)));
       return { ...hit, id: num(ins!.id), first };
     });
     if (h.notify) port.signal();

@@ -6,8 +6,9 @@
  * (accounts/users.ts, admin/session.ts do).
  */
 import { MtaError } from '../util/errors.js';
-import { inTransaction, isUniqueViolation, num } from './pg-facts.js';
+import { isUniqueViolation, num } from './pg-facts.js';
 import type { PgPool } from './pg-pool.js';
+import { inTransaction } from './pg-tx.js';
 import type { ConsoleUserRecord, SessionRecord, UserRole, UserStore } from './types-users.js';
 
 function toUser(r: Record<string, unknown>): ConsoleUserRecord {

@@ -28,7 +28,8 @@ export function tempDir(prefix = 'mta-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startDaemon(extraToml = '', opts: { listeners?: string; domains?: string[]; logger?: Logger; now?: () => number } = {}): Promise<TestDaemon> {
+/** `seed: false`: no domain nor sender added (a second node on a shared PostgreSQL store finds them there). */
+export async function startDaemon(extraToml = '', opts: { listeners?: string; domains?: string[]; logger?: Logger; now?: () => number; seed?: boolean } = {}): Promise<TestDaemon> {
   const dir = tempDir();
   const listeners = opts.listeners ?? '[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n';
   const toml = `hostname = "mta.test"\ndata_dir = "${join(dir, 'data')}"\n[log]\nlevel = "silent"\n${listeners}\n${extraToml}`;
@@ -50,13 +51,13 @@ export async function startDaemon(extraToml = '', opts: { listeners?: string; do
   const daemon = new Daemon({ configPath, config, logger: opts.logger ?? createLogger('silent'), ...(opts.now ? { now: opts.now } : {}) });
   await daemon.start();
   const domains = new Domains(daemon.store);
-  for (const d of opts.domains ?? ['example.com']) await domains.add(d, { algorithm: 'ed25519' });
+  for (const d of opts.seed === false ? [] : opts.domains ?? ['example.com']) await domains.add(d, { algorithm: 'ed25519' });
   const senders = new Senders(daemon.store);
   const t: TestDaemon = {
     daemon, dir, configPath, port: daemon.submission.ports[0]!, ports: daemon.submission.ports,
     addSender: async (address, type = 'trigger', password = PASSWORD) => { await senders.add({ address, type, password }); },
     stop: async () => { await daemon.stop(); rmSync(dir, { recursive: true, force: true }); },
   };
-  await t.addSender('app@example.com');
+  if (opts.seed !== false) await t.addSender('app@example.com');
   return t;
 }

@@ -25,7 +25,8 @@ export interface World {
   stop(): Promise<void>;
 }
 
-export async function startWorld(deliveryToml = '', opts: { extraToml?: string } = {}): Promise<World> {
+/** `listeners`: the daemon's [[smtp.listen]] tables (default one on 127.0.0.1). */
+export async function startWorld(deliveryToml = '', opts: { extraToml?: string; listeners?: string } = {}): Promise<World> {
   const port = await freePort();
   const dns = await startDnsServer({});
   const sinks: Sink[] = [];
@@ -36,7 +37,7 @@ export async function startWorld(deliveryToml = '', opts: { extraToml?: string }
   const daemon = await startDaemon(
     `[smtp]\nallow_insecure_auth = true\nmax_recipients = 2000\nmax_connections_per_ip = 200\n` +
     `[delivery]\nport = ${port}\n${keys}${deliveryToml}\n` +
-    `[dns]\nservers = ["${dns.server}"]\n${opts.extraToml ?? ''}`,
+    `[dns]\nservers = ["${dns.server}"]\n${opts.extraToml ?? ''}`, opts.listeners ? { listeners: opts.listeners } : {},
   ).catch(async (e: unknown) => { await dns.close(); throw e; });
   const ed = await daemon.daemon.store.getDomain('example.com');
   dns.set(`${ed!.dkimSelector}._domainkey.example.com`, { TXT: [`v=DKIM1; k=ed25519; p=${ed!.dkimPublicKey}`] });

@@ -124,19 +124,6 @@ function sharedCluster(): Promise<PgCluster> {
   return shared;
 }
 
-/**
- * Why a suite test cannot pass on PostgreSQL yet: it needs an accounts port (domains, lists,
- * tasks: PostgreSQL migration 4, not composed yet; spool/pg-store.ts PG_MISSING_PORTS).
- */
-const NEEDS_ACCOUNTS: Record<string, string> = {
-  'intake commits the message, its alias tasks and its idempotency record together, or none of them': 'lists and tasks',
-};
-
-function pgTodo(title: string): string | undefined {
-  const ports = NEEDS_ACCOUNTS[title];
-  return ports ? `needs the ${ports} port${ports.includes(' and ') ? 's' : ''} on PostgreSQL (issue 19, the accounts ports)` : undefined;
-}
-
 /** Runs `sql` on its own connection to `url` (the factory's hooks: DDL the store does not know of). */
 async function onDatabase(url: string, sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: url });
@@ -150,7 +137,6 @@ const TEST_LOCK_TIMEOUT = '1s';
 /** A database of its own per storage on the file's cluster; stores on it share it, as cluster nodes do. */
 export const pgFactory: StoreFactory = {
   name: 'postgres',
-  todo: pgTodo,
   async fresh(): Promise<Storage> {
     const cluster = await sharedCluster();
     const url = await cluster.createDatabase();
@@ -161,7 +147,7 @@ export const pgFactory: StoreFactory = {
       open: (nodeId) => openStoreAsync({
         dataDir: '/nonexistent', timeZone: 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false },
         storage: { nodeId, backend: 'postgres', postgres: { url, poolSize: 4 } },
-      }, { allowMissingPorts: true }),
+      }),
       async fillDisk() {
         // A tablespace cannot be capped: a trigger on body chunks raises what a full disk raises (53100).
         await onDatabase(url, `CREATE FUNCTION suite_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$

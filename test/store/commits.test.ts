@@ -86,3 +86,20 @@ conformance('an outcome commits with its suppression, webhook event and statisti
   const after = await written();
   t.same(after, { suppressed: true, outbox: before.outbox + 2, stats: [['news', 1, 1]], finals: 2 }, 'with everything that belongs to it');
 });
+
+conformance('a task chunk\'s mail is announced to the commit observers, as intake\'s is, only once it is committed', async (t, s) => {
+  const store = await s.open();
+  const heard: string[] = [];
+  store.onCommit((ids) => { heard.push(...ids); });
+  const at = Date.now();
+  const task = { id: newTaskId(), kind: 'template' as const, list: 'news', template: 't', content: null, sourceId: null, sender: 'news@example.com', tag: null,
+    addressType: 'sender' as const, tracking: false, unsubscribe: false, state: 'sending' as const, pauseReason: null, resumeAt: null, cursor: null, exhausted: false,
+    listSize: null, requested: 0, suppressed: 0, invalid: 0, delivered: 0, failed: 0, bouncedInvalid: 0, bouncedAfterDelivery: 0, createdAt: at, updatedAt: at, finishedAt: null };
+  await store.addTask(task);
+  const chunk = ['a@dest.test', 'b@dest.test'].map((rcpt) => ({ ...incoming([rcpt], { lane: 'batch', receivedAt: at }), taskId: task.id, returnPath: null }));
+  t.equal(await store.commitTaskChunk({ taskId: task.id, after: 'elsewhere', cursor: 'b@dest.test', exhausted: true, messages: chunk, suppressed: 0, invalid: 0, at }), false,
+    'a chunk after another cursor is refused');
+  t.same(heard, [], 'and nothing is announced');
+  t.equal(await store.commitTaskChunk({ taskId: task.id, after: null, cursor: 'b@dest.test', exhausted: true, messages: chunk, suppressed: 0, invalid: 0, at }), true);
+  t.same([...new Set(heard)].sort(), chunk.map((m) => m.id).sort(), 'the committed chunk\'s messages are announced by the time it resolves');
+});
