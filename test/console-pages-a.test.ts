@@ -29,7 +29,8 @@ const received: string[] = [];
 
 t.before(async () => {
   buildConsole();
-  d = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\nallowed_ips = ["${ADMIN_IP}", "::1"]\n[webhooks]\nallow_private = true\n`);
+  // A public base URL: reply-to verification mails a link on it.
+  d = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\nallowed_ips = ["${ADMIN_IP}", "::1"]\n[webhooks]\nallow_private = true\n[public]\nlisten = "127.0.0.1:0"\nbase_url = "https://mta.test"\n`);
   base = `http://127.0.0.1:${d.daemon.admin!.port}`;
   api = apiClient(d);
   const users = new Users(d.daemon.store);
@@ -126,6 +127,32 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     await row.locator('[data-testid=toggle]').click();
     await page.waitForSelector('[data-sender="hello@news.example.org"] [data-key=state]:has-text("disabled")');
     t.equal((await api('GET', '/api/v1/senders/hello@news.example.org')).json.disabled, true, 'disabled on the server');
+  });
+
+  t.test('senders: a reply-to is set pending with a link mailed, resent, then cleared', async (t) => {
+    await go(page, 'senders', 'Sender addresses');
+    const row = page.locator('[data-sender="hello@news.example.org"]');
+    t.equal(await row.locator('[data-key=reply-to] .badge').getAttribute('data-state'), 'none', 'no reply-to yet');
+    await row.locator('[data-testid=reply-to-form] input[name=reply_to]').fill('support@news.example.org');
+    await row.locator('[data-testid=reply-to-form] button[type=submit]').click();
+    // Disabled by the test before: it sends nothing, not even the verification mail, and says so.
+    await page.waitForSelector('[data-testid=notice]:has-text("cannot send the verification mail now")');
+    t.equal(await row.locator('[data-key=reply-to] .badge').getAttribute('data-state'), 'none', 'nothing stored');
+    await row.locator('[data-testid=toggle]').click();
+    await page.waitForSelector('[data-sender="hello@news.example.org"] [data-key=state]:has-text("enabled")');
+    await row.locator('[data-testid=reply-to-form] input[name=reply_to]').fill('support@news.example.org');
+    await row.locator('[data-testid=reply-to-form] button[type=submit]').click();
+    await page.waitForSelector('[data-sender="hello@news.example.org"] [data-key=reply-to] .badge[data-state=pending]');
+    t.equal(await page.textContent('[data-testid=notice]'), 'A verification link was mailed to support@news.example.org; it works for 10 minutes.');
+    const server = (await api('GET', '/api/v1/senders/hello@news.example.org')).json;
+    t.match(server, { reply_to: 'support@news.example.org', reply_to_state: 'pending' }, 'pending on the server');
+    const queued = await api('GET', '/api/v1/queue?all=true');
+    t.ok(JSON.stringify(queued.json).includes('support@news.example.org'), 'the verification mail is queued to it');
+    await row.locator('[data-testid=resend]').click();
+    await page.waitForSelector('[data-sender="hello@news.example.org"] [data-key=reply-to] .badge[data-state=pending]');
+    await row.locator('[data-testid=clear-reply-to]').click();
+    await page.waitForSelector('[data-sender="hello@news.example.org"] [data-key=reply-to] .badge[data-state=none]');
+    t.equal((await api('GET', '/api/v1/senders/hello@news.example.org')).json.reply_to, null, 'cleared on the server');
   });
 
   t.test('tags: add one', async (t) => {
@@ -265,7 +292,7 @@ t.test('an admin in chromium: every page, each change through the API, errors in
     t.equal(await page.textContent('[data-testid=version]'), status.version);
     t.match(await page.textContent('[data-testid=admin-ips]'), /127\.0\.0\.1/);
     // As configured: port 0 is any free port (the test's), as the file says.
-    t.same(await page.locator('[data-testid=listeners] tbody tr').allTextContents(), ['SMTP submission127.0.0.1:0none', 'Admin API and console127.0.0.1:0'], 'SMTP and admin; no public listener without a base_url');
+    t.same(await page.locator('[data-testid=listeners] tbody tr').allTextContents(), ['SMTP submission127.0.0.1:0none', 'Admin API and console127.0.0.1:0', 'Public (tracking, unsubscribe, MTA-STS)127.0.0.1:0'], 'SMTP, admin and the public listener');
     const content = await page.content();
     t.notMatch(content, d.daemon.admin!.token, 'the admin token is nowhere on the page');
   });

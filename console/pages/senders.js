@@ -1,6 +1,7 @@
 // console/pages/senders — sender addresses (发信地址): the list with type (trigger / batch),
 // SMTP password set or not, state and reply-to; adding one; setting or resetting the SMTP
-// password; disabling, enabling and removing. A password is made here in the browser from
+// password; the reply-to and its verification (set: a link is mailed to it, valid 10
+// minutes; resend; clear), shown with its state; disabling, enabling and removing. A password is made here in the browser from
 // crypto.getRandomValues, sent once to the API (which keeps only its scrypt hash) and
 // shown once: neither the server nor this page can show it again. Changes are an admin's.
 import { useState } from 'preact/hooks';
@@ -19,6 +20,9 @@ export const SENDER_WORDS = withKitWords({
     newPassword: 'SMTP password for {a} (shown only now: copy it into your application):', dismiss: 'I have copied it',
     emptySenders: 'No sender address yet. Add one on a domain you have added under Domains; give it an SMTP password to send through SMTP.',
     typeHelp: 'trigger: transactional, delivered first; batch: bulk mail',
+    rt_none: 'none', rt_pending: 'waiting for the link', rt_expired: 'link ran out', rt_verified: 'verified',
+    setReplyTo: 'Set reply-to', resend: 'Resend link', clear: 'Clear', replyToSent: 'A verification link was mailed to {a}; it works for 10 minutes.',
+    replyToHelp: 'Used in Reply-To only once the link mailed to it has been opened and confirmed.',
   },
   zh: {
     senders: '发信地址', address: '发信地址', type: '类型', trigger: '触发邮件', batch: '批量邮件', replyTo: '回信地址', smtp: 'SMTP 密码',
@@ -27,6 +31,9 @@ export const SENDER_WORDS = withKitWords({
     newPassword: '{a} 的 SMTP 密码（仅显示这一次，请复制到您的应用中）：', dismiss: '我已复制',
     emptySenders: '还没有发信地址。请在“发信域名”中已添加的域名下新建，设置 SMTP 密码后即可通过 SMTP 发信。',
     typeHelp: '触发邮件：事务类邮件，优先投递；批量邮件：群发',
+    rt_none: '未设置', rt_pending: '等待验证', rt_expired: '链接已过期', rt_verified: '已验证',
+    setReplyTo: '设置回信地址', resend: '重发验证邮件', clear: '清除', replyToSent: '验证链接已发送到 {a}，10 分钟内有效。',
+    replyToHelp: '只有在打开邮件中的链接并确认后，才会用作 Reply-To。',
   },
 });
 
@@ -67,9 +74,14 @@ export function Senders({ t, role, lang }) {
     if (await act.run(() => api('PUT', `${P}/${enc(s.address)}/password`, { password }), t.saved)) { setShown({ address: s.address, password }); reload(); }
   };
   const toggle = async (s) => { if (await act.run(() => api('POST', `${P}/${enc(s.address)}/${s.disabled ? 'enable' : 'disable'}`, {}), t.saved)) reload(); };
+  const setReplyTo = async (ev, s) => {
+    const { values, reset } = formValues(ev);
+    const address = values.reply_to.trim();
+    if (await act.run(() => api('PUT', `${P}/${enc(s.address)}/reply-to`, { address }), fill(t.replyToSent, { a: address }))) { reset(); reload(); }
+  };
+  const resend = async (s) => { if (await act.run(() => api('POST', `${P}/${enc(s.address)}/reply-to/resend`, {}), fill(t.replyToSent, { a: s.reply_to }))) reload(); };
+  const clearReplyTo = async (s) => { if (await act.run(() => api('DELETE', `${P}/${enc(s.address)}/reply-to`), t.saved)) reload(); };
   const remove = async (s) => { if (await act.run(() => api('DELETE', `${P}/${enc(s.address)}`), t.removed)) reload(); };
-  // The listing may or may not carry reply-to (it grows with reply-to verification): the column shows when it does.
-  const replyTo = items?.some((s) => 'reply_to' in s);
   return html`<section>
     <h1>${t.senders}</h1>
     ${admin && html`<form class="inline-form" onSubmit=${add} data-testid="add-sender">
@@ -83,9 +95,16 @@ export function Senders({ t, role, lang }) {
     ${shown && html`<${OnceBox} t=${t} shown=${shown} onDismiss=${() => setShown(null)} />`}
     <${ErrorLine} t=${t} error=${error} />
     ${items && (items.length === 0 ? html`<${Empty} t=${t} text=${t.emptySenders} />` : html`<div class="scroll"><table data-testid="senders">
-      <thead><tr><th>${t.address}</th><th>${t.type}</th>${replyTo && html`<th>${t.replyTo}</th>`}<th>${t.smtp}</th><th>${t.state}</th><th>${t.created}</th>${admin && html`<th>${t.actions}</th>`}</tr></thead>
+      <thead><tr><th>${t.address}</th><th>${t.type}</th><th title=${t.replyToHelp}>${t.replyTo}</th><th>${t.smtp}</th><th>${t.state}</th><th>${t.created}</th>${admin && html`<th>${t.actions}</th>`}</tr></thead>
       <tbody>${items.map((s) => html`<tr data-sender=${s.address}>
-        <td>${s.address}</td><td>${t[s.type]}</td>${replyTo && html`<td>${s.reply_to ?? ''}</td>`}
+        <td>${s.address}</td><td>${t[s.type]}</td>
+        <td data-key="reply-to">${s.reply_to ?? ''} <span class=${`badge ${s.reply_to_state === 'verified' ? 'good' : s.reply_to_state === 'none' ? 'quiet' : 'bad'}`} data-state=${s.reply_to_state}>${t[`rt_${s.reply_to_state}`]}</span>
+          ${admin && html`<form class="inline-form" data-testid="reply-to-form" onSubmit=${(ev) => setReplyTo(ev, s)}>
+            <input name="reply_to" type="email" required aria-label=${t.replyTo} placeholder="support@example.com" />
+            <button type="submit" class="plain" disabled=${act.busy}>${t.setReplyTo}</button></form>
+            ${(s.reply_to_state === 'pending' || s.reply_to_state === 'expired') && html`<button type="button" class="plain" data-testid="resend" onClick=${() => resend(s)}>${t.resend}</button>`}
+            ${s.reply_to && html`<button type="button" class="plain" data-testid="clear-reply-to" onClick=${() => clearReplyTo(s)}>${t.clear}</button>`}`}
+        </td>
         <td data-key="smtp">${s.smtp_enabled ? t.set : t.notSet}</td>
         <td data-key="state"><span class=${`badge ${s.disabled ? 'bad' : 'good'}`}>${s.disabled ? t.disabled : t.enabled}</span></td>
         <td>${when(t, s.created_at, lang)}</td>
