@@ -156,6 +156,10 @@ export async function startMta(s: MtaSetup, configPath: string, opts: { cpuProfD
   Object.assign(env, unitMemoryEnv());
   const proc = spawn(process.execPath, [...nodeArgs, BIN, 'start', '--config', configPath], { stdio: ['ignore', fd, fd], env, cwd: ROOT });
   closeSync(fd);
+  // Its output goes to a file, so nothing ends it when the bench dies: the bench's exit does (Ctrl-C included, see run.ts).
+  const orphan = (): void => { proc.kill('SIGKILL'); };
+  process.once('exit', orphan);
+  proc.once('exit', () => process.removeListener('exit', orphan));
   try {
     await waitPort(s.smtpPort, 30_000, () => proc.exitCode === null && proc.signalCode === null, s.host);
     await waitPort(s.adminPort, 10_000, () => proc.exitCode === null);

@@ -289,7 +289,10 @@ async function main(): Promise<number> {
   let pg: PgCluster | undefined;
   try {
     if (values.backend === 'postgres') {
-      pg = await startPostgres();
+      const started = await startPostgres();
+      pg = started;
+      // process 'exit' does not run on a signal: Ctrl-C must not leave the cluster running.
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { started.stop(); process.exit(130); });
       log(`PostgreSQL: a throwaway cluster on ${pg.host}:${pg.port}`);
     }
     const cluster = pg;

@@ -17,7 +17,9 @@
  *   npm run soak -- --backend postgres --rounds 4  # on PostgreSQL
  */
 import { parseArgs } from 'node:util';
-import { startFaultWorld, table, type AuditRow } from '../helpers/fault-world.js';
+import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { startFaultWorld, table, type AuditRow, type FaultWorld } from '../helpers/fault-world.js';
 import { killRounds, sigtermRounds } from '../helpers/fault-scenarios.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 
@@ -30,8 +32,30 @@ const MARGIN_MS = 6000;
 
 /** The cluster, when on PostgreSQL: stopped at the end of main, and on Ctrl-C / SIGTERM (exit alone does not run on a signal). */
 let pg: PgCluster | undefined;
+/** The daemon of the round under way and the worlds' dirs: on Ctrl-C the daemon is killed and the dirs go with the cluster. */
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => { pg?.stop(); process.exit(130); });
+  process.once(sig, () => {
+    for (const p of live) p.kill('SIGKILL');
+    pg?.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+
+/** `w` with every daemon it starts tracked in `live` while it runs, and its dir in `dirs`. */
+function tracked(w: FaultWorld): FaultWorld {
+  dirs.add(w.dir);
+  return {
+    ...w,
+    async start() {
+      const d = await w.start();
+      live.add(d.proc);
+      void d.exited.then(() => live.delete(d.proc));
+      return d;
+    },
+  };
 }
 
 async function main(): Promise<number> {
@@ -44,7 +68,7 @@ async function main(): Promise<number> {
   }
   const storage = async (): Promise<{ postgresUrl?: string }> => (pg ? { postgresUrl: await pg.createDatabase() } : {});
 
-  const kw = await startFaultWorld({ sink: { dataDelayMs: 20 }, ...(await storage()) });
+  const kw = tracked(await startFaultWorld({ sink: { dataDelayMs: 20 }, ...(await storage()) }));
   try {
     process.stdout.write(`kill -9: ${ROUNDS} rounds ...\n`);
     const k = await killRounds(kw, ROUNDS, { clients: 6, maxDelayMs: 1500, drainMs: 300_000 });
@@ -55,7 +79,7 @@ async function main(): Promise<number> {
 
   const slow = { on: false, held: 0 };
   let n = 0;
-  const tw = await startFaultWorld({ ...(await storage()), delivery: [`shutdown_timeout = "${SHUTDOWN_MS / 1000}s"`, 'socket_timeout = "30s"'], sink: { dataDelayMs: () => (slow.on && n++ % 3 === 0 ? (slow.held++, 10_000) : 20) } });
+  const tw = tracked(await startFaultWorld({ ...(await storage()), delivery: [`shutdown_timeout = "${SHUTDOWN_MS / 1000}s"`, 'socket_timeout = "30s"'], sink: { dataDelayMs: () => (slow.on && n++ % 3 === 0 ? (slow.held++, 10_000) : 20) } }));
   try {
     const rounds = Math.max(1, Math.ceil(ROUNDS / 2));
     process.stdout.write(`SIGTERM: ${rounds} rounds ...\n`);
