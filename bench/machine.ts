@@ -78,7 +78,39 @@ export async function waitQuiet(maxMs: number, threshold = 0.15, log: (s: string
   }
 }
 
-/** CPU time (user + system, all threads) a process has used so far, in seconds. */
+/**
+ * The PostgreSQL server listening on `port` (its postmaster; pg_ctl detaches it, so it is no
+ * child of ours), found by its command line; undefined when there is none.
+ */
+export function postmasterPid(port: number): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (d.charCodeAt(0) < 48 || d.charCodeAt(0) > 57) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'latin1').split('\0');
+      const p = argv.indexOf('-p');
+      if (argv[0]?.endsWith('/postgres') && p > 0 && argv[p + 1] === String(port)) return Number(d);
+    } catch { /* exited meanwhile */ }
+  }
+  return undefined;
+}
+
+/**
+ * CPU seconds used so far by a process tree: every live process's own time, plus what its
+ * children that exited and were waited for used (a server's closed connections).
+ */
+export function treeCpuSeconds(root: number): number {
+  const procs = readProcs();
+  let ticks = 0;
+  for (const pid of treeOf([root], procs)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch { /* exited meanwhile */ }
+  }
+  return ticks / TICKS_PER_SECOND;
+}
+
 /**
  * CPU seconds (user + system) of a process with all its threads, or of one thread
  * (`tid`; a process's main thread has tid = pid, which is the event loop for node).

@@ -29,6 +29,8 @@ export interface MtaSetup {
   adminPort: number;
   sinkPort: number;
   dnsServer: string;
+  /** the address the submission listener binds (default 127.0.0.1; cluster nodes take 127.0.0.2–4) */
+  host?: string;
   /** extra lines for [delivery] */
   delivery?: string;
   maxRecipients?: number;
@@ -47,7 +49,7 @@ data_dir = "${join(s.dir, 'data')}"
 level = "info"
 
 [[smtp.listen]]
-address = "127.0.0.1:${s.smtpPort}"
+address = "${s.host ?? '127.0.0.1'}:${s.smtpPort}"
 tls = "none"
 
 [smtp]
@@ -112,16 +114,16 @@ export function procStatusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   } catch { return 0; }
 }
 
-export function waitPort(port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
+export function waitPort(port: number, timeoutMs: number, alive: () => boolean = () => true, host = '127.0.0.1'): Promise<void> {
   const until = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = (): void => {
       if (!alive()) return reject(new Error(`process exited before listening on ${port}`));
-      const s = connect({ host: '127.0.0.1', port });
+      const s = connect({ host, port });
       s.once('connect', () => { s.destroy(); resolve(); });
       s.once('error', () => {
         s.destroy();
-        if (Date.now() > until) reject(new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`));
+        if (Date.now() > until) reject(new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`));
         else setTimeout(attempt, 50);
       });
     };
@@ -154,8 +156,12 @@ export async function startMta(s: MtaSetup, configPath: string, opts: { cpuProfD
   Object.assign(env, unitMemoryEnv());
   const proc = spawn(process.execPath, [...nodeArgs, BIN, 'start', '--config', configPath], { stdio: ['ignore', fd, fd], env, cwd: ROOT });
   closeSync(fd);
+  // Its output goes to a file, so nothing ends it when the bench dies: the bench's exit does (Ctrl-C included, see run.ts).
+  const orphan = (): void => { proc.kill('SIGKILL'); };
+  process.once('exit', orphan);
+  proc.once('exit', () => process.removeListener('exit', orphan));
   try {
-    await waitPort(s.smtpPort, 30_000, () => proc.exitCode === null && proc.signalCode === null);
+    await waitPort(s.smtpPort, 30_000, () => proc.exitCode === null && proc.signalCode === null, s.host);
     await waitPort(s.adminPort, 10_000, () => proc.exitCode === null);
   } catch (e) {
     proc.kill('SIGKILL');

@@ -7,6 +7,9 @@
  *   npm run bench -- --compare postfix,postfix-dkim   and through Postfix + OpenDKIM (the same work as ours)
  *   npm run bench -- --scenario d          another scenario (a–e, see bench/scenarios.ts)
  *   npm run bench -- --profile             CPU per message by stage (SMTP in, intake, commit, claim, DKIM, SMTP out, outcome, webhook)
+ *   npm run bench -- --backend postgres [--nodes 3]
+ *                                          the daemon on a throwaway PostgreSQL (test/helpers/postgres.ts); --nodes N: N daemons
+ *                                          on 127.0.0.2–… sharing it, the load spread evenly over them (scenarios a–d)
  *   npm run bench -- --scenario trigger-latency [--members N] [--slow-batch] [--shared] [--seconds S]
  *                                          a login code every 100 ms while a batch task drains (bench/trigger-latency.ts)
  *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR (keep the profiles there)  --keep  --mta-toml TEXT (appended to the config)
@@ -27,19 +30,21 @@ import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDnsServer } from '../test/helpers/dns-server.js';
-import { runLoad, percentile } from './smtp-load.js';
+import { mergeLoads, runLoad, percentile } from './smtp-load.js';
 import { freePort, waitUntil } from './util.js';
 import type { Sink } from './sinks.js';
 import { ensurePostfixPackage, startPostfix, type PostfixInstance } from './postfix.js';
 import { ensureOpendkimPackage, startOpendkim, type Opendkim } from './opendkim.js';
-import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type MtaSetup, type RunningMta } from './mta.js';
+import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type RunningMta } from './mta.js';
 import { SCENARIOS, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
 import { RUN_LIMIT_MS, SINK_HOST, log, messageFactory, startSink, zoneFor, type World } from './world.js';
 import { batchText, fmt, histogram, loadNotes, loopNote, printTable, type Row } from './rows.js';
 import { runDrain } from './drain.js';
+import { nodeSetups, spreadLoad, type BenchStorage } from './nodes.js';
+import { startPostgres, type PgCluster } from '../test/helpers/postgres.js';
 import { summariseProfile, formatProfile, profileFilesOf, readProfile } from './cpuprofile.js';
 import { attributeStages, formatStages } from './stages.js';
-import { watchForeignLoad, waitQuiet, cpuSeconds } from './machine.js';
+import { watchForeignLoad, waitQuiet, cpuSeconds, postmasterPid, treeCpuSeconds } from './machine.js';
 import { printTriggerLatency, runTriggerLatency, type TriggerLatencyOptions, type TriggerLatencyResult } from './trigger-latency.js';
 
 const POSTFIX_DKIM = 'postfix + opendkim';
@@ -47,32 +52,38 @@ const POSTFIX_DKIM = 'postfix + opendkim';
 const COMPARE = ['postfix', 'postfix-dkim'] as const;
 type Compare = typeof COMPARE[number];
 
-async function runMta(s: Scenario, w: World, o: { messages: number; sessions: number; cpuProf?: string; extraToml?: string; extraDelivery?: string }): Promise<Row> {
+async function runMta(s: Scenario, w: World, o: { messages: number; sessions: number; cpuProf?: string; extraToml?: string; extraDelivery?: string; storage: BenchStorage }): Promise<Row> {
   const dir = join(w.dir, `mta-${Date.now()}`);
-  const setup: MtaSetup = {
-    dir, smtpPort: await freePort(), adminPort: await freePort(), sinkPort: await freePort(SINK_HOST), dnsServer: w.dns.server,
+  const url = o.storage.backend === 'postgres' ? await o.storage.database() : undefined;
+  const nodes = o.storage.backend === 'postgres' ? o.storage.nodes : 1;
+  const setups = await nodeSetups(nodes, url, (host, n) => ({
+    dir: nodes > 1 ? join(dir, `node-${n + 1}`) : dir, host, dnsServer: w.dns.server,
     delivery: [...s.delivery, ...(o.extraDelivery ? [o.extraDelivery] : [])].join('\n'), maxRecipients: Math.max(100, s.recipientsPerMessage), extraToml: o.extraToml,
-  };
-  mkdirSync(dir, { recursive: true });
-  const config = writeConfig(setup);
-  const dkim = createSenderThroughCli(config);
+  }));
+  const configs = setups.map((setup) => { mkdirSync(setup.dir, { recursive: true }); return writeConfig(setup); });
+  // On PostgreSQL the domain and sender are stored once, for every node.
+  const dkim = createSenderThroughCli(configs[0]!);
   zoneFor(s, w.dns, dkim);
-  const sink = await startSink(s, setup.sinkPort);
-  let mta: RunningMta | undefined;
+  const sink = await startSink(s, setups[0]!.sinkPort);
+  const mtas: RunningMta[] = [];
   let accepted = 0;
   try {
-    mta = await startMta(setup, config, o.cpuProf ? { cpuProfDir: o.cpuProf } : {});
-    const runId = Date.now().toString(36);
-    const watch = watchForeignLoad(() => []);
+    for (let n = 0; n < nodes; n++) mtas.push(await startMta(setups[n]!, configs[n]!, o.cpuProf ? { cpuProfDir: o.cpuProf } : {}));
+    const make = messageFactory(s, Date.now().toString(36));
+    // PostgreSQL is part of the system under test: its CPU counts as ours, not as other load.
+    const pgPid = o.storage.backend === 'postgres' ? o.storage.serverPid : undefined;
+    const watch = watchForeignLoad(() => (pgPid ? [pgPid] : []));
+    const pgCpuBefore = pgPid ? treeCpuSeconds(pgPid) : 0;
     const started = Date.now();
-    const load = runLoad({
-      host: '127.0.0.1', port: setup.smtpPort, sessions: o.sessions, messages: o.messages, ehlo: 'load.bench.test',
-      auth: { user: SENDER, pass: PASSWORD }, from: SENDER, recipients: (i) => recipientsOf(s, i), message: messageFactory(s, runId),
-    });
+    const loads = spreadLoad(setups, o.messages, o.sessions, (host, port, sessions, messages, first) => runLoad({
+      host, port, sessions, messages, ehlo: 'load.bench.test',
+      auth: { user: SENDER, pass: PASSWORD }, from: SENDER, recipients: (i) => recipientsOf(s, first + i), message: (i) => make(first + i),
+    }));
     let loadDone = false;
-    const result = await load.finally(() => { loadDone = true; });
+    const perNode = await loads.finally(() => { loadDone = true; });
+    const result = mergeLoads(perNode);
     accepted = result.accepted;
-    const m = mta;
+    const m = mtas[0]!;
     const finished = await waitUntil('delivery of every message', async () => {
       if (!loadDone) return false;
       switch (s.done) {
@@ -93,19 +104,24 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
       notes.push(`final states: ${Object.entries(q.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')} (DSNs included)`);
       notes.push(`sink accepted ${sink.messages()} transactions`);
     }
-    // The probe's last report is written at exit; RSS and CPU must be read before it.
-    const peakRss = m.peakRss();
-    const cpu = cpuSeconds(m.pid);
-    const mainCpu = cpuSeconds(m.pid, m.pid);
-    await m.stop();
+    // The probe's last report is written at exit; RSS and CPU must be read before it (a cluster: all nodes summed).
+    const peakRss = mtas.reduce((a, x) => a + x.peakRss(), 0);
+    const daemonCpu = mtas.reduce((a, x) => a + cpuSeconds(x.pid), 0);
+    const mainCpu = mtas.reduce((a, x) => a + cpuSeconds(x.pid, x.pid), 0);
+    const pgCpu = pgPid ? treeCpuSeconds(pgPid) - pgCpuBefore : 0;
+    const cpu = daemonCpu + pgCpu;
+    for (const x of mtas) await x.stop();
     const probe = m.probe();
+    if (nodes > 1) notes.push(`${nodes} nodes on one PostgreSQL, accepted ${perNode.map((r) => r.accepted).join(' / ')}; RSS and CPU are the sum over the nodes, the probe figures below are node 1's`);
+    if (pgPid) notes.push(`PostgreSQL server: ${((pgCpu * 1000) / Math.max(result.accepted, 1)).toFixed(2)} ms CPU per message, included in CPU ms/msg (its RSS is not in peak RSS)`);
+    else if (url) notes.push('PostgreSQL server: not found by its port, its CPU is counted as other CPU');
     notes.push(...loopNote(probe));
     if (probe?.commits) notes.push(`intake commits: ${probe.commits} for ${probe.messages} messages (${histogram(probe)}); ${(probe.commitMs / Math.max(probe.commits, 1)).toFixed(2)} ms per commit avg, ${probe.maxCommitMs.toFixed(1)} max`);
     const oc = probe?.outcomes;
     if (oc?.commits) notes.push(`outcome commits: ${oc.commits} for ${oc.writes} jobs (${(oc.writes / oc.commits).toFixed(1)} avg, ${oc.maxBatch} max); ${(oc.commitMs / oc.commits).toFixed(2)} ms per commit avg`);
     notes.push(`CPU per message: ${((cpu * 1000) / Math.max(result.accepted, 1)).toFixed(2)} ms, of which the event loop (main thread) ${((mainCpu * 1000) / Math.max(result.accepted, 1)).toFixed(2)} ms, busy ${((100 * mainCpu) / seconds).toFixed(0)}% of the run`);
     const row: Row = {
-      scenario: s.id, system: 'mta', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
+      scenario: s.id, system: url ? `mta pg${nodes > 1 ? ` ×${nodes}` : ''}` : 'mta', messages: result.accepted, recipients: result.accepted * s.recipientsPerMessage, seconds,
       e2eRate: (s.done === 'spool-final' ? result.accepted : result.accepted * s.recipientsPerMessage) / seconds,
       acceptRate: result.accepted / ((result.lastAccept - started) / 1000),
       p50: percentile(result.latencies, 50), p99: percentile(result.latencies, 99),
@@ -114,9 +130,9 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
     };
     return row;
   } finally {
-    await mta?.stop();
+    for (const x of mtas) await x.stop();
     await sink.stop();
-    if (o.cpuProf && mta) printProfile(o.cpuProf, mta.pid, accepted);
+    if (o.cpuProf && mtas[0]) printProfile(o.cpuProf, mtas[0].pid, accepted);
   }
 }
 
@@ -222,12 +238,14 @@ async function main(): Promise<number> {
       'slow-batch': { type: 'boolean', default: false },
       shared: { type: 'boolean', default: false },
       seconds: { type: 'string', default: '600' },
+      backend: { type: 'string', default: 'sqlite' },
+      nodes: { type: 'string', default: '1' },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--profile] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS]');
+    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--profile] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS] [--backend sqlite|postgres] [--nodes N]');
     for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
     console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--shared] [--seconds S (600)]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
     return 0;
@@ -243,6 +261,11 @@ async function main(): Promise<number> {
   for (const id of ids) if (!SCENARIOS[id]) throw new Error(`unknown scenario "${id}" (a–e)`);
   const compare = (values.compare ?? '').split(',').filter((c) => c !== '') as Compare[];
   for (const c of compare) if (!COMPARE.includes(c)) throw new Error(`--compare takes a comma-separated list of ${COMPARE.join(', ')} (got "${c}")`);
+  const nodes = Number(values.nodes);
+  if (values.backend !== 'sqlite' && values.backend !== 'postgres') throw new Error(`--backend takes sqlite or postgres (got "${values.backend}")`);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new Error(`--nodes takes a whole number from 1 to 9 (got "${values.nodes}")`);
+  if (nodes > 1 && values.backend !== 'postgres') throw new Error('--nodes above 1 needs --backend postgres: only PostgreSQL is shared by several nodes');
+  if (values.backend === 'postgres' && ids.some((id) => SCENARIOS[id].queued)) throw new Error('--backend postgres runs scenarios a–d; scenario e builds its queue in SQLite directly');
   const sessions = Number(values.sessions);
   const repeat = Math.max(1, Number(values.repeat));
   const quiet = async (): Promise<void> => { await waitQuiet(Number(values['quiet-wait']) * 1000, 0.15, log); };
@@ -263,7 +286,17 @@ async function main(): Promise<number> {
   const cpuProf = values['cpu-prof'] ?? (values.profile ? join(dir, 'cpu-prof') : undefined);
   const rows: Row[] = [];
   const failed: string[] = [];
+  let pg: PgCluster | undefined;
   try {
+    if (values.backend === 'postgres') {
+      const started = await startPostgres();
+      pg = started;
+      // process 'exit' does not run on a signal: Ctrl-C must not leave the cluster running.
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { started.stop(); process.exit(130); });
+      log(`PostgreSQL: a throwaway cluster on ${pg.host}:${pg.port}`);
+    }
+    const cluster = pg;
+    const storage: BenchStorage = cluster ? { backend: 'postgres', nodes, database: () => cluster.createDatabase(), serverPid: postmasterPid(cluster.port) } : { backend: 'sqlite' };
     for (const id of ids) {
       const s = SCENARIOS[id];
       log(`scenario ${s.id}: ${s.title}`);
@@ -279,8 +312,8 @@ async function main(): Promise<number> {
         }
         const messages = values.messages ? Number(values.messages) : s.messages;
         await quiet();
-        log(`  mta: ${messages} messages over ${sessions} sessions ...`);
-        rows.push(await runMta(s, w, { messages, sessions, ...extra, ...(cpuProf ? { cpuProf } : {}) }));
+        log(`  mta${pg ? ` on PostgreSQL, ${nodes} node${nodes > 1 ? 's' : ''}` : ''}: ${messages} messages over ${sessions} sessions ...`);
+        rows.push(await runMta(s, w, { messages, sessions, storage, ...extra, ...(cpuProf ? { cpuProf } : {}) }));
         for (const c of s.postfix ? compare : []) {
           if (c === 'postfix-dkim' && skipped) continue;
           await quiet();
@@ -296,6 +329,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
+    pg?.stop();
     await dns.close();
     if (!values.keep) rmSync(dir, { recursive: true, force: true });
     else log(`kept ${dir}`);

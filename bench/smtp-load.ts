@@ -182,6 +182,20 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 }
 
 /** Percentile (0..100) of a set of numbers, nearest rank. */
+/** Several loads run side by side (one per cluster node) as one: counts summed, latencies pooled. */
+export function mergeLoads(rs: LoadResult[]): LoadResult {
+  const refusals = new Map<string, number>();
+  for (const r of rs) for (const [k, n] of r.refusals) refusals.set(k, (refusals.get(k) ?? 0) + n);
+  const latencies = new Float64Array(rs.reduce((n, r) => n + r.latencies.length, 0));
+  let at = 0;
+  for (const r of rs) { latencies.set(r.latencies, at); at += r.latencies.length; }
+  return {
+    started: Math.min(...rs.map((r) => r.started)), lastAccept: Math.max(...rs.map((r) => r.lastAccept)),
+    accepted: rs.reduce((n, r) => n + r.accepted, 0), refused: rs.reduce((n, r) => n + r.refused, 0),
+    refusals, latencies, errors: rs.flatMap((r) => r.errors),
+  };
+}
+
 export function percentile(values: Float64Array, p: number): number {
   if (values.length === 0) return NaN;
   const sorted = Float64Array.from(values).sort();

@@ -7,22 +7,68 @@
  * have exactly one final event, a final event never reached the webhook receiver, or a
  * SIGTERM exit was unclean or late.
  *
- *   npm run soak                      # 20 kill -9 rounds, 10 SIGTERM rounds
- *   MTA_SOAK_ROUNDS=100 npm run soak  # longer
+ * With `--backend postgres` the daemon stores to a throwaway PostgreSQL cluster
+ * (test/helpers/postgres.ts: initdb in a temp dir, loopback port), one database per
+ * scenario; the checks read it through the same store ports as on SQLite. The cluster is
+ * stopped and removed at the end, also on failure and on Ctrl-C.
+ *
+ *   npm run soak                                   # 20 kill -9 rounds, 10 SIGTERM rounds
+ *   npm run soak -- --rounds 100                   # longer (MTA_SOAK_ROUNDS=100 too)
+ *   npm run soak -- --backend postgres --rounds 4  # on PostgreSQL
  */
-import { startFaultWorld, table, type AuditRow } from '../helpers/fault-world.js';
+import { parseArgs } from 'node:util';
+import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { startFaultWorld, table, type AuditRow, type FaultWorld } from '../helpers/fault-world.js';
 import { killRounds, sigtermRounds } from '../helpers/fault-scenarios.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 
-const ROUNDS = Number(process.env['MTA_SOAK_ROUNDS'] ?? 20);
+const { values: args } = parseArgs({ options: { backend: { type: 'string', default: 'sqlite' }, rounds: { type: 'string' } } });
+const ROUNDS = Number(args.rounds ?? process.env['MTA_SOAK_ROUNDS'] ?? 20);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds takes a whole number of at least 1 (got "${args.rounds ?? process.env['MTA_SOAK_ROUNDS']}")`);
+if (args.backend !== 'sqlite' && args.backend !== 'postgres') throw new Error(`--backend takes sqlite or postgres (got "${args.backend}")`);
 const SHUTDOWN_MS = 2000;
 const MARGIN_MS = 6000;
+
+/** The cluster, when on PostgreSQL: stopped at the end of main, and on Ctrl-C / SIGTERM (exit alone does not run on a signal). */
+let pg: PgCluster | undefined;
+/** The daemon of the round under way and the worlds' dirs: on Ctrl-C the daemon is killed and the dirs go with the cluster. */
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const p of live) p.kill('SIGKILL');
+    pg?.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+
+/** `w` with every daemon it starts tracked in `live` while it runs, and its dir in `dirs`. */
+function tracked(w: FaultWorld): FaultWorld {
+  dirs.add(w.dir);
+  return {
+    ...w,
+    async start() {
+      const d = await w.start();
+      live.add(d.proc);
+      void d.exited.then(() => live.delete(d.proc));
+      return d;
+    },
+  };
+}
 
 async function main(): Promise<number> {
   const rows: (AuditRow & { name: string })[] = [];
   const problems: string[] = [];
   const started = Date.now();
+  if (args.backend === 'postgres') {
+    pg = await startPostgres();
+    process.stdout.write(`backend: PostgreSQL on ${pg.host}:${pg.port} (throwaway)\n`);
+  }
+  const storage = async (): Promise<{ postgresUrl?: string }> => (pg ? { postgresUrl: await pg.createDatabase() } : {});
 
-  const kw = await startFaultWorld({ sink: { dataDelayMs: 20 } });
+  const kw = tracked(await startFaultWorld({ sink: { dataDelayMs: 20 }, ...(await storage()) }));
   try {
     process.stdout.write(`kill -9: ${ROUNDS} rounds ...\n`);
     const k = await killRounds(kw, ROUNDS, { clients: 6, maxDelayMs: 1500, drainMs: 300_000 });
@@ -33,7 +79,7 @@ async function main(): Promise<number> {
 
   const slow = { on: false, held: 0 };
   let n = 0;
-  const tw = await startFaultWorld({ delivery: [`shutdown_timeout = "${SHUTDOWN_MS / 1000}s"`, 'socket_timeout = "30s"'], sink: { dataDelayMs: () => (slow.on && n++ % 3 === 0 ? (slow.held++, 10_000) : 20) } });
+  const tw = tracked(await startFaultWorld({ ...(await storage()), delivery: [`shutdown_timeout = "${SHUTDOWN_MS / 1000}s"`, 'socket_timeout = "30s"'], sink: { dataDelayMs: () => (slow.on && n++ % 3 === 0 ? (slow.held++, 10_000) : 20) } }));
   try {
     const rounds = Math.max(1, Math.ceil(ROUNDS / 2));
     process.stdout.write(`SIGTERM: ${rounds} rounds ...\n`);
@@ -55,4 +101,5 @@ async function main(): Promise<number> {
   return problems.length ? 1 : 0;
 }
 
-main().then((code) => { process.exitCode = code; }, (e: unknown) => { process.stderr.write(`soak: ${(e as Error).stack ?? String(e)}\n`); process.exitCode = 1; });
+main().then((code) => { process.exitCode = code; }, (e: unknown) => { process.stderr.write(`soak: ${(e as Error).stack ?? String(e)}\n`); process.exitCode = 1; })
+  .finally(() => pg?.stop());

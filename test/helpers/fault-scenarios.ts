@@ -19,7 +19,7 @@ async function drain(w: FaultWorld, acked: readonly Acked[], timeoutMs: number):
   const d = await w.start();
   try {
     await until('the spool and the webhook outbox to settle, and every acknowledged recipient to arrive', async () =>
-      settled(await spoolCounts(w.dataDir)) && (await audit(w, acked, 0)).lost === 0, timeoutMs, 200).catch(() => undefined);
+      settled(await spoolCounts(w)) && (await audit(w, acked, 0)).lost === 0, timeoutMs, 200).catch(() => undefined);
     // A last look for stray duplicate POSTs or deliveries before counting.
     await sleep(300);
   } finally {

@@ -18,7 +18,7 @@ import { startDnsServer, type TestDnsServer } from './dns-server.js';
 import { freePort, startSink, type Sink, type SinkOptions } from './sink.js';
 import { startReceiver, type Receiver } from './receiver.js';
 import { RawSmtp, message } from './smtp-client.js';
-import type { Store } from '../../src/spool/index.js';
+import { openStoreAsync, type Store } from '../../src/spool/index.js';
 import { openTestStore } from './store.js';
 import { DB_FILE } from '../../src/spool/db.js';
 import { Domains } from '../../src/accounts/domains.js';
@@ -40,6 +40,8 @@ export interface FaultWorldOptions {
   sink?: SinkOptions;
   /** register an account-level webhook to the receiver (default true) */
   webhook?: boolean;
+  /** run the daemon, and read the spool for the checks, on this PostgreSQL database instead of SQLite in the data dir */
+  postgresUrl?: string;
 }
 
 export interface FaultWorld {
@@ -60,6 +62,8 @@ export interface FaultWorld {
   start(): Promise<ChildDaemon>;
   /** runs fn on a store opened on the data dir (WAL: safe beside the running daemon) */
   inspect<T>(fn: (store: Store) => Promise<T> | T): Promise<T>;
+  /** a store on what the daemon stores to (SQLite data dir or PostgreSQL), beside the running daemon; the caller closes it */
+  open(): Promise<Store>;
   close(): Promise<void>;
 }
 
@@ -101,10 +105,12 @@ export async function startFaultWorld(opts: FaultWorldOptions = {}): Promise<Fau
     '[dns]', `servers = ["${dns.server}"]`,
     '[admin]', 'listen = "127.0.0.1:0"',
     section('webhooks', { allow_private: 'true', retry_schedule: '["100ms", "200ms"]', retry_jitter: '0', timeout: '"2s"', max_age: '"1h"' }, opts.webhooks),
+    ...(opts.postgresUrl ? ['[storage]', `node_id = "${DAEMON_NODE}"`, 'backend = "postgres"', `postgres_url = "${opts.postgresUrl}"`, 'pool_size = 4'] : []),
     '',
   ].join('\n'));
   const hookPath = '/events';
-  const seed = openTestStore(dataDir);
+  const open = (): Promise<Store> => openSpool(dataDir, opts.postgresUrl);
+  const seed = await open();
   try {
     await new Domains(seed).add('example.com', { algorithm: 'ed25519' });
     await new Senders(seed).add({ address: 'app@example.com', type: 'trigger', password: PASSWORD });
@@ -114,9 +120,9 @@ export async function startFaultWorld(opts: FaultWorldOptions = {}): Promise<Fau
   }
   return {
     dir, dataDir, configPath, dns, port, sink, sinks, rx, hookPath, addDomain,
-    start: () => spawnDaemon(configPath),
+    start: () => spawnDaemon(configPath), open,
     async inspect(fn) {
-      return withSpool(dataDir, async (store) => fn(store));
+      return withSpool(open, async (store) => fn(store));
     },
     async close() {
       for (const s of sinks) await s.close();
@@ -263,21 +269,31 @@ export interface SpoolCounts {
 
 const FINAL_STATES = ['delivered', 'failed', 'expired', 'suppressed'];
 
-/** A store on the child's data dir, beside the running daemon (WAL lets both in). */
-async function withSpool<T>(dataDir: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = openTestStore(dataDir);
+/** The daemon's node id on PostgreSQL; the checks' stores are nodes of their own beside it. */
+const DAEMON_NODE = 'fault-daemon';
+
+/** A store on the child's data dir (WAL lets both in), or on its PostgreSQL database as a node of its own. */
+function openSpool(dataDir: string, postgresUrl: string | undefined): Promise<Store> {
+  if (!postgresUrl) return Promise.resolve(openTestStore(dataDir));
+  return openStoreAsync({
+    dataDir, timeZone: 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false },
+    storage: { nodeId: 'fault-audit', backend: 'postgres', postgres: { url: postgresUrl, poolSize: 2 } },
+  });
+}
+
+async function withSpool<T>(open: () => Promise<Store>, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await open();
   try { return await fn(store); } finally { await store.close(); }
 }
 
 interface SpoolRead { rows: { id: number; rcpt: string; state: string; finals: number }[]; finals: { type: string; queueId: string; rcpt: string }[]; outbox: Record<string, number> }
 
-/** Every recipient with its final events, and the webhook outbox, through store methods. */
-async function readSpool(dataDir: string): Promise<SpoolRead> {
-  return withSpool(dataDir, async (store) => {
-    const entries = await store.listQueue({ limit: 100_000 });
+/** Every recipient with its final events, and the webhook outbox, through the store's ports (audit, messages, webhooks). */
+async function readSpool(open: () => Promise<Store>): Promise<SpoolRead> {
+  return withSpool(open, async (store) => {
     const rows: SpoolRead['rows'] = [];
     const finals: SpoolRead['finals'] = [];
-    for (const queueId of new Set(entries.map((e) => e.queueId))) {
+    for (const queueId of await store.auditMessageIds()) {
       const m = await store.getMessage(queueId);
       for (const r of m?.recipients ?? []) {
         const mine = (m?.events ?? []).filter((e) => e.recipientId === r.recipientId && (FINAL_EVENTS as readonly string[]).includes(e.type));
@@ -289,9 +305,9 @@ async function readSpool(dataDir: string): Promise<SpoolRead> {
   });
 }
 
-/** One read of the spool through the store (the daemon keeps running). */
-export async function spoolCounts(dataDir: string): Promise<SpoolCounts> {
-  return countsOf(await readSpool(dataDir));
+/** One read of the spool through the store (the daemon keeps running): a world's, or a SQLite data dir's. */
+export async function spoolCounts(at: Pick<FaultWorld, 'open'> | string): Promise<SpoolCounts> {
+  return countsOf(await readSpool(typeof at === 'string' ? () => openSpool(at, undefined) : at.open));
 }
 
 function countsOf({ rows, outbox }: SpoolRead): SpoolCounts {
@@ -334,7 +350,7 @@ export async function audit(w: FaultWorld, acked: readonly Acked[], rounds: numb
   const want = acked.flatMap((a) => a.rcpts);
   const lostList = want.filter((r) => !copies.has(r.toLowerCase()));
   const duplicates = want.reduce((n, r) => n + Math.max(0, (copies.get(r.toLowerCase()) ?? 0) - 1), 0);
-  const read = await readSpool(w.dataDir);
+  const read = await readSpool(w.open);
   const c = countsOf(read);
   const heard = new Set<string>();
   for (const r of w.rx.acked(w.hookPath)) {

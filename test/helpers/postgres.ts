@@ -12,7 +12,6 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import t from 'tap';
 import { openStoreAsync } from '../../src/spool/index.js';
 import { createRules } from '../../src/events/effects.js';
 import { PgEffects } from '../../src/spool/pg-effects.js';
@@ -117,10 +116,14 @@ export async function startPostgres(teardown?: (fn: () => void) => void): Promis
 
 // ---- the conformance suite's PostgreSQL factory (test/store/suite.ts) ----
 
-/** One cluster per test file, started by the first storage that needs it. */
+/**
+ * One cluster per test file, started by the first storage that needs it. tap is loaded here,
+ * not at the top: scripts that only start a cluster (the soak, the bench) must not start a
+ * TAP run, whose 30 s timeout would report a failure in the middle of their output.
+ */
 let shared: Promise<PgCluster> | undefined;
 function sharedCluster(): Promise<PgCluster> {
-  shared ??= startPostgres((stop) => t.teardown(stop));
+  shared ??= import('tap').then(({ default: t }) => startPostgres((stop) => t.teardown(stop)));
   return shared;
 }
 
