@@ -39,9 +39,6 @@ export interface QuotaGate {
 }
 
 /** The seed's rule: a task paused by the quota resumes by itself a day later. */
-/** Members rendered between two turns of the event loop (see the chunk loop). */
-export const RENDER_TURN = 16;
-
 export const QUOTA_PAUSE_MS = 24 * 3600_000;
 /** Without a wake-up the expander still looks this often (outcomes free the window). */
 const IDLE_LOOK_MS = 250;
@@ -177,10 +174,6 @@ export class TaskExpander {
     let bytes = 0;
     let taken = 0;
     for (const m of members) {
-      // Rendering a member is synchronous work; a whole chunk of it would hold the event loop
-      // for a long time (hundreds of ms under load), and a trigger sender's login code waits
-      // behind it for its 250 and its delivery (issue 23). A turn every few members bounds that.
-      if (taken > 0 && taken % RENDER_TURN === 0) await new Promise((r) => setImmediate(r));
       taken++;
       const a = parseAddress(m.address);
       if (!a) invalid++;
