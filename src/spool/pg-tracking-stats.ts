@@ -7,6 +7,7 @@
  */
 import type { PgPool } from './pg-pool.js';
 import { num } from './pg-facts.js';
+import { inTransaction } from './pg-tx.js';
 import type { TrackingGroup, TrackingKind, TrackingStatsQuery, TrackingStatsRows } from './types-tracking.js';
 
 /** The sending domain: what follows the sender's last '@', as statsKey takes it. */
@@ -28,9 +29,9 @@ export async function pgTrackingStats(pool: PgPool, q: TrackingStatsQuery): Prom
   const key = GROUP_KEY[q.by];
   const cond = where.join(' AND ');
   const out: TrackingStatsRows = { hits: [], delivered: [], urls: [] };
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  // One snapshot for every day read: pg-tx's transaction (which also survives a lost connection), made read-only first.
+  return inTransaction(pool, async (client) => {
+    await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     for (const d of q.days) {
       const params = [d.from, d.to, ...args];
       const label = (k: string): string => (q.by === 'day' ? d.day : k);
@@ -47,12 +48,6 @@ export async function pgTrackingStats(pool: PgPool, q: TrackingStatsQuery): Prom
          FROM messages m JOIN tracking_hits h ON h.queue_id = m.id WHERE ${cond} AND h.kind = 'click' AND h.link >= 0 GROUP BY 1, 2`, params);
       for (const r of urls.rows) out.urls.push({ day: d.day, url: r.url, human: r.human, clicks: num(r.clicks), recipients: num(r.recipients) });
     }
-    await client.query('COMMIT');
     return out;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
 }
