@@ -11,7 +11,7 @@ import type { Config } from '../config/config.js';
 import { MtaError } from '../util/errors.js';
 import { mappingErrors } from './errors.js';
 import { nodeIdOf } from './node-id.js';
-import { openPgStore, PG_MISSING_PORTS } from './pg-store.js';
+import { openPgStore } from './pg-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './types.js';
 import { createRules } from '../events/effects.js';
@@ -49,10 +49,6 @@ export function openStore(config: StoreConfig, opts: OpenStoreOptions = {}): Ope
 /** A store on the configured backend; PostgreSQL is connected to, checked for durability and migrated first. */
 export async function openStoreAsync(config: StoreConfig, opts: OpenStoreOptions = {}): Promise<OpenStore> {
   if (config.storage?.backend !== 'postgres') return openStore(config, opts);
-  if (PG_MISSING_PORTS.length > 0) {
-    // Refused before anything is opened: a store that lacked a port would fail mid-delivery, or worse, lose mail.
-    throw new MtaError('MTA_ERR_STORAGE_BACKEND', `storage.backend = "postgres" is not usable yet: these parts of the store are not on PostgreSQL: ${PG_MISSING_PORTS.join(', ')}; use backend = "sqlite"`);
-  }
   const pgConf = config.storage.postgres;
   if (!pgConf) throw new MtaError('MTA_ERR_STORAGE_BACKEND', 'storage.backend = "postgres" needs storage.postgres_url or storage.postgres_url_file');
   // Each node keeps its own data dir (lock, secret): its node-id file names it unless configured.

@@ -7,10 +7,9 @@
  * transactions that record facts. Errors cross as catalogue errors (openStore wraps it).
  *
  * The accounts ports (PostgreSQL migration 4) join with one line each in `ACCOUNT_PORTS`,
- * given the core ports whose hooks they plug into; were one missing, `PG_MISSING_PORTS` would
- * name it, its methods would reject with MTA_ERR_STORAGE_BACKEND, and openStoreAsync would
- * refuse the backend for the daemon. It must never pretend a port exists by answering from
- * somewhere else.
+ * given the core ports whose hooks they plug into; its type names every aggregate, so a
+ * missing port is a compile error, never a store that fails mid-delivery. It must never
+ * pretend a port exists by answering from somewhere else.
  */
 import { MtaError } from '../util/errors.js';
 import { mappingErrors } from './errors.js';
@@ -75,7 +74,7 @@ interface PgCore { effects: PgEffects; intake: PgIntake; stats: PgStats; quota: 
 type AccountPort<A extends Account> = (pool: PgPool, core: PgCore) => Pick<Store, (typeof ACCOUNTS)[A][number]>;
 
 /** The accounts ports on PostgreSQL, one line each (those whose facts have effects are given PgEffects). */
-const ACCOUNT_PORTS: { [A in Account]?: AccountPort<A> } = {
+const ACCOUNT_PORTS: { [A in Account]: AccountPort<A> } = {
   domains: (pool, { effects }) => new PgDomains(pool, effects),
   senders: (pool) => new PgSenders(pool),
   tags: (pool) => new PgTags(pool),
@@ -113,9 +112,6 @@ function plugTracking(tracking: PgTracking, { quota, stats, timeZone }: PgCore):
   return tracking;
 }
 
-/** The Store contract's aggregates not ported to PostgreSQL yet. */
-export const PG_MISSING_PORTS: readonly string[] = (Object.keys(ACCOUNTS) as Account[]).filter((a) => !ACCOUNT_PORTS[a]);
-
 /** `names` of `port`, bound to it: the Store methods this port answers. */
 function expose<T extends object, K extends keyof T & keyof Store>(port: T, ...names: K[]): Pick<T, K> {
   const out = {} as Pick<T, K>;
@@ -127,15 +123,12 @@ function expose<T extends object, K extends keyof T & keyof Store>(port: T, ...n
   return out;
 }
 
-/** The accounts aggregates' methods: from their port where it exists; elsewhere rejecting, naming the aggregate, so nothing answers for a port that is not there. */
+/** The accounts aggregates' methods, each from its port. */
 function accounts(pool: PgPool, core: PgCore): Pick<Store, AccountMethod> {
   const out: Record<string, unknown> = {};
   for (const a of Object.keys(ACCOUNTS) as Account[]) {
-    const make = ACCOUNT_PORTS[a] as AccountPort<Account> | undefined;
-    if (make) { Object.assign(out, expose(make(pool, core), ...ACCOUNTS[a])); continue; }
-    for (const name of ACCOUNTS[a]) {
-      out[name] = () => Promise.reject(new MtaError('MTA_ERR_STORAGE_BACKEND', `${name}: the ${a} port is not on PostgreSQL yet (issue 19)`));
-    }
+    const make = ACCOUNT_PORTS[a] as AccountPort<Account>;
+    Object.assign(out, expose(make(pool, core), ...ACCOUNTS[a]));
   }
   return out as Pick<Store, AccountMethod>;
 }
