@@ -10,6 +10,7 @@ import { MtaError } from '../util/errors.js';
 import type { PgPool } from './pg-pool.js';
 import { PG_ACCOUNTS_MIGRATION } from './pg-schema-accounts.js';
 import { PG_CLUSTER_MIGRATION } from './pg-schema-cluster.js';
+import { PG_THROTTLES_MIGRATION } from './pg-schema-throttles.js';
 
 export interface PgMigration { name: string; sql: string }
 
@@ -207,6 +208,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
   PG_ACCOUNTS_MIGRATION, // step 4, after the core ports' step 3 (spool/pg-schema-accounts.ts)
   PG_CLUSTER_MIGRATION, // step 5: node heartbeats and job leases (spool/pg-schema-cluster.ts)
+  PG_THROTTLES_MIGRATION, // step 6: cluster-wide connection slots and pace rows (spool/pg-schema-throttles.ts)
 ];
 
 /** The advisory lock key the migration run holds ("mta" "migr" as two int4s). */

@@ -37,6 +37,7 @@ import { PgSuppression } from './pg-suppression.js';
 import { PgTags } from './pg-tags.js';
 import { addAliasTask, countTaskOutcome, KEEP_TASK_SOURCES, PgTasks, taskStateIn } from './pg-tasks.js';
 import { PgTemplates } from './pg-templates.js';
+import { PgThrottles } from './pg-throttles.js';
 import { PgTlsRpt } from './pg-tlsrpt.js';
 import { PgTracking } from './pg-tracking.js';
 import { PgUsers } from './pg-users.js';
@@ -207,6 +208,7 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
     ...expose(quota, 'quotaUsage', 'dailyFigures', 'domainsActiveOn', 'getReputation', 'saveReputation', 'listReputationHistory', 'markQuotaReached'),
     ...expose(new PgAudit(pool), 'auditMessageIds', 'auditEvents', 'auditOutbox', 'auditDigest'),
     ...expose(new PgCluster(pool), 'heartbeat', 'listNodes', 'tryLeadJob', 'releaseJob', 'listJobLeases', 'sendingByNode'),
+    ...expose(new PgThrottles(pool), 'takeSlot', 'releaseSlot', 'renewSlots', 'releaseNodeSlots', 'slotsByNode', 'readPace', 'casPace'),
     ...accounts(pool, { effects, intake, stats, quota, wakeups, timeZone: opts.timeZone ?? 'UTC' }),
     // Writes run on the pool's connections, not a thread of the store's: there is no writer to fail.
     onWriterFailure: () => undefined,

@@ -72,6 +72,8 @@ import { cursorRow } from './sqlite-cursor.js';
 import { rechunk } from './chunks.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import type { JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';
+import { SqliteThrottles } from './sqlite-throttles.js';
+import type { SlotsByNode } from './types-throttles.js';
 
 export interface SqliteStoreOptions {
   commitWindowMs?: number;
@@ -119,6 +121,7 @@ export class SqliteStore implements Store {
   private readonly senders: SqliteSenders;
   private writer: WriterThread | undefined;
   private readonly cluster: SqliteCluster;
+  private readonly throttles: SqliteThrottles;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     // The node id first (its file is in the data dir): a bad one is refused before the database is touched.
@@ -211,6 +214,7 @@ export class SqliteStore implements Store {
     this.tracking = new SqliteTracking(db, this.notify, opts.timeZone);
     this.quota.humanOpens = (domain, day) => this.tracking.humanOpens(domain, day);
     this.cluster = new SqliteCluster(db);
+    this.throttles = new SqliteThrottles(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -315,6 +319,17 @@ export class SqliteStore implements Store {
   releaseJob(job: string, nodeId: string): Promise<boolean> { return this.cluster.releaseJob(job, nodeId); }
   listJobLeases(): Promise<JobLease[]> { return this.cluster.listJobLeases(); }
   sendingByNode(now: number): Promise<SendingByNode[]> { return this.cluster.sendingByNode(now); }
+
+  // ---- throttles: cluster-wide connection slots and paces (spool/sqlite-throttles.ts) ----
+  takeSlot(key: string, slots: readonly number[], holder: string, nodeId: string, now: number, leaseMs: number): Promise<number | undefined> {
+    return this.throttles.takeSlot(key, slots, holder, nodeId, now, leaseMs);
+  }
+  releaseSlot(key: string, slot: number, holder: string): Promise<boolean> { return this.throttles.releaseSlot(key, slot, holder); }
+  renewSlots(nodeId: string, now: number, leaseMs: number): Promise<number> { return this.throttles.renewSlots(nodeId, now, leaseMs); }
+  releaseNodeSlots(nodeId: string): Promise<number> { return this.throttles.releaseNodeSlots(nodeId); }
+  slotsByNode(now: number): Promise<SlotsByNode[]> { return this.throttles.slotsByNode(now); }
+  readPace(key: string): Promise<number | undefined> { return this.throttles.readPace(key); }
+  casPace(key: string, expected: number | undefined, next: number): Promise<boolean> { return this.throttles.casPace(key, expected, next); }
 
   // ---- domains ----
   async addDomain(d: DomainRecord): Promise<void> {
