@@ -89,10 +89,12 @@ export interface SendResult {
 export class SmtpSession {
   messages = 0;
   private dead = false;
+  /** Settles when the connection is gone (closed by either side): a connection slot it held may go to another node then. */
+  readonly ended: Promise<void>;
 
   private constructor(private readonly conn: SMTPConnection, readonly target: SessionTarget, readonly openedAt: number) {
     conn.on('error', () => { this.dead = true; });
-    conn.on('end', () => { this.dead = true; });
+    this.ended = new Promise((resolve) => conn.once('end', () => { this.dead = true; resolve(); }));
   }
 
   static open(target: SessionTarget, opts: SessionOptions): Promise<SmtpSession> {

@@ -16,7 +16,9 @@ import type { Store } from '../spool/types.js';
 import type { QueueEntry, QueueOp, QueueSelector, QueueTarget } from '../spool/types-queue.js';
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
-import { Destination, Pacer, type DeliveryDestination, type DeliveryJob, type DestinationFeedback, type WorkerKind } from './destination.js';
+import { Destination, type DeliveryDestination, type DeliveryJob, type DestinationFeedback, type WorkerKind } from './destination.js';
+import { destinationSlotKey, paceKey, sharedPace, slotRetryDelay, type Pace } from './shared-limits.js';
+import { Slots, type SlotLease } from './slots.js';
 import type { DeliveryResult } from './contract.js';
 import { OutcomeRecorder } from './recorder.js';
 import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
@@ -49,7 +51,12 @@ export class Scheduler {
   readonly agent: DeliveryAgent;
   private readonly recorder: OutcomeRecorder;
   private readonly dests = new Map<string, Destination>();
-  private readonly pacers = new Map<string, Pacer>();
+  private readonly pacers = new Map<string, Pace>();
+  /** the cluster-wide connection slots (scheduler/shared-limits.ts) */
+  private readonly slots: Slots;
+  /** tries again for slots while a destination waits for one (a short timer, never a busy loop) */
+  private slotTimer: NodeJS.Timeout | undefined;
+  private slotTimerAt = Infinity;
   private readonly workers = new Set<Promise<void>>();
   private ready = 0;
   /** the largest the ready set has been, for tests and metrics */
@@ -72,6 +79,7 @@ export class Scheduler {
   constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
     this.life = new Lifecycle('scheduler', log);
     this.recorder = new OutcomeRecorder(() => this.config, store, log, (job) => this.settled(job));
+    this.slots = new Slots(store, store.nodeId, log);
     this.agent = new DeliveryAgent(config, store, router, log, {
       stopping: () => this.state !== 'running',
       feedback: (domain, fb) => this.feedback(domain, fb),
@@ -96,6 +104,8 @@ export class Scheduler {
     // This node's claims (it is starting, so none is in flight) and claims whose lease ran out; other nodes' live claims stay theirs.
     const recovered = await this.store.recoverSending(Date.now(), 'returned to the queue at start-up after an unclean stop');
     if (recovered > 0) this.log.warn({ recipients: recovered, node: this.store.nodeId }, 'recipients left in delivery by an unclean stop are queued again (they may be delivered twice, never lost)');
+    // Slots this node held in a previous run: nothing of that run is on the wire now.
+    await this.store.releaseNodeSlots(this.store.nodeId);
     await this.agent.egress.start();
     this.life.to('running');
     this.renewer = setInterval(() => void this.renewClaims(), Number(process.env[TEST_RENEW_ENV]) || CLAIM_RENEW_MS);
@@ -212,10 +222,15 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Starts a worker: counted at once (so this dispatch does not start more than the limits
+   * allow), then it takes a cluster-wide slot and runs; without a free slot it ends at once,
+   * its jobs staying queued, and the destination waits for the retry timer.
+   */
   private startWorker(dest: Destination, kind: WorkerKind): void {
     const worker = dest.startWorker(kind);
     this.active++;
-    const p: Promise<void> = this.agent.run({ destination: dest, next: () => worker.next(), rest: () => dest.drain(), pacer: () => this.pacerFor(dest) })
+    const p: Promise<void> = this.runWorker(dest, worker, kind)
       .catch((e: unknown) => this.log.error({ domain: dest.domain, err: (e as Error).stack ?? String(e) }, 'delivery worker failed'))
       .finally(() => {
         worker.ended();
@@ -225,6 +240,64 @@ export class Scheduler {
         this.dispatch();
       });
     this.workers.add(p);
+  }
+
+  private async runWorker(dest: Destination, worker: ReturnType<Destination['startWorker']>, kind: WorkerKind): Promise<void> {
+    // An unreachable destination's worker defers its mail without connecting: it needs no slot.
+    const slot = dest.isUnreachable(Date.now()) ? undefined : await this.takeSlot(dest, kind);
+    if (slot === null) return;
+    if (slot?.kind === 'trigger') worker.narrow();
+    let handedOver = false;
+    try {
+      await this.agent.run({
+        destination: dest, next: () => worker.next(), rest: () => dest.drain(), pacer: () => this.pacerFor(dest),
+        handOverSlot: () => {
+          if (!slot || handedOver) return undefined;
+          handedOver = true;
+          return { key: slot.key, release: () => slot.release().then(() => this.slotGiven(dest.domain)) };
+        },
+      });
+    } finally {
+      if (slot && !handedOver) await slot.release();
+    }
+  }
+
+  /**
+   * A cluster-wide slot for a worker of `dest` (null: none free). When every slot is held and
+   * one is this node's idle session's, that session is closed to free it (delivery/pool.ts);
+   * else the destination waits for the retry timer, longer each time none is free.
+   */
+  private async takeSlot(dest: Destination, kind: WorkerKind): Promise<SlotLease | null> {
+    const key = destinationSlotKey(dest.domain);
+    const limit = dest.connectionLimit(this.config.delivery, Date.now());
+    let triggerWaiting = false;
+    for (;;) {
+      triggerWaiting = dest.trigger.length > 0;
+      const slot = await this.slots.take(key, kind, limit, triggerWaiting, Date.now());
+      if (slot) { dest.slotFreed(); return slot; }
+      if (!(await this.agent.pool.evict(key))) break;
+    }
+    const delay = slotRetryDelay(dest.slotFailures + 1);
+    dest.noSlot(Date.now(), delay, triggerWaiting);
+    this.retryAfter(delay);
+    return null;
+  }
+
+  /** A slot of this node went back (its idle session closed): a destination waiting for one may start at once. */
+  private slotGiven(domain: string): void {
+    const dest = this.dests.get(domain);
+    if (!dest || dest.slotWaitUntil === 0 || this.state !== 'running') return;
+    dest.slotFreed();
+    this.dispatch();
+  }
+
+  /** Dispatches again in `delayMs` (one timer, the earliest asked for). */
+  private retryAfter(delayMs: number): void {
+    const at = Date.now() + delayMs;
+    if (this.slotTimer && this.slotTimerAt <= at) return;
+    clearTimeout(this.slotTimer);
+    this.slotTimerAt = at;
+    this.slotTimer = setTimeout(() => { this.slotTimer = undefined; this.slotTimerAt = Infinity; this.dispatch(); }, delayMs);
   }
 
   private forgetIfIdle(dest: Destination): void {
@@ -262,11 +335,12 @@ export class Scheduler {
     return this.recorder.record(r, notBefore > 0 ? notBefore : undefined);
   }
 
-  private pacerFor(dest: DeliveryDestination): Pacer | undefined {
+  /** The pace of the destination's shaping entry, shared by every node through the store. */
+  private pacerFor(dest: DeliveryDestination): Pace | undefined {
     const s = dest.shaping;
     if (!s?.maxMessagesPerSecond) return undefined;
     let p = this.pacers.get(s.name);
-    if (!p) { p = new Pacer(s.maxMessagesPerSecond); this.pacers.set(s.name, p); }
+    if (!p) { p = sharedPace(this.store, paceKey(s.name), s.maxMessagesPerSecond); this.pacers.set(s.name, p); }
     return p;
   }
 
@@ -333,6 +407,7 @@ export class Scheduler {
     this.agent.close();
     this.recorder.closed = true;
     clearInterval(this.renewer);
+    clearTimeout(this.slotTimer);
     this.life.to('stopped');
   }
 }
