@@ -218,6 +218,8 @@ export class Scheduler {
         for (let kind = dest.workerWanted(d, now, this.active, triggerPass); kind; kind = dest.workerWanted(d, now, this.active, triggerPass)) {
           this.startWorker(dest, kind);
         }
+        // Mail waiting for a slot always has a timer to try again (a timer may fire a little before its time).
+        if (dest.slotWaitUntil > now && dest.pending > 0) this.retryAfter(dest.slotWaitUntil - now + 1);
       }
     }
   }
