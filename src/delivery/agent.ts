@@ -366,11 +366,11 @@ export class DeliveryAgent {
     this.aborting = true;
     for (const s of this.live) s.destroy();
     this.live.clear();
-    this.pool.closeAll();
+    void this.pool.closeAll();
     const jobs = [...this.onWire];
     this.onWire.clear();
     await this.hooks.handBack(jobs, 'shutdown');
   }
 
-  close(): void { this.pool.closeAll(); void this.dkim?.close(); void this.egress.close(); }
+  close(): void { void this.pool.closeAll(); void this.dkim?.close(); void this.egress.close(); }
 }

@@ -97,8 +97,11 @@ export class SessionPool {
     return n;
   }
 
-  closeAll(): void {
-    for (const list of this.idle.values()) for (const i of list) { clearTimeout(i.timer); void closeThenRelease(i.session, i.slot); }
+  /** Closes every idle session; settles when their slots are given back. */
+  closeAll(): Promise<void> {
+    const closing: Promise<void>[] = [];
+    for (const list of this.idle.values()) for (const i of list) { clearTimeout(i.timer); closing.push(closeThenRelease(i.session, i.slot)); }
     this.idle.clear();
+    return Promise.all(closing).then(() => undefined);
   }
 }

@@ -406,7 +406,10 @@ export class Scheduler {
       await this.agent.abort();
       await Promise.race([all, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
+    // Idle connections close first, so the slots they carry go to other nodes once the receiver saw them end.
+    await Promise.race([this.agent.pool.closeAll(), new Promise((r) => setTimeout(r, 2000).unref())]);
     this.agent.close();
+    await this.store.releaseNodeSlots(this.store.nodeId).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'could not give the connection slots back at stop; they run out with their lease'));
     this.recorder.closed = true;
     clearInterval(this.renewer);
     clearTimeout(this.slotTimer);
