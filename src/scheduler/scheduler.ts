@@ -17,8 +17,8 @@ import type { QueueEntry, QueueOp, QueueSelector, QueueTarget } from '../spool/t
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
 import { Destination, type DeliveryDestination, type DeliveryJob, type DestinationFeedback, type WorkerKind } from './destination.js';
-import { destinationSlotKey, paceKey, sharedPace, slotRetryDelay, type Pace } from './shared-limits.js';
-import { Slots, type SlotLease } from './slots.js';
+import { paceKey, sharedPace, type Pace } from './shared-limits.js';
+import { SlotGate, Slots } from './slots.js';
 import type { DeliveryResult } from './contract.js';
 import { OutcomeRecorder } from './recorder.js';
 import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
@@ -52,11 +52,8 @@ export class Scheduler {
   private readonly recorder: OutcomeRecorder;
   private readonly dests = new Map<string, Destination>();
   private readonly pacers = new Map<string, Pace>();
-  /** the cluster-wide connection slots (scheduler/shared-limits.ts) */
-  private readonly slots: Slots;
-  /** tries again for slots while a destination waits for one (a short timer, never a busy loop) */
-  private slotTimer: NodeJS.Timeout | undefined;
-  private slotTimerAt = Infinity;
+  /** the cluster-wide connection slots (scheduler/shared-limits.ts), and the timer of destinations waiting for one */
+  private readonly slots: SlotGate;
   private readonly workers = new Set<Promise<void>>();
   private ready = 0;
   /** the largest the ready set has been, for tests and metrics */
@@ -79,7 +76,7 @@ export class Scheduler {
   constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
     this.life = new Lifecycle('scheduler', log);
     this.recorder = new OutcomeRecorder(() => this.config, store, log, (job) => this.settled(job));
-    this.slots = new Slots(store, store.nodeId, log);
+    this.slots = new SlotGate(new Slots(store, store.nodeId, log), (key) => this.agent.pool.evict(key), () => this.dispatch());
     this.agent = new DeliveryAgent(config, store, router, log, {
       stopping: () => this.state !== 'running',
       feedback: (domain, fb) => this.feedback(domain, fb),
@@ -219,7 +216,7 @@ export class Scheduler {
           this.startWorker(dest, kind);
         }
         // Mail waiting for a slot always has a timer to try again (a timer may fire a little before its time).
-        if (dest.slotWaitUntil > now && dest.pending > 0) this.retryAfter(dest.slotWaitUntil - now + 1);
+        this.slots.remind(dest, now);
       }
     }
   }
@@ -246,7 +243,7 @@ export class Scheduler {
 
   private async runWorker(dest: Destination, worker: ReturnType<Destination['startWorker']>, kind: WorkerKind): Promise<void> {
     // An unreachable destination's worker defers its mail without connecting: it needs no slot.
-    const slot = dest.isUnreachable(Date.now()) ? undefined : await this.takeSlot(dest, kind);
+    const slot = dest.isUnreachable(Date.now()) ? undefined : await this.slots.take(dest, kind, dest.connectionLimit(this.config.delivery, Date.now()));
     if (slot === null) return;
     if (slot?.kind === 'trigger') worker.narrow();
     let handedOver = false;
@@ -264,42 +261,12 @@ export class Scheduler {
     }
   }
 
-  /**
-   * A cluster-wide slot for a worker of `dest` (null: none free). When every slot is held and
-   * one is this node's idle session's, that session is closed to free it (delivery/pool.ts);
-   * else the destination waits for the retry timer, longer each time none is free.
-   */
-  private async takeSlot(dest: Destination, kind: WorkerKind): Promise<SlotLease | null> {
-    const key = destinationSlotKey(dest.domain);
-    const limit = dest.connectionLimit(this.config.delivery, Date.now());
-    let triggerWaiting = false;
-    for (;;) {
-      triggerWaiting = dest.trigger.length > 0;
-      const slot = await this.slots.take(key, kind, limit, triggerWaiting, Date.now());
-      if (slot) { dest.slotFreed(); return slot; }
-      if (!(await this.agent.pool.evict(key))) break;
-    }
-    const delay = slotRetryDelay(dest.slotFailures + 1);
-    dest.noSlot(Date.now(), delay, triggerWaiting);
-    this.retryAfter(delay);
-    return null;
-  }
-
   /** A slot of this node went back (its idle session closed): a destination waiting for one may start at once. */
   private slotGiven(domain: string): void {
     const dest = this.dests.get(domain);
     if (!dest || dest.slotWaitUntil === 0 || this.state !== 'running') return;
     dest.slotFreed();
     this.dispatch();
-  }
-
-  /** Dispatches again in `delayMs` (one timer, the earliest asked for). */
-  private retryAfter(delayMs: number): void {
-    const at = Date.now() + delayMs;
-    if (this.slotTimer && this.slotTimerAt <= at) return;
-    clearTimeout(this.slotTimer);
-    this.slotTimerAt = at;
-    this.slotTimer = setTimeout(() => { this.slotTimer = undefined; this.slotTimerAt = Infinity; this.dispatch(); }, delayMs);
   }
 
   private forgetIfIdle(dest: Destination): void {
@@ -412,7 +379,7 @@ export class Scheduler {
     await this.store.releaseNodeSlots(this.store.nodeId).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'could not give the connection slots back at stop; they run out with their lease'));
     this.recorder.closed = true;
     clearInterval(this.renewer);
-    clearTimeout(this.slotTimer);
+    this.slots.stop();
     this.life.to('stopped');
   }
 }

@@ -6,12 +6,13 @@
  * that connection is gone (delivery/pool.ts). A release that cannot be written (the
  * database away for a moment) is tried again a few times: the heartbeat renews every slot of
  * the node, so a slot whose release was lost would stay held until the node starts again.
+ * `SlotGate` is the scheduler's way to them per destination: a slot, or a wait on one timer.
  */
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import type { ThrottleStore } from '../spool/types-throttles.js';
-import type { WorkerKind } from './destination.js';
-import { SLOT_LEASE_MS, slotChoices } from './shared-limits.js';
+import type { Destination, WorkerKind } from './destination.js';
+import { SLOT_LEASE_MS, destinationSlotKey, slotChoices, slotRetryDelay } from './shared-limits.js';
 
 /** A release that failed is tried again this often, this many times (a minute: longer than a database restart). */
 const RELEASE_RETRY_MS = 5000;
@@ -60,5 +61,50 @@ export class Slots {
         : 'could not give a connection slot back; it stays held by this node until it starts again');
       if (again) setTimeout(() => void this.release(key, slot, holder, attempt + 1), RELEASE_RETRY_MS).unref();
     }
+  }
+}
+
+/**
+ * The scheduler's gate to the destination slots: a slot for a worker, or, when every slot is
+ * held, one freed by closing an idle connection of this node that carries one
+ * (delivery/pool.ts), or else a wait on one timer (a short one, longer each time none is free:
+ * never a busy loop) after which the scheduler dispatches again.
+ */
+export class SlotGate {
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+
+  constructor(private readonly slots: Slots, private readonly evict: (key: string) => Promise<boolean>, private readonly dispatch: () => void) {}
+
+  /** A slot for a worker of `dest` within `limit` (null: none free; the destination waits). */
+  async take(dest: Destination, kind: WorkerKind, limit: number): Promise<SlotLease | null> {
+    const key = destinationSlotKey(dest.domain);
+    let triggerWaiting = false;
+    for (;;) {
+      triggerWaiting = dest.trigger.length > 0;
+      const slot = await this.slots.take(key, kind, limit, triggerWaiting, Date.now());
+      if (slot) { dest.slotFreed(); return slot; }
+      if (!(await this.evict(key))) break;
+    }
+    const delay = slotRetryDelay(dest.slotFailures + 1);
+    dest.noSlot(Date.now(), delay, triggerWaiting);
+    this.after(delay);
+    return null;
+  }
+
+  /** Mail waiting for a slot always has a timer to try again (a timer may fire a little before its time). */
+  remind(dest: Destination, now: number): void {
+    if (dest.slotWaitUntil > now && dest.pending > 0) this.after(dest.slotWaitUntil - now + 1);
+  }
+
+  stop(): void { clearTimeout(this.timer); }
+
+  /** Dispatches in `delayMs` (one timer, the earliest asked for). */
+  private after(delayMs: number): void {
+    const at = Date.now() + delayMs;
+    if (this.timer && this.timerAt <= at) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => { this.timer = undefined; this.timerAt = Infinity; this.dispatch(); }, delayMs);
   }
 }
