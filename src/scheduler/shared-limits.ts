@@ -16,6 +16,10 @@
  * A slot is leased: the daemon's heartbeat renews every slot of its node (daemon/cluster.ts),
  * so a node that dies loses its slots when their lease runs out, and a node that starts
  * drops the ones its previous run left.
+ *
+ * Must never: hold state or a timer (scheduler/slots.ts does), or let a worker connect
+ * without a slot. Caveat: a lost database (a crash, a failover) empties PostgreSQL's
+ * unlogged throttle tables, so for one lease the nodes may hold up to twice a cap.
  */
 import type { ThrottleStore } from '../spool/types-throttles.js';
 import type { WorkerKind } from './destination.js';

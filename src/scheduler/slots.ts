@@ -7,6 +7,11 @@
  * database away for a moment) is tried again a few times: the heartbeat renews every slot of
  * the node, so a slot whose release was lost would stay held until the node starts again.
  * `SlotGate` is the scheduler's way to them per destination: a slot, or a wait on one timer.
+ *
+ * Must never: give one slot back twice, or back while its connection is still open (an idle
+ * one gives it back through the pool). Caveat: a session a worker puts back mid-run because
+ * the egress selector picked another source idles in the pool without a slot (up to
+ * `idle_timeout`), so with egress sources a destination may briefly see one more connection.
  */
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
