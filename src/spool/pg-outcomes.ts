@@ -78,26 +78,42 @@ export class PgOutcomes {
     }
   }
 
+  /**
+   * A job's outcomes in three statements whatever their number (the row updates, their events,
+   * their facts), since each statement costs a round trip; then what each means, in order.
+   */
   private async applyOutcomes(tx: PgTx, outcomes: readonly RecipientOutcome[]): Promise<number> {
-    let applied = 0;
-    let dir: Awaited<ReturnType<PgEffects['directory']>> | undefined;
+    // One outcome per recipient: a second one for it would find it no longer 'sending', as before.
+    const seen = new Set<RecipientId>();
+    const todo: { o: RecipientOutcome; state: string }[] = [];
     for (const o of outcomes) {
       const state = transition('sending', o.kind);
-      if (!state) continue;
-      const r = await tx.query(
-        `UPDATE recipients SET state = $2, attempts = attempts + $3, next_attempt_at = $4, last_reply = $5,
-                last_attempt_at = CASE WHEN $3 = 1 THEN $6 ELSE last_attempt_at END, claimed_by = NULL, claim_token = NULL, lease_until = NULL,
-                updated_at = $6
-         WHERE id = $1 AND state = 'sending' AND claimed_by = $7 AND claim_token = $8`,
-        [o.recipientId, state, o.attempted ? 1 : 0, o.nextAttemptAt ?? o.at, o.reply, o.at, this.claims.nodeId, this.claims.tokenOf(o.recipientId)]);
-      if (r.rowCount !== 1) continue;
-      applied++;
-      await tx.query('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES ($1, $2, $3, $4, $5)',
-        [o.at, o.queueId, o.recipientId, o.kind, JSON.stringify({ reply: o.reply, ...o.detail })]);
-      dir ??= await this.effects.directory(tx);
-      await this.effects.outcome(tx, o, dir);
+      if (state && !seen.has(o.recipientId)) { seen.add(o.recipientId); todo.push({ o, state }); }
     }
-    return applied;
+    if (todo.length === 0) return 0;
+    const col = <T>(f: (x: { o: RecipientOutcome; state: string }) => T): T[] => todo.map(f);
+    const { rows } = await tx.query<{ id: string }>(
+      `UPDATE recipients r SET state = u.state, attempts = r.attempts + u.attempted, next_attempt_at = u.next_at, last_reply = u.reply,
+              last_attempt_at = CASE WHEN u.attempted = 1 THEN u.at ELSE r.last_attempt_at END, claimed_by = NULL, claim_token = NULL, lease_until = NULL,
+              updated_at = u.at
+       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) AS u(id, state, attempted, next_at, reply, at, token)
+       WHERE r.id = u.id AND r.state = 'sending' AND r.claimed_by = $8 AND r.claim_token = u.token
+       RETURNING r.id`,
+      [col((x) => x.o.recipientId), col((x) => x.state), col((x) => (x.o.attempted ? 1 : 0)), col((x) => x.o.nextAttemptAt ?? x.o.at),
+        col((x) => x.o.reply), col((x) => x.o.at), col((x) => this.claims.tokenOf(x.o.recipientId)), this.claims.nodeId]);
+    const updated = new Set(rows.map((r) => Number(r.id)));
+    const applied = todo.filter((x) => updated.has(x.o.recipientId)).map((x) => x.o);
+    if (applied.length === 0) return 0;
+    const ocol = <T>(f: (o: RecipientOutcome) => T): T[] => applied.map(f);
+    await tx.query(
+      `INSERT INTO events (at, message_id, recipient_id, type, detail)
+       SELECT at, message_id, recipient_id, type, detail::jsonb
+       FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(at, message_id, recipient_id, type, detail, n) ORDER BY n`,
+      [ocol((o) => o.at), ocol((o) => o.queueId), ocol((o) => o.recipientId), ocol((o) => o.kind), ocol((o) => JSON.stringify({ reply: o.reply, ...o.detail }))]);
+    const dir = await this.effects.directory(tx);
+    const facts = await this.effects.factsOf(tx, applied.map((o) => o.recipientId));
+    for (const o of applied) await this.effects.outcome(tx, o, facts.get(o.recipientId), dir);
+    return applied.length;
   }
 
   async applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> {
