@@ -62,7 +62,18 @@ export class PgOutcomes {
   private async writeBatch(batch: readonly QueueWrite[]): Promise<void> {
     const counts = await inTransaction(this.pool, async (tx) => {
       const out: number[] = [];
-      for (const w of batch) out.push(await this.apply(tx, w));
+      // In submission order; consecutive jobs' outcomes are applied together (three statements for the run).
+      for (let i = 0; i < batch.length;) {
+        const w = batch[i]!;
+        if (w.kind === 'requeue') { out.push(await this.claims.requeueIn(tx, w.ids, w.nextAttemptAt, w.at, w.reason)); i++; continue; }
+        const run: (readonly RecipientOutcome[])[] = [];
+        for (; i < batch.length; i++) {
+          const r = batch[i]!;
+          if (r.kind !== 'outcomes') break;
+          run.push(r.outcomes);
+        }
+        out.push(...await this.applyOutcomes(tx, run));
+      }
       return out;
     });
     batch.forEach((w, i) => { w.applied = counts[i]!; });
@@ -70,27 +81,23 @@ export class PgOutcomes {
     for (const w of batch) this.claims.forget(w.kind === 'outcomes' ? w.outcomes.map((o) => o.recipientId) : w.ids);
   }
 
-  private apply(tx: PgTx, w: QueueWrite): Promise<number> {
-    switch (w.kind) {
-      case 'outcomes': return this.applyOutcomes(tx, w.outcomes);
-      case 'requeue': return this.claims.requeueIn(tx, w.ids, w.nextAttemptAt, w.at, w.reason);
-      default: return assertNever(w, 'queue write');
-    }
-  }
-
   /**
-   * A job's outcomes in three statements whatever their number (the row updates, their events,
-   * their facts), since each statement costs a round trip; then what each means, in order.
+   * Several jobs' outcomes in four statements whatever their number (the row updates, their
+   * events, the webhook directory, their facts), since each statement costs a round trip; then
+   * what each means, in order. Returns how many applied, per job.
    */
-  private async applyOutcomes(tx: PgTx, outcomes: readonly RecipientOutcome[]): Promise<number> {
+  private async applyOutcomes(tx: PgTx, jobs: readonly (readonly RecipientOutcome[])[]): Promise<number[]> {
+    const counts = jobs.map(() => 0);
     // One outcome per recipient: a second one for it would find it no longer 'sending', as before.
     const seen = new Set<RecipientId>();
-    const todo: { o: RecipientOutcome; state: string }[] = [];
-    for (const o of outcomes) {
-      const state = transition('sending', o.kind);
-      if (state && !seen.has(o.recipientId)) { seen.add(o.recipientId); todo.push({ o, state }); }
-    }
-    if (todo.length === 0) return 0;
+    const todo: { o: RecipientOutcome; state: string; job: number }[] = [];
+    jobs.forEach((outcomes, job) => {
+      for (const o of outcomes) {
+        const state = transition('sending', o.kind);
+        if (state && !seen.has(o.recipientId)) { seen.add(o.recipientId); todo.push({ o, state, job }); }
+      }
+    });
+    if (todo.length === 0) return counts;
     const col = <T>(f: (x: { o: RecipientOutcome; state: string }) => T): T[] => todo.map(f);
     const { rows } = await tx.query<{ id: string }>(
       `UPDATE recipients r SET state = u.state, attempts = r.attempts + u.attempted, next_attempt_at = u.next_at, last_reply = u.reply,
@@ -102,8 +109,8 @@ export class PgOutcomes {
       [col((x) => x.o.recipientId), col((x) => x.state), col((x) => (x.o.attempted ? 1 : 0)), col((x) => x.o.nextAttemptAt ?? x.o.at),
         col((x) => x.o.reply), col((x) => x.o.at), col((x) => this.claims.tokenOf(x.o.recipientId)), this.claims.nodeId]);
     const updated = new Set(rows.map((r) => Number(r.id)));
-    const applied = todo.filter((x) => updated.has(x.o.recipientId)).map((x) => x.o);
-    if (applied.length === 0) return 0;
+    const applied = todo.filter((x) => updated.has(x.o.recipientId)).map((x) => { counts[x.job]!++; return x.o; });
+    if (applied.length === 0) return counts;
     const ocol = <T>(f: (o: RecipientOutcome) => T): T[] => applied.map(f);
     await tx.query(
       `INSERT INTO events (at, message_id, recipient_id, type, detail)
@@ -113,7 +120,7 @@ export class PgOutcomes {
     const dir = await this.effects.directory(tx);
     const facts = await this.effects.factsOf(tx, applied.map((o) => o.recipientId));
     for (const o of applied) await this.effects.outcome(tx, o, facts.get(o.recipientId), dir);
-    return applied.length;
+    return counts;
   }
 
   async applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> {
