@@ -17,6 +17,7 @@ import type { PgClaims } from './pg-claims.js';
 import type { PgEffects } from './pg-effects.js';
 import { selectorSql } from './pg-messages.js';
 import type { PgPool } from './pg-pool.js';
+import type { PgWakeups } from './pg-wakeups.js';
 import { inTransaction, type PgTx } from './pg-tx.js';
 import { QUEUE_OP_STATES, TRANSITIONS, transition } from './states.js';
 import type { QueueOp, QueueShapeRow, QueueTarget, RecipientOutcome } from './types-queue.js';
@@ -37,6 +38,8 @@ const OP_EVENT = { hold: 'held', release: 'released', delete: 'deleted' } as con
 
 export class PgOutcomes {
   private readonly writes: GroupCommit<QueueWrite>;
+  /** tells the other nodes of an operator's queue operation after its COMMIT (spool/pg-wakeups.ts) */
+  wakeups: PgWakeups | undefined;
 
   constructor(private readonly pool: PgPool, private readonly claims: PgClaims, private readonly effects: PgEffects, commit: Omit<GroupCommitOptions, 'name'>) {
     this.writes = new GroupCommit<QueueWrite>((batch) => this.writeBatch(batch), { ...commit, name: 'outcomes' }, () => this.effects.signal());
@@ -123,14 +126,27 @@ export class PgOutcomes {
     return counts;
   }
 
-  async applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> {
+  /**
+   * The operation on the recipients in its states, announced to the other nodes in the same
+   * transaction (so they hear of it after the COMMIT, never of a rolled-back one): recipients
+   * another node claimed are 'sending' and waiting in its memory, out of this operation's reach,
+   * until that node hands them back and applies the operation itself (scheduler/scheduler.ts).
+   * It is announced even when it changed nothing here, which is exactly that case.
+   */
+  async applyQueueOp(op: QueueOp, target: QueueTarget, now: number, opts: { announce?: boolean } = {}): Promise<number> {
+    const announce = async (tx: PgTx): Promise<void> => {
+      if (opts.announce !== false) await this.wakeups?.notifyChange(tx, { aggregate: 'queue', op, target });
+    };
     const args: unknown[] = [now];
     const where = targetSql(target, args);
     if (op === 'flush') {
       args.push([...QUEUE_OP_STATES.flush]);
-      const r = await this.pool.query(`UPDATE recipients SET next_attempt_at = $1, updated_at = $1
-                                       WHERE state = ANY($${args.length}::text[]) AND next_attempt_at > $1 AND ${where}`, args);
-      return r.rowCount ?? 0;
+      return inTransaction(this.pool, async (tx) => {
+        const r = await tx.query(`UPDATE recipients SET next_attempt_at = $1, updated_at = $1
+                                  WHERE state = ANY($${args.length}::text[]) AND next_attempt_at > $1 AND ${where}`, args);
+        await announce(tx);
+        return r.rowCount ?? 0;
+      });
     }
     const spec = TRANSITIONS[op];
     const event = OP_EVENT[op];
@@ -149,6 +165,7 @@ export class PgOutcomes {
         const dir = await this.effects.directory(tx);
         for (const r of rows) await this.effects.deleted(tx, asRecipientId(Number(r.id)), now, reply, dir);
       }
+      await announce(tx);
       return rows.length;
     });
     this.effects.signal();
