@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Store } from '../spool/types.js';
-import type { QueueEntry, QueueOp, QueueSelector, QueueTarget } from '../spool/types-queue.js';
+import type { QueueEntry, QueueOp, QueueSelector, QueueTarget, RemoteQueueChange } from '../spool/types-queue.js';
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
 import { Destination, type DeliveryDestination, type DeliveryJob, type DestinationFeedback, type WorkerKind } from './destination.js';
@@ -107,7 +107,9 @@ export class Scheduler {
     this.life.to('running');
     this.renewer = setInterval(() => void this.renewClaims(), Number(process.env[TEST_RENEW_ENV]) || CLAIM_RENEW_MS);
     this.renewer.unref();
-    this.unsubscribe = this.store.onCommit(() => this.wake());
+    const fresh = this.store.onCommit(() => this.wake());
+    const remote = this.store.onRemoteQueueChange((c) => void this.heard(c));
+    this.unsubscribe = () => { fresh(); remote(); };
     this.loop.start();
   }
 
@@ -317,7 +319,7 @@ export class Scheduler {
    * Applies an operator's queue operation. Recipients waiting in memory are 'sending' in the
    * spool, so they are handed back first; recipients on the wire finish their attempt.
    */
-  async control(op: QueueOp, target: QueueTarget): Promise<number> {
+  async control(op: QueueOp, target: QueueTarget, announce = true): Promise<number> {
     const matches = (j: DeliveryJob): boolean =>
       'queueId' in target ? j.queueId === target.queueId : 'domain' in target ? j.domain === target.domain.toLowerCase()
         : 'taskId' in target ? j.taskId === target.taskId : 'select' in target ? selects(target.select, j) : true;
@@ -330,7 +332,7 @@ export class Scheduler {
         for (const dest of this.dests.values()) jobs.push(...dest.withdraw(matches));
         await this.recorder.handBack(jobs);
       }
-      n = await this.store.applyQueueOp(op, target, Date.now());
+      n = await this.store.applyQueueOp(op, target, Date.now(), { announce });
     } finally {
       this.holding--;
     }
@@ -344,6 +346,26 @@ export class Scheduler {
     }
     this.wake();
     return n;
+  }
+
+  /**
+   * Another node's operator applied a queue operation (issue 19). Recipients this node claimed
+   * were 'sending', out of its reach, and would be delivered from memory after a hold or a
+   * delete (a task's cancel); so the operation runs here too, on what waits in memory, without
+   * being announced again (the other nodes would echo it back forever). A flush or release
+   * also ends this node's memory of unreachable destinations, as it does on the node it was
+   * given to. After `reset` (announcements may have been lost) nothing is known to re-apply:
+   * an operation missed then has reached every recipient not in some node's memory.
+   */
+  private async heard(c: RemoteQueueChange): Promise<void> {
+    if (c.kind === 'reset' || !this.life.running) return;
+    try {
+      const n = await this.control(c.op, c.target, false);
+      this.log.info({ op: c.op, target: c.target, recipients: n }, 'queue operation of another node applied to this node\'s claims');
+    } catch (e) {
+      // The operation itself committed on the other node; what this node holds is delivered as if it came a moment late.
+      this.log.warn({ op: c.op, err: (e as Error).message }, 'could not apply another node\'s queue operation here');
+    }
   }
 
   /**

@@ -223,6 +223,10 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
   const onError = (e: Error): void => { lost = e; };
   client.on('error', onError);
   try {
+    // Another node migrating holds the lock as long as its steps take, and a step's DDL waits
+    // for the running nodes' transactions: neither is a stall, so this session waits without
+    // the pool's lock_timeout (restored below before the connection goes back to the pool).
+    await client.query('SET lock_timeout = 0');
     // Session-level: held across the steps' transactions, released below or when the connection dies.
     await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
     try {
@@ -251,6 +255,7 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
       }
     } finally {
       await client.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch(() => undefined);
+      await client.query('RESET lock_timeout').catch(() => undefined);
     }
   } finally {
     client.removeListener('error', onError);

@@ -189,6 +189,7 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
   const intake = new PgIntake(pool, commit, { effects, idempotency, wakeups });
   const claims = new PgClaims(pool, opts.nodeId, CLAIM_LEASE_MS);
   const outcomes = new PgOutcomes(pool, claims, effects, commit);
+  outcomes.wakeups = wakeups;
   const stats = new PgStats(pool);
   const quota = new PgQuota(pool, effects);
   return {
@@ -199,6 +200,8 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
     ...expose(new PgMessages(pool), 'listQueue', 'countQueue', 'getMessage', 'eventsOfRecipients'),
     ...expose(claims, 'claimDue', 'nextDueAt', 'recoverSending', 'renewClaims'),
     ...expose(outcomes, 'recordOutcomes', 'requeue', 'applyQueueOp', 'queueShape'),
+    // Operators' queue operations of other nodes' stores, by NOTIFY after their commit (`reset` after a lost listener).
+    onRemoteQueueChange: (o) => wakeups.onRemoteChange((c) => { if (c === 'reset') o({ kind: 'reset' }); else if (c.aggregate === 'queue') o({ kind: 'op', op: c.op, target: c.target }); }),
     ...expose(webhooks, 'addWebhook', 'getWebhook', 'listWebhooks', 'removeWebhook', 'claimWebhookDue', 'nextWebhookDueAt', 'recordWebhookAttempt',
       'releaseWebhookClaims', 'recoverWebhookClaims', 'listWebhookAttempts', 'webhookBacklog'),
     onWebhookEnqueued: (o) => both(webhooks.onWebhookEnqueued(o), wakeups.onRemoteOutbox(o)),

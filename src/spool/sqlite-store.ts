@@ -20,7 +20,7 @@ import { RECIPIENT_STATES, type RecipientState } from './states.js';
 import type { Store } from './types.js';
 import type { DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus } from './types-domains.js';
 import type { SpoolEvent } from './types-events.js';
-import type { CommitObserver, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow, QueueTarget, RecipientOutcome } from './types-queue.js';
+import type { CommitObserver, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow, QueueTarget, RecipientOutcome, RemoteQueueChange } from './types-queue.js';
 import type { ReplyToGuard, ReplyToRecord, ReplyToSend, SenderRecord } from './types-senders.js';
 import { SqliteSenders } from './sqlite-senders.js';
 import type { RecipientRefusal, SuppressionFilter, SuppressionRecord } from './types-suppression.js';
@@ -309,7 +309,8 @@ export class SqliteStore implements Store {
   requeue(ids: readonly RecipientId[], at: number, reason?: string): Promise<number> { return this.queue.requeue(ids, at, reason); }
   recoverSending(now: number, reason: string): Promise<number> { return this.queue.recoverSending(now, reason); }
   renewClaims(now: number): Promise<number> { return this.queue.renewClaims(now); }
-  applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> { return this.queue.applyQueueOp(op, target, now); }
+  applyQueueOp(op: QueueOp, target: QueueTarget, now: number, opts?: { announce?: boolean }): Promise<number> { return this.queue.applyQueueOp(op, target, now, opts); }
+  onRemoteQueueChange(observer: (c: RemoteQueueChange) => void): () => void { return this.queue.onRemoteQueueChange(observer); }
   queueShape(now: number, buckets: readonly number[]): Promise<QueueShapeRow[]> { return this.queue.queueShape(now, buckets); }
 
   // ---- cluster: heartbeats, job leases (spool/sqlite-cluster.ts) ----
@@ -551,7 +552,10 @@ export class SqliteStore implements Store {
   }
 
   /** The writer thread's end: its store has no group commits to drain, only the connection to close. */
-  closeConnection(): void { if (this.db.open) this.db.close(); }
+  closeConnection(): void {
+    this.queue.changes.close();
+    if (this.db.open) this.db.close();
+  }
 }
 
 function rowToDomain(r: Record<string, unknown>): DomainRecord {
