@@ -21,7 +21,6 @@ import { newQueueId, newTaskId, type QueueId } from '../util/ids.js';
 import { metrics } from '../metrics/metrics.js';
 import { resolveTracking, trackHeaderValue } from '../tracking/request.js';
 import { TRACK_HEADER } from '../tracking/rewrite.js';
-import { acceptTrace } from '../util/accept-trace.js';
 
 export interface IntakeEnvelope {
   sender: string;
@@ -132,7 +131,6 @@ export function receiveMessage(
     const finish = async (): Promise<void> => {
       if (finished) return;
       finished = true;
-      acceptTrace?.mark(queueId, 'finish');
       if (guard.violation) {
         return resolve({ ok: false, reason: guard.violation, detail: describeViolation(guard.violation, limits) });
       }
@@ -162,9 +160,7 @@ export function receiveMessage(
         ...(limits.keyRecord ? { idempotency: limits.keyRecord(queueId, policy.messageId) } : {}),
       };
       try {
-        acceptTrace?.mark(queueId, 'submit');
         await spool.commitIncoming(msg);
-        acceptTrace?.mark(queueId, 'resolved');
       } catch (error) {
         return resolve({ ok: false, reason: 'store', detail: (error as Error).message, error });
       }
@@ -172,12 +168,11 @@ export function receiveMessage(
       resolve({ ok: true, queueId, size, messageId: policy.messageId });
     };
 
-    source.on('end', () => { acceptTrace?.mark(queueId, 'end'); sourceEnded = true; if (guard.violation || parseError) { guard.resume(); } maybeDone(); });
+    source.on('end', () => { sourceEnded = true; if (guard.violation || parseError) { guard.resume(); } maybeDone(); });
     source.on('error', (e) => { sourceEnded = true; fail(e); });
     for (const s of [splitter, policy, joiner]) s.on('error', fail);
     joiner.on('data', (c: Buffer) => { chunks.push(c); size += c.length; });
-    joiner.on('end', () => { acceptTrace?.mark(queueId, 'joinerEnd'); joinerEnded = true; maybeDone(); });
-    { const tr = acceptTrace; if (tr) { splitter.on('end', () => tr.mark(queueId, 'splitterEnd')); guard.on('end', () => tr.mark(queueId, 'guardEnd')); } }
+    joiner.on('end', () => { joinerEnded = true; maybeDone(); });
     source.pipe(guard);
     guard.pipe(splitter).pipe(policy).pipe(joiner);
     // On a violation the guard forwards nothing more and the pipeline ends with the source.

@@ -14,7 +14,6 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import { openDatabase } from './db.js';
 import { GroupCommit } from './group-commit.js';
-import { acceptTrace } from '../util/accept-trace.js';
 import type { QueueId } from '../util/ids.js';
 import { asRecipientId } from '../util/ids.js';
 import { RECIPIENT_STATES, type RecipientState } from './states.js';
@@ -213,13 +212,9 @@ export class SqliteStore implements Store {
     this.quota.humanOpens = (domain, day) => this.tracking.humanOpens(domain, day);
     this.cluster = new SqliteCluster(db);
     this.intake = new GroupCommit<IncomingMessage>(
-      (batch) => { if (acceptTrace) for (const m of batch) acceptTrace.mark(m.id, 'batch'); return this.writer ? this.writer.intake(batch) : this.writeIncoming(batch); },
+      (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
-      (batch) => {
-        if (acceptTrace) for (const m of batch) acceptTrace.mark(m.id, 'committed');
-        const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids);
-        if (acceptTrace) for (const m of batch) acceptTrace.mark(m.id, 'observed');
-      },
+      (batch) => { const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids); },
     );
   }
 

@@ -4,7 +4,6 @@
  * code for each request, one at a time, in the order they were posted.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
 import { openDatabase } from './db.js';
 import { SqliteStore } from './sqlite-store.js';
 import { createRules } from './default-rules.js';
@@ -33,15 +32,10 @@ function run(r: WriterRequest): unknown {
   }
 }
 
-const tracing = !!process.env['MTA_ACCEPT_TRACE'];
-const tnow = (): number => performance.timeOrigin + performance.now();
-
 port.on('message', (r: WriterRequest) => {
   let reply: WriterReply;
-  const t0 = tracing ? tnow() : 0;
   try {
     reply = { id: r.id, ok: true, result: run(r), enqueued: side.takeEnqueued() };
-    if (tracing) reply.t = [t0, tnow()];
   } catch (e) {
     const err = e as { name?: string; message?: string; code?: unknown };
     // Rolled back: whatever the transaction had enqueued is gone with it; the count is reset and not reported.

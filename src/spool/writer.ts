@@ -18,7 +18,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import { MtaError } from '../util/errors.js';
-import { acceptTrace, traceNow } from '../util/accept-trace.js';
 import { threadExecArgv } from '../util/threads.js';
 import { startThread } from '../util/assets.js';
 import type { IncomingMessage, QueueEntry } from './types-queue.js';
@@ -32,8 +31,8 @@ export type WriterRequest =
 
 export interface WriterErrorShape { name: string; message: string; code?: string }
 export type WriterReply =
-  | { id: number; ok: true; result: unknown; enqueued: number; t?: [number, number] }
-  | { id: number; ok: false; error: WriterErrorShape; enqueued: number; t?: [number, number] };
+  | { id: number; ok: true; result: unknown; enqueued: number }
+  | { id: number; ok: false; error: WriterErrorShape; enqueued: number };
 
 /** What an error thrown in the worker looks like again on this side. */
 export function revive(e: WriterErrorShape): Error {
@@ -42,7 +41,7 @@ export function revive(e: WriterErrorShape): Error {
 }
 
 type Call = WriterRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
-interface Waiter { resolve: (v: unknown) => void; reject: (e: Error) => void; op: string; size: number; ids?: string[]; posted: number }
+interface Waiter { resolve: (v: unknown) => void; reject: (e: Error) => void }
 
 export interface WriterThreadOptions {
   dataDir: string;
@@ -95,8 +94,7 @@ export class WriterThread {
     if (this.closing) return Promise.reject(new MtaError('MTA_ERR_SPOOL_WRITER', 'the spool is closing'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject, op: c.op, size: 'batch' in c ? c.batch.length : 1, posted: acceptTrace ? traceNow() : 0,
-        ...(acceptTrace && c.op === 'intake' ? { ids: c.batch.map((m) => m.id) } : {}) });
+      this.waiting.set(id, { resolve, reject });
       this.worker.postMessage({ ...c, id } as WriterRequest);
     });
   }
@@ -105,11 +103,6 @@ export class WriterThread {
     const w = this.waiting.get(r.id);
     if (!w) return;
     this.waiting.delete(r.id);
-    if (acceptTrace && r.t) {
-      const replied = traceNow();
-      acceptTrace.ops.push({ op: w.op, size: w.size, posted: w.posted, start: r.t[0], end: r.t[1], replied });
-      for (const id of w.ids ?? []) { acceptTrace.mark(id, 'wStart', r.t[0]); acceptTrace.mark(id, 'wEnd', r.t[1]); acceptTrace.mark(id, 'replied', replied); }
-    }
     if (r.enqueued > 0) this.opts.onEnqueued(r.enqueued);
     if (r.ok) w.resolve(r.result);
     else w.reject(revive(r.error));

@@ -19,7 +19,6 @@ import { Suppression, suppressionFacts } from '../suppression/suppression.js';
 import { ClientGuards } from './guards.js';
 import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, replyText, type ReplyName } from '../mail/replies.js';
 import { receiveMessage, type IntakeResult } from '../intake/intake.js';
-import { acceptTrace } from '../util/accept-trace.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 import { intakeRefusal, senderRefusal, tagCheck } from './policy.js';
@@ -329,7 +328,6 @@ export class SubmissionService {
       metrics.accepted.inc({ source: 'smtp' });
       this.deps.log.info({ ...logBase, queue_id: result.queueId, message_id: result.messageId, result: 'queued' }, 'smtp transaction');
       this.beforeQueuedReply?.(result.queueId);
-      acceptTrace?.mark(result.queueId, 'reply');
       return `${REPLIES.QUEUED.enhanced} ${REPLIES.QUEUED.text} ${result.queueId}`;
     }
     const { reply: name, detail } = intakeRefusal(result);
