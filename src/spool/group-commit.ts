@@ -36,31 +36,12 @@ export interface GroupCommitOptions {
   name: string;
   windowMs: number;
   maxBatch: number;
-  /** commit as soon as an asynchronous writer is idle, without the busy window (batchStart) */
-  eager?: boolean;
 }
 
 /** A commit this recent (ms) means the spool is busy ... */
 export const BUSY_MS = 50;
 /** ... and the next batch then waits this long for company (ms). */
 export const BUSY_WINDOW_MS = 2;
-
-/**
- * When a batch that just got its first message is written: after `ms` on a timer, or
- * 'this-turn' (setImmediate: with what the current turn of the event loop read).
- *
- * An `eager` instance (intake: a client waits for each 250) keeps the busy window for a
- * synchronous writer only, where each commit stops the loop. With an asynchronous writer
- * it commits as soon as the writer is idle: while a commit runs, the next batch gathers
- * anyway (flush starts it when the running one ends), and the window only made the first
- * messages after each commit wait (bench/RESULTS.md, 2026-12-05 accept tail). Outcomes keep
- * the window: nobody waits on them, and their fewer commits save CPU.
- */
-export function batchStart(p: { windowMs: number; sinceLastCommitMs: number; asyncWriter: boolean; eager: boolean }): number | 'this-turn' {
-  if (p.windowMs > 0) return p.windowMs;
-  if (!(p.eager && p.asyncWriter) && p.sinceLastCommitMs < BUSY_MS) return BUSY_WINDOW_MS;
-  return 'this-turn';
-}
 
 export class GroupCommit<T> {
   private pending: Pending<T>[] = [];
@@ -70,8 +51,6 @@ export class GroupCommit<T> {
   private lastMs = 0;
   /** the asynchronous write now running, if any */
   private inFlight: Promise<void> | undefined;
-  /** whether writeBatch has returned a promise (the writer thread, PostgreSQL) */
-  private asyncWriter = false;
   /** Sizes of recent batches, for metrics and the benchmark. */
   readonly batchSizes: number[] = [];
 
@@ -93,9 +72,11 @@ export class GroupCommit<T> {
     if (this.scheduled) return;
     this.scheduled = true;
     const run = (): void => { this.scheduled = false; this.flush(); };
-    const when = batchStart({ windowMs: this.opts.windowMs, sinceLastCommitMs: performance.now() - this.lastEnd, asyncWriter: this.asyncWriter, eager: this.opts.eager ?? false });
-    if (when === 'this-turn') setImmediate(run);
-    else setTimeout(run, when);
+    if (this.opts.windowMs > 0) setTimeout(run, this.opts.windowMs);
+    // Also with an asynchronous writer: measured, the commit alone gathered ~9 messages, the
+    // window ~17, and the fewer commits saved CPU (bench/RESULTS.md).
+    else if (performance.now() - this.lastEnd < BUSY_MS) setTimeout(run, BUSY_WINDOW_MS);
+    else setImmediate(run);
   }
 
   /**
@@ -118,7 +99,6 @@ export class GroupCommit<T> {
         this.committed(batch, items, started);
         continue;
       }
-      this.asyncWriter = true;
       this.inFlight = running.then(
         () => this.committed(batch, items, started),
         (e: unknown) => this.failed(batch, started, e),

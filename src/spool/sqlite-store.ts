@@ -213,7 +213,7 @@ export class SqliteStore implements Store {
     this.cluster = new SqliteCluster(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
-      { ...commit, name: 'intake', eager: true },
+      { ...commit, name: 'intake' },
       (batch) => { const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids); },
     );
   }
