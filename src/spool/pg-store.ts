@@ -44,7 +44,7 @@ import { PgUsers } from './pg-users.js';
 import { PgWebhooks } from './pg-webhooks.js';
 import { PgWakeups } from './pg-wakeups.js';
 import type { EffectRules } from './types-effects.js';
-import { CLAIM_LEASE_MS } from './types-leases.js';
+import { claimLeaseMs } from './types-leases.js';
 import type { Store } from './types.js';
 
 /** The Store methods of each accounts aggregate (PostgreSQL migration 4). */
@@ -187,7 +187,7 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
   const effects = new PgEffects(rules, webhooks);
   const idempotency = new PgIdempotency(pool);
   const intake = new PgIntake(pool, commit, { effects, idempotency, wakeups });
-  const claims = new PgClaims(pool, opts.nodeId, CLAIM_LEASE_MS);
+  const claims = new PgClaims(pool, opts.nodeId, claimLeaseMs());
   const outcomes = new PgOutcomes(pool, claims, effects, commit);
   outcomes.wakeups = wakeups;
   const stats = new PgStats(pool);

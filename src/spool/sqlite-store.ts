@@ -31,7 +31,7 @@ import { WriterThread } from './writer.js';
 import { ClaimTokens } from './claims.js';
 import { nodeIdOf } from './node-id.js';
 import { secureDataDir } from '../util/files.js';
-import { CLAIM_LEASE_MS } from './types-leases.js';
+import { claimLeaseMs } from './types-leases.js';
 import { SqliteDomains } from './sqlite-domains.js';
 import { SqliteWebhooks } from './sqlite-webhooks.js';
 import { SqliteStats } from './sqlite-stats.js';
@@ -194,7 +194,7 @@ export class SqliteStore implements Store {
     this.stats = new SqliteStats(db);
     this.notify = new SqliteNotify(db, this.hooks, this.stats, rules);
     const commit = { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 };
-    this.queue = new SqliteQueue(db, this.notify, commit, new ClaimTokens(opts.nodeId), CLAIM_LEASE_MS);
+    this.queue = new SqliteQueue(db, this.notify, commit, new ClaimTokens(opts.nodeId), claimLeaseMs());
     this.domainChecks = new SqliteDomains(db, this.notify);
     this.api = new SqliteApi(db);
     this.lists = new SqliteLists(db);
