@@ -133,6 +133,8 @@ export class SqliteQueue implements QueueStore {
       renew: p(`UPDATE recipients SET lease_until = @until WHERE state = 'sending' AND claimed_by = @node`),
       nextDue: p(`SELECT MIN(next_attempt_at) AS t FROM recipients
                   WHERE state IN ('queued','deferred') AND lane = ?`),
+      nextLease: p(`SELECT MIN(lease_until) AS t FROM recipients INDEXED BY recipients_lease
+                    WHERE state = 'sending' AND lease_until IS NOT NULL AND claimed_by IS NOT ?`),
       outcome: p(`UPDATE recipients SET state = @state, attempts = attempts + @attempted, next_attempt_at = @next,
                   last_reply = @reply, last_attempt_at = CASE WHEN @attempted = 1 THEN @at ELSE last_attempt_at END,
                   claimed_by = NULL, claim_token = NULL, lease_until = NULL,
@@ -176,7 +178,9 @@ export class SqliteQueue implements QueueStore {
   async nextDueAt(): Promise<number | undefined> {
     const a = (this.st['nextDue']!.get('trigger') as { t: number | null }).t;
     const b = (this.st['nextDue']!.get('batch') as { t: number | null }).t;
-    const t = [a, b].filter((x): x is number => x !== null);
+    // Another node's claim is work for this one once its lease runs out (the node died): claimDue takes it back then.
+    const c = (this.st['nextLease']!.get(this.claims.nodeId) as { t: number | null }).t;
+    const t = [a, b, c].filter((x): x is number => x !== null);
     return t.length ? Math.min(...t) : undefined;
   }
 

@@ -123,7 +123,10 @@ export interface QueueStore {
    * first, oldest due first (`triggerOnly`: that lane alone). Other nodes' claims whose lease ran out are taken back first.
    */
   claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]>;
-  /** The earliest next-attempt time among waiting recipients, if any. */
+  /**
+   * The earliest next-attempt time among waiting recipients, or the earliest lease end among other nodes'
+   * claims (claimDue takes those back once it passes), if any.
+   */
   nextDueAt(): Promise<number | undefined>;
   /** Applies outcomes to recipients this node still holds ('sending' under its claim), with their events; returns how many applied. */
   recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number>;
