@@ -5,7 +5,7 @@
 // with 250 reaches the sink at least once (duplicates counted and printed, never a loss);
 // node-2's held recipients are taken back once its lease runs out (a `requeued` event naming
 // node-2) and delivered from node-1's or node-3's address; every recipient ends delivered.
-// The claim lease is shortened to 4 s for the children (MTA_TEST_CLAIM_LEASE_MS, renewed
+// The claim lease is shortened to 8 s for the children (MTA_TEST_CLAIM_LEASE_MS, renewed
 // every second), so waiting for it is part of the test, not five minutes of it.
 import t from 'tap';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,8 @@ import { TEST_LEASE_ENV } from '../src/spool/types-leases.js';
 import { TEST_RENEW_ENV } from '../src/scheduler/scheduler.js';
 import type { QueueId } from '../src/util/ids.js';
 
-const LEASE_MS = 4000;
+// Eight renewals long: a node stalled a few seconds on a busy machine keeps its claims.
+const LEASE_MS = 8000;
 /** Submissions in flight per node. */
 const LANES = 4;
 const PREFIX = 'kill';
