@@ -66,7 +66,10 @@ interface NodemailerError extends Error {
   rejectedErrors?: NodemailerError[]; originalCode?: string;
 }
 
-const FATAL = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ETLS', 'EPROTOCOL', 'EAUTH', 'ECLOSED']);
+// ESTREAM: the message could not be read to its end (the spool failed mid-DATA). The server is
+// still reading the data, so the session is done for: an RSET on it would be taken as more data
+// and wait for a reply until socket_timeout, holding the job (test/pg-cluster-restart.test.ts).
+const FATAL = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ETLS', 'EPROTOCOL', 'EAUTH', 'ECLOSED', 'ESTREAM']);
 
 /**
  * `answered`: the host sent at least its greeting, so it is reachable whatever went wrong
