@@ -64,7 +64,15 @@ t.test('PostgreSQL stopped and started again under load: only temporary refusals
 
   const acked = results.filter((r) => r.code === 250);
   const subjects = acked.map((r) => `${PREFIX} ${r.n}`);
-  await waitFor('every acknowledged message at the sink', () => { const seen = subjectCounts([sink], PREFIX); return subjects.every((s) => seen.has(s)); }, 120_000, 100);
+  await waitFor('every acknowledged message at the sink', () => { const seen = subjectCounts([sink], PREFIX); return subjects.every((s) => seen.has(s)); }, 120_000, 100)
+    .catch(async (e: Error) => {
+      // Where the missing ones are: their recipients' states and events say which path kept them.
+      const seen = subjectCounts([sink], PREFIX);
+      const missing = acked.filter((r) => !seen.has(`${PREFIX} ${r.n}`));
+      const where = await Promise.all(missing.map(async (r) => ({ ...r, message: await nodes[0]!.daemon.store.getMessage(r.id! as QueueId) })));
+      t.comment(JSON.stringify(await nodes[0]!.daemon.store.sendingByNode(Date.now())), nodes.map((d) => `${d.daemon.store.nodeId} ready ${d.daemon.scheduler?.readyCount} ${JSON.stringify(d.daemon.scheduler?.destinations())}`));
+      throw new Error(`${e.message}: ${JSON.stringify(where.map((w) => ({ n: w.n, phase: w.phase, node: w.node, rcpts: w.message?.recipients, events: w.message?.events })), null, 1)}`);
+    });
   const counts = await waitFor('every recipient final in the store', async () => {
     const s = await nodes[2]!.daemon.store.countByState();
     return s.queued + s.sending + s.deferred === 0 && s;
