@@ -18,7 +18,7 @@
  *
  * `--scenario cluster-task` runs instead one batch task over three nodes on one throwaway
  * PostgreSQL (test/helpers/cluster-task.ts, issue 19; test/pg-cluster-task.test.ts runs it
- * with 30,000 members): `--members N` (default 30,000), each member exactly once, every node
+ * with 3,000 members): `--members N` (default 30,000), each member exactly once, every node
  * delivering. Prints the time and the figures; exits 1 on a gap, a duplicate or a node that
  * delivered nothing.
  *

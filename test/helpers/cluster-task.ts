@@ -1,7 +1,7 @@
 /**
  * cluster-task — one batch task delivered by three nodes on one PostgreSQL database (issue
- * 19), the scenario shared by test/pg-cluster-task.test.ts (30,000 members, in `npm test`)
- * and `npm run soak -- --scenario cluster-task --members N` (any count): a list and a
+ * 19), the scenario shared by test/pg-cluster-task.test.ts (3,000 members, in `npm test`)
+ * and `npm run soak -- --scenario cluster-task [--members N]` (30,000 by default): a list and a
  * task created through node-2's admin API, expanded by whichever node leads the task's job
  * and delivered by all three. It reports per member how many messages reached the sinks
  * (each checked to be that member's), per node how many it delivered (the sinks see the
