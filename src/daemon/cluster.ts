@@ -12,7 +12,7 @@
  * heartbeat, so a node that is slow to beat loses nothing it still holds.
  */
 import type { Logger } from 'pino';
-import type { ClusterStore, NodeInfo } from '../spool/types-cluster.js';
+import type { ClusterStore, NodeInfo, NodeRecord } from '../spool/types-cluster.js';
 import type { ThrottleStore } from '../spool/types-throttles.js';
 import { SLOT_LEASE_MS } from '../scheduler/shared-limits.js';
 import type { JobLeader } from '../util/cluster-jobs.js';
@@ -34,6 +34,8 @@ export interface HeartbeatDeps {
   info: () => NodeInfo;
   log: Logger;
   now?: () => number;
+  /** told at each beat how many nodes are alive (each opens its share of a destination's connections) */
+  onNodesAlive?: (n: number) => void;
 }
 
 export class Heartbeat {
@@ -57,6 +59,7 @@ export class Heartbeat {
     this.lastBeat = now;
     // The slot leases are three beats long: a beat renews them well before they run out.
     await this.deps.store.renewSlots(this.deps.jobs.nodeId, now, SLOT_LEASE_MS);
+    if (this.deps.onNodesAlive) this.deps.onNodesAlive(aliveNodes(await this.deps.store.listNodes(), now));
     await this.deps.jobs.campaign();
   }
 
@@ -93,6 +96,11 @@ export interface ClusterStatus {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** The nodes heard from within STALE_AFTER_MS of `now` (at least this one, which just beat). */
+export function aliveNodes(nodes: readonly NodeRecord[], now: number): number {
+  return Math.max(1, nodes.filter((n) => now - n.heartbeatAt <= STALE_AFTER_MS).length);
+}
 
 /** Reads the cluster's tables and says what they mean at `now`. */
 export async function clusterStatus(store: ClusterStore & Pick<ThrottleStore, 'slotsByNode'>, thisNode: string, now: number): Promise<ClusterStatus> {

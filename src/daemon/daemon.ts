@@ -255,6 +255,7 @@ export class Daemon {
       await this.services.start('cluster', new Heartbeat({
         store: this.store, jobs: this.jobs, log: this.log.child({ component: 'cluster' }),
         info: () => ({ version: VERSION, hostname: this.config.hostname, listeners: this.listeners(), startedAt: this.startedAt }),
+        onNodesAlive: (n) => this.scheduler?.setNodesAlive(n),
       }));
     } catch (e) {
       // A later listener failing must not leave the earlier ones serving.

@@ -65,6 +65,19 @@ export interface DeliveryDestination {
 export type WorkerKind = 'any' | 'trigger';
 
 /**
+ * How many of a destination's `limit` connections one of `nodes` live nodes may open: its
+ * share, rounded up. The cluster-wide slots alone keep the cluster within the limit
+ * (scheduler/slots.ts), but a node that has taken them keeps them as long as it has mail for
+ * the destination (idle sessions hold theirs too), and the mail the other nodes claimed for
+ * it would wait behind its whole backlog: with three nodes and a 30,000-member task one node
+ * delivered 29,000. The queue is shared, so every node holds its part of a large
+ * destination's mail, and the shares add up to the limit.
+ */
+export function nodeShare(limit: number, nodes: number): number {
+  return Math.max(1, Math.ceil(limit / Math.max(1, nodes)));
+}
+
+/**
  * Connections beyond a limit that trigger mail may open when every one within it is busy
  * (a tenth of the limit, at least one): a login code must not wait for a campaign's
  * transaction to a slow receiver to end (SPEC §4), and the excess stays small and brief.
@@ -108,6 +121,12 @@ export class Destination implements DeliveryDestination {
    */
   slotWaitUntil = 0;
   slotFailures = 0;
+  /**
+   * The workers this node may run for it, as the last dispatch computed (its share of the
+   * limit, destination.ts nodeShare): when a node joins the cluster, the workers beyond it take
+   * no more batch mail and end, so the slots they free go to the other nodes.
+   */
+  private share = Infinity;
   /** whether that try asked the trigger reserve too (trigger mail waited): if not, trigger mail arriving since need not wait */
   private reserveTried = false;
 
@@ -150,12 +169,14 @@ export class Destination implements DeliveryDestination {
    * within the limits if there is room, else within the trigger reserve. Not for a
    * destination that asked us to slow down or that is unreachable: their limits stand.
    */
-  workerWanted(cfg: Config['delivery'], now: number, totalActive: number, triggerPass: boolean): WorkerKind | undefined {
+  workerWanted(cfg: Config['delivery'], now: number, totalActive: number, triggerPass: boolean, nodes = 1): WorkerKind | undefined {
     const unreachable = this.isUnreachable(now);
     // Waiting for a slot another node holds: the retry timer asks again (an unreachable destination connects nowhere, needs none).
     if (!unreachable && this.slotWaitUntil > now && !(triggerPass && !this.reserveTried && this.trigger.length > 0)) return undefined;
     // An unreachable destination needs one worker only: to defer its mail without connecting.
-    const limit = unreachable ? 1 : this.connectionLimit(cfg, now);
+    // Of a cluster's limit, this node opens its share (the slots hold the limit itself: scheduler/slots.ts).
+    const limit = unreachable ? 1 : nodeShare(this.connectionLimit(cfg, now), nodes);
+    this.share = limit;
     const room = totalActive < cfg.maxConnections && this.active < limit;
     if (room && this.pending > this.active) return 'any';
     if (!triggerPass || unreachable || this.isSlow(now) || this.trigger.length <= this.fresh) return undefined;
@@ -175,7 +196,7 @@ export class Destination implements DeliveryDestination {
     let first = true;
     const asked = (): void => { if (first) { first = false; this.fresh--; } };
     return {
-      next: () => { asked(); return kind === 'trigger' ? this.trigger.shift() : this.next(); },
+      next: () => { asked(); return kind === 'trigger' || this.active > this.share ? this.trigger.shift() : this.next(); },
       narrow: () => { kind = 'trigger'; },
       ended: () => { asked(); this.active--; },
     };

@@ -52,6 +52,8 @@ export class Scheduler {
   private readonly recorder: OutcomeRecorder;
   private readonly dests = new Map<string, Destination>();
   private readonly pacers = new Map<string, Pace>();
+  /** live nodes sharing the store, as the last heartbeat saw them: each opens its share of a destination's limit */
+  private nodesAlive = 1;
   /** the cluster-wide connection slots (scheduler/shared-limits.ts), and the timer of destinations waiting for one */
   private readonly slots: SlotGate;
   private readonly workers = new Set<Promise<void>>();
@@ -206,6 +208,14 @@ export class Scheduler {
     this.readyMax = Math.max(this.readyMax, this.ready);
   }
 
+  /** The heartbeat saw `n` live nodes (daemon/cluster.ts). */
+  setNodesAlive(n: number): void {
+    const before = this.nodesAlive;
+    this.nodesAlive = Math.max(1, n);
+    // A node gone: the others' shares grew, so mail waiting for a connection may start now.
+    if (this.nodesAlive < before) this.dispatch();
+  }
+
   private dispatch(): void {
     if (this.state !== 'running') return;
     const now = Date.now();
@@ -214,7 +224,7 @@ export class Scheduler {
     for (const triggerPass of [true, false]) {
       for (const dest of this.dests.values()) {
         if (triggerPass && dest.trigger.length === 0) continue;
-        for (let kind = dest.workerWanted(d, now, this.active, triggerPass); kind; kind = dest.workerWanted(d, now, this.active, triggerPass)) {
+        for (let kind = dest.workerWanted(d, now, this.active, triggerPass, this.nodesAlive); kind; kind = dest.workerWanted(d, now, this.active, triggerPass, this.nodesAlive)) {
           this.startWorker(dest, kind);
         }
         // Mail waiting for a slot always has a timer to try again (a timer may fire a little before its time).
