@@ -257,7 +257,7 @@ export class DeliveryAgent {
     const where = { ...whereOf(t), tls: session.secure };
     let info;
     try {
-      info = await this.messages.get(job.queueId);
+      info = await this.messages.get(job.queueId, job.lane);
     } catch (e) {
       await this.settleAll([job], `451 4.3.0 the spooled message cannot be read: ${(e as Error).message}`, where, { attempted: false });
       return session;
@@ -283,7 +283,7 @@ export class DeliveryAgent {
       const tracking = info.tracking;
       // A tracked message goes as one copy per recipient, each with its own reference.
       const res = tracking
-        ? await this.tracked.send(session, from, byWire, { ...info, tracking }, job.queueId, trackingDetail, (e) => this.reference.header(job.queueId, e.recipientId))
+        ? await this.tracked.send(session, from, byWire, { ...info, tracking }, job, trackingDetail, (e) => this.reference.header(job.queueId, e.recipientId))
         : await session.send({ from, to: [...byWire.keys()], size: job.size + ref.length + (info.signature?.length ?? 0) }, wireBody(this.store, job.queueId, info, ref));
       replies = res.replies;
       if (res.accepted.length === 0) await session.reset().catch(() => { keep = undefined; });
@@ -341,7 +341,7 @@ export class DeliveryAgent {
         Object.assign(res.detail, how.extra);
         return res;
       });
-      const headers = async (): Promise<string> => (await this.messages.get(job.queueId).catch(() => undefined))?.headers ?? '';
+      const headers = async (): Promise<string> => (await this.messages.get(job.queueId, job.lane).catch(() => undefined))?.headers ?? '';
       return this.hooks.result({ job, recipients, feedback: how.feedback, held: how.held, notBefore: how.notBefore, headers });
     };
     for (let i = 0; i < jobs.length; i += SETTLE_TOGETHER) await Promise.all(jobs.slice(i, i + SETTLE_TOGETHER).map(one));
