@@ -19,7 +19,7 @@ import { classifyReply } from './classify.js';
 import { SessionPool, sessionKey } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
-import { MessageCache, wireBody } from './message.js';
+import { MessageCache, headerBlock, wireBody } from './message.js';
 import { ReferenceStamp } from '../feedback/reference.js';
 import { TrackedSender, type PartialSendError } from './tracked.js';
 import { DkimPool } from './dkim-pool.js';
@@ -341,7 +341,9 @@ export class DeliveryAgent {
         Object.assign(res.detail, how.extra);
         return res;
       });
-      const headers = async (): Promise<string> => (await this.messages.get(job.queueId, job.lane).catch(() => undefined))?.headers ?? '';
+      // Only the header block, read from the spool: going through the message cache would
+      // DKIM-sign mail that is not being sent, and put it in the signing queue beside mail that is.
+      const headers = async (): Promise<string> => headerBlock(this.store.readBody(job.queueId)).catch(() => '');
       return this.hooks.result({ job, recipients, feedback: how.feedback, held: how.held, notBefore: how.notBefore, headers });
     };
     for (let i = 0; i < jobs.length; i += SETTLE_TOGETHER) await Promise.all(jobs.slice(i, i + SETTLE_TOGETHER).map(one));
