@@ -11,6 +11,7 @@ import t, { type Test } from 'tap';
 import { openStore, type OpenStore } from '../src/spool/index.js';
 import { ALWAYS_LEAD, ifLeading, JOB_LEASE_MS, JobLeader, TASK_ANSWER_MS } from '../src/util/cluster-jobs.js';
 import { clusterStatus, Heartbeat, STALE_AFTER_MS } from '../src/daemon/cluster.js';
+import { SLOT_LEASE_MS } from '../src/scheduler/shared-limits.js';
 import { tempDir } from './helpers/daemon.js';
 
 const T0 = 1_800_000_000_000;
@@ -85,9 +86,11 @@ t.test('a job not registered is never campaigned for, and one turned off is give
   t.same(await ja.campaign(), ['dns-check', 'reputation'], 'a node running it takes it');
 });
 
-t.test('the heartbeat registers the node at start; status says alive, then stale by the clock; stop releases its jobs', async (t) => {
+t.test('the heartbeat registers the node at start and renews its connection slots; status says alive, then stale by the clock; stop releases its jobs', async (t) => {
   const { a, b } = twoNodes(t);
   let now = T0;
+  // A slot whose lease ends 1 s after the first beat: only the beat's renewal keeps it held at T0 + 4 s.
+  t.equal(await a.takeSlot('dest:x.test', [0], 'node-a/w1', 'node-a', T0 + 1000 - SLOT_LEASE_MS, SLOT_LEASE_MS), 0);
   const jobs = new JobLeader(a, 'node-a', pino({ level: 'silent' }), () => now);
   jobs.register('dns-check');
   const hb = new Heartbeat({
@@ -99,7 +102,7 @@ t.test('the heartbeat registers the node at start; status says alive, then stale
   const s = await clusterStatus(b, 'node-b', T0 + 4000);
   t.same(s.nodes, [{
     node: 'node-a', hostname: 'mx1.test', version: '9.9.9', listeners: ['smtp 127.0.0.1:2587'], started_at: new Date(T0 - 5000).toISOString(),
-    last_heartbeat: new Date(T0).toISOString(), age_s: 4, status: 'alive', jobs: ['dns-check'], sending: 0,
+    last_heartbeat: new Date(T0).toISOString(), age_s: 4, status: 'alive', jobs: ['dns-check'], sending: 0, slots: 1,
   }], 'registered at start, seen from another node');
   t.same(s.jobs, [{ job: 'dns-check', leader: 'node-a', since: new Date(T0).toISOString(), lease_until: new Date(T0 + JOB_LEASE_MS).toISOString(), state: 'held' }]);
   t.equal(s.node, 'node-b', 'the answering node');
@@ -107,6 +110,7 @@ t.test('the heartbeat registers the node at start; status says alive, then stale
   t.equal(late.nodes[0]!.status, 'stale', 'three missed beats: stale');
   t.same(late.nodes[0]!.jobs, [], 'and its lease has run out');
   t.equal(late.jobs[0]!.state, 'expired');
+  t.equal(late.nodes[0]!.slots, 0, 'no beat since: its slot ran out too (STALE_AFTER_MS is the slot lease)');
 
   now = T0 + 15_000;
   await hb.beat();

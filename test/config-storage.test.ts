@@ -30,6 +30,9 @@ t.test('postgres with postgres_url: the URL and the pool size', async (t) => {
   t.same(c.storage.postgres, { url: 'postgres://mta:pw@db.test:5432/mta', poolSize: 4 });
   const d = compileConfig(`${BASE}[storage]\nbackend = "postgres"\npostgres_url = "postgresql://db.test/mta"\n${LISTEN}`, 'test.toml');
   t.equal(d.storage.postgres?.poolSize, DEFAULT_PG_POOL_SIZE);
+  t.equal(d.storage.postgres?.lockTimeoutMs, undefined, 'no lock timeout set: the pool\'s default (spool/pg-pool.ts)');
+  const e = compileConfig(`${BASE}[storage]\nbackend = "postgres"\npostgres_url = "postgresql://db.test/mta"\npostgres_lock_timeout = "3s"\n${LISTEN}`, 'test.toml');
+  t.equal(e.storage.postgres?.lockTimeoutMs, 3000, 'postgres_lock_timeout');
 });
 
 t.test('bad combinations are named with the key', async (t) => {
@@ -40,6 +43,8 @@ t.test('bad combinations are named with the key', async (t) => {
   t.match(problems('[storage]\nbackend = "postgres"\npostgres_url = "mysql://db/mta"\n'), /storage\.postgres_url.*must be a URL/);
   t.match(problems('[storage]\nbackend = "postgres"\npostgres_url = "postgres://db/mta"\npool_size = 0\n'), /storage\.pool_size/);
   t.match(problems('[storage]\nbackend = "mysql"\n'), /storage\.backend/);
+  t.match(problems('[storage]\npostgres_lock_timeout = "3s"\n'), /storage\.postgres_lock_timeout.*backend is "sqlite"/);
+  t.match(problems('[storage]\nbackend = "postgres"\npostgres_url = "postgres://db/mta"\npostgres_lock_timeout = "soon"\n'), /storage\.postgres_lock_timeout.*duration/);
 });
 
 t.test('postgres_url_file: read relative to the config, checked, and warned about when others can read it', async (t) => {

@@ -137,7 +137,9 @@ t.test('per-source session counts are delivery\'s own, per destination and sourc
   const cfg = compileConfig(`hostname = "mta.test"\ndata_dir = "${join(dir, 'data')}"\n[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n` +
     '[delivery]\n[[delivery.shaping]]\nname = "new-ip"\ndomains = ["a.test", "b.test"]\negress = ["p"]\nmax_connections = 1\n' +
     `[egress]\ndefault_pool = "p"\n${sourceToml('s1', 2)}[[egress.pool]]\nname = "p"\nsources = [{ source = "s1" }]\n`, 'test.toml');
-  const ss = new SourceShaping(new Router(cfg, { resolve: async () => ({ ok: false, permanent: false, reply: 'unused' }) } as never));
+  const store = openTestStore(join(dir, 'data'));
+  t.teardown(() => store.close());
+  const ss = new SourceShaping(new Router(cfg, { resolve: async () => ({ ok: false, permanent: false, reply: 'unused' }) } as never), store, store.nodeId, pino({ level: 'silent' }));
   const a = new Destination('a.test');
   const b = new Destination('b.test');
   t.notOk(ss.full(a, [], undefined)('s1'));

@@ -255,14 +255,25 @@ t.test('a shaping entry naming a source paces and caps each source on its own; o
   t.equal(router.shapingFor('gmail.test')!.name, 'whole', 'the destination as a whole');
   t.equal(router.shapingFor('gmail.test', [], 'a')!.name, 'new-ip', 'a member of pool p');
   t.equal(router.shapingFor('gmail.test', [], 'c'), undefined, 'c is not in p');
-  const ss = new SourceShaping(router);
+  const dir = tempDir('mta-egress-shaping-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = openTestStore(dir);
+  t.teardown(() => store.close());
+  const ss = new SourceShaping(router, store, store.nodeId, createLogger('silent'));
   const dest = new Destination('gmail.test');
   const hop = (name: string) => ({ address: '127.0.0.9', port: 25, hostName: 'mx.gmail.test', tls: 'none' as const, requireTls: false, source: { name, address: '127.0.0.2', helo: 'x.test' } });
   const now = 1_000_000;
-  // 4 per second per source: slots 250 ms apart for a, and b's own slots beside them.
-  t.same([ss.wait(dest, hop('a'), now), ss.wait(dest, hop('a'), now), ss.wait(dest, hop('a'), now)], [0, 250, 500]);
-  t.equal(ss.wait(dest, hop('b'), now), 0, 'b is paced on its own');
-  t.equal(ss.wait(dest, hop('c'), now), 0, 'c is not paced by the entry');
+  // 4 per second per source: starts 250 ms apart for a (reserved at once), and b's own beside them.
+  t.same((await Promise.all([ss.wait(dest, hop('a'), now), ss.wait(dest, hop('a'), now), ss.wait(dest, hop('a'), now)])).sort((x, y) => x - y), [0, 250, 500]);
+  t.equal(await ss.wait(dest, hop('b'), now), 0, 'b is paced on its own');
+  t.equal(await ss.wait(dest, hop('c'), now), 0, 'c is not paced by the entry');
+  // The caps hold for the cluster: two slots of a to gmail.test, then none (another node's would be refused alike).
+  const slots = [await ss.takeSlot(dest, [], 'a'), await ss.takeSlot(dest, [], 'a')];
+  t.same(slots.map((s) => s?.slot), [0, 1], "a's two slots");
+  t.equal(await ss.takeSlot(dest, [], 'a'), null, 'a third connection from a is refused');
+  t.equal(await ss.takeSlot(dest, [], 'c'), undefined, 'c is not capped by the entry');
+  await slots[0]!.release();
+  t.equal((await ss.takeSlot(dest, [], 'a'))?.slot, 0, 'a slot given back is free again');
   ss.opening(dest, 'a', 1);
   ss.opening(dest, 'a', 1);
   const full = ss.full(dest, [], undefined);

@@ -1,7 +1,9 @@
 // Wake-ups across nodes on PostgreSQL (spool/pg-wakeups.ts), two stores on one database as
 // two nodes: mail one node commits wakes the other's scheduler (onCommit, with the ids) and
-// never its own twice; an outbox row one node writes wakes the other's dispatcher. No
-// timing: each step waits for the notification it expects.
+// never its own twice; an outbox row one node writes wakes the other's dispatcher; a queue
+// operation one node applies is heard by the other (mta_change), and after a PostgreSQL
+// restart every change observer hears `reset`. No timing: each step waits for the
+// notification it expects.
 import t from 'tap';
 import type { OpenStore } from '../src/spool/index.js';
 import { openStoreAsync } from '../src/spool/index.js';
@@ -65,4 +67,33 @@ t.test('an outbox row written on one node wakes the other node\'s dispatcher', a
   await a.recordOutcomes([outcome(e!, 'delivered', m.receivedAt + 1)]);
   await heard;
   t.equal((await b.claimWebhookDue({ now: m.receivedAt + 2, limit: 10, leaseMs: 30_000 })).length, 1, 'and node-b finds the row');
+});
+
+t.test('a queue operation one node applies is heard by the other; after PostgreSQL restarts, every change observer hears reset', async (t) => {
+  const url = await cluster.createDatabase();
+  const a = await node(url, 'node-a');
+  const b = await node(url, 'node-b');
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  const heard: string[] = [];
+  let next: (() => void) | undefined;
+  b.onRemoteQueueChange((c) => { heard.push(c.kind === 'op' ? `${c.op} ${JSON.stringify(c.target)}` : c.kind); next?.(); });
+  // The listener's retry timer is unref'd (it must not keep a daemon alive): this one keeps the test's process up meanwhile.
+  const hear = (): Promise<void> => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`heard only ${JSON.stringify(heard)}`)), 30_000);
+    next = () => { clearTimeout(timer); resolve(); };
+  });
+
+  let heardOne = hear();
+  await a.applyQueueOp('delete', { taskId: 'T0000000000000000000000000' }, Date.now());
+  await heardOne;
+  t.same(heard, ['delete {"taskId":"T0000000000000000000000000"}'], 'the operation, with its target');
+
+  heardOne = hear();
+  cluster.pause();
+  let resumed = false;
+  t.teardown(() => { if (!resumed) cluster.resume(); });
+  cluster.resume();
+  resumed = true;
+  await heardOne;
+  t.same(heard.slice(1), ['reset'], 'reset once the listener is back: operations announced meanwhile may be lost');
 });

@@ -34,6 +34,7 @@ const TEST_ALLOWLIST: Record<string, string> = {
   'test/pg-claims.test.ts': 'the PostgreSQL claims\' own test (SKIP LOCKED, leases): reads lease columns and events',
   'test/pg-intake.test.ts': 'the PostgreSQL intake\'s own test (group commit, chunked bodies): counts rows',
   'test/storage-migrate.test.ts': 'the SQLite-to-PostgreSQL copy\'s own test: reads the source spool on its own to compare counts and bodies',
+  'test/pg-locks.test.ts': 'the PostgreSQL pool\'s lock waits: holds locks from connections of its own and reads the pool\'s settings',
   'test/postgres-helper.test.ts': 'the test PostgreSQL\'s own test: reads the server\'s settings',
   'test/webhook-targets.test.ts': 'a migration test: builds the schema before the webhook_ids rule with rows in it',
 };

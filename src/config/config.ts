@@ -64,7 +64,7 @@ export interface Config {
     nodeId: string | undefined;
     backend: 'sqlite' | 'postgres';
     /** with backend "postgres": the server's URL (from postgres_url or postgres_url_file) and the pool's size */
-    postgres?: { url: string; urlFile?: string; poolSize: number };
+    postgres?: { url: string; urlFile?: string; poolSize: number; lockTimeoutMs?: number };
   };
   delivery: {
     enabled: boolean;
@@ -397,7 +397,9 @@ function postgresStorage(s: ConfigFile['storage'], baseDir: string, source: stri
   if (urlFile && !/^postgres(ql)?:\/\/\S+$/.test(url)) {
     throw new ConfigError(source, [{ path: 'storage.postgres_url_file', message: `${urlFile} must hold one URL such as "postgres://mta:secret@db.example.com:5432/mta"` }]);
   }
-  return { postgres: { url, ...(urlFile ? { urlFile } : {}), poolSize: s.pool_size ?? DEFAULT_PG_POOL_SIZE } };
+  // Unset: the pool's own default (spool/pg-pool.ts), so one number says how long a lock is waited for.
+  const lock = s.postgres_lock_timeout === undefined ? {} : { lockTimeoutMs: parseDuration(s.postgres_lock_timeout)! };
+  return { postgres: { url, ...(urlFile ? { urlFile } : {}), poolSize: s.pool_size ?? DEFAULT_PG_POOL_SIZE, ...lock } };
 }
 
 function readSecretFile(path: string, source: string, key: string): string {

@@ -34,6 +34,7 @@ const RESTART_ONLY: readonly { key: string; of: (c: Config) => unknown }[] = [
   { key: 'storage.backend', of: (c) => c.storage.backend },
   { key: 'storage.postgres_url', of: (c) => c.storage.postgres?.url ?? null },
   { key: 'storage.pool_size', of: (c) => c.storage.postgres?.poolSize ?? null },
+  { key: 'storage.postgres_lock_timeout', of: (c) => c.storage.postgres?.lockTimeoutMs ?? null },
 ];
 
 /** The restart-only settings whose value in `next` differs from the one the daemon started with. */

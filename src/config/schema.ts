@@ -178,8 +178,10 @@ export const configSchema = z.strictObject({
     postgres_url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, { message: 'must be a URL such as "postgres://mta@db.example.com:5432/mta"' }).optional(),
     postgres_url_file: z.string().min(1).optional(),
     pool_size: z.number().int().min(1).max(1000).optional(),
+    // how long a statement waits for a row another node has locked before the submission gets 451
+    postgres_lock_timeout: duration.optional(),
   }).superRefine((s, ctx) => {
-    const pgKeys = (['postgres_url', 'postgres_url_file', 'pool_size'] as const).filter((k) => s[k] !== undefined);
+    const pgKeys = (['postgres_url', 'postgres_url_file', 'pool_size', 'postgres_lock_timeout'] as const).filter((k) => s[k] !== undefined);
     if (s.backend === 'sqlite') {
       for (const k of pgKeys) ctx.addIssue({ code: 'custom', path: [k], message: `${k} is for backend = "postgres", but backend is "sqlite": set backend = "postgres" or remove ${k}` });
     } else if (s.postgres_url !== undefined && s.postgres_url_file !== undefined) {

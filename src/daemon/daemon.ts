@@ -216,8 +216,14 @@ export class Daemon {
       this.retention.gate = this.jobs;
       await this.services.start('retention', this.retention);
       // batch tasks (src/tasks)
-      const cleaned = await new Tasks(this.store, () => this.config, () => this.scheduler).finishCancelled();
+      const taskControl = new Tasks(this.store, () => this.config, () => this.scheduler);
+      const cleaned = await taskControl.finishCancelled();
       if (cleaned > 0) this.log.warn({ recipients: cleaned }, 'recipients of cancelled tasks deleted after an interrupted cancel');
+      // A cancel given to another node while this node was not listening (PostgreSQL restarting) was not
+      // heard: the task's members this node claimed would be delivered. Look once, as at start-up (ends with the store).
+      this.store.onRemoteQueueChange((c) => {
+        if (c.kind === 'reset') taskControl.finishCancelled().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'could not look for cancelled tasks after reconnecting'));
+      });
       const daemon = this; // eslint-disable-line @typescript-eslint/no-this-alias -- getters below follow SIGHUP reloads
       this.tasks = new TaskExpander({
         store: this.store, config: () => this.config, log: this.log.child({ component: 'tasks' }), quota: this.quota, gate: this.jobs,

@@ -16,7 +16,7 @@ import type { DeliveryJob, DeliveryDestination as Destination, DestinationFeedba
 import { SourceShaping, providerOf, whereOf } from './source-shaping.js';
 import { recipientResult, type AttemptContext } from './outcome.js';
 import { classifyReply } from './classify.js';
-import { SessionPool, sessionKey } from './pool.js';
+import { SessionPool, sessionKey, type CarriedSlot } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
 import { MessageCache, headerBlock, wireBody } from './message.js';
@@ -90,7 +90,7 @@ export class DeliveryAgent {
     this.messages = new MessageCache(store, log, undefined, this.dkim);
     this.tracked = new TrackedSender(() => this.config, store, this.messages);
     this.egress = new EgressSelector(config, store, log);
-    this.sourceShaping = new SourceShaping(router);
+    this.sourceShaping = new SourceShaping(router, store, store.nodeId, log);
     this.egress.inUse = (name) => this.sourceShaping.inUse(name, this.live);
     this.reference = new ReferenceStamp(config.dataDir, (e) => log.error({ err: e.message }, 'no key for the feedback reference header; sending without it'));
   }
@@ -112,7 +112,10 @@ export class DeliveryAgent {
     const mxNames = plan.hops.map((h) => h.hostName);
     let session: SmtpSession | undefined;
     // Sessions held per source for this destination (counted from before connecting): a source shaping entry caps them.
-    const drop = (s: SmtpSession | undefined): undefined => { if (s?.target.source) this.sourceShaping.countSession(dest, s.target.source.name, -1); return undefined; };
+    const drop = (s: SmtpSession | undefined): undefined => {
+      if (s?.target.source) { this.sourceShaping.countSession(dest, s.target.source.name, -1); this.sourceShaping.letGo(s); }
+      return undefined;
+    };
     try {
       while (!this.hooks.stopping()) {
         const job = req.next();
@@ -142,11 +145,20 @@ export class DeliveryAgent {
           session = drop(session);
         }
         if (!session) {
+          // A source whose entry caps its connections takes one of the cluster's slots for it first.
+          const slot = source ? await this.sourceShaping.takeSlot(dest, mxNames, source.name) : undefined;
+          if (slot === null) {
+            this.sourceShaping.opening(dest, source!.name, -1);
+            this.egress.refund(source!.name, providerOf(dest), job.recipients.length);
+            await this.hooks.handBack([job], 'egress source at its connection limit across the cluster', BUSY_RETRY_MS);
+            continue;
+          }
           const c = await this.connect(plan, dest, source);
           if (source) {
             this.sourceShaping.opening(dest, source.name, -1);
             // No connection, nothing sent: the recipients no longer count toward the source's warm-up cap.
             if ('reply' in c) this.egress.refund(source.name, providerOf(dest), job.recipients.length); else this.sourceShaping.countSession(dest, source.name, 1);
+            if ('reply' in c) void slot?.release(); else this.sourceShaping.hold(c.session, slot);
           }
           if ('reply' in c) {
             if (c.unreachable) {
@@ -176,23 +188,25 @@ export class DeliveryAgent {
         }
       }
     } finally {
-      if (session) { this.release(session, dest); drop(session); }
+      // The session left idle keeps the worker's connection slot until it is gone (delivery/pool.ts).
+      if (session) { this.release(session, dest, this.aborting ? undefined : req.handOverSlot()); drop(session); }
     }
   }
 
-  private release(session: SmtpSession, dest: Destination): void {
+  private release(session: SmtpSession, dest: Destination, slot?: CarriedSlot): void {
     this.live.delete(session);
     if (this.aborting) session.destroy();
-    else this.pool.put(session, dest.messagesPerConnection(this.config.delivery));
+    else this.pool.put(session, dest.messagesPerConnection(this.config.delivery), slot);
   }
 
   private async pace(req: DeliveryRequest, t: SessionTarget): Promise<void> {
     const dest = req.destination;
     const now = Date.now();
     const waits = [dest.isSlow(now) ? dest.slowPacer.reserve(now) : 0];
+    // The shaping entry's paces hold for the whole cluster: each reservation is a row of the store.
     const shared = req.pacer();
-    if (shared) waits.push(shared.reserve(now));
-    waits.push(this.sourceShaping.wait(dest, t, now));
+    if (shared) waits.push(await shared.reserve(now));
+    waits.push(await this.sourceShaping.wait(dest, t, now));
     const wait = Math.max(...waits);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
@@ -354,11 +368,11 @@ export class DeliveryAgent {
     this.aborting = true;
     for (const s of this.live) s.destroy();
     this.live.clear();
-    this.pool.closeAll();
+    void this.pool.closeAll();
     const jobs = [...this.onWire];
     this.onWire.clear();
     await this.hooks.handBack(jobs, 'shutdown');
   }
 
-  close(): void { this.pool.closeAll(); void this.dkim?.close(); void this.egress.close(); }
+  close(): void { void this.pool.closeAll(); void this.dkim?.close(); void this.egress.close(); }
 }

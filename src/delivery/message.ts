@@ -117,7 +117,7 @@ async function readUpTo(body: AsyncIterable<Buffer>, max: number): Promise<{ who
  * and an iterable that replays what was read, then continues with the rest: one pass over
  * the spool for both the header and the signature.
  */
-async function splitHead(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promise<{ headers: string; rest: AsyncIterable<Buffer>; seen: Buffer[]; done: boolean }> {
+async function splitHead(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promise<{ headers: string; rest: AsyncIterable<Buffer>; seen: Buffer[]; done: boolean; readError: () => { err: unknown } | undefined }> {
   const it = body[Symbol.asyncIterator]();
   const seen: Buffer[] = [];
   let text = '';
@@ -133,20 +133,23 @@ async function splitHead(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promis
     else if (text.length > max) break;
   }
   const replay = [...seen];
+  // Whether reading the spool failed after the head (not the signer): the caller must not take that for a bad key.
+  let readError: { err: unknown } | undefined;
   const rest: AsyncIterable<Buffer> = {
     [Symbol.asyncIterator]: () => ({
       next: async (): Promise<IteratorResult<Buffer>> => {
         const b = replay.shift();
         if (b) return { done: false, value: b };
         if (done) return { done: true, value: undefined };
-        const r = await it.next();
+        let r: IteratorResult<Buffer>;
+        try { r = await it.next(); } catch (err) { readError = { err }; throw err; }
         if (r.done) done = true; else seen.push(r.value);
         return r;
       },
       return: async (): Promise<IteratorResult<Buffer>> => { await it.return?.(); return { done: true, value: undefined }; },
     }),
   };
-  return { headers: headers ?? text.replace(/\r\n$/, ''), rest, seen, done };
+  return { headers: headers ?? text.replace(/\r\n$/, ''), rest, seen, done, readError: () => readError };
 }
 
 export class MessageCache {
@@ -202,6 +205,11 @@ export class MessageCache {
       const body = small();
       return { headers, fromDomain, signature, ...(body ? { body } : {}) };
     } catch (e) {
+      // The spool could not be read (PostgreSQL restarting): the load fails, so the job is tried
+      // again later, signed. Taken for a signing failure, the message went out unsigned, and the
+      // cache kept it unsigned for its other recipients.
+      const read = head.readError();
+      if (read) throw read.err;
       // Unsigned mail is still better delivered than lost; the event records why.
       this.log.error({ queue_id: id, domain: domain.name, err: (e as Error).message }, 'DKIM signing failed; sending unsigned');
       return { headers, fromDomain, signature: null, signError: (e as Error).message };

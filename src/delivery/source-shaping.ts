@@ -6,23 +6,57 @@
  * without `egress` keep governing the destination as a whole (scheduler/destination.ts).
  * It also counts each source's connections being opened, which the selector's limits see,
  * and the sessions each source holds per destination (kept here, not on the scheduler's
- * destination: they are delivery's own bookkeeping).
+ * destination: they are delivery's own bookkeeping). Both limits hold for the whole
+ * cluster too (scheduler/shared-limits.ts): a connection from a capped source takes one of
+ * its slots in the store before it opens and gives it back when this worker lets the session
+ * go, and the per-source pace is a row of the store. The in-memory counts stay the first,
+ * free check, so a node never asks the store for what it knows is taken.
  * Must never: hold a session or decide which source is used (delivery/egress.ts does).
  */
+import type { Logger } from 'pino';
 import type { DeliveryDestination as Destination } from '../scheduler/destination.js';
-import { Pacer } from '../scheduler/destination.js';
+import type { ThrottleStore } from '../spool/types-throttles.js';
+import { paceKey, sharedPace, sourceSlotKey, type Pace } from '../scheduler/shared-limits.js';
+import { Slots, type SlotLease } from '../scheduler/slots.js';
 import type { Router } from './router.js';
 import type { SessionTarget, SmtpSession } from './transport.js';
 import type { AttemptContext } from './outcome.js';
 
 export class SourceShaping {
-  private readonly pacers = new Map<string, Pacer>();
+  private readonly pacers = new Map<string, Pace>();
+  private readonly slots: Slots;
+  /** the cluster-wide slot each capped source's session holds */
+  private readonly held = new Map<SmtpSession, SlotLease>();
   /** connections being opened per egress source (not yet live sessions) */
   private readonly openingFrom = new Map<string, number>();
   /** sessions in use (counted from before connecting) per destination and egress source */
   private readonly sessions = new Map<string, number>();
 
-  constructor(private readonly router: Pick<Router, 'shapingFor'>) {}
+  constructor(private readonly router: Pick<Router, 'shapingFor'>, private readonly store: Pick<ThrottleStore, 'takeSlot' | 'releaseSlot' | 'readPace' | 'casPace'>,
+    nodeId: string, log: Logger) {
+    this.slots = new Slots(store, nodeId, log);
+  }
+
+  /**
+   * A cluster-wide slot for a new connection from `source` to `dest` when its entry caps
+   * them: null when every slot is held (by any node), undefined when no entry caps the source.
+   */
+  async takeSlot(dest: Destination, mxNames: readonly string[], source: string): Promise<SlotLease | null | undefined> {
+    const max = this.router.shapingFor(dest.domain, mxNames, source)?.maxConnections;
+    if (max === undefined) return undefined;
+    return (await this.slots.take(sourceSlotKey(dest.domain, source), 'any', max, false, Date.now())) ?? null;
+  }
+
+  /** `session` holds `slot` until `letGo`. */
+  hold(session: SmtpSession, slot: SlotLease | undefined): void { if (slot) this.held.set(session, slot); }
+
+  /** This worker is done with `session`: its source slot goes back. */
+  letGo(session: SmtpSession): void {
+    const slot = this.held.get(session);
+    if (!slot) return;
+    this.held.delete(session);
+    void slot.release();
+  }
 
   /** After a reload: entries may have new rates. */
   clear(): void { this.pacers.clear(); }
@@ -55,14 +89,14 @@ export class SourceShaping {
     return n;
   }
 
-  /** Milliseconds the next message from this session must wait for its source's pace (its slot reserved). */
-  wait(dest: Destination, t: SessionTarget, now: number): number {
+  /** Milliseconds the next message from this session must wait for its source's pace, kept for the cluster (its start reserved). */
+  async wait(dest: Destination, t: SessionTarget, now: number): Promise<number> {
     if (!t.source) return 0;
     const entry = this.router.shapingFor(dest.domain, [t.hostName], t.source.name);
     if (!entry?.maxMessagesPerSecond) return 0;
-    const key = `${entry.name}|${t.source.name}`;
+    const key = paceKey(entry.name, t.source.name);
     let p = this.pacers.get(key);
-    if (!p) { p = new Pacer(entry.maxMessagesPerSecond); this.pacers.set(key, p); }
+    if (!p) { p = sharedPace(this.store, key, entry.maxMessagesPerSecond); this.pacers.set(key, p); }
     return p.reserve(now);
   }
 }

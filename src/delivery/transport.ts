@@ -66,7 +66,10 @@ interface NodemailerError extends Error {
   rejectedErrors?: NodemailerError[]; originalCode?: string;
 }
 
-const FATAL = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ETLS', 'EPROTOCOL', 'EAUTH', 'ECLOSED']);
+// ESTREAM: the message could not be read to its end (the spool failed mid-DATA). The server is
+// still reading the data, so the session is done for: an RSET on it would be taken as more data
+// and wait for a reply until socket_timeout, holding the job (test/pg-cluster-restart.test.ts).
+const FATAL = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ETLS', 'EPROTOCOL', 'EAUTH', 'ECLOSED', 'ESTREAM']);
 
 /**
  * `answered`: the host sent at least its greeting, so it is reachable whatever went wrong
@@ -89,10 +92,12 @@ export interface SendResult {
 export class SmtpSession {
   messages = 0;
   private dead = false;
+  /** Settles when the connection is gone (closed by either side): a connection slot it held may go to another node then. */
+  readonly ended: Promise<void>;
 
   private constructor(private readonly conn: SMTPConnection, readonly target: SessionTarget, readonly openedAt: number) {
     conn.on('error', () => { this.dead = true; });
-    conn.on('end', () => { this.dead = true; });
+    this.ended = new Promise((resolve) => conn.once('end', () => { this.dead = true; resolve(); }));
   }
 
   static open(target: SessionTarget, opts: SessionOptions): Promise<SmtpSession> {

@@ -11,7 +11,9 @@
  */
 import type { QueueEntry } from '../spool/types-queue.js';
 import type { ReplyClass } from '../delivery/classify.js';
-import type { DeliveryDestination, DeliveryJob, DestinationFeedback, Pacer } from './destination.js';
+import type { DeliveryDestination, DeliveryJob, DestinationFeedback } from './destination.js';
+import type { Pace } from './shared-limits.js';
+import type { CarriedSlot } from '../delivery/pool.js';
 
 export type { DeliveryDestination, DeliveryJob, DestinationFeedback };
 
@@ -27,7 +29,14 @@ export interface DeliveryRequest {
   next(): DeliveryJob | undefined;
   /** every job still waiting, for one verdict that decides them all (DNS failure, unreachable) */
   rest(): DeliveryJob[];
-  pacer(): Pacer | undefined;
+  /** the shaping entry's message pace, kept for the whole cluster (scheduler/shared-limits.ts) */
+  pacer(): Pace | undefined;
+  /**
+   * The worker's connection slot, for the session it leaves idle in the pool at its end:
+   * taking it (once) makes the pool give the slot up when that connection is gone, not the
+   * scheduler when the worker ends. Undefined when the worker holds none (an unreachable destination).
+   */
+  handOverSlot(): CarriedSlot | undefined;
 }
 
 /** What happened to one recipient in one attempt (or without one, `attempted: false`). */

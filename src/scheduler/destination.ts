@@ -73,7 +73,11 @@ export function triggerReserve(limit: number): number {
   return Math.max(1, Math.ceil(limit / 10));
 }
 
-/** Pacing shared by every destination matched to the same shaping entry. */
+/**
+ * Pacing in this node's memory: a destination slowed down by a rate-limit reply (one message
+ * per second, this node's feedback). A shaping entry's max_messages_per_second is paced for
+ * the whole cluster instead (scheduler/shared-limits.ts sharedPace).
+ */
 export class Pacer {
   private nextAt = 0;
   constructor(private readonly perSecond: number) {}
@@ -97,6 +101,15 @@ export class Destination implements DeliveryDestination {
   shaping: Shaping | undefined;
   /** Pacer used while slowed down (1 message per second), shared by this destination's workers. */
   readonly slowPacer = new Pacer(1);
+  /**
+   * No cluster-wide connection slot was free at the last try (scheduler/shared-limits.ts):
+   * no worker is started before this time (the scheduler's timer tries again then), and
+   * how many tries in a row found none.
+   */
+  slotWaitUntil = 0;
+  slotFailures = 0;
+  /** whether that try asked the trigger reserve too (trigger mail waited): if not, trigger mail arriving since need not wait */
+  private reserveTried = false;
 
   constructor(readonly domain: string) {}
 
@@ -139,6 +152,8 @@ export class Destination implements DeliveryDestination {
    */
   workerWanted(cfg: Config['delivery'], now: number, totalActive: number, triggerPass: boolean): WorkerKind | undefined {
     const unreachable = this.isUnreachable(now);
+    // Waiting for a slot another node holds: the retry timer asks again (an unreachable destination connects nowhere, needs none).
+    if (!unreachable && this.slotWaitUntil > now && !(triggerPass && !this.reserveTried && this.trigger.length > 0)) return undefined;
     // An unreachable destination needs one worker only: to defer its mail without connecting.
     const limit = unreachable ? 1 : this.connectionLimit(cfg, now);
     const room = totalActive < cfg.maxConnections && this.active < limit;
@@ -151,17 +166,32 @@ export class Destination implements DeliveryDestination {
 
   /**
    * A worker's view of the queue: `next` hands out its jobs (a 'trigger' worker gets trigger
-   * mail only); `ended` when the worker is gone. Keeps `active` and `fresh` true.
+   * mail only); `narrow` makes it a 'trigger' worker (its slot is one of the trigger reserve);
+   * `ended` when the worker is gone. Keeps `active` and `fresh` true.
    */
-  startWorker(kind: WorkerKind): { next(): DeliveryJob | undefined; ended(): void } {
+  startWorker(kind: WorkerKind): { next(): DeliveryJob | undefined; narrow(): void; ended(): void } {
     this.active++;
     this.fresh++;
     let first = true;
     const asked = (): void => { if (first) { first = false; this.fresh--; } };
     return {
       next: () => { asked(); return kind === 'trigger' ? this.trigger.shift() : this.next(); },
+      narrow: () => { kind = 'trigger'; },
       ended: () => { asked(); this.active--; },
     };
+  }
+
+  /** A try for a slot found none: no new worker for `delayMs`. */
+  noSlot(now: number, delayMs: number, reserveTried: boolean): void {
+    this.slotFailures++;
+    this.slotWaitUntil = now + delayMs;
+    this.reserveTried = reserveTried;
+  }
+
+  /** A slot was taken, or one of this node's was given back: workers may start at once. */
+  slotFreed(): void {
+    this.slotFailures = 0;
+    this.slotWaitUntil = 0;
   }
 
   isSlow(now: number): boolean { return this.slowUntil > now; }

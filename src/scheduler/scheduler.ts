@@ -13,10 +13,12 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Store } from '../spool/types.js';
-import type { QueueEntry, QueueOp, QueueSelector, QueueTarget } from '../spool/types-queue.js';
+import type { QueueEntry, QueueOp, QueueSelector, QueueTarget, RemoteQueueChange } from '../spool/types-queue.js';
 import { DeliveryAgent } from '../delivery/agent.js';
 import type { Router } from '../delivery/router.js';
-import { Destination, Pacer, type DeliveryDestination, type DeliveryJob, type DestinationFeedback, type WorkerKind } from './destination.js';
+import { Destination, type DeliveryDestination, type DeliveryJob, type DestinationFeedback, type WorkerKind } from './destination.js';
+import { paceKey, sharedPace, type Pace } from './shared-limits.js';
+import { SlotGate, Slots } from './slots.js';
 import type { DeliveryResult } from './contract.js';
 import { OutcomeRecorder } from './recorder.js';
 import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
@@ -49,7 +51,9 @@ export class Scheduler {
   readonly agent: DeliveryAgent;
   private readonly recorder: OutcomeRecorder;
   private readonly dests = new Map<string, Destination>();
-  private readonly pacers = new Map<string, Pacer>();
+  private readonly pacers = new Map<string, Pace>();
+  /** the cluster-wide connection slots (scheduler/shared-limits.ts), and the timer of destinations waiting for one */
+  private readonly slots: SlotGate;
   private readonly workers = new Set<Promise<void>>();
   private ready = 0;
   /** the largest the ready set has been, for tests and metrics */
@@ -72,6 +76,7 @@ export class Scheduler {
   constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
     this.life = new Lifecycle('scheduler', log);
     this.recorder = new OutcomeRecorder(() => this.config, store, log, (job) => this.settled(job));
+    this.slots = new SlotGate(new Slots(store, store.nodeId, log), (key) => this.agent.pool.evict(key), () => this.dispatch());
     this.agent = new DeliveryAgent(config, store, router, log, {
       stopping: () => this.state !== 'running',
       feedback: (domain, fb) => this.feedback(domain, fb),
@@ -96,11 +101,15 @@ export class Scheduler {
     // This node's claims (it is starting, so none is in flight) and claims whose lease ran out; other nodes' live claims stay theirs.
     const recovered = await this.store.recoverSending(Date.now(), 'returned to the queue at start-up after an unclean stop');
     if (recovered > 0) this.log.warn({ recipients: recovered, node: this.store.nodeId }, 'recipients left in delivery by an unclean stop are queued again (they may be delivered twice, never lost)');
+    // Slots this node held in a previous run: nothing of that run is on the wire now.
+    await this.store.releaseNodeSlots(this.store.nodeId);
     await this.agent.egress.start();
     this.life.to('running');
     this.renewer = setInterval(() => void this.renewClaims(), Number(process.env[TEST_RENEW_ENV]) || CLAIM_RENEW_MS);
     this.renewer.unref();
-    this.unsubscribe = this.store.onCommit(() => this.wake());
+    const fresh = this.store.onCommit(() => this.wake());
+    const remote = this.store.onRemoteQueueChange((c) => void this.heard(c));
+    this.unsubscribe = () => { fresh(); remote(); };
     this.loop.start();
   }
 
@@ -208,14 +217,21 @@ export class Scheduler {
         for (let kind = dest.workerWanted(d, now, this.active, triggerPass); kind; kind = dest.workerWanted(d, now, this.active, triggerPass)) {
           this.startWorker(dest, kind);
         }
+        // Mail waiting for a slot always has a timer to try again (a timer may fire a little before its time).
+        this.slots.remind(dest, now);
       }
     }
   }
 
+  /**
+   * Starts a worker: counted at once (so this dispatch does not start more than the limits
+   * allow), then it takes a cluster-wide slot and runs; without a free slot it ends at once,
+   * its jobs staying queued, and the destination waits for the retry timer.
+   */
   private startWorker(dest: Destination, kind: WorkerKind): void {
     const worker = dest.startWorker(kind);
     this.active++;
-    const p: Promise<void> = this.agent.run({ destination: dest, next: () => worker.next(), rest: () => dest.drain(), pacer: () => this.pacerFor(dest) })
+    const p: Promise<void> = this.runWorker(dest, worker, kind)
       .catch((e: unknown) => this.log.error({ domain: dest.domain, err: (e as Error).stack ?? String(e) }, 'delivery worker failed'))
       .finally(() => {
         worker.ended();
@@ -225,6 +241,34 @@ export class Scheduler {
         this.dispatch();
       });
     this.workers.add(p);
+  }
+
+  private async runWorker(dest: Destination, worker: ReturnType<Destination['startWorker']>, kind: WorkerKind): Promise<void> {
+    // An unreachable destination's worker defers its mail without connecting: it needs no slot.
+    const slot = dest.isUnreachable(Date.now()) ? undefined : await this.slots.take(dest, kind, dest.connectionLimit(this.config.delivery, Date.now()));
+    if (slot === null) return;
+    if (slot?.kind === 'trigger') worker.narrow();
+    let handedOver = false;
+    try {
+      await this.agent.run({
+        destination: dest, next: () => worker.next(), rest: () => dest.drain(), pacer: () => this.pacerFor(dest),
+        handOverSlot: () => {
+          if (!slot || handedOver) return undefined;
+          handedOver = true;
+          return { key: slot.key, release: () => slot.release().then(() => this.slotGiven(dest.domain)) };
+        },
+      });
+    } finally {
+      if (slot && !handedOver) await slot.release();
+    }
+  }
+
+  /** A slot of this node went back (its idle session closed): a destination waiting for one may start at once. */
+  private slotGiven(domain: string): void {
+    const dest = this.dests.get(domain);
+    if (!dest || dest.slotWaitUntil === 0 || this.state !== 'running') return;
+    dest.slotFreed();
+    this.dispatch();
   }
 
   private forgetIfIdle(dest: Destination): void {
@@ -262,11 +306,12 @@ export class Scheduler {
     return this.recorder.record(r, notBefore > 0 ? notBefore : undefined);
   }
 
-  private pacerFor(dest: DeliveryDestination): Pacer | undefined {
+  /** The pace of the destination's shaping entry, shared by every node through the store. */
+  private pacerFor(dest: DeliveryDestination): Pace | undefined {
     const s = dest.shaping;
     if (!s?.maxMessagesPerSecond) return undefined;
     let p = this.pacers.get(s.name);
-    if (!p) { p = new Pacer(s.maxMessagesPerSecond); this.pacers.set(s.name, p); }
+    if (!p) { p = sharedPace(this.store, paceKey(s.name), s.maxMessagesPerSecond); this.pacers.set(s.name, p); }
     return p;
   }
 
@@ -274,7 +319,7 @@ export class Scheduler {
    * Applies an operator's queue operation. Recipients waiting in memory are 'sending' in the
    * spool, so they are handed back first; recipients on the wire finish their attempt.
    */
-  async control(op: QueueOp, target: QueueTarget): Promise<number> {
+  async control(op: QueueOp, target: QueueTarget, announce = true): Promise<number> {
     const matches = (j: DeliveryJob): boolean =>
       'queueId' in target ? j.queueId === target.queueId : 'domain' in target ? j.domain === target.domain.toLowerCase()
         : 'taskId' in target ? j.taskId === target.taskId : 'select' in target ? selects(target.select, j) : true;
@@ -287,7 +332,7 @@ export class Scheduler {
         for (const dest of this.dests.values()) jobs.push(...dest.withdraw(matches));
         await this.recorder.handBack(jobs);
       }
-      n = await this.store.applyQueueOp(op, target, Date.now());
+      n = await this.store.applyQueueOp(op, target, Date.now(), { announce });
     } finally {
       this.holding--;
     }
@@ -301,6 +346,26 @@ export class Scheduler {
     }
     this.wake();
     return n;
+  }
+
+  /**
+   * Another node's operator applied a queue operation (issue 19). Recipients this node claimed
+   * were 'sending', out of its reach, and would be delivered from memory after a hold or a
+   * delete (a task's cancel); so the operation runs here too, on what waits in memory, without
+   * being announced again (the other nodes would echo it back forever). A flush or release
+   * also ends this node's memory of unreachable destinations, as it does on the node it was
+   * given to. After `reset` (announcements may have been lost) nothing is known to re-apply:
+   * an operation missed then has reached every recipient not in some node's memory.
+   */
+  private async heard(c: RemoteQueueChange): Promise<void> {
+    if (c.kind === 'reset' || !this.life.running) return;
+    try {
+      const n = await this.control(c.op, c.target, false);
+      this.log.info({ op: c.op, target: c.target, recipients: n }, 'queue operation of another node applied to this node\'s claims');
+    } catch (e) {
+      // The operation itself committed on the other node; what this node holds is delivered as if it came a moment late.
+      this.log.warn({ op: c.op, err: (e as Error).message }, 'could not apply another node\'s queue operation here');
+    }
   }
 
   /**
@@ -330,9 +395,13 @@ export class Scheduler {
       await this.agent.abort();
       await Promise.race([all, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
+    // Idle connections close first, so the slots they carry go to other nodes once the receiver saw them end.
+    await Promise.race([this.agent.pool.closeAll(), new Promise((r) => setTimeout(r, 2000).unref())]);
     this.agent.close();
+    await this.store.releaseNodeSlots(this.store.nodeId).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'could not give the connection slots back at stop; they run out with their lease'));
     this.recorder.closed = true;
     clearInterval(this.renewer);
+    this.slots.stop();
     this.life.to('stopped');
   }
 }

@@ -9,9 +9,10 @@ import type { JobLease, NodeRecord, SendingByNode } from './types-cluster.js';
 /**
  * The cluster's liveness tables: written by every node's heartbeat every few seconds,
  * whatever else happens, so the audit digest (types-audit.ts) leaves them out: "nothing
- * was written" must not depend on whether a heartbeat fell in between.
+ * was written" must not depend on whether a heartbeat fell in between. The throttle rows
+ * (types-throttles.ts) are written by every connection and paced message: likewise.
  */
-export const LIVENESS_TABLES: readonly string[] = ['nodes', 'job_leases'];
+export const LIVENESS_TABLES: readonly string[] = ['nodes', 'job_leases', 'throttle_slots', 'throttle_pace'];
 
 /** A nodes row as the contract's record (both backends keep listeners as JSON text). */
 export function nodeRecord(r: Record<string, unknown>): NodeRecord {

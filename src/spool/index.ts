@@ -54,7 +54,7 @@ export async function openStoreAsync(config: StoreConfig, opts: OpenStoreOptions
   // Each node keeps its own data dir (lock, secret): its node-id file names it unless configured.
   const nodeId = nodeIdOf(config.dataDir, config.storage.nodeId);
   return openPgStore({
-    url: pgConf.url, poolSize: pgConf.poolSize, nodeId, timeZone: config.timeZone,
+    url: pgConf.url, poolSize: pgConf.poolSize, lockTimeoutMs: pgConf.lockTimeoutMs, nodeId, timeZone: config.timeZone,
     commitWindowMs: config.spool.commitWindowMs, maxCommitBatch: config.spool.maxCommitBatch, rules: createRules({ timeZone: config.timeZone }),
   });
 }

@@ -95,4 +95,7 @@ export const NOT_COPIED: Readonly<Record<string, string>> = {
   // job leases (minutes long) would only hold jobs back. Nodes on PostgreSQL write their own.
   nodes: 'this node\'s heartbeat: nodes on PostgreSQL register themselves when they start',
   job_leases: 'leases of one-at-a-time jobs, minutes long: nodes on PostgreSQL take them anew',
+  // The throttle port's rows (SQLite step 22): connections of a stopped node and paces of the past.
+  throttle_slots: 'connection slots of a running node, leased: nodes on PostgreSQL take their own',
+  throttle_pace: 'when the next message of a pace may start: seconds of meaning, taken anew',
 };

@@ -529,4 +529,22 @@ export const MIGRATIONS: readonly string[] = [
     lease_until INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 22 (issue 19, cluster-wide limits): connection slots, one leased row per (key, slot)
+  // held by one connection of one node (spool/sqlite-throttles.ts), and pace rows, one per
+  // paced key, holding when its next message may start (moved by compare-and-set).
+  `
+  CREATE TABLE throttle_slots (
+    key         TEXT NOT NULL,
+    slot        INTEGER NOT NULL,
+    holder      TEXT NOT NULL,
+    node_id     TEXT NOT NULL,
+    lease_until INTEGER NOT NULL,
+    PRIMARY KEY (key, slot)
+  ) WITHOUT ROWID;
+  CREATE INDEX throttle_slots_node ON throttle_slots (node_id);
+  CREATE TABLE throttle_pace (
+    key     TEXT PRIMARY KEY,
+    next_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

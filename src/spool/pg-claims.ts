@@ -114,9 +114,16 @@ export class PgClaims {
   /** Claims that ended (after the commit that ended them, never inside it: a rollback leaves them held). */
   forget(ids: Iterable<number>): void { this.claims.forget(ids); }
 
-  /** When the next queued or deferred recipient falls due (either lane); undefined when none waits. */
+  /**
+   * When the next queued or deferred recipient falls due (either lane), or another node's claim
+   * runs out, whichever is first; undefined when neither. A dead node's claims are this node's
+   * work once their lease runs out (claimDue takes them back): without them here a quiet
+   * cluster left them until its idle look, up to a minute after the lease.
+   */
   async nextDueAt(): Promise<number | undefined> {
-    const { rows } = await this.pool.query<{ t: string | null }>(`SELECT min(next_attempt_at) AS t FROM recipients WHERE state IN ('queued','deferred')`);
+    const { rows } = await this.pool.query<{ t: string | null }>(
+      `SELECT least((SELECT min(next_attempt_at) FROM recipients WHERE state IN ('queued','deferred')),
+                    (SELECT min(lease_until) FROM recipients WHERE state = 'sending' AND claimed_by IS DISTINCT FROM $1)) AS t`, [this.nodeId]);
     return rows[0]?.t == null ? undefined : Number(rows[0].t);
   }
 

@@ -63,9 +63,15 @@ export class PgEffects {
     await this.apply(tx, this.rules.accepted(m));
   }
 
-  /** One outcome that applied (the recipient row already carries it). */
-  async outcome(tx: PgTx, o: RecipientOutcome, dir: WebhookDirectory): Promise<void> {
-    await this.apply(tx, this.rules.outcome(o, await this.facts(tx, o.recipientId), dir));
+  /** The facts of several recipients in one query (a batch of outcomes), by recipient id. */
+  async factsOf(tx: PgTx, ids: readonly RecipientId[]): Promise<Map<RecipientId, RecipientFacts>> {
+    const { rows } = await tx.query<PgFactsRow>(`${PG_FACTS_SELECT} WHERE r.id = ANY($1::bigint[])`, [ids]);
+    return new Map(rows.map((r) => { const f = toPgFacts(r); return [f.recipientId, f]; }));
+  }
+
+  /** One outcome that applied (the recipient row already carries it), with its recipient's facts as read after it. */
+  async outcome(tx: PgTx, o: RecipientOutcome, f: RecipientFacts | undefined, dir: WebhookDirectory): Promise<void> {
+    await this.apply(tx, this.rules.outcome(o, f, dir));
   }
 
   /** An operator deleted a waiting recipient: it ends as failed (or cancelled, for a cancelled task's). */

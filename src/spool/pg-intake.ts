@@ -14,7 +14,7 @@ import type { QueueId } from '../util/ids.js';
 import type { IncomingMessage } from './types-queue.js';
 import { mappingErrors } from './errors.js';
 import { GroupCommit } from './group-commit.js';
-import { insertMessage } from './pg-message-rows.js';
+import { insertMessages } from './pg-message-rows.js';
 import type { PgEffects } from './pg-effects.js';
 import type { PgIdempotency } from './pg-idempotency.js';
 import type { PgPool } from './pg-pool.js';
@@ -70,8 +70,8 @@ export class PgIntake {
 
   private async write(batch: readonly IncomingMessage[]): Promise<void> {
     await inTransaction(this.pool, async (client) => {
+      await insertMessages(client, batch, (m, rcpt) => ({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
       for (const m of batch) {
-        await insertMessage(client, m, (rcpt) => ({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
         await this.deps.effects.accepted(client, { sender: m.sender, receivedAt: m.receivedAt, tag: m.tag, recipients: m.recipients });
         for (const a of m.aliasTasks ?? []) await this.aliasTask!(client, m, a); // the 250 promises the expansion
         if (m.idempotency) await this.deps.idempotency.saveIn(client, m.idempotency.record, m.idempotency.expireBefore);

@@ -10,6 +10,7 @@ import { MtaError } from '../util/errors.js';
 import type { PgPool } from './pg-pool.js';
 import { PG_ACCOUNTS_MIGRATION } from './pg-schema-accounts.js';
 import { PG_CLUSTER_MIGRATION } from './pg-schema-cluster.js';
+import { PG_THROTTLES_MIGRATION } from './pg-schema-throttles.js';
 
 export interface PgMigration { name: string; sql: string }
 
@@ -207,6 +208,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
   PG_ACCOUNTS_MIGRATION, // step 4, after the core ports' step 3 (spool/pg-schema-accounts.ts)
   PG_CLUSTER_MIGRATION, // step 5: node heartbeats and job leases (spool/pg-schema-cluster.ts)
+  PG_THROTTLES_MIGRATION, // step 6: cluster-wide connection slots and pace rows (spool/pg-schema-throttles.ts)
 ];
 
 /** The advisory lock key the migration run holds ("mta" "migr" as two int4s). */
@@ -221,6 +223,10 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
   const onError = (e: Error): void => { lost = e; };
   client.on('error', onError);
   try {
+    // Another node migrating holds the lock as long as its steps take, and a step's DDL waits
+    // for the running nodes' transactions: neither is a stall, so this session waits without
+    // the pool's lock_timeout (restored below before the connection goes back to the pool).
+    await client.query('SET lock_timeout = 0');
     // Session-level: held across the steps' transactions, released below or when the connection dies.
     await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
     try {
@@ -249,6 +255,7 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
       }
     } finally {
       await client.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch(() => undefined);
+      await client.query('RESET lock_timeout').catch(() => undefined);
     }
   } finally {
     client.removeListener('error', onError);

@@ -17,6 +17,7 @@ import type { PgClaims } from './pg-claims.js';
 import type { PgEffects } from './pg-effects.js';
 import { selectorSql } from './pg-messages.js';
 import type { PgPool } from './pg-pool.js';
+import type { PgWakeups } from './pg-wakeups.js';
 import { inTransaction, type PgTx } from './pg-tx.js';
 import { QUEUE_OP_STATES, TRANSITIONS, transition } from './states.js';
 import type { QueueOp, QueueShapeRow, QueueTarget, RecipientOutcome } from './types-queue.js';
@@ -37,6 +38,8 @@ const OP_EVENT = { hold: 'held', release: 'released', delete: 'deleted' } as con
 
 export class PgOutcomes {
   private readonly writes: GroupCommit<QueueWrite>;
+  /** tells the other nodes of an operator's queue operation after its COMMIT (spool/pg-wakeups.ts) */
+  wakeups: PgWakeups | undefined;
 
   constructor(private readonly pool: PgPool, private readonly claims: PgClaims, private readonly effects: PgEffects, commit: Omit<GroupCommitOptions, 'name'>) {
     this.writes = new GroupCommit<QueueWrite>((batch) => this.writeBatch(batch), { ...commit, name: 'outcomes' }, () => this.effects.signal());
@@ -62,7 +65,18 @@ export class PgOutcomes {
   private async writeBatch(batch: readonly QueueWrite[]): Promise<void> {
     const counts = await inTransaction(this.pool, async (tx) => {
       const out: number[] = [];
-      for (const w of batch) out.push(await this.apply(tx, w));
+      // In submission order; consecutive jobs' outcomes are applied together (three statements for the run).
+      for (let i = 0; i < batch.length;) {
+        const w = batch[i]!;
+        if (w.kind === 'requeue') { out.push(await this.claims.requeueIn(tx, w.ids, w.nextAttemptAt, w.at, w.reason)); i++; continue; }
+        const run: (readonly RecipientOutcome[])[] = [];
+        for (; i < batch.length; i++) {
+          const r = batch[i]!;
+          if (r.kind !== 'outcomes') break;
+          run.push(r.outcomes);
+        }
+        out.push(...await this.applyOutcomes(tx, run));
+      }
       return out;
     });
     batch.forEach((w, i) => { w.applied = counts[i]!; });
@@ -70,44 +84,69 @@ export class PgOutcomes {
     for (const w of batch) this.claims.forget(w.kind === 'outcomes' ? w.outcomes.map((o) => o.recipientId) : w.ids);
   }
 
-  private apply(tx: PgTx, w: QueueWrite): Promise<number> {
-    switch (w.kind) {
-      case 'outcomes': return this.applyOutcomes(tx, w.outcomes);
-      case 'requeue': return this.claims.requeueIn(tx, w.ids, w.nextAttemptAt, w.at, w.reason);
-      default: return assertNever(w, 'queue write');
-    }
+  /**
+   * Several jobs' outcomes in four statements whatever their number (the row updates, their
+   * events, the webhook directory, their facts), since each statement costs a round trip; then
+   * what each means, in order. Returns how many applied, per job.
+   */
+  private async applyOutcomes(tx: PgTx, jobs: readonly (readonly RecipientOutcome[])[]): Promise<number[]> {
+    const counts = jobs.map(() => 0);
+    // One outcome per recipient: a second one for it would find it no longer 'sending', as before.
+    const seen = new Set<RecipientId>();
+    const todo: { o: RecipientOutcome; state: string; job: number }[] = [];
+    jobs.forEach((outcomes, job) => {
+      for (const o of outcomes) {
+        const state = transition('sending', o.kind);
+        if (state && !seen.has(o.recipientId)) { seen.add(o.recipientId); todo.push({ o, state, job }); }
+      }
+    });
+    if (todo.length === 0) return counts;
+    const col = <T>(f: (x: { o: RecipientOutcome; state: string }) => T): T[] => todo.map(f);
+    const { rows } = await tx.query<{ id: string }>(
+      `UPDATE recipients r SET state = u.state, attempts = r.attempts + u.attempted, next_attempt_at = u.next_at, last_reply = u.reply,
+              last_attempt_at = CASE WHEN u.attempted = 1 THEN u.at ELSE r.last_attempt_at END, claimed_by = NULL, claim_token = NULL, lease_until = NULL,
+              updated_at = u.at
+       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) AS u(id, state, attempted, next_at, reply, at, token)
+       WHERE r.id = u.id AND r.state = 'sending' AND r.claimed_by = $8 AND r.claim_token = u.token
+       RETURNING r.id`,
+      [col((x) => x.o.recipientId), col((x) => x.state), col((x) => (x.o.attempted ? 1 : 0)), col((x) => x.o.nextAttemptAt ?? x.o.at),
+        col((x) => x.o.reply), col((x) => x.o.at), col((x) => this.claims.tokenOf(x.o.recipientId)), this.claims.nodeId]);
+    const updated = new Set(rows.map((r) => Number(r.id)));
+    const applied = todo.filter((x) => updated.has(x.o.recipientId)).map((x) => { counts[x.job]!++; return x.o; });
+    if (applied.length === 0) return counts;
+    const ocol = <T>(f: (o: RecipientOutcome) => T): T[] => applied.map(f);
+    await tx.query(
+      `INSERT INTO events (at, message_id, recipient_id, type, detail)
+       SELECT at, message_id, recipient_id, type, detail::jsonb
+       FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(at, message_id, recipient_id, type, detail, n) ORDER BY n`,
+      [ocol((o) => o.at), ocol((o) => o.queueId), ocol((o) => o.recipientId), ocol((o) => o.kind), ocol((o) => JSON.stringify({ reply: o.reply, ...o.detail }))]);
+    const dir = await this.effects.directory(tx);
+    const facts = await this.effects.factsOf(tx, applied.map((o) => o.recipientId));
+    for (const o of applied) await this.effects.outcome(tx, o, facts.get(o.recipientId), dir);
+    return counts;
   }
 
-  private async applyOutcomes(tx: PgTx, outcomes: readonly RecipientOutcome[]): Promise<number> {
-    let applied = 0;
-    let dir: Awaited<ReturnType<PgEffects['directory']>> | undefined;
-    for (const o of outcomes) {
-      const state = transition('sending', o.kind);
-      if (!state) continue;
-      const r = await tx.query(
-        `UPDATE recipients SET state = $2, attempts = attempts + $3, next_attempt_at = $4, last_reply = $5,
-                last_attempt_at = CASE WHEN $3 = 1 THEN $6 ELSE last_attempt_at END, claimed_by = NULL, claim_token = NULL, lease_until = NULL,
-                updated_at = $6
-         WHERE id = $1 AND state = 'sending' AND claimed_by = $7 AND claim_token = $8`,
-        [o.recipientId, state, o.attempted ? 1 : 0, o.nextAttemptAt ?? o.at, o.reply, o.at, this.claims.nodeId, this.claims.tokenOf(o.recipientId)]);
-      if (r.rowCount !== 1) continue;
-      applied++;
-      await tx.query('INSERT INTO events (at, message_id, recipient_id, type, detail) VALUES ($1, $2, $3, $4, $5)',
-        [o.at, o.queueId, o.recipientId, o.kind, JSON.stringify({ reply: o.reply, ...o.detail })]);
-      dir ??= await this.effects.directory(tx);
-      await this.effects.outcome(tx, o, dir);
-    }
-    return applied;
-  }
-
-  async applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> {
+  /**
+   * The operation on the recipients in its states, announced to the other nodes in the same
+   * transaction (so they hear of it after the COMMIT, never of a rolled-back one): recipients
+   * another node claimed are 'sending' and waiting in its memory, out of this operation's reach,
+   * until that node hands them back and applies the operation itself (scheduler/scheduler.ts).
+   * It is announced even when it changed nothing here, which is exactly that case.
+   */
+  async applyQueueOp(op: QueueOp, target: QueueTarget, now: number, opts: { announce?: boolean } = {}): Promise<number> {
+    const announce = async (tx: PgTx): Promise<void> => {
+      if (opts.announce !== false) await this.wakeups?.notifyChange(tx, { aggregate: 'queue', op, target });
+    };
     const args: unknown[] = [now];
     const where = targetSql(target, args);
     if (op === 'flush') {
       args.push([...QUEUE_OP_STATES.flush]);
-      const r = await this.pool.query(`UPDATE recipients SET next_attempt_at = $1, updated_at = $1
-                                       WHERE state = ANY($${args.length}::text[]) AND next_attempt_at > $1 AND ${where}`, args);
-      return r.rowCount ?? 0;
+      return inTransaction(this.pool, async (tx) => {
+        const r = await tx.query(`UPDATE recipients SET next_attempt_at = $1, updated_at = $1
+                                  WHERE state = ANY($${args.length}::text[]) AND next_attempt_at > $1 AND ${where}`, args);
+        await announce(tx);
+        return r.rowCount ?? 0;
+      });
     }
     const spec = TRANSITIONS[op];
     const event = OP_EVENT[op];
@@ -126,6 +165,7 @@ export class PgOutcomes {
         const dir = await this.effects.directory(tx);
         for (const r of rows) await this.effects.deleted(tx, asRecipientId(Number(r.id)), now, reply, dir);
       }
+      await announce(tx);
       return rows.length;
     });
     this.effects.signal();

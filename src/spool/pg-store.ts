@@ -37,13 +37,14 @@ import { PgSuppression } from './pg-suppression.js';
 import { PgTags } from './pg-tags.js';
 import { addAliasTask, countTaskOutcome, KEEP_TASK_SOURCES, PgTasks, taskStateIn } from './pg-tasks.js';
 import { PgTemplates } from './pg-templates.js';
+import { PgThrottles } from './pg-throttles.js';
 import { PgTlsRpt } from './pg-tlsrpt.js';
 import { PgTracking } from './pg-tracking.js';
 import { PgUsers } from './pg-users.js';
 import { PgWebhooks } from './pg-webhooks.js';
 import { PgWakeups } from './pg-wakeups.js';
 import type { EffectRules } from './types-effects.js';
-import { CLAIM_LEASE_MS } from './types-leases.js';
+import { claimLeaseMs } from './types-leases.js';
 import type { Store } from './types.js';
 
 /** The Store methods of each accounts aggregate (PostgreSQL migration 4). */
@@ -186,8 +187,9 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
   const effects = new PgEffects(rules, webhooks);
   const idempotency = new PgIdempotency(pool);
   const intake = new PgIntake(pool, commit, { effects, idempotency, wakeups });
-  const claims = new PgClaims(pool, opts.nodeId, CLAIM_LEASE_MS);
+  const claims = new PgClaims(pool, opts.nodeId, claimLeaseMs());
   const outcomes = new PgOutcomes(pool, claims, effects, commit);
+  outcomes.wakeups = wakeups;
   const stats = new PgStats(pool);
   const quota = new PgQuota(pool, effects);
   return {
@@ -198,6 +200,8 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
     ...expose(new PgMessages(pool), 'listQueue', 'countQueue', 'getMessage', 'eventsOfRecipients'),
     ...expose(claims, 'claimDue', 'nextDueAt', 'recoverSending', 'renewClaims'),
     ...expose(outcomes, 'recordOutcomes', 'requeue', 'applyQueueOp', 'queueShape'),
+    // Operators' queue operations of other nodes' stores, by NOTIFY after their commit (`reset` after a lost listener).
+    onRemoteQueueChange: (o) => wakeups.onRemoteChange((c) => { if (c === 'reset') o({ kind: 'reset' }); else if (c.aggregate === 'queue') o({ kind: 'op', op: c.op, target: c.target }); }),
     ...expose(webhooks, 'addWebhook', 'getWebhook', 'listWebhooks', 'removeWebhook', 'claimWebhookDue', 'nextWebhookDueAt', 'recordWebhookAttempt',
       'releaseWebhookClaims', 'recoverWebhookClaims', 'listWebhookAttempts', 'webhookBacklog'),
     onWebhookEnqueued: (o) => both(webhooks.onWebhookEnqueued(o), wakeups.onRemoteOutbox(o)),
@@ -207,6 +211,7 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
     ...expose(quota, 'quotaUsage', 'dailyFigures', 'domainsActiveOn', 'getReputation', 'saveReputation', 'listReputationHistory', 'markQuotaReached'),
     ...expose(new PgAudit(pool), 'auditMessageIds', 'auditEvents', 'auditOutbox', 'auditDigest'),
     ...expose(new PgCluster(pool), 'heartbeat', 'listNodes', 'tryLeadJob', 'releaseJob', 'listJobLeases', 'sendingByNode'),
+    ...expose(new PgThrottles(pool), 'takeSlot', 'releaseSlot', 'renewSlots', 'releaseNodeSlots', 'slotsByNode', 'readPace', 'casPace'),
     ...accounts(pool, { effects, intake, stats, quota, wakeups, timeZone: opts.timeZone ?? 'UTC' }),
     // Writes run on the pool's connections, not a thread of the store's: there is no writer to fail.
     onWriterFailure: () => undefined,

@@ -13,7 +13,7 @@
 import { MtaError } from '../util/errors.js';
 import type { QueueId, TaskId } from '../util/ids.js';
 import { effectsOf, isUniqueViolation, num, numOrNull, type PgEffectsPort } from './pg-facts.js';
-import { insertMessage } from './pg-message-rows.js';
+import { insertMessages } from './pg-message-rows.js';
 import type { PgPool } from './pg-pool.js';
 import { inTransaction, type PgTx } from './pg-tx.js';
 import type { TaskCounter } from './types-effects.js';
@@ -128,8 +128,8 @@ export class PgTasks implements TaskStore {
     const ok = await inTransaction(this.pool, async (client) => {
       const { rows: [head] } = await client.query<{ state: TaskState; cursor: string | null }>('SELECT state, cursor FROM tasks WHERE id = $1 FOR UPDATE', [c.taskId]);
       if (!head || head.state !== 'sending' || head.cursor !== c.after) return false;
+      await insertMessages(client, c.messages, (m, rcpt) => ({ sender: m.sender, rcpt, size: m.size, task_id: m.taskId, ...(m.returnPath ? { return_path: m.returnPath } : {}) }));
       for (const m of c.messages) {
-        await insertMessage(client, m, (rcpt) => ({ sender: m.sender, rcpt, size: m.size, task_id: m.taskId, ...(m.returnPath ? { return_path: m.returnPath } : {}) }));
         await port!.apply(client, port!.rules.accepted({ sender: m.sender, receivedAt: m.receivedAt, tag: m.tag, recipients: m.recipients }));
       }
       await client.query(

@@ -29,7 +29,8 @@ import { asRecipientId, type QueueId, type RecipientId } from '../util/ids.js';
 import type { RecipientState } from './states.js';
 import { QUEUE_OP_STATES, TRANSITIONS, transition } from './states.js';
 import type { EventType } from './types-events.js';
-import type { QueueEntry, QueueOp, QueueSelector, QueueShapeRow, QueueStore, QueueTarget, RecipientOutcome } from './types-queue.js';
+import { SqliteChanges } from './sqlite-changes.js';
+import type { QueueEntry, QueueOp, QueueSelector, QueueShapeRow, QueueStore, QueueTarget, RecipientOutcome, RemoteQueueChange } from './types-queue.js';
 import { assertNever } from '../util/errors.js';
 import type { SqliteNotify } from './sqlite-notify.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
@@ -102,12 +103,16 @@ function targetSql(t: QueueTarget): { sql: string; args: (string | number)[] } {
 }
 
 export class SqliteQueue implements QueueStore {
+  /** queue operations of the other stores on this file (spool/sqlite-changes.ts) */
+  readonly changes: SqliteChanges;
+
   private readonly st: Record<string, Statement>;
   private readonly writes: GroupCommit<QueueWrite>;
   offThread: QueueOffThread | undefined;
 
   constructor(private readonly db: Db, private readonly notify: SqliteNotify, commit: Omit<GroupCommitOptions, 'name'>,
     private readonly claims: ClaimTokens, private readonly leaseMs: number) {
+    this.changes = new SqliteChanges(db.name);
     this.writes = new GroupCommit<QueueWrite>((batch) => this.writeBatch(batch), { ...commit, name: 'outcomes' }, () => this.notify.signal());
     const p = (sql: string): Statement => db.prepare(sql);
     const due = (lane: string): string => `${RECIPIENT_SELECT}
@@ -128,6 +133,8 @@ export class SqliteQueue implements QueueStore {
       renew: p(`UPDATE recipients SET lease_until = @until WHERE state = 'sending' AND claimed_by = @node`),
       nextDue: p(`SELECT MIN(next_attempt_at) AS t FROM recipients
                   WHERE state IN ('queued','deferred') AND lane = ?`),
+      nextLease: p(`SELECT MIN(lease_until) AS t FROM recipients INDEXED BY recipients_lease
+                    WHERE state = 'sending' AND lease_until IS NOT NULL AND claimed_by IS NOT ?`),
       outcome: p(`UPDATE recipients SET state = @state, attempts = attempts + @attempted, next_attempt_at = @next,
                   last_reply = @reply, last_attempt_at = CASE WHEN @attempted = 1 THEN @at ELSE last_attempt_at END,
                   claimed_by = NULL, claim_token = NULL, lease_until = NULL,
@@ -171,7 +178,9 @@ export class SqliteQueue implements QueueStore {
   async nextDueAt(): Promise<number | undefined> {
     const a = (this.st['nextDue']!.get('trigger') as { t: number | null }).t;
     const b = (this.st['nextDue']!.get('batch') as { t: number | null }).t;
-    const t = [a, b].filter((x): x is number => x !== null);
+    // Another node's claim is work for this one once its lease runs out (the node died): claimDue takes it back then.
+    const c = (this.st['nextLease']!.get(this.claims.nodeId) as { t: number | null }).t;
+    const t = [a, b, c].filter((x): x is number => x !== null);
     return t.length ? Math.min(...t) : undefined;
   }
 
@@ -256,7 +265,16 @@ export class SqliteQueue implements QueueStore {
     return this.st['renew']!.run({ until: now + this.leaseMs, node: this.claims.nodeId }).changes;
   }
 
-  async applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> {
+  onRemoteQueueChange(observer: (c: RemoteQueueChange) => void): () => void { return this.changes.on(observer); }
+
+  /** The operation, then (unless `announce` is false) the other stores on this file hear of it, as PostgreSQL's nodes do. */
+  async applyQueueOp(op: QueueOp, target: QueueTarget, now: number, opts: { announce?: boolean } = {}): Promise<number> {
+    const n = this.applyOp(op, target, now);
+    if (opts.announce !== false) this.changes.announce({ kind: 'op', op, target });
+    return n;
+  }
+
+  private applyOp(op: QueueOp, target: QueueTarget, now: number): number {
     const t = targetSql(target);
     if (op === 'flush') {
       return this.db.prepare(`UPDATE recipients SET next_attempt_at = ?, updated_at = ?

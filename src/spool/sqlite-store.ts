@@ -20,7 +20,7 @@ import { RECIPIENT_STATES, type RecipientState } from './states.js';
 import type { Store } from './types.js';
 import type { DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus } from './types-domains.js';
 import type { SpoolEvent } from './types-events.js';
-import type { CommitObserver, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow, QueueTarget, RecipientOutcome } from './types-queue.js';
+import type { CommitObserver, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow, QueueTarget, RecipientOutcome, RemoteQueueChange } from './types-queue.js';
 import type { ReplyToGuard, ReplyToRecord, ReplyToSend, SenderRecord } from './types-senders.js';
 import { SqliteSenders } from './sqlite-senders.js';
 import type { RecipientRefusal, SuppressionFilter, SuppressionRecord } from './types-suppression.js';
@@ -31,7 +31,7 @@ import { WriterThread } from './writer.js';
 import { ClaimTokens } from './claims.js';
 import { nodeIdOf } from './node-id.js';
 import { secureDataDir } from '../util/files.js';
-import { CLAIM_LEASE_MS } from './types-leases.js';
+import { claimLeaseMs } from './types-leases.js';
 import { SqliteDomains } from './sqlite-domains.js';
 import { SqliteWebhooks } from './sqlite-webhooks.js';
 import { SqliteStats } from './sqlite-stats.js';
@@ -72,6 +72,8 @@ import { cursorRow } from './sqlite-cursor.js';
 import { rechunk } from './chunks.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import type { JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';
+import { SqliteThrottles } from './sqlite-throttles.js';
+import type { SlotsByNode } from './types-throttles.js';
 
 export interface SqliteStoreOptions {
   commitWindowMs?: number;
@@ -119,6 +121,7 @@ export class SqliteStore implements Store {
   private readonly senders: SqliteSenders;
   private writer: WriterThread | undefined;
   private readonly cluster: SqliteCluster;
+  private readonly throttles: SqliteThrottles;
 
   static open(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
     // The node id first (its file is in the data dir): a bad one is refused before the database is touched.
@@ -191,7 +194,7 @@ export class SqliteStore implements Store {
     this.stats = new SqliteStats(db);
     this.notify = new SqliteNotify(db, this.hooks, this.stats, rules);
     const commit = { windowMs: opts.commitWindowMs ?? 0, maxBatch: opts.maxCommitBatch ?? 256 };
-    this.queue = new SqliteQueue(db, this.notify, commit, new ClaimTokens(opts.nodeId), CLAIM_LEASE_MS);
+    this.queue = new SqliteQueue(db, this.notify, commit, new ClaimTokens(opts.nodeId), claimLeaseMs());
     this.domainChecks = new SqliteDomains(db, this.notify);
     this.api = new SqliteApi(db);
     this.lists = new SqliteLists(db);
@@ -211,6 +214,7 @@ export class SqliteStore implements Store {
     this.tracking = new SqliteTracking(db, this.notify, opts.timeZone);
     this.quota.humanOpens = (domain, day) => this.tracking.humanOpens(domain, day);
     this.cluster = new SqliteCluster(db);
+    this.throttles = new SqliteThrottles(db);
     this.intake = new GroupCommit<IncomingMessage>(
       (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
       { ...commit, name: 'intake' },
@@ -305,7 +309,8 @@ export class SqliteStore implements Store {
   requeue(ids: readonly RecipientId[], at: number, reason?: string): Promise<number> { return this.queue.requeue(ids, at, reason); }
   recoverSending(now: number, reason: string): Promise<number> { return this.queue.recoverSending(now, reason); }
   renewClaims(now: number): Promise<number> { return this.queue.renewClaims(now); }
-  applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number> { return this.queue.applyQueueOp(op, target, now); }
+  applyQueueOp(op: QueueOp, target: QueueTarget, now: number, opts?: { announce?: boolean }): Promise<number> { return this.queue.applyQueueOp(op, target, now, opts); }
+  onRemoteQueueChange(observer: (c: RemoteQueueChange) => void): () => void { return this.queue.onRemoteQueueChange(observer); }
   queueShape(now: number, buckets: readonly number[]): Promise<QueueShapeRow[]> { return this.queue.queueShape(now, buckets); }
 
   // ---- cluster: heartbeats, job leases (spool/sqlite-cluster.ts) ----
@@ -315,6 +320,17 @@ export class SqliteStore implements Store {
   releaseJob(job: string, nodeId: string): Promise<boolean> { return this.cluster.releaseJob(job, nodeId); }
   listJobLeases(): Promise<JobLease[]> { return this.cluster.listJobLeases(); }
   sendingByNode(now: number): Promise<SendingByNode[]> { return this.cluster.sendingByNode(now); }
+
+  // ---- throttles: cluster-wide connection slots and paces (spool/sqlite-throttles.ts) ----
+  takeSlot(key: string, slots: readonly number[], holder: string, nodeId: string, now: number, leaseMs: number): Promise<number | undefined> {
+    return this.throttles.takeSlot(key, slots, holder, nodeId, now, leaseMs);
+  }
+  releaseSlot(key: string, slot: number, holder: string): Promise<boolean> { return this.throttles.releaseSlot(key, slot, holder); }
+  renewSlots(nodeId: string, now: number, leaseMs: number): Promise<number> { return this.throttles.renewSlots(nodeId, now, leaseMs); }
+  releaseNodeSlots(nodeId: string): Promise<number> { return this.throttles.releaseNodeSlots(nodeId); }
+  slotsByNode(now: number): Promise<SlotsByNode[]> { return this.throttles.slotsByNode(now); }
+  readPace(key: string): Promise<number | undefined> { return this.throttles.readPace(key); }
+  casPace(key: string, expected: number | undefined, next: number): Promise<boolean> { return this.throttles.casPace(key, expected, next); }
 
   // ---- domains ----
   async addDomain(d: DomainRecord): Promise<void> {
@@ -536,7 +552,10 @@ export class SqliteStore implements Store {
   }
 
   /** The writer thread's end: its store has no group commits to drain, only the connection to close. */
-  closeConnection(): void { if (this.db.open) this.db.close(); }
+  closeConnection(): void {
+    this.queue.changes.close();
+    if (this.db.open) this.db.close();
+  }
 }
 
 function rowToDomain(r: Record<string, unknown>): DomainRecord {

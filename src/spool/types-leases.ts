@@ -18,9 +18,21 @@ export const CLAIM_LEASE_MS = 5 * 60_000;
 /** How often a node renews the claims it holds: well inside the lease, so a slow renewal or two cost nothing. */
 export const CLAIM_RENEW_MS = 60_000;
 
+/**
+ * Tests shorten the claim lease (test/pg-cluster-kill.test.ts kills a node and waits for its
+ * claims to run out: five minutes is too long to wait for), with the renewal interval
+ * (scheduler.ts TEST_RENEW_ENV) well inside it. Never set in production.
+ */
+export const TEST_LEASE_ENV = 'MTA_TEST_CLAIM_LEASE_MS';
+
+/** The lease a store gives its claims: CLAIM_LEASE_MS, or the test's MTA_TEST_CLAIM_LEASE_MS. */
+export function claimLeaseMs(): number {
+  return Number(process.env[TEST_LEASE_ENV]) || CLAIM_LEASE_MS;
+}
+
 export interface LeaseStore {
   /** The name this store claims under (`storage.node_id`, or the data dir's `node-id` file). */
   readonly nodeId: string;
-  /** Extends to `now` + CLAIM_LEASE_MS the lease of every recipient this node holds ('sending'); returns how many. */
+  /** Extends to `now` + claimLeaseMs() the lease of every recipient this node holds ('sending'); returns how many. */
   renewClaims(now: number): Promise<number>;
 }

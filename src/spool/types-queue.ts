@@ -100,6 +100,14 @@ export interface RecipientOutcome {
 export type QueueTarget = { queueId: QueueId } | { domain: string } | { all: true } | { taskId: string } | { select: QueueSelector };
 export type QueueOp = 'flush' | 'hold' | 'release' | 'delete';
 
+/**
+ * What a node hears of the queue operations of other nodes (issue 19): an operation another
+ * node's store applied, announced after its commit, or `reset` when announcements may have
+ * been lost (the listening connection came back). A scheduler needs it because recipients it
+ * claimed wait in its memory as 'sending', which no other node's hold or delete touches.
+ */
+export type RemoteQueueChange = { kind: 'op'; op: QueueOp; target: QueueTarget } | { kind: 'reset' };
+
 export interface QueueShapeRow {
   domain: string;
   total: number;
@@ -115,7 +123,10 @@ export interface QueueStore {
    * first, oldest due first (`triggerOnly`: that lane alone). Other nodes' claims whose lease ran out are taken back first.
    */
   claimDue(req: { now: number; limit: number; triggerOnly?: boolean }): Promise<QueueEntry[]>;
-  /** The earliest next-attempt time among waiting recipients, if any. */
+  /**
+   * The earliest next-attempt time among waiting recipients, or the earliest lease end among other nodes'
+   * claims (claimDue takes those back once it passes), if any.
+   */
   nextDueAt(): Promise<number | undefined>;
   /** Applies outcomes to recipients this node still holds ('sending' under its claim), with their events; returns how many applied. */
   recordOutcomes(outcomes: readonly RecipientOutcome[]): Promise<number>;
@@ -123,7 +134,13 @@ export interface QueueStore {
   requeue(ids: readonly RecipientId[], nextAttemptAt: number, reason?: string): Promise<number>;
   /** At start-up: this node's claims left by a crash, and claims whose lease ran out, go back to 'queued'; other nodes' live claims stay. */
   recoverSending(now: number, reason: string): Promise<number>;
-  applyQueueOp(op: QueueOp, target: QueueTarget, now: number): Promise<number>;
+  /**
+   * Applies an operator's operation to the recipients in its states and announces it to the other nodes
+   * (onRemoteQueueChange), unless `announce` is false: a node re-applying what it heard must not echo it back.
+   */
+  applyQueueOp(op: QueueOp, target: QueueTarget, now: number, opts?: { announce?: boolean }): Promise<number>;
+  /** Queue operations other nodes' stores applied, after their commit (never this store's own); with one node (SQLite), none. */
+  onRemoteQueueChange(observer: (c: RemoteQueueChange) => void): () => void;
   queueShape(now: number, ageBucketsMs: readonly number[]): Promise<QueueShapeRow[]>;
 }
 

@@ -34,10 +34,11 @@ import type { AuditStore } from './types-audit.js';
 import type { FeedbackStore } from './types-feedback.js';
 import type { TrackingStore } from './types-tracking.js';
 import type { ClusterStore } from './types-cluster.js';
+import type { ThrottleStore } from './types-throttles.js';
 
 export interface Store extends MessageStore, QueueStore, EventStore, DomainStore, SenderStore, SuppressionStore, WebhookStore,
   StatsStore, IdempotencyStore, TagStore, TemplateStore, ListStore, TaskStore, QuotaStore, InboundStore, EgressStore, MtaStsStore,
-  LeaseStore, AuditStore, FeedbackStore, TlsRptStore, UserStore, TrackingStore, ClusterStore {
+  LeaseStore, AuditStore, FeedbackStore, TlsRptStore, UserStore, TrackingStore, ClusterStore, ThrottleStore {
   /** A small write in a transaction that is rolled back: throws when the database does not take writes now. */
   probeWritable(): Promise<void>;
   close(): Promise<void>;

@@ -21,7 +21,7 @@ import { ENHANCED_PREFIX, REPLIES, SmtpReplyError, replyText, type ReplyName } f
 import { receiveMessage, type IntakeResult } from '../intake/intake.js';
 import { parseAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
-import { intakeRefusal, senderRefusal, tagCheck } from './policy.js';
+import { intakeRefusal, senderRefusal, storeReply, tagCheck } from './policy.js';
 import { installProxyGate, type ProxyGateSettings } from './proxy-gate.js';
 import { countRejection, metrics } from '../metrics/metrics.js';
 import { splitAliases } from '../tasks/alias.js';
@@ -168,10 +168,10 @@ export class SubmissionService {
       logger: false,
       onConnect: (session, cb) => this.onConnect(listener, session, cb),
       onSecure: (_socket, session, cb) => { session.disabledCommands = ['STARTTLS']; cb(); },
-      onAuth: (auth, session, cb) => { this.onAuth(auth.method, auth.username ?? '', auth.password ?? '', session).then((r) => cb(null, r), (e: Error) => cb(e)); },
-      onMailFrom: (addr, session, cb) => { this.onMailFrom(addr.address, session).then(() => cb(), (e: Error) => cb(e)); },
-      onRcptTo: (addr, session, cb) => { this.onRcptTo(addr.address, session).then(() => cb(), (e: Error) => cb(e)); },
-      onData: (stream, session, cb) => { this.onData(stream, session).then((m) => cb(null, m), (e: Error) => cb(e)); },
+      onAuth: (auth, session, cb) => { this.onAuth(auth.method, auth.username ?? '', auth.password ?? '', session).then((r) => cb(null, r), (e: unknown) => cb(this.failed('auth', session, e))); },
+      onMailFrom: (addr, session, cb) => { this.onMailFrom(addr.address, session).then(() => cb(), (e: unknown) => cb(this.failed('mail', session, e))); },
+      onRcptTo: (addr, session, cb) => { this.onRcptTo(addr.address, session).then(() => cb(), (e: unknown) => cb(this.failed('rcpt', session, e))); },
+      onData: (stream, session, cb) => { this.onData(stream, session).then((m) => cb(null, m), (e: unknown) => cb(this.failed('data', session, e))); },
       onClose: (session) => this.onClose(session),
     };
   }
@@ -266,6 +266,21 @@ export class SubmissionService {
     if (st) st.sender = sender;
     this.deps.log.debug({ client_ip: ip, user: sender.address }, 'smtp auth ok');
     return { user: sender.address };
+  }
+
+  /**
+   * A handler's error that is not one of our replies (the store failing: PostgreSQL down or
+   * restarting, SQLite locked) becomes the catalogue's temporary reply (451 4.3.0, 452 4.3.1 for
+   * a full disk). Passed on as it was, smtp-server answered its own default for the command,
+   * 535 at AUTH and 550 at RCPT, with the driver's message: a permanent refusal, so clients
+   * dropped mail they should have retried (test/pg-cluster-restart.test.ts).
+   */
+  private failed(stage: string, session: SMTPServerSession, e: unknown): Error {
+    if (e instanceof SmtpReplyError || typeof (e as { responseCode?: unknown } | null)?.responseCode === 'number') return e as Error;
+    const name = storeReply(e);
+    this.deps.log.error({ client_ip: session.remoteAddress, user: session.user, stage, reply: REPLIES[name].code, err: (e as Error).message }, 'smtp command failed; answered with a temporary refusal');
+    countRejection('smtp', name);
+    return new SmtpReplyError(name);
   }
 
   private refuse(session: SMTPServerSession, stage: string, name: ReplyName, detail?: string, extra: Record<string, unknown> = {}): SmtpReplyError {

@@ -15,6 +15,14 @@
  *   npm run soak                                   # 20 kill -9 rounds, 10 SIGTERM rounds
  *   npm run soak -- --rounds 100                   # longer (MTA_SOAK_ROUNDS=100 too)
  *   npm run soak -- --backend postgres --rounds 4  # on PostgreSQL
+ *
+ * `--scenario cluster-task` runs instead one batch task over three nodes on one throwaway
+ * PostgreSQL (test/helpers/cluster-task.ts, issue 19; test/pg-cluster-task.test.ts runs it
+ * with 3,000 members): `--members N` (default 30,000), each member exactly once, every node
+ * delivering. Prints the time and the figures; exits 1 on a gap, a duplicate or a node that
+ * delivered nothing.
+ *
+ *   npm run soak -- --scenario cluster-task --members 30000
  */
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
@@ -22,8 +30,14 @@ import { rmSync } from 'node:fs';
 import { startFaultWorld, table, type AuditRow, type FaultWorld } from '../helpers/fault-world.js';
 import { killRounds, sigtermRounds } from '../helpers/fault-scenarios.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { clusterTask } from '../helpers/cluster-task.js';
 
-const { values: args } = parseArgs({ options: { backend: { type: 'string', default: 'sqlite' }, rounds: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { backend: { type: 'string', default: 'sqlite' }, rounds: { type: 'string' }, scenario: { type: 'string', default: 'faults' }, members: { type: 'string' } },
+});
+if (args.scenario !== 'faults' && args.scenario !== 'cluster-task') throw new Error(`--scenario takes faults or cluster-task (got "${args.scenario}")`);
+const MEMBERS = Number(args.members ?? 30_000);
+if (!Number.isInteger(MEMBERS) || MEMBERS < 1) throw new Error(`--members takes a whole number of at least 1 (got "${args.members}")`);
 const ROUNDS = Number(args.rounds ?? process.env['MTA_SOAK_ROUNDS'] ?? 20);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds takes a whole number of at least 1 (got "${args.rounds ?? process.env['MTA_SOAK_ROUNDS']}")`);
 if (args.backend !== 'sqlite' && args.backend !== 'postgres') throw new Error(`--backend takes sqlite or postgres (got "${args.backend}")`);
@@ -101,5 +115,23 @@ async function main(): Promise<number> {
   return problems.length ? 1 : 0;
 }
 
-main().then((code) => { process.exitCode = code; }, (e: unknown) => { process.stderr.write(`soak: ${(e as Error).stack ?? String(e)}\n`); process.exitCode = 1; })
+/** The cluster task: one batch task over three nodes on a throwaway PostgreSQL, its figures printed. */
+async function clusterTaskMain(): Promise<number> {
+  pg = await startPostgres();
+  process.stdout.write(`cluster task: ${MEMBERS} members, three nodes on PostgreSQL ${pg.host}:${pg.port} (throwaway) ...\n`);
+  const f = await clusterTask(await pg.createDatabase(), MEMBERS, (line) => process.stdout.write(`  ${line}\n`));
+  const problems = [
+    ...(f.task.state !== 'done' || f.task.requested !== MEMBERS || f.task.delivered !== MEMBERS || f.task.failed !== 0 ? [`task ${f.task.state}: requested ${f.task.requested}, delivered ${f.task.delivered}, failed ${f.task.failed}`] : []),
+    ...(f.missing ? [`${f.missing} members received nothing`] : []),
+    ...(f.duplicated ? [`${f.duplicated} members received more than one message`] : []),
+    ...(f.wrong ? [`${f.wrong} messages not their member's`] : []),
+    ...Object.entries(f.byNode).filter(([, n]) => n === 0).map(([h]) => `the node on ${h} delivered nothing`),
+  ];
+  process.stdout.write(`delivered ${f.task.delivered} of ${MEMBERS} in ${(f.ms / 1000).toFixed(1)} s (${Math.round(f.task.delivered / (f.ms / 1000))} msg/s)\n`
+    + `by node: ${Object.entries(f.byNode).map(([h, n]) => `${h} ${n}`).join(', ')}\nmissing ${f.missing}, duplicated ${f.duplicated}, wrong ${f.wrong}\n`);
+  process.stdout.write(problems.length ? `FAIL\n${problems.join('\n')}\n` : 'ok: every member exactly once, every node delivering\n');
+  return problems.length ? 1 : 0;
+}
+
+(args.scenario === 'cluster-task' ? clusterTaskMain() : main()).then((code) => { process.exitCode = code; }, (e: unknown) => { process.stderr.write(`soak: ${(e as Error).stack ?? String(e)}\n`); process.exitCode = 1; })
   .finally(() => pg?.stop());

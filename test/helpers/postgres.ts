@@ -135,7 +135,7 @@ async function onDatabase(url: string, sql: string): Promise<void> {
 }
 
 /** How long the store's statements wait for a lock another connection holds (55P03 then: MTA_ERR_SPOOL_BUSY). */
-const TEST_LOCK_TIMEOUT = '1s';
+const TEST_LOCK_TIMEOUT_MS = 1000;
 
 /** A database of its own per storage on the file's cluster; stores on it share it, as cluster nodes do. */
 export const pgFactory: StoreFactory = {
@@ -144,12 +144,11 @@ export const pgFactory: StoreFactory = {
     const cluster = await sharedCluster();
     const url = await cluster.createDatabase();
     const name = new URL(url).pathname.slice(1);
-    // Before any store connects: its connections wait this long for a held lock, not for ever (holdWriteLock).
-    await onDatabase(url, `ALTER DATABASE "${name}" SET lock_timeout = '${TEST_LOCK_TIMEOUT}'`);
     return {
       open: (nodeId) => openStoreAsync({
         dataDir: '/nonexistent', timeZone: 'UTC', spool: { commitWindowMs: 0, maxCommitBatch: 64, writerThread: false },
-        storage: { nodeId, backend: 'postgres', postgres: { url, poolSize: 4 } },
+        // the store's connections wait this long for a held lock (holdWriteLock), not the daemon's 10 s
+        storage: { nodeId, backend: 'postgres', postgres: { url, poolSize: 4, lockTimeoutMs: TEST_LOCK_TIMEOUT_MS } },
       }),
       async fillDisk() {
         // A tablespace cannot be capped: a trigger on body chunks raises what a full disk raises (53100).

@@ -92,6 +92,16 @@ conformance('a node starting after another node\'s lease ran out takes those rec
   t.same(await states(b), { 'z@dest.test': 'queued' });
 });
 
+conformance('nextDueAt names when another node\'s claim runs out, so a quiet node takes a dead node\'s work then', async (t, s) => {
+  const { a, b } = await twoNodes(s, ['w@dest.test']);
+  const [first] = await a.claimDue({ now: T, limit: 10 });
+  t.equal(await a.nextDueAt(), undefined, 'nothing is due for node-a: the claim is its own');
+  t.equal(await b.nextDueAt(), T + CLAIM_LEASE_MS, 'node-b looks again when node-a\'s lease runs out');
+  t.same(ids(await b.claimDue({ now: T + CLAIM_LEASE_MS, limit: 10 })), [first!.recipientId], 'and claims the recipient then');
+  t.equal(await b.nextDueAt(), undefined, 'now nothing is due for node-b');
+  t.equal(await a.nextDueAt(), T + 2 * CLAIM_LEASE_MS, 'and node-a would look when node-b\'s lease runs out');
+});
+
 conformance('renewal keeps a claim alive past its first expiry, and renews only the node\'s own', async (t, s) => {
   const { a, b } = await twoNodes(s, ['p@dest.test', 'q@dest.test']);
   const mine = await a.claimDue({ now: T, limit: 1 });

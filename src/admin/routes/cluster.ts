@@ -1,7 +1,7 @@
 /**
  * admin/routes/cluster — `GET /api/v1/cluster`: the nodes sharing the store with their last
  * heartbeat (alive or stale), which node leads each one-at-a-time job, and the recipients
- * each node holds in delivery (daemon/cluster.ts). What `mta cluster status` prints; any
+ * each node holds in delivery, and the connection slots each holds (daemon/cluster.ts). What `mta cluster status` prints; any
  * node answers for the whole cluster.
  */
 import { z } from 'zod';
@@ -21,6 +21,7 @@ export const clusterStatusSchema = z.object({
     started_at: isoTime, last_heartbeat: isoTime, age_s: z.number().int().describe('seconds since the last heartbeat'),
     status: z.enum(['alive', 'stale']), jobs: z.array(z.string()).describe('the jobs it leads now'),
     sending: z.number().int().describe('recipients it holds in delivery'),
+    slots: z.number().int().describe('cluster-wide connection slots it holds (open connections, idle pooled ones included)'),
   })),
   jobs: z.array(z.object({
     job: z.string(), leader: z.string(), since: isoTime, lease_until: isoTime,

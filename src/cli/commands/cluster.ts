@@ -1,11 +1,12 @@
 /**
  * mta cluster status — the nodes sharing this store (one with SQLite, any number with
  * PostgreSQL): each with its last heartbeat and whether it is alive or stale, the jobs it
- * leads and the recipients it holds in delivery; then each one-at-a-time job's leader and
- * lease. From the running daemon (GET /api/v1/cluster), else read from the store.
+ * leads, the recipients it holds in delivery and the cluster-wide connection slots it holds;
+ * then each one-at-a-time job's leader and lease. From the running daemon (GET
+ * /api/v1/cluster), else read from the store.
  *
- *   NODE    STATUS  LAST HEARTBEAT        AGE  HOSTNAME  VERSION  SENDING  JOBS
- *   node-1  alive   2026-12-05T01:02:03Z  4s   mx1       1.4.0    12       dns-check,retention-purge
+ *   NODE    STATUS  LAST HEARTBEAT        AGE  HOSTNAME  VERSION  SENDING  SLOTS  JOBS
+ *   node-1  alive   2026-12-05T01:02:03Z  4s   mx1       1.4.0    12       3      dns-check,retention-purge
  */
 import { Command } from 'commander';
 import { configPathOf } from '../context.js';
@@ -16,13 +17,16 @@ import { openStore } from '../../spool/index.js';
 import { clusterStatus, HEARTBEAT_MS, STALE_AFTER_MS, type ClusterStatus } from '../../daemon/cluster.js';
 import { JOB_LEASE_MS } from '../../util/cluster-jobs.js';
 import { CLAIM_LEASE_MS } from '../../spool/types-leases.js';
+import { SLOT_LEASE_MS } from '../../scheduler/shared-limits.js';
 
 const HELP = `
 A cluster is the set of nodes sharing one store (README, "Nodes and one-at-a-time jobs").
 Each node beats every ${HEARTBEAT_MS / 1000} seconds; one not heard from for ${STALE_AFTER_MS / 1000} seconds is shown
 stale. Stale changes nothing by itself: a dead node's work moves when its leases run out,
 its recipients in delivery after ${CLAIM_LEASE_MS / 60_000} minutes and its jobs after ${JOB_LEASE_MS / 1000} seconds, to the
-next node that asks.
+next node that asks. SLOTS: the connections a node holds under the cluster-wide
+connection caps (max_connections_per_domain, shaping max_connections); a dead node's
+slots free after ${SLOT_LEASE_MS / 1000} seconds.
 
 Jobs that run on one node at a time: dns-check (domains.check_schedule), retention-purge
 (retention.purge_schedule), reputation (reputation.schedule), mta-sts-sweep (hourly),
@@ -52,8 +56,8 @@ function render(s: ClusterStatus): string {
   const head = `${s.nodes.length} node(s), ${alive} alive, seen from ${s.node} at ${timeText(s.at)} (heartbeat every ${s.heartbeat_s}s, stale after ${s.stale_after_s}s)`;
   const nodes = s.nodes.length === 0 ? '(no node has registered yet: start the daemon)' : table(
     s.nodes.map((n) => ({ ...n, node: n.node === s.node ? `${n.node} *` : n.node, last: timeText(n.last_heartbeat), age: `${n.age_s}s`, jobs: n.jobs.join(',') || '-' })),
-    ['node', 'status', 'last', 'age', 'hostname', 'version', 'sending', 'jobs'],
-    ['NODE', 'STATUS', 'LAST HEARTBEAT', 'AGE', 'HOSTNAME', 'VERSION', 'SENDING', 'JOBS'],
+    ['node', 'status', 'last', 'age', 'hostname', 'version', 'sending', 'slots', 'jobs'],
+    ['NODE', 'STATUS', 'LAST HEARTBEAT', 'AGE', 'HOSTNAME', 'VERSION', 'SENDING', 'SLOTS', 'JOBS'],
   );
   const jobs = s.jobs.length === 0 ? '(no job has a leader yet)' : table(
     s.jobs.map((j) => ({ ...j, since: timeText(j.since), until: timeText(j.lease_until) })),
