@@ -107,6 +107,30 @@ t.test('the recorder writes the outcomes of a result to the store and settles th
   t.equal(byRcpt.get('b@dest.test')?.attempts, 1);
 });
 
+t.test('the recorder reads the message\'s headers only for a DSN it sends', async (t) => {
+  const dir = tempDir('mta-contract-dsn-');
+  const store = openTestStore(join(dir, 'data'));
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  const config = { ...loadConfig({ discover: false }) };
+  config.delivery = { ...config.delivery, sendDsn: true };
+  const recorder = new OutcomeRecorder(() => config, store, pino({ level: 'silent' }), () => {});
+  // Reading them can cost a spool read (and, through the message cache, a DKIM signature) for mail that is not sent.
+  const read: string[] = [];
+  for (const c of [{ name: 'plain', taskId: undefined, dsn: true }, { name: 'task', taskId: 'task-1', dsn: false }]) {
+    const id = newQueueId();
+    await store.commitIncoming({
+      id, receivedAt: Date.now(), sender: 'app@example.com', authUser: null, clientIp: null, helo: null, messageId: `<${c.name}@x>`, subject: 's',
+      size: 10, lane: 'batch', tag: null, chunks: [Buffer.from('Subject: s\r\n\r\nhi\r\n')], recipients: [`${c.name}@gone.test`],
+    });
+    // The first message's DSN is due too: only this message's row makes the job.
+    const rows = (await store.claimDue({ now: Date.now() + 60_000, limit: 10 })).filter((r) => r.queueId === id);
+    const job: DeliveryJob = { queueId: id, domain: 'gone.test', lane: 'batch', sender: 'app@example.com', size: 10, receivedAt: Date.now(), recipients: rows, taskId: c.taskId };
+    await recorder.record({ job, headers: () => { read.push(c.name); return Promise.resolve('Subject: s\r\n'); }, recipients: [recipientResult(rows[0]!, '550 5.1.1 user unknown', ctx(Date.now()))] });
+    t.equal((await store.listQueue({ domain: 'gone.test' })).find((r) => r.rcpt === `${c.name}@gone.test`)?.state, 'failed', `${c.name}: failed`);
+  }
+  t.same(read, ['plain'], 'read for the plain message\'s DSN, not for the task message, which gets none');
+});
+
 t.test('per-source session counts are delivery\'s own, per destination and source', async (t) => {
   const dir = tempDir('mta-contract-shaping-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -78,6 +78,7 @@ t.test('SERVFAIL: deferred with 423, then expired at the end of the queue lifeti
   // Wait for this DSN itself: bounces from the earlier tests may still be arriving.
   const dsn = await w.waitFor('DSN', () => w.senderSink.messages.slice(before).find((x) => /broken-dns\.test/.test(x.raw.toString())));
   t.match(dsn.raw.toString(), /Status: 4\.4\.3/);
+  t.match(dsn.raw.toString(), /Content-Type: text\/rfc822-headers\r\n(?:.+\r\n)*\r\nFrom: app@example\.com\r\nTo: x@broken-dns\.test\r\nSubject: old\r\n/, 'it returns the message\'s headers (read from the spool, never signed)');
 });
 
 t.test('an unreachable destination is remembered: its other mail defers without connecting', async (t) => {

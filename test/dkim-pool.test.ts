@@ -11,12 +11,14 @@ import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { DkimPool } from '../src/delivery/dkim-pool.js';
+import { DkimPool, SIGNING } from '../src/delivery/dkim-pool.js';
+import { LaneQueue, TRIGGER_RUN } from '../src/delivery/lane-queue.js';
 import { dkimSignature, DkimError, type DkimKey } from '../src/delivery/dkim.js';
 import { MessageCache, THREAD_SIGN_MAX, wireBody } from '../src/delivery/message.js';
 import { NOW, keyFor, resolverFor } from './helpers/dkim-keys.js';
 import type { Store } from '../src/spool/types.js';
 import type { QueueId } from '../src/util/ids.js';
+import type { Lane } from '../src/spool/types-queue.js';
 
 const KEYS = { rsa: keyFor('rsa'), ed25519: keyFor('ed25519') };
 
@@ -56,12 +58,12 @@ for (const algorithm of ['rsa', 'ed25519'] as const) {
     const pool = new DkimPool(1);
     t.teardown(() => pool.close());
     const { key, txt } = KEYS[algorithm];
-    const sig = await pool.sign(MESSAGE, key, NOW);
+    const sig = await pool.sign(MESSAGE, key, 'batch', NOW);
     t.match(sig, /^DKIM-Signature: v=1; a=/);
     t.equal(await verdict(Buffer.concat([Buffer.from(sig), MESSAGE]), txt), 'pass', 'mailauth verifies');
     // RSA PKCS#1 v1.5 and ed25519 are deterministic: same input, same bytes.
     t.equal(sig, await dkimSignature([MESSAGE], key, { now: NOW }), 'identical to dkimSignature on the event loop');
-    t.match(await pool.sign(MESSAGE, key), /; t=\d+;/, 'now defaults to the current time');
+    t.match(await pool.sign(MESSAGE, key, 'trigger'), /; t=\d+;/, 'now defaults to the current time');
   });
 }
 
@@ -75,13 +77,13 @@ t.test('signing failures are DkimErrors with the in-thread message text', async 
     { what: 'no selector', msg: MESSAGE, key: { ...KEYS.rsa.key, selector: '' }, re: /selector/ },
   ];
   for (const c of cases) {
-    const e = await rejection(pool.sign(c.msg, c.key, NOW));
+    const e = await rejection(pool.sign(c.msg, c.key, 'batch', NOW));
     t.ok(e instanceof DkimError && e.code === 'E_DKIM_SIGN', `${c.what}: a DkimError`);
     t.match((e as Error).message, c.re, `${c.what}: says why`);
     const local = await rejection(dkimSignature([c.msg], c.key, { now: NOW }));
     t.equal((e as Error).message, (local as Error).message, `${c.what}: same text as on the event loop`);
   }
-  t.equal(await verdict(Buffer.concat([Buffer.from(await pool.sign(MESSAGE, KEYS.rsa.key, NOW)), MESSAGE]), KEYS.rsa.txt), 'pass', 'the thread still signs after failures');
+  t.equal(await verdict(Buffer.concat([Buffer.from(await pool.sign(MESSAGE, KEYS.rsa.key, 'batch', NOW)), MESSAGE]), KEYS.rsa.txt), 'pass', 'the thread still signs after failures');
 });
 
 t.test('200 concurrent signatures over 2 threads all verify', async (t) => {
@@ -90,7 +92,7 @@ t.test('200 concurrent signatures over 2 threads all verify', async (t) => {
   const jobs = Array.from({ length: 200 }, (_, i) => {
     const algorithm = i % 2 === 0 ? 'rsa' : 'ed25519';
     const msg = message(i, 20 + (i % 50));
-    return { msg, txt: KEYS[algorithm].txt, sig: pool.sign(msg, KEYS[algorithm].key, NOW) };
+    return { msg, txt: KEYS[algorithm].txt, sig: pool.sign(msg, KEYS[algorithm].key, 'batch', NOW) };
   });
   t.equal(pool.running, 2, 'both threads started under load');
   const verdicts = await Promise.all(jobs.map(async (j) => verdict(Buffer.concat([Buffer.from(await j.sig), j.msg]), j.txt)));
@@ -100,30 +102,78 @@ t.test('200 concurrent signatures over 2 threads all verify', async (t) => {
 t.test('a thread that dies fails its own requests and is replaced on next use', async (t) => {
   const pool = new DkimPool(1);
   t.teardown(() => pool.close());
-  const inFlight = rejection(pool.sign(MESSAGE, KEYS.rsa.key, NOW));
+  const inFlight = rejection(pool.sign(MESSAGE, KEYS.rsa.key, 'batch', NOW));
   await (pool as unknown as PoolInside).slots[0]!.worker.terminate();
   const e = await inFlight;
   t.ok(e instanceof DkimError && e.code === 'E_DKIM_SIGN', 'a DkimError');
   t.match((e as Error).message, /DKIM signing thread exited/);
   t.equal(pool.running, 0, 'the dead thread left its slot');
-  t.equal(await verdict(Buffer.concat([Buffer.from(await pool.sign(MESSAGE, KEYS.rsa.key, NOW)), MESSAGE]), KEYS.rsa.txt), 'pass', 'a new thread signs');
+  t.equal(await verdict(Buffer.concat([Buffer.from(await pool.sign(MESSAGE, KEYS.rsa.key, 'batch', NOW)), MESSAGE]), KEYS.rsa.txt), 'pass', 'a new thread signs');
 });
 
 t.test('close() rejects what is in flight; the pool stays usable and starts threads again', async (t) => {
   const pool = new DkimPool(2);
-  const inFlight = rejection(pool.sign(MESSAGE, KEYS.rsa.key, NOW));
+  const inFlight = rejection(pool.sign(MESSAGE, KEYS.rsa.key, 'batch', NOW));
   await pool.close();
   const e = await inFlight;
   t.ok(e instanceof DkimError, 'in-flight request rejects with a DkimError');
   t.match((e as Error).message, /closed/);
   t.equal(pool.running, 0, 'no thread left');
-  const sig = await pool.sign(MESSAGE, KEYS.ed25519.key, NOW);
+  const sig = await pool.sign(MESSAGE, KEYS.ed25519.key, 'batch', NOW);
   t.equal(await verdict(Buffer.concat([Buffer.from(sig), MESSAGE]), KEYS.ed25519.txt), 'pass', 'sign() after close() works');
   t.equal(pool.running, 1);
   await pool.close();
   await pool.close();
   t.pass('close() twice is harmless');
   t.throws(() => new DkimPool(0), RangeError, 'a pool has at least one thread');
+});
+
+/** Submits jobs in order and records the order their signatures come back in. */
+function completions(pool: DkimPool, jobs: { name: string; lane: Lane }[]): { order: string[]; all: Promise<unknown> } {
+  const order: string[] = [];
+  const all = Promise.all(jobs.map((j, i) => pool.sign(message(i), KEYS.rsa.key, j.lane, NOW).then(() => { order.push(j.name); })));
+  return { order, all };
+}
+
+t.test('a trigger job submitted behind queued batch jobs is signed before them', async (t) => {
+  const pool = new DkimPool(1);
+  t.teardown(() => pool.close());
+  const N = 12;
+  const jobs = [...Array.from({ length: N }, (_, i) => ({ name: `batch ${i}`, lane: 'batch' as const })), { name: 'trigger', lane: 'trigger' as const }];
+  const { order, all } = completions(pool, jobs);
+  await all;
+  const before = order.indexOf('trigger');
+  // The SIGNING batch jobs the thread started first may finish first, and one more at most:
+  // the thread signs requests side by side, so the batch job it starts beside the trigger
+  // can overtake it. Every other queued batch job comes after.
+  t.ok(before <= SIGNING + 1, `the trigger came back ${before + 1}th of ${N + 1}: ${order.join(', ')}`);
+  const first = new Set(jobs.slice(0, SIGNING + 1).map((j) => j.name));
+  t.ok(order.slice(0, before).every((n) => first.has(n)), 'the batch jobs before it are among the first ones submitted');
+});
+
+t.test('the signing queue takes trigger first, and batch again after TRIGGER_RUN triggers in a row', async (t) => {
+  const q = new LaneQueue<string>();
+  t.equal(q.take(), undefined, 'empty');
+  q.push('batch', 'b1');
+  q.push('batch', 'b2');
+  for (let i = 0; i < TRIGGER_RUN + 2; i++) q.push('trigger', `t${i}`);
+  t.equal(q.size, TRIGGER_RUN + 4);
+  const taken: string[] = [];
+  for (let x = q.take(); x !== undefined; x = q.take()) taken.push(x);
+  const triggers = Array.from({ length: TRIGGER_RUN + 2 }, (_, i) => `t${i}`);
+  t.same(taken, [...triggers.slice(0, TRIGGER_RUN), 'b1', ...triggers.slice(TRIGGER_RUN), 'b2'],
+    'a batch item after TRIGGER_RUN triggers; the run starts again after it, so a steady trigger flow never starves batch');
+  q.push('batch', 'b3');
+  q.push('trigger', 't');
+  t.same([q.take(), q.take()], ['t', 'b3'], 'triggers taken with no batch waiting do not count toward the run');
+});
+
+t.test('close() rejects every request, also those the thread has not started', async (t) => {
+  const pool = new DkimPool(1);
+  const jobs = Array.from({ length: SIGNING + 4 }, (_, i) => rejection(pool.sign(message(i), KEYS.rsa.key, i % 2 ? 'trigger' : 'batch', NOW)));
+  await pool.close();
+  const errors = await Promise.all(jobs);
+  t.ok(errors.every((e) => e instanceof DkimError && /closed/.test(e.message)), 'every request rejects with a DkimError');
 });
 
 t.test('threads never keep a process alive, yet a pending signature is awaited', async (t) => {
@@ -135,7 +185,7 @@ t.test('threads never keep a process alive, yet a pending signature is awaited',
     const { privateKey } = generateKeyPairSync('ed25519');
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' });
     const pool = new DkimPool(2);
-    const sig = await pool.sign(Buffer.from('From: a@example.com\\r\\n\\r\\nhi\\r\\n'), { domain: 'example.com', selector: 's', algorithm: 'ed25519', privateKeyPem: pem });
+    const sig = await pool.sign(Buffer.from('From: a@example.com\\r\\n\\r\\nhi\\r\\n'), { domain: 'example.com', selector: 's', algorithm: 'ed25519', privateKeyPem: pem }, 'trigger');
     console.log(sig.slice(0, 15));
   `;
   // A file, not -e: workers inherit execArgv, and --input-type would break their loading.
@@ -162,7 +212,8 @@ function fakeStore(raw: Buffer, key: DkimKey, chunk = 64 * 1024): Store {
 
 class CountingPool extends DkimPool {
   calls = 0;
-  override sign(message: Buffer, key: DkimKey, now?: Date): Promise<string> { this.calls++; return super.sign(message, key, now); }
+  lanes: Lane[] = [];
+  override sign(message: Buffer, key: DkimKey, lane: Lane, now?: Date): Promise<string> { this.calls++; this.lanes.push(lane); return super.sign(message, key, lane, now); }
 }
 
 async function wire(store: Store, id: QueueId, info: Awaited<ReturnType<MessageCache['get']>>): Promise<Buffer> {
@@ -180,14 +231,15 @@ t.test('MessageCache signs small messages on the pool, large ones on the event l
 
   const small = message(1);
   const s1 = fakeStore(small, key);
-  const i1 = await new MessageCache(s1, log, 8, pool).get(id);
+  const i1 = await new MessageCache(s1, log, 8, pool).get(id, 'trigger');
   t.equal(pool.calls, 1, 'a one-chunk message goes to the pool');
+  t.same(pool.lanes, ['trigger'], 'with its job\'s lane');
   t.ok(i1.body?.equals(small), 'and its bytes stay cached (one chunk ≤ KEEP_BODY_MAX)');
   t.equal(await verdict(await wire(s1, id, i1), txt, new Date()), 'pass', 'the wire bytes verify');
 
   const mid = message(2, 4000); // a few spool chunks, under THREAD_SIGN_MAX
   const s2 = fakeStore(mid, key);
-  const i2 = await new MessageCache(s2, log, 8, pool).get(id);
+  const i2 = await new MessageCache(s2, log, 8, pool).get(id, 'batch');
   t.equal(pool.calls, 2, 'a multi-chunk message within the bound goes to the pool');
   t.equal(i2.body, undefined, 'and is not kept');
   t.equal(await verdict(await wire(s2, id, i2), txt, new Date()), 'pass', 'and verifies');
@@ -195,15 +247,15 @@ t.test('MessageCache signs small messages on the pool, large ones on the event l
   const big = message(3, Math.ceil(THREAD_SIGN_MAX / 40));
   t.ok(big.length > THREAD_SIGN_MAX, 'the big message is over the bound');
   const s3 = fakeStore(big, key);
-  const i3 = await new MessageCache(s3, log, 8, pool).get(id);
+  const i3 = await new MessageCache(s3, log, 8, pool).get(id, 'batch');
   t.equal(pool.calls, 2, 'a message over THREAD_SIGN_MAX is not sent to the pool');
   t.equal(await verdict(await wire(s3, id, i3), txt, new Date()), 'pass', 'and its streamed signature verifies');
 
   const bad = fakeStore(small, { ...KEYS.ed25519.key, algorithm: 'rsa' });
-  const i4 = await new MessageCache(bad, log, 8, pool).get(id);
+  const i4 = await new MessageCache(bad, log, 8, pool).get(id, 'batch');
   t.equal(i4.signature, null, 'a signing failure sends unsigned');
   t.match(i4.signError, /Invalid key type/, 'with the reason');
-  const i5 = await new MessageCache(bad, log, 8).get(id);
+  const i5 = await new MessageCache(bad, log, 8).get(id, 'batch');
   t.equal(i4.signError, i5.signError, 'the same reason as without a pool');
 
   const failing = {
@@ -213,7 +265,7 @@ t.test('MessageCache signs small messages on the pool, large ones on the event l
   const before = pool.calls;
   // Not a signing failure: sent unsigned, the message would stay unsigned in the cache for its
   // other recipients; the load fails instead and the delivery is tried again (delivery-spool-read.test.ts).
-  await t.rejects(new MessageCache(failing, log, 8, pool).get(id), /^spool read failed$/, 'a spool read error fails the load, it is not sent unsigned');
-  await t.rejects(new MessageCache(failing, log, 8).get(id), /^spool read failed$/, 'as without a pool');
+  await t.rejects(new MessageCache(failing, log, 8, pool).get(id, 'batch'), /^spool read failed$/, 'a spool read error fails the load, it is not sent unsigned');
+  await t.rejects(new MessageCache(failing, log, 8).get(id, 'batch'), /^spool read failed$/, 'as without a pool');
   t.equal(pool.calls, before, 'and nothing partial went to the pool');
 });

@@ -19,7 +19,7 @@ import { classifyReply } from './classify.js';
 import { SessionPool, sessionKey, type CarriedSlot } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
-import { MessageCache, wireBody } from './message.js';
+import { MessageCache, headerBlock, wireBody } from './message.js';
 import { ReferenceStamp } from '../feedback/reference.js';
 import { TrackedSender, type PartialSendError } from './tracked.js';
 import { DkimPool } from './dkim-pool.js';
@@ -271,7 +271,7 @@ export class DeliveryAgent {
     const where = { ...whereOf(t), tls: session.secure };
     let info;
     try {
-      info = await this.messages.get(job.queueId);
+      info = await this.messages.get(job.queueId, job.lane);
     } catch (e) {
       await this.settleAll([job], `451 4.3.0 the spooled message cannot be read: ${(e as Error).message}`, where, { attempted: false });
       return session;
@@ -297,7 +297,7 @@ export class DeliveryAgent {
       const tracking = info.tracking;
       // A tracked message goes as one copy per recipient, each with its own reference.
       const res = tracking
-        ? await this.tracked.send(session, from, byWire, { ...info, tracking }, job.queueId, trackingDetail, (e) => this.reference.header(job.queueId, e.recipientId))
+        ? await this.tracked.send(session, from, byWire, { ...info, tracking }, job, trackingDetail, (e) => this.reference.header(job.queueId, e.recipientId))
         : await session.send({ from, to: [...byWire.keys()], size: job.size + ref.length + (info.signature?.length ?? 0) }, wireBody(this.store, job.queueId, info, ref));
       replies = res.replies;
       if (res.accepted.length === 0) await session.reset().catch(() => { keep = undefined; });
@@ -355,7 +355,9 @@ export class DeliveryAgent {
         Object.assign(res.detail, how.extra);
         return res;
       });
-      const headers = async (): Promise<string> => (await this.messages.get(job.queueId).catch(() => undefined))?.headers ?? '';
+      // Only the header block, read from the spool: going through the message cache would
+      // DKIM-sign mail that is not being sent, and put it in the signing queue beside mail that is.
+      const headers = async (): Promise<string> => headerBlock(this.store.readBody(job.queueId)).catch(() => '');
       return this.hooks.result({ job, recipients, feedback: how.feedback, held: how.held, notBefore: how.notBefore, headers });
     };
     for (let i = 0; i < jobs.length; i += SETTLE_TOGETHER) await Promise.all(jobs.slice(i, i + SETTLE_TOGETHER).map(one));

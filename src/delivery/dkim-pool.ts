@@ -14,6 +14,11 @@
  * flight is ref()'d, as crypto work on libuv's pool is, or a process whose only pending
  * work is a signature would exit with the promise unsettled.
  *
+ * Every request goes to its thread at once, with its job's lane: the thread signs trigger
+ * requests first (dkim-thread.ts), so a login code is not signed behind the campaign
+ * messages handed over before it. What bounds the requests a thread holds is unchanged:
+ * each delivery connection waits for one signature at a time.
+ *
  * close() stops the threads and rejects what they had in flight; the pool stays usable
  * and a later sign() starts threads again (a closed pool is a cold pool, not a broken one).
  */
@@ -21,10 +26,18 @@ import { Worker } from 'node:worker_threads';
 import { DkimError, type DkimKey } from './dkim.js';
 import { threadExecArgv } from '../util/threads.js';
 import { startThread } from '../util/assets.js';
-import type { DkimSignReply, DkimSignRequest } from './dkim-thread.js';
+import type { Lane } from '../spool/types-queue.js';
+import type { DkimSignReply, DkimSignRequest, DkimThreadData } from './dkim-thread.js';
 
 interface Pending { resolve(signature: string): void; reject(err: DkimError): void }
 interface Thread { worker: Worker; pending: Map<number, Pending> }
+
+/**
+ * Requests a thread signs side by side; the rest wait in it, trigger first. Two keep it busy
+ * (one is canonicalized while the other's RSA runs on libuv's pool), and a trigger request
+ * then waits for one of them to end.
+ */
+export const SIGNING = 2;
 
 export class DkimPool {
   private readonly slots: (Thread | undefined)[];
@@ -41,9 +54,10 @@ export class DkimPool {
   /**
    * The complete "DKIM-Signature: ..." field for `message` (the whole raw message, CRLF
    * line ends), as dkimSignature gives it. Failures reject with a DkimError carrying the
-   * same message text dkimSignature would have thrown.
+   * same message text dkimSignature would have thrown. `lane` is the job's: the thread
+   * signs trigger requests before the batch ones waiting there.
    */
-  sign(message: Buffer, key: DkimKey, now: Date = new Date()): Promise<string> {
+  sign(message: Buffer, key: DkimKey, lane: Lane, now: Date = new Date()): Promise<string> {
     let thread: Thread;
     try {
       thread = this.pick();
@@ -58,7 +72,7 @@ export class DkimPool {
       // Buffer copies its whole backing ArrayBuffer (8 KB of Node's pool for a small one),
       // and moving the caller's own buffer would detach it under them.
       const bytes = new Uint8Array(message);
-      const req: DkimSignRequest = { id, message: bytes, key, now: now.getTime() };
+      const req: DkimSignRequest = { id, message: bytes, key, now: now.getTime(), lane };
       try {
         thread.worker.postMessage(req, [bytes.buffer]);
       } catch (e) {
@@ -86,7 +100,7 @@ export class DkimPool {
   }
 
   private start(slot: number): Thread {
-    const worker = startThread('dkim-thread', { execArgv: threadExecArgv() });
+    const worker = startThread('dkim-thread', { execArgv: threadExecArgv(), workerData: { signing: SIGNING } satisfies DkimThreadData });
     worker.unref();
     const thread: Thread = { worker, pending: new Map() };
     this.slots[slot] = thread;

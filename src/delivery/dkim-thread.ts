@@ -3,11 +3,19 @@
  * runs dkimSignature (dkim.ts) on a message the main thread already holds in memory, so
  * mailauth's canonicalization and the stream plumbing around it cost this thread's time,
  * not the event loop's. The signing logic stays in dkim.ts; this file is the message
- * protocol and nothing else. dkim.ts's parsed-key cache is module state, so each thread
- * keeps its own and parses a domain's key once per thread.
+ * protocol and the order requests are signed in. dkim.ts's parsed-key cache is module
+ * state, so each thread keeps its own and parses a domain's key once per thread.
+ *
+ * Requests wait here in a LaneQueue (trigger first) and a few are signed at once (SIGNING in
+ * dkim-pool.ts), so a login code's signature starts as soon as one in progress ends instead
+ * of behind every campaign message the pool has handed over. The queue lives in this thread, not in
+ * the pool, so the thread always has its next request at hand and never waits for the main
+ * thread's event loop (which a campaign keeps busy) to send it one.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { dkimSignature, type DkimKey } from './dkim.js';
+import { LaneQueue } from './lane-queue.js';
+import type { Lane } from '../spool/types-queue.js';
 
 export interface DkimSignRequest {
   id: number;
@@ -16,11 +24,16 @@ export interface DkimSignRequest {
   key: DkimKey;
   /** signing time, ms since the epoch: the main thread's clock decides t= */
   now: number;
+  /** the job's lane: trigger requests are signed first */
+  lane: Lane;
 }
 
 export type DkimSignReply =
   | { id: number; signature: string }
   | { id: number; error: { message: string } };
+
+/** What the pool starts a thread with. */
+export interface DkimThreadData { signing: number }
 
 // Only the message text crosses back: the pool rebuilds a DkimError from it, so log lines
 // and events read the same as when signing on the event loop.
@@ -34,8 +47,27 @@ async function handle(req: DkimSignRequest): Promise<DkimSignReply> {
   }
 }
 
-const port = parentPort;
-if (!port) throw new Error('dkim-thread.js runs only as a worker thread (see dkim-pool.ts)');
+function mainThread(): MessagePort {
+  if (!parentPort) throw new Error('dkim-thread.js runs only as a worker thread (see dkim-pool.ts)');
+  return parentPort;
+}
+const port = mainThread();
+const { signing: SIGNING } = workerData as DkimThreadData;
+const waiting = new LaneQueue<DkimSignRequest>();
+let signing = 0;
+
+function next(): void {
+  for (let req = signing < SIGNING ? waiting.take() : undefined; req; req = signing < SIGNING ? waiting.take() : undefined) {
+    signing++;
+    void handle(req).then((reply) => {
+      signing--;
+      port.postMessage(reply);
+      next();
+    });
+  }
+}
+
 port.on('message', (req: DkimSignRequest) => {
-  void handle(req).then((reply) => port.postMessage(reply));
+  waiting.push(req.lane, req);
+  next();
 });

@@ -9,13 +9,16 @@
  *
  * With a DkimPool, a message of up to THREAD_SIGN_MAX is read whole and signed on a worker
  * thread, keeping canonicalization off the event loop; it is held only until signed. A
- * larger one is streamed through the signer on this thread, as without a pool.
+ * larger one is streamed through the signer on this thread, as without a pool. Each load
+ * carries its job's lane to the pool, which signs trigger mail first (dkim-pool.ts); the
+ * lane is the message's own (its sender's kind), so a cached entry serves every job of it.
  */
 import { Readable } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Logger } from 'pino';
 import type { QueueId } from '../util/ids.js';
 import type { Store } from '../spool/types.js';
+import type { Lane } from '../spool/types-queue.js';
 import { dkimSignature, type DkimKey } from './dkim.js';
 import type { DkimPool } from './dkim-pool.js';
 import { parseTrackHeader, type TrackSetting } from '../tracking/request.js';
@@ -155,7 +158,7 @@ export class MessageCache {
   /** `dkim`: sign on these threads (messages up to THREAD_SIGN_MAX); without it, on the event loop */
   constructor(private readonly store: Store, private readonly log: Logger, private readonly max = 256, private readonly dkim?: DkimPool) {}
 
-  get(id: QueueId): Promise<MessageInfo> {
+  get(id: QueueId, lane: Lane): Promise<MessageInfo> {
     const hit = this.entries.get(id);
     if (hit) {
       // Re-insert: Map order is the LRU order.
@@ -163,7 +166,7 @@ export class MessageCache {
       this.entries.set(id, hit);
       return hit;
     }
-    const p = this.load(id);
+    const p = this.load(id, lane);
     this.entries.set(id, p);
     p.catch(() => this.entries.delete(id));
     while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
@@ -171,7 +174,7 @@ export class MessageCache {
   }
 
 
-  private async load(id: QueueId): Promise<MessageInfo> {
+  private async load(id: QueueId, lane: Lane): Promise<MessageInfo> {
     const head = await splitHead(this.store.readBody(id));
     const { headers } = head;
     const fromDomain = fromDomainOf(headers);
@@ -198,7 +201,7 @@ export class MessageCache {
     try {
       const signature = await this.sign(head.rest, {
         domain: domain.name, selector: domain.dkimSelector, algorithm: domain.dkimAlgorithm, privateKeyPem: domain.dkimPrivateKey,
-      });
+      }, lane);
       const body = small();
       return { headers, fromDomain, signature, ...(body ? { body } : {}) };
     } catch (e) {
@@ -214,10 +217,10 @@ export class MessageCache {
   }
 
   /** On a DKIM thread when the message fits in THREAD_SIGN_MAX, else streamed through the signer here. */
-  async sign(message: AsyncIterable<Buffer>, key: DkimKey): Promise<string> {
+  async sign(message: AsyncIterable<Buffer>, key: DkimKey, lane: Lane): Promise<string> {
     if (!this.dkim) return dkimSignature(message, key);
     const read = await readUpTo(message, THREAD_SIGN_MAX);
-    return 'whole' in read ? this.dkim.sign(read.whole, key) : dkimSignature(read.stream, key);
+    return 'whole' in read ? this.dkim.sign(read.whole, key, lane) : dkimSignature(read.stream, key);
   }
 }
 

@@ -13,7 +13,7 @@
  * when its domain has a key.
  */
 import { Readable } from 'node:stream';
-import type { QueueEntry } from '../spool/types-queue.js';
+import type { Lane, QueueEntry } from '../spool/types-queue.js';
 import type { Store } from '../spool/types.js';
 import type { QueueId } from '../util/ids.js';
 import type { MessageCache, MessageInfo } from './message.js';
@@ -38,9 +38,9 @@ export class TrackedSender {
   }
 
   /** The copy's DKIM-Signature line; unsigned mail is still better delivered than lost, and the outcome says why. */
-  private async signed(copy: Buffer, key: DkimKey, detail: Record<string, unknown>): Promise<string> {
+  private async signed(copy: Buffer, key: DkimKey, lane: Lane, detail: Record<string, unknown>): Promise<string> {
     try {
-      return await this.messages.sign((async function* () { yield copy; })(), key);
+      return await this.messages.sign((async function* () { yield copy; })(), key, lane);
     } catch (e) {
       detail['dkim'] = `error: ${(e as Error).message}`;
       return '';
@@ -48,9 +48,9 @@ export class TrackedSender {
   }
 
   /** One transaction per recipient; `detail` gets what the outcome should record about tracking. */
-  async send(session: SmtpSession, from: string, byWire: Map<string, QueueEntry>, info: MessageInfo & { tracking: NonNullable<MessageInfo['tracking']> }, queueId: QueueId, detail: Record<string, unknown>,
+  async send(session: SmtpSession, from: string, byWire: Map<string, QueueEntry>, info: MessageInfo & { tracking: NonNullable<MessageInfo['tracking']> }, job: { queueId: QueueId; lane: Lane }, detail: Record<string, unknown>,
     reference: (entry: QueueEntry) => string = () => ''): Promise<SendResult> {
-    const message = await this.stored(queueId);
+    const message = await this.stored(job.queueId);
     const base = await this.copies.base(info.fromDomain);
     const track = base ? info.tracking : { opens: false, clicks: false };
     if (!base) detail['tracking'] = 'off: no tracking host (public.base_url)';
@@ -59,7 +59,7 @@ export class TrackedSender {
     for (const [wire, entry] of byWire) {
       try {
         const copy = await this.copies.copyFor(message, track, entry, base ?? '');
-        const sig = Buffer.from(info.dkimKey ? await this.signed(copy, info.dkimKey, detail) : '', 'latin1');
+        const sig = Buffer.from(info.dkimKey ? await this.signed(copy, info.dkimKey, job.lane, detail) : '', 'latin1');
         // The feedback reference (feedback/reference.ts) goes after the signature, as on untracked mail: DKIM does not cover it.
         const ref = Buffer.from(reference(entry), 'latin1');
         const res = await session.send({ from, to: [wire], size: copy.length + sig.length + ref.length }, Readable.from([sig, ref, copy]));

@@ -40,11 +40,15 @@ export class OutcomeRecorder {
     const delivery = this.config().delivery;
     const outcomes = result.recipients.map((r) => outcomeOf(r, delivery, notBefore !== undefined ? { notBefore } : {}));
     const finals = outcomes.filter((o) => o.kind === 'failed' || o.kind === 'expired');
-    const headers = finals.length > 0 ? await result.headers().catch(() => '') : '';
+    // Batch task mail gets no DSN: its outcomes are reported by events, and a VERP return path is ours.
+    const dsn = finals.length > 0 && delivery.sendDsn && job.sender !== '' && !job.taskId;
+    // The message's headers are read (from the spool) only for a DSN that will be sent.
+    const headers = dsn ? await result.headers().catch(() => '') : undefined;
     await this.write(job, outcomes, finals, headers);
   }
 
-  private async write(job: DeliveryJob, outcomes: RecipientOutcome[], finals: RecipientOutcome[], headers: string): Promise<void> {
+  /** `headers`: the message's, when a DSN is due for `finals`; undefined when none is. */
+  private async write(job: DeliveryJob, outcomes: RecipientOutcome[], finals: RecipientOutcome[], headers: string | undefined): Promise<void> {
     let handedBack = false;
     try {
       try {
@@ -67,11 +71,7 @@ export class OutcomeRecorder {
           ...(o.nextAttemptAt ? { next_attempt: new Date(o.nextAttemptAt).toISOString() } : {}),
         }, `delivery ${o.kind}`);
       }
-      const cfg = this.config();
-      // Batch task mail gets no DSN: its outcomes are reported by events, and a VERP return path is ours.
-      if (finals.length && cfg.delivery.sendDsn && job.sender !== '' && !job.taskId) {
-        await sendDsnFor(this.store, cfg.hostname, job, finals, headers, this.log);
-      }
+      if (headers !== undefined) await sendDsnFor(this.store, this.config().hostname, job, finals, headers, this.log);
     } finally {
       if (!handedBack) this.settle(job);
     }
