@@ -33,11 +33,13 @@ interface Pending { resolve(signature: string): void; reject(err: DkimError): vo
 interface Thread { worker: Worker; pending: Map<number, Pending> }
 
 /**
- * Requests a thread signs side by side; the rest wait in it, trigger first. Two keep it busy
- * (one is canonicalized while the other's RSA runs on libuv's pool), and a trigger request
- * then waits for one of them to end.
+ * Requests a thread signs side by side; the rest wait in it, trigger first. Four, as many as
+ * libuv's pool runs RSA operations at once: with two, scenario (a) committed outcomes in
+ * batches half as large (signatures came back one by one, not in bursts), and on a quiet
+ * machine four made 915–925 msgs/s against 632–906 with two, and the trigger p99 361 ms
+ * against 516 (bench/RESULTS.md, 04:15). A trigger request waits for one of them to end.
  */
-export const SIGNING = 2;
+export const SIGNING = 4;
 
 export class DkimPool {
   private readonly slots: (Thread | undefined)[];
