@@ -1,7 +1,7 @@
 /**
  * intake — turns one SMTP DATA stream into a durable spool entry (Postfix's cleanup).
  *
- *   DATA bytes → DataGuard (smuggling, line length, size) → mailsplit Splitter
+ *   DATA bytes → DataGuard (smuggling, line length, size) → mailsplit Splitter (intake/splitter.ts: no loop turn per line)
  *     → top-level header policy (identity.ts: From, Sender, Resent-From/-Sender, Reply-To checked; Bcc,
  *       Authentication-Results, ARC-* removed; Received, Message-ID, Date, X-Mta-Tag)
  *     → Joiner → chunks → Spool.commitIncoming (group commit, fsync) → "queued as"
@@ -11,7 +11,8 @@
  * never commits a message it refused.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { Splitter, Joiner, type MimeNode } from 'mailsplit';
+import { Joiner, type MimeNode } from 'mailsplit';
+import { SyncSplitter } from './splitter.js';
 import { DataGuard, type GuardViolation } from './guard.js';
 import { headerValue, messageIdFor, rfc5322Date, receivedHeader } from './headers.js';
 import { STRIPPED_HEADERS, checkIdentity, describeIdentityProblem, type IdentityProblem } from './identity.js';
@@ -103,7 +104,7 @@ export function receiveMessage(
 ): Promise<IntakeResult> {
   const queueId = newQueueId(now.getTime());
   const guard = new DataGuard(limits.maxMessageSize);
-  const splitter = new Splitter({ maxHeadSize: limits.maxHeaderSize });
+  const splitter = new SyncSplitter({ maxHeadSize: limits.maxHeaderSize });
   const policy = new HeaderPolicy(env, queueId, limits, now);
   const joiner = new Joiner();
   const chunks: Buffer[] = [];
