@@ -67,3 +67,23 @@ t.test('when the share shrinks (a node joined), the workers beyond it take trigg
   t.equal(d.active, 3, 'the share is left');
   for (const w of workers.slice(0, 3)) t.equal(w.next()?.lane, 'batch', 'the workers within the share go on');
 });
+
+t.test('a trigger-reserve worker beyond the limit does not make a batch worker end', async (t) => {
+  const job = (n: number, lane: 'batch' | 'trigger' = 'batch') => ({ queueId: `q${n}` as never, domain: 'example.net', lane, sender: 's@example.com', size: 1, receivedAt: NOW, recipients: [] });
+  const d = new Destination('example.net');
+  for (let n = 0; n < 20; n++) d.push(job(n));
+  const workers: ReturnType<Destination['startWorker']>[] = [];
+  while (d.workerWanted(cfg, NOW, workers.length, true, 1) === 'any') workers.push(d.startWorker('any'));
+  for (const w of workers) t.ok(w.next(), 'each takes a job');
+  d.push(job(100, 'trigger'));
+  t.equal(d.workerWanted(cfg, NOW, workers.length, true, 1), 'trigger', 'the limit is full: a trigger worker of the reserve');
+  const reserve = d.startWorker('trigger');
+  t.equal(reserve.next()?.lane, 'trigger');
+  for (const w of workers) t.equal(w.next()?.lane, 'batch', 'every batch worker within the limit goes on');
+  reserve.ended();
+  const narrowed = d.startWorker('any');
+  narrowed.narrow();
+  t.equal(narrowed.next(), undefined, 'a worker narrowed to the reserve takes no batch mail');
+  t.equal(workers[0]!.next()?.lane, 'batch', 'and does not count against the batch workers either');
+  narrowed.ended();
+});

@@ -127,6 +127,8 @@ export class Destination implements DeliveryDestination {
    * no more batch mail and end, so the slots they free go to the other nodes.
    */
   private share = Infinity;
+  /** workers that take trigger mail only (the trigger reserve): beyond the limit by design, not counted against the share */
+  private triggerOnly = 0;
   /** whether that try asked the trigger reserve too (trigger mail waited): if not, trigger mail arriving since need not wait */
   private reserveTried = false;
 
@@ -193,12 +195,13 @@ export class Destination implements DeliveryDestination {
   startWorker(kind: WorkerKind): { next(): DeliveryJob | undefined; narrow(): void; ended(): void } {
     this.active++;
     this.fresh++;
+    if (kind === 'trigger') this.triggerOnly++;
     let first = true;
     const asked = (): void => { if (first) { first = false; this.fresh--; } };
     return {
-      next: () => { asked(); return kind === 'trigger' || this.active > this.share ? this.trigger.shift() : this.next(); },
-      narrow: () => { kind = 'trigger'; },
-      ended: () => { asked(); this.active--; },
+      next: () => { asked(); return kind === 'trigger' || this.active - this.triggerOnly > this.share ? this.trigger.shift() : this.next(); },
+      narrow: () => { if (kind !== 'trigger') { kind = 'trigger'; this.triggerOnly++; } },
+      ended: () => { asked(); this.active--; if (kind === 'trigger') this.triggerOnly--; },
     };
   }
 
