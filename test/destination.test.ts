@@ -2,11 +2,15 @@
 // learnt about a destination without times; the destination turns it into limits with the
 // scheduler's configured spans, and they lapse at those ends.
 import t from 'tap';
-import { Destination, nodeShare } from '../src/scheduler/destination.js';
+import { Destination, nodeShare, type DeliveryJob } from '../src/scheduler/destination.js';
 import { loadConfig } from '../src/config/config.js';
 
 const cfg = { ...loadConfig({ discover: false }).delivery, slowdownMs: 90_000, unreachableBackoffMs: 300_000, maxConnectionsPerDomain: 7 };
 const NOW = Date.parse('2026-12-04T12:00:00Z');
+
+/** A job of `lane` to example.net, with no recipients (the destination only counts and hands out jobs). */
+const job = (n: number, lane: 'batch' | 'trigger' = 'batch'): DeliveryJob =>
+  ({ queueId: `q${n}` as never, domain: 'example.net', lane, sender: 's@example.com', size: 1, receivedAt: NOW, recipients: [] });
 
 t.test('slow down: one connection until the configured slowdown has passed', async (t) => {
   const d = new Destination('example.net');
@@ -35,7 +39,6 @@ t.test('the planned route\'s shaping entry sets the connection limits', async (t
 });
 
 t.test('in a cluster a node starts workers for its share of the limit, rounded up; alone, for all of it', async (t) => {
-  const job = (n: number) => ({ queueId: `q${n}` as never, domain: 'example.net', lane: 'batch' as const, sender: 's@example.com', size: 1, receivedAt: NOW, recipients: [] });
   const started = (nodes: number): number => {
     const d = new Destination('example.net');
     for (let n = 0; n < 20; n++) d.push(job(n));
@@ -51,7 +54,6 @@ t.test('in a cluster a node starts workers for its share of the limit, rounded u
 });
 
 t.test('when the share shrinks (a node joined), the workers beyond it take trigger mail only, then end', async (t) => {
-  const job = (n: number, lane: 'batch' | 'trigger' = 'batch') => ({ queueId: `q${n}` as never, domain: 'example.net', lane, sender: 's@example.com', size: 1, receivedAt: NOW, recipients: [] });
   const d = new Destination('example.net');
   for (let n = 0; n < 20; n++) d.push(job(n));
   const workers: ReturnType<Destination['startWorker']>[] = [];
@@ -69,7 +71,6 @@ t.test('when the share shrinks (a node joined), the workers beyond it take trigg
 });
 
 t.test('a trigger-reserve worker beyond the limit does not make a batch worker end', async (t) => {
-  const job = (n: number, lane: 'batch' | 'trigger' = 'batch') => ({ queueId: `q${n}` as never, domain: 'example.net', lane, sender: 's@example.com', size: 1, receivedAt: NOW, recipients: [] });
   const d = new Destination('example.net');
   for (let n = 0; n < 20; n++) d.push(job(n));
   const workers: ReturnType<Destination['startWorker']>[] = [];
