@@ -17,8 +17,8 @@
  *   npm run soak -- --backend postgres --rounds 4  # on PostgreSQL
  *
  * `--scenario cluster-task` runs instead one batch task over three nodes on one throwaway
- * PostgreSQL (test/helpers/cluster-task.ts, issue 19; test/pg-cluster-task.test.ts runs it
- * with 3,000 members): `--members N` (default 30,000), each member exactly once, every node
+ * PostgreSQL (test/helpers/cluster-task.ts, issue 19; test/pg-cluster-task.test.ts runs the
+ * same in npm test): `--members N` (default 30,000), each member exactly once, every node
  * delivering. Prints the time and the figures; exits 1 on a gap, a duplicate or a node that
  * delivered nothing.
  *

@@ -35,7 +35,7 @@ With SQLite the one node leads them all.`;
 
 export function clusterCommand(): Command {
   const cmd = new Command('cluster').description('the nodes sharing this store, and which of them runs each periodic job');
-  cmd.command('status').description('nodes with their last heartbeat (alive or stale), job leaders, recipients in delivery per node')
+  cmd.command('status').description('nodes with their last heartbeat (alive or stale), job leaders, recipients in delivery and connection slots per node')
     .option('--json', 'JSON output')
     .addHelpText('after', HELP)
     .action(async (o: { json?: boolean }, c: Command) => {
