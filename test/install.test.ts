@@ -79,7 +79,9 @@ t.test('Type=notify: systemd-notify --ready once listeners are bound, only with 
   const d = await spawnDaemon(config('notify'), { PATH: path, NOTIFY_SOCKET: '/run/systemd/notify' });
   t.teardown(() => { d.proc.kill('SIGKILL'); });
   const by = Date.now() + 15_000;
-  while (!existsSync(record) && Date.now() < by) await new Promise((r) => setTimeout(r, 50));
+  // Until the line is written, not only the file: the shell's >> creates the file before it writes to it.
+  const line = (): boolean => existsSync(record) && readFileSync(record, 'utf8').endsWith('\n');
+  while (!line() && Date.now() < by) await new Promise((r) => setTimeout(r, 50));
   t.equal(readFileSync(record, 'utf8'), `/run/systemd/notify --ready --pid=${d.proc.pid}\n`, 'ready, naming the main pid, exactly once');
   t.match(d.output(), /"msg":"smtp submission listening"[\s\S]*"to":"running"/, 'after the listeners were bound');
   d.proc.kill('SIGTERM');
