@@ -3,6 +3,13 @@
  * lane, batch = bulk lane) and their SMTP password, kept only as a scrypt hash (N=2^17,
  * r=8, p=1; older hashes verify with the parameters they record and are upgraded at the
  * next successful login).
+ *
+ * scrypt at these parameters takes 128 MiB and 100+ ms of one of libuv's four pool threads,
+ * the threads DKIM signing (crypto.sign) and file I/O also run on. Measured, a burst of
+ * eight SMTP logins held every DKIM signature for half a second (bench/RESULTS.md): so one
+ * scrypt runs at a time, process-wide (SCRYPT_GATE), and a login already verified is not
+ * verified again while its entry lives (accounts/login-cache.ts).
+ *
  * `verifyLogin` is the AUTH check the submission listener uses. The CLI and the admin API
  * both manage senders through this class; a reply-to address is set through
  * accounts/reply-to.ts, which verifies it before it is used.
@@ -12,6 +19,8 @@ import type { Store } from '../spool/types.js';
 import type { SenderRecord, SenderType } from '../spool/types-senders.js';
 import { canonicalAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
+import { Gate } from '../util/gate.js';
+import { LoginCache } from './login-cache.js';
 
 export interface ScryptCost { N: number; r: number; p: number }
 
@@ -37,9 +46,16 @@ export function passwordCost(env: NodeJS.ProcessEnv = process.env): ScryptCost {
 /** scrypt needs 128·N·r·p bytes; Node's default cap (32 MiB) is below what N = 2^17 needs. */
 function maxmem(c: ScryptCost): number { return 128 * c.N * c.r * c.p + 1024 * 1024; }
 
+/**
+ * Every scrypt of the process (hashing and verifying; SMTP, console and CLI) passes here:
+ * one at a time keeps three of libuv's pool threads for DKIM and the spool, and bounds
+ * scrypt's memory to one 128 MiB block instead of one per thread.
+ */
+export const SCRYPT_GATE = new Gate(1);
+
 function scrypt(password: string, salt: Buffer, keylen: number, c: ScryptCost): Promise<Buffer> {
   const opts: ScryptOptions = { N: c.N, r: c.r, p: c.p, maxmem: maxmem(c) };
-  return new Promise((resolve, reject) => scryptCb(password, salt, keylen, opts, (e, k) => (e ? reject(e) : resolve(k))));
+  return SCRYPT_GATE.run(() => new Promise((resolve, reject) => scryptCb(password, salt, keylen, opts, (e, k) => (e ? reject(e) : resolve(k)))));
 }
 
 /** Format: scrypt$N$r$p$salt(base64)$hash(base64) — parameters travel with the hash. */
@@ -88,6 +104,8 @@ export interface AddSenderInput {
 export class Senders {
   // A dummy hash so that a login for an unknown user costs the same time as a real one.
   private dummyHash: { cost: ScryptCost; hash: Promise<string> } | undefined;
+  /** logins verified lately (never a failed one): an application reconnecting costs no scrypt */
+  readonly logins = new LoginCache();
 
   constructor(private readonly store: Store) {}
 
@@ -151,8 +169,9 @@ export class Senders {
       await verifyPassword(password, await this.dummyHash.hash);
       return undefined;
     }
-    if (!(await verifyPassword(password, s.passwordHash))) return undefined;
-    if (needsRehash(s.passwordHash)) await this.rehash(s, password);
+    const stored = s.passwordHash;
+    if (!(await this.logins.verify(s.address, stored, password, () => verifyPassword(password, stored)))) return undefined;
+    if (needsRehash(stored)) await this.rehash(s, password);
     return s;
   }
 
