@@ -19,7 +19,7 @@ const store = new SqliteStore(openDatabase(data.dataDir), { timeZone: data.timeZ
 const side = store.writerSide();
 
 /** Structured cloning turns Buffers into Uint8Arrays; SQLite binds only Buffers as BLOBs. */
-function withBuffers(batch: readonly IncomingMessage[]): IncomingMessage[] {
+function withBuffers<M extends Pick<IncomingMessage, 'chunks'>>(batch: readonly M[]): M[] {
   return batch.map((m) => ({ ...m, chunks: m.chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)) }));
 }
 
@@ -28,6 +28,7 @@ function run(r: WriterRequest): unknown {
     case 'intake': return side.intake(withBuffers(r.batch));
     case 'queue': return side.queue(r.batch);
     case 'claim': return side.claim(r.req);
+    case 'taskChunk': return side.taskChunk({ ...r.chunk, messages: withBuffers(r.chunk.messages) });
     case 'close': return undefined;
   }
 }

@@ -1,8 +1,8 @@
 /**
  * spool/writer — the spool's hot writes on a thread of their own (`spool.writer_thread`).
  *
- * Three writes happen for every message: intake's commit, the scheduler's claim and the
- * delivery outcome. Each is a transaction ending in an fsync, and better-sqlite3 runs them
+ * Three writes happen for every message: intake's commit (or a task's chunk), the
+ * scheduler's claim and the delivery outcome. Each is a transaction ending in an fsync, and better-sqlite3 runs them
  * synchronously, so on the event loop they stopped everything else for their length (a
  * fifth of the loop in the benchmark profile, bench/RESULTS.md). Here they run in a worker
  * thread with its own connection to the same database file, executing the very same code
@@ -22,11 +22,13 @@ import { threadExecArgv } from '../util/threads.js';
 import { startThread } from '../util/assets.js';
 import type { IncomingMessage, QueueEntry } from './types-queue.js';
 import type { ClaimRequest, QueueWrite } from './sqlite-queue.js';
+import type { TaskChunk } from './types-tasks.js';
 
 export type WriterRequest =
   | { id: number; op: 'intake'; batch: readonly IncomingMessage[] }
   | { id: number; op: 'queue'; batch: readonly QueueWrite[] }
   | { id: number; op: 'claim'; req: ClaimRequest }
+  | { id: number; op: 'taskChunk'; chunk: TaskChunk }
   | { id: number; op: 'close' };
 
 export interface WriterErrorShape { name: string; message: string; code?: string }
@@ -77,6 +79,7 @@ export class WriterThread {
   intake(batch: readonly IncomingMessage[]): Promise<void> { return this.call({ op: 'intake', batch }) as Promise<void>; }
   queue(batch: readonly QueueWrite[]): Promise<number[]> { return this.call({ op: 'queue', batch }) as Promise<number[]>; }
   claim(req: ClaimRequest): Promise<QueueEntry[]> { return this.call({ op: 'claim', req }) as Promise<QueueEntry[]>; }
+  taskChunk(chunk: TaskChunk): Promise<boolean> { return this.call({ op: 'taskChunk', chunk }) as Promise<boolean>; }
 
   /** Closes the worker's connection after every write sent before. */
   async close(): Promise<void> {
