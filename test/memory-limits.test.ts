@@ -30,6 +30,15 @@ t.test('a worker thread runs with the threads\' heap limits unless told otherwis
   t.equal(other.resourceLimits?.maxOldGenerationSizeMb, 64, 'a caller\'s own limits win');
 });
 
+t.test('V8 flags on the command line do not stop the threads (node refuses them in a worker\'s execArgv)', async (t) => {
+  const argv = ['--max-old-space-size=512', '--max_semi_space_size=4', '--expose-gc', '--enable-source-maps', '--import', 'x.js', '--stack-size=2000'];
+  t.same(threadExecArgv(argv), ['--enable-source-maps'], 'V8 flags and hooks dropped, Node\'s own flags kept');
+  const w = startThread('dkim-thread', { execArgv: threadExecArgv(argv) });
+  t.teardown(() => w.terminate());
+  await once(w, 'online');
+  t.pass('the thread started');
+});
+
 t.test('every spool connection gets a page cache of CACHE_KIB, not better-sqlite3\'s 16 MB', async (t) => {
   const db = openDatabase(join(dir, 'cache'));
   t.teardown(() => db.close());

@@ -6,9 +6,17 @@
  * `--loader`, `--require`: a test runner's TypeScript and coverage hooks, an APM agent)
  * are re-run in every thread; under the test runner that took 1.3 s per thread start
  * instead of 0.3 s. Our threads run compiled JavaScript that needs none of them, so they
- * are dropped; every other flag (source maps, --cpu-prof for the benchmark) is kept.
+ * are dropped, and so are V8's flags (below); every other flag (source maps, --cpu-prof
+ * for the benchmark) is kept.
  */
 const HOOK_FLAGS = ['--import', '--loader', '--experimental-loader', '--require', '-r'];
+/**
+ * V8's own flags are process-wide, so a worker has them already, and Node refuses a worker
+ * whose execArgv names one (ERR_WORKER_INVALID_EXEC_ARGV): `node --max-old-space-size=512
+ * bin/mta start` stopped the daemon at its first thread. These are the V8 flags an operator
+ * puts on a command line; the threads' heap limits are THREAD_RESOURCE_LIMITS anyway.
+ */
+const V8_FLAG = /^--(?:max|initial)[-_](?:old|semi|young|heap)[-_a-z]*(?:=|$)|^--(?:expose[-_]gc|stack[-_]size|trace[-_]gc[-_a-z]*|jitless|single[-_]threaded[-_]gc|optimize[-_]for[-_]size)(?:=|$)/;
 
 export function threadExecArgv(argv: readonly string[] = process.execArgv): string[] {
   const out: string[] = [];
@@ -16,6 +24,7 @@ export function threadExecArgv(argv: readonly string[] = process.execArgv): stri
     const a = argv[i]!;
     if (HOOK_FLAGS.includes(a)) { i++; continue; } // "--import X": skip the value too
     if (HOOK_FLAGS.some((f) => a.startsWith(`${f}=`))) continue;
+    if (V8_FLAG.test(a)) continue;
     out.push(a);
   }
   return out;
