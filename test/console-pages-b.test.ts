@@ -183,6 +183,8 @@ t.test('upload a list and read its report; a task from it reaches done against t
 
   await page.goto(`${base}/#/lists`);
   await page.waitForSelector('[data-testid=list-create]');
+  // The form is drawn before the lists arrive: wait for what the load draws, the table or the empty state.
+  await page.waitForSelector('[data-testid=empty], [data-testid=lists]');
   t.equal(await page.locator('[data-testid=empty]').count(), 1, 'no lists yet: the empty state');
   await page.fill('[data-testid=list-create] input[name=name]', 'news');
   await page.fill('[data-testid=list-create] input[name=alias]', 'news-list@example.com');
