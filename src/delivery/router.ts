@@ -69,6 +69,10 @@ export class Router {
         }],
       };
     }
+    // The MTA-STS lookup does not need the MX answer: both leave together, so a domain not seen
+    // before costs one DNS round trip less before its first connection (a login code's first).
+    const sts = this.mtaSts?.decide(asciiDomain(domain));
+    sts?.catch(() => undefined); // awaited below; an MX failure returns before that
     const r = await this.mx.resolve(asciiDomain(domain));
     if (!r.ok) return { ok: false, permanent: r.permanent, reply: r.reply };
     const shaping = this.shapingFor(domain, r.hosts.map((h) => h.name));
@@ -87,7 +91,7 @@ export class Router {
       }
       hops = d.hops;
     }
-    if (!this.mtaSts) return { ok: true, via: 'mx', hops, shaping };
-    return applyMtaSts(await this.mtaSts.decide(asciiDomain(domain)), domain, r.hosts.map((h) => h.name), hops, this.mtaSts.trusted, shaping);
+    if (!this.mtaSts || !sts) return { ok: true, via: 'mx', hops, shaping };
+    return applyMtaSts(await sts, domain, r.hosts.map((h) => h.name), hops, this.mtaSts.trusted, shaping);
   }
 }
