@@ -23,6 +23,8 @@ export interface LoadOptions {
   message(i: number): Buffer;
   /** give up on a session that gets no reply for this long */
   timeoutMs?: number;
+  /** called once, when every session has logged in (or ended before it could) */
+  onLoggedIn?: () => void;
 }
 
 export interface LoadResult {
@@ -117,7 +119,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     res.refusals.set(key, (res.refusals.get(key) ?? 0) + 1);
   };
 
+  let loginsLeft = o.sessions;
+  const loggedIn = (): void => { if (--loginsLeft === 0) o.onLoggedIn?.(); };
   const session = async (): Promise<void> => {
+    let counted = false;
+    const count = (): void => { if (!counted) { counted = true; loggedIn(); } };
+    try { await sessionRun(count); } finally { count(); }
+  };
+  const sessionRun = async (count: () => void): Promise<void> => {
     if (next >= o.messages) return;
     const c = await Client.open(o.host, o.port, timeoutMs);
     try {
@@ -131,6 +140,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         const a = await c.read();
         if (a.code !== 235) throw new Error(`AUTH: ${a.text}`);
       }
+      count();
       while (next < o.messages) {
         const i = next++;
         const rcpts = o.recipients(i);
