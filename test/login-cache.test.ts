@@ -9,6 +9,9 @@ import { startDaemon, PASSWORD, type TestDaemon } from './helpers/daemon.js';
 import { Gate } from '../src/util/gate.js';
 import { LoginCache } from '../src/accounts/login-cache.js';
 import { SCRYPT_GATE, Senders, hashPassword, verifyPassword } from '../src/accounts/senders.js';
+import { registry } from '../src/metrics/metrics.js';
+
+const pending = async (): Promise<number> => (await registry.getSingleMetric('mta_password_checks_pending')!.get()).values[0]!.value;
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -41,7 +44,10 @@ t.test('scrypt runs one at a time across the process', async (t) => {
   const hash = await hashPassword('a long enough password');
   const before = SCRYPT_GATE.started;
   SCRYPT_GATE.peak = 0;
-  const results = await Promise.all(Array.from({ length: 6 }, (_, i) => verifyPassword(i % 2 ? 'a long enough password' : 'wrong password', hash)));
+  const asked = Array.from({ length: 6 }, (_, i) => verifyPassword(i % 2 ? 'a long enough password' : 'wrong password', hash));
+  t.equal(await pending(), 6, 'the gauge: six checks pending (one running, five waiting)');
+  const results = await Promise.all(asked);
+  t.equal(await pending(), 0, 'and none once they are done');
   t.same(results, [false, true, false, true, false, true]);
   t.equal(SCRYPT_GATE.started - before, 6, 'each verification is one scrypt');
   t.equal(SCRYPT_GATE.peak, 1, 'six asked at once, one ran at a time');

@@ -21,6 +21,7 @@ import { canonicalAddress } from '../util/address.js';
 import { MtaError } from '../util/errors.js';
 import { Gate } from '../util/gate.js';
 import { LoginCache } from './login-cache.js';
+import { metrics } from '../metrics/metrics.js';
 
 export interface ScryptCost { N: number; r: number; p: number }
 
@@ -55,7 +56,9 @@ export const SCRYPT_GATE = new Gate(1);
 
 function scrypt(password: string, salt: Buffer, keylen: number, c: ScryptCost): Promise<Buffer> {
   const opts: ScryptOptions = { N: c.N, r: c.r, p: c.p, maxmem: maxmem(c) };
-  return SCRYPT_GATE.run(() => new Promise((resolve, reject) => scryptCb(password, salt, keylen, opts, (e, k) => (e ? reject(e) : resolve(k)))));
+  metrics.passwordChecks.inc();
+  return SCRYPT_GATE.run(() => new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, opts, (e, k) => (e ? reject(e) : resolve(k)))))
+    .finally(() => metrics.passwordChecks.dec());
 }
 
 /** Format: scrypt$N$r$p$salt(base64)$hash(base64) — parameters travel with the hash. */

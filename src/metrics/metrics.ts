@@ -88,6 +88,10 @@ export const metrics = {
     name: 'mta_queue_recipients', help: 'Recipients in the spool by state (read from the spool at scrape time)',
     labelNames: ['state'] as const, registers: [registry],
   }),
+  /** scrypt runs one at a time (accounts/senders.ts): a number that stays up is a flood of logins not in the login cache. */
+  passwordChecks: new Gauge({
+    name: 'mta_password_checks_pending', help: 'Password checks (scrypt) running or waiting for the one that runs', registers: [registry],
+  }),
   /** Events waiting to be posted (pending or failed-and-retrying), read from the spool at scrape time. */
   webhookBacklog: new Gauge({
     name: 'mta_webhook_backlog', help: 'Webhook events waiting in the outbox (read from the spool at scrape time)', registers: [registry],
