@@ -138,3 +138,21 @@ t.test("claims made on the writer thread are the opening store's node's: renewed
   t.same(await other.claimDue({ now: now + CLAIM_LEASE_MS, limit: 10 }), [], 'another node cannot take it at the first expiry');
   t.equal(await store.recordOutcomes([delivered(claim!)]), 1, 'the thread records its outcome');
 });
+
+t.test('intake on the writer thread claims fresh mail for the scheduler: the thread holds those claims, the outcome applies', async (t) => {
+  const dataDir = join(dir, 'fresh');
+  const store = SqliteStore.open(dataDir, { writerThread: true, nodeId: 'node-a' });
+  const other = SqliteStore.open(dataDir, { nodeId: 'node-b' });
+  t.teardown(async () => { await store.close(); await other.close(); });
+  const taken: QueueEntry[] = [];
+  let answers = 0;
+  store.handFresh({ offer: (has) => ({ trigger: Math.min(1, has.trigger), batch: 0 }), taken: (_g, entries) => { answers++; taken.push(...entries); } });
+  const m = msg(['first@dest.test', 'second@dest.test']);
+  await store.commitIncoming(m);
+  t.equal(answers, 1, 'the offer answered once');
+  t.match(taken, [{ rcpt: 'first@dest.test', queueId: m.id, state: 'sending', lane: 'trigger' }], 'the first recipient was claimed in the commit');
+  t.same((await store.getMessage(m.id))!.recipients.map((r) => r.state), ['sending', 'queued'], 'as the main connection reads it');
+  const rest = await other.claimDue({ now: Date.now() + 1, limit: 10 });
+  t.same(rest.map((r) => r.rcpt), ['second@dest.test'], 'another node takes only the one left');
+  t.equal(await store.recordOutcomes([delivered(taken[0]!)]), 1, 'the thread records the outcome of its fresh claim');
+});

@@ -1,8 +1,9 @@
 /**
  * scheduler — decides what is delivered when (Postfix's qmgr). It keeps a bounded ready set
  * in memory, refilled from the spool by next-attempt time (trigger lane first), so a queue
- * of a million deferred recipients costs no memory until they are due. Fresh mail wakes it
- * through the spool's commit observer, not by polling (the wake/timer loop is util/wake-loop.ts).
+ * of a million deferred recipients costs no memory until they are due. Fresh mail is claimed
+ * in intake's own commit while the ready set has room (scheduler/fresh.ts); what it leaves wakes
+ * it through the spool's commit observer, not by polling (the wake/timer loop is util/wake-loop.ts).
  * Work is grouped per destination domain and handed to delivery workers within the
  * connection limits, as one DeliveryRequest per worker; what comes back (DeliveryResult,
  * scheduler/contract.ts) the scheduler turns into outcomes with all timing and records
@@ -23,6 +24,7 @@ import type { DeliveryResult } from './contract.js';
 import { OutcomeRecorder } from './recorder.js';
 import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
 import { WakeLoop } from '../util/wake-loop.js';
+import { FreshIntake, type Room } from './fresh.js';
 import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
 
 /** The scheduler's life cycle is every service's (util/lifecycle.ts). */
@@ -63,6 +65,8 @@ export class Scheduler {
   private active = 0;
   /** A claim whose rows are not yet in the ready set (claims are asynchronous with the writer thread). */
   private claiming: Promise<number> | undefined;
+  /** intake's commits claim fresh mail for the ready set while it has room (scheduler/fresh.ts); public for tests holding its hand-over */
+  readonly fresh = new FreshIntake(() => this.room(), (entries) => { this.enqueue(entries); this.dispatch(); });
   /** Operator queue operations in progress; no claim starts meanwhile. */
   private holding = 0;
   /** Renews the leases of the claims this node holds (spool/types-leases.ts): one timer for all of them. */
@@ -109,9 +113,11 @@ export class Scheduler {
     this.life.to('running');
     this.renewer = setInterval(() => void this.renewClaims(), Number(process.env[TEST_RENEW_ENV]) || CLAIM_RENEW_MS);
     this.renewer.unref();
-    const fresh = this.store.onCommit(() => this.wake());
+    // Mail a commit left in the queue is claimed by the refill; none is left when the commit took it all.
+    const fresh = this.store.onCommit((_ids, waiting) => { if (waiting !== 0) this.wake(); });
     const remote = this.store.onRemoteQueueChange((c) => void this.heard(c));
-    this.unsubscribe = () => { fresh(); remote(); };
+    this.store.handFresh(this.fresh);
+    this.unsubscribe = () => { fresh(); remote(); this.store.handFresh(undefined); };
     this.loop.start();
   }
 
@@ -139,10 +145,25 @@ export class Scheduler {
     this.loop.wake();
   }
 
+  /** Recipients in the ready set, and those commits on their way may still bring to it. */
+  private get held(): number { return this.ready + this.fresh.reserved; }
+
+  /**
+   * The room for fresh mail, with the trigger reserve; undefined while no claim may start.
+   * With other nodes alive batch mail is left to the claims of all of them, so bulk sent
+   * through one node is delivered by every node's share of the connections; a login code
+   * is still taken at once by the node that accepted it.
+   */
+  private room(): Room | undefined {
+    if (!this.claimsAllowed()) return undefined;
+    const cap = this.config.delivery.readySetSize;
+    return { batch: this.nodesAlive > 1 ? 0 : cap - this.ready, trigger: cap + Math.max(100, Math.floor(cap / 10)) - this.ready };
+  }
+
   private async refill(): Promise<void> {
     const cap = this.config.delivery.readySetSize;
-    while (this.claimsAllowed() && this.ready < cap) {
-      const limit = Math.min(cap - this.ready, CLAIM_BATCH);
+    while (this.claimsAllowed() && this.held < cap) {
+      const limit = Math.min(cap - this.held, CLAIM_BATCH);
       if (await this.claim(limit, false) < limit) break;
     }
     await this.claimTriggerReserve();
@@ -155,8 +176,8 @@ export class Scheduler {
   private async claimTriggerReserve(): Promise<void> {
     const cap = this.config.delivery.readySetSize;
     const ceiling = cap + Math.max(100, Math.floor(cap / 10));
-    while (this.claimsAllowed() && this.ready >= cap && this.ready < ceiling) {
-      const limit = Math.min(ceiling - this.ready, CLAIM_BATCH);
+    while (this.claimsAllowed() && this.held >= cap && this.held < ceiling) {
+      const limit = Math.min(ceiling - this.held, CLAIM_BATCH);
       if (await this.claim(limit, true) < limit) return;
     }
   }
@@ -184,7 +205,7 @@ export class Scheduler {
   }
 
   /** Groups claimed recipients into transactions: one message, one domain, up to N RCPTs. */
-  private enqueue(rows: QueueEntry[]): void {
+  private enqueue(rows: readonly QueueEntry[]): void {
     const groups = new Map<string, QueueEntry[]>();
     for (const r of rows) {
       const key = `${r.queueId} ${r.domain}`;
@@ -337,6 +358,7 @@ export class Scheduler {
     let n: number;
     try {
       await this.claiming?.catch(() => 0);
+      await this.fresh.settled();
       if (op !== 'flush' && this.state === 'running') {
         const jobs: DeliveryJob[] = [];
         for (const dest of this.dests.values()) jobs.push(...dest.withdraw(matches));
@@ -390,6 +412,7 @@ export class Scheduler {
     this.unsubscribe?.();
     // Rows of a claim on its way are handed back with the rest, not left 'sending' until the next start.
     await this.claiming?.catch(() => 0);
+    await this.fresh.settled();
     const waiting: DeliveryJob[] = [];
     for (const dest of this.dests.values()) waiting.push(...dest.drain());
     await this.recorder.handBack(waiting, 'shutdown');

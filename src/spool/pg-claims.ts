@@ -82,6 +82,27 @@ export class PgClaims {
     return entries;
   }
 
+  /** A token for claims made in another port's transaction (intake's fresh mail): `hold` them after its commit. */
+  issueToken(): number { return this.claims.issue(); }
+  hold(entries: readonly QueueEntry[], token: number): void { for (const e of entries) this.claims.hold(e.recipientId, token); }
+
+  /**
+   * In intake's transaction (the fresh-mail handoff, spool/fresh.ts): claims the first
+   * `granted` recipients of each lane of the messages just inserted, as claimDue would.
+   */
+  async claimFreshIn(tx: PgTx, messageIds: readonly string[], granted: { trigger: number; batch: number }, token: number, now: number): Promise<QueueEntry[]> {
+    const { rows } = await tx.query<RecipientRow>(
+      `WITH pick AS (SELECT id, lane, row_number() OVER (PARTITION BY lane ORDER BY id) AS n FROM recipients
+                     WHERE message_id = ANY($1::text[]) AND state = 'queued'),
+            up AS (UPDATE recipients r SET state = 'sending', claimed_by = $4, claim_token = $5, lease_until = $6, updated_at = $7
+                   FROM pick WHERE r.id = pick.id AND r.state IN ('queued','deferred')
+                     AND pick.n <= CASE pick.lane WHEN 'trigger' THEN $2::int ELSE $3::int END RETURNING r.*)
+       SELECT up.*, m.sender, m.received_at, m.size, m.task_id, m.return_path FROM up JOIN messages m ON m.id = up.message_id ORDER BY up.id`,
+      [messageIds, granted.trigger, granted.batch, this.nodeId, token, now + this.leaseMs, now],
+    );
+    return rows.map(toEntry);
+  }
+
   /**
    * Hands claimed recipients back ('sending' → 'queued', no attempt counted), only those this
    * node still holds under its latest claim: a recipient whose lease ran out and that another

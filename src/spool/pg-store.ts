@@ -186,15 +186,15 @@ function composePgStore(pool: PgPool, wakeups: PgWakeups, opts: PgStoreOptions):
   webhooks.wakeups = wakeups;
   const effects = new PgEffects(rules, webhooks);
   const idempotency = new PgIdempotency(pool);
-  const intake = new PgIntake(pool, commit, { effects, idempotency, wakeups });
   const claims = new PgClaims(pool, opts.nodeId, claimLeaseMs());
+  const intake = new PgIntake(pool, commit, { effects, idempotency, wakeups, claims });
   const outcomes = new PgOutcomes(pool, claims, effects, commit);
   outcomes.wakeups = wakeups;
   const stats = new PgStats(pool);
   const quota = new PgQuota(pool, effects);
   return {
     nodeId: opts.nodeId,
-    ...expose(intake, 'commitIncoming', 'readBody', 'countByState'),
+    ...expose(intake, 'commitIncoming', 'readBody', 'countByState', 'handFresh'),
     // Fresh mail of this store at its commit, and of other nodes' stores by NOTIFY (their ids; none after a lost listener).
     onCommit: (o) => both(intake.onCommit(o), wakeups.onRemoteMail(o)),
     ...expose(new PgMessages(pool), 'listQueue', 'countQueue', 'getMessage', 'eventsOfRecipients'),

@@ -175,6 +175,20 @@ export class SqliteQueue implements QueueStore {
     return claimed;
   }
 
+  /**
+   * Claims in intake's own transaction (the fresh-mail handoff, FreshTaker): `claim` marks a
+   * recipient just inserted 'sending' exactly as claimDueHere does; `hold` after the commit,
+   * never inside it (a rollback holds nothing).
+   */
+  freshClaims(): { claim(id: number, now: number): boolean; hold(entries: readonly QueueEntry[]): void } {
+    const token = this.claims.issue();
+    const node = this.claims.nodeId;
+    return {
+      claim: (id, now) => this.st['markSending']!.run({ id, node, token, until: now + this.leaseMs, now }).changes === 1,
+      hold: (entries) => { for (const e of entries) this.claims.hold(e.recipientId, token); },
+    };
+  }
+
   async nextDueAt(): Promise<number | undefined> {
     const a = (this.st['nextDue']!.get('trigger') as { t: number | null }).t;
     const b = (this.st['nextDue']!.get('batch') as { t: number | null }).t;

@@ -14,13 +14,14 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import { openDatabase } from './db.js';
 import { GroupCommit } from './group-commit.js';
+import { FreshHandoff } from './fresh.js';
 import type { QueueId } from '../util/ids.js';
 import { asRecipientId } from '../util/ids.js';
 import { RECIPIENT_STATES, type RecipientState } from './states.js';
 import type { Store } from './types.js';
 import type { DomainCheckRecord, DomainEvent, DomainRecord, DomainStatus } from './types-domains.js';
 import type { SpoolEvent } from './types-events.js';
-import type { CommitObserver, IncomingMessage, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow, QueueTarget, RecipientOutcome, RemoteQueueChange } from './types-queue.js';
+import type { CommitObserver, FreshTaker, IncomingMessage, LaneCounts, MessageDetail, QueueEntry, QueueFilter, QueueOp, QueueSelector, QueueShapeRow, QueueTarget, RecipientOutcome, RemoteQueueChange } from './types-queue.js';
 import type { ReplyToGuard, ReplyToRecord, ReplyToSend, SenderRecord } from './types-senders.js';
 import { SqliteSenders } from './sqlite-senders.js';
 import type { RecipientRefusal, SuppressionFilter, SuppressionRecord } from './types-suppression.js';
@@ -90,7 +91,7 @@ export interface SqliteStoreOptions {
 
 /** What the writer thread runs on its own connection (spool/writer-thread.ts). */
 export interface WriterSide {
-  intake(batch: readonly IncomingMessage[]): void;
+  intake(batch: readonly IncomingMessage[], granted: LaneCounts): QueueEntry[];
   queue(batch: readonly QueueWrite[]): number[];
   claim(req: ClaimRequest): QueueEntry[];
   taskChunk(c: TaskChunk): boolean;
@@ -98,7 +99,8 @@ export interface WriterSide {
 }
 
 export class SqliteStore implements Store {
-  private readonly observers = new Set<CommitObserver>();
+  /** intake's commit observers and the scheduler taking fresh mail in its commits */
+  private readonly fresh = new FreshHandoff();
   private readonly intake: GroupCommit<IncomingMessage>;
   private readonly st: Record<string, Statement>;
   private readonly queue: SqliteQueue;
@@ -148,7 +150,7 @@ export class SqliteStore implements Store {
 
   writerSide(): WriterSide {
     return {
-      intake: (batch) => this.writeIncoming(batch),
+      intake: (batch, granted) => this.writeIncoming(batch, granted),
       queue: (batch) => this.queue.writeBatchHere(batch),
       claim: (req) => this.queue.claimDueHere(req),
       taskChunk: (c) => this.tasks.commitChunk(c),
@@ -218,16 +220,20 @@ export class SqliteStore implements Store {
     this.cluster = new SqliteCluster(db);
     this.throttles = new SqliteThrottles(db);
     this.intake = new GroupCommit<IncomingMessage>(
-      (batch) => (this.writer ? this.writer.intake(batch) : this.writeIncoming(batch)),
+      (batch) => this.fresh.write(batch, (granted) => (this.writer ? this.writer.intake(batch, granted) : this.writeIncoming(batch, granted))),
       { ...commit, name: 'intake' },
-      (batch) => { const ids = batch.map((m) => m.id); for (const o of this.observers) o(ids); },
     );
   }
 
   get commitBatchSizes(): readonly number[] { return this.intake.batchSizes; }
 
-  private writeIncoming(batch: readonly IncomingMessage[]): void {
+  /** Intake's transaction; it claims the first `granted` recipients of each lane for the scheduler (spool/fresh.ts). */
+  private writeIncoming(batch: readonly IncomingMessage[], granted: LaneCounts): QueueEntry[] {
+    const left = { ...granted };
+    const fresh = left.trigger + left.batch > 0 ? this.queue.freshClaims() : undefined;
+    const claimed: QueueEntry[] = [];
     this.db.transaction(() => {
+      const now = Date.now();
       for (const m of batch) {
         this.st['insMessage']!.run({
           id: m.id, receivedAt: m.receivedAt, sender: m.sender, authUser: m.authUser, clientIp: m.clientIp,
@@ -236,25 +242,33 @@ export class SqliteStore implements Store {
         rechunk(m.chunks).forEach((c, i) => this.st['insChunk']!.run(m.id, i, c));
         for (const rcpt of m.recipients) {
           const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
-          const r = this.st['insRcpt']!.run(m.id, rcpt, domain, m.lane, m.receivedAt, m.receivedAt);
-          this.st['insEvent']!.run(m.receivedAt, m.id, r.lastInsertRowid, 'reception',
+          const id = Number(this.st['insRcpt']!.run(m.id, rcpt, domain, m.lane, m.receivedAt, m.receivedAt).lastInsertRowid);
+          this.st['insEvent']!.run(m.receivedAt, m.id, id, 'reception',
             JSON.stringify({ sender: m.sender, rcpt, size: m.size, client_ip: m.clientIp, auth_user: m.authUser }));
+          if (fresh && left[m.lane] > 0 && fresh.claim(id, now)) {
+            left[m.lane]--;
+            claimed.push(toEntry({
+              id, message_id: m.id, sender: m.sender, rcpt, domain, state: 'sending', lane: m.lane, attempts: 0, next_attempt_at: m.receivedAt,
+              last_reply: null, received_at: m.receivedAt, size: m.size, task_id: null, return_path: null,
+            }));
+          }
         }
         this.notify.accepted(m.sender, m.receivedAt, m.tag, m.recipients);
         for (const a of m.aliasTasks ?? []) this.tasks.addAliasTask(m, a); // the 250 promises the expansion
         if (m.idempotency) this.api.save(m.idempotency.record, m.idempotency.expireBefore); // a savepoint inside this transaction
       }
     }).immediate();
+    // Held from the commit on, as claimDue's are.
+    fresh?.hold(claimed);
+    return claimed;
   }
 
   commitIncoming(msg: IncomingMessage): Promise<void> {
     return this.intake.submit(msg);
   }
 
-  onCommit(observer: CommitObserver): () => void {
-    this.observers.add(observer);
-    return () => this.observers.delete(observer);
-  }
+  onCommit(observer: CommitObserver): () => void { return this.fresh.onCommit(observer); }
+  handFresh(taker: FreshTaker | undefined): void { this.fresh.hand(taker); }
 
   async listQueue(f: QueueFilter): Promise<QueueEntry[]> {
     const sel = selectorSql(f, 'r');
@@ -484,7 +498,7 @@ export class SqliteStore implements Store {
     // On the writer thread when there is one: a chunk of 500 messages held the event loop for its fsync and more.
     const ok = this.writer ? await this.writer.taskChunk(c) : this.tasks.commitChunk(c);
     // The scheduler hears of the new mail as it hears of intake's.
-    if (ok && c.messages.length) { const ids = c.messages.map((m) => m.id); for (const o of this.observers) o(ids); }
+    if (ok && c.messages.length) this.fresh.announce(c.messages.map((m) => m.id));
     return ok;
   }
   async listByAlias(address: string): Promise<string | undefined> { return this.tasks.listByAlias(address); }

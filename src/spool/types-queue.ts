@@ -144,7 +144,29 @@ export interface QueueStore {
   queueShape(now: number, ageBucketsMs: readonly number[]): Promise<QueueShapeRow[]>;
 }
 
-export interface CommitObserver { (ids: readonly QueueId[]): void }
+/**
+ * Called after a commit of fresh mail with the ids it made durable, and how many of their
+ * recipients wait for claimDue: 0 when the scheduler took them all in the commit
+ * (FreshTaker); undefined when the store cannot tell (another node's mail, a task's chunk).
+ */
+export interface CommitObserver { (ids: readonly QueueId[], waiting?: number): void }
+
+/** Recipients per lane: what a batch has, what the scheduler takes of it. */
+export interface LaneCounts { trigger: number; batch: number }
+
+/**
+ * Fresh mail handed to the scheduler in intake's own commit, without a claim round trip
+ * (issue 23). Just before a batch is written the store asks how many of its recipients per
+ * lane the taker has room for; the backend claims that many of them (the batch's first of
+ * each lane) in the same transaction exactly as claimDue would (state 'sending', this node's
+ * lease and token), and after the commit hands them over. The rest stay 'queued' for
+ * claimDue. Every offer gets exactly one `taken`, with no entries when the write failed, so
+ * what the taker reserved is always given back. How many is the taker's decision alone.
+ */
+export interface FreshTaker {
+  offer(has: LaneCounts): LaneCounts;
+  taken(granted: LaneCounts, entries: readonly QueueEntry[]): void;
+}
 
 export interface MessageStore {
   /** Durably stores a message and its recipients; resolves only after the fsynced commit. */
@@ -157,6 +179,8 @@ export interface MessageStore {
   countByState(): Promise<Record<RecipientState, number>>;
   /** Called after every intake commit with the ids it made durable. */
   onCommit(observer: CommitObserver): () => void;
+  /** The scheduler that takes fresh mail in intake's commits from now on (undefined: none, all of it waits for claimDue). */
+  handFresh(taker: FreshTaker | undefined): void;
 }
 
 /** An alias task intake creates with the message (the same commit). */

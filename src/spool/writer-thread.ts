@@ -25,7 +25,7 @@ function withBuffers<M extends Pick<IncomingMessage, 'chunks'>>(batch: readonly 
 
 function run(r: WriterRequest): unknown {
   switch (r.op) {
-    case 'intake': return side.intake(withBuffers(r.batch));
+    case 'intake': return side.intake(withBuffers(r.batch), r.granted);
     case 'queue': return side.queue(r.batch);
     case 'claim': return side.claim(r.req);
     case 'taskChunk': return side.taskChunk({ ...r.chunk, messages: withBuffers(r.chunk.messages) });

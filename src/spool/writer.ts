@@ -2,7 +2,8 @@
  * spool/writer — the spool's hot writes on a thread of their own (`spool.writer_thread`).
  *
  * Three writes happen for every message: intake's commit (or a task's chunk), the
- * scheduler's claim and the delivery outcome. Each is a transaction ending in an fsync, and better-sqlite3 runs them
+ * scheduler's claim (part of intake's commit when the scheduler has room, spool/fresh.ts)
+ * and the delivery outcome. Each is a transaction ending in an fsync, and better-sqlite3 runs them
  * synchronously, so on the event loop they stopped everything else for their length (a
  * fifth of the loop in the benchmark profile, bench/RESULTS.md). Here they run in a worker
  * thread with its own connection to the same database file, executing the very same code
@@ -20,12 +21,12 @@ import { Worker } from 'node:worker_threads';
 import { MtaError } from '../util/errors.js';
 import { threadExecArgv } from '../util/threads.js';
 import { startThread } from '../util/assets.js';
-import type { IncomingMessage, QueueEntry } from './types-queue.js';
+import type { IncomingMessage, LaneCounts, QueueEntry } from './types-queue.js';
 import type { ClaimRequest, QueueWrite } from './sqlite-queue.js';
 import type { TaskChunk } from './types-tasks.js';
 
 export type WriterRequest =
-  | { id: number; op: 'intake'; batch: readonly IncomingMessage[] }
+  | { id: number; op: 'intake'; batch: readonly IncomingMessage[]; granted: LaneCounts }
   | { id: number; op: 'queue'; batch: readonly QueueWrite[] }
   | { id: number; op: 'claim'; req: ClaimRequest }
   | { id: number; op: 'taskChunk'; chunk: TaskChunk }
@@ -76,7 +77,8 @@ export class WriterThread {
     }));
   }
 
-  intake(batch: readonly IncomingMessage[]): Promise<void> { return this.call({ op: 'intake', batch }) as Promise<void>; }
+  /** Intake's transaction; resolves with the recipients it claimed for the scheduler (`granted` per lane, spool/fresh.ts). */
+  intake(batch: readonly IncomingMessage[], granted: LaneCounts): Promise<QueueEntry[]> { return this.call({ op: 'intake', batch, granted }) as Promise<QueueEntry[]>; }
   queue(batch: readonly QueueWrite[]): Promise<number[]> { return this.call({ op: 'queue', batch }) as Promise<number[]>; }
   claim(req: ClaimRequest): Promise<QueueEntry[]> { return this.call({ op: 'claim', req }) as Promise<QueueEntry[]>; }
   taskChunk(chunk: TaskChunk): Promise<boolean> { return this.call({ op: 'taskChunk', chunk }) as Promise<boolean>; }

@@ -1,0 +1,80 @@
+// Fresh mail reaches delivery without a claim of the scheduler's (issue 23): intake's own
+// commit claims what the ready set has room for (spool/fresh.ts, scheduler/fresh.ts). What
+// does not fit waits for the scheduler's claim as before, and the ready set never holds more
+// than its size plus the trigger reserve. Counted from outside: the rows claimDue returns.
+import t from 'tap';
+import { startWorld, type World } from './helpers/delivery.js';
+import { newQueueId } from '../src/util/ids.js';
+import type { Store } from '../src/spool/types.js';
+
+/** Counts the recipients the scheduler's own claims returned. */
+function countClaims(store: Store): { rows: number; undo: () => void } {
+  const real = store.claimDue.bind(store);
+  const c = { rows: 0, undo: () => { store.claimDue = real; } };
+  store.claimDue = async (req) => { const rows = await real(req); c.rows += rows.length; return rows; };
+  return c;
+}
+
+t.test('submitted mail is delivered without a claim of the scheduler\'s', async (t) => {
+  const w: World = await startWorld();
+  t.teardown(() => w.stop());
+  const sink = await w.addDomain('fresh.test', 61);
+  const claims = countClaims(w.daemon.daemon.store);
+  t.teardown(claims.undo);
+  const ids = [await w.submit(['a@fresh.test', 'b@fresh.test']), await w.submit('c@fresh.test')];
+  await w.waitFor('both delivered', async () => {
+    const ms = await Promise.all(ids.map((id) => w.message(id)));
+    return ms.every((m) => m.recipients.every((r) => r.state === 'delivered'));
+  });
+  t.equal(sink.messages.length, 2, 'both messages reached the sink');
+  t.equal(claims.rows, 0, 'the scheduler claimed none of them: intake\'s commit handed them over');
+  const m = await w.message(ids[0]!);
+  t.same(m.events.filter((e) => e.type === 'requeued').length, 0, 'no recipient went back to the queue on the way');
+});
+
+t.test('what does not fit the ready set waits for the scheduler\'s claim, within size plus reserve', async (t) => {
+  const w: World = await startWorld('ready_set_size = 10\nmax_connections_per_domain = 1\n');
+  t.teardown(() => w.stop());
+  const slow = await w.addDomain('slow.test', 62, { dataDelayMs: 100 });
+  const store = w.daemon.daemon.store;
+  const claims = countClaims(store);
+  t.teardown(claims.undo);
+  const body = Buffer.from('From: app@example.com\r\nTo: undisclosed-recipients:;\r\nSubject: many\r\nMessage-ID: <m@t>\r\n\r\nhi\r\n');
+  const commit = (lane: 'trigger' | 'batch', n: number, tag: string): Promise<void> => store.commitIncoming({
+    id: newQueueId(), receivedAt: Date.now(), sender: 'app@example.com', authUser: 'app@example.com', clientIp: '127.0.0.1',
+    helo: 't', messageId: '<m@t>', subject: 'many', size: body.length, lane, tag: null, chunks: [body],
+    recipients: Array.from({ length: n }, (_, i) => `${tag}${i}@slow.test`),
+  });
+  // One commit of 25 batch recipients: 10 fit, 15 wait.
+  await commit('batch', 25, 'b');
+  // Trigger mail may use the reserve (100 here) beyond the 10: 120 recipients, so 20 wait.
+  await commit('trigger', 120, 't');
+  await w.waitFor('all 145 delivered', async () => (await store.countByState()).delivered === 145, 120_000);
+  const sched = w.daemon.daemon.scheduler!;
+  t.ok(sched.readyMax <= 10 + 100, `the ready set stayed within size plus reserve (max ${sched.readyMax})`);
+  t.ok(sched.readyMax > 10, 'trigger mail used the reserve');
+  t.ok(claims.rows >= 15 + 20 - 10, `the rest came through the scheduler's claims (${claims.rows})`);
+  t.ok(claims.rows < 145, 'and not all of it: the commits handed some over');
+  t.equal(new Set(slow.messages.flatMap((m) => m.to)).size, 145, 'every recipient once');
+});
+
+t.test('with other nodes alive, batch mail is left to every node\'s claims; trigger mail is still taken at once', async (t) => {
+  const w: World = await startWorld();
+  t.teardown(() => w.stop());
+  await w.addDomain('shared.test', 63);
+  const store = w.daemon.daemon.store;
+  const claims = countClaims(store);
+  t.teardown(claims.undo);
+  w.daemon.daemon.scheduler!.setNodesAlive(2);
+  const body = Buffer.from('From: app@example.com\r\nTo: x@shared.test\r\nSubject: s\r\nMessage-ID: <s@t>\r\n\r\nhi\r\n');
+  const commit = (lane: 'trigger' | 'batch', rcpts: string[]): Promise<void> => store.commitIncoming({
+    id: newQueueId(), receivedAt: Date.now(), sender: 'app@example.com', authUser: 'app@example.com', clientIp: '127.0.0.1',
+    helo: 't', messageId: '<s@t>', subject: 's', size: body.length, lane, tag: null, chunks: [body], recipients: rcpts,
+  });
+  await commit('trigger', ['code@shared.test']);
+  await w.waitFor('the login code delivered', async () => (await store.countByState()).delivered === 1);
+  t.equal(claims.rows, 0, 'the trigger message was handed over in its commit');
+  await commit('batch', ['n1@shared.test', 'n2@shared.test', 'n3@shared.test']);
+  await w.waitFor('the batch delivered', async () => (await store.countByState()).delivered === 4);
+  t.equal(claims.rows, 3, 'the batch recipients came through a claim, as another node\'s could');
+});
