@@ -31,7 +31,8 @@ export class OutcomeRecorder {
     private readonly config: () => Config,
     private readonly store: Store,
     private readonly log: Logger,
-    private readonly settled: (job: DeliveryJob) => void,
+    /** `back`: some of the job's recipients are in the queue again (deferred or handed back), with a time the scheduler must look at */
+    private readonly settled: (job: DeliveryJob, back: boolean) => void,
   ) {}
 
   /** Turns one job's result into outcomes and records them; `notBefore` holds back a deferral of held mail. */
@@ -50,6 +51,7 @@ export class OutcomeRecorder {
   /** `headers`: the message's, when a DSN is due for `finals`; undefined when none is. */
   private async write(job: DeliveryJob, outcomes: RecipientOutcome[], finals: RecipientOutcome[], headers: string | undefined): Promise<void> {
     let handedBack = false;
+    const back = outcomes.some((o) => o.kind === 'deferred');
     try {
       try {
         await this.store.recordOutcomes(outcomes);
@@ -73,14 +75,14 @@ export class OutcomeRecorder {
       }
       if (headers !== undefined) await sendDsnFor(this.store, this.config().hostname, job, finals, headers, this.log);
     } finally {
-      if (!handedBack) this.settle(job);
+      if (!handedBack) this.settle(job, back);
     }
   }
 
-  private settle(job: DeliveryJob): void {
+  private settle(job: DeliveryJob, back: boolean): void {
     if (this.settledJobs.has(job)) return;
     this.settledJobs.add(job);
-    this.settled(job);
+    this.settled(job, back);
   }
 
   /** A job whose delivery failed on a bug goes back, a minute later (never stranded in 'sending'). */
@@ -100,10 +102,10 @@ export class OutcomeRecorder {
         const job = left[0]!;
         await this.store.requeue(job.recipients.map((r) => r.recipientId), Date.now() + delayMs, reason);
         left.shift();
-        this.settle(job);
+        this.settle(job, true);
       }
     } catch (e) {
-      if (this.closed) { for (const job of left) this.settle(job); return; }
+      if (this.closed) { for (const job of left) this.settle(job, true); return; }
       this.log.error({ queue_ids: left.map((j) => j.queueId), err: (e as Error).message, retry_ms: HAND_BACK_RETRY_MS }, 'jobs could not be returned to the queue; trying again');
       setTimeout(() => { void this.handBackLater(left, reason, delayMs); }, HAND_BACK_RETRY_MS).unref();
     }
@@ -120,7 +122,7 @@ export class OutcomeRecorder {
     try {
       await this.store.requeue(jobs.flatMap((j) => j.recipients.map((r) => r.recipientId)), Date.now() + delayMs, reason);
     } finally {
-      for (const job of jobs) this.settle(job);
+      for (const job of jobs) this.settle(job, true);
     }
   }
 }

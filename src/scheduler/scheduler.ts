@@ -65,6 +65,14 @@ export class Scheduler {
   private active = 0;
   /** A claim whose rows are not yet in the ready set (claims are asynchronous with the writer thread). */
   private claiming: Promise<number> | undefined;
+  /**
+   * Whether the spool may hold due mail the ready set lacks: set by every wake (fresh mail left
+   * to a claim, an operator's operation, another node's mail) and by a refill that stopped at
+   * a full ready set; cleared when a claim found fewer due recipients than it asked for.
+   */
+  private spoolBehind = true;
+  /** how many recipients that claim may bring (fresh mail's room leaves them out) */
+  private claimingUpTo = 0;
   /** intake's commits claim fresh mail for the ready set while it has room (scheduler/fresh.ts); public for tests holding its hand-over */
   readonly fresh = new FreshIntake(() => this.room(), (entries) => { this.enqueue(entries); this.dispatch(); });
   /** Operator queue operations in progress; no claim starts meanwhile. */
@@ -81,7 +89,7 @@ export class Scheduler {
 
   constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
     this.life = new Lifecycle('scheduler', log);
-    this.recorder = new OutcomeRecorder(() => this.config, store, log, (job) => this.settled(job));
+    this.recorder = new OutcomeRecorder(() => this.config, store, log, (job, back) => this.settled(job, back));
     this.slots = new SlotGate(new Slots(store, store.nodeId, log), (key) => this.agent.pool.evict(key), () => this.dispatch());
     this.agent = new DeliveryAgent(config, store, router, log, {
       stopping: () => this.state !== 'running',
@@ -94,6 +102,8 @@ export class Scheduler {
 
   get state(): SchedulerState { return this.life.state; }
   get readyCount(): number { return this.ready; }
+  /** Whether a claim of the scheduler's is on its way (tests wait for none before counting what a commit takes). */
+  get claimInFlight(): boolean { return this.claiming !== undefined; }
 
   /** What the scheduler holds per destination right now (status, metrics, tests). */
   destinations(): { domain: string; pending: number; active: number; slowUntil: number; unreachableUntil: number; shaping: string | null }[] {
@@ -140,8 +150,9 @@ export class Scheduler {
     this.wake();
   }
 
-  /** Looks at the spool soon (coalesced): new mail, a finished job, an operator's flush. */
+  /** Looks at the spool soon (coalesced): new mail, an operator's flush, a reload. */
   wake(): void {
+    this.spoolBehind = true;
     this.loop.wake();
   }
 
@@ -157,15 +168,17 @@ export class Scheduler {
   private room(): Room | undefined {
     if (!this.claimsAllowed()) return undefined;
     const cap = this.config.delivery.readySetSize;
-    return { batch: this.nodesAlive > 1 ? 0 : cap - this.ready, trigger: cap + Math.max(100, Math.floor(cap / 10)) - this.ready };
+    const held = this.ready + this.claimingUpTo;
+    return { batch: this.nodesAlive > 1 ? 0 : cap - held, trigger: cap + Math.max(100, Math.floor(cap / 10)) - held };
   }
 
   private async refill(): Promise<void> {
     const cap = this.config.delivery.readySetSize;
     while (this.claimsAllowed() && this.held < cap) {
       const limit = Math.min(cap - this.held, CLAIM_BATCH);
-      if (await this.claim(limit, false) < limit) break;
+      if (await this.claim(limit, false) < limit) { this.spoolBehind = false; break; }
     }
+    if (this.held >= cap) this.spoolBehind = true;
     await this.claimTriggerReserve();
   }
 
@@ -194,7 +207,8 @@ export class Scheduler {
       return rows.length;
     });
     this.claiming = p;
-    return p.finally(() => { if (this.claiming === p) this.claiming = undefined; });
+    this.claimingUpTo = limit;
+    return p.finally(() => { if (this.claiming === p) { this.claiming = undefined; this.claimingUpTo = 0; } });
   }
 
   /** The next unprompted look: the next due time while the ready set has room, else the idle look. */
@@ -307,9 +321,14 @@ export class Scheduler {
     if (dest.pending === 0 && dest.active === 0 && !dest.isSlow(now) && !dest.isUnreachable(now)) this.dests.delete(dest.domain);
   }
 
-  private settled(job: DeliveryJob): void {
+  /**
+   * A job left the ready set. With room again, the spool is looked at if it may hold due mail
+   * the ready set lacks, or if the job's recipients went back to it (their time must be
+   * looked at); a finished job alone does not send an empty claim to the spool.
+   */
+  private settled(job: DeliveryJob, back: boolean): void {
     this.ready -= job.recipients.length;
-    if (this.ready <= this.config.delivery.readySetSize * 0.75) this.wake();
+    if ((back || this.spoolBehind) && this.ready <= this.config.delivery.readySetSize * 0.75) this.loop.wake();
   }
 
   /** Delivery's news about a destination, turned into limits with this scheduler's time spans. */
