@@ -8,11 +8,11 @@ import { startWorld, type World } from './helpers/delivery.js';
 import { newQueueId } from '../src/util/ids.js';
 import type { Store } from '../src/spool/types.js';
 
-/** Counts the recipients the scheduler's own claims returned. */
-function countClaims(store: Store): { rows: number; undo: () => void } {
+/** Counts the scheduler's own claims and the recipients they returned. */
+function countClaims(store: Store): { calls: number; rows: number; undo: () => void } {
   const real = store.claimDue.bind(store);
-  const c = { rows: 0, undo: () => { store.claimDue = real; } };
-  store.claimDue = async (req) => { const rows = await real(req); c.rows += rows.length; return rows; };
+  const c = { calls: 0, rows: 0, undo: () => { store.claimDue = real; } };
+  store.claimDue = async (req) => { c.calls++; const rows = await real(req); c.rows += rows.length; return rows; };
   return c;
 }
 
@@ -20,6 +20,7 @@ t.test('submitted mail is delivered without a claim of the scheduler\'s', async 
   const w: World = await startWorld();
   t.teardown(() => w.stop());
   const sink = await w.addDomain('fresh.test', 61);
+  await w.waitFor('the scheduler\'s first look at the spool', () => !w.daemon.daemon.scheduler!.claimInFlight);
   const claims = countClaims(w.daemon.daemon.store);
   t.teardown(claims.undo);
   const ids = [await w.submit(['a@fresh.test', 'b@fresh.test']), await w.submit('c@fresh.test')];
@@ -29,6 +30,7 @@ t.test('submitted mail is delivered without a claim of the scheduler\'s', async 
   });
   t.equal(sink.messages.length, 2, 'both messages reached the sink');
   t.equal(claims.rows, 0, 'the scheduler claimed none of them: intake\'s commit handed them over');
+  t.equal(claims.calls, 0, 'nor asked the spool for more when they were delivered: it had handed over all it had');
   const m = await w.message(ids[0]!);
   t.same(m.events.filter((e) => e.type === 'requeued').length, 0, 'no recipient went back to the queue on the way');
 });
