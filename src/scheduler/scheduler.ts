@@ -1,9 +1,10 @@
 /**
  * scheduler — decides what is delivered when (Postfix's qmgr). It keeps a bounded ready set
  * in memory, refilled from the spool by next-attempt time (trigger lane first), so a queue
- * of a million deferred recipients costs no memory until they are due. Fresh mail is claimed
- * in intake's own commit while the ready set has room (scheduler/fresh.ts); what it leaves wakes
- * it through the spool's commit observer, not by polling (the wake/timer loop is util/wake-loop.ts).
+ * of a million deferred recipients costs no memory until they are due (how it is filled:
+ * scheduler/filler.ts). Fresh mail is claimed in intake's own commit while the ready set has
+ * room; what it leaves wakes the scheduler through the spool's commit observer, not by polling
+ * (the wake/timer loop is util/wake-loop.ts).
  * Work is grouped per destination domain and handed to delivery workers within the
  * connection limits, as one DeliveryRequest per worker; what comes back (DeliveryResult,
  * scheduler/contract.ts) the scheduler turns into outcomes with all timing and records
@@ -24,15 +25,13 @@ import type { DeliveryResult } from './contract.js';
 import { OutcomeRecorder } from './recorder.js';
 import { CLAIM_RENEW_MS } from '../spool/types-leases.js';
 import { WakeLoop } from '../util/wake-loop.js';
-import { FreshIntake, type Room } from './fresh.js';
+import type { FreshIntake } from './fresh.js';
+import { ReadySetFiller } from './filler.js';
 import { Lifecycle, type ServiceState } from '../util/lifecycle.js';
 
 /** The scheduler's life cycle is every service's (util/lifecycle.ts). */
 export type SchedulerState = ServiceState;
 
-/** Without any known due time the scheduler still looks at the spool this often. */
-const IDLE_LOOK_MS = 60_000;
-const CLAIM_BATCH = 1000;
 /** Tests shorten the lease renewal interval (test/claim-renewal.test.ts): a minute is too long to wait for. */
 export const TEST_RENEW_ENV = 'MTA_TEST_CLAIM_RENEW_MS';
 
@@ -63,26 +62,20 @@ export class Scheduler {
   /** the largest the ready set has been, for tests and metrics */
   readyMax = 0;
   private active = 0;
-  /** A claim whose rows are not yet in the ready set (claims are asynchronous with the writer thread). */
-  private claiming: Promise<number> | undefined;
-  /**
-   * Whether the spool may hold due mail the ready set lacks: set by every wake (fresh mail left
-   * to a claim, an operator's operation, another node's mail) and by a refill that stopped at
-   * a full ready set; cleared when a claim found fewer due recipients than it asked for.
-   */
-  private spoolBehind = true;
-  /** how many recipients that claim may bring (fresh mail's room leaves them out) */
-  private claimingUpTo = 0;
-  /** intake's commits claim fresh mail for the ready set while it has room (scheduler/fresh.ts); public for tests holding its hand-over */
-  readonly fresh = new FreshIntake(() => this.room(), (entries) => { this.enqueue(entries); this.dispatch(); });
+  /** fills the ready set: the scheduler's claims and fresh mail taken in intake's commits (scheduler/filler.ts) */
+  private readonly filler: ReadySetFiller = new ReadySetFiller({
+    store: { claimDue: (req) => this.store.claimDue(req), nextDueAt: () => this.store.nextDueAt() }, readySetSize: () => this.config.delivery.readySetSize, ready: () => this.ready,
+    allowed: () => this.state === 'running' && this.holding === 0, nodesAlive: () => this.nodesAlive,
+    take: (rows) => { this.enqueue(rows); this.dispatch(); },
+  });
   /** Operator queue operations in progress; no claim starts meanwhile. */
   private holding = 0;
   /** Renews the leases of the claims this node holds (spool/types-leases.ts): one timer for all of them. */
   private renewer: NodeJS.Timeout | undefined;
   /** refills the ready set when woken, and by timer when the next due time comes */
   private readonly loop = new WakeLoop({
-    pass: () => this.refill(),
-    nextDelay: () => this.nextLook(),
+    pass: () => this.filler.refill(),
+    nextDelay: () => this.filler.nextLook(),
     onError: (e) => { this.log.error({ err: (e as Error).message }, 'scheduler could not read the spool; trying again in 1s'); return 1000; },
   });
   private unsubscribe: (() => void) | undefined;
@@ -103,7 +96,9 @@ export class Scheduler {
   get state(): SchedulerState { return this.life.state; }
   get readyCount(): number { return this.ready; }
   /** Whether a claim of the scheduler's is on its way (tests wait for none before counting what a commit takes). */
-  get claimInFlight(): boolean { return this.claiming !== undefined; }
+  get claimInFlight(): boolean { return this.filler.claimInFlight; }
+  /** what takes fresh mail in intake's commits (tests hold its hand-over) */
+  get fresh(): FreshIntake { return this.filler.fresh; }
 
   /** What the scheduler holds per destination right now (status, metrics, tests). */
   destinations(): { domain: string; pending: number; active: number; slowUntil: number; unreachableUntil: number; shaping: string | null }[] {
@@ -126,7 +121,7 @@ export class Scheduler {
     // Mail a commit left in the queue is claimed by the refill; none is left when the commit took it all.
     const fresh = this.store.onCommit((_ids, waiting) => { if (waiting !== 0) this.wake(); });
     const remote = this.store.onRemoteQueueChange((c) => void this.heard(c));
-    this.store.handFresh(this.fresh);
+    this.store.handFresh(this.filler.fresh);
     this.unsubscribe = () => { fresh(); remote(); this.store.handFresh(undefined); };
     this.loop.start();
   }
@@ -152,70 +147,8 @@ export class Scheduler {
 
   /** Looks at the spool soon (coalesced): new mail, an operator's flush, a reload. */
   wake(): void {
-    this.spoolBehind = true;
+    this.filler.spoolBehind = true;
     this.loop.wake();
-  }
-
-  /** Recipients in the ready set, and those commits on their way may still bring to it. */
-  private get held(): number { return this.ready + this.fresh.reserved; }
-
-  /**
-   * The room for fresh mail, with the trigger reserve; undefined while no claim may start.
-   * With other nodes alive batch mail is left to the claims of all of them, so bulk sent
-   * through one node is delivered by every node's share of the connections; a login code
-   * is still taken at once by the node that accepted it.
-   */
-  private room(): Room | undefined {
-    if (!this.claimsAllowed()) return undefined;
-    const cap = this.config.delivery.readySetSize;
-    const held = this.ready + this.claimingUpTo;
-    return { batch: this.nodesAlive > 1 ? 0 : cap - held, trigger: cap + Math.max(100, Math.floor(cap / 10)) - held };
-  }
-
-  private async refill(): Promise<void> {
-    const cap = this.config.delivery.readySetSize;
-    while (this.claimsAllowed() && this.held < cap) {
-      const limit = Math.min(cap - this.held, CLAIM_BATCH);
-      if (await this.claim(limit, false) < limit) { this.spoolBehind = false; break; }
-    }
-    if (this.held >= cap) this.spoolBehind = true;
-    await this.claimTriggerReserve();
-  }
-
-  /**
-   * A full ready set must not hold back a login code behind a campaign: trigger mail may
-   * use a reserve beyond ready_set_size (a tenth of it, at least 100 recipients).
-   */
-  private async claimTriggerReserve(): Promise<void> {
-    const cap = this.config.delivery.readySetSize;
-    const ceiling = cap + Math.max(100, Math.floor(cap / 10));
-    while (this.claimsAllowed() && this.held >= cap && this.held < ceiling) {
-      const limit = Math.min(ceiling - this.held, CLAIM_BATCH);
-      if (await this.claim(limit, true) < limit) return;
-    }
-  }
-
-  private claimsAllowed(): boolean { return this.state === 'running' && this.holding === 0; }
-
-  /**
-   * Claimed rows are 'sending' in the spool before they reach the ready set; a queue
-   * operation waits for this promise so that it never misses rows in between.
-   */
-  private claim(limit: number, triggerOnly: boolean): Promise<number> {
-    const p = this.store.claimDue({ now: Date.now(), limit, ...(triggerOnly ? { triggerOnly } : {}) }).then((rows) => {
-      if (rows.length > 0) { this.enqueue(rows); this.dispatch(); }
-      return rows.length;
-    });
-    this.claiming = p;
-    this.claimingUpTo = limit;
-    return p.finally(() => { if (this.claiming === p) { this.claiming = undefined; this.claimingUpTo = 0; } });
-  }
-
-  /** The next unprompted look: the next due time while the ready set has room, else the idle look. */
-  private async nextLook(): Promise<number> {
-    if (this.ready >= this.config.delivery.readySetSize) return IDLE_LOOK_MS;
-    const next = await this.store.nextDueAt().catch(() => undefined);
-    return next === undefined ? IDLE_LOOK_MS : Math.min(IDLE_LOOK_MS, next - Date.now());
   }
 
   /** Groups claimed recipients into transactions: one message, one domain, up to N RCPTs. */
@@ -328,7 +261,7 @@ export class Scheduler {
    */
   private settled(job: DeliveryJob, back: boolean): void {
     this.ready -= job.recipients.length;
-    if ((back || this.spoolBehind) && this.ready <= this.config.delivery.readySetSize * 0.75) this.loop.wake();
+    if ((back || this.filler.spoolBehind) && this.ready <= this.config.delivery.readySetSize * 0.75) this.loop.wake();
   }
 
   /** Delivery's news about a destination, turned into limits with this scheduler's time spans. */
@@ -376,8 +309,7 @@ export class Scheduler {
     this.holding++;
     let n: number;
     try {
-      await this.claiming?.catch(() => 0);
-      await this.fresh.settled();
+      await this.filler.quiet();
       if (op !== 'flush' && this.state === 'running') {
         const jobs: DeliveryJob[] = [];
         for (const dest of this.dests.values()) jobs.push(...dest.withdraw(matches));
@@ -430,8 +362,7 @@ export class Scheduler {
     void this.loop.stop();
     this.unsubscribe?.();
     // Rows of a claim on its way are handed back with the rest, not left 'sending' until the next start.
-    await this.claiming?.catch(() => 0);
-    await this.fresh.settled();
+    await this.filler.quiet();
     const waiting: DeliveryJob[] = [];
     for (const dest of this.dests.values()) waiting.push(...dest.drain());
     await this.recorder.handBack(waiting, 'shutdown');
