@@ -69,6 +69,7 @@ t.test('with other nodes alive, batch mail is left to every node\'s claims; trig
   const w: World = await startWorld();
   t.teardown(() => w.stop());
   await w.addDomain('shared.test', 63);
+  await w.waitFor('the scheduler\'s first look at the spool', () => !w.daemon.daemon.scheduler!.claimInFlight);
   const store = w.daemon.daemon.store;
   const claims = countClaims(store);
   t.teardown(claims.undo);
@@ -113,4 +114,29 @@ t.test('a claim on its way counts against the room: fresh mail never overfills t
   await w.waitFor('all 15 delivered', async () => (await store.countByState()).delivered === 15);
   t.ok(sched.readyMax <= 10, `the ready set never held more than its size (max ${sched.readyMax})`);
   t.equal(new Set(sink.messages.flatMap((m) => m.to)).size, 15, 'every recipient once');
+});
+
+t.test('fresh mail does not overtake older mail waiting in the spool: the ready set still fills oldest first', async (t) => {
+  const w: World = await startWorld('ready_set_size = 10\nmax_connections_per_domain = 1\n');
+  t.teardown(() => w.stop());
+  const sink = await w.addDomain('fifo.test', 65, { dataDelayMs: 30 });
+  const store = w.daemon.daemon.store;
+  const body = Buffer.from('From: app@example.com\r\nTo: x@fifo.test\r\nSubject: f\r\nMessage-ID: <f@t>\r\n\r\nhi\r\n');
+  const message = (rcpt: string) => ({
+    id: newQueueId(), receivedAt: Date.now(), sender: 'app@example.com', authUser: 'app@example.com', clientIp: '127.0.0.1',
+    helo: 't', messageId: '<f@t>', subject: 'f', size: body.length, lane: 'batch' as const, tag: null, chunks: [body], recipients: [rcpt],
+  });
+  // Thirty at once: ten fit the ready set, twenty wait in the spool.
+  await Promise.all(Array.from({ length: 30 }, (_, i) => store.commitIncoming(message(`old${i}@fifo.test`))));
+  // New mail keeps coming while the old is delivered one at a time.
+  for (let i = 0; i < 20; i++) {
+    await store.commitIncoming(message(`new${i}@fifo.test`));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await w.waitFor('all 50 delivered', async () => (await store.countByState()).delivered === 50, 60_000);
+  const order = sink.messages.flatMap((m) => m.to);
+  const lastOld = Math.max(...order.map((r, i) => (r.startsWith('old') ? i : -1)));
+  const firstNew = order.findIndex((r) => r.startsWith('new'));
+  t.ok(lastOld < firstNew, `every old message reached the sink before the first new one (last old at ${lastOld}, first new at ${firstNew})`);
+  t.equal(order.length, 50, 'each once');
 });

@@ -49,6 +49,8 @@ for (const [way, gap] of [['the scheduler\'s claim', claimDue], ['intake\'s comm
     t.teardown(() => w.stop());
     const sink = await w.addDomain('gap.test', 2);
     const scheduler = w.daemon.daemon.scheduler!;
+    // The scheduler's first look at the spool ends before the mail comes (until then fresh mail is left to a claim).
+    await w.waitFor('the scheduler idle', () => !scheduler.claimInFlight);
     let release!: () => void;
     const held = new Promise<void>((r) => { release = r; });
     const g = gap(w, held);

@@ -38,15 +38,22 @@ export class ReadySetFiller {
   /** how many recipients that claim may bring (fresh mail's room leaves them out) */
   private claimingUpTo = 0;
   /**
-   * Whether the spool may hold due mail the ready set lacks: set by every wake (fresh mail left
-   * to a claim, an operator's operation, another node's mail) and by a refill that stopped at
-   * a full ready set; cleared when a claim found fewer due recipients than it asked for.
+   * Per lane, whether the spool may hold due mail of it that the ready set lacks: set by every
+   * wake (fresh mail left to a claim, an operator's operation, another node's mail, a job back
+   * in the queue) and by a refill that stopped at a full ready set; cleared when a claim found
+   * fewer due recipients than it asked for. While it is set, fresh mail of that lane is not
+   * taken in its commit: it would overtake the older mail waiting in the spool, which the
+   * claims take oldest due first.
    */
-  spoolBehind = true;
+  private readonly behind = { trigger: true, batch: true };
 
   constructor(private readonly deps: FillerDeps) {}
 
   get claimInFlight(): boolean { return this.claiming !== undefined; }
+
+  get spoolBehind(): boolean { return this.behind.trigger || this.behind.batch; }
+  /** The spool may hold due mail the ready set lacks (lane unknown). */
+  markBehind(): void { this.behind.trigger = true; this.behind.batch = true; }
 
   /** Resolves once nothing claimed is on its way to the ready set (a queue operation or a stop must not miss it). */
   async quiet(): Promise<void> {
@@ -58,8 +65,8 @@ export class ReadySetFiller {
   private get held(): number { return this.deps.ready() + this.fresh.reserved; }
 
   /**
-   * The room for fresh mail, with the trigger reserve; undefined while no claim may start.
-   * With other nodes alive batch mail is left to the claims of all of them, so bulk sent
+   * The room for fresh mail, with the trigger reserve; undefined while no claim may start,
+   * none for a lane whose older mail may be waiting in the spool. With other nodes alive batch mail is left to the claims of all of them, so bulk sent
    * through one node is delivered by every node's share of the connections; a login code
    * is still taken at once by the node that accepted it.
    */
@@ -67,7 +74,10 @@ export class ReadySetFiller {
     if (!this.deps.allowed()) return undefined;
     const cap = this.deps.readySetSize();
     const held = this.deps.ready() + this.claimingUpTo;
-    return { batch: this.deps.nodesAlive() > 1 ? 0 : cap - held, trigger: triggerCeiling(cap) - held };
+    return {
+      batch: this.behind.batch || this.deps.nodesAlive() > 1 ? 0 : cap - held,
+      trigger: this.behind.trigger ? 0 : triggerCeiling(cap) - held,
+    };
   }
 
   /** Claims what is due into the ready set's room, then trigger mail into its reserve. */
@@ -75,9 +85,10 @@ export class ReadySetFiller {
     const cap = this.deps.readySetSize();
     while (this.deps.allowed() && this.held < cap) {
       const limit = Math.min(cap - this.held, CLAIM_BATCH);
-      if (await this.claim(limit, false) < limit) { this.spoolBehind = false; break; }
+      // Fewer than asked: nothing else of either lane is due (trigger mail is claimed first).
+      if (await this.claim(limit, false) < limit) { this.behind.trigger = false; this.behind.batch = false; break; }
     }
-    if (this.held >= cap) this.spoolBehind = true;
+    if (this.held >= cap) this.markBehind();
     await this.claimTriggerReserve();
   }
 
@@ -87,7 +98,7 @@ export class ReadySetFiller {
     const ceiling = triggerCeiling(cap);
     while (this.deps.allowed() && this.held >= cap && this.held < ceiling) {
       const limit = Math.min(ceiling - this.held, CLAIM_BATCH);
-      if (await this.claim(limit, true) < limit) return;
+      if (await this.claim(limit, true) < limit) { this.behind.trigger = false; return; }
     }
   }
 

@@ -147,7 +147,7 @@ export class Scheduler {
 
   /** Looks at the spool soon (coalesced): new mail, an operator's flush, a reload. */
   wake(): void {
-    this.filler.spoolBehind = true;
+    this.filler.markBehind();
     this.loop.wake();
   }
 
@@ -261,7 +261,9 @@ export class Scheduler {
    */
   private settled(job: DeliveryJob, back: boolean): void {
     this.ready -= job.recipients.length;
-    if ((back || this.filler.spoolBehind) && this.ready <= this.config.delivery.readySetSize * 0.75) this.loop.wake();
+    // Back in the queue: its time must be looked at, even if the look comes at a later job's settling.
+    if (back) this.filler.markBehind();
+    if (this.filler.spoolBehind && this.ready <= this.config.delivery.readySetSize * 0.75) this.loop.wake();
   }
 
   /** Delivery's news about a destination, turned into limits with this scheduler's time spans. */
