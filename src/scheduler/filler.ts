@@ -11,7 +11,7 @@ import type { QueueEntry, QueueStore } from '../spool/types-queue.js';
 import { FreshIntake, type Room } from './fresh.js';
 
 /** Without any known due time the scheduler still looks at the spool this often. */
-export const IDLE_LOOK_MS = 60_000;
+const IDLE_LOOK_MS = 60_000;
 const CLAIM_BATCH = 1000;
 
 export interface FillerDeps {
@@ -28,7 +28,7 @@ export interface FillerDeps {
 }
 
 /** The reserve beyond ready_set_size that only trigger mail may use: a tenth of it, at least 100 recipients. */
-export function triggerCeiling(cap: number): number { return cap + Math.max(100, Math.floor(cap / 10)); }
+function triggerCeiling(cap: number): number { return cap + Math.max(100, Math.floor(cap / 10)); }
 
 export class ReadySetFiller {
   /** intake's commits claim fresh mail while the ready set has room; public for tests holding its hand-over */
@@ -66,9 +66,10 @@ export class ReadySetFiller {
 
   /**
    * The room for fresh mail, with the trigger reserve; undefined while no claim may start,
-   * none for a lane whose older mail may be waiting in the spool. With other nodes alive batch mail is left to the claims of all of them, so bulk sent
-   * through one node is delivered by every node's share of the connections; a login code
-   * is still taken at once by the node that accepted it.
+   * none for a lane whose older mail may be waiting in the spool. With other nodes alive
+   * batch mail is left to the claims of all of them, so bulk sent through one node is
+   * delivered by every node's share of the connections; a login code is still taken at once
+   * by the node that accepted it.
    */
   private room(): Room | undefined {
     if (!this.deps.allowed()) return undefined;

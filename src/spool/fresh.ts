@@ -44,7 +44,9 @@ export class FreshHandoff {
     // The taker asked is the one answered, even if another is handed in while the write runs.
     const taker = this.taker;
     const has = laneCounts(batch);
-    const offered = taker?.offer(has);
+    let offered: LaneCounts | undefined;
+    // The taker's trouble must not refuse mail: it then takes nothing, and the claims take it all.
+    try { offered = taker?.offer(has); } catch { offered = undefined; }
     const granted = offered ? { trigger: within(offered.trigger, has.trigger), batch: within(offered.batch, has.batch) } : NO_CLAIM;
     const settle = (entries: readonly QueueEntry[]): void => {
       try { taker?.taken(granted, entries); } catch { /* committed: the claims stand (this node's start-up recovery ends them) */ }

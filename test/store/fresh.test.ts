@@ -107,3 +107,20 @@ conformance('a refused write answers the offer with nothing and stores nothing',
 function byRcpt(rows: readonly QueueEntry[]): Record<string, QueueEntry> {
   return Object.fromEntries(rows.map((r) => [r.rcpt, r]));
 }
+
+conformance('a taker that throws claims nothing and refuses nothing: the mail is stored and waits for claimDue', async (t, s) => {
+  const a = await s.open('node-a');
+  let answers = 0;
+  a.handFresh({ offer: () => { throw new Error('scheduler bug'); }, taken: () => { answers++; } });
+  const waiting: number[] = [];
+  a.onCommit((_ids, w) => { if (w !== undefined) waiting.push(w); });
+  const m = incoming(['kept@dest.test']);
+  await a.commitIncoming(m);
+  t.same(await states(a), { 'kept@dest.test': 'queued' }, 'stored, queued');
+  t.same(waiting, [1], 'the observers hear it waits');
+  t.equal(answers, 1, 'the offer is still answered once (with nothing)');
+  a.handFresh({ offer: (has) => has, taken: () => { throw new Error('scheduler bug'); } });
+  const n = incoming(['also@dest.test']);
+  await a.commitIncoming(n);
+  t.equal((await states(a))['also@dest.test'], 'sending', 'a taker failing after the commit does not undo it');
+});
