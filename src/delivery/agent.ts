@@ -19,7 +19,7 @@ import { classifyReply } from './classify.js';
 import { SessionPool, sessionKey, type CarriedSlot } from './pool.js';
 import { SmtpSession, SessionError, type SessionTarget } from './transport.js';
 import { asciiDomain, type Plan, type Router } from './router.js';
-import { MessageCache, headerBlock, wireBody } from './message.js';
+import { MessageCache, headerBlock, wireBody, type MessageInfo } from './message.js';
 import { ReferenceStamp } from '../feedback/reference.js';
 import { TrackedSender, type PartialSendError } from './tracked.js';
 import { DkimPool } from './dkim-pool.js';
@@ -120,6 +120,7 @@ export class DeliveryAgent {
       while (!this.hooks.stopping()) {
         const job = req.next();
         if (!job) break;
+        let prepared: Promise<MessageInfo> | undefined;
         if (dest.isUnreachable(Date.now())) {
           await this.deferUnreachable([job, ...req.rest()], dest);
           break;
@@ -153,6 +154,11 @@ export class DeliveryAgent {
             await this.hooks.handBack([job], 'egress source at its connection limit across the cluster', BUSY_RETRY_MS);
             continue;
           }
+          // The message is read and signed while the connection opens: a destination's first
+          // message (a login code to a domain not seen lately) waits for the slower of the two,
+          // not for both one after the other.
+          prepared = this.messages.get(job.queueId, job.lane);
+          prepared.catch(() => undefined); // a failed read is answered in sendJob
           const c = await this.connect(plan, dest, source);
           if (source) {
             this.sourceShaping.opening(dest, source.name, -1);
@@ -176,7 +182,7 @@ export class DeliveryAgent {
         this.onWire.add(job);
         try {
           const used: SmtpSession = session;
-          session = (await this.sendJob(used, job, req)) ?? drop(used);
+          session = (await this.sendJob(used, job, req, prepared)) ?? drop(used);
         } catch (e) {
           if (!this.onWire.has(job)) { session = drop(session); continue; }
           // A bug must not strand the job in 'sending': it goes back, a minute later.
@@ -264,14 +270,14 @@ export class DeliveryAgent {
   }
 
   /** Sends one job; returns the session if it can carry the next one. */
-  private async sendJob(session: SmtpSession, job: DeliveryJob, req: DeliveryRequest): Promise<SmtpSession | undefined> {
+  private async sendJob(session: SmtpSession, job: DeliveryJob, req: DeliveryRequest, prepared?: Promise<MessageInfo>): Promise<SmtpSession | undefined> {
     const dest = req.destination;
     const started = Date.now();
     const t = session.target;
     const where = { ...whereOf(t), tls: session.secure };
     let info;
     try {
-      info = await this.messages.get(job.queueId, job.lane);
+      info = await (prepared ?? this.messages.get(job.queueId, job.lane));
     } catch (e) {
       await this.settleAll([job], `451 4.3.0 the spooled message cannot be read: ${(e as Error).message}`, where, { attempted: false });
       return session;

@@ -22,6 +22,8 @@ export interface SinkOptions {
   dataDelayMs?: number | ((msg: SinkMessage) => number | Promise<unknown>);
   tls?: { key: string; cert: string };
   smtputf8?: boolean;
+  /** hold the greeting until this promise settles (a receiver slow to answer a new connection); a rejection with a responseCode is the greeting's refusal */
+  greeting?: () => Promise<unknown>;
   /** require AUTH with these credentials (a smarthost) */
   auth?: { user: string; pass: string };
 }
@@ -85,7 +87,9 @@ export async function startSink(host: string, port: number, opts: SinkOptions = 
       const from = (currentFrom.get(s.remoteAddress) ?? 0) + 1;
       currentFrom.set(s.remoteAddress, from);
       sink.maxConcurrentFrom.set(s.remoteAddress, Math.max(sink.maxConcurrentFrom.get(s.remoteAddress) ?? 0, from));
-      cb();
+      const hold = opts.greeting?.();
+      if (hold) void hold.then(() => cb(), (e: Error) => cb(e));
+      else cb();
     },
     onClose(session: SMTPServerSession) {
       sink.current--; closed.add(session.id);
