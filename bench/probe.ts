@@ -9,7 +9,7 @@
  * in the daemon and costs one function call per commit and one timer.
  */
 import { subscribe } from 'node:diagnostics_channel';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf_hooks';
 import { writeFileSync, renameSync } from 'node:fs';
 
 export interface ProbeReport {
@@ -24,11 +24,16 @@ export interface ProbeReport {
   outcomes: { commits: number; writes: number; maxBatch: number; commitMs: number };
   /** how late the event loop ran its timers, ms, from the first spool commit on (start-up left out) */
   loopDelay?: { p50: number; p99: number; max: number };
+  /** the main thread's GC pauses from the first spool commit on: scavenges (minor) and the rest (major, incremental steps) */
+  gc: { minor: GcTally; major: GcTally };
 }
+
+export interface GcTally { count: number; ms: number; maxMs: number; over5: number }
 
 const out = process.env['MTA_BENCH_PROBE'];
 if (out) {
-  const r: ProbeReport = { commits: 0, messages: 0, maxBatch: 0, sizes: {}, commitMs: 0, maxCommitMs: 0, outcomes: { commits: 0, writes: 0, maxBatch: 0, commitMs: 0 } };
+  const tally = (): GcTally => ({ count: 0, ms: 0, maxMs: 0, over5: 0 });
+  const r: ProbeReport = { commits: 0, messages: 0, maxBatch: 0, sizes: {}, commitMs: 0, maxCommitMs: 0, outcomes: { commits: 0, writes: 0, maxBatch: 0, commitMs: 0 }, gc: { minor: tally(), major: tally() } };
   let dirty = true;
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
@@ -37,7 +42,7 @@ if (out) {
     const { name, size, ms } = m as { name: string; size: number; ms: number };
     dirty = true;
     // Start-up (loading modules, opening the spool) is not part of the run's delays.
-    if (first) { first = false; delay.reset(); }
+    if (first) { first = false; delay.reset(); r.gc = { minor: tally(), major: tally() }; }
     if (name === 'outcomes') {
       const o = r.outcomes;
       o.commits++; o.writes += size; o.maxBatch = Math.max(o.maxBatch, size); o.commitMs += ms;
@@ -50,6 +55,15 @@ if (out) {
     r.commitMs += ms;
     r.maxCommitMs = Math.max(r.maxCommitMs, ms);
   });
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      const t = kind === constants.NODE_PERFORMANCE_GC_MINOR ? r.gc.minor : r.gc.major;
+      t.count++; t.ms += e.duration; t.maxMs = Math.max(t.maxMs, e.duration);
+      if (e.duration > 5) t.over5++;
+    }
+    dirty = true;
+  }).observe({ entryTypes: ['gc'] });
   const write = (): void => {
     if (!dirty) return;
     dirty = false;
@@ -67,3 +81,5 @@ if (out) {
 
 // Memory samples and heap snapshots on SIGUSR2 (bench/heap-probe.ts), only when asked for.
 if (process.env['MTA_BENCH_HEAP']) await import('./heap-probe.js');
+// Allocation sampling (bench/alloc-probe.ts), only when asked for.
+if (process.env['MTA_BENCH_ALLOC']) await import('./alloc-probe.js');

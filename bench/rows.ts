@@ -3,7 +3,7 @@
  * the table they print as.
  */
 import type { LoadResult } from './smtp-load.js';
-import type { ProbeReport } from './probe.js';
+import type { GcTally, ProbeReport } from './probe.js';
 import type { ScenarioId } from './scenarios.js';
 
 export interface Row {
@@ -42,7 +42,11 @@ export function histogram(p: ProbeReport): string {
 /** The event loop's delay over the daemon's life, as bench/probe.ts measured it. */
 export function loopNote(p: ProbeReport | undefined): string[] {
   const d = p?.loopDelay;
-  return d ? [`event loop delay (timers running late): p50 ${d.p50.toFixed(1)} ms, p99 ${d.p99.toFixed(1)} ms, max ${d.max.toFixed(0)} ms`] : [];
+  const out = d ? [`event loop delay (timers running late): p50 ${d.p50.toFixed(1)} ms, p99 ${d.p99.toFixed(1)} ms, max ${d.max.toFixed(0)} ms`] : [];
+  const g = p?.gc;
+  const one = (name: string, t: GcTally): string => `${t.count} ${name} (${t.ms.toFixed(0)} ms, longest ${t.maxMs.toFixed(1)} ms, ${t.over5} over 5 ms)`;
+  if (g) out.push(`main thread GC pauses: ${one('scavenges', g.minor)}, ${one('others', g.major)}`);
+  return out;
 }
 
 export function loadNotes(r: LoadResult): string[] {

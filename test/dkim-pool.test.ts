@@ -5,7 +5,8 @@
 // messages it may hold in memory (up to THREAD_SIGN_MAX).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -64,8 +65,33 @@ for (const algorithm of ['rsa', 'ed25519'] as const) {
     // RSA PKCS#1 v1.5 and ed25519 are deterministic: same input, same bytes.
     t.equal(sig, await dkimSignature([MESSAGE], key, { now: NOW }), 'identical to dkimSignature on the event loop');
     t.match(await pool.sign(MESSAGE, key, 'trigger'), /; t=\d+;/, 'now defaults to the current time');
+    t.equal(await pool.sign(MESSAGE, key, 'trigger', NOW), sig, 'a trigger request (signed on the thread itself) gives the same bytes');
   });
 }
+
+t.test('a trigger request is signed while libuv\'s pool and the thread\'s slots are held by batch work', async (t) => {
+  const pool = new DkimPool(1);
+  t.teardown(() => pool.close());
+  const { key, txt } = KEYS.rsa;
+  await pool.sign(MESSAGE, key, 'batch', NOW); // the thread is up and has parsed the key
+  // Every thread of libuv's pool (4; the tests leave UV_THREADPOOL_SIZE alone) waits in open()
+  // for a writer of this FIFO: what a campaign's signatures do to the pool, without a clock.
+  const dir = mkdtempSync(join(tmpdir(), 'dkim-fifo-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fifo = join(dir, 'hold');
+  t.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  const held = Array.from({ length: 4 }, () => open(fifo, 'r'));
+  // The thread's SIGNING slots taken by batch requests stuck in the pool, and one more waiting.
+  let batchDone = 0;
+  const batch = Array.from({ length: SIGNING + 1 }, (_, i) => pool.sign(message(10 + i), key, 'batch', NOW).then((s) => { batchDone++; return s; }));
+  const trigger = await pool.sign(message(2), key, 'trigger', NOW);
+  t.equal(await verdict(Buffer.concat([Buffer.from(trigger), message(2)]), txt), 'pass', 'the trigger signature verifies');
+  t.equal(batchDone, 0, 'the batch requests are still waiting for the pool');
+  closeSync(openSync(fifo, 'w')); // lets the four open() calls return
+  for (const h of await Promise.all(held)) await h.close();
+  const signed = await Promise.all(batch);
+  t.equal(await verdict(Buffer.concat([Buffer.from(signed[0]!), message(10)]), txt), 'pass', 'the batch signatures, once the pool is free');
+});
 
 t.test('signing failures are DkimErrors with the in-thread message text', async (t) => {
   const pool = new DkimPool(1);

@@ -15,8 +15,8 @@
  * work is a signature would exit with the promise unsettled.
  *
  * Every request goes to its thread at once, with its job's lane: the thread signs trigger
- * requests first (dkim-thread.ts), so a login code is not signed behind the campaign
- * messages handed over before it. What bounds the requests a thread holds is unchanged:
+ * requests first, or at once (dkim-thread.ts), so a login code is not signed behind the
+ * campaign messages handed over before it. What bounds the requests a thread holds is unchanged:
  * each delivery connection waits for one signature at a time.
  *
  * close() stops the threads and rejects what they had in flight; the pool stays usable
@@ -37,7 +37,8 @@ interface Thread { worker: Worker; pending: Map<number, Pending> }
  * libuv's pool runs RSA operations at once: with two, scenario (a) committed outcomes in
  * batches half as large (signatures came back one by one, not in bursts), and on a quiet
  * machine four made 915–925 msgs/s against 632–906 with two, and the trigger p99 361 ms
- * against 516 (bench/RESULTS.md, 04:15). A trigger request waits for one of them to end.
+ * against 516 (bench/RESULTS.md, 04:15). A trigger request that finds them all taken, some
+ * by batch requests, is signed beside them on the thread itself (dkim-thread.ts).
  */
 export const SIGNING = 4;
 

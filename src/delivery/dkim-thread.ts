@@ -6,9 +6,11 @@
  * protocol and the order requests are signed in. dkim.ts's parsed-key cache is module
  * state, so each thread keeps its own and parses a domain's key once per thread.
  *
- * Requests wait here in a LaneQueue (trigger first) and a few are signed at once (SIGNING in
- * dkim-pool.ts), so a login code's signature starts as soon as one in progress ends instead
- * of behind every campaign message the pool has handed over. The queue lives in this thread, not in
+ * Requests wait here in a LaneQueue and a few are signed at once (SIGNING in
+ * dkim-pool.ts), on libuv's pool, trigger first. A trigger request that finds the slots taken
+ * by a campaign's signatures is signed the moment it arrives, on this thread itself: it waits
+ * neither for a slot nor for libuv's pool, which they hold (about a millisecond less for the
+ * median login code, bench/RESULTS.md). The queue lives in this thread, not in
  * the pool, so the thread always has its next request at hand and never waits for the main
  * thread's event loop (which a campaign keeps busy) to send it one.
  */
@@ -37,11 +39,11 @@ export interface DkimThreadData { signing: number }
 
 // Only the message text crosses back: the pool rebuilds a DkimError from it, so log lines
 // and events read the same as when signing on the event loop.
-async function handle(req: DkimSignRequest): Promise<DkimSignReply> {
+async function handle(req: DkimSignRequest, inline = false): Promise<DkimSignReply> {
   try {
     // postMessage already copied these bytes into this thread; a view avoids a second copy.
     const message = Buffer.from(req.message.buffer, req.message.byteOffset, req.message.byteLength);
-    return { id: req.id, signature: await dkimSignature([message], req.key, { now: new Date(req.now) }) };
+    return { id: req.id, signature: await dkimSignature([message], req.key, { now: new Date(req.now), inline }) };
   } catch (err) {
     return { id: req.id, error: { message: err instanceof Error ? err.message : String(err) } };
   }
@@ -55,12 +57,17 @@ const port = mainThread();
 const { signing: SIGNING } = workerData as DkimThreadData;
 const waiting = new LaneQueue<DkimSignRequest>();
 let signing = 0;
+/** of `signing`, the batch requests */
+let signingBatch = 0;
 
 function next(): void {
   for (let req = signing < SIGNING ? waiting.take() : undefined; req; req = signing < SIGNING ? waiting.take() : undefined) {
+    const batch = req.lane === 'batch';
     signing++;
+    if (batch) signingBatch++;
     void handle(req).then((reply) => {
       signing--;
+      if (batch) signingBatch--;
       port.postMessage(reply);
       next();
     });
@@ -68,6 +75,14 @@ function next(): void {
 }
 
 port.on('message', (req: DkimSignRequest) => {
+  // A login code that would wait for a campaign's signatures (every slot taken, some by
+  // batch requests) is signed at once, on this thread, not on libuv's pool, which they hold.
+  // Trigger requests that fill the slots themselves (a flood of transactional mail) queue as
+  // before, so they keep the pool's parallelism.
+  if (req.lane === 'trigger' && signing >= SIGNING && signingBatch > 0) {
+    void handle(req, true).then((reply) => port.postMessage(reply));
+    return;
+  }
   waiting.push(req.lane, req);
   next();
 });
