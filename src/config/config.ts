@@ -83,6 +83,8 @@ export interface Config {
     connectTimeoutMs: number;
     socketTimeoutMs: number;
     idleTimeoutMs: number;
+    /** a batch job waits at most this long while trigger jobs are being worked on (delivery/precedence.ts); 0: never */
+    triggerPrecedenceMs: number;
     shutdownTimeoutMs: number;
     slowdownMs: number;
     unreachableBackoffMs: number;
@@ -285,6 +287,7 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       connectTimeoutMs: parseDuration(c.delivery.connect_timeout)!,
       socketTimeoutMs: parseDuration(c.delivery.socket_timeout)!,
       idleTimeoutMs: parseDuration(c.delivery.idle_timeout)!,
+      triggerPrecedenceMs: parseDuration(c.delivery.trigger_precedence)!,
       shutdownTimeoutMs: parseDuration(c.delivery.shutdown_timeout)!,
       slowdownMs: parseDuration(c.delivery.slowdown)!,
       unreachableBackoffMs: parseDuration(c.delivery.unreachable_backoff)!,

@@ -206,6 +206,8 @@ export const configSchema = z.strictObject({
     connect_timeout: duration.default('30s'),
     socket_timeout: duration.default('5m'),
     idle_timeout: duration.default('10s'),
+    // delivery/precedence.ts: how long a batch job waits, at most, while trigger mail is being delivered
+    trigger_precedence: duration.default('50ms'),
     shutdown_timeout: duration.default('20s'),
     slowdown: duration.default('5m'),
     unreachable_backoff: duration.default('3m'),

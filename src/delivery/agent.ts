@@ -26,6 +26,7 @@ import { DkimPool } from './dkim-pool.js';
 import { countSession, sessionTlsDetail, tlsPolicyDetail, tlsRequiredReply } from './tls-policy.js';
 import type { TlsRptTally } from './tls-rpt.js';
 import { BUSY_RETRY_MS, EgressSelector } from './egress.js';
+import { TriggerPrecedence } from './precedence.js';
 import type { Config, EgressSource } from '../config/config.js';
 import { isIP } from 'node:net';
 
@@ -72,6 +73,8 @@ export class DeliveryAgent {
   /** jobs on the wire, so a shutdown past its deadline can hand them back */
   private readonly onWire = new Set<DeliveryJob>();
   aborting = false;
+  /** trigger jobs first: batch jobs wait briefly while one is being worked on */
+  readonly precedence: TriggerPrecedence;
   readonly egress: EgressSelector;
   private readonly sourceShaping: SourceShaping;
   private readonly reference: ReferenceStamp;
@@ -86,6 +89,7 @@ export class DeliveryAgent {
     private readonly hooks: AgentHooks,
   ) {
     this.pool = new SessionPool({ idleTimeoutMs: config.delivery.idleTimeoutMs });
+    this.precedence = new TriggerPrecedence(config.delivery.triggerPrecedenceMs);
     this.dkim = config.delivery.dkimThreads > 0 ? new DkimPool(config.delivery.dkimThreads) : undefined;
     this.messages = new MessageCache(store, log, undefined, this.dkim);
     this.tracked = new TrackedSender(() => this.config, store, this.messages);
@@ -95,7 +99,7 @@ export class DeliveryAgent {
     this.reference = new ReferenceStamp(config.dataDir, (e) => log.error({ err: e.message }, 'no key for the feedback reference header; sending without it'));
   }
 
-  reload(config: Config): void { this.config = config; this.egress.reload(config); this.sourceShaping.clear(); this.tracked.copies.reloadKeys(); }
+  reload(config: Config): void { this.config = config; this.precedence.reload(config.delivery.triggerPrecedenceMs); this.egress.reload(config); this.sourceShaping.clear(); this.tracked.copies.reloadKeys(); }
 
   /** One worker: runs the request's jobs until none is left or the daemon stops. */
   async run(req: DeliveryRequest): Promise<void> {
@@ -116,10 +120,19 @@ export class DeliveryAgent {
       if (s?.target.source) { this.sourceShaping.countSession(dest, s.target.source.name, -1); this.sourceShaping.letGo(s); }
       return undefined;
     };
+    /** the trigger job being worked on: batch jobs wait while it is (delivery/precedence.ts) */
+    let trigger: (() => void) | undefined;
     try {
       while (!this.hooks.stopping()) {
+        trigger?.();
+        trigger = undefined;
         const job = req.next();
         if (!job) break;
+        if (job.lane === 'trigger') trigger = this.precedence.enter();
+        else {
+          const wait = this.precedence.batchMayStart();
+          if (wait) await wait;
+        }
         let prepared: Promise<MessageInfo> | undefined;
         if (dest.isUnreachable(Date.now())) {
           await this.deferUnreachable([job, ...req.rest()], dest);
@@ -194,6 +207,7 @@ export class DeliveryAgent {
         }
       }
     } finally {
+      trigger?.();
       // The session left idle keeps the worker's connection slot until it is gone (delivery/pool.ts).
       if (session) { this.release(session, dest, this.aborting ? undefined : req.handOverSlot()); drop(session); }
     }
@@ -372,6 +386,7 @@ export class DeliveryAgent {
   /** Cuts every session in use (shutdown deadline passed) and hands their jobs back. */
   async abort(): Promise<void> {
     this.aborting = true;
+    this.precedence.release();
     for (const s of this.live) s.destroy();
     this.live.clear();
     void this.pool.closeAll();
