@@ -9,7 +9,7 @@
  *
  * Prints "mesg=N rcpt=M" lines (like `smtp-sink -c`) whenever the counts changed, at most
  * every 50 ms, and "listening" once bound. With --report-ids, each message whose
- * Message-ID contains TEXT is reported at once as "got <message-id> <epoch ms>", the time
+ * Message-ID contains TEXT is reported at once as "got <message-id> <monotonic ms>", the time
  * its final "<CRLF>.<CRLF>" arrived (sub-millisecond; bench/util.ts preciseNow). With
  * --data-delay, the reply to the end of DATA comes that many ms later, and the session
  * reads nothing meanwhile (as a receiver busy scanning the message would); with both, only
@@ -75,7 +75,7 @@ function serve(s: Socket): void {
         buf = buf.slice(end + 5);
         inData = false;
         if (reportIds !== undefined) {
-          const at = performance.timeOrigin + performance.now();
+          const at = Number(process.hrtime.bigint()) / 1e6; // bench/util.ts preciseNow: the machine's monotonic clock
           const id = messageIdOf(head);
           reported = id !== undefined && id.includes(reportIds);
           if (reported) process.stdout.write(`got ${id} ${at.toFixed(3)}\n`);

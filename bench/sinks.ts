@@ -82,7 +82,7 @@ export interface OwnSinkOptions {
   reportIds?: string;
   /** answer the end of DATA this many ms late */
   dataDelayMs?: number;
-  /** called for each reported message: its Message-ID and when it arrived (epoch ms, sub-ms) */
+  /** called for each reported message: its Message-ID and when it arrived (bench/util.ts preciseNow: monotonic ms, sub-ms) */
   onReceipt?(messageId: string, at: number): void;
 }
 

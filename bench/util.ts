@@ -40,9 +40,14 @@ export async function waitUntil(what: string, fn: () => boolean | Promise<boolea
   }
 }
 
-/** Wall-clock time in milliseconds with sub-millisecond resolution, comparable between processes on one machine. */
+/**
+ * Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC, shared by every process on
+ * it), sub-millisecond: only differences mean anything. Not the wall clock: this machine's is
+ * stepped and slewed by its host, and two processes that each took the wall clock as their
+ * origin disagreed by 6 s in one run and by 43 ms in another (bench/RESULTS.md, 2026-12-05).
+ */
 export function preciseNow(): number {
-  return performance.timeOrigin + performance.now();
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 /** Stops a child: SIGTERM, then SIGKILL after `graceMs`; resolves when it has exited. */

@@ -227,6 +227,7 @@ export class Daemon {
       const daemon = this; // eslint-disable-line @typescript-eslint/no-this-alias -- getters below follow SIGHUP reloads
       this.tasks = new TaskExpander({
         store: this.store, config: () => this.config, log: this.log.child({ component: 'tasks' }), quota: this.quota, gate: this.jobs,
+        precedence: this.scheduler?.agent.precedence,
         render: {
           store: this.store, secret: () => this.secret,
           get hostname() { return daemon.config.hostname; },

@@ -8,9 +8,9 @@
  * it has its outcome), a batch job waits before it starts: the batch transactions already
  * under way finish, no new one begins, and the loop's turns shorten for the login code. The
  * wait is bounded (`delivery.trigger_precedence`, 50 ms by default; 0 turns it off), so a
- * steady stream of login codes slows a campaign, never stops it. Measured in
- * bench/RESULTS.md: the login code's median 4–4.7 → 3.0 ms, its p99 after the start 20–23
- * → 15–18 ms, for 2–3% of the campaign's rate.
+ * steady stream of login codes slows a campaign, never stops it. A task's expansion asks the
+ * same question between its render slices (tasks/expander.ts): rendering is batch work on
+ * the same loop. Measured in bench/RESULTS.md (2026-12-05, 10:41–12:30 UTC).
  */
 export class TriggerPrecedence {
   private triggers = 0;

@@ -61,6 +61,11 @@ export interface ExpanderDeps {
   quota?: QuotaGate | undefined;
   /** which tasks this node expands (one node per task in a cluster: util/cluster-jobs.ts); undefined: every task */
   gate?: TaskGate | undefined;
+  /**
+   * Login codes first (delivery/precedence.ts): rendering a campaign is batch work on the event
+   * loop, so between slices it waits, briefly, while trigger mail is being delivered.
+   */
+  precedence?: { batchMayStart(): Promise<void> | undefined } | undefined;
   now?: () => number;
 }
 
@@ -181,7 +186,11 @@ export class TaskExpander {
     let bytes = 0;
     let taken = 0;
     for (const m of members) {
-      if (taken > 0 && taken % RENDER_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (taken > 0 && taken % RENDER_SLICE === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+        const wait = this.deps.precedence?.batchMayStart();
+        if (wait) await wait;
+      }
       taken++;
       const a = parseAddress(m.address);
       if (!a) invalid++;
