@@ -1,8 +1,9 @@
 // Login codes before a campaign (issue 23, delivery/precedence.ts): while a trigger job is
-// being worked on, a batch job waits before it starts, for at most
-// `delivery.trigger_precedence`. Seen from outside: a receiver that holds a login code's final
-// reply holds back the campaign's next message (no connection is even opened for it) until
-// the code is done, and with a short bound the campaign goes on regardless.
+// being worked on (taken, until its message is on the wire), a batch job waits before it
+// starts, both for at most `delivery.trigger_precedence`. Seen from outside: a receiver that
+// holds a login code's greeting holds back the campaign's next message (no connection is even
+// opened for it) until the code is sent; with a short bound the campaign goes on regardless;
+// and a receiver slow to answer the code's DATA does not hold the campaign back at all.
 import t from 'tap';
 import { startWorld, type World } from './helpers/delivery.js';
 import { newQueueId, type QueueId } from '../src/util/ids.js';
@@ -34,6 +35,14 @@ t.test('TriggerPrecedence: batch jobs wait only while a trigger job is in flight
   await bounded.batchMayStart();
   t.equal(bounded.waiting, 0, 'a batch job goes after the bound even while the trigger job lasts');
 
+  const silent = new TriggerPrecedence(20);
+  silent.enter(); // a login code whose receiver never greets
+  await new Promise<void>((resolve) => {
+    const look = (): void => { if (silent.batchMayStart() === undefined) resolve(); else setTimeout(look, 5); };
+    look();
+  });
+  t.pass('a trigger job stops holding batch jobs back after the bound');
+
   const stopping = new TriggerPrecedence(60_000);
   stopping.enter();
   const held = stopping.batchMayStart()!;
@@ -53,41 +62,52 @@ async function commitBatch(w: World, to: string): Promise<QueueId> {
   return id;
 }
 
-t.test('a campaign\'s next message waits while a login code is being delivered', async (t) => {
+/** Both delivered: the login code and the campaign's message. */
+async function bothDelivered(w: World, ids: QueueId[]): Promise<void> {
+  await w.waitFor('both delivered', async () => {
+    const ms = await Promise.all(ids.map((id) => w.message(id)));
+    return ms.every((m) => m.recipients.every((r) => r.state === 'delivered'));
+  }, 30_000);
+}
+
+t.test('a campaign\'s next message waits while a login code is on its way out', async (t) => {
   const w: World = await startWorld('trigger_precedence = "1h"\n');
   t.teardown(() => w.stop());
-  let release!: () => void;
-  const released = new Promise<void>((r) => { release = r; });
-  let held = 0;
-  await w.addDomain('codes.test', 65, { dataDelayMs: () => { held++; return released; } });
+  let greet!: () => void;
+  const greeted = new Promise<void>((r) => { greet = r; });
+  let connecting = 0;
+  await w.addDomain('codes.test', 65, { greeting: () => { connecting++; return greeted; } });
   const news = await w.addDomain('news.test', 66);
   const code = await w.submit('user@codes.test', { subject: 'login code' });
-  await w.waitFor('the login code\'s final reply held', () => held > 0);
+  await w.waitFor('the login code\'s connection waiting for its greeting', () => connecting > 0);
   const batch = await commitBatch(w, 'member@news.test');
   const precedence = w.daemon.daemon.scheduler!.agent.precedence;
   await w.waitFor('the campaign message waiting for the login code', () => precedence.waiting === 1);
   t.equal(news.connections, 0, 'no connection was opened for it meanwhile');
-  release();
-  await w.waitFor('both delivered', async () => {
-    const ms = await Promise.all([w.message(code), w.message(batch)]);
-    return ms.every((m) => m.recipients.every((r) => r.state === 'delivered'));
-  });
-  t.equal(news.messages.length, 1, 'the campaign message went once the code was done');
+  greet();
+  await bothDelivered(w, [code, batch]);
+  t.equal(news.messages.length, 1, 'the campaign message went once the code was on the wire');
 });
 
-t.test('with a short bound the campaign goes on while a login code lasts', async (t) => {
-  const w: World = await startWorld('trigger_precedence = "100ms"\n');
-  t.teardown(() => w.stop());
-  let newsArrived!: () => void;
-  const arrived = new Promise<void>((r) => { newsArrived = r; });
-  // The login code's final reply waits for the campaign message: without the bound, neither would ever finish.
-  await w.addDomain('codes.test', 67, { dataDelayMs: () => arrived });
-  await w.addDomain('news.test', 68, { data: () => { newsArrived(); return undefined; } });
-  const code = await w.submit('user@codes.test', { subject: 'login code' });
-  const batch = await commitBatch(w, 'member@news.test');
-  await w.waitFor('both delivered', async () => {
-    const ms = await Promise.all([w.message(code), w.message(batch)]);
-    return ms.every((m) => m.recipients.every((r) => r.state === 'delivered'));
-  }, 30_000);
-  t.pass('the campaign message was delivered while the login code was held');
-});
+/**
+ * The login code's receiver waits (at its greeting, or before its final reply) until the
+ * campaign's message has arrived: unless the campaign went on meanwhile, neither ever goes.
+ */
+const deadlocks = [
+  { name: 'a login code no longer holds the campaign back once the bound has passed', bound: '100ms', hold: 'greeting' as const, n: 67 },
+  { name: 'a login code on the wire does not hold the campaign back while its receiver answers', bound: '1h', hold: 'dataDelayMs' as const, n: 69 },
+];
+for (const c of deadlocks) {
+  t.test(c.name, async (t) => {
+    const w: World = await startWorld(`trigger_precedence = "${c.bound}"\n`);
+    t.teardown(() => w.stop());
+    let newsArrived!: () => void;
+    const arrived = new Promise<void>((r) => { newsArrived = r; });
+    await w.addDomain('codes.test', c.n, { [c.hold]: () => arrived });
+    await w.addDomain('news.test', c.n + 1, { data: () => { newsArrived(); return undefined; } });
+    const code = await w.submit('user@codes.test', { subject: 'login code' });
+    const batch = await commitBatch(w, 'member@news.test');
+    await bothDelivered(w, [code, batch]);
+    t.pass(`the campaign message was delivered while the login code's receiver held its ${c.hold === 'greeting' ? 'greeting' : 'final reply'}`);
+  });
+}

@@ -195,7 +195,8 @@ export class DeliveryAgent {
         this.onWire.add(job);
         try {
           const used: SmtpSession = session;
-          session = (await this.sendJob(used, job, req, prepared)) ?? drop(used);
+          // A login code holds the campaign back until it is on the wire, not while the receiver answers.
+          session = (await this.sendJob(used, job, req, prepared, trigger)) ?? drop(used);
         } catch (e) {
           if (!this.onWire.has(job)) { session = drop(session); continue; }
           // A bug must not strand the job in 'sending': it goes back, a minute later.
@@ -284,7 +285,8 @@ export class DeliveryAgent {
   }
 
   /** Sends one job; returns the session if it can carry the next one. */
-  private async sendJob(session: SmtpSession, job: DeliveryJob, req: DeliveryRequest, prepared?: Promise<MessageInfo>): Promise<SmtpSession | undefined> {
+  /** `written`: called once the whole message has gone to the socket (what remains is the receiver's reply) */
+  private async sendJob(session: SmtpSession, job: DeliveryJob, req: DeliveryRequest, prepared?: Promise<MessageInfo>, written?: () => void): Promise<SmtpSession | undefined> {
     const dest = req.destination;
     const started = Date.now();
     const t = session.target;
@@ -318,7 +320,7 @@ export class DeliveryAgent {
       // A tracked message goes as one copy per recipient, each with its own reference.
       const res = tracking
         ? await this.tracked.send(session, from, byWire, { ...info, tracking }, job, trackingDetail, (e) => this.reference.header(job.queueId, e.recipientId))
-        : await session.send({ from, to: [...byWire.keys()], size: job.size + ref.length + (info.signature?.length ?? 0) }, wireBody(this.store, job.queueId, info, ref));
+        : await session.send({ from, to: [...byWire.keys()], size: job.size + ref.length + (info.signature?.length ?? 0) }, wireBody(this.store, job.queueId, info, ref).once('end', () => written?.()));
       replies = res.replies;
       if (res.accepted.length === 0) await session.reset().catch(() => { keep = undefined; });
     } catch (e) {

@@ -4,11 +4,14 @@
  * connection's replies, outcomes, the next message), and a trigger message's few steps
  * (read and sign, MAIL…DATA, the final reply) each wait behind a turn of that work.
  *
- * While any trigger job is being worked on (from the moment a worker takes it to the moment
- * it has its outcome), a batch job waits before it starts: the batch transactions already
- * under way finish, no new one begins, and the loop's turns shorten for the login code. The
- * wait is bounded (`delivery.trigger_precedence`, 50 ms by default; 0 turns it off), so a
- * steady stream of login codes slows a campaign, never stops it. A task's expansion asks the
+ * While any trigger job is being worked on (from the moment a worker takes it until its
+ * message is on the wire), a batch job waits before it starts: the batch transactions already
+ * under way finish, no new one begins, and the loop's turns shorten for the login code. Both
+ * sides are bounded by `delivery.trigger_precedence` (50 ms by default; 0 turns it off): a
+ * batch job never waits longer, and a trigger job stops holding batch jobs back that long
+ * after it was taken, so a login code to a receiver slow to greet (or to a host that does not
+ * answer) costs a campaign at most that much. A steady stream of login codes slows a
+ * campaign, never stops it. A task's expansion asks the
  * same question between its render slices (tasks/expander.ts): rendering is batch work on
  * the same loop. Measured in bench/RESULTS.md (2026-12-05, 10:41–12:30 UTC).
  */
@@ -23,15 +26,22 @@ export class TriggerPrecedence {
   /** Batch jobs waiting now (status and tests). */
   get waiting(): number { return this.waiters.size; }
 
-  /** A trigger job is being worked on; `done` must be called once when it has its outcome. */
+  /**
+   * A trigger job is being worked on; the function returned ends that (once; later calls do
+   * nothing), and so does the bound.
+   */
   enter(): () => void {
+    if (this.maxWaitMs <= 0) return () => undefined;
     this.triggers++;
     let left = false;
-    return () => {
+    const leave = (): void => {
       if (left) return;
       left = true;
+      clearTimeout(timer);
       if (--this.triggers === 0) this.release();
     };
+    const timer = setTimeout(leave, this.maxWaitMs).unref();
+    return leave;
   }
 
   /**
