@@ -58,6 +58,10 @@ t.test('the unit\'s memory settings: node accepts them, they bound the heap, and
   t.same(Object.keys(env).sort(), ['MALLOC_ARENA_MAX', 'NODE_OPTIONS'], 'both settings found');
   t.match(env['NODE_OPTIONS'], /--max-semi-space-size=\d+/);
   t.match(env['NODE_OPTIONS'], /--max-old-space-size=\d+/);
+  // `npm start` runs with the unit's settings (README, "Installing"): the two must not drift apart.
+  const start = (JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  t.ok(start.includes(`MALLOC_ARENA_MAX=${env['MALLOC_ARENA_MAX']} `), `npm start: ${start}`);
+  t.ok(start.includes(`NODE_OPTIONS='${env['NODE_OPTIONS']}'`), 'npm start has the unit\'s NODE_OPTIONS');
 
   // A flag node refuses in NODE_OPTIONS would stop the daemon from starting at all.
   const r = spawnSync(process.execPath, ['-e', `const v8 = require('node:v8');
