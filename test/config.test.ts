@@ -68,6 +68,8 @@ t.test('bad values are named with key path and line', async (t) => {
   t.match(problems('colour = "blue"\n'), /test\.toml:1: colour: unknown key/);
   t.match(problems('[smtp]\nmax_recipients = "thirty"\n'), /smtp\.max_recipients: .*number/i);
   t.match(problems('[delivery]\nmax_queue_lifetime = "forever"\n'), /test\.toml:2: delivery\.max_queue_lifetime: must be a duration/);
+  t.match(problems('[delivery]\ntrigger_precedence = "2h"\n'), /test\.toml:2: delivery\.trigger_precedence: must be at most "1s"/);
+  t.match(problems('[delivery]\ntrigger_precedence = "soon"\n'), /test\.toml:2: delivery\.trigger_precedence: must be a duration/);
   t.match(problems('[[smtp.listen]]\naddress = "0.0.0.0:587"\ntls = "starttls"\n'), /smtp\.tls\.cert: a listener uses TLS/);
   t.match(problems('[[smtp.listen]]\naddress = "nowhere"\ntls = "none"\n'), /test\.toml:2: smtp\.listen\[0\]\.address: must be "host:port"/);
   t.match(problems('[smtp\nmax = 1\n'), /test\.toml:1: TOML syntax/);

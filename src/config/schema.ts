@@ -206,8 +206,9 @@ export const configSchema = z.strictObject({
     connect_timeout: duration.default('30s'),
     socket_timeout: duration.default('5m'),
     idle_timeout: duration.default('10s'),
-    // delivery/precedence.ts: how long a batch job waits, at most, while trigger mail is being delivered
-    trigger_precedence: duration.default('50ms'),
+    // delivery/precedence.ts: how long a batch job waits, at most, while trigger mail is being delivered;
+    // bounded, since a login code to a receiver slow to greet holds every campaign back that long
+    trigger_precedence: duration.refine((v) => (parseDuration(v) ?? 0) <= 1000, { message: 'must be at most "1s" (each login code in flight may hold campaigns back this long); "0s" turns it off' }).default('50ms'),
     shutdown_timeout: duration.default('20s'),
     slowdown: duration.default('5m'),
     unreachable_backoff: duration.default('3m'),
