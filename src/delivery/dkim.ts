@@ -57,6 +57,13 @@ interface ParsedHeaders { parsed: ParsedHeader[] }
 interface SignerError { err?: { message?: string; code?: string }; selector?: string; signingDomain?: string }
 interface SignatureData { signingDomain: string; selector: string; privateKey: string; algorithm: string; canonicalization: string; maxBodyLength?: number | '' }
 interface MailauthSigner extends Writable {
+  /** mailauth's MessageParser state: 'header' until the blank line, then 'body' */
+  state: 'header' | 'body';
+  /** the last (up to four) bytes of the header seen so far, for an end split across chunks */
+  stateBytes: number[];
+  headerChunks: Buffer[];
+  processChunk(chunk: Buffer): Promise<void>;
+  nextChunk(chunk: Buffer): Promise<void>;
   signatureHeaders: string[];
   errors: SignerError[];
   headers: ParsedHeaders | undefined;
@@ -76,13 +83,17 @@ interface SignerOptions {
 interface SigningLines { keys: string; headers: ParsedHeader[] }
 
 const { DkimSigner } = signerModule as { DkimSigner: new (opts: SignerOptions) => MailauthSigner };
-const { getSigningHeaderLines, formatSignatureHeaderLine } = toolsModule as {
+const { getSigningHeaderLines, formatSignatureHeaderLine, parseHeaders } = toolsModule as {
+  parseHeaders(buf: Buffer): ParsedHeaders;
   getSigningHeaderLines(parsed: ParsedHeader[], headerList: string): SigningLines;
   formatSignatureHeaderLine(type: 'DKIM', values: Record<string, unknown>, folded: boolean): string;
 };
 const { generateCanonicalizedHeader } = headerModule as {
   generateCanonicalizedHeader(type: 'DKIM', lines: SigningLines, opts: Record<string, unknown>): { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, unknown> };
 };
+
+const LF = 0x0a;
+const CR = 0x0d;
 
 /** Parsed private keys by PEM text: a domain's key is parsed once, not once per message. */
 const KEYS = new Map<string, KeyObject>();
@@ -114,6 +125,31 @@ class OverSigningSigner extends DkimSigner {
   fromCount = 0;
   /** sign on the calling thread (a login code on a DKIM thread), not queued on libuv's pool */
   inline = false;
+
+  /**
+   * mailauth's search for the end of the header (MessageParser.processChunk), without its
+   * garbage: it pushed every header byte into an array and sliced that array to its last four
+   * entries, byte after byte, ~50 KB per 2 KB message and most of a DKIM thread's allocation
+   * (bench/RESULTS.md). Here line ends are found with memchr; the state kept between chunks
+   * (`stateBytes`, an end split across two chunks) and what is handed on are mailauth's.
+   */
+  override async processChunk(chunk: Buffer): Promise<void> {
+    if (this.state !== 'header' || !chunk?.length) return super.processChunk(chunk);
+    const before = this.stateBytes;
+    const at = (i: number): number | undefined => (i >= 0 ? chunk[i] : before[before.length + i]);
+    for (let i = chunk.indexOf(LF); i >= 0; i = chunk.indexOf(LF, i + 1)) {
+      const b1 = at(i - 1);
+      if (b1 !== LF && !(b1 === CR && at(i - 2) === LF)) continue;
+      this.state = 'body';
+      this.headerChunks.push(i === chunk.length - 1 ? chunk : chunk.subarray(0, i + 1));
+      this.headers = parseHeaders(Buffer.concat(this.headerChunks));
+      await this.messageHeaders(this.headers);
+      if (i < chunk.length - 1) await this.nextChunk(chunk.subarray(i + 1));
+      return;
+    }
+    this.stateBytes = [...before, ...chunk.subarray(-4)].slice(-4);
+    this.headerChunks.push(chunk);
+  }
 
   override async messageHeaders(headers: ParsedHeaders): Promise<void> {
     const seen = new Set<string>();
@@ -183,6 +219,22 @@ function signedNames(signature: string): string[] {
 }
 
 /**
+ * Runs `message` through the signer. Chunks already in memory (a DKIM thread's) are written
+ * straight in: stream/promises' pipeline made an AbortController per message and aborted it
+ * when done, and the DOMException that creates, stack trace and all, cost the DKIM thread
+ * more CPU than the body's canonicalization (bench/RESULTS.md). A stream from the spool keeps
+ * the pipeline, for its back-pressure.
+ */
+async function feed(signer: Writable, message: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
+  if (!(Symbol.iterator in message)) return pipeline(Readable.from(message), signer);
+  await new Promise<void>((resolve, reject) => {
+    signer.once('error', reject).once('finish', resolve);
+    for (const chunk of message) signer.write(chunk);
+    signer.end();
+  });
+}
+
+/**
  * Returns the complete "DKIM-Signature: ..." header field, folded, ending in CRLF.
  * relaxed/relaxed; rsa-sha256 or ed25519-sha256. `message` is the raw message (CRLF line
  * ends), read once: streamed from the spool, or chunks already in memory (a DKIM thread).
@@ -204,7 +256,7 @@ export async function dkimSignature(
   });
   signer.inline = opts.inline ?? false;
   try {
-    await pipeline(Readable.from(message), signer);
+    await feed(signer, message);
   } catch (err) {
     throw new DkimError(`signing pass failed: ${(err as Error).message}`, { cause: err });
   }
