@@ -12,7 +12,7 @@
  *                                          on 127.0.0.2–… sharing it, the load spread evenly over them (scenarios a–d)
  *   npm run bench -- --scenario trigger-latency [--members N] [--slow-batch] [--shared] [--seconds S]
  *                                          a login code every 100 ms while a batch task drains (bench/trigger-latency.ts)
- *   options: --messages N  --sessions N (20)  --repeat N  --cpu-prof DIR (keep the profiles there)  --keep  --mta-toml TEXT (appended to the config)
+ *   options: --messages N  --sessions N (20)  --rate N (messages a second: an open loop)  --repeat N  --cpu-prof DIR (keep the profiles there)  --keep  --mta-toml TEXT (appended to the config)
  *            --mta-delivery TEXT (added to its [delivery] table)
  *            --quiet-wait S (60: before each run, wait up to S seconds for other processes to go quiet)
  *
@@ -52,7 +52,7 @@ const POSTFIX_DKIM = 'postfix + opendkim';
 const COMPARE = ['postfix', 'postfix-dkim'] as const;
 type Compare = typeof COMPARE[number];
 
-async function runMta(s: Scenario, w: World, o: { messages: number; sessions: number; cpuProf?: string; extraToml?: string; extraDelivery?: string; storage: BenchStorage }): Promise<Row> {
+async function runMta(s: Scenario, w: World, o: { messages: number; sessions: number; rate?: number; cpuProf?: string; extraToml?: string; extraDelivery?: string; storage: BenchStorage }): Promise<Row> {
   const dir = join(w.dir, `mta-${Date.now()}`);
   const url = o.storage.backend === 'postgres' ? await o.storage.database() : undefined;
   const nodes = o.storage.backend === 'postgres' ? o.storage.nodes : 1;
@@ -84,7 +84,7 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
       for (const x of mtas) x.resetPeak();
     };
     const loads = spreadLoad(setups, o.messages, o.sessions, (host, port, sessions, messages, first) => runLoad({
-      host, port, sessions, messages, ehlo: 'load.bench.test', onLoggedIn: loginsDone,
+      host, port, sessions, messages, ehlo: 'load.bench.test', onLoggedIn: loginsDone, ...(o.rate ? { rate: o.rate / setups.length } : {}),
       auth: { user: SENDER, pass: PASSWORD }, from: SENDER, recipients: (i) => recipientsOf(s, first + i), message: (i) => make(first + i),
     }));
     let loadDone = false;
@@ -105,7 +105,7 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
     }, RUN_LIMIT_MS, s.done === 'spool-final' ? 250 : 20);
     const seconds = (finished - started) / 1000;
     const machine = watch.stop();
-    const notes = loadNotes(result);
+    const notes = loadNotes(result, o.rate);
     notes.push(`load average at the end: ${machine.loadAvg}`);
     if (s.done === 'spool-final') {
       const q = await m.summary();
@@ -160,7 +160,7 @@ export function printProfile(dir: string, pid: number, messages: number): void {
 }
 
 /** Postfix as a plain relay, or with OpenDKIM signing as a milter (`dkim`: the same work as ours). */
-async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions: number; dkim: boolean }): Promise<Row> {
+async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions: number; rate?: number; dkim: boolean }): Promise<Row> {
   const dir = join(w.dir, `postfix-${Date.now()}`);
   const sinkPort = await freePort(SINK_HOST);
   const sink = await startSink(s, sinkPort);
@@ -181,7 +181,7 @@ async function runPostfix(s: Scenario, w: World, o: { messages: number; sessions
   }
 }
 
-async function loadPostfix(s: Scenario, o: { messages: number; sessions: number; dkim: boolean }, r: { sink: Sink; port: number; pf: PostfixInstance; extraPids: number[] }): Promise<Row> {
+async function loadPostfix(s: Scenario, o: { messages: number; sessions: number; rate?: number; dkim: boolean }, r: { sink: Sink; port: number; pf: PostfixInstance; extraPids: number[] }): Promise<Row> {
   const { sink, port } = r;
   const pids = (): number[] => [...r.pf.pids(), ...r.extraPids];
   let peak = 0;
@@ -198,7 +198,7 @@ async function loadPostfix(s: Scenario, o: { messages: number; sessions: number;
     const started = Date.now();
     let loadDone = false;
     const result = await runLoad({
-      host: '127.0.0.1', port, sessions: o.sessions, messages: o.messages, ehlo: 'load.bench.test',
+      host: '127.0.0.1', port, sessions: o.sessions, messages: o.messages, ehlo: 'load.bench.test', ...(o.rate ? { rate: o.rate } : {}),
       from: SENDER, recipients: (i) => recipientsOf(s, i), message: messageFactory(s, runId),
     }).finally(() => { loadDone = true; });
     const finished = await waitUntil('delivery of every message', () => {
@@ -213,7 +213,7 @@ async function loadPostfix(s: Scenario, o: { messages: number; sessions: number;
     const cpu = pids().reduce((a, pid) => a + cpuSeconds(pid), 0);
     const seconds = (finished - started) / 1000;
     const machine = watch.stop();
-    const notes = loadNotes(result);
+    const notes = loadNotes(result, o.rate);
     notes.push(`load average at the end: ${machine.loadAvg}`);
     notes.push(`peak RSS: sum of the VmRSS of all Postfix processes${o.dkim ? ' and OpenDKIM' : ''}, sampled every 200 ms; CPU: all its processes still running at the end`);
     if (s.done === 'spool-final') notes.push(`sink accepted ${sink.messages()} transactions`);
@@ -237,6 +237,7 @@ async function main(): Promise<number> {
       compare: { type: 'string' },
       messages: { type: 'string' },
       sessions: { type: 'string', default: '20' },
+      rate: { type: 'string' },
       repeat: { type: 'string', default: '1' },
       'cpu-prof': { type: 'string' },
       profile: { type: 'boolean', default: false },
@@ -255,7 +256,7 @@ async function main(): Promise<number> {
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--repeat N] [--cpu-prof DIR] [--profile] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS] [--backend sqlite|postgres] [--nodes N]');
+    console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--rate N] [--repeat N] [--cpu-prof DIR] [--profile] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS] [--backend sqlite|postgres] [--nodes N]');
     for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
     console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--shared] [--seconds S (600)]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
     return 0;
@@ -277,6 +278,8 @@ async function main(): Promise<number> {
   if (nodes > 1 && values.backend !== 'postgres') throw new Error('--nodes above 1 needs --backend postgres: only PostgreSQL is shared by several nodes');
   if (values.backend === 'postgres' && ids.some((id) => SCENARIOS[id].queued)) throw new Error('--backend postgres runs scenarios a–d; scenario e builds its queue in SQLite directly');
   const sessions = Number(values.sessions);
+  const rate = values.rate === undefined ? undefined : Number(values.rate);
+  if (rate !== undefined && !(rate > 0)) throw new Error(`--rate takes messages a second, above 0 (got "${values.rate}")`);
   const repeat = Math.max(1, Number(values.repeat));
   const quiet = async (): Promise<void> => { await waitQuiet(Number(values['quiet-wait']) * 1000, 0.15, log); };
   const extra = {
@@ -323,13 +326,13 @@ async function main(): Promise<number> {
         const messages = values.messages ? Number(values.messages) : s.messages;
         await quiet();
         log(`  mta${pg ? ` on PostgreSQL, ${nodes} node${nodes > 1 ? 's' : ''}` : ''}: ${messages} messages over ${sessions} sessions ...`);
-        rows.push(await runMta(s, w, { messages, sessions, storage, ...extra, ...(cpuProf ? { cpuProf } : {}) }));
+        rows.push(await runMta(s, w, { messages, sessions, ...(rate ? { rate } : {}), storage, ...extra, ...(cpuProf ? { cpuProf } : {}) }));
         for (const c of s.postfix ? compare : []) {
           if (c === 'postfix-dkim' && skipped) continue;
           await quiet();
           log(`  ${c}: ${messages} messages over ${sessions} sessions ...`);
           try {
-            rows.push(await runPostfix(s, w, { messages, sessions, dkim: c === 'postfix-dkim' }));
+            rows.push(await runPostfix(s, w, { messages, sessions, ...(rate ? { rate } : {}), dkim: c === 'postfix-dkim' }));
           } catch (e) {
             // The rows measured so far are worth printing; the failed one is named below the table.
             failed.push(`${c}: ${(e as Error).message}`);

@@ -5,6 +5,12 @@
  * way a busy application's client talks. For each accepted message it records the accept
  * latency: from writing the final "<CRLF>.<CRLF>" to reading the 250.
  *
+ * With `rate` the load is an open loop: message i starts at `i / rate` seconds after the
+ * first, whatever the server's speed, as an application's traffic would (a closed loop
+ * measures the latency of a saturated server: each session sends again the moment it is
+ * answered). A message that found no free session in time starts late; `late` counts those,
+ * so a rate the server could not hold shows as such.
+ *
  * Deliberately small and allocation-light so that it, not the server, is never the
  * bottleneck on a 2-core machine shared with the server and the sink.
  */
@@ -25,7 +31,12 @@ export interface LoadOptions {
   timeoutMs?: number;
   /** called once, when every session has logged in (or ended before it could) */
   onLoggedIn?: () => void;
+  /** messages a second, over all sessions (an open loop); without it each session sends as fast as it is answered */
+  rate?: number;
 }
+
+/** A message starting this much (ms) after its time in an open loop is counted late. */
+export const LATE_MS = 10;
 
 export interface LoadResult {
   started: number;
@@ -39,6 +50,8 @@ export interface LoadResult {
   latencies: Float64Array;
   /** session-level failures (connect, auth, timeouts) */
   errors: string[];
+  /** with a rate: messages that started more than LATE_MS after their time */
+  late: number;
 }
 
 export interface Reply { code: number; text: string }
@@ -109,7 +122,17 @@ export class Client {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const res: LoadResult = {
     started: Date.now(), lastAccept: 0, accepted: 0, refused: 0, refusals: new Map(),
-    latencies: new Float64Array(o.messages), errors: [],
+    latencies: new Float64Array(o.messages), errors: [], late: 0,
+  };
+  // the open loop's clock starts with the first message
+  let firstAt: number | undefined;
+  const onTime = async (i: number): Promise<void> => {
+    if (!o.rate) return;
+    firstAt ??= performance.now();
+    const due = firstAt + (i * 1000) / o.rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    else if (-wait > LATE_MS) res.late++;
   };
   const timeoutMs = o.timeoutMs ?? 120_000;
   let next = 0;
@@ -143,6 +166,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       count();
       while (next < o.messages) {
         const i = next++;
+        await onTime(i);
         const rcpts = o.recipients(i);
         let cmds = `MAIL FROM:<${o.from}>\r\n`;
         for (const r of rcpts) cmds += `RCPT TO:<${r}>\r\n`;
@@ -202,7 +226,7 @@ export function mergeLoads(rs: LoadResult[]): LoadResult {
   return {
     started: Math.min(...rs.map((r) => r.started)), lastAccept: Math.max(...rs.map((r) => r.lastAccept)),
     accepted: rs.reduce((n, r) => n + r.accepted, 0), refused: rs.reduce((n, r) => n + r.refused, 0),
-    refusals, latencies, errors: rs.flatMap((r) => r.errors),
+    refusals, latencies, errors: rs.flatMap((r) => r.errors), late: rs.reduce((n, r) => n + r.late, 0),
   };
 }
 
