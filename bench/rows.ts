@@ -2,7 +2,7 @@
  * bench/rows — one result row per run (mta, Postfix, Postfix + OpenDKIM), its notes, and
  * the table they print as.
  */
-import { LATE_MS, type LoadResult } from './smtp-load.js';
+import { LATE_MS, percentile, steadyLatencies, type LoadResult } from './smtp-load.js';
 import type { GcTally, ProbeReport } from './probe.js';
 import type { ScenarioId } from './scenarios.js';
 
@@ -49,9 +49,14 @@ export function loopNote(p: ProbeReport | undefined): string[] {
   return out;
 }
 
+/** The steady-state latency leaves out this much (ms) of the start. */
+const STEADY_AFTER_MS = 1000;
+
 export function loadNotes(r: LoadResult, rate?: number): string[] {
   const notes: string[] = [];
   if (rate) notes.push(`open loop at ${rate} messages a second: ${r.late} of ${r.accepted + r.refused} started more than ${LATE_MS} ms late${r.late > (r.accepted + r.refused) / 100 ? ' (the rate was not held: the latencies are a saturated run\'s)' : ''}`);
+  const steady = steadyLatencies(r, STEADY_AFTER_MS);
+  if (steady.length > 0) notes.push(`accept latency after the first ${STEADY_AFTER_MS / 1000} s (${steady.length} messages): p50 ${fmt(percentile(steady, 50), 1)} ms, p99 ${fmt(percentile(steady, 99), 1)} ms, max ${fmt(steady.reduce((a, b) => Math.max(a, b), 0), 1)} ms`);
   if (r.refused) notes.push(`${r.refused} refused at submission: ${[...r.refusals].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
   if (r.errors.length) notes.push(`${r.errors.length} sessions failed: ${r.errors.slice(0, 3).join('; ')}`);
   return notes;

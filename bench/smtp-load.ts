@@ -48,6 +48,8 @@ export interface LoadResult {
   refusals: Map<string, number>;
   /** accept latencies of the accepted messages, ms */
   latencies: Float64Array;
+  /** when each of them was accepted (performance.now() ms), in the same order */
+  acceptedAt: Float64Array;
   /** session-level failures (connect, auth, timeouts) */
   errors: string[];
   /** with a rate: messages that started more than LATE_MS after their time */
@@ -122,7 +124,7 @@ export class Client {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const res: LoadResult = {
     started: Date.now(), lastAccept: 0, accepted: 0, refused: 0, refusals: new Map(),
-    latencies: new Float64Array(o.messages), errors: [], late: 0,
+    latencies: new Float64Array(o.messages), acceptedAt: new Float64Array(o.messages), errors: [], late: 0,
   };
   // the open loop's clock starts with the first message
   let firstAt: number | undefined;
@@ -192,7 +194,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         c.write('.\r\n');
         const done = await c.read();
         if (done.code === 250) {
-          res.latencies[res.accepted++] = performance.now() - t0;
+          const now = performance.now();
+          res.acceptedAt[res.accepted] = now;
+          res.latencies[res.accepted++] = now - t0;
           res.lastAccept = Date.now();
           if (okRcpts < rcpts.length) refuse(firstBad ?? 'some recipients refused');
         } else {
@@ -212,24 +216,35 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const all = await Promise.allSettled(Array.from({ length: o.sessions }, () => session()));
   for (const r of all) if (r.status === 'rejected') res.errors.push((r.reason as Error).message);
   res.latencies = res.latencies.subarray(0, res.accepted);
+  res.acceptedAt = res.acceptedAt.subarray(0, res.accepted);
   return res;
 }
 
-/** Percentile (0..100) of a set of numbers, nearest rank. */
 /** Several loads run side by side (one per cluster node) as one: counts summed, latencies pooled. */
 export function mergeLoads(rs: LoadResult[]): LoadResult {
   const refusals = new Map<string, number>();
   for (const r of rs) for (const [k, n] of r.refusals) refusals.set(k, (refusals.get(k) ?? 0) + n);
   const latencies = new Float64Array(rs.reduce((n, r) => n + r.latencies.length, 0));
+  const acceptedAt = new Float64Array(latencies.length);
   let at = 0;
-  for (const r of rs) { latencies.set(r.latencies, at); at += r.latencies.length; }
+  for (const r of rs) { latencies.set(r.latencies, at); acceptedAt.set(r.acceptedAt, at); at += r.latencies.length; }
   return {
     started: Math.min(...rs.map((r) => r.started)), lastAccept: Math.max(...rs.map((r) => r.lastAccept)),
     accepted: rs.reduce((n, r) => n + r.accepted, 0), refused: rs.reduce((n, r) => n + r.refused, 0),
-    refusals, latencies, errors: rs.flatMap((r) => r.errors), late: rs.reduce((n, r) => n + r.late, 0),
+    refusals, latencies, acceptedAt, errors: rs.flatMap((r) => r.errors), late: rs.reduce((n, r) => n + r.late, 0),
   };
 }
 
+/**
+ * The latencies of the messages accepted `skipMs` or more after the first: the steady state,
+ * without the start (code not yet optimised, first connections and lookups, the logins' scrypt).
+ */
+export function steadyLatencies(r: Pick<LoadResult, 'latencies' | 'acceptedAt'>, skipMs: number): Float64Array {
+  const from = r.acceptedAt.reduce((a, b) => Math.min(a, b), Infinity) + skipMs;
+  return r.latencies.filter((_, i) => r.acceptedAt[i]! >= from);
+}
+
+/** Percentile (0..100) of a set of numbers, nearest rank. */
 export function percentile(values: Float64Array, p: number): number {
   if (values.length === 0) return NaN;
   const sorted = Float64Array.from(values).sort();
