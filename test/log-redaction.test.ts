@@ -48,3 +48,18 @@ t.test('a line without secrets is not copied', async (t) => {
   t.same(out, { id: 'q-1', outcome: { code: 250, token: LOG_CENSOR } });
   t.equal(withSecret.outcome.token, 'x');
 });
+
+t.test('frozen objects are censored, and an object that cannot be read never throws nor leaks', async (t) => {
+  const frozen = Object.freeze({ user: 'bob', inner: Object.freeze({ token: 'frozen-secret' }) });
+  t.same(redactSecrets(frozen), { user: 'bob', inner: { token: LOG_CENSOR } });
+  const hostile = { password: 'p', get inner(): unknown { throw new Error('no reading me'); }, n: 3 };
+  const out = redactSecrets(hostile as unknown as Record<string, unknown>);
+  t.equal(out['log_redaction'], 'failed');
+  t.equal(out['n'], 3);
+  t.notOk('password' in out, 'no secret on the fallback path');
+  const { stream, lines } = capture();
+  createLogger('info', stream).info(hostile, 'still logged');
+  await new Promise((r) => setImmediate(r));
+  t.equal(lines()[0]?.['msg'], 'still logged');
+  t.notOk(JSON.stringify(lines()).includes('"p"'));
+});

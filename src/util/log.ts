@@ -17,9 +17,19 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v);
 }
 
-/** A copy of `v` (same prototype, every own property, enumerable or not: an Error keeps its message and stack) with its secrets censored. */
+/**
+ * A copy of `v` (same prototype, every own property, enumerable or not: an Error keeps its
+ * message and stack) with its secrets censored. The copy's properties are all writable, so a
+ * frozen object is censored too.
+ */
 function censored(v: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
-  const copy = Object.defineProperties(Object.create(Object.getPrototypeOf(v) as object | null) as Record<string, unknown>, Object.getOwnPropertyDescriptors(v));
+  const props = Object.getOwnPropertyDescriptors(v);
+  for (const p of Reflect.ownKeys(props)) {
+    const d = props[p as string]!;
+    d.configurable = true;
+    if ('value' in d) d.writable = true;
+  }
+  const copy = Object.defineProperties(Object.create(Object.getPrototypeOf(v) as object | null) as Record<string, unknown>, props);
   for (const k of keys) Object.defineProperty(copy, k, { value: LOG_CENSOR, enumerable: true, writable: true, configurable: true });
   return copy;
 }
@@ -35,6 +45,20 @@ function secretKeys(v: Record<string, unknown>): string[] | undefined {
  * caller's objects are never changed; `obj` itself comes back when it holds no secret.
  */
 export function redactSecrets(obj: Record<string, unknown>): Record<string, unknown> {
+  try {
+    return redactOrThrow(obj);
+  } catch {
+    // An object that cannot be copied (a throwing getter, a proxy): its plain values only, never a secret.
+    const plain: Record<string, unknown> = { log_redaction: 'failed' };
+    for (const k of Object.keys(obj)) {
+      const v = (() => { try { return obj[k]; } catch { return undefined; } })();
+      if (!SECRET_KEYS.has(k) && (v === null || typeof v !== 'object')) plain[k] = v;
+    }
+    return plain;
+  }
+}
+
+function redactOrThrow(obj: Record<string, unknown>): Record<string, unknown> {
   let out = obj;
   const top = secretKeys(obj);
   if (top) out = censored(obj, top);
