@@ -130,6 +130,8 @@ t.test('send from the form, then find the recipient\'s timeline; statistics chan
   t.equal(await text(page, 'tfoot [data-col=requests]'), '2', 'the table: 2 sent in the last 7 days');
   const series = async (): Promise<Record<string, number[]>> => JSON.parse((await page.getAttribute('[data-testid=stats-chart]', 'data-series'))!) as Record<string, number[]>;
   t.equal((await series())['sent']!.at(-1), 2, 'the chart: 2 sent today');
+  // uPlot draws in an effect, after the render that wrote data-series: wait for its canvas rather than look once
+  await page.waitForSelector('[data-testid=stats-chart] canvas', { state: 'attached', timeout: 10_000 }).catch(() => undefined);
   t.ok(await page.locator('[data-testid=stats-chart] canvas').count(), 'drawn by uPlot');
   t.equal((await api('POST', '/api/v1/send', { from: 'app@example.com', to: ['cy@other.test'], subject: 'more', text: 'x', tag: 'welcome' })).status, 200);
   await page.click('[data-testid=stats-form] button[type=submit]');
