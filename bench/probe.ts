@@ -5,11 +5,13 @@
  * the delivery-outcome commits, to the file named by $MTA_BENCH_PROBE, a few times a second
  * and at exit. It also keeps the event loop's delay histogram (perf_hooks, 10 ms
  * resolution, from the first commit on): a loop that stands still delays every SMTP reply, DKIM reply and dispatch
- * behind it, which is where accept and trigger-latency tails come from. It changes nothing
+ * behind it, which is where accept and trigger-latency tails come from. And it keeps the
+ * daemon's own accept latency of every message (`mta:smtp:accept`), the server's side of the
+ * client's figure: what the client adds is its own loop on the same cores. It changes nothing
  * in the daemon and costs one function call per commit and one timer.
  */
 import { subscribe } from 'node:diagnostics_channel';
-import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, constants, performance } from 'node:perf_hooks';
 import { writeFileSync, renameSync } from 'node:fs';
 
 export interface ProbeReport {
@@ -26,6 +28,8 @@ export interface ProbeReport {
   loopDelay?: { p50: number; p99: number; max: number };
   /** the main thread's GC pauses from the first spool commit on: scavenges (minor) and the rest (major, incremental steps) */
   gc: { minor: GcTally; major: GcTally };
+  /** the daemon's own accept latency (end of DATA → 250, `mta:smtp:accept`), ms: all, and after the first second */
+  accept?: { n: number; p50: number; p99: number; steady?: { n: number; p50: number; p99: number } };
 }
 
 export interface GcTally { count: number; ms: number; maxMs: number; over5: number }
@@ -55,6 +59,11 @@ if (out) {
     r.commitMs += ms;
     r.maxCommitMs = Math.max(r.maxCommitMs, ms);
   });
+  // [when, ms] of every accepted message, for the daemon's own percentiles beside the client's
+  const accepts: [number, number][] = [];
+  subscribe('mta:smtp:accept', (m) => { accepts.push([performance.now(), (m as { ms: number }).ms]); dirty = true; });
+  const pct = (v: number[], p: number): number => v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))]!;
+  const summary = (v: number[]): { n: number; p50: number; p99: number } => { v.sort((a, b) => a - b); return { n: v.length, p50: pct(v, 50), p99: pct(v, 99) }; };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
@@ -70,6 +79,11 @@ if (out) {
     // nanoseconds; the 10 ms sampling interval itself is not a delay
     const ms = (ns: number): number => Math.max(0, ns / 1e6 - 10);
     r.loopDelay = { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) };
+    if (accepts.length > 0) {
+      const from = accepts[0]![0] + 1000;
+      const steady = accepts.filter(([at]) => at >= from).map(([, v]) => v);
+      r.accept = { ...summary(accepts.map(([, v]) => v)), ...(steady.length > 0 ? { steady: summary(steady) } : {}) };
+    }
     try {
       writeFileSync(`${out}.tmp`, JSON.stringify(r));
       renameSync(`${out}.tmp`, out);

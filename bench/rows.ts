@@ -46,6 +46,8 @@ export function loopNote(p: ProbeReport | undefined): string[] {
   const g = p?.gc;
   const one = (name: string, t: GcTally): string => `${t.count} ${name} (${t.ms.toFixed(0)} ms, longest ${t.maxMs.toFixed(1)} ms, ${t.over5} over 5 ms)`;
   if (g) out.push(`main thread GC pauses: ${one('scavenges', g.minor)}, ${one('others', g.major)}`);
+  const a = p?.accept;
+  if (a) out.push(`accept latency on the daemon's clock (end of DATA → 250): p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms${a.steady ? `; after the first second p50 ${a.steady.p50.toFixed(1)} ms, p99 ${a.steady.p99.toFixed(1)} ms` : ''}`);
   return out;
 }
 

@@ -10,9 +10,30 @@ import { startWorld } from './helpers/delivery.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { apiClient, metricValue } from './helpers/api.js';
 import { registry } from '../src/metrics/metrics.js';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { submitMail } from './helpers/submit.js';
 
 const TOKEN = 'metrics-test-token-0123';
 const ADMIN = `[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n`;
+
+t.test("a message's accept latency: the histogram and the diagnostics channel the benchmark reads", async (t) => {
+  const d = await startDaemon(`${ADMIN}[smtp]\nallow_insecure_auth = true\n`);
+  t.teardown(() => d.stop());
+  const call = apiClient(d, TOKEN);
+  const count = async (): Promise<number> => metricValue((await call('GET', '/metrics')).text, 'mta_smtp_accept_seconds_count');
+  const before = await count();
+  const seen: number[] = [];
+  const onAccept = (m: unknown): void => { seen.push((m as { ms: number }).ms); };
+  subscribe('mta:smtp:accept', onAccept);
+  t.teardown(() => unsubscribe('mta:smtp:accept', onAccept));
+  await submitMail(d, ['someone@dest.test']);
+  const m = (await call('GET', '/metrics')).text;
+  t.match(m, /# TYPE mta_smtp_accept_seconds histogram/);
+  t.equal(await count(), before + 1, 'one accepted message, one observation');
+  t.ok(metricValue(m, 'mta_smtp_accept_seconds_sum') > 0, 'a duration above zero');
+  t.equal(seen.length, 1, 'published once on mta:smtp:accept');
+  t.ok(seen[0]! > 0 && seen[0]! < 60_000, `${seen[0]} ms`);
+});
 
 t.test('counters move with SMTP auth, API sends and refusals; the queue gauge follows the spool', async (t) => {
   const d = await startDaemon(`${ADMIN}[smtp]\nallow_insecure_auth = true\nmax_recipients = 2\n`);

@@ -71,6 +71,10 @@ export const metrics = {
     name: 'mta_message_size_bytes', help: 'Size of accepted messages as stored',
     buckets: [2048, 8192, 32768, 131072, 524288, 2097152, 8388608, 33554432], registers: [registry],
   }),
+  acceptLatency: new Histogram({
+    name: 'mta_smtp_accept_seconds', help: "Time from the end of a message's DATA to its 250: parsing, checks and the durable commit (fsync included)",
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+  }),
   commitBatch: new Histogram({
     name: 'mta_intake_commit_batch_size', help: 'Messages per durable intake commit (group commit)',
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [registry],

@@ -24,6 +24,8 @@ import { MtaError } from '../util/errors.js';
 import { intakeRefusal, senderRefusal, storeReply, tagCheck } from './policy.js';
 import { installProxyGate, type ProxyGateSettings } from './proxy-gate.js';
 import { countRejection, metrics } from '../metrics/metrics.js';
+import { channel } from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
 import { splitAliases } from '../tasks/alias.js';
 import type { QuotaService } from '../quota/quota.js';
 import { quotaRefusal } from '../quota/enforce.js';
@@ -38,6 +40,17 @@ interface SessionState {
 
 /** smtp-server picks enhanced codes from the basic code; ours are in the text. */
 interface PatchableConnection { id: string; send(code: number, data?: string | string[], context?: string | false): void; close(): void }
+
+/**
+ * Every accepted message's accept latency as { ms }, for whoever subscribes (the benchmark's
+ * probe reads the daemon's own figure beside the client's). Free while nobody does.
+ */
+export const acceptChannel = channel('mta:smtp:accept');
+
+function observeAccept(ms: number): void {
+  metrics.acceptLatency.observe(ms / 1000);
+  if (acceptChannel.hasSubscribers) acceptChannel.publish({ ms });
+}
 
 export interface SubmissionDeps { config: Config; store: Store; log: Logger; quota?: QuotaService | undefined }
 
@@ -328,6 +341,9 @@ export class SubmissionService {
     const sender = state?.sender;
     const recipients = session.envelope.rcptTo.map((r) => parseAddress(r.address)!.address);
     const split = await splitAliases(this.deps.store, recipients);
+    // The accept latency runs from the last byte of the data (the client waits from there) to the 250.
+    let dataEnd: number | undefined;
+    stream.once('end', () => { dataEnd = performance.now(); });
     const result: IntakeResult = await receiveMessage(stream, {
       sender: sender?.address ?? '', recipients: split.recipients, aliasLists: split.aliasLists, authUser: sender?.address ?? null, clientIp: session.remoteAddress,
       clientHostname: session.clientHostname, helo: session.hostNameAppearsAs ?? null,
@@ -341,6 +357,7 @@ export class SubmissionService {
     };
     if (result.ok) {
       metrics.accepted.inc({ source: 'smtp' });
+      if (dataEnd !== undefined) observeAccept(performance.now() - dataEnd);
       this.deps.log.info({ ...logBase, queue_id: result.queueId, message_id: result.messageId, result: 'queued' }, 'smtp transaction');
       this.beforeQueuedReply?.(result.queueId);
       return `${REPLIES.QUEUED.enhanced} ${REPLIES.QUEUED.text} ${result.queueId}`;
