@@ -13,6 +13,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { monitorEventLoopDelay, PerformanceObserver, constants, performance } from 'node:perf_hooks';
 import { writeFileSync, renameSync } from 'node:fs';
+import { STEADY_AFTER_MS, percentile, steadyLatencies } from './smtp-load.js';
 
 export interface ProbeReport {
   commits: number;
@@ -59,11 +60,11 @@ if (out) {
     r.commitMs += ms;
     r.maxCommitMs = Math.max(r.maxCommitMs, ms);
   });
-  // [when, ms] of every accepted message, for the daemon's own percentiles beside the client's
-  const accepts: [number, number][] = [];
-  subscribe('mta:smtp:accept', (m) => { accepts.push([performance.now(), (m as { ms: number }).ms]); dirty = true; });
-  const pct = (v: number[], p: number): number => v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))]!;
-  const summary = (v: number[]): { n: number; p50: number; p99: number } => { v.sort((a, b) => a - b); return { n: v.length, p50: pct(v, 50), p99: pct(v, 99) }; };
+  // when (performance.now()) and how long (ms) each accepted message took, for the daemon's own percentiles
+  const acceptedAt: number[] = [];
+  const latencies: number[] = [];
+  subscribe('mta:smtp:accept', (m) => { acceptedAt.push(performance.now()); latencies.push((m as { ms: number }).ms); dirty = true; });
+  const summary = (v: Float64Array): { n: number; p50: number; p99: number } => ({ n: v.length, p50: percentile(v, 50), p99: percentile(v, 99) });
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
@@ -79,10 +80,10 @@ if (out) {
     // nanoseconds; the 10 ms sampling interval itself is not a delay
     const ms = (ns: number): number => Math.max(0, ns / 1e6 - 10);
     r.loopDelay = { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) };
-    if (accepts.length > 0) {
-      const from = accepts[0]![0] + 1000;
-      const steady = accepts.filter(([at]) => at >= from).map(([, v]) => v);
-      r.accept = { ...summary(accepts.map(([, v]) => v)), ...(steady.length > 0 ? { steady: summary(steady) } : {}) };
+    if (latencies.length > 0) {
+      const all = { latencies: Float64Array.from(latencies), acceptedAt: Float64Array.from(acceptedAt) };
+      const steady = steadyLatencies(all, STEADY_AFTER_MS);
+      r.accept = { ...summary(all.latencies), ...(steady.length > 0 ? { steady: summary(steady) } : {}) };
     }
     try {
       writeFileSync(`${out}.tmp`, JSON.stringify(r));

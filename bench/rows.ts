@@ -2,7 +2,7 @@
  * bench/rows — one result row per run (mta, Postfix, Postfix + OpenDKIM), its notes, and
  * the table they print as.
  */
-import { LATE_MS, percentile, steadyLatencies, type LoadResult } from './smtp-load.js';
+import { LATE_MS, STEADY_AFTER_MS, percentile, steadyLatencies, type LoadResult } from './smtp-load.js';
 import type { GcTally, ProbeReport } from './probe.js';
 import type { ScenarioId } from './scenarios.js';
 
@@ -50,9 +50,6 @@ export function loopNote(p: ProbeReport | undefined): string[] {
   if (a) out.push(`accept latency on the daemon's clock (end of DATA → 250): p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms${a.steady ? `; after the first second p50 ${a.steady.p50.toFixed(1)} ms, p99 ${a.steady.p99.toFixed(1)} ms` : ''}`);
   return out;
 }
-
-/** The steady-state latency leaves out this much (ms) of the start. */
-const STEADY_AFTER_MS = 1000;
 
 export function loadNotes(r: LoadResult, rate?: number): string[] {
   const notes: string[] = [];

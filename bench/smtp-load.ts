@@ -235,6 +235,9 @@ export function mergeLoads(rs: LoadResult[]): LoadResult {
   };
 }
 
+/** The steady-state latency leaves out this much (ms) of the start. */
+export const STEADY_AFTER_MS = 1000;
+
 /**
  * The latencies of the messages accepted `skipMs` or more after the first: the steady state,
  * without the start (code not yet optimised, first connections and lookups, the logins' scrypt).
