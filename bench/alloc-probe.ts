@@ -8,6 +8,10 @@
  * that keep the scavenger busy come from. Sampling starts at the first spool commit
  * (start-up left out) and the profile is written as the daemon exits, in Chrome's
  * `.heapprofile` format; `node dist/bench/alloc-summary.js FILE` prints the top sites.
+ *
+ * With $MTA_BENCH_ALLOC_PROMOTED=1 the samples of objects a scavenge collected are dropped:
+ * what is left is what lived long enough to be promoted to the old generation (or is still
+ * alive), the bytes that bring on the major GCs and their concurrent marking.
  */
 import { Session } from 'node:inspector';
 import { subscribe } from 'node:diagnostics_channel';
@@ -21,7 +25,7 @@ if (out) {
   subscribe('mta:spool:commit', () => {
     if (started) return;
     started = true;
-    session.post('HeapProfiler.startSampling', { samplingInterval: 32 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    session.post('HeapProfiler.startSampling', { samplingInterval: 32 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env['MTA_BENCH_ALLOC_PROMOTED'] !== '1' });
   });
   // The inspector answers this synchronously in the main thread, so it still works at exit.
   process.on('exit', () => {

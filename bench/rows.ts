@@ -2,9 +2,12 @@
  * bench/rows — one result row per run (mta, Postfix, Postfix + OpenDKIM), its notes, and
  * the table they print as.
  */
-import { LATE_MS, STEADY_AFTER_MS, percentile, steadyLatencies, type LoadResult } from './smtp-load.js';
+import { LATE_MS, STEADY_AFTER_MS, latencyTimeline, percentile, steadyLatencies, type LoadResult } from './smtp-load.js';
 import type { GcTally, ProbeReport } from './probe.js';
 import type { ScenarioId } from './scenarios.js';
+
+/** The window of the accept-latency timeline (ms). */
+const TIMELINE_MS = 500;
 
 export interface Row {
   scenario: ScenarioId;
@@ -56,6 +59,8 @@ export function loadNotes(r: LoadResult, rate?: number): string[] {
   if (rate) notes.push(`open loop at ${rate} messages a second: ${r.late} of ${r.accepted + r.refused} started more than ${LATE_MS} ms late${r.late > (r.accepted + r.refused) / 100 ? ' (the rate was not held: the latencies are a saturated run\'s)' : ''}`);
   const steady = steadyLatencies(r, STEADY_AFTER_MS);
   if (steady.length > 0) notes.push(`accept latency after the first ${STEADY_AFTER_MS / 1000} s (${steady.length} messages): p50 ${fmt(percentile(steady, 50), 1)} ms, p99 ${fmt(percentile(steady, 99), 1)} ms, max ${fmt(steady.reduce((a, b) => Math.max(a, b), 0), 1)} ms`);
+  const timeline = latencyTimeline(r, TIMELINE_MS);
+  if (timeline.length > 1) notes.push(`accept latency p99 by ${TIMELINE_MS / 1000} s from the first accept: ${timeline.map((w) => (w.count ? `${fmt(w.p99, 1)} (${w.count})` : '-')).join(', ')} ms (messages)`);
   if (r.refused) notes.push(`${r.refused} refused at submission: ${[...r.refusals].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
   if (r.errors.length) notes.push(`${r.errors.length} sessions failed: ${r.errors.slice(0, 3).join('; ')}`);
   return notes;

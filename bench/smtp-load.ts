@@ -247,6 +247,18 @@ export function steadyLatencies(r: Pick<LoadResult, 'latencies' | 'acceptedAt'>,
   return r.latencies.filter((_, i) => r.acceptedAt[i]! >= from);
 }
 
+/**
+ * The accept latency over the run, window by window of `windowMs` from the first accept: each
+ * window's message count and p99. It tells a warm-up's tail (the first windows) from one
+ * spread over the run (a GC rhythm, a timer).
+ */
+export function latencyTimeline(r: Pick<LoadResult, 'latencies' | 'acceptedAt'>, windowMs: number): { count: number; p99: number }[] {
+  const first = r.acceptedAt.reduce((a, b) => Math.min(a, b), Infinity);
+  const windows: number[][] = [];
+  r.acceptedAt.forEach((at, i) => { (windows[Math.floor((at - first) / windowMs)] ??= []).push(r.latencies[i]!); });
+  return Array.from(windows, (w = []) => ({ count: w.length, p99: percentile(Float64Array.from(w), 99) }));
+}
+
 /** Percentile (0..100) of a set of numbers, nearest rank. */
 export function percentile(values: Float64Array, p: number): number {
   if (values.length === 0) return NaN;

@@ -73,6 +73,19 @@ t.test('the unit\'s memory settings: node accepts them, they bound the heap, and
   t.ok(out.limit / 1048576 < oldMb + 64, `the heap limit follows the unit (${(out.limit / 1048576).toFixed(0)} MB)`);
   t.equal(out.arenas, env['MALLOC_ARENA_MAX']);
 
+  // One V8 helper thread (the unit explains why): node takes the flag from NODE_OPTIONS, and a
+  // process started with the unit's settings has three threads fewer than with V8's default
+  // of four helpers.
+  t.match(env['NODE_OPTIONS'], /--v8-pool-size=1(\s|$)/);
+  const threads = (extra: Record<string, string>): number => {
+    const c = spawnSync(process.execPath, ['-e', 'console.log(require("node:fs").readdirSync("/proc/self/task").length)'],
+      { encoding: 'utf8', env: { PATH: process.env['PATH'], ...extra } });
+    t.equal(c.status, 0, c.stderr);
+    return Number(c.stdout.trim());
+  };
+  const plain = threads({});
+  t.equal(threads(env), plain - 3, `V8's helpers: 1 instead of 4 (${plain} threads without the unit's settings)`);
+
   process.env['MTA_BENCH_NODE_OPTIONS'] = '';
   t.same(unitMemoryEnv(unit), { NODE_OPTIONS: '', MALLOC_ARENA_MAX: env['MALLOC_ARENA_MAX'] }, 'the bench can measure V8\'s defaults');
 });
