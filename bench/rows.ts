@@ -6,8 +6,9 @@ import { LATE_MS, STEADY_AFTER_MS, latencyTimeline, percentile, steadyLatencies,
 import type { GcTally, ProbeReport } from './probe.js';
 import type { ScenarioId } from './scenarios.js';
 
-/** The window of the accept-latency timeline (ms). */
+/** The window of the accept-latency timeline (ms), and about how many windows it shows at most. */
 const TIMELINE_MS = 500;
+const TIMELINE_WINDOWS = 20;
 
 export interface Row {
   scenario: ScenarioId;
@@ -59,8 +60,11 @@ export function loadNotes(r: LoadResult, rate?: number): string[] {
   if (rate) notes.push(`open loop at ${rate} messages a second: ${r.late} of ${r.accepted + r.refused} started more than ${LATE_MS} ms late${r.late > (r.accepted + r.refused) / 100 ? ' (the rate was not held: the latencies are a saturated run\'s)' : ''}`);
   const steady = steadyLatencies(r, STEADY_AFTER_MS);
   if (steady.length > 0) notes.push(`accept latency after the first ${STEADY_AFTER_MS / 1000} s (${steady.length} messages): p50 ${fmt(percentile(steady, 50), 1)} ms, p99 ${fmt(percentile(steady, 99), 1)} ms, max ${fmt(steady.reduce((a, b) => Math.max(a, b), 0), 1)} ms`);
-  const timeline = latencyTimeline(r, TIMELINE_MS);
-  if (timeline.length > 1) notes.push(`accept latency p99 by ${TIMELINE_MS / 1000} s from the first accept: ${timeline.map((w) => (w.count ? `${fmt(w.p99, 1)} (${w.count})` : '-')).join(', ')} ms (messages)`);
+  // Half-second windows, wider for a long run so that the line stays about 20 windows long.
+  let windowMs = TIMELINE_MS;
+  let timeline = latencyTimeline(r, windowMs);
+  if (timeline.length > TIMELINE_WINDOWS) timeline = latencyTimeline(r, windowMs *= Math.ceil(timeline.length / TIMELINE_WINDOWS));
+  if (timeline.length > 1) notes.push(`accept latency p99 by ${windowMs / 1000} s from the first accept: ${timeline.map((w) => (w.count ? `${fmt(w.p99, 1)} (${w.count})` : '-')).join(', ')} ms (messages)`);
   if (r.refused) notes.push(`${r.refused} refused at submission: ${[...r.refusals].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
   if (r.errors.length) notes.push(`${r.errors.length} sessions failed: ${r.errors.slice(0, 3).join('; ')}`);
   return notes;

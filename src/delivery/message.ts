@@ -112,6 +112,8 @@ async function readUpTo(body: AsyncIterable<Buffer>, max: number): Promise<{ who
   };
 }
 
+const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
+
 /**
  * Reads a body iterator up to the end of the header block and hands back the header block
  * and an iterable that replays what was read, then continues with the rest: one pass over
@@ -120,17 +122,22 @@ async function readUpTo(body: AsyncIterable<Buffer>, max: number): Promise<{ who
 async function splitHead(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promise<{ headers: string; rest: AsyncIterable<Buffer>; seen: Buffer[]; done: boolean; readError: () => { err: unknown } | undefined }> {
   const it = body[Symbol.asyncIterator]();
   const seen: Buffer[] = [];
-  let text = '';
+  let total = 0;
   let headers: string | undefined;
   let done = false;
   while (headers === undefined) {
     const r = await it.next();
     if (r.done) { done = true; break; }
     seen.push(r.value);
-    text += r.value.toString('latin1');
-    const end = text.indexOf('\r\n\r\n');
-    if (end >= 0) headers = text.slice(0, end);
-    else if (text.length > max) break;
+    // The blank line is searched for in the bytes and only the header block becomes a string:
+    // decoding the body too cost a copy of the message per delivery, and a slice of it kept the
+    // whole copy alive in the cache (promoted, then left to a major GC; bench/RESULTS.md).
+    const from = Math.max(0, total - 3); // a blank line split across two chunks
+    total += r.value.length;
+    const all = seen.length === 1 ? r.value : Buffer.concat(seen, total);
+    const end = all.indexOf(BLANK_LINE, from);
+    if (end >= 0) headers = all.toString('latin1', 0, end);
+    else if (total > max) break;
   }
   const replay = [...seen];
   // Whether reading the spool failed after the head (not the signer): the caller must not take that for a bad key.
@@ -149,7 +156,7 @@ async function splitHead(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promis
       return: async (): Promise<IteratorResult<Buffer>> => { await it.return?.(); return { done: true, value: undefined }; },
     }),
   };
-  return { headers: headers ?? text.replace(/\r\n$/, ''), rest, seen, done, readError: () => readError };
+  return { headers: headers ?? Buffer.concat(seen, total).toString('latin1').replace(/\r\n$/, ''), rest, seen, done, readError: () => readError };
 }
 
 export class MessageCache {
