@@ -19,7 +19,8 @@
  * One run: a DNS server on 127.0.0.1 (test/helpers/dns-server.ts, compiled) that gives the
  * recipient domains an MX on 127.0.0.2, a sink there (Postfix's smtp-sink, or
  * bench/own-sink.ts), our daemon as a child (bin/mta start) with a bench config in a temp
- * dir, and the load generator (bench/smtp-load.ts: 20 sessions, AUTH PLAIN, pipelining).
+ * dir, and the load generator (bench/smtp-load.ts: 20 sessions, AUTH PLAIN, pipelining) on a thread of its own
+ * (bench/load-thread.ts).
  * The clock runs from the first connection until the sink has every message. Nothing
  * leaves loopback. No assertions: it prints a table, and exits non-zero only when a run
  * could not complete.
@@ -30,14 +31,15 @@ import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDnsServer } from '../test/helpers/dns-server.js';
-import { mergeLoads, runLoad, percentile } from './smtp-load.js';
+import { mergeLoads, percentile } from './smtp-load.js';
+import { runLoadInThread } from './load-thread.js';
 import { freePort, waitUntil } from './util.js';
 import type { Sink } from './sinks.js';
 import { ensurePostfixPackage, startPostfix, type PostfixInstance } from './postfix.js';
 import { ensureOpendkimPackage, startOpendkim, type Opendkim } from './opendkim.js';
 import { createSenderThroughCli, startMta, writeConfig, procStatusBytes, waitPort, PASSWORD, SENDER, type RunningMta } from './mta.js';
-import { SCENARIOS, recipientsOf, type Scenario, type ScenarioId } from './scenarios.js';
-import { RUN_LIMIT_MS, SINK_HOST, log, messageFactory, startSink, zoneFor, type World } from './world.js';
+import { SCENARIOS, type Scenario, type ScenarioId } from './scenarios.js';
+import { RUN_LIMIT_MS, SINK_HOST, log, startSink, zoneFor, type World } from './world.js';
 import { batchText, fmt, histogram, loadNotes, loopNote, printTable, type Row } from './rows.js';
 import { runDrain } from './drain.js';
 import { nodeSetups, spreadLoad, type BenchStorage } from './nodes.js';
@@ -69,7 +71,7 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
   let accepted = 0;
   try {
     for (let n = 0; n < nodes; n++) mtas.push(await startMta(setups[n]!, configs[n]!, o.cpuProf ? { cpuProfDir: o.cpuProf } : {}));
-    const make = messageFactory(s, Date.now().toString(36));
+    const runId = Date.now().toString(36);
     // PostgreSQL is part of the system under test: its CPU counts as ours, not as other load.
     const pgPid = o.storage.backend === 'postgres' ? o.storage.serverPid : undefined;
     const watch = watchForeignLoad(() => (pgPid ? [pgPid] : []));
@@ -83,10 +85,10 @@ async function runMta(s: Scenario, w: World, o: { messages: number; sessions: nu
       loginPeak = mtas.reduce((a, x) => a + x.peakRss(), 0);
       for (const x of mtas) x.resetPeak();
     };
-    const loads = spreadLoad(setups, o.messages, o.sessions, (host, port, sessions, messages, first) => runLoad({
-      host, port, sessions, messages, ehlo: 'load.bench.test', onLoggedIn: loginsDone, ...(o.rate ? { rate: o.rate / setups.length } : {}),
-      auth: { user: SENDER, pass: PASSWORD }, from: SENDER, recipients: (i) => recipientsOf(s, first + i), message: (i) => make(first + i),
-    }));
+    const loads = spreadLoad(setups, o.messages, o.sessions, (host, port, sessions, messages, first) => runLoadInThread({
+      host, port, sessions, messages, ehlo: 'load.bench.test', ...(o.rate ? { rate: o.rate / setups.length } : {}),
+      auth: { user: SENDER, pass: PASSWORD }, from: SENDER, scenario: s.id, runId, first,
+    }, loginsDone));
     let loadDone = false;
     const perNode = await loads.finally(() => { loadDone = true; });
     const result = mergeLoads(perNode);
@@ -197,9 +199,9 @@ async function loadPostfix(s: Scenario, o: { messages: number; sessions: number;
     const watch = watchForeignLoad(() => [...r.pf.pids().slice(0, 1), ...r.extraPids]);
     const started = Date.now();
     let loadDone = false;
-    const result = await runLoad({
+    const result = await runLoadInThread({
       host: '127.0.0.1', port, sessions: o.sessions, messages: o.messages, ehlo: 'load.bench.test', ...(o.rate ? { rate: o.rate } : {}),
-      from: SENDER, recipients: (i) => recipientsOf(s, i), message: messageFactory(s, runId),
+      from: SENDER, scenario: s.id, runId, first: 0,
     }).finally(() => { loadDone = true; });
     const finished = await waitUntil('delivery of every message', () => {
       if (!loadDone) return false;
