@@ -13,7 +13,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { monitorEventLoopDelay, PerformanceObserver, constants, performance } from 'node:perf_hooks';
 import { writeFileSync, renameSync } from 'node:fs';
-import { STEADY_AFTER_MS, percentile, steadyLatencies } from './smtp-load.js';
+import { STEADY_AFTER_MS, TIMELINE_MS, TIMELINE_WINDOWS, boundedTimeline, percentile, steadyLatencies } from './smtp-load.js';
 
 export interface ProbeReport {
   commits: number;
@@ -30,7 +30,7 @@ export interface ProbeReport {
   /** the main thread's GC pauses from the first spool commit on: scavenges (minor) and the rest (major, incremental steps) */
   gc: { minor: GcTally; major: GcTally };
   /** the daemon's own accept latency (end of DATA → 250, `mta:smtp:accept`), ms: all, and after the first second */
-  accept?: { n: number; p50: number; p99: number; steady?: { n: number; p50: number; p99: number } };
+  accept?: { n: number; p50: number; p99: number; steady?: { n: number; p50: number; p99: number }; timeline?: ReturnType<typeof boundedTimeline> };
 }
 
 export interface GcTally { count: number; ms: number; maxMs: number; over5: number }
@@ -83,7 +83,7 @@ if (out) {
     if (latencies.length > 0) {
       const all = { latencies: Float64Array.from(latencies), acceptedAt: Float64Array.from(acceptedAt) };
       const steady = steadyLatencies(all, STEADY_AFTER_MS);
-      r.accept = { ...summary(all.latencies), ...(steady.length > 0 ? { steady: summary(steady) } : {}) };
+      r.accept = { ...summary(all.latencies), ...(steady.length > 0 ? { steady: summary(steady) } : {}), timeline: boundedTimeline(all, TIMELINE_MS, TIMELINE_WINDOWS) };
     }
     try {
       writeFileSync(`${out}.tmp`, JSON.stringify(r));

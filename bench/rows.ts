@@ -2,13 +2,15 @@
  * bench/rows — one result row per run (mta, Postfix, Postfix + OpenDKIM), its notes, and
  * the table they print as.
  */
-import { LATE_MS, STEADY_AFTER_MS, latencyTimeline, percentile, steadyLatencies, type LoadResult } from './smtp-load.js';
+import { LATE_MS, STEADY_AFTER_MS, TIMELINE_MS, TIMELINE_WINDOWS, boundedTimeline, percentile, steadyLatencies, type LoadResult } from './smtp-load.js';
 import type { GcTally, ProbeReport } from './probe.js';
 import type { ScenarioId } from './scenarios.js';
 
-/** The window of the accept-latency timeline (ms), and about how many windows it shows at most. */
-const TIMELINE_MS = 500;
-const TIMELINE_WINDOWS = 20;
+/** "p99 by 0.5 s from the first accept: 33.4 (475), 20.6 (630), … ms (messages)", or '' for one window. */
+export function timelineText(t: ReturnType<typeof boundedTimeline>): string {
+  if (t.windows.length < 2) return '';
+  return `p99 by ${t.windowMs / 1000} s from the first accept: ${t.windows.map((w) => (w.count ? `${fmt(w.p99, 1)} (${w.count})` : '-')).join(', ')} ms (messages)`;
+}
 
 export interface Row {
   scenario: ScenarioId;
@@ -52,6 +54,8 @@ export function loopNote(p: ProbeReport | undefined): string[] {
   if (g) out.push(`main thread GC pauses: ${one('scavenges', g.minor)}, ${one('others', g.major)}`);
   const a = p?.accept;
   if (a) out.push(`accept latency on the daemon's clock (end of DATA → 250): p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms${a.steady ? `; after the first second p50 ${a.steady.p50.toFixed(1)} ms, p99 ${a.steady.p99.toFixed(1)} ms` : ''}`);
+  const timeline = a?.timeline ? timelineText(a.timeline) : '';
+  if (timeline) out.push(`accept latency on the daemon's clock, ${timeline}`);
   return out;
 }
 
@@ -60,11 +64,8 @@ export function loadNotes(r: LoadResult, rate?: number): string[] {
   if (rate) notes.push(`open loop at ${rate} messages a second: ${r.late} of ${r.accepted + r.refused} started more than ${LATE_MS} ms late${r.late > (r.accepted + r.refused) / 100 ? ' (the rate was not held: the latencies are a saturated run\'s)' : ''}`);
   const steady = steadyLatencies(r, STEADY_AFTER_MS);
   if (steady.length > 0) notes.push(`accept latency after the first ${STEADY_AFTER_MS / 1000} s (${steady.length} messages): p50 ${fmt(percentile(steady, 50), 1)} ms, p99 ${fmt(percentile(steady, 99), 1)} ms, max ${fmt(steady.reduce((a, b) => Math.max(a, b), 0), 1)} ms`);
-  // Half-second windows, wider for a long run so that the line stays about 20 windows long.
-  let windowMs = TIMELINE_MS;
-  let timeline = latencyTimeline(r, windowMs);
-  if (timeline.length > TIMELINE_WINDOWS) timeline = latencyTimeline(r, windowMs *= Math.ceil(timeline.length / TIMELINE_WINDOWS));
-  if (timeline.length > 1) notes.push(`accept latency p99 by ${windowMs / 1000} s from the first accept: ${timeline.map((w) => (w.count ? `${fmt(w.p99, 1)} (${w.count})` : '-')).join(', ')} ms (messages)`);
+  const timeline = timelineText(boundedTimeline(r, TIMELINE_MS, TIMELINE_WINDOWS));
+  if (timeline) notes.push(`accept latency ${timeline}`);
   if (r.refused) notes.push(`${r.refused} refused at submission: ${[...r.refusals].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
   if (r.errors.length) notes.push(`${r.errors.length} sessions failed: ${r.errors.slice(0, 3).join('; ')}`);
   return notes;

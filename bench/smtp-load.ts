@@ -259,6 +259,18 @@ export function latencyTimeline(r: Pick<LoadResult, 'latencies' | 'acceptedAt'>,
   return Array.from(windows, (w = []) => ({ count: w.length, p99: percentile(Float64Array.from(w), 99) }));
 }
 
+/** The window of the accept-latency timeline (ms), and about how many windows it shows at most (wider windows for a long run). */
+export const TIMELINE_MS = 500;
+export const TIMELINE_WINDOWS = 20;
+
+/** The timeline in windows of `baseMs`, or of a multiple of it that keeps it to about `maxWindows` windows. */
+export function boundedTimeline(r: Pick<LoadResult, 'latencies' | 'acceptedAt'>, baseMs: number, maxWindows: number): { windowMs: number; windows: { count: number; p99: number }[] } {
+  const windows = latencyTimeline(r, baseMs);
+  if (windows.length <= maxWindows) return { windowMs: baseMs, windows };
+  const windowMs = baseMs * Math.ceil(windows.length / maxWindows);
+  return { windowMs, windows: latencyTimeline(r, windowMs) };
+}
+
 /** Percentile (0..100) of a set of numbers, nearest rank. */
 export function percentile(values: Float64Array, p: number): number {
   if (values.length === 0) return NaN;

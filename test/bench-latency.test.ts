@@ -2,7 +2,7 @@
 // "after the first second" leaves out exactly the messages accepted before it, and the
 // timeline puts each message in the window of its accept, counted from the first accept.
 import t from 'tap';
-import { latencyTimeline, percentile, steadyLatencies } from '../bench/smtp-load.js';
+import { boundedTimeline, latencyTimeline, percentile, steadyLatencies } from '../bench/smtp-load.js';
 
 // accepted at 100, 350, 600, 1100, 1200 and 1650 ms; the first two slow (a warm-up)
 const run = { latencies: Float64Array.from([40, 30, 9, 8, 12, 7]), acceptedAt: Float64Array.from([100, 350, 600, 1100, 1200, 1650]) };
@@ -30,4 +30,16 @@ t.test('latencyTimeline: windows from the first accept, each with its count and 
   t.equal(gap.length, 3);
   t.same(gap[1], { count: 0, p99: NaN }, 'a window with no accept is kept, empty, so the windows stay in step with time');
   t.same(latencyTimeline({ latencies: new Float64Array(0), acceptedAt: new Float64Array(0) }, 500), [], 'no accepts: no windows');
+});
+
+t.test('boundedTimeline: wider windows for a long run, about maxWindows of them', async (t) => {
+  const at = Float64Array.from({ length: 100 }, (_, i) => i * 100); // one accept every 100 ms for 10 s
+  const lat = Float64Array.from({ length: 100 }, (_, i) => i);
+  const short = boundedTimeline({ latencies: lat, acceptedAt: at }, 500, 20);
+  t.equal(short.windowMs, 500);
+  t.equal(short.windows.length, 20);
+  const long = boundedTimeline({ latencies: lat, acceptedAt: at }, 500, 8);
+  t.equal(long.windowMs, 1500, '20 half-second windows into at most 8: 1.5 s each');
+  t.equal(long.windows.length, 7);
+  t.same(long.windows[0], { count: 15, p99: 14 });
 });
