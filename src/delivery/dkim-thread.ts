@@ -15,9 +15,14 @@
  *
  * The RSA operation runs here too, not on libuv's pool: with the parsed key cached it costs
  * 0.21 ms, and handing it to the pool cost two more thread hand-overs per message (wake-ups
- * and context switches on two busy cores). Signed here, scenario (a) ran 4–18% faster at
- * less CPU per message (bench/RESULTS.md, 2026-12-05 16:10). A signature in progress does not
- * depend on libuv's pool, which file reads and scrypt also use.
+ * and context switches on two busy cores). Signed here, scenario (a) ran 2.4% faster on
+ * average over six pairs, and a campaign beside login codes 6–19% faster (bench/RESULTS.md,
+ * 2026-12-05 16:10). Nor does a signature wait for libuv's pool, which file reads and scrypt
+ * (a burst of logins) also use.
+ *
+ * drain() does not yield between requests (each signature is synchronous work and a few
+ * promise turns): the thread has nothing else to do, and new requests are taken from the port
+ * directly.
  */
 import { parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { dkimSignature, type DkimKey } from './dkim.js';
