@@ -5,10 +5,11 @@
  * next successful login).
  *
  * scrypt at these parameters takes 128 MiB and 100+ ms of one of libuv's four pool threads,
- * the threads DKIM signing (crypto.sign) and file I/O also run on. Measured, a burst of
- * eight SMTP logins held every DKIM signature for half a second (bench/RESULTS.md): so one
+ * the threads file I/O also runs on (and, then, every DKIM signature). Measured then, a burst
+ * of eight SMTP logins held every DKIM signature for half a second (bench/RESULTS.md): so one
  * scrypt runs at a time, process-wide (SCRYPT_GATE), and a login already verified is not
- * verified again while its entry lives (accounts/login-cache.ts).
+ * verified again while its entry lives (accounts/login-cache.ts). A DKIM thread now signs on
+ * itself (delivery/dkim-thread.ts); only messages too large for it sign on the pool.
  *
  * `verifyLogin` is the AUTH check the submission listener uses. The CLI and the admin API
  * both manage senders through this class; a reply-to address is set through
@@ -49,7 +50,8 @@ function maxmem(c: ScryptCost): number { return 128 * c.N * c.r * c.p + 1024 * 1
 
 /**
  * Every scrypt of the process (hashing and verifying; SMTP, console and CLI) passes here:
- * one at a time keeps three of libuv's pool threads for DKIM and the spool, and bounds
+ * one at a time keeps three of libuv's pool threads for file I/O and for the signatures of
+ * messages too large for a DKIM thread (delivery/dkim.ts), and bounds
  * scrypt's memory to one 128 MiB block instead of one per thread.
  */
 export const SCRYPT_GATE = new Gate(1);
