@@ -1,6 +1,6 @@
 // console/ui — what every page shares: the htm template tag bound to Preact, the empty
-// state, the error line (always the API's own message), and useLoad, which fetches a
-// page's data and reloads it on demand.
+// state, the error line (always the API's own message), useLoad, which fetches a page's
+// data and reloads it on demand, and useDraft, a search form's fields as they are typed.
 import { h } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
@@ -33,4 +33,19 @@ export function useLoad(load, deps = []) {
   }, deps);
   useEffect(reload, [reload]);
   return { ...state, reload };
+}
+
+/**
+ * A search form's fields as the reader types them: `field(name, fallback)` gives an input's
+ * name, value and onInput. Bound only to the last search, a field lost what was typed into it
+ * whenever the page drew again before the next search (its first results arriving): Preact
+ * sets a controlled input back to its value on every render.
+ */
+export function useDraft(initial) {
+  const [draft, setDraft] = useState(initial);
+  return (name, fallback = '') => ({
+    name,
+    value: draft[name] ?? fallback,
+    onInput: (e) => { const v = e.currentTarget.value; setDraft((d) => ({ ...d, [name]: v })); },
+  });
 }

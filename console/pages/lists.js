@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { api, download, query, toCsv, upload } from '../api.js';
 import { canChange, useAction, when } from '../actions.js';
-import { Empty, ErrorLine, html, useLoad } from '../ui.js';
+import { Empty, ErrorLine, html, useDraft, useLoad } from '../ui.js';
 
 const PAGE = 100;
 
@@ -97,6 +97,7 @@ function Upload({ t, name, done }) {
 
 function One({ t, role, lang, name }) {
   const [q, setQ] = useState('');
+  const field = useDraft({ q: '' });
   const [extra, setExtra] = useState([]);
   const path = `/api/v1/lists/${encodeURIComponent(name)}`;
   const list = useLoad(async () => { setExtra([]); return api('GET', `${path}${query({ q, limit: PAGE })}`); }, [q]);
@@ -127,7 +128,7 @@ function One({ t, role, lang, name }) {
     ${l.description && html`<p>${l.description}</p>`}
     ${canChange(role) && html`<${Upload} t=${t} name=${name} done=${list.reload} />`}
     <h2>${t.members}</h2>
-    <div class="row"><label>${t.search}<input type="search" value=${q} onChange=${(e) => setQ(e.target.value)} data-testid="member-search" /></label>
+    <div class="row"><label>${t.search}<input type="search" ...${field('q')} onChange=${(e) => setQ(e.target.value)} data-testid="member-search" /></label>
       <button class="quiet" onClick=${exportCsv} data-testid="export">${t.export}</button> <${act.Notice} /></div>
     ${members.length ? html`<div class="scroll"><table data-testid="members"><thead><tr><th>EAddr</th>${l.variables.map((v) => html`<th>${v}</th>`)}<th>${t.updatedAt}</th></tr></thead>
       <tbody>${members.map((m) => html`<tr data-addr=${m.EAddr}><td>${m.EAddr}</td>${l.variables.map((v) => html`<td>${m.variables[v] ?? ''}</td>`)}<td>${when(m.updated_at, lang)}</td></tr>`)}</tbody></table></div>

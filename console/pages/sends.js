@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { api, query } from '../api.js';
 import { when } from '../actions.js';
-import { Empty, ErrorLine, html, useLoad } from '../ui.js';
+import { Empty, ErrorLine, html, useDraft, useLoad } from '../ui.js';
 
 const RESULTS = ['delivered', 'failed', 'expired', 'deferred', 'queued', 'rejected'];
 const FIELDS = ['sender', 'rcpt', 'tag', 'task_id'];
@@ -34,6 +34,7 @@ const utc = (local) => (local ? new Date(local).toISOString() : '');
 
 function Search({ t, lang, initial }) {
   const [filter, setFilter] = useState(initial);
+  const field = useDraft(initial);
   // Searching again with the same filter reads again (new mail since): `asked` counts the searches.
   const [asked, setAsked] = useState(0);
   const [pages, setPages] = useState([]);
@@ -57,10 +58,10 @@ function Search({ t, lang, initial }) {
   return html`<section>
     <h1>${t.sends}</h1>
     <form class="row" onSubmit=${submit} data-testid="sends-search">
-      <label>${t.from}<input type="datetime-local" name="from" value=${filter.from ?? ''} /></label>
-      <label>${t.to}<input type="datetime-local" name="to" value=${filter.to ?? ''} /></label>
-      ${FIELDS.map((f) => html`<label>${t[f]}<input name=${f} value=${filter[f] ?? ''} /></label>`)}
-      <label>${t.result}<select name="result" value=${filter.result ?? ''}><option value="">${t.any}</option>
+      <label>${t.from}<input type="datetime-local" ...${field('from')} /></label>
+      <label>${t.to}<input type="datetime-local" ...${field('to')} /></label>
+      ${FIELDS.map((f) => html`<label>${t[f]}<input ...${field(f)} /></label>`)}
+      <label>${t.result}<select ...${field('result')}><option value="">${t.any}</option>
         ${RESULTS.map((r) => html`<option value=${r}>${r}</option>`)}</select></label>
       <button type="submit">${t.search}</button>
     </form>

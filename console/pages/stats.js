@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 import { api, download, query, toCsv } from '../api.js';
 import { Chart } from '../chart.js';
 import { STAT_FIELDS, dayBefore } from '../actions.js';
-import { Empty, ErrorLine, html, useLoad } from '../ui.js';
+import { Empty, ErrorLine, html, useDraft, useLoad } from '../ui.js';
 
 const GROUPS = ['day', 'domain', 'sender', 'tag', 'rcpt-domain'];
 /** Columns of the table and the CSV: the API's field names, words for the headings. */
@@ -45,6 +45,7 @@ function chartOf(t, r) {
 export function Stats({ t }) {
   // No dates yet: the last 7 days up to today as the server counts days (its configured zone).
   const [filter, setFilter] = useState({ by: 'day' });
+  const field = useDraft({ by: 'day' });
   // Asking again with the same filter reads again (new mail since): `asked` counts the asks.
   const [asked, setAsked] = useState(0);
   const r = useLoad(async () => {
@@ -65,12 +66,12 @@ export function Stats({ t }) {
   return html`<section>
     <h1>${t.stats}</h1>
     <form class="row" onSubmit=${submit} data-testid="stats-form">
-      <label>${t.from}<input type="date" name="from" value=${filter.from ?? r.data?.from ?? ''} /></label>
-      <label>${t.to}<input type="date" name="to" value=${filter.to ?? r.data?.to ?? ''} /></label>
-      <label>${t.by}<select name="by" value=${filter.by}>${GROUPS.map((g) => html`<option value=${g}>${t[g === 'domain' ? 'domain' : g]}</option>`)}</select></label>
-      <label>${t.domain}<input name="domain" value=${filter.domain ?? ''} /></label>
-      <label>${t.sender}<input name="sender" value=${filter.sender ?? ''} /></label>
-      <label>${t.tag}<input name="tag" value=${filter.tag ?? ''} /></label>
+      <label>${t.from}<input type="date" ...${field('from', r.data?.from ?? '')} /></label>
+      <label>${t.to}<input type="date" ...${field('to', r.data?.to ?? '')} /></label>
+      <label>${t.by}<select ...${field('by')}>${GROUPS.map((g) => html`<option value=${g}>${t[g === 'domain' ? 'domain' : g]}</option>`)}</select></label>
+      <label>${t.domain}<input ...${field('domain')} /></label>
+      <label>${t.sender}<input ...${field('sender')} /></label>
+      <label>${t.tag}<input ...${field('tag')} /></label>
       <button type="submit">${t.show}</button>
     </form>
     <p class="muted">${t.range} ${rcpt ? t.rcptNote : ''} ${r.data ? `${t.timeZone} ${r.data.time_zone}.` : ''}</p>
