@@ -97,3 +97,37 @@ t.test('splitting a 2 KB message allocates far less than its size times ten', as
   const perMessage = await bytesPerCall(once, 2000);
   t.ok(perMessage < 10 * text.length, `${Math.round(perMessage)} bytes allocated per ${text.length}-byte message`);
 });
+
+// Intake uses the splitter as a plain object (feed/finish, pieces to a sink): the same pieces, and the same
+// errors, as the stream, for every way the message may arrive in chunks.
+async function sinkSplit(maxHeadSize: number | undefined, chunks: Buffer[]): Promise<{ pieces: Seen[]; error?: string }> {
+  const pieces: Seen[] = [];
+  const s = new SyncSplitter(maxHeadSize ? { maxHeadSize } : undefined, (d) => {
+    const n = d as unknown as { type: string; root?: boolean; headers?: { build(): Buffer }; value?: Buffer };
+    pieces.push(n.type === 'node'
+      ? { type: 'node', root: n.root, headers: n.headers?.build().toString('latin1') }
+      : { type: n.type, value: n.value?.toString('latin1') });
+  });
+  let failed: Error | undefined;
+  for (const c of chunks) if (!failed) failed = s.feed(c);
+  failed ??= s.finish();
+  return { pieces, ...(failed ? { error: `${(failed as NodeJS.ErrnoException).code ?? ''} ${failed.message}` } : {}) };
+}
+
+t.test('fed chunk by chunk with a sink, the splitter gives the stream\'s pieces', async (t) => {
+  for (const [name, text] of Object.entries(MESSAGES)) {
+    for (const chunks of cuts(text)) {
+      const want = await split(() => new SyncSplitter(), chunks);
+      const got = await sinkSplit(undefined, chunks);
+      t.same(got.pieces, want.pieces, `${name}, ${chunks.length} chunks`);
+      t.equal(got.error, want.error);
+    }
+  }
+  const big = lines('Subject: x', `X-Big: ${'y'.repeat(300)}`, '', 'body', '');
+  for (const chunks of cuts(big)) {
+    const want = await split(() => new SyncSplitter({ maxHeadSize: 100 }), chunks);
+    const got = await sinkSplit(100, chunks);
+    t.match(got.error, /EMAXLEN/);
+    t.equal(got.error, want.error, `oversized header, ${chunks.length} chunks`);
+  }
+});

@@ -7,48 +7,43 @@
  * are counted and dropped, never buffered. After a violation it keeps consuming (the
  * client must finish DATA before we may answer) but passes nothing on.
  */
-import { Transform, type TransformCallback } from 'node:stream';
-
 export type GuardViolation = 'bare-cr' | 'bare-lf' | 'nul' | 'line-too-long' | 'too-big';
 
 const CR = 0x0d, LF = 0x0a, NUL = 0x00;
 export const MAX_LINE = 1000;
 
-export class DataGuard extends Transform {
+/** A plain object, not a stream: intake calls it on each chunk as it arrives (intake/intake.ts). */
+export class DataGuard {
   violation: GuardViolation | undefined;
   bytes = 0;
   private prevCR = false;
   private lineLen = 0;
-  /** Set when a later stage failed: keep draining, stop forwarding. */
-  stopped = false;
 
-  constructor(private readonly maxSize: number) {
-    super();
-  }
+  constructor(private readonly maxSize: number) {}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  /** Whether `chunk` may be passed on: false from the first violation on. */
+  scan(chunk: Buffer): boolean {
     this.bytes += chunk.length;
-    if (this.violation || this.stopped) return cb();
-    if (this.bytes > this.maxSize) { this.violation = 'too-big'; return cb(); }
+    if (this.violation) return false;
+    if (this.bytes > this.maxSize) { this.violation = 'too-big'; return false; }
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i]!;
       if (this.prevCR) {
-        if (b !== LF) { this.violation = 'bare-cr'; return cb(); }
+        if (b !== LF) { this.violation = 'bare-cr'; return false; }
         this.prevCR = false;
         this.lineLen = 0;
         continue;
       }
       if (b === CR) { this.prevCR = true; this.lineLen++; continue; }
-      if (b === LF) { this.violation = 'bare-lf'; return cb(); }
-      if (b === NUL) { this.violation = 'nul'; return cb(); }
-      if (++this.lineLen > MAX_LINE - 2) { this.violation = 'line-too-long'; return cb(); }
+      if (b === LF) { this.violation = 'bare-lf'; return false; }
+      if (b === NUL) { this.violation = 'nul'; return false; }
+      if (++this.lineLen > MAX_LINE - 2) { this.violation = 'line-too-long'; return false; }
     }
-    cb(null, chunk);
+    return true;
   }
 
-  override _flush(cb: TransformCallback): void {
-    // smtp-server strips the final CRLF before the dot; a lone CR at the very end is bare.
+  /** The end of DATA. smtp-server strips the final CRLF before the dot; a lone CR at the very end is bare. */
+  end(): void {
     if (!this.violation && this.prevCR) this.violation = 'bare-cr';
-    cb();
   }
 }

@@ -4,15 +4,19 @@
  *   DATA bytes → DataGuard (smuggling, line length, size) → mailsplit Splitter (intake/splitter.ts: no loop turn per line)
  *     → top-level header policy (identity.ts: From, Sender, Resent-From/-Sender, Reply-To checked; Bcc,
  *       Authentication-Results, ARC-* removed; Received, Message-ID, Date, X-Mta-Tag)
- *     → Joiner → chunks → Spool.commitIncoming (group commit, fsync) → "queued as"
+ *     → joined as mailsplit's Joiner does → chunks → Spool.commitIncoming (group commit, fsync) → "queued as"
+ *
+ * The stages are plain objects called on each chunk as it arrives, not piped streams: four
+ * streams and their pipes cost more allocation than a 2 KB message, and being held until the
+ * commit's fsync they outlived the scavenges (bench/RESULTS.md, 2026-12-05 23:10).
  *
  * It never answers the client itself: it resolves with an IntakeResult the front-end (the
  * SMTP listener, or the send API with a composed or raw message) turns into a reply. It
  * never commits a message it refused.
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { Joiner, type MimeNode } from 'mailsplit';
-import { SyncSplitter } from './splitter.js';
+import type { Readable } from 'node:stream';
+import type { MimeNode } from 'mailsplit';
+import { SyncSplitter, type SplitPiece } from './splitter.js';
 import { DataGuard, type GuardViolation } from './guard.js';
 import { headerValue, messageIdFor, rfc5322Date, receivedHeader } from './headers.js';
 import { STRIPPED_HEADERS, checkIdentity, describeIdentityProblem, type IdentityProblem } from './identity.js';
@@ -49,7 +53,8 @@ export type IntakeResult =
   | { ok: true; queueId: QueueId; size: number; messageId: string }
   | { ok: false; reason: GuardViolation | 'header-too-big' | 'bad-mime' | 'identity' | 'tag' | 'tracking' | 'store'; detail: string; identityProblem?: IdentityProblem; error?: unknown };
 
-class HeaderPolicy extends Transform {
+/** The top-level header block's policy, applied to the root node before it is joined. */
+class HeaderPolicy {
   identityProblem: IdentityProblem | undefined;
   messageId = '';
   subject: string | null = null;
@@ -57,14 +62,12 @@ class HeaderPolicy extends Transform {
   trackingProblem: string | undefined;
   private seenRoot = false;
 
-  constructor(private readonly env: IntakeEnvelope, private readonly queueId: QueueId, private readonly limits: IntakeLimits, private readonly now: Date) {
-    super({ objectMode: true });
-  }
+  constructor(private readonly env: IntakeEnvelope, private readonly queueId: QueueId, private readonly limits: IntakeLimits, private readonly now: Date) {}
 
-  override _transform(data: MimeNode | Buffer | { type: string }, _enc: BufferEncoding, cb: TransformCallback): void {
-    if ((data as MimeNode).type === 'node' && (data as MimeNode).root && !this.seenRoot) {
+  apply(node: MimeNode): void {
+    if (node.root && !this.seenRoot) {
       this.seenRoot = true;
-      const h = (data as MimeNode).headers;
+      const h = node.headers;
       this.identityProblem = checkIdentity(h, this.env.sender);
       for (const name of STRIPPED_HEADERS) h.remove(name);
       const tagLines = h.get('x-mta-tag');
@@ -94,7 +97,6 @@ class HeaderPolicy extends Transform {
         recipient: this.env.recipients.length === 1 && !this.env.aliasLists?.length ? this.env.recipients[0] : undefined, date: this.now,
       }), 0);
     }
-    cb(null, data);
   }
 }
 
@@ -104,33 +106,28 @@ export function receiveMessage(
 ): Promise<IntakeResult> {
   const queueId = newQueueId(now.getTime());
   const guard = new DataGuard(limits.maxMessageSize);
-  const splitter = new SyncSplitter({ maxHeadSize: limits.maxHeaderSize });
   const policy = new HeaderPolicy(env, queueId, limits, now);
-  const joiner = new Joiner();
   const chunks: Buffer[] = [];
   let size = 0;
+  const keep = (c: Buffer): void => { chunks.push(c); size += c.length; };
+  // What mailsplit's Joiner does with each piece, after the policy has seen the root node.
+  const splitter = new SyncSplitter({ maxHeadSize: limits.maxHeaderSize }, (piece: SplitPiece) => {
+    if (piece.type === 'node') {
+      const node = piece as unknown as MimeNode & { getHeaders(): Buffer };
+      policy.apply(node);
+      keep(node.getHeaders());
+    } else if (piece.value?.length) keep(piece.value);
+  });
   let parseError: Error | undefined;
+  const parse = (step: () => Error | undefined): void => {
+    try { parseError = step(); } catch (e) { parseError = e as Error; }
+  };
 
   return new Promise<IntakeResult>((resolve) => {
-    let sourceEnded = false;
-    let joinerEnded = false;
-    const fail = (e: Error): void => {
-      if (parseError) return;
-      parseError = e;
-      guard.stopped = true;
-      guard.unpipe();
-      guard.resume(); // drain whatever the guard still holds so the source keeps flowing
-      maybeDone();
-    };
-    const maybeDone = (): void => {
-      if (!sourceEnded) return;
-      if (!parseError && !guard.violation && !joinerEnded) return;
-      void finish();
-    };
-    let finished = false;
+    let ended = false;
     const finish = async (): Promise<void> => {
-      if (finished) return;
-      finished = true;
+      if (ended) return;
+      ended = true;
       if (guard.violation) {
         return resolve({ ok: false, reason: guard.violation, detail: describeViolation(guard.violation, limits) });
       }
@@ -159,24 +156,41 @@ export function receiveMessage(
         ...(env.aliasLists?.length ? { aliasTasks: env.aliasLists.map((list) => ({ id: newTaskId(now.getTime()), list })) } : {}),
         ...(limits.keyRecord ? { idempotency: limits.keyRecord(queueId, policy.messageId) } : {}),
       };
-      try {
-        await spool.commitIncoming(msg);
-      } catch (error) {
-        return resolve({ ok: false, reason: 'store', detail: (error as Error).message, error });
-      }
-      metrics.messageSize.observe(size);
-      resolve({ ok: true, queueId, size, messageId: policy.messageId });
+      resolve(commit(spool, msg));
     };
-
-    source.on('end', () => { sourceEnded = true; if (guard.violation || parseError) { guard.resume(); } maybeDone(); });
-    source.on('error', (e) => { sourceEnded = true; fail(e); });
-    for (const s of [splitter, policy, joiner]) s.on('error', fail);
-    joiner.on('data', (c: Buffer) => { chunks.push(c); size += c.length; });
-    joiner.on('end', () => { joinerEnded = true; maybeDone(); });
-    source.pipe(guard);
-    guard.pipe(splitter).pipe(policy).pipe(joiner);
-    // On a violation the guard forwards nothing more and the pipeline ends with the source.
+    // Read to its end on every path: the client must finish DATA before it may be answered.
+    const onData = (chunk: Buffer): void => {
+      if (!guard.scan(chunk) || parseError) return;
+      parse(() => splitter.feed(chunk));
+    };
+    const onError = (e: Error): void => { parseError ??= e; void finish(); };
+    source.on('data', onData);
+    source.once('end', () => {
+      guard.end();
+      if (!guard.violation && !parseError) parse(() => splitter.finish());
+      // The front-end holds the source until it has answered: without these listeners it no
+      // longer holds the splitter and its parsed nodes through the commit's fsync.
+      source.removeListener('data', onData).removeListener('error', onError).on('error', ignore);
+      void finish();
+    });
+    source.on('error', onError);
   });
+}
+
+function ignore(): void { /* an error after the end of the data changes nothing */ }
+
+/**
+ * The commit, outside receiveMessage's closures: while the fsync is awaited only the message
+ * is held, not the guard, the splitter and the parsed headers.
+ */
+async function commit(spool: MessageStore, msg: IncomingMessage): Promise<IntakeResult> {
+  try {
+    await spool.commitIncoming(msg);
+  } catch (error) {
+    return { ok: false, reason: 'store', detail: (error as Error).message, error };
+  }
+  metrics.messageSize.observe(msg.size);
+  return { ok: true, queueId: msg.id, size: msg.size, messageId: msg.messageId };
 }
 
 export function describeViolation(v: GuardViolation, limits: IntakeLimits): string {

@@ -26,7 +26,48 @@ interface SplitterInternals {
 const LF = 0x0a;
 const CR = 0x0d;
 
+/** What the splitter makes of a message: MIME nodes (their headers parsed) and the bytes between them. */
+export type SplitPiece = Piece;
+
 export class SyncSplitter extends Splitter {
+  /**
+   * With `sink`, the splitter is used as a plain object, never piped: feed() and finish() hand
+   * each piece to `sink` synchronously. Intake runs this way (intake/intake.ts): a stream and a
+   * pipe per stage allocated more than the message itself, and all of it was kept alive
+   * across the commit's fsync, long enough to be promoted (bench/RESULTS.md, 2026-12-05 23:10).
+   */
+  constructor(config?: ConstructorParameters<typeof Splitter>[0], private readonly sink?: (piece: SplitPiece) => void) {
+    super(config);
+  }
+
+  override push(piece: unknown, encoding?: BufferEncoding): boolean {
+    if (!this.sink) return super.push(piece, encoding);
+    if (piece !== null) this.sink(piece as SplitPiece);
+    return true;
+  }
+
+  /** One chunk of the message; an error (a header block over the limit, too many parts) is returned, not emitted. */
+  feed(chunk: Buffer): Error | undefined {
+    let failed: Error | undefined;
+    this._transform(chunk, 'buffer' as BufferEncoding, (e) => { failed = e ?? undefined; });
+    return failed;
+  }
+
+  /** The end of the message: mailsplit's _flush, answered synchronously. */
+  finish(): Error | undefined {
+    const self = this as unknown as SplitterInternals;
+    if (self.hasFailed) return undefined;
+    let answered = false;
+    let failed: Error | undefined;
+    self.processLine(false, true, (e, data) => {
+      answered = true;
+      if (e) failed = e;
+      else if (data && (data.type === 'node' || data.value?.length)) this.push(data);
+    });
+    if (!answered) throw new Error('mailsplit processLine did not answer synchronously');
+    return failed;
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     const self = this as unknown as SplitterInternals;
     let pos = 0;
