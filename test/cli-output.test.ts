@@ -107,6 +107,20 @@ t.test('queue show renders events as time, event and details', async (t) => {
   t.notMatch(r.out, /[{}"]/, 'no raw JSON');
 });
 
+/**
+ * An option's entry in the help's option list: its line and the wrapped lines under it (indented
+ * deeper than the next option's). Found line by line: a regular expression spanning the lines
+ * backtracked for 30 s on `task create`'s help.
+ */
+function optionEntry(help: string, long: string): string {
+  const lines = help.split('\n');
+  const at = lines.findIndex((l) => /^ {2}(-\S, )?--/.test(l) && l.trimStart().replace(/^-\S, /, '').split(/[\s=]/)[0] === long);
+  if (at < 0) return '';
+  let end = at + 1;
+  while (end < lines.length && /^ {3,}\S/.test(lines[end]!)) end++;
+  return lines.slice(at, end).join('\n');
+}
+
 t.test('every command\'s --help has examples and marks required options', async (t) => {
   const { buildProgram } = await import('../src/cli/main.js');
   const { commandPath } = await import('../src/cli/examples.js');
@@ -120,7 +134,7 @@ t.test('every command\'s --help has examples and marks required options', async 
     c.configureOutput({ writeOut: (s) => { help += s; }, writeErr: (s) => { help += s; } });
     c.outputHelp();
     t.match(help, /\nExamples:\n {2}\$ \S/, `mta ${commandPath(c)} --help has examples`);
-    for (const o of c.options.filter((x) => x.mandatory)) t.match(help, new RegExp(`${o.long}[^\\n]*(\\n\\s+[^\\n]*)*\\(required\\)`), `${commandPath(c)} ${o.long} marked required`);
+    for (const o of c.options.filter((x) => x.mandatory)) t.match(optionEntry(help, o.long!), /\(required\)/, `${commandPath(c)} ${o.long} marked required`);
   }
   const r = await runMta(['task', 'create', '--help']);
   t.match(r.out, /--list <name>\s+[^\n]*\(required\)/, 'as the real program prints it');
