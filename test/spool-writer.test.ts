@@ -7,7 +7,9 @@ import t from 'tap';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/spool/sqlite-store.js';
+import { BUSY_TIMEOUT_MS, DB_FILE } from '../src/spool/db.js';
 import { newQueueId } from '../src/util/ids.js';
 import type { IncomingMessage, QueueEntry, RecipientOutcome } from '../src/spool/types-queue.js';
 import type { CommitSample } from '../src/spool/group-commit.js';
@@ -155,4 +157,42 @@ t.test('intake on the writer thread claims fresh mail for the scheduler: the thr
   const rest = await other.claimDue({ now: Date.now() + 1, limit: 10 });
   t.same(rest.map((r) => r.rcpt), ['second@dest.test'], 'another node takes only the one left');
   t.equal(await store.recordOutcomes([delivered(taken[0]!)]), 1, 'the thread records the outcome of its fresh claim');
+});
+
+// A worker takes a connection slot as it starts and gives it back as it ends: a login code
+// does both. On the main connection each was a write of its own, waiting in SQLite's busy
+// handler, with the event loop stopped, while another connection held the write lock. Now a
+// slot write is made there only while the lock is free; otherwise the writer thread waits.
+t.test('a connection slot write never waits on the event loop: while the lock is held elsewhere it goes to the writer thread', async (t) => {
+  const path = join(dir, 'slots');
+  const store = SqliteStore.open(path, { writerThread: true, nodeId: 'n1' });
+  t.teardown(() => store.close());
+  const main = SqliteStore.connectionOf(store);
+  const changesBefore = main.prepare('SELECT total_changes() AS n').get() as { n: number };
+
+  const other = new Database(join(path, DB_FILE));
+  t.teardown(() => { if (other.open) other.close(); });
+  other.exec('BEGIN IMMEDIATE');
+  let settled = false;
+  const taking = store.takeSlot('dest:example.com', [0, 1], 'n1/a/1', 'n1', Date.now(), 60_000).finally(() => { settled = true; });
+  await new Promise((r) => setImmediate(r));
+  t.notOk(settled, 'the slot waits for the lock, and the event loop went on meanwhile');
+  other.exec('COMMIT');
+  t.equal(await taking, 0, 'the first slot, once the lock is free');
+  const changesLocked = main.prepare('SELECT total_changes() AS n').get() as { n: number };
+  t.equal(changesLocked.n, changesBefore.n, 'written by the writer thread, not the main connection');
+
+  t.equal(await store.takeSlot('dest:example.com', [0, 1], 'n1/a/2', 'n1', Date.now(), 60_000), 1, 'the next holder gets the next slot');
+  t.equal(await store.takeSlot('dest:example.com', [0, 1], 'n1/a/3', 'n1', Date.now(), 60_000), undefined, 'none left');
+  t.equal(await store.releaseSlot('dest:example.com', 0, 'n1/a/1'), true, 'given back');
+  t.equal(await store.releaseSlot('dest:example.com', 0, 'n1/a/1'), false, 'once');
+  t.equal(await store.renewSlots('n1', Date.now(), 60_000), 1, 'the one still held renewed');
+  t.same(await store.slotsByNode(Date.now()), [{ nodeId: 'n1', slots: 1, expired: 0 }], 'the main connection reads what the thread wrote');
+  t.equal(await store.casPace('pace:example.com', undefined, 100), true, 'a new pace row');
+  t.equal(await store.casPace('pace:example.com', 99, 200), false, 'a stale compare-and-set changes nothing');
+  t.equal(await store.readPace('pace:example.com'), 100);
+  t.equal(await store.releaseNodeSlots('n1'), 1, 'every slot of the node given back');
+  const changesAfter = main.prepare('SELECT total_changes() AS n').get() as { n: number };
+  t.ok(changesAfter.n > changesBefore.n, 'with the lock free, the main connection wrote them itself');
+  t.equal(main.pragma('busy_timeout', { simple: true }), BUSY_TIMEOUT_MS, "the main connection's busy timeout is back");
 });

@@ -25,6 +25,9 @@ export const DB_FILE = 'spool.sqlite';
  */
 export const CACHE_KIB = 4096;
 
+/** How long a statement waits for another connection's write lock before SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5000;
+
 export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {}): Db {
   secureDataDir(dataDir);
   const path = join(dataDir, DB_FILE);
@@ -46,7 +49,7 @@ export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {})
   } catch (e) {
     throw new MtaError('MTA_ERR_DATA_DIR', `cannot open ${path} (${describeFile(path)}): ${(e as Error).message}`);
   }
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma(`cache_size = -${CACHE_KIB}`);
   if (!opts.readonly) {
     const mode = db.pragma('journal_mode = WAL', { simple: true });

@@ -73,7 +73,7 @@ import { cursorRow } from './sqlite-cursor.js';
 import { rechunk } from './chunks.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import type { JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';
-import { SqliteThrottles } from './sqlite-throttles.js';
+import { SqliteThrottles, runThrottleWrite, type ThrottleCall } from './sqlite-throttles.js';
 import type { SlotsByNode } from './types-throttles.js';
 
 export interface SqliteStoreOptions {
@@ -95,6 +95,7 @@ export interface WriterSide {
   queue(batch: readonly QueueWrite[]): number[];
   claim(req: ClaimRequest): QueueEntry[];
   taskChunk(c: TaskChunk): boolean;
+  throttle(call: ThrottleCall): unknown;
   takeEnqueued(): number;
 }
 
@@ -139,6 +140,7 @@ export class SqliteStore implements Store {
     const writer = new WriterThread({ dataDir, timeZone, nodeId: this.nodeId, onEnqueued: (n) => this.hooks.noteEnqueued(n) });
     this.writer = writer;
     this.queue.offThread = { write: (batch) => writer.queue(batch), claim: (req) => writer.claim(req) };
+    this.throttles.offThread = (call) => writer.throttle(call);
   }
 
   /** Called once if the writer thread dies; the store cannot accept writes after that. */
@@ -154,6 +156,7 @@ export class SqliteStore implements Store {
       queue: (batch) => this.queue.writeBatchHere(batch),
       claim: (req) => this.queue.claimDueHere(req),
       taskChunk: (c) => this.tasks.commitChunk(c),
+      throttle: (call) => runThrottleWrite(this.throttles.writes, call),
       takeEnqueued: () => this.hooks.takeEnqueued(),
     };
   }

@@ -7,14 +7,21 @@
  * Must never: decide a limit, a lease length or a pace (scheduler/shared-limits.ts).
  */
 import type { Statement } from 'better-sqlite3';
-import type { Db } from './db.js';
+import { BUSY_TIMEOUT_MS, type Db } from './db.js';
 import type { SlotsByNode, ThrottleStore } from './types-throttles.js';
-import { firstTaken, freeSlots, slotsRow } from './throttle-rows.js';
+import { freeSlots, slotsRow } from './throttle-rows.js';
+
+/**
+ * How long a slot for a worker about to start may wait on the event loop for the write lock
+ * (SQLite's busy handler sleeps 1 ms, then 2): about one commit of the writer thread, less
+ * than the thread's queue and a turn of the loop for its answer.
+ */
+const TAKE_WAIT_MS = 3;
 
 export class SqliteThrottles implements ThrottleStore {
   private readonly st: Record<'held' | 'take' | 'release' | 'renew' | 'drop' | 'byNode' | 'pace' | 'paceNew' | 'paceSet', Statement>;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.st = {
       held: db.prepare('SELECT slot, holder, lease_until FROM throttle_slots WHERE key = ?'),
       // Taken when free, expired or already the holder's.
@@ -32,22 +39,38 @@ export class SqliteThrottles implements ThrottleStore {
     };
   }
 
-  async takeSlot(key: string, slots: readonly number[], holder: string, nodeId: string, now: number, leaseMs: number): Promise<number | undefined> {
-    const candidates = freeSlots(slots, this.st.held.all(key) as Record<string, unknown>[], holder, now);
-    return firstTaken(candidates, async (slot) => this.st.take.run({ key, slot, holder, nodeId, now, until: now + leaseMs }).changes === 1);
-  }
+  /** The spool's writer thread (spool/writer.ts), which runs `writes` there: where a write goes when it would wait here. */
+  offThread: ((call: ThrottleCall) => Promise<unknown>) | undefined;
 
-  async releaseSlot(key: string, slot: number, holder: string): Promise<boolean> {
-    return this.st.release.run(key, slot, holder).changes === 1;
-  }
+  /**
+   * The writes themselves, synchronous. A worker takes a slot as it starts and gives one back
+   * as it ends; a login code does both. On the event loop such a write used to wait in SQLite's
+   * busy handler (sleeps of 1, 2, 5, 10 ms, nothing else running) whenever the writer thread
+   * was committing (bench/RESULTS.md, 2026-12-06). Now it is tried here only while the write
+   * lock is free, or comes free within TAKE_WAIT_MS for a worker waiting to start, and is
+   * otherwise handed to the writer thread, where it waits for the commit in progress without
+   * stopping the event loop. Handing a login code's slot to the thread every time made it wait
+   * for the campaign's commits in the thread's queue: its p99 went up by 6–16 ms.
+   */
+  readonly writes: ThrottleWrites = {
+    // One transaction: the read and the upserts see the same rows, and one commit ends them.
+    takeSlot: (key, slots, holder, nodeId, now, leaseMs) => this.db.transaction(() => {
+      for (const slot of freeSlots(slots, this.st.held.all(key) as Record<string, unknown>[], holder, now)) {
+        if (this.st.take.run({ key, slot, holder, nodeId, now, until: now + leaseMs }).changes === 1) return slot;
+      }
+      return undefined;
+    }).immediate(),
+    releaseSlot: (key, slot, holder) => this.st.release.run(key, slot, holder).changes === 1,
+    renewSlots: (nodeId, now, leaseMs) => this.st.renew.run(now + leaseMs, nodeId).changes,
+    releaseNodeSlots: (nodeId) => this.st.drop.run(nodeId).changes,
+    casPace: (key, expected, next) => (expected === undefined ? this.st.paceNew.run(key, next) : this.st.paceSet.run(next, key, expected)).changes === 1,
+  };
 
-  async renewSlots(nodeId: string, now: number, leaseMs: number): Promise<number> {
-    return this.st.renew.run(now + leaseMs, nodeId).changes;
-  }
-
-  async releaseNodeSlots(nodeId: string): Promise<number> {
-    return this.st.drop.run(nodeId).changes;
-  }
+  takeSlot(...args: Parameters<ThrottleWrites['takeSlot']>): Promise<number | undefined> { return this.write({ method: 'takeSlot', args }) as Promise<number | undefined>; }
+  releaseSlot(...args: Parameters<ThrottleWrites['releaseSlot']>): Promise<boolean> { return this.write({ method: 'releaseSlot', args }) as Promise<boolean>; }
+  renewSlots(...args: Parameters<ThrottleWrites['renewSlots']>): Promise<number> { return this.write({ method: 'renewSlots', args }) as Promise<number>; }
+  releaseNodeSlots(...args: Parameters<ThrottleWrites['releaseNodeSlots']>): Promise<number> { return this.write({ method: 'releaseNodeSlots', args }) as Promise<number>; }
+  casPace(...args: Parameters<ThrottleWrites['casPace']>): Promise<boolean> { return this.write({ method: 'casPace', args }) as Promise<boolean>; }
 
   async slotsByNode(now: number): Promise<SlotsByNode[]> {
     return (this.st.byNode.all(now) as Record<string, unknown>[]).map(slotsRow);
@@ -58,7 +81,39 @@ export class SqliteThrottles implements ThrottleStore {
     return r?.next_at;
   }
 
-  async casPace(key: string, expected: number | undefined, next: number): Promise<boolean> {
-    return (expected === undefined ? this.st.paceNew.run(key, next) : this.st.paceSet.run(next, key, expected)).changes === 1;
+  private async write(call: ThrottleCall): Promise<unknown> {
+    if (!this.offThread) return runThrottleWrite(this.writes, call);
+    this.db.pragma(`busy_timeout = ${call.method === 'takeSlot' ? TAKE_WAIT_MS : 0}`);
+    try {
+      return runThrottleWrite(this.writes, call);
+    } catch (e) {
+      // Nothing was written: the lock was taken (the writer thread commits), so the write waits there instead.
+      if (String((e as { code?: unknown }).code).startsWith('SQLITE_BUSY')) return this.offThread(call);
+      throw e;
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+  }
+}
+
+/** The synchronous throttle writes, as the writer thread is asked for them (spool/writer.ts). */
+export interface ThrottleWrites {
+  takeSlot(key: string, slots: readonly number[], holder: string, nodeId: string, now: number, leaseMs: number): number | undefined;
+  releaseSlot(key: string, slot: number, holder: string): boolean;
+  renewSlots(nodeId: string, now: number, leaseMs: number): number;
+  releaseNodeSlots(nodeId: string): number;
+  casPace(key: string, expected: number | undefined, next: number): boolean;
+}
+
+/** One throttle write, by name and arguments: what crosses to the writer thread. */
+export type ThrottleCall = { [K in keyof ThrottleWrites]: { method: K; args: Parameters<ThrottleWrites[K]> } }[keyof ThrottleWrites];
+
+export function runThrottleWrite(w: ThrottleWrites, c: ThrottleCall): number | boolean | undefined {
+  switch (c.method) {
+    case 'takeSlot': return w.takeSlot(...c.args);
+    case 'releaseSlot': return w.releaseSlot(...c.args);
+    case 'renewSlots': return w.renewSlots(...c.args);
+    case 'releaseNodeSlots': return w.releaseNodeSlots(...c.args);
+    case 'casPace': return w.casPace(...c.args);
   }
 }

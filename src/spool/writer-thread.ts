@@ -29,6 +29,7 @@ function run(r: WriterRequest): unknown {
     case 'queue': return side.queue(r.batch);
     case 'claim': return side.claim(r.req);
     case 'taskChunk': return side.taskChunk({ ...r.chunk, messages: withBuffers(r.chunk.messages) });
+    case 'throttle': return side.throttle(r.call);
     case 'close': return undefined;
   }
 }

@@ -3,7 +3,7 @@
  *
  * Three writes happen for every message: intake's commit (or a task's chunk), the
  * scheduler's claim (part of intake's commit when the scheduler has room, spool/fresh.ts)
- * and the delivery outcome. Each is a transaction ending in an fsync, and better-sqlite3 runs them
+ * and the delivery outcome; and a delivery worker takes and gives back a connection slot. Each is a transaction ending in an fsync, and better-sqlite3 runs them
  * synchronously, so on the event loop they stopped everything else for their length (a
  * fifth of the loop in the benchmark profile, bench/RESULTS.md). Here they run in a worker
  * thread with its own connection to the same database file, executing the very same code
@@ -24,12 +24,14 @@ import { startThread } from '../util/assets.js';
 import type { IncomingMessage, LaneCounts, QueueEntry } from './types-queue.js';
 import type { ClaimRequest, QueueWrite } from './sqlite-queue.js';
 import type { TaskChunk } from './types-tasks.js';
+import type { ThrottleCall } from './sqlite-throttles.js';
 
 export type WriterRequest =
   | { id: number; op: 'intake'; batch: readonly IncomingMessage[]; granted: LaneCounts }
   | { id: number; op: 'queue'; batch: readonly QueueWrite[] }
   | { id: number; op: 'claim'; req: ClaimRequest }
   | { id: number; op: 'taskChunk'; chunk: TaskChunk }
+  | { id: number; op: 'throttle'; call: ThrottleCall }
   | { id: number; op: 'close' };
 
 export interface WriterErrorShape { name: string; message: string; code?: string }
@@ -82,6 +84,8 @@ export class WriterThread {
   queue(batch: readonly QueueWrite[]): Promise<number[]> { return this.call({ op: 'queue', batch }) as Promise<number[]>; }
   claim(req: ClaimRequest): Promise<QueueEntry[]> { return this.call({ op: 'claim', req }) as Promise<QueueEntry[]>; }
   taskChunk(chunk: TaskChunk): Promise<boolean> { return this.call({ op: 'taskChunk', chunk }) as Promise<boolean>; }
+  /** A connection slot or pace write (spool/sqlite-throttles.ts): taken off the event loop too. */
+  throttle(call: ThrottleCall): Promise<unknown> { return this.call({ op: 'throttle', call }); }
 
   /** Closes the worker's connection after every write sent before. */
   async close(): Promise<void> {
