@@ -84,3 +84,34 @@ t.test('a login code to a destination whose connections a campaign holds goes fi
   t.ok(sink.maxConcurrent <= 3, 'the campaign itself never went beyond the limit');
   t.same(arrived.slice(3).sort(), ['batch-2', 'batch-3', 'batch-4', 'batch-5']);
 });
+
+// A login code now and then to the same receiver: each starts a worker, which used to take a
+// connection slot (a row written) and then give back the slot of the idle session it took (a
+// second write), both on the event loop. The worker adopts the idle session's slot instead.
+t.test('login codes one after another reuse the idle connection and its slot: no slot written for each', async (t) => {
+  const w = await startWorld('max_connections_per_domain = 2\n');
+  t.teardown(() => w.stop());
+  const sink = await w.addDomain('codes.test', 49);
+  const store = w.daemon.daemon.store;
+  const pool = w.daemon.daemon.scheduler!.agent.pool;
+  const calls = { take: 0, release: 0 };
+  const take = store.takeSlot.bind(store);
+  const release = store.releaseSlot.bind(store);
+  store.takeSlot = (...a) => { calls.take++; return take(...a); };
+  store.releaseSlot = (...a) => { calls.release++; return release(...a); };
+  t.teardown(() => { store.takeSlot = take; store.releaseSlot = release; });
+  for (let i = 1; i <= 3; i++) {
+    const body = Buffer.from(`From: app@example.com\r\nTo: login@codes.test\r\nSubject: code-${i}\r\nMessage-ID: <code-${i}@t>\r\n\r\n${i}\r\n`);
+    await store.commitIncoming({
+      id: newQueueId(), receivedAt: Date.now(), sender: 'app@example.com', authUser: 'app@example.com', clientIp: '127.0.0.1',
+      helo: 't', messageId: `<code-${i}@t>`, subject: `code-${i}`, size: body.length, lane: 'trigger', tag: null, chunks: [body], recipients: ['login@codes.test'],
+    });
+    await w.waitFor(`login code ${i} at the receiver`, () => sink.messages.length === i);
+    // The worker has ended and left its connection idle: the next code starts a worker of its own.
+    await w.waitFor('its connection idle in the pool', () => pool.idleCount === 1 && w.daemon.daemon.scheduler!.activeConnections === 0);
+  }
+  t.equal(sink.connections, 1, 'one connection for the three');
+  t.equal(calls.take, 1, 'one slot taken, by the first worker');
+  t.equal(calls.release, 0, 'and none given back: each worker adopted the idle session\'s');
+  t.same((await store.slotsByNode(Date.now())).map((r) => r.slots), [1], 'one slot held, by the idle connection');
+});

@@ -14,8 +14,8 @@
  */
 import type { SessionTarget, SmtpSession } from './transport.js';
 
-/** A connection slot an idle session carries: its key, and how to give it up. */
-export interface CarriedSlot { key: string; release(): Promise<void> }
+/** A connection slot an idle session carries: its key and number, and how to give it up. */
+export interface CarriedSlot { key: string; slot: number; release(): Promise<void> }
 
 interface Idle { session: SmtpSession; timer: NodeJS.Timeout; slot: CarriedSlot | undefined }
 
@@ -42,10 +42,12 @@ export class SessionPool {
 
   constructor(private readonly opts: { idleTimeoutMs: number }) {}
 
+  /** An idle session to `key`: one whose slot a worker adopted first (it is that worker's), else the last one put back. */
   take(key: string): SmtpSession | undefined {
     const list = this.idle.get(key);
     while (list && list.length > 0) {
-      const i = list.pop()!;
+      const adopted = list.findIndex((e) => e.slot === undefined);
+      const i = adopted >= 0 ? list.splice(adopted, 1)[0]! : list.pop()!;
       clearTimeout(i.timer);
       if (list.length === 0) this.idle.delete(key);
       if (i.session.usable) { void i.slot?.release(); return i.session; }
@@ -63,7 +65,7 @@ export class SessionPool {
       session, slot,
       timer: setTimeout(() => {
         this.remove(key, entry);
-        void closeThenRelease(session, slot);
+        void closeThenRelease(session, entry.slot);
       }, this.opts.idleTimeoutMs),
     };
     entry.timer.unref();
@@ -76,6 +78,23 @@ export class SessionPool {
     const at = l?.indexOf(entry) ?? -1;
     if (l && at >= 0) l.splice(at, 1);
     if (l && l.length === 0) this.idle.delete(key);
+  }
+
+  /**
+   * The slot of `slotKey` an idle session carries, for a worker about to start that may hold
+   * it (`fits`): the session stays idle without it, and take() gives that session out first.
+   * If the worker connects elsewhere after all, the session is one connection its slots do not
+   * count, until a worker takes it or it times out.
+   */
+  adoptSlot(slotKey: string, fits: (slot: number) => boolean): CarriedSlot | undefined {
+    for (const list of this.idle.values()) {
+      const entry = list.find((i) => i.session.usable && i.slot?.key === slotKey && fits(i.slot.slot));
+      if (!entry?.slot) continue;
+      const slot = entry.slot;
+      entry.slot = undefined;
+      return slot;
+    }
+    return undefined;
   }
 
   /** Closes one idle session carrying a slot of `slotKey`; whether there was one (settles once its slot is free). */

@@ -83,7 +83,8 @@ export class Scheduler {
   constructor(private config: Config, private readonly store: Store, private readonly router: Router, private readonly log: Logger) {
     this.life = new Lifecycle('scheduler', log);
     this.recorder = new OutcomeRecorder(() => this.config, store, log, (job, back) => this.settled(job, back));
-    this.slots = new SlotGate(new Slots(store, store.nodeId, log), (key) => this.agent.pool.evict(key), () => this.dispatch());
+    const idle = { adoptSlot: (key: string, fits: (slot: number) => boolean) => this.agent.pool.adoptSlot(key, fits), evict: (key: string) => this.agent.pool.evict(key) };
+    this.slots = new SlotGate(new Slots(store, store.nodeId, log), idle, () => this.dispatch());
     this.agent = new DeliveryAgent(config, store, router, log, {
       stopping: () => this.state !== 'running',
       feedback: (domain, fb) => this.feedback(domain, fb),
@@ -233,7 +234,7 @@ export class Scheduler {
         handOverSlot: () => {
           if (!slot || handedOver) return undefined;
           handedOver = true;
-          return { key: slot.key, release: () => slot.release().then(() => this.slotGiven(dest.domain)) };
+          return this.slots.carry(slot, () => this.slotGiven(dest.domain));
         },
       });
     } finally {

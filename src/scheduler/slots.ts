@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { ThrottleStore } from '../spool/types-throttles.js';
 import type { Destination, WorkerKind } from './destination.js';
 import { SLOT_LEASE_MS, destinationSlotKey, slotChoices, slotRetryDelay } from './shared-limits.js';
+import type { CarriedSlot, SessionPool } from '../delivery/pool.js';
 
 /** A release that failed is tried again this often, this many times (a minute: longer than a database restart). */
 const RELEASE_RETRY_MS = 5000;
@@ -78,23 +79,49 @@ export class Slots {
 export class SlotGate {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  /** the lease behind each slot handed to an idle session (carry), so a worker adopting it holds that lease itself */
+  private readonly carried = new WeakMap<CarriedSlot, SlotLease>();
 
-  constructor(private readonly slots: Slots, private readonly evict: (key: string) => Promise<boolean>, private readonly dispatch: () => void) {}
+  constructor(private readonly slots: Slots, private readonly idle: Pick<SessionPool, 'adoptSlot' | 'evict'>, private readonly dispatch: () => void) {}
 
-  /** A slot for a worker of `dest` within `limit` (null: none free; the destination waits). */
+  /**
+   * A slot for a worker of `dest` within `limit` (null: none free; the destination waits).
+   * First the slot of an idle session to the destination, if this worker may hold it: the
+   * worker then takes that session, and nothing is written. A login code every few seconds
+   * otherwise took a slot row and gave one back for each message (two writes to the spool,
+   * each on the event loop or waiting for the writer thread's commits).
+   */
   async take(dest: Destination, kind: WorkerKind, limit: number): Promise<SlotLease | null> {
     const key = destinationSlotKey(dest.domain);
-    let triggerWaiting = false;
+    let triggerWaiting = dest.trigger.length > 0;
+    const choice = slotChoices(kind, limit, triggerWaiting);
+    const adopted = this.idle.adoptSlot(key, (slot) => choice.slots.includes(slot));
+    if (adopted) {
+      const lease = this.carried.get(adopted);
+      dest.slotFreed();
+      // The same lease (its holder and its release), with the kind this worker's limit gives it.
+      return { key, slot: adopted.slot, kind: choice.kindOf(adopted.slot), release: lease ? lease.release : adopted.release };
+    }
     for (;;) {
       triggerWaiting = dest.trigger.length > 0;
       const slot = await this.slots.take(key, kind, limit, triggerWaiting, Date.now());
       if (slot) { dest.slotFreed(); return slot; }
-      if (!(await this.evict(key))) break;
+      if (!(await this.idle.evict(key))) break;
     }
     const delay = slotRetryDelay(dest.slotFailures + 1);
     dest.noSlot(Date.now(), delay, triggerWaiting);
     this.after(delay);
     return null;
+  }
+
+  /**
+   * `lease` as an idle session carries it (delivery/pool.ts): given up when that connection is
+   * gone, then `freed`; or adopted by the next worker (take), which holds the lease itself.
+   */
+  carry(lease: SlotLease, freed: () => void): CarriedSlot {
+    const c: CarriedSlot = { key: lease.key, slot: lease.slot, release: () => lease.release().then(freed) };
+    this.carried.set(c, lease);
+    return c;
   }
 
   /** Mail waiting for a slot always has a timer to try again (a timer may fire a little before its time). */
