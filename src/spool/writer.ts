@@ -3,9 +3,11 @@
  *
  * Three writes happen for every message: intake's commit (or a task's chunk), the
  * scheduler's claim (part of intake's commit when the scheduler has room, spool/fresh.ts)
- * and the delivery outcome; and a delivery worker takes and gives back a connection slot. Each is a transaction ending in an fsync, and better-sqlite3 runs them
- * synchronously, so on the event loop they stopped everything else for their length (a
- * fifth of the loop in the benchmark profile, bench/RESULTS.md). Here they run in a worker
+ * and the delivery outcome; and a delivery worker takes and gives back a connection slot
+ * (when the main connection would wait for the lock, spool/sqlite-throttles.ts). Each is a
+ * transaction ending in an fsync, and better-sqlite3 runs them synchronously, so on the
+ * event loop they stopped everything else for their length (a fifth of the loop in the
+ * benchmark profile, bench/RESULTS.md). Here they run in a worker
  * thread with its own connection to the same database file, executing the very same code
  * (spool/writer-thread.ts builds a SqliteStore there and calls its writer side). The event
  * loop keeps reading SMTP while the disk works; reads stay on the main connection, which
