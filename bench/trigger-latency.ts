@@ -230,6 +230,8 @@ export async function runTriggerLatency(w: { dir: string; dns: TestDnsServer }, 
     if (slowest.length) notes.push(`slowest: ${slowest.slice(0, 5).map((x) => `#${x.i} (accepted ${x.after.toFixed(1)} s in) ${x.ms.toFixed(1)} ms`).join(', ')}`);
     // The first login codes meet a destination not yet known (DNS, new connections) on a machine the campaign's start keeps busy.
     const later = Float64Array.from(slowest.filter((x) => x.after >= COLD_S).map((x) => x.ms));
+    const cold = slowest.filter((x) => x.after < COLD_S).sort((a, b) => a.i - b.i);
+    if (cold.length) notes.push(`accepted in the first ${COLD_S} s (${cold.length}): ${cold.map((x) => x.ms.toFixed(1)).join(', ')} ms`);
     if (later.length) notes.push(`accepted ${COLD_S} s or more in (${later.length}): p50 ${percentile(later, 50).toFixed(1)} ms, p99 ${percentile(later, 99).toFixed(1)} ms, max ${Math.max(...later).toFixed(1)} ms`);
     if (sender.failures.length) notes.push(`${sender.failures.length} trigger submissions failed: ${sender.failures.slice(0, 3).join('; ')}`);
     if (campaign() < o.members) notes.push(`campaign not drained when the triggers stopped: ${campaign()} of ${o.members} at its sink after ${seconds.toFixed(0)} s`);
