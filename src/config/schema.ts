@@ -309,7 +309,9 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   tasks: z.strictObject({
     window: z.number().int().min(1).max(1_000_000).default(2000),
-    chunk_size: z.number().int().min(1).max(10_000).default(500),
+    // One transaction on the spool's writer, which a message's commit (its 250) waits for: 500
+    // members took 25-50 ms there, 100 take 4-8 (bench/RESULTS.md, 2026-12-06 03:45).
+    chunk_size: z.number().int().min(1).max(10_000).default(100),
   }).prefault({}),
   retention: z.strictObject({
     details: duration.refine((v) => (parseDuration(v) ?? Infinity) >= 3_600_000, { message: 'must be at least "1h"' }).default('30d'),
