@@ -12,7 +12,8 @@
  * after it was taken, so a login code to a receiver slow to greet (or to a host that does not
  * answer) costs a campaign at most that much. A steady stream of login codes slows a
  * campaign, never stops it. A task's expansion asks the same question before each of its
- * render slices (tasks/expander.ts): rendering is batch work on the same loop. Measured in bench/RESULTS.md (2026-12-05, 10:41–12:30 UTC).
+ * render slices (tasks/expander.ts): rendering is batch work on the same loop. Measured in
+ * bench/RESULTS.md (2026-12-05, 10:41–12:30 UTC).
  */
 export class TriggerPrecedence {
   private triggers = 0;

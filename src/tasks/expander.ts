@@ -189,7 +189,7 @@ export class TaskExpander {
       if (taken % RENDER_SLICE === 0) {
         if (taken > 0) await new Promise((resolve) => setImmediate(resolve));
         // Before the first slice too: a chunk starts right after the last one's commit, and
-        // with chunks of 100 that slice was a fifth of the rendering (bench/RESULTS.md, 04:30).
+        // with chunks of 100 that slice is a third of the rendering (bench/RESULTS.md, 2026-12-06 04:45).
         const wait = this.deps.precedence?.batchMayStart();
         if (wait) await wait;
       }
