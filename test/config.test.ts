@@ -49,6 +49,9 @@ t.test('defaults fill every key', async (t) => {
   t.equal(c.delivery.maxQueueLifetimeMs, 5 * 86_400_000);
   t.equal(c.domains.requireVerified, true);
   t.equal(c.admin.port, 8025);
+  // A task's chunk is one transaction on the spool's writer, which a message's 250 may wait for (bench/RESULTS.md).
+  t.equal(c.tasks.chunkSize, 100);
+  t.equal(c.tasks.window, 2000);
 });
 
 t.test('development defaults match SPEC §7', async (t) => {
@@ -74,6 +77,8 @@ t.test('bad values are named with key path and line', async (t) => {
   t.match(problems('[[smtp.listen]]\naddress = "nowhere"\ntls = "none"\n'), /test\.toml:2: smtp\.listen\[0\]\.address: must be "host:port"/);
   t.match(problems('[smtp\nmax = 1\n'), /test\.toml:1: TOML syntax/);
   t.match(problems('[[smtp.listen]]\naddress = "127.0.0.1:1"\ntls = "maybe"\n'), /smtp\.listen\[0\]\.tls/);
+  t.match(problems('[tasks]\nchunk_size = 0\n'), /test\.toml:2: tasks\.chunk_size: .*>=1/);
+  t.match(problems('[tasks]\nchunk_size = 2.5\n'), /test\.toml:2: tasks\.chunk_size: .*expected int/);
 });
 
 t.test('mta.example.toml is valid and documents every key of the schema', async (t) => {
