@@ -13,7 +13,7 @@ import { SINK_HOST } from './world.js';
 export type BenchStorage = { backend: 'sqlite' } | { backend: 'postgres'; nodes: number; database(): Promise<string>; serverPid: number | undefined };
 
 /** [storage] of node `n` (0-based) on `url`: every node its own id, all on one database. */
-function pgStorageToml(url: string, n: number): string {
+export function pgStorageToml(url: string, n: number): string {
   return `\n[storage]\nbackend = "postgres"\npostgres_url = "${url}"\nnode_id = "bench-${n + 1}"\n`;
 }
 

@@ -260,15 +260,17 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log('npm run bench -- [--scenario a|b|c|d|e] [--compare postfix,postfix-dkim] [--messages N] [--sessions N] [--rate N] [--repeat N] [--cpu-prof DIR] [--profile] [--keep] [--mta-toml TEXT] [--mta-delivery TEXT] [--quiet-wait SECONDS] [--backend sqlite|postgres] [--nodes N]');
     for (const s of Object.values(SCENARIOS)) console.log(`  ${s.id}: ${s.title}`);
-    console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--shared] [--seconds S (600)]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
+    console.log('  trigger-latency [--members N (100000)] [--slow-batch] [--shared] [--seconds S (600)] [--backend sqlite|postgres]: a trigger message every 100 ms while a batch task drains; 250 → sink receipt');
     return 0;
   }
   if (values.scenario === 'trigger-latency') {
     const extraLatency = {
       extraToml: values['mta-toml']?.replace(/\\n/g, '\n'), extraDelivery: values['mta-delivery']?.replace(/\\n/g, '\n'), cpuProf: values['cpu-prof'], profile: values.profile ?? false,
     };
+    if (values.backend !== 'sqlite' && values.backend !== 'postgres') throw new Error(`--backend takes sqlite or postgres (got "${values.backend}")`);
+    if (values.nodes !== '1') throw new Error('--nodes is for scenarios a–d; trigger-latency runs one node');
     return triggerLatencyMain({ members: Number(values.members), slowBatch: values['slow-batch'] ?? false, shared: values.shared ?? false, seconds: Number(values.seconds), ...extraLatency },
-      Math.max(1, Number(values.repeat)), Number(values['quiet-wait']), values.keep ?? false);
+      Math.max(1, Number(values.repeat)), Number(values['quiet-wait']), values.keep ?? false, values.backend === 'postgres');
   }
   const ids = (values.scenario ?? 'a').split(',') as ScenarioId[];
   for (const id of ids) if (!SCENARIOS[id]) throw new Error(`unknown scenario "${id}" (a–e)`);
@@ -370,14 +372,24 @@ async function main(): Promise<number> {
   return 0;
 }
 
-async function triggerLatencyMain(opts: TriggerLatencyOptions & { profile: boolean }, repeat: number, quietWait: number, keep: boolean): Promise<number> {
+async function triggerLatencyMain(opts: TriggerLatencyOptions & { profile: boolean }, repeat: number, quietWait: number, keep: boolean, postgres: boolean): Promise<number> {
   if (!Number.isInteger(opts.members) || opts.members < 1) throw new Error('--members takes a whole number of at least 1');
   if (!(opts.seconds > 0)) throw new Error('--seconds takes a number of seconds above 0');
   const dir = mkdtempSync(join(tmpdir(), 'mta-bench-'));
   const o: TriggerLatencyOptions = { ...opts, cpuProf: opts.cpuProf ?? (opts.profile ? join(dir, 'cpu-prof') : undefined) };
   const dns = await startDnsServer({});
   const rows: TriggerLatencyResult[] = [];
+  let pg: PgCluster | undefined;
   try {
+    if (postgres) {
+      const started = await startPostgres();
+      pg = started;
+      // process 'exit' does not run on a signal: Ctrl-C must not leave the cluster running.
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { started.stop(); process.exit(130); });
+      log(`PostgreSQL: a throwaway cluster on ${pg.host}:${pg.port}`);
+      const cluster = pg;
+      o.postgres = { database: () => cluster.createDatabase(), serverPid: postmasterPid(cluster.port) };
+    }
     for (let k = 0; k < repeat; k++) {
       await waitQuiet(quietWait * 1000, 0.15, log);
       log(`trigger-latency: ${o.members} members${o.slowBatch ? ', slow batch destination' : ''}${o.shared ? ', login codes to the same destination' : ''} ...`);
@@ -387,6 +399,7 @@ async function triggerLatencyMain(opts: TriggerLatencyOptions & { profile: boole
     }
   } finally {
     await dns.close();
+    pg?.stop();
     if (!keep) rmSync(dir, { recursive: true, force: true }); else log(`kept ${dir}`);
   }
   console.log('');
