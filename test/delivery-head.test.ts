@@ -1,13 +1,15 @@
 // delivery/message.ts's MessageCache reads a stored message's header block (for the From
 // domain, X-Mta-Track and the feedback headers) wherever the spool's chunks cut it, and turns
 // only the header block into a string: the body stays bytes (issue 23: decoding the whole
-// message cost a copy per delivery, and the cached header kept that copy alive).
+// message cost a copy per delivery, and the cached header kept that copy alive). Fresh mail's
+// bytes, handed over by intake's commit, serve its first load without a read of the spool.
 import t from 'tap';
 import pino from 'pino';
 import { MessageCache } from '../src/delivery/message.js';
 import { bytesPerCall } from './helpers/allocation.js';
 import type { Store } from '../src/spool/types.js';
 import type { QueueId } from '../src/util/ids.js';
+import type { IncomingMessage, QueueEntry } from '../src/spool/types-queue.js';
 
 const HEAD = 'From: App <app@sender.test>\r\nTo: <rcpt@example.test>\r\nSubject: hello\r\nMessage-ID: <1@sender.test>';
 const BODY = `${'x'.repeat(70)}\r\n`.repeat(300); // ~21 KB
@@ -53,4 +55,33 @@ t.test('the body is not turned into a string', async (t) => {
   const small = await bytesPerCall(() => load(storeOf(short, [])), 2000);
   t.ok(big - small < (RAW.length - short.length) / 4,
     `${big.toFixed(0)} bytes per load of ${RAW.length} bytes, ${small.toFixed(0)} per load of ${short.length}`);
+});
+
+t.test('fresh mail: its bytes serve its first load, for taken messages of one spool chunk, at most `max` of them', async (t) => {
+  const reads: string[] = [];
+  const stored = new Map<string, Buffer>();
+  const store = {
+    async *readBody(id: QueueId) { reads.push(id); yield stored.get(id)!; },
+    async getDomain() { return undefined; },
+  } as unknown as Store;
+  const cache = new MessageCache(store, log, 2);
+  // As intake hands them over: the header block and the body in pieces, the spool joins them into one chunk.
+  const fresh = (id: string, raw: Buffer): IncomingMessage => {
+    stored.set(id, raw);
+    const cut = raw.indexOf('\r\n\r\n') + 4;
+    return { id, size: raw.length, chunks: [raw.subarray(0, cut), raw.subarray(cut, cut + 100), raw.subarray(cut + 100)] } as unknown as IncomingMessage;
+  };
+  const row = (id: string): QueueEntry => ({ queueId: id }) as unknown as QueueEntry;
+  const big = Buffer.concat([RAW, Buffer.alloc(64 * 1024, 'y')]);
+  cache.keep([row('f1'), row('big')], [fresh('f1', RAW), fresh('big', big), fresh('left', RAW)]);
+  t.equal((await cache.get('f1' as QueueId, 'trigger')).headers, HEAD, 'the kept bytes give the header block');
+  t.same(reads, [], 'and the spool was not read for it');
+  await cache.get('big' as QueueId, 'batch');
+  await cache.get('left' as QueueId, 'batch');
+  t.same(reads, ['big', 'left'], 'a message over one chunk, and one no row was taken of, are read from the spool');
+  cache.keep(['k1', 'k2', 'k3'].map(row), ['k1', 'k2', 'k3'].map((id) => fresh(id, RAW)));
+  for (const id of ['k1', 'k2', 'k3']) await cache.get(id as QueueId, 'trigger');
+  t.same(reads, ['big', 'left', 'k1'], 'at most `max` are kept: the oldest is read');
+  for (const id of ['f1', 'k1']) await cache.get(id as QueueId, 'trigger'); // both fell out of the LRU (size 2)
+  t.same(reads, ['big', 'left', 'k1', 'f1', 'k1'], 'kept bytes serve the first load only');
 });

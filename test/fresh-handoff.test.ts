@@ -7,6 +7,8 @@ import t from 'tap';
 import { startWorld, type World } from './helpers/delivery.js';
 import { newQueueId } from '../src/util/ids.js';
 import type { Store } from '../src/spool/types.js';
+import type { QueueId } from '../src/util/ids.js';
+import { dkimpyAvailable, verifyDkimpy } from './helpers/dkimpy.js';
 
 /** Counts the scheduler's own claims and the recipients they returned. */
 function countClaims(store: Store): { calls: number; rows: number; undo: () => void } {
@@ -16,14 +18,30 @@ function countClaims(store: Store): { calls: number; rows: number; undo: () => v
   return c;
 }
 
-t.test('submitted mail is delivered without a claim of the scheduler\'s', async (t) => {
+/** Counts the spool reads of each message's body. */
+function countBodyReads(store: Store): { of: Map<QueueId, number>; undo: () => void } {
+  const real = store.readBody.bind(store);
+  const c = { of: new Map<QueueId, number>(), undo: () => { store.readBody = real; } };
+  store.readBody = (id) => { c.of.set(id, (c.of.get(id) ?? 0) + 1); return real(id); };
+  return c;
+}
+
+const dkimOk = dkimpyAvailable();
+
+t.test('submitted mail is delivered without a claim of the scheduler\'s, nor a read of the spool', async (t) => {
   const w: World = await startWorld();
   t.teardown(() => w.stop());
   const sink = await w.addDomain('fresh.test', 61);
   await w.waitFor('the scheduler\'s first look at the spool', () => !w.daemon.daemon.scheduler!.claimInFlight);
-  const claims = countClaims(w.daemon.daemon.store);
+  const store = w.daemon.daemon.store;
+  const claims = countClaims(store);
   t.teardown(claims.undo);
-  const ids = [await w.submit(['a@fresh.test', 'b@fresh.test']), await w.submit('c@fresh.test')];
+  const reads = countBodyReads(store);
+  t.teardown(reads.undo);
+  // The second message's body crosses several of intake's pieces (MIME parts), which the spool joins into one chunk.
+  const multipart = 'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="b1"\r\n';
+  const body = `--b1\r\nContent-Type: text/plain\r\n\r\n${'plain text\r\n'.repeat(200)}--b1\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--b1--\r\n`;
+  const ids = [await w.submit(['a@fresh.test', 'b@fresh.test']), await w.submit('c@fresh.test', { extra: multipart, body })];
   await w.waitFor('both delivered', async () => {
     const ms = await Promise.all(ids.map((id) => w.message(id)));
     return ms.every((m) => m.recipients.every((r) => r.state === 'delivered'));
@@ -31,6 +49,18 @@ t.test('submitted mail is delivered without a claim of the scheduler\'s', async 
   t.equal(sink.messages.length, 2, 'both messages reached the sink');
   t.equal(claims.rows, 0, 'the scheduler claimed none of them: intake\'s commit handed them over');
   t.equal(claims.calls, 0, 'nor asked the spool for more when they were delivered: it had handed over all it had');
+  t.same(ids.map((id) => reads.of.get(id) ?? 0), [0, 0], 'delivery read neither body back from the spool: intake\'s commit handed the bytes over too');
+  // What went out is the signature and then exactly what the spool holds.
+  reads.undo();
+  const ed = (await store.getDomain('example.com'))!;
+  for (const [i, id] of ids.entries()) {
+    const stored: Buffer[] = [];
+    for await (const c of store.readBody(id)) stored.push(c);
+    const raw = sink.messages.find((m) => m.to.includes(i === 0 ? 'a@fresh.test' : 'c@fresh.test'))!.raw;
+    t.match(raw.subarray(0, 16).toString(), /^DKIM-Signature:/, `message ${i + 1}: signed`);
+    t.ok(raw.subarray(raw.length - Buffer.concat(stored).length).equals(Buffer.concat(stored)), `message ${i + 1}: the stored bytes follow the signature unchanged`);
+    if (dkimOk.ok) t.ok(verifyDkimpy(raw, `v=DKIM1; k=ed25519; p=${ed.dkimPublicKey}`, `${ed.dkimSelector}._domainkey.example.com`), `message ${i + 1}: dkimpy verifies it`);
+  }
   const m = await w.message(ids[0]!);
   t.same(m.events.filter((e) => e.type === 'requeued').length, 0, 'no recipient went back to the queue on the way');
 });

@@ -12,13 +12,18 @@
  * larger one is streamed through the signer on this thread, as without a pool. Each load
  * carries its job's lane to the pool, which signs trigger mail first (dkim-pool.ts); the
  * lane is the message's own (its sender's kind), so a cached entry serves every job of it.
+ *
+ * Fresh mail taken in intake's commit (scheduler/fresh.ts) comes with its bytes: `keep` holds
+ * those of a message that fits in one spool chunk until its first load, which then reads
+ * nothing from the spool. They are the bytes intake committed, joined as the spool joins them
+ * (spool/chunks.ts), so the signature and the wire are the same as after a read.
  */
 import { Readable } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Logger } from 'pino';
 import type { QueueId } from '../util/ids.js';
 import type { Store } from '../spool/types.js';
-import type { Lane } from '../spool/types-queue.js';
+import type { IncomingMessage, Lane, QueueEntry } from '../spool/types-queue.js';
 import { dkimSignature, type DkimKey } from './dkim.js';
 import type { DkimPool } from './dkim-pool.js';
 import { parseTrackHeader, type TrackSetting } from '../tracking/request.js';
@@ -159,8 +164,13 @@ async function splitHead(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promis
   return { headers: headers ?? Buffer.concat(seen, total).toString('latin1').replace(/\r\n$/, ''), rest, seen, done, readError: () => readError };
 }
 
+/** One stored chunk's bytes, as an async iterable (what readBody yields for such a message). */
+async function* once(bytes: Buffer): AsyncIterable<Buffer> { yield bytes; }
+
 export class MessageCache {
   private readonly entries = new Map<QueueId, Promise<MessageInfo>>();
+  /** fresh mail's bytes until its first load, oldest first; bounded as the entries are */
+  private readonly kept = new Map<QueueId, Buffer>();
 
   /** `dkim`: sign on these threads (messages up to THREAD_SIGN_MAX); without it, on the event loop */
   constructor(private readonly store: Store, private readonly log: Logger, private readonly max = 256, private readonly dkim?: DkimPool) {}
@@ -181,8 +191,26 @@ export class MessageCache {
   }
 
 
+  /**
+   * Holds the bytes of the messages of `rows` (fresh mail, just committed) for their first
+   * load. Only a message of one spool chunk is held, and at most `max` of them: more would
+   * not be loaded before they fell out of the cache anyway, so the oldest are let go.
+   */
+  keep(rows: readonly QueueEntry[], messages: readonly IncomingMessage[]): void {
+    if (rows.length === 0) return;
+    const taken = new Set<QueueId>();
+    for (const r of rows) taken.add(r.queueId);
+    for (const m of messages) {
+      if (!taken.has(m.id) || m.size > KEEP_BODY_MAX || this.entries.has(m.id)) continue;
+      this.kept.set(m.id, m.chunks.length === 1 ? m.chunks[0]! : Buffer.concat(m.chunks, m.size));
+    }
+    while (this.kept.size > this.max) this.kept.delete(this.kept.keys().next().value!);
+  }
+
   private async load(id: QueueId, lane: Lane): Promise<MessageInfo> {
-    const head = await splitHead(this.store.readBody(id));
+    const kept = this.kept.get(id);
+    if (kept) this.kept.delete(id);
+    const head = await splitHead(kept ? once(kept) : this.store.readBody(id));
     const { headers } = head;
     const fromDomain = fromDomainOf(headers);
     const domain = fromDomain ? await this.store.getDomain(fromDomain) : undefined;

@@ -7,7 +7,7 @@
  * finished job sends an empty claim to the spool only when there may be something to find.
  * The scheduler owns the ready set itself; this module only hands it rows.
  */
-import type { QueueEntry, QueueStore } from '../spool/types-queue.js';
+import type { IncomingMessage, QueueEntry, QueueStore } from '../spool/types-queue.js';
 import { FreshIntake, type Room } from './fresh.js';
 
 /** Without any known due time the scheduler still looks at the spool this often. */
@@ -23,8 +23,8 @@ export interface FillerDeps {
   allowed: () => boolean;
   /** live nodes sharing the store */
   nodesAlive: () => number;
-  /** claimed rows, into the ready set */
-  take: (rows: readonly QueueEntry[]) => void;
+  /** claimed rows, into the ready set; fresh mail's come with the messages of their commit */
+  take: (rows: readonly QueueEntry[], messages?: readonly IncomingMessage[]) => void;
 }
 
 /** The reserve beyond ready_set_size that only trigger mail may use: a tenth of it, at least 100 recipients. */
@@ -32,7 +32,7 @@ function triggerCeiling(cap: number): number { return cap + Math.max(100, Math.f
 
 export class ReadySetFiller {
   /** intake's commits claim fresh mail while the ready set has room; public for tests holding its hand-over */
-  readonly fresh = new FreshIntake(() => this.room(), (rows) => this.deps.take(rows));
+  readonly fresh = new FreshIntake(() => this.room(), (rows, messages) => this.deps.take(rows, messages));
   /** A claim whose rows are not yet in the ready set (claims are asynchronous with the writer thread). */
   private claiming: Promise<number> | undefined;
   /** how many recipients that claim may bring (fresh mail's room leaves them out) */

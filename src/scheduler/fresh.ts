@@ -7,7 +7,7 @@
  * commit settles, so two commits and a claim never overfill the ready set, and a queue
  * operation or a stop waits for such commits (`settled`) as they wait for a claim.
  */
-import type { FreshTaker, LaneCounts, QueueEntry } from '../spool/types-queue.js';
+import type { FreshTaker, IncomingMessage, LaneCounts, QueueEntry } from '../spool/types-queue.js';
 
 const NONE: LaneCounts = Object.freeze({ trigger: 0, batch: 0 });
 
@@ -21,7 +21,7 @@ export class FreshIntake implements FreshTaker {
   private granted = 0;
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly room: () => Room | undefined, private readonly take: (entries: readonly QueueEntry[]) => void) {}
+  constructor(private readonly room: () => Room | undefined, private readonly take: (entries: readonly QueueEntry[], messages?: readonly IncomingMessage[]) => void) {}
 
   offer(has: LaneCounts): LaneCounts {
     const room = this.room();
@@ -34,13 +34,13 @@ export class FreshIntake implements FreshTaker {
     return { trigger, batch };
   }
 
-  taken(granted: LaneCounts, entries: readonly QueueEntry[]): void {
+  taken(granted: LaneCounts, entries: readonly QueueEntry[], messages?: readonly IncomingMessage[]): void {
     const n = granted.trigger + granted.batch;
     if (n === 0) return;
     this.reserved -= n;
     this.granted--;
     try {
-      if (entries.length > 0) this.take(entries);
+      if (entries.length > 0) this.take(entries, messages);
     } finally {
       if (this.granted === 0) for (const w of this.waiters.splice(0)) w();
     }

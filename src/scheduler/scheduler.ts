@@ -66,7 +66,12 @@ export class Scheduler {
   private readonly filler: ReadySetFiller = new ReadySetFiller({
     store: { claimDue: (req) => this.store.claimDue(req), nextDueAt: () => this.store.nextDueAt() }, readySetSize: () => this.config.delivery.readySetSize, ready: () => this.ready,
     allowed: () => this.state === 'running' && this.holding === 0, nodesAlive: () => this.nodesAlive,
-    take: (rows) => { this.enqueue(rows); this.dispatch(); },
+    take: (rows, messages) => {
+      // Fresh mail's bytes, before a worker asks for them: its delivery does not read back what intake just wrote.
+      if (messages) this.agent.messages.keep(rows, messages);
+      this.enqueue(rows);
+      this.dispatch();
+    },
   });
   /** Operator queue operations in progress; no claim starts meanwhile. */
   private holding = 0;

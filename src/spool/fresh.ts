@@ -49,7 +49,7 @@ export class FreshHandoff {
     try { offered = taker?.offer(has); } catch { offered = undefined; }
     const granted = offered ? { trigger: within(offered.trigger, has.trigger), batch: within(offered.batch, has.batch) } : NO_CLAIM;
     const settle = (entries: readonly QueueEntry[]): void => {
-      try { taker?.taken(granted, entries); } catch { /* committed: the claims stand (this node's start-up recovery ends them) */ }
+      try { taker?.taken(granted, entries, batch); } catch { /* committed: the claims stand (this node's start-up recovery ends them) */ }
     };
     const done = (entries: readonly QueueEntry[]): void => {
       settle(entries);

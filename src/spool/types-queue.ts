@@ -162,10 +162,12 @@ export interface LaneCounts { trigger: number; batch: number }
  * lease and token), and after the commit hands them over. The rest stay 'queued' for
  * claimDue. Every offer gets exactly one `taken`, with no entries when the write failed, so
  * what the taker reserved is always given back. How many is the taker's decision alone.
+ * `taken` also gets the batch's messages, as committed: the taker may keep the bytes of those
+ * it took, so that delivering them does not read back from the spool what intake just wrote.
  */
 export interface FreshTaker {
   offer(has: LaneCounts): LaneCounts;
-  taken(granted: LaneCounts, entries: readonly QueueEntry[]): void;
+  taken(granted: LaneCounts, entries: readonly QueueEntry[], messages: readonly IncomingMessage[]): void;
 }
 
 export interface MessageStore {
