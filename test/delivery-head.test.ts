@@ -57,14 +57,15 @@ t.test('the body is not turned into a string', async (t) => {
     `${big.toFixed(0)} bytes per load of ${RAW.length} bytes, ${small.toFixed(0)} per load of ${short.length}`);
 });
 
-t.test('fresh mail: its bytes serve its first load, for taken messages of one spool chunk, at most `max` of them', async (t) => {
+t.test('fresh mail: its bytes serve its first load, for taken messages of one spool chunk, within a bound in bytes', async (t) => {
   const reads: string[] = [];
   const stored = new Map<string, Buffer>();
   const store = {
     async *readBody(id: QueueId) { reads.push(id); yield stored.get(id)!; },
     async getDomain() { return undefined; },
   } as unknown as Store;
-  const cache = new MessageCache(store, log, 2);
+  // Room for two messages' bytes; those not loaded within a minute may be let go for newer ones.
+  const cache = new MessageCache(store, log, 2, undefined, { bytes: 2 * RAW.length, ms: 60_000 });
   // As intake hands them over: the header block and the body in pieces, the spool joins them into one chunk.
   const fresh = (id: string, raw: Buffer): IncomingMessage => {
     stored.set(id, raw);
@@ -72,16 +73,26 @@ t.test('fresh mail: its bytes serve its first load, for taken messages of one sp
     return { id, size: raw.length, chunks: [raw.subarray(0, cut), raw.subarray(cut, cut + 100), raw.subarray(cut + 100)] } as unknown as IncomingMessage;
   };
   const row = (id: string): QueueEntry => ({ queueId: id }) as unknown as QueueEntry;
+  const load = async (...ids: string[]): Promise<void> => { for (const id of ids) await cache.get(id as QueueId, 'batch'); };
   const big = Buffer.concat([RAW, Buffer.alloc(64 * 1024, 'y')]);
   cache.keep([row('f1'), row('big')], [fresh('f1', RAW), fresh('big', big), fresh('left', RAW)]);
   t.equal((await cache.get('f1' as QueueId, 'trigger')).headers, HEAD, 'the kept bytes give the header block');
   t.same(reads, [], 'and the spool was not read for it');
-  await cache.get('big' as QueueId, 'batch');
-  await cache.get('left' as QueueId, 'batch');
+  await load('big', 'left');
   t.same(reads, ['big', 'left'], 'a message over one chunk, and one no row was taken of, are read from the spool');
-  cache.keep(['k1', 'k2', 'k3'].map(row), ['k1', 'k2', 'k3'].map((id) => fresh(id, RAW)));
-  for (const id of ['k1', 'k2', 'k3']) await cache.get(id as QueueId, 'trigger');
-  t.same(reads, ['big', 'left', 'k1'], 'at most `max` are kept: the oldest is read');
-  for (const id of ['f1', 'k1']) await cache.get(id as QueueId, 'trigger'); // both fell out of the LRU (size 2)
-  t.same(reads, ['big', 'left', 'k1', 'f1', 'k1'], 'kept bytes serve the first load only');
+  reads.length = 0;
+
+  const t0 = Date.now();
+  cache.keep(['k1', 'k2', 'k3'].map(row), ['k1', 'k2', 'k3'].map((id) => fresh(id, RAW)), t0);
+  await load('k1', 'k2', 'k3');
+  t.same(reads, ['k3'], 'when the bound is reached, newer mail is not held: the held ones load first, as the ready set delivers the oldest first');
+  await load('f1', 'k1'); // both fell out of the LRU (size 2)
+  t.same(reads, ['k3', 'f1', 'k1'], 'held bytes serve the first load only');
+  reads.length = 0;
+
+  cache.keep(['x1', 'x2'].map(row), ['x1', 'x2'].map((id) => fresh(id, RAW)), t0);
+  cache.keep([row('x3')], [fresh('x3', RAW)], t0 + 59_000);
+  cache.keep([row('x4')], [fresh('x4', RAW)], t0 + 61_000);
+  await load('x1', 'x2', 'x3', 'x4');
+  t.same(reads, ['x1', 'x3'], 'held a minute without a load, the oldest is let go for newer mail; within the minute it is not');
 });

@@ -16,7 +16,12 @@
  * Fresh mail taken in intake's commit (scheduler/fresh.ts) comes with its bytes: `keep` holds
  * those of a message that fits in one spool chunk until its first load, which then reads
  * nothing from the spool. They are the bytes intake committed, joined as the spool joins them
- * (spool/chunks.ts), so the signature and the wire are the same as after a read.
+ * (spool/chunks.ts), so the signature and the wire are the same as after a read. What is held
+ * is bounded in bytes (KEEP_FRESH_BYTES). When it is full, new mail is not held: the ready set
+ * delivers the oldest first, so the held messages are the next to load, and letting them go
+ * for newer ones meant that behind a backlog every message was let go before its load. One
+ * held longer than KEEP_FRESH_MS (its load went elsewhere: deleted, its destination down) is
+ * let go to make room.
  */
 import { Readable } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
@@ -164,16 +169,26 @@ async function splitHead(body: AsyncIterable<Buffer>, max = 1024 * 1024): Promis
   return { headers: headers ?? Buffer.concat(seen, total).toString('latin1').replace(/\r\n$/, ''), rest, seen, done, readError: () => readError };
 }
 
+/** What fresh mail's held bytes may take at most (about 2,000 messages of 2 KB). */
+export const KEEP_FRESH_BYTES = 4 * 1024 * 1024;
+/** Fresh mail's bytes not loaded after this long are let go when room is needed. */
+export const KEEP_FRESH_MS = 30_000;
+
 /** One stored chunk's bytes, as an async iterable (what readBody yields for such a message). */
 async function* once(bytes: Buffer): AsyncIterable<Buffer> { yield bytes; }
 
 export class MessageCache {
   private readonly entries = new Map<QueueId, Promise<MessageInfo>>();
-  /** fresh mail's bytes until its first load, oldest first; bounded as the entries are */
-  private readonly kept = new Map<QueueId, Buffer>();
+  /** fresh mail's bytes until its first load, oldest first, with when each was kept */
+  private readonly kept = new Map<QueueId, { bytes: Buffer; at: number }>();
+  private keptBytes = 0;
 
-  /** `dkim`: sign on these threads (messages up to THREAD_SIGN_MAX); without it, on the event loop */
-  constructor(private readonly store: Store, private readonly log: Logger, private readonly max = 256, private readonly dkim?: DkimPool) {}
+  /**
+   * `dkim`: sign on these threads (messages up to THREAD_SIGN_MAX); without it, on the event loop.
+   * `fresh`: the bounds of fresh mail's held bytes (tests make them small).
+   */
+  constructor(private readonly store: Store, private readonly log: Logger, private readonly max = 256, private readonly dkim?: DkimPool,
+    private readonly fresh = { bytes: KEEP_FRESH_BYTES, ms: KEEP_FRESH_MS }) {}
 
   get(id: QueueId, lane: Lane): Promise<MessageInfo> {
     const hit = this.entries.get(id);
@@ -193,24 +208,37 @@ export class MessageCache {
 
   /**
    * Holds the bytes of the messages of `rows` (fresh mail, just committed) for their first
-   * load. Only a message of one spool chunk is held, and at most `max` of them: more would
-   * not be loaded before they fell out of the cache anyway, so the oldest are let go.
+   * load: those of one spool chunk, while the bound allows (see the top of this file).
    */
-  keep(rows: readonly QueueEntry[], messages: readonly IncomingMessage[]): void {
+  keep(rows: readonly QueueEntry[], messages: readonly IncomingMessage[], now = Date.now()): void {
     if (rows.length === 0) return;
     const taken = new Set<QueueId>();
     for (const r of rows) taken.add(r.queueId);
     for (const m of messages) {
-      if (!taken.has(m.id) || m.size > KEEP_BODY_MAX || this.entries.has(m.id)) continue;
-      this.kept.set(m.id, m.chunks.length === 1 ? m.chunks[0]! : Buffer.concat(m.chunks, m.size));
+      if (!taken.has(m.id) || m.size > KEEP_BODY_MAX || this.kept.has(m.id) || this.entries.has(m.id)) continue;
+      for (const [id, old] of this.kept) {
+        if (this.keptBytes + m.size <= this.fresh.bytes || now - old.at < this.fresh.ms) break;
+        this.forget(id, old.bytes);
+      }
+      if (this.keptBytes + m.size > this.fresh.bytes) return;
+      // A copy of its own: intake's pieces may be views of larger buffers, which holding them would keep alive.
+      const bytes = Buffer.allocUnsafeSlow(m.size);
+      let at = 0;
+      for (const c of m.chunks) at += c.copy(bytes, at);
+      this.kept.set(m.id, { bytes, at: now });
+      this.keptBytes += m.size;
     }
-    while (this.kept.size > this.max) this.kept.delete(this.kept.keys().next().value!);
+  }
+
+  private forget(id: QueueId, bytes: Buffer): void {
+    this.kept.delete(id);
+    this.keptBytes -= bytes.length;
   }
 
   private async load(id: QueueId, lane: Lane): Promise<MessageInfo> {
     const kept = this.kept.get(id);
-    if (kept) this.kept.delete(id);
-    const head = await splitHead(kept ? once(kept) : this.store.readBody(id));
+    if (kept) this.forget(id, kept.bytes);
+    const head = await splitHead(kept ? once(kept.bytes) : this.store.readBody(id));
     const { headers } = head;
     const fromDomain = fromDomainOf(headers);
     const domain = fromDomain ? await this.store.getDomain(fromDomain) : undefined;
