@@ -14,13 +14,22 @@ const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 export interface Address { local: string; domain: string; address: string }
 
+/** Any character outside ASCII: only such a domain needs punycode. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
 export function normaliseDomain(domain: string): string | undefined {
   let d = domain.trim().replace(/\.$/, '');
   if (d === '' || d.length > 253) return undefined;
-  try {
-    d = punycode.toASCII(d.toLowerCase());
-  } catch {
-    return undefined;
+  d = d.toLowerCase();
+  // An ASCII domain is its own ASCII form (toASCII changes only non-ASCII labels and the
+  // non-ASCII dots), and nearly every domain is ASCII: this runs several times per message,
+  // and toASCII's splitting and joining were a few KB of garbage each time.
+  if (NON_ASCII.test(d)) {
+    try {
+      d = punycode.toASCII(d);
+    } catch {
+      return undefined;
+    }
   }
   const labels = d.split('.');
   if (labels.length < 2) return undefined;
