@@ -305,15 +305,9 @@ async function main(): Promise<number> {
   const failed: string[] = [];
   let pg: PgCluster | undefined;
   try {
-    if (values.backend === 'postgres') {
-      const started = await startPostgres();
-      pg = started;
-      // process 'exit' does not run on a signal: Ctrl-C must not leave the cluster running.
-      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { started.stop(); process.exit(130); });
-      log(`PostgreSQL: a throwaway cluster on ${pg.host}:${pg.port}`);
-    }
+    if (values.backend === 'postgres') pg = await benchPostgres();
     const cluster = pg;
-    const storage: BenchStorage = cluster ? { backend: 'postgres', nodes, database: () => cluster.createDatabase(), serverPid: postmasterPid(cluster.port) } : { backend: 'sqlite' };
+    const storage: BenchStorage = cluster ? { backend: 'postgres', nodes, ...databasesOf(cluster) } : { backend: 'sqlite' };
     for (const id of ids) {
       const s = SCENARIOS[id];
       log(`scenario ${s.id}: ${s.title}`);
@@ -372,6 +366,19 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** The throwaway PostgreSQL cluster of a `--backend postgres` run, stopped on Ctrl-C too ('exit' does not run on a signal). */
+async function benchPostgres(): Promise<PgCluster> {
+  const pg = await startPostgres();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { pg.stop(); process.exit(130); });
+  log(`PostgreSQL: a throwaway cluster on ${pg.host}:${pg.port}`);
+  return pg;
+}
+
+/** A fresh database per run on `pg`, and its server's process (its CPU counts as the daemon's). */
+function databasesOf(pg: PgCluster): { database(): Promise<string>; serverPid: number | undefined } {
+  return { database: () => pg.createDatabase(), serverPid: postmasterPid(pg.port) };
+}
+
 async function triggerLatencyMain(opts: TriggerLatencyOptions & { profile: boolean }, repeat: number, quietWait: number, keep: boolean, postgres: boolean): Promise<number> {
   if (!Number.isInteger(opts.members) || opts.members < 1) throw new Error('--members takes a whole number of at least 1');
   if (!(opts.seconds > 0)) throw new Error('--seconds takes a number of seconds above 0');
@@ -382,13 +389,8 @@ async function triggerLatencyMain(opts: TriggerLatencyOptions & { profile: boole
   let pg: PgCluster | undefined;
   try {
     if (postgres) {
-      const started = await startPostgres();
-      pg = started;
-      // process 'exit' does not run on a signal: Ctrl-C must not leave the cluster running.
-      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { started.stop(); process.exit(130); });
-      log(`PostgreSQL: a throwaway cluster on ${pg.host}:${pg.port}`);
-      const cluster = pg;
-      o.postgres = { database: () => cluster.createDatabase(), serverPid: postmasterPid(cluster.port) };
+      pg = await benchPostgres();
+      o.postgres = databasesOf(pg);
     }
     for (let k = 0; k < repeat; k++) {
       await waitQuiet(quietWait * 1000, 0.15, log);
