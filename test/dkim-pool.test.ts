@@ -293,3 +293,38 @@ t.test('MessageCache signs small messages on the pool, large ones on the event l
   await t.rejects(new MessageCache(failing, log, 8).get(id, 'batch'), /^spool read failed$/, 'as without a pool');
   t.equal(pool.calls, before, 'and nothing partial went to the pool');
 });
+
+t.test('wireBody: a message held in memory is one chunk (one socket write); a streamed one keeps its spool chunks', async (t) => {
+  const pool = new DkimPool(1);
+  t.teardown(() => pool.close());
+  const log = pino({ level: 'silent' });
+  const id = 'Q1' as QueueId;
+  const { key, txt } = KEYS.rsa;
+  const added = 'X-Mta-Reference: r1\r\n';
+  const chunks = async (store: Store, info: Awaited<ReturnType<MessageCache['get']>>): Promise<Buffer[]> => {
+    const parts: Buffer[] = [];
+    for await (const b of wireBody(store, id, info, added)) parts.push(b as Buffer);
+    return parts;
+  };
+
+  const small = message(1);
+  const s1 = fakeStore(small, key);
+  const i1 = await new MessageCache(s1, log, 8, pool).get(id, 'trigger');
+  const one = await chunks(s1, i1);
+  t.equal(one.length, 1, 'held in memory: one chunk');
+  t.ok(one[0]!.equals(Buffer.concat([Buffer.from(i1.signature! + added, 'latin1'), small])), 'the signature, the added lines, then the message');
+  t.equal(await verdict(one[0]!, txt, new Date()), 'pass', 'and it verifies');
+
+  const mid = message(2, 4000);
+  const s2 = fakeStore(mid, key, 16 * 1024);
+  const i2 = await new MessageCache(s2, log, 8, pool).get(id, 'batch');
+  const many = await chunks(s2, i2);
+  t.equal(many.length, 1 + Math.ceil(mid.length / (16 * 1024)), 'streamed: the head, then each spool chunk');
+  t.ok(many[0]!.equals(Buffer.from(i2.signature! + added, 'latin1')), 'the head is the signature and the added lines');
+  t.equal(await verdict(Buffer.concat(many), txt, new Date()), 'pass', 'and it verifies');
+
+  const unsigned = { ...i1, signature: null };
+  const bare = await chunks(s1, unsigned);
+  t.equal(bare.length, 1, 'unsigned and held: still one chunk');
+  t.ok(bare[0]!.equals(Buffer.concat([Buffer.from(added, 'latin1'), small])), 'the added lines, then the message');
+});
