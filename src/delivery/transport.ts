@@ -12,6 +12,7 @@
  * routinely self-signed. Routes (smarthosts) verify by default.
  */
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { TlsMode } from '../config/config.js';
@@ -155,6 +156,20 @@ export class SmtpSession {
     return ((this.conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? []).includes('SMTPUTF8');
   }
 
+  /**
+   * The message and the ".\r\n" after it leave in one write: nodemailer's DataStream writes
+   * them apart, and on loopback each write is a syscall that also runs the receiver's side of
+   * TCP. The socket is corked when the body starts to flow (after the 354; 'resume') and
+   * uncorked once this turn's writes are in: a body in memory and the terminator are written in
+   * process.nextTick and promise turns, before setImmediate. A larger body read from the spool
+   * is not held: a write over the socket's buffer pauses the pipe, the uncork then lets it
+   * drain, and the rest flows as before.
+   */
+  private coalesceData(body: Readable): void {
+    const socket = (this.conn as unknown as { _socket?: Socket })._socket;
+    if (socket) body.once('resume', () => { socket.cork(); setImmediate(() => socket.uncork()); });
+  }
+
   /** Sends one message. Resolves with every recipient's reply; rejects only when the session failed. */
   send(envelope: { from: string; to: string[]; size: number }, body: Readable): Promise<SendResult> {
     return new Promise((resolve, reject) => {
@@ -177,6 +192,7 @@ export class SmtpSession {
       const detach = (): void => { this.conn.removeListener('error', onError); this.conn.removeListener('end', onEnd); };
       this.conn.once('error', onError);
       this.conn.once('end', onEnd);
+      this.coalesceData(body);
       this.conn.send({ from: envelope.from || false, to: envelope.to, size: envelope.size, use8BitMime: true }, body, (err, info) => {
         detach();
         this.messages++;
