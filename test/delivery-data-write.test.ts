@@ -1,6 +1,7 @@
 // The DATA phase's writes (issue 23): a message held in memory and the "\r\n.\r\n" nodemailer
 // writes after it leave the socket in one write (delivery/transport.ts coalesceData), so the
-// message costs one syscall instead of two. The writes are counted at the socket's own
+// message costs one syscall instead of two, and that write is not held for a later phase of
+// the event loop (a login code's data would wait for everything else the turn does). The writes are counted at the socket's own
 // _write/_writev, which is where each syscall starts. A body read from the spool in chunks,
 // larger than the socket's buffer, must still flow: the receiver here checks every byte.
 import t from 'tap';
@@ -70,10 +71,16 @@ t.test('a message in memory goes out in one write after the envelope; a chunked 
 
   const small = message(30);
   const writes = countWrites(session);
-  const r1 = await session.send({ from: 'a@example.com', to: ['b@example.net'], size: small.length }, Readable.from(small, { objectMode: false }));
+  const body = Readable.from(small, { objectMode: false });
+  // This listener runs before the session's own (added in send), so its setImmediate comes first:
+  // the data must be written by then, not left corked for the session's setImmediate.
+  let byImmediate = -1;
+  body.once('resume', () => setImmediate(() => { byImmediate = writes.n; }));
+  const r1 = await session.send({ from: 'a@example.com', to: ['b@example.net'], size: small.length }, body);
   t.match(r1.replies.get('b@example.net'), /^250 /, 'accepted');
   // One for MAIL, RCPT and DATA (nodemailer corks them), one for the message and its ".".
   t.equal(writes.n, 2, 'two socket writes: the envelope, then the message with its terminator');
+  t.equal(byImmediate, 2, 'the data was written as soon as the terminator was in, before the turn\'s setImmediate');
   t.ok(rx.messages[0]?.equals(small), 'the receiver has the message byte for byte');
 
   // 1 MB in 64 KB chunks, as readBody yields a large message: over the socket's 16 KB buffer,

@@ -160,14 +160,23 @@ export class SmtpSession {
    * The message and the ".\r\n" after it leave in one write: nodemailer's DataStream writes
    * them apart, and on loopback each write is a syscall that also runs the receiver's side of
    * TCP. The socket is corked when the body starts to flow (after the 354; 'resume') and
-   * uncorked once this turn's writes are in: a body in memory and the terminator are written in
-   * process.nextTick and promise turns, before setImmediate. A larger body read from the spool
-   * is not held: a write over the socket's buffer pauses the pipe, the uncork then lets it
-   * drain, and the rest flows as before.
+   * uncorked as soon as the DataStream has ended (its terminator written: a body in memory
+   * and the terminator go in process.nextTick and promise turns), or on setImmediate, whichever
+   * comes first. The second bound is for a body read from the spool: a write over the
+   * socket's buffer pauses the pipe, and a corked socket would never drain.
    */
   private coalesceData(body: Readable): void {
-    const socket = (this.conn as unknown as { _socket?: Socket })._socket;
-    if (socket) body.once('resume', () => { socket.cork(); setImmediate(() => socket.uncork()); });
+    const conn = this.conn as unknown as { _socket?: Socket; _currentDataStream?: Readable | false };
+    const socket = conn._socket;
+    if (!socket) return;
+    body.once('resume', () => {
+      let corked = true;
+      const release = (): void => { if (corked) { corked = false; socket.uncork(); } };
+      socket.cork();
+      const data = conn._currentDataStream;
+      if (data) data.once('end', release);
+      setImmediate(release);
+    });
   }
 
   /** Sends one message. Resolves with every recipient's reply; rejects only when the session failed. */
