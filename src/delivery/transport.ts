@@ -163,7 +163,9 @@ export class SmtpSession {
    * uncorked as soon as the DataStream has ended (its terminator written: a body in memory
    * and the terminator go in process.nextTick and promise turns), or on setImmediate, whichever
    * comes first. The second bound is for a body read from the spool: a write over the
-   * socket's buffer pauses the pipe, and a corked socket would never drain.
+   * socket's buffer pauses the pipe, and a corked socket would never drain. `_socket` and
+   * `_currentDataStream` are nodemailer's own fields: without the first nothing is corked,
+   * without the second the uncork waits for setImmediate; either way every byte goes out.
    */
   private coalesceData(body: Readable): void {
     const conn = this.conn as unknown as { _socket?: Socket; _currentDataStream?: Readable | false };
