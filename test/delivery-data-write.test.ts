@@ -2,8 +2,9 @@
 // writes after it leave the socket in one write (delivery/transport.ts coalesceData), so the
 // message costs one syscall instead of two, and that write is not held for a later phase of
 // the event loop (a login code's data would wait for everything else the turn does). The writes are counted at the socket's own
-// _write/_writev, which is where each syscall starts. A body read from the spool in chunks,
-// larger than the socket's buffer, must still flow: the receiver here checks every byte.
+// _write/_writev, which is where each syscall starts. A body in memory over the socket's
+// 16 KB buffer pauses the pipe at once, and must not wait for the turn's end either; a body
+// read from the spool in chunks must still flow: the receiver here checks every byte.
 import t from 'tap';
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -83,6 +84,19 @@ t.test('a message in memory goes out in one write after the envelope; a chunked 
   t.equal(byImmediate, 2, 'the data was written as soon as the terminator was in, before the turn\'s setImmediate');
   t.ok(rx.messages[0]?.equals(small), 'the receiver has the message byte for byte');
 
+  // 40 KB in memory (kept bodies go up to 64 KB): over the socket's 16 KB buffer, so the pipe
+  // pauses at once. The data must not wait for the turn's setImmediate then either.
+  const mid = message(600);
+  t.ok(mid.length > 32 * 1024 && mid.length < 64 * 1024, 'the middle message is between 32 and 64 KB');
+  const midBody = Readable.from(mid, { objectMode: false });
+  let midByImmediate = -1;
+  const before = writes.n;
+  midBody.once('resume', () => setImmediate(() => { midByImmediate = writes.n - before; }));
+  const r3 = await session.send({ from: 'a@example.com', to: ['b@example.net'], size: mid.length }, midBody);
+  t.match(r3.replies.get('b@example.net'), /^250 /, 'the 40 KB message is accepted');
+  t.ok(midByImmediate >= 2, `its data was being written before the turn's setImmediate (writes by then: ${midByImmediate})`);
+  t.ok(rx.messages[1]?.equals(mid), 'and arrives byte for byte');
+
   // 1 MB in 64 KB chunks, as readBody yields a large message: over the socket's 16 KB buffer,
   // so the pipe pauses while the socket is corked and must go on once it is uncorked.
   const big = message(15_000);
@@ -90,5 +104,5 @@ t.test('a message in memory goes out in one write after the envelope; a chunked 
   const chunks = async function* (): AsyncGenerator<Buffer> { for (let i = 0; i < big.length; i += 64 * 1024) yield big.subarray(i, i + 64 * 1024); };
   const r2 = await session.send({ from: 'a@example.com', to: ['b@example.net'], size: big.length }, Readable.from(chunks(), { objectMode: false }));
   t.match(r2.replies.get('b@example.net'), /^250 /, 'the large message is accepted');
-  t.ok(rx.messages[1]?.equals(big), 'and arrives byte for byte');
+  t.ok(rx.messages[2]?.equals(big), 'and arrives byte for byte');
 });

@@ -161,9 +161,9 @@ export class SmtpSession {
    * them apart, and on loopback each write is a syscall that also runs the receiver's side of
    * TCP. The socket is corked when the body starts to flow (after the 354; 'resume') and
    * uncorked as soon as the DataStream has ended (its terminator written: a body in memory
-   * and the terminator go in process.nextTick and promise turns), or on setImmediate, whichever
-   * comes first. The second bound is for a body read from the spool: a write over the
-   * socket's buffer pauses the pipe, and a corked socket would never drain. `_socket` and
+   * and the terminator go in process.nextTick and promise turns) or has paused (a write over
+   * the socket's 16 KB buffer pauses the pipe, and a corked socket would never drain: a body
+   * over 16 KB goes as before, at once), with setImmediate as the last bound. `_socket` and
    * `_currentDataStream` are nodemailer's own fields: without the first nothing is corked,
    * without the second the uncork waits for setImmediate; either way every byte goes out.
    */
@@ -176,7 +176,7 @@ export class SmtpSession {
       const release = (): void => { if (corked) { corked = false; socket.uncork(); } };
       socket.cork();
       const data = conn._currentDataStream;
-      if (data) data.once('end', release);
+      if (data) { data.once('end', release); data.once('pause', release); }
       setImmediate(release);
     });
   }
