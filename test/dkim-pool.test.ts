@@ -240,11 +240,16 @@ class CountingPool extends DkimPool {
   override sign(message: Buffer, key: DkimKey, lane: Lane, now?: Date): Promise<string> { this.calls++; this.lanes.push(lane); return super.sign(message, key, lane, now); }
 }
 
-async function wire(store: Store, id: QueueId, info: Awaited<ReturnType<MessageCache['get']>>): Promise<Buffer> {
+type Info = Awaited<ReturnType<MessageCache['get']>>;
+
+/** wireBody's chunks as the transport gets them (each one a socket write). */
+async function wireChunks(store: Store, id: QueueId, info: Info, added = ''): Promise<Buffer[]> {
   const parts: Buffer[] = [];
-  for await (const b of wireBody(store, id, info)) parts.push(b as Buffer);
-  return Buffer.concat(parts);
+  for await (const b of wireBody(store, id, info, added)) parts.push(b as Buffer);
+  return parts;
 }
+
+async function wire(store: Store, id: QueueId, info: Info): Promise<Buffer> { return Buffer.concat(await wireChunks(store, id, info)); }
 
 t.test('MessageCache signs small messages on the pool, large ones on the event loop', async (t) => {
   const pool = new CountingPool(1);
@@ -301,11 +306,7 @@ t.test('wireBody: a message held in memory is one chunk (one socket write); a st
   const id = 'Q1' as QueueId;
   const { key, txt } = KEYS.rsa;
   const added = 'X-Mta-Reference: r1\r\n';
-  const chunks = async (store: Store, info: Awaited<ReturnType<MessageCache['get']>>): Promise<Buffer[]> => {
-    const parts: Buffer[] = [];
-    for await (const b of wireBody(store, id, info, added)) parts.push(b as Buffer);
-    return parts;
-  };
+  const chunks = (store: Store, info: Info): Promise<Buffer[]> => wireChunks(store, id, info, added);
 
   const small = message(1);
   const s1 = fakeStore(small, key);
