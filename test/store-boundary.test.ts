@@ -16,6 +16,7 @@ import { tsFiles, violations } from './helpers/store-boundary.js';
 const TEST_ALLOWLIST: Record<string, string> = {
   'test/spool.test.ts': 'the SQLite backend\'s own test (pragmas, migrations, chunks)',
   'test/spool-writer.test.ts': 'the SQLite backend\'s own test (its writer thread)',
+  'test/spool-sync.test.ts': 'the SQLite backend\'s own test: which commits fsync (strace), the connection\'s synchronous after a throttle write',
   'test/store-errors.test.ts': 'the SQLite backend\'s error mapping: makes SQLite full and locked',
   'test/store-boundary.test.ts': 'its samples are violations on purpose',
   'test/helpers/spool-backend.ts': 'the one door from tests to the SQLite backend',

@@ -73,7 +73,7 @@ import { cursorRow } from './sqlite-cursor.js';
 import { rechunk } from './chunks.js';
 import { SqliteCluster } from './sqlite-cluster.js';
 import type { JobLease, NodeInfo, NodeRecord, SendingByNode } from './types-cluster.js';
-import { SqliteThrottles, runThrottleWrite, type ThrottleCall } from './sqlite-throttles.js';
+import { SqliteThrottles, type ThrottleCall } from './sqlite-throttles.js';
 import type { SlotsByNode } from './types-throttles.js';
 
 export interface SqliteStoreOptions {
@@ -156,7 +156,7 @@ export class SqliteStore implements Store {
       queue: (batch) => this.queue.writeBatchHere(batch),
       claim: (req) => this.queue.claimDueHere(req),
       taskChunk: (c) => this.tasks.commitChunk(c),
-      throttle: (call) => runThrottleWrite(this.throttles.writes, call),
+      throttle: (call) => this.throttles.run(call),
       takeEnqueued: () => this.hooks.takeEnqueued(),
     };
   }

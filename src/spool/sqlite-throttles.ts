@@ -81,11 +81,30 @@ export class SqliteThrottles implements ThrottleStore {
     return r?.next_at;
   }
 
-  private async write(call: ThrottleCall): Promise<unknown> {
-    if (!this.offThread) return runThrottleWrite(this.writes, call);
-    this.db.pragma(`busy_timeout = ${call.method === 'takeSlot' ? TAKE_WAIT_MS : 0}`);
+  /**
+   * One throttle write, committed without waiting for the disk (synchronous = NORMAL for its
+   * length; this connection is FULL again before it returns, thrown or not). Its rows are
+   * leases and a pace, not mail: a row a power failure takes back is a slot nobody holds,
+   * and a starting node drops its own slots anyway (scheduler.start). On the event loop the
+   * fsync of each take and give-back was 1–3 ms with nothing else running: 20 connections
+   * opening at a start stopped the loop for about 60 ms (bench/RESULTS.md, 2026-12-06).
+   * NORMAL, not OFF: a checkpoint this commit sets off still syncs, so the database stays
+   * whole; the next FULL commit's fsync covers these frames as well.
+   */
+  run(call: ThrottleCall): number | boolean | undefined {
+    this.db.pragma('synchronous = NORMAL');
     try {
       return runThrottleWrite(this.writes, call);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  private async write(call: ThrottleCall): Promise<unknown> {
+    if (!this.offThread) return this.run(call);
+    this.db.pragma(`busy_timeout = ${call.method === 'takeSlot' ? TAKE_WAIT_MS : 0}`);
+    try {
+      return this.run(call);
     } catch (e) {
       // Nothing was written: the lock was taken (the writer thread commits), so the write waits there instead.
       if (String((e as { code?: unknown }).code).startsWith('SQLITE_BUSY')) return this.offThread(call);
