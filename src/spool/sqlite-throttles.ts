@@ -84,8 +84,9 @@ export class SqliteThrottles implements ThrottleStore {
   /**
    * One throttle write, committed without waiting for the disk (synchronous = NORMAL for its
    * length; this connection is FULL again before it returns, thrown or not). Its rows are
-   * leases and a pace, not mail: a row a power failure takes back is a slot nobody holds,
-   * and a starting node drops its own slots anyway (scheduler.start). On the event loop the
+   * leases and a pace, not mail (PostgreSQL keeps them in unlogged tables): a row a power
+   * failure takes back is a slot nobody holds, and a starting node drops its own slots anyway
+   * (scheduler.start). On the event loop the
    * fsync of each take and give-back was 1–3 ms with nothing else running: 20 connections
    * opening at a start stopped the loop for about 60 ms (bench/RESULTS.md, 2026-12-06).
    * NORMAL, not OFF: a checkpoint this commit sets off still syncs, so the database stays
