@@ -124,7 +124,7 @@ function optionEntry(help: string, long: string): string {
 t.test('every command\'s --help has examples and marks required options', async (t) => {
   const { buildProgram } = await import('../src/cli/main.js');
   const { commandPath } = await import('../src/cli/examples.js');
-  const program = buildProgram();
+  const program = await buildProgram();
   const all: typeof program[] = [];
   const walk = (c: typeof program): void => { all.push(c); c.commands.forEach(walk); };
   walk(program);
