@@ -5,6 +5,7 @@ import t from 'tap';
 import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileConfig, ConfigError } from '../src/config/config.js';
+import { configWarnings } from '../src/config/checks.js';
 import { tempDir } from './helpers/daemon.js';
 import { runMta } from './helpers/run.js';
 import { makeCert } from './helpers/tls.js';
@@ -108,4 +109,18 @@ t.test('as root: files the service user (the data dir owner) cannot read are ref
   t.equal(r.code, 78);
   t.match(r.err, `smtp.tls.cert: ${cert} is not readable by nobody (uid 65534), the data dir's owner the service runs as: ${live} is owned by root (uid 0), mode 0700`);
   t.match(r.err, `admin.token_file: ${token} is not readable by nobody (uid 65534)`);
+});
+
+t.test('an admin listener other machines can reach is a warning (it speaks plain HTTP); loopback is not', async (t) => {
+  const warnings = (listen: string): string[] => configWarnings(compileConfig(`${BASE}${PLAIN_LISTENER}[smtp]\nallow_insecure_auth = true\n[admin]\nlisten = "${listen}"\n`, 'test.toml'), undefined);
+  const wild = warnings('0.0.0.0:8025');
+  t.equal(wild.length, 1, wild.join('\n'));
+  t.match(wild[0], 'admin.listen = "0.0.0.0:8025" is reachable from other machines');
+  t.match(wild[0], 'ssh -L 8025:127.0.0.1:8025 HOST');
+  t.match(warnings('[2001:db8::1]:9000')[0], 'admin.listen = "[2001:db8::1]:9000" is reachable');
+  t.match(warnings('192.0.2.10:8025')[0], 'plain HTTP');
+  for (const l of ['127.0.0.1:8025', '127.0.0.2:8025', '[::1]:8025', 'localhost:8025']) t.same(warnings(l), [], `${l}: no warning`);
+  const r = await runMta(['config', 'check', '--config', file('admin-wild.toml', `${BASE}${PLAIN_LISTENER}[smtp]\nallow_insecure_auth = true\n[admin]\nlisten = "0.0.0.0:8025"\n`)]);
+  t.equal(r.code, 0, 'a warning, not a refusal');
+  t.match(r.err, 'admin-wild.toml: warning: admin.listen = "0.0.0.0:8025" is reachable from other machines');
 });

@@ -3,8 +3,9 @@
  * what `mta start` would refuse: the TLS certificate and key must load, and every file the
  * service reads must be readable by the user it runs as (when root checks, the owner of
  * the data dir: certbot's 0700 /etc/letsencrypt/live is the classic). Warnings (exit 0)
- * for a token file other users can read and for placeholder values left from
- * mta.example.toml (`mta.example.com`, `https://track.example.com`).
+ * for a token file other users can read, for an admin listener other machines can reach
+ * (it speaks plain HTTP), and for placeholder values left from mta.example.toml
+ * (`mta.example.com`, `https://track.example.com`).
  *
  * Must never: change a file or a permission; a check that cannot decide stays silent.
  */
@@ -114,12 +115,30 @@ function secretFileWarning(config: Config, key: string, file: string | undefined
   } catch { /* unreadable: a problem, reported by configProblems */ }
 }
 
+/** Whether only this machine can reach a listener on `host` (the loopback addresses). */
+export function loopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * The admin listener speaks plain HTTP: on another address its bearer token, the console's
+ * passwords and session cookies cross the network in clear text. Not refused, since a
+ * private network or a TLS proxy on another interface may be the operator's choice.
+ */
+function adminListenWarning(config: Config, out: string[]): void {
+  const { host, port } = config.admin;
+  if (loopbackHost(host)) return;
+  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  out.push(`admin.listen = "${where}" is reachable from other machines, and the admin API and web console speak plain HTTP (the token, passwords and session cookies in clear text); keep it on 127.0.0.1 and reach it through an SSH tunnel (ssh -L ${port}:127.0.0.1:${port} HOST) or a TLS proxy on this machine`);
+}
+
 /** Things worth fixing that do not stop the daemon. `text`: the file, for placeholders. */
 export function configWarnings(config: Config, text: string | undefined): string[] {
   const out: string[] = [];
   secretFileWarning(config, 'admin.token_file', config.admin.tokenFile, 'the admin token', out);
   secretFileWarning(config, 'storage.postgres_url_file', config.storage.postgres?.urlFile, 'the PostgreSQL password', out);
   for (const w of authWarnings(config)) out.push(`${w.path}: ${w.message}`);
+  adminListenWarning(config, out);
   if (text !== undefined) {
     try { placeholders(parseToml(text), '', out); } catch { /* invalid TOML is a problem, reported elsewhere */ }
   }
