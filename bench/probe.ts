@@ -8,7 +8,7 @@
  * behind it, which is where accept and trigger-latency tails come from. And it keeps the
  * daemon's own accept latency of every message (`mta:smtp:accept`), the server's side of the
  * client's figure: what the client adds is its own loop on the same cores. It changes nothing
- * in the daemon and costs one function call per commit and one timer.
+ * in the daemon and costs a function call per commit and per accepted message, and one timer.
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { monitorEventLoopDelay, PerformanceObserver, constants, performance } from 'node:perf_hooks';
@@ -74,13 +74,19 @@ if (out) {
     }
     dirty = true;
   }).observe({ entryTypes: ['gc'] });
-  const write = (): void => {
+  /**
+   * The running reports (a fallback should the daemon be killed) leave out the accept
+   * latency's percentiles: sorting every latency so far four times a second took 1–2 ms of
+   * the daemon's event loop each time by the end of a run (bench/RESULTS.md, 2026-12-06 11:15),
+   * delaying the very replies being measured. The report at exit, which the bench reads, has them.
+   */
+  const write = (final: boolean): void => {
     if (!dirty) return;
     dirty = false;
     // nanoseconds; the 10 ms sampling interval itself is not a delay
     const ms = (ns: number): number => Math.max(0, ns / 1e6 - 10);
     r.loopDelay = { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) };
-    if (latencies.length > 0) {
+    if (final && latencies.length > 0) {
       const all = { latencies: Float64Array.from(latencies), acceptedAt: Float64Array.from(acceptedAt) };
       const steady = steadyLatencies(all, STEADY_AFTER_MS);
       r.accept = { ...summary(all.latencies), ...(steady.length > 0 ? { steady: summary(steady) } : {}), timeline: boundedTimeline(all, TIMELINE_MS, TIMELINE_WINDOWS) };
@@ -90,8 +96,8 @@ if (out) {
       renameSync(`${out}.tmp`, out);
     } catch { /* the bench reads what it finds */ }
   };
-  setInterval(write, 250).unref();
-  process.on('exit', () => { dirty = true; write(); });
+  setInterval(() => write(false), 250).unref();
+  process.on('exit', () => { dirty = true; write(true); });
 }
 
 // Memory samples and heap snapshots on SIGUSR2 (bench/heap-probe.ts), only when asked for.
