@@ -1,7 +1,8 @@
 // `mta doctor` as a new operator meets it (issue 15.12): the port-25 probe resolves with
 // `[dns] servers` and names a DNS failure as DNS (not a blocked port); a plaintext listener
-// on the network, AUTH in clear text, an empty admin token, a self-signed certificate and
-// mail deferred for days are each flagged with a fix, and never end in "all good".
+// on the network, AUTH in clear text, an admin listener on the network, an empty admin token,
+// a self-signed certificate and mail deferred for days are each flagged with a fix, and never
+// end in "all good".
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { runMta } from './helpers/run.js';
 import { freePort } from './helpers/sink.js';
 import { openTestStore } from './helpers/store.js';
 import { newQueueId } from '../src/util/ids.js';
+import { compileConfig } from '../src/config/config.js';
+import { postureItems } from '../src/cli/doctor-checks.js';
 
 interface Item { check: string; verdict: string; detail: string; fix?: string }
 
@@ -81,6 +84,14 @@ t.test('plaintext listener, insecure AUTH, no admin token, self-signed certifica
   t.match(item(r.items, 'TLS certificate'), { verdict: 'fail', detail: /self-signed/, fix: /certificate from a CA/ });
   t.match(item(r.items, 'queue'), { verdict: 'fail', detail: /1 recipient deferred for over an hour \(oldest 2 days, .*slow\.test 1\); last reply: 421 4\.7\.0 try again later/, fix: /mta queue show/ });
   t.match(r.text, /\[FAIL\] plaintext listener 0\.0\.0\.0:0/);
+  t.notOk(r.items.some((i) => i.check.startsWith('admin listener')), 'an admin listener on loopback is not flagged');
   t.match(r.text, /\n\d+ problems found, \d+ warnings?\n$/);
   t.notMatch(r.text, /all good/);
+});
+
+t.test('an admin listener other machines reach is a failure with the SSH tunnel as its fix', async (t) => {
+  const posture = (listen: string): Item[] => postureItems(compileConfig(`hostname = "mta.test"\ndata_dir = "${join(dir, 'data')}"\n[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n[admin]\nlisten = "${listen}"\ntoken = "x"\n`, 'test.toml'));
+  t.match(item(posture('0.0.0.0:8025'), 'admin listener 0.0.0.0:8025'), { verdict: 'fail', detail: /plain HTTP.*unencrypted/, fix: /ssh -L 8025:127\.0\.0\.1:8025 HOST/ });
+  t.notOk(posture('127.0.0.1:8025').some((i) => i.check.startsWith('admin listener')));
+  t.notOk(posture('[::1]:8025').some((i) => i.check.startsWith('admin listener')));
 });

@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
+import { loopbackHost as isLoopback } from '../config/checks.js';
 import type { MessageStore, QueueEntry } from '../spool/types-queue.js';
 
 export type Verdict = 'ok' | 'fail' | 'warn' | 'skip';
@@ -19,15 +20,11 @@ const HOUR = 3_600_000;
 /** The token file the daemon makes at its first start when admin.token is empty. */
 const ADMIN_TOKEN_FILE = 'admin.token';
 
-function isLoopback(host: string): boolean {
-  return /^127\./.test(host) || host === '::1' || host === 'localhost';
-}
-
 function ago(ms: number): string {
   return ms >= 48 * HOUR ? `${Math.floor(ms / (24 * HOUR))} days` : ms >= HOUR ? `${Math.floor(ms / HOUR)} hours` : `${Math.floor(ms / 60_000)} minutes`;
 }
 
-/** Plaintext listeners, AUTH in clear text, the admin token, the development sink. */
+/** Plaintext listeners, AUTH in clear text, the admin listener and token, the development sink. */
 export function postureItems(config: Config): DoctorItem[] {
   const items: DoctorItem[] = [];
   const plain = config.smtp.listen.filter((l) => l.tls === 'none');
@@ -47,6 +44,13 @@ export function postureItems(config: Config): DoctorItem[] {
       check: 'insecure AUTH', verdict: exposed.length ? 'fail' : 'warn',
       detail: `smtp.allow_insecure_auth = true: passwords are accepted without TLS${where}`,
       fix: 'set smtp.allow_insecure_auth = false and give the listeners TLS',
+    });
+  }
+  if (!isLoopback(config.admin.host)) {
+    items.push({
+      check: `admin listener ${config.admin.host}:${config.admin.port}`, verdict: 'fail',
+      detail: 'plain HTTP on an address other machines reach: the admin token, console passwords and session cookies cross the network unencrypted',
+      fix: `listen = "127.0.0.1:${config.admin.port}" in [admin], and reach it through ssh -L ${config.admin.port}:127.0.0.1:${config.admin.port} HOST (or a TLS proxy on this machine)`,
     });
   }
   const tokenFile = join(config.dataDir, ADMIN_TOKEN_FILE);
