@@ -5,7 +5,7 @@
  */
 
 /** What `<data_dir>/admin.json` holds. */
-export interface AdminAddress { host: string; port: number; pid: number }
+export interface AdminAddress { host: string; port: number; pid: number; /** HTTPS (admin.tls_cert): the CLI checks the daemon presents that certificate */ tls?: boolean }
 export const ADMIN_FILE = 'admin.json';
 
 export { formatHostPort } from '../util/host-port.js';

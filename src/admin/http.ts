@@ -48,8 +48,14 @@ export function clientOf(request: FastifyRequest): string {
   return request.raw.socket.remoteAddress ?? '';
 }
 
-export async function buildAdminApp(routes: readonly Route[], hooks: HttpHooks): Promise<FastifyInstance> {
+/**
+ * `https`: the certificate (chain) and key, PEM, for HTTPS (admin.tls_cert / tls_key); absent,
+ * plain HTTP. Either way the instance is used through what http and https servers share
+ * (listen, address, close, connection limits), hence the one type.
+ */
+export async function buildAdminApp(routes: readonly Route[], hooks: HttpHooks, https?: { cert: Buffer; key: Buffer }): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(https ? { https } : {}),
     logger: false,
     // The send API may carry a message of max_message_size; give it time, not forever.
     requestTimeout: 300_000,

@@ -14,6 +14,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createSecureContext, type Server as TlsServer } from 'node:tls';
+import type { Config } from '../config/config.js';
 import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
 import { ensureAdminToken } from './token.js';
@@ -117,7 +119,7 @@ export class AdminServer {
       extend: registerConsole,
       checkResponse: (r, body, method, path) => this.checkResponse(r, body, method, path),
       log: this.deps.log,
-    });
+    }, this.tlsFiles());
     try {
       await app.listen({ port, host });
     } catch (e) {
@@ -135,8 +137,32 @@ export class AdminServer {
     this.writeAddressFile(host);
     const admin = this.deps.config().admin;
     this.deps.log.info({
-      listener: where, port: this.port, auth: admin.token ? 'admin.token' : 'generated token', allowed_ips: admin.allowedIps.empty ? 'any' : 'restricted',
+      listener: where, port: this.port, protocol: admin.tls ? 'https' : 'http', auth: admin.token ? 'admin.token' : 'generated token', allowed_ips: admin.allowedIps.empty ? 'any' : 'restricted',
     }, 'admin api listening');
+  }
+
+  /** admin.tls_cert and tls_key as read now; they must make a usable context (throws MTA_ERR_CONFIG_READ). */
+  private tlsFiles(config: Config = this.deps.config()): { cert: Buffer; key: Buffer } | undefined {
+    const tls = config.admin.tls;
+    if (!tls) return undefined;
+    try {
+      const files = { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+      createSecureContext(files);
+      return files;
+    } catch (e) {
+      throw new MtaError('MTA_ERR_CONFIG_READ', `cannot use the admin listener's certificate and key (admin.tls_cert, admin.tls_key): ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * For a SIGHUP reload: reads the certificate and key again (a renewed certificate at the same
+   * path) and returns what puts them in force, or throws, changing nothing, when they cannot be
+   * used. Turning HTTPS on or off needs a restart (config/restart.ts).
+   */
+  prepareTlsReload(next: Config): () => void {
+    const app = this.app;
+    const files = app && this.deps.config().admin.tls && next.admin.tls ? this.tlsFiles(next) : undefined;
+    return () => { if (app && files) (app.server as unknown as TlsServer).setSecureContext(files); };
   }
 
   async stop(): Promise<void> {
@@ -155,7 +181,7 @@ export class AdminServer {
 
   private writeAddressFile(host: string): void {
     const file = join(this.deps.config().dataDir, ADMIN_FILE);
-    const addr: AdminAddress = { host, port: this.port, pid: process.pid };
+    const addr: AdminAddress = { host, port: this.port, pid: process.pid, ...(this.deps.config().admin.tls ? { tls: true } : {}) };
     try {
       rmSync(`${file}.tmp`, { force: true }); // a stale one would keep its old mode
       writeFileSync(`${file}.tmp`, `${JSON.stringify(addr)}\n`, { mode: 0o600 });

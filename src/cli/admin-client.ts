@@ -8,8 +8,15 @@
  * spool or report "not running". Anything else (401, a timeout, a stranger on the port)
  * is one clear error. The token is `admin.token`, else the one the daemon generated in
  * `<data_dir>/admin.token` (admin/token.ts).
+ *
+ * With `admin.tls_cert` the daemon speaks HTTPS. The CLI then checks, before it sends the
+ * token, that the daemon presents that very certificate (its SHA-256 fingerprint against the
+ * file's first certificate): a pin, so neither the address (127.0.0.1 is in no certificate)
+ * nor a CA matters, and whatever else listens on the port never sees the token.
  */
 import { request } from 'node:http';
+import { connect, type TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
@@ -30,16 +37,18 @@ function connectHost(host: string): string {
   return host;
 }
 
+interface Where { host: string; port: number; tls: boolean }
+
 /** Where to look for the daemon, best guess first. */
-export function adminAddresses(config: Config): { host: string; port: number }[] {
-  const out: { host: string; port: number }[] = [];
+export function adminAddresses(config: Config): Where[] {
+  const out: Where[] = [];
   try {
     const a = JSON.parse(readFileSync(join(config.dataDir, ADMIN_FILE), 'utf8')) as Partial<AdminAddress>;
     if (typeof a.host === 'string' && typeof a.port === 'number' && a.port > 0 && typeof a.pid === 'number' && pidAlive(a.pid)) {
-      out.push({ host: connectHost(a.host), port: a.port });
+      out.push({ host: connectHost(a.host), port: a.port, tls: a.tls === true });
     }
   } catch { /* no file, or not ours to read: use the configuration */ }
-  const c = { host: connectHost(config.admin.host), port: config.admin.port };
+  const c = { host: connectHost(config.admin.host), port: config.admin.port, tls: config.admin.tls !== undefined };
   // Port 0 means "whatever the OS chose": only admin.json can say which.
   if (c.port > 0 && !out.some((x) => x.host === c.host && x.port === c.port)) out.push(c);
   return out;
@@ -47,12 +56,44 @@ export function adminAddresses(config: Config): { host: string; port: number }[]
 
 type Attempt = { kind: 'reply'; status: number; body: unknown } | { kind: 'refused' };
 
-function attempt(host: string, port: number, method: string, path: string, token: string, body: unknown): Promise<Attempt> {
+/** The SHA-256 fingerprint of admin.tls_cert's (first) certificate, as the daemon must present it. */
+function pinnedFingerprint(config: Config, where: string): string {
+  const file = config.admin.tls?.cert;
+  if (!file) throw new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} speaks HTTPS, but this configuration has no admin.tls_cert to check its certificate against`);
+  try {
+    return new X509Certificate(readFileSync(file)).fingerprint256;
+  } catch (e) {
+    throw new MtaError('MTA_ERR_CONFIG_READ', `cannot read the certificate in admin.tls_cert (${file}) to check the daemon's: ${(e as Error).message}`);
+  }
+}
+
+/** A TLS connection to the daemon that presents `fingerprint`; undefined when nothing listens. */
+function pinnedSocket(host: string, port: number, fingerprint: string): Promise<TLSSocket | undefined> {
+  const where = formatHostPort(host, port);
+  return new Promise((resolve, reject) => {
+    // Not verified against a CA: the pin below is the check, made before any byte is sent.
+    const socket = connect({ host, port, rejectUnauthorized: false, timeout: TIMEOUT_MS });
+    socket.once('secureConnect', () => {
+      if (socket.getPeerCertificate().fingerprint256 === fingerprint) { socket.setTimeout(0); resolve(socket); return; }
+      socket.destroy();
+      reject(new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} presents a certificate other than admin.tls_cert: the token was not sent`));
+    });
+    socket.once('timeout', () => socket.destroy(new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} did not complete TLS within ${TIMEOUT_MS / 1000}s`)));
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNREFUSED' || e.code === 'EADDRNOTAVAIL') resolve(undefined);
+      else reject(e instanceof MtaError ? e : new MtaError('MTA_ERR_UNAVAILABLE', `cannot reach the daemon at ${where} over TLS: ${e.code ?? e.message}`));
+    });
+  });
+}
+
+function attempt(host: string, port: number, socket: TLSSocket | undefined, method: string, path: string, token: string, body: unknown): Promise<Attempt> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const where = formatHostPort(host, port);
   return new Promise((resolve, reject) => {
     const req = request({
       host, port, method, path, timeout: TIMEOUT_MS,
+      // No agent: the request goes over this connection, already checked (an agent would open its own).
+      ...(socket ? { createConnection: () => socket } : {}),
       headers: {
         accept: 'application/json',
         ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -88,8 +129,13 @@ function attempt(host: string, port: number, method: string, path: string, token
  */
 export async function callAdmin(config: Config, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<AdminReply | undefined> {
   const token = config.admin.token || readAdminToken(config.dataDir) || '';
-  for (const { host, port } of adminAddresses(config)) {
-    const r = await attempt(host, port, method, path, token, body);
+  for (const { host, port, tls } of adminAddresses(config)) {
+    let socket: TLSSocket | undefined;
+    if (tls) {
+      socket = await pinnedSocket(host, port, pinnedFingerprint(config, formatHostPort(host, port)));
+      if (!socket) continue;
+    }
+    const r = await attempt(host, port, socket, method, path, token, body);
     if (r.kind === 'refused') continue;
     const b = r.body as { error?: { code?: unknown; message?: unknown; field?: unknown } } | null;
     if (r.status >= 200 && r.status < 300 && b && typeof b === 'object' && !Array.isArray(b)) return b as AdminReply;

@@ -46,11 +46,11 @@ export function postureItems(config: Config): DoctorItem[] {
       fix: 'set smtp.allow_insecure_auth = false and give the listeners TLS',
     });
   }
-  if (!isLoopback(config.admin.host)) {
+  if (!isLoopback(config.admin.host) && !config.admin.tls) {
     items.push({
       check: `admin listener ${config.admin.host}:${config.admin.port}`, verdict: 'fail',
       detail: 'plain HTTP on an address other machines reach: the admin token, console passwords and session cookies cross the network unencrypted',
-      fix: `listen = "127.0.0.1:${config.admin.port}" in [admin], and reach it through ssh -L ${config.admin.port}:127.0.0.1:${config.admin.port} HOST (or a TLS proxy on this machine)`,
+      fix: `listen = "127.0.0.1:${config.admin.port}" in [admin], and reach it through ssh -L ${config.admin.port}:127.0.0.1:${config.admin.port} HOST; or set admin.tls_cert and admin.tls_key`,
     });
   }
   const tokenFile = join(config.dataDir, ADMIN_TOKEN_FILE);

@@ -83,6 +83,17 @@ export function configProblems(config: Config): ConfigProblem[] {
       }
     }
   }
+  const adminTls = config.admin.tls;
+  if (adminTls) {
+    const ok = readable(adminTls.cert, 'admin.tls_cert', who, problems);
+    if (readable(adminTls.key, 'admin.tls_key', who, problems) && ok) {
+      try {
+        createSecureContext({ cert: readFileSync(adminTls.cert), key: readFileSync(adminTls.key) });
+      } catch (e) {
+        problems.push({ path: 'admin.tls_cert', message: `the certificate or key cannot be used: ${(e as Error).message}` });
+      }
+    }
+  }
   if (config.admin.tokenFile) readable(config.admin.tokenFile, 'admin.token_file', who, problems);
   if (config.storage.postgres?.urlFile) readable(config.storage.postgres.urlFile, 'storage.postgres_url_file', who, problems);
   const ca = config.delivery.mtaSts.caFile;
@@ -121,15 +132,15 @@ export function loopbackHost(host: string): boolean {
 }
 
 /**
- * The admin listener speaks plain HTTP: on another address its bearer token, the console's
- * passwords and session cookies cross the network in clear text. Not refused, since a
- * private network or a TLS proxy on another interface may be the operator's choice.
+ * Without admin.tls_cert the admin listener speaks plain HTTP: on another address its bearer
+ * token, the console's passwords and session cookies cross the network in clear text. Not
+ * refused, since a private network or a TLS proxy may be the operator's choice.
  */
 function adminListenWarning(config: Config, out: string[]): void {
   const { host, port } = config.admin;
-  if (loopbackHost(host)) return;
+  if (loopbackHost(host) || config.admin.tls) return;
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  out.push(`admin.listen = "${where}" is reachable from other machines, and the admin API and web console speak plain HTTP (the token, passwords and session cookies in clear text); keep it on 127.0.0.1 and reach it through an SSH tunnel (ssh -L ${port}:127.0.0.1:${port} HOST) or a TLS proxy on this machine`);
+  out.push(`admin.listen = "${where}" is reachable from other machines, and the admin API and web console speak plain HTTP (the token, passwords and session cookies in clear text); keep it on 127.0.0.1 and reach it through an SSH tunnel (ssh -L ${port}:127.0.0.1:${port} HOST), or give it admin.tls_cert and admin.tls_key`);
 }
 
 /** Things worth fixing that do not stop the daemon. `text`: the file, for placeholders. */

@@ -126,7 +126,8 @@ export interface Config {
    * allowedIps: IP protection for the whole admin API (empty: off); metricsPublic: /metrics without the token;
    * token: '' means the generated one (admin/token.ts); hosts: further Host names it answers to (admin/browser.ts)
    */
-  admin: ListenAddress & { token: string; /** where the token was read from (config/checks.ts looks at its mode) */ tokenFile?: string; allowedIps: IpSet; metricsPublic: boolean; hosts: string[]; sessionIdleMs: number; sessionLifetimeMs: number; /** per client address per minute */ signInAttempts: number };
+  admin: ListenAddress & { token: string; /** where the token was read from (config/checks.ts looks at its mode) */ tokenFile?: string; allowedIps: IpSet; metricsPublic: boolean; hosts: string[]; sessionIdleMs: number; sessionLifetimeMs: number; /** per client address per minute */ signInAttempts: number;
+    /** HTTPS: the certificate (chain) and key files; absent, the listener speaks plain HTTP */ tls?: { cert: string; key: string } };
   public: ListenAddress & { baseUrl?: string };
   /** the inbound SMTP listener for bounces and mailto unsubscribes (empty: off) */
   inbound: { listen: ListenAddress[]; maxMessageSize: number };
@@ -334,7 +335,8 @@ export function compileConfig(text: string, source: string, baseDir = process.cw
       },
     },
     admin: { ...parseListen(c.admin.listen), token, ...(c.admin.token_file ? { tokenFile: resolve(baseDir, c.admin.token_file) } : {}), allowedIps: IpSet.parse(c.admin.allowed_ips), metricsPublic: c.admin.metrics_public, hosts: c.admin.hosts,
-      sessionIdleMs: parseDuration(c.admin.session_idle_timeout)!, sessionLifetimeMs: parseDuration(c.admin.session_lifetime)!, signInAttempts: c.admin.sign_in_attempts },
+      sessionIdleMs: parseDuration(c.admin.session_idle_timeout)!, sessionLifetimeMs: parseDuration(c.admin.session_lifetime)!, signInAttempts: c.admin.sign_in_attempts,
+      ...(c.admin.tls_cert && c.admin.tls_key ? { tls: { cert: resolve(baseDir, c.admin.tls_cert), key: resolve(baseDir, c.admin.tls_key) } } : {}) },
     public: { ...parseListen(c.public.listen), ...(c.public.base_url ? { baseUrl: c.public.base_url } : {}) },
     inbound: { listen: c.inbound.listen.map(parseListen), maxMessageSize: parseSize(c.inbound.max_message_size)! },
     webhooks: {

@@ -16,6 +16,8 @@ const RESTART_ONLY: readonly { key: string; of: (c: Config) => unknown }[] = [
   // The gate is put in front of the listeners when they are made (proxy_trusted reloads).
   { key: 'smtp.proxy_protocol', of: (c) => c.smtp.proxyProtocol },
   { key: 'admin.listen', of: (c) => [c.admin.host, c.admin.port] },
+  // HTTPS on or off; a renewed certificate at the same paths is read again by a reload.
+  { key: 'admin.tls_cert', of: (c) => c.admin.tls !== undefined },
   { key: 'public.listen', of: (c) => [c.public.host, c.public.port] },
   // The unsubscribe server starts only with a base_url; a changed URL itself applies at once.
   { key: 'public.base_url', of: (c) => c.public.baseUrl !== undefined },

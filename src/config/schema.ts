@@ -277,6 +277,9 @@ export const configSchema = z.strictObject({
     session_idle_timeout: duration.default('30m'),
     session_lifetime: duration.default('12h'),
     sign_in_attempts: z.number().int().min(1).max(10_000).default(10),
+    // HTTPS for the API, the send API and the console: PEM certificate (chain) and key, both or neither
+    tls_cert: z.string().min(1).optional(),
+    tls_key: z.string().min(1).optional(),
   }).prefault({}),
   public: z.strictObject({
     listen: listenAddress.default('0.0.0.0:8080'),
@@ -357,6 +360,12 @@ export const configSchema = z.strictObject({
   }));
   if (c.delivery.dane.enabled && !c.dns.dnssec_resolver) {
     ctx.addIssue({ code: 'custom', path: ['dns', 'dnssec_resolver'], message: 'delivery.dane.enabled needs a DNSSEC-validating resolver here (its AD bit is trusted for TLSA records)' });
+  }
+  if ((c.admin.tls_cert === undefined) !== (c.admin.tls_key === undefined)) {
+    ctx.addIssue({
+      code: 'custom', path: ['admin', c.admin.tls_cert ? 'tls_key' : 'tls_cert'],
+      message: 'admin.tls_cert and admin.tls_key go together: both for HTTPS on the admin listener, or neither for plain HTTP',
+    });
   }
   const needsTls = c.smtp.listen.some((l) => l.tls !== 'none');
   if (needsTls && (!c.smtp.tls.cert || !c.smtp.tls.key)) {

@@ -311,9 +311,12 @@ export class Daemon {
   reload(): string | undefined {
     let next: Config;
     let servers: ReturnType<typeof serverList> | undefined;
+    let applyAdminTls: (() => void) | undefined;
     try {
       next = loadConfig({ path: this.configPath, discover: false });
       if (JSON.stringify(next.dns.servers) !== JSON.stringify(this.config.dns.servers)) servers = serverList(next.dns.servers);
+      // A renewed admin certificate is read (and checked) now, put in force below.
+      applyAdminTls = this.admin?.prepareTlsReload(next);
       // Last of the checks: it throws, changing nothing, when the TLS certificate or key cannot be used.
       this.submission.reload(next);
     } catch (e) {
@@ -336,6 +339,7 @@ export class Daemon {
       this.mx?.clear();
       this.log.info({ servers: this.dns.serverLabels }, 'dns.servers applied');
     }
+    applyAdminTls?.();
     this.scheduler?.reload(next);
     this.mtaSts?.reload(next);
     this.dane?.reload(next);
