@@ -2,12 +2,13 @@
 // console's session cookie. The CLI sends its token only to a daemon presenting the
 // configured certificate (a pin), a renewed certificate is taken by a reload, and one key
 // without the other is refused. Without TLS, an admin listener off loopback is warned about.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { X509Certificate } from 'node:crypto';
-import { connect } from 'node:tls';
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer as createTlsServer } from 'node:tls';
+import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo, type Server } from 'node:net';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { makeCert } from './helpers/tls.js';
@@ -86,6 +87,46 @@ t.test('the CLI reaches the daemon over HTTPS, and sends its token only to the c
   t.match(refused.err, /presents a certificate other than admin\.tls_cert: the token was not sent/);
 });
 
+/**
+ * A stranger on the daemon's address, and the CLI asked to talk to it: a configuration with
+ * admin.tls_cert, whose data dir's admin.json (pid: a live process) points at the stranger.
+ * What the stranger received, decrypted where it speaks TLS.
+ */
+async function stranger(t: Test, label: string, server: (got: Buffer[]) => Server, addressFile: Record<string, unknown>): Promise<{ code: number | null; err: string; got: string }> {
+  const got: Buffer[] = [];
+  const srv = server(got);
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => srv.close());
+  const p = (srv.address() as AddressInfo).port;
+  const data = join(dir, `${label}-data`);
+  mkdirSync(data, { recursive: true });
+  writeFileSync(join(data, 'admin.json'), JSON.stringify({ host: '127.0.0.1', port: p, pid: process.pid, ...addressFile }));
+  const cfg = join(dir, `${label}.toml`);
+  writeFileSync(cfg, `hostname = "mta.test"\ndata_dir = "${data}"\n[[smtp.listen]]\naddress = "127.0.0.1:0"\ntls = "none"\n[smtp]\nallow_insecure_auth = true\n`
+    + `[admin]\nlisten = "127.0.0.1:${p}"\ntoken = "${TOKEN}"\ntls_cert = "${first.cert}"\ntls_key = "${first.key}"\n`);
+  const r = await runMta(['status', '--json', '--config', cfg]);
+  return { code: r.code, err: r.err, got: Buffer.concat(got).toString('latin1') };
+}
+
+t.test('the token never reaches a stranger: not one with another certificate, not one speaking plain HTTP', async (t) => {
+  const tlsStranger = await stranger(t, 'tls-stranger', (got) => createTlsServer({ cert: readFileSync(second.cert), key: readFileSync(second.key) }, (s) => {
+    s.on('data', (c: Buffer) => got.push(c));
+    s.on('error', () => undefined);
+  }), { tls: true });
+  t.not(tlsStranger.code, 0);
+  t.match(tlsStranger.err, /presents a certificate other than admin\.tls_cert: the token was not sent/);
+  t.equal(tlsStranger.got, '', 'not one byte of a request reached it');
+
+  // An address file without "tls" (an older daemon, a restart still pending): the configuration's admin.tls_cert still holds.
+  const plainStranger = await stranger(t, 'plain-stranger', (got) => createTcpServer((s) => {
+    s.on('data', (c: Buffer) => { got.push(c); s.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}'); });
+    s.on('error', () => undefined);
+  }), {});
+  t.not(plainStranger.code, 0, plainStranger.err);
+  t.notMatch(plainStranger.got, TOKEN, 'the token was not sent in clear text');
+  t.notMatch(plainStranger.got, /^GET /, 'no plain HTTP request at all (only a TLS hello)');
+});
+
 t.test('the console\'s session cookie is Secure over HTTPS', async (t) => {
   const add = await runMta(['user', 'add', 'ops', '--role', 'admin', '--password-stdin', '--config', d.configPath], 'a long console password\n');
   t.equal(add.code, 0, add.err);
@@ -127,4 +168,30 @@ t.test('admin.tls_cert and admin.tls_key go together; with them an admin listene
   t.match(configProblems(mismatched), [{ path: 'admin.tls_cert', message: /cannot be used/ }], 'and a key that is not the certificate\'s');
   const plain = compileConfig(`${base}[admin]\nlisten = "0.0.0.0:8025"\n`, 'a.toml');
   t.match(configWarnings(plain, undefined).join('\n'), /plain HTTP.*admin\.tls_cert and admin\.tls_key/);
+});
+
+t.test('a daemon started without HTTPS: adding it to the configuration waits for a restart, reload after reload', async (t) => {
+  const plain = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n`);
+  t.teardown(() => plain.stop());
+  writeFileSync(plain.configPath, readFileSync(plain.configPath, 'utf8').replace(/^\[admin\]\n/m, `[admin]\ntls_cert = "${first.cert}"\ntls_key = "${first.key}"\n`));
+  t.equal(plain.daemon.reload(), undefined, 'the first reload is accepted');
+  t.equal(plain.daemon.reload(), undefined, 'and the second (it threw before: a plain server has no certificate to replace)');
+  t.same(plain.daemon.pendingRestart, ['admin.tls_cert']);
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: plain.daemon.admin!.port, path: '/api/v1/status', headers: { authorization: `Bearer ${TOKEN}` } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(status, 200, 'still plain HTTP until the restart');
+});
+
+t.test('a connection that never starts its TLS handshake does not hold up a stop', async (t) => {
+  const own = await startDaemon(`[admin]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\ntls_cert = "${first.cert}"\ntls_key = "${first.key}"\n`);
+  const idle = tcpConnect({ host: '127.0.0.1', port: own.daemon.admin!.port });
+  await new Promise<void>((resolve) => idle.once('connect', resolve));
+  const closed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
+  idle.on('error', () => undefined);
+  await own.stop();
+  await closed;
+  t.pass('the stop closed the half-open connection and finished');
 });

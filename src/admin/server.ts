@@ -15,6 +15,7 @@
 import type { FastifyInstance } from 'fastify';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
+import type { Socket } from 'node:net';
 import type { Config } from '../config/config.js';
 import { join } from 'node:path';
 import { MtaError } from '../util/errors.js';
@@ -48,6 +49,14 @@ const PURGE_EVERY_MS = 10 * 60_000;
 
 export class AdminServer {
   private app: FastifyInstance | undefined;
+  /** whether the listener was started with admin.tls_cert (HTTPS) */
+  private https = false;
+  /**
+   * Every TCP connection, tracked from its first byte: an HTTPS connection that never finished
+   * its handshake is not one the server's closeAllConnections reaches, and would hold a stop
+   * for TLS's two-minute handshake timeout.
+   */
+  private readonly sockets = new Set<Socket>();
   readonly router = new Router();
   private startedAt = 0;
   private file: string | undefined;
@@ -108,6 +117,8 @@ export class AdminServer {
     const { host, port } = this.deps.config().admin;
     void this.token; // before listening: a data dir where it cannot be made stops the start
     const where = formatHostPort(host, port);
+    const tls = this.tlsFiles();
+    this.https = tls !== undefined;
     // fastify and its plugins load only here: the CLI, which imports this module, never needs them.
     const [{ buildAdminApp }, { addCsrfCheck, gate, registerAccessPlugins }, { registerConsole }] = await Promise.all([
       import('./http.js'), import('./access.js'), import('./console.js'),
@@ -119,7 +130,7 @@ export class AdminServer {
       extend: registerConsole,
       checkResponse: (r, body, method, path) => this.checkResponse(r, body, method, path),
       log: this.deps.log,
-    }, this.tlsFiles());
+    }, tls);
     try {
       await app.listen({ port, host });
     } catch (e) {
@@ -127,6 +138,10 @@ export class AdminServer {
       throw new MtaError('MTA_ERR_LISTEN', `cannot listen on ${where} (admin.listen): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     app.server.on('error', (e) => this.deps.log.warn({ err: e }, 'admin listener error'));
+    app.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     this.app = app;
     // Sessions past their limits are refused when used; this removes the ones never used again.
     this.purgeTimer = setInterval(() => {
@@ -141,28 +156,35 @@ export class AdminServer {
     }, 'admin api listening');
   }
 
-  /** admin.tls_cert and tls_key as read now; they must make a usable context (throws MTA_ERR_CONFIG_READ). */
+  /** admin.tls_cert and tls_key as read now: MTA_ERR_CONFIG_READ when unreadable, MTA_ERR_CONFIG when they make no usable context. */
   private tlsFiles(config: Config = this.deps.config()): { cert: Buffer; key: Buffer } | undefined {
     const tls = config.admin.tls;
     if (!tls) return undefined;
+    let files: { cert: Buffer; key: Buffer };
     try {
-      const files = { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
-      createSecureContext(files);
-      return files;
+      files = { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
     } catch (e) {
-      throw new MtaError('MTA_ERR_CONFIG_READ', `cannot use the admin listener's certificate and key (admin.tls_cert, admin.tls_key): ${(e as Error).message}`);
+      throw new MtaError('MTA_ERR_CONFIG_READ', `cannot read the admin listener's certificate or key (admin.tls_cert, admin.tls_key): ${(e as Error).message}`);
     }
+    try {
+      createSecureContext(files);
+    } catch (e) {
+      throw new MtaError('MTA_ERR_CONFIG', `the admin listener's certificate and key (admin.tls_cert, admin.tls_key) cannot be used: ${(e as Error).message}`);
+    }
+    return files;
   }
 
   /**
    * For a SIGHUP reload: reads the certificate and key again (a renewed certificate at the same
    * path) and returns what puts them in force, or throws, changing nothing, when they cannot be
-   * used. Turning HTTPS on or off needs a restart (config/restart.ts).
+   * used. Turning HTTPS on or off needs a restart (config/restart.ts): until then a listener
+   * started without it stays plain HTTP and one started with it keeps its certificate.
    */
   prepareTlsReload(next: Config): () => void {
     const app = this.app;
-    const files = app && this.deps.config().admin.tls && next.admin.tls ? this.tlsFiles(next) : undefined;
-    return () => { if (app && files) (app.server as unknown as TlsServer).setSecureContext(files); };
+    if (!app || !this.https || !next.admin.tls) return () => undefined;
+    const files = this.tlsFiles(next);
+    return () => { (app.server as unknown as TlsServer).setSecureContext(files!); };
   }
 
   async stop(): Promise<void> {
@@ -172,7 +194,10 @@ export class AdminServer {
     clearInterval(this.purgeTimer);
     this.removeAddressFile();
     // A request still running after this is cut: the daemon is going down anyway.
-    const cut = setTimeout(() => app.server.closeAllConnections(), 2000);
+    const cut = setTimeout(() => {
+      app.server.closeAllConnections();
+      for (const socket of this.sockets) socket.destroy();
+    }, 2000);
     cut.unref();
     app.server.closeIdleConnections();
     await app.close();
@@ -181,7 +206,7 @@ export class AdminServer {
 
   private writeAddressFile(host: string): void {
     const file = join(this.deps.config().dataDir, ADMIN_FILE);
-    const addr: AdminAddress = { host, port: this.port, pid: process.pid, ...(this.deps.config().admin.tls ? { tls: true } : {}) };
+    const addr: AdminAddress = { host, port: this.port, pid: process.pid, ...(this.https ? { tls: true } : {}) };
     try {
       rmSync(`${file}.tmp`, { force: true }); // a stale one would keep its old mode
       writeFileSync(`${file}.tmp`, `${JSON.stringify(addr)}\n`, { mode: 0o600 });

@@ -14,7 +14,7 @@
  * file's first certificate): a pin, so neither the address (127.0.0.1 is in no certificate)
  * nor a CA matters, and whatever else listens on the port never sees the token.
  */
-import { request } from 'node:http';
+import { request, type ClientRequest } from 'node:http';
 import { connect, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -45,7 +45,9 @@ export function adminAddresses(config: Config): Where[] {
   try {
     const a = JSON.parse(readFileSync(join(config.dataDir, ADMIN_FILE), 'utf8')) as Partial<AdminAddress>;
     if (typeof a.host === 'string' && typeof a.port === 'number' && a.port > 0 && typeof a.pid === 'number' && pidAlive(a.pid)) {
-      out.push({ host: connectHost(a.host), port: a.port, tls: a.tls === true });
+      // HTTPS when the file or the configuration says so: an address file without it (an older
+      // daemon, a restart still pending, a reused pid) must not turn a pinned call into plain HTTP.
+      out.push({ host: connectHost(a.host), port: a.port, tls: a.tls === true || config.admin.tls !== undefined });
     }
   } catch { /* no file, or not ours to read: use the configuration */ }
   const c = { host: connectHost(config.admin.host), port: config.admin.port, tls: config.admin.tls !== undefined };
@@ -73,15 +75,20 @@ function pinnedSocket(host: string, port: number, fingerprint: string): Promise<
   return new Promise((resolve, reject) => {
     // Not verified against a CA: the pin below is the check, made before any byte is sent.
     const socket = connect({ host, port, rejectUnauthorized: false, timeout: TIMEOUT_MS });
-    socket.once('secureConnect', () => {
-      if (socket.getPeerCertificate().fingerprint256 === fingerprint) { socket.setTimeout(0); resolve(socket); return; }
-      socket.destroy();
-      reject(new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} presents a certificate other than admin.tls_cert: the token was not sent`));
-    });
-    socket.once('timeout', () => socket.destroy(new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} did not complete TLS within ${TIMEOUT_MS / 1000}s`)));
-    socket.once('error', (e: NodeJS.ErrnoException) => {
+    const onTimeout = (): void => { socket.destroy(new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} did not complete TLS within ${TIMEOUT_MS / 1000}s`)); };
+    const onError = (e: NodeJS.ErrnoException): void => {
       if (e.code === 'ECONNREFUSED' || e.code === 'EADDRNOTAVAIL') resolve(undefined);
       else reject(e instanceof MtaError ? e : new MtaError('MTA_ERR_UNAVAILABLE', `cannot reach the daemon at ${where} over TLS: ${e.code ?? e.message}`));
+    };
+    socket.once('timeout', onTimeout);
+    socket.once('error', onError);
+    socket.once('secureConnect', () => {
+      // From here the request owns the socket, its errors and its timeout (still TIMEOUT_MS).
+      socket.off('timeout', onTimeout);
+      socket.off('error', onError);
+      if (socket.getPeerCertificate().fingerprint256 === fingerprint) { resolve(socket); return; }
+      socket.destroy();
+      reject(new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} presents a certificate other than admin.tls_cert: the token was not sent`));
     });
   });
 }
@@ -90,28 +97,36 @@ function attempt(host: string, port: number, socket: TLSSocket | undefined, meth
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const where = formatHostPort(host, port);
   return new Promise((resolve, reject) => {
-    const req = request({
-      host, port, method, path, timeout: TIMEOUT_MS,
-      // No agent: the request goes over this connection, already checked (an agent would open its own).
-      ...(socket ? { createConnection: () => socket } : {}),
-      headers: {
-        accept: 'application/json',
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-        ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
-      },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', (e) => reject(new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} broke off its answer: ${e.message}`)));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        try {
-          resolve({ kind: 'reply', status: res.statusCode ?? 0, body: JSON.parse(text) });
-        } catch {
-          reject(new MtaError('MTA_ERR_UNAVAILABLE', `${where} answered HTTP ${res.statusCode ?? '?'} without JSON: is admin.listen pointing at something else?`));
-        }
+    let req: ClientRequest;
+    try {
+      req = request({
+        host, port, method, path, timeout: TIMEOUT_MS,
+        // No agent: the request goes over this connection, already checked (an agent would open its own).
+        ...(socket ? { createConnection: () => socket } : {}),
+        headers: {
+          accept: 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
+        },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e) => reject(new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} broke off its answer: ${e.message}`)));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            resolve({ kind: 'reply', status: res.statusCode ?? 0, body: JSON.parse(text) });
+          } catch {
+            reject(new MtaError('MTA_ERR_UNAVAILABLE', `${where} answered HTTP ${res.statusCode ?? '?'} without JSON: is admin.listen pointing at something else?`));
+          }
+        });
       });
-    });
+    } catch (e) {
+      // A request refused before it was sent (a header the token makes invalid): the checked socket is ours to close.
+      socket?.destroy();
+      reject(e);
+      return;
+    }
     req.on('timeout', () => req.destroy(new MtaError('MTA_ERR_UNAVAILABLE', `the daemon at ${where} did not answer within ${TIMEOUT_MS / 1000}s`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'ECONNREFUSED' || e.code === 'EADDRNOTAVAIL') resolve({ kind: 'refused' });
