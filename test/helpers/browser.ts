@@ -31,11 +31,13 @@ export interface BrowserSession {
 }
 
 /** A fresh chromium profile with one page, watching for page errors and requests leaving `base`. */
-export async function openBrowser(base: string, opts: { locale?: string; viewport?: { width: number; height: number } } = {}): Promise<BrowserSession> {
+/** `ignoreHTTPSErrors`: accept the test's self-signed certificate (the console over admin.tls_cert). */
+export async function openBrowser(base: string, opts: { locale?: string; viewport?: { width: number; height: number }; ignoreHTTPSErrors?: boolean } = {}): Promise<BrowserSession> {
   const profile = mkdtempSync(join(tmpdir(), 'mta-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, args: FLAGS, headless: true, locale: opts.locale ?? 'en-US',
     ...(opts.viewport ? { viewport: opts.viewport } : {}),
+    ...(opts.ignoreHTTPSErrors ? { ignoreHTTPSErrors: true } : {}),
   });
   const page = ctx.pages()[0] ?? await ctx.newPage();
   const errors: string[] = [];
