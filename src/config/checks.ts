@@ -68,32 +68,27 @@ function readable(path: string, key: string, who: Who | undefined, problems: Con
   return true;
 }
 
+/** A certificate and key pair (SMTP's, the admin listener's): each readable, and together a usable TLS context. */
+function tlsPairProblems(pair: { cert: string; key: string; minVersion?: 'TLSv1.2' | 'TLSv1.3' }, paths: { cert: string; key: string; pair: string },
+  who: Who | undefined, problems: ConfigProblem[]): void {
+  const ok = readable(pair.cert, paths.cert, who, problems);
+  if (!readable(pair.key, paths.key, who, problems) || !ok) return;
+  try {
+    createSecureContext({ cert: readFileSync(pair.cert), key: readFileSync(pair.key), ...(pair.minVersion ? { minVersion: pair.minVersion } : {}) });
+  } catch (e) {
+    problems.push({ path: paths.pair, message: `the certificate or key cannot be used: ${(e as Error).message}` });
+  }
+}
+
 /** Problems `mta start` would stop at. */
 export function configProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const who = serviceUser(config.dataDir);
   const { cert, key, minVersion } = config.smtp.tls;
   if (config.smtp.listen.some((l) => l.tls !== 'none') && cert && key) {
-    const ok = readable(cert, 'smtp.tls.cert', who, problems);
-    if (readable(key, 'smtp.tls.key', who, problems) && ok) {
-      try {
-        createSecureContext({ cert: readFileSync(cert), key: readFileSync(key), minVersion });
-      } catch (e) {
-        problems.push({ path: 'smtp.tls', message: `the certificate or key cannot be used: ${(e as Error).message}` });
-      }
-    }
+    tlsPairProblems({ cert, key, minVersion }, { cert: 'smtp.tls.cert', key: 'smtp.tls.key', pair: 'smtp.tls' }, who, problems);
   }
-  const adminTls = config.admin.tls;
-  if (adminTls) {
-    const ok = readable(adminTls.cert, 'admin.tls_cert', who, problems);
-    if (readable(adminTls.key, 'admin.tls_key', who, problems) && ok) {
-      try {
-        createSecureContext({ cert: readFileSync(adminTls.cert), key: readFileSync(adminTls.key) });
-      } catch (e) {
-        problems.push({ path: 'admin.tls_cert', message: `the certificate or key cannot be used: ${(e as Error).message}` });
-      }
-    }
-  }
+  if (config.admin.tls) tlsPairProblems(config.admin.tls, { cert: 'admin.tls_cert', key: 'admin.tls_key', pair: 'admin.tls_cert' }, who, problems);
   if (config.admin.tokenFile) readable(config.admin.tokenFile, 'admin.token_file', who, problems);
   if (config.storage.postgres?.urlFile) readable(config.storage.postgres.urlFile, 'storage.postgres_url_file', who, problems);
   const ca = config.delivery.mtaSts.caFile;
